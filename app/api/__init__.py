@@ -1,0 +1,44 @@
+"""The HTTP API: flask-smorest blueprints, OpenAPI at /openapi.json, Swagger UI at /docs."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+from app.api import docs, errors, health, keys, sessions
+from app.api.auth import SECURITY_SCHEMES
+from app.api.envelope import ErrorEnvelopeSchema
+
+BLUEPRINTS = [health.blp, sessions.blp, keys.blp]
+
+OPENAPI_CONFIG = {
+    "API_TITLE": "Relaygate",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "/docs",
+    "OPENAPI_SWAGGER_UI_URL": docs.ASSETS_URL,
+    "OPENAPI_SWAGGER_UI_CONFIG": {"persistAuthorization": True},
+    "API_SPEC_OPTIONS": {
+        "info": {"description": "A self-hosted AI API gateway. Every answer is "
+                                "`{success, data}` or `{success: false, error: {code, message}}`."},
+    },
+}
+
+
+class RelaygateApi(Api):
+    ERROR_SCHEMA = ErrorEnvelopeSchema
+
+
+def init_api(app: Flask) -> Api:
+    for name, value in OPENAPI_CONFIG.items():
+        app.config.setdefault(name, value)
+    api = RelaygateApi(app)
+    for name, scheme in SECURITY_SCHEMES.items():
+        api.spec.components.security_scheme(name, scheme)
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    app.register_blueprint(docs.blp)
+    errors.register(app)
+    return api

@@ -1,0 +1,45 @@
+"""Decorators that authenticate the caller before a view runs, and document it in OpenAPI."""
+
+from __future__ import annotations
+
+import functools
+
+from flask import g, request
+from flask_smorest import Blueprint
+
+from app.api.deps import services
+
+ADMIN = [{"adminSession": []}]
+API_KEY = [{"apiKeyBearer": []}, {"apiKeyHeader": []}]
+ANY_SESSION = [{"session": []}]
+
+SECURITY_SCHEMES = {
+    "adminSession": {"type": "http", "scheme": "bearer", "bearerFormat": "rgs_ session token",
+                     "description": "An admin session token from POST /api/sessions/login."},
+    "session": {"type": "http", "scheme": "bearer", "bearerFormat": "rgs_ session token",
+                "description": "Any session token (admin or user)."},
+    "apiKeyBearer": {"type": "http", "scheme": "bearer", "bearerFormat": "rg_ API key"},
+    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+}
+
+
+def _credentials() -> dict:
+    return {"authorization": request.headers.get("Authorization"),
+            "x_api_key": request.headers.get("x-api-key")}
+
+
+def _guard(check, security):
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            g.principal = check(services().auth, **_credentials())
+            return view(*args, **kwargs)
+
+        return Blueprint.doc(security=security)(wrapper)
+
+    return decorate
+
+
+admin_required = _guard(lambda auth, **creds: auth.admin(**creds), ADMIN)
+api_key_required = _guard(lambda auth, **creds: auth.api_key(**creds), API_KEY)
+session_required = _guard(lambda auth, **creds: auth.session(**creds), ANY_SESSION)

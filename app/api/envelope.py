@@ -1,0 +1,43 @@
+"""Our one answer shape: {"success": true, "data": ...} or {"success": false, "error": {...}}."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from marshmallow import Schema, fields
+
+
+class EmptySchema(Schema):
+    """No data: the answer says only that it succeeded."""
+
+
+class ErrorSchema(Schema):
+    code = fields.String(required=True, metadata={"example": "VALIDATION_ERROR"})
+    message = fields.String(required=True)
+    details = fields.Dict(metadata={"description": "Per-field messages or other detail."})
+
+
+class ErrorEnvelopeSchema(Schema):
+    success = fields.Boolean(required=True, metadata={"example": False})
+    error = fields.Nested(ErrorSchema, required=True)
+
+
+@cache
+def envelope(schema: type[Schema], many: bool = False) -> type[Schema]:
+    """A schema class wrapping `schema` in the success envelope (cached: one class per schema)."""
+    base = schema.__name__.removesuffix("Schema")
+    name = f"{base}{'List' if many else ''}EnvelopeSchema"
+    return type(name, (Schema,), {
+        "success": fields.Boolean(required=True, metadata={"example": True}),
+        "data": fields.Nested(schema, many=many, required=True),
+    })
+
+
+def ok(data) -> dict:
+    return {"success": True, "data": data}
+
+
+def error_body(code: str, message: str, details: dict | None = None, **extra) -> dict:
+    error = {"code": code, "message": message, "details": details or {}}
+    error.update(extra)
+    return {"success": False, "error": error}

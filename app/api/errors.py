@@ -1,0 +1,95 @@
+"""The one place where errors become HTTP answers in our envelope."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from app import errors as domain
+from app.api.envelope import error_body
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE", 409: "CONFLICT", 410: "GONE",
+    413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 422: "VALIDATION_ERROR",
+    429: "RATE_LIMITED",
+}
+
+_DB_STATUS = {
+    "DB_RECORD_NOT_FOUND": 404, "DB_DUPLICATE_KEY": 409, "DB_CONSTRAINT_VIOLATION": 409,
+    "DB_INVALID_QUERY": 500, "DB_CONNECTION_FAILED": 503, "DB_CONNECTION_TIMEOUT": 503,
+    "DB_POOL_EXHAUSTED": 503, "DB_QUERY_TIMEOUT": 503,
+}
+
+_DOMAIN_STATUS = [
+    (domain.NotFound, 404), (domain.Conflict, 409), (domain.InvalidInput, 422),
+    (domain.Unauthenticated, 401), (domain.Forbidden, 403), (domain.LimitExceeded, 429),
+    (domain.Unavailable, 503),
+]
+
+RETRY_AFTER_SECONDS = 5
+
+
+def _respond(status: int, body: dict, headers: dict | None = None):
+    response = jsonify(body)
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def handle_domain_error(error: domain.DomainError):
+    headers = {}
+    if isinstance(error, domain.DatabaseError):
+        status = _DB_STATUS.get(error.code, 500)
+        if status == 503:
+            headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    elif isinstance(error, domain.UpstreamError):
+        status = error.status
+    else:
+        status = next((s for cls, s in _DOMAIN_STATUS if isinstance(error, cls)), 400)
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return _respond(status, error_body(error.code, error.message, error.details, **error.extra),
+                    headers)
+
+
+def handle_http_exception(error: HTTPException):
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    details = data.get("messages") or data.get("errors") or {}
+    if status == 422:
+        # webargs nests messages under the location (json/query); clients want the fields.
+        if len(details) == 1 and isinstance(next(iter(details.values())), dict):
+            details = next(iter(details.values()))
+        message = "The request did not validate."
+    elif status == 400 and details:
+        message = "The request body is not valid JSON."
+        details = {}
+    else:
+        message = error.description or error.name
+    code = _HTTP_CODES.get(status, "HTTP_ERROR" if status < 500 else "INTERNAL_ERROR")
+    headers = {}
+    allowed = getattr(error, "valid_methods", None)
+    if status == 405 and allowed:
+        headers["Allow"] = ", ".join(allowed)
+    return _respond(status, error_body(code, message, details), headers)
+
+
+def handle_unexpected(error: Exception):
+    if isinstance(error, HTTPException):
+        return handle_http_exception(error)
+    log.exception("unhandled error")
+    return _respond(500, error_body("INTERNAL_ERROR", "An internal error occurred."))
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(domain.DomainError, handle_domain_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,43 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from app.api.deps import services
+from app.api.envelope import envelope, ok
+from app.errors import Unavailable
+
+blp = Blueprint("health", __name__, description="Liveness and readiness probes.")
+
+
+class LivenessSchema(Schema):
+    status = fields.String(metadata={"example": "ok"})
+
+
+class ReadinessSchema(Schema):
+    status = fields.String(metadata={"example": "ready"})
+    checks = fields.Dict()
+
+
+@blp.route("/healthz")
+class Liveness(MethodView):
+    @blp.response(200, envelope(LivenessSchema))
+    def get(self):
+        """The process is alive"""
+        return ok({"status": "ok"})
+
+
+@blp.route("/readyz")
+class Readiness(MethodView):
+    @blp.response(200, envelope(ReadinessSchema))
+    @blp.alt_response(503, description="The database (or Redis, when configured) is not ready.")
+    def get(self):
+        """The database is reachable and migrated to head; Redis answers when configured"""
+        ready, checks = services().health.readiness()
+        if not ready:
+            raise Unavailable("A dependency is not ready.", code="NOT_READY",
+                              details={"checks": checks})
+        return ok({"status": "ready", "checks": checks})

@@ -1,0 +1,89 @@
+"""The sessions blueprint: admin login and the SessionInterface."""
+
+from __future__ import annotations
+
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.api.auth import admin_required, session_required
+from app.api.deps import principal, services
+from app.api.envelope import EmptySchema, ErrorEnvelopeSchema, envelope, ok
+from app.api.schemas.sessions import (
+    LoginSchema,
+    SessionCleanupSchema,
+    SessionCreateSchema,
+    SessionExpirySchema,
+    SessionSchema,
+    SessionTokenSchema,
+    SessionUpdateSchema,
+)
+
+blp = Blueprint("sessions", __name__, url_prefix="/api/sessions",
+                description="Admin login and sessions (SessionInterface).")
+
+
+def _client() -> dict:
+    return {"ip_address": request.remote_addr, "user_agent": request.user_agent.string or None}
+
+
+@blp.route("/login")
+class Login(MethodView):
+    @blp.arguments(LoginSchema)
+    @blp.response(200, envelope(SessionTokenSchema))
+    @blp.alt_response(401, schema=ErrorEnvelopeSchema, description="Wrong credentials.")
+    def post(self, body):
+        """Log in as an admin
+
+        The same answer for an unknown user and a wrong password.
+        """
+        return ok(services().sessions.login(body["username"], body["password"], **_client()))
+
+
+@blp.route("")
+class Sessions(MethodView):
+    @admin_required
+    @blp.arguments(SessionCreateSchema)
+    @blp.response(201, envelope(SessionTokenSchema))
+    def post(self, body):
+        """Create a session for a user (createSession)
+
+        How a trusted backend issues a session to one of its users. Default TTL 24 hours.
+        """
+        body.setdefault("ip_address", request.remote_addr)
+        return ok(services().sessions.create(**body))
+
+
+@blp.route("/current")
+class CurrentSession(MethodView):
+    @session_required
+    @blp.response(200, envelope(SessionSchema))
+    def get(self):
+        """Validate the bearer session token (validateSession)"""
+        return ok(principal().data)
+
+    @session_required
+    @blp.arguments(SessionUpdateSchema)
+    @blp.response(200, envelope(SessionExpirySchema))
+    def patch(self, body):
+        """Update the session's data or extend its life (updateSession)
+
+        `sessionData` members replace those with the same name; `extendTTL` adds seconds.
+        """
+        return ok(services().sessions.update(principal().token, **body))
+
+    @session_required
+    @blp.response(200, envelope(EmptySchema))
+    def delete(self):
+        """End the session (deleteSession)"""
+        services().sessions.delete(principal().token)
+        return ok({})
+
+
+@blp.route("/cleanup")
+class Cleanup(MethodView):
+    @admin_required
+    @blp.response(200, envelope(SessionCleanupSchema))
+    def post(self):
+        """Delete expired sessions (cleanupExpiredSessions)"""
+        return ok(services().sessions.cleanup_expired())

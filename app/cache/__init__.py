@@ -1,0 +1,109 @@
+"""The read-through cache: one decorator for cached service reads, one way to invalidate them.
+
+Usage on a service that has a `cache` attribute (a CacheStore):
+
+    @read_through("apikey", key=lambda hashed_key: hashed_key, ttl=300)
+    def validate(self, hashed_key): ...
+
+    self.validate.invalidate(self.cache, hashed_key)   # after the commit succeeds
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import random
+import time
+
+import redis
+
+from app.cache import codec
+from app.cache.store import CacheStore, connect
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CacheStore", "connect", "read_through", "canonical_key"]
+
+_LOCK_MS = 2000
+_WAIT_STEP = 0.01
+
+
+def canonical_key(*args, **kwargs) -> str:
+    """A stable text key for arguments: kwargs sorted, long keys hashed."""
+    text = codec.dumps([list(args), kwargs])
+    if len(text) > 120:
+        return hashlib.sha256(text.encode()).hexdigest()
+    return text
+
+
+def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, key=None,
+                 cacheable=lambda value: value is not None):
+    """Cache a service read in Redis; fail open; never keep a fill that raced an invalidation.
+
+    `key` maps the call's arguments (without self) to the cache key; by default all of them.
+    `ttl` defaults to the service's `cache_ttl`. A little jitter spreads expiries.
+    """
+
+    def decorate(method):
+        def names(cache: CacheStore, args, kwargs) -> tuple[str, str, str]:
+            ident = key(*args, **kwargs) if key else canonical_key(*args, **kwargs)
+            ident = str(ident)
+            return (cache.key("c", namespace, f"v{version}", ident),
+                    cache.key("g", namespace, ident),
+                    cache.key("l", namespace, ident))
+
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            cache: CacheStore = self.cache
+            if cache is None or not cache.available():
+                return method(self, *args, **kwargs)
+            value_key, generation_key, lock_key = names(cache, args, kwargs)
+            try:
+                return _read(self, cache, method, args, kwargs, value_key, generation_key,
+                             lock_key, ttl)
+            except redis.RedisError as error:
+                cache.failed(error)
+                return method(self, *args, **kwargs)
+
+        def invalidate(cache: CacheStore | None, *args, **kwargs) -> None:
+            if cache is None or not cache.enabled:
+                return
+            value_key, generation_key, _ = names(cache, args, kwargs)
+            try:
+                cache.invalidate(value_key, generation_key)
+            except redis.RedisError as error:
+                # The entry may outlive this change; its TTL bounds how long.
+                cache.failed(error)
+
+        wrapper.invalidate = invalidate
+        return wrapper
+
+    def _read(service, cache, method, args, kwargs, value_key, generation_key, lock_key,
+              ttl_seconds):
+        value, generation = cache.read(value_key, generation_key)
+        if value is not None:
+            cache.hits += 1
+            return codec.loads(value)
+        cache.misses += 1
+        locked = cache.try_lock(lock_key, _LOCK_MS)
+        if not locked:
+            # Another process is recomputing this key: wait a moment for its answer.
+            deadline = time.monotonic() + _LOCK_MS / 1000 / 4
+            while time.monotonic() < deadline:
+                time.sleep(_WAIT_STEP)
+                value, generation = cache.read(value_key, generation_key)
+                if value is not None:
+                    return codec.loads(value)
+        try:
+            result = method(service, *args, **kwargs)
+            if cacheable(result):
+                seconds = ttl_seconds or getattr(service, "cache_ttl", 300)
+                ttl_ms = int(seconds * 1000 * random.uniform(0.9, 1.0))
+                cache.fill(value_key, generation_key, generation, codec.dumps(result), ttl_ms)
+            return result
+        finally:
+            if locked:
+                cache.unlock(lock_key)
+
+    return decorate

@@ -1,0 +1,34 @@
+"""JSON encoding of cached values, keeping datetimes and decimals exact (never pickle)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+
+
+def _default(value):
+    if isinstance(value, datetime):
+        return {"__dt__": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"__dec__": str(value)}
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"cannot cache a {type(value).__name__}")
+
+
+def _hook(obj: dict):
+    if len(obj) == 1:
+        if "__dt__" in obj:
+            return datetime.fromisoformat(obj["__dt__"])
+        if "__dec__" in obj:
+            return Decimal(obj["__dec__"])
+    return obj
+
+
+def dumps(value) -> str:
+    return json.dumps(value, default=_default, separators=(",", ":"), sort_keys=True)
+
+
+def loads(text: str | bytes):
+    return json.loads(text, object_hook=_hook)

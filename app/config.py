@@ -1,0 +1,148 @@
+"""Settings read from the environment, in one place."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run the app; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Section 6 of the data-access document: retries for transient database errors."""
+
+    max_retries: int = 3
+    base_delay: float = 1.0
+    max_delay: float = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = ""
+    redis_url: str | None = None
+    redis_prefix: str = "rg:"
+    env: str = "development"
+    secret_key: str = ""
+    admin_username: str | None = None
+    admin_password: str | None = None
+    session_ttl_seconds: int = 24 * 3600
+    cache_ttl_seconds: int = 300
+    db_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    db_pool_size: int = 10
+    db_pool_timeout: float = 5.0
+    db_statement_timeout_ms: int = 30_000
+    redis_socket_timeout: float = 0.5
+    quota_timezone: str = "UTC"
+    oauth_token_url_claude: str = "https://console.anthropic.com/v1/oauth/token"
+    oauth_token_url_openai: str = "https://auth.openai.com/oauth/token"
+    oauth_token_url_gemini: str = "https://oauth2.googleapis.com/token"
+    instance_dir: Path = INSTANCE_DIR
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def _resolve_database_url(url: str | None, instance_dir: Path) -> str:
+    if not url:
+        return f"sqlite:///{instance_dir / 'relaygate.db'}"
+    if url.startswith(("postgres://", "postgresql://")):
+        # psycopg 3 is the driver we ship; bare URLs would ask for psycopg2.
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _development_secret(instance_dir: Path) -> str:
+    path = instance_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    log.warning("RELAYGATE_SECRET_KEY is not set; generated a development key in %s", path)
+    return key
+
+
+def load_settings(overrides: dict | None = None) -> Settings:
+    """Build settings from the environment; `overrides` (tests) win over it."""
+    overrides = dict(overrides or {})
+    env = os.environ
+    instance_dir = Path(overrides.pop("instance_dir", None) or env.get("RELAYGATE_INSTANCE_DIR")
+                        or INSTANCE_DIR)
+    settings = Settings(
+        database_url=_resolve_database_url(env.get("DATABASE_URL"), instance_dir),
+        redis_url=env.get("REDIS_URL") or None,
+        redis_prefix=env.get("RELAYGATE_REDIS_PREFIX", "rg:"),
+        env=env.get("RELAYGATE_ENV", "development"),
+        secret_key=env.get("RELAYGATE_SECRET_KEY", ""),
+        admin_username=env.get("RELAYGATE_ADMIN_USERNAME") or None,
+        admin_password=env.get("RELAYGATE_ADMIN_PASSWORD") or None,
+        session_ttl_seconds=_env_int("RELAYGATE_SESSION_TTL", 24 * 3600),
+        cache_ttl_seconds=_env_int("RELAYGATE_CACHE_TTL", 300),
+        db_retry=RetryPolicy(
+            max_retries=_env_int("RELAYGATE_DB_MAX_RETRIES", 3),
+            base_delay=_env_float("RELAYGATE_DB_RETRY_BASE_DELAY", 1.0),
+            max_delay=_env_float("RELAYGATE_DB_RETRY_MAX_DELAY", 10.0),
+        ),
+        db_pool_size=_env_int("RELAYGATE_DB_POOL_SIZE", 10),
+        db_pool_timeout=_env_float("RELAYGATE_DB_POOL_TIMEOUT", 5.0),
+        db_statement_timeout_ms=_env_int("RELAYGATE_DB_STATEMENT_TIMEOUT_MS", 30_000),
+        redis_socket_timeout=_env_float("RELAYGATE_REDIS_TIMEOUT", 0.5),
+        quota_timezone=env.get("RELAYGATE_QUOTA_TIMEZONE", "UTC"),
+        oauth_token_url_claude=env.get("RELAYGATE_OAUTH_TOKEN_URL_CLAUDE",
+                                       Settings.oauth_token_url_claude),
+        oauth_token_url_openai=env.get("RELAYGATE_OAUTH_TOKEN_URL_OPENAI",
+                                       Settings.oauth_token_url_openai),
+        oauth_token_url_gemini=env.get("RELAYGATE_OAUTH_TOKEN_URL_GEMINI",
+                                       Settings.oauth_token_url_gemini),
+        instance_dir=instance_dir,
+    )
+    known = {f.name for f in fields(Settings)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+    if "database_url" in overrides:
+        overrides["database_url"] = _resolve_database_url(overrides["database_url"], instance_dir)
+    settings = replace(settings, **overrides)
+    return _checked(settings)
+
+
+def _checked(settings: Settings) -> Settings:
+    if settings.env not in ("development", "production"):
+        raise ConfigError("RELAYGATE_ENV must be 'development' or 'production'")
+    if not settings.secret_key:
+        if settings.is_production:
+            raise ConfigError(
+                "RELAYGATE_SECRET_KEY is not set. In production Relaygate needs a master secret "
+                "to encrypt secrets at rest; set it to a long random string and keep it safe."
+            )
+        settings = replace(settings, secret_key=_development_secret(settings.instance_dir))
+    if settings.is_sqlite:
+        settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    return settings

@@ -1,0 +1,95 @@
+"""Engine construction and the translation of driver errors into our database error codes."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import create_engine, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from app.config import Settings
+from app.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+
+def build_engine(settings: Settings) -> Engine:
+    if settings.is_sqlite:
+        engine = create_engine(
+            settings.database_url, connect_args={"check_same_thread": False, "timeout": 30}
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout,
+        pool_pre_ping=True,
+        connect_args={
+            "connect_timeout": 5,
+            "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+        },
+    )
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def build_session_factory(engine: Engine) -> sessionmaker:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+_PG_CODES = {
+    "23505": "DB_DUPLICATE_KEY",
+    "57014": "DB_QUERY_TIMEOUT",
+    "55P03": "DB_QUERY_TIMEOUT",
+    "53300": "DB_POOL_EXHAUSTED",
+    "42601": "DB_INVALID_QUERY",
+}
+
+
+def translate(error: Exception) -> DatabaseError:
+    """Map a SQLAlchemy/driver error to the DatabaseError codes of section 6."""
+    if isinstance(error, DatabaseError):
+        return error
+    orig = getattr(error, "orig", None)
+    pgcode = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    text = str(orig or error).lower()
+    if isinstance(error, sa_exc.TimeoutError):
+        code = "DB_POOL_EXHAUSTED"
+    elif pgcode in _PG_CODES:
+        code = _PG_CODES[pgcode]
+    elif isinstance(error, sa_exc.IntegrityError):
+        code = "DB_DUPLICATE_KEY" if "unique" in text else "DB_CONSTRAINT_VIOLATION"
+    elif isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError):
+        if "timeout" in text or "timed out" in text:
+            code = "DB_CONNECTION_TIMEOUT"
+        elif "locked" in text:
+            code = "DB_QUERY_TIMEOUT"
+        else:
+            code = "DB_CONNECTION_FAILED"
+    elif isinstance(error, sa_exc.ProgrammingError | sa_exc.DataError):
+        code = "DB_INVALID_QUERY"
+    else:
+        code = "DB_INVALID_QUERY"
+    log.error("database error %s: %s", code, error)
+    return DatabaseError(_MESSAGES[code], code=code)
+
+
+_MESSAGES = {
+    "DB_DUPLICATE_KEY": "A record with the same unique value already exists.",
+    "DB_CONSTRAINT_VIOLATION": "The change violates a database constraint.",
+    "DB_QUERY_TIMEOUT": "The database took too long to answer.",
+    "DB_POOL_EXHAUSTED": "No database connection is free right now.",
+    "DB_CONNECTION_TIMEOUT": "Connecting to the database timed out.",
+    "DB_CONNECTION_FAILED": "The database is unreachable.",
+    "DB_INVALID_QUERY": "The database rejected the query.",
+}

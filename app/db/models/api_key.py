@@ -1,0 +1,58 @@
+"""API keys: only the hash of a key is stored; running usage totals live on the row."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db.base import Base, counter, money, str_id, timestamp
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str_id]
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    hashed_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # 'sha256' (ours) or a marker for keys imported with another hashing scheme.
+    hash_scheme: Mapped[str] = mapped_column(String(32), default="sha256", server_default="sha256")
+    # 'all' or a comma list of providers, sorted: filtering stays a plain string match.
+    permissions: Mapped[str] = mapped_column(String(64), default="all", server_default="all")
+    token_limit: Mapped[int | None] = mapped_column(BigInteger)
+    concurrency_limit: Mapped[int | None] = mapped_column(Integer)
+    daily_cost_limit: Mapped[Decimal | None]
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[datetime | None]
+    user_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    is_active: Mapped[bool] = mapped_column(default=True, server_default="1")
+    is_deleted: Mapped[bool] = mapped_column(default=False, server_default="0")
+    deleted_at: Mapped[datetime | None]
+    created_at: Mapped[timestamp]
+    updated_at: Mapped[timestamp]
+    last_used_at: Mapped[datetime | None]
+    total_requests: Mapped[counter]
+    total_input_tokens: Mapped[counter]
+    total_output_tokens: Mapped[counter]
+    total_tokens: Mapped[counter]
+    total_cost: Mapped[money]
+
+    tag_rows: Mapped[list[ApiKeyTag]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="ApiKeyTag.tag"
+    )
+
+    @property
+    def tags(self) -> list[str]:
+        return [row.tag for row in self.tag_rows]
+
+
+class ApiKeyTag(Base):
+    __tablename__ = "api_key_tags"
+
+    api_key_id: Mapped[str] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)

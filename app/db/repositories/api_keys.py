@@ -1,0 +1,97 @@
+"""API keys: lookup by hash, filtered listing, and atomic usage totals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import case, func, literal, or_, select, update
+
+from app.db.models import ApiKey, ApiKeyTag
+from app.db.repositories.base import Repository
+from app.db.types import UTCDateTime
+
+SORTABLE_COLUMNS = {
+    "name": ApiKey.name,
+    "created_at": ApiKey.created_at,
+    "updated_at": ApiKey.updated_at,
+    "last_used_at": ApiKey.last_used_at,
+    "expires_at": ApiKey.expires_at,
+    "total_requests": ApiKey.total_requests,
+    "total_tokens": ApiKey.total_tokens,
+    "total_cost": ApiKey.total_cost,
+}
+
+
+@dataclass(frozen=True)
+class KeyFilter:
+    is_active: bool | None = None
+    provider: str | None = None
+    tags: tuple[str, ...] = ()
+    include_deleted: bool = False
+    user_id: str | None = None
+
+
+class ApiKeyRepository(Repository[ApiKey]):
+    model = ApiKey
+
+    def get_by_hash(self, hashed_key: str) -> ApiKey | None:
+        return self.session.scalar(select(ApiKey).where(ApiKey.hashed_key == hashed_key))
+
+    def list_page(self, filters: KeyFilter, *, sort_by: str, descending: bool, limit: int,
+                  offset: int) -> tuple[list[ApiKey], int]:
+        conditions = self._conditions(filters)
+        total = self.session.scalar(select(func.count()).select_from(ApiKey).where(*conditions))
+        column = SORTABLE_COLUMNS[sort_by]
+        order = column.desc() if descending else column.asc()
+        query = (
+            select(ApiKey).where(*conditions).order_by(order, ApiKey.id).limit(limit).offset(offset)
+        )
+        return list(self.session.scalars(query)), total
+
+    def _conditions(self, filters: KeyFilter) -> list:
+        conditions = []
+        if not filters.include_deleted:
+            conditions.append(ApiKey.is_deleted.is_(False))
+        if filters.is_active is not None:
+            conditions.append(ApiKey.is_active.is_(filters.is_active))
+        if filters.user_id is not None:
+            conditions.append(ApiKey.user_id == filters.user_id)
+        if filters.provider == "all":
+            conditions.append(ApiKey.permissions == "all")
+        elif filters.provider:
+            # permissions is 'all' or a sorted comma list of provider names.
+            conditions.append(or_(ApiKey.permissions == "all",
+                                  ApiKey.permissions.contains(filters.provider)))
+        if filters.tags:
+            tagged = (
+                select(ApiKeyTag.api_key_id)
+                .where(ApiKeyTag.tag.in_(filters.tags))
+                .group_by(ApiKeyTag.api_key_id)
+                .having(func.count(func.distinct(ApiKeyTag.tag)) == len(set(filters.tags)))
+            )
+            conditions.append(ApiKey.id.in_(tagged))
+        return conditions
+
+    def add_usage(self, key_id: str, *, requests: int, input_tokens: int, output_tokens: int,
+                  cost: Decimal, used_at: datetime) -> bool:
+        """Add to the running totals in one UPDATE, so concurrent calls never lose a count."""
+        used = literal(used_at, UTCDateTime())
+        result = self.session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key_id)
+            .values(
+                total_requests=ApiKey.total_requests + requests,
+                total_input_tokens=ApiKey.total_input_tokens + input_tokens,
+                total_output_tokens=ApiKey.total_output_tokens + output_tokens,
+                total_tokens=ApiKey.total_tokens + input_tokens + output_tokens,
+                total_cost=ApiKey.total_cost + cost,
+                last_used_at=case(
+                    (or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < used), used),
+                    else_=ApiKey.last_used_at,
+                ),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1

@@ -1,0 +1,26 @@
+"""The shared shape of a repository."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+
+
+class Repository(Generic[T]):
+    model: type[T]
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, row: T) -> T:
+        self.session.add(row)
+        return row
+
+    def get(self, row_id, *, for_update: bool = False) -> T | None:
+        return self.session.get(self.model, row_id, with_for_update=for_update or None)
+
+    def delete(self, row: T) -> None:
+        self.session.delete(row)

@@ -1,0 +1,87 @@
+"""Domain errors: services raise these; app/api/errors.py turns them into HTTP answers."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error a service may raise on purpose."""
+
+    code = "DOMAIN_ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None,
+                 **extra):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details = details or {}
+        # Extra top-level members of the error object (e.g. userPlan, upgradeAction).
+        self.extra = extra
+
+
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+
+
+class Conflict(DomainError):
+    code = "CONFLICT"
+
+
+class InvalidInput(DomainError):
+    code = "VALIDATION_ERROR"
+
+
+class Unauthenticated(DomainError):
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(DomainError):
+    code = "FORBIDDEN"
+
+
+class Unavailable(DomainError):
+    """A dependency is down; the client may retry later."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+
+class LimitExceeded(DomainError):
+    """A quota or rate limit refused the request; `retry_after` in seconds when known."""
+
+    code = "LIMIT_EXCEEDED"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class UpstreamError(DomainError):
+    """The upstream provider failed; `status` is the HTTP status we answer with."""
+
+    code = "UPSTREAM_ERROR"
+
+    def __init__(self, message: str, *, status: int = 502, **kwargs):
+        super().__init__(message, **kwargs)
+        self.status = status
+
+
+class DatabaseError(DomainError):
+    """Section 6 of the data-access document; `code` is one of DB_ERROR_CODES."""
+
+    code = "DB_ERROR"
+
+
+DB_ERROR_CODES = {
+    "CONNECTION_FAILED": "DB_CONNECTION_FAILED",
+    "CONNECTION_TIMEOUT": "DB_CONNECTION_TIMEOUT",
+    "POOL_EXHAUSTED": "DB_POOL_EXHAUSTED",
+    "RECORD_NOT_FOUND": "DB_RECORD_NOT_FOUND",
+    "DUPLICATE_KEY": "DB_DUPLICATE_KEY",
+    "CONSTRAINT_VIOLATION": "DB_CONSTRAINT_VIOLATION",
+    "INVALID_QUERY": "DB_INVALID_QUERY",
+    "QUERY_TIMEOUT": "DB_QUERY_TIMEOUT",
+}
+
+RETRYABLE_DB_CODES = frozenset(
+    {"DB_CONNECTION_TIMEOUT", "DB_POOL_EXHAUSTED", "DB_QUERY_TIMEOUT"}
+)

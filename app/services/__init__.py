@@ -1,0 +1,1 @@
+"""Service classes: the rules of the gateway. They get their collaborators from create_app."""

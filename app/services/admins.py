@@ -1,0 +1,39 @@
+"""AdminService: creating administrators."""
+
+from __future__ import annotations
+
+from app.db.models import Admin
+from app.errors import Conflict, InvalidInput
+from app.security import hash_password
+from app.services.base import Service
+from app.services.retry import db_retry
+
+MIN_PASSWORD_LENGTH = 8
+
+
+class AdminService(Service):
+    @db_retry
+    def create(self, username: str, password: str) -> Admin:
+        username = (username or "").strip()
+        if not username or len(username) > 100:
+            raise InvalidInput("The username must be 1 to 100 characters.")
+        if len(password or "") < MIN_PASSWORD_LENGTH:
+            raise InvalidInput(f"The password must be at least {MIN_PASSWORD_LENGTH} characters.")
+        with self.uow() as uow:
+            if uow.admins.get_by_username(username):
+                raise Conflict("An admin with that username exists.", code="DB_DUPLICATE_KEY")
+            admin = uow.admins.add(Admin(username=username, password_hash=hash_password(password),
+                                         created_at=self.clock()))
+            uow.commit()
+        return admin
+
+    def ensure_initial(self, username: str, password: str) -> bool:
+        """Create the first admin unless one exists; True when one was created."""
+        with self.uow() as uow:
+            if uow.admins.count():
+                return False
+        try:
+            self.create(username, password)
+        except Conflict:
+            return False  # another worker created it first
+        return True

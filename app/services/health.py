@@ -1,0 +1,41 @@
+"""HealthService: liveness and readiness."""
+
+from __future__ import annotations
+
+import time
+
+from app.cache import CacheStore
+from app.errors import DatabaseError
+
+
+class HealthService:
+    def __init__(self, *, uow, cache: CacheStore | None, schema_heads: set[str]):
+        self.uow = uow
+        self.cache = cache
+        self.schema_heads = schema_heads
+
+    def readiness(self) -> tuple[bool, dict]:
+        checks = {"database": self._database()}
+        if self.cache is not None and self.cache.enabled:
+            checks["redis"] = self._redis()
+        return all(check["ok"] for check in checks.values()), checks
+
+    def _database(self) -> dict:
+        started = time.perf_counter()
+        try:
+            with self.uow() as uow:
+                uow.health.ping()
+                revisions = uow.health.schema_revisions()
+        except DatabaseError as error:
+            return {"ok": False, "error": error.code}
+        at_head = revisions == self.schema_heads
+        return {"ok": at_head, "latencyMs": round((time.perf_counter() - started) * 1000, 2),
+                "schemaAtHead": at_head, "revision": sorted(revisions)}
+
+    def _redis(self) -> dict:
+        started = time.perf_counter()
+        try:
+            self.cache.client.ping()
+        except Exception as error:  # any client failure means "not ready", never a crash
+            return {"ok": False, "error": type(error).__name__}
+        return {"ok": True, "latencyMs": round((time.perf_counter() - started) * 1000, 2)}

@@ -1,0 +1,119 @@
+"""SessionService: admin login and the SessionInterface of the data-access document."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app.cache import read_through
+from app.db.models import Session
+from app.errors import InvalidInput, NotFound, Unauthenticated
+from app.security import new_session_token, sha256_hex, verify_password
+from app.services.base import Service
+from app.services.retry import db_retry
+
+USER_TYPES = ("admin", "user")
+INVALID_SESSION = "The session token is invalid or has expired."
+BAD_LOGIN = "Invalid username or password."
+
+
+class SessionService(Service):
+    def __init__(self, *, default_ttl: int = 24 * 3600, **kwargs):
+        super().__init__(**kwargs)
+        self.default_ttl = default_ttl
+
+    @db_retry
+    def login(self, username: str, password: str, *, ip_address: str | None = None,
+              user_agent: str | None = None) -> dict:
+        with self.uow() as uow:
+            admin = uow.admins.get_by_username(username)
+            if not verify_password(admin.password_hash if admin else None, password):
+                raise Unauthenticated(BAD_LOGIN, code="INVALID_CREDENTIALS")
+            admin.last_login_at = self.clock()
+            token, session = self._new_session(admin.id, "admin", {"username": username},
+                                               self.default_ttl, ip_address, user_agent)
+            uow.sessions.add(session)
+            uow.commit()
+        return {"sessionToken": token, "expiresAt": session.expires_at}
+
+    @db_retry
+    def create(self, *, user_id: str, user_type: str, session_data: dict | None = None,
+               ttl_seconds: int | None = None, ip_address: str | None = None,
+               user_agent: str | None = None) -> dict:
+        if user_type not in USER_TYPES:
+            raise InvalidInput("userType must be 'admin' or 'user'.",
+                               details={"userType": ["Must be one of: admin, user."]})
+        with self.uow() as uow:
+            if user_type == "admin" and uow.admins.get(user_id) is None:
+                raise NotFound("No admin has that userId.", code="DB_RECORD_NOT_FOUND")
+            self._check_user(uow, user_type, user_id)
+            token, session = self._new_session(user_id, user_type, session_data or {},
+                                               ttl_seconds or self.default_ttl, ip_address,
+                                               user_agent)
+            uow.sessions.add(session)
+            uow.commit()
+        return {"sessionToken": token, "expiresAt": session.expires_at}
+
+    def _check_user(self, uow, user_type: str, user_id: str) -> None:
+        """Hook for user-backed sessions; users arrive with the quota feature."""
+
+    def _new_session(self, user_id, user_type, data, ttl, ip_address, user_agent):
+        token = new_session_token()
+        session = Session(
+            token_hash=sha256_hex(token), user_id=user_id, user_type=user_type,
+            session_data=data, ip_address=ip_address, user_agent=user_agent,
+            created_at=self.clock(), expires_at=self.clock() + timedelta(seconds=ttl),
+        )
+        return token, session
+
+    def validate(self, token: str) -> dict:
+        """The session behind a token, or Unauthenticated; expiry is checked on every call."""
+        found = self._lookup(sha256_hex(token))
+        if found is None or found["expiresAt"] <= self.clock():
+            raise Unauthenticated(INVALID_SESSION, code="INVALID_SESSION")
+        return {**found, "isValid": True}
+
+    @read_through("session", key=lambda token_hash: token_hash)
+    @db_retry
+    def _lookup(self, token_hash: str) -> dict | None:
+        with self.uow() as uow:
+            session = uow.sessions.get_by_token_hash(token_hash)
+            if session is None:
+                return None
+            return {"userId": session.user_id, "userType": session.user_type,
+                    "sessionData": session.session_data, "expiresAt": session.expires_at}
+
+    @db_retry
+    def update(self, token: str, *, session_data: dict | None = None,
+               extend_ttl: int | None = None) -> dict:
+        token_hash = sha256_hex(token)
+        with self.uow() as uow:
+            session = self._live(uow, token_hash)
+            if session_data is not None:
+                # PATCH semantics: the given members replace theirs, the rest stay.
+                session.session_data = {**session.session_data, **session_data}
+            if extend_ttl:
+                session.expires_at = session.expires_at + timedelta(seconds=extend_ttl)
+            uow.commit()
+        self._lookup.invalidate(self.cache, token_hash)
+        return {"expiresAt": session.expires_at}
+
+    @db_retry
+    def delete(self, token: str) -> None:
+        token_hash = sha256_hex(token)
+        with self.uow() as uow:
+            uow.sessions.delete(self._live(uow, token_hash))
+            uow.commit()
+        self._lookup.invalidate(self.cache, token_hash)
+
+    @db_retry
+    def cleanup_expired(self) -> dict:
+        with self.uow() as uow:
+            deleted = uow.sessions.delete_expired(self.clock())
+            uow.commit()
+        return {"deletedSessions": deleted}
+
+    def _live(self, uow, token_hash: str) -> Session:
+        session = uow.sessions.get_by_token_hash(token_hash)
+        if session is None or session.expires_at <= self.clock():
+            raise Unauthenticated(INVALID_SESSION, code="INVALID_SESSION")
+        return session

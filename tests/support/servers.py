@@ -1,0 +1,73 @@
+"""Real servers for tests: per-test PostgreSQL databases and private redis-server processes."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+
+import psycopg
+import redis
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pg_admin_dsn(url: str) -> str:
+    """A libpq DSN for the maintenance database of a SQLAlchemy PostgreSQL URL."""
+    base = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    return base.rsplit("/", 1)[0] + "/postgres"
+
+
+def pg_execute(admin_dsn: str, statement: str) -> None:
+    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(statement)
+
+
+def pg_create_from_template(admin_dsn: str, template: str, base_url: str) -> tuple[str, str]:
+    name = f"rg_test_{uuid.uuid4().hex[:12]}"
+    pg_execute(admin_dsn, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return name, base_url.rsplit("/", 1)[0] + "/" + name
+
+
+def pg_drop(admin_dsn: str, name: str) -> None:
+    pg_execute(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port: a fault test may kill this one."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> PrivateRedis:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return self
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
