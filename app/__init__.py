@@ -15,6 +15,7 @@ from app.db.engine import build_engine, build_session_factory
 from app.db.migrations import schema_heads
 from app.db.uow import UnitOfWorkFactory
 from app.jsonio import JSONProvider
+from app.security import Passwords
 from app.services.admins import AdminService
 from app.services.auth import AuthService
 from app.services.health import HealthService
@@ -39,12 +40,15 @@ def create_app(config: dict | None = None) -> Flask:
                        settings.redis_prefix)
     common = {"uow": uow, "cache": cache, "retry_policy": settings.db_retry,
               "cache_ttl": settings.cache_ttl_seconds}
+    passwords = Passwords(time_cost=settings.argon2_time_cost,
+                          memory_kib=settings.argon2_memory_kib)
     keys = KeyService(**common)
-    sessions = SessionService(default_ttl=settings.session_ttl_seconds, **common)
+    sessions = SessionService(passwords=passwords, default_ttl=settings.session_ttl_seconds,
+                              **common)
     app.extensions["relaygate"] = SimpleNamespace(
         settings=settings, engine=engine, cache=cache, uow=uow,
         keys=keys, sessions=sessions, usage=UsageService(**common),
-        admins=AdminService(**common), auth=AuthService(keys=keys, sessions=sessions),
+        admins=AdminService(passwords=passwords, **common), auth=AuthService(keys=keys, sessions=sessions),
         health=HealthService(uow=uow, cache=cache, schema_heads=schema_heads()),
     )
     init_api(app)

@@ -44,6 +44,8 @@ class Settings:
     db_statement_timeout_ms: int = 30_000
     redis_socket_timeout: float = 0.5
     quota_timezone: str = "UTC"
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
     oauth_token_url_claude: str = "https://console.anthropic.com/v1/oauth/token"
     oauth_token_url_openai: str = "https://auth.openai.com/oauth/token"
     oauth_token_url_gemini: str = "https://oauth2.googleapis.com/token"
@@ -115,6 +117,8 @@ def load_settings(overrides: dict | None = None) -> Settings:
         db_statement_timeout_ms=_env_int("RELAYGATE_DB_STATEMENT_TIMEOUT_MS", 30_000),
         redis_socket_timeout=_env_float("RELAYGATE_REDIS_TIMEOUT", 0.5),
         quota_timezone=env.get("RELAYGATE_QUOTA_TIMEZONE", "UTC"),
+        argon2_time_cost=_env_int("RELAYGATE_ARGON2_TIME_COST", 3),
+        argon2_memory_kib=_env_int("RELAYGATE_ARGON2_MEMORY_KIB", 65536),
         oauth_token_url_claude=env.get("RELAYGATE_OAUTH_TOKEN_URL_CLAUDE",
                                        Settings.oauth_token_url_claude),
         oauth_token_url_openai=env.get("RELAYGATE_OAUTH_TOKEN_URL_OPENAI",

@@ -19,9 +19,9 @@ from app import create_app
 from app.config import RetryPolicy
 from app.db.migrations import upgrade
 from tests.support.servers import (
+    PgResetter,
     PrivateRedis,
     pg_admin_dsn,
-    pg_create_from_template,
     pg_drop,
     pg_execute,
 )
@@ -41,17 +41,20 @@ def _unavailable(what: str, error: Exception):
 
 
 @pytest.fixture(scope="session")
-def pg_template():
-    """A PostgreSQL database migrated to head once; each test gets a copy of it."""
+def pg_database():
+    """A PostgreSQL database of this test session, migrated to head once."""
     admin = pg_admin_dsn(PG_URL)
     try:
         pg_execute(admin, "SELECT 1")
     except psycopg.Error as error:
         _unavailable("PostgreSQL", error)
-    name = f"rg_template_{uuid.uuid4().hex[:8]}"
+    name = f"rg_test_{uuid.uuid4().hex[:10]}"
     pg_execute(admin, f'CREATE DATABASE "{name}"')
-    upgrade(PG_URL.rsplit("/", 1)[0] + "/" + name)
-    yield admin, name
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    upgrade(url)
+    resetter = PgResetter(url)
+    yield url, resetter
+    resetter.close()
     pg_drop(admin, name)
 
 
@@ -72,11 +75,11 @@ def sqlite_template(tmp_path_factory):
 
 
 @pytest.fixture
-def postgres_url(pg_template):
-    admin, template = pg_template
-    name, url = pg_create_from_template(admin, template, PG_URL)
+def postgres_url(pg_database):
+    """The session's database, emptied back to its migrated state after the test."""
+    url, resetter = pg_database
     yield url
-    pg_drop(admin, name)
+    resetter.reset()
 
 
 @pytest.fixture
@@ -103,6 +106,8 @@ def make_app(tmp_path, database_url: str, redis_url: str | None = None,
         "database_url": database_url, "redis_url": redis_url, "redis_prefix": redis_prefix,
         "secret_key": "test-secret-key-for-relaygate", "instance_dir": tmp_path,
         "db_retry": RetryPolicy(max_retries=3, base_delay=0.001, max_delay=0.01),
+        # Cheap password hashing keeps logins fast in tests; production keeps argon2's defaults.
+        "argon2_time_cost": 1, "argon2_memory_kib": 64,
     }
     config.update(overrides)
     return create_app(config)

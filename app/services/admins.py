@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.db.models import Admin
 from app.errors import Conflict, InvalidInput
-from app.security import hash_password
+from app.security import Passwords
 from app.services.base import Service
 from app.services.retry import db_retry
 
@@ -12,6 +12,10 @@ MIN_PASSWORD_LENGTH = 8
 
 
 class AdminService(Service):
+    def __init__(self, *, passwords: Passwords, **kwargs):
+        super().__init__(**kwargs)
+        self.passwords = passwords
+
     @db_retry
     def create(self, username: str, password: str) -> Admin:
         username = (username or "").strip()
@@ -22,7 +26,7 @@ class AdminService(Service):
         with self.uow() as uow:
             if uow.admins.get_by_username(username):
                 raise Conflict("An admin with that username exists.", code="DB_DUPLICATE_KEY")
-            admin = uow.admins.add(Admin(username=username, password_hash=hash_password(password),
+            admin = uow.admins.add(Admin(username=username, password_hash=self.passwords.hash(password),
                                          created_at=self.clock()))
             uow.commit()
         return admin

@@ -7,7 +7,7 @@ from datetime import timedelta
 from app.cache import read_through
 from app.db.models import Session
 from app.errors import InvalidInput, NotFound, Unauthenticated
-from app.security import new_session_token, sha256_hex, verify_password
+from app.security import Passwords, new_session_token, sha256_hex
 from app.services.base import Service
 from app.services.retry import db_retry
 
@@ -17,8 +17,9 @@ BAD_LOGIN = "Invalid username or password."
 
 
 class SessionService(Service):
-    def __init__(self, *, default_ttl: int = 24 * 3600, **kwargs):
+    def __init__(self, *, passwords: Passwords, default_ttl: int = 24 * 3600, **kwargs):
         super().__init__(**kwargs)
+        self.passwords = passwords
         self.default_ttl = default_ttl
 
     @db_retry
@@ -26,7 +27,7 @@ class SessionService(Service):
               user_agent: str | None = None) -> dict:
         with self.uow() as uow:
             admin = uow.admins.get_by_username(username)
-            if not verify_password(admin.password_hash if admin else None, password):
+            if not self.passwords.verify(admin.password_hash if admin else None, password):
                 raise Unauthenticated(BAD_LOGIN, code="INVALID_CREDENTIALS")
             admin.last_login_at = self.clock()
             token, session = self._new_session(admin.id, "admin", {"username": username},

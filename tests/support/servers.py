@@ -39,6 +39,41 @@ def pg_drop(admin_dsn: str, name: str) -> None:
     pg_execute(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class PgResetter:
+    """Puts a migrated database back as the migrations left it: truncate, then re-seed.
+
+    Much faster than a new database per test; the seed rows (what migrations inserted) are
+    read once, right after migrating.
+    """
+
+    def __init__(self, url: str):
+        from sqlalchemy import create_engine
+
+        from app.db import models  # noqa: F401  (every table on the metadata)
+        from app.db.base import Base
+
+        self.engine = create_engine(url)
+        self.tables = list(Base.metadata.sorted_tables)
+        with self.engine.connect() as connection:
+            self.seed = {table: [dict(row._mapping) for row in connection.execute(table.select())]
+                         for table in self.tables}
+
+    def reset(self) -> None:
+        from sqlalchemy import text
+
+        names = ", ".join(f'"{table.name}"' for table in self.tables)
+        with self.engine.begin() as connection:
+            # A leaked transaction would make TRUNCATE wait forever; fail the run instead.
+            connection.execute(text("SET LOCAL lock_timeout = '10s'"))
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            for table in self.tables:
+                if self.seed[table]:
+                    connection.execute(table.insert(), self.seed[table])
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 class PrivateRedis:
     """A redis-server of the test's own on a free port: a fault test may kill this one."""
 
