@@ -48,7 +48,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["relaygate"] = SimpleNamespace(
         settings=settings, engine=engine, cache=cache, uow=uow,
         keys=keys, sessions=sessions, usage=UsageService(**common),
-        admins=AdminService(passwords=passwords, **common), auth=AuthService(keys=keys, sessions=sessions),
+        admins=AdminService(passwords=passwords, **common),
+        auth=AuthService(keys=keys, sessions=sessions),
         health=HealthService(uow=uow, cache=cache, schema_heads=schema_heads()),
     )
     init_api(app)

@@ -26,8 +26,9 @@ class AdminService(Service):
         with self.uow() as uow:
             if uow.admins.get_by_username(username):
                 raise Conflict("An admin with that username exists.", code="DB_DUPLICATE_KEY")
-            admin = uow.admins.add(Admin(username=username, password_hash=self.passwords.hash(password),
-                                         created_at=self.clock()))
+            admin = Admin(username=username, password_hash=self.passwords.hash(password),
+                          created_at=self.clock())
+            uow.admins.add(admin)
             uow.commit()
         return admin
 
