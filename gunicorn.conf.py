@@ -10,4 +10,4 @@ threads = int(os.environ.get("RELAYGATE_THREADS", "32"))
 timeout = int(os.environ.get("RELAYGATE_TIMEOUT", "300"))
 graceful_timeout = 30
 keepalive = 5
-accesslog = os.environ.get("RELAYGATE_ACCESS_LOG", "-")
+accesslog = os.environ.get("RELAYGATE_ACCESS_LOG", "-") or None

@@ -1,8 +1,8 @@
 """Alembic environment: the URL comes from the app's own settings, the metadata from its models."""
 
+from alembic import context
 from sqlalchemy import create_engine, pool
 
-from alembic import context
 from app.config import load_settings
 from app.db import models  # noqa: F401  (registers every table on the metadata)
 from app.db.base import Base

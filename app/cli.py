@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from app.errors import DomainError
 
@@ -13,6 +14,7 @@ def register_commands(app: Flask) -> None:
 
 
 @click.command("create-admin")
+@with_appcontext
 @click.option("--username", prompt=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def create_admin(username: str, password: str) -> None:

@@ -8,9 +8,9 @@ Create Date: 2026-11-22 22:06:14.512732
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from alembic import op
 
 import app.db.types
-from alembic import op
 
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None

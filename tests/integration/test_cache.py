@@ -1,0 +1,126 @@
+"""The read-through cache on real Redis: served from Redis, never stale, failing open."""
+
+import threading
+
+import pytest
+from sqlalchemy import event
+
+from app.cache import CacheStore, read_through
+from app.cache.store import connect
+from tests.conftest import login_headers, make_app
+
+
+class StatementCounter:
+    def __init__(self, engine):
+        self.count = 0
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *args):
+        self.count += 1
+
+
+def test_key_validation_is_served_from_redis_without_sql(pg_app):
+    services = pg_app.extensions["relaygate"]
+    key = services.keys.create({"name": "cached"})
+    counter = StatementCounter(services.engine)
+    first = services.keys.authenticate(key.api_key)
+    after_first = counter.count
+    second = services.keys.authenticate(key.api_key)
+    assert after_first > 0 and counter.count == after_first
+    assert first == second
+
+
+def test_a_change_on_one_worker_is_refused_on_the_next_request_of_another(
+        postgres_url, redis_server_url, redis_prefix, tmp_path):
+    worker_a = make_app(tmp_path, postgres_url, redis_server_url, redis_prefix)
+    worker_b = make_app(tmp_path, postgres_url, redis_server_url, redis_prefix)
+    headers = login_headers(worker_a)
+    a, b = worker_a.test_client(), worker_b.test_client()
+    made = [a.post("/api/keys", json={"name": n}, headers=headers).json["data"]
+            for n in ("paused", "deleted", "expired")]
+    for key in made:
+        assert b.get("/api/keys/me", headers={"x-api-key": key["apiKey"]}).status_code == 200
+    a.patch(f"/api/keys/{made[0]['id']}", json={"isActive": False}, headers=headers)
+    a.delete(f"/api/keys/{made[1]['id']}", headers=headers)
+    a.patch(f"/api/keys/{made[2]['id']}", json={"expiresAt": "2020-01-01T00:00:00Z"},
+            headers=headers)
+    for key in made:
+        response = b.get("/api/keys/me", headers={"x-api-key": key["apiKey"]})
+        assert response.status_code == 401
+        assert response.json["error"]["code"] == "INVALID_API_KEY"
+    for app in (worker_a, worker_b):
+        app.extensions["relaygate"].engine.dispose()
+
+
+def test_a_deleted_session_is_refused_at_once_on_another_worker(
+        postgres_url, redis_server_url, redis_prefix, tmp_path):
+    worker_a = make_app(tmp_path, postgres_url, redis_server_url, redis_prefix)
+    worker_b = make_app(tmp_path, postgres_url, redis_server_url, redis_prefix)
+    headers = login_headers(worker_a)
+    assert worker_b.test_client().get("/api/sessions/current", headers=headers).status_code == 200
+    worker_a.test_client().delete("/api/sessions/current", headers=headers)
+    assert worker_b.test_client().get("/api/sessions/current", headers=headers).status_code == 401
+    for app in (worker_a, worker_b):
+        app.extensions["relaygate"].engine.dispose()
+
+
+class SlowReader:
+    """A service whose read blocks until told, to stage a fill racing an invalidation."""
+
+    def __init__(self, cache):
+        self.cache = cache
+        self.cache_ttl = 60
+        self.value = "old"
+        self.release = threading.Event()
+        self.reading = threading.Event()
+
+    @read_through("race-test", key=lambda name: name)
+    def read(self, name):
+        value = self.value
+        self.reading.set()
+        self.release.wait(5)
+        return value
+
+
+def test_a_fill_that_raced_an_invalidation_is_not_kept(redis_server_url, redis_prefix):
+    service = SlowReader(CacheStore(connect(redis_server_url, socket_timeout=1), redis_prefix))
+    results = []
+    reader = threading.Thread(target=lambda: results.append(service.read("x")))
+    reader.start()
+    assert service.reading.wait(5)
+    service.value = "new"  # the write commits ...
+    SlowReader.read.invalidate(service.cache, "x")  # ... then invalidates
+    service.release.set()
+    reader.join(5)
+    assert results == ["old"]  # that reader saw the old row, which is fine for it
+    service.reading.clear()
+    assert service.read("x") == "new"  # but the stale value never reached the cache
+
+
+def test_requests_keep_succeeding_from_the_database_when_redis_dies(
+        postgres_url, private_redis, tmp_path, caplog):
+    app = make_app(tmp_path, postgres_url, private_redis.url, "rg:")
+    headers = login_headers(app)
+    client = app.test_client()
+    key = client.post("/api/keys", json={"name": "sturdy"}, headers=headers).json["data"]
+    me = {"x-api-key": key["apiKey"]}
+    assert client.get("/api/keys/me", headers=me).status_code == 200
+    private_redis.stop()
+    assert client.get("/api/keys/me", headers=me).status_code == 200
+    assert client.get("/api/sessions/current", headers=headers).status_code == 200
+    assert client.patch(f"/api/keys/{key['id']}", json={"isActive": False},
+                        headers=headers).status_code == 200
+    assert client.get("/api/keys/me", headers=me).status_code == 401
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json["error"]["details"]["checks"]["redis"]["ok"] is False
+    assert "redis unavailable" in caplog.text
+    app.extensions["relaygate"].engine.dispose()
+
+
+@pytest.mark.parametrize("value", [None])
+def test_none_results_are_not_cached(pg_app, value):
+    services = pg_app.extensions["relaygate"]
+    assert services.keys.validate("f" * 64) is value
+    cache = services.cache
+    assert not list(cache.client.scan_iter(match=cache.prefix + "c:apikey:*"))

@@ -1,0 +1,58 @@
+"""Production shape: `alembic upgrade heads && gunicorn wsgi:app` on PostgreSQL and Redis."""
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import PG_URL
+from tests.support.http import wait_until_ready
+from tests.support.servers import free_port, pg_admin_dsn, pg_drop, pg_execute
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_gunicorn_serves_the_api_on_postgres_and_redis(pg_database, redis_server_url,
+                                                       redis_prefix, tmp_path):
+    admin = pg_admin_dsn(PG_URL)
+    name = f"rg_gunicorn_{uuid.uuid4().hex[:8]}"
+    pg_execute(admin, f'CREATE DATABASE "{name}"')
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": PG_URL.rsplit("/", 1)[0] + "/" + name,
+           "REDIS_URL": redis_server_url, "RELAYGATE_REDIS_PREFIX": redis_prefix,
+           "RELAYGATE_ENV": "production", "RELAYGATE_SECRET_KEY": "gunicorn-test-secret",
+           "RELAYGATE_ADMIN_USERNAME": "ops", "RELAYGATE_ADMIN_PASSWORD": "ops password",
+           "RELAYGATE_BIND": f"127.0.0.1:{port}", "RELAYGATE_WORKERS": "2",
+           "RELAYGATE_INSTANCE_DIR": str(tmp_path), "RELAYGATE_ACCESS_LOG": "",
+           "RELAYGATE_ARGON2_MEMORY_KIB": "1024"}
+    server = None
+    try:
+        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "heads"], cwd=ROOT, env=env,
+                       check=True, capture_output=True, timeout=120)
+        log = (tmp_path / "gunicorn.log").open("w")
+        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+                                   "wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=log)
+        log.close()
+        base = f"http://127.0.0.1:{port}"
+        wait_until_ready(base + "/healthz", process=server)
+        ready = httpx.get(base + "/readyz").json()
+        assert ready["data"]["checks"]["redis"]["ok"] is True
+        login = httpx.post(base + "/api/sessions/login",
+                           json={"username": "ops", "password": "ops password"})
+        headers = {"Authorization": f"Bearer {login.json()['data']['sessionToken']}"}
+        key = httpx.post(base + "/api/keys", json={"name": "prod"}, headers=headers).json()
+        for _ in range(4):  # several requests, so both workers answer some
+            me = httpx.get(base + "/api/keys/me", headers={"x-api-key": key["data"]["apiKey"]})
+            assert me.status_code == 200
+        httpx.delete(base + f"/api/keys/{key['data']['id']}", headers=headers)
+        for _ in range(4):
+            me = httpx.get(base + "/api/keys/me", headers={"x-api-key": key["data"]["apiKey"]})
+            assert me.status_code == 401
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(20)
+        pg_drop(admin, name)

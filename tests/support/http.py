@@ -1,0 +1,38 @@
+"""Serving the app over real HTTP in a test: a werkzeug server thread, or gunicorn."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+from werkzeug.serving import make_server
+
+
+class ServerThread:
+    def __init__(self, app, port: int):
+        self.server = make_server("127.0.0.1", port, app, threaded=True)
+        self.url = f"http://127.0.0.1:{port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.thread.join(10)
+
+
+def wait_until_ready(url: str, timeout: float = 30.0, process=None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")

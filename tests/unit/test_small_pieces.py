@@ -1,0 +1,73 @@
+"""Pure pieces: permissions, the cache codec and keys, error translation, settings."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from app.cache import canonical_key, codec
+from app.config import ConfigError, load_settings
+from app.db.engine import translate
+from app.services import permissions
+
+
+def test_permissions_are_stored_canonically_and_shown_as_given():
+    assert permissions.canonical("all") == "all"
+    assert permissions.canonical(["openai", "claude", "openai"]) == "claude,openai"
+    assert permissions.public("claude,openai") == ["claude", "openai"]
+    assert permissions.public("gemini") == "gemini"
+    assert permissions.allows("all", "gemini") and permissions.allows("claude,openai", "openai")
+    assert not permissions.allows("claude", "openai")
+    with pytest.raises(ValueError):
+        permissions.canonical(["azure"])
+
+
+def test_the_cache_codec_keeps_datetimes_and_decimals_exact():
+    value = {"at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "cost": Decimal("0.00000001")}
+    assert codec.loads(codec.dumps(value)) == value
+
+
+def test_cache_keys_ignore_keyword_order_and_hash_long_arguments():
+    assert canonical_key(1, a=1, b=2) == canonical_key(1, b=2, a=1)
+    assert len(canonical_key("x" * 500)) == 64
+
+
+def test_driver_errors_map_to_the_documents_codes():
+    unique = IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed: t.c"))
+    foreign = IntegrityError("INSERT", {}, Exception("FOREIGN KEY constraint failed"))
+    refused = OperationalError("SELECT 1", {}, Exception("connection refused"))
+    timed_out = OperationalError("SELECT 1", {}, Exception("connection timeout expired"))
+    assert translate(unique).code == "DB_DUPLICATE_KEY"
+    assert translate(foreign).code == "DB_CONSTRAINT_VIOLATION"
+    assert translate(refused).code == "DB_CONNECTION_FAILED"
+    assert translate(timed_out).code == "DB_CONNECTION_TIMEOUT"
+    assert translate(PoolTimeout("pool")).code == "DB_POOL_EXHAUSTED"
+
+
+def test_production_without_a_secret_refuses_to_start(monkeypatch, tmp_path):
+    monkeypatch.setenv("RELAYGATE_ENV", "production")
+    monkeypatch.delenv("RELAYGATE_SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError, match="RELAYGATE_SECRET_KEY"):
+        load_settings({"instance_dir": tmp_path})
+
+
+def test_development_generates_a_secret_once_and_keeps_it(monkeypatch, tmp_path):
+    monkeypatch.delenv("RELAYGATE_ENV", raising=False)
+    monkeypatch.delenv("RELAYGATE_SECRET_KEY", raising=False)
+    first = load_settings({"instance_dir": tmp_path}).secret_key
+    assert len(first) >= 32
+    assert load_settings({"instance_dir": tmp_path}).secret_key == first
+
+
+def test_a_bare_postgres_url_uses_psycopg_3(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h:5432/d")
+    assert load_settings({"instance_dir": tmp_path, "secret_key": "x"}).database_url == (
+        "postgresql+psycopg://u@h:5432/d")
+
+
+def test_the_default_database_is_sqlite_in_the_instance_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = load_settings({"instance_dir": tmp_path, "secret_key": "x"})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'relaygate.db'}"
