@@ -1,0 +1,1 @@
+"""Importers that move data from other gateways into Relaygate."""

@@ -1,0 +1,1 @@
+"""Tests of the claude-relay-service migration reader."""
