@@ -2,55 +2,24 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
 import redis
 
 from app.migration.crs_source import CrsSource
+from tests.support.servers import PrivateRedis
 
 from .crs_fixture import CrsFixture, build_crs_store
 
 CRS_DB = 11
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def crs_redis_port() -> Iterator[int]:
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    proc = subprocess.Popen(
-        [server, *args, "--daemonize", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    probe = redis.Redis(port=port)
-    try:
-        for _ in range(100):
-            try:
-                probe.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        else:
-            pytest.fail(f"redis-server did not start on port {port}")
-        yield port
-    finally:
-        probe.close()
-        proc.terminate()
-        proc.wait(timeout=10)
+    server = PrivateRedis().start()
+    yield server.port
+    server.stop()
 
 
 @pytest.fixture(scope="session")
