@@ -231,6 +231,10 @@ class AnthropicReply(Reply):
 
 class GeminiReply(Reply):
     @staticmethod
+    def rate_limit_headers(retry_after: float) -> dict[str, str]:
+        return {}  # Gemini tells the delay only in the body's RetryInfo.
+
+    @staticmethod
     def error_body(status: int, message: str, retry_after: float | None) -> dict:
         error: dict = {"code": status, "message": message}
         error["status"] = _ERROR_NAMES.get(status, ("", "INTERNAL"))[1]
@@ -390,10 +394,10 @@ class StubHandler(BaseHTTPRequestHandler):
     def chat(self, reply_class: type[Reply], model: str, body: dict, stream: bool) -> None:
         credential = self.credential()
         behaviour = self.state.take_behaviour(credential)
-        entry = self.state.record(
-            path=self.path, format=reply_class.__name__.removesuffix("Reply").lower(),
-            credential=credential, model=model, stream=stream, status=200, body=body,
-            tokensSent=0, completed=False, disconnected=False,
+        entry = self.record(
+            format=reply_class.__name__.removesuffix("Reply").lower(), credential=credential,
+            model=model, stream=stream, body=body, tokensSent=0, completed=False,
+            disconnected=False,
         )  # fmt: skip
         if self.state.stopping.wait(behaviour.get("delay", 0)):
             self.close_connection = True
@@ -464,10 +468,12 @@ class StubHandler(BaseHTTPRequestHandler):
     def refresh_token(self, body: dict) -> None:
         refresh_token = body.get("refresh_token")
         behaviour = self.state.take_behaviour(refresh_token)
-        entry = self.state.record(
-            path=self.path, format="oauth", credential=refresh_token, status=200,
-            grantType=body.get("grant_type"), clientId=body.get("client_id"),
-        )  # fmt: skip
+        entry = self.record(
+            format="oauth",
+            credential=refresh_token,
+            grantType=body.get("grant_type"),
+            clientId=body.get("client_id"),
+        )
         if self.state.stopping.wait(behaviour.get("delay", 0)):
             self.close_connection = True
             return
@@ -495,6 +501,13 @@ class StubHandler(BaseHTTPRequestHandler):
             "token_type": "Bearer",
             "scope": body.get("scope") or "user:inference",
         }
+
+    def record(self, **fields: Any) -> dict:
+        """Log this request; the client port shows which pooled connection carried it."""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        return self.state.record(
+            path=self.path, status=200, headers=headers, clientPort=self.client_address[1], **fields
+        )
 
     def credential(self) -> str | None:
         authorization = self.headers.get("Authorization", "")
@@ -598,7 +611,7 @@ class StubUpstream:
         self._server = StubServer((self.host, self.port), self.state)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
         self._thread.start()
         return self

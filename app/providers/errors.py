@@ -77,7 +77,10 @@ def error_from_event(body: dict[str, Any]) -> ProviderError:
     if isinstance(code, int):
         kind = kind_for_status(code)
     else:
-        kind = kind_for_error_type(error.get("type") or (code if isinstance(code, str) else None))
+        # OpenAI sometimes puts the telling name in `code` (rate_limit_exceeded) and not `type`.
+        kind = kind_for_error_type(error.get("type"))
+        if kind == "upstream_error" and isinstance(code, str):
+            kind = kind_for_error_type(code)
     return ProviderError(kind, error_message(body, "upstream sent an error event"))
 
 

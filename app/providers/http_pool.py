@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 
+import certifi
 import httpx
 
 # A gateway relays hundreds of long streams at once; the pool must not be what makes them queue.
@@ -11,6 +13,7 @@ _LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100, keep
 
 _clients: dict[str | None, httpx.Client] = {}
 _lock = threading.Lock()
+_ssl_context: ssl.SSLContext | None = None
 
 
 def shared_http_client(proxy: str | None = None) -> httpx.Client:
@@ -32,6 +35,9 @@ def close_shared_http_clients() -> None:
 
 
 def _new_client(proxy: str | None) -> httpx.Client:
+    global _ssl_context
+    # Loading the CA bundle takes tens of milliseconds; every proxy's client can share it.
+    _ssl_context = _ssl_context or ssl.create_default_context(cafile=certifi.where())
     # trust_env is off because each account names its own proxy; an ambient HTTP(S)_PROXY
     # would silently route every account through one exit.
-    return httpx.Client(proxy=proxy, limits=_LIMITS, trust_env=False)
+    return httpx.Client(proxy=proxy, limits=_LIMITS, trust_env=False, verify=_ssl_context)

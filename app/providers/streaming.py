@@ -62,6 +62,8 @@ class ProviderStream:
         return self._parser.usage
 
     def __iter__(self) -> Iterator[StreamEvent]:
+        if self.closed:
+            return
         try:
             for event_name, data in iter_sse(self.response.iter_lines()):
                 event = self._parser.parse(event_name, data)
