@@ -371,8 +371,9 @@ class StubHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
         body = self.read_body()
-        if body is None:
-            self.send_json(400, {"error": "the request body is neither JSON nor a form"})
+        # Only the behaviour endpoint takes a list (several behaviours at once).
+        if not isinstance(body, dict) and not (path == "/__stub/behaviour" and body is not None):
+            self.send_json(400, {"error": "the request body is not a JSON object or a form"})
         elif path == "/__stub/behaviour":
             self.set_behaviours(body)
         elif path == "/__stub/reset":
