@@ -1,0 +1,101 @@
+"""Anthropic Messages API over httpx, with API keys or Claude OAuth access tokens."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from app.providers.base import ChatRequest, ChatResult, StreamEvent, Usage
+from app.providers.client import ProviderClient
+from app.providers.errors import error_from_event
+from app.providers.payloads import merge_extra, split_system
+from app.providers.streaming import event_json
+
+API_VERSION = "2023-06-01"
+OAUTH_BETA = "oauth-2025-04-20"
+DEFAULT_MAX_TOKENS = 1024
+
+# Anthropic's usage field names, mapped onto our disjoint buckets (theirs are disjoint too).
+_USAGE_FIELDS = {
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "cache_creation_input_tokens": "cache_write_tokens",
+    "cache_read_input_tokens": "cache_read_tokens",
+}
+
+
+class AnthropicClient(ProviderClient):
+    default_base_url = "https://api.anthropic.com"
+
+    def url(self, request: ChatRequest, *, stream: bool) -> str:
+        return f"{self.base_url}/v1/messages"
+
+    def headers(self) -> dict[str, str]:
+        headers = {"anthropic-version": API_VERSION}
+        if self.account.access_token:
+            headers["Authorization"] = f"Bearer {self.account.access_token}"
+            headers["anthropic-beta"] = OAUTH_BETA
+        else:
+            headers["x-api-key"] = self.account.api_key or ""
+        return headers
+
+    def payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        # Anthropic rejects system-role turns; the system prompt lives beside the messages.
+        system, turns = split_system(request)
+        payload: dict[str, Any] = {
+            "model": request.model,
+            "messages": turns,
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "stream": stream,
+        }
+        if system:
+            payload["system"] = system
+        if request.temperature is not None:
+            payload["temperature"] = request.temperature
+        return merge_extra(payload, request.extra)
+
+    def parse_result(self, raw: dict[str, Any]) -> ChatResult:
+        blocks = raw.get("content") or []
+        text = "".join(block.get("text", "") for block in blocks if block.get("type") == "text")
+        return ChatResult(text=text, usage=merge_usage(Usage(), raw.get("usage")), raw=raw)
+
+    def new_event_parser(self) -> AnthropicEventParser:
+        return AnthropicEventParser()
+
+
+class AnthropicEventParser:
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self.finished = False
+
+    def parse(self, event: str | None, data: str) -> StreamEvent:
+        body = event_json(data)
+        kind = body.get("type") or event
+        text, usage_block = "", None
+        if kind == "error":
+            raise error_from_event(body)
+        if kind == "message_start":
+            usage_block = (body.get("message") or {}).get("usage")
+        elif kind == "message_delta":
+            # Counts here are cumulative, so they replace what message_start said.
+            usage_block = body.get("usage")
+        elif kind == "content_block_delta":
+            delta = body.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                text = delta.get("text", "")
+        elif kind == "message_stop":
+            self.finished = True
+        usage = None
+        if usage_block:
+            self.usage = usage = merge_usage(self.usage, usage_block)
+        return StreamEvent(data=data, event=event, text=text, usage=usage)
+
+
+def merge_usage(usage: Usage, block: dict[str, Any] | None) -> Usage:
+    """`usage` updated with the fields this block reports; absent fields keep their value."""
+    updates = {
+        ours: block[theirs]
+        for theirs, ours in _USAGE_FIELDS.items()
+        if block and isinstance(block.get(theirs), int)
+    }
+    return replace(usage, **updates)

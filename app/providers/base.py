@@ -1,0 +1,107 @@
+"""Types shared by every upstream client: requests, results, stream events, usage and errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+ErrorKind = Literal[
+    "rate_limited", "auth", "bad_request", "upstream_error", "timeout", "connection"
+]
+
+
+@dataclass(frozen=True)
+class ProviderAccount:
+    """Where and as whom a client talks to one upstream; a proxy URL may carry user:pass."""
+
+    base_url: str | None = None
+    api_key: str | None = None
+    access_token: str | None = None
+    proxy: str | None = None
+    connect_timeout: float = 10.0
+    # Read timeout is the longest silence between two chunks, not a cap on the whole answer.
+    read_timeout: float = 600.0
+
+
+@dataclass
+class ChatRequest:
+    """One chat call in neutral form; `extra` keys are merged into the provider payload as-is.
+
+    `stream` records the caller's choice; `complete()` and `stream()` set the wire flag themselves.
+    """
+
+    model: str
+    messages: list[dict[str, Any]]
+    system: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stream: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Usage:
+    """Token counts in four disjoint buckets, so each bucket can carry its own price.
+
+    `input_tokens` never includes cached tokens, whatever the provider's own convention: OpenAI's
+    and Gemini's prompt counts include cache reads, so their clients subtract them.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.input_tokens + self.cache_write_tokens + self.cache_read_tokens
+
+
+@dataclass
+class ChatResult:
+    text: str
+    usage: Usage
+    raw: dict[str, Any]
+
+
+@dataclass
+class StreamEvent:
+    """One upstream SSE event; `data` is byte-for-byte what the upstream sent, for relaying.
+
+    `usage` is set only on events that carried usage, and holds the running total after them.
+    """
+
+    data: str
+    event: str | None = None
+    text: str = ""
+    usage: Usage | None = None
+
+
+class ProviderError(Exception):
+    """An upstream failure in one shape for every provider, so callers can fail over uniformly."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        reset_at: datetime | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+        self.reset_at = reset_at
+
+    def __repr__(self) -> str:
+        return (
+            f"ProviderError(kind={self.kind!r}, status={self.status!r}, message={self.message!r})"
+        )

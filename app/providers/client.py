@@ -1,0 +1,82 @@
+"""The HTTP round trip every provider client shares; subclasses only describe their wire format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from app.providers.base import ChatRequest, ChatResult, ProviderAccount, ProviderError
+from app.providers.errors import error_from_response, error_from_transport
+from app.providers.http_pool import shared_http_client
+from app.providers.streaming import EventParser, ProviderStream
+
+
+class ProviderClient:
+    default_base_url: str = ""
+
+    def __init__(self, account: ProviderAccount, http: httpx.Client | None = None) -> None:
+        self.account = account
+        self.base_url = (account.base_url or self.default_base_url).rstrip("/")
+        self.http = http or shared_http_client(account.proxy)
+        self.timeout = httpx.Timeout(
+            connect=account.connect_timeout,
+            read=account.read_timeout,
+            write=account.read_timeout,
+            pool=account.connect_timeout,
+        )
+
+    def complete(self, request: ChatRequest) -> ChatResult:
+        response = self._send(request, stream=False)
+        try:
+            raw = response.json()
+        except ValueError as exc:
+            raise ProviderError(
+                "upstream_error", "upstream answered with invalid JSON", status=response.status_code
+            ) from exc
+        return self.parse_result(raw)
+
+    def stream(self, request: ChatRequest) -> ProviderStream:
+        """Open the stream: failures before the first byte raise here, later ones mid-iteration."""
+        return ProviderStream(self._send(request, stream=True), self.new_event_parser())
+
+    def _send(self, request: ChatRequest, *, stream: bool) -> httpx.Response:
+        http_request = self.http.build_request(
+            "POST",
+            self.url(request, stream=stream),
+            json=self.payload(request, stream=stream),
+            headers=self.headers(),
+            timeout=self.timeout,
+        )
+        try:
+            response = self.http.send(http_request, stream=stream)
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc) from exc
+        if response.is_error:
+            raise error_from_response(response, _read_body(response))
+        return response
+
+    def url(self, request: ChatRequest, *, stream: bool) -> str:
+        raise NotImplementedError
+
+    def headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parse_result(self, raw: dict[str, Any]) -> ChatResult:
+        raise NotImplementedError
+
+    def new_event_parser(self) -> EventParser:
+        raise NotImplementedError
+
+
+def _read_body(response: httpx.Response) -> str:
+    """The error body if it arrives; the status alone still classifies the error if it does not."""
+    try:
+        return response.read().decode("utf-8", errors="replace")
+    except httpx.TransportError:
+        return ""
+    finally:
+        response.close()

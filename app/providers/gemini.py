@@ -1,0 +1,101 @@
+"""Google Gemini generateContent over httpx, with API keys or OAuth access tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.providers.base import ChatRequest, ChatResult, StreamEvent, Usage
+from app.providers.client import ProviderClient
+from app.providers.errors import error_from_event
+from app.providers.payloads import merge_extra, split_system
+from app.providers.streaming import event_json
+
+
+class GeminiClient(ProviderClient):
+    default_base_url = "https://generativelanguage.googleapis.com"
+
+    def url(self, request: ChatRequest, *, stream: bool) -> str:
+        model = request.model.removeprefix("models/")
+        if stream:
+            return f"{self.base_url}/v1beta/models/{model}:streamGenerateContent?alt=sse"
+        return f"{self.base_url}/v1beta/models/{model}:generateContent"
+
+    def headers(self) -> dict[str, str]:
+        if self.account.access_token:
+            return {"Authorization": f"Bearer {self.account.access_token}"}
+        return {"x-goog-api-key": self.account.api_key or ""}
+
+    def payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        system, turns = split_system(request)
+        payload: dict[str, Any] = {"contents": [gemini_content(turn) for turn in turns]}
+        if system:
+            payload["systemInstruction"] = {"parts": [{"text": system}]}
+        config: dict[str, Any] = {}
+        if request.max_tokens is not None:
+            config["maxOutputTokens"] = request.max_tokens
+        if request.temperature is not None:
+            config["temperature"] = request.temperature
+        if config:
+            payload["generationConfig"] = config
+        return merge_extra(payload, request.extra)
+
+    def parse_result(self, raw: dict[str, Any]) -> ChatResult:
+        return ChatResult(
+            text=candidate_text(raw), usage=gemini_usage(raw.get("usageMetadata")), raw=raw
+        )
+
+    def new_event_parser(self) -> GeminiEventParser:
+        return GeminiEventParser()
+
+
+class GeminiEventParser:
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self.finished = False
+
+    def parse(self, event: str | None, data: str) -> StreamEvent:
+        body = event_json(data)
+        if body.get("error"):
+            raise error_from_event(body)
+        # Gemini has no end-of-stream marker; the last chunk is the one giving a finish reason.
+        if any(candidate.get("finishReason") for candidate in body.get("candidates") or []):
+            self.finished = True
+        usage = None
+        if body.get("usageMetadata"):
+            # Each chunk repeats the running totals, so the newest one replaces the last.
+            self.usage = usage = gemini_usage(body["usageMetadata"])
+        return StreamEvent(data=data, event=event, text=candidate_text(body), usage=usage)
+
+
+def gemini_content(message: dict[str, Any]) -> dict[str, Any]:
+    role = "model" if message.get("role") in ("assistant", "model") else "user"
+    if "parts" in message:
+        return {"role": role, "parts": message["parts"]}
+    content = message.get("content")
+    if isinstance(content, str):
+        return {"role": role, "parts": [{"text": content}]}
+    parts = [
+        {"text": block.get("text", "")} if block.get("type") == "text" else block
+        for block in content or []
+        if isinstance(block, dict)
+    ]
+    return {"role": role, "parts": parts}
+
+
+def candidate_text(body: dict[str, Any]) -> str:
+    candidates = body.get("candidates") or [{}]
+    parts = (candidates[0].get("content") or {}).get("parts") or []
+    # Thought parts are the model's reasoning summary, not its answer.
+    return "".join(part.get("text", "") for part in parts if not part.get("thought"))
+
+
+def gemini_usage(block: dict[str, Any] | None) -> Usage:
+    block = block or {}
+    # promptTokenCount includes the cached part; thinking tokens are billed as output.
+    cached = block.get("cachedContentTokenCount") or 0
+    return Usage(
+        input_tokens=(block.get("promptTokenCount") or 0) - cached,
+        output_tokens=(block.get("candidatesTokenCount") or 0)
+        + (block.get("thoughtsTokenCount") or 0),
+        cache_read_tokens=cached,
+    )

@@ -1,0 +1,79 @@
+"""OpenAI chat completions (and compatible upstreams) over httpx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.providers.base import ChatRequest, ChatResult, StreamEvent, Usage
+from app.providers.client import ProviderClient
+from app.providers.errors import error_from_event
+from app.providers.payloads import merge_extra
+from app.providers.streaming import event_json
+
+
+class OpenAIClient(ProviderClient):
+    # Like the OpenAI SDK, the base URL already ends in the API version.
+    default_base_url = "https://api.openai.com/v1"
+
+    def url(self, request: ChatRequest, *, stream: bool) -> str:
+        return f"{self.base_url}/chat/completions"
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.account.access_token or self.account.api_key}"}
+
+    def payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        messages = list(request.messages)
+        if request.system:
+            messages.insert(0, {"role": "system", "content": request.system})
+        payload: dict[str, Any] = {"model": request.model, "messages": messages, "stream": stream}
+        if request.max_tokens is not None:
+            # OpenAI's reasoning models reject the older `max_tokens`; every chat model takes this.
+            payload["max_completion_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            payload["temperature"] = request.temperature
+        if stream:
+            # Without this OpenAI never reports usage for a stream.
+            payload["stream_options"] = {"include_usage": True}
+        return merge_extra(payload, request.extra)
+
+    def parse_result(self, raw: dict[str, Any]) -> ChatResult:
+        choices = raw.get("choices") or [{}]
+        text = (choices[0].get("message") or {}).get("content") or ""
+        return ChatResult(text=text, usage=openai_usage(raw.get("usage")), raw=raw)
+
+    def new_event_parser(self) -> OpenAIEventParser:
+        return OpenAIEventParser()
+
+
+class OpenAIEventParser:
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self.finished = False
+
+    def parse(self, event: str | None, data: str) -> StreamEvent:
+        if data.strip() == "[DONE]":
+            self.finished = True
+            return StreamEvent(data=data, event=event)
+        body = event_json(data)
+        if body.get("error"):
+            raise error_from_event(body)
+        text = "".join(
+            (choice.get("delta") or {}).get("content") or ""
+            for choice in body.get("choices") or []
+            if choice.get("index", 0) == 0
+        )
+        usage = None
+        if body.get("usage"):
+            self.usage = usage = openai_usage(body["usage"])
+        return StreamEvent(data=data, event=event, text=text, usage=usage)
+
+
+def openai_usage(block: dict[str, Any] | None) -> Usage:
+    block = block or {}
+    # prompt_tokens already includes the cached part; Usage keeps the buckets disjoint.
+    cached = (block.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    return Usage(
+        input_tokens=(block.get("prompt_tokens") or 0) - cached,
+        output_tokens=block.get("completion_tokens") or 0,
+        cache_read_tokens=cached,
+    )

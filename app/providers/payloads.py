@@ -1,0 +1,38 @@
+"""Helpers for turning a neutral ChatRequest into a provider payload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.providers.base import ChatRequest
+
+
+def merge_extra(payload: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Caller options win; nested option blocks (e.g. generationConfig) merge one level deep."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(payload.get(key), dict):
+            payload[key] = {**payload[key], **value}
+        else:
+            payload[key] = value
+    return payload
+
+
+def split_system(request: ChatRequest) -> tuple[str | None, list[dict[str, Any]]]:
+    """The system prompt and the remaining turns, folding in any system-role messages."""
+    parts = [request.system] if request.system else []
+    turns = []
+    for message in request.messages:
+        if message.get("role") == "system":
+            parts.append(content_text(message.get("content")))
+        else:
+            turns.append(message)
+    return ("\n\n".join(parts) if parts else None), turns
+
+
+def content_text(content: Any) -> str:
+    """Plain text of a message content that is either a string or a list of text blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(block.get("text", "")) for block in content if isinstance(block, dict))
+    return ""

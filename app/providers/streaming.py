@@ -1,0 +1,102 @@
+"""Relay an upstream SSE body event by event, keeping the usage seen so far."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+import httpx
+
+from app.providers.base import ProviderError, StreamEvent, Usage
+from app.providers.errors import error_from_transport
+
+
+class EventParser(Protocol):
+    """Provider-specific reading of one SSE event; raises ProviderError for error events."""
+
+    usage: Usage
+    finished: bool
+
+    def parse(self, event: str | None, data: str) -> StreamEvent: ...
+
+
+def iter_sse(lines: Iterable[str]) -> Iterator[tuple[str | None, str]]:
+    """(event name, data) pairs from SSE lines, per the WHATWG event-stream rules we rely on."""
+    event: str | None = None
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = None, []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+    # Some upstreams end the body without the blank line that closes the last event.
+    if data:
+        yield event, "\n".join(data)
+
+
+class ProviderStream:
+    """Iterate for StreamEvents as they arrive; `close()` drops the upstream connection at once.
+
+    `usage` and `text` always hold what arrived so far, so a caller whose own client went away
+    can still record what was spent.
+    """
+
+    def __init__(self, response: httpx.Response, parser: EventParser) -> None:
+        self.response = response
+        self._parser = parser
+        self.text = ""
+        self.closed = False
+
+    @property
+    def usage(self) -> Usage:
+        return self._parser.usage
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        if self.closed:
+            return
+        try:
+            for event_name, data in iter_sse(self.response.iter_lines()):
+                event = self._parser.parse(event_name, data)
+                self.text += event.text
+                yield event
+        except httpx.StreamClosed:
+            return
+        except httpx.TransportError as exc:
+            if self.closed:
+                return
+            raise error_from_transport(exc) from exc
+        finally:
+            self.close()
+        if not self._parser.finished:
+            raise ProviderError("connection", "upstream stream ended before its final event")
+
+    def close(self) -> None:
+        self.closed = True
+        self.response.close()
+
+    def __enter__(self) -> ProviderStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def event_json(data: str) -> dict[str, Any]:
+    """The JSON object in an event's data; anything else means the upstream broke its format."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ProviderError("upstream_error", f"upstream sent an unreadable event: {data[:200]}")
+    return body

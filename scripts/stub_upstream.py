@@ -1,0 +1,677 @@
+"""A local stand-in for the OpenAI, Anthropic and Gemini APIs and an OAuth token endpoint."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import secrets
+import socket
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+SENTENCE = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog"]
+# What POST /__stub/behaviour accepts; a behaviour applies to requests carrying `credential`
+# (API key, bearer token, or the refresh token at /oauth/token), or to all when it is omitted.
+#   status: answer this HTTP status in the provider's error format, before any byte of a reply
+#   times: apply to this many requests, then forget the behaviour (default: forever)
+#   retryAfter: seconds, sent as retry-after plus the provider's own reset headers or RetryInfo
+#   headers: extra response headers, verbatim;  message: the error message to send
+#   delay: seconds before the first byte;  tokenDelay: seconds before each token
+#   tokens: reply length (max_tokens in the request still caps it)
+#   failAfterTokens: stream n tokens, then an error event (kind from `status`, default 500)
+#   dropAfterTokens: stream n tokens, then hang up without ending the body
+#   cacheReadTokens, cacheWriteTokens: cache usage to report;  expiresIn: OAuth token lifetime
+BEHAVIOUR_KEYS = {
+    "credential", "refreshToken", "status", "times", "retryAfter", "headers", "message", "delay",
+    "tokenDelay", "tokens", "failAfterTokens", "dropAfterTokens", "cacheReadTokens",
+    "cacheWriteTokens", "expiresIn",
+}  # fmt: skip
+_GEMINI_PATH = re.compile(r"/models/([^/:]+):(generateContent|streamGenerateContent)$")
+_ERROR_NAMES = {  # status -> (OpenAI/Anthropic error type, Gemini status)
+    400: ("invalid_request_error", "INVALID_ARGUMENT"),
+    401: ("authentication_error", "UNAUTHENTICATED"),
+    403: ("permission_error", "PERMISSION_DENIED"),
+    404: ("not_found_error", "NOT_FOUND"),
+    429: ("rate_limit_error", "RESOURCE_EXHAUSTED"),
+    529: ("overloaded_error", "UNAVAILABLE"),
+}
+
+
+def reply_tokens(count: int) -> list[str]:
+    """The deterministic reply: words of SENTENCE, repeated as needed, one word per token."""
+    return [("" if i == 0 else " ") + SENTENCE[i % len(SENTENCE)] for i in range(count)]
+
+
+def count_words(value: Any) -> int:
+    """The stub's token count for a prompt: every whitespace-separated word in any text field."""
+    if isinstance(value, str):
+        return len(value.split())
+    if isinstance(value, list):
+        return sum(count_words(item) for item in value)
+    if isinstance(value, dict):
+        return sum(count_words(value.get(key)) for key in ("content", "text", "parts", "system"))
+    return 0
+
+
+class Reply:
+    """One answer being produced in some wire format: its model, tokens and usage to report."""
+
+    # The SSE event name an error travels under mid-stream, for formats that name events.
+    error_event: str | None = None
+
+    def __init__(self, model: str, body: dict, behaviour: dict, default_tokens: int) -> None:
+        self.model = model
+        prompt = body.get("contents") or body.get("messages")
+        system = body.get("system") or body.get("systemInstruction")
+        self.input_tokens = count_words(prompt) + count_words(system)
+        self.cache_read = behaviour.get("cacheReadTokens", 0)
+        self.cache_write = behaviour.get("cacheWriteTokens", 0)
+        count = behaviour.get("tokens", default_tokens)
+        limit = self.token_limit(body)
+        self.tokens = reply_tokens(min(count, limit) if limit else count)
+
+    def token_limit(self, body: dict) -> int | None:
+        return body.get("max_tokens")
+
+    def usage(self, sent: int) -> dict:
+        raise NotImplementedError
+
+    def complete(self) -> dict:
+        raise NotImplementedError
+
+    def opening(self) -> list[tuple[str | None, Any]]:
+        return []
+
+    def token(self, index: int) -> tuple[str | None, Any]:
+        raise NotImplementedError
+
+    def closing(self) -> list[tuple[str | None, Any]]:
+        return []
+
+    @staticmethod
+    def error_body(status: int, message: str, retry_after: float | None) -> dict:
+        raise NotImplementedError
+
+    @staticmethod
+    def rate_limit_headers(retry_after: float) -> dict[str, str]:
+        return {"retry-after": f"{retry_after:g}"}
+
+
+class OpenAIReply(Reply):
+    @staticmethod
+    def error_body(status: int, message: str, retry_after: float | None) -> dict:
+        kind = _ERROR_NAMES.get(status, ("api_error",))[0]
+        return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+    @staticmethod
+    def rate_limit_headers(retry_after: float) -> dict[str, str]:
+        return {
+            "retry-after": f"{retry_after:g}",
+            "x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-reset-requests": f"{retry_after:g}s",
+        }
+
+    def token_limit(self, body: dict) -> int | None:
+        return body.get("max_completion_tokens") or body.get("max_tokens")
+
+    def usage(self, sent: int) -> dict:
+        # OpenAI counts cached tokens inside prompt_tokens.
+        prompt = self.input_tokens + self.cache_read
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": sent,
+            "total_tokens": prompt + sent,
+            "prompt_tokens_details": {"cached_tokens": self.cache_read},
+        }
+
+    def complete(self) -> dict:
+        message = {"role": "assistant", "content": "".join(self.tokens)}
+        return {
+            "id": "chatcmpl-stub",
+            "object": "chat.completion",
+            "model": self.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": self.usage(len(self.tokens)),
+        }
+
+    def opening(self) -> list[tuple[str | None, Any]]:
+        return [(None, self.chunk({"role": "assistant", "content": ""}))]
+
+    def token(self, index: int) -> tuple[str | None, Any]:
+        return None, self.chunk({"content": self.tokens[index]})
+
+    def closing(self) -> list[tuple[str | None, Any]]:
+        usage_chunk = {**self.chunk(None), "usage": self.usage(len(self.tokens))}
+        return [(None, self.chunk({}, "stop")), (None, usage_chunk), (None, "[DONE]")]
+
+    def chunk(self, delta: dict | None, finish: str | None = None) -> dict:
+        choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+        return {
+            "id": "chatcmpl-stub",
+            "object": "chat.completion.chunk",
+            "model": self.model,
+            "choices": choices,
+            "usage": None,
+        }
+
+
+class AnthropicReply(Reply):
+    error_event = "error"
+
+    @staticmethod
+    def error_body(status: int, message: str, retry_after: float | None) -> dict:
+        kind = _ERROR_NAMES.get(status, ("api_error",))[0]
+        return {"type": "error", "error": {"type": kind, "message": message}}
+
+    @staticmethod
+    def rate_limit_headers(retry_after: float) -> dict[str, str]:
+        reset = datetime.now(UTC) + timedelta(seconds=retry_after)
+        return {
+            "retry-after": f"{retry_after:g}",
+            "anthropic-ratelimit-requests-remaining": "0",
+            "anthropic-ratelimit-requests-reset": reset.isoformat().replace("+00:00", "Z"),
+        }
+
+    def usage(self, sent: int) -> dict:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": sent,
+            "cache_creation_input_tokens": self.cache_write,
+            "cache_read_input_tokens": self.cache_read,
+        }
+
+    def complete(self) -> dict:
+        return {
+            **self.message([{"type": "text", "text": "".join(self.tokens)}]),
+            "stop_reason": "end_turn",
+            "usage": self.usage(len(self.tokens)),
+        }
+
+    def opening(self) -> list[tuple[str | None, Any]]:
+        message = {**self.message([]), "usage": self.usage(1)}
+        block = {"type": "text", "text": ""}
+        return [
+            ("message_start", {"type": "message_start", "message": message}),
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": block},
+            ),
+            ("ping", {"type": "ping"}),
+        ]
+
+    def token(self, index: int) -> tuple[str | None, Any]:
+        delta = {"type": "text_delta", "text": self.tokens[index]}
+        return "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+
+    def closing(self) -> list[tuple[str | None, Any]]:
+        delta = {"stop_reason": "end_turn", "stop_sequence": None}
+        usage = {"output_tokens": len(self.tokens)}
+        return [
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+
+    def message(self, content: list) -> dict:
+        return {
+            "id": "msg_stub",
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": content,
+        }
+
+
+class GeminiReply(Reply):
+    @staticmethod
+    def rate_limit_headers(retry_after: float) -> dict[str, str]:
+        return {}  # Gemini tells the delay only in the body's RetryInfo.
+
+    @staticmethod
+    def error_body(status: int, message: str, retry_after: float | None) -> dict:
+        error: dict = {"code": status, "message": message}
+        error["status"] = _ERROR_NAMES.get(status, ("", "INTERNAL"))[1]
+        if retry_after is not None:
+            retry_info = {"@type": "type.googleapis.com/google.rpc.RetryInfo"}
+            error["details"] = [{**retry_info, "retryDelay": f"{retry_after:g}s"}]
+        return {"error": error}
+
+    def token_limit(self, body: dict) -> int | None:
+        return (body.get("generationConfig") or {}).get("maxOutputTokens")
+
+    def usage(self, sent: int) -> dict:
+        # Gemini counts cached tokens inside promptTokenCount.
+        prompt = self.input_tokens + self.cache_read
+        return {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": sent,
+            "totalTokenCount": prompt + sent,
+            "cachedContentTokenCount": self.cache_read,
+        }
+
+    def complete(self) -> dict:
+        return self.chunk("".join(self.tokens), len(self.tokens), finished=True)
+
+    def token(self, index: int) -> tuple[str | None, Any]:
+        finished = index == len(self.tokens) - 1
+        return None, self.chunk(self.tokens[index], index + 1, finished=finished)
+
+    def closing(self) -> list[tuple[str | None, Any]]:
+        # The finish reason rides on the last token; an empty reply still needs one chunk for it.
+        return [] if self.tokens else [(None, self.chunk("", 0, finished=True))]
+
+    def chunk(self, text: str, sent: int, *, finished: bool) -> dict:
+        candidate: dict = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+        if finished:
+            candidate["finishReason"] = "STOP"
+        return {
+            "candidates": [candidate],
+            "usageMetadata": self.usage(sent),
+            "modelVersion": self.model,
+        }
+
+
+class StubState:
+    """Behaviours, the request log and spent refresh tokens, shared by all handler threads."""
+
+    def __init__(self, tokens: int, token_delay: float, rotate_refresh_tokens: bool):
+        self.tokens, self.token_delay = tokens, token_delay
+        self.rotate_refresh_tokens = rotate_refresh_tokens
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.behaviours: dict[str, dict] = {}
+            self.log: list[dict] = []
+            self.spent_refresh_tokens: set[str] = set()
+
+    def set_behaviour(self, spec: dict) -> None:
+        unknown = set(spec) - BEHAVIOUR_KEYS
+        if unknown:
+            raise ValueError(f"unknown behaviour keys: {sorted(unknown)}")
+        key = spec.get("credential") or spec.get("refreshToken") or "*"
+        with self.lock:
+            self.behaviours[key] = dict(spec)
+
+    def take_behaviour(self, credential: str | None) -> dict:
+        """The behaviour for this credential (else the catch-all), using up one of its `times`."""
+        with self.lock:
+            key = credential if credential in self.behaviours else "*"
+            behaviour = self.behaviours.get(key, {})
+            if "times" in behaviour:
+                behaviour["times"] -= 1
+                if behaviour["times"] <= 0:
+                    del self.behaviours[key]
+            return dict(behaviour)
+
+    def record(self, **entry: Any) -> dict:
+        entry["time"] = time.time()
+        with self.lock:
+            self.log.append(entry)
+        return entry
+
+    def requests(self) -> list[dict]:
+        with self.lock:
+            return [dict(entry) for entry in self.log]
+
+    def spend_refresh_token(self, token: str) -> bool:
+        """False when rotation is on and this refresh token was already exchanged once."""
+        with self.lock:
+            if self.rotate_refresh_tokens and token in self.spent_refresh_tokens:
+                return False
+            self.spent_refresh_tokens.add(token)
+            return True
+
+
+class StubHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: StubServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Each token is a tiny write; Nagle's algorithm would hold it back waiting for more.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.untrack(self.connection)
+
+    @property
+    def state(self) -> StubState:
+        return self.server.state
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: GET /__stub/requests is the log."""
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path == "/__stub/requests":
+            self.send_json(200, self.state.requests())
+        else:
+            self.send_json(404, {"error": f"no route for GET {self.path}"})
+
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path
+        body = self.read_body()
+        if body is None:
+            self.send_json(400, {"error": "the request body is neither JSON nor a form"})
+        elif path == "/__stub/behaviour":
+            self.set_behaviours(body)
+        elif path == "/__stub/reset":
+            self.state.reset()
+            self.send_json(200, {"ok": True})
+        elif path == "/oauth/token":
+            self.refresh_token(body)
+        elif path.endswith("/chat/completions"):
+            self.chat(OpenAIReply, body.get("model", ""), body, bool(body.get("stream")))
+        elif path.endswith("/v1/messages"):
+            self.chat(AnthropicReply, body.get("model", ""), body, bool(body.get("stream")))
+        elif match := _GEMINI_PATH.search(path):
+            self.chat(GeminiReply, match[1], body, match[2] == "streamGenerateContent")
+        else:
+            self.send_json(404, {"error": f"no route for POST {path}"})
+
+    def set_behaviours(self, body: Any) -> None:
+        try:
+            for spec in body if isinstance(body, list) else [body]:
+                self.state.set_behaviour(spec)
+        except ValueError as exc:
+            self.send_json(400, {"error": str(exc)})
+            return
+        self.send_json(200, {"ok": True})
+
+    def chat(self, reply_class: type[Reply], model: str, body: dict, stream: bool) -> None:
+        credential = self.credential()
+        behaviour = self.state.take_behaviour(credential)
+        entry = self.record(
+            format=reply_class.__name__.removesuffix("Reply").lower(), credential=credential,
+            model=model, stream=stream, body=body, tokensSent=0, completed=False,
+            disconnected=False,
+        )  # fmt: skip
+        if self.state.stopping.wait(behaviour.get("delay", 0)):
+            self.close_connection = True
+            return
+        status = behaviour.get("status")
+        breaks_midway = "failAfterTokens" in behaviour or "dropAfterTokens" in behaviour
+        if breaks_midway and not stream:
+            # An answer sent in one piece cannot break half-way, so it breaks whole.
+            if "failAfterTokens" not in behaviour:
+                self.close_connection = True
+                return
+            status = status or 500
+        if status and not (stream and breaks_midway):
+            entry["status"] = status
+            self.send_error_answer(reply_class, status, behaviour)
+            return
+        reply = reply_class(model, body, behaviour, self.state.tokens)
+        token_delay = behaviour.get("tokenDelay", self.state.token_delay)
+        if not stream:
+            if self.state.stopping.wait(token_delay * len(reply.tokens)):
+                self.close_connection = True
+                return
+            entry.update(tokensSent=len(reply.tokens), completed=True)
+            self.send_json(200, reply.complete(), behaviour.get("headers"))
+            return
+        try:
+            self.stream_reply(reply, behaviour, entry, token_delay)
+        except OSError:
+            entry["disconnected"] = True
+            self.close_connection = True
+
+    def send_error_answer(self, reply_class: type[Reply], status: int, behaviour: dict) -> None:
+        retry_after = behaviour.get("retryAfter")
+        headers = {} if retry_after is None else reply_class.rate_limit_headers(retry_after)
+        headers.update(behaviour.get("headers") or {})
+        message = behaviour.get("message") or f"stub upstream answered {status}"
+        self.send_json(status, reply_class.error_body(status, message, retry_after), headers)
+
+    def stream_reply(self, reply: Reply, behaviour: dict, entry: dict, token_delay: float) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in (behaviour.get("headers") or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.write_events(reply.opening())
+        fail_after, drop_after = behaviour.get("failAfterTokens"), behaviour.get("dropAfterTokens")
+        cut = min((n for n in (fail_after, drop_after) if n is not None), default=None)
+        for index in range(len(reply.tokens) if cut is None else min(cut, len(reply.tokens))):
+            if self.state.stopping.wait(token_delay):
+                self.close_connection = True
+                return
+            self.write_events([reply.token(index)])
+            entry["tokensSent"] = index + 1
+        if cut is None:
+            self.write_events(reply.closing())
+            entry["completed"] = True
+        elif cut == drop_after:
+            # Hanging up without the final empty chunk is what a dying upstream looks like.
+            self.close_connection = True
+            return
+        else:
+            status = behaviour.get("status") or 500
+            message = behaviour.get("message") or f"stub upstream failed after {cut} tokens"
+            self.write_events([(reply.error_event, reply.error_body(status, message, None))])
+        self.write_chunk(b"")
+
+    def refresh_token(self, body: dict) -> None:
+        refresh_token = body.get("refresh_token")
+        behaviour = self.state.take_behaviour(refresh_token)
+        entry = self.record(
+            format="oauth",
+            credential=refresh_token,
+            grantType=body.get("grant_type"),
+            clientId=body.get("client_id"),
+        )
+        if self.state.stopping.wait(behaviour.get("delay", 0)):
+            self.close_connection = True
+            return
+        status, answer = self.token_answer(body, refresh_token, behaviour)
+        entry["status"] = status
+        self.send_json(status, answer)
+
+    def token_answer(self, body: dict, refresh_token: str | None, behaviour: dict) -> tuple:
+        if body.get("grant_type") != "refresh_token":
+            return 400, oauth_error("unsupported_grant_type", "only refresh_token is supported")
+        if not refresh_token:
+            return 400, oauth_error("invalid_request", "refresh_token is required")
+        status = behaviour.get("status")
+        message = behaviour.get("message") or "refresh token is invalid, expired or revoked"
+        if status in (400, 401):
+            return status, oauth_error("invalid_grant", message)
+        if status:
+            return status, oauth_error("server_error", f"stub token endpoint answered {status}")
+        if not self.state.spend_refresh_token(refresh_token):
+            return 400, oauth_error("invalid_grant", "refresh token was already used")
+        return 200, {
+            "access_token": f"stub-at-{secrets.token_urlsafe(16)}",
+            "refresh_token": f"stub-rt-{secrets.token_urlsafe(16)}",
+            "expires_in": behaviour.get("expiresIn", 3600),
+            "token_type": "Bearer",
+            "scope": body.get("scope") or "user:inference",
+        }
+
+    def record(self, **fields: Any) -> dict:
+        """Log this request; the client port shows which pooled connection carried it."""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        return self.state.record(
+            path=self.path, status=200, headers=headers, clientPort=self.client_address[1], **fields
+        )
+
+    def credential(self) -> str | None:
+        authorization = self.headers.get("Authorization", "")
+        if authorization.lower().startswith("bearer "):
+            return authorization[len("bearer ") :]
+        query_key = parse_qs(urlsplit(self.path).query).get("key", [None])[0]
+        return self.headers.get("x-api-key") or self.headers.get("x-goog-api-key") or query_key
+
+    def read_body(self) -> Any:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if not raw:
+            return {}
+        if "application/x-www-form-urlencoded" in self.headers.get("Content-Type", ""):
+            return {key: values[0] for key, values in parse_qs(raw.decode()).items()}
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
+
+    def send_json(self, status: int, body: Any, headers: dict | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, str(value))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def write_events(self, events: list[tuple[str | None, Any]]) -> None:
+        for event, data in events:
+            payload = data if isinstance(data, str) else json.dumps(data)
+            prefix = f"event: {event}\n" if event else ""
+            self.write_chunk(f"{prefix}data: {payload}\n\n".encode())
+
+    def write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+def oauth_error(error: str, description: str) -> dict:
+    return {"error": error, "error_description": description}
+
+
+class StubServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    # Hundreds of clients may connect at once in load tests; the default backlog is 5.
+    request_queue_size = 1024
+
+    def __init__(self, address: tuple[str, int], state: StubState) -> None:
+        self.state = state
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, StubHandler)
+
+    def track(self, connection: socket.socket) -> None:
+        with self.connections_lock:
+            self.connections.add(connection)
+
+    def untrack(self, connection: socket.socket) -> None:
+        with self.connections_lock:
+            self.connections.discard(connection)
+
+    def hang_up_all(self) -> None:
+        """Cut kept-alive and streaming connections too, as a real server going down would."""
+        with self.connections_lock:
+            connections = list(self.connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients hanging up mid-answer is routine here, not worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class StubUpstream:
+    """The stub in a background thread: `with StubUpstream() as stub: ... stub.url ...`."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tokens: int = 12,
+        token_delay: float = 0.0,
+        rotate_refresh_tokens: bool = True,
+    ) -> None:
+        self.host, self.port = host, port
+        self.state = StubState(tokens, token_delay, rotate_refresh_tokens)
+        self._server: StubServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> StubUpstream:
+        self.state.stopping.clear()
+        self._server = StubServer((self.host, self.port), self.state)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self.state.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._server.hang_up_all()
+        self._thread.join()
+        self._server = self._thread = None
+
+    def set_behaviour(self, **spec: Any) -> None:
+        """Same fields as POST /__stub/behaviour, e.g. set_behaviour(credential="k", status=429)."""
+        self.state.set_behaviour(spec)
+
+    def reset(self) -> None:
+        self.state.reset()
+
+    def requests(self, **matching: Any) -> list[dict]:
+        """The request log, optionally only entries whose fields equal `matching`."""
+        return [
+            entry
+            for entry in self.state.requests()
+            if all(entry.get(name) == value for name, value in matching.items())
+        ]
+
+    def __enter__(self) -> StubUpstream:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9999)
+    parser.add_argument("--tokens", type=int, default=12, help="reply length in tokens")
+    parser.add_argument("--token-delay", type=float, default=0.0, help="seconds between tokens")
+    parser.add_argument(
+        "--no-rotate-refresh-tokens",
+        action="store_true",
+        help="let a refresh token be exchanged more than once",
+    )
+    args = parser.parse_args(argv)
+    stub = StubUpstream(
+        args.host,
+        args.port,
+        tokens=args.tokens,
+        token_delay=args.token_delay,
+        rotate_refresh_tokens=not args.no_rotate_refresh_tokens,
+    )
+    with stub:
+        print(f"stub upstream listening on {stub.url}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
