@@ -11,6 +11,7 @@ older key still open as long as that secret is listed in RELAYGATE_SECRET_KEY_PR
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import os
 from collections.abc import Iterable
@@ -53,10 +54,20 @@ class SecretBox:
         self.kid = key_id(current)
         self._current = AESGCM(current)
         self._keys = {self.kid: self._current}
+        self._add_previous(previous_secrets)
+
+    def _add_previous(self, previous_secrets: Iterable[str]) -> None:
         for secret in previous_secrets:
             if secret:
                 derived = derive_key(secret)
                 self._keys.setdefault(key_id(derived), AESGCM(derived))
+
+    def with_previous(self, previous_secrets: Iterable[str]) -> SecretBox:
+        """The same box that can also open values sealed under `previous_secrets`."""
+        box = copy.copy(self)
+        box._keys = dict(self._keys)
+        box._add_previous(previous_secrets)
+        return box
 
     def encrypt(self, plaintext: str) -> str:
         nonce = os.urandom(_NONCE_BYTES)

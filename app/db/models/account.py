@@ -13,7 +13,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, counter, money, str_id, timestamp
 
-PROVIDERS = ("claude", "gemini", "openai")
 STATUSES = ("active", "inactive", "rate_limited", "error")
 CREDENTIAL_KINDS = ("oauth", "api_key")
 PROXY_TYPES = ("http", "socks5")

@@ -27,7 +27,8 @@ class AccountLeaseRepository(Repository[AccountLease]):
         )
 
     def remove(self, lease_id: str) -> int:
-        return self.session.execute(delete(AccountLease).where(AccountLease.id == lease_id)).rowcount
+        result = self.session.execute(delete(AccountLease).where(AccountLease.id == lease_id))
+        return result.rowcount
 
     def extend(self, lease_id: str, expires_at: datetime) -> int:
         return self.session.execute(

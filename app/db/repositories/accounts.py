@@ -32,6 +32,10 @@ class AccountRepository(Repository[Account]):
                  .order_by(Account.created_at.desc(), Account.id).limit(limit).offset(offset))
         return list(self.session.scalars(query)), total
 
+    def page_after(self, after_id: str, limit: int, *, for_update: bool = False) -> list[Account]:
+        query = select(Account).where(Account.id > after_id).order_by(Account.id).limit(limit)
+        return list(self.session.scalars(query.with_for_update() if for_update else query))
+
     def list_available(self, *, provider: str | None, status: str | None,
                        rate_limit_available: bool | None, min_tokens_remaining: int | None,
                        now: datetime) -> list[Account]:
@@ -50,7 +54,8 @@ class AccountRepository(Repository[Account]):
         return list(self.session.scalars(select(Account).where(*conditions).order_by(
             Account.priority.desc(), Account.last_used_at.asc().nulls_first(), Account.id)))
 
-    def candidates(self, provider: str, now: datetime, exclude: Iterable[str] = ()) -> list[Account]:
+    def candidates(self, provider: str, now: datetime,
+                   exclude: Iterable[str] = ()) -> list[Account]:
         """Schedulable accounts, best first: priority, then least recently used."""
         conditions = [
             Account.provider == provider, Account.status == "active",
