@@ -32,6 +32,9 @@ class TinyProxy:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        # close() alone does not wake a thread blocked in accept() on Linux; shutdown() does.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         self._thread.join()
 
