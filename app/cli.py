@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from app.crypto import SecretError
 from app.errors import DomainError
@@ -27,6 +28,7 @@ def create_admin(username: str, password: str) -> None:
 
 
 @click.command("rotate-secrets")
+@with_appcontext
 @click.option("--old-key", "old_keys", multiple=True, envvar="RELAYGATE_SECRET_KEY_OLD",
               help="A master secret that sealed stored values (repeatable). Secrets listed in "
                    "RELAYGATE_SECRET_KEY_PREVIOUS are tried as well.")
