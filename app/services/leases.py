@@ -3,7 +3,9 @@
 A lease is one request's hold on one of an account's `maxConcurrency` slots. Leases expire on
 their own (the TTL setting), so a worker that dies mid-request frees its slot; a long stream
 calls `Lease.renew()` to keep it. While Redis is down, new leases come from the database; each
-lease is released to the store that granted it, so the two stores never mix their counts.
+lease is released to the store that granted it, so the two stores never mix their counts; during
+such an outage each store enforces the limit on its own, so an account may briefly carry up to
+twice its maxConcurrency until the Redis leases expire.
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ class AccountScheduler(Service):
             log.debug("account %s serves %s %s", fresh.id, provider, model)
             return lease
         raise NoAccountAvailable(f"No {provider} account is available right now.",
-                                 retry_after=1)
+                                 retry_after=self._retry_after(provider))
 
     @db_retry
     def _candidates(self, provider: str, exclude: tuple[str, ...]) -> list[Account]:
@@ -87,6 +87,14 @@ class AccountScheduler(Service):
             if uow.accounts.recover_rate_limited(now, provider):
                 uow.commit()
             return uow.accounts.candidates(provider, now, exclude)
+
+    @db_retry
+    def _retry_after(self, provider: str) -> float:
+        """Seconds until a resting account returns; 1 when they are merely all busy."""
+        now = self.clock()
+        with self.uow() as uow:
+            moment = uow.accounts.next_free_at(provider, now)
+        return max(1.0, (moment - now).total_seconds()) if moment else 1.0
 
     def _ready(self, account: Account) -> Account | None:
         """The account with a usable credential, or None if it cannot serve now."""

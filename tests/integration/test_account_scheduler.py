@@ -48,6 +48,7 @@ def test_excluded_accounts_and_other_providers_are_never_picked(services):
     with pytest.raises(NoAccountAvailable) as raised:
         services.scheduler.acquire("openai", "model", exclude={preferred, other})
     assert raised.value.code == "NO_ACCOUNT_AVAILABLE"
+    assert raised.value.retry_after == 1
 
 
 def test_a_rate_limited_account_rests_until_its_reset_then_returns_to_active(services):
@@ -56,6 +57,11 @@ def test_a_rate_limited_account_rests_until_its_reset_then_returns_to_active(ser
     now = datetime.now(UTC)
     assert services.scheduler.mark_rate_limited(preferred, now + timedelta(hours=1))
     assert _pick(services) == spare
+    services.accounts.update_status(spare, "inactive")
+    with pytest.raises(NoAccountAvailable) as raised:
+        services.scheduler.acquire("openai")
+    assert 3500 < raised.value.retry_after <= 3600
+    services.accounts.update_status(spare, "active")
     assert services.scheduler.mark_rate_limited(preferred, now - timedelta(seconds=1))
     assert _pick(services) == preferred
     detail = services.accounts.detail(preferred)

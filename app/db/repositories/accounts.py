@@ -67,6 +67,17 @@ class AccountRepository(Repository[Account]):
         return list(self.session.scalars(select(Account).where(*conditions).order_by(
             Account.priority.desc(), Account.last_used_at.asc().nulls_first(), Account.id)))
 
+    def next_free_at(self, provider: str, now: datetime) -> datetime | None:
+        """The soonest moment a resting (rate-limited or cooling) account may serve again."""
+        rate_limited = select(func.min(Account.rate_limit_reset_at)).where(
+            Account.provider == provider, Account.status == "rate_limited",
+            Account.rate_limit_reset_at > _at(now))
+        cooling = select(func.min(Account.cooldown_until)).where(
+            Account.provider == provider, Account.status == "active",
+            Account.cooldown_until > _at(now))
+        moments = [self.session.scalar(rate_limited), self.session.scalar(cooling)]
+        return min((moment for moment in moments if moment is not None), default=None)
+
     def _update(self, account_id: str, *conditions, **values) -> int:
         result = self.session.execute(
             update(Account).where(Account.id == account_id, *conditions).values(**values)
