@@ -6,8 +6,12 @@ masked. The one exception, the new access token of a refresh, is built in app/se
 
 from __future__ import annotations
 
-from app.crypto import SecretBox, mask
+import logging
+
+from app.crypto import SecretBox, SecretError, mask
 from app.db.models import Account
+
+log = logging.getLogger(__name__)
 
 
 def created(account: Account) -> dict:
@@ -32,8 +36,8 @@ def detail(account: Account, box: SecretBox) -> dict:
         **summary(account),
         "provider": account.provider,
         "credentialType": account.credential_kind,
-        "accessToken": mask(box.decrypt_optional(account.access_token_sealed)),
-        "apiKey": mask(box.decrypt_optional(account.api_key_sealed)),
+        "accessToken": _masked(box, account.access_token_sealed, account.id),
+        "apiKey": _masked(box, account.api_key_sealed, account.id),
         "scopes": list(account.scopes or []),
         "tokenRefreshedAt": account.token_refreshed_at,
         "baseUrl": account.base_url,
@@ -45,6 +49,15 @@ def detail(account: Account, box: SecretBox) -> dict:
         "createdAt": account.created_at,
         "updatedAt": account.updated_at,
     }
+
+
+def _masked(box: SecretBox, sealed: str | None, account_id: str) -> str | None:
+    try:
+        return mask(box.decrypt_optional(sealed))
+    except SecretError as error:
+        # The listing stays usable; using the account fails loudly where it matters.
+        log.error("account %s: %s", account_id, error)
+        return "****"
 
 
 def _rate_limit(account: Account) -> dict:
