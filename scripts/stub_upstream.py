@@ -34,7 +34,14 @@ BEHAVIOUR_KEYS = {
     "cacheWriteTokens", "expiresIn",
 }  # fmt: skip
 _GEMINI_PATH = re.compile(r"/models/([^/:]+):(generateContent|streamGenerateContent)$")
-_ERROR_NAMES = {  # status -> (OpenAI/Anthropic error type, Gemini status)
+# OpenAI names the error class in `type` and the precise reason in `code`.
+_OPENAI_ERRORS = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+}
+_ERROR_NAMES = {  # status -> (Anthropic error type, Gemini status)
     400: ("invalid_request_error", "INVALID_ARGUMENT"),
     401: ("authentication_error", "UNAUTHENTICATED"),
     403: ("permission_error", "PERMISSION_DENIED"),
@@ -107,8 +114,8 @@ class Reply:
 class OpenAIReply(Reply):
     @staticmethod
     def error_body(status: int, message: str, retry_after: float | None) -> dict:
-        kind = _ERROR_NAMES.get(status, ("api_error",))[0]
-        return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+        kind, code = _OPENAI_ERRORS.get(status, ("server_error", None))
+        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
     @staticmethod
     def rate_limit_headers(retry_after: float) -> dict[str, str]:
@@ -364,8 +371,9 @@ class StubHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
         body = self.read_body()
-        if body is None:
-            self.send_json(400, {"error": "the request body is neither JSON nor a form"})
+        # Only the behaviour endpoint takes a list (several behaviours at once).
+        if not isinstance(body, dict) and not (path == "/__stub/behaviour" and body is not None):
+            self.send_json(400, {"error": "the request body is not a JSON object or a form"})
         elif path == "/__stub/behaviour":
             self.set_behaviours(body)
         elif path == "/__stub/reset":

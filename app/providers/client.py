@@ -13,6 +13,8 @@ from app.providers.streaming import EventParser, ProviderStream
 
 
 class ProviderClient:
+    """Sends a ChatRequest to one account's upstream; subclasses supply URL, headers, payload."""
+
     default_base_url: str = ""
 
     def __init__(self, account: ProviderAccount, http: httpx.Client | None = None) -> None:
@@ -30,10 +32,14 @@ class ProviderClient:
         response = self._send(request, stream=False)
         try:
             raw = response.json()
-        except ValueError as exc:
+        except ValueError:
+            raw = None
+        if not isinstance(raw, dict):
             raise ProviderError(
-                "upstream_error", "upstream answered with invalid JSON", status=response.status_code
-            ) from exc
+                "upstream_error",
+                "upstream answered without a JSON object",
+                status=response.status_code,
+            )
         return self.parse_result(raw)
 
     def stream(self, request: ChatRequest) -> ProviderStream:

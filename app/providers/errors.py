@@ -25,6 +25,9 @@ _KIND_BY_ERROR_TYPE: dict[str, ErrorKind] = {
 
 
 def kind_for_status(status: int) -> ErrorKind:
+    if status == 407:
+        # Our proxy refused us: the account's route is broken, not the caller's request.
+        return "connection"
     if status == 429:
         return "rate_limited"
     if status in (401, 403):
@@ -87,7 +90,9 @@ def error_from_event(body: dict[str, Any]) -> ProviderError:
 def error_from_transport(exc: httpx.TransportError) -> ProviderError:
     if isinstance(exc, httpx.TimeoutException):
         return ProviderError("timeout", f"upstream timed out: {type(exc).__name__}")
-    return ProviderError("connection", f"upstream connection failed: {exc or type(exc).__name__}")
+    return ProviderError(
+        "connection", f"upstream connection failed: {str(exc) or type(exc).__name__}"
+    )
 
 
 def _json_or_none(text: str) -> Any:

@@ -54,12 +54,17 @@ class ProviderStream:
     def __init__(self, response: httpx.Response, parser: EventParser) -> None:
         self.response = response
         self._parser = parser
-        self.text = ""
+        # Parts, not one growing string: long answers would make += copy quadratically.
+        self._text_parts: list[str] = []
         self.closed = False
 
     @property
     def usage(self) -> Usage:
         return self._parser.usage
+
+    @property
+    def text(self) -> str:
+        return "".join(self._text_parts)
 
     def __iter__(self) -> Iterator[StreamEvent]:
         if self.closed:
@@ -67,7 +72,7 @@ class ProviderStream:
         try:
             for event_name, data in iter_sse(self.response.iter_lines()):
                 event = self._parser.parse(event_name, data)
-                self.text += event.text
+                self._text_parts.append(event.text)
                 yield event
         except httpx.StreamClosed:
             return

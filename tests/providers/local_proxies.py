@@ -32,7 +32,7 @@ class TinyProxy:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        # close() alone does not wake a thread blocked in accept() on Linux; shutdown() does.
+        # Closing alone does not wake a thread blocked in accept(); shutting down does.
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
@@ -60,7 +60,10 @@ class TinyProxy:
             upstream, first_bytes = tunnel
             with upstream:
                 upstream.sendall(first_bytes)
-                _pipe(client, upstream)
+                self.relay(client, upstream)
+
+    def relay(self, client: socket.socket, upstream: socket.socket) -> None:
+        _pipe(client, upstream)
 
 
 class HttpForwardProxy(TinyProxy):
@@ -75,8 +78,13 @@ class HttpForwardProxy(TinyProxy):
         headers = dict(line.split(": ", 1) for line in header_lines if line)
         expected = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
         if headers.pop("Proxy-Authorization", None) != f"Basic {expected}":
-            client.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+            client.sendall(
+                b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
+            )
             return None
+        # The whole body must be in hand: after this the proxy only listens to the upstream.
+        while len(rest) < int(headers.get("Content-Length", 0)):
+            rest += _recv_exact(client, int(headers["Content-Length"]) - len(rest))
         host_port, _, path = target.removeprefix("http://").partition("/")
         host, _, port = host_port.partition(":")
         self.tunnels.append((host, int(port or 80)))
@@ -85,6 +93,12 @@ class HttpForwardProxy(TinyProxy):
         lines = [f"{method} /{path} {version}", *(f"{k}: {v}" for k, v in headers.items())]
         upstream = socket.create_connection((host, int(port or 80)))
         return upstream, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + rest
+
+    def relay(self, client: socket.socket, upstream: socket.socket) -> None:
+        # Tell the client too that this connection ends with the answer, or it would reuse it.
+        head, rest = _read_head(upstream)
+        client.sendall(head + b"\r\nConnection: close\r\n\r\n" + rest)
+        _pipe(client, upstream)
 
 
 class Socks5Proxy(TinyProxy):
@@ -149,4 +163,3 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
             raise ConnectionError("peer closed during the proxy handshake")
         data += chunk
     return data
-

@@ -50,7 +50,9 @@ def test_cache_tokens_are_reported_apart_from_uncached_input(
     # Only Anthropic reports cache writes; OpenAI and Gemini fold cache reads into their
     # prompt count, which the clients take back out.
     expected_writes = 9 if provider == "claude" else 0
-    assert usage == Usage(PROMPT_WORDS, 12, cache_write_tokens=expected_writes, cache_read_tokens=40)
+    assert usage == Usage(
+        PROMPT_WORDS, 12, cache_write_tokens=expected_writes, cache_read_tokens=40
+    )
     assert usage.prompt_tokens == PROMPT_WORDS + expected_writes + 40
 
 
@@ -67,9 +69,7 @@ def test_stream_events_keep_the_raw_data_and_event_names_for_relaying(make_clien
     assert events[-1].data == '{"type": "message_stop"}'
 
 
-def test_the_openai_stream_ends_with_the_done_marker_and_asks_for_usage(
-    make_client, stub_upstream
-):
+def test_the_openai_stream_ends_with_the_done_marker_and_asks_for_usage(make_client, stub_upstream):
     with make_client("openai").stream(hello_request(max_tokens=3)) as stream:
         events = list(stream)
 
@@ -114,9 +114,7 @@ def test_anthropic_oauth_tokens_go_as_bearer_with_the_oauth_beta(make_client, st
     assert "x-api-key" not in headers
 
 
-def test_gemini_gets_contents_with_model_roles_and_a_system_instruction(
-    make_client, stub_upstream
-):
+def test_gemini_gets_contents_with_model_roles_and_a_system_instruction(make_client, stub_upstream):
     request = hello_request(system="Be brief.", max_tokens=4, model="gemini-test")
     request.messages += [
         {"role": "assistant", "content": "Hi."},

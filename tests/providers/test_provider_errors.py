@@ -106,13 +106,16 @@ def test_gemini_retry_info_in_the_body_gives_when_to_retry(make_client, stub_ups
     assert before + timedelta(seconds=33) < error.reset_at < before + timedelta(seconds=36)
 
 
-def test_a_slow_upstream_times_out(make_client, stub_upstream):
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+def test_a_slow_upstream_times_out(make_client, stub_upstream, streamed):
     stub_upstream.set_behaviour(credential="slow", delay=2)
+    client = make_client("claude", api_key="slow", read_timeout=0.2)
 
-    error = complete_expecting_error(make_client("claude", api_key="slow", read_timeout=0.2))
+    with pytest.raises(ProviderError) as raised:
+        client.stream(hello_request()) if streamed else client.complete(hello_request())
 
-    assert error.kind == "timeout"
-    assert error.status is None
+    assert raised.value.kind == "timeout"
+    assert raised.value.status is None
 
 
 def test_an_unreachable_upstream_is_a_connection_error():

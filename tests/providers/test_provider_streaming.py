@@ -73,6 +73,7 @@ def test_a_closed_stream_still_reports_the_usage_seen_so_far(make_client, stub_u
     ("provider", "status", "kind"),
     [
         ("openai", 500, "upstream_error"),
+        ("openai", 429, "rate_limited"),
         ("claude", 529, "upstream_error"),
         ("claude", 429, "rate_limited"),
         ("gemini", 503, "upstream_error"),
