@@ -49,6 +49,18 @@ class Settings:
     oauth_token_url_claude: str = "https://console.anthropic.com/v1/oauth/token"
     oauth_token_url_openai: str = "https://auth.openai.com/oauth/token"
     oauth_token_url_gemini: str = "https://oauth2.googleapis.com/token"
+    # Public client ids of the providers' own CLIs, whose OAuth tokens accounts usually carry.
+    oauth_client_id_claude: str = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
+    oauth_client_id_openai: str = "app_EMoamEEZ73f0CkXaXp7hrann"
+    oauth_client_id_gemini: str = ""
+    oauth_client_secret_gemini: str = ""
+    oauth_refresh_margin_seconds: int = 300
+    oauth_refresh_timeout: float = 30.0
+    secret_key_previous: tuple[str, ...] = ()
+    account_lease_ttl_seconds: int = 600
+    account_cooldown_seconds: int = 30
+    account_failure_threshold: int = 3
+    rate_limit_default_reset_seconds: int = 60
     instance_dir: Path = INSTANCE_DIR
 
     @property
@@ -125,6 +137,22 @@ def load_settings(overrides: dict | None = None) -> Settings:
                                        Settings.oauth_token_url_openai),
         oauth_token_url_gemini=env.get("RELAYGATE_OAUTH_TOKEN_URL_GEMINI",
                                        Settings.oauth_token_url_gemini),
+        oauth_client_id_claude=env.get("RELAYGATE_OAUTH_CLIENT_ID_CLAUDE",
+                                       Settings.oauth_client_id_claude),
+        oauth_client_id_openai=env.get("RELAYGATE_OAUTH_CLIENT_ID_OPENAI",
+                                       Settings.oauth_client_id_openai),
+        oauth_client_id_gemini=env.get("RELAYGATE_OAUTH_CLIENT_ID_GEMINI", ""),
+        oauth_client_secret_gemini=env.get("RELAYGATE_OAUTH_CLIENT_SECRET_GEMINI", ""),
+        oauth_refresh_margin_seconds=_env_int("RELAYGATE_OAUTH_REFRESH_MARGIN", 300),
+        oauth_refresh_timeout=_env_float("RELAYGATE_OAUTH_REFRESH_TIMEOUT", 30.0),
+        secret_key_previous=tuple(
+            part.strip() for part in env.get("RELAYGATE_SECRET_KEY_PREVIOUS", "").split(",")
+            if part.strip()
+        ),
+        account_lease_ttl_seconds=_env_int("RELAYGATE_ACCOUNT_LEASE_TTL", 600),
+        account_cooldown_seconds=_env_int("RELAYGATE_ACCOUNT_COOLDOWN", 30),
+        account_failure_threshold=_env_int("RELAYGATE_ACCOUNT_FAILURE_THRESHOLD", 3),
+        rate_limit_default_reset_seconds=_env_int("RELAYGATE_RATE_LIMIT_DEFAULT_RESET", 60),
         instance_dir=instance_dir,
     )
     known = {f.name for f in fields(Settings)}

@@ -18,6 +18,7 @@ import redis
 from app import create_app
 from app.config import RetryPolicy
 from app.db.migrations import upgrade
+from scripts.stub_upstream import StubUpstream
 from tests.support.servers import (
     PgResetter,
     PrivateRedis,
@@ -183,3 +184,10 @@ def make_key(client, admin_headers):
         return response.json["data"]
 
     return create
+
+
+@pytest.fixture
+def stub_upstream():
+    """The stub OpenAI/Anthropic/Gemini/OAuth server on 127.0.0.1 (scripts/stub_upstream.py)."""
+    with StubUpstream() as stub:
+        yield stub

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from app.api import docs, errors, health, keys, legacy, sessions
+from app.api import accounts, docs, errors, health, keys, legacy, sessions
 from app.api.auth import SECURITY_SCHEMES
 from app.api.envelope import ErrorEnvelopeSchema
 
-BLUEPRINTS = [health.blp, sessions.blp, keys.blp, legacy.blp]
+BLUEPRINTS = [health.blp, sessions.blp, keys.blp, accounts.blp, legacy.blp]
 
 OPENAPI_CONFIG = {
     "API_TITLE": "Relaygate",

@@ -17,6 +17,8 @@ class UnitOfWork:
     api_keys: repos.ApiKeyRepository
     usage_events: repos.UsageEventRepository
     health: repos.HealthRepository
+    accounts: repos.AccountRepository
+    account_leases: repos.AccountLeaseRepository
 
     def __init__(self, session_factory: sessionmaker):
         self._session_factory = session_factory

@@ -12,12 +12,6 @@ from scripts.stub_upstream import StubUpstream
 from tests.providers.helpers import base_url_for
 
 
-@pytest.fixture
-def stub_upstream() -> Iterator[StubUpstream]:
-    with StubUpstream() as stub:
-        yield stub
-
-
 @pytest.fixture(autouse=True)
 def fresh_connection_pools() -> Iterator[None]:
     # Pools would otherwise outlive a test's stub and leak their sockets into later tests.

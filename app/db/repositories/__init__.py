@@ -1,5 +1,7 @@
 """Repositories: add, get and list rows; they never commit."""
 
+from app.db.repositories.account_leases import AccountLeaseRepository
+from app.db.repositories.accounts import AccountRepository
 from app.db.repositories.admins import AdminRepository
 from app.db.repositories.api_keys import ApiKeyRepository
 from app.db.repositories.health import HealthRepository
@@ -13,10 +15,14 @@ REPOSITORIES = {
     "api_keys": ApiKeyRepository,
     "usage_events": UsageEventRepository,
     "health": HealthRepository,
+    "accounts": AccountRepository,
+    "account_leases": AccountLeaseRepository,
 }
 
 __all__ = [
     "REPOSITORIES",
+    "AccountLeaseRepository",
+    "AccountRepository",
     "AdminRepository",
     "ApiKeyRepository",
     "HealthRepository",

@@ -1,0 +1,156 @@
+"""Accounts: listing, scheduling candidates, and the atomic status and counter changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import case, func, literal, or_, select, update
+
+from app.db.models import Account
+from app.db.repositories.base import Repository
+from app.db.types import UTCDateTime
+
+
+def _at(moment: datetime):
+    return literal(moment, UTCDateTime())
+
+
+class AccountRepository(Repository[Account]):
+    model = Account
+
+    def list_page(self, *, provider: str | None, status: str | None, limit: int,
+                  offset: int) -> tuple[list[Account], int]:
+        conditions = []
+        if provider:
+            conditions.append(Account.provider == provider)
+        if status:
+            conditions.append(Account.status == status)
+        total = self.session.scalar(select(func.count()).select_from(Account).where(*conditions))
+        query = (select(Account).where(*conditions)
+                 .order_by(Account.created_at.desc(), Account.id).limit(limit).offset(offset))
+        return list(self.session.scalars(query)), total
+
+    def page_after(self, after_id: str, limit: int, *, for_update: bool = False) -> list[Account]:
+        query = select(Account).where(Account.id > after_id).order_by(Account.id).limit(limit)
+        return list(self.session.scalars(query.with_for_update() if for_update else query))
+
+    def list_available(self, *, provider: str | None, status: str | None,
+                       rate_limit_available: bool | None, min_tokens_remaining: int | None,
+                       now: datetime) -> list[Account]:
+        """getAvailableAccounts: an unknown `remaining` counts as quota left."""
+        conditions = [Account.status == (status or "active")]
+        if provider:
+            conditions.append(Account.provider == provider)
+        if rate_limit_available:
+            conditions.append(or_(Account.rate_limit_remaining.is_(None),
+                                  Account.rate_limit_remaining > 0))
+            conditions.append(or_(Account.rate_limit_reset_at.is_(None),
+                                  Account.rate_limit_reset_at <= _at(now)))
+        if min_tokens_remaining is not None:
+            conditions.append(or_(Account.rate_limit_remaining.is_(None),
+                                  Account.rate_limit_remaining >= min_tokens_remaining))
+        return list(self.session.scalars(select(Account).where(*conditions).order_by(
+            Account.priority.desc(), Account.last_used_at.asc().nulls_first(), Account.id)))
+
+    def candidates(self, provider: str, now: datetime,
+                   exclude: Iterable[str] = ()) -> list[Account]:
+        """Schedulable accounts, best first: priority, then least recently used."""
+        conditions = [
+            Account.provider == provider, Account.status == "active",
+            or_(Account.cooldown_until.is_(None), Account.cooldown_until <= _at(now)),
+        ]
+        excluded = list(exclude)
+        if excluded:
+            conditions.append(Account.id.not_in(excluded))
+        return list(self.session.scalars(select(Account).where(*conditions).order_by(
+            Account.priority.desc(), Account.last_used_at.asc().nulls_first(), Account.id)))
+
+    def next_free_at(self, provider: str, now: datetime) -> datetime | None:
+        """The soonest moment a resting (rate-limited or cooling) account may serve again."""
+        rate_limited = select(func.min(Account.rate_limit_reset_at)).where(
+            Account.provider == provider, Account.status == "rate_limited",
+            Account.rate_limit_reset_at > _at(now))
+        cooling = select(func.min(Account.cooldown_until)).where(
+            Account.provider == provider, Account.status == "active",
+            Account.cooldown_until > _at(now))
+        moments = [self.session.scalar(rate_limited), self.session.scalar(cooling)]
+        return min((moment for moment in moments if moment is not None), default=None)
+
+    def _update(self, account_id: str, *conditions, **values) -> int:
+        result = self.session.execute(
+            update(Account).where(Account.id == account_id, *conditions).values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount
+
+    def recover_rate_limited(self, now: datetime, provider: str | None = None) -> int:
+        """Rate-limited accounts whose reset time has passed go back to active."""
+        conditions = [Account.status == "rate_limited", Account.rate_limit_reset_at <= _at(now)]
+        if provider:
+            conditions.append(Account.provider == provider)
+        result = self.session.execute(
+            update(Account).where(*conditions)
+            .values(status="active", rate_limit_reset_at=None, rate_limit_remaining=None,
+                    updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount
+
+    def touch(self, account_id: str, now: datetime) -> int:
+        return self._update(account_id, last_used_at=now)
+
+    def set_rate_limited(self, account_id: str, reset_at: datetime, now: datetime) -> int:
+        # An admin's `inactive` and a broken credential's `error` outrank a rate limit.
+        return self._update(account_id, Account.status.in_(("active", "rate_limited")),
+                            status="rate_limited", rate_limit_reset_at=reset_at,
+                            rate_limit_remaining=0, updated_at=now)
+
+    def set_error(self, account_id: str, message: str, now: datetime) -> int:
+        return self._update(account_id, Account.status != "inactive", status="error",
+                            error_message=message, updated_at=now)
+
+    def add_failure(self, account_id: str, *, threshold: int, cooldown_until: datetime) -> int:
+        """Count a 5xx or timeout; the one that reaches `threshold` starts a cool-down."""
+        reached = Account.recent_failures + 1 >= threshold
+        return self._update(
+            account_id,
+            recent_failures=case((reached, 0), else_=Account.recent_failures + 1),
+            cooldown_until=case((reached, _at(cooldown_until)), else_=Account.cooldown_until),
+        )
+
+    def add_usage(self, account_id: str, *, tokens: int, cost: Decimal, now: datetime) -> int:
+        """Running totals in one UPDATE; a success also clears the failure count."""
+        return self._update(
+            account_id,
+            total_requests=Account.total_requests + 1,
+            total_tokens=Account.total_tokens + tokens,
+            total_cost=Account.total_cost + cost,
+            recent_failures=0,
+            last_used_at=case(
+                (or_(Account.last_used_at.is_(None), Account.last_used_at < _at(now)), _at(now)),
+                else_=Account.last_used_at,
+            ),
+        )
+
+    def set_rate_limit_status(self, account_id: str, remaining: int | None,
+                              reset_at: datetime | None) -> int:
+        return self._update(account_id, rate_limit_remaining=remaining,
+                            rate_limit_reset_at=reset_at)
+
+    def lock_for_leases(self, account_id: str) -> bool:
+        """Serialise lease changes on one account (a row lock; SQLite's write lock)."""
+        return self._update(account_id, id=Account.id) == 1
+
+    def try_lock_refresh(self, account_id: str, owner: str, until: datetime,
+                         now: datetime) -> bool:
+        return self._update(
+            account_id,
+            or_(Account.refresh_locked_until.is_(None), Account.refresh_locked_until <= _at(now)),
+            refresh_lock_owner=owner, refresh_locked_until=until,
+        ) == 1
+
+    def unlock_refresh(self, account_id: str, owner: str) -> None:
+        self._update(account_id, Account.refresh_lock_owner == owner,
+                     refresh_lock_owner=None, refresh_locked_until=None)

@@ -1,0 +1,168 @@
+"""Concurrency leases on upstream accounts: Redis when it is up, the database otherwise.
+
+A lease is one request's hold on one of an account's `maxConcurrency` slots. Leases expire on
+their own (the TTL setting), so a worker that dies mid-request frees its slot; a long stream
+calls `Lease.renew()` to keep it. While Redis is down, new leases come from the database; each
+lease is released to the store that granted it, so the two stores never mix their counts; during
+such an outage each store enforces the limit on its own, so an account may briefly carry up to
+twice its maxConcurrency until the Redis leases expire.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+import redis
+
+from app.cache import CacheStore
+from app.db.models import Account, AccountLease
+from app.services.base import Service
+from app.services.retry import db_retry
+
+log = logging.getLogger(__name__)
+
+# KEYS[1]: the account's zset of lease ids scored by expiry (ms, Redis's own clock).
+# ARGV: lease id, max concurrency, ttl ms. Drop expired leases, admit if below max.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+# Extend a lease that still exists; an expired one may already have been given away.
+_RENEW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) <= now then
+  return 0
+end
+redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+class RedisLeases:
+    def __init__(self, cache: CacheStore, ttl_seconds: int):
+        self.cache = cache
+        self.ttl_ms = ttl_seconds * 1000
+        self._acquire = cache.client.register_script(_ACQUIRE)
+        self._renew = cache.client.register_script(_RENEW)
+
+    def _key(self, account_id: str) -> str:
+        return self.cache.key("lease", "account", account_id)
+
+    def try_acquire(self, account_id: str, max_concurrency: int, lease_id: str) -> bool:
+        return bool(self._acquire(keys=[self._key(account_id)],
+                                  args=[lease_id, max_concurrency, self.ttl_ms]))
+
+    def renew(self, account_id: str, lease_id: str) -> bool:
+        return bool(self._renew(keys=[self._key(account_id)], args=[lease_id, self.ttl_ms]))
+
+    def release(self, account_id: str, lease_id: str) -> None:
+        self.cache.client.zrem(self._key(account_id), lease_id)
+
+
+class DatabaseLeases(Service):
+    def __init__(self, *, ttl_seconds: int, **kwargs):
+        super().__init__(**kwargs)
+        self.ttl = timedelta(seconds=ttl_seconds)
+
+    @db_retry
+    def try_acquire(self, account_id: str, max_concurrency: int, lease_id: str) -> bool:
+        now = self.clock()
+        with self.uow() as uow:
+            # Holding the account's row lock makes count-then-insert one atomic step.
+            if not uow.accounts.lock_for_leases(account_id):
+                return False
+            uow.account_leases.drop_expired(account_id, now)
+            if uow.account_leases.count_live(account_id, now) >= max_concurrency:
+                return False
+            uow.account_leases.add(AccountLease(id=lease_id, account_id=account_id,
+                                                expires_at=now + self.ttl, created_at=now))
+            uow.commit()
+        return True
+
+    @db_retry
+    def renew(self, account_id: str, lease_id: str) -> bool:
+        with self.uow() as uow:
+            renewed = uow.account_leases.extend(lease_id, self.clock() + self.ttl) == 1
+            uow.commit()
+        return renewed
+
+    @db_retry
+    def release(self, account_id: str, lease_id: str) -> None:
+        with self.uow() as uow:
+            uow.account_leases.remove(lease_id)
+            uow.commit()
+
+
+class Lease:
+    """An account held for one request. Release it when the request ends (or use `with`)."""
+
+    def __init__(self, account: Account, store=None, lease_id: str | None = None):
+        self.account = account
+        self.id = lease_id
+        self._store = store
+        self.released = False
+
+    def renew(self) -> bool:
+        """Extend the lease by another TTL; False if it had already expired."""
+        if self._store is None or self.released:
+            return not self.released
+        try:
+            return self._store.renew(self.account.id, self.id)
+        except redis.RedisError as error:
+            log.warning("could not renew lease %s: %s", self.id, error)
+            return False
+
+    def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        if self._store is None:
+            return
+        try:
+            self._store.release(self.account.id, self.id)
+        except redis.RedisError as error:
+            # The lease's own expiry frees the slot.
+            log.warning("could not release lease %s: %s", self.id, error)
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+
+class LeaseManager:
+    """Grants leases from Redis when it answers, from the database when it does not."""
+
+    def __init__(self, *, cache: CacheStore | None, database: DatabaseLeases, ttl_seconds: int):
+        self.cache = cache
+        self.database = database
+        self.redis = RedisLeases(cache, ttl_seconds) if cache and cache.enabled else None
+
+    def acquire(self, account: Account) -> Lease | None:
+        if account.max_concurrency is None:
+            return Lease(account)
+        lease_id = str(uuid.uuid4())
+        if self.redis is not None and self.cache.available():
+            try:
+                if self.redis.try_acquire(account.id, account.max_concurrency, lease_id):
+                    return Lease(account, self.redis, lease_id)
+                return None
+            except redis.RedisError as error:
+                self.cache.failed(error)
+        if self.database.try_acquire(account.id, account.max_concurrency, lease_id):
+            return Lease(account, self.database, lease_id)
+        return None

@@ -1,0 +1,69 @@
+"""The per-account lock that keeps two workers from refreshing one OAuth token at once.
+
+Redis (SET NX PX, released only by its owner) when it answers; otherwise a lock column on the
+account row, taken by one conditional UPDATE, so no database transaction stays open while
+the token endpoint is called. Both expire on their own if the holder dies.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import redis
+
+from app.cache import CacheStore
+from app.services.base import Service
+from app.services.retry import db_retry
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class RefreshLock(Service):
+    def __init__(self, *, ttl_seconds: float, **kwargs):
+        super().__init__(**kwargs)
+        self.ttl_seconds = ttl_seconds
+        cache: CacheStore | None = self.cache
+        self._release = cache.client.register_script(_RELEASE) if cache and cache.enabled else None
+
+    def _key(self, account_id: str) -> str:
+        return self.cache.key("lock", "oauth-refresh", account_id)
+
+    def acquire(self, account_id: str, owner: str) -> str | None:
+        """'redis' or 'database' (where the lock was taken), or None if someone holds it."""
+        if self._release is not None and self.cache.available():
+            try:
+                taken = self.cache.client.set(self._key(account_id), owner, nx=True,
+                                              px=int(self.ttl_seconds * 1000))
+                return "redis" if taken else None
+            except redis.RedisError as error:
+                self.cache.failed(error)
+        return "database" if self._acquire_row(account_id, owner) else None
+
+    def release(self, account_id: str, owner: str, where: str) -> None:
+        if where == "redis":
+            try:
+                self._release(keys=[self._key(account_id)], args=[owner])
+            except redis.RedisError as error:
+                self.cache.failed(error)  # the lock's TTL ends it
+        else:
+            self._release_row(account_id, owner)
+
+    @db_retry
+    def _acquire_row(self, account_id: str, owner: str) -> bool:
+        now = self.clock()
+        with self.uow() as uow:
+            taken = uow.accounts.try_lock_refresh(
+                account_id, owner, now + timedelta(seconds=self.ttl_seconds), now)
+            uow.commit()
+        return taken
+
+    @db_retry
+    def _release_row(self, account_id: str, owner: str) -> None:
+        with self.uow() as uow:
+            uow.accounts.unlock_refresh(account_id, owner)
+            uow.commit()

@@ -1,0 +1,58 @@
+"""SecretRotation: re-seal every stored secret under the current master key.
+
+Run after changing RELAYGATE_SECRET_KEY, with the old secret given as a previous key
+(`flask --app wsgi rotate-secrets --old-key ...`). Rows are changed in small batches, each
+locked while it is re-sealed, so the gateway keeps serving during a rotation. A table that
+stores sealed secrets lists its columns in SEALED_COLUMNS, under the name of its repository
+on the unit of work; that repository provides `page_after(after_id, limit, for_update=)`.
+"""
+
+from __future__ import annotations
+
+from app.crypto import SecretBox
+from app.services.base import Service
+from app.services.retry import db_retry
+
+SEALED_COLUMNS = {
+    "accounts": ("access_token_sealed", "refresh_token_sealed", "api_key_sealed",
+              "proxy_password_sealed"),
+}
+BATCH = 100
+
+
+class SecretRotation(Service):
+    def __init__(self, *, box: SecretBox, **kwargs):
+        super().__init__(**kwargs)
+        self.box = box
+
+    def rotate(self, old_secrets: tuple[str, ...] = ()) -> dict:
+        """{rows, secrets, keyId}: how many rows and sealed values were re-sealed, and under
+        which key. `old_secrets` are master secrets that sealed values, beside the configured
+        previous ones."""
+        box = self.box.with_previous(old_secrets)
+        rows = resealed = 0
+        for repository, columns in SEALED_COLUMNS.items():
+            after = ""
+            while True:
+                batch_rows, batch_secrets, after = self._batch(box, repository, columns, after)
+                if after is None:
+                    break
+                rows, resealed = rows + batch_rows, resealed + batch_secrets
+        return {"rows": rows, "secrets": resealed, "keyId": box.kid}
+
+    @db_retry
+    def _batch(self, box: SecretBox, repository: str, columns: tuple[str, ...],
+               after: str) -> tuple[int, int, str | None]:
+        with self.uow() as uow:
+            found = getattr(uow, repository).page_after(after, BATCH, for_update=True)
+            rows = resealed = 0
+            for row in found:
+                changed = 0
+                for column in columns:
+                    stored = getattr(row, column)
+                    if stored is not None and not box.is_current(stored):
+                        setattr(row, column, box.reseal(stored))
+                        changed += 1
+                rows, resealed = rows + bool(changed), resealed + changed
+            uow.commit()
+        return rows, resealed, (found[-1].id if found else None)

@@ -1,0 +1,40 @@
+"""From an account row to what talks to its upstream: the proxy URL and the provider client."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from app.crypto import SecretBox
+from app.db.models import Account
+from app.providers import ProviderAccount, ProviderClient, client_for
+
+# Our proxy types as httpx spells their URL schemes.
+PROXY_SCHEMES = {"http": "http", "socks5": "socks5"}
+
+
+def proxy_url(account: Account, box: SecretBox) -> str | None:
+    """The account's proxy as a URL httpx understands, with its password opened, or None."""
+    if not account.has_proxy:
+        return None
+    credentials = ""
+    if account.proxy_username:
+        credentials = quote(account.proxy_username, safe="")
+        password = box.decrypt_optional(account.proxy_password_sealed)
+        if password is not None:
+            credentials += ":" + quote(password, safe="")
+        credentials += "@"
+    host = f"[{account.proxy_host}]" if ":" in account.proxy_host else account.proxy_host
+    return f"{PROXY_SCHEMES[account.proxy_type]}://{credentials}{host}:{account.proxy_port}"
+
+
+def provider_account(account: Account, box: SecretBox) -> ProviderAccount:
+    """The provider clients' view of an account: opened credential, base URL and proxy."""
+    if account.is_oauth:
+        return ProviderAccount(base_url=account.base_url, proxy=proxy_url(account, box),
+                               access_token=box.decrypt_optional(account.access_token_sealed))
+    return ProviderAccount(base_url=account.base_url, proxy=proxy_url(account, box),
+                           api_key=box.decrypt_optional(account.api_key_sealed))
+
+
+def build_client(account: Account, box: SecretBox) -> ProviderClient:
+    return client_for(account.provider, provider_account(account, box))
