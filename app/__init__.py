@@ -21,6 +21,7 @@ from app.services.accounts import AccountService
 from app.services.admins import AdminService
 from app.services.auth import AuthService
 from app.services.health import HealthService
+from app.services.key_limits import KeyLimits
 from app.services.keys import KeyService
 from app.services.leases import DatabaseLeases, LeaseManager
 from app.services.oauth import TokenRefresher
@@ -28,6 +29,7 @@ from app.services.refresh_lock import RefreshLock
 from app.services.scheduler import AccountScheduler
 from app.services.secrets import SecretRotation
 from app.services.sessions import SessionService
+from app.services.slots import SlotLimiter
 from app.services.usage import UsageService
 
 log = logging.getLogger(__name__)
@@ -52,9 +54,12 @@ def create_app(config: dict | None = None) -> Flask:
     keys = KeyService(**common)
     sessions = SessionService(passwords=passwords, default_ttl=settings.session_ttl_seconds,
                               **common)
+    usage = UsageService(timezone=settings.quota_timezone, **common)
     app.extensions["relaygate"] = SimpleNamespace(
         settings=settings, engine=engine, cache=cache, uow=uow,
-        keys=keys, sessions=sessions, usage=UsageService(**common),
+        keys=keys, sessions=sessions, usage=usage,
+        key_limits=KeyLimits(slots=SlotLimiter(**common), usage=usage,
+                             lease_seconds=settings.account_lease_ttl_seconds),
         admins=AdminService(passwords=passwords, **common),
         auth=AuthService(keys=keys, sessions=sessions),
         health=HealthService(uow=uow, cache=cache, schema_heads=schema_heads()),

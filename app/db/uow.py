@@ -19,6 +19,7 @@ class UnitOfWork:
     health: repos.HealthRepository
     accounts: repos.AccountRepository
     account_leases: repos.AccountLeaseRepository
+    limit_slots: repos.LimitSlotRepository
 
     def __init__(self, session_factory: sessionmaker):
         self._session_factory = session_factory

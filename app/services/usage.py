@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from app.db.models import UsageEvent
+from app.cache import read_through
 from app.errors import DatabaseError, NotFound
 from app.services.base import Service
 from app.services.retry import db_retry
@@ -30,6 +32,24 @@ class UsageRecord:
 
 
 class UsageService(Service):
+    def __init__(self, *, timezone: str = "UTC", **kwargs):
+        super().__init__(**kwargs)
+        self.zone = ZoneInfo(timezone)
+
+    def today(self) -> date:
+        """The day (in the quota time zone) that daily limits count."""
+        return self.clock().astimezone(self.zone).date()
+
+    @read_through("keyspend", key=lambda key_id, day: f"{key_id}:{day.isoformat()}")
+    @db_retry
+    def spend(self, key_id: str, day: date) -> dict:
+        """A key's all-time tokens and its cost on `day`, for its limits."""
+        since = datetime.combine(day, time(0), tzinfo=self.zone)
+        with self.uow() as uow:
+            tokens = uow.api_keys.total_tokens(key_id)
+            cost = uow.usage_events.cost_since(key_id, since)
+        return {"totalTokens": tokens, "costToday": cost}
+
     @db_retry
     def record(self, record: UsageRecord) -> bool:
         """Store one usage event and add it to the key's totals; False if already recorded."""
@@ -61,4 +81,6 @@ class UsageService(Service):
                 if record.request_id and error.code == "DB_DUPLICATE_KEY":
                     return False  # a concurrent retry of the same request won the insert
                 raise
+        # Keys' limits read spend through the cache: the next check must see this use.
+        self.spend.invalidate(self.cache, record.api_key_id, self.today())
         return True

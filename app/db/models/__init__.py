@@ -3,7 +3,9 @@
 from app.db.models.account import Account, AccountLease
 from app.db.models.admin import Admin
 from app.db.models.api_key import ApiKey, ApiKeyTag
+from app.db.models.limit_slot import LimitSlot
 from app.db.models.session import Session
 from app.db.models.usage import UsageEvent
 
-__all__ = ["Account", "AccountLease", "Admin", "ApiKey", "ApiKeyTag", "Session", "UsageEvent"]
+__all__ = ["Account", "AccountLease", "Admin", "ApiKey", "ApiKeyTag", "LimitSlot", "Session",
+           "UsageEvent"]

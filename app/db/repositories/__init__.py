@@ -5,6 +5,7 @@ from app.db.repositories.accounts import AccountRepository
 from app.db.repositories.admins import AdminRepository
 from app.db.repositories.api_keys import ApiKeyRepository
 from app.db.repositories.health import HealthRepository
+from app.db.repositories.limit_slots import LimitSlotRepository
 from app.db.repositories.sessions import SessionRepository
 from app.db.repositories.usage_events import UsageEventRepository
 
@@ -17,6 +18,7 @@ REPOSITORIES = {
     "health": HealthRepository,
     "accounts": AccountRepository,
     "account_leases": AccountLeaseRepository,
+    "limit_slots": LimitSlotRepository,
 }
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "AdminRepository",
     "ApiKeyRepository",
     "HealthRepository",
+    "LimitSlotRepository",
     "SessionRepository",
     "UsageEventRepository",
 ]

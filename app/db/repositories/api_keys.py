@@ -74,6 +74,16 @@ class ApiKeyRepository(Repository[ApiKey]):
             conditions.append(ApiKey.id.in_(tagged))
         return conditions
 
+    def total_tokens(self, key_id: str) -> int:
+        return self.session.scalar(select(ApiKey.total_tokens).where(ApiKey.id == key_id)) or 0
+
+    def lock(self, key_id: str) -> bool:
+        """Serialise changes that hang off one key (a row lock; SQLite's write lock)."""
+        result = self.session.execute(
+            update(ApiKey).where(ApiKey.id == key_id).values(id=ApiKey.id)
+            .execution_options(synchronize_session=False))
+        return result.rowcount == 1
+
     def add_usage(self, key_id: str, *, requests: int, input_tokens: int, output_tokens: int,
                   cost: Decimal, used_at: datetime) -> bool:
         """Add to the running totals in one UPDATE, so concurrent calls never lose a count."""
