@@ -11,6 +11,7 @@ A limit of 0 or none means unlimited, as in the data-access document's source.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 from app.errors import Forbidden, LimitExceeded
 from app.services import permissions as perms
 from app.services.slots import Refusal, Slot, SlotLimiter

@@ -7,8 +7,8 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from app.db.models import UsageEvent
 from app.cache import read_through
+from app.db.models import UsageEvent
 from app.errors import DatabaseError, NotFound
 from app.services.base import Service
 from app.services.retry import db_retry
