@@ -1,8 +1,14 @@
 """Every mapped table, imported here so Alembic and the unit of work see them all."""
 
 from app.db.models.admin import Admin
+from app.db.models.alerts import Alert, AlertDelivery
 from app.db.models.api_key import ApiKey, ApiKeyTag
+from app.db.models.monitoring import MetricBucket, QueryStat
 from app.db.models.session import Session
+from app.db.models.storage import StorageStrategy
+from app.db.models.transactions import StagedOperation, StagedTransaction
 from app.db.models.usage import UsageEvent
 
 __all__ = ["Admin", "ApiKey", "ApiKeyTag", "Session", "UsageEvent"]
+__all__ += ["Alert", "AlertDelivery", "MetricBucket", "QueryStat", "StagedOperation",
+            "StagedTransaction", "StorageStrategy"]
