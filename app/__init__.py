@@ -13,6 +13,7 @@ from app.cli import register_commands
 from app.config import load_settings
 from app.db.engine import build_engine, build_session_factory
 from app.db.migrations import schema_heads
+from app.db.pool import pool_status
 from app.db.uow import UnitOfWorkFactory
 from app.jsonio import JSONProvider
 from app.security import Passwords
@@ -21,6 +22,9 @@ from app.services.auth import AuthService
 from app.services.health import HealthService
 from app.services.keys import KeyService
 from app.services.sessions import SessionService
+from app.services.storage.health import StorageHealthService
+from app.services.storage.policy import StoragePolicy
+from app.services.storage.service import StorageService
 from app.services.usage import UsageService
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,8 @@ def create_app(config: dict | None = None) -> Flask:
                        settings.redis_prefix)
     common = {"uow": uow, "cache": cache, "retry_policy": settings.db_retry,
               "cache_ttl": settings.cache_ttl_seconds}
+    cache.policy = StoragePolicy(uow=uow, cache=cache, default_ttl=settings.cache_ttl_seconds,
+                                 interval=settings.strategy_poll_seconds)
     passwords = Passwords(time_cost=settings.argon2_time_cost,
                           memory_kib=settings.argon2_memory_kib)
     keys = KeyService(**common)
@@ -51,6 +57,10 @@ def create_app(config: dict | None = None) -> Flask:
         admins=AdminService(passwords=passwords, **common),
         auth=AuthService(keys=keys, sessions=sessions),
         health=HealthService(uow=uow, cache=cache, schema_heads=schema_heads()),
+        storage=StorageService(policy=cache.policy, redis_configured=cache.enabled, **common),
+        storage_health=StorageHealthService(uow=uow, redis_client=cache.client,
+                                            pool_status=lambda: pool_status(engine),
+                                            dialect=engine.dialect.name),
     )
     init_api(app)
     register_commands(app)

@@ -13,7 +13,6 @@ from alembic import op
 
 import app.db.types
 
-
 revision: str = "0005"
 down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None

@@ -4,6 +4,7 @@ from app.db.repositories.admins import AdminRepository
 from app.db.repositories.api_keys import ApiKeyRepository
 from app.db.repositories.health import HealthRepository
 from app.db.repositories.sessions import SessionRepository
+from app.db.repositories.storage import StorageStrategyRepository
 from app.db.repositories.usage_events import UsageEventRepository
 
 # Attribute name on the unit of work -> repository class.
@@ -13,6 +14,7 @@ REPOSITORIES = {
     "api_keys": ApiKeyRepository,
     "usage_events": UsageEventRepository,
     "health": HealthRepository,
+    "storage_strategies": StorageStrategyRepository,
 }
 
 __all__ = [
@@ -21,5 +23,6 @@ __all__ = [
     "ApiKeyRepository",
     "HealthRepository",
     "SessionRepository",
+    "StorageStrategyRepository",
     "UsageEventRepository",
 ]
