@@ -16,16 +16,23 @@ from app.db.migrations import schema_heads
 from app.db.pool import pool_status
 from app.db.uow import UnitOfWorkFactory
 from app.jsonio import JSONProvider
+from app.metrics import prom
+from app.metrics.collector import Collector
+from app.metrics.instrument import instrument_engine, instrument_requests
+from app.metrics.sinks import DatabaseSink, RedisSink
 from app.security import Passwords
 from app.services.admins import AdminService
 from app.services.auth import AuthService
 from app.services.health import HealthService
 from app.services.keys import KeyService
+from app.services.monitoring import MonitoringService
 from app.services.sessions import SessionService
 from app.services.storage.health import StorageHealthService
 from app.services.storage.policy import StoragePolicy
 from app.services.storage.service import StorageService
 from app.services.usage import UsageService
+from app.services.usage_queue import UsageQueue
+from app.services.usage_writer import UsageWriter
 
 log = logging.getLogger(__name__)
 
@@ -44,29 +51,51 @@ def create_app(config: dict | None = None) -> Flask:
                        settings.redis_prefix)
     common = {"uow": uow, "cache": cache, "retry_policy": settings.db_retry,
               "cache_ttl": settings.cache_ttl_seconds}
-    cache.policy = StoragePolicy(uow=uow, cache=cache, default_ttl=settings.cache_ttl_seconds,
-                                 interval=settings.strategy_poll_seconds)
     passwords = Passwords(time_cost=settings.argon2_time_cost,
                           memory_kib=settings.argon2_memory_kib)
     keys = KeyService(**common)
+    usage = UsageService(**common)
     sessions = SessionService(passwords=passwords, default_ttl=settings.session_ttl_seconds,
                               **common)
     app.extensions["relaygate"] = SimpleNamespace(
         settings=settings, engine=engine, cache=cache, uow=uow,
-        keys=keys, sessions=sessions, usage=UsageService(**common),
+        keys=keys, sessions=sessions, usage=usage,
         admins=AdminService(passwords=passwords, **common),
         auth=AuthService(keys=keys, sessions=sessions),
         health=HealthService(uow=uow, cache=cache, schema_heads=schema_heads()),
-        storage=StorageService(policy=cache.policy, redis_configured=cache.enabled, **common),
-        storage_health=StorageHealthService(uow=uow, redis_client=cache.client,
-                                            pool_status=lambda: pool_status(engine),
-                                            dialect=engine.dialect.name),
+        **_operations(settings, engine, cache, common, usage),
     )
     init_api(app)
+    instrument_requests(app, app.extensions["relaygate"].monitoring)
     register_commands(app)
     if settings.admin_username and settings.admin_password:
         _ensure_first_admin(app)
     return app
+
+
+def _operations(settings, engine, cache, common, usage) -> dict:
+    """Storage strategies, monitoring and the usage queue (the operations feature)."""
+    uow = common["uow"]
+    # Set before any service call: the read-through cache asks it on every call.
+    cache.policy = StoragePolicy(uow=uow, cache=cache, default_ttl=settings.cache_ttl_seconds,
+                                 interval=settings.strategy_poll_seconds)
+    collector = Collector()
+    instrument_engine(engine, collector, slow_query_ms=settings.slow_query_ms)
+    queue = (UsageQueue(cache=cache, usage=usage, claim_idle_ms=settings.usage_claim_idle_ms)
+             if cache.enabled else None)
+    return {
+        "storage": StorageService(policy=cache.policy, redis_configured=cache.enabled, **common),
+        "storage_health": StorageHealthService(uow=uow, redis_client=cache.client,
+                                               pool_status=lambda: pool_status(engine),
+                                               dialect=engine.dialect.name),
+        "usage_queue": queue,
+        "usage_writer": UsageWriter(usage=usage, queue=queue, policy=cache.policy,
+                                    on_accepted=prom.usage_accepted, **common),
+        "monitoring": MonitoringService(
+            collector=collector, sink=RedisSink(cache) if cache.enabled else DatabaseSink(uow),
+            cache=cache, pool_status=lambda: pool_status(engine),
+            flush_interval=settings.metrics_flush_seconds, slow_query_ms=settings.slow_query_ms),
+    }
 
 
 def _ensure_first_admin(app: Flask) -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import threading
+
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
@@ -11,6 +16,7 @@ from app.errors import DomainError
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(create_admin)
+    app.cli.add_command(drain_usage)
 
 
 @click.command("create-admin")
@@ -24,3 +30,36 @@ def create_admin(username: str, password: str) -> None:
     except DomainError as error:
         raise click.ClickException(error.message) from error
     click.echo(f"created admin {admin.username} ({admin.id})")
+
+
+@click.command("drain-usage")
+@with_appcontext
+@click.option("--consumer", default=lambda: f"{socket.gethostname()}-{os.getpid()}",
+              help="This worker's name in the consumer group.")
+@click.option("--once", is_flag=True, help="Drain what is waiting, then stop.")
+@click.option("--idle-sleep", default=0.5, show_default=True,
+              help="Seconds to wait when the queue is empty.")
+def drain_usage(consumer: str, once: bool, idle_sleep: float) -> None:
+    """Store queued usage records (the write-behind worker of the `usage` strategy)."""
+    services = current_app.extensions["relaygate"]
+    if services.usage_queue is None:
+        raise click.ClickException("No Redis is configured (REDIS_URL): there is no usage queue.")
+    stopping = _stop_on_signals()
+    while not stopping.is_set():
+        result = services.usage_queue.drain_once(consumer)
+        services.monitoring.flush()
+        if result.recorded or result.duplicates or result.dead:
+            click.echo(f"stored {result.recorded}, duplicates {result.duplicates}, "
+                       f"dead-lettered {result.dead}")
+        if once:
+            return
+        if not (result.recorded or result.duplicates or result.dead):
+            stopping.wait(idle_sleep)
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT, so a worker finishes its current step and stops."""
+    stopping = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stopping.set())
+    return stopping

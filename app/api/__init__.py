@@ -5,12 +5,21 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from app.api import admin_storage, docs, errors, health, keys, sessions
+from app.api import (
+    admin_monitoring,
+    admin_storage,
+    docs,
+    errors,
+    health,
+    keys,
+    prometheus,
+    sessions,
+)
 from app.api.auth import SECURITY_SCHEMES
 from app.api.envelope import ErrorEnvelopeSchema
 
 BLUEPRINTS = [health.blp, sessions.blp, keys.blp]
-BLUEPRINTS += [admin_storage.blp]
+BLUEPRINTS += [admin_storage.blp, admin_monitoring.blp, prometheus.blp]
 
 OPENAPI_CONFIG = {
     "API_TITLE": "Relaygate",

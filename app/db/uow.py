@@ -25,6 +25,7 @@ class UnitOfWork:
     usage_events: repos.UsageEventRepository
     health: repos.HealthRepository
     storage_strategies: repos.StorageStrategyRepository
+    metrics: repos.MetricsRepository
 
     def __init__(self, session_factory: sessionmaker, execution_options: dict | None = None):
         self._session_factory = session_factory

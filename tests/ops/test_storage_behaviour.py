@@ -41,7 +41,8 @@ def test_session_lookups_follow_their_own_strategy(pg_app):
     headers = login_headers(pg_app)
     services.storage.switch("session", NO_CACHE)
     assert pg_app.test_client().get("/api/sessions/current", headers=headers).status_code == 200
-    assert list(services.cache.client.scan_iter(match=services.cache.key("c", "session", "*"))) == []
+    pattern = services.cache.key("c", "session", "*")
+    assert list(services.cache.client.scan_iter(match=pattern)) == []
 
 
 def test_a_switch_on_one_worker_is_followed_by_another(postgres_url, redis_server_url,

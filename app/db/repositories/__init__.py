@@ -3,6 +3,7 @@
 from app.db.repositories.admins import AdminRepository
 from app.db.repositories.api_keys import ApiKeyRepository
 from app.db.repositories.health import HealthRepository
+from app.db.repositories.metrics import MetricsRepository
 from app.db.repositories.sessions import SessionRepository
 from app.db.repositories.storage import StorageStrategyRepository
 from app.db.repositories.usage_events import UsageEventRepository
@@ -15,6 +16,7 @@ REPOSITORIES = {
     "usage_events": UsageEventRepository,
     "health": HealthRepository,
     "storage_strategies": StorageStrategyRepository,
+    "metrics": MetricsRepository,
 }
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "AdminRepository",
     "ApiKeyRepository",
     "HealthRepository",
+    "MetricsRepository",
     "SessionRepository",
     "StorageStrategyRepository",
     "UsageEventRepository",
