@@ -13,7 +13,8 @@ from app.metrics.collector import QueryFigures, Snapshot
 
 RANGES = {"5m": 300, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
 RESOLUTIONS = {"5m": 10, "1h": 60, "24h": 900, "7d": 3600}
-GAUGES = ("redis.evicted_keys",)  # latest value per bucket, not a sum
+# Sampled counters (not sums): each bucket keeps the first and the last value seen.
+GAUGES = ("redis.evicted_keys.first", "redis.evicted_keys.last")
 
 _ADD_QUERY = """
 for i = 1, #ARGV, 5 do
@@ -51,8 +52,9 @@ class RedisSink:
             key = self._bucket_key(resolution, bucket_start(at, resolution))
             for name, value in snapshot.sums.items():
                 pipe.hincrbyfloat(key, name, value)
-            if gauges:
-                pipe.hset(key, mapping=gauges)
+            for name, value in gauges.items():
+                pipe.hsetnx(key, f"{name}.first", value)
+                pipe.hset(key, f"{name}.last", value)
             pipe.expire(key, RANGES[time_range] * 2)
         if snapshot.queries:
             args = []

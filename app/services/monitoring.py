@@ -99,9 +99,9 @@ class MonitoringService:
             for name, value in values.items():
                 if name not in GAUGES:
                     sums[name] += value
-        evicted = [values["redis.evicted_keys"] for _, values in buckets
-                   if "redis.evicted_keys" in values]
-        evictions = max(0, int(evicted[-1] - evicted[0])) if evicted else 0
+        sampled = [values for _, values in buckets if "redis.evicted_keys.last" in values]
+        evictions = (max(0, int(sampled[-1]["redis.evicted_keys.last"]
+                                - sampled[0]["redis.evicted_keys.first"])) if sampled else 0)
         hits, misses = int(sums["cache.hits"]), int(sums["cache.misses"])
         avg_query = _ratio(sums["db.query_ms"], sums["db.queries"], 3)
         return {
