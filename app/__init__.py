@@ -22,6 +22,8 @@ from app.metrics.instrument import instrument_engine, instrument_requests
 from app.metrics.sinks import DatabaseSink, RedisSink
 from app.security import Passwords
 from app.services.admins import AdminService
+from app.services.alerts.service import AlertService
+from app.services.alerts.webhooks import WebhookSender
 from app.services.auth import AuthService
 from app.services.health import HealthService
 from app.services.keys import KeyService
@@ -83,6 +85,12 @@ def _operations(settings, engine, cache, common, usage) -> dict:
     instrument_engine(engine, collector, slow_query_ms=settings.slow_query_ms)
     queue = (UsageQueue(cache=cache, usage=usage, claim_idle_ms=settings.usage_claim_idle_ms)
              if cache.enabled else None)
+    monitoring = MonitoringService(
+        collector=collector, sink=RedisSink(cache) if cache.enabled else DatabaseSink(uow),
+        cache=cache, pool_status=lambda: pool_status(engine),
+        flush_interval=settings.metrics_flush_seconds, slow_query_ms=settings.slow_query_ms)
+    sender = WebhookSender(allow_private=settings.allow_private_webhooks,
+                           timeout=settings.webhook_timeout_seconds)
     return {
         "storage": StorageService(policy=cache.policy, redis_configured=cache.enabled, **common),
         "storage_health": StorageHealthService(uow=uow, redis_client=cache.client,
@@ -91,10 +99,10 @@ def _operations(settings, engine, cache, common, usage) -> dict:
         "usage_queue": queue,
         "usage_writer": UsageWriter(usage=usage, queue=queue, policy=cache.policy,
                                     on_accepted=prom.usage_accepted, **common),
-        "monitoring": MonitoringService(
-            collector=collector, sink=RedisSink(cache) if cache.enabled else DatabaseSink(uow),
-            cache=cache, pool_status=lambda: pool_status(engine),
-            flush_interval=settings.metrics_flush_seconds, slow_query_ms=settings.slow_query_ms),
+        "monitoring": monitoring,
+        "alerts": AlertService(metrics=monitoring.performance_metrics, sender=sender,
+                               secret_key=settings.secret_key, window=settings.alert_window,
+                               max_attempts=settings.webhook_max_attempts, **common),
     }
 
 

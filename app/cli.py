@@ -12,11 +12,13 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app.errors import DomainError
+from app.services.alerts.scheduler import EvaluatorLock
 
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(drain_usage)
+    app.cli.add_command(run_alerts)
 
 
 @click.command("create-admin")
@@ -63,3 +65,28 @@ def _stop_on_signals() -> threading.Event:
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stopping.set())
     return stopping
+
+
+@click.command("run-alerts")
+@with_appcontext
+@click.option("--once", is_flag=True, help="Evaluate once, deliver what is due, then stop.")
+@click.option("--interval", type=float, default=None,
+              help="Seconds between evaluations (default RELAYGATE_ALERT_INTERVAL).")
+def run_alerts(once: bool, interval: float | None) -> None:
+    """Evaluate the performance alerts and send their webhooks (one instance at a time)."""
+    services = current_app.extensions["relaygate"]
+    interval = interval or services.settings.alert_interval_seconds
+    lock = EvaluatorLock(services.cache, ttl_seconds=interval * 3)
+    stopping = _stop_on_signals()
+    try:
+        while not stopping.is_set():
+            if lock.acquire_or_extend():
+                result = services.alerts.evaluate_once()
+                for event in result["events"]:
+                    click.echo(f"alert {event['alertId']} {event['event']} at {event['value']}")
+            services.monitoring.flush()
+            if once:
+                return
+            stopping.wait(interval)
+    finally:
+        lock.release()

@@ -176,4 +176,6 @@ def _checked(settings: Settings) -> Settings:
         settings = replace(settings, secret_key=_development_secret(settings.instance_dir))
     if settings.is_sqlite:
         settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    if settings.alert_window not in ("5m", "1h", "24h", "7d"):
+        raise ConfigError("RELAYGATE_ALERT_WINDOW must be one of 5m, 1h, 24h, 7d.")
     return settings

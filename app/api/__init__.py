@@ -6,6 +6,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from app.api import (
+    admin_alerts,
     admin_monitoring,
     admin_storage,
     docs,
@@ -19,7 +20,7 @@ from app.api.auth import SECURITY_SCHEMES
 from app.api.envelope import ErrorEnvelopeSchema
 
 BLUEPRINTS = [health.blp, sessions.blp, keys.blp]
-BLUEPRINTS += [admin_storage.blp, admin_monitoring.blp, prometheus.blp]
+BLUEPRINTS += [admin_storage.blp, admin_monitoring.blp, admin_alerts.blp, prometheus.blp]
 
 OPENAPI_CONFIG = {
     "API_TITLE": "Relaygate",

@@ -26,6 +26,8 @@ class UnitOfWork:
     health: repos.HealthRepository
     storage_strategies: repos.StorageStrategyRepository
     metrics: repos.MetricsRepository
+    alerts: repos.AlertRepository
+    alert_deliveries: repos.AlertDeliveryRepository
 
     def __init__(self, session_factory: sessionmaker, execution_options: dict | None = None):
         self._session_factory = session_factory

@@ -1,6 +1,7 @@
 """Repositories: add, get and list rows; they never commit."""
 
 from app.db.repositories.admins import AdminRepository
+from app.db.repositories.alerts import AlertDeliveryRepository, AlertRepository
 from app.db.repositories.api_keys import ApiKeyRepository
 from app.db.repositories.health import HealthRepository
 from app.db.repositories.metrics import MetricsRepository
@@ -17,11 +18,15 @@ REPOSITORIES = {
     "health": HealthRepository,
     "storage_strategies": StorageStrategyRepository,
     "metrics": MetricsRepository,
+    "alerts": AlertRepository,
+    "alert_deliveries": AlertDeliveryRepository,
 }
 
 __all__ = [
     "REPOSITORIES",
     "AdminRepository",
+    "AlertDeliveryRepository",
+    "AlertRepository",
     "ApiKeyRepository",
     "HealthRepository",
     "MetricsRepository",
