@@ -32,6 +32,8 @@ from app.services.sessions import SessionService
 from app.services.storage.health import StorageHealthService
 from app.services.storage.policy import StoragePolicy
 from app.services.storage.service import StorageService
+from app.services.transactions.service import TransactionService
+from app.services.transactions.tables import ApiKeysTable
 from app.services.usage import UsageService
 from app.services.usage_queue import UsageQueue
 from app.services.usage_writer import UsageWriter
@@ -67,6 +69,8 @@ def create_app(config: dict | None = None) -> Flask:
         health=HealthService(uow=uow, cache=cache, schema_heads=schema_heads()),
         **_operations(settings, engine, cache, common, usage),
     )
+    transactions = app.extensions["relaygate"].transactions
+    transactions.register("api_keys", ApiKeysTable(keys))
     init_api(app)
     instrument_requests(app, app.extensions["relaygate"].monitoring)
     register_commands(app)
@@ -100,6 +104,7 @@ def _operations(settings, engine, cache, common, usage) -> dict:
         "usage_writer": UsageWriter(usage=usage, queue=queue, policy=cache.policy,
                                     on_accepted=prom.usage_accepted, **common),
         "monitoring": monitoring,
+        "transactions": TransactionService(dialect=engine.dialect.name, **common),
         "alerts": AlertService(metrics=monitoring.performance_metrics, sender=sender,
                                secret_key=settings.secret_key, window=settings.alert_window,
                                max_attempts=settings.webhook_max_attempts, **common),

@@ -9,6 +9,7 @@ from app.api import (
     admin_alerts,
     admin_monitoring,
     admin_storage,
+    admin_transactions,
     docs,
     errors,
     health,
@@ -20,7 +21,8 @@ from app.api.auth import SECURITY_SCHEMES
 from app.api.envelope import ErrorEnvelopeSchema
 
 BLUEPRINTS = [health.blp, sessions.blp, keys.blp]
-BLUEPRINTS += [admin_storage.blp, admin_monitoring.blp, admin_alerts.blp, prometheus.blp]
+BLUEPRINTS += [admin_storage.blp, admin_monitoring.blp, admin_alerts.blp,
+               admin_transactions.blp, prometheus.blp]
 
 OPENAPI_CONFIG = {
     "API_TITLE": "Relaygate",

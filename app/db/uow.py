@@ -28,6 +28,8 @@ class UnitOfWork:
     metrics: repos.MetricsRepository
     alerts: repos.AlertRepository
     alert_deliveries: repos.AlertDeliveryRepository
+    staged_transactions: repos.StagedTransactionRepository
+    staged_operations: repos.StagedOperationRepository
 
     def __init__(self, session_factory: sessionmaker, execution_options: dict | None = None):
         self._session_factory = session_factory

@@ -7,6 +7,10 @@ from app.db.repositories.health import HealthRepository
 from app.db.repositories.metrics import MetricsRepository
 from app.db.repositories.sessions import SessionRepository
 from app.db.repositories.storage import StorageStrategyRepository
+from app.db.repositories.transactions import (
+    StagedOperationRepository,
+    StagedTransactionRepository,
+)
 from app.db.repositories.usage_events import UsageEventRepository
 
 # Attribute name on the unit of work -> repository class.
@@ -20,6 +24,8 @@ REPOSITORIES = {
     "metrics": MetricsRepository,
     "alerts": AlertRepository,
     "alert_deliveries": AlertDeliveryRepository,
+    "staged_transactions": StagedTransactionRepository,
+    "staged_operations": StagedOperationRepository,
 }
 
 __all__ = [
@@ -31,6 +37,8 @@ __all__ = [
     "HealthRepository",
     "MetricsRepository",
     "SessionRepository",
+    "StagedOperationRepository",
+    "StagedTransactionRepository",
     "StorageStrategyRepository",
     "UsageEventRepository",
 ]
