@@ -33,7 +33,7 @@ from app.services.storage.health import StorageHealthService
 from app.services.storage.policy import StoragePolicy
 from app.services.storage.service import StorageService
 from app.services.transactions.service import TransactionService
-from app.services.transactions.tables import ApiKeysTable
+from app.services.transactions.tables import ServiceTable
 from app.services.usage import UsageService
 from app.services.usage_queue import UsageQueue
 from app.services.usage_writer import UsageWriter
@@ -70,7 +70,7 @@ def create_app(config: dict | None = None) -> Flask:
         **_operations(settings, engine, cache, common, usage),
     )
     transactions = app.extensions["relaygate"].transactions
-    transactions.register("api_keys", ApiKeysTable(keys))
+    transactions.register("api_keys", ServiceTable(keys))
     init_api(app)
     instrument_requests(app, app.extensions["relaygate"].monitoring)
     register_commands(app)

@@ -43,6 +43,13 @@ class RedisSink:
         self._query_keys = [cache.key("qs", part) for part in ("calls", "total", "max", "last")]
         self._text_key = cache.key("qs", "text")
 
+    def ready(self) -> bool:
+        """False while Redis is in its back-off after a failure: try again later."""
+        return self.cache.available()
+
+    def failed(self, error: Exception) -> None:
+        self.cache.failed(error)
+
     def _bucket_key(self, resolution: int, start: int) -> str:
         return self.cache.key("m", str(resolution), str(start))
 
@@ -91,6 +98,12 @@ class DatabaseSink:
 
     def __init__(self, uow):
         self.uow = uow
+
+    def ready(self) -> bool:
+        return True
+
+    def failed(self, error: Exception) -> None:
+        """Nothing to do: the unit of work has already rolled back."""
 
     def write(self, snapshot: Snapshot, gauges: dict[str, float], at: float) -> None:
         rows = [(resolution, bucket_start(at, resolution), name, value)

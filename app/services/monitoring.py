@@ -72,6 +72,8 @@ class MonitoringService:
             self._sync_cache_counts()
             now = self.clock()
             self._next_flush = now + self.flush_interval
+            if not self.sink.ready():
+                return  # the figures wait in the collector
             snapshot = self.collector.take()
             gauges = self._gauges()
             if not snapshot and not gauges:
@@ -81,6 +83,7 @@ class MonitoringService:
                     self.sink.write(snapshot, gauges, now)
             except (redis.RedisError, DatabaseError) as error:
                 self.collector.put_back(snapshot)
+                self.sink.failed(error)
                 log.warning("metrics not flushed, kept for the next try: %s", error)
         finally:
             self._flush_lock.release()

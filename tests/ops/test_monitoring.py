@@ -126,3 +126,22 @@ def test_prometheus_metrics_can_require_a_token(app_config, tmp_path):
     assert client.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer scrape-me"}).status_code == 200
     app.extensions["relaygate"].engine.dispose()
+
+
+def test_figures_wait_while_redis_is_down_and_are_flushed_when_it_returns(postgres_url,
+                                                                          private_redis, tmp_path):
+    app = make_app(tmp_path, postgres_url, private_redis.url, "rgtest:down:",
+                   metrics_flush_seconds=0)
+    services = app.extensions["relaygate"]
+    headers = login_headers(app)
+    client = app.test_client()
+    private_redis.stop()
+    for _ in range(3):  # answered from the database, the figures kept in the process
+        assert client.get("/api/admin/storage/apikey", headers=headers).status_code == 200
+    down = client.get("/api/admin/metrics?timeRange=5m", headers=headers)
+    assert down.status_code == 503 and down.json["error"]["code"] == "METRICS_UNAVAILABLE"
+    private_redis.start()
+    services.cache._down_until = 0  # skip the back-off instead of waiting it out
+    requests = services.monitoring.performance_metrics("5m")["errors"]["requests"]
+    assert requests >= 4
+    services.engine.dispose()

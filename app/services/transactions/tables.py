@@ -2,16 +2,15 @@
 
 A table is an object with `create(data)`, `update(row_id, data)` and `delete(row_id)`, calling
 that service; `data` has been validated by the table's schemas (app/api/batch_tables.py).
-Other features register theirs in create_app, one line each, e.g.
-`transactions.register("users", UsersTable(users))`.
+Other features register theirs in create_app, one line each: a service with those very
+methods (KeyService, AccountService, ModelService) as `ServiceTable(service)`, e.g.
+`transactions.register("accounts", ServiceTable(accounts))`; others through a small adapter.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from app.services.keys import KeyService
 
 TABLE_NAMES = ("api_keys", "accounts", "users", "models", "plans")
 
@@ -41,16 +40,18 @@ class BatchTable(Protocol):
     def delete(self, row_id: str) -> Any: ...
 
 
-class ApiKeysTable:
-    def __init__(self, keys: KeyService):
-        self.keys = keys
+class ServiceTable:
+    """A table whose service already has create(data), update(id, changes) and delete(id)."""
+
+    def __init__(self, service):
+        self.service = service
 
     def create(self, data: dict):
-        return self.keys.create(data)
+        return self.service.create(data)
 
     def update(self, row_id: str, data: dict):
-        return self.keys.update(row_id, data)
+        return self.service.update(row_id, data)
 
     def delete(self, row_id: str) -> dict:
-        self.keys.delete(row_id)
+        self.service.delete(row_id)
         return {"id": row_id, "deleted": True}
