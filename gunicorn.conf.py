@@ -1,6 +1,9 @@
 """gunicorn settings; each can be overridden from the environment."""
 
+import glob
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("RELAYGATE_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("RELAYGATE_WORKERS", "2"))
@@ -11,3 +14,26 @@ timeout = int(os.environ.get("RELAYGATE_TIMEOUT", "300"))
 graceful_timeout = 30
 keepalive = 5
 accesslog = os.environ.get("RELAYGATE_ACCESS_LOG", "-") or None
+
+# Prometheus: every worker writes its metrics to files in one directory and a scrape of any
+# worker sums them. Set before the workers import the app; a directory we made is ours to remove.
+_made_prometheus_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _made_prometheus_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="relaygate-prometheus-")
+
+
+def on_starting(server):
+    # Files of a previous run would be summed into this one's counters.
+    for path in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.remove(path)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _made_prometheus_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

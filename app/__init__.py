@@ -14,23 +14,38 @@ from app.config import Settings, load_settings
 from app.crypto import SecretBox
 from app.db.engine import build_engine, build_session_factory
 from app.db.migrations import schema_heads
+from app.db.pool import pool_status
 from app.db.uow import UnitOfWorkFactory
 from app.jsonio import JSONProvider
+from app.metrics import prom
+from app.metrics.collector import Collector
+from app.metrics.instrument import instrument_engine, instrument_requests
+from app.metrics.sinks import DatabaseSink, RedisSink
 from app.security import Passwords
 from app.services.accounts import AccountService
 from app.services.admins import AdminService
+from app.services.alerts.service import AlertService
+from app.services.alerts.webhooks import WebhookSender
 from app.services.auth import AuthService
 from app.services.health import HealthService
 from app.services.key_limits import KeyLimits
 from app.services.keys import KeyService
 from app.services.leases import DatabaseLeases, LeaseManager
+from app.services.monitoring import MonitoringService
 from app.services.oauth import TokenRefresher
 from app.services.refresh_lock import RefreshLock
 from app.services.scheduler import AccountScheduler
 from app.services.secrets import SecretRotation
 from app.services.sessions import SessionService
 from app.services.slots import SlotLimiter
+from app.services.storage.health import StorageHealthService
+from app.services.storage.policy import StoragePolicy
+from app.services.storage.service import StorageService
+from app.services.transactions.service import TransactionService
+from app.services.transactions.tables import ServiceTable
 from app.services.usage import UsageService
+from app.services.usage_queue import UsageQueue
+from app.services.usage_writer import UsageWriter
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +79,13 @@ def create_app(config: dict | None = None) -> Flask:
         auth=AuthService(keys=keys, sessions=sessions),
         health=HealthService(uow=uow, cache=cache, schema_heads=schema_heads()),
         **_account_services(settings, common),
+        **_operations(settings, engine, cache, common, usage),
     )
+    transactions = app.extensions["relaygate"].transactions
+    transactions.register("api_keys", ServiceTable(keys))
+    transactions.register("accounts", ServiceTable(app.extensions["relaygate"].accounts))
     init_api(app)
+    instrument_requests(app, app.extensions["relaygate"].monitoring)
     register_commands(app)
     if settings.admin_username and settings.admin_password:
         _ensure_first_admin(app)
@@ -100,6 +120,38 @@ def _account_services(settings: Settings, common: dict) -> dict:
             cooldown_seconds=settings.account_cooldown_seconds,
             failure_threshold=settings.account_failure_threshold, **common),
         "secrets": SecretRotation(box=box, **common),
+    }
+
+
+def _operations(settings, engine, cache, common, usage) -> dict:
+    """Storage strategies, monitoring and the usage queue (the operations feature)."""
+    uow = common["uow"]
+    # Set before any service call: the read-through cache asks it on every call.
+    cache.policy = StoragePolicy(uow=uow, cache=cache, default_ttl=settings.cache_ttl_seconds,
+                                 interval=settings.strategy_poll_seconds)
+    collector = Collector()
+    instrument_engine(engine, collector, slow_query_ms=settings.slow_query_ms)
+    queue = (UsageQueue(cache=cache, usage=usage, claim_idle_ms=settings.usage_claim_idle_ms)
+             if cache.enabled else None)
+    monitoring = MonitoringService(
+        collector=collector, sink=RedisSink(cache) if cache.enabled else DatabaseSink(uow),
+        cache=cache, pool_status=lambda: pool_status(engine),
+        flush_interval=settings.metrics_flush_seconds, slow_query_ms=settings.slow_query_ms)
+    sender = WebhookSender(allow_private=settings.allow_private_webhooks,
+                           timeout=settings.webhook_timeout_seconds)
+    return {
+        "storage": StorageService(policy=cache.policy, redis_configured=cache.enabled, **common),
+        "storage_health": StorageHealthService(uow=uow, redis_client=cache.client,
+                                               pool_status=lambda: pool_status(engine),
+                                               dialect=engine.dialect.name),
+        "usage_queue": queue,
+        "usage_writer": UsageWriter(usage=usage, queue=queue, policy=cache.policy,
+                                    on_accepted=prom.usage_accepted, **common),
+        "monitoring": monitoring,
+        "transactions": TransactionService(dialect=engine.dialect.name, **common),
+        "alerts": AlertService(metrics=monitoring.performance_metrics, sender=sender,
+                               secret_key=settings.secret_key, window=settings.alert_window,
+                               max_attempts=settings.webhook_max_attempts, **common),
     }
 
 

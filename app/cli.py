@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import threading
+
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app.crypto import SecretError
 from app.errors import DomainError
+from app.services.alerts.scheduler import EvaluatorLock
 
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(rotate_secrets)
+    app.cli.add_command(drain_usage)
+    app.cli.add_command(run_alerts)
 
 
 @click.command("create-admin")
@@ -41,3 +49,59 @@ def rotate_secrets(old_keys: tuple[str, ...]) -> None:
         raise click.ClickException(str(error)) from error
     click.echo(f"re-encrypted {done['secrets']} secrets in {done['rows']} rows "
                f"under key {done['keyId']}")
+@click.command("drain-usage")
+@with_appcontext
+@click.option("--consumer", default=lambda: f"{socket.gethostname()}-{os.getpid()}",
+              help="This worker's name in the consumer group.")
+@click.option("--once", is_flag=True, help="Drain what is waiting, then stop.")
+@click.option("--idle-sleep", default=0.5, show_default=True,
+              help="Seconds to wait when the queue is empty.")
+def drain_usage(consumer: str, once: bool, idle_sleep: float) -> None:
+    """Store queued usage records (the write-behind worker of the `usage` strategy)."""
+    services = current_app.extensions["relaygate"]
+    if services.usage_queue is None:
+        raise click.ClickException("No Redis is configured (REDIS_URL): there is no usage queue.")
+    stopping = _stop_on_signals()
+    while not stopping.is_set():
+        result = services.usage_queue.drain_once(consumer)
+        services.monitoring.flush()
+        if result.recorded or result.duplicates or result.dead:
+            click.echo(f"stored {result.recorded}, duplicates {result.duplicates}, "
+                       f"dead-lettered {result.dead}")
+        if once:
+            return
+        if not (result.recorded or result.duplicates or result.dead):
+            stopping.wait(idle_sleep)
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT, so a worker finishes its current step and stops."""
+    stopping = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stopping.set())
+    return stopping
+
+
+@click.command("run-alerts")
+@with_appcontext
+@click.option("--once", is_flag=True, help="Evaluate once, deliver what is due, then stop.")
+@click.option("--interval", type=float, default=None,
+              help="Seconds between evaluations (default RELAYGATE_ALERT_INTERVAL).")
+def run_alerts(once: bool, interval: float | None) -> None:
+    """Evaluate the performance alerts and send their webhooks (one instance at a time)."""
+    services = current_app.extensions["relaygate"]
+    interval = interval or services.settings.alert_interval_seconds
+    lock = EvaluatorLock(services.cache, ttl_seconds=interval * 3)
+    stopping = _stop_on_signals()
+    try:
+        while not stopping.is_set():
+            if lock.acquire_or_extend():
+                result = services.alerts.evaluate_once()
+                for event in result["events"]:
+                    click.echo(f"alert {event['alertId']} {event['event']} at {event['value']}")
+            services.monitoring.flush()
+            if once:
+                return
+            stopping.wait(interval)
+    finally:
+        lock.release()

@@ -61,6 +61,16 @@ class Settings:
     account_cooldown_seconds: int = 30
     account_failure_threshold: int = 3
     rate_limit_default_reset_seconds: int = 60
+    strategy_poll_seconds: float = 0.25
+    slow_query_ms: float = 200.0
+    metrics_flush_seconds: float = 5.0
+    metrics_token: str | None = None
+    alert_window: str = "5m"
+    alert_interval_seconds: float = 10.0
+    allow_private_webhooks: bool = False
+    webhook_timeout_seconds: float = 5.0
+    webhook_max_attempts: int = 6
+    usage_claim_idle_ms: int = 60_000
     instance_dir: Path = INSTANCE_DIR
 
     @property
@@ -80,6 +90,13 @@ def _env_int(name: str, default: int) -> int:
 def _env_float(name: str, default: float) -> float:
     value = os.environ.get(name)
     return float(value) if value not in (None, "") else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def _resolve_database_url(url: str | None, instance_dir: Path) -> str:
@@ -153,6 +170,16 @@ def load_settings(overrides: dict | None = None) -> Settings:
         account_cooldown_seconds=_env_int("RELAYGATE_ACCOUNT_COOLDOWN", 30),
         account_failure_threshold=_env_int("RELAYGATE_ACCOUNT_FAILURE_THRESHOLD", 3),
         rate_limit_default_reset_seconds=_env_int("RELAYGATE_RATE_LIMIT_DEFAULT_RESET", 60),
+        strategy_poll_seconds=_env_float("RELAYGATE_STRATEGY_POLL_SECONDS", 0.25),
+        slow_query_ms=_env_float("RELAYGATE_SLOW_QUERY_MS", 200.0),
+        metrics_flush_seconds=_env_float("RELAYGATE_METRICS_FLUSH_SECONDS", 5.0),
+        metrics_token=env.get("RELAYGATE_METRICS_TOKEN") or None,
+        alert_window=env.get("RELAYGATE_ALERT_WINDOW", "5m"),
+        alert_interval_seconds=_env_float("RELAYGATE_ALERT_INTERVAL", 10.0),
+        allow_private_webhooks=_env_bool("RELAYGATE_ALLOW_PRIVATE_WEBHOOKS", False),
+        webhook_timeout_seconds=_env_float("RELAYGATE_WEBHOOK_TIMEOUT", 5.0),
+        webhook_max_attempts=_env_int("RELAYGATE_WEBHOOK_MAX_ATTEMPTS", 6),
+        usage_claim_idle_ms=_env_int("RELAYGATE_USAGE_CLAIM_IDLE_MS", 60_000),
         instance_dir=instance_dir,
     )
     known = {f.name for f in fields(Settings)}
@@ -177,4 +204,6 @@ def _checked(settings: Settings) -> Settings:
         settings = replace(settings, secret_key=_development_secret(settings.instance_dir))
     if settings.is_sqlite:
         settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    if settings.alert_window not in ("5m", "1h", "24h", "7d"):
+        raise ConfigError("RELAYGATE_ALERT_WINDOW must be one of 5m, 1h, 24h, 7d.")
     return settings

@@ -39,6 +39,12 @@ class Forbidden(DomainError):
     code = "FORBIDDEN"
 
 
+class Gone(DomainError):
+    """The thing asked for existed but is no longer usable (an expired staged transaction)."""
+
+    code = "GONE"
+
+
 class Unavailable(DomainError):
     """A dependency is down; the client may retry later."""
 
@@ -80,8 +86,9 @@ DB_ERROR_CODES = {
     "CONSTRAINT_VIOLATION": "DB_CONSTRAINT_VIOLATION",
     "INVALID_QUERY": "DB_INVALID_QUERY",
     "QUERY_TIMEOUT": "DB_QUERY_TIMEOUT",
+    "SERIALIZATION_FAILURE": "DB_SERIALIZATION_FAILURE",
 }
 
 RETRYABLE_DB_CODES = frozenset(
-    {"DB_CONNECTION_TIMEOUT", "DB_POOL_EXHAUSTED", "DB_QUERY_TIMEOUT"}
+    {"DB_CONNECTION_TIMEOUT", "DB_POOL_EXHAUSTED", "DB_QUERY_TIMEOUT", "DB_SERIALIZATION_FAILURE"}
 )

@@ -5,11 +5,26 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from app.api import accounts, docs, errors, health, keys, legacy, sessions
+from app.api import (
+    accounts,
+    admin_alerts,
+    admin_monitoring,
+    admin_storage,
+    admin_transactions,
+    docs,
+    errors,
+    health,
+    keys,
+    legacy,
+    prometheus,
+    sessions,
+)
 from app.api.auth import SECURITY_SCHEMES
 from app.api.envelope import ErrorEnvelopeSchema
 
 BLUEPRINTS = [health.blp, sessions.blp, keys.blp, accounts.blp, legacy.blp]
+BLUEPRINTS += [admin_storage.blp, admin_monitoring.blp, admin_alerts.blp,
+               admin_transactions.blp, prometheus.blp]
 
 OPENAPI_CONFIG = {
     "API_TITLE": "Relaygate",

@@ -24,12 +24,13 @@ _DB_STATUS = {
     "DB_RECORD_NOT_FOUND": 404, "DB_DUPLICATE_KEY": 409, "DB_CONSTRAINT_VIOLATION": 409,
     "DB_INVALID_QUERY": 500, "DB_CONNECTION_FAILED": 503, "DB_CONNECTION_TIMEOUT": 503,
     "DB_POOL_EXHAUSTED": 503, "DB_QUERY_TIMEOUT": 503,
+    "DB_SERIALIZATION_FAILURE": 409,
 }
 
 _DOMAIN_STATUS = [
     (domain.NotFound, 404), (domain.Conflict, 409), (domain.InvalidInput, 422),
     (domain.Unauthenticated, 401), (domain.Forbidden, 403), (domain.LimitExceeded, 429),
-    (domain.Unavailable, 503),
+    (domain.Unavailable, 503), (domain.Gone, 410),
 ]
 
 RETRY_AFTER_SECONDS = 5

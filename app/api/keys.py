@@ -119,7 +119,7 @@ class KeyUsage(MethodView):
     def post(self, body, key_id):
         """Record usage against a key (recordApiKeyUsage)
 
-        Running totals stay exact under concurrent calls.
+        Running totals stay exact under concurrent calls. Under the `usage` storage strategy
+        `write_behind` the record is queued (`queued: true`) and a worker stores it.
         """
-        services().usage.record(UsageRecord(api_key_id=key_id, **body))
-        return ok({"recorded": True})
+        return ok(services().usage_writer.record(UsageRecord(api_key_id=key_id, **body)))

@@ -6,6 +6,10 @@ Usage on a service that has a `cache` attribute (a CacheStore):
     def validate(self, hashed_key): ...
 
     self.validate.invalidate(self.cache, hashed_key)   # after the commit succeeds
+
+A `policy` on the CacheStore (the storage strategies) is asked on every call whether to read
+the cache for this namespace, for how long to keep fills, and whether writes invalidate.
+Inside `deferred_invalidations()` (a batch), invalidations wait until the batch has committed.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ import hashlib
 import logging
 import random
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import redis
 
@@ -23,10 +30,37 @@ from app.cache.store import CacheStore, connect
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CacheStore", "connect", "read_through", "canonical_key"]
+__all__ = ["CacheStore", "connect", "read_through", "canonical_key", "deferred_invalidations"]
 
 _LOCK_MS = 2000
 _WAIT_STEP = 0.01
+_DEFERRED: ContextVar[list[Callable[[], None]] | None] = ContextVar("deferred", default=None)
+
+
+class DeferredInvalidations:
+    def __init__(self):
+        self.pending: list[Callable[[], None]] = []
+
+    def apply(self) -> None:
+        """Run them: call only after the transaction they belong to has committed."""
+        token = _DEFERRED.set(None)
+        try:
+            for invalidate in self.pending:
+                invalidate()
+        finally:
+            _DEFERRED.reset(token)
+        self.pending.clear()
+
+
+@contextmanager
+def deferred_invalidations() -> Iterator[DeferredInvalidations]:
+    """Collect the invalidations made inside the block instead of running them at once."""
+    deferred = DeferredInvalidations()
+    token = _DEFERRED.set(deferred.pending)
+    try:
+        yield deferred
+    finally:
+        _DEFERRED.reset(token)
 
 
 def canonical_key(*args, **kwargs) -> str:
@@ -56,7 +90,11 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs):
             cache: CacheStore = self.cache
-            if cache is None or not cache.available():
+            if cache is None or not cache.available() or _DEFERRED.get() is not None:
+                # Inside a batch a read may see uncommitted rows: never cache those.
+                return method(self, *args, **kwargs)
+            policy = getattr(cache, "policy", None)
+            if policy is not None and not policy.reads_cache(namespace):
                 return method(self, *args, **kwargs)
             value_key, generation_key, lock_key = names(cache, args, kwargs)
             try:
@@ -69,6 +107,13 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
         def invalidate(cache: CacheStore | None, *args, **kwargs) -> None:
             if cache is None or not cache.enabled:
                 return
+            pending = _DEFERRED.get()
+            if pending is not None:
+                pending.append(lambda: invalidate(cache, *args, **kwargs))
+                return
+            policy = getattr(cache, "policy", None)
+            if policy is not None and not policy.invalidates(namespace):
+                return  # write_around: the entry lives out its TTL
             value_key, generation_key, _ = names(cache, args, kwargs)
             try:
                 cache.invalidate(value_key, generation_key)
@@ -98,7 +143,9 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
         try:
             result = method(service, *args, **kwargs)
             if cacheable(result):
-                seconds = ttl_seconds or getattr(service, "cache_ttl", 300)
+                policy = getattr(cache, "policy", None)
+                chosen = policy.cache_ttl(namespace) if policy is not None else None
+                seconds = chosen or ttl_seconds or getattr(service, "cache_ttl", 300)
                 ttl_ms = int(seconds * 1000 * random.uniform(0.9, 1.0))
                 cache.fill(value_key, generation_key, generation, codec.dumps(result), ttl_ms)
             return result

@@ -30,6 +30,8 @@ class CacheStore:
         self._retry_after = retry_after
         self._down_until = 0.0
         self._fill = client.register_script(_FILL_IF_GENERATION) if client else None
+        # The storage strategies (app.services.storage.policy), asked per call; None: defaults.
+        self.policy = None
         self.hits = 0
         self.misses = 0
 

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from app.config import Settings
+from app.db.pool import TimedQueuePool
 from app.errors import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -18,12 +19,14 @@ log = logging.getLogger(__name__)
 def build_engine(settings: Settings) -> Engine:
     if settings.is_sqlite:
         engine = create_engine(
-            settings.database_url, connect_args={"check_same_thread": False, "timeout": 30}
+            settings.database_url, poolclass=TimedQueuePool,
+            connect_args={"check_same_thread": False, "timeout": 30},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(
         settings.database_url,
+        poolclass=TimedQueuePool,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_timeout=settings.db_pool_timeout,
@@ -53,6 +56,8 @@ _PG_CODES = {
     "55P03": "DB_QUERY_TIMEOUT",
     "53300": "DB_POOL_EXHAUSTED",
     "42601": "DB_INVALID_QUERY",
+    "40001": "DB_SERIALIZATION_FAILURE",
+    "40P01": "DB_SERIALIZATION_FAILURE",
 }
 
 
@@ -92,4 +97,5 @@ _MESSAGES = {
     "DB_CONNECTION_TIMEOUT": "Connecting to the database timed out.",
     "DB_CONNECTION_FAILED": "The database is unreachable.",
     "DB_INVALID_QUERY": "The database rejected the query.",
+    "DB_SERIALIZATION_FAILURE": "A concurrent transaction changed the same rows; retry.",
 }

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from app.db import repositories as repos
 from app.db.engine import translate
+
+# The unit of work of a shared transaction (a batch), which service calls inside it join.
+_SHARED: ContextVar[UnitOfWork | None] = ContextVar("shared_unit_of_work", default=None)
 
 
 class UnitOfWork:
@@ -20,13 +27,23 @@ class UnitOfWork:
     accounts: repos.AccountRepository
     account_leases: repos.AccountLeaseRepository
     limit_slots: repos.LimitSlotRepository
+    storage_strategies: repos.StorageStrategyRepository
+    metrics: repos.MetricsRepository
+    alerts: repos.AlertRepository
+    alert_deliveries: repos.AlertDeliveryRepository
+    staged_transactions: repos.StagedTransactionRepository
+    staged_operations: repos.StagedOperationRepository
 
-    def __init__(self, session_factory: sessionmaker):
+    def __init__(self, session_factory: sessionmaker, execution_options: dict | None = None):
         self._session_factory = session_factory
+        self._execution_options = execution_options
         self.session = None
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
+        if self._execution_options:
+            # Isolation level and read-only must be set before the transaction's first query.
+            self.session.connection(execution_options=self._execution_options)
         for name, repository in repos.REPOSITORIES.items():
             setattr(self, name, repository(self.session))
         return self
@@ -55,11 +72,65 @@ class UnitOfWork:
             raise translate(error) from error
 
 
+class JoinedUnitOfWork:
+    """A service's unit of work inside a shared transaction: its commit only flushes.
+
+    Flushing at each service's commit makes a failing operation fail at its own place (so a
+    batch can name it); the shared transaction alone commits, or rolls everything back.
+    """
+
+    def __init__(self, shared: UnitOfWork):
+        self._shared = shared
+
+    def __enter__(self) -> JoinedUnitOfWork:
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if isinstance(exc, SQLAlchemyError):
+            raise translate(exc) from exc
+
+    def __getattr__(self, name):
+        return getattr(self._shared, name)
+
+    def commit(self) -> None:
+        self._shared.flush()
+
+
 class UnitOfWorkFactory:
-    """What services receive: calling it gives a fresh unit of work."""
+    """What services receive: calling it gives a fresh unit of work (or joins a shared one)."""
 
     def __init__(self, session_factory: sessionmaker):
         self.session_factory = session_factory
 
-    def __call__(self) -> UnitOfWork:
+    def __call__(self) -> UnitOfWork | JoinedUnitOfWork:
+        shared = _SHARED.get()
+        if shared is not None:
+            return JoinedUnitOfWork(shared)
         return UnitOfWork(self.session_factory)
+
+    def separate(self) -> UnitOfWork:
+        """A unit of work of its own even inside a shared transaction (bookkeeping reads)."""
+        return UnitOfWork(self.session_factory)
+
+    @contextmanager
+    def shared(self, *, isolation_level: str | None = None,
+               read_only: bool = False) -> Iterator[UnitOfWork]:
+        """One transaction that every service call made inside the block joins.
+
+        The caller commits it explicitly; leaving the block otherwise rolls it all back.
+        """
+        options = {}
+        if isolation_level:
+            options["isolation_level"] = isolation_level
+        if read_only:
+            options["postgresql_readonly"] = True
+        with UnitOfWork(self.session_factory, options) as uow:
+            token = _SHARED.set(uow)
+            try:
+                yield uow
+            finally:
+                _SHARED.reset(token)
+
+
+def in_shared_transaction() -> bool:
+    return _SHARED.get() is not None

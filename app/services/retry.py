@@ -6,6 +6,7 @@ import functools
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from app.db.uow import in_shared_transaction
 from app.errors import RETRYABLE_DB_CODES, DatabaseError
 
 
@@ -18,6 +19,9 @@ def db_retry(method):
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
+        if in_shared_transaction():
+            # One operation of a batch: only the whole transaction may be retried.
+            return method(self, *args, **kwargs)
         policy = self.retry_policy
         retrying = Retrying(
             retry=retry_if_exception(_retryable),

@@ -123,3 +123,4 @@ class UsageInputSchema(BodySchema):
 
 class UsageRecordedSchema(Schema):
     recorded = fields.Boolean()
+    queued = fields.Boolean(metadata={"description": "Queued for a worker (write_behind)."})

@@ -3,10 +3,17 @@
 from app.db.repositories.account_leases import AccountLeaseRepository
 from app.db.repositories.accounts import AccountRepository
 from app.db.repositories.admins import AdminRepository
+from app.db.repositories.alerts import AlertDeliveryRepository, AlertRepository
 from app.db.repositories.api_keys import ApiKeyRepository
 from app.db.repositories.health import HealthRepository
 from app.db.repositories.limit_slots import LimitSlotRepository
+from app.db.repositories.metrics import MetricsRepository
 from app.db.repositories.sessions import SessionRepository
+from app.db.repositories.storage import StorageStrategyRepository
+from app.db.repositories.transactions import (
+    StagedOperationRepository,
+    StagedTransactionRepository,
+)
 from app.db.repositories.usage_events import UsageEventRepository
 
 # Attribute name on the unit of work -> repository class.
@@ -19,6 +26,12 @@ REPOSITORIES = {
     "accounts": AccountRepository,
     "account_leases": AccountLeaseRepository,
     "limit_slots": LimitSlotRepository,
+    "storage_strategies": StorageStrategyRepository,
+    "metrics": MetricsRepository,
+    "alerts": AlertRepository,
+    "alert_deliveries": AlertDeliveryRepository,
+    "staged_transactions": StagedTransactionRepository,
+    "staged_operations": StagedOperationRepository,
 }
 
 __all__ = [
@@ -26,9 +39,15 @@ __all__ = [
     "AccountLeaseRepository",
     "AccountRepository",
     "AdminRepository",
+    "AlertDeliveryRepository",
+    "AlertRepository",
     "ApiKeyRepository",
     "HealthRepository",
     "LimitSlotRepository",
+    "MetricsRepository",
     "SessionRepository",
+    "StagedOperationRepository",
+    "StagedTransactionRepository",
+    "StorageStrategyRepository",
     "UsageEventRepository",
 ]

@@ -1,0 +1,119 @@
+"""Batches and staged transactions (TransactionInterface), for admins."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.api.auth import admin_required
+from app.api.batch_tables import dump_result
+from app.api.deps import services
+from app.api.envelope import ErrorEnvelopeSchema, envelope, ok
+from app.api.schemas.transactions import (
+    BatchResultSchema,
+    BatchSchema,
+    CommittedSchema,
+    OperationSchema,
+    StagedSchema,
+    TransactionBeginSchema,
+    TransactionSchema,
+)
+
+blp = Blueprint(
+    "admin_transactions", __name__, url_prefix="/api/admin",
+    description="""Batches and transactions over api_keys (and, as their features register
+them, accounts, users, models and plans), through the same services as the single routes: same
+validation, same cache invalidation, done after the commit.
+
+`beginTransaction`, `commitTransaction` and `rollbackTransaction` are **staged transactions**.
+Holding a database transaction open across HTTP requests would pin a pooled connection (and
+its row locks) to a client that may never come back, and would tie the client to one worker
+and one instance. Instead, `POST /transactions` opens a record, each `POST .../operations`
+validates and stores one operation, and `POST .../commit` applies them all in one database
+transaction at the isolation level asked for: all or nothing. `POST .../rollback`, or the
+`timeout` passing, discards them; a later commit answers 409 (already committed, rolled back
+or failed) or 410 (timed out). Reads inside a staged transaction are not offered: what the
+operations see is the database at commit time.""")
+
+
+def _shown(applied) -> list:
+    return [dump_result(a.table, a.type, a.result) for a in applied]
+
+
+@blp.route("/batch")
+class Batch(MethodView):
+    @admin_required
+    @blp.arguments(BatchSchema)
+    @blp.response(200, envelope(BatchResultSchema))
+    @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="An operation did not "
+                      "validate; nothing was changed. `details.operations` names it by index.")
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="An operation's row does "
+                      "not exist; nothing was changed. `error.index` names the operation.")
+    def post(self, body):
+        """Apply operations in one transaction (batchOperation)
+
+        `operations` are `{type: create|update|delete, table, data, where: {id}}`, applied in
+        order. The first failure undoes every operation and is answered with its `index`.
+        """
+        applied = services().transactions.run_batch(
+            body["operations"], isolation_level=body["options"]["isolation_level"])
+        return ok({"results": _shown(applied)})
+
+
+@blp.route("/transactions")
+class Transactions(MethodView):
+    @admin_required
+    @blp.arguments(TransactionBeginSchema)
+    @blp.response(201, envelope(TransactionSchema))
+    def post(self, options):
+        """Begin a staged transaction (beginTransaction)"""
+        return ok(services().transactions.begin(**options))
+
+
+@blp.route("/transactions/<transaction_id>")
+class Transaction(MethodView):
+    @admin_required
+    @blp.response(200, envelope(TransactionSchema))
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema)
+    def get(self, transaction_id):
+        """A staged transaction's state"""
+        return ok(services().transactions.get(transaction_id))
+
+
+@blp.route("/transactions/<transaction_id>/operations")
+class TransactionOperations(MethodView):
+    @admin_required
+    @blp.arguments(OperationSchema)
+    @blp.response(201, envelope(StagedSchema))
+    @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="Already closed.")
+    @blp.alt_response(410, schema=ErrorEnvelopeSchema, description="Timed out.")
+    def post(self, operation, transaction_id):
+        """Stage one operation (the shape of a batch operation)"""
+        return ok(services().transactions.stage(transaction_id, operation))
+
+
+@blp.route("/transactions/<transaction_id>/commit")
+class TransactionCommit(MethodView):
+    @admin_required
+    @blp.response(200, envelope(CommittedSchema))
+    @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="Already closed.")
+    @blp.alt_response(410, schema=ErrorEnvelopeSchema, description="Timed out.")
+    def post(self, transaction_id):
+        """Commit: apply every staged operation in one transaction (commitTransaction)
+
+        The answer lists each operation's result, in order. If one fails, none is applied,
+        the error names it by `index`, and the transaction is closed as failed.
+        """
+        committed = services().transactions.commit(transaction_id)
+        return ok({**committed, "results": _shown(committed["results"])})
+
+
+@blp.route("/transactions/<transaction_id>/rollback")
+class TransactionRollback(MethodView):
+    @admin_required
+    @blp.response(200, envelope(TransactionSchema))
+    @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="Already closed.")
+    @blp.alt_response(410, schema=ErrorEnvelopeSchema, description="Timed out.")
+    def post(self, transaction_id):
+        """Roll back: discard the staged operations (rollbackTransaction)"""
+        return ok(services().transactions.rollback(transaction_id))

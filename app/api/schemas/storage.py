@@ -1,0 +1,79 @@
+"""Schemas of the storage strategies (StorageStrategyInterface)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, post_load, validate
+
+from app.api.schemas.common import BodySchema
+from app.services.storage.config import (
+    PRIMARY_STORAGES,
+    READ_STRATEGIES,
+    WRITE_STRATEGIES,
+    StorageConfig,
+)
+
+
+class StorageConfigSchema(Schema):
+    primaryStorage = fields.String(metadata={"enum": list(PRIMARY_STORAGES)})
+    enableCache = fields.Boolean()
+    cacheTTL = fields.Integer(metadata={"description": "Seconds a cached read is kept."})
+    readStrategy = fields.String(metadata={"enum": list(READ_STRATEGIES)})
+    writeStrategy = fields.String(metadata={"enum": list(WRITE_STRATEGIES)})
+
+
+class StorageSwitchSchema(BodySchema):
+    primary_storage = fields.String(data_key="primaryStorage", required=True,
+                                    validate=validate.OneOf(PRIMARY_STORAGES))
+    enable_cache = fields.Boolean(data_key="enableCache", required=True)
+    cache_ttl = fields.Integer(data_key="cacheTTL", required=True,
+                               validate=validate.Range(1, 7 * 24 * 3600))
+    read_strategy = fields.String(data_key="readStrategy", required=True,
+                                  validate=validate.OneOf(READ_STRATEGIES))
+    write_strategy = fields.String(data_key="writeStrategy", required=True,
+                                   validate=validate.OneOf(WRITE_STRATEGIES))
+
+    @post_load
+    def to_config(self, data, **kwargs) -> StorageConfig:
+        return StorageConfig(**data)
+
+
+class StorageSwitchedSchema(Schema):
+    previousStrategy = fields.Nested(StorageConfigSchema)
+    currentStrategy = fields.Nested(StorageConfigSchema)
+
+
+class PoolStatusSchema(Schema):
+    total = fields.Integer(allow_none=True, metadata={"description": "Open connections."})
+    idle = fields.Integer(allow_none=True)
+    waiting = fields.Integer(allow_none=True, metadata={
+        "description": "Callers of this process waiting for a connection."})
+    inUse = fields.Integer(allow_none=True)
+    size = fields.Integer(allow_none=True)
+    maxOverflow = fields.Integer(allow_none=True)
+
+
+class DatabaseHealthSchema(Schema):
+    connected = fields.Boolean()
+    latency = fields.Float(allow_none=True, metadata={"description": "Milliseconds."})
+    dialect = fields.String(metadata={"example": "postgresql"})
+    poolStatus = fields.Nested(PoolStatusSchema)
+    error = fields.String()
+
+
+class RedisMemorySchema(Schema):
+    used = fields.Integer(metadata={"description": "Bytes."})
+    max = fields.Integer(allow_none=True, metadata={"description": "Bytes; null: no limit."})
+    policy = fields.String(allow_none=True)
+
+
+class RedisHealthSchema(Schema):
+    configured = fields.Boolean()
+    connected = fields.Boolean()
+    latency = fields.Float(allow_none=True, metadata={"description": "Milliseconds."})
+    memory = fields.Nested(RedisMemorySchema, allow_none=True)
+    error = fields.String()
+
+
+class StorageHealthSchema(Schema):
+    postgres = fields.Nested(DatabaseHealthSchema)
+    redis = fields.Nested(RedisHealthSchema)

@@ -1,0 +1,65 @@
+"""Prometheus metrics (GET /metrics). Under gunicorn, PROMETHEUS_MULTIPROC_DIR (set by
+gunicorn.conf.py before the app is imported) makes every worker write to shared files and the
+scrape sum them; without it the default registry of this process answers.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+HTTP_REQUESTS = Counter("relaygate_http_requests_total", "HTTP requests answered.",
+                        ["method", "route", "status"])
+HTTP_LATENCY = Histogram("relaygate_http_request_duration_seconds", "Time to answer.",
+                         ["method", "route", "status"])
+UPSTREAM_LATENCY = Histogram("relaygate_upstream_request_duration_seconds",
+                             "Time an upstream provider took to answer.", ["provider"],
+                             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+TOKENS = Counter("relaygate_tokens_total", "Tokens recorded.", ["provider", "model", "kind"])
+COST = Counter("relaygate_cost_usd_total", "Cost recorded, in USD.", ["provider", "model"])
+CACHE_HITS = Counter("relaygate_cache_hits_total", "Read-through cache hits.")
+CACHE_MISSES = Counter("relaygate_cache_misses_total", "Read-through cache misses.")
+DB_QUERY_LATENCY = Histogram("relaygate_db_query_duration_seconds", "SQL statement time.",
+                             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5))
+POOL_CONNECTIONS = Gauge("relaygate_db_pool_connections", "Pooled connections by state.",
+                         ["state"], multiprocess_mode="livesum")
+POOL_WAITING = Gauge("relaygate_db_pool_waiting", "Callers waiting for a connection.",
+                     multiprocess_mode="livesum")
+
+
+def observe_upstream(provider: str, seconds: float) -> None:
+    UPSTREAM_LATENCY.labels(provider).observe(seconds)
+
+
+def usage_accepted(record) -> None:
+    provider = record.account_type or "unknown"
+    TOKENS.labels(provider, record.model, "input").inc(record.input_tokens)
+    TOKENS.labels(provider, record.model, "output").inc(record.output_tokens)
+    COST.labels(provider, record.model).inc(float(record.cost))
+
+
+def set_pool(status: dict) -> None:
+    if status.get("size") is None:
+        return
+    POOL_CONNECTIONS.labels("in_use").set(status["inUse"])
+    POOL_CONNECTIONS.labels("idle").set(status["idle"])
+    POOL_WAITING.set(status["waiting"])
+
+
+def render() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return generate_latest(registry), CONTENT_TYPE_LATEST

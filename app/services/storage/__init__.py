@@ -1,0 +1,1 @@
+"""Storage strategies (StorageStrategyInterface): what they mean, how services consult them."""

@@ -1,0 +1,1 @@
+"""Transactions (TransactionInterface): batches, and staged transactions committed as one."""

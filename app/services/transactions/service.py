@@ -1,0 +1,178 @@
+"""TransactionService: batchOperation, and begin/commit/rollback as staged transactions.
+
+A staged transaction never holds a database connection between requests: its operations are
+stored as they come, and the commit applies them all in one database transaction at the
+isolation level asked for. The commit first closes the transaction row inside that same
+transaction, so two commits cannot both apply it, and a timed-out one cannot be applied at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from app.cache import codec, deferred_invalidations
+from app.db.models import StagedOperation, StagedTransaction
+from app.errors import Conflict, DomainError, Gone, InvalidInput, NotFound
+from app.services.base import Service
+from app.services.retry import db_retry
+from app.services.transactions.tables import TABLE_NAMES, Applied, BatchTable, Operation
+
+ISOLATION_LEVELS = {"READ_COMMITTED": "READ COMMITTED", "SERIALIZABLE": "SERIALIZABLE"}
+MAX_OPERATIONS = 500
+
+
+class TransactionService(Service):
+    def __init__(self, *, dialect: str, **kwargs):
+        super().__init__(**kwargs)
+        self.dialect = dialect
+        self.tables: dict[str, BatchTable] = {}
+
+    def register(self, table: str, handler: BatchTable) -> None:
+        if table not in TABLE_NAMES:
+            raise ValueError(f"unknown batch table {table!r}")
+        self.tables[table] = handler
+
+    # batchOperation
+    def run_batch(self, operations: list[Operation], *,
+                  isolation_level: str = "READ_COMMITTED") -> list[Applied]:
+        """All operations in one transaction, in order; the first failure undoes them all."""
+        self._check(operations)
+        return self._apply(lambda uow: operations, isolation_level, read_only=False)
+
+    # beginTransaction / commitTransaction / rollbackTransaction
+    @db_retry
+    def begin(self, *, isolation_level: str = "READ_COMMITTED", read_only: bool = False,
+              timeout: int = 60) -> dict:
+        now = self.clock()
+        staged = StagedTransaction(isolation_level=isolation_level, read_only=read_only,
+                                   timeout_seconds=timeout, status="open", operation_count=0,
+                                   created_at=now, expires_at=now + timedelta(seconds=timeout))
+        with self.uow() as uow:
+            uow.staged_transactions.discard_stale(now)
+            uow.staged_transactions.add(staged)
+            uow.commit()
+        return _public(staged)
+
+    @db_retry
+    def get(self, transaction_id: str) -> dict:
+        with self.uow() as uow:
+            staged = uow.staged_transactions.get(transaction_id)
+        if staged is None:
+            raise _not_found()
+        public = _public(staged)
+        if staged.status == "open" and staged.expires_at <= self.clock():
+            public["status"] = "expired"
+        return public
+
+    @db_retry
+    def stage(self, transaction_id: str, operation: Operation) -> dict:
+        self._check([operation])
+        now = self.clock()
+        with self.uow() as uow:
+            staged = uow.staged_transactions.get(transaction_id)
+            if staged is not None and staged.read_only:
+                raise InvalidInput("The transaction is read-only.", code="READ_ONLY_TRANSACTION")
+            position = uow.staged_transactions.next_position(transaction_id, now)
+            if position is None:
+                raise self._unusable(staged, now)
+            if position > MAX_OPERATIONS:
+                raise InvalidInput(f"A transaction holds at most {MAX_OPERATIONS} operations.")
+            uow.staged_operations.add(StagedOperation(
+                transaction_id=transaction_id, position=position, type=operation.type,
+                table_name=operation.table, data=codec.dumps(operation.data),
+                row_id=operation.row_id, created_at=now))
+            uow.commit()
+        return {"transactionId": transaction_id, "position": position - 1,
+                "operationCount": position}
+
+    def commit(self, transaction_id: str) -> dict:
+        """Apply the staged operations in one transaction; 409/410 once closed or expired."""
+        with self.uow() as uow:
+            staged = uow.staged_transactions.get(transaction_id)
+        if staged is None:
+            raise _not_found()
+
+        def close_and_load(uow) -> list[Operation]:
+            count = uow.staged_transactions.finish(transaction_id, "committed", self.clock())
+            if count is None:
+                raise self._unusable(uow.staged_transactions.get(transaction_id), self.clock())
+            return [Operation(op.type, op.table_name, codec.loads(op.data), op.row_id)
+                    for op in uow.staged_operations.list_for(transaction_id, count)]
+
+        try:
+            results = self._apply(close_and_load, staged.isolation_level, staged.read_only)
+        except DomainError as error:
+            if "index" in error.extra:  # an operation failed: the transaction is spent
+                self._close(transaction_id, "failed")
+            raise
+        return {**_public(staged), "status": "committed", "operationCount": len(results),
+                "results": results}
+
+    def rollback(self, transaction_id: str) -> dict:
+        staged = self._close(transaction_id, "rolled_back")
+        return {**_public(staged), "status": "rolled_back"}
+
+    @db_retry
+    def _close(self, transaction_id: str, status: str) -> StagedTransaction:
+        now = self.clock()
+        with self.uow() as uow:
+            staged = uow.staged_transactions.get(transaction_id)
+            if uow.staged_transactions.finish(transaction_id, status, now) is None:
+                raise self._unusable(staged, now)
+            uow.staged_transactions.discard_stale(now)
+            uow.commit()
+        return staged
+
+    @db_retry
+    def _apply(self, load: Callable, isolation_level: str, read_only: bool) -> list[Applied]:
+        isolation = None if self.dialect == "sqlite" else ISOLATION_LEVELS[isolation_level]
+        with (deferred_invalidations() as invalidations,
+              self.uow.shared(isolation_level=isolation, read_only=read_only) as uow):
+            operations = load(uow)
+            results = [self._one(index, operation) for index, operation in enumerate(operations)]
+            uow.commit()
+        invalidations.apply()  # only now that the whole transaction has committed
+        return results
+
+    def _one(self, index: int, operation: Operation) -> Applied:
+        table = self.tables[operation.table]
+        try:
+            if operation.type == "create":
+                result = table.create(operation.data)
+            elif operation.type == "update":
+                result = table.update(operation.row_id, operation.data)
+            else:
+                result = table.delete(operation.row_id)
+        except DomainError as error:
+            error.extra["index"] = index  # which operation failed, for the answer
+            raise
+        return Applied(operation.table, operation.type, result)
+
+    def _check(self, operations: list[Operation]) -> None:
+        if len(operations) > MAX_OPERATIONS:
+            raise InvalidInput(f"A batch holds at most {MAX_OPERATIONS} operations.")
+        for index, operation in enumerate(operations):
+            if operation.table not in self.tables:
+                raise InvalidInput(f"The {operation.table} table cannot be changed in a batch "
+                                   "yet.", details={"table": ["Not available."]}, index=index)
+
+    def _unusable(self, staged: StagedTransaction | None, now) -> DomainError:
+        if staged is None:
+            return _not_found()
+        if staged.status == "expired" or (staged.status == "open" and staged.expires_at <= now):
+            return Gone(f"The transaction timed out after {staged.timeout_seconds} s; its "
+                        "operations were discarded.", code="TRANSACTION_EXPIRED")
+        return Conflict(f"The transaction is already {staged.status.replace('_', ' ')}.",
+                        code="TRANSACTION_CLOSED", details={"status": staged.status})
+
+
+def _not_found() -> NotFound:
+    return NotFound("No transaction has that id.", code="DB_RECORD_NOT_FOUND")
+
+
+def _public(staged: StagedTransaction) -> dict:
+    return {"transactionId": staged.id, "status": staged.status,
+            "isolationLevel": staged.isolation_level, "readOnly": staged.read_only,
+            "timeout": staged.timeout_seconds, "operationCount": staged.operation_count,
+            "createdAt": staged.created_at, "expiresAt": staged.expires_at}

@@ -1,0 +1,56 @@
+"""UsageWriter: records usage as the `usage` storage strategy says, at once or written behind."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+
+from app.errors import NotFound
+from app.services.base import Service
+from app.services.retry import db_retry
+from app.services.storage.policy import StoragePolicy
+from app.services.usage import UsageRecord, UsageService
+from app.services.usage_queue import UsageQueue
+
+log = logging.getLogger(__name__)
+
+
+class UsageWriter(Service):
+    def __init__(self, *, usage: UsageService, queue: UsageQueue | None,
+                 policy: StoragePolicy, on_accepted=None, **kwargs):
+        super().__init__(**kwargs)
+        self.usage = usage
+        self.queue = queue
+        self.policy = policy
+        self.on_accepted = on_accepted
+
+    def record(self, record: UsageRecord, *, verify_key: bool = True) -> dict:
+        """Store a record, or queue it under write_behind; a Redis failure falls back to storing.
+
+        `verify_key` checks the key exists before queueing, so an unknown key is refused now
+        rather than dead-lettered later (callers that just authenticated the key skip it).
+        """
+        if self.queue is not None and self.policy.writes_behind("usage"):
+            if verify_key:
+                self._check_key(record.api_key_id)
+            try:
+                self.queue.enqueue(record)
+            except redis.RedisError as error:
+                log.warning("usage queue unavailable, storing the record at once: %s", error)
+            else:
+                self._accepted(record)
+                return {"recorded": True, "queued": True}
+        self.usage.record(record)
+        self._accepted(record)
+        return {"recorded": True, "queued": False}
+
+    def _accepted(self, record: UsageRecord) -> None:
+        if self.on_accepted is not None:
+            self.on_accepted(record)
+
+    @db_retry
+    def _check_key(self, key_id: str) -> None:
+        with self.uow() as uow:
+            if uow.api_keys.get(key_id) is None:
+                raise NotFound("No API key has that id.", code="DB_RECORD_NOT_FOUND")
