@@ -1,0 +1,1 @@
+"""The chat relay: checks before the upstream call, the call itself, bookkeeping after it."""

@@ -1,0 +1,89 @@
+"""Opening an upstream call on a leased account, moving to another account before the first byte.
+
+Once the first byte has been relayed nothing is retried: the client has already seen part of
+one answer. Before it, a rate-limited, failing or refusing account is reported to the scheduler
+(which marks it) and the next account is tried, a bounded number of times (tenacity).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_none
+
+from app.errors import UpstreamError
+from app.providers.base import ChatRequest, ChatResult, ProviderError
+from app.providers.streaming import ProviderStream
+from app.services.leases import Lease
+from app.services.scheduler import NoAccountAvailable
+
+# kind of the last upstream failure -> (HTTP status we answer, our code)
+_ANSWERS = {
+    "timeout": (504, "UPSTREAM_TIMEOUT"),
+    "rate_limited": (503, "UPSTREAM_RATE_LIMITED"),
+    "bad_request": (400, "UPSTREAM_BAD_REQUEST"),
+}
+
+
+class _TryAnother(Exception):
+    def __init__(self, error: ProviderError):
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass
+class UpstreamCall:
+    lease: Lease
+    stream: ProviderStream | None = None
+    result: ChatResult | None = None
+
+    @property
+    def account(self):
+        return self.lease.account
+
+
+def answer_for(error: ProviderError) -> UpstreamError:
+    status, code = _ANSWERS.get(error.kind, (502, "UPSTREAM_ERROR"))
+    upstream = UpstreamError(f"The upstream provider failed: {error.message}", status=status,
+                             code=code, details={"kind": error.kind, "status": error.status})
+    upstream.retry_after = error.retry_after if error.kind == "rate_limited" else None
+    return upstream
+
+
+def open_upstream(*, scheduler, accounts, provider: str, request: ChatRequest,
+                  attempts: int = 3) -> UpstreamCall:
+    """A started upstream call (a stream, or a finished result); raises a DomainError if none."""
+    tried: list[str] = []
+    last: ProviderError | None = None
+
+    def one_attempt() -> UpstreamCall:
+        nonlocal last
+        try:
+            lease = scheduler.acquire(provider, request.model, exclude=tried)
+        except NoAccountAvailable:
+            if last is not None:
+                raise answer_for(last) from None  # every account we tried failed
+            raise
+        tried.append(lease.account.id)
+        try:
+            client = accounts.client_for(lease.account)
+            if request.stream:
+                return UpstreamCall(lease, stream=client.stream(request))
+            return UpstreamCall(lease, result=client.complete(request))
+        except ProviderError as error:
+            lease.release()
+            last = error
+            if scheduler.report(lease.account.id, error):
+                raise _TryAnother(error) from error
+            raise answer_for(error) from error
+        except BaseException:
+            lease.release()
+            raise
+
+    try:
+        for attempt in Retrying(stop=stop_after_attempt(attempts), wait=wait_none(),
+                                retry=retry_if_exception_type(_TryAnother), reraise=True):
+            with attempt:
+                return one_attempt()
+    except _TryAnother as exhausted:
+        raise answer_for(exhausted.error) from exhausted.error
