@@ -17,6 +17,12 @@ class UnitOfWork:
     api_keys: repos.ApiKeyRepository
     usage_events: repos.UsageEventRepository
     health: repos.HealthRepository
+    models: repos.AiModelRepository
+    users: repos.UserRepository
+    plan_limits: repos.PlanLimitRepository
+    usage_counters: repos.UsageCounterRepository
+    usage_reservations: repos.UsageReservationRepository
+    usage_idempotency: repos.UsageIdempotencyRepository
 
     def __init__(self, session_factory: sessionmaker):
         self._session_factory = session_factory
