@@ -19,8 +19,13 @@ from app.services.admins import AdminService
 from app.services.auth import AuthService
 from app.services.health import HealthService
 from app.services.keys import KeyService
+from app.services.models import ModelService
+from app.services.plans import PlanService
+from app.services.quota.gate import QuotaGate
+from app.services.quota.service import QuotaService
 from app.services.sessions import SessionService
 from app.services.usage import UsageService
+from app.services.users import UserService
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +46,17 @@ def create_app(config: dict | None = None) -> Flask:
               "cache_ttl": settings.cache_ttl_seconds}
     keys = KeyService(**common)
     sessions = SessionService(default_ttl=settings.session_ttl_seconds, **common)
+    auth = AuthService(keys=keys, sessions=sessions)
+    models, users, plans = ModelService(**common), UserService(**common), PlanService(**common)
+    quota = QuotaService(models=models, users=users, plans=plans,
+                         timezone=settings.quota_timezone,
+                         reservation_ttl=settings.quota_reservation_ttl_seconds, **common)
     app.extensions["relaygate"] = SimpleNamespace(
         settings=settings, engine=engine, cache=cache, uow=uow,
         keys=keys, sessions=sessions, usage=UsageService(**common),
-        admins=AdminService(**common), auth=AuthService(keys=keys, sessions=sessions),
+        admins=AdminService(**common), auth=auth,
+        models=models, users=users, plans=plans, quota=quota,
+        quota_gate=QuotaGate(auth=auth, quota=quota),
         health=HealthService(uow=uow, cache=cache, schema_heads=schema_heads()),
     )
     init_api(app)

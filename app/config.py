@@ -7,6 +7,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Settings:
     db_statement_timeout_ms: int = 30_000
     redis_socket_timeout: float = 0.5
     quota_timezone: str = "UTC"
+    quota_reservation_ttl_seconds: int = 120
     oauth_token_url_claude: str = "https://console.anthropic.com/v1/oauth/token"
     oauth_token_url_openai: str = "https://auth.openai.com/oauth/token"
     oauth_token_url_gemini: str = "https://oauth2.googleapis.com/token"
@@ -115,6 +117,7 @@ def load_settings(overrides: dict | None = None) -> Settings:
         db_statement_timeout_ms=_env_int("RELAYGATE_DB_STATEMENT_TIMEOUT_MS", 30_000),
         redis_socket_timeout=_env_float("RELAYGATE_REDIS_TIMEOUT", 0.5),
         quota_timezone=env.get("RELAYGATE_QUOTA_TIMEZONE", "UTC"),
+        quota_reservation_ttl_seconds=_env_int("RELAYGATE_QUOTA_RESERVATION_TTL", 120),
         oauth_token_url_claude=env.get("RELAYGATE_OAUTH_TOKEN_URL_CLAUDE",
                                        Settings.oauth_token_url_claude),
         oauth_token_url_openai=env.get("RELAYGATE_OAUTH_TOKEN_URL_OPENAI",
@@ -145,4 +148,9 @@ def _checked(settings: Settings) -> Settings:
         settings = replace(settings, secret_key=_development_secret(settings.instance_dir))
     if settings.is_sqlite:
         settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        ZoneInfo(settings.quota_timezone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ConfigError("RELAYGATE_QUOTA_TIMEZONE must be an IANA time zone such as "
+                          "'UTC' or 'Europe/Paris'.") from error
     return settings

@@ -41,7 +41,7 @@ class UsageCounterRepository(Repository[UsageCounter]):
         return CounterValue(*row) if row else CounterValue(0, 0)
 
     def add(self, key: CounterKey, units: int, *, limit: int | None = None) -> CounterValue | None:
-        """Add `units` in one upsert; with `limit`, only if the total stays within it (else None)."""
+        """Add `units` in one upsert; with `limit`, only if the total stays within it, else None."""
         if limit is not None and units > limit:
             return None
         table = UsageCounter.__table__
