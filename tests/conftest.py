@@ -14,8 +14,9 @@ import uuid
 import psycopg
 import pytest
 import redis
+from argon2 import PasswordHasher
 
-from app import create_app
+from app import create_app, security
 from app.config import RetryPolicy
 from app.db.migrations import upgrade
 from tests.support.servers import (
@@ -38,6 +39,15 @@ def _unavailable(what: str, error: Exception):
     if IN_CI:
         pytest.fail(f"CI needs {message}", pytrace=False)
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing():
+    """Argon2 at its default cost takes ~0.5 s a hash here; tests need no brute-force resistance."""
+    original = security._hasher
+    security._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    security._hasher = original
 
 
 @pytest.fixture(scope="session")
@@ -178,3 +188,29 @@ def make_key(client, admin_headers):
         return response.json["data"]
 
     return create
+
+
+@pytest.fixture
+def make_user(client, admin_headers):
+    """Create a user through the API; returns the answer's data."""
+
+    def create(**fields) -> dict:
+        fields.setdefault("email", f"user-{uuid.uuid4().hex[:8]}@example.com")
+        response = client.post("/api/users", json=fields, headers=admin_headers)
+        assert response.status_code == 201, response.json
+        return response.json["data"]
+
+    return create
+
+
+@pytest.fixture
+def user_session(client, admin_headers):
+    """Headers of a fresh session of the given user (userType 'user')."""
+
+    def login(user_id: str) -> dict:
+        response = client.post("/api/sessions", json={"userId": user_id, "userType": "user"},
+                               headers=admin_headers)
+        assert response.status_code == 201, response.json
+        return {"Authorization": f"Bearer {response.json['data']['sessionToken']}"}
+
+    return login

@@ -41,7 +41,7 @@ class KeyService(Service):
         plaintext = new_api_key()
         now = self.clock()
         key = ApiKey(hashed_key=sha256_hex(plaintext), created_at=now, updated_at=now,
-                     permissions=self._permissions(data.get("permissions")))
+                     permissions=self._permissions(data.get("permissions")), tag_rows=[])
         if data.get("id"):
             key.id = data["id"]
         self._apply(key, data)
