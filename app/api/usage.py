@@ -32,22 +32,31 @@ LIMIT_REACHED = {"schema": LimitErrorEnvelopeSchema, "description":
                  "userPlan and upgradeAction; Retry-After says when the period resets."}
 
 
+def _legacy_body() -> dict:
+    """Section 6.2: `model` in a JSON body, read only when the query lacks it (a GET body is
+    not documented in OpenAPI, and the hot path need not parse it)."""
+    return blp.ARGUMENTS_PARSER.parse(_BODY, location="json")
+
+
+# Instances, not classes: webargs would build a schema per request from a class.
+_BODY = UsageBodySchema()
+
+
 @blp.route("/check")
 class Check(MethodView):
     @credential_required
-    @blp.arguments(UsageQueryArgsSchema, location="query")
-    @blp.arguments(UsageBodySchema, location="json", required=False)
+    @blp.arguments(UsageQueryArgsSchema(), location="query")
     @blp.response(200, envelope(UsageCheckSchema))
     @blp.alt_response(429, **LIMIT_REACHED)
     @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="`model` is missing.")
-    def get(self, query, body):
+    def get(self, query):
         """May the caller use this model now?
 
         Counts nothing. A premium user past the limit who holds credits may proceed; `usage`
-        then says `usingCredits` and the balance. `model` may also come in a JSON body (older
-        clients); the query wins.
+        then says `usingCredits` and the balance. Older clients may send `model` in a JSON
+        body; the query wins.
         """
-        args = query_over_body(query, body)
+        args = query if "model" in query else query_over_body(query, _legacy_body())
         return ok(services().quota_gate.check(credential(), args["model"],
                                               user_id=args.get("user_id")))
 
@@ -55,9 +64,9 @@ class Check(MethodView):
 @blp.route("/update")
 class Update(MethodView):
     @credential_required
-    @blp.arguments(UsageUpdateQueryArgsSchema, location="query")
-    @blp.arguments(UsageUpdateBodySchema, location="json", required=False)
-    @blp.arguments(IdempotencyHeaderSchema, location="headers")
+    @blp.arguments(UsageUpdateQueryArgsSchema(), location="query")
+    @blp.arguments(UsageUpdateBodySchema(), location="json", required=False)
+    @blp.arguments(IdempotencyHeaderSchema(), location="headers")
     @blp.response(200, envelope(UsageUpdatedSchema))
     @blp.alt_response(409, schema=ErrorEnvelopeSchema,
                       description="The Idempotency-Key was used for a different update.")
@@ -76,8 +85,8 @@ class Update(MethodView):
 @blp.route("/reserve")
 class Reserve(MethodView):
     @credential_required
-    @blp.arguments(UsageQueryArgsSchema, location="query")
-    @blp.arguments(UsageBodySchema, location="json", required=False)
+    @blp.arguments(UsageQueryArgsSchema(), location="query")
+    @blp.arguments(UsageBodySchema(), location="json", required=False)
     @blp.response(201, envelope(ReservationSchema))
     @blp.alt_response(429, **LIMIT_REACHED)
     def post(self, query, body):
@@ -95,7 +104,7 @@ class Reserve(MethodView):
 @blp.route("/reservations/<reservation_id>/commit")
 class Commit(MethodView):
     @credential_required
-    @blp.arguments(ActingForArgsSchema, location="query")
+    @blp.arguments(ActingForArgsSchema(), location="query")
     @blp.response(200, envelope(ReservationStateSchema))
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="It was cancelled.")
@@ -111,7 +120,7 @@ class Commit(MethodView):
 @blp.route("/reservations/<reservation_id>/cancel")
 class Cancel(MethodView):
     @credential_required
-    @blp.arguments(ActingForArgsSchema, location="query")
+    @blp.arguments(ActingForArgsSchema(), location="query")
     @blp.response(200, envelope(ReservationStateSchema))
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="It was committed.")

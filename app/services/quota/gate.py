@@ -67,15 +67,16 @@ class QuotaGate:
         owner = usage_owner(principal, acting_for)
         if owner is None:
             subject = Subject.of_key(principal.id)
-        elif probe.profile is None:
-            return None
         else:
-            subject = Subject.of_user(codec.loads(probe.profile))
+            profile = codec.loads(probe.profile) if probe.profile is not None else None
+            if profile is None or profile["id"] != owner:
+                return None
+            subject = Subject.of_user(profile)
         model_type = codec.loads(probe.model)["modelType"]
         allowance = quota.allowance(subject, model_type, codec.loads(probe.plans), now)
-        counter = quota.counter_key(subject, allowance)
-        if probe.counter is not None and probe.counter_key == quota.mirror.key(counter):
-            used = int(probe.counter)
+        counted = probe.counters[allowance.period]
+        if counted is not None and probe.counted_as == f"{subject.id}:{model_type}":
+            used = int(counted)
         else:
-            used = quota.used(counter)
+            used = quota.used(quota.counter_key(subject, allowance))
         return subject, allowance, used

@@ -26,13 +26,15 @@ end
 return 0
 """
 
-# Reads the caller's cached credential record, then (keys named from it) the user's profile,
-# the model's entry, the plan limits and the counter. It mirrors QuotaService's subject and
-# period rules; Python checks the counter key it used, so a mismatch costs speed, not
-# correctness. Keys are built inside the script: fine on one Redis, not on a cluster.
+# Reads the caller's cached credential record, then (keys named from it) the user's cached
+# profile, the model's cached entry, the cached plan limits, and the subject's counters for the
+# current day and month (Python picks one by the plan). It decodes only the record, to find the
+# owner; it returns the subject and model type it used, and Python checks them against its own
+# reading, so a mismatch costs speed, not correctness. Keys are built inside the script: fine
+# on one Redis, not on a cluster.
 _PROBE = """
 local record = redis.call('GET', ARGV[1])
-if not record then return {false, false, false, false, false, ''} end
+if not record then return {false, false, false, false, false, false, ''} end
 local rec = cjson.decode(record)
 local user = ARGV[2]
 if user == '' and type(rec['userId']) == 'string' then user = rec['userId'] end
@@ -44,34 +46,28 @@ if user ~= '' then
 end
 local model = redis.call('GET', ARGV[4])
 local plans = redis.call('GET', ARGV[5])
-local counter, counter_key = false, ''
-if model and plans and (user == '' or profile) then
-  local plan = 'free'
-  if profile then plan = cjson.decode(profile)['plan'] end
-  local model_type = cjson.decode(model)['modelType']
-  local rule = cjson.decode(plans)[plan]
-  if type(rule) == 'table' then rule = rule[model_type] end
-  if type(rule) == 'table' then
-    local start = ARGV[8]
-    if rule['period'] == 'day' then start = ARGV[7] end
-    counter_key = ARGV[6] .. subject .. ':' .. model_type .. ':' .. rule['period'] .. ':' .. start
-    counter = redis.call('HGET', counter_key, 'n')
-  end
+local day, month, used_for = false, false, ''
+local model_type = model and string.match(model, '"modelType":"(%a+)"')
+if model_type then
+  used_for = subject .. ':' .. model_type
+  local counters = ARGV[6] .. used_for
+  day = redis.call('HGET', counters .. ':day:' .. ARGV[7], 'n')
+  month = redis.call('HGET', counters .. ':month:' .. ARGV[8], 'n')
 end
-return {record, profile, model, plans, counter, counter_key}
+return {record, profile, model, plans, day, month, used_for}
 """
 
 
 @dataclass(frozen=True)
 class Probe:
-    """Raw cached values (None when missing) and the counter key the script read."""
+    """Raw cached values (None when missing), and 'subject:modelType' the counters belong to."""
 
     record: bytes | None
     profile: bytes | None
     model: bytes | None
     plans: bytes | None
-    counter: bytes | None
-    counter_key: str
+    counters: dict
+    counted_as: str
 
 
 class CounterMirror:
@@ -124,5 +120,6 @@ class CounterMirror:
         except redis.RedisError as error:
             self.cache.failed(error)
             return None
-        *values, counter_key = raw
-        return Probe(*values, counter_key=counter_key.decode() if counter_key else "")
+        record, profile, model, plans, day, month, counted_as = raw
+        return Probe(record, profile, model, plans, {"day": day, "month": month},
+                     counted_as.decode() if counted_as else "")

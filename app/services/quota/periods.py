@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,12 @@ def _midnight(day: date, zone: ZoneInfo) -> datetime:
 
 def period_bounds(period: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """The UTC start (inclusive) and end (exclusive) of the period that contains `now`."""
-    today = now.astimezone(zone).date()
+    return _bounds(period, now.astimezone(zone).date(), zone)
+
+
+@functools.lru_cache(maxsize=256)
+def _bounds(period: str, today: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    # Memoised: every check needs these, and they change once a day.
     if period == "day":
         first, following = today, today + timedelta(days=1)
     elif period == "month":
