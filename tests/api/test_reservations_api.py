@@ -6,17 +6,12 @@ import threading
 
 import pytest
 
+from tests.api.quota_helpers import used
+
 
 @pytest.fixture
 def headers(make_user, user_session):
     return user_session(make_user()["id"])
-
-
-def used(client, headers) -> int:
-    response = client.get("/api/usage/check?model=GPT-4o", headers=headers)
-    data = response.json["data"]["usage"] if response.status_code == 200 else \
-        response.json["error"]["details"]
-    return data["used"]
 
 
 def test_a_reservation_answers_its_id_and_expiry_and_counts_at_once(client, headers):

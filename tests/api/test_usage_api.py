@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-CHECK, UPDATE = "/api/usage/check", "/api/usage/update"
-
-
-def check(client, headers, model="GPT-4o", **params):
-    return client.get(CHECK, query_string={"model": model, **params}, headers=headers)
-
-
-def update(client, headers, model="GPT-4o", **params):
-    return client.post(UPDATE, query_string={"model": model, **params}, headers=headers)
-
-
-def used(client, headers, model="GPT-4o", **params) -> int:
-    response = check(client, headers, model, **params)
-    body = response.json["data"]["usage"] if response.status_code == 200 else \
-        response.json["error"]["details"]
-    return body["used"]
+from tests.api.quota_helpers import CHECK, UPDATE, check, update, used
 
 
 @pytest.fixture
@@ -34,12 +21,24 @@ def premium_user(make_user, user_session):
     return user, user_session(user["id"])
 
 
-def test_a_free_user_may_proceed_with_the_exact_body_of_section_3_1(client, free_user):
-    _, headers = free_user
+@pytest.mark.parametrize(("plan", "limit"), [("free", 5), ("premium", 100)])
+def test_a_user_may_proceed_with_the_exact_body_of_section_3_1(client, make_user, user_session,
+                                                               plan, limit):
+    headers = user_session(make_user(plan=plan)["id"])
     response = check(client, headers, "openai/gpt-4o")
     assert response.status_code == 200
     assert response.json == {"success": True, "data": {
-        "canProceed": True, "usage": {"used": 0, "limit": 5, "modelType": "premium"}}}
+        "canProceed": True, "usage": {"used": 0, "limit": limit, "modelType": "premium"}}}
+
+
+def _refusal_without_reset(response) -> dict:
+    """The 429 body, its date-dependent resetsAt checked and taken out."""
+    assert response.status_code == 429
+    body = response.json
+    resets_at = datetime.fromisoformat(body["error"]["details"].pop("resetsAt"))
+    assert resets_at > datetime.now(UTC)
+    assert 0 < int(response.headers["Retry-After"]) <= 24 * 3600
+    return body
 
 
 def test_the_id_and_the_name_of_a_model_count_on_the_same_counter(client, free_user):
@@ -68,31 +67,26 @@ def test_the_update_answers_the_exact_body_of_section_3_1(client, free_user):
 def test_a_free_user_past_the_premium_limit_gets_the_exact_429_body(client, free_user):
     _, headers = free_user
     assert update(client, headers, "GPT-4o", increment=5).status_code == 200
-    response = check(client, headers, "openai/gpt-4o")
-    assert response.status_code == 429
-    error = response.json["error"]
-    assert response.json["success"] is False
-    assert error["code"] == "PREMIUM_LIMIT_EXCEEDED"
-    assert error["userPlan"] == "free"
-    assert error["upgradeAction"] == "upgrade_to_premium"
-    assert error["message"] == "Premium model usage limit reached: 5 of 5 per day."
-    assert set(error) == {"code", "message", "details", "userPlan", "upgradeAction"}
-    assert {k: error["details"][k] for k in ("used", "limit", "modelType")} == {
-        "used": 5, "limit": 5, "modelType": "premium"}
-    assert 0 < int(response.headers["Retry-After"]) <= 24 * 3600
+    assert _refusal_without_reset(check(client, headers, "openai/gpt-4o")) == {
+        "success": False, "error": {
+            "code": "PREMIUM_LIMIT_EXCEEDED",
+            "message": "Premium model usage limit reached: 5 of 5 per day.",
+            "details": {"used": 5, "limit": 5, "modelType": "premium"},
+            "userPlan": "free", "upgradeAction": "upgrade_to_premium"}}
 
 
-def test_a_premium_user_past_the_basic_limit_is_told_to_buy_credits(
-        client, premium_user, admin_headers):
+def test_a_premium_user_past_the_basic_limit_gets_the_exact_429_body(client, premium_user,
+                                                                      admin_headers):
     _, headers = premium_user
     client.put("/api/plans/premium/basic", json={"limit": 2, "period": "day"},
                headers=admin_headers)
     update(client, headers, "GPT-4o mini", increment=2)
-    response = check(client, headers, "openai/gpt-4o-mini")
-    assert response.status_code == 429
-    error = response.json["error"]
-    assert (error["code"], error["userPlan"], error["upgradeAction"]) == (
-        "BASIC_LIMIT_EXCEEDED", "premium", "buy_credits")
+    assert _refusal_without_reset(check(client, headers, "openai/gpt-4o-mini")) == {
+        "success": False, "error": {
+            "code": "BASIC_LIMIT_EXCEEDED",
+            "message": "Basic model usage limit reached: 2 of 2 per day.",
+            "details": {"used": 2, "limit": 2, "modelType": "basic"},
+            "userPlan": "premium", "upgradeAction": "buy_credits"}}
 
 
 def test_a_premium_user_with_credits_proceeds_past_the_limit_and_spends_them_on_update(
