@@ -31,8 +31,12 @@ from app.services.health import HealthService
 from app.services.key_limits import KeyLimits
 from app.services.keys import KeyService
 from app.services.leases import DatabaseLeases, LeaseManager
+from app.services.models import ModelService
 from app.services.monitoring import MonitoringService
 from app.services.oauth import TokenRefresher
+from app.services.plans import PlanService
+from app.services.quota.gate import QuotaGate
+from app.services.quota.service import QuotaService
 from app.services.refresh_lock import RefreshLock
 from app.services.scheduler import AccountScheduler
 from app.services.secrets import SecretRotation
@@ -46,6 +50,7 @@ from app.services.transactions.tables import ServiceTable
 from app.services.usage import UsageService
 from app.services.usage_queue import UsageQueue
 from app.services.usage_writer import UsageWriter
+from app.services.users import UserService
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +74,20 @@ def create_app(config: dict | None = None) -> Flask:
     keys = KeyService(**common)
     sessions = SessionService(passwords=passwords, default_ttl=settings.session_ttl_seconds,
                               **common)
+    auth = AuthService(keys=keys, sessions=sessions)
     usage = UsageService(timezone=settings.quota_timezone, **common)
+    models, users, plans = ModelService(**common), UserService(**common), PlanService(**common)
+    quota = QuotaService(models=models, users=users, plans=plans,
+                         timezone=settings.quota_timezone,
+                         reservation_ttl=settings.quota_reservation_ttl_seconds, **common)
     app.extensions["relaygate"] = SimpleNamespace(
         settings=settings, engine=engine, cache=cache, uow=uow,
         keys=keys, sessions=sessions, usage=usage,
         key_limits=KeyLimits(slots=SlotLimiter(**common), usage=usage,
                              lease_seconds=settings.account_lease_ttl_seconds),
-        admins=AdminService(passwords=passwords, **common),
-        auth=AuthService(keys=keys, sessions=sessions),
+        admins=AdminService(passwords=passwords, **common), auth=auth,
+        models=models, users=users, plans=plans, quota=quota,
+        quota_gate=QuotaGate(auth=auth, quota=quota),
         health=HealthService(uow=uow, cache=cache, schema_heads=schema_heads()),
         **_account_services(settings, common),
         **_operations(settings, engine, cache, common, usage),

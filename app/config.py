@@ -7,6 +7,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Settings:
     quota_timezone: str = "UTC"
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
+    quota_reservation_ttl_seconds: int = 120
     oauth_token_url_claude: str = "https://console.anthropic.com/v1/oauth/token"
     oauth_token_url_openai: str = "https://auth.openai.com/oauth/token"
     oauth_token_url_gemini: str = "https://oauth2.googleapis.com/token"
@@ -148,6 +150,7 @@ def load_settings(overrides: dict | None = None) -> Settings:
         quota_timezone=env.get("RELAYGATE_QUOTA_TIMEZONE", "UTC"),
         argon2_time_cost=_env_int("RELAYGATE_ARGON2_TIME_COST", 3),
         argon2_memory_kib=_env_int("RELAYGATE_ARGON2_MEMORY_KIB", 65536),
+        quota_reservation_ttl_seconds=_env_int("RELAYGATE_QUOTA_RESERVATION_TTL", 120),
         oauth_token_url_claude=env.get("RELAYGATE_OAUTH_TOKEN_URL_CLAUDE",
                                        Settings.oauth_token_url_claude),
         oauth_token_url_openai=env.get("RELAYGATE_OAUTH_TOKEN_URL_OPENAI",
@@ -206,4 +209,9 @@ def _checked(settings: Settings) -> Settings:
         settings.instance_dir.mkdir(parents=True, exist_ok=True)
     if settings.alert_window not in ("5m", "1h", "24h", "7d"):
         raise ConfigError("RELAYGATE_ALERT_WINDOW must be one of 5m, 1h, 24h, 7d.")
+    try:
+        ZoneInfo(settings.quota_timezone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ConfigError("RELAYGATE_QUOTA_TIMEZONE must be an IANA time zone such as "
+                          "'UTC' or 'Europe/Paris'.") from error
     return settings

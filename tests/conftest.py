@@ -191,3 +191,29 @@ def stub_upstream():
     """The stub OpenAI/Anthropic/Gemini/OAuth server on 127.0.0.1 (scripts/stub_upstream.py)."""
     with StubUpstream() as stub:
         yield stub
+
+
+@pytest.fixture
+def make_user(client, admin_headers):
+    """Create a user through the API; returns the answer's data."""
+
+    def create(**fields) -> dict:
+        fields.setdefault("email", f"user-{uuid.uuid4().hex[:8]}@example.com")
+        response = client.post("/api/users", json=fields, headers=admin_headers)
+        assert response.status_code == 201, response.json
+        return response.json["data"]
+
+    return create
+
+
+@pytest.fixture
+def user_session(client, admin_headers):
+    """Headers of a fresh session of the given user (userType 'user')."""
+
+    def login(user_id: str) -> dict:
+        response = client.post("/api/sessions", json={"userId": user_id, "userType": "user"},
+                               headers=admin_headers)
+        assert response.status_code == 201, response.json
+        return {"Authorization": f"Bearer {response.json['data']['sessionToken']}"}
+
+    return login

@@ -1,7 +1,7 @@
 """Upstream accounts (secrets sealed by app.crypto) and their database concurrency leases.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-22 22:11:14.459885
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import app.db.types
 
 revision: str = "0003"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

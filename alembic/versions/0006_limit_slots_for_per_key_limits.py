@@ -1,7 +1,7 @@
 """Limit slots: per-key concurrency and requests-per-minute when Redis is not there.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-11-22 22:51:18.371659
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import app.db.types
 
 revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0003"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -11,18 +11,23 @@ from app.api import (
     admin_monitoring,
     admin_storage,
     admin_transactions,
+    catalogue,
     docs,
     errors,
     health,
     keys,
     legacy,
+    plans,
     prometheus,
     sessions,
+    usage,
+    users,
 )
 from app.api.auth import SECURITY_SCHEMES
 from app.api.envelope import ErrorEnvelopeSchema
 
 BLUEPRINTS = [health.blp, sessions.blp, keys.blp, accounts.blp, legacy.blp]
+BLUEPRINTS += [users.blp, plans.blp, catalogue.blp, usage.blp]
 BLUEPRINTS += [admin_storage.blp, admin_monitoring.blp, admin_alerts.blp,
                admin_transactions.blp, prometheus.blp]
 

@@ -12,6 +12,7 @@ from app.api.deps import services
 ADMIN = [{"adminSession": []}]
 API_KEY = [{"apiKeyBearer": []}, {"apiKeyHeader": []}]
 ANY_SESSION = [{"session": []}]
+USAGE_CALLER = [{"session": []}, {"apiKeyBearer": []}, {"apiKeyHeader": []}]
 
 SECURITY_SCHEMES = {
     "adminSession": {"type": "http", "scheme": "bearer", "bearerFormat": "rgs_ session token",
@@ -43,3 +44,17 @@ def _guard(check, security):
 admin_required = _guard(lambda auth, **creds: auth.admin(**creds), ADMIN)
 api_key_required = _guard(lambda auth, **creds: auth.api_key(**creds), API_KEY)
 session_required = _guard(lambda auth, **creds: auth.session(**creds), ANY_SESSION)
+
+
+def credential_required(view):
+    """Read the caller's API key or session token into g.credential; the service checks it.
+
+    For routes whose service authenticates together with its own reads (one Redis call).
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        g.credential = services().auth.credential(**_credentials())
+        return view(*args, **kwargs)
+
+    return Blueprint.doc(security=USAGE_CALLER)(wrapper)

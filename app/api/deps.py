@@ -12,3 +12,8 @@ def services():
 def principal():
     """Who is calling, as set by the auth decorators."""
     return g.principal
+
+
+def credential():
+    """The caller's unchecked credential, as set by credential_required."""
+    return g.credential

@@ -6,6 +6,7 @@ Usage on a service that has a `cache` attribute (a CacheStore):
     def validate(self, hashed_key): ...
 
     self.validate.invalidate(self.cache, hashed_key)   # after the commit succeeds
+    self.validate.value_key(self.cache, hashed_key)    # where the value lives, to batch reads
 
 A `policy` on the CacheStore (the storage strategies) is asked on every call whether to read
 the cache for this namespace, for how long to keep fills, and whether writes invalidate.
@@ -121,7 +122,12 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
                 # The entry may outlive this change; its TTL bounds how long.
                 cache.failed(error)
 
+        def value_key(cache: CacheStore, *args, **kwargs) -> str:
+            """The Redis key holding the cached value (for callers that batch their reads)."""
+            return names(cache, args, kwargs)[0]
+
         wrapper.invalidate = invalidate
+        wrapper.value_key = value_key
         return wrapper
 
     def _read(service, cache, method, args, kwargs, value_key, generation_key, lock_key,

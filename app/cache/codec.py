@@ -30,5 +30,9 @@ def dumps(value) -> str:
     return json.dumps(value, default=_default, separators=(",", ":"), sort_keys=True)
 
 
+# One decoder for every call: json.loads(object_hook=...) would build a new one each time.
+_DECODER = json.JSONDecoder(object_hook=_hook)
+
+
 def loads(text: str | bytes):
-    return json.loads(text, object_hook=_hook)
+    return _DECODER.decode(text.decode() if isinstance(text, bytes) else text)

@@ -34,3 +34,8 @@ money = Annotated[Decimal, mapped_column(Money(), default=Decimal(0), server_def
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime(), Decimal: Money()}
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """The SQL of a CHECK constraint keeping `column` to one of `values`."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"

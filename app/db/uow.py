@@ -33,6 +33,12 @@ class UnitOfWork:
     alert_deliveries: repos.AlertDeliveryRepository
     staged_transactions: repos.StagedTransactionRepository
     staged_operations: repos.StagedOperationRepository
+    models: repos.AiModelRepository
+    users: repos.UserRepository
+    plan_limits: repos.PlanLimitRepository
+    usage_counters: repos.UsageCounterRepository
+    usage_reservations: repos.UsageReservationRepository
+    usage_idempotency: repos.UsageIdempotencyRepository
 
     def __init__(self, session_factory: sessionmaker, execution_options: dict | None = None):
         self._session_factory = session_factory

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.errors import Forbidden, Unauthenticated
-from app.security import SESSION_PREFIX
+from app.security import SESSION_PREFIX, sha256_hex
 from app.services.keys import KeyService
 from app.services.sessions import SessionService
 
@@ -20,6 +20,21 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.kind == "admin"
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A token as presented, not yet checked: an API key or a session token."""
+
+    kind: str  # 'api_key' | 'session'
+    token: str
+
+    @property
+    def hashed(self) -> str:
+        return sha256_hex(self.token)
+
+
+_FETCH = object()
 
 
 def _bearer(authorization: str | None) -> str | None:
@@ -49,6 +64,34 @@ class AuthService:
             raise Unauthenticated("A session token is required.", code="MISSING_SESSION")
         found = self.sessions.validate(token)
         return Principal(found["userType"], found["userId"], token, found)
+
+    def credential(self, *, authorization: str | None, x_api_key: str | None) -> Credential:
+        """Which kind of token the caller presents (no lookup yet): a key or a session."""
+        bearer = _bearer(authorization)
+        if x_api_key or (bearer and not bearer.startswith(SESSION_PREFIX)):
+            token = x_api_key or bearer
+            if token.startswith(SESSION_PREFIX):
+                raise Unauthenticated("The API key is invalid.", code="INVALID_API_KEY")
+            return Credential("api_key", token)
+        if bearer:
+            return Credential("session", bearer)
+        raise Unauthenticated("An API key or a session token is required.", code="UNAUTHORIZED")
+
+    def principal(self, credential: Credential, record=_FETCH) -> Principal:
+        """Who presents `credential`; `record`, when given, is its cached record (no lookup)."""
+        if credential.kind == "session":
+            found = (self.sessions.validate(credential.token) if record is _FETCH
+                     else self.sessions.accept(record))
+            return Principal(found["userType"], found["userId"], credential.token, found)
+        key = (self.keys.authenticate(credential.token) if record is _FETCH
+               else self.keys.accept(record))
+        return Principal("api_key", key["id"], credential.token, key)
+
+    def record_key(self, credential: Credential) -> str:
+        """Where the credential's record is cached in Redis."""
+        if credential.kind == "session":
+            return self.sessions.record_key(credential.hashed)
+        return self.keys.record_key(credential.hashed)
 
     def admin(self, *, authorization: str | None, x_api_key: str | None) -> Principal:
         token = _bearer(authorization)

@@ -121,7 +121,10 @@ class KeyService(Service):
 
     def authenticate(self, plaintext: str) -> dict:
         """The key's validation record, or Unauthenticated with one message for every cause."""
-        found = self.validate(sha256_hex(plaintext))
+        return self.accept(self.validate(sha256_hex(plaintext)))
+
+    def accept(self, found: dict | None) -> dict:
+        """A validation record, if it lets its holder in now; else Unauthenticated."""
         if found is None or not found["isActive"]:
             raise Unauthenticated(INVALID_KEY, code="INVALID_API_KEY")
         expires_at = found["expiresAt"]
@@ -135,8 +138,14 @@ class KeyService(Service):
         except ValueError as error:
             raise InvalidInput(str(error), details={"permissions": [str(error)]}) from error
 
+    def record_key(self, hashed_key: str) -> str:
+        """Where validate() caches the record of a key (the quota check reads it directly)."""
+        return self.validate.value_key(self.cache, hashed_key)
+
     def _check_owner(self, uow, user_id: str | None) -> None:
-        """Hook: owners are checked once users exist (the quota feature)."""
+        if user_id is not None and uow.users.get(user_id) is None:
+            raise NotFound("No user has that id.", code="DB_RECORD_NOT_FOUND",
+                           details={"userId": ["No user has that id."]})
 
     def _apply(self, key: ApiKey, data: dict) -> None:
         for name in EDITABLE:

@@ -55,7 +55,8 @@ class SessionService(Service):
         return {"sessionToken": token, "expiresAt": session.expires_at}
 
     def _check_user(self, uow, user_type: str, user_id: str) -> None:
-        """Hook for user-backed sessions; users arrive with the quota feature."""
+        if user_type == "user" and uow.users.get(user_id) is None:
+            raise NotFound("No user has that userId.", code="DB_RECORD_NOT_FOUND")
 
     def _new_session(self, user_id, user_type, data, ttl, ip_address, user_agent):
         token = new_session_token()
@@ -68,10 +69,17 @@ class SessionService(Service):
 
     def validate(self, token: str) -> dict:
         """The session behind a token, or Unauthenticated; expiry is checked on every call."""
-        found = self._lookup(sha256_hex(token))
+        return self.accept(self._lookup(sha256_hex(token)))
+
+    def accept(self, found: dict | None) -> dict:
+        """A session record, if it is still valid now; else Unauthenticated."""
         if found is None or found["expiresAt"] <= self.clock():
             raise Unauthenticated(INVALID_SESSION, code="INVALID_SESSION")
         return {**found, "isValid": True}
+
+    def record_key(self, token_hash: str) -> str:
+        """Where the record of a session is cached (the quota check reads it directly)."""
+        return self._lookup.value_key(self.cache, token_hash)
 
     @read_through("session", key=lambda token_hash: token_hash)
     @db_retry

@@ -18,10 +18,8 @@ def admin_operations(client) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def user_session_headers(client, admin_headers) -> dict:
-    response = client.post("/api/sessions", headers=admin_headers,
-                           json={"userId": "u-1", "userType": "user", "sessionData": {}})
-    return {"Authorization": f"Bearer {response.json['data']['sessionToken']}"}
+def user_session_headers(make_user, user_session) -> dict:
+    return user_session(make_user()["id"])
 
 
 def test_admin_routes_are_declared_in_openapi(client):

@@ -1,5 +1,6 @@
 """The sessions blueprint over HTTP, on both backends."""
 
+import uuid
 from datetime import timedelta
 
 from app.db.types import utcnow
@@ -37,7 +38,9 @@ def test_only_the_token_hash_is_stored(app, client, admin_headers):
 
 
 def issue_user_session(client, admin_headers, **extra) -> str:
-    body = {"userId": "user-1", "userType": "user", "sessionData": {"theme": "dark"}, **extra}
+    user = client.post("/api/users", json={"email": f"{uuid.uuid4().hex[:8]}@example.com"},
+                       headers=admin_headers).json["data"]
+    body = {"userId": user["id"], "userType": "user", "sessionData": {"theme": "dark"}, **extra}
     response = client.post("/api/sessions", json=body, headers=admin_headers)
     assert response.status_code == 201, response.json
     return response.json["data"]["sessionToken"]
@@ -47,7 +50,7 @@ def test_a_backend_issues_validates_updates_and_deletes_a_user_session(client, a
     token = issue_user_session(client, admin_headers, ttlSeconds=600, userAgent="tests")
     auth = {"Authorization": f"Bearer {token}"}
     current = client.get("/api/sessions/current", headers=auth).json["data"]
-    assert current["userId"] == "user-1" and current["sessionData"] == {"theme": "dark"}
+    assert current["userType"] == "user" and current["sessionData"] == {"theme": "dark"}
     expires = current["expiresAt"]
     patched = client.patch("/api/sessions/current", headers=auth,
                            json={"sessionData": {"lang": "en"}, "extendTTL": 3600})

@@ -2,16 +2,21 @@
 
 from app.db.models.account import Account, AccountLease
 from app.db.models.admin import Admin
+from app.db.models.ai_model import AiModel
 from app.db.models.alerts import Alert, AlertDelivery
 from app.db.models.api_key import ApiKey, ApiKeyTag
 from app.db.models.limit_slot import LimitSlot
 from app.db.models.monitoring import MetricBucket, QueryStat
+from app.db.models.quota import UsageCounter, UsageIdempotencyKey, UsageReservation
 from app.db.models.session import Session
 from app.db.models.storage import StorageStrategy
 from app.db.models.transactions import StagedOperation, StagedTransaction
 from app.db.models.usage import UsageEvent
+from app.db.models.user import PlanLimit, User
 
 __all__ = ["Account", "AccountLease", "Admin", "ApiKey", "ApiKeyTag", "LimitSlot", "Session",
            "UsageEvent"]
 __all__ += ["Alert", "AlertDelivery", "MetricBucket", "QueryStat", "StagedOperation",
             "StagedTransaction", "StorageStrategy"]
+__all__ += ["AiModel", "PlanLimit", "UsageCounter", "UsageIdempotencyKey", "UsageReservation",
+            "User"]

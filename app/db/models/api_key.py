@@ -27,7 +27,7 @@ class ApiKey(Base):
     daily_cost_limit: Mapped[Decimal | None]
     requests_per_minute: Mapped[int | None] = mapped_column(Integer)
     expires_at: Mapped[datetime | None]
-    user_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
     is_active: Mapped[bool] = mapped_column(default=True, server_default="1")
     is_deleted: Mapped[bool] = mapped_column(default=False, server_default="0")
     deleted_at: Mapped[datetime | None]

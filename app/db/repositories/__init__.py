@@ -3,11 +3,17 @@
 from app.db.repositories.account_leases import AccountLeaseRepository
 from app.db.repositories.accounts import AccountRepository
 from app.db.repositories.admins import AdminRepository
+from app.db.repositories.ai_models import AiModelRepository
 from app.db.repositories.alerts import AlertDeliveryRepository, AlertRepository
 from app.db.repositories.api_keys import ApiKeyRepository
 from app.db.repositories.health import HealthRepository
 from app.db.repositories.limit_slots import LimitSlotRepository
 from app.db.repositories.metrics import MetricsRepository
+from app.db.repositories.quota import (
+    UsageCounterRepository,
+    UsageIdempotencyRepository,
+    UsageReservationRepository,
+)
 from app.db.repositories.sessions import SessionRepository
 from app.db.repositories.storage import StorageStrategyRepository
 from app.db.repositories.transactions import (
@@ -15,6 +21,7 @@ from app.db.repositories.transactions import (
     StagedTransactionRepository,
 )
 from app.db.repositories.usage_events import UsageEventRepository
+from app.db.repositories.users import PlanLimitRepository, UserRepository
 
 # Attribute name on the unit of work -> repository class.
 REPOSITORIES = {
@@ -32,6 +39,12 @@ REPOSITORIES = {
     "alert_deliveries": AlertDeliveryRepository,
     "staged_transactions": StagedTransactionRepository,
     "staged_operations": StagedOperationRepository,
+    "models": AiModelRepository,
+    "users": UserRepository,
+    "plan_limits": PlanLimitRepository,
+    "usage_counters": UsageCounterRepository,
+    "usage_reservations": UsageReservationRepository,
+    "usage_idempotency": UsageIdempotencyRepository,
 }
 
 __all__ = [
@@ -50,4 +63,10 @@ __all__ = [
     "StagedTransactionRepository",
     "StorageStrategyRepository",
     "UsageEventRepository",
+    "AiModelRepository",
+    "PlanLimitRepository",
+    "UsageCounterRepository",
+    "UsageIdempotencyRepository",
+    "UsageReservationRepository",
+    "UserRepository",
 ]

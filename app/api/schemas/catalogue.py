@@ -1,0 +1,61 @@
+"""Schemas of the model catalogue blueprint."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.api.schemas.common import BodySchema, Money, QuerySchema
+from app.db.models.ai_model import MODEL_TYPES, PROVIDERS
+
+
+def _price(data_key: str) -> Money:
+    return Money(data_key=data_key, validate=validate.Range(0, 10**6),
+                 metadata={"description": "USD per million tokens."})
+
+
+class ModelUpdateSchema(BodySchema):
+    name = fields.String(validate=validate.Length(1, 100))
+    provider = fields.String(validate=validate.OneOf(PROVIDERS))
+    model_type = fields.String(data_key="modelType", validate=validate.OneOf(MODEL_TYPES))
+    upstream_model = fields.String(data_key="upstreamModel", validate=validate.Length(1, 200))
+    input_price = _price("inputPrice")
+    output_price = _price("outputPrice")
+    cache_write_price = _price("cacheWritePrice")
+    cache_read_price = _price("cacheReadPrice")
+    context_window = fields.Integer(data_key="contextWindow", allow_none=True,
+                                    validate=validate.Range(1, 10**9))
+    is_active = fields.Boolean(data_key="isActive")
+
+
+class ModelCreateSchema(ModelUpdateSchema):
+    id = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9][A-Za-z0-9._:-]*(/[A-Za-z0-9._:-]+)?$", error="Not a valid model id."),
+        metadata={"example": "openai/gpt-4o"})
+    name = fields.String(required=True, validate=validate.Length(1, 100))
+    provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
+    model_type = fields.String(data_key="modelType", required=True,
+                               validate=validate.OneOf(MODEL_TYPES))
+    upstream_model = fields.String(data_key="upstreamModel", required=True,
+                                   validate=validate.Length(1, 200))
+
+
+class ModelSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    provider = fields.String()
+    modelType = fields.String(attribute="model_type")
+    upstreamModel = fields.String(attribute="upstream_model")
+    inputPrice = fields.Decimal(attribute="input_price")
+    outputPrice = fields.Decimal(attribute="output_price")
+    cacheWritePrice = fields.Decimal(attribute="cache_write_price")
+    cacheReadPrice = fields.Decimal(attribute="cache_read_price")
+    contextWindow = fields.Integer(attribute="context_window", allow_none=True)
+    isActive = fields.Boolean(attribute="is_active")
+    createdAt = fields.DateTime(attribute="created_at")
+    updatedAt = fields.DateTime(attribute="updated_at")
+
+
+class ModelQueryArgsSchema(QuerySchema):
+    provider = fields.String(validate=validate.OneOf(PROVIDERS))
+    model_type = fields.String(data_key="modelType", validate=validate.OneOf(MODEL_TYPES))
+    is_active = fields.Boolean(data_key="isActive")

@@ -1,0 +1,20 @@
+"""Schemas of the plans blueprint."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.api.schemas.common import BodySchema
+from app.db.models.user import PERIODS
+
+
+class PlanLimitSchema(Schema):
+    plan = fields.String(metadata={"enum": ["free", "premium"]})
+    modelType = fields.String(metadata={"enum": ["premium", "basic"]})
+    limit = fields.Integer()
+    period = fields.String(metadata={"enum": list(PERIODS)})
+
+
+class PlanLimitUpdateSchema(BodySchema):
+    limit = fields.Integer(required=True, validate=validate.Range(0, 10**9))
+    period = fields.String(required=True, validate=validate.OneOf(PERIODS))

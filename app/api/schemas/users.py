@@ -1,0 +1,49 @@
+"""Schemas of the users blueprint."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.api.schemas.common import BodySchema, QuerySchema
+from app.db.models.user import PLANS
+
+_plan = fields.String(validate=validate.OneOf(PLANS))
+
+
+class UserUpdateSchema(BodySchema):
+    name = fields.String(allow_none=True, validate=validate.Length(max=100))
+    plan = _plan
+
+
+class UserCreateSchema(UserUpdateSchema):
+    email = fields.Email(required=True, validate=validate.Length(max=255))
+    credits = fields.Integer(load_default=0, validate=validate.Range(0, 10**9))
+
+
+class UserSchema(Schema):
+    id = fields.String()
+    email = fields.String()
+    name = fields.String(allow_none=True)
+    plan = fields.String()
+    credits = fields.Integer()
+    createdAt = fields.DateTime(attribute="created_at")
+    updatedAt = fields.DateTime(attribute="updated_at")
+
+
+class UserQueryArgsSchema(QuerySchema):
+    plan = _plan
+    email = fields.String(validate=validate.Length(1, 255))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 10**9))
+
+
+class UserPageSchema(Schema):
+    users = fields.List(fields.Nested(UserSchema))
+    total = fields.Integer()
+    page = fields.Integer()
+    totalPages = fields.Integer()
+
+
+class CreditGrantSchema(BodySchema):
+    amount = fields.Integer(required=True, validate=validate.Range(1, 10**9), metadata={
+        "description": "Credits to add; one credit pays for one use past the plan's limit."})

@@ -1,0 +1,31 @@
+"""The model catalogue: lookup by id or name, filtered listing."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+
+from app.db.models import AiModel
+from app.db.repositories.base import Repository
+
+
+class AiModelRepository(Repository[AiModel]):
+    model = AiModel
+
+    def get_by_name(self, name: str) -> AiModel | None:
+        return self.session.scalar(select(AiModel).where(AiModel.name == name))
+
+    def list_matching(self, text: str) -> list[AiModel]:
+        """Models whose id or name is exactly `text` (at most two: one by id, one by name)."""
+        query = select(AiModel).where(or_(AiModel.id == text, AiModel.name == text))
+        return list(self.session.scalars(query))
+
+    def list_filtered(self, *, provider: str | None = None, model_type: str | None = None,
+                      is_active: bool | None = None) -> list[AiModel]:
+        query = select(AiModel).order_by(AiModel.provider, AiModel.id)
+        if provider is not None:
+            query = query.where(AiModel.provider == provider)
+        if model_type is not None:
+            query = query.where(AiModel.model_type == model_type)
+        if is_active is not None:
+            query = query.where(AiModel.is_active.is_(is_active))
+        return list(self.session.scalars(query))

@@ -1,0 +1,121 @@
+"""Quota counters, reservations and idempotency keys: every change is one SQL statement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from app.db.models import UsageCounter, UsageIdempotencyKey, UsageReservation
+from app.db.repositories.base import Repository
+from app.db.repositories.upsert import insert_for
+
+
+@dataclass(frozen=True)
+class CounterKey:
+    subject: str
+    model_type: str
+    period: str
+    period_start: datetime
+
+    def where(self) -> tuple:
+        return (UsageCounter.subject == self.subject, UsageCounter.model_type == self.model_type,
+                UsageCounter.period == self.period,
+                UsageCounter.period_start == self.period_start)
+
+
+@dataclass(frozen=True)
+class CounterValue:
+    used: int
+    version: int
+
+
+class UsageCounterRepository(Repository[UsageCounter]):
+    model = UsageCounter
+
+    def value(self, key: CounterKey) -> CounterValue:
+        row = self.session.execute(
+            select(UsageCounter.used, UsageCounter.version).where(*key.where())
+        ).first()
+        return CounterValue(*row) if row else CounterValue(0, 0)
+
+    def add(self, key: CounterKey, units: int, *, limit: int | None = None) -> CounterValue | None:
+        """Add `units` in one upsert; with `limit`, only if the total stays within it, else None."""
+        if limit is not None and units > limit:
+            return None
+        table = UsageCounter.__table__
+        statement = insert_for(self.session, table).values(
+            subject=key.subject, model_type=key.model_type, period=key.period,
+            period_start=key.period_start, used=units, version=1,
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.subject, table.c.model_type, table.c.period,
+                            table.c.period_start],
+            set_={"used": table.c.used + units, "version": table.c.version + 1},
+            where=(table.c.used + units <= limit) if limit is not None else None,
+        ).returning(table.c.used, table.c.version)
+        row = self.session.execute(statement).first()
+        return CounterValue(*row) if row else None
+
+    def subtract(self, key: CounterKey, units: int) -> CounterValue | None:
+        row = self.session.execute(
+            update(UsageCounter).where(*key.where())
+            .values(used=UsageCounter.used - units, version=UsageCounter.version + 1)
+            .returning(UsageCounter.used, UsageCounter.version)
+            .execution_options(synchronize_session=False)
+        ).first()
+        return CounterValue(*row) if row else None
+
+
+class UsageReservationRepository(Repository[UsageReservation]):
+    model = UsageReservation
+
+    def settle(self, reservation_id: str, subject: str, *, from_state: str, to_state: str,
+               now: datetime) -> UsageReservation | None:
+        """Move one reservation between states; None unless it was in `from_state`."""
+        return self.session.scalar(
+            update(UsageReservation)
+            .where(UsageReservation.id == reservation_id, UsageReservation.subject == subject,
+                   UsageReservation.state == from_state)
+            .values(state=to_state, settled_at=now)
+            .returning(UsageReservation)
+            .execution_options(synchronize_session=False)
+        )
+
+    def expire_due(self, subject: str, now: datetime) -> list[UsageReservation]:
+        """Mark the subject's held reservations past their expiry as expired; returns them."""
+        return list(self.session.scalars(
+            update(UsageReservation)
+            .where(UsageReservation.subject == subject, UsageReservation.state == "held",
+                   UsageReservation.expires_at <= now)
+            .values(state="expired", settled_at=now)
+            .returning(UsageReservation)
+            .execution_options(synchronize_session=False)
+        ))
+
+    def has_due(self, subject: str, now: datetime) -> bool:
+        return self.session.scalar(
+            select(UsageReservation.id)
+            .where(UsageReservation.subject == subject, UsageReservation.state == "held",
+                   UsageReservation.expires_at <= now)
+            .limit(1)
+        ) is not None
+
+
+class UsageIdempotencyRepository(Repository[UsageIdempotencyKey]):
+    model = UsageIdempotencyKey
+
+    def claim(self, subject: str, key: str, *, model: str, units: int, now: datetime) -> bool:
+        """Record the key; False when it was recorded before (the update already counted)."""
+        table = UsageIdempotencyKey.__table__
+        statement = (
+            insert_for(self.session, table)
+            .values(subject=subject, key=key, model=model, units=units, created_at=now)
+            .on_conflict_do_nothing(index_elements=[table.c.subject, table.c.key])
+            .returning(table.c.key)
+        )
+        return self.session.execute(statement).first() is not None
+
+    def get_for(self, subject: str, key: str) -> UsageIdempotencyKey | None:
+        return self.session.get(UsageIdempotencyKey, (subject, key))

@@ -1,0 +1,125 @@
+"""The Redis mirror of the usage counters, and the one-call probe of the check's hot path.
+
+A mirrored counter is a hash {n: used, v: version}. It is only ever set to a (used, version)
+that the database returned, and only when that version is newer than the one held, so
+concurrent writers and fillers converge on the newest value in any order. Redis never counts on
+its own. Every call fails open: on a Redis error the caller reads the database instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from app.cache import CacheStore
+from app.db.repositories.quota import CounterKey, CounterValue
+from app.services.quota.periods import stamp
+
+_PUT_IF_NEWER = """
+local held = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1')
+if tonumber(ARGV[2]) > held then
+  redis.call('HSET', KEYS[1], 'n', ARGV[1], 'v', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+# Reads the caller's cached credential record, then (keys named from it) the user's cached
+# profile, the model's cached entry, the cached plan limits, and the subject's counters for the
+# current day and month (Python picks one by the plan). It decodes only the record, to find the
+# owner; it returns the subject and model type it used, and Python checks them against its own
+# reading, so a mismatch costs speed, not correctness. Keys are built inside the script: fine
+# on one Redis, not on a cluster.
+_PROBE = """
+local record = redis.call('GET', ARGV[1])
+if not record then return {false, false, false, false, false, false, ''} end
+local rec = cjson.decode(record)
+local user = ARGV[2]
+if user == '' and type(rec['userId']) == 'string' then user = rec['userId'] end
+local subject = 'key:' .. tostring(rec['id'])
+local profile = false
+if user ~= '' then
+  subject = 'user:' .. user
+  profile = redis.call('GET', ARGV[3] .. user)
+end
+local model = redis.call('GET', ARGV[4])
+local plans = redis.call('GET', ARGV[5])
+local day, month, used_for = false, false, ''
+local model_type = model and string.match(model, '"modelType":"(%a+)"')
+if model_type then
+  used_for = subject .. ':' .. model_type
+  local counters = ARGV[6] .. used_for
+  day = redis.call('HGET', counters .. ':day:' .. ARGV[7], 'n')
+  month = redis.call('HGET', counters .. ':month:' .. ARGV[8], 'n')
+end
+return {record, profile, model, plans, day, month, used_for}
+"""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Raw cached values (None when missing), and 'subject:modelType' the counters belong to."""
+
+    record: bytes | None
+    profile: bytes | None
+    model: bytes | None
+    plans: bytes | None
+    counters: dict
+    counted_as: str
+
+
+class CounterMirror:
+    def __init__(self, cache: CacheStore | None, *, ttl_seconds: int):
+        self.cache = cache
+        self.ttl_ms = ttl_seconds * 1000
+        client = cache.client if cache is not None and cache.enabled else None
+        self._put = client.register_script(_PUT_IF_NEWER) if client else None
+        self._probe = client.register_script(_PROBE) if client else None
+
+    @property
+    def prefix(self) -> str:
+        return self.cache.key("q", "")
+
+    def key(self, counter: CounterKey) -> str:
+        return self.cache.key("q", counter.subject, counter.model_type, counter.period,
+                              stamp(counter.period_start))
+
+    def _usable(self) -> bool:
+        return self.cache is not None and self.cache.available()
+
+    def read(self, counter: CounterKey) -> int | None:
+        """The mirrored count, or None on a miss or when Redis is unavailable."""
+        if not self._usable():
+            return None
+        try:
+            value = self.cache.client.hget(self.key(counter), "n")
+        except redis.RedisError as error:
+            self.cache.failed(error)
+            return None
+        return None if value is None else int(value)
+
+    def write(self, counter: CounterKey, value: CounterValue) -> None:
+        if not self._usable():
+            return
+        try:
+            self._put(keys=[self.key(counter)], args=[value.used, value.version, self.ttl_ms])
+        except redis.RedisError as error:
+            # Redis may keep an older count; the key's TTL bounds for how long.
+            self.cache.failed(error)
+
+    def probe(self, *, record_key: str, acting_for: str, profile_prefix: str, model_key: str,
+              plans_key: str, day_start: str, month_start: str) -> Probe | None:
+        """Everything a warm check needs, in one round trip; None when Redis is unavailable."""
+        if not self._usable():
+            return None
+        try:
+            raw = self._probe(args=[record_key, acting_for, profile_prefix, model_key, plans_key,
+                                    self.prefix, day_start, month_start])
+        except redis.RedisError as error:
+            self.cache.failed(error)
+            return None
+        record, profile, model, plans, day, month, counted_as = raw
+        return Probe(record, profile, model, plans, {"day": day, "month": month},
+                     counted_as.decode() if counted_as else "")

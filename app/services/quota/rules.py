@@ -1,0 +1,94 @@
+"""The quota rules as pure functions: whose usage counts, and may it proceed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.errors import Forbidden, InvalidInput, LimitExceeded
+
+# Plans whose users may buy credits: one credit pays for one use past the limit.
+CREDIT_PLANS = frozenset({"premium"})
+UPGRADE_ACTIONS = {"free": "upgrade_to_premium", "premium": "buy_credits"}
+LIMIT_CODES = {"premium": "PREMIUM_LIMIT_EXCEEDED", "basic": "BASIC_LIMIT_EXCEEDED"}
+# A key without an owner is metered as its own subject, on this plan.
+OWNERLESS_KEY_PLAN = "free"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Whose usage is counted: 'user:<id>', or 'key:<id>' for a key without an owner."""
+
+    id: str
+    plan: str
+    credits: int = 0
+    user_id: str | None = None
+
+    @classmethod
+    def of_user(cls, profile: dict) -> Subject:
+        return cls(f"user:{profile['id']}", profile["plan"], profile["credits"], profile["id"])
+
+    @classmethod
+    def of_key(cls, key_id: str) -> Subject:
+        return cls(f"key:{key_id}", OWNERLESS_KEY_PLAN)
+
+    @property
+    def spends_credits(self) -> bool:
+        return self.user_id is not None and self.plan in CREDIT_PLANS
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """What the subject's plan allows for one model type in the current period."""
+
+    model_type: str
+    limit: int
+    period: str
+    start: datetime
+    end: datetime
+
+
+def usage_owner(principal, acting_for: str | None) -> str | None:
+    """The user id a caller's usage counts against; None for a key that has no owner.
+
+    Admins act for a user named with ?userId=; others may name only themselves.
+    """
+    if principal.is_admin:
+        if not acting_for:
+            raise InvalidInput("An admin must name the user with ?userId=.",
+                               details={"userId": ["Required when an admin calls."]})
+        return acting_for
+    own = principal.id if principal.kind == "user" else principal.data.get("userId")
+    if acting_for and acting_for != own:
+        raise Forbidden("Only admins may act for another user.", code="FORBIDDEN")
+    return own
+
+
+def verdict(subject: Subject, allowance: Allowance, used: int, now: datetime) -> dict:
+    """Section 3.1's check answer; LimitExceeded when the subject may not proceed."""
+    usage = {"used": used, "limit": allowance.limit, "modelType": allowance.model_type}
+    if used < allowance.limit:
+        return {"canProceed": True, "usage": usage}
+    if subject.spends_credits and subject.credits > 0:
+        return {"canProceed": True,
+                "usage": {**usage, "usingCredits": True, "credits": subject.credits}}
+    raise refusal(subject, allowance, used, now)
+
+
+def refusal(subject: Subject, allowance: Allowance, used: int, now: datetime) -> LimitExceeded:
+    kind = allowance.model_type
+    return LimitExceeded(
+        f"{kind.capitalize()} model usage limit reached: {used} of {allowance.limit} "
+        f"per {allowance.period}.",
+        code=LIMIT_CODES[kind],
+        retry_after=max(0.0, (allowance.end - now).total_seconds()),
+        details={"used": used, "limit": allowance.limit, "modelType": kind,
+                 "resetsAt": allowance.end},
+        userPlan=subject.plan,
+        upgradeAction=UPGRADE_ACTIONS[subject.plan],
+    )
+
+
+def units_past_limit(used_after: int, units: int, limit: int) -> int:
+    """How many of the `units` just added (bringing the count to `used_after`) lie past `limit`."""
+    return max(0, min(units, used_after - limit))

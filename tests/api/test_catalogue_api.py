@@ -1,0 +1,74 @@
+"""/api/models: the catalogue ships seeded, and admins change it without a deploy."""
+
+from __future__ import annotations
+
+NEW = {"id": "openai/gpt-9", "name": "GPT-9", "provider": "openai", "modelType": "premium",
+       "upstreamModel": "gpt-9", "inputPrice": "1.5", "outputPrice": 6,
+       "cacheWritePrice": "1.5", "cacheReadPrice": "0.15", "contextWindow": 500000}
+
+
+def test_the_catalogue_is_seeded_with_the_documents_example_and_a_dozen_more(client,
+                                                                             admin_headers):
+    models = client.get("/api/models", headers=admin_headers).json["data"]
+    assert len(models) >= 12
+    assert {m["provider"] for m in models} == {"openai", "claude", "gemini"}
+    gpt4o = next(m for m in models if m["id"] == "openai/gpt-4o")
+    assert gpt4o == {**gpt4o, "name": "GPT-4o", "modelType": "premium",
+                     "upstreamModel": "gpt-4o", "inputPrice": 2.5, "outputPrice": 10.0,
+                     "isActive": True}
+    basic = client.get("/api/models?modelType=basic&provider=claude",
+                       headers=admin_headers).json["data"]
+    assert basic and all(m["modelType"] == "basic" and m["provider"] == "claude" for m in basic)
+
+
+def test_an_admin_adds_changes_and_deactivates_a_model(client, admin_headers):
+    created = client.post("/api/models", json=NEW, headers=admin_headers)
+    assert created.status_code == 201, created.json
+    assert created.json["data"]["outputPrice"] == 6.0
+    assert client.get("/api/models/openai/gpt-9",
+                      headers=admin_headers).json["data"]["name"] == "GPT-9"
+
+    changed = client.patch("/api/models/openai/gpt-9",
+                           json={"inputPrice": "0.12345678", "name": "GPT-9 Turbo"},
+                           headers=admin_headers)
+    assert changed.json["data"]["inputPrice"] == 0.12345678
+    deactivated = client.delete("/api/models/openai/gpt-9", headers=admin_headers)
+    assert deactivated.json["data"]["isActive"] is False
+    active = client.get("/api/models?isActive=true", headers=admin_headers).json["data"]
+    assert "openai/gpt-9" not in {m["id"] for m in active}
+
+
+def test_a_new_model_is_known_to_usage_checks_by_id_and_name_at_once(client, admin_headers,
+                                                                     make_user, user_session):
+    headers = user_session(make_user()["id"])
+    assert client.get("/api/usage/check?model=GPT-9",
+                      headers=headers).json["data"]["usage"]["modelType"] == "basic"
+    client.post("/api/models", json=NEW, headers=admin_headers)
+    for model in ("GPT-9", "openai/gpt-9"):
+        usage = client.get(f"/api/usage/check?model={model}", headers=headers).json["data"]
+        assert usage["usage"]["modelType"] == "premium"
+    client.patch("/api/models/openai/gpt-9", json={"name": "GPT-9 Turbo"},
+                 headers=admin_headers)
+    assert client.get("/api/usage/check?model=GPT-9",
+                      headers=headers).json["data"]["usage"]["modelType"] == "basic"
+
+
+def test_taken_ids_or_names_are_409_unknown_ids_404_and_bad_fields_422(client, admin_headers):
+    assert client.post("/api/models", json={**NEW, "id": "openai/gpt-4o"},
+                       headers=admin_headers).status_code == 409
+    assert client.post("/api/models", json={**NEW, "name": "GPT-4o"},
+                       headers=admin_headers).status_code == 409
+    assert client.patch("/api/models/openai/gpt-4o-mini", json={"name": "GPT-4o"},
+                        headers=admin_headers).status_code == 409
+    assert client.get("/api/models/acme/none", headers=admin_headers).status_code == 404
+    assert client.delete("/api/models/acme/none", headers=admin_headers).status_code == 404
+    for bad in ({"provider": "acme"}, {"modelType": "gold"}, {"inputPrice": -1},
+                {"inputPrice": "NaN"}, {"id": "bad id"}, {"surprise": 1}):
+        response = client.post("/api/models", json={**NEW, **bad}, headers=admin_headers)
+        assert response.status_code == 422, bad
+    assert client.get("/api/models/openai/gpt-9", headers=admin_headers).status_code == 404
+
+
+def test_the_catalogue_routes_are_for_admins_only(client):
+    assert client.get("/api/models").status_code == 401
+    assert client.post("/api/models", json=NEW).status_code == 401
