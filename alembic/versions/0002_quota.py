@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from alembic import op
 
 import app.db.types
-from alembic import op
 from app.data import model_catalogue
 
 revision: str = "0002"
