@@ -11,12 +11,14 @@ from app.api import (
     admin_monitoring,
     admin_storage,
     admin_transactions,
+    ai,
     catalogue,
     docs,
     errors,
     health,
     keys,
     legacy,
+    openai_compat,
     plans,
     prometheus,
     sessions,
@@ -26,7 +28,8 @@ from app.api import (
 from app.api.auth import SECURITY_SCHEMES
 from app.api.envelope import ErrorEnvelopeSchema
 
-BLUEPRINTS = [health.blp, sessions.blp, keys.blp, accounts.blp, legacy.blp]
+BLUEPRINTS = [health.blp, sessions.blp, keys.blp, accounts.blp, ai.blp, legacy.blp,
+              openai_compat.blp]
 BLUEPRINTS += [users.blp, plans.blp, catalogue.blp, usage.blp]
 BLUEPRINTS += [admin_storage.blp, admin_monitoring.blp, admin_alerts.blp,
                admin_transactions.blp, prometheus.blp]

@@ -119,9 +119,12 @@ class KeyService(Service):
                 "allowedProviders": key.permissions,
             }
 
-    def authenticate(self, plaintext: str) -> dict:
-        """The key's validation record, or Unauthenticated with one message for every cause."""
-        return self.accept(self.validate(sha256_hex(plaintext)))
+    def authenticate(self, plaintext: str, *, fresh: bool = False) -> dict:
+        """The key's validation record, or Unauthenticated with one message for every cause.
+
+        `fresh` reads the database rather than the cache (the synchronous chat path)."""
+        hashed = sha256_hex(plaintext)
+        return self.accept(self.validate.uncached(self, hashed) if fresh else self.validate(hashed))
 
     def accept(self, found: dict | None) -> dict:
         """A validation record, if it lets its holder in now; else Unauthenticated."""
