@@ -43,7 +43,7 @@ def create_app(config: dict | None = None) -> Flask:
     sessions = SessionService(default_ttl=settings.session_ttl_seconds, **common)
     app.extensions["relaygate"] = SimpleNamespace(
         settings=settings, engine=engine, cache=cache, uow=uow,
-        keys=keys, sessions=sessions, usage=UsageService(**common),
+        keys=keys, sessions=sessions, usage=UsageService(pricing=None, **common),
         admins=AdminService(**common), auth=AuthService(keys=keys, sessions=sessions),
         health=HealthService(uow=uow, cache=cache, schema_heads=schema_heads()),
     )

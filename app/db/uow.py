@@ -16,6 +16,7 @@ class UnitOfWork:
     sessions: repos.SessionRepository
     api_keys: repos.ApiKeyRepository
     usage_events: repos.UsageEventRepository
+    usage_rollups: repos.UsageRollupRepository
     health: repos.HealthRepository
 
     def __init__(self, session_factory: sessionmaker):

@@ -1,15 +1,33 @@
-"""UsageService: recording usage exactly once, against the key's running totals."""
+"""UsageService: the UsageStatsInterface. Records usage exactly once, reports from rollups.
+
+Recording writes, in one transaction: the request id (idempotency), the key's running totals,
+the raw event, and the event's sums into its hourly rollups. Reports read only the rollups, so
+they never scan raw events and stay answerable after the cleanup has removed those.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from app import timebuckets
 from app.db.models import UsageEvent
-from app.errors import DatabaseError, NotFound
+from app.db.repositories.usage_rollups import Totals
+from app.db.types import MONEY_PLACES
+from app.errors import DatabaseError, InvalidInput, NotFound
+from app.services import usage_report
 from app.services.base import Service
+from app.services.pricing import Pricing
 from app.services.retry import db_retry
+from app.services.usage_query import CostQuery, StatsQuery, plan_cost, plan_stats
+
+log = logging.getLogger(__name__)
+
+MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
+MIN_RETENTION_DAYS = 1
+MAX_RETENTION_DAYS = 36_500
 
 
 @dataclass(frozen=True)
@@ -18,7 +36,9 @@ class UsageRecord:
     model: str
     input_tokens: int = 0
     output_tokens: int = 0
-    cost: Decimal = Decimal(0)
+    # None: computed from the model's prices (cost) or as the sum of every token kind (total).
+    cost: Decimal | None = None
+    total_tokens: int | None = None
     request_count: int = 1
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
@@ -30,31 +50,48 @@ class UsageRecord:
 
 
 class UsageService(Service):
+    def __init__(self, *, pricing: Pricing | None = None, cleanup_batch: int = 10_000,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.pricing = pricing
+        self.cleanup_batch = cleanup_batch
+        self._partitioned: bool | None = None
+        self._months_ready: set[datetime] = set()
+
     @db_retry
     def record(self, record: UsageRecord) -> bool:
         """Store one usage event and add it to the key's totals; False if already recorded."""
         now = self.clock()
-        occurred_at = record.timestamp or now
+        if record.timestamp is not None and record.timestamp.tzinfo is None:
+            raise InvalidInput("timestamp must carry a UTC offset.",
+                               details={"timestamp": ["Must carry a UTC offset."]})
+        occurred_at = (record.timestamp or now).astimezone(UTC)
+        totals = self._totals(record)
+        self._ensure_partition(occurred_at, now)
         with self.uow() as uow:
-            if record.request_id and uow.usage_events.get_by_request_id(record.request_id):
+            if record.request_id and not uow.usage_events.claim_request_id(
+                    record.request_id, api_key_id=record.api_key_id, occurred_at=occurred_at,
+                    recorded_at=now):
                 return False
             found = uow.api_keys.add_usage(
-                record.api_key_id, requests=record.request_count,
-                input_tokens=record.input_tokens, output_tokens=record.output_tokens,
-                cost=record.cost, used_at=occurred_at,
+                record.api_key_id, requests=totals.requests, input_tokens=totals.input_tokens,
+                output_tokens=totals.output_tokens, cost=totals.cost, used_at=occurred_at,
+                total_tokens=totals.total_tokens,
             )
             if not found:
                 raise NotFound("No API key has that id.", code="DB_RECORD_NOT_FOUND")
             uow.usage_events.add(UsageEvent(
                 api_key_id=record.api_key_id, account_id=record.account_id,
                 account_type=record.account_type, model=record.model,
-                input_tokens=record.input_tokens, output_tokens=record.output_tokens,
-                cache_write_tokens=record.cache_write_tokens,
-                cache_read_tokens=record.cache_read_tokens,
-                total_tokens=record.input_tokens + record.output_tokens,
-                cost=record.cost, request_count=record.request_count,
+                input_tokens=totals.input_tokens, output_tokens=totals.output_tokens,
+                cache_write_tokens=totals.cache_write_tokens,
+                cache_read_tokens=totals.cache_read_tokens, total_tokens=totals.total_tokens,
+                cost=totals.cost, request_count=totals.requests,
                 request_id=record.request_id, occurred_at=occurred_at, recorded_at=now,
             ))
+            uow.usage_rollups.add(bucket=timebuckets.utc_hour(occurred_at),
+                                  api_key_id=record.api_key_id, model=record.model,
+                                  account_id=record.account_id or "", totals=totals)
             try:
                 uow.commit()
             except DatabaseError as error:
@@ -62,3 +99,139 @@ class UsageService(Service):
                     return False  # a concurrent retry of the same request won the insert
                 raise
         return True
+
+    def _totals(self, record: UsageRecord) -> Totals:
+        tokens = {"input_tokens": record.input_tokens, "output_tokens": record.output_tokens,
+                  "cache_write_tokens": record.cache_write_tokens,
+                  "cache_read_tokens": record.cache_read_tokens}
+        total = record.total_tokens if record.total_tokens is not None else sum(tokens.values())
+        return Totals(requests=record.request_count, total_tokens=total,
+                      cost=self._cost(record, tokens), **tokens)
+
+    def _cost(self, record: UsageRecord, tokens: dict) -> Decimal:
+        if record.cost is not None:
+            return Decimal(record.cost).quantize(MONEY_QUANTUM)
+        prices = self.pricing(record.model) if self.pricing else None
+        if prices is None:
+            # Recording must not fail the request it follows: keep the tokens, flag the gap.
+            log.warning("no price for model %r; usage recorded with cost 0", record.model)
+            return Decimal(0)
+        return prices.cost(**tokens)
+
+    def _ensure_partition(self, occurred_at: datetime, now: datetime) -> None:
+        """Make sure the event's month (and the next) has a partition before inserting."""
+        month = timebuckets.month_start(occurred_at)
+        if self._partitioned is False or month in self._months_ready:
+            return
+        self._create_partitions(month)
+        # A month the cleanup may still drop is checked again next time, not remembered.
+        if timebuckets.next_start(month, "month", UTC) > now - timedelta(MIN_RETENTION_DAYS):
+            self._months_ready.add(month)
+
+    @db_retry
+    def _create_partitions(self, month: datetime) -> None:
+        with self.uow() as uow:
+            self._partitioned = uow.usage_events.partitioned
+            if not self._partitioned:
+                return
+            uow.usage_events.ensure_partition(month)
+            uow.usage_events.ensure_partition(timebuckets.next_start(month, "month", UTC))
+            uow.commit()
+
+    @db_retry
+    def stats(self, query: StatsQuery) -> dict:
+        """getUsageStats: sums per bucket (and per group), with every empty bucket as zeros."""
+        plan, group = plan_stats(query)
+        with self.uow() as uow:
+            rows = uow.usage_rollups.sum_by(
+                grain=plan.grain(group), start=plan.start, end=plan.end, unit=plan.unit,
+                tz_name=plan.tz_name, filters=plan.filters, group=group,
+            )
+        return usage_report.stats(plan, rows, group)
+
+    @db_retry
+    def cost_analysis(self, query: CostQuery) -> dict:
+        """getCostAnalysis: costBreakdown by day, model or account; daily trends; topModels."""
+        plan, previous = plan_cost(query)
+        common = {"tz_name": plan.tz_name, "filters": plan.filters}
+        with self.uow() as uow:
+            rollups = uow.usage_rollups
+            day_models = rollups.sum_by(grain=plan.grain("model"), start=plan.start, end=plan.end,
+                                        unit="day", group="model", **common)
+            before = rollups.sum_by(grain=plan.grain(), start=previous, end=plan.buckets[0],
+                                    unit=None, group=None, **common)
+            accounts = []
+            if query.group_by == "account":
+                accounts = rollups.sum_by(grain=plan.grain("account_id"), start=plan.start,
+                                          end=plan.end, unit=None, group="account_id", **common)
+        return usage_report.cost_analysis(
+            plan, group_by=query.group_by, top=query.top, day_models=day_models,
+            previous_cost=before[0].totals.cost, accounts=accounts,
+        )
+
+    def cleanup(self, retention_days: int = 90) -> dict:
+        """cleanupOldStats: delete raw events (and their request ids) older than the retention.
+
+        Whole months go by dropping their partition (PostgreSQL); the rest in batches of
+        `cleanup_batch` rows, each its own short transaction. Rollups are kept.
+        """
+        if not MIN_RETENTION_DAYS <= retention_days <= MAX_RETENTION_DAYS:
+            raise InvalidInput("retentionDays is out of range.", details={"retentionDays": [
+                f"Must be between {MIN_RETENTION_DAYS} and {MAX_RETENTION_DAYS}."]})
+        cutoff = self.clock() - timedelta(days=retention_days)
+        deleted = 0
+        for name, month in self._expired_partitions(cutoff):
+            deleted += self._drop_partition(name)
+            self._months_ready.discard(month)
+        while (batch := self._delete_batch(cutoff)) > 0:
+            deleted += batch
+            if batch < self.cleanup_batch:
+                break
+        while self._forget_batch(cutoff) == self.cleanup_batch:
+            pass
+        return {"deletedRecords": deleted, "remainingRecords": self._count()}
+
+    @db_retry
+    def _expired_partitions(self, cutoff: datetime) -> list[tuple[str, datetime]]:
+        with self.uow() as uow:
+            return [(name, month) for name, month in uow.usage_events.partitions()
+                    if timebuckets.next_start(month, "month", UTC) <= cutoff]
+
+    @db_retry
+    def _drop_partition(self, name: str) -> int:
+        with self.uow() as uow:
+            held = uow.usage_events.drop_partition(name)
+            uow.commit()
+        return held
+
+    @db_retry
+    def _delete_batch(self, cutoff: datetime) -> int:
+        with self.uow() as uow:
+            deleted = uow.usage_events.delete_before(cutoff, self.cleanup_batch)
+            uow.commit()
+        return deleted
+
+    @db_retry
+    def _forget_batch(self, cutoff: datetime) -> int:
+        with self.uow() as uow:
+            forgotten = uow.usage_events.forget_request_ids_before(cutoff, self.cleanup_batch)
+            uow.commit()
+        return forgotten
+
+    @db_retry
+    def _count(self) -> int:
+        with self.uow() as uow:
+            return uow.usage_events.count()
+
+    @db_retry
+    def rebuild_rollups(self, start: datetime, end: datetime) -> int:
+        """Recompute the rollups of [start, end) (whole UTC hours) from the raw events.
+
+        For bulk loads and repairs: only where every raw event of the range is still kept.
+        """
+        if not (timebuckets.is_whole_utc_hour(start) and timebuckets.is_whole_utc_hour(end)):
+            raise InvalidInput("start and end must be whole UTC hours.")
+        with self.uow() as uow:
+            written = uow.usage_rollups.rebuild(start, end)
+            uow.commit()
+        return written

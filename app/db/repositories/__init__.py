@@ -5,6 +5,7 @@ from app.db.repositories.api_keys import ApiKeyRepository
 from app.db.repositories.health import HealthRepository
 from app.db.repositories.sessions import SessionRepository
 from app.db.repositories.usage_events import UsageEventRepository
+from app.db.repositories.usage_rollups import UsageRollupRepository
 
 # Attribute name on the unit of work -> repository class.
 REPOSITORIES = {
@@ -12,6 +13,7 @@ REPOSITORIES = {
     "sessions": SessionRepository,
     "api_keys": ApiKeyRepository,
     "usage_events": UsageEventRepository,
+    "usage_rollups": UsageRollupRepository,
     "health": HealthRepository,
 }
 
@@ -22,4 +24,5 @@ __all__ = [
     "HealthRepository",
     "SessionRepository",
     "UsageEventRepository",
+    "UsageRollupRepository",
 ]
