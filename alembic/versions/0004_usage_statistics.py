@@ -1,4 +1,4 @@
-"""usage statistics: hourly rollups, request ids, monthly partitions of usage_events
+"""usage statistics: hourly and daily rollups, request ids, monthly partitions of usage_events
 
 Revision ID: 0004
 Revises: 0001
@@ -33,7 +33,12 @@ _EVENT_SUMS = (
     "sum(request_count), sum(input_tokens), sum(output_tokens), sum(cache_write_tokens), "
     "sum(cache_read_tokens), sum(total_tokens), sum(cost)"
 )
-_COARSE_GRAINS = {"m": "model", "a": "account_id", "k": "api_key_id"}
+_GRAINS = {
+    "m": ("model",),
+    "a": ("account_id",),
+    "k": ("api_key_id",),
+    "kma": ("api_key_id", "model", "account_id"),
+}
 
 
 def _is_postgresql() -> bool:
@@ -42,7 +47,8 @@ def _is_postgresql() -> bool:
 
 def upgrade() -> None:
     op.create_table(
-        "usage_hourly_rollups",
+        "usage_rollups",
+        sa.Column("span", sa.String(length=4), nullable=False),
         sa.Column("grain", sa.String(length=4), nullable=False),
         sa.Column("bucket", app.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("api_key_id", sa.String(length=36), nullable=False),
@@ -58,27 +64,30 @@ def upgrade() -> None:
             "cost", app.db.types.Money(precision=20, scale=8), server_default="0", nullable=False
         ),
         sa.PrimaryKeyConstraint(
+            "span",
             "grain",
             "bucket",
             "api_key_id",
             "model",
             "account_id",
-            name=op.f("pk_usage_hourly_rollups"),
+            name=op.f("pk_usage_rollups"),
         ),
     )
-    with op.batch_alter_table("usage_hourly_rollups", schema=None) as batch_op:
+    with op.batch_alter_table("usage_rollups", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_usage_hourly_rollups_grain_account_id_bucket",
-            ["grain", "account_id", "bucket"],
+            "ix_usage_rollups_span_grain_account_id_bucket",
+            ["span", "grain", "account_id", "bucket"],
             unique=False,
         )
         batch_op.create_index(
-            "ix_usage_hourly_rollups_grain_api_key_id_bucket",
-            ["grain", "api_key_id", "bucket"],
+            "ix_usage_rollups_span_grain_api_key_id_bucket",
+            ["span", "grain", "api_key_id", "bucket"],
             unique=False,
         )
         batch_op.create_index(
-            "ix_usage_hourly_rollups_grain_model_bucket", ["grain", "model", "bucket"], unique=False
+            "ix_usage_rollups_span_grain_model_bucket",
+            ["span", "grain", "model", "bucket"],
+            unique=False,
         )
 
     op.create_table(
@@ -183,23 +192,30 @@ def _fill_from_existing_events() -> None:
         "WHERE request_id IS NOT NULL"
     )
     if _is_postgresql():
-        hour = "date_trunc('hour', occurred_at, 'UTC')"
+        hour, day = "date_trunc('hour', occurred_at, 'UTC')", "date_trunc('day', bucket, 'UTC')"
     else:
         hour = "strftime('%Y-%m-%d %H:00:00.000000', occurred_at)"
+        day = "strftime('%Y-%m-%d 00:00:00.000000', bucket)"
     account = "coalesce(account_id, '')"
+    columns = f"span, grain, bucket, api_key_id, model, account_id, {_SUMS}"
     op.execute(
-        f"INSERT INTO usage_hourly_rollups (grain, bucket, api_key_id, model, account_id, {_SUMS}) "
-        f"SELECT 'kma', {hour}, api_key_id, model, {account}, {_EVENT_SUMS} FROM usage_events "
-        f"GROUP BY {hour}, api_key_id, model, {account}"
+        f"INSERT INTO usage_rollups ({columns}) "
+        f"SELECT 'hour', 'kma', {hour}, api_key_id, model, {account}, {_EVENT_SUMS} "
+        f"FROM usage_events GROUP BY {hour}, api_key_id, model, {account}"
     )
-    for grain, column in _COARSE_GRAINS.items():
-        dims = ", ".join(c if c == column else "''" for c in ("api_key_id", "model", "account_id"))
-        sums = ", ".join(f"sum({name.strip()})" for name in _SUMS.split(","))
-        op.execute(
-            f"INSERT INTO usage_hourly_rollups (grain, bucket, api_key_id, model, account_id, {_SUMS}) "
-            f"SELECT '{grain}', bucket, {dims}, {sums} FROM usage_hourly_rollups "
-            f"WHERE grain = 'kma' GROUP BY bucket, {column}"
-        )
+    sums = ", ".join(f"sum({name.strip()})" for name in _SUMS.split(","))
+    for span, bucket in (("hour", "bucket"), ("day", day)):
+        for grain, kept in _GRAINS.items():
+            if (span, grain) == ("hour", "kma"):
+                continue
+            dims = ", ".join(
+                c if c in kept else "''" for c in ("api_key_id", "model", "account_id")
+            )
+            op.execute(
+                f"INSERT INTO usage_rollups ({columns}) "
+                f"SELECT '{span}', '{grain}', {bucket}, {dims}, {sums} FROM usage_rollups "
+                f"WHERE span = 'hour' AND grain = 'kma' GROUP BY {bucket}, {', '.join(kept)}"
+            )
 
 
 def downgrade() -> None:
@@ -221,12 +237,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_usage_request_ids_occurred_at"))
 
     op.drop_table("usage_request_ids")
-    with op.batch_alter_table("usage_hourly_rollups", schema=None) as batch_op:
-        batch_op.drop_index("ix_usage_hourly_rollups_grain_model_bucket")
-        batch_op.drop_index("ix_usage_hourly_rollups_grain_api_key_id_bucket")
-        batch_op.drop_index("ix_usage_hourly_rollups_grain_account_id_bucket")
+    with op.batch_alter_table("usage_rollups", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_rollups_span_grain_model_bucket")
+        batch_op.drop_index("ix_usage_rollups_span_grain_api_key_id_bucket")
+        batch_op.drop_index("ix_usage_rollups_span_grain_account_id_bucket")
 
-    op.drop_table("usage_hourly_rollups")
+    op.drop_table("usage_rollups")
 
 
 def _unpartition_events() -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from app.api import docs, errors, health, keys, sessions
+from app.api import docs, errors, health, keys, sessions, usage_stats
 from app.api.auth import SECURITY_SCHEMES
 from app.api.envelope import ErrorEnvelopeSchema
 
 BLUEPRINTS = [health.blp, sessions.blp, keys.blp]
+BLUEPRINTS += [usage_stats.blp]
 
 OPENAPI_CONFIG = {
     "API_TITLE": "Relaygate",

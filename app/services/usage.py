@@ -14,14 +14,21 @@ from decimal import Decimal
 
 from app import timebuckets
 from app.db.models import UsageEvent
-from app.db.repositories.usage_rollups import Totals
+from app.db.repositories.usage_rollups import RollupRow, Totals
 from app.db.types import MONEY_PLACES
 from app.errors import DatabaseError, InvalidInput, NotFound
 from app.services import usage_report
 from app.services.base import Service
 from app.services.pricing import Pricing
 from app.services.retry import db_retry
-from app.services.usage_query import CostQuery, StatsQuery, plan_cost, plan_stats
+from app.services.usage_query import (
+    CostQuery,
+    Plan,
+    StatsQuery,
+    plan_cost,
+    plan_stats,
+    segments,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +96,9 @@ class UsageService(Service):
                 cost=totals.cost, request_count=totals.requests,
                 request_id=record.request_id, occurred_at=occurred_at, recorded_at=now,
             ))
-            uow.usage_rollups.add(bucket=timebuckets.utc_hour(occurred_at),
-                                  api_key_id=record.api_key_id, model=record.model,
-                                  account_id=record.account_id or "", totals=totals)
+            uow.usage_rollups.add(occurred_at=occurred_at, api_key_id=record.api_key_id,
+                                  model=record.model, account_id=record.account_id or "",
+                                  totals=totals)
             try:
                 uow.commit()
             except DatabaseError as error:
@@ -123,19 +130,23 @@ class UsageService(Service):
         month = timebuckets.month_start(occurred_at)
         if self._partitioned is False or month in self._months_ready:
             return
-        self._create_partitions(month)
+        self.prepare_partitions(month, month)
         # A month the cleanup may still drop is checked again next time, not remembered.
         if timebuckets.next_start(month, "month", UTC) > now - timedelta(MIN_RETENTION_DAYS):
             self._months_ready.add(month)
 
     @db_retry
-    def _create_partitions(self, month: datetime) -> None:
+    def prepare_partitions(self, first: datetime, last: datetime) -> None:
+        """Create the monthly partitions from `first` to the month after `last` (bulk loads)."""
         with self.uow() as uow:
             self._partitioned = uow.usage_events.partitioned
             if not self._partitioned:
                 return
-            uow.usage_events.ensure_partition(month)
-            uow.usage_events.ensure_partition(timebuckets.next_start(month, "month", UTC))
+            month = timebuckets.month_start(first)
+            end = timebuckets.next_start(timebuckets.month_start(last), "month", UTC)
+            while month <= end:
+                uow.usage_events.ensure_partition(month)
+                month = timebuckets.next_start(month, "month", UTC)
             uow.commit()
 
     @db_retry
@@ -143,31 +154,38 @@ class UsageService(Service):
         """getUsageStats: sums per bucket (and per group), with every empty bucket as zeros."""
         plan, group = plan_stats(query)
         with self.uow() as uow:
-            rows = uow.usage_rollups.sum_by(
-                grain=plan.grain(group), start=plan.start, end=plan.end, unit=plan.unit,
-                tz_name=plan.tz_name, filters=plan.filters, group=group,
-            )
+            rows = self._sums(uow, plan, plan.start, plan.end, unit=plan.unit, group=group)
         return usage_report.stats(plan, rows, group)
 
     @db_retry
     def cost_analysis(self, query: CostQuery) -> dict:
         """getCostAnalysis: costBreakdown by day, model or account; daily trends; topModels."""
         plan, previous = plan_cost(query)
-        common = {"tz_name": plan.tz_name, "filters": plan.filters}
         with self.uow() as uow:
-            rollups = uow.usage_rollups
-            day_models = rollups.sum_by(grain=plan.grain("model"), start=plan.start, end=plan.end,
-                                        unit="day", group="model", **common)
-            before = rollups.sum_by(grain=plan.grain(), start=previous, end=plan.buckets[0],
-                                    unit=None, group=None, **common)
+            day_models = self._sums(uow, plan, plan.start, plan.end, unit="day", group="model")
+            before = self._sums(uow, plan, previous, plan.buckets[0], unit=None, group=None)
             accounts = []
             if query.group_by == "account":
-                accounts = rollups.sum_by(grain=plan.grain("account_id"), start=plan.start,
-                                          end=plan.end, unit=None, group="account_id", **common)
+                accounts = self._sums(uow, plan, plan.start, plan.end, unit=None,
+                                      group="account_id")
         return usage_report.cost_analysis(
             plan, group_by=query.group_by, top=query.top, day_models=day_models,
-            previous_cost=before[0].totals.cost, accounts=accounts,
+            previous_cost=sum((row.totals.cost for row in before), Totals().cost),
+            accounts=accounts,
         )
+
+    @staticmethod
+    def _sums(uow, plan: Plan, start: datetime, end: datetime, *, unit: str | None,
+              group: str | None) -> list[RollupRow]:
+        """Rollup sums over [start, end): whole UTC days from daily rows where they fit."""
+        rows = []
+        days = plan.daily_buckets or unit is None
+        for span, first, last in segments(start, end, days=days):
+            rows += uow.usage_rollups.sum_by(
+                span=span, grain=plan.grain(group), start=first, end=last, unit=unit,
+                tz_name=plan.tz_name, filters=plan.filters, group=group,
+            )
+        return rows
 
     def cleanup(self, retention_days: int = 90) -> dict:
         """cleanupOldStats: delete raw events (and their request ids) older than the retention.
@@ -223,15 +241,21 @@ class UsageService(Service):
         with self.uow() as uow:
             return uow.usage_events.count()
 
-    @db_retry
     def rebuild_rollups(self, start: datetime, end: datetime) -> int:
-        """Recompute the rollups of [start, end) (whole UTC hours) from the raw events.
+        """Recompute the rollups of the UTC days from `start` to `end` from the raw events.
 
-        For bulk loads and repairs: only where every raw event of the range is still kept.
+        For bulk loads and repairs, only where every raw event of those days is still kept.
+        One transaction per day keeps each short. Returns the number of days rebuilt.
         """
-        if not (timebuckets.is_whole_utc_hour(start) and timebuckets.is_whole_utc_hour(end)):
-            raise InvalidInput("start and end must be whole UTC hours.")
+        day = timebuckets.bucket_start(start, "day", UTC)
+        days = 0
+        while day < end:
+            self._rebuild_day(day)
+            day, days = day + timedelta(days=1), days + 1
+        return days
+
+    @db_retry
+    def _rebuild_day(self, day: datetime) -> None:
         with self.uow() as uow:
-            written = uow.usage_rollups.rebuild(start, end)
+            uow.usage_rollups.rebuild(day, day + timedelta(days=1))
             uow.commit()
-        return written

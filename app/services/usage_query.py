@@ -63,10 +63,31 @@ class Plan:
     buckets: list[datetime]
     filters: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def daily_buckets(self) -> bool:
+        """Whether every bucket starts at a UTC midnight, so whole UTC days fit inside them."""
+        return self.unit != "hour" and all(b.hour == 0 for b in self.buckets)
+
     def grain(self, *dimensions: str) -> str:
         """The smallest rollup grain that keeps every filtered and asked-for dimension."""
         wanted = set(self.filters) | {d for d in dimensions if d}
         return next(grain for grain, kept in ROLLUP_GRAINS.items() if wanted <= set(kept))
+
+
+def segments(start: datetime, end: datetime, *,
+             days: bool) -> list[tuple[str, datetime, datetime]]:
+    """[start, end) as (span, start, end) pieces: whole UTC days from the daily rollups when
+    `days` allows it, the hours at either edge (or everything) from the hourly ones."""
+    floor = timebuckets.bucket_start(start, "day", UTC)
+    first_day = floor if floor == start else floor + timedelta(days=1)
+    last_day = timebuckets.bucket_start(end, "day", UTC)
+    if not days or first_day >= last_day:
+        return [("hour", start, end)]
+    pieces = [("hour", start, first_day)] if start < first_day else []
+    pieces.append(("day", first_day, last_day))
+    if last_day < end:
+        pieces.append(("hour", last_day, end))
+    return pieces
 
 
 def _fail(errors: dict[str, list[str]]) -> None:

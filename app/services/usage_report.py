@@ -79,7 +79,7 @@ def percentages(amounts: list[Decimal]) -> list[Decimal]:
 def cost_analysis(plan: Plan, *, group_by: str, top: int, day_models: list[RollupRow],
                   previous_cost: Decimal, accounts: list[RollupRow]) -> dict:
     """`day_models`: sums by (day, model); `accounts`: by account (only for groupBy=account)."""
-    daily = [Decimal(0) for _ in plan.buckets]
+    daily = [Totals().cost for _ in plan.buckets]
     models: dict[str, Totals] = {}
     for row in day_models:
         daily[_index(plan, row)] += row.totals.cost
@@ -106,7 +106,7 @@ def cost_analysis(plan: Plan, *, group_by: str, top: int, day_models: list[Rollu
         "trends": trends,
         "topModels": [{"model": name, "cost": totals.cost, "requests": totals.requests}
                       for name, totals in ranked[:top]],
-        "totalCost": sum(daily, Decimal(0)),
+        "totalCost": sum(daily, Totals().cost),
     }
 
 

@@ -1,4 +1,4 @@
-"""What usage statistics are answered from: request ids seen, and exact hourly rollups."""
+"""What usage statistics are answered from: request ids seen, and exact rollups."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ ROLLUP_GRAINS = {
     "k": ("api_key_id",),
     "kma": ("api_key_id", "model", "account_id"),
 }
+# Rows per UTC hour (any zone with a whole-hour offset is cut exactly from them), and per UTC
+# day (24 times fewer rows to read for long ranges whose buckets start at UTC midnight).
+SPANS = ("hour", "day")
 SUM_COLUMNS = ("requests", "input_tokens", "output_tokens", "cache_write_tokens",
                "cache_read_tokens", "total_tokens", "cost")
 
@@ -37,20 +40,23 @@ class UsageRequestId(Base):
     recorded_at: Mapped[timestamp]
 
 
-class UsageHourlyRollup(Base):
-    """Sums of usage events per UTC hour, at each grain of ROLLUP_GRAINS.
+class UsageRollup(Base):
+    """Sums of usage events per UTC hour and per UTC day, at each grain of ROLLUP_GRAINS.
 
     Updated in the recording transaction by one upsert; never touched by the cleanup, so
     aggregates outlive the raw events.
     """
 
-    __tablename__ = "usage_hourly_rollups"
+    __tablename__ = "usage_rollups"
     __table_args__ = (
-        Index("ix_usage_hourly_rollups_grain_api_key_id_bucket", "grain", "api_key_id", "bucket"),
-        Index("ix_usage_hourly_rollups_grain_model_bucket", "grain", "model", "bucket"),
-        Index("ix_usage_hourly_rollups_grain_account_id_bucket", "grain", "account_id", "bucket"),
+        Index("ix_usage_rollups_span_grain_api_key_id_bucket", "span", "grain", "api_key_id",
+              "bucket"),
+        Index("ix_usage_rollups_span_grain_model_bucket", "span", "grain", "model", "bucket"),
+        Index("ix_usage_rollups_span_grain_account_id_bucket", "span", "grain", "account_id",
+              "bucket"),
     )
 
+    span: Mapped[str] = mapped_column(String(4), primary_key=True)
     grain: Mapped[str] = mapped_column(String(4), primary_key=True)
     bucket: Mapped[datetime] = mapped_column(primary_key=True)
     api_key_id: Mapped[str] = mapped_column(String(36), primary_key=True)

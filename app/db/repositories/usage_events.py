@@ -54,7 +54,7 @@ class UsageEventRepository(Repository[UsageEvent]):
             request_id=request_id, api_key_id=api_key_id, occurred_at=occurred_at,
             recorded_at=recorded_at,
         ).on_conflict_do_nothing(index_elements=["request_id"])
-        return self.session.execute(statement).rowcount == 1
+        return self.session.scalar(statement.returning(UsageRequestId.request_id)) is not None
 
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(UsageEvent))

@@ -1,4 +1,4 @@
-"""Hourly usage rollups: one upsert per recorded event, and sums over them for reports."""
+"""Usage rollups: one upsert per recorded event, and sums over them for reports."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from decimal import Decimal
 from sqlalchemy import Integer, delete, func, insert, literal, select, text, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app import timebuckets
 from app.db.functions import local_bucket
-from app.db.models import UsageEvent, UsageHourlyRollup
-from app.db.models.usage_stats import ROLLUP_GRAINS, SUM_COLUMNS
+from app.db.models import UsageEvent, UsageRollup
+from app.db.models.usage_stats import ROLLUP_GRAINS, SPANS, SUM_COLUMNS
 from app.db.types import Money
 
-R = UsageHourlyRollup
+R = UsageRollup
 DIMENSIONS = ("api_key_id", "model", "account_id")
+_COLUMNS = ["span", "grain", "bucket", *DIMENSIONS, *SUM_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class Totals:
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
     total_tokens: int = 0
-    cost: Decimal = Decimal(0)
+    cost: Decimal = Decimal("0E-8")
 
     def __add__(self, other: Totals) -> Totals:
         return Totals(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -51,38 +53,45 @@ class UsageRollupRepository:
     def __init__(self, session):
         self.session = session
 
-    def _insert(self):
-        name = self.session.get_bind().dialect.name
-        return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[name]
+    @property
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
 
-    def add(self, *, bucket: datetime, api_key_id: str, model: str, account_id: str,
+    def add(self, *, occurred_at: datetime, api_key_id: str, model: str, account_id: str,
             totals: Totals) -> None:
-        """Add one event's sums to its hour at every grain, in one statement.
+        """Add one event's sums to its hour and its day at every grain, in one statement.
 
-        Rows are always locked in the order of ROLLUP_GRAINS, one per grain, so concurrent
-        recorders cannot deadlock on them.
+        Rows are always locked in the same order (span, then grain), one per (span, grain),
+        so concurrent recorders cannot deadlock on them.
         """
         dims = {"api_key_id": api_key_id, "model": model, "account_id": account_id}
         sums = {name: getattr(totals, name) for name in SUM_COLUMNS}
-        rows = [{"grain": grain, "bucket": bucket, **sums,
+        starts = {"hour": timebuckets.utc_hour(occurred_at),
+                  "day": timebuckets.utc_hour(occurred_at).replace(hour=0)}
+        rows = [{"span": span, "grain": grain, "bucket": starts[span], **sums,
                  **{d: dims[d] if d in kept else "" for d in DIMENSIONS}}
-                for grain, kept in ROLLUP_GRAINS.items()]
-        statement = self._insert()(R).values(rows)
+                for span in SPANS for grain, kept in ROLLUP_GRAINS.items()]
+        insert_for = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[self._dialect]
+        statement = insert_for(R).values(rows)
         statement = statement.on_conflict_do_update(
-            index_elements=["grain", "bucket", *DIMENSIONS],
+            index_elements=["span", "grain", "bucket", *DIMENSIONS],
             set_={name: getattr(R, name) + statement.excluded[name] for name in SUM_COLUMNS},
         )
         self.session.execute(statement)
 
-    def sum_by(self, *, grain: str, start: datetime, end: datetime, unit: str | None,
-               tz_name: str, filters: dict[str, str], group: str | None) -> list[RollupRow]:
-        """Sums over [start, end) of one grain, by local bucket (unless unit is None) and group."""
+    def sum_by(self, *, span: str, grain: str, start: datetime, end: datetime,
+               unit: str | None, tz_name: str, filters: dict[str, str],
+               group: str | None) -> list[RollupRow]:
+        """Sums over [start, end) of one span and grain, by local bucket and by group.
+
+        `unit` None: not split by time; `group` None: not split by a dimension.
+        """
         keys = []
         if unit is not None:
             keys.append(local_bucket(R.bucket, unit, tz_name))
         if group is not None:
             keys.append(getattr(R, group))
-        conditions = [R.grain == grain, R.bucket >= start, R.bucket < end]
+        conditions = [R.span == span, R.grain == grain, R.bucket >= start, R.bucket < end]
         conditions += [getattr(R, name) == value for name, value in filters.items()]
         query = select(*keys, *_sums(R)).where(*conditions)
         if keys:
@@ -96,38 +105,35 @@ class UsageRollupRepository:
             result.append(RollupRow(bucket, value, totals))
         return result
 
-    def rebuild(self, start: datetime, end: datetime) -> int:
-        """Recompute every grain for the whole UTC hours in [start, end) from the raw events.
+    def rebuild(self, start: datetime, end: datetime) -> None:
+        """Recompute every rollup of the whole UTC days in [start, end) from the raw events.
 
-        Only for hours whose raw events are all still kept; returns the full-grain rows written.
+        Only for days whose raw events are all still kept.
         """
-        span = [R.bucket >= start, R.bucket < end]
-        if self.session.get_bind().dialect.name == "postgresql":
-            # A bulk load aggregates millions of rows: let the hash aggregate stay in memory.
-            self.session.execute(text("SET LOCAL work_mem = '256MB'"))
-        self.session.execute(delete(R).where(*span))
+        if self._dialect == "postgresql":
+            # A bulk load aggregates many rows: let the hash aggregate stay in memory.
+            self.session.execute(text("SET LOCAL work_mem = '64MB'"))
+        self.session.execute(delete(R).where(R.bucket >= start, R.bucket < end))
         hour = local_bucket(UsageEvent.occurred_at, "hour", "UTC")
         account = func.coalesce(UsageEvent.account_id, "")
         events = UsageEvent.__table__.c
-        sources = [func.coalesce(func.sum(events[name]), 0) for name in SUM_COLUMNS[:-1]]
-        full = (
-            select(literal("kma"), hour, UsageEvent.api_key_id, UsageEvent.model, account,
-                   *sources, func.sum(events.cost))
+        sources = [func.sum(events["request_count" if name == "requests" else name])
+                   for name in SUM_COLUMNS]
+        self.session.execute(insert(R).from_select(_COLUMNS, (
+            select(literal("hour"), literal("kma"), hour, UsageEvent.api_key_id,
+                   UsageEvent.model, account, *sources)
             .where(UsageEvent.occurred_at >= start, UsageEvent.occurred_at < end)
             .group_by(hour, UsageEvent.api_key_id, UsageEvent.model, account)
-        )
-        columns = ["grain", "bucket", *DIMENSIONS, *SUM_COLUMNS]
-        written = self.session.execute(insert(R).from_select(columns, full)).rowcount
-        for grain, kept in ROLLUP_GRAINS.items():
-            if grain == "kma":
-                continue
+        )))
+        day = local_bucket(R.bucket, "day", "UTC")
+        for span, grain, kept in [*(("hour", g, k) for g, k in ROLLUP_GRAINS.items()
+                                    if g != "kma"),
+                                  *(("day", g, k) for g, k in ROLLUP_GRAINS.items())]:
+            bucket = R.bucket if span == "hour" else day
             dims = [getattr(R, d) if d in kept else literal("") for d in DIMENSIONS]
-            kept_columns = [getattr(R, d) for d in kept]
-            coarse = (
-                select(literal(grain), R.bucket, *dims, *(func.sum(getattr(R, name))
-                                                          for name in SUM_COLUMNS))
-                .where(R.grain == "kma", *span)
-                .group_by(R.bucket, *kept_columns)
-            )
-            self.session.execute(insert(R).from_select(columns, coarse))
-        return written
+            self.session.execute(insert(R).from_select(_COLUMNS, (
+                select(literal(span), literal(grain), bucket, *dims,
+                       *(func.sum(getattr(R, name)) for name in SUM_COLUMNS))
+                .where(R.span == "hour", R.grain == "kma", R.bucket >= start, R.bucket < end)
+                .group_by(bucket, *(getattr(R, d) for d in kept))
+            )))
