@@ -54,23 +54,20 @@ def test_a_key_records_and_reads_its_own_usage_only(client, admin_headers, make_
     assert stats(client, admin_headers).json["data"]["summary"]["totalRequests"] == 2
 
 
-@pytest.mark.parametrize(("method", "path", "payload"), [
-    ("get", "/api/usage/stats", None),
-    ("get", "/api/usage/cost-analysis", None),
-    ("post", "/api/usage/records", RECORD),
-])
-def test_a_key_asking_for_another_keys_usage_is_forbidden(client, make_key, method, path,
-                                                          payload):
+def test_a_key_asking_for_another_keys_usage_is_forbidden(client, make_key):
     mine, other = make_key(), make_key()
-    if method == "get":
-        response = client.get(path, query_string={**RANGE, "apiKeyId": other["id"]},
-                              headers=key_headers(mine))
-    else:
-        response = client.post(path, json={**payload, "apiKeyId": other["id"]},
-                               headers=key_headers(mine))
-    assert response.status_code == 403
-    assert response.json["success"] is False
-    assert response.json["error"]["code"] == "FORBIDDEN"
+    answers = [
+        client.get("/api/usage/stats", query_string={**RANGE, "apiKeyId": other["id"]},
+                   headers=key_headers(mine)),
+        client.get("/api/usage/cost-analysis", query_string={**RANGE, "apiKeyId": other["id"]},
+                   headers=key_headers(mine)),
+        client.post("/api/usage/records", json={**RECORD, "apiKeyId": other["id"]},
+                    headers=key_headers(mine)),
+    ]
+    for response in answers:
+        assert response.status_code == 403
+        assert response.json["success"] is False
+        assert response.json["error"]["code"] == "FORBIDDEN"
 
 
 def test_reports_need_credentials(client):
@@ -138,7 +135,7 @@ def test_cleanup_is_for_admins_and_answers_its_counts(client, admin_headers, key
 STATS, COSTS = "/api/usage/stats", "/api/usage/cost-analysis"
 
 
-@pytest.mark.parametrize(("path", "params", "field"), [
+BAD_QUERIES = [
     (STATS, {"startDate": "2025-11-01T00:00:00Z", "endDate": "2025-10-30T00:00:00Z"},
      "endDate"),
     (COSTS, {"startDate": "2025-11-01T00:00:00Z", "endDate": "2025-10-30T00:00:00Z"},
@@ -154,24 +151,30 @@ STATS, COSTS = "/api/usage/stats", "/api/usage/cost-analysis"
     (STATS, {"groupBy": "colour"}, "groupBy"),
     (COSTS, {"groupBy": "apikey"}, "groupBy"),
     (STATS, {"format": "xml"}, "format"),
-])
-def test_bad_report_queries_are_422_in_the_envelope(client, admin_headers, path, params, field):
-    response = client.get(path, query_string={**RANGE, **params}, headers=admin_headers)
-    assert response.status_code == 422, response.json
-    assert response.json["success"] is False
-    assert response.json["error"]["code"] == "VALIDATION_ERROR"
-    assert field in response.json["error"]["details"], response.json
+]
 
 
-@pytest.mark.parametrize("change", [
+def test_bad_report_queries_are_422_in_the_envelope(client, admin_headers):
+    for path, params, field in BAD_QUERIES:
+        response = client.get(path, query_string={**RANGE, **params}, headers=admin_headers)
+        assert response.status_code == 422, (path, params, response.json)
+        assert response.json["success"] is False
+        assert response.json["error"]["code"] == "VALIDATION_ERROR"
+        assert field in response.json["error"]["details"], (params, response.json)
+
+
+BAD_RECORDS = [
     {"inputTokens": -1}, {"accountType": "azure"}, {"model": ""}, {"cost": "NaN"},
-    {"surprise": 1}, {"requestCount": 0}, {"timestamp": "yesterday"},
-])
-def test_a_bad_record_is_422_and_changes_nothing(client, admin_headers, key, change):
-    body = {**RECORD, "apiKeyId": key["id"], **change}
-    response = client.post("/api/usage/records", json=body, headers=admin_headers)
-    assert response.status_code == 422
-    assert response.json["error"]["code"] == "VALIDATION_ERROR"
+    {"surprise": 1}, {"requestCount": 0}, {"timestamp": "yesterday"}, {"requestId": ""},
+]
+
+
+def test_a_bad_record_is_422_and_changes_nothing(client, admin_headers, key):
+    for change in BAD_RECORDS:
+        body = {**RECORD, "apiKeyId": key["id"], **change}
+        response = client.post("/api/usage/records", json=body, headers=admin_headers)
+        assert response.status_code == 422, change
+        assert response.json["error"]["code"] == "VALIDATION_ERROR"
     assert stats(client, admin_headers).json["data"]["summary"]["totalRequests"] == 0
     assert client.get(f"/api/keys/{key['id']}",
                       headers=admin_headers).json["data"]["usage"]["totalRequests"] == 0

@@ -64,7 +64,7 @@ END = START + timedelta(days=3)
 @pytest.fixture
 def costs(services):
     key_ids = [services.keys.create({"name": f"k{i}"}).id for i in range(2)]
-    records = random_records(key_ids, START - timedelta(days=1), 4 * 24, 60, seed=3)
+    records = random_records(key_ids, START - timedelta(days=1), 4 * 24, 40, seed=3)
     for record in records:
         services.usage.record(record)
     return key_ids, records

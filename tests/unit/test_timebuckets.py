@@ -15,8 +15,9 @@ def utc(*args) -> datetime:
 
 
 def test_a_tokyo_day_starts_at_fifteen_hundred_utc_the_day_before():
-    assert timebuckets.bucket_start(utc(2025, 10, 30, 15, 30), "day", TOKYO) == utc(2025, 10, 30, 15)
-    assert timebuckets.bucket_start(utc(2025, 10, 30, 14, 30), "day", TOKYO) == utc(2025, 10, 29, 15)
+    start = timebuckets.bucket_start
+    assert start(utc(2025, 10, 30, 15, 30), "day", TOKYO) == utc(2025, 10, 30, 15)
+    assert start(utc(2025, 10, 30, 14, 30), "day", TOKYO) == utc(2025, 10, 29, 15)
 
 
 def test_new_york_days_are_twenty_five_hours_long_when_daylight_saving_ends():

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.errors import InvalidInput
-from app.services.usage_query import CostQuery, StatsQuery, plan_cost, plan_stats
+from app.services.usage_query import CostQuery, StatsQuery, plan_cost, plan_stats, segments
 
 START = datetime(2025, 10, 1, tzinfo=UTC)
 
@@ -65,3 +65,30 @@ def test_an_unknown_grouping_is_refused():
 def test_the_smallest_grain_holding_the_asked_dimensions_is_chosen(query, grain):
     plan, group = plan_stats(query)
     assert plan.grain(group) == grain
+
+
+def test_a_range_of_whole_utc_days_reads_daily_rollups_only():
+    end = START + timedelta(days=3)
+    assert segments(START, end, days=True) == [("day", START, end)]
+
+
+def test_partial_edge_days_are_read_from_hourly_rollups():
+    start, end = START + timedelta(hours=22), START + timedelta(days=3, hours=5)
+    assert segments(start, end, days=True) == [
+        ("hour", start, START + timedelta(days=1)),
+        ("day", START + timedelta(days=1), START + timedelta(days=3)),
+        ("hour", START + timedelta(days=3), end),
+    ]
+    assert segments(start, START + timedelta(days=1, hours=3), days=True) == [
+        ("hour", start, START + timedelta(days=1, hours=3))]
+    assert segments(start, end, days=False) == [("hour", start, end)]
+
+
+def test_only_buckets_that_start_at_utc_midnight_use_daily_rollups():
+    def daily(start=START, **fields):
+        return plan_stats(StatsQuery(start, start + timedelta(days=2), **fields))[0].daily_buckets
+    assert daily(granularity="day")
+    assert daily(datetime(2025, 12, 1, tzinfo=UTC), granularity="day", timezone="Europe/London")
+    assert not daily(granularity="day", timezone="Europe/London")  # summer time: 23:00 UTC
+    assert not daily(granularity="day", timezone="Asia/Tokyo")
+    assert not daily(granularity="hour")
