@@ -1,7 +1,8 @@
 """UsageService: the UsageStatsInterface. Records usage exactly once, reports from rollups.
 
 Recording writes, in one transaction: the request id (idempotency), the key's running totals,
-the raw event, and the event's sums into its hourly rollups. Reports read only the rollups, so
+the raw event, and the event's sums into its hour's and day's rollups. Reports read only the
+rollups (whole UTC days from the daily ones where buckets allow, hours elsewhere), so
 they never scan raw events and stay answerable after the cleanup has removed those.
 """
 
@@ -9,10 +10,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from app import timebuckets
 from app.db.models import UsageEvent
 from app.db.repositories.usage_rollups import RollupRow, Totals
 from app.db.types import MONEY_PLACES
@@ -29,12 +29,11 @@ from app.services.usage_query import (
     plan_stats,
     segments,
 )
+from app.services.usage_retention import UsageRetention
 
 log = logging.getLogger(__name__)
 
 MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
-MIN_RETENTION_DAYS = 1
-MAX_RETENTION_DAYS = 36_500
 
 
 @dataclass(frozen=True)
@@ -61,9 +60,9 @@ class UsageService(Service):
                  **kwargs):
         super().__init__(**kwargs)
         self.pricing = pricing
-        self.cleanup_batch = cleanup_batch
-        self._partitioned: bool | None = None
-        self._months_ready: set[datetime] = set()
+        self.retention = UsageRetention(uow=self.uow, clock=self.clock,
+                                        retry_policy=self.retry_policy,
+                                        cleanup_batch=cleanup_batch)
 
     @db_retry
     def record(self, record: UsageRecord) -> bool:
@@ -74,7 +73,7 @@ class UsageService(Service):
                                details={"timestamp": ["Must carry a UTC offset."]})
         occurred_at = (record.timestamp or now).astimezone(UTC)
         totals = self._totals(record)
-        self._ensure_partition(occurred_at, now)
+        self.retention.ensure_partition(occurred_at, now)
         with self.uow() as uow:
             if record.request_id and not uow.usage_events.claim_request_id(
                     record.request_id, api_key_id=record.api_key_id, occurred_at=occurred_at,
@@ -125,30 +124,6 @@ class UsageService(Service):
             return Decimal(0)
         return prices.cost(**tokens)
 
-    def _ensure_partition(self, occurred_at: datetime, now: datetime) -> None:
-        """Make sure the event's month (and the next) has a partition before inserting."""
-        month = timebuckets.month_start(occurred_at)
-        if self._partitioned is False or month in self._months_ready:
-            return
-        self.prepare_partitions(month, month)
-        # A month the cleanup may still drop is checked again next time, not remembered.
-        if timebuckets.next_start(month, "month", UTC) > now - timedelta(MIN_RETENTION_DAYS):
-            self._months_ready.add(month)
-
-    @db_retry
-    def prepare_partitions(self, first: datetime, last: datetime) -> None:
-        """Create the monthly partitions from `first` to the month after `last` (bulk loads)."""
-        with self.uow() as uow:
-            self._partitioned = uow.usage_events.partitioned
-            if not self._partitioned:
-                return
-            month = timebuckets.month_start(first)
-            end = timebuckets.next_start(timebuckets.month_start(last), "month", UTC)
-            while month <= end:
-                uow.usage_events.ensure_partition(month)
-                month = timebuckets.next_start(month, "month", UTC)
-            uow.commit()
-
     @db_retry
     def stats(self, query: StatsQuery) -> dict:
         """getUsageStats: sums per bucket (and per group), with every empty bucket as zeros."""
@@ -188,74 +163,11 @@ class UsageService(Service):
         return rows
 
     def cleanup(self, retention_days: int = 90) -> dict:
-        """cleanupOldStats: delete raw events (and their request ids) older than the retention.
+        """cleanupOldStats: delete raw events older than the retention; rollups are kept."""
+        return self.retention.cleanup(retention_days)
 
-        Whole months go by dropping their partition (PostgreSQL); the rest in batches of
-        `cleanup_batch` rows, each its own short transaction. Rollups are kept.
-        """
-        if not MIN_RETENTION_DAYS <= retention_days <= MAX_RETENTION_DAYS:
-            raise InvalidInput("retentionDays is out of range.", details={"retentionDays": [
-                f"Must be between {MIN_RETENTION_DAYS} and {MAX_RETENTION_DAYS}."]})
-        cutoff = self.clock() - timedelta(days=retention_days)
-        deleted = 0
-        for name, month in self._expired_partitions(cutoff):
-            deleted += self._drop_partition(name)
-            self._months_ready.discard(month)
-        while (batch := self._delete_batch(cutoff)) > 0:
-            deleted += batch
-            if batch < self.cleanup_batch:
-                break
-        while self._forget_batch(cutoff) == self.cleanup_batch:
-            pass
-        return {"deletedRecords": deleted, "remainingRecords": self._count()}
-
-    @db_retry
-    def _expired_partitions(self, cutoff: datetime) -> list[tuple[str, datetime]]:
-        with self.uow() as uow:
-            return [(name, month) for name, month in uow.usage_events.partitions()
-                    if timebuckets.next_start(month, "month", UTC) <= cutoff]
-
-    @db_retry
-    def _drop_partition(self, name: str) -> int:
-        with self.uow() as uow:
-            held = uow.usage_events.drop_partition(name)
-            uow.commit()
-        return held
-
-    @db_retry
-    def _delete_batch(self, cutoff: datetime) -> int:
-        with self.uow() as uow:
-            deleted = uow.usage_events.delete_before(cutoff, self.cleanup_batch)
-            uow.commit()
-        return deleted
-
-    @db_retry
-    def _forget_batch(self, cutoff: datetime) -> int:
-        with self.uow() as uow:
-            forgotten = uow.usage_events.forget_request_ids_before(cutoff, self.cleanup_batch)
-            uow.commit()
-        return forgotten
-
-    @db_retry
-    def _count(self) -> int:
-        with self.uow() as uow:
-            return uow.usage_events.count()
+    def prepare_partitions(self, first: datetime, last: datetime) -> None:
+        self.retention.prepare_partitions(first, last)
 
     def rebuild_rollups(self, start: datetime, end: datetime) -> int:
-        """Recompute the rollups of the UTC days from `start` to `end` from the raw events.
-
-        For bulk loads and repairs, only where every raw event of those days is still kept.
-        One transaction per day keeps each short. Returns the number of days rebuilt.
-        """
-        day = timebuckets.bucket_start(start, "day", UTC)
-        days = 0
-        while day < end:
-            self._rebuild_day(day)
-            day, days = day + timedelta(days=1), days + 1
-        return days
-
-    @db_retry
-    def _rebuild_day(self, day: datetime) -> None:
-        with self.uow() as uow:
-            uow.usage_rollups.rebuild(day, day + timedelta(days=1))
-            uow.commit()
+        return self.retention.rebuild_rollups(start, end)

@@ -17,6 +17,7 @@ import argparse
 import os
 import random
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -200,6 +201,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     options = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)
     name = f"rg_bench_{uuid.uuid4().hex[:8]}"
     url = BASE_URL.rsplit("/", 1)[0] + "/" + name
     admin_execute(f'CREATE DATABASE "{name}"')

@@ -25,7 +25,7 @@ def test_cleanup_deletes_exactly_the_events_older_than_the_retention(services):
     last = timebuckets.utc_hour(now) + timedelta(hours=1)
     everything = StatsQuery(first, last, "month", group_by="model")
     before = services.usage.stats(everything)
-    services.usage.cleanup_batch = 2  # several batches, as at volume
+    services.usage.retention.cleanup_batch = 2  # several batches, as at volume
 
     assert services.usage.cleanup(90) == {"deletedRecords": 5, "remainingRecords": 4}
 

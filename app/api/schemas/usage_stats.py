@@ -6,8 +6,8 @@ from marshmallow import Schema, fields, validate
 
 from app.api.schemas.common import BodySchema, Money, QuerySchema, UTCDateTime
 from app.services.permissions import PROVIDERS
-from app.services.usage import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
 from app.services.usage_query import COST_GROUPS, GRANULARITIES, GROUP_COLUMNS, NO_ACCOUNT
+from app.services.usage_retention import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
 
 _count = validate.Range(min=0, max=2**62)
 _id = validate.Length(1, 36)
