@@ -137,30 +137,27 @@ class UsageService(Service):
         """getCostAnalysis: costBreakdown by day, model or account; daily trends; topModels."""
         plan, previous = plan_cost(query)
         with self.uow() as uow:
-            day_models = self._sums(uow, plan, plan.start, plan.end, unit="day", group="model")
+            days = self._sums(uow, plan, plan.start, plan.end, unit="day", group=None)
+            models = self._sums(uow, plan, plan.start, plan.end, unit=None, group="model")
             before = self._sums(uow, plan, previous, plan.buckets[0], unit=None, group=None)
             accounts = []
             if query.group_by == "account":
                 accounts = self._sums(uow, plan, plan.start, plan.end, unit=None,
                                       group="account_id")
         return usage_report.cost_analysis(
-            plan, group_by=query.group_by, top=query.top, day_models=day_models,
-            previous_cost=sum((row.totals.cost for row in before), Totals().cost),
-            accounts=accounts,
+            plan, group_by=query.group_by, top=query.top, days=days, models=models,
+            previous_cost=before[0].totals.cost, accounts=accounts,
         )
 
     @staticmethod
     def _sums(uow, plan: Plan, start: datetime, end: datetime, *, unit: str | None,
               group: str | None) -> list[RollupRow]:
         """Rollup sums over [start, end): whole UTC days from daily rows where they fit."""
-        rows = []
         days = plan.daily_buckets or unit is None
-        for span, first, last in segments(start, end, days=days):
-            rows += uow.usage_rollups.sum_by(
-                span=span, grain=plan.grain(group), start=first, end=last, unit=unit,
-                tz_name=plan.tz_name, filters=plan.filters, group=group,
-            )
-        return rows
+        return uow.usage_rollups.sum_by(
+            pieces=segments(start, end, days=days), grain=plan.grain(group), unit=unit,
+            tz_name=plan.tz_name, filters=plan.filters, group=group,
+        )
 
     def cleanup(self, retention_days: int = 90) -> dict:
         """cleanupOldStats: delete raw events older than the retention; rollups are kept."""

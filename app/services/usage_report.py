@@ -76,14 +76,13 @@ def percentages(amounts: list[Decimal]) -> list[Decimal]:
     return [Decimal(value).scaleb(-2) for value in hundredths]
 
 
-def cost_analysis(plan: Plan, *, group_by: str, top: int, day_models: list[RollupRow],
-                  previous_cost: Decimal, accounts: list[RollupRow]) -> dict:
-    """`day_models`: sums by (day, model); `accounts`: by account (only for groupBy=account)."""
+def cost_analysis(plan: Plan, *, group_by: str, top: int, days: list[RollupRow],
+                  models: list[RollupRow], previous_cost: Decimal,
+                  accounts: list[RollupRow]) -> dict:
+    """Sums by day, by model, and (for groupBy=account) by account, shaped as the answer."""
     daily = [Totals().cost for _ in plan.buckets]
-    models: dict[str, Totals] = {}
-    for row in day_models:
+    for row in days:
         daily[_index(plan, row)] += row.totals.cost
-        models[row.group] = models.get(row.group, Totals()) + row.totals
     trends, before = [], previous_cost
     for start, cost in zip(plan.buckets, daily, strict=True):
         trends.append({"date": start.astimezone(plan.tz), "cost": cost, "change": cost - before,
@@ -93,19 +92,18 @@ def cost_analysis(plan: Plan, *, group_by: str, top: int, day_models: list[Rollu
     if group_by == "day":
         categories = [(start.astimezone(plan.tz).isoformat(), cost)
                       for start, cost in zip(plan.buckets, daily, strict=True)]
-    elif group_by == "model":
-        categories = _by_cost((name, totals.cost) for name, totals in models.items())
     else:
-        categories = _by_cost((group_label("account_id", row.group), row.totals.cost)
-                              for row in accounts)
+        rows = models if group_by == "model" else accounts
+        column = "model" if group_by == "model" else "account_id"
+        categories = _by_cost((group_label(column, row.group), row.totals.cost) for row in rows)
     shares = percentages([cost for _, cost in categories])
-    ranked = sorted(models.items(), key=lambda item: (-item[1].cost, -item[1].requests, item[0]))
+    ranked = sorted(models, key=lambda row: (-row.totals.cost, -row.totals.requests, row.group))
     return {
         "costBreakdown": [{"category": name, "cost": cost, "percentage": share}
                           for (name, cost), share in zip(categories, shares, strict=True)],
         "trends": trends,
-        "topModels": [{"model": name, "cost": totals.cost, "requests": totals.requests}
-                      for name, totals in ranked[:top]],
+        "topModels": [{"model": row.group, "cost": row.totals.cost,
+                       "requests": row.totals.requests} for row in ranked[:top]],
         "totalCost": sum(daily, Totals().cost),
     }
 

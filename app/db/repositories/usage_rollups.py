@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
-from sqlalchemy import Integer, delete, func, insert, literal, select, text, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    type_coerce,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app import timebuckets
@@ -20,8 +32,9 @@ DIMENSIONS = ("api_key_id", "model", "account_id")
 _COLUMNS = ["span", "grain", "bucket", *DIMENSIONS, *SUM_COLUMNS]
 
 
-@dataclass(frozen=True)
-class Totals:
+class Totals(NamedTuple):
+    """Sums of usage; a tuple because reports add up thousands of them."""
+
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -30,12 +43,13 @@ class Totals:
     total_tokens: int = 0
     cost: Decimal = Decimal("0E-8")
 
-    def __add__(self, other: Totals) -> Totals:
-        return Totals(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+    def __add__(self, other: Totals) -> Totals:  # type: ignore[override]
+        return Totals(self[0] + other[0], self[1] + other[1], self[2] + other[2],
+                      self[3] + other[3], self[4] + other[4], self[5] + other[5],
+                      self[6] + other[6])
 
 
-@dataclass(frozen=True)
-class RollupRow:
+class RollupRow(NamedTuple):
     """One answer row: the bucket (None when not grouped by time), the group value, the sums."""
 
     bucket: datetime | None
@@ -44,7 +58,8 @@ class RollupRow:
 
 
 def _sums(table) -> list:
-    sums = [type_coerce(func.coalesce(func.sum(getattr(table, name)), 0), Integer)
+    # Cast back to bigint: PostgreSQL sums bigints as numeric, which would arrive as Decimal.
+    sums = [cast(func.coalesce(func.sum(getattr(table, name)), 0), BigInteger)
             for name in SUM_COLUMNS[:-1]]
     return [*sums, type_coerce(func.coalesce(func.sum(table.cost), 0), Money())]
 
@@ -79,31 +94,29 @@ class UsageRollupRepository:
         )
         self.session.execute(statement)
 
-    def sum_by(self, *, span: str, grain: str, start: datetime, end: datetime,
+    def sum_by(self, *, pieces: list[tuple[str, datetime, datetime]], grain: str,
                unit: str | None, tz_name: str, filters: dict[str, str],
                group: str | None) -> list[RollupRow]:
-        """Sums over [start, end) of one span and grain, by local bucket and by group.
-
-        `unit` None: not split by time; `group` None: not split by a dimension.
+        """Sums of one grain over time `pieces` ((span, start, end): hourly or daily rows),
+        by local bucket of `unit` (None: not split by time) and by `group` (None: not split).
         """
         keys = []
         if unit is not None:
             keys.append(local_bucket(R.bucket, unit, tz_name))
         if group is not None:
             keys.append(getattr(R, group))
-        conditions = [R.span == span, R.grain == grain, R.bucket >= start, R.bucket < end]
+        spans = or_(*(and_(R.span == span, R.bucket >= start, R.bucket < end)
+                      for span, start, end in pieces))
+        conditions = [R.grain == grain, spans]
         conditions += [getattr(R, name) == value for name, value in filters.items()]
         query = select(*keys, *_sums(R)).where(*conditions)
         if keys:
             query = query.group_by(*keys)
-        result = []
-        for row in self.session.execute(query):
-            bucket = row[0] if unit is not None else None
-            value = row[len(keys) - 1] if group is not None else None
-            numbers = row[len(keys):]
-            totals = Totals(*(int(n) for n in numbers[:-1]), numbers[-1])
-            result.append(RollupRow(bucket, value, totals))
-        return result
+        width = len(keys)
+        return [RollupRow(row[0] if unit is not None else None,
+                          row[width - 1] if group is not None else None,
+                          Totals(*row[width:]))
+                for row in self.session.execute(query)]
 
     def rebuild(self, start: datetime, end: datetime) -> None:
         """Recompute every rollup of the whole UTC days in [start, end) from the raw events.
