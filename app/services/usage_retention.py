@@ -7,12 +7,16 @@ older than the retention goes in short batches, so no lock is held for long.
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 from app import timebuckets
 from app.errors import InvalidInput
 from app.services.base import Service
 from app.services.retry import db_retry
+
+log = logging.getLogger(__name__)
 
 MIN_RETENTION_DAYS = 1
 MAX_RETENTION_DAYS = 36_500
@@ -61,15 +65,26 @@ class UsageRetention(Service):
         cutoff = self.clock() - timedelta(days=retention_days)
         deleted = 0
         for name, month in self._expired_partitions(cutoff):
-            deleted += self._drop_partition(name)
+            started = time.perf_counter()
+            held = self._drop_partition(name)
             self._months_ready.discard(month)
-        while (batch := self._delete_batch(cutoff)) > 0:
-            deleted += batch
-            if batch < self.cleanup_batch:
-                break
-        while self._forget_batch(cutoff) == self.cleanup_batch:
-            pass
+            deleted += held
+            log.info("cleanup: dropped %s (%d events) in %.2f s", name, held,
+                     time.perf_counter() - started)
+        deleted += self._in_batches(self._delete_batch, cutoff, "events")
+        self._in_batches(self._forget_batch, cutoff, "request ids")
         return {"deletedRecords": deleted, "remainingRecords": self._count()}
+
+    def _in_batches(self, step, cutoff: datetime, what: str) -> int:
+        started, total, batches = time.perf_counter(), 0, 0
+        while True:
+            removed = step(cutoff)
+            total, batches = total + removed, batches + 1
+            if removed < self.cleanup_batch:
+                break
+        log.info("cleanup: deleted %d %s in %d batches in %.2f s", total, what, batches,
+                 time.perf_counter() - started)
+        return total
 
     @db_retry
     def _expired_partitions(self, cutoff: datetime) -> list[tuple[str, datetime]]:

@@ -14,6 +14,7 @@ uses a handful of models (popularity by Zipf) and mostly one home account.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import random
 import statistics
@@ -164,8 +165,31 @@ def _latencies(label: str, values: list[float]) -> None:
           f"p99 {values[int(0.99 * (len(values) - 1))]:.1f} ms, max {values[-1]:.1f} ms")
 
 
-def cleanup_under_writes(services, key_ids: list[str]) -> None:
-    latencies, stop = [], threading.Event()
+class LockWatch(threading.Thread):
+    """Polls the server for sessions waiting on a lock; keeps the longest wait seen."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url, self.stop, self.longest, self.waits = url, threading.Event(), 0.0, 0
+
+    def run(self):
+        started: dict[int, float] = {}
+        with psycopg.connect(dsn(self.url), autocommit=True) as connection:
+            while not self.stop.is_set():
+                now = time.perf_counter()
+                waiting = {pid for (pid,) in connection.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND query LIKE 'INSERT%'")}
+                for pid in waiting - set(started):
+                    started[pid] = now
+                    self.waits += 1
+                for pid in set(started) - waiting:
+                    self.longest = max(self.longest, (now - started.pop(pid)) * 1000)
+                time.sleep(0.005)
+
+
+def cleanup_under_writes(services, key_ids: list[str], url: str) -> None:
+    latencies, stop, slow = [], threading.Event(), []
 
     def writer():
         n = 0
@@ -178,21 +202,32 @@ def cleanup_under_writes(services, key_ids: list[str]) -> None:
                 request_id=f"writer-{uuid.uuid4()}",
             ))
             latencies.append((time.perf_counter() - started) * 1000)
+            if latencies[-1] > 100:
+                slow.append(f"{time.strftime('%H:%M:%S')} {latencies[-1]:.0f} ms")
 
     thread = threading.Thread(target=writer)
     thread.start()
     time.sleep(5)
     baseline = list(latencies)
     started = time.perf_counter()
+    slow.clear()
+    watch = LockWatch(url)
+    watch.start()
     result = services.usage.cleanup(retention_days=DAYS - 30)
     elapsed = time.perf_counter() - started
     during = latencies[len(baseline):]
+    watch.stop.set()
     stop.set()
     thread.join()
+    watch.join()
     print(f"  cleanupOldStats(retentionDays={DAYS - 30}): {elapsed:.1f} s, deleted "
           f"{result['deletedRecords']}, remaining {result['remainingRecords']}")
     _latencies("writer before the cleanup (5 s)", baseline)
     _latencies("writer during the cleanup", during)
+    print(f"  inserts seen waiting on a lock during the cleanup: {watch.waits}, longest "
+          f"{watch.longest:.0f} ms (sampled every 5 ms)")
+    if slow:
+        print(f"  inserts over 100 ms at: {', '.join(slow[:20])}")
 
 
 def main() -> None:
@@ -202,6 +237,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     options = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
+    logging.basicConfig(format="  %(asctime)s %(message)s", datefmt="%H:%M:%S",
+                        stream=sys.stdout)
+    logging.getLogger("app.services.usage_retention").setLevel(logging.INFO)
     name = f"rg_bench_{uuid.uuid4().hex[:8]}"
     url = BASE_URL.rsplit("/", 1)[0] + "/" + name
     admin_execute(f'CREATE DATABASE "{name}"')
@@ -231,7 +269,7 @@ def main() -> None:
         before = services.usage.stats(StatsQuery(start_date=start, end_date=now,
                                                  granularity="month"))["summary"]
         print("cleanup")
-        cleanup_under_writes(services, key_ids)
+        cleanup_under_writes(services, key_ids, url)
         after = services.usage.stats(StatsQuery(start_date=start, end_date=now,
                                                 granularity="month"))["summary"]
         print(f"  90-day totals unchanged by the cleanup: {before == after}")
