@@ -57,11 +57,10 @@ class UsageEventRepository(Repository[UsageEvent]):
         return self.session.scalar(statement.returning(UsageRequestId.request_id)) is not None
 
     def count(self) -> int:
+        if self._dialect == "postgresql":
+            # Counting millions of rows in parallel would take every core from the recorders.
+            self.session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
         return self.session.scalar(select(func.count()).select_from(UsageEvent))
-
-    def count_before(self, cutoff: datetime) -> int:
-        query = select(func.count()).select_from(UsageEvent).where(UsageEvent.occurred_at < cutoff)
-        return self.session.scalar(query)
 
     # Partitions (PostgreSQL only; elsewhere the table is a plain table and these do nothing).
 
