@@ -36,6 +36,7 @@ from app.services.models import ModelService
 from app.services.monitoring import MonitoringService
 from app.services.oauth import TokenRefresher
 from app.services.plans import PlanService
+from app.services.pricing import catalogue_pricing
 from app.services.quota.gate import QuotaGate
 from app.services.quota.service import QuotaService
 from app.services.refresh_lock import RefreshLock
@@ -76,8 +77,9 @@ def create_app(config: dict | None = None) -> Flask:
     sessions = SessionService(passwords=passwords, default_ttl=settings.session_ttl_seconds,
                               **common)
     auth = AuthService(keys=keys, sessions=sessions)
-    usage = UsageService(timezone=settings.quota_timezone, **common)
     models, users, plans = ModelService(**common), UserService(**common), PlanService(**common)
+    usage = UsageService(timezone=settings.quota_timezone, pricing=catalogue_pricing(models),
+                         **common)
     quota = QuotaService(models=models, users=users, plans=plans,
                          timezone=settings.quota_timezone,
                          reservation_ttl=settings.quota_reservation_ttl_seconds, **common)

@@ -23,6 +23,7 @@ from app.api import (
     prometheus,
     sessions,
     usage,
+    usage_stats,
     users,
 )
 from app.api.auth import SECURITY_SCHEMES
@@ -30,7 +31,7 @@ from app.api.envelope import ErrorEnvelopeSchema
 
 BLUEPRINTS = [health.blp, sessions.blp, keys.blp, accounts.blp, ai.blp, legacy.blp,
               openai_compat.blp]
-BLUEPRINTS += [users.blp, plans.blp, catalogue.blp, usage.blp]
+BLUEPRINTS += [users.blp, plans.blp, catalogue.blp, usage.blp, usage_stats.blp]
 BLUEPRINTS += [admin_storage.blp, admin_monitoring.blp, admin_alerts.blp,
                admin_transactions.blp, prometheus.blp]
 

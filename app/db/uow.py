@@ -23,6 +23,7 @@ class UnitOfWork:
     sessions: repos.SessionRepository
     api_keys: repos.ApiKeyRepository
     usage_events: repos.UsageEventRepository
+    usage_rollups: repos.UsageRollupRepository
     health: repos.HealthRepository
     accounts: repos.AccountRepository
     account_leases: repos.AccountLeaseRepository

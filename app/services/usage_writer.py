@@ -33,6 +33,8 @@ class UsageWriter(Service):
         rather than dead-lettered later (callers that just authenticated the key skip it).
         `behind` queues the record whatever the strategy (the chat-fast route).
         """
+        # Priced now: a queued record keeps the price of the moment it was used.
+        record = self.usage.priced(record)
         if self.queue is not None and (behind or self.policy.writes_behind("usage")):
             if verify_key:
                 self._check_key(record.api_key_id)

@@ -170,7 +170,8 @@ def main() -> None:
         upgrade(database_url)
         stub_url = f"http://127.0.0.1:{stub_port}"
         processes.append(_start([sys.executable, "scripts/stub_upstream.py", "--port",
-                                 str(stub_port), "--tokens", "16"], env, stub_url + "/__stub/requests"))
+                                 str(stub_port), "--tokens", "16"], env,
+                                stub_url + "/__stub/requests"))
         base = f"http://127.0.0.1:{port}"
         processes.append(_start(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app",

@@ -21,6 +21,7 @@ from app.db.repositories.transactions import (
     StagedTransactionRepository,
 )
 from app.db.repositories.usage_events import UsageEventRepository
+from app.db.repositories.usage_rollups import UsageRollupRepository
 from app.db.repositories.users import PlanLimitRepository, UserRepository
 
 # Attribute name on the unit of work -> repository class.
@@ -29,6 +30,7 @@ REPOSITORIES = {
     "sessions": SessionRepository,
     "api_keys": ApiKeyRepository,
     "usage_events": UsageEventRepository,
+    "usage_rollups": UsageRollupRepository,
     "health": HealthRepository,
     "accounts": AccountRepository,
     "account_leases": AccountLeaseRepository,
@@ -69,4 +71,5 @@ __all__ = [
     "UsageIdempotencyRepository",
     "UsageReservationRepository",
     "UserRepository",
+    "UsageRollupRepository",
 ]

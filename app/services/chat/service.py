@@ -24,12 +24,13 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from app.errors import InvalidInput, NotFound, Unauthenticated
 from app.providers.base import ChatRequest, ProviderError, Usage
-from app.services.chat.pricing import cost_of
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
 from app.services.chat.wire import FORMATS
+from app.services.pricing import from_catalogue
 from app.services.usage import UsageRecord
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,10 @@ class ChatService:
         if ticket.settled:
             return {}
         ticket.settled = True
-        cost = cost_of(ticket.model.get("prices"), usage)
+        prices = from_catalogue(ticket.model)
+        cost = prices.cost(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                           cache_write_tokens=usage.cache_write_tokens,
+                           cache_read_tokens=usage.cache_read_tokens) if prices else Decimal(0)
         account = call.account
         try:
             record = UsageRecord(
