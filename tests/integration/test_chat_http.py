@@ -106,3 +106,18 @@ def test_queued_records_survive_a_killed_worker(postgres_url, redis_server_url, 
     queue.drain_once("restarted-worker")
     assert key_usage(client, headers, key["id"])["totalRequests"] == 5
     app.extensions["relaygate"].engine.dispose()
+
+
+def test_a_stream_closed_before_its_first_event_still_settles_the_request(app, stub_upstream):
+    services = app.extensions["relaygate"]
+    headers = login_headers(app)
+    client = app.test_client()
+    add_account(client, headers, stub_upstream, "acct-a")
+    key = client.post("/api/keys", json={"name": "early", "concurrencyLimit": 1},
+                      headers=headers).json["data"]
+    credential = services.auth.credential(authorization=None, x_api_key=key["apiKey"])
+    answer = services.chat.run(credential, MODEL, dict(BODY), mode="chat")
+    answer.stream.close()  # what the server does when the client is gone before any byte
+    assert key_usage(client, headers, key["id"])["totalRequests"] == 1
+    again = services.chat.run(credential, MODEL, {**BODY, "stream": False}, mode="chat")
+    assert again.body["content"]  # the key's one concurrency slot was given back

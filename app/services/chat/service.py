@@ -148,7 +148,8 @@ class ChatService:
         call = self.open(ticket, request)
         form = FORMATS[wire](ticket.model, ticket.request_id)
         if request.stream:
-            return ChatAnswer(stream=self.events(ticket, call, form), media_type=form.media_type)
+            return ChatAnswer(stream=RelayStream(self, ticket, call, form),
+                              media_type=form.media_type)
         return ChatAnswer(body=self.complete(ticket, call, form))
 
     # -- the answer ----------------------------------------------------------------------------
@@ -228,6 +229,28 @@ class ChatService:
             log.exception("could not cancel reservation %s", ticket.reservation.id)
         finally:
             ticket.admission.release()
+
+
+class RelayStream:
+    """The event stream as a WSGI iterable whose `close()` settles the request even when the
+    client left before the first event was pulled (an unstarted generator's `finally` never
+    runs)."""
+
+    def __init__(self, service: ChatService, ticket: ChatTicket, call: UpstreamCall, wire):
+        self._service, self._ticket, self._call = service, ticket, call
+        self._events = service.events(ticket, call, wire)
+        self._started = False
+
+    def __iter__(self) -> Iterator[str]:
+        self._started = True
+        return self._events
+
+    def close(self) -> None:
+        if self._started:
+            self._events.close()
+            return
+        self._call.stream.close()
+        self._service.finish(self._ticket, self._call, _spent(self._call.stream, self._ticket))
 
 
 def _spent(stream, ticket: ChatTicket) -> Usage:
