@@ -5,6 +5,7 @@ from app.db.models.admin import Admin
 from app.db.models.ai_model import AiModel
 from app.db.models.alerts import Alert, AlertDelivery
 from app.db.models.api_key import ApiKey, ApiKeyTag
+from app.db.models.crs_import import CrsImportItem, KeyHashPepper
 from app.db.models.limit_slot import LimitSlot
 from app.db.models.monitoring import MetricBucket, QueryStat
 from app.db.models.quota import UsageCounter, UsageIdempotencyKey, UsageReservation
@@ -20,3 +21,4 @@ __all__ += ["Alert", "AlertDelivery", "MetricBucket", "QueryStat", "StagedOperat
             "StagedTransaction", "StorageStrategy"]
 __all__ += ["AiModel", "PlanLimit", "UsageCounter", "UsageIdempotencyKey", "UsageReservation",
             "User"]
+__all__ += ["CrsImportItem", "KeyHashPepper"]

@@ -6,6 +6,7 @@ from app.db.repositories.admins import AdminRepository
 from app.db.repositories.ai_models import AiModelRepository
 from app.db.repositories.alerts import AlertDeliveryRepository, AlertRepository
 from app.db.repositories.api_keys import ApiKeyRepository
+from app.db.repositories.crs_import import CrsImportItemRepository, KeyHashPepperRepository
 from app.db.repositories.health import HealthRepository
 from app.db.repositories.limit_slots import LimitSlotRepository
 from app.db.repositories.metrics import MetricsRepository
@@ -45,6 +46,8 @@ REPOSITORIES = {
     "usage_counters": UsageCounterRepository,
     "usage_reservations": UsageReservationRepository,
     "usage_idempotency": UsageIdempotencyRepository,
+    "crs_import_items": CrsImportItemRepository,
+    "key_hash_peppers": KeyHashPepperRepository,
 }
 
 __all__ = [
@@ -69,4 +72,6 @@ __all__ = [
     "UsageIdempotencyRepository",
     "UsageReservationRepository",
     "UserRepository",
+    "CrsImportItemRepository",
+    "KeyHashPepperRepository",
 ]
