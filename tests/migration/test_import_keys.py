@@ -15,7 +15,7 @@ from .importing import run_import
 @pytest.fixture
 def imported(app, crs_redis, crs_store):
     report = run_import(app, crs_redis, crs_store.encryption_key,
-                        phases=("keys", "accounts", "admins"))
+                        phases=("keys",))
     assert report.ok, "\n".join(report.lines())
     return report
 
