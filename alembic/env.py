@@ -6,6 +6,7 @@ from sqlalchemy import create_engine, pool
 from app.config import load_settings
 from app.db import models  # noqa: F401  (registers every table on the metadata)
 from app.db.base import Base
+from app.db.repositories.usage_events import PARTITION_NAME
 
 config = context.config
 target_metadata = Base.metadata
@@ -16,10 +17,16 @@ def _url() -> str:
     return config.attributes.get("database_url") or load_settings().database_url
 
 
+def _include_name(name, type_, parent_names) -> bool:
+    # Monthly partitions of usage_events are created at run time, not declared as models.
+    return not (type_ == "table" and PARTITION_NAME.match(name or ""))
+
+
 def _options() -> dict:
     return {
         "target_metadata": target_metadata,
         "compare_type": True,
+        "include_name": _include_name,
         # SQLite cannot ALTER most things in place; batch mode rebuilds the table.
         "render_as_batch": _url().startswith("sqlite"),
     }

@@ -27,6 +27,7 @@ from app.services.admins import AdminService
 from app.services.alerts.service import AlertService
 from app.services.alerts.webhooks import WebhookSender
 from app.services.auth import AuthService
+from app.services.chat.service import ChatService
 from app.services.health import HealthService
 from app.services.key_limits import KeyLimits
 from app.services.keys import KeyService
@@ -36,6 +37,7 @@ from app.services.models import ModelService
 from app.services.monitoring import MonitoringService
 from app.services.oauth import TokenRefresher
 from app.services.plans import PlanService
+from app.services.pricing import catalogue_pricing
 from app.services.quota.gate import QuotaGate
 from app.services.quota.service import QuotaService
 from app.services.refresh_lock import RefreshLock
@@ -78,8 +80,9 @@ def create_app(config: dict | None = None) -> Flask:
     sessions = SessionService(passwords=passwords, default_ttl=settings.session_ttl_seconds,
                               **common)
     auth = AuthService(keys=keys, sessions=sessions)
-    usage = UsageService(timezone=settings.quota_timezone, **common)
     models, users, plans = ModelService(**common), UserService(**common), PlanService(**common)
+    usage = UsageService(timezone=settings.quota_timezone, pricing=catalogue_pricing(models),
+                         **common)
     quota = QuotaService(models=models, users=users, plans=plans,
                          timezone=settings.quota_timezone,
                          reservation_ttl=settings.quota_reservation_ttl_seconds, **common)
@@ -95,6 +98,11 @@ def create_app(config: dict | None = None) -> Flask:
         **_account_services(settings, common),
         **_operations(settings, engine, cache, common, usage),
     )
+    found = app.extensions["relaygate"]
+    found.chat = ChatService(
+        auth=auth, keys=keys, models=models, quota=quota, key_limits=found.key_limits,
+        scheduler=found.scheduler, accounts=found.accounts, usage=usage,
+        usage_writer=found.usage_writer)
     transactions = app.extensions["relaygate"].transactions
     transactions.register("api_keys", ServiceTable(keys))
     transactions.register("accounts", ServiceTable(app.extensions["relaygate"].accounts))

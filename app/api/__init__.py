@@ -11,23 +11,27 @@ from app.api import (
     admin_monitoring,
     admin_storage,
     admin_transactions,
+    ai,
     catalogue,
     docs,
     errors,
     health,
     keys,
     legacy,
+    openai_compat,
     plans,
     prometheus,
     sessions,
     usage,
+    usage_stats,
     users,
 )
 from app.api.auth import SECURITY_SCHEMES
 from app.api.envelope import ErrorEnvelopeSchema
 
-BLUEPRINTS = [health.blp, sessions.blp, keys.blp, accounts.blp, legacy.blp]
-BLUEPRINTS += [users.blp, plans.blp, catalogue.blp, usage.blp]
+BLUEPRINTS = [health.blp, sessions.blp, keys.blp, accounts.blp, ai.blp, legacy.blp,
+              openai_compat.blp]
+BLUEPRINTS += [users.blp, plans.blp, catalogue.blp, usage.blp, usage_stats.blp]
 BLUEPRINTS += [admin_storage.blp, admin_monitoring.blp, admin_alerts.blp,
                admin_transactions.blp, prometheus.blp]
 

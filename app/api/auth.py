@@ -7,7 +7,8 @@ import functools
 from flask import g, request
 from flask_smorest import Blueprint
 
-from app.api.deps import services
+from app.api.deps import principal, services
+from app.errors import Forbidden
 
 ADMIN = [{"adminSession": []}]
 API_KEY = [{"apiKeyBearer": []}, {"apiKeyHeader": []}]
@@ -58,3 +59,17 @@ def credential_required(view):
         return view(*args, **kwargs)
 
     return Blueprint.doc(security=USAGE_CALLER)(wrapper)
+
+
+admin_or_api_key_required = _guard(lambda auth, **creds: auth.admin_or_api_key(**creds),
+                                   ADMIN + API_KEY)
+
+
+def own_key_scope(api_key_id: str | None) -> str | None:
+    """The apiKeyId a caller may act on: any for an admin, only its own for an API key."""
+    caller = principal()
+    if caller.kind != "api_key":
+        return api_key_id
+    if api_key_id is not None and api_key_id != caller.id:
+        raise Forbidden("An API key may only see and record its own usage.", code="FORBIDDEN")
+    return caller.id

@@ -32,14 +32,14 @@ LIMIT_REACHED = {"schema": LimitErrorEnvelopeSchema, "description":
                  "userPlan and upgradeAction; Retry-After says when the period resets."}
 
 
+# Argument schemas are given as instances: from a class, webargs builds one per request.
+_BODY = UsageBodySchema()
+
+
 def _legacy_body() -> dict:
     """Section 6.2: `model` in a JSON body, read only when the query lacks it (a GET body is
     not documented in OpenAPI, and the hot path need not parse it)."""
     return blp.ARGUMENTS_PARSER.parse(_BODY, location="json")
-
-
-# Instances, not classes: webargs would build a schema per request from a class.
-_BODY = UsageBodySchema()
 
 
 @blp.route("/check")

@@ -7,6 +7,7 @@ Usage on a service that has a `cache` attribute (a CacheStore):
 
     self.validate.invalidate(self.cache, hashed_key)   # after the commit succeeds
     self.validate.value_key(self.cache, hashed_key)    # where the value lives, to batch reads
+    self.validate.uncached(self, hashed_key)           # straight from the database
 
 A `policy` on the CacheStore (the storage strategies) is asked on every call whether to read
 the cache for this namespace, for how long to keep fills, and whether writes invalidate.
@@ -128,6 +129,8 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
 
         wrapper.invalidate = invalidate
         wrapper.value_key = value_key
+        # The system of record itself, for callers that must not trust a cached answer.
+        wrapper.uncached = method
         return wrapper
 
     def _read(service, cache, method, args, kwargs, value_key, generation_key, lock_key,

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from app.config import Settings
+from app.db.functions import register_sqlite_functions
 from app.db.pool import TimedQueuePool
 from app.errors import DatabaseError
 
@@ -44,6 +45,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    register_sqlite_functions(dbapi_connection)
 
 
 def build_session_factory(engine: Engine) -> sessionmaker:

@@ -23,6 +23,7 @@ class UnitOfWork:
     sessions: repos.SessionRepository
     api_keys: repos.ApiKeyRepository
     usage_events: repos.UsageEventRepository
+    usage_rollups: repos.UsageRollupRepository
     health: repos.HealthRepository
     accounts: repos.AccountRepository
     account_leases: repos.AccountLeaseRepository
@@ -41,6 +42,7 @@ class UnitOfWork:
     usage_idempotency: repos.UsageIdempotencyRepository
     crs_import_items: repos.CrsImportItemRepository
     key_hash_peppers: repos.KeyHashPepperRepository
+    usage_baselines: repos.UsageBaselineRepository
 
     def __init__(self, session_factory: sessionmaker, execution_options: dict | None = None):
         self._session_factory = session_factory

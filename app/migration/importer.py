@@ -25,6 +25,7 @@ from app.migration.crs_source import CrsSource, check_encryption_key
 from app.migration.key_mapping import MappedKey, map_key
 from app.migration.progress import ProgressBar
 from app.migration.report import PHASES, ImportReport, PhaseResult
+from app.migration.usage_import import UsageImport
 from app.services.keys import KeyService
 from app.services.legacy_keys import CRS_SCHEME
 from app.services.usage import UsageService
@@ -32,11 +33,6 @@ from app.services.usage import UsageService
 # Part of every checksum: a change of the mapping re-imports what it maps.
 MAPPING_VERSION = "1"
 ID_LENGTH = 36
-
-
-def checksum(value: Any) -> str:
-    text = json.dumps([MAPPING_VERSION, value], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class ImportService:
@@ -53,6 +49,8 @@ class ImportService:
         self.pause_after = pause_after
         self._written = 0
         self.dry_run = False
+        # In a dry run nothing reaches the ledger: where records would go, for later phases.
+        self.planned: dict[tuple[str, str], str | None] = {}
 
     def run(self, source: CrsSource, *, phases: Iterable[str] = PHASES,
             dry_run: bool = False) -> ImportReport:
@@ -66,7 +64,8 @@ class ImportService:
         self.dry_run = dry_run
         if "keys" in phases and not dry_run:
             self.keys.legacy.remember(source.encryption_key, CRS_SCHEME)
-        steps = {"keys": self._keys, "accounts": self._accounts, "admins": self._admins}
+        steps = {"keys": self._keys, "accounts": self._accounts, "admins": self._admins,
+                 "usage": UsageImport(self).run}
         for name in phases:
             result = PhaseResult(name)
             steps[name](source, result)
@@ -92,7 +91,9 @@ class ImportService:
             item.target_id, item.checksum, item.notes = target_id, digest, notes
             item.outcome = "skipped" if outcome == "skipped" else "imported"
             item.imported_at = self.clock()
-            if not self.dry_run:
+            if self.dry_run:
+                self.planned[(kind, source_id)] = target_id
+            else:
                 uow.commit()
         self._after_write()
         return outcome, notes
@@ -102,7 +103,7 @@ class ImportService:
         if self.pause_after is not None and self._written >= self.pause_after:
             time.sleep(3600)
 
-    def _phase(self, label: str, records: list, result: PhaseResult,
+    def phase(self, label: str, records: list, result: PhaseResult,
                one: Callable[[Any], tuple[str, str, list[str]]]) -> None:
         bar = self.progress(label, len(records))
         for record in records:
@@ -110,6 +111,19 @@ class ImportService:
             result.count(outcome, name, notes)
             bar.advance()
         bar.close()
+
+    @staticmethod
+    def checksum(value: Any) -> str:
+        text = json.dumps([MAPPING_VERSION, value], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def imported_as(self, kind: str, source_id: str) -> str | None:
+        """The id a source record was imported as (or would be, in a dry run)."""
+        if (kind, source_id) in self.planned:
+            return self.planned[(kind, source_id)]
+        with self.uow() as uow:
+            item = uow.crs_import_items.find(kind, source_id)
+            return item.target_id if item is not None else None
 
     @staticmethod
     def target_id(uow, model, source_id: str) -> str:
@@ -129,13 +143,13 @@ class ImportService:
                     return "skipped", None, [mapped]
                 return self._write_key(uow, item, key.id, mapped, hashes)
 
-            outcome, notes = self.record("key", key.id, checksum(key.raw), write)
+            outcome, notes = self.record("key", key.id, self.checksum(key.raw), write)
             if not self.dry_run:
                 for hashed in hashes:
                     self.keys.validate.invalidate(self.keys.cache, hashed)
             return outcome, f"key {key.id} ({key.name})", notes
 
-        self._phase("keys", list(source.api_keys()), result, one)
+        self.phase("keys", list(source.api_keys()), result, one)
 
     def _write_key(self, uow, item, source_id: str, mapped: MappedKey, hashes: list):
         row = uow.api_keys.get(item.target_id) if item and item.target_id else None
@@ -166,10 +180,10 @@ class ImportService:
 
             # The raw record holds the ciphertext, which changes whenever a secret does.
             outcome, notes = self.record("account", f"{account.type}:{account.id}",
-                                         checksum(account.raw), write)
+                                         self.checksum(account.raw), write)
             return outcome, f"account {account.type} {account.id} ({account.name})", notes
 
-        self._phase("accounts", list(source.accounts()), result, one)
+        self.phase("accounts", list(source.accounts()), result, one)
 
     def _write_account(self, uow, item, source_id: str, mapped: MappedAccount):
         row = uow.accounts.get(item.target_id) if item and item.target_id else None
@@ -196,11 +210,11 @@ class ImportService:
             def write(uow, item):
                 return self._write_admin(uow, item, crs_admin)
 
-            digest = checksum([crs_admin.username, crs_admin.password_hash])
+            digest = self.checksum([crs_admin.username, crs_admin.password_hash])
             outcome, notes = self.record("admin", crs_admin.username, digest, write)
             return outcome, f"admin {crs_admin.username}", notes
 
-        self._phase("admins", found, result, one)
+        self.phase("admins", found, result, one)
 
     def _write_admin(self, uow, item, crs_admin):
         if not crs_admin.password_hash:

@@ -7,6 +7,7 @@ from collections import Counter
 from app.db.models import Account, Admin, ApiKey
 from app.migration.crs_source import CrsSource
 from app.migration.report import CountCheck, ImportReport
+from app.migration.usage_import import verify_totals
 
 _TARGETS = {"key": ApiKey, "account": Account, "admin": Admin}
 
@@ -42,6 +43,8 @@ def run(importer, source: CrsSource, phases: list[str], report: ImportReport) ->
         admins = 1 if source.admin_credentials() is not None else 0
         imported, skipped = _ledger(importer, "admin")
         report.counts.append(CountCheck("admins", admins, imported["admin"], skipped["admin"]))
+    if "usage" in phases:
+        verify_totals(importer, source, report)
 
 
 def _deleted_imported(importer, keys) -> int:

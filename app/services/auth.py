@@ -93,6 +93,13 @@ class AuthService:
             return self.sessions.record_key(credential.hashed)
         return self.keys.record_key_for(credential.token)
 
+    def admin_or_api_key(self, *, authorization: str | None, x_api_key: str | None) -> Principal:
+        """An admin session, or an API key (which then may act on itself only)."""
+        token = _bearer(authorization)
+        if x_api_key or (token and not token.startswith(SESSION_PREFIX)):
+            return self.api_key(authorization=authorization, x_api_key=x_api_key)
+        return self.admin(authorization=authorization, x_api_key=None)
+
     def admin(self, *, authorization: str | None, x_api_key: str | None) -> Principal:
         token = _bearer(authorization)
         if token and token.startswith(SESSION_PREFIX):

@@ -41,11 +41,15 @@ class KeyLimits:
         self.usage = usage
         self.lease_seconds = lease_seconds
 
-    def admit(self, key: dict, provider: str) -> Admission:
+    def check_provider(self, key: dict, provider: str) -> None:
         if not perms.allows(key["allowedProviders"], provider):
             raise Forbidden(f"This API key may not use {provider} models.",
                             code="PROVIDER_NOT_ALLOWED")
-        self._check_spend(key)
+
+    def admit(self, key: dict, provider: str, *, fresh: bool = False) -> Admission:
+        """Take the key's slots for one request; `fresh` reads spend from the database."""
+        self.check_provider(key, provider)
+        self._check_spend(key, fresh)
         admission = Admission(self.slots)
         limits = key["rateLimits"]
         try:
@@ -69,11 +73,13 @@ class KeyLimits:
             raise LimitExceeded(message, code=code, retry_after=taken.retry_after)
         admission.slots.append(taken)
 
-    def _check_spend(self, key: dict) -> None:
+    def _check_spend(self, key: dict, fresh: bool) -> None:
         token_limit, cost_limit = key.get("tokenLimit"), key["rateLimits"].get("daily")
         if not token_limit and not cost_limit:
             return
-        spend = self.usage.spend(key["id"], self.usage.today())
+        day = self.usage.today()
+        spend = (self.usage.spend.uncached(self.usage, key["id"], day) if fresh
+                 else self.usage.spend(key["id"], day))
         if token_limit and spend["totalTokens"] >= token_limit:
             raise LimitExceeded("The key's token limit is reached.", code="TOKEN_LIMIT_EXCEEDED")
         if cost_limit and spend["costToday"] >= cost_limit:

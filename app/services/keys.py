@@ -124,13 +124,13 @@ class KeyService(Service):
                 "allowedProviders": key.permissions, "hashScheme": key.hash_scheme,
             }
 
-    def authenticate(self, plaintext: str) -> dict:
+    def authenticate(self, plaintext: str, *, fresh: bool = False) -> dict:
         """The key's validation record, or Unauthenticated with one message for every cause.
 
-        Imported keys (`cr_...`) are looked up under their own scheme's hash, never ours.
-        """
+        `fresh` reads the database rather than the cache (the synchronous chat path). Imported
+        keys (`cr_...`) are looked up under their own scheme's hash, never ours."""
         for hashed, scheme in self._lookups(plaintext):
-            found = self.validate(hashed)
+            found = self.validate.uncached(self, hashed) if fresh else self.validate(hashed)
             if found is not None and found.get("hashScheme", OUR_SCHEME) == scheme:
                 return self.accept(found)
         return self.accept(None)

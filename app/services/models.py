@@ -33,7 +33,10 @@ class ModelService(Service):
         found = next((m for m in matches if m.id == model), matches[0])
         return {"id": found.id, "name": found.name, "provider": found.provider,
                 "modelType": found.model_type, "upstreamModel": found.upstream_model,
-                "isActive": found.is_active}
+                "isActive": found.is_active,
+                "prices": {"input": found.input_price, "output": found.output_price,
+                           "cacheWrite": found.cache_write_price,
+                           "cacheRead": found.cache_read_price}}
 
     @db_retry
     def list(self, *, provider: str | None = None, model_type: str | None = None,

@@ -25,13 +25,17 @@ class UsageWriter(Service):
         self.policy = policy
         self.on_accepted = on_accepted
 
-    def record(self, record: UsageRecord, *, verify_key: bool = True) -> dict:
+    def record(self, record: UsageRecord, *, verify_key: bool = True,
+               behind: bool = False) -> dict:
         """Store a record, or queue it under write_behind; a Redis failure falls back to storing.
 
         `verify_key` checks the key exists before queueing, so an unknown key is refused now
         rather than dead-lettered later (callers that just authenticated the key skip it).
+        `behind` queues the record whatever the strategy (the chat-fast route).
         """
-        if self.queue is not None and self.policy.writes_behind("usage"):
+        # Priced now: a queued record keeps the price of the moment it was used.
+        record = self.usage.priced(record)
+        if self.queue is not None and (behind or self.policy.writes_behind("usage")):
             if verify_key:
                 self._check_key(record.api_key_id)
             try:

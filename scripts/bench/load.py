@@ -13,6 +13,7 @@ class Result:
     seconds: float
     latencies: list[float] = field(default_factory=list)
     failures: int = 0
+    sent: int = 0  # every request answered, warm-up included
 
     @property
     def requests_per_second(self) -> float:
@@ -24,7 +25,7 @@ class Result:
 
     def merge(self, other: Result) -> Result:
         return Result(self.seconds + other.seconds, self.latencies + other.latencies,
-                      self.failures + other.failures)
+                      self.failures + other.failures, self.sent + other.sent)
 
     def summary(self) -> dict:
         return {"requests": len(self.latencies), "failures": self.failures,
@@ -64,6 +65,7 @@ async def _connection(host, port, request, deadline, result, record_from):
                 reader, writer = await asyncio.open_connection(host, port)
             writer.write(request)
             ok, closing = await _read_response(reader)
+            result.sent += 1
             if started >= record_from:
                 result.latencies.append(time.perf_counter() - started)
                 result.failures += not ok

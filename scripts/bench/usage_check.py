@@ -1,16 +1,18 @@
 """Benchmark GET /api/usage/check against GET /healthz, under gunicorn on PostgreSQL and Redis.
 
-From a checkout, with PostgreSQL (127.0.0.1:5432, user postgres) and Redis (127.0.0.1:6379)
-running as for the tests:
+From a checkout, with PostgreSQL running as for the tests (127.0.0.1:5432, user postgres) and
+redis-server installed:
 
     python scripts/bench/usage_check.py            # --seconds 10 --connections 32
 
-It migrates a throwaway database, creates a user and an API key through the services, starts
-gunicorn on a free port, drives /healthz and /api/usage/check (with the real key) from 32
-keep-alive connections for a fixed time each, prints requests/s and p50/p99 latency of both
-and their ratios, and removes everything it made. The two routes take turns in short rounds,
-so a change in the machine's load hits both alike. The target: the check reaches at least
-half of /healthz's throughput, with a p99 under twice /healthz's.
+It starts a private redis-server (other users of a shared one would skew the check; pass
+--redis-url to use an existing server), migrates a throwaway database, creates a user and an
+API key through the services, starts gunicorn on a free port, drives /healthz and
+/api/usage/check (with the real key) from 32 keep-alive connections for a fixed time each,
+prints requests/s and p50/p99 latency of both and their ratios, and removes everything it
+made. The two routes take turns in short rounds, so a change in the machine's load hits both
+alike. The target: the check reaches at least half of /healthz's throughput, with a p99 under
+twice /healthz's.
 """
 
 from __future__ import annotations
@@ -33,7 +35,13 @@ import redis  # noqa: E402
 from app import create_app  # noqa: E402
 from app.db.migrations import upgrade  # noqa: E402
 from scripts.bench.load import Result, drive  # noqa: E402
-from tests.support.servers import free_port, pg_admin_dsn, pg_drop, pg_execute  # noqa: E402
+from tests.support.servers import (  # noqa: E402
+    PrivateRedis,
+    free_port,
+    pg_admin_dsn,
+    pg_drop,
+    pg_execute,
+)
 
 SECRET = "relaygate-benchmark-secret-key"
 
@@ -46,11 +54,12 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
                         help="gunicorn workers (default: one per core)")
+    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
     parser.add_argument("--threads", type=int, default=16, help="gthread threads per worker")
     parser.add_argument("--database-url", default=os.environ.get(
         "RELAYGATE_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
-    parser.add_argument("--redis-url", default=os.environ.get(
-        "RELAYGATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--redis-url", default=os.environ.get("RELAYGATE_BENCH_REDIS_URL"),
+                        help="an existing Redis (default: start a private redis-server)")
     return parser.parse_args()
 
 
@@ -68,7 +77,7 @@ def _prepare(database_url: str, redis_url: str, prefix: str) -> str:
 
 def _start_gunicorn(args, port: int, env: dict) -> subprocess.Popen:
     command = [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}",
-               "--workers", str(args.workers), "--worker-class", "gthread",
+               "--workers", str(args.workers), "--worker-class", args.worker_class,
                "--threads", str(args.threads), "--keep-alive", "60",
                "--backlog", "512", "--log-level", "warning"]
     server = subprocess.Popen(command, cwd=ROOT, env=env)
@@ -86,17 +95,40 @@ def _start_gunicorn(args, port: int, env: dict) -> subprocess.Popen:
     raise SystemExit("gunicorn did not become ready within 30 s")
 
 
-def _alternate(args, port: int, key_headers: dict) -> tuple[Result, Result]:
-    """Both routes, in turns; each round after the first gets a short unmeasured warm-up."""
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes, from /proc (Linux)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _alternate(args, port: int, key_headers: dict, servers: list[int]):
+    """Both routes, in turns (each round after the first gets a short unmeasured warm-up);
+    with the server processes' CPU seconds spent on each route."""
     routes = [("/healthz", {}), ("/api/usage/check?model=openai/gpt-4o", key_headers)]
-    totals = [Result(0.0), Result(0.0)]
+    totals, cpu = [Result(0.0), Result(0.0)], [0.0, 0.0]
     for round_number in range(args.rounds):
         warmup = args.warmup if round_number == 0 else min(args.warmup, 0.5)
         for i, (path, headers) in enumerate(routes):
+            before = _cpu_seconds(servers)
             totals[i] = totals[i].merge(drive(port, path, headers=headers, warmup=warmup,
                                               connections=args.connections,
                                               seconds=args.seconds / args.rounds))
-    return totals[0], totals[1]
+            cpu[i] += _cpu_seconds(servers) - before
+    return totals, cpu
 
 
 def _report(health: dict, check: dict) -> None:
@@ -118,27 +150,41 @@ def main() -> None:
     database_url = args.database_url.rsplit("/", 1)[0] + "/" + name
     prefix = f"rgbench:{uuid.uuid4().hex[:8]}:"
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": args.redis_url,
+    env = {**os.environ, "DATABASE_URL": database_url,
            "RELAYGATE_REDIS_PREFIX": prefix, "RELAYGATE_SECRET_KEY": SECRET,
-           "RELAYGATE_ENV": "production", "PYTHONPATH": str(ROOT)}
+           "RELAYGATE_ENV": "production",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    private_redis = None if args.redis_url else PrivateRedis().start()
+    redis_url = args.redis_url or private_redis.url
+    env["REDIS_URL"] = redis_url
     pg_execute(admin, f'CREATE DATABASE "{name}"')
     server = None
     try:
-        api_key = _prepare(database_url, args.redis_url, prefix)
+        api_key = _prepare(database_url, redis_url, prefix)
         server = _start_gunicorn(args, port, env)
-        print(f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); "
+        print(f"redis: {'private redis-server' if private_redis else redis_url}; "
+              f"gunicorn: {args.workers} {args.worker_class} workers"
+              f"{f' x {args.threads} threads' if args.worker_class == 'gthread' else ''}; "
               f"{args.connections} connections; {args.seconds:g} s measured per route in "
               f"{args.rounds} turns; {os.cpu_count()} cores shared with this driver")
-        health, check = _alternate(args, port, {"x-api-key": api_key})
+        servers = _children(server.pid) + ([private_redis.process.pid] if private_redis else [])
+        (health, check), cpu = _alternate(args, port, {"x-api-key": api_key}, servers)
         _report(health.summary(), check.summary())
+        per_request = [cpu[0] / health.sent * 1e6, cpu[1] / check.sent * 1e6]
+        print(f"server CPU per request (gunicorn workers{' + redis' if private_redis else ''}):"
+              f" healthz {per_request[0]:.0f} us, check {per_request[1]:.0f} us "
+              f"(ratio {per_request[1] / per_request[0]:.2f})")
     finally:
         if server is not None:
             server.send_signal(signal.SIGTERM)
             server.wait(30)
-        client = redis.Redis.from_url(args.redis_url)
-        stale = list(client.scan_iter(match=prefix + "*", count=1000))
-        if stale:
-            client.delete(*stale)
+        if private_redis is not None:
+            private_redis.stop()
+        else:
+            client = redis.Redis.from_url(redis_url)
+            stale = list(client.scan_iter(match=prefix + "*", count=1000))
+            if stale:
+                client.delete(*stale)
         pg_drop(admin, name)
 
 

@@ -12,7 +12,7 @@ def admin_operations(client) -> list[tuple[str, str]]:
         for method, operation in item.items():
             if method == "parameters":
                 continue
-            if {"adminSession": []} in operation.get("security", []):
+            if operation.get("security") == [{"adminSession": []}]:  # admin only
                 operations.append((method.upper(), re.sub(r"\{[^}]+\}", "some-id", path)))
     return operations
 

@@ -75,7 +75,7 @@ class RateLimitStatusSchema(Schema):
     resetAt = fields.DateTime(allow_none=True)
 
 
-class UsageStatsSchema(Schema):
+class AccountUsageStatsSchema(Schema):
     totalRequests = fields.Integer()
     totalTokens = fields.Integer()
     totalCost = fields.Decimal()
@@ -89,7 +89,7 @@ class AccountSummarySchema(Schema):
     tokenExpiresAt = fields.DateTime(allow_none=True)
     lastUsedAt = fields.DateTime(allow_none=True)
     rateLimitStatus = fields.Nested(RateLimitStatusSchema)
-    usageStats = fields.Nested(UsageStatsSchema)
+    usageStats = fields.Nested(AccountUsageStatsSchema)
 
 
 class ProxyViewSchema(Schema):

@@ -115,7 +115,7 @@ class UsageInputSchema(BodySchema):
     model = fields.String(required=True, validate=validate.Length(1, 200))
     input_tokens = fields.Integer(data_key="inputTokens", load_default=0, validate=_count)
     output_tokens = fields.Integer(data_key="outputTokens", load_default=0, validate=_count)
-    cost = Money(load_default=0, validate=validate.Range(0, 10**9))
+    cost = Money(validate=validate.Range(0, 10**9))
     request_count = fields.Integer(data_key="requestCount", load_default=1,
                                    validate=validate.Range(1, 1_000_000))
     timestamp = UTCDateTime()

@@ -13,6 +13,8 @@ from app.db.models.session import Session
 from app.db.models.storage import StorageStrategy
 from app.db.models.transactions import StagedOperation, StagedTransaction
 from app.db.models.usage import UsageEvent
+from app.db.models.usage_baseline import UsageBaseline
+from app.db.models.usage_stats import UsageRequestId, UsageRollup
 from app.db.models.user import PlanLimit, User
 
 __all__ = ["Account", "AccountLease", "Admin", "ApiKey", "ApiKeyTag", "LimitSlot", "Session",
@@ -21,4 +23,5 @@ __all__ += ["Alert", "AlertDelivery", "MetricBucket", "QueryStat", "StagedOperat
             "StagedTransaction", "StorageStrategy"]
 __all__ += ["AiModel", "PlanLimit", "UsageCounter", "UsageIdempotencyKey", "UsageReservation",
             "User"]
-__all__ += ["CrsImportItem", "KeyHashPepper"]
+__all__ += ["UsageRequestId", "UsageRollup"]
+__all__ += ["CrsImportItem", "KeyHashPepper", "UsageBaseline"]

@@ -21,7 +21,9 @@ from app.db.repositories.transactions import (
     StagedOperationRepository,
     StagedTransactionRepository,
 )
+from app.db.repositories.usage_baselines import UsageBaselineRepository
 from app.db.repositories.usage_events import UsageEventRepository
+from app.db.repositories.usage_rollups import UsageRollupRepository
 from app.db.repositories.users import PlanLimitRepository, UserRepository
 
 # Attribute name on the unit of work -> repository class.
@@ -30,6 +32,7 @@ REPOSITORIES = {
     "sessions": SessionRepository,
     "api_keys": ApiKeyRepository,
     "usage_events": UsageEventRepository,
+    "usage_rollups": UsageRollupRepository,
     "health": HealthRepository,
     "accounts": AccountRepository,
     "account_leases": AccountLeaseRepository,
@@ -48,6 +51,7 @@ REPOSITORIES = {
     "usage_idempotency": UsageIdempotencyRepository,
     "crs_import_items": CrsImportItemRepository,
     "key_hash_peppers": KeyHashPepperRepository,
+    "usage_baselines": UsageBaselineRepository,
 }
 
 __all__ = [
@@ -72,6 +76,8 @@ __all__ = [
     "UsageIdempotencyRepository",
     "UsageReservationRepository",
     "UserRepository",
+    "UsageRollupRepository",
     "CrsImportItemRepository",
     "KeyHashPepperRepository",
+    "UsageBaselineRepository",
 ]

@@ -85,9 +85,11 @@ class ApiKeyRepository(Repository[ApiKey]):
         return result.rowcount == 1
 
     def add_usage(self, key_id: str, *, requests: int, input_tokens: int, output_tokens: int,
-                  cost: Decimal, used_at: datetime) -> bool:
+                  cost: Decimal, used_at: datetime, total_tokens: int | None = None) -> bool:
         """Add to the running totals in one UPDATE, so concurrent calls never lose a count."""
         used = literal(used_at, UTCDateTime())
+        if total_tokens is None:
+            total_tokens = input_tokens + output_tokens
         result = self.session.execute(
             update(ApiKey)
             .where(ApiKey.id == key_id)
@@ -95,7 +97,7 @@ class ApiKeyRepository(Repository[ApiKey]):
                 total_requests=ApiKey.total_requests + requests,
                 total_input_tokens=ApiKey.total_input_tokens + input_tokens,
                 total_output_tokens=ApiKey.total_output_tokens + output_tokens,
-                total_tokens=ApiKey.total_tokens + input_tokens + output_tokens,
+                total_tokens=ApiKey.total_tokens + total_tokens,
                 total_cost=ApiKey.total_cost + cost,
                 last_used_at=case(
                     (or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < used), used),

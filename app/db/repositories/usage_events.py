@@ -1,18 +1,36 @@
-"""Raw usage events."""
+"""Raw usage events, the request ids that make them idempotent, and their monthly partitions."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 
-from app.db.models import UsageEvent
+from app import timebuckets
+from app.db.models import UsageEvent, UsageRequestId
 from app.db.repositories.base import Repository
+
+PARTITION_NAME = re.compile(r"^usage_events_(\d{4})_(\d{2})$")
+# One advisory lock id for "changing the partitions of usage_events" (arbitrary, fixed).
+_PARTITION_LOCK = 7_310_004
+# A partition drop waits at most this long for its lock, so inserts never queue behind it for
+# longer; on a timeout the service retries.
+_DDL_LOCK_TIMEOUT = "50ms"
+
+
+def partition_name(month: datetime) -> str:
+    return f"usage_events_{month:%Y_%m}"
 
 
 class UsageEventRepository(Repository[UsageEvent]):
     model = UsageEvent
+
+    @property
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
 
     def get_by_request_id(self, request_id: str) -> UsageEvent | None:
         return self.session.scalar(select(UsageEvent).where(UsageEvent.request_id == request_id))
@@ -32,3 +50,108 @@ class UsageEventRepository(Repository[UsageEvent]):
             .limit(limit)
         )
         return list(self.session.scalars(query))
+
+    def claim_request_id(self, request_id: str, *, api_key_id: str, occurred_at: datetime,
+                         recorded_at: datetime) -> bool:
+        """Remember a request id; False when it was already recorded.
+
+        A concurrent claim of the same id waits for the first to commit, then finds it taken.
+        """
+        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[self._dialect]
+        statement = insert(UsageRequestId).values(
+            request_id=request_id, api_key_id=api_key_id, occurred_at=occurred_at,
+            recorded_at=recorded_at,
+        ).on_conflict_do_nothing(index_elements=["request_id"])
+        return self.session.scalar(statement.returning(UsageRequestId.request_id)) is not None
+
+    def count(self) -> int:
+        if self._dialect == "postgresql":
+            # Counting millions of rows in parallel would take every core from the recorders.
+            self.session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        return self.session.scalar(select(func.count()).select_from(UsageEvent))
+
+    # Partitions (PostgreSQL only; elsewhere the table is a plain table and these do nothing).
+
+    @property
+    def partitioned(self) -> bool:
+        return self._dialect == "postgresql"
+
+    def ensure_partition(self, month: datetime) -> bool:
+        """Create the partition of the UTC month starting at `month` unless it exists.
+
+        CREATE ... LIKE then ATTACH takes a lighter lock on the parent than CREATE ... PARTITION
+        OF, so inserts into other months go on meanwhile. True when it was created.
+        """
+        if not self.partitioned:
+            return False
+        name = partition_name(month)
+        self.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PARTITION_LOCK})
+        if self.session.scalar(text("SELECT to_regclass(:name)"), {"name": name}) is not None:
+            return False
+        upper = timebuckets.next_start(month, "month", UTC)
+        self.session.execute(text(
+            f'CREATE TABLE "{name}" (LIKE usage_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'
+        ))
+        self.session.execute(text(
+            f'ALTER TABLE usage_events ATTACH PARTITION "{name}" '
+            f"FOR VALUES FROM ('{month.isoformat()}') TO ('{upper.isoformat()}')"
+        ))
+        return True
+
+    def partitions(self) -> list[tuple[str, datetime]]:
+        """(name, first instant) of every monthly partition, oldest first."""
+        if not self.partitioned:
+            return []
+        rows = self.session.execute(text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'usage_events'::regclass"
+        ))
+        found = []
+        for (name,) in rows:
+            match = PARTITION_NAME.match(name)
+            if match:
+                found.append((name, datetime(int(match[1]), int(match[2]), 1, tzinfo=UTC)))
+        return sorted(found, key=lambda item: item[1])
+
+    def drop_partition(self, name: str) -> int:
+        """Drop one whole monthly partition; returns how many events it held."""
+        if not PARTITION_NAME.match(name):
+            raise ValueError(f"not a usage_events partition: {name!r}")
+        self.session.execute(text(f"SET LOCAL lock_timeout = '{_DDL_LOCK_TIMEOUT}'"))
+        # Lock the month first so that the count is exactly what the drop removes.
+        self.session.execute(text(f'LOCK TABLE "{name}" IN ACCESS EXCLUSIVE MODE'))
+        held = self.session.scalar(text(f'SELECT count(*) FROM "{name}"'))
+        self.session.execute(text(f'DROP TABLE "{name}"'))
+        return held
+
+    # Batched deletes: each call removes at most `limit` rows, for one short transaction.
+
+    def delete_before(self, cutoff: datetime, limit: int) -> int:
+        if self.partitioned:
+            # Per-partition TID lists: no scan of the months that stay.
+            deleted = 0
+            for name, month in self.partitions():
+                if month >= cutoff or deleted >= limit:
+                    break
+                deleted += self._delete_by_ctid(name, "occurred_at", cutoff, limit - deleted)
+            return deleted
+        doomed = select(UsageEvent.id).where(UsageEvent.occurred_at < cutoff).limit(limit)
+        result = self.session.execute(delete(UsageEvent).where(UsageEvent.id.in_(doomed)))
+        return result.rowcount
+
+    def forget_request_ids_before(self, cutoff: datetime, limit: int) -> int:
+        if self.partitioned:
+            return self._delete_by_ctid("usage_request_ids", "occurred_at", cutoff, limit)
+        doomed = (select(UsageRequestId.request_id)
+                  .where(UsageRequestId.occurred_at < cutoff).limit(limit))
+        result = self.session.execute(
+            delete(UsageRequestId).where(UsageRequestId.request_id.in_(doomed))
+        )
+        return result.rowcount
+
+    def _delete_by_ctid(self, table: str, column: str, cutoff: datetime, limit: int) -> int:
+        result = self.session.execute(text(
+            f'DELETE FROM "{table}" WHERE ctid = ANY(ARRAY('
+            f'SELECT ctid FROM "{table}" WHERE {column} < :cutoff LIMIT :limit))'
+        ), {"cutoff": cutoff, "limit": limit})
+        return result.rowcount

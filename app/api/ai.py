@@ -1,0 +1,97 @@
+"""The ai blueprint: check-access and the three chat routes (sections 3.2, 5.3 and 6)."""
+
+from __future__ import annotations
+
+from flask import Response
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.api.auth import credential_required
+from app.api.deps import credential, services
+from app.api.envelope import ErrorEnvelopeSchema, envelope, ok
+from app.api.schemas.ai import ChatAnswerSchema, ChatBodySchema, CheckAccessSchema, ModelArgsSchema
+from app.api.schemas.usage import query_over_body
+
+blp = Blueprint("ai", __name__, url_prefix="/api/ai",
+                description="Chat relay. `model` comes in the query (or, for older clients, the "
+                            "JSON body; the query wins). Callers use an API key.")
+
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+FAILURES = [
+    (403, "The key may not use the model's provider (PROVIDER_NOT_ALLOWED)."),
+    (404, "Unknown model (MODEL_NOT_FOUND)."),
+    (429, "A key limit or the plan quota is reached; Retry-After when known."),
+    (502, "The upstream failed on every account tried; nothing was billed."),
+    (503, "No upstream account is available, or all are rate limited."),
+    (504, "The upstream timed out."),
+]
+
+
+def documented_failures(view):
+    for status, description in FAILURES:
+        view = blp.alt_response(status, schema=ErrorEnvelopeSchema, description=description)(view)
+    return view
+
+
+def answer(result):
+    if result.stream is not None:
+        return Response(result.stream, mimetype=result.media_type, headers=STREAM_HEADERS)
+    return ok(result.body)
+
+
+def chat_view(mode: str, summary: str, description: str) -> type[MethodView]:
+    def post(self, query, body):
+        args = query_over_body(query, body)
+        return answer(services().chat.run(credential(), args["model"], body, mode=mode))
+
+    post.__doc__ = f"{summary}\n\n{description}"
+    post = credential_required(blp.arguments(ModelArgsSchema(), location="query")(
+        blp.arguments(ChatBodySchema(), location="json")(
+            blp.response(200, envelope(ChatAnswerSchema), description=(
+                "With `stream: false`, one JSON answer. With `stream: true` (the default), "
+                "`text/event-stream`: each upstream event as it arrives, then `event: usage` "
+                "with the recorded usage (or `event: error` if the upstream failed midway)."))(
+                documented_failures(post)))))
+    return type(f"Chat{mode.title()}", (MethodView,), {"post": post})
+
+
+@blp.route("/check-access")
+class CheckAccess(MethodView):
+    @credential_required
+    @blp.arguments(ModelArgsSchema(), location="query")
+    @blp.response(200, envelope(CheckAccessSchema))
+    @documented_failures
+    def get(self, query):
+        """May the caller use this model now? (no usage is recorded)
+
+        The usage check of /api/usage/check, plus whether the key permits the model's provider
+        and whether an upstream account is available now (`access`).
+        """
+        args = query_over_body(query, None)
+        return ok(services().chat.check_access(credential(), args["model"]))
+
+    @credential_required
+    @blp.arguments(ModelArgsSchema(), location="query")
+    @blp.arguments(ModelArgsSchema(), location="json", required=False)
+    @blp.response(200, envelope(CheckAccessSchema))
+    @documented_failures
+    def post(self, query, body):
+        """The same check for older clients that POST `model` in a JSON body"""
+        args = query_over_body(query, body)
+        return ok(services().chat.check_access(credential(), args["model"]))
+
+
+blp.route("/chat")(chat_view(
+    "chat", "Chat, every check and record synchronous",
+    "Checks read the system of record (no cache), and the usage is stored before the answer "
+    "ends. The safest and slowest of the three."))
+blp.route("/chat-optimized")(chat_view(
+    "optimized", "Chat, checks in parallel and cache-first",
+    "The key and the model are resolved in parallel and limits are read cache-first (cached "
+    "entries are invalidated on every change); the usage is stored before the answer ends."))
+blp.route("/chat-fast")(chat_view(
+    "fast", "Chat, least added latency",
+    "Limits are answered cache-first from Redis, and the usage record is handed to a Redis "
+    "Stream that the `drain-usage` worker stores in the database (acknowledged only after the "
+    "insert, so a killed worker loses nothing; a key's token and cost totals follow once the "
+    "worker has stored it). The quota reservation is still atomic, so no route overshoots."))

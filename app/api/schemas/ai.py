@@ -1,0 +1,72 @@
+"""Schemas of the ai blueprint and of the OpenAI-compatible route."""
+
+from __future__ import annotations
+
+from marshmallow import INCLUDE, Schema, fields, validate
+
+from app.api.schemas.common import QuerySchema
+from app.api.schemas.usage import UsageCheckSchema
+
+_model = fields.String(validate=validate.Length(1, 200))
+
+
+class ModelArgsSchema(QuerySchema):
+    model = _model
+
+
+class MessageSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    role = fields.String(required=True, validate=validate.OneOf(
+        ["system", "user", "assistant", "tool", "developer", "model"]))
+    content = fields.Raw(required=True)
+
+
+class ChatBodySchema(Schema):
+    """A chat request; members we do not name are passed to the provider as they are."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    model = _model
+    messages = fields.List(fields.Nested(MessageSchema), required=True,
+                           validate=validate.Length(1, 10_000))
+    stream = fields.Boolean(load_default=True)
+    max_tokens = fields.Integer(validate=validate.Range(1, 1_000_000))
+    temperature = fields.Float(validate=validate.Range(0, 2))
+    system = fields.Raw()
+
+
+class OpenAIChatBodySchema(ChatBodySchema):
+    model = fields.String(required=True, validate=validate.Length(1, 200))
+    stream = fields.Boolean(load_default=False)
+
+
+class AccessSchema(Schema):
+    provider = fields.String(allow_none=True)
+    providerAllowed = fields.Boolean()
+    accountAvailable = fields.Boolean()
+
+
+class CheckAccessSchema(UsageCheckSchema):
+    access = fields.Nested(AccessSchema)
+
+
+class ChatUsageSchema(Schema):
+    requestId = fields.String()
+    inputTokens = fields.Integer()
+    outputTokens = fields.Integer()
+    cacheWriteTokens = fields.Integer()
+    cacheReadTokens = fields.Integer()
+    totalTokens = fields.Integer()
+    cost = fields.Decimal()
+
+
+class ChatAnswerSchema(Schema):
+    id = fields.String()
+    model = fields.String()
+    provider = fields.String()
+    content = fields.String()
+    usage = fields.Nested(ChatUsageSchema)
+    upstream = fields.Dict(metadata={"description": "The provider's own answer."})

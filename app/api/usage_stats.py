@@ -1,0 +1,99 @@
+"""The usage statistics blueprint: recordUsage, getUsageStats, getCostAnalysis, cleanupOldStats."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.api.auth import admin_or_api_key_required, admin_required, own_key_scope
+from app.api.csv_export import stats_csv
+from app.api.deps import services
+from app.api.envelope import ErrorEnvelopeSchema, envelope, ok
+from app.api.schemas.usage_stats import (
+    CostAnalysisQueryArgsSchema,
+    CostAnalysisSchema,
+    UsageStatsCleanupResultSchema,
+    UsageStatsCleanupSchema,
+    UsageStatsQueryArgsSchema,
+    UsageStatsRecordedSchema,
+    UsageStatsRecordSchema,
+    UsageStatsSchema,
+)
+from app.errors import InvalidInput
+from app.services.usage import UsageRecord
+from app.services.usage_query import CostQuery, StatsQuery
+
+blp = Blueprint("usage_stats", __name__, url_prefix="/api/usage",
+                description="Usage statistics and cost analysis (UsageStatsInterface). Admins "
+                            "see every key; an API key sees its own only.")
+
+_FORBIDDEN = {"schema": ErrorEnvelopeSchema, "description": "An API key asked for another key."}
+
+
+@blp.route("/records")
+class Records(MethodView):
+    @admin_or_api_key_required
+    @blp.arguments(UsageStatsRecordSchema)
+    @blp.response(201, envelope(UsageStatsRecordedSchema))
+    @blp.alt_response(200, schema=envelope(UsageStatsRecordedSchema),
+                      description="That requestId was already recorded; nothing changed.")
+    @blp.alt_response(403, **_FORBIDDEN)
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="No key has that id.")
+    def post(self, body):
+        """Record the usage of a request (recordUsage)
+
+        Idempotent by `requestId`. Without `cost`, the cost is computed from the model's prices.
+        """
+        body["api_key_id"] = own_key_scope(body.get("api_key_id"))
+        if body["api_key_id"] is None:
+            raise InvalidInput("apiKeyId is required.",
+                               details={"apiKeyId": ["Missing data for required field."]})
+        recorded = services().usage.record(UsageRecord(**body))
+        return ok({"recorded": recorded}), 201 if recorded else 200
+
+
+@blp.route("/stats")
+class Stats(MethodView):
+    @admin_or_api_key_required
+    @blp.arguments(UsageStatsQueryArgsSchema, location="query")
+    @blp.response(200, envelope(UsageStatsSchema))
+    @blp.alt_response(403, **_FORBIDDEN)
+    def get(self, args):
+        """Usage per hour, day or month (getUsageStats)
+
+        Buckets follow `timezone`; empty ones appear with zeros. With `format=csv` the same rows
+        download as CSV (one line per bucket, or per bucket and group with `groupBy`).
+        """
+        output = args.pop("format")
+        args["api_key_id"] = own_key_scope(args.get("api_key_id"))
+        data = services().usage.stats(StatsQuery(**args))
+        return stats_csv(data, args.get("group_by")) if output == "csv" else ok(data)
+
+
+@blp.route("/cost-analysis")
+class CostAnalysis(MethodView):
+    @admin_or_api_key_required
+    @blp.arguments(CostAnalysisQueryArgsSchema, location="query")
+    @blp.response(200, envelope(CostAnalysisSchema))
+    @blp.alt_response(403, **_FORBIDDEN)
+    def get(self, args):
+        """Where the money went (getCostAnalysis)
+
+        `costBreakdown` by day, model or account (percentages add up to 100), daily `trends` with
+        the change against the day before, and the `top` models by cost.
+        """
+        args["api_key_id"] = own_key_scope(args.get("api_key_id"))
+        return ok(services().usage.cost_analysis(CostQuery(**args)))
+
+
+@blp.route("/cleanup")
+class Cleanup(MethodView):
+    @admin_required
+    @blp.arguments(UsageStatsCleanupSchema)
+    @blp.response(200, envelope(UsageStatsCleanupResultSchema))
+    def post(self, body):
+        """Delete raw usage events older than the retention (cleanupOldStats)
+
+        In short batches; the hourly rollups stay, so reports over old ranges still answer.
+        """
+        return ok(services().usage.cleanup(body["retention_days"]))

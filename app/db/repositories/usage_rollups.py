@@ -1,0 +1,152 @@
+"""Usage rollups: one upsert per recorded event, and sums over them for reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+from sqlalchemy import (
+    BigInteger,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    type_coerce,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app import timebuckets
+from app.db.functions import local_bucket
+from app.db.models import UsageEvent, UsageRollup
+from app.db.models.usage_stats import ROLLUP_GRAINS, SPANS, SUM_COLUMNS
+from app.db.types import Money
+
+R = UsageRollup
+DIMENSIONS = ("api_key_id", "model", "account_id")
+_COLUMNS = ["span", "grain", "bucket", *DIMENSIONS, *SUM_COLUMNS]
+
+
+class Totals(NamedTuple):
+    """Sums of usage; a tuple because reports add up thousands of them."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    total_tokens: int = 0
+    cost: Decimal = Decimal("0E-8")
+
+    def __add__(self, other: Totals) -> Totals:  # type: ignore[override]
+        return Totals(self[0] + other[0], self[1] + other[1], self[2] + other[2],
+                      self[3] + other[3], self[4] + other[4], self[5] + other[5],
+                      self[6] + other[6])
+
+
+class RollupRow(NamedTuple):
+    """One answer row: the bucket (None when not grouped by time), the group value, the sums."""
+
+    bucket: datetime | None
+    group: str | None
+    totals: Totals
+
+
+def _sums(table) -> list:
+    # Cast back to bigint: PostgreSQL sums bigints as numeric, which would arrive as Decimal.
+    sums = [cast(func.coalesce(func.sum(getattr(table, name)), 0), BigInteger)
+            for name in SUM_COLUMNS[:-1]]
+    return [*sums, type_coerce(func.coalesce(func.sum(table.cost), 0), Money())]
+
+
+class UsageRollupRepository:
+    def __init__(self, session):
+        self.session = session
+
+    @property
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    def add(self, *, occurred_at: datetime, api_key_id: str, model: str, account_id: str,
+            totals: Totals) -> None:
+        """Add one event's sums to its hour and its day at every grain, in one statement.
+
+        Rows are always locked in the same order (span, then grain), one per (span, grain),
+        so concurrent recorders cannot deadlock on them.
+        """
+        dims = {"api_key_id": api_key_id, "model": model, "account_id": account_id}
+        sums = {name: getattr(totals, name) for name in SUM_COLUMNS}
+        starts = {"hour": timebuckets.utc_hour(occurred_at),
+                  "day": timebuckets.utc_hour(occurred_at).replace(hour=0)}
+        rows = [{"span": span, "grain": grain, "bucket": starts[span], **sums,
+                 **{d: dims[d] if d in kept else "" for d in DIMENSIONS}}
+                for span in SPANS for grain, kept in ROLLUP_GRAINS.items()]
+        insert_for = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[self._dialect]
+        statement = insert_for(R).values(rows)
+        statement = statement.on_conflict_do_update(
+            index_elements=["span", "grain", "bucket", *DIMENSIONS],
+            set_={name: getattr(R, name) + statement.excluded[name] for name in SUM_COLUMNS},
+        )
+        self.session.execute(statement)
+
+    def sum_by(self, *, pieces: list[tuple[str, datetime, datetime]], grain: str,
+               unit: str | None, tz_name: str, filters: dict[str, str],
+               group: str | None) -> list[RollupRow]:
+        """Sums of one grain over time `pieces` ((span, start, end): hourly or daily rows),
+        by local bucket of `unit` (None: not split by time) and by `group` (None: not split).
+        """
+        keys = []
+        if unit is not None:
+            keys.append(local_bucket(R.bucket, unit, tz_name))
+        if group is not None:
+            keys.append(getattr(R, group))
+        spans = or_(*(and_(R.span == span, R.bucket >= start, R.bucket < end)
+                      for span, start, end in pieces))
+        conditions = [R.grain == grain, spans]
+        conditions += [getattr(R, name) == value for name, value in filters.items()]
+        query = select(*keys, *_sums(R)).where(*conditions)
+        if keys:
+            query = query.group_by(*keys)
+        width = len(keys)
+        return [RollupRow(row[0] if unit is not None else None,
+                          row[width - 1] if group is not None else None,
+                          Totals(*row[width:]))
+                for row in self.session.execute(query)]
+
+    def rebuild(self, start: datetime, end: datetime) -> None:
+        """Recompute every rollup of the whole UTC days in [start, end) from the raw events.
+
+        Only for days whose raw events are all still kept.
+        """
+        if self._dialect == "postgresql":
+            # A bulk load aggregates many rows: let the hash aggregate stay in memory.
+            self.session.execute(text("SET LOCAL work_mem = '64MB'"))
+        self.session.execute(delete(R).where(R.bucket >= start, R.bucket < end))
+        hour = local_bucket(UsageEvent.occurred_at, "hour", "UTC")
+        account = func.coalesce(UsageEvent.account_id, "")
+        events = UsageEvent.__table__.c
+        sources = [func.sum(events["request_count" if name == "requests" else name])
+                   for name in SUM_COLUMNS]
+        self.session.execute(insert(R).from_select(_COLUMNS, (
+            select(literal("hour"), literal("kma"), hour, UsageEvent.api_key_id,
+                   UsageEvent.model, account, *sources)
+            .where(UsageEvent.occurred_at >= start, UsageEvent.occurred_at < end)
+            .group_by(hour, UsageEvent.api_key_id, UsageEvent.model, account)
+        )))
+        day = local_bucket(R.bucket, "day", "UTC")
+        for span, grain, kept in [*(("hour", g, k) for g, k in ROLLUP_GRAINS.items()
+                                    if g != "kma"),
+                                  *(("day", g, k) for g, k in ROLLUP_GRAINS.items())]:
+            bucket = R.bucket if span == "hour" else day
+            dims = [getattr(R, d) if d in kept else literal("") for d in DIMENSIONS]
+            self.session.execute(insert(R).from_select(_COLUMNS, (
+                select(literal(span), literal(grain), bucket, *dims,
+                       *(func.sum(getattr(R, name)) for name in SUM_COLUMNS))
+                .where(R.span == "hour", R.grain == "kma", R.bucket >= start, R.bucket < end)
+                .group_by(bucket, *(getattr(R, d) for d in kept))
+            )))

@@ -1,0 +1,242 @@
+"""ChatService: the request path users pay for.
+
+Before anything goes upstream: the caller's API key, the model, the key's own limits and the
+plan quota (a reservation, so concurrent requests cannot overshoot). Then a leased account
+answers, streamed event by event. After the answer: the reservation is committed and the usage
+recorded once (request id) against the key, the account and the model. A request that fails
+before its first byte cancels its reservation and bills nothing.
+
+The three modes differ in where the bookkeeping happens:
+- `chat`: every check reads the system of record (no cache) and the usage is stored before the
+  answer ends.
+- `optimized`: the caller and the model are resolved in parallel, limits are read cache-first,
+  the usage is stored before the answer ends.
+- `fast`: limits cache-first, and the usage record goes to the Redis Stream queue that the
+  `drain-usage` worker stores (acknowledged after commit, so a killed worker loses nothing);
+  without Redis it is stored at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from app.errors import InvalidInput, NotFound, Unauthenticated
+from app.providers.base import ChatRequest, ProviderError, Usage
+from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
+from app.services.chat.wire import FORMATS
+from app.services.pricing import from_catalogue
+from app.services.usage import UsageRecord
+
+log = logging.getLogger(__name__)
+
+MODES = ("chat", "optimized", "fast")
+
+
+_NAMED = {"model", "messages", "system", "max_tokens", "temperature", "stream"}
+
+
+@dataclass
+class ChatAnswer:
+    """Either a finished JSON answer or the event stream to send."""
+
+    body: dict | None = None
+    stream: Iterator[str] | None = None
+    media_type: str = "application/json"
+
+
+@dataclass
+class ChatTicket:
+    """What the checks granted a request; settled exactly once by `finish` or `abandon`."""
+
+    mode: str
+    key: dict
+    model: dict
+    subject: object
+    reservation: object
+    admission: object
+    request_id: str = field(default_factory=lambda: f"chat-{uuid.uuid4()}")
+    settled: bool = False
+    prompt_tokens_estimate: int = 0
+
+    @property
+    def provider(self) -> str:
+        return self.model["provider"]
+
+
+class ChatService:
+    def __init__(self, *, auth, keys, models, quota, key_limits, scheduler, accounts, usage,
+                 usage_writer, upstream_attempts: int = 3):
+        self.auth, self.keys, self.models, self.quota = auth, keys, models, quota
+        self.key_limits, self.scheduler, self.accounts = key_limits, scheduler, accounts
+        self.usage, self.usage_writer = usage, usage_writer
+        self.upstream_attempts = upstream_attempts
+        self._parallel = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chat-resolve")
+
+    # -- before the upstream -------------------------------------------------------------------
+
+    def check_access(self, credential, model_name: str) -> dict:
+        """The usage check plus: may the key use the provider, is an account free now."""
+        principal = self.auth.principal(credential)
+        model = self.models.resolve(model_name)
+        verdict = self.quota.check(self.quota.subject_for(principal), model_name)
+        provider = model.get("provider")
+        if provider and principal.kind == "api_key":
+            self.key_limits.check_provider(principal.data, provider)
+        available = bool(provider) and bool(
+            self.accounts.available(provider=provider, rate_limit_available=True))
+        return {**verdict, "canProceed": verdict["canProceed"] and available,
+                "access": {"provider": provider, "providerAllowed": True,
+                           "accountAvailable": available}}
+
+    def begin(self, credential, model_name: str, mode: str) -> ChatTicket:
+        if mode not in MODES:
+            raise InvalidInput(f"Unknown mode {mode!r}.")
+        key, model = self._caller_and_model(credential, model_name, mode)
+        if model.get("id") is None:
+            raise NotFound(f"No model is named {model_name!r}.", code="MODEL_NOT_FOUND")
+        if not model.get("isActive", True):
+            raise NotFound(f"The model {model_name!r} is not available.", code="MODEL_INACTIVE")
+        admission = self.key_limits.admit(key, model["provider"], fresh=mode == "chat")
+        try:
+            principal = self.auth.principal(credential, key)
+            subject = self.quota.subject_for(principal)
+            reservation = self.quota.reserve(subject, model_name)
+        except BaseException:
+            admission.release(refused=True)
+            raise
+        return ChatTicket(mode, key, model, subject, reservation, admission)
+
+    def _caller_and_model(self, credential, model_name: str, mode: str) -> tuple[dict, dict]:
+        if credential is None or credential.kind != "api_key":
+            raise Unauthenticated("An API key is required.", code="MISSING_API_KEY")
+        if mode == "chat":
+            return (self.keys.authenticate(credential.token, fresh=True),
+                    self.models.resolve.uncached(self.models, model_name))
+        if mode == "optimized":
+            model = self._parallel.submit(self.models.resolve, model_name)
+            return self.keys.authenticate(credential.token), model.result()
+        return self.keys.authenticate(credential.token), self.models.resolve(model_name)
+
+    def open(self, ticket: ChatTicket, request: ChatRequest) -> UpstreamCall:
+        """Start the upstream call; on failure the ticket is abandoned and nothing billed."""
+        request.model = ticket.model.get("upstreamModel") or request.model
+        prompt = sum(len(str(m.get("content", ""))) for m in request.messages)
+        ticket.prompt_tokens_estimate = math.ceil((prompt + len(request.system or "")) / 4)
+        try:
+            return open_upstream(scheduler=self.scheduler, accounts=self.accounts,
+                                 provider=ticket.provider, request=request,
+                                 attempts=self.upstream_attempts)
+        except BaseException:
+            self.abandon(ticket)
+            raise
+
+    def run(self, credential, model_name: str, body: dict, *, mode: str,
+            wire: str = "relay") -> ChatAnswer:
+        """The whole request: checks, the upstream call, and the answer or its event stream."""
+        ticket = self.begin(credential, model_name, mode)
+        request = ChatRequest(
+            model=model_name, messages=body["messages"], system=body.get("system"),
+            max_tokens=body.get("max_tokens"), temperature=body.get("temperature"),
+            stream=body.get("stream", True),
+            extra={k: v for k, v in body.items() if k not in _NAMED})
+        call = self.open(ticket, request)
+        form = FORMATS[wire](ticket.model, ticket.request_id)
+        if request.stream:
+            return ChatAnswer(stream=self.events(ticket, call, form), media_type=form.media_type)
+        return ChatAnswer(body=self.complete(ticket, call, form))
+
+    # -- the answer ----------------------------------------------------------------------------
+
+    def events(self, ticket: ChatTicket, call: UpstreamCall, wire) -> Iterator[str]:
+        """SSE text, each upstream event forwarded as it arrives; usage recorded at the end.
+
+        After the first byte nothing is retried: an upstream failure ends the stream with an
+        error event. If the client goes away, the upstream request is closed and the usage so
+        far is recorded (the generator's `finally` runs when the server closes it).
+        """
+        stream, ended = call.stream, None
+        try:
+            for event in stream:
+                text = wire.event(event)
+                if text:
+                    yield text
+            ended = ""
+        except ProviderError as error:
+            self.scheduler.report(call.account.id, error)
+            failure = answer_for(error)
+            ended = wire.error(failure.code, failure.message)
+        finally:
+            stream.close()
+            summary = self.finish(ticket, call, _spent(stream, ticket))
+        if ended:
+            yield ended
+        yield wire.usage(summary) + wire.closing()
+
+    def complete(self, ticket: ChatTicket, call: UpstreamCall, wire) -> dict:
+        result = call.result
+        return wire.answer(result.text, result.raw, self.finish(ticket, call, result.usage))
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+
+    def finish(self, ticket: ChatTicket, call: UpstreamCall, usage: Usage) -> dict:
+        """Commit the reservation and record the usage, once; answers the usage summary."""
+        if ticket.settled:
+            return {}
+        ticket.settled = True
+        prices = from_catalogue(ticket.model)
+        cost = prices.cost(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                           cache_write_tokens=usage.cache_write_tokens,
+                           cache_read_tokens=usage.cache_read_tokens) if prices else Decimal(0)
+        account = call.account
+        try:
+            record = UsageRecord(
+                api_key_id=ticket.key["id"], model=ticket.model["id"],
+                input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+                cache_read_tokens=usage.cache_read_tokens, cost=cost,
+                account_id=account.id, account_type=ticket.provider,
+                request_id=ticket.request_id)
+            if ticket.mode == "fast":
+                self.usage_writer.record(record, verify_key=False, behind=True)
+            else:
+                self.usage.record(record)
+            self.quota.commit(ticket.subject, ticket.reservation.id)
+            self.scheduler.record_usage(account.id, usage.total_tokens, cost)
+        finally:
+            call.lease.release()
+            ticket.admission.release()
+        return {"requestId": ticket.request_id, "inputTokens": usage.input_tokens,
+                "outputTokens": usage.output_tokens,
+                "cacheWriteTokens": usage.cache_write_tokens,
+                "cacheReadTokens": usage.cache_read_tokens,
+                "totalTokens": usage.total_tokens, "cost": cost}
+
+    def abandon(self, ticket: ChatTicket) -> None:
+        """Nothing reached the client: give the quota unit back, bill nothing."""
+        if ticket.settled:
+            return
+        ticket.settled = True
+        try:
+            self.quota.cancel(ticket.subject, ticket.reservation.id)
+        except Exception:  # an uncancelled reservation gives itself back when it expires
+            log.exception("could not cancel reservation %s", ticket.reservation.id)
+        finally:
+            ticket.admission.release()
+
+
+def _spent(stream, ticket: ChatTicket) -> Usage:
+    """The usage the upstream reported so far; estimated (about 4 characters a token) when a
+    stream was cut before the provider said (OpenAI reports usage only in its last chunk)."""
+    usage = stream.usage
+    if usage.output_tokens or not stream.text:
+        return usage
+    return Usage(input_tokens=usage.input_tokens or ticket.prompt_tokens_estimate,
+                 output_tokens=max(1, math.ceil(len(stream.text) / 4)),
+                 cache_write_tokens=usage.cache_write_tokens,
+                 cache_read_tokens=usage.cache_read_tokens)

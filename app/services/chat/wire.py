@@ -1,0 +1,100 @@
+"""What the client receives: Server-Sent Events and JSON, in our relay format or OpenAI's."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+
+from app.providers.base import StreamEvent
+
+
+def _json(value) -> str:
+    return json.dumps(value, separators=(",", ":"), default=_default)
+
+
+def _default(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(type(value).__name__)
+
+
+def sse(data: str, event: str | None = None) -> str:
+    head = f"event: {event}\n" if event else ""
+    return head + "".join(f"data: {line}\n" for line in data.split("\n")) + "\n"
+
+
+class RelayFormat:
+    """Each upstream event exactly as it came, then `event: usage` (or `event: error`)."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, model: dict, request_id: str):
+        self.model, self.request_id = model, request_id
+
+    def event(self, event: StreamEvent) -> str:
+        return sse(event.data, event.event)
+
+    def usage(self, summary: dict) -> str:
+        return sse(_json(summary), "usage")
+
+    def error(self, code: str, message: str) -> str:
+        return sse(_json({"success": False, "error": {"code": code, "message": message}}),
+                   "error")
+
+    def closing(self) -> str:
+        return ""
+
+    def answer(self, text: str, raw: dict, summary: dict) -> dict:
+        return {"id": self.request_id, "model": self.model["id"],
+                "provider": self.model["provider"], "content": text, "usage": summary,
+                "upstream": raw}
+
+
+class OpenAIFormat:
+    """OpenAI's chat.completion(.chunk) shapes, whatever the upstream provider."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, model: dict, request_id: str):
+        self.model_name, self.id = model["id"], request_id
+        self.created = int(time.time())
+
+    def _chunk(self, delta: dict, finish_reason=None, usage=None) -> str:
+        body = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.model_name,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+        if usage is not None:
+            body["usage"] = usage
+        return sse(_json(body))
+
+    def event(self, event: StreamEvent) -> str:
+        return self._chunk({"content": event.text}) if event.text else ""
+
+    def usage(self, summary: dict) -> str:
+        return self._chunk({}, "stop", _openai_usage(summary))
+
+    def error(self, code: str, message: str) -> str:
+        return sse(_json({"error": {"message": message, "type": "upstream_error",
+                                    "code": code}}))
+
+    def closing(self) -> str:
+        return sse("[DONE]")
+
+    def answer(self, text: str, raw: dict, summary: dict) -> dict:
+        return {"id": self.id, "object": "chat.completion", "created": self.created,
+                "model": self.model_name,
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": text}}],
+                "usage": _openai_usage(summary)}
+
+
+def _openai_usage(summary: dict) -> dict:
+    prompt = (summary["inputTokens"] + summary["cacheWriteTokens"]
+              + summary["cacheReadTokens"])
+    return {"prompt_tokens": prompt, "completion_tokens": summary["outputTokens"],
+            "total_tokens": prompt + summary["outputTokens"],
+            "prompt_tokens_details": {"cached_tokens": summary["cacheReadTokens"]}}
+
+
+FORMATS = {"relay": RelayFormat, "openai": OpenAIFormat}

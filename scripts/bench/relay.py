@@ -1,0 +1,204 @@
+"""Benchmark the chat relay: what Relaygate adds to the upstream's own latency.
+
+From a checkout, with PostgreSQL (127.0.0.1:5432, user postgres) and Redis (127.0.0.1:6379)
+running as for the tests:
+
+    python scripts/bench/relay.py                      # --seconds 8 --connections 32
+    python scripts/bench/relay.py --worker-class gevent
+
+It starts the stub upstream (scripts/stub_upstream.py) and the app under gunicorn on a
+throwaway PostgreSQL database and a Redis key prefix, then measures in one run: (a) requests
+straight to the stub, (b) the same through `chat`, `chat-optimized` and `chat-fast`,
+non-streaming and streaming, printing requests/s, p50/p99 time-to-first-byte and total
+latency, and the time-to-first-byte each route adds over the stub; then (c) holds N concurrent
+streams (default 500) through `chat-fast` and counts errors. It removes everything it made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import redis  # noqa: E402
+
+from app.db.migrations import upgrade  # noqa: E402
+from tests.support.servers import free_port, pg_admin_dsn, pg_drop, pg_execute  # noqa: E402
+
+SECRET = "relaygate-benchmark-secret-key"
+MODEL = "openai/gpt-4o-mini"
+BODY = {"messages": [{"role": "user", "content": "benchmark me"}], "max_tokens": 16}
+ADMIN = ("bench-admin", "bench admin password")
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url",
+                        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=300)
+    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "gevent"])
+    parser.add_argument("--streams", type=int, default=500)
+    return parser.parse_args()
+
+
+def _start(command: list[str], env: dict, ready_url: str) -> subprocess.Popen:
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(ready_url, timeout=1).status_code < 500:
+                return process
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            raise SystemExit(f"{command[2]} exited during start-up")
+        time.sleep(0.2)
+    process.terminate()
+    raise SystemExit(f"{ready_url} did not answer within 40 s")
+
+
+def _setup(base: str, stub_url: str) -> str:
+    """An account on the stub, quotas out of the way, and a key; returns the key."""
+    token = httpx.post(f"{base}/api/sessions/login",
+                       json={"username": ADMIN[0], "password": ADMIN[1]}).json()
+    headers = {"Authorization": f"Bearer {token['data']['sessionToken']}"}
+    httpx.post(f"{base}/api/accounts", headers=headers, json={
+        "name": "stub", "provider": "openai", "apiKey": "bench", "baseUrl": stub_url + "/v1"})
+    for plan in ("free", "premium"):
+        for tier in ("basic", "premium"):
+            httpx.put(f"{base}/api/plans/{plan}/{tier}", headers=headers,
+                      json={"limit": 1_000_000_000, "period": "day"})
+    key = httpx.post(f"{base}/api/keys", headers=headers, json={"name": "bench"}).json()
+    return key["data"]["apiKey"]
+
+
+async def _one(client: httpx.AsyncClient, url: str, body: dict, headers: dict):
+    started = time.perf_counter()
+    async with client.stream("POST", url, json=body, headers=headers) as response:
+        first = None
+        async for _ in response.aiter_raw():
+            first = first or time.perf_counter()
+        ok = response.status_code == 200
+    done = time.perf_counter()
+    return ok, (first or done) - started, done - started
+
+
+async def _drive(url: str, body: dict, headers: dict, connections: int, seconds: float):
+    ttfb, total, failures = [], [], 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        async def worker():
+            nonlocal failures
+            while time.perf_counter() < deadline:
+                ok, first, whole = await _one(client, url, body, headers)
+                if ok:
+                    ttfb.append(first)
+                    total.append(whole)
+                else:
+                    failures += 1
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+    return ttfb, total, failures
+
+
+async def _hold_streams(url: str, headers: dict, count: int) -> tuple[int, int, float]:
+    limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=0)
+    started = time.perf_counter()
+    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+        results = await asyncio.gather(
+            *(_one(client, url, {**BODY, "stream": True}, headers) for _ in range(count)),
+            return_exceptions=True)
+    ok = sum(1 for r in results if not isinstance(r, BaseException) and r[0])
+    return ok, count - ok, time.perf_counter() - started
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000 if ordered else 0.0
+
+
+def _measure(args, base: str, stub_url: str, api_key: str) -> None:
+    cases = [("stub (direct)", f"{stub_url}/v1/chat/completions",
+              {"Authorization": "Bearer bench"}, {"model": "gpt-4o-mini"})]
+    for route in ("chat", "chat-optimized", "chat-fast"):
+        cases.append((route, f"{base}/api/ai/{route}?model={MODEL}", {"x-api-key": api_key}, {}))
+    print(f"{'route':<16}{'stream':>7}{'req/s':>9}{'ttfb p50':>10}{'ttfb p99':>10}"
+          f"{'total p50':>11}{'total p99':>11}{'+ttfb p50':>11}{'fail':>6}")
+    for stream in (False, True):
+        baseline = None
+        for name, url, headers, extra in cases:
+            body = {**BODY, **extra, "stream": stream}
+            ttfb, total, failures = asyncio.run(
+                _drive(url, body, headers, args.connections, args.seconds))
+            p50 = _pct(ttfb, 0.5)
+            baseline = p50 if baseline is None else baseline
+            print(f"{name:<16}{str(stream):>7}{len(total) / args.seconds:>9.0f}{p50:>10.1f}"
+                  f"{_pct(ttfb, 0.99):>10.1f}{_pct(total, 0.5):>11.1f}{_pct(total, 0.99):>11.1f}"
+                  f"{p50 - baseline:>11.1f}{failures:>6}")
+
+
+def main() -> None:
+    args = _arguments()
+    admin = pg_admin_dsn(args.database_url)
+    name = f"rg_bench_{uuid.uuid4().hex[:8]}"
+    database_url = args.database_url.rsplit("/", 1)[0] + "/" + name
+    prefix = f"rgbench:{uuid.uuid4().hex[:8]}:"
+    port, stub_port = free_port(), free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": args.redis_url,
+           "RELAYGATE_REDIS_PREFIX": prefix, "RELAYGATE_SECRET_KEY": SECRET,
+           "RELAYGATE_ENV": "production", "PYTHONPATH": str(ROOT),
+           "RELAYGATE_ADMIN_USERNAME": ADMIN[0], "RELAYGATE_ADMIN_PASSWORD": ADMIN[1],
+           "RELAYGATE_DB_POOL_SIZE": "20", "RELAYGATE_ACCESS_LOG": ""}
+    pg_execute(admin, f'CREATE DATABASE "{name}"')
+    processes = []
+    try:
+        upgrade(database_url)
+        stub_url = f"http://127.0.0.1:{stub_port}"
+        processes.append(_start([sys.executable, "scripts/stub_upstream.py", "--port",
+                                 str(stub_port), "--tokens", "16"], env,
+                                stub_url + "/__stub/requests"))
+        base = f"http://127.0.0.1:{port}"
+        processes.append(_start(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app",
+             "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
+             "--worker-class", args.worker_class, "--threads", str(args.threads),
+             "--worker-connections", str(args.streams + 100), "--backlog", "2048",
+             "--log-level", "warning"], env, base + "/readyz"))
+        api_key = _setup(base, stub_url)
+        print(f"gunicorn {args.workers} workers, {args.worker_class}, {args.threads} threads; "
+              f"{args.connections} connections, {args.seconds:g} s per case; "
+              f"{os.cpu_count()} cores shared with the stub and this driver (times in ms)")
+        _measure(args, base, stub_url, api_key)
+        httpx.post(f"{stub_url}/__stub/behaviour", json={"tokenDelay": 0.05})
+        ok, failed, seconds = asyncio.run(_hold_streams(
+            f"{base}/api/ai/chat-fast?model={MODEL}", {"x-api-key": api_key}, args.streams))
+        print(f"{args.streams} concurrent streams through chat-fast: {ok} completed, "
+              f"{failed} failed, {seconds:.1f} s")
+    finally:
+        for process in reversed(processes):
+            process.send_signal(signal.SIGTERM)
+            process.wait(30)
+        client = redis.Redis.from_url(args.redis_url)
+        stale = list(client.scan_iter(match=prefix + "*", count=1000))
+        if stale:
+            client.delete(*stale)
+        pg_drop(admin, name)
+
+
+if __name__ == "__main__":
+    main()
