@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from tests.api.quota_helpers import check
+from tests.conftest import make_app
 
 from .importing import run_import
 
@@ -118,3 +119,18 @@ def test_what_relaygate_does_not_enforce_is_reported_per_key(crs_store, imported
     assert any("client allow-list claude_code" in note for note in team)
     assert any("owned by CRS user alice (user-1)" in note for note in team)
     assert keys.counts == {"created": 6, "updated": 0, "unchanged": 0, "skipped": 0}
+
+
+def test_secret_rotation_reseals_the_crs_secret_and_cr_keys_keep_working(app, client, crs_store,
+                                                                         imported):
+    rotated = make_app(app.instance_path, app.extensions["relaygate"].settings.database_url,
+                       secret_key="a new master secret for relaygate",
+                       secret_key_previous=("test-secret-key-for-relaygate",))
+    try:
+        done = rotated.extensions["relaygate"].secrets.rotate()
+        response = check(rotated.test_client(), _headers(crs_store, "team"), "GPT-4o")
+    finally:
+        rotated.extensions["relaygate"].engine.dispose()
+
+    assert done["secrets"] == 1
+    assert response.status_code == 200
