@@ -104,7 +104,7 @@ class ImportService:
             time.sleep(3600)
 
     def phase(self, label: str, records: list, result: PhaseResult,
-               one: Callable[[Any], tuple[str, str, list[str]]]) -> None:
+              one: Callable[[Any], tuple[str, str, list[str]]]) -> None:
         bar = self.progress(label, len(records))
         for record in records:
             outcome, name, notes = one(record)
@@ -126,9 +126,9 @@ class ImportService:
             return item.target_id if item is not None else None
 
     @staticmethod
-    def target_id(uow, model, source_id: str) -> str:
+    def target_id(repository, source_id: str) -> str:
         """The source's id where it fits and is free, else a new one."""
-        if len(source_id) <= ID_LENGTH and uow.session.get(model, source_id) is None:
+        if len(source_id) <= ID_LENGTH and repository.get(source_id) is None:
             return source_id
         return new_id()
 
@@ -158,7 +158,7 @@ class ImportService:
             return "skipped", None, [f"Relaygate key {holder.id} already has this hash"]
         outcome = "updated"
         if row is None:
-            row = uow.api_keys.add(ApiKey(id=self.target_id(uow, ApiKey, source_id),
+            row = uow.api_keys.add(ApiKey(id=self.target_id(uow.api_keys, source_id),
                                           hash_scheme=CRS_SCHEME, tag_rows=[]))
             outcome = "created"
         hashes += [h for h in (row.hashed_key, mapped.columns["hashed_key"]) if h]
@@ -189,7 +189,7 @@ class ImportService:
         row = uow.accounts.get(item.target_id) if item and item.target_id else None
         outcome = "updated"
         if row is None:
-            row = uow.accounts.add(Account(id=self.target_id(uow, Account, source_id)))
+            row = uow.accounts.add(Account(id=self.target_id(uow.accounts, source_id)))
             outcome = "created"
         for name, value in mapped.columns.items():
             setattr(row, name, value)

@@ -134,3 +134,13 @@ def test_a_run_killed_half_way_and_restarted_ends_complete(pg_app, postgres_url,
         for key_id, expected in crs_store.totals.items():
             assert uow.api_keys.get(key_id).total_requests == expected.requests
     assert "usage" in err and "accounts" in err  # the progress bars
+
+
+def test_the_import_only_reads_the_source_and_never_sends_keys(app, crs_redis, crs_store):
+    crs_redis.config_resetstat()
+    report = run_import(app, crs_redis, crs_store.encryption_key, phases=PHASES)
+
+    used = {name.removeprefix("cmdstat_") for name in crs_redis.info("commandstats")}
+    housekeeping = {"config|resetstat", "info", "select", "client|setinfo", "hello", "ping"}
+    assert report.ok
+    assert used - housekeeping == {"scan", "type", "hgetall", "get"}
