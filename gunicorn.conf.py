@@ -9,7 +9,7 @@ bind = os.environ.get("RELAYGATE_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("RELAYGATE_WORKERS", "2"))
 # Threads let one worker hold many slow upstream streams without blocking the others.
 worker_class = os.environ.get("RELAYGATE_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("RELAYGATE_THREADS", "32"))
+threads = int(os.environ.get("RELAYGATE_THREADS", "256"))
 timeout = int(os.environ.get("RELAYGATE_TIMEOUT", "300"))
 graceful_timeout = 30
 keepalive = 5

@@ -49,7 +49,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=256)
     parser.add_argument("--worker-class", default="gthread", choices=["gthread", "gevent"])
     parser.add_argument("--streams", type=int, default=500)
     return parser.parse_args()
