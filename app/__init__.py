@@ -32,6 +32,7 @@ from app.services.health import HealthService
 from app.services.key_limits import KeyLimits
 from app.services.keys import KeyService
 from app.services.leases import DatabaseLeases, LeaseManager
+from app.services.legacy_keys import LegacyKeyHashes
 from app.services.models import ModelService
 from app.services.monitoring import MonitoringService
 from app.services.oauth import TokenRefresher
@@ -73,7 +74,9 @@ def create_app(config: dict | None = None) -> Flask:
               "cache_ttl": settings.cache_ttl_seconds}
     passwords = Passwords(time_cost=settings.argon2_time_cost,
                           memory_kib=settings.argon2_memory_kib)
-    keys = KeyService(**common)
+    legacy_keys = LegacyKeyHashes(
+        box=SecretBox(settings.secret_key, settings.secret_key_previous), **common)
+    keys = KeyService(legacy=legacy_keys, **common)
     sessions = SessionService(passwords=passwords, default_ttl=settings.session_ttl_seconds,
                               **common)
     auth = AuthService(keys=keys, sessions=sessions)

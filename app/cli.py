@@ -13,6 +13,7 @@ from flask.cli import with_appcontext
 
 from app.crypto import SecretError
 from app.errors import DomainError
+from app.migration.cli import import_crs
 from app.services.alerts.scheduler import EvaluatorLock
 
 
@@ -21,6 +22,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(rotate_secrets)
     app.cli.add_command(drain_usage)
     app.cli.add_command(run_alerts)
+    app.cli.add_command(import_crs)
 
 
 @click.command("create-admin")

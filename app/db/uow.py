@@ -40,6 +40,9 @@ class UnitOfWork:
     usage_counters: repos.UsageCounterRepository
     usage_reservations: repos.UsageReservationRepository
     usage_idempotency: repos.UsageIdempotencyRepository
+    crs_import_items: repos.CrsImportItemRepository
+    key_hash_peppers: repos.KeyHashPepperRepository
+    usage_baselines: repos.UsageBaselineRepository
 
     def __init__(self, session_factory: sessionmaker, execution_options: dict | None = None):
         self._session_factory = session_factory

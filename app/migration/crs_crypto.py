@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -54,17 +55,20 @@ def _evp_bytes_to_key(secret: bytes) -> tuple[bytes, bytes]:
     return derived[:32], derived[32:48]
 
 
+@functools.lru_cache(maxsize=32)
+def _scrypt_key(secret: bytes, salt: bytes) -> bytes:
+    # Cached for the process: scrypt is deliberately slow, and a run reads the store repeatedly.
+    return hashlib.scrypt(secret, salt=salt, n=16384, r=8, p=1, dklen=32)
+
+
 class CrsCipher:
-    """Decrypts CRS values; derived keys are cached because scrypt is deliberately slow."""
+    """Decrypts CRS values with the keys its services derive from ENCRYPTION_KEY."""
 
     def __init__(self, encryption_key: str) -> None:
         self._secret = encryption_key.encode("utf-8")
-        self._keys: dict[bytes, bytes] = {}
 
     def _key(self, salt: bytes) -> bytes:
-        if salt not in self._keys:
-            self._keys[salt] = hashlib.scrypt(self._secret, salt=salt, n=16384, r=8, p=1, dklen=32)
-        return self._keys[salt]
+        return _scrypt_key(self._secret, salt)
 
     def decrypt(self, value: str, salt: bytes, *, legacy: bool = False) -> str:
         """Return the plaintext of `hex(iv):hex(ct)`; anything else passes through unchanged.

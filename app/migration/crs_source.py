@@ -343,6 +343,7 @@ class CrsSource:
         scan_count: int = 500,
     ) -> None:
         self._redis = redis_client
+        self.encryption_key = encryption_key
         self._cipher = CrsCipher(encryption_key)
         self.offset_hours = timezone_offset_hours
         self._count = scan_count

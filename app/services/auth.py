@@ -91,7 +91,7 @@ class AuthService:
         """Where the credential's record is cached in Redis."""
         if credential.kind == "session":
             return self.sessions.record_key(credential.hashed)
-        return self.keys.record_key(credential.hashed)
+        return self.keys.record_key_for(credential.token)
 
     def admin_or_api_key(self, *, authorization: str | None, x_api_key: str | None) -> Principal:
         """An admin session, or an API key (which then may act on itself only)."""

@@ -12,6 +12,7 @@ from app.errors import InvalidInput, NotFound, Unauthenticated
 from app.security import new_api_key, sha256_hex
 from app.services import permissions as perms
 from app.services.base import Service
+from app.services.legacy_keys import OUR_SCHEME, LegacyKeyHashes
 from app.services.retry import db_retry
 
 INVALID_KEY = "The API key is invalid."
@@ -35,6 +36,10 @@ def _not_found() -> NotFound:
 
 
 class KeyService(Service):
+    def __init__(self, *, legacy: LegacyKeyHashes | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.legacy = legacy
+
     @db_retry
     def create(self, data: dict) -> IssuedKey:
         """A new key and its plaintext; the plaintext is returned here once and stored nowhere."""
@@ -116,15 +121,29 @@ class KeyService(Service):
                                "daily": key.daily_cost_limit,
                                "requests": key.requests_per_minute},
                 "tokenLimit": key.token_limit, "userId": key.user_id,
-                "allowedProviders": key.permissions,
+                "allowedProviders": key.permissions, "hashScheme": key.hash_scheme,
             }
 
     def authenticate(self, plaintext: str, *, fresh: bool = False) -> dict:
         """The key's validation record, or Unauthenticated with one message for every cause.
 
-        `fresh` reads the database rather than the cache (the synchronous chat path)."""
-        hashed = sha256_hex(plaintext)
-        return self.accept(self.validate.uncached(self, hashed) if fresh else self.validate(hashed))
+        `fresh` reads the database rather than the cache (the synchronous chat path). Imported
+        keys (`cr_...`) are looked up under their own scheme's hash, never ours."""
+        for hashed, scheme in self._lookups(plaintext):
+            found = self.validate.uncached(self, hashed) if fresh else self.validate(hashed)
+            if found is not None and found.get("hashScheme", OUR_SCHEME) == scheme:
+                return self.accept(found)
+        return self.accept(None)
+
+    def _lookups(self, plaintext: str) -> list[tuple[str, str]]:
+        if self.legacy is None:
+            return [(sha256_hex(plaintext), OUR_SCHEME)]
+        return self.legacy.lookups(plaintext)
+
+    def record_key_for(self, plaintext: str) -> str:
+        """Where the record of a presented key is cached (its first lookup hash)."""
+        lookups = self._lookups(plaintext)
+        return self.record_key(lookups[0][0] if lookups else sha256_hex(plaintext))
 
     def accept(self, found: dict | None) -> dict:
         """A validation record, if it lets its holder in now; else Unauthenticated."""

@@ -29,6 +29,8 @@ class SessionService(Service):
             admin = uow.admins.get_by_username(username)
             if not self.passwords.verify(admin.password_hash if admin else None, password):
                 raise Unauthenticated(BAD_LOGIN, code="INVALID_CREDENTIALS")
+            if self.passwords.needs_rehash(admin.password_hash):
+                admin.password_hash = self.passwords.hash(password)
             admin.last_login_at = self.clock()
             token, session = self._new_session(admin.id, "admin", {"username": username},
                                                self.default_ttl, ip_address, user_agent)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from app.cache import read_through
 from app.db.models import UsageEvent
+from app.db.repositories.usage_baselines import merge_rows
 from app.db.repositories.usage_rollups import RollupRow, Totals
 from app.db.types import MONEY_PLACES
 from app.errors import DatabaseError, InvalidInput, NotFound
@@ -79,6 +80,7 @@ class UsageService(Service):
         with self.uow() as uow:
             tokens = uow.api_keys.total_tokens(key_id)
             cost = uow.usage_events.cost_since(key_id, since)
+            cost += uow.usage_baselines.cost_since(key_id, since)
         return {"totalTokens": tokens, "costToday": cost}
 
     @db_retry
@@ -180,12 +182,17 @@ class UsageService(Service):
     @staticmethod
     def _sums(uow, plan: Plan, start: datetime, end: datetime, *, unit: str | None,
               group: str | None) -> list[RollupRow]:
-        """Rollup sums over [start, end): whole UTC days from daily rows where they fit."""
+        """Rollup sums over [start, end): whole UTC days from daily rows where they fit; with
+        the imported baselines (usage brought from another gateway) added in."""
         days = plan.daily_buckets or unit is None
-        return uow.usage_rollups.sum_by(
-            pieces=segments(start, end, days=days), grain=plan.grain(group), unit=unit,
+        pieces = segments(start, end, days=days)
+        recorded = uow.usage_rollups.sum_by(
+            pieces=pieces, grain=plan.grain(group), unit=unit,
             tz_name=plan.tz_name, filters=plan.filters, group=group,
         )
+        imported = uow.usage_baselines.sum_by(pieces=pieces, unit=unit, tz_name=plan.tz_name,
+                                              filters=plan.filters, group=group)
+        return merge_rows(recorded, imported) if imported else recorded
 
     def cleanup(self, retention_days: int = 90) -> dict:
         """cleanupOldStats: delete raw events older than the retention; rollups are kept."""

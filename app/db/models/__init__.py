@@ -5,6 +5,7 @@ from app.db.models.admin import Admin
 from app.db.models.ai_model import AiModel
 from app.db.models.alerts import Alert, AlertDelivery
 from app.db.models.api_key import ApiKey, ApiKeyTag
+from app.db.models.crs_import import CrsImportItem, KeyHashPepper
 from app.db.models.limit_slot import LimitSlot
 from app.db.models.monitoring import MetricBucket, QueryStat
 from app.db.models.quota import UsageCounter, UsageIdempotencyKey, UsageReservation
@@ -12,6 +13,7 @@ from app.db.models.session import Session
 from app.db.models.storage import StorageStrategy
 from app.db.models.transactions import StagedOperation, StagedTransaction
 from app.db.models.usage import UsageEvent
+from app.db.models.usage_baseline import UsageBaseline
 from app.db.models.usage_stats import UsageRequestId, UsageRollup
 from app.db.models.user import PlanLimit, User
 
@@ -22,3 +24,4 @@ __all__ += ["Alert", "AlertDelivery", "MetricBucket", "QueryStat", "StagedOperat
 __all__ += ["AiModel", "PlanLimit", "UsageCounter", "UsageIdempotencyKey", "UsageReservation",
             "User"]
 __all__ += ["UsageRequestId", "UsageRollup"]
+__all__ += ["CrsImportItem", "KeyHashPepper", "UsageBaseline"]

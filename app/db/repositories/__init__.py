@@ -6,6 +6,7 @@ from app.db.repositories.admins import AdminRepository
 from app.db.repositories.ai_models import AiModelRepository
 from app.db.repositories.alerts import AlertDeliveryRepository, AlertRepository
 from app.db.repositories.api_keys import ApiKeyRepository
+from app.db.repositories.crs_import import CrsImportItemRepository, KeyHashPepperRepository
 from app.db.repositories.health import HealthRepository
 from app.db.repositories.limit_slots import LimitSlotRepository
 from app.db.repositories.metrics import MetricsRepository
@@ -20,6 +21,7 @@ from app.db.repositories.transactions import (
     StagedOperationRepository,
     StagedTransactionRepository,
 )
+from app.db.repositories.usage_baselines import UsageBaselineRepository
 from app.db.repositories.usage_events import UsageEventRepository
 from app.db.repositories.usage_rollups import UsageRollupRepository
 from app.db.repositories.users import PlanLimitRepository, UserRepository
@@ -47,6 +49,9 @@ REPOSITORIES = {
     "usage_counters": UsageCounterRepository,
     "usage_reservations": UsageReservationRepository,
     "usage_idempotency": UsageIdempotencyRepository,
+    "crs_import_items": CrsImportItemRepository,
+    "key_hash_peppers": KeyHashPepperRepository,
+    "usage_baselines": UsageBaselineRepository,
 }
 
 __all__ = [
@@ -72,4 +77,7 @@ __all__ = [
     "UsageReservationRepository",
     "UserRepository",
     "UsageRollupRepository",
+    "CrsImportItemRepository",
+    "KeyHashPepperRepository",
+    "UsageBaselineRepository",
 ]

@@ -1,0 +1,96 @@
+"""What an import did and what its verification found, and the text the command prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+PHASES = ("keys", "accounts", "usage", "admins")
+OUTCOMES = ("created", "updated", "unchanged", "skipped")
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, outcome: str, label: str, notes: list[str]) -> None:
+        self.counts[outcome] += 1
+        self.notes += [f"{label}: {note}" for note in notes]
+
+    @property
+    def changed(self) -> int:
+        return self.counts["created"] + self.counts["updated"]
+
+
+@dataclass(frozen=True)
+class CountCheck:
+    entity: str
+    source: int
+    imported: int
+    skipped: int
+
+    @property
+    def ok(self) -> bool:
+        return self.source == self.imported + self.skipped
+
+
+@dataclass(frozen=True)
+class TotalsCheck:
+    key_id: str
+    source: tuple[int, int, Decimal]  # requests, tokens, cost
+    relaygate: tuple[int, int, Decimal]
+
+    @property
+    def ok(self) -> bool:
+        return self.source == self.relaygate
+
+
+@dataclass
+class ImportReport:
+    dry_run: bool
+    phases: list[PhaseResult] = field(default_factory=list)
+    counts: list[CountCheck] = field(default_factory=list)
+    totals: list[TotalsCheck] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> int:
+        return sum(phase.changed for phase in self.phases)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in [*self.counts, *self.totals])
+
+    def lines(self) -> list[str]:
+        out = ["Moving from claude-relay-service" + (" (dry run: nothing written)"
+                                                     if self.dry_run else "")]
+        out += [f"  {w}" for w in self.warnings]
+        for phase in self.phases:
+            counts = ", ".join(f"{n} {o}" for o, n in phase.counts.items())
+            out.append(f"{phase.name}: {counts}")
+            out += [f"  - {note}" for note in phase.notes]
+        if not self.dry_run and not self.changed:
+            out.append("Nothing changed: every record was already imported.")
+        out += self._verification()
+        return out
+
+    def _verification(self) -> list[str]:
+        if self.dry_run:
+            return []
+        out = ["Verification:", f"  {'entity':<28}{'source':>8}{'imported':>10}{'skipped':>9}"]
+        for check in self.counts:
+            mark = "ok" if check.ok else "MISMATCH"
+            out.append(f"  {check.entity:<28}{check.source:>8}{check.imported:>10}"
+                       f"{check.skipped:>9}  {mark}")
+        if self.totals:
+            out.append(f"  {'key':<38}{'requests':>10}{'tokens':>14}{'cost (USD)':>16}")
+        for check in self.totals:
+            requests, tokens, cost = check.source
+            out.append(f"  {check.key_id:<38}{requests:>10}{tokens:>14}{cost:>16f}  "
+                       + ("ok" if check.ok else "MISMATCH: Relaygate reports "
+                          f"{check.relaygate[0]} requests, {check.relaygate[1]} tokens, "
+                          f"{check.relaygate[2]:f} USD"))
+        out.append("Verification passed." if self.ok else "Verification FAILED.")
+        return out
