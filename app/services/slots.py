@@ -73,10 +73,11 @@ class SlotLimiter(Service):
 
     @db_retry
     def _acquire_in_database(self, bucket, owner_id, limit, ttl, slot_id) -> Slot | Refusal:
-        now = self.clock()
         with self.uow() as uow:
-            # The owner's row lock makes count-then-insert one atomic step on both backends.
+            # The owner's row lock makes count-then-insert one atomic step on both backends;
+            # the clock is read after waiting for it, so expiries stay in order.
             uow.api_keys.lock(owner_id)
+            now = self.clock()
             uow.limit_slots.drop_expired(bucket, now)
             taken, first_expiry = uow.limit_slots.live(bucket, now)
             if taken >= limit:
