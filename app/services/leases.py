@@ -20,22 +20,9 @@ from app.cache import CacheStore
 from app.db.models import Account, AccountLease
 from app.services.base import Service
 from app.services.retry import db_retry
+from app.services.slots import SLOT_ACQUIRE
 
 log = logging.getLogger(__name__)
-
-# KEYS[1]: the account's zset of lease ids scored by expiry (ms, Redis's own clock).
-# ARGV: lease id, max concurrency, ttl ms. Drop expired leases, admit if below max.
-_ACQUIRE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  return 0
-end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
-"""
 
 # Extend a lease that still exists; an expired one may already have been given away.
 _RENEW = """
@@ -55,15 +42,17 @@ class RedisLeases:
     def __init__(self, cache: CacheStore, ttl_seconds: int):
         self.cache = cache
         self.ttl_ms = ttl_seconds * 1000
-        self._acquire = cache.client.register_script(_ACQUIRE)
+        # The same admission as a key's slots: drop expired leases, admit if below max.
+        self._acquire = cache.client.register_script(SLOT_ACQUIRE)
         self._renew = cache.client.register_script(_RENEW)
 
     def _key(self, account_id: str) -> str:
         return self.cache.key("lease", "account", account_id)
 
     def try_acquire(self, account_id: str, max_concurrency: int, lease_id: str) -> bool:
-        return bool(self._acquire(keys=[self._key(account_id)],
-                                  args=[lease_id, max_concurrency, self.ttl_ms]))
+        answer = self._acquire(keys=[self._key(account_id)],
+                               args=[lease_id, max_concurrency, self.ttl_ms])
+        return answer[0] == 1
 
     def renew(self, account_id: str, lease_id: str) -> bool:
         return bool(self._renew(keys=[self._key(account_id)], args=[lease_id, self.ttl_ms]))

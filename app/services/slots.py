@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 # KEYS[1] the bucket's zset (member: slot id, score: expiry in ms on Redis's clock).
 # ARGV: slot id, limit, ttl ms. Returns {1} when admitted, {0, ms until a slot frees} when not.
-_ACQUIRE = """
+SLOT_ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -55,7 +55,7 @@ class SlotLimiter(Service):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         usable = self.cache is not None and self.cache.enabled
-        self._acquire = self.cache.client.register_script(_ACQUIRE) if usable else None
+        self._acquire = self.cache.client.register_script(SLOT_ACQUIRE) if usable else None
 
     def acquire(self, bucket: str, owner_id: str, limit: int, ttl: float) -> Slot | Refusal:
         """Take a slot in `bucket` if fewer than `limit` are live; `owner_id` is the key row."""
