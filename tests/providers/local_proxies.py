@@ -50,12 +50,16 @@ class TinyProxy:
                 return
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
+    def refuse(self, client: socket.socket, reply: bytes) -> None:
+        """Count the refusal, then answer it: once the client has its answer, a test may look."""
+        self.refused += 1
+        client.sendall(reply)
+
     def _serve(self, client: socket.socket) -> None:
         # A client hanging up mid-handshake or mid-pipe just ends this tunnel.
         with client, contextlib.suppress(OSError):
             tunnel = self.open_tunnel(client)
             if tunnel is None:
-                self.refused += 1
                 return
             upstream, first_bytes = tunnel
             with upstream:
@@ -78,10 +82,9 @@ class HttpForwardProxy(TinyProxy):
         headers = dict(line.split(": ", 1) for line in header_lines if line)
         expected = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
         if headers.pop("Proxy-Authorization", None) != f"Basic {expected}":
-            client.sendall(
-                b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
+            return self.refuse(
+                client, b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
             )
-            return None
         # The whole body must be in hand: after this the proxy only listens to the upstream.
         while len(rest) < int(headers.get("Content-Length", 0)):
             rest += _recv_exact(client, int(headers["Content-Length"]) - len(rest))
@@ -109,15 +112,13 @@ class Socks5Proxy(TinyProxy):
     def open_tunnel(self, client: socket.socket) -> tuple[socket.socket, bytes] | None:
         _version, method_count = _recv_exact(client, 2)
         if 2 not in _recv_exact(client, method_count):
-            client.sendall(b"\x05\xff")
-            return None
+            return self.refuse(client, b"\x05\xff")
         client.sendall(b"\x05\x02")
         _recv_exact(client, 1)
         username = _recv_exact(client, _recv_exact(client, 1)[0]).decode()
         password = _recv_exact(client, _recv_exact(client, 1)[0]).decode()
         if (username, password) != (self.username, self.password):
-            client.sendall(b"\x01\x01")
-            return None
+            return self.refuse(client, b"\x01\x01")
         client.sendall(b"\x01\x00")
         _version, _command, _reserved, address_type = _recv_exact(client, 4)
         if address_type == 1:

@@ -40,15 +40,17 @@ def test_wrong_proxy_credentials_never_reach_the_upstream(stub_upstream, proxy_c
         with pytest.raises(ProviderError) as raised:
             client.complete(hello_request())
 
-    assert proxy.refused == 1
-    assert stub_upstream.requests() == []
-    assert raised.value.kind == "connection"
+    kind = raised.value.kind
     # httpcore 1.0.9 does not close its socket when a SOCKS handshake fails; the traceback
-    # keeps it alive, so free it here rather than let its ResourceWarning land in a later test.
+    # keeps it alive, so free it before asserting rather than let its ResourceWarning land in
+    # a later test (even when an assertion here fails).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         del raised
         gc.collect()
+    assert proxy.refused == 1
+    assert stub_upstream.requests() == []
+    assert kind == "connection"
 
 
 def test_accounts_behind_the_same_proxy_share_one_http_client():
