@@ -44,6 +44,7 @@ from app.services.refresh_lock import RefreshLock
 from app.services.scheduler import AccountScheduler
 from app.services.secrets import SecretRotation
 from app.services.sessions import SessionService
+from app.services.settlement import Settler
 from app.services.slots import SlotLimiter
 from app.services.storage.health import StorageHealthService
 from app.services.storage.policy import StoragePolicy
@@ -86,6 +87,7 @@ def create_app(config: dict | None = None) -> Flask:
     quota = QuotaService(models=models, users=users, plans=plans,
                          timezone=settings.quota_timezone,
                          reservation_ttl=settings.quota_reservation_ttl_seconds, **common)
+    settler = Settler(usage=usage, quota=quota)
     app.extensions["relaygate"] = SimpleNamespace(
         settings=settings, engine=engine, cache=cache, uow=uow,
         keys=keys, sessions=sessions, usage=usage,
@@ -96,12 +98,12 @@ def create_app(config: dict | None = None) -> Flask:
         quota_gate=QuotaGate(auth=auth, quota=quota),
         health=HealthService(uow=uow, cache=cache, schema_heads=schema_heads()),
         **_account_services(settings, common),
-        **_operations(settings, engine, cache, common, usage),
+        **_operations(settings, engine, cache, common, usage, settler),
     )
     found = app.extensions["relaygate"]
     found.chat = ChatService(
         auth=auth, keys=keys, models=models, quota=quota, key_limits=found.key_limits,
-        scheduler=found.scheduler, accounts=found.accounts, usage=usage,
+        scheduler=found.scheduler, accounts=found.accounts, settler=settler,
         usage_writer=found.usage_writer)
     transactions = app.extensions["relaygate"].transactions
     transactions.register("api_keys", ServiceTable(keys))
@@ -145,7 +147,7 @@ def _account_services(settings: Settings, common: dict) -> dict:
     }
 
 
-def _operations(settings, engine, cache, common, usage) -> dict:
+def _operations(settings, engine, cache, common, usage, settler) -> dict:
     """Storage strategies, monitoring and the usage queue (the operations feature)."""
     uow = common["uow"]
     # Set before any service call: the read-through cache asks it on every call.
@@ -153,8 +155,8 @@ def _operations(settings, engine, cache, common, usage) -> dict:
                                  interval=settings.strategy_poll_seconds)
     collector = Collector()
     instrument_engine(engine, collector, slow_query_ms=settings.slow_query_ms)
-    queue = (UsageQueue(cache=cache, usage=usage, claim_idle_ms=settings.usage_claim_idle_ms)
-             if cache.enabled else None)
+    queue = (UsageQueue(cache=cache, usage=usage, settler=settler,
+                        claim_idle_ms=settings.usage_claim_idle_ms) if cache.enabled else None)
     monitoring = MonitoringService(
         collector=collector, sink=RedisSink(cache) if cache.enabled else DatabaseSink(uow),
         cache=cache, pool_status=lambda: pool_status(engine),
@@ -167,8 +169,9 @@ def _operations(settings, engine, cache, common, usage) -> dict:
                                                pool_status=lambda: pool_status(engine),
                                                dialect=engine.dialect.name),
         "usage_queue": queue,
-        "usage_writer": UsageWriter(usage=usage, queue=queue, policy=cache.policy,
-                                    on_accepted=prom.usage_accepted, **common),
+        "usage_writer": UsageWriter(usage=usage, settler=settler, queue=queue,
+                                    policy=cache.policy, on_accepted=prom.usage_accepted,
+                                    **common),
         "monitoring": monitoring,
         "transactions": TransactionService(dialect=engine.dialect.name, **common),
         "alerts": AlertService(metrics=monitoring.performance_metrics, sender=sender,

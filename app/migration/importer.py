@@ -26,6 +26,7 @@ from app.migration.key_mapping import MappedKey, map_key
 from app.migration.progress import ProgressBar
 from app.migration.report import PHASES, ImportReport, PhaseResult
 from app.migration.usage_import import UsageImport
+from app.services import account_pool as pool
 from app.services.keys import KeyService
 from app.services.legacy_keys import CRS_SCHEME
 from app.services.usage import UsageService
@@ -184,6 +185,8 @@ class ImportService:
             return outcome, f"account {account.type} {account.id} ({account.name})", notes
 
         self.phase("accounts", list(source.accounts()), result, one)
+        if not self.dry_run:
+            pool.forget(self.keys.cache)
 
     def _write_account(self, uow, item, source_id: str, mapped: MappedAccount):
         row = uow.accounts.get(item.target_id) if item and item.target_id else None

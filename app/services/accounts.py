@@ -14,6 +14,7 @@ from app.db.models import Account
 from app.db.models.account import STATUSES
 from app.errors import InvalidInput, NotFound
 from app.providers import ProviderClient
+from app.services import account_pool as pool
 from app.services import account_views as views
 from app.services.base import Service
 from app.services.permissions import PROVIDERS
@@ -53,6 +54,7 @@ class AccountService(Service):
         with self.uow() as uow:
             uow.accounts.add(account)
             uow.commit()
+        pool.forget(self.cache)
         return views.created(account)
 
     @db_retry
@@ -84,6 +86,7 @@ class AccountService(Service):
             self._apply(account, changes)
             account.updated_at = self.clock()
             uow.commit()
+        pool.forget(self.cache)
         return views.detail(account, self.box)
 
     @db_retry
@@ -95,6 +98,7 @@ class AccountService(Service):
                 raise _not_found()
             uow.accounts.delete(account)
             uow.commit()
+        pool.forget(self.cache)
 
     @db_retry
     def update_status(self, account_id: str, status: str, metadata: dict | None = None) -> None:
@@ -123,6 +127,7 @@ class AccountService(Service):
                 account.last_used_at = metadata["last_request_at"]
             account.updated_at = now
             uow.commit()
+        pool.forget(self.cache)
 
     @db_retry
     def available(self, *, provider: str | None = None, status: str | None = None,
@@ -131,8 +136,9 @@ class AccountService(Service):
         """getAvailableAccounts; rate limits that have run out are lifted first."""
         now = self.clock()
         with self.uow() as uow:
-            uow.accounts.recover_rate_limited(now, provider)
-            uow.commit()
+            if uow.accounts.recover_rate_limited(now, provider):
+                uow.commit()
+                pool.forget(self.cache)
             rows = uow.accounts.list_available(
                 provider=provider, status=status, rate_limit_available=rate_limit_available,
                 min_tokens_remaining=min_tokens_remaining, now=now)

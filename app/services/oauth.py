@@ -17,6 +17,7 @@ import httpx
 from app.crypto import SecretBox
 from app.db.models import Account
 from app.errors import Conflict, NotFound, Unavailable, UpstreamError
+from app.services import account_pool as pool
 from app.services.base import Service
 from app.services.refresh_lock import RefreshLock
 from app.services.retry import db_retry
@@ -123,6 +124,7 @@ class TokenRefresher(Service):
         with self.uow() as uow:
             uow.accounts.set_error(account_id, f"OAuth refresh rejected: {message}", self.clock())
             uow.commit()
+        pool.forget(self.cache)
 
     @db_retry
     def _store(self, account_id: str, answer: dict) -> dict:
@@ -141,6 +143,7 @@ class TokenRefresher(Service):
             if account.status == "error":
                 account.status, account.error_message = "active", None
             uow.commit()
+        pool.forget(self.cache)
         return {"accessToken": answer["access_token"], "expiresAt": account.token_expires_at,
                 "refreshedAt": now}
 

@@ -17,10 +17,16 @@ Choice: only `active` accounts (rate-limited ones whose reset time has passed be
 again first) that are not cooling down after repeated 5xx/timeouts; highest priority first,
 least recently used among equals; never more leases than an account's maxConcurrency. An OAuth
 token that expires within the refresh margin is refreshed before the lease is handed out.
+
+`acquire(..., cached=True)` (chat-fast) picks from the cached pool (account_pool.py) without
+SQL: the same filters, computed here against the clock, and equals take turns (round robin per
+worker) instead of being ordered by lastUsedAt, which only the usage record moves then. A
+resting account whose reset has passed sends that pick to the database, which revives it.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -28,6 +34,7 @@ from decimal import Decimal
 
 from app.db.models import Account
 from app.errors import DomainError, Unavailable, UpstreamError
+from app.services import account_pool as pool
 from app.services.base import Service
 from app.services.leases import Lease, LeaseManager
 from app.services.oauth import TokenRefresher
@@ -56,12 +63,18 @@ class AccountScheduler(Service):
         self.rate_limit_default = timedelta(seconds=rate_limit_default_seconds)
         self.cooldown = timedelta(seconds=cooldown_seconds)
         self.failure_threshold = failure_threshold
+        self.pool = pool.AccountPool(**kwargs)
+        self._turns = itertools.count()
 
     def acquire(self, provider: str, model: str | None = None,
-                exclude: Iterable[str] = ()) -> Lease:
+                exclude: Iterable[str] = (), *, cached: bool = False) -> Lease:
         """A leased account for `provider`; `model` is carried for logging (every account of a
         provider serves all its models). Release the lease when the request ends."""
-        for account in self._candidates(provider, tuple(exclude)):
+        exclude = tuple(exclude)
+        chosen = self._pooled(provider, exclude) if cached else None
+        if chosen is None:
+            chosen = self._candidates(provider, exclude)
+        for account in chosen:
             lease = self.leases.acquire(account)
             if lease is None:
                 continue  # at its maxConcurrency
@@ -74,7 +87,8 @@ class AccountScheduler(Service):
                 lease.release()
                 continue
             lease.account = fresh
-            self._touch(fresh.id)
+            if not cached:  # chat-fast's usage record moves lastUsedAt instead
+                self._touch(fresh.id)
             log.debug("account %s serves %s %s", fresh.id, provider, model)
             return lease
         raise NoAccountAvailable(f"No {provider} account is available right now.",
@@ -86,7 +100,28 @@ class AccountScheduler(Service):
         with self.uow() as uow:
             if uow.accounts.recover_rate_limited(now, provider):
                 uow.commit()
+                pool.forget(self.cache)
             return uow.accounts.candidates(provider, now, exclude)
+
+    def _pooled(self, provider: str, exclude: tuple[str, ...]) -> list[Account] | None:
+        """Candidates from the cached pool, best first; None when the database must choose."""
+        now, ready = self.clock(), []
+        for account in self.pool.accounts(provider):
+            if account.status == "rate_limited":
+                if account.rate_limit_reset_at is None or account.rate_limit_reset_at <= now:
+                    return None  # due to return to service: the database revives it
+                continue
+            if account.id in exclude or (account.cooldown_until is not None
+                                         and account.cooldown_until > now):
+                continue
+            ready.append(account)
+        ready.sort(key=lambda account: (-account.priority, account.id))
+        turn, ordered = next(self._turns), []
+        for _, equals in itertools.groupby(ready, key=lambda account: account.priority):
+            equals = list(equals)
+            start = turn % len(equals)
+            ordered += equals[start:] + equals[:start]
+        return ordered
 
     @db_retry
     def _retry_after(self, provider: str) -> float:
@@ -131,6 +166,7 @@ class AccountScheduler(Service):
             changed = uow.accounts.set_rate_limited(
                 account_id, reset_at or now + self.rate_limit_default, now)
             uow.commit()
+        pool.forget(self.cache)
         return changed == 1
 
     @db_retry
@@ -139,6 +175,7 @@ class AccountScheduler(Service):
         with self.uow() as uow:
             changed = uow.accounts.set_error(account_id, message, self.clock())
             uow.commit()
+        pool.forget(self.cache)
         return changed == 1
 
     @db_retry
@@ -148,6 +185,7 @@ class AccountScheduler(Service):
             uow.accounts.add_failure(account_id, threshold=self.failure_threshold,
                                      cooldown_until=self.clock() + self.cooldown)
             uow.commit()
+        pool.forget(self.cache)
 
     @db_retry
     def record_usage(self, account_id: str, tokens: int, cost: Decimal = Decimal(0)) -> None:

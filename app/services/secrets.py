@@ -10,6 +10,7 @@ on the unit of work; that repository provides `page_after(after_id, limit, for_u
 from __future__ import annotations
 
 from app.crypto import SecretBox
+from app.services import account_pool as pool
 from app.services.base import Service
 from app.services.retry import db_retry
 
@@ -39,6 +40,7 @@ class SecretRotation(Service):
                 if after is None:
                     break
                 rows, resealed = rows + batch_rows, resealed + batch_secrets
+        pool.forget(self.cache)
         return {"rows": rows, "secrets": resealed, "keyId": box.kid}
 
     @db_retry

@@ -84,8 +84,11 @@ class UsageService(Service):
         return {"totalTokens": tokens, "costToday": cost}
 
     @db_retry
-    def record(self, record: UsageRecord) -> bool:
-        """Store one usage event and add it to the key's totals; False if already recorded."""
+    def record(self, record: UsageRecord, also=None) -> bool:
+        """Store one usage event and add it to the key's totals; False if already recorded.
+
+        `also(uow)`, if given, runs in the same transaction when the event is new (settlement.py).
+        """
         now = self.clock()
         if record.timestamp is not None and record.timestamp.tzinfo is None:
             raise InvalidInput("timestamp must carry a UTC offset.",
@@ -117,6 +120,8 @@ class UsageService(Service):
             uow.usage_rollups.add(occurred_at=occurred_at, api_key_id=record.api_key_id,
                                   model=record.model, account_id=record.account_id or "",
                                   totals=totals)
+            if also is not None:
+                also(uow)
             try:
                 uow.commit()
             except DatabaseError as error:

@@ -2,10 +2,12 @@
 
 `enqueue` appends a record (XADD); the `drain-usage` worker reads them as a consumer group
 (XREADGROUP), stores each through UsageService.record (idempotent by requestId, so a record
-delivered twice is stored once), and acknowledges it only after that commit (XACK, then XDEL so
-the stream stays short). Entries left pending by a consumer that died are claimed by another
-after `claim_idle_ms` (XAUTOCLAIM). A record the database refuses for good (an unknown key) goes
-to a dead-letter stream instead of being retried forever.
+delivered twice is stored once) together with the request's settlement if it carries one
+(settlement.py: its quota hold and account totals, in the same transaction), and acknowledges it
+only after that commit (XACK, then XDEL so the stream stays short). Entries left pending by a
+consumer that died are claimed by another after `claim_idle_ms` (XAUTOCLAIM). A record the
+database refuses for good (an unknown key) goes to a dead-letter stream instead of being retried
+forever.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import redis
 
 from app.cache import CacheStore, codec
 from app.errors import DatabaseError, DomainError
+from app.services.settlement import Settlement, Settler
 from app.services.usage import UsageRecord, UsageService
 
 log = logging.getLogger(__name__)
@@ -42,9 +45,11 @@ def decode(payload: bytes | str) -> UsageRecord:
 
 
 class UsageQueue:
-    def __init__(self, *, cache: CacheStore, usage: UsageService, claim_idle_ms: int = 60_000):
+    def __init__(self, *, cache: CacheStore, usage: UsageService, settler: Settler,
+                 claim_idle_ms: int = 60_000):
         self.cache = cache
         self.usage = usage
+        self.settler = settler
         self.claim_idle_ms = claim_idle_ms
         self.stream = cache.key("usage", "stream")
         self.dead_letters = cache.key("usage", "dead")
@@ -54,12 +59,15 @@ class UsageQueue:
     def client(self) -> redis.Redis:
         return self.cache.client
 
-    def enqueue(self, record: UsageRecord) -> str:
+    def enqueue(self, record: UsageRecord, settlement: Settlement | None = None) -> str:
         """Append a record; it gets a requestId first, so a redelivery is stored only once."""
         if not record.request_id:
             record = UsageRecord(**{**asdict(record), "request_id": f"uq-{uuid.uuid4()}"})
+        fields = {"record": encode(record)}
+        if settlement is not None:
+            fields["settle"] = codec.dumps(settlement.to_json())
         self._ensure_group()
-        return self.client.xadd(self.stream, {"record": encode(record)}).decode()
+        return self.client.xadd(self.stream, fields).decode()
 
     def drain_once(self, consumer: str, *, count: int = 100, block_ms: int | None = None
                    ) -> DrainResult:
@@ -86,7 +94,12 @@ class UsageQueue:
 
     def _store(self, entry_id, fields: dict, result: DrainResult) -> bool:
         try:
-            stored = self.usage.record(decode(fields[b"record"]))
+            record = decode(fields[b"record"])
+            if b"settle" in fields:
+                settlement = Settlement.from_json(codec.loads(fields[b"settle"]))
+                stored = self.settler.store(record, settlement)
+            else:
+                stored = self.usage.record(record)
         except DatabaseError as error:
             # Transient or not, the entry stays pending; it is claimed again later.
             log.warning("usage entry %s not stored yet: %s", entry_id, error)

@@ -9,6 +9,7 @@ import redis
 from app.errors import NotFound
 from app.services.base import Service
 from app.services.retry import db_retry
+from app.services.settlement import Settlement, Settler
 from app.services.storage.policy import StoragePolicy
 from app.services.usage import UsageRecord, UsageService
 from app.services.usage_queue import UsageQueue
@@ -17,21 +18,23 @@ log = logging.getLogger(__name__)
 
 
 class UsageWriter(Service):
-    def __init__(self, *, usage: UsageService, queue: UsageQueue | None,
+    def __init__(self, *, usage: UsageService, settler: Settler, queue: UsageQueue | None,
                  policy: StoragePolicy, on_accepted=None, **kwargs):
         super().__init__(**kwargs)
         self.usage = usage
+        self.settler = settler
         self.queue = queue
         self.policy = policy
         self.on_accepted = on_accepted
 
-    def record(self, record: UsageRecord, *, verify_key: bool = True,
-               behind: bool = False) -> dict:
+    def record(self, record: UsageRecord, *, verify_key: bool = True, behind: bool = False,
+               settlement: Settlement | None = None) -> dict:
         """Store a record, or queue it under write_behind; a Redis failure falls back to storing.
 
         `verify_key` checks the key exists before queueing, so an unknown key is refused now
         rather than dead-lettered later (callers that just authenticated the key skip it).
-        `behind` queues the record whatever the strategy (the chat-fast route).
+        `behind` queues the record whatever the strategy (the chat-fast route). A `settlement`
+        is stored in the record's transaction, queued or not.
         """
         # Priced now: a queued record keeps the price of the moment it was used.
         record = self.usage.priced(record)
@@ -39,13 +42,16 @@ class UsageWriter(Service):
             if verify_key:
                 self._check_key(record.api_key_id)
             try:
-                self.queue.enqueue(record)
+                self.queue.enqueue(record, settlement)
             except redis.RedisError as error:
                 log.warning("usage queue unavailable, storing the record at once: %s", error)
             else:
                 self._accepted(record)
                 return {"recorded": True, "queued": True}
-        self.usage.record(record)
+        if settlement is None:
+            self.usage.record(record)
+        else:
+            self.settler.store(record, settlement)
         self._accepted(record)
         return {"recorded": True, "queued": False}
 

@@ -3,7 +3,7 @@
 From a checkout, with PostgreSQL (127.0.0.1:5432, user postgres) and Redis (127.0.0.1:6379)
 running as for the tests:
 
-    python scripts/bench/relay.py                      # --seconds 8 --connections 32
+    python scripts/bench/relay.py                      # --seconds 8 --connections 1,32
     python scripts/bench/relay.py --worker-class gevent
 
 It starts the stub upstream (scripts/stub_upstream.py) and the app under gunicorn on a
@@ -47,7 +47,8 @@ def _arguments() -> argparse.Namespace:
                         default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", default="1,32",
+                        help="comma-separated client concurrencies; each is measured in turn")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=256)
     parser.add_argument("--worker-class", default="gthread", choices=["gthread", "gevent"])
@@ -132,7 +133,7 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000 if ordered else 0.0
 
 
-def _measure(args, base: str, stub_url: str, api_key: str) -> None:
+def _measure(args, base: str, stub_url: str, api_key: str, connections: int) -> None:
     cases = [("stub (direct)", f"{stub_url}/v1/chat/completions",
               {"Authorization": "Bearer bench"}, {"model": "gpt-4o-mini"})]
     for route in ("chat", "chat-optimized", "chat-fast"):
@@ -144,7 +145,7 @@ def _measure(args, base: str, stub_url: str, api_key: str) -> None:
         for name, url, headers, extra in cases:
             body = {**BODY, **extra, "stream": stream}
             ttfb, total, failures = asyncio.run(
-                _drive(url, body, headers, args.connections, args.seconds))
+                _drive(url, body, headers, connections, args.seconds))
             p50 = _pct(ttfb, 0.5)
             baseline = p50 if baseline is None else baseline
             print(f"{name:<16}{str(stream):>7}{len(total) / args.seconds:>9.0f}{p50:>10.1f}"
@@ -180,10 +181,11 @@ def main() -> None:
              "--worker-connections", str(args.streams + 100), "--backlog", "2048",
              "--log-level", "warning"], env, base + "/readyz"))
         api_key = _setup(base, stub_url)
-        print(f"gunicorn {args.workers} workers, {args.worker_class}, {args.threads} threads; "
-              f"{args.connections} connections, {args.seconds:g} s per case; "
-              f"{os.cpu_count()} cores shared with the stub and this driver (times in ms)")
-        _measure(args, base, stub_url, api_key)
+        for connections in (int(n) for n in args.connections.split(",")):
+            print(f"\ngunicorn {args.workers} workers, {args.worker_class}, {args.threads} "
+                  f"threads; {connections} connections, {args.seconds:g} s per case; "
+                  f"{os.cpu_count()} cores shared with the stub and this driver (times in ms)")
+            _measure(args, base, stub_url, api_key, connections)
         httpx.post(f"{stub_url}/__stub/behaviour", json={"tokenDelay": 0.05})
         ok, failed, seconds = asyncio.run(_hold_streams(
             f"{base}/api/ai/chat-fast?model={MODEL}", {"x-api-key": api_key}, args.streams))

@@ -67,6 +67,11 @@ class AccountRepository(Repository[Account]):
         return list(self.session.scalars(select(Account).where(*conditions).order_by(
             Account.priority.desc(), Account.last_used_at.asc().nulls_first(), Account.id)))
 
+    def schedulable(self) -> list[Account]:
+        """Every account that serves now or will once its rate limit resets."""
+        return list(self.session.scalars(select(Account).where(
+            Account.status.in_(("active", "rate_limited"))).order_by(Account.id)))
+
     def next_free_at(self, provider: str, now: datetime) -> datetime | None:
         """The soonest moment a resting (rate-limited or cooling) account may serve again."""
         rate_limited = select(func.min(Account.rate_limit_reset_at)).where(

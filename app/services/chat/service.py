@@ -11,9 +11,15 @@ The three modes differ in where the bookkeeping happens:
   answer ends.
 - `optimized`: the caller and the model are resolved in parallel, limits are read cache-first,
   the usage is stored before the answer ends.
-- `fast`: limits cache-first, and the usage record goes to the Redis Stream queue that the
-  `drain-usage` worker stores (acknowledged after commit, so a killed worker loses nothing);
-  without Redis it is stored at once.
+- `fast`: no SQL on a warm path. Limits come from Redis: the quota unit is a hold in Redis
+  (quota/holds.py) and the account is picked from the cached pool (account_pool.py). The usage
+  record, with the hold and the account's totals (settlement.py), goes to the Redis Stream that
+  the `drain-usage` worker stores in one transaction, acknowledged after commit, so a killed
+  worker loses nothing. Without Redis every step falls back to the database, as in `chat`.
+
+The usage record and the account's totals are always stored in one transaction. If storing
+fails (the database is down as the answer ends), the record is queued instead; if the queue
+is down too, storing is tried at once: a delivered answer's usage is never dropped silently.
 """
 
 from __future__ import annotations
@@ -26,11 +32,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from app.errors import InvalidInput, NotFound, Unauthenticated
+from app.errors import DatabaseError, InvalidInput, NotFound, Unauthenticated
 from app.providers.base import ChatRequest, ProviderError, Usage
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
 from app.services.chat.wire import FORMATS
 from app.services.pricing import from_catalogue
+from app.services.settlement import Settlement
 from app.services.usage import UsageRecord
 
 log = logging.getLogger(__name__)
@@ -70,11 +77,11 @@ class ChatTicket:
 
 
 class ChatService:
-    def __init__(self, *, auth, keys, models, quota, key_limits, scheduler, accounts, usage,
+    def __init__(self, *, auth, keys, models, quota, key_limits, scheduler, accounts, settler,
                  usage_writer, upstream_attempts: int = 3):
         self.auth, self.keys, self.models, self.quota = auth, keys, models, quota
         self.key_limits, self.scheduler, self.accounts = key_limits, scheduler, accounts
-        self.usage, self.usage_writer = usage, usage_writer
+        self.settler, self.usage_writer = settler, usage_writer
         self.upstream_attempts = upstream_attempts
         self._parallel = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chat-resolve")
 
@@ -106,7 +113,8 @@ class ChatService:
         try:
             principal = self.auth.principal(credential, key)
             subject = self.quota.subject_for(principal)
-            reservation = self.quota.reserve(subject, model_name)
+            reserve = self.quota.hold if mode == "fast" else self.quota.reserve
+            reservation = reserve(subject, model_name)
         except BaseException:
             admission.release(refused=True)
             raise
@@ -131,7 +139,7 @@ class ChatService:
         try:
             return open_upstream(scheduler=self.scheduler, accounts=self.accounts,
                                  provider=ticket.provider, request=request,
-                                 attempts=self.upstream_attempts)
+                                 attempts=self.upstream_attempts, cached=ticket.mode == "fast")
         except BaseException:
             self.abandon(ticket)
             raise
@@ -194,7 +202,7 @@ class ChatService:
         cost = prices.cost(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
                            cache_write_tokens=usage.cache_write_tokens,
                            cache_read_tokens=usage.cache_read_tokens) if prices else Decimal(0)
-        account = call.account
+        account, reservation = call.account, ticket.reservation
         try:
             record = UsageRecord(
                 api_key_id=ticket.key["id"], model=ticket.model["id"],
@@ -203,12 +211,12 @@ class ChatService:
                 cache_read_tokens=usage.cache_read_tokens, cost=cost,
                 account_id=account.id, account_type=ticket.provider,
                 request_id=ticket.request_id)
-            if ticket.mode == "fast":
-                self.usage_writer.record(record, verify_key=False, behind=True)
-            else:
-                self.usage.record(record)
-            self.quota.commit(ticket.subject, ticket.reservation.id)
-            self.scheduler.record_usage(account.id, usage.total_tokens, cost)
+            held = reservation.held_on
+            settlement = Settlement(account.id, usage.total_tokens, cost,
+                                    reservation.id if held else None, held)
+            self._store(record, settlement, behind=ticket.mode == "fast")
+            if reservation.held_on is None:
+                self.quota.commit(ticket.subject, reservation.id)
         finally:
             call.lease.release()
             ticket.admission.release()
@@ -218,13 +226,32 @@ class ChatService:
                 "cacheReadTokens": usage.cache_read_tokens,
                 "totalTokens": usage.total_tokens, "cost": cost}
 
+    def _store(self, record: UsageRecord, settlement: Settlement, *, behind: bool) -> None:
+        """Store the usage with its settlement, or queue it when `behind` (the writer stores
+        it at once if the queue is down); a store that fails goes to the queue instead."""
+        if behind:
+            self.usage_writer.record(record, verify_key=False, behind=True,
+                                     settlement=settlement)
+            return
+        try:
+            self.settler.store(record, settlement)
+        except DatabaseError:
+            queue = self.usage_writer.queue
+            if queue is None:
+                raise
+            log.warning("storing usage %s failed; queued for the drain worker", record.request_id)
+            queue.enqueue(record, settlement)
+
     def abandon(self, ticket: ChatTicket) -> None:
         """Nothing reached the client: give the quota unit back, bill nothing."""
         if ticket.settled:
             return
         ticket.settled = True
         try:
-            self.quota.cancel(ticket.subject, ticket.reservation.id)
+            if ticket.reservation.held_on is not None:
+                self.quota.release(ticket.reservation)
+            else:
+                self.quota.cancel(ticket.subject, ticket.reservation.id)
         except Exception:  # an uncancelled reservation gives itself back when it expires
             log.exception("could not cancel reservation %s", ticket.reservation.id)
         finally:

@@ -51,7 +51,7 @@ def answer_for(error: ProviderError) -> UpstreamError:
 
 
 def open_upstream(*, scheduler, accounts, provider: str, request: ChatRequest,
-                  attempts: int = 3) -> UpstreamCall:
+                  attempts: int = 3, cached: bool = False) -> UpstreamCall:
     """A started upstream call (a stream, or a finished result); raises a DomainError if none."""
     tried: list[str] = []
     last: ProviderError | None = None
@@ -59,7 +59,7 @@ def open_upstream(*, scheduler, accounts, provider: str, request: ChatRequest,
     def one_attempt() -> UpstreamCall:
         nonlocal last
         try:
-            lease = scheduler.acquire(provider, request.model, exclude=tried)
+            lease = scheduler.acquire(provider, request.model, exclude=tried, cached=cached)
         except NoAccountAvailable:
             if last is not None:
                 raise answer_for(last) from None  # every account we tried failed

@@ -1,9 +1,10 @@
 """The Redis mirror of the usage counters, and the one-call probe of the check's hot path.
 
-A mirrored counter is a hash {n: used, v: version}. It is only ever set to a (used, version)
+A mirrored counter is a hash {n: used, v: version}. `n` is only ever set to a (used, version)
 that the database returned, and only when that version is newer than the one held, so
-concurrent writers and fillers converge on the newest value in any order. Redis never counts on
-its own. Every call fails open: on a Redis error the caller reads the database instead.
+concurrent writers and fillers converge on the newest value in any order. The one count Redis
+keeps on its own is `p`, the units of chat-fast's holds not yet stored (holds.py); readers
+count n + p. Every call fails open: on a Redis error the caller reads the database instead.
 """
 
 from __future__ import annotations
@@ -47,12 +48,17 @@ end
 local model = redis.call('GET', ARGV[4])
 local plans = redis.call('GET', ARGV[5])
 local day, month, used_for = false, false, ''
+local function count(key)
+  local held = redis.call('HMGET', key, 'n', 'p')
+  if not held[1] then return false end
+  return tonumber(held[1]) + tonumber(held[2] or '0')
+end
 local model_type = model and string.match(model, '"modelType":"(%a+)"')
 if model_type then
   used_for = subject .. ':' .. model_type
   local counters = ARGV[6] .. used_for
-  day = redis.call('HGET', counters .. ':day:' .. ARGV[7], 'n')
-  month = redis.call('HGET', counters .. ':month:' .. ARGV[8], 'n')
+  day = count(counters .. ':day:' .. ARGV[7])
+  month = count(counters .. ':month:' .. ARGV[8])
 end
 return {record, profile, model, plans, day, month, used_for}
 """
@@ -90,15 +96,23 @@ class CounterMirror:
         return self.cache is not None and self.cache.available()
 
     def read(self, counter: CounterKey) -> int | None:
-        """The mirrored count, or None on a miss or when Redis is unavailable."""
+        """The mirrored count with its holds, or None on a miss or when Redis is unavailable."""
+        used, held = self._read(counter)
+        return None if used is None else used + held
+
+    def pending(self, counter: CounterKey) -> int:
+        """Units held in Redis that the database's counter does not count yet."""
+        return self._read(counter)[1]
+
+    def _read(self, counter: CounterKey) -> tuple[int | None, int]:
         if not self._usable():
-            return None
+            return None, 0
         try:
-            value = self.cache.client.hget(self.key(counter), "n")
+            used, held = self.cache.client.hmget(self.key(counter), "n", "p")
         except redis.RedisError as error:
             self.cache.failed(error)
-            return None
-        return None if value is None else int(value)
+            return None, 0
+        return (None if used is None else int(used)), int(held or 0)
 
     def write(self, counter: CounterKey, value: CounterValue) -> None:
         if not self._usable():

@@ -1,16 +1,22 @@
 """Reservations: one unit taken ahead of a use, for callers that must never overshoot.
 
 A mixin of QuotaService (it uses the service's unit of work, clock, mirror and collaborators).
+Two kinds: rows in the database (`reserve`, then `commit` or `cancel`), and holds in Redis
+(`hold`, for chat-fast: no SQL on the way in; the unit reaches the database's counter with the
+request's usage record, see settlement.py, and `release` gives it back). Each kind counts the
+other's units, so together they never pass the limit.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from app.db.models import UsageReservation
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.errors import Conflict, NotFound
+from app.services.quota.holds import MISSING
 from app.services.quota.rules import Allowance, Subject, refusal, units_past_limit
 from app.services.retry import db_retry
 
@@ -21,6 +27,8 @@ class Reservation:
     expires_at: datetime
     subject: str
     model_type: str
+    # Set for a hold in Redis: the counter it is held against.
+    held_on: CounterKey | None = None
 
 
 def _counter_of(row: UsageReservation) -> CounterKey:
@@ -34,15 +42,46 @@ class Reservations:
         self._release_expired(subject)
         return self._take(subject, allowance)
 
+    def hold(self, subject: Subject, model: str) -> Reservation:
+        """Take one unit in Redis alone; in the database when Redis cannot decide (it is down,
+        or the unit would be a credit: credits are spent only in the database)."""
+        allowance = self.allowance_for(subject, model)
+        counter, now = self.counter_key(subject, allowance), self.clock()
+        hold_id, expires_at = f"h-{uuid.uuid4()}", now + self.reservation_ttl
+        taken = self.holds.take(counter, hold_id, allowance.limit, expires_at=expires_at, now=now)
+        if taken is MISSING:
+            self.mirror.write(counter, self._stored(counter))
+            taken = self.holds.take(counter, hold_id, allowance.limit, expires_at=expires_at,
+                                    now=now)
+        if taken is None or taken is MISSING or (subject.spends_credits and not taken.granted):
+            return self.reserve(subject, model)
+        if not taken.granted:
+            if not self._release_expired(subject):  # database reservations that ran out
+                raise refusal(subject, allowance, taken.used, now)
+            return self.hold(subject, model)
+        return Reservation(hold_id, expires_at, subject.id, allowance.model_type, counter)
+
+    def release(self, reservation: Reservation) -> None:
+        """Give a hold's unit back (the request failed before anything was used)."""
+        self.holds.settle(reservation.held_on, reservation.id, None)
+
+    def settle_hold(self, counter: CounterKey, hold_id: str, value: CounterValue | None) -> None:
+        """A hold's use is stored: its unit moves from Redis's holds to the database's count.
+        `value` is the counter the storing transaction returned (None: read it now)."""
+        if value is None:
+            value = self._stored(counter)
+        self.holds.settle(counter, hold_id, value)
+
     @db_retry
     def _take(self, subject: Subject, allowance: Allowance) -> Reservation:
         counter, now = self.counter_key(subject, allowance), self.clock()
+        held = self.mirror.pending(counter)  # chat-fast's holds, not in the database yet
         with self.uow() as uow:
-            value = uow.usage_counters.add(counter, 1, limit=allowance.limit)
+            value = uow.usage_counters.add(counter, 1, limit=allowance.limit - held)
             credits = 0
             if value is None:
                 if not (subject.spends_credits and uow.users.take_credit(subject.user_id)):
-                    used = uow.usage_counters.value(counter).used
+                    used = uow.usage_counters.value(counter).used + held
                     raise refusal(subject, allowance, used, now)
                 value, credits = uow.usage_counters.add(counter, 1), 1
             row = uow.usage_reservations.add(UsageReservation(

@@ -33,6 +33,7 @@ from app.errors import Conflict, InvalidInput, LimitExceeded
 from app.services.base import Service
 from app.services.models import ModelService
 from app.services.plans import PlanService
+from app.services.quota.holds import QuotaHolds
 from app.services.quota.mirror import CounterMirror
 from app.services.quota.periods import PERIODS, period_bounds, stamp
 from app.services.quota.reservations import Reservations
@@ -52,6 +53,7 @@ class QuotaService(Reservations, Service):
         self.zone = ZoneInfo(timezone)
         self.reservation_ttl = timedelta(seconds=reservation_ttl)
         self.mirror = CounterMirror(self.cache, ttl_seconds=self.cache_ttl)
+        self.holds = QuotaHolds(self.cache, key=self.mirror.key, ttl_ms=self.cache_ttl * 1000)
 
     # Who is counted, and what their plan allows.
 
@@ -91,12 +93,14 @@ class QuotaService(Reservations, Service):
 
     def decide(self, subject: Subject, allowance: Allowance, used: int) -> dict:
         """The check's answer for a count; before refusing, expired reservations are returned."""
+        counter = self.counter_key(subject, allowance)
         try:
             return verdict(subject, allowance, used, self.clock())
         except LimitExceeded:
-            if not self._release_expired(subject):
+            given_back = self.holds.give_back_expired(counter, self.clock())
+            if not self._release_expired(subject) and not given_back:
                 raise
-        used = self.used(self.counter_key(subject, allowance))
+        used = self.used(counter)
         return verdict(subject, allowance, used, self.clock())
 
     def used(self, counter: CounterKey) -> int:
