@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import text
 
-from app.errors import Unauthenticated
+from app.errors import InvalidInput, Unauthenticated
 from app.services.transactions.tables import Operation
 
 
@@ -92,8 +92,22 @@ def test_cached_validations_are_invalidated_after_a_batch_commits(pg_app):
         services.keys.authenticate(key.api_key)
 
 
+def test_the_service_refuses_an_operation_a_tables_routes_do_not_offer_before_any_runs(
+        services):
+    operations = [Operation("create", "users", {"email": "never@example.com"}),
+                  Operation("delete", "users", {}, "some-user"),
+                  Operation("create", "plans", {"limit": 1, "period": "day"})]
+    with pytest.raises(InvalidInput) as refused:
+        services.transactions.run_batch(operations)
+    assert refused.value.extra["index"] == 1
+    assert refused.value.details == {"type": ["Must be one of: create, update."]}
+    assert services.users.list(email="never@example.com")["total"] == 0
+
+
 class IsolationProbe:
     """A test table whose 'create' reports the transaction it runs in."""
+
+    operations = ("create",)
 
     def __init__(self, uow):
         self.uow = uow
