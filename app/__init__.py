@@ -50,7 +50,7 @@ from app.services.storage.health import StorageHealthService
 from app.services.storage.policy import StoragePolicy
 from app.services.storage.service import StorageService
 from app.services.transactions.service import TransactionService
-from app.services.transactions.tables import ServiceTable
+from app.services.transactions.tables import ModelTable, PlanTable, ServiceTable, UserTable
 from app.services.usage import UsageService
 from app.services.usage_queue import UsageQueue
 from app.services.usage_writer import UsageWriter
@@ -108,6 +108,9 @@ def create_app(config: dict | None = None) -> Flask:
     transactions = app.extensions["relaygate"].transactions
     transactions.register("api_keys", ServiceTable(keys))
     transactions.register("accounts", ServiceTable(app.extensions["relaygate"].accounts))
+    transactions.register("users", UserTable(users))
+    transactions.register("models", ModelTable(models))
+    transactions.register("plans", PlanTable(plans))
     init_api(app)
     instrument_requests(app, app.extensions["relaygate"].monitoring)
     register_commands(app)

@@ -21,9 +21,17 @@ from app.api.schemas.transactions import (
 
 blp = Blueprint(
     "admin_transactions", __name__, url_prefix="/api/admin",
-    description="""Batches and transactions over api_keys (and, as their features register
-them, accounts, users, models and plans), through the same services as the single routes: same
-validation, same cache invalidation, done after the commit.
+    description="""Batches and transactions over these tables, through the same services as
+their single routes: same validation, same cache invalidation, done after the commit. Each
+table takes only the operations its routes offer; any other is refused with 422.
+
+| table | operations, as its routes do | `where.id` |
+| --- | --- | --- |
+| `api_keys` | create, update, delete (`/api/keys`) | key id |
+| `accounts` | create, update, delete (`/api/accounts`) | account id |
+| `users` | create, update (`/api/users`); no delete | user id |
+| `models` | create, update, delete: deactivates (`/api/models`) | model id, e.g. `openai/gpt-4o` |
+| `plans` | update: `limit` and `period` (`PUT /api/plans/...`) | `plan/modelType`: `free/basic` |
 
 `beginTransaction`, `commitTransaction` and `rollbackTransaction` are **staged transactions**.
 Holding a database transaction open across HTTP requests would pin a pooled connection (and
@@ -46,14 +54,19 @@ class Batch(MethodView):
     @blp.arguments(BatchSchema)
     @blp.response(200, envelope(BatchResultSchema))
     @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="An operation did not "
-                      "validate; nothing was changed. `details.operations` names it by index.")
+                      "validate, or its table does not offer its type; nothing was changed. "
+                      "`details.operations` names it by index.")
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="An operation's row does "
                       "not exist; nothing was changed. `error.index` names the operation.")
+    @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="An operation's id, email "
+                      "or name is taken; nothing was changed. `error.index` names it.")
     def post(self, body):
         """Apply operations in one transaction (batchOperation)
 
         `operations` are `{type: create|update|delete, table, data, where: {id}}`, applied in
-        order. The first failure undoes every operation and is answered with its `index`.
+        order; `table` is one of api_keys, accounts, users, models, plans, each taking the
+        operations its routes offer (see the table in this tag's description). The first
+        failure undoes every operation and is answered with its `index`.
         """
         applied = services().transactions.run_batch(
             body["operations"], isolation_level=body["options"]["isolation_level"])

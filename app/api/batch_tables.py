@@ -1,7 +1,6 @@
 """The schemas a batch operation's `data` is validated with, and its result shown with, per
-table: the same ones as the table's single routes. Other features add theirs, one line each,
-e.g. `BATCH_SCHEMAS["users"] = TableSchemas(UserCreateSchema, UserUpdateSchema, UserSchema,
-UserSchema)`, beside `transactions.register("users", ...)` in create_app.
+table: the same ones as the table's single routes, and only for the operations those routes
+offer. Each table has one line here, beside its `transactions.register(...)` in create_app.
 """
 
 from __future__ import annotations
@@ -16,27 +15,39 @@ from app.api.schemas.accounts import (
     AccountSchema,
     AccountUpdateSchema,
 )
+from app.api.schemas.catalogue import ModelCreateSchema, ModelSchema, ModelUpdateSchema
 from app.api.schemas.keys import KeyCreatedSchema, KeyCreateSchema, KeySchema, KeyUpdateSchema
+from app.api.schemas.plans import PlanLimitSchema, PlanLimitUpdateSchema
+from app.api.schemas.users import UserCreateSchema, UserSchema, UserUpdateSchema
+from app.services.transactions.tables import ALL_OPERATIONS
 
 
 @dataclass(frozen=True)
 class TableSchemas:
-    create: type[Schema]
-    update: type[Schema]
-    created: type[Schema]
-    updated: type[Schema]
+    create: type[Schema] | None
+    update: type[Schema] | None
+    created: type[Schema] | None
+    updated: type[Schema] | None
+    operations: tuple[str, ...] = ALL_OPERATIONS
+    deleted: type[Schema] | None = None  # None: a delete answers {id, deleted}
 
 
 BATCH_SCHEMAS: dict[str, TableSchemas] = {
     "api_keys": TableSchemas(KeyCreateSchema, KeyUpdateSchema, KeyCreatedSchema, KeySchema),
     "accounts": TableSchemas(AccountCreateSchema, AccountUpdateSchema, AccountCreatedSchema,
                              AccountSchema),
+    "users": TableSchemas(UserCreateSchema, UserUpdateSchema, UserSchema, UserSchema,
+                          operations=("create", "update")),
+    "models": TableSchemas(ModelCreateSchema, ModelUpdateSchema, ModelSchema, ModelSchema,
+                           deleted=ModelSchema),
+    "plans": TableSchemas(None, PlanLimitUpdateSchema, None, PlanLimitSchema,
+                          operations=("update",)),
 }
 
 
 def dump_result(table: str, kind: str, result):
     """A result as the table's single route would show it."""
-    if kind == "delete":
-        return result
     schemas = BATCH_SCHEMAS[table]
-    return (schemas.created if kind == "create" else schemas.updated)().dump(result)
+    shown = {"create": schemas.created, "update": schemas.updated, "delete": schemas.deleted}
+    schema = shown[kind]
+    return result if schema is None else schema().dump(result)

@@ -50,6 +50,34 @@ def test_a_staged_transaction_commits_all_its_operations_at_once(client, admin_h
         "type": "create", "table": "api_keys", "data": {"name": "late"}}).status_code == 409
 
 
+def test_a_staged_transaction_changes_users_models_and_plans_only_at_commit(client,
+                                                                          admin_headers):
+    model = {"id": "openai/gpt-staged", "name": "GPT-Staged", "provider": "openai",
+             "modelType": "basic", "upstreamModel": "gpt-staged", "inputPrice": "0.12345678",
+             "outputPrice": 1}
+    transaction = begin(client, admin_headers)
+    for operation in ({"type": "create", "table": "users", "data": {"email": "s@example.com"}},
+                      {"type": "create", "table": "models", "data": model},
+                      {"type": "update", "table": "plans", "where": {"id": "free/basic"},
+                       "data": {"limit": 3, "period": "month"}}):
+        assert stage(client, admin_headers, transaction, operation).status_code == 201
+    refused = stage(client, admin_headers, transaction,
+                    {"type": "delete", "table": "users", "where": {"id": "any"}})
+    assert refused.status_code == 422 and refused.json["success"] is False
+    assert "type" in refused.json["error"]["details"]
+    assert client.get("/api/models/openai/gpt-staged", headers=admin_headers).status_code == 404
+    committed = client.post(f"/api/admin/transactions/{transaction}/commit",
+                            headers=admin_headers)
+    assert committed.status_code == 200, committed.json
+    assert committed.json["data"]["operationCount"] == 3
+    users = client.get("/api/users?email=s@example.com", headers=admin_headers).json["data"]
+    assert users["total"] == 1
+    stored = client.get("/api/models/openai/gpt-staged", headers=admin_headers).json["data"]
+    assert stored["inputPrice"] == 0.12345678  # the price went through storage exactly
+    assert {"plan": "free", "modelType": "basic", "limit": 3, "period": "month"} in \
+        client.get("/api/plans").json["data"]
+
+
 def test_a_failing_operation_at_commit_applies_nothing_and_closes_the_transaction(
         client, admin_headers):
     transaction = begin(client, admin_headers)

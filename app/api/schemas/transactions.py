@@ -36,6 +36,10 @@ class OperationSchema(BodySchema):
         if data["table"] not in BATCH_SCHEMAS:
             raise ValidationError(f"The {data['table']} table cannot be changed in a batch "
                                   "yet.", "table")
+        offered = BATCH_SCHEMAS[data["table"]].operations
+        if data["type"] not in offered:
+            raise ValidationError(f"The {data['table']} table takes no {data['type']} in a "
+                                  f"batch; its routes offer only: {', '.join(offered)}.", "type")
 
     @post_load
     def _to_operation(self, data, **kwargs) -> Operation:

@@ -153,9 +153,16 @@ class TransactionService(Service):
         if len(operations) > MAX_OPERATIONS:
             raise InvalidInput(f"A batch holds at most {MAX_OPERATIONS} operations.")
         for index, operation in enumerate(operations):
-            if operation.table not in self.tables:
+            table = self.tables.get(operation.table)
+            if table is None:
                 raise InvalidInput(f"The {operation.table} table cannot be changed in a batch "
                                    "yet.", details={"table": ["Not available."]}, index=index)
+            if operation.type not in table.operations:
+                offered = ", ".join(table.operations)
+                raise InvalidInput(
+                    f"The {operation.table} table takes no {operation.type} in a batch; its "
+                    f"routes offer only: {offered}.",
+                    details={"type": [f"Must be one of: {offered}."]}, index=index)
 
     def _unusable(self, staged: StagedTransaction | None, now) -> DomainError:
         if staged is None:

@@ -1,9 +1,9 @@
 """The tables a batch may change, each through the same service as its single routes.
 
-A table is an object with `create(data)`, `update(row_id, data)` and `delete(row_id)`, calling
-that service; `data` has been validated by the table's schemas (app/api/batch_tables.py).
-Other features register theirs in create_app, one line each: a service with those very
-methods (KeyService, AccountService, ModelService) as `ServiceTable(service)`, e.g.
+A table is an object with the `operations` its routes offer and, for each, `create(data)`,
+`update(row_id, data)` or `delete(row_id)`, calling that service; `data` has been validated by
+the table's schemas (app/api/batch_tables.py). create_app registers each table, one line each:
+a service with those very methods (KeyService, AccountService) as `ServiceTable(service)`, e.g.
 `transactions.register("accounts", ServiceTable(accounts))`; others through a small adapter.
 """
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 TABLE_NAMES = ("api_keys", "accounts", "users", "models", "plans")
+ALL_OPERATIONS = ("create", "update", "delete")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class Applied:
 
 
 class BatchTable(Protocol):
+    """Only the methods named in `operations` are ever called."""
+
+    operations: tuple[str, ...]
+
     def create(self, data: dict) -> Any: ...
 
     def update(self, row_id: str, data: dict) -> Any: ...
@@ -42,6 +47,8 @@ class BatchTable(Protocol):
 
 class ServiceTable:
     """A table whose service already has create(data), update(id, changes) and delete(id)."""
+
+    operations = ALL_OPERATIONS
 
     def __init__(self, service):
         self.service = service
@@ -55,3 +62,38 @@ class ServiceTable:
     def delete(self, row_id: str) -> dict:
         self.service.delete(row_id)
         return {"id": row_id, "deleted": True}
+
+
+class UserTable:
+    """Users are created and changed, never deleted: their routes offer no delete."""
+
+    operations = ("create", "update")
+
+    def __init__(self, users):
+        self.users = users
+
+    def create(self, data: dict):
+        return self.users.create(**data)
+
+    def update(self, row_id: str, data: dict):
+        return self.users.update(row_id, data)
+
+
+class ModelTable(ServiceTable):
+    """A delete deactivates, as DELETE /api/models/{id} does: usage history refers to the row."""
+
+    def delete(self, row_id: str):
+        return self.service.deactivate(row_id)
+
+
+class PlanTable:
+    """Plan limits are only set, keyed `plan/modelType` as in PUT /api/plans/{plan}/{modelType}."""
+
+    operations = ("update",)
+
+    def __init__(self, plans):
+        self.plans = plans
+
+    def update(self, row_id: str, data: dict):
+        plan, _, model_type = row_id.partition("/")
+        return self.plans.set(plan, model_type, **data)
