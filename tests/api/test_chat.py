@@ -57,13 +57,14 @@ def test_a_streamed_answer_ends_with_the_recorded_usage(app, client, admin_heade
     assert key_usage(client, admin_headers, key["id"])["totalRequests"] == 1
 
 
+@pytest.mark.parametrize("route", ROUTES)
 def test_sixty_concurrent_chats_against_a_quota_of_25_let_exactly_25_through(
-        app, client, admin_headers, make_key, upstream):
+        app, client, admin_headers, make_key, upstream, route):
     set_quota(client, admin_headers, 25)
     key = make_key()
 
     def chat(_):
-        response = app.test_client().post(f"/api/ai/chat?model={MODEL}",
+        response = app.test_client().post(f"{route}?model={MODEL}",
                                           json={**BODY, "stream": False},
                                           headers={"x-api-key": key["apiKey"]})
         return response.status_code, (response.json or {}).get("error", {}).get("code")
@@ -73,38 +74,46 @@ def test_sixty_concurrent_chats_against_a_quota_of_25_let_exactly_25_through(
     assert sum(1 for status, _ in results if status == 200) == 25
     refused = [code for status, code in results if status == 429]
     assert len(refused) == 35 and set(refused) == {"BASIC_LIMIT_EXCEEDED"}
+    check = client.get(f"/api/usage/check?model={MODEL}", headers={"x-api-key": key["apiKey"]})
+    assert check.status_code == 429  # chat-fast's units count before the drain stores them
+    drain(app)
     assert key_usage(client, admin_headers, key["id"])["totalRequests"] == 25
     check = client.get(f"/api/usage/check?model={MODEL}", headers={"x-api-key": key["apiKey"]})
-    assert check.status_code == 429
+    assert check.status_code == 429 and check.json["error"]["details"]["used"] == 25
     assert len(upstream.requests()) == 25
 
 
-def test_an_upstream_429_moves_the_request_to_the_next_account(client, admin_headers,
-                                                               make_key, stub_upstream):
+@pytest.mark.parametrize("route", ROUTES)
+def test_an_upstream_429_moves_the_request_to_the_next_account(app, client, admin_headers,
+                                                               make_key, stub_upstream, route):
     first = add_account(client, admin_headers, stub_upstream, "acct-busy", priority=90)
     add_account(client, admin_headers, stub_upstream, "acct-spare", priority=10)
     stub_upstream.set_behaviour(credential="acct-busy", status=429, retryAfter=30)
     key = make_key()
-    response = client.post(f"/api/ai/chat?model={MODEL}", json={**BODY, "stream": False},
+    response = client.post(f"{route}?model={MODEL}", json={**BODY, "stream": False},
                            headers={"x-api-key": key["apiKey"]})
     assert response.status_code == 200, response.json
     assert [r["credential"] for r in stub_upstream.requests()] == ["acct-busy", "acct-spare"]
     busy = client.get(f"/api/accounts/{first['id']}", headers=admin_headers).json["data"]
     assert busy["status"] == "rate_limited"
+    drain(app)
     assert key_usage(client, admin_headers, key["id"])["totalRequests"] == 1
 
 
-def test_an_upstream_500_on_every_account_is_502_and_bills_nothing(client, admin_headers,
-                                                                   make_key, stub_upstream):
+@pytest.mark.parametrize("route", ROUTES)
+def test_an_upstream_500_on_every_account_is_502_and_bills_nothing(app, client, admin_headers,
+                                                                   make_key, stub_upstream,
+                                                                   route):
     for name in ("acct-x", "acct-y"):
         add_account(client, admin_headers, stub_upstream, name)
         stub_upstream.set_behaviour(credential=name, status=500)
     key = make_key()
-    response = client.post(f"/api/ai/chat?model={MODEL}", json={**BODY, "stream": False},
+    response = client.post(f"{route}?model={MODEL}", json={**BODY, "stream": False},
                            headers={"x-api-key": key["apiKey"]})
     assert response.status_code == 502
     assert response.json["success"] is False
     assert response.json["error"]["code"] == "UPSTREAM_ERROR"
+    drain(app)
     assert key_usage(client, admin_headers, key["id"])["totalRequests"] == 0
     check = client.get(f"/api/usage/check?model={MODEL}", headers={"x-api-key": key["apiKey"]})
     assert check.json["data"]["usage"]["used"] == 0

@@ -1,0 +1,183 @@
+"""chat-fast on PostgreSQL + Redis: no SQL on a warm request, quota holds in Redis that share
+the limit with the database's reservations, the account pool cached yet never stale, and the
+drain storing usage, hold and account totals once; plus the synchronous route's fallback to
+the queue when the database cannot store a delivered answer's usage."""
+
+from datetime import timedelta
+
+import psycopg
+import pytest
+from sqlalchemy import event
+
+from app.errors import LimitExceeded
+from app.services.quota.rules import Subject
+from tests.api.chat_support import BODY, MODEL, add_account, key_usage, set_quota
+from tests.conftest import login_headers, make_app
+
+
+@pytest.fixture
+def fast_app(postgres_url, redis_server_url, redis_prefix, tmp_path):
+    application = make_app(tmp_path, postgres_url, redis_server_url, redis_prefix)
+    yield application
+    application.extensions["relaygate"].engine.dispose()
+
+
+def chat(client, key: dict, route: str = "chat-fast", **body):
+    return client.post(f"/api/ai/{route}?model={MODEL}", json={**BODY, "stream": False, **body},
+                       headers={"x-api-key": key["apiKey"]})
+
+
+def drain(application) -> None:
+    application.extensions["relaygate"].usage_queue.drain_once("tests")
+
+
+def held_units(application, subject: str) -> int:
+    """The units chat-fast holds in Redis for the subject's basic daily counter."""
+    services = application.extensions["relaygate"]
+    quota = services.quota
+    allowance = quota.allowance_for(Subject(subject, "free"), MODEL)
+    return quota.mirror.pending(quota.counter_key(Subject(subject, "free"), allowance))
+
+
+def test_a_warm_chat_fast_request_runs_no_sql(fast_app, stub_upstream):
+    services = fast_app.extensions["relaygate"]
+    headers, client = login_headers(fast_app), fast_app.test_client()
+    add_account(client, headers, stub_upstream, "acct-a")
+    key = client.post("/api/keys", json={"name": "fast"}, headers=headers).json["data"]
+    assert chat(client, key).status_code == 200  # fills the caches and the counter's mirror
+    statements = []
+    event.listen(services.engine, "before_cursor_execute",
+                 lambda *args: statements.append(args[2]))
+    for stream in (False, True, False):
+        response = chat(client, key, stream=stream)
+        response.get_data()
+        assert response.status_code == 200
+    assert statements == []
+    drain(fast_app)
+    assert any("usage_events" in statement for statement in statements)  # the listener works
+    assert key_usage(client, headers, key["id"])["totalRequests"] == 4
+    assert held_units(fast_app, f"key:{key['id']}") == 0
+
+
+def test_the_drain_stores_usage_hold_and_account_totals_once(fast_app, stub_upstream):
+    headers, client = login_headers(fast_app), fast_app.test_client()
+    account = add_account(client, headers, stub_upstream, "acct-a")
+    key = client.post("/api/keys", json={"name": "fast"}, headers=headers).json["data"]
+    for _ in range(3):
+        assert chat(client, key).status_code == 200
+    check = client.get(f"/api/usage/check?model={MODEL}", headers={"x-api-key": key["apiKey"]})
+    assert check.json["data"]["usage"]["used"] == 3  # held, not stored yet
+    assert held_units(fast_app, f"key:{key['id']}") == 3
+    queue = fast_app.extensions["relaygate"].usage_queue
+    entries = queue.client.xrange(queue.stream)
+    drain(fast_app)
+    for _entry, fields in entries:  # every entry delivered a second time
+        queue.client.xadd(queue.stream, fields)
+    drain(fast_app)
+    assert held_units(fast_app, f"key:{key['id']}") == 0
+    check = client.get(f"/api/usage/check?model={MODEL}", headers={"x-api-key": key["apiKey"]})
+    assert check.json["data"]["usage"]["used"] == 3
+    quota = fast_app.extensions["relaygate"].quota
+    subject = Subject(f"key:{key['id']}", "free")
+    stored = quota._stored(quota.counter_key(subject, quota.allowance_for(subject, MODEL)))
+    assert stored.used == 3  # the system of record, not the mirror
+    assert key_usage(client, headers, key["id"])["totalRequests"] == 3
+    stats = client.get(f"/api/accounts/{account['id']}", headers=headers).json["data"]
+    assert stats["usageStats"]["totalRequests"] == 3
+    assert stats["lastUsedAt"] is not None
+
+
+def test_a_hold_is_given_back_when_every_upstream_fails(fast_app, stub_upstream):
+    headers, client = login_headers(fast_app), fast_app.test_client()
+    add_account(client, headers, stub_upstream, "acct-x")
+    stub_upstream.set_behaviour(credential="acct-x", status=500)
+    key = client.post("/api/keys", json={"name": "fast"}, headers=headers).json["data"]
+    assert chat(client, key).status_code == 502
+    assert held_units(fast_app, f"key:{key['id']}") == 0
+    check = client.get(f"/api/usage/check?model={MODEL}", headers={"x-api-key": key["apiKey"]})
+    assert check.json["data"]["usage"]["used"] == 0
+    assert fast_app.extensions["relaygate"].usage_queue.client.xlen(
+        fast_app.extensions["relaygate"].usage_queue.stream) == 0
+
+
+def test_holds_and_database_reservations_share_one_limit(fast_app):
+    headers, client = login_headers(fast_app), fast_app.test_client()
+    set_quota(client, headers, 3)
+    quota = fast_app.extensions["relaygate"].quota
+    subject = Subject("key:shared-limit", "free")
+    first, second = quota.hold(subject, MODEL), quota.hold(subject, MODEL)
+    assert first.held_on is not None and second.held_on is not None
+    quota.reserve(subject, MODEL)  # the third unit, in the database
+    with pytest.raises(LimitExceeded):
+        quota.reserve(subject, MODEL)
+    with pytest.raises(LimitExceeded):
+        quota.hold(subject, MODEL)
+    quota.release(first)
+    quota.reserve(subject, MODEL)  # the released unit is free again, for either kind
+    with pytest.raises(LimitExceeded):
+        quota.hold(subject, MODEL)
+
+
+def test_an_expired_hold_is_given_back_by_the_next_take_that_would_be_refused(fast_app):
+    headers, client = login_headers(fast_app), fast_app.test_client()
+    set_quota(client, headers, 1)
+    quota = fast_app.extensions["relaygate"].quota
+    subject = Subject("key:expiring", "free")
+    quota.hold(subject, MODEL)
+    with pytest.raises(LimitExceeded):
+        quota.hold(subject, MODEL)
+    now = quota.clock()
+    quota.clock = lambda: now + quota.reservation_ttl + timedelta(seconds=1)
+    renewed = quota.hold(subject, MODEL)  # the dead request's unit came back
+    assert renewed.held_on is not None
+    with pytest.raises(LimitExceeded):
+        quota.hold(subject, MODEL)
+
+
+def test_account_changes_reach_chat_fast_on_another_worker_at_once(
+        fast_app, postgres_url, redis_server_url, redis_prefix, tmp_path, stub_upstream):
+    other = make_app(tmp_path / "other", postgres_url, redis_server_url, redis_prefix)
+    try:
+        headers, client = login_headers(fast_app), fast_app.test_client()
+        account = add_account(client, headers, stub_upstream, "acct-old")
+        key = client.post("/api/keys", json={"name": "fast"}, headers=headers).json["data"]
+        assert chat(client, key).status_code == 200
+        admin = other.test_client()
+        changed = admin.patch(f"/api/accounts/{account['id']}", json={"apiKey": "acct-new"},
+                            headers=login_headers(other))
+        assert changed.status_code == 200, changed.json
+        assert chat(client, key).status_code == 200
+        assert [r["credential"] for r in stub_upstream.requests()] == ["acct-old", "acct-new"]
+        paused = admin.post(f"/api/accounts/{account['id']}/status", json={"status": "inactive"},
+                           headers=login_headers(other))
+        assert paused.status_code == 200, paused.json
+        refused = chat(client, key)
+        assert refused.status_code == 503
+        assert refused.json["error"]["code"] == "NO_ACCOUNT_AVAILABLE"
+        assert len(stub_upstream.requests()) == 2
+    finally:
+        other.extensions["relaygate"].engine.dispose()
+
+
+def test_usage_the_database_cannot_store_is_queued_and_stored_later(
+        postgres_url, redis_server_url, redis_prefix, tmp_path, stub_upstream):
+    application = make_app(tmp_path, postgres_url, redis_server_url, redis_prefix,
+                           db_statement_timeout_ms=300)
+    try:
+        headers, client = login_headers(application), application.test_client()
+        add_account(client, headers, stub_upstream, "acct-a")
+        key = client.post("/api/keys", json={"name": "sync"}, headers=headers).json["data"]
+        dsn = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        with psycopg.connect(dsn) as blocker:
+            # Nothing can record a usage event while this lock is held.
+            blocker.execute("LOCK TABLE usage_request_ids IN ACCESS EXCLUSIVE MODE")
+            response = chat(client, key, route="chat")
+            assert response.status_code == 200, response.json
+            assert key_usage(client, headers, key["id"])["totalRequests"] == 0
+        drain(application)
+        drain(application)
+        usage = key_usage(client, headers, key["id"])
+        assert usage["totalRequests"] == 1
+        assert usage["totalCost"] == response.json["data"]["usage"]["cost"]
+    finally:
+        application.extensions["relaygate"].engine.dispose()
