@@ -69,7 +69,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     engine = build_engine(settings)
     uow = UnitOfWorkFactory(build_session_factory(engine))
-    cache = CacheStore(connect(settings.redis_url, socket_timeout=settings.redis_socket_timeout),
+    cache = CacheStore(connect(settings.redis_url, socket_timeout=settings.redis_socket_timeout,
+                               max_connections=settings.redis_max_connections),
                        settings.redis_prefix)
     common = {"uow": uow, "cache": cache, "retry_policy": settings.db_retry,
               "cache_ttl": settings.cache_ttl_seconds}

@@ -44,6 +44,8 @@ class Settings:
     db_pool_timeout: float = 5.0
     db_statement_timeout_ms: int = 30_000
     redis_socket_timeout: float = 0.5
+    # Per process; above gunicorn's threads, so a thread waits for a connection only in a burst.
+    redis_max_connections: int = 512
     quota_timezone: str = "UTC"
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
@@ -147,6 +149,7 @@ def load_settings(overrides: dict | None = None) -> Settings:
         db_pool_timeout=_env_float("RELAYGATE_DB_POOL_TIMEOUT", 5.0),
         db_statement_timeout_ms=_env_int("RELAYGATE_DB_STATEMENT_TIMEOUT_MS", 30_000),
         redis_socket_timeout=_env_float("RELAYGATE_REDIS_TIMEOUT", 0.5),
+        redis_max_connections=_env_int("RELAYGATE_REDIS_MAX_CONNECTIONS", 512),
         quota_timezone=env.get("RELAYGATE_QUOTA_TIMEZONE", "UTC"),
         argon2_time_cost=_env_int("RELAYGATE_ARGON2_TIME_COST", 3),
         argon2_memory_kib=_env_int("RELAYGATE_ARGON2_MEMORY_KIB", 65536),

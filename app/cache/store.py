@@ -73,13 +73,15 @@ class CacheStore:
         self.client.delete(lock_key)
 
 
-def connect(url: str | None, *, socket_timeout: float) -> redis.Redis | None:
-    """A Redis client, or None when no URL is configured. Nothing connects until first use."""
+def connect(url: str | None, *, socket_timeout: float,
+            max_connections: int = 512) -> redis.Redis | None:
+    """A Redis client, or None when no URL is configured. Nothing connects until first use.
+
+    Its pool holds at most `max_connections`; a caller finding them all busy waits up to a
+    second for one (redis-py's default pool would refuse at once past 100)."""
     if not url:
         return None
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout,
-        health_check_interval=30,
-    )
+    pool = redis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=1.0, socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout, health_check_interval=30)
+    return redis.Redis(connection_pool=pool)

@@ -10,8 +10,11 @@ It starts the stub upstream (scripts/stub_upstream.py) and the app under gunicor
 throwaway PostgreSQL database and a Redis key prefix, then measures in one run: (a) requests
 straight to the stub, (b) the same through `chat`, `chat-optimized` and `chat-fast`,
 non-streaming and streaming, printing requests/s, p50/p99 time-to-first-byte and total
-latency, and the time-to-first-byte each route adds over the stub; then (c) holds N concurrent
-streams (default 500) through `chat-fast` and counts errors. It removes everything it made.
+latency, and the time-to-first-byte each route adds over the stub, once per client concurrency
+(default 1, then 32); then (c) holds N concurrent streams (default 500) through `chat-fast` and
+counts errors. A `drain-usage` worker runs beside gunicorn as in production; at the end the
+script waits for it and compares the requests recorded against the requests answered. It
+removes everything it made.
 """
 
 from __future__ import annotations
@@ -72,8 +75,8 @@ def _start(command: list[str], env: dict, ready_url: str) -> subprocess.Popen:
     raise SystemExit(f"{ready_url} did not answer within 40 s")
 
 
-def _setup(base: str, stub_url: str) -> str:
-    """An account on the stub, quotas out of the way, and a key; returns the key."""
+def _setup(base: str, stub_url: str) -> tuple[str, str, dict]:
+    """An account on the stub, quotas out of the way, and a key: (key, key id, admin headers)."""
     token = httpx.post(f"{base}/api/sessions/login",
                        json={"username": ADMIN[0], "password": ADMIN[1]}).json()
     headers = {"Authorization": f"Bearer {token['data']['sessionToken']}"}
@@ -84,17 +87,20 @@ def _setup(base: str, stub_url: str) -> str:
             httpx.put(f"{base}/api/plans/{plan}/{tier}", headers=headers,
                       json={"limit": 1_000_000_000, "period": "day"})
     key = httpx.post(f"{base}/api/keys", headers=headers, json={"name": "bench"}).json()
-    return key["data"]["apiKey"]
+    return key["data"]["apiKey"], key["data"]["id"], headers
 
 
 async def _one(client: httpx.AsyncClient, url: str, body: dict, headers: dict):
-    started = time.perf_counter()
+    started, chunks = time.perf_counter(), []
     async with client.stream("POST", url, json=body, headers=headers) as response:
         first = None
-        async for _ in response.aiter_raw():
+        async for chunk in response.aiter_raw():
             first = first or time.perf_counter()
+            chunks.append(chunk)
         ok = response.status_code == 200
     done = time.perf_counter()
+    if not ok:
+        return f"{response.status_code} {b''.join(chunks)[:200]!r}", 0, 0
     return ok, (first or done) - started, done - started
 
 
@@ -107,7 +113,7 @@ async def _drive(url: str, body: dict, headers: dict, connections: int, seconds:
             nonlocal failures
             while time.perf_counter() < deadline:
                 ok, first, whole = await _one(client, url, body, headers)
-                if ok:
+                if ok is True:
                     ttfb.append(first)
                     total.append(whole)
                 else:
@@ -117,15 +123,16 @@ async def _drive(url: str, body: dict, headers: dict, connections: int, seconds:
     return ttfb, total, failures
 
 
-async def _hold_streams(url: str, headers: dict, count: int) -> tuple[int, int, float]:
+async def _hold_streams(url: str, headers: dict, count: int) -> tuple[int, list, float]:
     limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=0)
     started = time.perf_counter()
     async with httpx.AsyncClient(limits=limits, timeout=120) as client:
         results = await asyncio.gather(
             *(_one(client, url, {**BODY, "stream": True}, headers) for _ in range(count)),
             return_exceptions=True)
-    ok = sum(1 for r in results if not isinstance(r, BaseException) and r[0])
-    return ok, count - ok, time.perf_counter() - started
+    failures = [r if isinstance(r, BaseException) else r[0] for r in results
+                if isinstance(r, BaseException) or r[0] is not True]
+    return count - len(failures), failures, time.perf_counter() - started
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -133,13 +140,15 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000 if ordered else 0.0
 
 
-def _measure(args, base: str, stub_url: str, api_key: str, connections: int) -> None:
+def _measure(args, base: str, stub_url: str, api_key: str, connections: int) -> int:
+    """Prints one table; answers how many chat requests succeeded."""
     cases = [("stub (direct)", f"{stub_url}/v1/chat/completions",
               {"Authorization": "Bearer bench"}, {"model": "gpt-4o-mini"})]
     for route in ("chat", "chat-optimized", "chat-fast"):
         cases.append((route, f"{base}/api/ai/{route}?model={MODEL}", {"x-api-key": api_key}, {}))
     print(f"{'route':<16}{'stream':>7}{'req/s':>9}{'ttfb p50':>10}{'ttfb p99':>10}"
           f"{'total p50':>11}{'total p99':>11}{'+ttfb p50':>11}{'fail':>6}")
+    answered = 0
     for stream in (False, True):
         baseline = None
         for name, url, headers, extra in cases:
@@ -147,10 +156,26 @@ def _measure(args, base: str, stub_url: str, api_key: str, connections: int) -> 
             ttfb, total, failures = asyncio.run(
                 _drive(url, body, headers, connections, args.seconds))
             p50 = _pct(ttfb, 0.5)
-            baseline = p50 if baseline is None else baseline
+            if baseline is None:
+                baseline = p50
+            else:
+                answered += len(total)
             print(f"{name:<16}{str(stream):>7}{len(total) / args.seconds:>9.0f}{p50:>10.1f}"
                   f"{_pct(ttfb, 0.99):>10.1f}{_pct(total, 0.5):>11.1f}{_pct(total, 0.99):>11.1f}"
                   f"{p50 - baseline:>11.1f}{failures:>6}")
+    return answered
+
+
+def _recorded(base: str, key_id: str, headers: dict, expected: int) -> int:
+    """The key's recorded requests once the drain worker has caught up (or 60 s passed)."""
+    deadline, recorded = time.monotonic() + 60, -1
+    while time.monotonic() < deadline:
+        usage = httpx.get(f"{base}/api/keys/{key_id}", headers=headers).json()["data"]["usage"]
+        recorded = usage["totalRequests"]
+        if recorded >= expected:
+            break
+        time.sleep(0.5)
+    return recorded
 
 
 def main() -> None:
@@ -180,17 +205,26 @@ def main() -> None:
              "--worker-class", args.worker_class, "--threads", str(args.threads),
              "--worker-connections", str(args.streams + 100), "--backlog", "2048",
              "--log-level", "warning"], env, base + "/readyz"))
-        api_key = _setup(base, stub_url)
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "drain-usage"], cwd=ROOT, env=env,
+            stdout=subprocess.DEVNULL))
+        api_key, key_id, headers = _setup(base, stub_url)
+        answered = 0
         for connections in (int(n) for n in args.connections.split(",")):
             print(f"\ngunicorn {args.workers} workers, {args.worker_class}, {args.threads} "
                   f"threads; {connections} connections, {args.seconds:g} s per case; "
                   f"{os.cpu_count()} cores shared with the stub and this driver (times in ms)")
-            _measure(args, base, stub_url, api_key, connections)
+            answered += _measure(args, base, stub_url, api_key, connections)
         httpx.post(f"{stub_url}/__stub/behaviour", json={"tokenDelay": 0.05})
         ok, failed, seconds = asyncio.run(_hold_streams(
             f"{base}/api/ai/chat-fast?model={MODEL}", {"x-api-key": api_key}, args.streams))
         print(f"{args.streams} concurrent streams through chat-fast: {ok} completed, "
-              f"{failed} failed, {seconds:.1f} s")
+              f"{len(failed)} failed, {seconds:.1f} s")
+        for reason in sorted({repr(failure) for failure in failed}):
+            print(f"  failure: {reason}")
+        answered += ok
+        print(f"usage recorded for {_recorded(base, key_id, headers, answered)} of {answered} "
+              f"answered chat requests")
     finally:
         for process in reversed(processes):
             process.send_signal(signal.SIGTERM)
