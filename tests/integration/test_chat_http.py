@@ -1,6 +1,8 @@
 """The chat routes over real HTTP: chunk-by-chunk streaming, disconnects, the openai package,
 and write-behind records surviving a killed worker."""
 
+import socket
+import threading
 import time
 
 import httpx
@@ -121,3 +123,43 @@ def test_a_stream_closed_before_its_first_event_still_settles_the_request(app, s
     assert key_usage(client, headers, key["id"])["totalRequests"] == 1
     again = services.chat.run(credential, MODEL, {**BODY, "stream": False}, mode="chat")
     assert again.body["content"]  # the key's one concurrency slot was given back
+
+
+class HangUp:
+    """A TCP server that accepts each connection and closes it at once, counting them."""
+
+    def __init__(self):
+        self.accepted = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _ = self._server.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            connection.close()
+
+    def close(self):
+        self._server.close()
+
+
+@pytest.mark.parametrize("route", ["chat", "chat-fast"])
+def test_a_broken_connection_is_tried_once_more_then_the_next_account_serves(
+        client, admin_headers, make_key, stub_upstream, route):
+    hang_up = HangUp()
+    try:
+        add_account(client, admin_headers, stub_upstream, "acct-broken", priority=90,
+                    baseUrl=f"http://127.0.0.1:{hang_up.port}/v1")
+        add_account(client, admin_headers, stub_upstream, "acct-spare", priority=10)
+        key = make_key()
+        response = client.post(f"/api/ai/{route}?model={MODEL}", json={**BODY, "stream": False},
+                               headers={"x-api-key": key["apiKey"]})
+        assert response.status_code == 200, response.json
+        assert hang_up.accepted == 2  # the same account once more, then the next one
+        assert [r["credential"] for r in stub_upstream.requests()] == ["acct-spare"]
+    finally:
+        hang_up.close()

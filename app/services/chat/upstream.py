@@ -2,7 +2,9 @@
 
 Once the first byte has been relayed nothing is retried: the client has already seen part of
 one answer. Before it, a rate-limited, failing or refusing account is reported to the scheduler
-(which marks it) and the next account is tried, a bounded number of times (tenacity).
+(which marks it) and the next account is tried, a bounded number of times (tenacity). A
+connection that broke before the upstream answered anything (a pooled keep-alive socket gone
+bad) is first tried once more on the same account, which is not to blame for it.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def open_upstream(*, scheduler, accounts, provider: str, request: ChatRequest,
                   attempts: int = 3, cached: bool = False) -> UpstreamCall:
     """A started upstream call (a stream, or a finished result); raises a DomainError if none."""
     tried: list[str] = []
+    reconnected: set[str] = set()
     last: ProviderError | None = None
 
     def one_attempt() -> UpstreamCall:
@@ -73,6 +76,10 @@ def open_upstream(*, scheduler, accounts, provider: str, request: ChatRequest,
         except ProviderError as error:
             lease.release()
             last = error
+            if error.kind == "connection" and lease.account.id not in reconnected:
+                reconnected.add(lease.account.id)
+                tried.remove(lease.account.id)
+                raise _TryAnother(error) from error
             if scheduler.report(lease.account.id, error):
                 raise _TryAnother(error) from error
             raise answer_for(error) from error
