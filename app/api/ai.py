@@ -83,15 +83,21 @@ class CheckAccess(MethodView):
 
 blp.route("/chat")(chat_view(
     "chat", "Chat, every check and record synchronous",
-    "Checks read the system of record (no cache), and the usage is stored before the answer "
-    "ends. The safest and slowest of the three."))
+    "Checks read the system of record (no cache), the quota unit is reserved in the database, "
+    "and the usage is stored before the answer ends (queued for the `drain-usage` worker only "
+    "if the database cannot take it then). The safest and slowest of the three."))
 blp.route("/chat-optimized")(chat_view(
     "optimized", "Chat, checks in parallel and cache-first",
     "The key and the model are resolved in parallel and limits are read cache-first (cached "
     "entries are invalidated on every change); the usage is stored before the answer ends."))
 blp.route("/chat-fast")(chat_view(
     "fast", "Chat, least added latency",
-    "Limits are answered cache-first from Redis, and the usage record is handed to a Redis "
-    "Stream that the `drain-usage` worker stores in the database (acknowledged only after the "
-    "insert, so a killed worker loses nothing; a key's token and cost totals follow once the "
-    "worker has stored it). The quota reservation is still atomic, so no route overshoots."))
+    "No SQL on a warm request. Limits are answered from Redis alone: the key and model from "
+    "the cache, the quota unit as an atomic hold in Redis (counted by every check and by the "
+    "other routes' reservations, so no route overshoots), the account from a cached pool "
+    "that every account change invalidates. The usage record, with the quota unit and the "
+    "account's totals, goes to a Redis Stream that the `drain-usage` worker stores in one "
+    "transaction, acknowledged only after the commit, so a killed worker loses nothing. The "
+    "trade-off: a key's token and cost totals, the stats and the database's quota counter "
+    "follow once the worker has stored the record (usually well under a second), and a "
+    "premium user past the limit (credits) or a Redis outage takes the database path."))
