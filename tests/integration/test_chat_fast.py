@@ -181,3 +181,32 @@ def test_usage_the_database_cannot_store_is_queued_and_stored_later(
         assert usage["totalCost"] == response.json["data"]["usage"]["cost"]
     finally:
         application.extensions["relaygate"].engine.dispose()
+
+
+def test_chat_fast_keeps_answering_and_recording_when_redis_dies(
+        postgres_url, private_redis, tmp_path, stub_upstream):
+    application = make_app(tmp_path, postgres_url, private_redis.url, "rgtest:fast-outage:")
+    try:
+        headers, client = login_headers(application), application.test_client()
+        add_account(client, headers, stub_upstream, "acct-a")
+        key = client.post("/api/keys", json={"name": "fast"}, headers=headers).json["data"]
+        assert chat(client, key).status_code == 200
+        drain(application)
+        services = application.extensions["relaygate"]
+        credential = services.auth.credential(authorization=None, x_api_key=key["apiKey"])
+        held = services.chat.run(credential, MODEL, dict(BODY), mode="fast")  # a hold in Redis
+        private_redis.stop()
+        "".join(held.stream)  # finishes with Redis gone: the record is stored at once
+        held.stream.close()
+        for stream in (False, True):  # and new requests take the database path
+            response = chat(client, key, stream=stream)
+            response.get_data()
+            assert response.status_code == 200
+        usage = key_usage(client, headers, key["id"])
+        assert usage["totalRequests"] == 4
+        quota = services.quota
+        subject = Subject(f"key:{key['id']}", "free")
+        counter = quota.counter_key(subject, quota.allowance_for(subject, MODEL))
+        assert quota._stored(counter).used == 4  # every unit reached the system of record
+    finally:
+        application.extensions["relaygate"].engine.dispose()
