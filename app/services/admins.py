@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.db.models import Admin
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, DatabaseError, InvalidInput
 from app.security import Passwords
 from app.services.base import Service
 from app.services.retry import db_retry
@@ -41,4 +41,8 @@ class AdminService(Service):
             self.create(username, password)
         except Conflict:
             return False  # another worker created it first
+        except DatabaseError as error:
+            if error.code != "DB_DUPLICATE_KEY":
+                raise
+            return False  # another worker's insert won the race
         return True
