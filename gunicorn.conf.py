@@ -3,6 +3,8 @@
 import glob
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
 bind = os.environ.get("RELAYGATE_BIND", "127.0.0.1:8000")
@@ -22,10 +24,23 @@ if _made_prometheus_dir:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="relaygate-prometheus-")
 
 
+# With Redis, chat-fast (and the `usage` write_behind strategy) queue usage records: the master
+# runs one `drain-usage` worker beside the app so they reach the database. Set
+# RELAYGATE_DRAIN_USAGE=0 to run the workers elsewhere instead.
+_drain: subprocess.Popen | None = None
+
+
 def on_starting(server):
     # Files of a previous run would be summed into this one's counters.
     for path in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
         os.remove(path)
+
+
+def when_ready(server):
+    global _drain
+    if os.environ.get("REDIS_URL") and os.environ.get("RELAYGATE_DRAIN_USAGE", "1") != "0":
+        _drain = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi",
+                                   "drain-usage"], cwd=os.path.dirname(os.path.abspath(__file__)))
 
 
 def child_exit(server, worker):
@@ -35,5 +50,8 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
+    if _drain is not None:
+        _drain.terminate()
+        _drain.wait(30)
     if _made_prometheus_dir:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -12,7 +12,7 @@ straight to the stub, (b) the same through `chat`, `chat-optimized` and `chat-fa
 non-streaming and streaming, printing requests/s, p50/p99 time-to-first-byte and total
 latency, and the time-to-first-byte each route adds over the stub, once per client concurrency
 (default 1, then 32); then (c) holds N concurrent streams (default 500) through `chat-fast` and
-counts errors. A `drain-usage` worker runs beside gunicorn as in production; at the end the
+counts errors. gunicorn's `drain-usage` worker runs as in production; at the end the
 script waits for it and compares the requests recorded against the requests answered. It
 removes everything it made.
 """
@@ -205,9 +205,6 @@ def main() -> None:
              "--worker-class", args.worker_class, "--threads", str(args.threads),
              "--worker-connections", str(args.streams + 100), "--backlog", "2048",
              "--log-level", "warning"], env, base + "/readyz"))
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "wsgi", "drain-usage"], cwd=ROOT, env=env,
-            stdout=subprocess.DEVNULL))
         api_key, key_id, headers = _setup(base, stub_url)
         answered = 0
         for connections in (int(n) for n in args.connections.split(",")):

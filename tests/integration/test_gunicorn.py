@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_gunicorn_serves_the_api_on_postgres_and_redis(pg_database, redis_server_url,
-                                                       redis_prefix, tmp_path):
+                                                       redis_prefix, tmp_path, stub_upstream):
     admin = pg_admin_dsn(PG_URL)
     name = f"rg_gunicorn_{uuid.uuid4().hex[:8]}"
     pg_execute(admin, f'CREATE DATABASE "{name}"')
@@ -47,6 +48,21 @@ def test_gunicorn_serves_the_api_on_postgres_and_redis(pg_database, redis_server
         for _ in range(4):  # several requests, so both workers answer some
             me = httpx.get(base + "/api/keys/me", headers={"x-api-key": key["data"]["apiKey"]})
             assert me.status_code == 200
+        httpx.post(base + "/api/accounts", headers=headers, json={
+            "name": "stub", "provider": "openai", "apiKey": "k",
+            "baseUrl": stub_upstream.url + "/v1"})
+        chat = httpx.post(base + "/api/ai/chat-fast?model=openai/gpt-4o-mini",
+                          json={"messages": [{"role": "user", "content": "hi"}], "stream": False},
+                          headers={"x-api-key": key["data"]["apiKey"]})
+        assert chat.status_code == 200, chat.text
+        # gunicorn's own drain-usage worker stores the queued record.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            usage = httpx.get(base + f"/api/keys/{key['data']['id']}", headers=headers).json()
+            if usage["data"]["usage"]["totalRequests"] == 1:
+                break
+            time.sleep(0.2)
+        assert usage["data"]["usage"]["totalRequests"] == 1
         httpx.delete(base + f"/api/keys/{key['data']['id']}", headers=headers)
         for _ in range(4):
             me = httpx.get(base + "/api/keys/me", headers={"x-api-key": key["data"]["apiKey"]})
