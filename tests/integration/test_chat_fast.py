@@ -179,6 +179,18 @@ def test_usage_the_database_cannot_store_is_queued_and_stored_later(
         usage = key_usage(client, headers, key["id"])
         assert usage["totalRequests"] == 1
         assert usage["totalCost"] == response.json["data"]["usage"]["cost"]
+        # A stream whose reservation cannot be committed either still ends with its usage.
+        services = application.extensions["relaygate"]
+        credential = services.auth.credential(authorization=None, x_api_key=key["apiKey"])
+        answer = services.chat.run(credential, MODEL, dict(BODY), mode="chat")
+        with psycopg.connect(dsn) as blocker:
+            blocker.execute("LOCK TABLE usage_request_ids, usage_reservations "
+                            "IN ACCESS EXCLUSIVE MODE")
+            text = "".join(answer.stream)
+            answer.stream.close()
+        assert "event: usage" in text and "event: error" not in text
+        drain(application)
+        assert key_usage(client, headers, key["id"])["totalRequests"] == 2
     finally:
         application.extensions["relaygate"].engine.dispose()
 

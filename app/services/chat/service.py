@@ -215,8 +215,8 @@ class ChatService:
             settlement = Settlement(account.id, usage.total_tokens, cost,
                                     reservation.id if held else None, held)
             self._store(record, settlement, behind=ticket.mode == "fast")
-            if reservation.held_on is None:
-                self.quota.commit(ticket.subject, reservation.id)
+            if held is None:
+                self._commit(ticket)
         finally:
             call.lease.release()
             ticket.admission.release()
@@ -225,6 +225,15 @@ class ChatService:
                 "cacheWriteTokens": usage.cache_write_tokens,
                 "cacheReadTokens": usage.cache_read_tokens,
                 "totalTokens": usage.total_tokens, "cost": cost}
+
+    def _commit(self, ticket: ChatTicket) -> None:
+        """Keep the database reservation's unit. The answer is delivered and its usage kept
+        whatever happens here: a commit that fails lets the reservation expire, which gives
+        the unit back (the subject gets one use free), rather than fail the answer."""
+        try:
+            self.quota.commit(ticket.subject, ticket.reservation.id)
+        except DatabaseError:
+            log.exception("could not commit reservation %s", ticket.reservation.id)
 
     def _store(self, record: UsageRecord, settlement: Settlement, *, behind: bool) -> None:
         """Store the usage with its settlement, or queue it when `behind` (the writer stores
