@@ -104,7 +104,7 @@ class UsageQueue:
             # Transient or not, the entry stays pending; it is claimed again later.
             log.warning("usage entry %s not stored yet: %s", entry_id, error)
             return False
-        except (DomainError, TypeError, ValueError) as error:
+        except (DomainError, KeyError, TypeError, ValueError) as error:
             log.error("usage entry %s refused for good, moved to %s: %s", entry_id,
                       self.dead_letters, error)
             self.client.xadd(self.dead_letters, {**fields, b"error": str(error)})
