@@ -1,19 +1,14 @@
 """Production shape: `alembic upgrade heads && gunicorn wsgi:app` on PostgreSQL and Redis."""
 
 import os
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 
 from tests.conftest import PG_URL
-from tests.support.http import wait_until_ready
+from tests.support.http import serve_with_gunicorn
 from tests.support.servers import free_port, pg_admin_dsn, pg_drop, pg_execute
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_gunicorn_serves_the_api_on_postgres_and_redis(pg_database, redis_server_url,
@@ -31,14 +26,7 @@ def test_gunicorn_serves_the_api_on_postgres_and_redis(pg_database, redis_server
            "RELAYGATE_ARGON2_MEMORY_KIB": "1024"}
     server = None
     try:
-        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "heads"], cwd=ROOT, env=env,
-                       check=True, capture_output=True, timeout=120)
-        log = (tmp_path / "gunicorn.log").open("w")
-        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-                                   "wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=log)
-        log.close()
-        base = f"http://127.0.0.1:{port}"
-        wait_until_ready(base + "/healthz", process=server)
+        server, base = serve_with_gunicorn(env, tmp_path / "gunicorn.log")
         ready = httpx.get(base + "/readyz").json()
         assert ready["data"]["checks"]["redis"]["ok"] is True
         login = httpx.post(base + "/api/sessions/login",

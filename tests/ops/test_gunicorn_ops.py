@@ -2,21 +2,17 @@
 second, and /metrics sums every worker (Prometheus multiprocess mode)."""
 
 import os
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.services.storage.config import StorageConfig
 from tests.conftest import PG_URL, make_app
-from tests.support.http import wait_until_ready
+from tests.support.http import serve_with_gunicorn
 from tests.support.servers import free_port, pg_admin_dsn, pg_drop, pg_execute
 
-ROOT = Path(__file__).resolve().parents[2]
 PROPAGATION_BOUND = 1.0  # seconds: the issue's promise (the poll interval is 0.25 s)
 
 
@@ -43,14 +39,7 @@ def test_workers_follow_a_switch_within_a_second_and_metrics_sum_all_workers(
            "RELAYGATE_ARGON2_MEMORY_KIB": "1024", "PROMETHEUS_MULTIPROC_DIR": str(prometheus_dir)}
     server = other = None
     try:
-        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "heads"], cwd=ROOT, env=env,
-                       check=True, capture_output=True, timeout=120)
-        log = (tmp_path / "gunicorn.log").open("w")
-        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-                                   "wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=log)
-        log.close()
-        base = f"http://127.0.0.1:{port}"
-        wait_until_ready(base + "/healthz", process=server)
+        server, base = serve_with_gunicorn(env, tmp_path / "gunicorn.log")
         login = httpx.post(base + "/api/sessions/login",
                            json={"username": "ops", "password": "ops password"})
         headers = {"Authorization": f"Bearer {login.json()['data']['sessionToken']}"}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 from werkzeug.serving import make_server
@@ -22,6 +25,28 @@ class ServerThread:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.thread.join(10)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def serve_with_gunicorn(env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
+    """Production shape: `alembic upgrade heads`, then gunicorn with the repo's
+    gunicorn.conf.py on env's RELAYGATE_BIND; answers the process (terminate it) and base URL
+    once /healthz answers."""
+    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "heads"], cwd=ROOT, env=env,
+                   check=True, capture_output=True, timeout=120)
+    with log_path.open("w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+                                   "wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=log)
+    base = f"http://{env['RELAYGATE_BIND']}"
+    try:
+        wait_until_ready(base + "/healthz", process=server)
+    except BaseException:
+        server.terminate()
+        server.wait(20)
+        raise
+    return server, base
 
 
 def wait_until_ready(url: str, timeout: float = 30.0, process=None) -> None:
