@@ -6,8 +6,8 @@ For the relay:
     try:
         client = accounts.client_for(lease.account)
         ...                                              # call the upstream
-        scheduler.record_usage(lease.account.id, tokens, cost)
-    except ProviderError as error:
+        scheduler.record_usage(lease.account.id, tokens, cost)   # the chat relay adds these
+    except ProviderError as error:                      # with its usage event (settlement.py)
         if scheduler.report(lease.account.id, error):    # True: another account may serve it
             ... acquire(provider, model, exclude={lease.account.id}) and retry ...
     finally:
