@@ -56,6 +56,8 @@ class UsageRecord:
     request_id: str | None = None
     timestamp: datetime | None = None
     extra: dict = field(default_factory=dict)
+    source: str = "relay"  # relay | client | admin: who reported the use
+    estimated: bool = False  # tokens estimated by the gateway (the provider reported none)
 
 
 class UsageService(Service):
@@ -116,6 +118,7 @@ class UsageService(Service):
                 cache_read_tokens=totals.cache_read_tokens, total_tokens=totals.total_tokens,
                 cost=totals.cost, request_count=totals.requests,
                 request_id=record.request_id, occurred_at=occurred_at, recorded_at=now,
+                source=record.source, estimated=record.estimated,
             ))
             uow.usage_rollups.add(occurred_at=occurred_at, api_key_id=record.api_key_id,
                                   model=record.model, account_id=record.account_id or "",

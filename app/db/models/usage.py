@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, counter, money, timestamp
@@ -35,5 +35,10 @@ class UsageEvent(Base):
     # Idempotency is enforced by usage_request_ids: a partitioned table cannot hold a unique
     # index that leaves out the partition key.
     request_id: Mapped[str | None] = mapped_column(String(128))
+    # Who reported the use: "relay" (the gateway's own answer), "client" (a key holder's own
+    # report, which only ever adds to its key) or "admin" (a backfill).
+    source: Mapped[str] = mapped_column(String(16), default="relay", server_default="relay")
+    # True when the provider reported no usage and the tokens were estimated from the text.
+    estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     occurred_at: Mapped[datetime] = mapped_column(index=True)
     recorded_at: Mapped[timestamp]
