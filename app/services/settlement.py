@@ -2,7 +2,9 @@
 
 The usage event is stored by UsageService.record; a settlement rides in that same transaction:
 the request's quota hold (chat-fast's reservation in Redis, quota/holds.py) becomes a unit of
-the database's counter, and the serving account's running totals grow. Queued (chat-fast), it
+the database's counter, added without a limit check since the hold already decided, and the
+serving account's running totals grow. The hold leaves Redis's count only with the value that
+transaction returned, so the unit is counted throughout. Queued (chat-fast), it
 travels beside the usage record in the Redis Stream and the drain worker applies both at once,
 so a killed worker loses neither, and a redelivered entry applies neither twice (the usage
 event's request id decides; the hold is settled in Redis either way, once).

@@ -1,17 +1,25 @@
 """ChatService: the request path users pay for.
 
 Before anything goes upstream: the caller's API key, the model, the key's own limits and the
-plan quota (a reservation, so concurrent requests cannot overshoot). Then a leased account
-answers, streamed event by event. After the answer: the reservation is committed and the usage
-recorded once (request id) against the key, the account and the model. A request that fails
-before its first byte cancels its reservation and bills nothing.
+plan quota. Then a leased account answers, streamed event by event.
+
+Every route that relays chat, whatever its wire format (the /api/ai routes, /v1/chat/completions
+and any protocol route added later), comes through `begin`, and its quota unit through one
+admission authority per counter (quota/reservations.py): Redis's hold script while Redis is
+usable, the database alone without it. So any mix of routes, on any number of instances, admits
+exactly the plan's limit; a mode only chooses where the admitted unit is then kept (a
+reservation row, or chat-fast's hold until its usage record is stored).
+
+After the answer: the reservation is committed and the usage recorded once (request id)
+against the key, the account and the model. A request that fails before its first byte
+cancels its reservation and bills nothing.
 
 The three modes differ in where the bookkeeping happens:
 - `chat`: every check reads the system of record (no cache) and the usage is stored before the
   answer ends.
 - `optimized`: the caller and the model are resolved in parallel, limits are read cache-first,
   the usage is stored before the answer ends.
-- `fast`: no SQL on a warm path. Limits come from Redis: the quota unit is a hold in Redis
+- `fast`: no SQL on a warm path. Limits come from Redis: the quota unit stays a hold in Redis
   (quota/holds.py) and the account is picked from the cached pool (account_pool.py). The usage
   record, with the hold and the account's totals (settlement.py), goes to the Redis Stream that
   the `drain-usage` worker stores in one transaction, acknowledged after commit, so a killed

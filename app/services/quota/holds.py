@@ -1,23 +1,33 @@
-"""Quota holds: reservations taken in Redis alone, for the chat-fast route.
+"""Quota holds: the one admission authority of a counter while Redis is usable.
 
-A hold is one unit taken against a mirrored counter (mirror.py) before the database knows of
-it. Beside the database's {n: used, v: version}, the counter's hash keeps `p`, the units held,
-and a field `h:<id>` per hold whose value is its expiry (ms). Every reader counts n + p, so a
-check on any worker sees a hold at once, and taking one is a single script: no SQL.
+Every unit taken within the limit, by any route on any instance, is first a hold taken here in
+one script, against n + p: `n` the database's count mirrored (mirror.py), `p` the units held and
+not yet in the database. The counter's hash keeps a field `h:<id>` per hold whose value is its
+expiry (ms). Nobody adds to the database's count within the limit without a hold, so n + p never
+misses a granted unit, and two takes can never both have the last one.
 
 A hold ends in one of two ways, each one script:
-- settled: the use was stored, its counter unit added in the usage record's own transaction
-  (settlement.py); the (used, version) the database returned is put if newer and the hold
-  leaves `p` in the same step, so the count neither dips nor doubles;
-- released: the request failed before its first byte; the unit leaves `p`.
+- settled: its unit was added to the database's counter (a reservation row written by
+  `reserve`, or chat-fast's usage record, settlement.py); the (used, version) the database
+  returned is put if newer and the hold leaves `p` in the same step, so the count never dips.
+  Between the database's commit and this script a reader may count the unit twice: a brief
+  over-count that can refuse early, never admit past the limit;
+- released: nothing was used; the unit leaves `p`.
 Deleting `h:<id>` decides whether `p` moves, so a hold settled twice (a redelivered queue
-entry) moves it once. A hold whose request died is given back once expired by the next take
-that would otherwise be refused, as the database's reservations are. Between the database's
-commit and the settling script a reader may count the unit twice: a brief over-count that can
-refuse early, never admit past the limit.
+entry) moves it once, and settling answers whether the hold was still there: a reservation
+whose hold expired (or was lost with its key) before its row was written may see its unit
+granted again, so it cancels that row.
 
-A counter that is not mirrored yet answers MISSING: the caller fills it from the database and
-tries once more. Redis errors answer None: the caller reserves in the database instead.
+A hold whose request died is given back once expired, by the next take that would otherwise be
+refused or by a check about to refuse. The sweep that gives it back marks the counter stale:
+an expired hold whose settling was lost (Redis failed, the process died) may already be counted
+by the database though not by `n`, so the counter is read from the database again (a fill
+carrying the mark's token) before the next take. Units past the limit (a premium user's
+credits) are never held: they are spent only in the database.
+
+A counter not mirrored yet, or marked stale, answers Missing: the caller reads the database and
+takes again with that value as the fill, in the same script. Redis errors answer None: the
+caller admits in the database alone.
 """
 
 from __future__ import annotations
@@ -29,8 +39,9 @@ import redis
 
 from app.cache import CacheStore
 from app.db.repositories.quota import CounterKey, CounterValue
+from app.services.quota.mirror import FILL, MARK_STALE, Missing
 
-_SWEEP = """
+_SWEEP = MARK_STALE + """
 local function sweep(key, now)
   local fields = redis.call('HGETALL', key)
   local freed = 0
@@ -40,26 +51,37 @@ local function sweep(key, now)
       freed = freed + 1
     end
   end
-  if freed > 0 then redis.call('HINCRBY', key, 'p', -freed) end
+  if freed > 0 then
+    redis.call('HINCRBY', key, 'p', -freed)
+    mark_stale(key)
+  end
   return freed
 end
 """
 
-# KEYS[1] the counter; ARGV: hold id, limit, expires (ms), now (ms), minimum TTL (ms).
-# Answers {1, count} taken, {0, count} refused, {-1, 0} not mirrored.
-_TAKE = _SWEEP + """
-if redis.call('HEXISTS', KEYS[1], 'v') == 0 then return {-1, 0} end
-local n = tonumber(redis.call('HGET', KEYS[1], 'n'))
-local p = tonumber(redis.call('HGET', KEYS[1], 'p') or '0')
+# KEYS[1] the counter; ARGV: hold id, limit, expires (ms), now (ms), minimum TTL (ms), then the
+# fill (used, version, token; used '' for none). Answers {1, count} taken, {0, count} refused,
+# {-1, token, held} missing or stale: read the database and take again with it as the fill.
+_TAKE = _SWEEP + FILL + """
+local key = KEYS[1]
+local function missing()
+  return {-1, redis.call('HGET', key, 's') or '', tonumber(redis.call('HGET', key, 'p') or '0')}
+end
+if ARGV[6] ~= '' and not fill(key, ARGV[6], ARGV[7], ARGV[8], ARGV[5]) then return missing() end
+if redis.call('HEXISTS', key, 'v') == 0 or redis.call('HEXISTS', key, 's') == 1 then
+  return missing()
+end
+local n = tonumber(redis.call('HGET', key, 'n'))
+local p = tonumber(redis.call('HGET', key, 'p') or '0')
 local limit = tonumber(ARGV[2])
 if n + p >= limit then
-  p = p - sweep(KEYS[1], tonumber(ARGV[4]))
-  if n + p >= limit then return {0, n + p} end
+  if sweep(key, tonumber(ARGV[4])) > 0 then return missing() end
+  return {0, n + p}
 end
-redis.call('HSET', KEYS[1], 'h:' .. ARGV[1], ARGV[3])
-redis.call('HINCRBY', KEYS[1], 'p', 1)
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('HSET', key, 'h:' .. ARGV[1], ARGV[3])
+redis.call('HINCRBY', key, 'p', 1)
+if redis.call('PTTL', key) < tonumber(ARGV[5]) then
+  redis.call('PEXPIRE', key, ARGV[5])
 end
 return {1, n + p + 1}
 """
@@ -82,8 +104,6 @@ return 0
 
 # KEYS[1] the counter; ARGV: now (ms). Gives back expired holds; answers how many.
 _GIVE_BACK = _SWEEP + "return sweep(KEYS[1], tonumber(ARGV[1]))"
-
-MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -110,18 +130,23 @@ class QuotaHolds:
         return self._take is not None and self.cache.available()
 
     def take(self, counter: CounterKey, hold_id: str, limit: int, *, expires_at: datetime,
-             now: datetime):
-        """Taken, MISSING (fill the mirror first) or None (Redis unavailable)."""
+             now: datetime, fill: tuple[CounterValue, str] | None = None
+             ) -> Taken | Missing | None:
+        """Taken; Missing (read the database, then take again with `fill`: that value and the
+        Missing's token); None when Redis is unavailable."""
         if not self.usable():
             return None
         lifetime = max(self.ttl_ms, 2 * (_ms(expires_at) - _ms(now)))
+        filled = ["", "", ""] if fill is None else [fill[0].used, fill[0].version, fill[1]]
         try:
-            status, used = self._take(keys=[self.key(counter)], args=[
-                hold_id, limit, _ms(expires_at), _ms(now), lifetime])
+            status, used, *held = self._take(keys=[self.key(counter)], args=[
+                hold_id, limit, _ms(expires_at), _ms(now), lifetime, *filled])
         except redis.RedisError as error:
             self.cache.failed(error)
             return None
-        return MISSING if status == -1 else Taken(status == 1, int(used))
+        if status == -1:
+            return Missing(used.decode() if isinstance(used, bytes) else str(used), int(held[0]))
+        return Taken(status == 1, int(used))
 
     def settle(self, counter: CounterKey, hold_id: str, value: CounterValue | None) -> bool:
         """The hold's use is stored (`value`: the counter the database returned), or given
@@ -129,6 +154,16 @@ class QuotaHolds:
         used, version = ("", "") if value is None else (value.used, value.version)
         return bool(self._settle(keys=[self.key(counter)],
                                  args=[hold_id, used, version, self.ttl_ms]))
+
+    def try_settle(self, counter: CounterKey, hold_id: str, value: CounterValue | None
+                   ) -> bool | None:
+        """`settle`, answering None on a Redis error (the hold then counts its unit until it
+        expires, and the sweep that gives it back has the counter read from the database)."""
+        try:
+            return self.settle(counter, hold_id, value)
+        except redis.RedisError as error:
+            self.cache.failed(error)
+            return None
 
     def give_back_expired(self, counter: CounterKey, now: datetime) -> int:
         if not self.usable():

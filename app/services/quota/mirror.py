@@ -3,8 +3,11 @@
 A mirrored counter is a hash {n: used, v: version}. `n` is only ever set to a (used, version)
 that the database returned, and only when that version is newer than the one held, so
 concurrent writers and fillers converge on the newest value in any order. The one count Redis
-keeps on its own is `p`, the units of chat-fast's holds not yet stored (holds.py); readers
-count n + p. Every call fails open: on a Redis error the caller reads the database instead.
+keeps on its own is `p`, the units of holds not yet in the database (holds.py); readers count
+n + p. A counter can be marked stale (`s`, see holds.py: expired holds were given back, and one
+of them may be in the database already though `n` missed it); a reader then treats it as
+missing, and only a fill that read the database after the mark (it carries the mark as its
+token) clears it. Every call fails open: on a Redis error the caller reads the database.
 """
 
 from __future__ import annotations
@@ -26,6 +29,30 @@ if tonumber(ARGV[2]) > held then
 end
 return 0
 """
+
+# Lua helpers shared with holds.py. `s` holds the number of the mark (from the counter `g`), so a
+# fill whose database read came before a newer mark is refused and must read again.
+MARK_STALE = """
+local function mark_stale(key)
+  local mark = redis.call('HINCRBY', key, 'g', 1)
+  redis.call('HSET', key, 's', mark)
+  return tostring(mark)
+end
+"""
+
+FILL = """
+local function fill(key, used, version, token, ttl)
+  if (redis.call('HGET', key, 's') or '') ~= token then return false end
+  local held = tonumber(redis.call('HGET', key, 'v') or '-1')
+  if tonumber(version) >= held then redis.call('HSET', key, 'n', used, 'v', version) end
+  redis.call('HDEL', key, 's')
+  if redis.call('PTTL', key) < tonumber(ttl) then redis.call('PEXPIRE', key, ttl) end
+  return true
+end
+"""
+
+# KEYS[1] the counter; ARGV: used, version, token (the mark seen, '' for none), TTL (ms).
+_FILL = FILL + "if fill(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 1 end return 0"
 
 # Reads the caller's cached credential record, then (keys named from it) the user's cached
 # profile, the model's cached entry, the cached plan limits, and the subject's counters for the
@@ -49,8 +76,8 @@ local model = redis.call('GET', ARGV[4])
 local plans = redis.call('GET', ARGV[5])
 local day, month, used_for = false, false, ''
 local function count(key)
-  local held = redis.call('HMGET', key, 'n', 'p')
-  if not held[1] then return false end
+  local held = redis.call('HMGET', key, 'n', 'p', 's')
+  if not held[1] or held[3] then return false end
   return tonumber(held[1]) + tonumber(held[2] or '0')
 end
 local model_type = model and string.match(model, '"modelType":"(%a+)"')
@@ -62,6 +89,14 @@ if model_type then
 end
 return {record, profile, model, plans, day, month, used_for}
 """
+
+
+@dataclass(frozen=True)
+class Missing:
+    """Not mirrored, or marked stale: read the database, then fill with this token."""
+
+    token: str
+    held: int  # the units held in Redis all the same
 
 
 @dataclass(frozen=True)
@@ -82,6 +117,7 @@ class CounterMirror:
         self.ttl_ms = ttl_seconds * 1000
         client = cache.client if cache is not None and cache.enabled else None
         self._put = client.register_script(_PUT_IF_NEWER) if client else None
+        self._fill = client.register_script(_FILL) if client else None
         self._probe = client.register_script(_PROBE) if client else None
 
     @property
@@ -95,24 +131,41 @@ class CounterMirror:
     def _usable(self) -> bool:
         return self.cache is not None and self.cache.available()
 
-    def read(self, counter: CounterKey) -> int | None:
-        """The mirrored count with its holds, or None on a miss or when Redis is unavailable."""
-        used, held = self._read(counter)
-        return None if used is None else used + held
+    def read(self, counter: CounterKey) -> int | Missing | None:
+        """The mirrored count with its holds; Missing when it must be read from the database
+        (then `fill`); None when Redis is unavailable."""
+        if not self._usable():
+            return None
+        try:
+            used, held, mark = self.cache.client.hmget(self.key(counter), "n", "p", "s")
+        except redis.RedisError as error:
+            self.cache.failed(error)
+            return None
+        if used is None or mark is not None:
+            return Missing((mark or b"").decode(), int(held or 0))
+        return int(used) + int(held or 0)
 
     def pending(self, counter: CounterKey) -> int:
         """Units held in Redis that the database's counter does not count yet."""
-        return self._read(counter)[1]
-
-    def _read(self, counter: CounterKey) -> tuple[int | None, int]:
         if not self._usable():
-            return None, 0
+            return 0
         try:
-            used, held = self.cache.client.hmget(self.key(counter), "n", "p")
+            return int(self.cache.client.hget(self.key(counter), "p") or 0)
         except redis.RedisError as error:
             self.cache.failed(error)
-            return None, 0
-        return (None if used is None else int(used)), int(held or 0)
+            return 0
+
+    def fill(self, counter: CounterKey, value: CounterValue, token: str) -> bool:
+        """Put what the database holds, read after `read` answered Missing(token); False when
+        the counter was marked stale again meanwhile (the value may miss a unit)."""
+        if not self._usable():
+            return False
+        try:
+            return bool(self._fill(keys=[self.key(counter)],
+                                   args=[value.used, value.version, token, self.ttl_ms]))
+        except redis.RedisError as error:
+            self.cache.failed(error)
+            return False
 
     def write(self, counter: CounterKey, value: CounterValue) -> None:
         if not self._usable():

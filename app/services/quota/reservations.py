@@ -1,10 +1,27 @@
 """Reservations: one unit taken ahead of a use, for callers that must never overshoot.
 
-A mixin of QuotaService (it uses the service's unit of work, clock, mirror and collaborators).
-Two kinds: rows in the database (`reserve`, then `commit` or `cancel`), and holds in Redis
-(`hold`, for chat-fast: no SQL on the way in; the unit reaches the database's counter with the
-request's usage record, see settlement.py, and `release` gives it back). Each kind counts the
-other's units, so together they never pass the limit.
+A mixin of QuotaService (it uses the service's unit of work, clock, mirror, holds and
+collaborators). Every route admits through here, on any instance, and one authority decides
+each counter's units within the limit:
+
+- With Redis usable, the hold script (holds.py) decides for every route. `hold` (chat-fast)
+  keeps the unit as a hold in Redis: no SQL on the way in; it reaches the database's counter
+  with the request's usage record (settlement.py), and `release` gives it back. `reserve`
+  (chat, chat-optimized, /v1 routes, POST /api/usage/reserve) takes the same hold, then writes
+  its reservation row and the counter's unit with no limit check (the hold decided), then
+  settles the hold: the unit moves from Redis's holds into the mirrored count in one script,
+  so it is never uncounted. If the hold was gone by then (it expired, or Redis lost the key),
+  the unit may have been granted again: the row is cancelled and the take tried again. If
+  Redis fails after the take, the hold counts the unit until it expires; the sweep that gives
+  it back has the counter read from the database again.
+- A unit past the limit (a premium user's credit) is spent only in the database, after the
+  hold script found none left within it.
+- Without Redis (none configured, or it errors) the database decides alone: one conditional
+  upsert adds the unit only while used < limit.
+
+Database reservations end with `commit` or `cancel`; expired ones give their unit back at the
+next reserve, or a check about to refuse. Every counter change is one SQL statement or one
+Lua script.
 """
 
 from __future__ import annotations
@@ -16,9 +33,14 @@ from datetime import datetime
 from app.db.models import UsageReservation
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.errors import Conflict, NotFound
-from app.services.quota.holds import MISSING
+from app.services.quota.holds import Taken
+from app.services.quota.mirror import Missing
 from app.services.quota.rules import Allowance, Subject, refusal, units_past_limit
 from app.services.retry import db_retry
+
+# Takes of one request: a counter can need a fill from the database, or a reservation whose
+# hold expired under it starts over; past this many the counter is taken to be full.
+ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -40,7 +62,32 @@ class Reservations:
         """Take one unit now (LimitExceeded if none is left); commit or cancel it later."""
         allowance = self.allowance_for(subject, model)
         self._release_expired(subject)
-        return self._take(subject, allowance)
+        for _ in range(ATTEMPTS):
+            reservation = self._reserve_once(subject, allowance)
+            if reservation is not None:
+                return reservation
+        raise refusal(subject, allowance, allowance.limit, self.clock())
+
+    def _reserve_once(self, subject: Subject, allowance: Allowance) -> Reservation | None:
+        """A reservation, or None when its hold expired before it was settled (start over)."""
+        counter, now = self.counter_key(subject, allowance), self.clock()
+        hold_id, expires_at = f"r-{uuid.uuid4()}", now + self.reservation_ttl
+        taken = self._take_hold(counter, hold_id, allowance.limit, expires_at, now)
+        if taken is None:
+            return self._reserve_in_database(subject, allowance)
+        if not taken.granted:
+            if subject.spends_credits:
+                return self._reserve_in_database(subject, allowance, full_at=taken.used)
+            raise refusal(subject, allowance, taken.used, now)
+        try:
+            row_id, value = self._add_held(subject, allowance, now, expires_at)
+        except BaseException:
+            self.holds.try_settle(counter, hold_id, None)
+            raise
+        if self.holds.try_settle(counter, hold_id, value) is False:
+            self.cancel(subject, row_id)
+            return None
+        return Reservation(row_id, expires_at, subject.id, allowance.model_type)
 
     def hold(self, subject: Subject, model: str) -> Reservation:
         """Take one unit in Redis alone; in the database when Redis cannot decide (it is down,
@@ -48,12 +95,8 @@ class Reservations:
         allowance = self.allowance_for(subject, model)
         counter, now = self.counter_key(subject, allowance), self.clock()
         hold_id, expires_at = f"h-{uuid.uuid4()}", now + self.reservation_ttl
-        taken = self.holds.take(counter, hold_id, allowance.limit, expires_at=expires_at, now=now)
-        if taken is MISSING:
-            self.mirror.write(counter, self._stored(counter))
-            taken = self.holds.take(counter, hold_id, allowance.limit, expires_at=expires_at,
-                                    now=now)
-        if taken is None or taken is MISSING or (subject.spends_credits and not taken.granted):
+        taken = self._take_hold(counter, hold_id, allowance.limit, expires_at, now)
+        if taken is None or (subject.spends_credits and not taken.granted):
             return self.reserve(subject, model)
         if not taken.granted:
             if not self._release_expired(subject):  # database reservations that ran out
@@ -72,27 +115,61 @@ class Reservations:
             value = self._stored(counter)
         self.holds.settle(counter, hold_id, value)
 
+    def _take_hold(self, counter: CounterKey, hold_id: str, limit: int, expires_at: datetime,
+                   now: datetime) -> Taken | None:
+        """The hold script's answer (None: Redis cannot decide). A counter missing from Redis
+        or marked stale is read from the database and filled by the next take itself."""
+        fill = None
+        for _ in range(ATTEMPTS):
+            taken = self.holds.take(counter, hold_id, limit, expires_at=expires_at, now=now,
+                                    fill=fill)
+            if not isinstance(taken, Missing):
+                return taken
+            fill = (self._stored(counter), taken.token)
+        # Only sweeps of expired holds mark a counter stale, and only at the limit.
+        return Taken(False, limit)
+
     @db_retry
-    def _take(self, subject: Subject, allowance: Allowance) -> Reservation:
-        counter, now = self.counter_key(subject, allowance), self.clock()
-        held = self.mirror.pending(counter)  # chat-fast's holds, not in the database yet
+    def _add_held(self, subject: Subject, allowance: Allowance, now: datetime,
+                  expires_at: datetime) -> tuple[str, CounterValue]:
+        """The reservation row of a granted hold, and its unit: no limit check here."""
+        counter = self.counter_key(subject, allowance)
         with self.uow() as uow:
-            value = uow.usage_counters.add(counter, 1, limit=allowance.limit - held)
-            credits = 0
+            value = uow.usage_counters.add(counter, 1)
+            row = self._add_row(uow, subject, allowance, now, expires_at, credits=0)
+            uow.commit()
+        return row.id, value
+
+    @db_retry
+    def _reserve_in_database(self, subject: Subject, allowance: Allowance, *,
+                             full_at: int | None = None) -> Reservation:
+        """The database decides alone (Redis cannot), or, `full_at` the count at which the hold
+        script found no unit left, spends a credit."""
+        counter, now = self.counter_key(subject, allowance), self.clock()
+        with self.uow() as uow:
+            value, credits = None, 0
+            if full_at is None:
+                value = uow.usage_counters.add(counter, 1, limit=allowance.limit)
             if value is None:
                 if not (subject.spends_credits and uow.users.take_credit(subject.user_id)):
-                    used = uow.usage_counters.value(counter).used + held
+                    used = uow.usage_counters.value(counter).used if full_at is None else full_at
                     raise refusal(subject, allowance, used, now)
                 value, credits = uow.usage_counters.add(counter, 1), 1
-            row = uow.usage_reservations.add(UsageReservation(
-                subject=subject.id, model_type=allowance.model_type, period=allowance.period,
-                period_start=allowance.start, units=1, credits_spent=credits, state="held",
-                expires_at=now + self.reservation_ttl, created_at=now))
+            row = self._add_row(uow, subject, allowance, now, now + self.reservation_ttl,
+                                credits=credits)
             uow.commit()
         self.mirror.write(counter, value)
         if credits:
             self.users.forget(subject.user_id)
         return Reservation(row.id, row.expires_at, subject.id, allowance.model_type)
+
+    @staticmethod
+    def _add_row(uow, subject: Subject, allowance: Allowance, now: datetime,
+                 expires_at: datetime, *, credits: int) -> UsageReservation:
+        return uow.usage_reservations.add(UsageReservation(
+            subject=subject.id, model_type=allowance.model_type, period=allowance.period,
+            period_start=allowance.start, units=1, credits_spent=credits, state="held",
+            expires_at=expires_at, created_at=now))
 
     @db_retry
     def commit(self, subject: Subject, reservation_id: str) -> dict:

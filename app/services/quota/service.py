@@ -5,13 +5,16 @@ How it stays exact and fast (sections 3.1, 3.3 and 5 of the API refactoring docu
 * The database is the system of record. One counter row per (subject, model type, period,
   period start) holds `used` and a `version` that grows on every change. Every change is one
   SQL statement (an upsert or UPDATE ... RETURNING used, version), so concurrent updates on
-  any worker serialise on the row and none is lost; a reservation's "take one if under the
-  limit" is a conditional upsert and cannot overshoot.
+  any worker serialise on the row and none is lost.
 * Redis mirrors each counter (mirror.py): after the change commits, the (used, version) the
   database returned is stored only if newer than what Redis holds, and a reader that missed
-  fills from the database the same way. Redis never counts by itself, so a miss can never be
-  counted twice, and the update returns only after its mirror write: a later check on any
-  worker sees the new count. A failed mirror write leaves Redis stale for at most the TTL.
+  fills from the database the same way. Beside it Redis counts only holds (holds.py), units
+  granted and not yet in the database, so a miss can never be counted twice, and the update
+  returns only after its mirror write: a later check on any worker sees the new count. A
+  failed mirror write leaves Redis stale for at most the TTL.
+* Admission (reservations.py): with Redis usable, one hold script decides every unit within
+  the limit, for every route on every instance; the database's rows and counter follow it.
+  Without Redis, one conditional upsert in the database decides alone.
 * A check reads the counter from Redis, and from the database on a miss or with Redis down.
   The model's tier, the plan limits and the user's plan and credits are read-through cache
   entries invalidated after each change, so a plan change applies to the very next check.
@@ -106,11 +109,13 @@ class QuotaService(Reservations, Service):
     def used(self, counter: CounterKey) -> int:
         """The count, from Redis when it has it, else from the database (then mirrored)."""
         mirrored = self.mirror.read(counter)
-        if mirrored is not None:
+        if isinstance(mirrored, int):
             return mirrored
         value = self._stored(counter)
-        self.mirror.write(counter, value)
-        return value.used
+        if mirrored is None:  # Redis is unavailable
+            return value.used
+        self.mirror.fill(counter, value, mirrored.token)
+        return value.used + mirrored.held
 
     @db_retry
     def _stored(self, counter: CounterKey) -> CounterValue:

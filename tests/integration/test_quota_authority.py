@@ -1,0 +1,191 @@
+"""One admission authority per counter: reservations in the database and holds in Redis take
+their units from the same hold script while Redis is usable, from the database alone without
+it, and a hold that expired or whose settling was lost never lets a unit be granted twice."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import event
+
+from app.db.repositories.quota import CounterValue
+from app.errors import LimitExceeded
+from app.services.quota.mirror import Missing
+from app.services.quota.reservations import Reservation
+from app.services.quota.rules import Subject
+from tests.conftest import make_app
+from tests.integration.quota_helpers import Clock, all_at_once
+
+MODEL = "GPT-4o mini"  # basic
+
+
+def setup(application, limit: int, name: str = "authority"):
+    """The quota service on a hand-moved clock, a key subject and its counter."""
+    services = application.extensions["relaygate"]
+    quota = services.quota
+    quota.clock = Clock(datetime.now(UTC).replace(hour=9, minute=0))
+    services.plans.set("free", "basic", limit=limit, period="day")
+    subject = Subject(f"key:{name}-{uuid.uuid4().hex[:6]}", "free")
+    counter = quota.counter_key(subject, quota.allowance_for(subject, MODEL))
+    return quota, subject, counter
+
+
+def in_total(quota, counter) -> int:
+    """Units counted anywhere: the database's counter and Redis's open holds."""
+    return quota._stored(counter).used + quota.mirror.pending(counter)
+
+
+@pytest.mark.parametrize("mirror", ["warm", "cold"])
+def test_concurrent_reserves_and_holds_on_one_counter_grant_exactly_the_limit(pg_app, mirror):
+    quota, subject, counter = setup(pg_app, 20)
+    if mirror == "warm":
+        assert quota.used(counter) == 0  # mirrored before the rush; cold: filled during it
+    take = (quota.reserve, quota.hold)
+    results = all_at_once(80, lambda i: take[i % 2](subject, MODEL))
+    granted = [r for r in results if isinstance(r, Reservation)]
+    refused = [r for r in results if isinstance(r, LimitExceeded)]
+    assert (len(granted), len(refused)) == (20, 60), [r for r in results
+                                                      if r not in granted + refused]
+    assert in_total(quota, counter) == 20
+    with pytest.raises(LimitExceeded):
+        quota.check(subject, MODEL)
+    for reservation in granted:  # every unit is given back exactly once
+        if reservation.held_on is None:
+            quota.cancel(subject, reservation.id)
+        else:
+            quota.release(reservation)
+    assert in_total(quota, counter) == 0
+    assert quota.check(subject, MODEL)["usage"]["used"] == 0
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_without_redis_the_database_alone_grants_exactly_the_limit_to_every_route(
+        request, tmp_path, database):
+    application = make_app(tmp_path, request.getfixturevalue(f"{database}_url"), None)
+    try:
+        quota, subject, counter = setup(application, 15)
+        take = (quota.reserve, quota.hold)
+        results = all_at_once(50, lambda i: take[i % 2](subject, MODEL))
+        granted = [r for r in results if isinstance(r, Reservation)]
+        assert len(granted) == 15
+        assert all(r.held_on is None for r in granted)  # no Redis: all in the database
+        assert sum(isinstance(r, LimitExceeded) for r in results) == 35
+        assert quota._stored(counter).used == 15
+    finally:
+        application.extensions["relaygate"].engine.dispose()
+
+
+def test_a_hold_whose_settling_was_lost_is_counted_from_the_database_once_it_expired(pg_app):
+    quota, subject, counter = setup(pg_app, 1)
+    allowance = quota.allowance_for(subject, MODEL)
+    now = quota.clock()
+    expires_at = now + quota.reservation_ttl
+    # A reserve whose settle never reached Redis: hold taken, row and unit written, then the
+    # answer delivered and the reservation committed.
+    assert quota._take_hold(counter, "r-lost", 1, expires_at, now).granted
+    row_id, _ = quota._add_held(subject, allowance, now, expires_at)
+    assert quota.commit(subject, row_id)["state"] == "committed"
+    with pytest.raises(LimitExceeded):  # meanwhile the hold counts the unit
+        quota.check(subject, MODEL)
+    quota.clock.now = expires_at + timedelta(seconds=1)
+    with pytest.raises(LimitExceeded):  # the hold's expiry does not free the stored unit
+        quota.reserve(subject, MODEL)
+    with pytest.raises(LimitExceeded):
+        quota.hold(subject, MODEL)
+    with pytest.raises(LimitExceeded):
+        quota.check(subject, MODEL)
+    assert quota._stored(counter).used == 1
+    assert quota.mirror.pending(counter) == 0
+    assert quota.mirror.read(counter) == 1
+
+
+def test_a_reserve_that_died_before_settling_gives_its_unit_back_once_expired(pg_app):
+    quota, subject, counter = setup(pg_app, 1)
+    allowance = quota.allowance_for(subject, MODEL)
+    now = quota.clock()
+    expires_at = now + quota.reservation_ttl
+    assert quota._take_hold(counter, "r-dead", 1, expires_at, now).granted
+    quota._add_held(subject, allowance, now, expires_at)  # then the process died
+    with pytest.raises(LimitExceeded):
+        quota.reserve(subject, MODEL)
+    quota.clock.now = expires_at + timedelta(seconds=1)
+    again = quota.reserve(subject, MODEL)  # both the hold and the row gave the unit back
+    assert quota.commit(subject, again.id)["state"] == "committed"
+    assert in_total(quota, counter) == 1
+    with pytest.raises(LimitExceeded):
+        quota.hold(subject, MODEL)
+
+
+def test_a_reservation_whose_hold_expired_before_it_was_settled_is_cancelled(pg_app):
+    quota, subject, counter = setup(pg_app, 1)
+    assert quota.used(counter) == 0
+    engine = pg_app.extensions["relaygate"].engine
+    paused, taken_meanwhile = [], []
+
+    def pause(conn, cursor, statement, *args):
+        # The reserving worker stalls past its hold's expiry before writing its unit; another
+        # request takes the unit the expired hold gave back.
+        if "INSERT INTO usage_counters" in statement and not paused:
+            paused.append(True)
+            quota.clock.now += quota.reservation_ttl + timedelta(seconds=1)
+            taken_meanwhile.append(quota.hold(subject, MODEL))
+
+    event.listen(engine, "before_cursor_execute", pause)
+    try:
+        with pytest.raises(LimitExceeded):
+            quota.reserve(subject, MODEL)
+    finally:
+        event.remove(engine, "before_cursor_execute", pause)
+    assert taken_meanwhile[0].held_on is not None
+    assert quota._stored(counter).used == 0  # the stalled reservation was cancelled
+    assert in_total(quota, counter) == 1
+
+
+def test_redis_stopping_between_the_take_and_the_database_write_never_overshoots(
+        postgres_url, private_redis, tmp_path):
+    application = make_app(tmp_path, postgres_url, private_redis.url, "rg-authority:")
+    try:
+        quota, subject, counter = setup(application, 2)
+        engine = application.extensions["relaygate"].engine
+
+        def stop_redis(conn, cursor, statement, *args):
+            if "INSERT INTO usage_reservations" in statement:
+                private_redis.stop()
+
+        event.listen(engine, "before_cursor_execute", stop_redis)
+        try:
+            first = quota.reserve(subject, MODEL)  # its hold is taken, its settle fails
+        finally:
+            event.remove(engine, "before_cursor_execute", stop_redis)
+        second = quota.reserve(subject, MODEL)  # Redis down: the database decides alone
+        with pytest.raises(LimitExceeded):
+            quota.reserve(subject, MODEL)
+        with pytest.raises(LimitExceeded):
+            quota.hold(subject, MODEL)
+        assert quota._stored(counter).used == 2
+        quota.cancel(subject, first.id)
+        assert quota.commit(subject, second.id)["state"] == "committed"
+        assert quota._stored(counter).used == 1
+    finally:
+        application.extensions["relaygate"].engine.dispose()
+
+
+def test_a_fill_that_read_the_database_before_a_newer_stale_mark_is_refused(pg_app):
+    quota, subject, counter = setup(pg_app, 1)
+    now = quota.clock()
+    for hold_id in ("h-one", "h-two"):
+        quota.holds.take(counter, hold_id, 5, expires_at=now, now=now,
+                         fill=(CounterValue(0, 0), ""))
+    assert quota.holds.give_back_expired(counter, now) == 2
+    first = quota.mirror.read(counter)
+    assert isinstance(first, Missing) and first.held == 0
+    quota.holds.take(counter, "h-three", 5, expires_at=now, now=now,
+                     fill=(CounterValue(0, 0), first.token))
+    assert quota.holds.give_back_expired(counter, now) == 1  # a newer mark
+    assert not quota.mirror.fill(counter, CounterValue(0, 0), first.token)
+    second = quota.mirror.read(counter)
+    assert isinstance(second, Missing) and second.token != first.token
+    assert quota.mirror.fill(counter, CounterValue(3, 7), second.token)
+    assert quota.mirror.read(counter) == 3
