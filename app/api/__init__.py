@@ -16,6 +16,7 @@ from app.api import (
     docs,
     errors,
     health,
+    home,
     keys,
     legacy,
     openai_compat,
@@ -64,5 +65,6 @@ def init_api(app: Flask) -> Api:
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
+    app.register_blueprint(home.blp)
     errors.register(app)
     return api

@@ -53,5 +53,9 @@ def import_crs(redis_url: str, crs_encryption_key: str, timezone_offset: float, 
         client.close()
     for line in report.lines():
         click.echo(line)
+    if not report.found_anything:
+        raise click.ClickException(
+            "The source holds nothing claude-relay-service writes (no API keys, accounts, usage "
+            "or admin): check --redis-url, including its database number.")
     if not report.ok:
         raise click.exceptions.Exit(1)

@@ -63,6 +63,11 @@ class ImportReport:
     def ok(self) -> bool:
         return all(check.ok for check in [*self.counts, *self.totals])
 
+    @property
+    def found_anything(self) -> bool:
+        """Did the source hold any record this import recognises (whatever became of it)?"""
+        return any(sum(phase.counts.values()) for phase in self.phases)
+
     def lines(self) -> list[str]:
         out = ["Moving from claude-relay-service" + (" (dry run: nothing written)"
                                                      if self.dry_run else "")]

@@ -32,6 +32,12 @@ class AdminService(Service):
             uow.commit()
         return admin
 
+    @db_retry
+    def exists(self) -> bool:
+        """Is there any admin yet?"""
+        with self.uow() as uow:
+            return bool(uow.admins.count())
+
     def ensure_initial(self, username: str, password: str) -> bool:
         """Create the first admin unless one exists; True when one was created."""
         with self.uow() as uow:

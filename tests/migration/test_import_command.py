@@ -42,3 +42,17 @@ def test_an_unreachable_source_is_reported(app):
 
     assert result.exit_code == 1
     assert "cannot read the CRS store" in result.output
+
+
+def test_a_source_holding_nothing_crs_writes_says_so_and_exits_one(app, crs_redis_port):
+    import redis
+
+    empty = redis.Redis(port=crs_redis_port, db=13)
+    empty.flushdb()
+    empty.close()
+    result = app.test_cli_runner().invoke(args=[
+        "import-crs", "--redis-url", f"redis://127.0.0.1:{crs_redis_port}/13",
+        "--crs-encryption-key", "any key"])
+
+    assert result.exit_code == 1
+    assert "holds nothing claude-relay-service writes" in result.output

@@ -1,0 +1,5 @@
+"""`python -m app`: the `relaygate` command where its script is not on PATH."""
+
+from app.console import main
+
+main()
