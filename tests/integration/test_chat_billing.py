@@ -135,10 +135,9 @@ def test_an_unreported_prompt_is_estimated_over_system_tools_and_every_message(g
     tools = [{"type": "function", "function": {
         "name": "lookup", "description": "d" * 800,
         "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 4000}}
     messages = [
-        {"role": "user", "content": [{"type": "text", "text": "t" * 1200},
-                                     {"type": "image_url",
-                                      "image_url": {"url": "data:image/png;base64," + "A" * 4000}}]},
+        {"role": "user", "content": [{"type": "text", "text": "t" * 1200}, image]},
         {"role": "assistant", "content": "a" * 200},
         {"role": "user", "content": "u" * 400},
     ]
