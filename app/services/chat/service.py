@@ -6,6 +6,11 @@ answers, streamed event by event. After the answer: the reservation is committed
 recorded once (request id) against the key, the account and the model. A request that fails
 before its first byte cancels its reservation and bills nothing.
 
+What is billed is the provider's final count (the gateway keeps usage reporting on whatever the
+caller sends). Without one (a provider reporting none, a stream cut before its final count) it
+is at least the estimate of the whole prompt and of every choice's delivered output
+(app/providers/estimate.py), and the usage event is marked estimated.
+
 The three modes differ in where the bookkeeping happens:
 - `chat`: every check reads the system of record (no cache) and the usage is stored before the
   answer ends.
