@@ -167,7 +167,7 @@ def received_text(route: str, line: str) -> str:
 def test_an_anthropic_stream_cut_before_its_final_count_is_billed_what_was_relayed(gateway,
                                                                                   route):
     gateway.add_account("claude")
-    gateway.stub.set_behaviour(tokens=40, tokenDelay=0.1)
+    gateway.stub.set_behaviour(tokens=40, tokenDelay=0.05)
     url, payload = gateway.request(route, CLAUDE, {**BODY, "stream": True})
     seen = []
     with httpx.stream("POST", url, json=payload, headers={"x-api-key": gateway.key["apiKey"]},
