@@ -28,10 +28,14 @@ SENTENCE = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog
 #   failAfterTokens: stream n tokens, then an error event (kind from `status`, default 500)
 #   dropAfterTokens: stream n tokens, then hang up without ending the body
 #   cacheReadTokens, cacheWriteTokens: cache usage to report;  expiresIn: OAuth token lifetime
+#   noUsage: report no usage at all (as some OpenAI-compatible upstreams do)
+#   toolCall: answer with a call of the tool of this name, the reply words as its arguments
+# OpenAI replies honour `n` (n identical choices, all counted in the usage) and report a
+# stream's usage only when the request's stream_options.include_usage is true, as OpenAI does.
 BEHAVIOUR_KEYS = {
     "credential", "refreshToken", "status", "times", "retryAfter", "headers", "message", "delay",
     "tokenDelay", "tokens", "failAfterTokens", "dropAfterTokens", "cacheReadTokens",
-    "cacheWriteTokens", "expiresIn",
+    "cacheWriteTokens", "expiresIn", "noUsage", "toolCall",
 }  # fmt: skip
 _GEMINI_PATH = re.compile(r"/models/([^/:]+):(generateContent|streamGenerateContent)$")
 # OpenAI names the error class in `type` and the precise reason in `code`.
@@ -83,6 +87,8 @@ class Reply:
         count = behaviour.get("tokens", default_tokens)
         limit = self.token_limit(body)
         self.tokens = reply_tokens(min(count, limit) if limit else count)
+        self.reports_usage = not behaviour.get("noUsage")
+        self.tool = behaviour.get("toolCall")
 
     def token_limit(self, body: dict) -> int | None:
         return body.get("max_tokens")
@@ -98,6 +104,10 @@ class Reply:
 
     def token(self, index: int) -> tuple[str | None, Any]:
         raise NotImplementedError
+
+    def token_events(self, index: int) -> list[tuple[str | None, Any]]:
+        """The events carrying token `index` (one per choice where a format has several)."""
+        return [self.token(index)]
 
     def closing(self) -> list[tuple[str | None, Any]]:
         return []
@@ -125,41 +135,73 @@ class OpenAIReply(Reply):
             "x-ratelimit-reset-requests": f"{retry_after:g}s",
         }
 
+    def __init__(self, model: str, body: dict, behaviour: dict, default_tokens: int) -> None:
+        super().__init__(model, body, behaviour, default_tokens)
+        self.choices = body.get("n") or 1
+        self.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
     def token_limit(self, body: dict) -> int | None:
         return body.get("max_completion_tokens") or body.get("max_tokens")
 
     def usage(self, sent: int) -> dict:
-        # OpenAI counts cached tokens inside prompt_tokens.
+        # OpenAI counts cached tokens inside prompt_tokens, and every choice's tokens.
         prompt = self.input_tokens + self.cache_read
+        completion = sent * self.choices
         return {
             "prompt_tokens": prompt,
-            "completion_tokens": sent,
-            "total_tokens": prompt + sent,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
             "prompt_tokens_details": {"cached_tokens": self.cache_read},
         }
 
     def complete(self) -> dict:
-        message = {"role": "assistant", "content": "".join(self.tokens)}
-        return {
+        answer = "".join(self.tokens)
+        message: dict = {"role": "assistant", "content": answer}
+        if self.tool:
+            message = {"role": "assistant", "content": None,
+                       "tool_calls": [self.tool_call(answer)]}
+        finish = "tool_calls" if self.tool else "stop"
+        body = {
             "id": "chatcmpl-stub",
             "object": "chat.completion",
             "model": self.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            "usage": self.usage(len(self.tokens)),
+            "choices": [{"index": index, "message": message, "finish_reason": finish}
+                        for index in range(self.choices)],
         }
+        if self.reports_usage:
+            body["usage"] = self.usage(len(self.tokens))
+        return body
+
+    def tool_call(self, arguments: str) -> dict:
+        return {"id": "call_stub", "type": "function",
+                "function": {"name": self.tool, "arguments": arguments}}
 
     def opening(self) -> list[tuple[str | None, Any]]:
-        return [(None, self.chunk({"role": "assistant", "content": ""}))]
+        delta = {"role": "assistant", "content": ""}
+        if self.tool:
+            delta = {"role": "assistant", "content": None,
+                     "tool_calls": [{"index": 0, **self.tool_call("")}]}
+        return [(None, self.chunk(delta, index=index)) for index in range(self.choices)]
 
     def token(self, index: int) -> tuple[str | None, Any]:
-        return None, self.chunk({"content": self.tokens[index]})
+        return self.token_events(index)[0]
+
+    def token_events(self, index: int) -> list[tuple[str | None, Any]]:
+        delta: dict = {"content": self.tokens[index]}
+        if self.tool:
+            delta = {"tool_calls": [{"index": 0, "function": {"arguments": self.tokens[index]}}]}
+        return [(None, self.chunk(delta, index=choice)) for choice in range(self.choices)]
 
     def closing(self) -> list[tuple[str | None, Any]]:
-        usage_chunk = {**self.chunk(None), "usage": self.usage(len(self.tokens))}
-        return [(None, self.chunk({}, "stop")), (None, usage_chunk), (None, "[DONE]")]
+        finish = "tool_calls" if self.tool else "stop"
+        events = [(None, self.chunk({}, finish, index=index)) for index in range(self.choices)]
+        if self.include_usage and self.reports_usage:
+            events.append((None, {**self.chunk(None), "usage": self.usage(len(self.tokens))}))
+        return [*events, (None, "[DONE]")]
 
-    def chunk(self, delta: dict | None, finish: str | None = None) -> dict:
-        choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    def chunk(self, delta: dict | None, finish: str | None = None, index: int = 0) -> dict:
+        choices = [] if delta is None else [
+            {"index": index, "delta": delta, "finish_reason": finish}]
         return {
             "id": "chatcmpl-stub",
             "object": "chat.completion.chunk",
@@ -195,15 +237,22 @@ class AnthropicReply(Reply):
         }
 
     def complete(self) -> dict:
-        return {
-            **self.message([{"type": "text", "text": "".join(self.tokens)}]),
-            "stop_reason": "end_turn",
-            "usage": self.usage(len(self.tokens)),
-        }
+        answer = "".join(self.tokens)
+        block = ({"type": "tool_use", "id": "toolu_stub", "name": self.tool, "input": {"q": answer}}
+                 if self.tool else {"type": "text", "text": answer})
+        body = {**self.message([block]), "stop_reason": "tool_use" if self.tool else "end_turn"}
+        if self.reports_usage:
+            body["usage"] = self.usage(len(self.tokens))
+        return body
 
     def opening(self) -> list[tuple[str | None, Any]]:
-        message = {**self.message([]), "usage": self.usage(1)}
+        message = self.message([])
+        if self.reports_usage:
+            # Anthropic's first count is provisional: 1 output token, whatever follows.
+            message["usage"] = self.usage(1)
         block = {"type": "text", "text": ""}
+        if self.tool:
+            block = {"type": "tool_use", "id": "toolu_stub", "name": self.tool, "input": {}}
         return [
             ("message_start", {"type": "message_start", "message": message}),
             (
@@ -215,14 +264,18 @@ class AnthropicReply(Reply):
 
     def token(self, index: int) -> tuple[str | None, Any]:
         delta = {"type": "text_delta", "text": self.tokens[index]}
+        if self.tool:
+            delta = {"type": "input_json_delta", "partial_json": self.tokens[index]}
         return "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
 
     def closing(self) -> list[tuple[str | None, Any]]:
-        delta = {"stop_reason": "end_turn", "stop_sequence": None}
-        usage = {"output_tokens": len(self.tokens)}
+        delta = {"stop_reason": "tool_use" if self.tool else "end_turn", "stop_sequence": None}
+        message_delta: dict = {"type": "message_delta", "delta": delta}
+        if self.reports_usage:
+            message_delta["usage"] = {"output_tokens": len(self.tokens)}
         return [
             ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-            ("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}),
+            ("message_delta", message_delta),
             ("message_stop", {"type": "message_stop"}),
         ]
 
@@ -278,11 +331,10 @@ class GeminiReply(Reply):
         candidate: dict = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
         if finished:
             candidate["finishReason"] = "STOP"
-        return {
-            "candidates": [candidate],
-            "usageMetadata": self.usage(sent),
-            "modelVersion": self.model,
-        }
+        body = {"candidates": [candidate], "modelVersion": self.model}
+        if self.reports_usage:
+            body["usageMetadata"] = self.usage(sent)
+        return body
 
 
 class StubState:
@@ -458,7 +510,7 @@ class StubHandler(BaseHTTPRequestHandler):
             if self.state.stopping.wait(token_delay):
                 self.close_connection = True
                 return
-            self.write_events([reply.token(index)])
+            self.write_events(reply.token_events(index))
             entry["tokensSent"] = index + 1
         if cut is None:
             self.write_events(reply.closing())

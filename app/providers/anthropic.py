@@ -8,6 +8,7 @@ from typing import Any
 from app.providers.base import ChatRequest, ChatResult, StreamEvent, Usage
 from app.providers.client import ProviderClient
 from app.providers.errors import error_from_event
+from app.providers.estimate import Delivered
 from app.providers.payloads import merge_extra, split_system
 from app.providers.streaming import event_json
 
@@ -57,7 +58,11 @@ class AnthropicClient(ProviderClient):
     def parse_result(self, raw: dict[str, Any]) -> ChatResult:
         blocks = raw.get("content") or []
         text = "".join(block.get("text", "") for block in blocks if block.get("type") == "text")
-        return ChatResult(text=text, usage=merge_usage(Usage(), raw.get("usage")), raw=raw)
+        delivered = Delivered()
+        for block in blocks:
+            add_block(delivered, block)
+        return ChatResult(text=text, usage=merge_usage(Usage(), raw.get("usage")), raw=raw,
+                          usage_final=bool(raw.get("usage")), delivered_chars=delivered.chars)
 
     def new_event_parser(self) -> AnthropicEventParser:
         return AnthropicEventParser()
@@ -67,6 +72,9 @@ class AnthropicEventParser:
     def __init__(self) -> None:
         self.usage = Usage()
         self.finished = False
+        # message_start's output count is provisional (1); only message_delta's is final.
+        self.usage_final = False
+        self.delivered = Delivered()
 
     def parse(self, event: str | None, data: str) -> StreamEvent:
         body = event_json(data)
@@ -79,16 +87,32 @@ class AnthropicEventParser:
         elif kind == "message_delta":
             # Counts here are cumulative, so they replace what message_start said.
             usage_block = body.get("usage")
+            self.usage_final = self.usage_final or bool(usage_block)
+        elif kind == "content_block_start":
+            add_block(self.delivered, body.get("content_block") or {})
         elif kind == "content_block_delta":
             delta = body.get("delta") or {}
             if delta.get("type") == "text_delta":
                 text = delta.get("text", "")
+            self.delivered.add_text(delta.get("text"))
+            self.delivered.add_text(delta.get("thinking"))
+            self.delivered.add_json(delta.get("partial_json"))
         elif kind == "message_stop":
             self.finished = True
         usage = None
         if usage_block:
             self.usage = usage = merge_usage(self.usage, usage_block)
         return StreamEvent(data=data, event=event, text=text, usage=usage)
+
+
+def add_block(delivered: Delivered, block: dict[str, Any]) -> None:
+    """A content block's text, thinking, or tool name and input (empty when streamed)."""
+    delivered.add_text(block.get("text"))
+    delivered.add_text(block.get("thinking"))
+    if block.get("type") in ("tool_use", "server_tool_use"):
+        delivered.add_text(block.get("name"))
+        if block.get("input"):
+            delivered.add_json(block["input"])
 
 
 def merge_usage(usage: Usage, block: dict[str, Any] | None) -> Usage:

@@ -52,6 +52,8 @@ class Usage:
     output_tokens: int = 0
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
+    # True when the gateway estimated counts the provider did not (finally) report.
+    estimated: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -64,9 +66,14 @@ class Usage:
 
 @dataclass
 class ChatResult:
+    """`text` is the first choice's answer; `delivered_chars` counts every choice's text,
+    thinking and tool calls, for an estimate when `usage_final` is False (none reported)."""
+
     text: str
     usage: Usage
     raw: dict[str, Any]
+    usage_final: bool = True
+    delivered_chars: int = 0
 
 
 @dataclass

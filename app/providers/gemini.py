@@ -7,6 +7,7 @@ from typing import Any
 from app.providers.base import ChatRequest, ChatResult, StreamEvent, Usage
 from app.providers.client import ProviderClient
 from app.providers.errors import error_from_event
+from app.providers.estimate import Delivered
 from app.providers.payloads import merge_extra, split_system
 from app.providers.streaming import event_json
 
@@ -40,8 +41,11 @@ class GeminiClient(ProviderClient):
         return merge_extra(payload, request.extra)
 
     def parse_result(self, raw: dict[str, Any]) -> ChatResult:
+        delivered = Delivered()
+        add_candidates(delivered, raw)
         return ChatResult(
-            text=candidate_text(raw), usage=gemini_usage(raw.get("usageMetadata")), raw=raw
+            text=candidate_text(raw), usage=gemini_usage(raw.get("usageMetadata")), raw=raw,
+            usage_final=bool(raw.get("usageMetadata")), delivered_chars=delivered.chars,
         )
 
     def new_event_parser(self) -> GeminiEventParser:
@@ -52,18 +56,24 @@ class GeminiEventParser:
     def __init__(self) -> None:
         self.usage = Usage()
         self.finished = False
+        # Every chunk carries running totals; those of the chunk with the finish reason are final.
+        self.usage_final = False
+        self.delivered = Delivered()
 
     def parse(self, event: str | None, data: str) -> StreamEvent:
         body = event_json(data)
         if body.get("error"):
             raise error_from_event(body)
         # Gemini has no end-of-stream marker; the last chunk is the one giving a finish reason.
-        if any(candidate.get("finishReason") for candidate in body.get("candidates") or []):
-            self.finished = True
+        candidates = body.get("candidates") or []
+        finishing = any(candidate.get("finishReason") for candidate in candidates)
+        self.finished = self.finished or finishing
+        add_candidates(self.delivered, body)
         usage = None
         if body.get("usageMetadata"):
             # Each chunk repeats the running totals, so the newest one replaces the last.
             self.usage = usage = gemini_usage(body["usageMetadata"])
+            self.usage_final = finishing
         return StreamEvent(data=data, event=event, text=candidate_text(body), usage=usage)
 
 
@@ -87,6 +97,17 @@ def candidate_text(body: dict[str, Any]) -> str:
     parts = (candidates[0].get("content") or {}).get("parts") or []
     # Thought parts are the model's reasoning summary, not its answer.
     return "".join(part.get("text", "") for part in parts if not part.get("thought"))
+
+
+def add_candidates(delivered: Delivered, body: dict[str, Any]) -> None:
+    """Every candidate's text, thought summaries and function calls."""
+    for candidate in body.get("candidates") or []:
+        for part in (candidate.get("content") or {}).get("parts") or []:
+            delivered.add_text(part.get("text"))
+            call = part.get("functionCall")
+            if call:
+                delivered.add_text(call.get("name"))
+                delivered.add_json(call.get("args"))
 
 
 def gemini_usage(block: dict[str, Any] | None) -> Usage:

@@ -7,6 +7,7 @@ from typing import Any
 from app.providers.base import ChatRequest, ChatResult, StreamEvent, Usage
 from app.providers.client import ProviderClient
 from app.providers.errors import error_from_event
+from app.providers.estimate import Delivered
 from app.providers.payloads import merge_extra
 from app.providers.streaming import event_json
 
@@ -31,15 +32,23 @@ class OpenAIClient(ProviderClient):
             payload["max_completion_tokens"] = request.max_tokens
         if request.temperature is not None:
             payload["temperature"] = request.temperature
+        payload = merge_extra(payload, request.extra)
+        options = payload.pop("stream_options", None)
         if stream:
-            # Without this OpenAI never reports usage for a stream.
-            payload["stream_options"] = {"include_usage": True}
-        return merge_extra(payload, request.extra)
+            # Without this OpenAI never reports usage for a stream, so the caller cannot turn
+            # it off; their other stream options stay.
+            options = options if isinstance(options, dict) else {}
+            payload["stream_options"] = {**options, "include_usage": True}
+        return payload
 
     def parse_result(self, raw: dict[str, Any]) -> ChatResult:
         choices = raw.get("choices") or [{}]
         text = (choices[0].get("message") or {}).get("content") or ""
-        return ChatResult(text=text, usage=openai_usage(raw.get("usage")), raw=raw)
+        delivered = Delivered()
+        for choice in raw.get("choices") or []:
+            add_output(delivered, choice.get("message") or {})
+        return ChatResult(text=text, usage=openai_usage(raw.get("usage")), raw=raw,
+                          usage_final=bool(raw.get("usage")), delivered_chars=delivered.chars)
 
     def new_event_parser(self) -> OpenAIEventParser:
         return OpenAIEventParser()
@@ -49,6 +58,8 @@ class OpenAIEventParser:
     def __init__(self) -> None:
         self.usage = Usage()
         self.finished = False
+        self.usage_final = False  # OpenAI reports usage once, in the last chunk
+        self.delivered = Delivered()
 
     def parse(self, event: str | None, data: str) -> StreamEvent:
         if data.strip() == "[DONE]":
@@ -57,15 +68,33 @@ class OpenAIEventParser:
         body = event_json(data)
         if body.get("error"):
             raise error_from_event(body)
+        choices = body.get("choices") or []
         text = "".join(
             (choice.get("delta") or {}).get("content") or ""
-            for choice in body.get("choices") or []
+            for choice in choices
             if choice.get("index", 0) == 0
         )
+        for choice in choices:
+            add_output(self.delivered, choice.get("delta") or {})
         usage = None
         if body.get("usage"):
             self.usage = usage = openai_usage(body["usage"])
+            self.usage_final = True
         return StreamEvent(data=data, event=event, text=text, usage=usage)
+
+
+def add_output(delivered: Delivered, message: dict[str, Any]) -> None:
+    """A choice's message or delta: its text, reasoning and tool calls (names and arguments)."""
+    # reasoning_content and reasoning: what OpenAI-compatible upstreams call the thinking.
+    for name in ("content", "refusal", "reasoning_content", "reasoning"):
+        delivered.add_text(message.get(name))
+    calls = list(message.get("tool_calls") or [])
+    if message.get("function_call"):
+        calls.append({"function": message["function_call"]})
+    for call in calls:
+        function = call.get("function") or {}
+        delivered.add_text(function.get("name"))
+        delivered.add_json(function.get("arguments"))
 
 
 def openai_usage(block: dict[str, Any] | None) -> Usage:

@@ -6,10 +6,17 @@ from typing import Any
 
 from app.providers.base import ChatRequest
 
+# What the gateway's relaying and billing depend on: the model it leased an account for and
+# whether it reads a stream. A caller's value for these is dropped, never merged.
+GATEWAY_OWNED = frozenset({"model", "stream"})
+
 
 def merge_extra(payload: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Caller options win; nested option blocks (e.g. generationConfig) merge one level deep."""
+    """Caller options win, except GATEWAY_OWNED members; nested option blocks (e.g.
+    generationConfig) merge one level deep."""
     for key, value in extra.items():
+        if key in GATEWAY_OWNED:
+            continue
         if isinstance(value, dict) and isinstance(payload.get(key), dict):
             payload[key] = {**payload[key], **value}
         else:

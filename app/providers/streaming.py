@@ -10,13 +10,20 @@ import httpx
 
 from app.providers.base import ProviderError, StreamEvent, Usage
 from app.providers.errors import error_from_transport
+from app.providers.estimate import Delivered
 
 
 class EventParser(Protocol):
-    """Provider-specific reading of one SSE event; raises ProviderError for error events."""
+    """Provider-specific reading of one SSE event; raises ProviderError for error events.
+
+    `usage` is the latest count the provider sent, `usage_final` whether it is the answer's
+    final one; `delivered` counts every choice's text, thinking and tool input parsed so far.
+    """
 
     usage: Usage
     finished: bool
+    usage_final: bool
+    delivered: Delivered
 
     def parse(self, event: str | None, data: str) -> StreamEvent: ...
 
@@ -47,8 +54,8 @@ def iter_sse(lines: Iterable[str]) -> Iterator[tuple[str | None, str]]:
 class ProviderStream:
     """Iterate for StreamEvents as they arrive; `close()` drops the upstream connection at once.
 
-    `usage` and `text` always hold what arrived so far, so a caller whose own client went away
-    can still record what was spent.
+    `usage`, `text` and `delivered_chars` always hold what arrived so far, so a caller whose
+    own client went away can still record what was spent.
     """
 
     def __init__(self, response: httpx.Response, parser: EventParser) -> None:
@@ -61,6 +68,14 @@ class ProviderStream:
     @property
     def usage(self) -> Usage:
         return self._parser.usage
+
+    @property
+    def usage_final(self) -> bool:
+        return self._parser.usage_final
+
+    @property
+    def delivered_chars(self) -> int:
+        return self._parser.delivered.chars
 
     @property
     def text(self) -> str:

@@ -24,7 +24,9 @@ class MessageSchema(Schema):
 
 
 class ChatBodySchema(Schema):
-    """A chat request; members we do not name are passed to the provider as they are."""
+    """A chat request; members we do not name are passed to the provider as they are, except
+    that a stream always asks OpenAI-format upstreams for its usage (`stream_options.include_usage`
+    stays true), which is what the request is billed from."""
 
     class Meta:
         unknown = INCLUDE

@@ -14,6 +14,11 @@ After the answer: the reservation is committed and the usage recorded once (requ
 against the key, the account and the model. A request that fails before its first byte
 cancels its reservation and bills nothing.
 
+What is billed is the provider's final count (the gateway keeps usage reporting on whatever the
+caller sends). Without one (a provider reporting none, a stream cut before its final count) it
+is at least the estimate of the whole prompt and of every choice's delivered output
+(app/providers/estimate.py), and the usage event is marked estimated.
+
 The three modes differ in where the bookkeeping happens:
 - `chat`: every check reads the system of record (no cache) and the usage is stored before the
   answer ends.
@@ -33,7 +38,6 @@ is down too, storing is tried at once: a delivered answer's usage is never dropp
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +45,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from app.errors import DatabaseError, InvalidInput, NotFound, Unauthenticated
+from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError, Usage
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
 from app.services.chat.wire import FORMATS
@@ -142,8 +147,7 @@ class ChatService:
     def open(self, ticket: ChatTicket, request: ChatRequest) -> UpstreamCall:
         """Start the upstream call; on failure the ticket is abandoned and nothing billed."""
         request.model = ticket.model.get("upstreamModel") or request.model
-        prompt = sum(len(str(m.get("content", ""))) for m in request.messages)
-        ticket.prompt_tokens_estimate = math.ceil((prompt + len(request.system or "")) / 4)
+        ticket.prompt_tokens_estimate = estimate.prompt_tokens(request)
         try:
             return open_upstream(scheduler=self.scheduler, accounts=self.accounts,
                                  provider=ticket.provider, request=request,
@@ -197,7 +201,10 @@ class ChatService:
 
     def complete(self, ticket: ChatTicket, call: UpstreamCall, wire) -> dict:
         result = call.result
-        return wire.answer(result.text, result.raw, self.finish(ticket, call, result.usage))
+        usage = estimate.billable(result.usage, final=result.usage_final,
+                                  delivered_chars=result.delivered_chars,
+                                  prompt=ticket.prompt_tokens_estimate)
+        return wire.answer(result.text, result.raw, self.finish(ticket, call, usage))
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
@@ -218,7 +225,7 @@ class ChatService:
                 cache_write_tokens=usage.cache_write_tokens,
                 cache_read_tokens=usage.cache_read_tokens, cost=cost,
                 account_id=account.id, account_type=ticket.provider,
-                request_id=ticket.request_id)
+                request_id=ticket.request_id, estimated=usage.estimated)
             held = reservation.held_on
             settlement = Settlement(account.id, usage.total_tokens, cost,
                                     reservation.id if held else None, held)
@@ -298,12 +305,9 @@ class RelayStream:
 
 
 def _spent(stream, ticket: ChatTicket) -> Usage:
-    """The usage the upstream reported so far; estimated (about 4 characters a token) when a
-    stream was cut before the provider said (OpenAI reports usage only in its last chunk)."""
-    usage = stream.usage
-    if usage.output_tokens or not stream.text:
-        return usage
-    return Usage(input_tokens=usage.input_tokens or ticket.prompt_tokens_estimate,
-                 output_tokens=max(1, math.ceil(len(stream.text) / 4)),
-                 cache_write_tokens=usage.cache_write_tokens,
-                 cache_read_tokens=usage.cache_read_tokens)
+    """The usage the upstream reported, if final; else at least the estimate of the prompt and
+    of what was relayed (OpenAI reports usage only in its last chunk, Anthropic's first count
+    is provisional), marked estimated."""
+    return estimate.billable(stream.usage, final=stream.usage_final,
+                             delivered_chars=stream.delivered_chars,
+                             prompt=ticket.prompt_tokens_estimate)
