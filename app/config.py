@@ -84,7 +84,7 @@ class Settings:
     login_lockout_seconds: int = 60
     login_lockout_max_seconds: int = 3600
     login_lockout_memory_seconds: int = 24 * 3600
-    login_user_free_failures: int = 5
+    login_user_free_failures: int = 20
     login_user_window_seconds: int = 900
     login_user_delay_seconds: float = 1.0
     login_user_max_delay_seconds: float = 60.0
@@ -232,7 +232,7 @@ def load_settings(overrides: dict | None = None) -> Settings:
         login_lockout_seconds=_env_int("RELAYGATE_LOGIN_LOCKOUT", 60),
         login_lockout_max_seconds=_env_int("RELAYGATE_LOGIN_LOCKOUT_MAX", 3600),
         login_lockout_memory_seconds=_env_int("RELAYGATE_LOGIN_LOCKOUT_MEMORY", 24 * 3600),
-        login_user_free_failures=_env_int("RELAYGATE_LOGIN_USER_FREE_FAILURES", 5),
+        login_user_free_failures=_env_int("RELAYGATE_LOGIN_USER_FREE_FAILURES", 20),
         login_user_window_seconds=_env_int("RELAYGATE_LOGIN_USER_WINDOW", 900),
         login_user_delay_seconds=_env_float("RELAYGATE_LOGIN_USER_DELAY", 1.0),
         login_user_max_delay_seconds=_env_float("RELAYGATE_LOGIN_USER_MAX_DELAY", 60.0),

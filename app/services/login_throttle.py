@@ -10,7 +10,8 @@ otherwise (one UPDATE):
   must wait a delay that doubles per failure (from `user_delay` up to `user_max_delay`) since
   the last failure, but only from addresses that have failed recently themselves. So a
   username attacked from many addresses is slowed, never locked: the right password from an
-  address that has not failed still logs in.
+  address that has not failed still logs in. (With the defaults, one address meets its own
+  lockout before the username's delay, so its first 20 failures are all tried.)
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class ThrottleRules:
     lockout: float = 60
     max_lockout: float = 3600
     lockout_memory: float = 24 * 3600
-    user_free_failures: int = 5
+    user_free_failures: int = 20
     user_window: float = 900
     user_delay: float = 1.0
     user_max_delay: float = 60.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import case, delete, false, select, update
+from sqlalchemy import BigInteger, case, delete, false, literal, select, update
 
 from app.db.models import LoginFailure
 from app.db.repositories.base import Repository
@@ -26,6 +26,10 @@ class LoginFailureRepository(Repository[LoginFailure]):
             .values(key=key, failures=0, window_ends_ms=0, last_failure_ms=0, locked_until_ms=0,
                     next_lockout_ms=lockout_ms)
             .on_conflict_do_nothing(index_elements=["key"]))
+        # Typed, or PostgreSQL would cast these millisecond values to a 32-bit integer.
+        now_ms, window_ms, lockout_ms, max_lockout_ms, memory_ms = (
+            literal(value, BigInteger)
+            for value in (now_ms, window_ms, lockout_ms, max_lockout_ms, memory_ms))
         row = LoginFailure
         # Every right-hand side below sees the row as it was before this statement.
         lapsed = row.window_ends_ms <= now_ms
