@@ -170,9 +170,10 @@ class GuardedThreadWorker(ThreadWorker):
             return
         self._stop_reading(conn)
         if self.proxies.trusts(conn.peer):
+            # The proxy's own requests (no X-Forwarded-For) are not counted against anyone.
             found = _FORWARDED_FOR.search(conn.head.split(b"\r\n\r\n", 1)[0])
-            forwarded = found.group(1).decode("latin-1") if found else None
-            address = self.proxies.client_address(conn.peer, forwarded)
+            address = (self.proxies.client_address(conn.peer, found.group(1).decode("latin-1"))
+                       if found else None)
             if address != conn.address:
                 self._forget(conn)
                 if not self._admit(conn, address):
