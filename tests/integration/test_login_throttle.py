@@ -142,3 +142,18 @@ def test_no_database_connection_is_held_while_the_password_hashes(login_app):
         gated.finish.set()
         worker.join(10)
     assert answer["sessionToken"].startswith("rgs_")
+
+
+def test_a_login_beyond_the_hash_cap_gets_503_with_retry_after(sqlite_url, tmp_path):
+    application = make_app(tmp_path, sqlite_url, password_hash_concurrency=1,
+                           password_hash_wait_seconds=0.05)
+    services = application.extensions["relaygate"]
+    services.admins.ensure_initial(ADMIN["username"], ADMIN["password"])
+    with ServerThread(application, free_port()) as server, \
+            httpx.Client(base_url=server.url, timeout=30) as http:
+        with services.sessions.passwords._turn():  # another login is hashing
+            busy = login(http, ADMIN, BYSTANDER)
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+        assert busy.json()["error"]["code"] == "LOGIN_BUSY"
+        assert login(http, ADMIN, BYSTANDER).status_code == 200
+    services.engine.dispose()
