@@ -9,8 +9,11 @@ import tempfile
 
 bind = os.environ.get("RELAYGATE_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("RELAYGATE_WORKERS", "2"))
-# Threads let one worker hold many slow upstream streams without blocking the others.
-worker_class = os.environ.get("RELAYGATE_WORKER_CLASS", "gthread")
+# Threads let one worker hold many slow upstream streams without blocking the others. Our
+# gthread reads request headers in the event loop and puts deadlines on request reads, so slow
+# or idle clients cannot hold the threads (RELAYGATE_HEADER_TIMEOUT, RELAYGATE_BODY_TIMEOUT,
+# RELAYGATE_MAX_CONNECTIONS_PER_ADDRESS, RELAYGATE_TRUSTED_PROXIES; see app/serving/worker.py).
+worker_class = os.environ.get("RELAYGATE_WORKER_CLASS", "app.serving.worker.GuardedThreadWorker")
 threads = int(os.environ.get("RELAYGATE_THREADS", "256"))
 timeout = int(os.environ.get("RELAYGATE_TIMEOUT", "300"))
 graceful_timeout = 30

@@ -10,6 +10,7 @@ from flask import Flask
 from app.api import init_api
 from app.cache import CacheStore, connect
 from app.cli import register_commands
+from app.clientaddr import TrustedProxies
 from app.config import Settings, load_settings
 from app.crypto import SecretBox
 from app.db.engine import build_engine, build_session_factory
@@ -33,6 +34,7 @@ from app.services.key_limits import KeyLimits
 from app.services.keys import KeyService
 from app.services.leases import DatabaseLeases, LeaseManager
 from app.services.legacy_keys import LegacyKeyHashes
+from app.services.login_throttle import LoginThrottle, ThrottleRules
 from app.services.models import ModelService
 from app.services.monitoring import MonitoringService
 from app.services.oauth import TokenRefresher
@@ -75,12 +77,14 @@ def create_app(config: dict | None = None) -> Flask:
     common = {"uow": uow, "cache": cache, "retry_policy": settings.db_retry,
               "cache_ttl": settings.cache_ttl_seconds}
     passwords = Passwords(time_cost=settings.argon2_time_cost,
-                          memory_kib=settings.argon2_memory_kib)
+                          memory_kib=settings.argon2_memory_kib,
+                          concurrency=settings.password_hash_concurrency,
+                          wait_seconds=settings.password_hash_wait_seconds)
     legacy_keys = LegacyKeyHashes(
         box=SecretBox(settings.secret_key, settings.secret_key_previous), **common)
     keys = KeyService(legacy=legacy_keys, **common)
-    sessions = SessionService(passwords=passwords, default_ttl=settings.session_ttl_seconds,
-                              **common)
+    sessions = SessionService(passwords=passwords, throttle=_login_throttle(settings, common),
+                              default_ttl=settings.session_ttl_seconds, **common)
     auth = AuthService(keys=keys, sessions=sessions)
     models, users, plans = ModelService(**common), UserService(**common), PlanService(**common)
     usage = UsageService(timezone=settings.quota_timezone, pricing=catalogue_pricing(models),
@@ -91,6 +95,7 @@ def create_app(config: dict | None = None) -> Flask:
     settler = Settler(usage=usage, quota=quota)
     app.extensions["relaygate"] = SimpleNamespace(
         settings=settings, engine=engine, cache=cache, uow=uow,
+        trusted_proxies=TrustedProxies(settings.trusted_proxies),
         keys=keys, sessions=sessions, usage=usage,
         key_limits=KeyLimits(slots=SlotLimiter(**common), usage=usage,
                              lease_seconds=settings.account_lease_ttl_seconds),
@@ -118,6 +123,18 @@ def create_app(config: dict | None = None) -> Flask:
     if settings.admin_username and settings.admin_password:
         _ensure_first_admin(app)
     return app
+
+
+def _login_throttle(settings: Settings, common: dict) -> LoginThrottle:
+    return LoginThrottle(rules=ThrottleRules(
+        address_max_failures=settings.login_address_max_failures,
+        address_window=settings.login_address_window_seconds,
+        lockout=settings.login_lockout_seconds, max_lockout=settings.login_lockout_max_seconds,
+        lockout_memory=settings.login_lockout_memory_seconds,
+        user_free_failures=settings.login_user_free_failures,
+        user_window=settings.login_user_window_seconds,
+        user_delay=settings.login_user_delay_seconds,
+        user_max_delay=settings.login_user_max_delay_seconds), **common)
 
 
 def _account_services(settings: Settings, common: dict) -> dict:

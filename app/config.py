@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from app.clientaddr import TrustedProxies
+
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +77,19 @@ class Settings:
     webhook_timeout_seconds: float = 5.0
     webhook_max_attempts: int = 6
     usage_claim_idle_ms: int = 60_000
+    # Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: tuple[str, ...] = ()
+    login_address_max_failures: int = 20
+    login_address_window_seconds: int = 60
+    login_lockout_seconds: int = 60
+    login_lockout_max_seconds: int = 3600
+    login_lockout_memory_seconds: int = 24 * 3600
+    login_user_free_failures: int = 20
+    login_user_window_seconds: int = 900
+    login_user_delay_seconds: float = 1.0
+    login_user_max_delay_seconds: float = 60.0
+    password_hash_concurrency: int = 4
+    password_hash_wait_seconds: float = 5.0
     instance_dir: Path = INSTANCE_DIR
 
     @property
@@ -101,6 +116,31 @@ def _env_bool(name: str, default: bool) -> bool:
     if value in (None, ""):
         return default
     return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_list(name: str) -> tuple[str, ...]:
+    """A comma-separated setting as a tuple of its non-empty, stripped parts."""
+    return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What the gunicorn worker (app/serving) reads; the app itself never needs these."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    max_connections_per_address: int = 64
+    trusted_proxies: tuple[str, ...] = ()
+
+
+def load_server_settings() -> ServerSettings:
+    """Read without the app's checks: the gunicorn master loads these before any app exists."""
+    return ServerSettings(
+        header_timeout=_env_float("RELAYGATE_HEADER_TIMEOUT", 10.0),
+        body_timeout=_env_float("RELAYGATE_BODY_TIMEOUT", 60.0),
+        max_connections_per_address=_env_int("RELAYGATE_MAX_CONNECTIONS_PER_ADDRESS", 64),
+        trusted_proxies=env_list("RELAYGATE_TRUSTED_PROXIES"),
+    )
 
 
 def _resolve_database_url(url: str | None, instance_dir: Path) -> str:
@@ -186,6 +226,18 @@ def load_settings(overrides: dict | None = None) -> Settings:
         webhook_timeout_seconds=_env_float("RELAYGATE_WEBHOOK_TIMEOUT", 5.0),
         webhook_max_attempts=_env_int("RELAYGATE_WEBHOOK_MAX_ATTEMPTS", 6),
         usage_claim_idle_ms=_env_int("RELAYGATE_USAGE_CLAIM_IDLE_MS", 60_000),
+        trusted_proxies=env_list("RELAYGATE_TRUSTED_PROXIES"),
+        login_address_max_failures=_env_int("RELAYGATE_LOGIN_ADDRESS_MAX_FAILURES", 20),
+        login_address_window_seconds=_env_int("RELAYGATE_LOGIN_ADDRESS_WINDOW", 60),
+        login_lockout_seconds=_env_int("RELAYGATE_LOGIN_LOCKOUT", 60),
+        login_lockout_max_seconds=_env_int("RELAYGATE_LOGIN_LOCKOUT_MAX", 3600),
+        login_lockout_memory_seconds=_env_int("RELAYGATE_LOGIN_LOCKOUT_MEMORY", 24 * 3600),
+        login_user_free_failures=_env_int("RELAYGATE_LOGIN_USER_FREE_FAILURES", 20),
+        login_user_window_seconds=_env_int("RELAYGATE_LOGIN_USER_WINDOW", 900),
+        login_user_delay_seconds=_env_float("RELAYGATE_LOGIN_USER_DELAY", 1.0),
+        login_user_max_delay_seconds=_env_float("RELAYGATE_LOGIN_USER_MAX_DELAY", 60.0),
+        password_hash_concurrency=_env_int("RELAYGATE_PASSWORD_HASH_CONCURRENCY", 4),
+        password_hash_wait_seconds=_env_float("RELAYGATE_PASSWORD_HASH_WAIT", 5.0),
         instance_dir=instance_dir,
     )
     known = {f.name for f in fields(Settings)}
@@ -212,6 +264,10 @@ def _checked(settings: Settings) -> Settings:
         settings.instance_dir.mkdir(parents=True, exist_ok=True)
     if settings.alert_window not in ("5m", "1h", "24h", "7d"):
         raise ConfigError("RELAYGATE_ALERT_WINDOW must be one of 5m, 1h, 24h, 7d.")
+    try:
+        TrustedProxies(settings.trusted_proxies)
+    except ValueError as error:
+        raise ConfigError(f"RELAYGATE_TRUSTED_PROXIES: {error}") from error
     try:
         ZoneInfo(settings.quota_timezone)
     except (ZoneInfoNotFoundError, ValueError) as error:

@@ -46,9 +46,13 @@ class Gone(DomainError):
 
 
 class Unavailable(DomainError):
-    """A dependency is down; the client may retry later."""
+    """A dependency is down or busy; the client may retry later (`retry_after` seconds)."""
 
     code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
 
 
 class LimitExceeded(DomainError):

@@ -5,10 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import bcrypt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from app.errors import Unavailable
 
 API_KEY_PREFIX = "rg_"
 SESSION_PREFIX = "rgs_"
@@ -31,24 +36,42 @@ def new_session_token() -> str:
 
 
 class Passwords:
-    """argon2id hashing; the cost parameters are settings (argon2-cffi's defaults otherwise)."""
+    """argon2id hashing; the cost parameters are settings (argon2-cffi's defaults otherwise).
 
-    def __init__(self, *, time_cost: int = 3, memory_kib: int = 65536):
+    At most `concurrency` hashes run at once in a process (each takes `memory_kib`); a caller
+    waits up to `wait_seconds` for its turn, then gets Unavailable (503 with Retry-After)."""
+
+    def __init__(self, *, time_cost: int = 3, memory_kib: int = 65536, concurrency: int = 4,
+                 wait_seconds: float = 5.0):
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+        self._turns = threading.BoundedSemaphore(max(1, concurrency))
+        self._wait_seconds = wait_seconds
         # Verifying against this keeps "unknown user" as slow as "wrong password".
         self._dummy = self._hasher.hash("relaygate-dummy-password")
 
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        if not self._turns.acquire(timeout=self._wait_seconds):
+            raise Unavailable("Too many logins at once; try again shortly.", code="LOGIN_BUSY",
+                              retry_after=1)
+        try:
+            yield
+        finally:
+            self._turns.release()
+
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        with self._turn():
+            return self._hasher.hash(password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
-        if password_hash is not None and password_hash.startswith(BCRYPT_PREFIXES):
-            return _bcrypt_verify(password_hash, password)
-        try:
-            matched = self._hasher.verify(password_hash or self._dummy, password)
-        except (VerificationError, InvalidHashError):
-            return False
-        return matched and password_hash is not None
+        with self._turn():
+            if password_hash is not None and password_hash.startswith(BCRYPT_PREFIXES):
+                return _bcrypt_verify(password_hash, password)
+            try:
+                matched = self._hasher.verify(password_hash or self._dummy, password)
+            except (VerificationError, InvalidHashError):
+                return False
+            return matched and password_hash is not None
 
     @staticmethod
     def needs_rehash(password_hash: str) -> bool:

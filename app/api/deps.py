@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, g, request
 
 
 def services():
@@ -17,3 +17,9 @@ def principal():
 def credential():
     """The caller's unchecked credential, as set by credential_required."""
     return g.credential
+
+
+def client_address() -> str | None:
+    """The caller's address: X-Forwarded-For counts only from a configured trusted proxy."""
+    return services().trusted_proxies.client_address(
+        request.remote_addr, request.headers.get("X-Forwarded-For"))

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.api.auth import admin_required, session_required
-from app.api.deps import principal, services
+from app.api.deps import client_address, principal, services
 from app.api.envelope import EmptySchema, ErrorEnvelopeSchema, envelope, ok
 from app.api.schemas.sessions import (
     LoginSchema,
@@ -24,7 +24,7 @@ blp = Blueprint("sessions", __name__, url_prefix="/api/sessions",
 
 
 def _client() -> dict:
-    return {"ip_address": request.remote_addr, "user_agent": request.user_agent.string or None}
+    return {"ip_address": client_address(), "user_agent": request.user_agent.string or None}
 
 
 @blp.route("/login")
@@ -32,10 +32,17 @@ class Login(MethodView):
     @blp.arguments(LoginSchema)
     @blp.response(200, envelope(SessionTokenSchema))
     @blp.alt_response(401, schema=ErrorEnvelopeSchema, description="Wrong credentials.")
+    @blp.alt_response(429, schema=ErrorEnvelopeSchema,
+                      description="Too many failed logins; see Retry-After.")
+    @blp.alt_response(503, schema=ErrorEnvelopeSchema,
+                      description="Too many logins at once; see Retry-After.")
     def post(self, body):
         """Log in as an admin
 
-        The same answer for an unknown user and a wrong password.
+        The same answer for an unknown user and a wrong password. An address that keeps
+        failing is refused with 429 and Retry-After for a while (growing lockouts); a
+        username failing from many addresses makes addresses that failed wait a growing
+        delay between attempts. 503 with Retry-After when too many logins hash at once.
         """
         return ok(services().sessions.login(body["username"], body["password"], **_client()))
 
@@ -50,7 +57,7 @@ class Sessions(MethodView):
 
         How a trusted backend issues a session to one of its users. Default TTL 24 hours.
         """
-        body.setdefault("ip_address", request.remote_addr)
+        body.setdefault("ip_address", client_address())
         return ok(services().sessions.create(**body))
 
 

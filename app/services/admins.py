@@ -23,10 +23,12 @@ class AdminService(Service):
             raise InvalidInput("The username must be 1 to 100 characters.")
         if len(password or "") < MIN_PASSWORD_LENGTH:
             raise InvalidInput(f"The password must be at least {MIN_PASSWORD_LENGTH} characters.")
+        # Hashed before the transaction: no database connection waits on argon2.
+        password_hash = self.passwords.hash(password)
         with self.uow() as uow:
             if uow.admins.get_by_username(username):
                 raise Conflict("An admin with that username exists.", code="DB_DUPLICATE_KEY")
-            admin = Admin(username=username, password_hash=self.passwords.hash(password),
+            admin = Admin(username=username, password_hash=password_hash,
                           created_at=self.clock())
             uow.admins.add(admin)
             uow.commit()

@@ -9,6 +9,7 @@ from app.db.models import Session
 from app.errors import InvalidInput, NotFound, Unauthenticated
 from app.security import Passwords, new_session_token, sha256_hex
 from app.services.base import Service
+from app.services.login_throttle import LoginThrottle
 from app.services.retry import db_retry
 
 USER_TYPES = ("admin", "user")
@@ -17,20 +18,43 @@ BAD_LOGIN = "Invalid username or password."
 
 
 class SessionService(Service):
-    def __init__(self, *, passwords: Passwords, default_ttl: int = 24 * 3600, **kwargs):
+    def __init__(self, *, passwords: Passwords, throttle: LoginThrottle,
+                 default_ttl: int = 24 * 3600, **kwargs):
         super().__init__(**kwargs)
         self.passwords = passwords
+        self.throttle = throttle
         self.default_ttl = default_ttl
 
-    @db_retry
     def login(self, username: str, password: str, *, ip_address: str | None = None,
               user_agent: str | None = None) -> dict:
+        """A session for an admin. The throttle may refuse first (LimitExceeded); the hash is
+        computed with no database connection held, so slow hashing cannot drain the pool."""
+        self.throttle.check(ip_address, username)
+        admin_id, password_hash = self._credentials(username)
+        if not self.passwords.verify(password_hash, password):
+            self.throttle.record_failure(ip_address, username)
+            raise Unauthenticated(BAD_LOGIN, code="INVALID_CREDENTIALS")
+        new_hash = (self.passwords.hash(password) if self.passwords.needs_rehash(password_hash)
+                    else None)
+        return self._open_admin_session(admin_id, username, password_hash, new_hash, ip_address,
+                                        user_agent)
+
+    @db_retry
+    def _credentials(self, username: str) -> tuple[str | None, str | None]:
         with self.uow() as uow:
             admin = uow.admins.get_by_username(username)
-            if not self.passwords.verify(admin.password_hash if admin else None, password):
+            return (admin.id, admin.password_hash) if admin else (None, None)
+
+    @db_retry
+    def _open_admin_session(self, admin_id, username, verified_hash, new_hash, ip_address,
+                            user_agent) -> dict:
+        with self.uow() as uow:
+            admin = uow.admins.get(admin_id)
+            if admin is None or admin.password_hash != verified_hash:
+                # Deleted or given a new password while we were hashing.
                 raise Unauthenticated(BAD_LOGIN, code="INVALID_CREDENTIALS")
-            if self.passwords.needs_rehash(admin.password_hash):
-                admin.password_hash = self.passwords.hash(password)
+            if new_hash is not None:
+                admin.password_hash = new_hash
             admin.last_login_at = self.clock()
             token, session = self._new_session(admin.id, "admin", {"username": username},
                                                self.default_ttl, ip_address, user_agent)

@@ -9,6 +9,7 @@ from app.db.repositories.api_keys import ApiKeyRepository
 from app.db.repositories.crs_import import CrsImportItemRepository, KeyHashPepperRepository
 from app.db.repositories.health import HealthRepository
 from app.db.repositories.limit_slots import LimitSlotRepository
+from app.db.repositories.login_failures import LoginFailureRepository
 from app.db.repositories.metrics import MetricsRepository
 from app.db.repositories.quota import (
     UsageCounterRepository,
@@ -37,6 +38,7 @@ REPOSITORIES = {
     "accounts": AccountRepository,
     "account_leases": AccountLeaseRepository,
     "limit_slots": LimitSlotRepository,
+    "login_failures": LoginFailureRepository,
     "storage_strategies": StorageStrategyRepository,
     "metrics": MetricsRepository,
     "alerts": AlertRepository,
@@ -64,6 +66,7 @@ __all__ = [
     "ApiKeyRepository",
     "HealthRepository",
     "LimitSlotRepository",
+    "LoginFailureRepository",
     "MetricsRepository",
     "SessionRepository",
     "StagedOperationRepository",

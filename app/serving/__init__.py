@@ -1,0 +1,1 @@
+"""Serving the app: the gunicorn worker of the documented deployment."""

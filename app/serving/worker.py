@@ -1,0 +1,261 @@
+"""The gunicorn worker of the documented deployment: gthread that slow clients cannot freeze.
+
+gunicorn's gthread worker gives a connection a thread as soon as its first bytes arrive and
+then reads the request with a blocking socket, so ~512 connections that send half a request
+line and stall hold every thread, health probes included. This worker:
+
+- reads request headers in the worker's event loop (non-blocking) and hands a connection to a
+  thread only once its header block is complete; a connection that has not sent it within
+  RELAYGATE_HEADER_TIMEOUT seconds of being accepted (or of a kept-alive request starting) is
+  closed without ever holding a thread;
+- bounds every socket read a thread makes: the rest of the headers (pipelined or oversized
+  requests) by the header deadline, the body by RELAYGATE_BODY_TIMEOUT seconds in total; a
+  read past its deadline closes the connection (a late body is answered 408 first). Writes carry no
+  timeout, so long streaming (SSE) answers are unaffected;
+- caps the connections one client address holds open in a worker
+  (RELAYGATE_MAX_CONNECTIONS_PER_ADDRESS); the address is the peer, or X-Forwarded-For when
+  the peer is one of RELAYGATE_TRUSTED_PROXIES.
+
+TLS and HTTP/2 prior-knowledge listeners keep gthread's own handling: terminate TLS at the
+proxy in front (the documented deployment binds plain HTTP).
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+import selectors
+import threading
+import time
+from collections import Counter, deque
+
+from gunicorn.http.errors import NoMoreData
+from gunicorn.http.unreader import SocketUnreader
+from gunicorn.http2 import negotiation
+from gunicorn.workers.gthread import TConn, ThreadWorker
+from werkzeug.exceptions import RequestTimeout
+
+from app.clientaddr import TrustedProxies
+from app.config import load_server_settings
+
+# Larger than gunicorn's default limits on a header block (100 fields of 8190 bytes would be
+# more, but such a request is refused by the parser anyway once a thread reads it).
+MAX_HEADER_BYTES = 64 * 1024
+_END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
+_FORWARDED_FOR = re.compile(rb"^x-forwarded-for:[ \t]*(.*?)[ \t]*\r?$", re.I | re.M)
+TOO_MANY_CONNECTIONS = (b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\n"
+                        b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+
+
+class HeadersTimedOut(NoMoreData):
+    """The headers were not received in time: gunicorn closes the connection quietly."""
+
+    def __str__(self):
+        return "the client did not send its request in time"
+
+
+class BodyTimedOut(RequestTimeout):
+    """The body was not received in time: the app, reading it, answers 408."""
+
+    def __init__(self):
+        super().__init__("The request body was not received in time.")
+
+
+class DeadlineUnreader(SocketUnreader):
+    """gunicorn's socket reader with an optional deadline (time.monotonic()) on every read;
+    past it, a read raises `expired`."""
+
+    def __init__(self, sock):
+        super().__init__(sock)
+        self.deadline: float | None = None
+        self.expired: type[Exception] = HeadersTimedOut
+
+    def chunk(self, size_hint=None):
+        if self.deadline is None:
+            return super().chunk(size_hint)
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise self.expired()
+        prior = self.sock.gettimeout()
+        self.sock.settimeout(remaining if prior is None else min(prior, remaining))
+        try:
+            return super().chunk(size_hint)
+        except TimeoutError as error:
+            raise self.expired() from error
+        finally:
+            self.sock.settimeout(prior)
+
+
+class GuardedConn(TConn):
+    def __init__(self, cfg, sock, client, server, release):
+        super().__init__(cfg, sock, client, server)
+        self.peer = client[0] if isinstance(client, tuple) else None
+        self.address: str | None = None  # the counted client address, once known
+        self.head = b""  # header bytes read by the event loop, for the thread's parser
+        self.header_deadline = 0.0
+        self.guarded = False  # whether the event loop reads its headers (not TLS, not h2)
+        self._release = release
+
+    def close(self, graceful=False):
+        self._release(self)
+        super().close(graceful)
+
+
+class GuardedThreadWorker(ThreadWorker):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        settings = load_server_settings()
+        self.header_timeout = settings.header_timeout
+        self.body_timeout = settings.body_timeout
+        self.max_per_address = settings.max_connections_per_address
+        self.proxies = TrustedProxies(settings.trusted_proxies)
+        self.reading: deque[GuardedConn] = deque()  # in the order of their header deadlines
+        self.open_per_address: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
+
+    # --- connections arrive -------------------------------------------------------------
+
+    def accept(self, listener):
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        conn = GuardedConn(self.cfg, client_sock, client_addr, listener.getsockname(),
+                           self._forget)
+        conn.guarded = (not self.cfg.is_ssl
+                        and not negotiation.prior_knowledge_allowed(self.cfg, client_addr))
+        if not self.proxies.trusts(conn.peer) and not self._admit(conn, conn.peer):
+            return
+        if conn.guarded:
+            self._await_headers(conn, time.monotonic() + self.header_timeout)
+        else:
+            client_sock.setblocking(True)
+            self.enqueue_req(conn)
+
+    def on_client_socket_readable(self, conn, client):
+        if not conn.guarded:
+            super().on_client_socket_readable(conn, client)
+            return
+        # A kept-alive connection starts its next request: its headers are read here too.
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self._await_headers(conn, time.monotonic() + self.header_timeout)
+
+    # --- the event loop reads headers ---------------------------------------------------
+
+    def _await_headers(self, conn: GuardedConn, deadline: float) -> None:
+        conn.sock.setblocking(False)
+        conn.head = b""
+        conn.header_deadline = deadline
+        self.reading.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ,
+                             lambda _sock: self._on_header_bytes(conn))
+
+    def _on_header_bytes(self, conn: GuardedConn) -> None:
+        try:
+            data = conn.sock.recv(MAX_HEADER_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client went away
+            self._stop_reading(conn)
+            self._drop(conn)
+            return
+        conn.head += data
+        if not _END_OF_HEADERS.search(conn.head) and len(conn.head) < MAX_HEADER_BYTES:
+            return
+        self._stop_reading(conn)
+        if self.proxies.trusts(conn.peer):
+            # The proxy's own requests (no X-Forwarded-For) are not counted against anyone.
+            found = _FORWARDED_FOR.search(conn.head.split(b"\r\n\r\n", 1)[0])
+            address = (self.proxies.client_address(conn.peer, found.group(1).decode("latin-1"))
+                       if found else None)
+            if address != conn.address:
+                self._forget(conn)
+                if not self._admit(conn, address):
+                    return
+        conn.data_ready = True
+        self.enqueue_req(conn)
+
+    def _stop_reading(self, conn: GuardedConn) -> None:
+        self.poller.unregister(conn.sock)
+        self.reading.remove(conn)
+
+    def murder_pending(self):
+        super().murder_pending()
+        now = time.monotonic()
+        while self.reading and (self.reading[0].header_deadline <= now or not self.alive):
+            conn = self.reading.popleft()
+            self.poller.unregister(conn.sock)
+            self._drop(conn)
+
+    def _drop(self, conn: GuardedConn) -> None:
+        self.nr_conns -= 1
+        conn.close()
+
+    # --- the per-address cap ------------------------------------------------------------
+
+    def _admit(self, conn: GuardedConn, address: str | None) -> bool:
+        """Count the connection against its address, or refuse it (429) and close it."""
+        with self._count_lock:
+            if (address is not None and self.max_per_address > 0
+                    and self.open_per_address[address] >= self.max_per_address):
+                refused = True
+            else:
+                refused = False
+                conn.address = address
+                if address is not None:
+                    self.open_per_address[address] += 1
+        if refused:
+            try:
+                conn.sock.setblocking(False)
+                conn.sock.send(TOO_MANY_CONNECTIONS)
+            except OSError:
+                pass
+            self._drop(conn)
+        return not refused
+
+    def _forget(self, conn: GuardedConn) -> None:
+        with self._count_lock:
+            if conn.address is not None:
+                self.open_per_address[conn.address] -= 1
+                if self.open_per_address[conn.address] <= 0:
+                    del self.open_per_address[conn.address]
+                conn.address = None
+
+    # --- a thread serves the request ----------------------------------------------------
+
+    def handle(self, conn):
+        if conn.guarded:
+            conn.sock.setblocking(True)
+            conn.init()  # plain HTTP/1: makes the parser, reads nothing
+            if not conn.is_http2:
+                if not isinstance(conn.parser.unreader, DeadlineUnreader):
+                    reader = DeadlineUnreader(conn.sock)
+                    reader.unread(conn.parser.unreader.take_buffered())
+                    conn.parser.unreader = reader
+                if conn.head:
+                    conn.parser.unreader.unread(conn.head)
+                    conn.head = b""
+                conn.parser.unreader.deadline = (conn.header_deadline
+                                                 or time.monotonic() + self.header_timeout)
+                conn.parser.unreader.expired = HeadersTimedOut
+                conn.header_deadline = 0.0
+        return super().handle(conn)
+
+    def handle_request(self, req, conn):
+        reader = getattr(conn.parser, "unreader", None)
+        if not isinstance(reader, DeadlineUnreader):
+            return super().handle_request(req, conn)
+        reader.deadline = time.monotonic() + self.body_timeout
+        reader.expired = BodyTimedOut
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            # The drain of an unread body before keep-alive keeps the deadline, but a late
+            # body there just closes the connection: the answer has been sent.
+            reader.expired = HeadersTimedOut

@@ -1,0 +1,171 @@
+"""Under gunicorn as gunicorn.conf.py configures it: slow or idle clients cannot freeze the
+server, request reads have deadlines, one address holds a bounded number of connections, and
+streamed answers still stream."""
+
+import contextlib
+import os
+import resource
+import socket
+import time
+
+import httpx
+import pytest
+
+from tests.api.chat_support import BODY, MODEL
+from tests.support.http import serve_with_gunicorn
+from tests.support.servers import free_port
+
+SLOW_SOCKETS = 600
+GENEROUS = 20.0  # seconds: an answer, not a speed
+
+
+def gunicorn_env(tmp_path, port: int, **settings) -> dict:
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("REDIS_URL", "DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR")}
+    env.update({"DATABASE_URL": f"sqlite:///{tmp_path / 'relaygate.db'}",
+                "RELAYGATE_SECRET_KEY": "slow-clients-secret",
+                "RELAYGATE_ADMIN_USERNAME": "ops", "RELAYGATE_ADMIN_PASSWORD": "ops password",
+                "RELAYGATE_BIND": f"127.0.0.1:{port}", "RELAYGATE_INSTANCE_DIR": str(tmp_path),
+                "RELAYGATE_ACCESS_LOG": "", "RELAYGATE_ARGON2_MEMORY_KIB": "1024", **settings})
+    return env
+
+
+@contextlib.contextmanager
+def gunicorn(tmp_path, **settings):
+    port = free_port()
+    server, base = serve_with_gunicorn(gunicorn_env(tmp_path, port, **settings),
+                                       tmp_path / "gunicorn.log")
+    try:
+        yield port, base
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory):
+    """One worker with one-second read deadlines, at most 5 connections per address, and a
+    trusted proxy on 127.0.0.1: (port, base URL)."""
+    settings = {"RELAYGATE_WORKERS": "1", "RELAYGATE_HEADER_TIMEOUT": "1",
+                "RELAYGATE_BODY_TIMEOUT": "1", "RELAYGATE_MAX_CONNECTIONS_PER_ADDRESS": "5",
+                "RELAYGATE_TRUSTED_PROXIES": "127.0.0.1"}
+    with gunicorn(tmp_path_factory.mktemp("guarded"), **settings) as server:
+        yield server
+
+
+@pytest.fixture
+def enough_descriptors():
+    """600 client sockets here and up to 600 in one worker (gunicorn inherits the limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4096 if hard == resource.RLIM_INFINITY else min(hard, 4096)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def connect_from(address: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(GENEROUS)
+    sock.bind((address, 0))  # all of 127.0.0.0/8 is loopback on Linux
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+@contextlib.contextmanager
+def open_sockets():
+    sockets: list[socket.socket] = []
+    try:
+        yield sockets
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_600_slow_and_idle_connections_do_not_stop_healthz(tmp_path, enough_descriptors):
+    stalls = [b"GET /healthz HT",  # half a request line
+              b"GET /healthz HTTP/1.1\r\nHost: relaygate\r\nX-Slow: "]  # half the headers
+    with gunicorn(tmp_path) as (port, base), open_sockets() as slow:
+        for number in range(SLOW_SOCKETS):
+            # From 20 addresses, 30 each: under the per-address cap, so only the worker's
+            # design keeps the threads free.
+            sock = connect_from(f"127.0.0.{2 + number % 20}", port)
+            if number % 10:  # nine in ten stall mid-request, the rest never send a byte
+                sock.sendall(stalls[number % 2])
+            slow.append(sock)
+        time.sleep(1)  # let the workers accept them all
+        with httpx.Client(timeout=GENEROUS) as http:
+            for _ in range(8):  # new connections, so both workers answer some
+                response = http.get(base + "/healthz", headers={"Connection": "close"})
+                assert response.status_code == 200
+
+
+def receive_all(sock: socket.socket) -> bytes:
+    received = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+def test_a_request_whose_headers_or_body_stall_is_cut_off_at_its_deadline(guarded):
+    port, base = guarded
+    with open_sockets() as sockets:
+        stalled_headers = connect_from("127.0.0.1", port)
+        sockets.append(stalled_headers)
+        stalled_headers.sendall(b"GET /healthz HTTP/1.1\r\nHost: relaygate\r\n")
+        stalled_body = connect_from("127.0.0.1", port)
+        sockets.append(stalled_body)
+        stalled_body.sendall(b"POST /api/sessions/login HTTP/1.1\r\nHost: relaygate\r\n"
+                             b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                             b'{"username": ')
+        # Closed by the server (recv returns), not by our own GENEROUS socket timeout.
+        assert receive_all(stalled_headers) == b""
+        answer = receive_all(stalled_body)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert httpx.get(base + "/healthz", timeout=GENEROUS).status_code == 200
+
+
+def test_one_address_holds_at_most_the_configured_connections(guarded):
+    port, base = guarded
+    with open_sockets() as sockets:
+        for _ in range(5):
+            sockets.append(connect_from("127.0.0.9", port))
+        refused = connect_from("127.0.0.9", port)
+        sockets.append(refused)
+        assert receive_all(refused).startswith(b"HTTP/1.1 429")
+        # Another address is served; so is a client behind the trusted proxy on 127.0.0.1.
+        assert httpx.get(base + "/healthz", timeout=GENEROUS).status_code == 200
+
+        def through_proxy(client: str) -> socket.socket:
+            sock = connect_from("127.0.0.1", port)
+            sockets.append(sock)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: relaygate\r\n"
+                         b"X-Forwarded-For: " + client.encode() + b"\r\n\r\n")
+            return sock
+
+        kept = [through_proxy("203.0.113.5") for _ in range(5)]  # kept alive after answering
+        for sock in kept:
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        assert receive_all(through_proxy("203.0.113.5")).startswith(b"HTTP/1.1 429")
+        assert through_proxy("198.51.100.5").recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_a_stream_longer_than_the_read_deadlines_is_delivered_whole(guarded, stub_upstream):
+    _, base = guarded
+    with httpx.Client(base_url=base, timeout=30) as http:
+        login = http.post("/api/sessions/login",
+                          json={"username": "ops", "password": "ops password"})
+        admin = {"Authorization": f"Bearer {login.json()['data']['sessionToken']}"}
+        assert http.post("/api/accounts", headers=admin, json={
+            "name": "stub", "provider": "openai", "apiKey": "slow",
+            "baseUrl": stub_upstream.url + "/v1"}).status_code == 201
+        key = http.post("/api/keys", json={"name": "stream"}, headers=admin).json()["data"]
+        # 12 tokens 0.2 s apart: the answer outlives both one-second deadlines.
+        stub_upstream.set_behaviour(credential="slow", tokenDelay=0.2, tokens=12)
+        with http.stream("POST", f"/api/ai/chat?model={MODEL}", json=BODY,
+                         headers={"x-api-key": key["apiKey"]}) as response:
+            assert response.status_code == 200
+            lines = [line for line in response.iter_lines() if line]
+        assert sum(1 for line in lines if line.startswith("data:")) >= 12
+        assert "event: usage" in "\n".join(lines)
