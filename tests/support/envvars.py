@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("app", "scripts", "gunicorn.conf.py", "wsgi.py")
-_READERS = {"_env_int", "_env_float", "_env_bool", "getenv"}
+_READERS = {"getenv"}  # and every helper named _env_* or env_* (config.py)
 _NAME = re.compile(r"^[A-Z][A-Z0-9_]+$")
 _SHELL_READ = re.compile(r"\$\{?([A-Z][A-Z0-9_]+)")
 _UNSET = object()
@@ -54,7 +54,7 @@ def _reads(tree: ast.AST, where: str):
         if isinstance(node, ast.Call):
             func = node.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-            from_env = (name in _READERS or (name == "get" and isinstance(func, ast.Attribute)
+            from_env = (name in _READERS or str(name).startswith(("_env", "env_")) or (name == "get" and isinstance(func, ast.Attribute)
                                              and _is_environ(func.value)))
             first = node.args[0] if node.args else None
             if from_env and isinstance(first, ast.Constant) and _NAME.match(str(first.value)):
