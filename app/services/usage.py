@@ -100,8 +100,8 @@ class UsageService(Service):
         self.retention.ensure_partition(occurred_at, now)
         with self.uow() as uow:
             if record.request_id and not uow.usage_events.claim_request_id(
-                    record.request_id, api_key_id=record.api_key_id, occurred_at=occurred_at,
-                    recorded_at=now):
+                    record.request_id, source=record.source, api_key_id=record.api_key_id,
+                    occurred_at=occurred_at, recorded_at=now):
                 return False
             found = uow.api_keys.add_usage(
                 record.api_key_id, requests=totals.requests, input_tokens=totals.input_tokens,
