@@ -75,6 +75,8 @@ class Settings:
     webhook_timeout_seconds: float = 5.0
     webhook_max_attempts: int = 6
     usage_claim_idle_ms: int = 60_000
+    # Raw usage events older than this are deleted by the cleanup; reported usage must be newer.
+    usage_retention_days: int = 90
     instance_dir: Path = INSTANCE_DIR
 
     @property
@@ -186,6 +188,7 @@ def load_settings(overrides: dict | None = None) -> Settings:
         webhook_timeout_seconds=_env_float("RELAYGATE_WEBHOOK_TIMEOUT", 5.0),
         webhook_max_attempts=_env_int("RELAYGATE_WEBHOOK_MAX_ATTEMPTS", 6),
         usage_claim_idle_ms=_env_int("RELAYGATE_USAGE_CLAIM_IDLE_MS", 60_000),
+        usage_retention_days=_env_int("RELAYGATE_USAGE_RETENTION_DAYS", 90),
         instance_dir=instance_dir,
     )
     known = {f.name for f in fields(Settings)}
@@ -210,6 +213,8 @@ def _checked(settings: Settings) -> Settings:
         settings = replace(settings, secret_key=_development_secret(settings.instance_dir))
     if settings.is_sqlite:
         settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    if not 1 <= settings.usage_retention_days <= 36_500:
+        raise ConfigError("RELAYGATE_USAGE_RETENTION_DAYS must be between 1 and 36500.")
     if settings.alert_window not in ("5m", "1h", "24h", "7d"):
         raise ConfigError("RELAYGATE_ALERT_WINDOW must be one of 5m, 1h, 24h, 7d.")
     try:
