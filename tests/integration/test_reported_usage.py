@@ -122,6 +122,12 @@ def test_a_key_holder_cannot_erase_a_chat_fast_charge_by_claiming_its_request_id
     gateway.drain()
     assert_billed_in_full(gateway, key, usage)
     assert ("client", usage["requestId"], 0, Decimal(0), None) in gateway.events(key["id"])
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    report = gateway.http.get("/api/usage/stats", headers=holder(key), params={
+        "startDate": iso(hour - timedelta(hours=1)), "endDate": iso(hour + timedelta(hours=1)),
+        "granularity": "hour"}).json()["data"]["summary"]
+    assert (report["totalRequests"], report["totalTokens"], report["totalCost"]) == (
+        2, usage["totalTokens"], usage["cost"])
 
 
 def test_a_report_after_the_drain_is_the_key_holders_own_and_leaves_the_charge(gateway):
