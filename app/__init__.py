@@ -55,6 +55,7 @@ from app.services.transactions.service import TransactionService
 from app.services.transactions.tables import ModelTable, PlanTable, ServiceTable, UserTable
 from app.services.usage import UsageService
 from app.services.usage_queue import UsageQueue
+from app.services.usage_reports import UsageReports
 from app.services.usage_writer import UsageWriter
 from app.services.users import UserService
 
@@ -88,7 +89,7 @@ def create_app(config: dict | None = None) -> Flask:
     auth = AuthService(keys=keys, sessions=sessions)
     models, users, plans = ModelService(**common), UserService(**common), PlanService(**common)
     usage = UsageService(timezone=settings.quota_timezone, pricing=catalogue_pricing(models),
-                         **common)
+                         retention_days=settings.usage_retention_days, **common)
     quota = QuotaService(models=models, users=users, plans=plans,
                          timezone=settings.quota_timezone,
                          reservation_ttl=settings.quota_reservation_ttl_seconds, **common)
@@ -111,6 +112,8 @@ def create_app(config: dict | None = None) -> Flask:
         auth=auth, keys=keys, models=models, quota=quota, key_limits=found.key_limits,
         scheduler=found.scheduler, accounts=found.accounts, settler=settler,
         usage_writer=found.usage_writer)
+    found.usage_reports = UsageReports(usage=usage, writer=found.usage_writer, models=models,
+                                       retention=usage.retention, **common)
     transactions = app.extensions["relaygate"].transactions
     transactions.register("api_keys", ServiceTable(keys))
     transactions.register("accounts", ServiceTable(app.extensions["relaygate"].accounts))

@@ -90,6 +90,8 @@ class Settings:
     login_user_max_delay_seconds: float = 60.0
     password_hash_concurrency: int = 4
     password_hash_wait_seconds: float = 5.0
+    # Raw usage events older than this are deleted by the cleanup; reported usage must be newer.
+    usage_retention_days: int = 90
     instance_dir: Path = INSTANCE_DIR
 
     @property
@@ -238,6 +240,7 @@ def load_settings(overrides: dict | None = None) -> Settings:
         login_user_max_delay_seconds=_env_float("RELAYGATE_LOGIN_USER_MAX_DELAY", 60.0),
         password_hash_concurrency=_env_int("RELAYGATE_PASSWORD_HASH_CONCURRENCY", 4),
         password_hash_wait_seconds=_env_float("RELAYGATE_PASSWORD_HASH_WAIT", 5.0),
+        usage_retention_days=_env_int("RELAYGATE_USAGE_RETENTION_DAYS", 90),
         instance_dir=instance_dir,
     )
     known = {f.name for f in fields(Settings)}
@@ -262,6 +265,8 @@ def _checked(settings: Settings) -> Settings:
         settings = replace(settings, secret_key=_development_secret(settings.instance_dir))
     if settings.is_sqlite:
         settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    if not 1 <= settings.usage_retention_days <= 36_500:
+        raise ConfigError("RELAYGATE_USAGE_RETENTION_DAYS must be between 1 and 36500.")
     if settings.alert_window not in ("5m", "1h", "24h", "7d"):
         raise ConfigError("RELAYGATE_ALERT_WINDOW must be one of 5m, 1h, 24h, 7d.")
     try:

@@ -116,10 +116,14 @@ class KeyUsage(MethodView):
     @blp.arguments(UsageInputSchema)
     @blp.response(201, envelope(UsageRecordedSchema))
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
+    @blp.alt_response(422, schema=ErrorEnvelopeSchema,
+                      description="A bad field, or a timestamp outside the usage retention.")
     def post(self, body, key_id):
         """Record usage against a key (recordApiKeyUsage)
 
-        Running totals stay exact under concurrent calls. Under the `usage` storage strategy
-        `write_behind` the record is queued (`queued: true`) and a worker stores it.
+        Stored as an admin's report (`source` `admin`). Running totals stay exact under
+        concurrent calls. Under the `usage` storage strategy `write_behind` the record is
+        queued (`queued: true`) and a worker stores it.
         """
-        return ok(services().usage_writer.record(UsageRecord(api_key_id=key_id, **body)))
+        return ok(services().usage_reports.record_for_key(UsageRecord(api_key_id=key_id,
+                                                                      **body)))

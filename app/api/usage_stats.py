@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 
 from app.api.auth import admin_or_api_key_required, admin_required, own_key_scope
 from app.api.csv_export import stats_csv
-from app.api.deps import services
+from app.api.deps import principal, services
 from app.api.envelope import ErrorEnvelopeSchema, envelope, ok
 from app.api.schemas.usage_stats import (
     CostAnalysisQueryArgsSchema,
@@ -36,19 +36,32 @@ class Records(MethodView):
     @blp.arguments(UsageStatsRecordSchema)
     @blp.response(201, envelope(UsageStatsRecordedSchema))
     @blp.alt_response(200, schema=envelope(UsageStatsRecordedSchema),
-                      description="That requestId was already recorded; nothing changed.")
+                      description="That requestId was already reported for that key; nothing "
+                                  "changed.")
     @blp.alt_response(403, **_FORBIDDEN)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="No key has that id.")
+    @blp.alt_response(422, schema=ErrorEnvelopeSchema,
+                      description="Refused: a bad field, a model outside the catalogue or an "
+                                  "account named by a key holder, a cost below the catalogue "
+                                  "price, a timestamp outside the retention.")
     def post(self, body):
-        """Record the usage of a request (recordUsage)
+        """Report the usage of a request (recordUsage)
 
-        Idempotent by `requestId`. Without `cost`, the cost is computed from the model's prices.
+        Stored as reported by its caller (`source` `client` for an API key, `admin` for an
+        admin), beside the gateway's own records, never in their place: `requestId` makes a
+        retry idempotent for the same key and caller only. An API key reports against itself,
+        a model of the catalogue, no `accountId`; its `cost` defaults to, and may not be below,
+        the catalogue price of its tokens. An admin may name an existing account. `timestamp`
+        lies within the usage retention (RELAYGATE_USAGE_RETENTION_DAYS) and at most five
+        minutes ahead.
         """
+        caller = principal()
         body["api_key_id"] = own_key_scope(body.get("api_key_id"))
         if body["api_key_id"] is None:
             raise InvalidInput("apiKeyId is required.",
                                details={"apiKeyId": ["Missing data for required field."]})
-        recorded = services().usage.record(UsageRecord(**body))
+        recorded = services().usage_reports.record(UsageRecord(**body),
+                                                   by_admin=caller.is_admin)
         return ok({"recorded": recorded}), 201 if recorded else 200
 
 
@@ -96,4 +109,4 @@ class Cleanup(MethodView):
 
         In short batches; the hourly rollups stay, so reports over old ranges still answer.
         """
-        return ok(services().usage.cleanup(body["retention_days"]))
+        return ok(services().usage.cleanup(body.get("retention_days")))

@@ -32,7 +32,7 @@ from app.services.usage_query import (
     plan_stats,
     segments,
 )
-from app.services.usage_retention import UsageRetention
+from app.services.usage_retention import DEFAULT_RETENTION_DAYS, UsageRetention
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,14 @@ class UsageRecord:
 
 class UsageService(Service):
     def __init__(self, *, timezone: str = "UTC", pricing: Pricing | None = None,
-                 cleanup_batch: int = 10_000, **kwargs):
+                 retention_days: int = DEFAULT_RETENTION_DAYS, cleanup_batch: int = 10_000,
+                 **kwargs):
         super().__init__(**kwargs)
         self.zone = ZoneInfo(timezone)
         self.pricing = pricing
         self.retention = UsageRetention(uow=self.uow, clock=self.clock,
                                         retry_policy=self.retry_policy,
+                                        retention_days=retention_days,
                                         cleanup_batch=cleanup_batch)
 
     def today(self) -> date:
@@ -90,6 +92,9 @@ class UsageService(Service):
         """Store one usage event and add it to the key's totals; False if already recorded.
 
         `also(uow)`, if given, runs in the same transaction when the event is new (settlement.py).
+        The request id is claimed under the record's source and key: the relay's records are
+        deduplicated only against the relay's own (a queue redelivery), never against what a
+        caller reports (usage_reports.py).
         """
         now = self.clock()
         if record.timestamp is not None and record.timestamp.tzinfo is None:
@@ -100,8 +105,8 @@ class UsageService(Service):
         self.retention.ensure_partition(occurred_at, now)
         with self.uow() as uow:
             if record.request_id and not uow.usage_events.claim_request_id(
-                    record.request_id, api_key_id=record.api_key_id, occurred_at=occurred_at,
-                    recorded_at=now):
+                    record.request_id, source=record.source, api_key_id=record.api_key_id,
+                    occurred_at=occurred_at, recorded_at=now):
                 return False
             found = uow.api_keys.add_usage(
                 record.api_key_id, requests=totals.requests, input_tokens=totals.input_tokens,
@@ -202,8 +207,9 @@ class UsageService(Service):
                                               filters=plan.filters, group=group)
         return merge_rows(recorded, imported) if imported else recorded
 
-    def cleanup(self, retention_days: int = 90) -> dict:
-        """cleanupOldStats: delete raw events older than the retention; rollups are kept."""
+    def cleanup(self, retention_days: int | None = None) -> dict:
+        """cleanupOldStats: delete raw events older than the retention (default: the
+        configured one); rollups are kept."""
         return self.retention.cleanup(retention_days)
 
     def prepare_partitions(self, first: datetime, last: datetime) -> None:

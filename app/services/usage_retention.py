@@ -2,7 +2,9 @@
 
 On PostgreSQL every UTC month of usage_events is its own partition: made before the first insert
 into it, dropped whole by the cleanup once all of it is older than the retention. What is left
-older than the retention goes in short batches, so no lock is held for long.
+older than the retention goes in short batches, so no lock is held for long. Usage reported
+through the API must fall within the retention (and not in the future), so a report never makes
+a partition the cleanup would drop at once, or one of a year no cleanup ever reaches.
 """
 
 from __future__ import annotations
@@ -20,11 +22,17 @@ log = logging.getLogger(__name__)
 
 MIN_RETENTION_DAYS = 1
 MAX_RETENTION_DAYS = 36_500
+DEFAULT_RETENTION_DAYS = 90
+# How far ahead of our clock a reporter's clock may run.
+FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 class UsageRetention(Service):
-    def __init__(self, *, cleanup_batch: int = 10_000, **kwargs):
+    def __init__(self, *, retention_days: int = DEFAULT_RETENTION_DAYS,
+                 cleanup_batch: int = 10_000, **kwargs):
         super().__init__(**kwargs)
+        _check_days(retention_days)
+        self.retention_days = retention_days
         self.cleanup_batch = cleanup_batch
         self._partitioned: bool | None = None
         self._months_ready: set[datetime] = set()
@@ -53,15 +61,24 @@ class UsageRetention(Service):
                 month = timebuckets.next_start(month, "month", UTC)
             uow.commit()
 
-    def cleanup(self, retention_days: int = 90) -> dict:
+    def check_reported(self, occurred_at: datetime) -> None:
+        """Refuse a reported use older than the retention or more than a few minutes ahead."""
+        now = self.clock()
+        earliest, latest = now - timedelta(days=self.retention_days), now + FUTURE_TOLERANCE
+        if not earliest <= occurred_at <= latest:
+            raise InvalidInput("timestamp is outside the usage retention.", details={
+                "timestamp": [f"Must be between {earliest.isoformat()} and "
+                              f"{latest.isoformat()} (the last {self.retention_days} days)."]})
+
+    def cleanup(self, retention_days: int | None = None) -> dict:
         """Delete raw events (and their request ids) older than the retention; keep rollups.
 
-        Whole months go by dropping their partition (PostgreSQL); the rest in batches of
-        `cleanup_batch` rows, each its own short transaction.
+        `retention_days` defaults to the configured retention. Whole months go by dropping
+        their partition (PostgreSQL); the rest in batches of `cleanup_batch` rows, each its
+        own short transaction.
         """
-        if not MIN_RETENTION_DAYS <= retention_days <= MAX_RETENTION_DAYS:
-            raise InvalidInput("retentionDays is out of range.", details={"retentionDays": [
-                f"Must be between {MIN_RETENTION_DAYS} and {MAX_RETENTION_DAYS}."]})
+        retention_days = self.retention_days if retention_days is None else retention_days
+        _check_days(retention_days)
         cutoff = self.clock() - timedelta(days=retention_days)
         deleted = 0
         for name, month in self._expired_partitions(cutoff):
@@ -136,3 +153,9 @@ class UsageRetention(Service):
         with self.uow() as uow:
             uow.usage_rollups.rebuild(day, day + timedelta(days=1))
             uow.commit()
+
+
+def _check_days(retention_days: int) -> None:
+    if not MIN_RETENTION_DAYS <= retention_days <= MAX_RETENTION_DAYS:
+        raise InvalidInput("retentionDays is out of range.", details={"retentionDays": [
+            f"Must be between {MIN_RETENTION_DAYS} and {MAX_RETENTION_DAYS}."]})

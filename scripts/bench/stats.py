@@ -107,9 +107,9 @@ def load(url: str, traffic: Traffic) -> None:
         print(f"  COPY usage_events: {time.perf_counter() - started:.1f} s")
         started = time.perf_counter()
         # Every event came with a request id, as the chat routes give one.
-        cursor.execute("INSERT INTO usage_request_ids (request_id, api_key_id, occurred_at, "
-                       "recorded_at) SELECT request_id, api_key_id, occurred_at, recorded_at "
-                       "FROM usage_events")
+        cursor.execute("INSERT INTO usage_request_ids (source, api_key_id, request_id, "
+                       "occurred_at, recorded_at) SELECT source, api_key_id, request_id, "
+                       "occurred_at, recorded_at FROM usage_events")
         connection.commit()
     print(f"  usage_request_ids filled: {time.perf_counter() - started:.1f} s")
 

@@ -11,6 +11,12 @@ RECORD = {"accountType": "claude", "model": "claude-a", "inputTokens": 100, "out
 
 
 @pytest.fixture
+def app_config(app_config):
+    # The reports here read fixed dates of 2025: reported usage must lie within the retention.
+    return {**app_config, "usage_retention_days": 36_500}
+
+
+@pytest.fixture
 def make_key(make_key):
     # tags=[]: creating a key without tags trips a detached lazy load of its tags (foundation).
     return lambda **fields: make_key(**{"tags": [], **fields})
@@ -44,7 +50,8 @@ def test_an_admin_records_usage_and_a_retry_is_not_counted_again(client, admin_h
 
 def test_a_key_records_and_reads_its_own_usage_only(client, admin_headers, make_key):
     mine, other = make_key(), make_key()
-    assert client.post("/api/usage/records", json=RECORD,
+    # A key holder reports a model of the catalogue.
+    assert client.post("/api/usage/records", json={**RECORD, "model": "openai/gpt-4o-mini"},
                        headers=key_headers(mine)).status_code == 201
     client.post("/api/usage/records", json={**RECORD, "apiKeyId": other["id"]},
                 headers=admin_headers)

@@ -9,6 +9,7 @@ from app import timebuckets
 from app.errors import InvalidInput
 from app.services.usage import UsageRecord
 from app.services.usage_query import CostQuery, StatsQuery
+from tests.conftest import login_headers, make_app
 from tests.support.usage import random_records
 
 AGES_IN_DAYS = (200, 120, 95, 91, 91, 89, 30, 10, 0)
@@ -48,6 +49,34 @@ def test_cleanup_with_nothing_old_deletes_nothing(services):
     key = services.keys.create({"name": "k"}).id
     services.usage.record(UsageRecord(key, "m", input_tokens=1))
     assert services.usage.cleanup() == {"deletedRecords": 0, "remainingRecords": 1}
+
+
+def test_a_month_before_the_year_1000_has_a_four_digit_partition_and_is_cleaned_up(services):
+    key = services.keys.create({"name": "k"}).id
+    assert services.usage.record(UsageRecord(key, "m", input_tokens=1,
+                                             timestamp=datetime(999, 12, 15, tzinfo=UTC)))
+    with services.uow() as uow:
+        names = [name for name, _ in uow.usage_events.partitions()]
+        assert ("usage_events_0999_12" in names) is uow.usage_events.partitioned
+    assert services.usage.cleanup(90) == {"deletedRecords": 1, "remainingRecords": 0}
+    with services.uow() as uow:
+        assert all(month.year >= 1000 for _, month in uow.usage_events.partitions())
+
+
+def test_the_configured_retention_is_the_cleanups_default(app_config, tmp_path):
+    application = make_app(tmp_path, **app_config, usage_retention_days=5)
+    try:
+        services = application.extensions["relaygate"]
+        key = services.keys.create({"name": "k"}).id
+        now = datetime.now(UTC)
+        for age in (6, 4):
+            services.usage.record(UsageRecord(key, "m", timestamp=now - timedelta(days=age)))
+        answer = application.test_client().post("/api/usage/cleanup", json={},
+                                                headers=login_headers(application))
+        assert answer.status_code == 200, answer.json
+        assert answer.json["data"] == {"deletedRecords": 1, "remainingRecords": 1}
+    finally:
+        application.extensions["relaygate"].engine.dispose()
 
 
 @pytest.mark.parametrize("days", [0, -5, 36_501])

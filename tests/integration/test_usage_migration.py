@@ -1,6 +1,8 @@
-"""Migration 0004 keeps the usage already recorded, and fills rollups and request ids from it."""
+"""Migration 0004 keeps the usage already recorded, and fills rollups and request ids from it;
+migration 0009 scopes request ids per source and key, and names partitions with four digits."""
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from alembic import command
@@ -58,4 +60,43 @@ def test_upgrading_keeps_events_and_builds_their_rollups_and_request_ids(empty_u
     command.downgrade(alembic_config(empty_url), "0001")
     with engine.connect() as connection:
         assert connection.scalar(text("SELECT count(*) FROM usage_events")) == 2
+    engine.dispose()
+
+
+
+def claim(connection, source: str | None = None, key: str = "k1") -> None:
+    """One claim of request id 'r1' by a key (before 0009: without a source)."""
+    columns, values = "request_id, api_key_id, occurred_at, recorded_at", f"'r1', '{key}', :at, :at"
+    if source is not None:
+        columns, values = "source, " + columns, f"'{source}', " + values
+    connection.execute(text(f"INSERT INTO usage_request_ids ({columns}) VALUES ({values})"),
+                        {"at": datetime(2026, 11, 30, 10, tzinfo=UTC)})
+
+
+def test_request_ids_become_the_relays_and_a_downgrade_keeps_the_relays_claim(empty_url,
+                                                                              backend):
+    upgrade(empty_url, "0008")
+    engine = create_engine(empty_url)
+    with engine.begin() as connection:
+        claim(connection)
+        if backend == "postgres":
+            connection.execute(text(
+                "CREATE TABLE usage_events_999_01 (LIKE usage_events INCLUDING DEFAULTS)"))
+            connection.execute(text(
+                "ALTER TABLE usage_events ATTACH PARTITION usage_events_999_01 "
+                "FOR VALUES FROM ('0999-01-01 00:00+00') TO ('0999-02-01 00:00+00')"))
+    upgrade(empty_url)
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT source, request_id FROM usage_request_ids")
+                                  ).all() == [("relay", "r1")]
+        claim(connection, "client", key="k0")  # sorts first, yet the relay's claim stays
+        claim(connection, "admin", key="k0")
+        assert connection.scalar(text("SELECT count(*) FROM usage_request_ids")) == 3
+        if backend == "postgres":
+            assert connection.scalar(text("SELECT to_regclass('usage_events_999_01')")) is None
+            assert connection.scalar(text("SELECT to_regclass('usage_events_0999_01')"))
+    command.downgrade(alembic_config(empty_url), "0008")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT request_id, api_key_id FROM usage_request_ids")
+                                  ).all() == [("r1", "k1")]
     engine.dispose()

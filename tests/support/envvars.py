@@ -54,8 +54,9 @@ def _reads(tree: ast.AST, where: str):
         if isinstance(node, ast.Call):
             func = node.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-            from_env = (name in _READERS or str(name).startswith(("_env", "env_")) or (name == "get" and isinstance(func, ast.Attribute)
-                                             and _is_environ(func.value)))
+            helper = name in _READERS or str(name).startswith(("_env", "env_"))
+            from_env = helper or (name == "get" and isinstance(func, ast.Attribute)
+                                  and _is_environ(func.value))
             first = node.args[0] if node.args else None
             if from_env and isinstance(first, ast.Constant) and _NAME.match(str(first.value)):
                 default = _literal(node.args[1]) if len(node.args) > 1 else _UNSET

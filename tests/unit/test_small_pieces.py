@@ -10,6 +10,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from app.cache import canonical_key, codec
 from app.config import ConfigError, load_settings
 from app.db.engine import translate
+from app.db.repositories.usage_events import PARTITION_NAME, partition_name
 from app.services import permissions
 
 
@@ -71,3 +72,20 @@ def test_the_default_database_is_sqlite_in_the_instance_folder(monkeypatch, tmp_
     monkeypatch.delenv("DATABASE_URL", raising=False)
     settings = load_settings({"instance_dir": tmp_path, "secret_key": "x"})
     assert settings.database_url == f"sqlite:///{tmp_path / 'relaygate.db'}"
+
+
+def test_the_usage_retention_is_read_from_the_environment_and_bounded(monkeypatch, tmp_path):
+    monkeypatch.delenv("RELAYGATE_USAGE_RETENTION_DAYS", raising=False)
+    assert load_settings({"instance_dir": tmp_path, "secret_key": "x"}).usage_retention_days == 90
+    monkeypatch.setenv("RELAYGATE_USAGE_RETENTION_DAYS", "30")
+    assert load_settings({"instance_dir": tmp_path, "secret_key": "x"}).usage_retention_days == 30
+    monkeypatch.setenv("RELAYGATE_USAGE_RETENTION_DAYS", "0")
+    with pytest.raises(ConfigError, match="RELAYGATE_USAGE_RETENTION_DAYS"):
+        load_settings({"instance_dir": tmp_path, "secret_key": "x"})
+
+
+def test_partition_names_always_have_four_digit_years():
+    assert partition_name(datetime(999, 12, 1, tzinfo=UTC)) == "usage_events_0999_12"
+    assert partition_name(datetime(1, 1, 1, tzinfo=UTC)) == "usage_events_0001_01"
+    assert partition_name(datetime(2026, 3, 1, tzinfo=UTC)) == "usage_events_2026_03"
+    assert PARTITION_NAME.match(partition_name(datetime(5, 2, 1, tzinfo=UTC)))

@@ -118,7 +118,8 @@ class UsageInputSchema(BodySchema):
     cost = Money(validate=validate.Range(0, 10**9))
     request_count = fields.Integer(data_key="requestCount", load_default=1,
                                    validate=validate.Range(1, 1_000_000))
-    timestamp = UTCDateTime()
+    timestamp = UTCDateTime(metadata={
+        "description": "Default now. Within the usage retention and at most five minutes ahead."})
 
 
 class UsageRecordedSchema(Schema):

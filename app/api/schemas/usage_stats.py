@@ -18,10 +18,12 @@ _DATE_HELP = ("ISO-8601 with a UTC offset, on a whole UTC hour (URL-encode '+' a
 class UsageStatsRecordSchema(BodySchema):
     api_key_id = fields.String(data_key="apiKeyId", validate=_id, metadata={
         "description": "Required for admins; an API key records against itself."})
-    account_id = fields.String(data_key="accountId", allow_none=True, validate=_id)
+    account_id = fields.String(data_key="accountId", allow_none=True, validate=_id, metadata={
+        "description": "Admins only: an existing account."})
     account_type = fields.String(data_key="accountType", required=True,
                                  validate=validate.OneOf(PROVIDERS))
-    model = fields.String(required=True, validate=validate.Length(1, 200))
+    model = fields.String(required=True, validate=validate.Length(1, 200), metadata={
+        "description": "From an API key: a model id or name of the catalogue."})
     input_tokens = fields.Integer(data_key="inputTokens", load_default=0, validate=_count)
     output_tokens = fields.Integer(data_key="outputTokens", load_default=0, validate=_count)
     cache_write_tokens = fields.Integer(data_key="cacheWriteTokens", load_default=0,
@@ -31,12 +33,16 @@ class UsageStatsRecordSchema(BodySchema):
     total_tokens = fields.Integer(data_key="totalTokens", validate=_count, metadata={
         "description": "Default: the sum of the four token counts."})
     cost = Money(validate=validate.Range(0, 10**9), metadata={
-        "description": "USD. Default: computed from the model catalogue's prices."})
+        "description": "USD. Default: computed from the model catalogue's prices; from an "
+                       "API key, never below them."})
     request_count = fields.Integer(data_key="requestCount", load_default=1,
                                    validate=validate.Range(1, 1_000_000))
     request_id = fields.String(data_key="requestId", validate=validate.Length(1, 128), metadata={
-        "description": "Makes the record idempotent: a retry with the same id is not counted."})
-    timestamp = UTCDateTime(metadata={"description": "When the usage happened; default now."})
+        "description": "Makes the report idempotent: a retry with the same id, for the same "
+                       "key and by the same kind of caller, is not counted."})
+    timestamp = UTCDateTime(metadata={
+        "description": "When the usage happened; default now. Within the usage retention "
+                       "and at most five minutes ahead."})
 
 
 class UsageStatsRecordedSchema(Schema):
@@ -148,9 +154,9 @@ class CostAnalysisSchema(Schema):
 
 
 class UsageStatsCleanupSchema(BodySchema):
-    retention_days = fields.Integer(data_key="retentionDays", load_default=90,
-                                    validate=validate.Range(MIN_RETENTION_DAYS,
-                                                            MAX_RETENTION_DAYS))
+    retention_days = fields.Integer(data_key="retentionDays", validate=validate.Range(
+        MIN_RETENTION_DAYS, MAX_RETENTION_DAYS), metadata={
+        "description": "Default: RELAYGATE_USAGE_RETENTION_DAYS (90 unless set)."})
 
 
 class UsageStatsCleanupResultSchema(Schema):

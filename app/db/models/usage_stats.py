@@ -29,13 +29,17 @@ SUM_COLUMNS = ("requests", "input_tokens", "output_tokens", "cache_write_tokens"
 class UsageRequestId(Base):
     """A request id already recorded: what makes recording idempotent.
 
+    Scoped by who reported the use (`source`: relay, client, admin) and by key, so the relay's
+    own records are deduplicated only against the relay's, and one key's ids never collide
+    with another's: nothing a caller sends can claim a record the gateway has yet to store.
     Kept as long as its raw event is; the cleanup removes both together.
     """
 
     __tablename__ = "usage_request_ids"
 
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    api_key_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     request_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    api_key_id: Mapped[str] = mapped_column(String(36))
     occurred_at: Mapped[datetime] = mapped_column(index=True)
     recorded_at: Mapped[timestamp]
 

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app import timebuckets
@@ -22,7 +22,8 @@ _DDL_LOCK_TIMEOUT = "50ms"
 
 
 def partition_name(month: datetime) -> str:
-    return f"usage_events_{month:%Y_%m}"
+    # Not strftime's %Y: it writes year 999 as '999', a name the cleanup would not recognise.
+    return f"usage_events_{month.year:04d}_{month.month:02d}"
 
 
 class UsageEventRepository(Repository[UsageEvent]):
@@ -31,9 +32,6 @@ class UsageEventRepository(Repository[UsageEvent]):
     @property
     def _dialect(self) -> str:
         return self.session.get_bind().dialect.name
-
-    def get_by_request_id(self, request_id: str) -> UsageEvent | None:
-        return self.session.scalar(select(UsageEvent).where(UsageEvent.request_id == request_id))
 
     def cost_since(self, api_key_id: str, since: datetime) -> Decimal:
         # SUM keeps the column's Money type, so the result comes back an exact Decimal.
@@ -51,17 +49,17 @@ class UsageEventRepository(Repository[UsageEvent]):
         )
         return list(self.session.scalars(query))
 
-    def claim_request_id(self, request_id: str, *, api_key_id: str, occurred_at: datetime,
-                         recorded_at: datetime) -> bool:
-        """Remember a request id; False when it was already recorded.
+    def claim_request_id(self, request_id: str, *, source: str, api_key_id: str,
+                         occurred_at: datetime, recorded_at: datetime) -> bool:
+        """Remember a request id of one source and key; False when it was already recorded.
 
         A concurrent claim of the same id waits for the first to commit, then finds it taken.
         """
         insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[self._dialect]
         statement = insert(UsageRequestId).values(
-            request_id=request_id, api_key_id=api_key_id, occurred_at=occurred_at,
-            recorded_at=recorded_at,
-        ).on_conflict_do_nothing(index_elements=["request_id"])
+            source=source, api_key_id=api_key_id, request_id=request_id,
+            occurred_at=occurred_at, recorded_at=recorded_at,
+        ).on_conflict_do_nothing(index_elements=["source", "api_key_id", "request_id"])
         return self.session.scalar(statement.returning(UsageRequestId.request_id)) is not None
 
     def count(self) -> int:
@@ -142,11 +140,12 @@ class UsageEventRepository(Repository[UsageEvent]):
     def forget_request_ids_before(self, cutoff: datetime, limit: int) -> int:
         if self.partitioned:
             return self._delete_by_ctid("usage_request_ids", "occurred_at", cutoff, limit)
-        doomed = (select(UsageRequestId.request_id)
+        claim = tuple_(UsageRequestId.source, UsageRequestId.api_key_id,
+                       UsageRequestId.request_id)
+        doomed = (select(UsageRequestId.source, UsageRequestId.api_key_id,
+                         UsageRequestId.request_id)
                   .where(UsageRequestId.occurred_at < cutoff).limit(limit))
-        result = self.session.execute(
-            delete(UsageRequestId).where(UsageRequestId.request_id.in_(doomed))
-        )
+        result = self.session.execute(delete(UsageRequestId).where(claim.in_(doomed)))
         return result.rowcount
 
     def _delete_by_ctid(self, table: str, column: str, cutoff: datetime, limit: int) -> int:
