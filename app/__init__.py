@@ -177,7 +177,9 @@ def _operations(settings, engine, cache, common, usage, settler) -> dict:
                                     policy=cache.policy, on_accepted=prom.usage_accepted,
                                     **common),
         "monitoring": monitoring,
-        "transactions": TransactionService(dialect=engine.dialect.name, **common),
+        "transactions": TransactionService(
+            dialect=engine.dialect.name,
+            box=SecretBox(settings.secret_key, settings.secret_key_previous), **common),
         "alerts": AlertService(metrics=monitoring.performance_metrics, sender=sender,
                                secret_key=settings.secret_key, window=settings.alert_window,
                                max_attempts=settings.webhook_max_attempts, **common),
