@@ -80,7 +80,7 @@ def create_app(config: dict | None = None) -> Flask:
         box=SecretBox(settings.secret_key, settings.secret_key_previous), **common)
     keys = KeyService(legacy=legacy_keys, **common)
     sessions = SessionService(passwords=passwords, default_ttl=settings.session_ttl_seconds,
-                              **common)
+                              max_lifetime=settings.session_max_lifetime_seconds, **common)
     auth = AuthService(keys=keys, sessions=sessions)
     models, users, plans = ModelService(**common), UserService(**common), PlanService(**common)
     usage = UsageService(timezone=settings.quota_timezone, pricing=catalogue_pricing(models),

@@ -38,6 +38,7 @@ class Settings:
     admin_username: str | None = None
     admin_password: str | None = None
     session_ttl_seconds: int = 24 * 3600
+    session_max_lifetime_seconds: int = 30 * 24 * 3600
     cache_ttl_seconds: int = 300
     db_retry: RetryPolicy = field(default_factory=RetryPolicy)
     db_pool_size: int = 10
@@ -139,6 +140,7 @@ def load_settings(overrides: dict | None = None) -> Settings:
         admin_username=env.get("RELAYGATE_ADMIN_USERNAME") or None,
         admin_password=env.get("RELAYGATE_ADMIN_PASSWORD") or None,
         session_ttl_seconds=_env_int("RELAYGATE_SESSION_TTL", 24 * 3600),
+        session_max_lifetime_seconds=_env_int("RELAYGATE_SESSION_MAX_LIFETIME", 30 * 24 * 3600),
         cache_ttl_seconds=_env_int("RELAYGATE_CACHE_TTL", 300),
         db_retry=RetryPolicy(
             max_retries=_env_int("RELAYGATE_DB_MAX_RETRIES", 3),
