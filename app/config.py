@@ -15,6 +15,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 
 
+MIN_SECRET_BYTES = 32
+
+
 class ConfigError(RuntimeError):
     """The configuration cannot run the app; the message says what to set."""
 
@@ -210,6 +213,8 @@ def _checked(settings: Settings) -> Settings:
                 "to encrypt secrets at rest; set it to a long random string and keep it safe."
             )
         settings = replace(settings, secret_key=_development_secret(settings.instance_dir))
+    if settings.is_production:
+        _check_production(settings)
     if settings.is_sqlite:
         settings.instance_dir.mkdir(parents=True, exist_ok=True)
     if settings.alert_window not in ("5m", "1h", "24h", "7d"):
@@ -220,3 +225,17 @@ def _checked(settings: Settings) -> Settings:
         raise ConfigError("RELAYGATE_QUOTA_TIMEZONE must be an IANA time zone such as "
                           "'UTC' or 'Europe/Paris'.") from error
     return settings
+
+
+def _check_production(settings: Settings) -> None:
+    """What production must set: a strong master secret, and a token before /metrics."""
+    if len(settings.secret_key.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"RELAYGATE_SECRET_KEY is shorter than {MIN_SECRET_BYTES} bytes. It seals every "
+            "stored secret; set a long random string, e.g. `python3 -c \"import secrets; "
+            "print(secrets.token_urlsafe(48))\"`.")
+    if not settings.metrics_token:
+        raise ConfigError(
+            "RELAYGATE_METRICS_TOKEN is not set. In production /metrics answers only with "
+            "`Authorization: Bearer <token>`; set it to a random string and give it to your "
+            "Prometheus scraper.")

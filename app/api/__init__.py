@@ -21,6 +21,7 @@ from app.api import (
     openai_compat,
     plans,
     prometheus,
+    security_headers,
     sessions,
     usage,
     usage_stats,
@@ -65,4 +66,5 @@ def init_api(app: Flask) -> Api:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     errors.register(app)
+    security_headers.register(app)
     return api
