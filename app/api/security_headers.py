@@ -24,7 +24,8 @@ def register(app: Flask) -> None:
     def _security_headers(response: Response) -> Response:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if response.mimetype == "text/html" and not response.is_streamed:
+        if (response.mimetype == "text/html" and not response.is_streamed
+                and not response.direct_passthrough):
             response.headers.setdefault("Content-Security-Policy", content_security_policy(
                 response.get_data(as_text=True)))
         return response

@@ -49,8 +49,8 @@ class SecretRotation(Service):
     def _batch(self, box: SecretBox, repository: str, columns: tuple[str, ...],
                after) -> tuple[int, int, object | None]:
         with self.uow() as uow:
-            rows_of = getattr(uow, repository)
-            found = rows_of.page_after(after, BATCH, for_update=True)
+            table = getattr(uow, repository)
+            found = table.page_after(after, BATCH, for_update=True)
             rows = resealed = 0
             for row in found:
                 changed = 0
@@ -61,4 +61,4 @@ class SecretRotation(Service):
                         changed += 1
                 rows, resealed = rows + bool(changed), resealed + changed
             uow.commit()
-        return rows, resealed, (rows_of.cursor(found[-1]) if found else None)
+        return rows, resealed, (table.cursor(found[-1]) if found else None)

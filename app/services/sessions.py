@@ -6,7 +6,7 @@ extendTTL takes it past that, and a session older than that (the setting was low
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from app.cache import read_through
 from app.db.models import Session
@@ -75,7 +75,7 @@ class SessionService(Service):
         )
         return token, session
 
-    def _expiry(self, session: Session):
+    def _expiry(self, session: Session) -> datetime:
         return min(session.expires_at, session.created_at + self.max_lifetime)
 
     def validate(self, token: str) -> dict:
@@ -112,8 +112,8 @@ class SessionService(Service):
                 # PATCH semantics: the given members replace theirs, the rest stay.
                 session.session_data = {**session.session_data, **session_data}
             if extend_ttl:
-                session.expires_at = self._expiry(session) + timedelta(seconds=extend_ttl)
-                session.expires_at = self._expiry(session)  # never past the maximum lifetime
+                extended = self._expiry(session) + timedelta(seconds=extend_ttl)
+                session.expires_at = min(extended, session.created_at + self.max_lifetime)
             uow.commit()
         self._lookup.invalidate(self.cache, token_hash)
         return {"expiresAt": session.expires_at}
