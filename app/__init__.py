@@ -85,7 +85,8 @@ def create_app(config: dict | None = None) -> Flask:
         box=SecretBox(settings.secret_key, settings.secret_key_previous), **common)
     keys = KeyService(legacy=legacy_keys, **common)
     sessions = SessionService(passwords=passwords, throttle=_login_throttle(settings, common),
-                              default_ttl=settings.session_ttl_seconds, **common)
+                              default_ttl=settings.session_ttl_seconds,
+                              max_lifetime=settings.session_max_lifetime_seconds, **common)
     auth = AuthService(keys=keys, sessions=sessions)
     models, users, plans = ModelService(**common), UserService(**common), PlanService(**common)
     usage = UsageService(timezone=settings.quota_timezone, pricing=catalogue_pricing(models),
@@ -197,7 +198,9 @@ def _operations(settings, engine, cache, common, usage, settler) -> dict:
                                     policy=cache.policy, on_accepted=prom.usage_accepted,
                                     **common),
         "monitoring": monitoring,
-        "transactions": TransactionService(dialect=engine.dialect.name, **common),
+        "transactions": TransactionService(
+            dialect=engine.dialect.name,
+            box=SecretBox(settings.secret_key, settings.secret_key_previous), **common),
         "alerts": AlertService(metrics=monitoring.performance_metrics, sender=sender,
                                secret_key=settings.secret_key, window=settings.alert_window,
                                max_attempts=settings.webhook_max_attempts, **common),

@@ -17,6 +17,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 
 
+MIN_SECRET_BYTES = 32
+
+
 class ConfigError(RuntimeError):
     """The configuration cannot run the app; the message says what to set."""
 
@@ -40,6 +43,7 @@ class Settings:
     admin_username: str | None = None
     admin_password: str | None = None
     session_ttl_seconds: int = 24 * 3600
+    session_max_lifetime_seconds: int = 30 * 24 * 3600
     cache_ttl_seconds: int = 300
     db_retry: RetryPolicy = field(default_factory=RetryPolicy)
     db_pool_size: int = 10
@@ -181,6 +185,7 @@ def load_settings(overrides: dict | None = None) -> Settings:
         admin_username=env.get("RELAYGATE_ADMIN_USERNAME") or None,
         admin_password=env.get("RELAYGATE_ADMIN_PASSWORD") or None,
         session_ttl_seconds=_env_int("RELAYGATE_SESSION_TTL", 24 * 3600),
+        session_max_lifetime_seconds=_env_int("RELAYGATE_SESSION_MAX_LIFETIME", 30 * 24 * 3600),
         cache_ttl_seconds=_env_int("RELAYGATE_CACHE_TTL", 300),
         db_retry=RetryPolicy(
             max_retries=_env_int("RELAYGATE_DB_MAX_RETRIES", 3),
@@ -263,6 +268,8 @@ def _checked(settings: Settings) -> Settings:
                 "to encrypt secrets at rest; set it to a long random string and keep it safe."
             )
         settings = replace(settings, secret_key=_development_secret(settings.instance_dir))
+    if settings.is_production:
+        _check_production(settings)
     if settings.is_sqlite:
         settings.instance_dir.mkdir(parents=True, exist_ok=True)
     if not 1 <= settings.usage_retention_days <= 36_500:
@@ -279,3 +286,17 @@ def _checked(settings: Settings) -> Settings:
         raise ConfigError("RELAYGATE_QUOTA_TIMEZONE must be an IANA time zone such as "
                           "'UTC' or 'Europe/Paris'.") from error
     return settings
+
+
+def _check_production(settings: Settings) -> None:
+    """What production must set: a strong master secret, and a token before /metrics."""
+    if len(settings.secret_key.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"RELAYGATE_SECRET_KEY is shorter than {MIN_SECRET_BYTES} bytes. It seals every "
+            "stored secret; set a long random string, e.g. `python3 -c \"import secrets; "
+            "print(secrets.token_urlsafe(48))\"`.")
+    if not settings.metrics_token:
+        raise ConfigError(
+            "RELAYGATE_METRICS_TOKEN is not set. In production /metrics answers only with "
+            "`Authorization: Bearer <token>`; set it to a random string and give it to your "
+            "Prometheus scraper.")

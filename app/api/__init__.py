@@ -22,6 +22,7 @@ from app.api import (
     openai_compat,
     plans,
     prometheus,
+    security_headers,
     sessions,
     usage,
     usage_stats,
@@ -67,4 +68,5 @@ def init_api(app: Flask) -> Api:
     app.register_blueprint(docs.blp)
     app.register_blueprint(home.blp)
     errors.register(app)
+    security_headers.register(app)
     return api

@@ -25,7 +25,7 @@ class Metrics(MethodView):
 
         Requests by route and status with latency histograms, upstream latency per provider,
         tokens and cost, cache hits and misses, pool gauges. When RELAYGATE_METRICS_TOKEN is
-        set, send it as `Authorization: Bearer <token>`.
+        set (production requires it), send it as `Authorization: Bearer <token>`.
         """
         token = services().settings.metrics_token
         if token:

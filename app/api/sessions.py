@@ -14,6 +14,7 @@ from app.api.schemas.sessions import (
     SessionCleanupSchema,
     SessionCreateSchema,
     SessionExpirySchema,
+    SessionRevokeAllSchema,
     SessionSchema,
     SessionTokenSchema,
     SessionUpdateSchema,
@@ -75,7 +76,9 @@ class CurrentSession(MethodView):
     def patch(self, body):
         """Update the session's data or extend its life (updateSession)
 
-        `sessionData` members replace those with the same name; `extendTTL` adds seconds.
+        `sessionData` members replace those with the same name; `extendTTL` adds seconds, up
+        to the maximum lifetime counted from the session's creation (RELAYGATE_SESSION_MAX_LIFETIME,
+        30 days by default), which no extension passes.
         """
         return ok(services().sessions.update(principal().token, **body))
 
@@ -85,6 +88,19 @@ class CurrentSession(MethodView):
         """End the session (deleteSession)"""
         services().sessions.delete(principal().token)
         return ok({})
+
+
+@blp.route("/revoke-all")
+class RevokeAll(MethodView):
+    @session_required
+    @blp.response(200, envelope(SessionRevokeAllSchema))
+    def post(self):
+        """End all my sessions
+
+        Every session of the bearer's user (an admin's or a user's) ends, this one included:
+        after a lost device or a leaked token. Other users' sessions stay.
+        """
+        return ok(services().sessions.revoke_all(principal().token))
 
 
 @blp.route("/cleanup")

@@ -18,9 +18,10 @@ log = logging.getLogger(__name__)
 
 
 def build_engine(settings: Settings) -> Engine:
+    """The engine; its errors never carry bound parameters (password hashes, sealed secrets)."""
     if settings.is_sqlite:
         engine = create_engine(
-            settings.database_url, poolclass=TimedQueuePool,
+            settings.database_url, poolclass=TimedQueuePool, hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -28,6 +29,7 @@ def build_engine(settings: Settings) -> Engine:
     return create_engine(
         settings.database_url,
         poolclass=TimedQueuePool,
+        hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_timeout=settings.db_pool_timeout,
@@ -87,8 +89,18 @@ def translate(error: Exception) -> DatabaseError:
         code = "DB_INVALID_QUERY"
     else:
         code = "DB_INVALID_QUERY"
-    log.error("database error %s: %s", code, error)
+    log.error("database error %s: %s", code, _summary(error))
     return DatabaseError(_MESSAGES[code], code=code)
+
+
+def _summary(error: Exception) -> str:
+    """The driver's first line and the statement: never the parameters, nor PostgreSQL's DETAIL
+    line, which quotes the conflicting values (a token hash, an e-mail address)."""
+    orig = getattr(error, "orig", None) or error
+    lines = str(orig).strip().splitlines()
+    summary = f"{type(orig).__name__}: {lines[0] if lines else ''}"
+    statement = getattr(error, "statement", None)
+    return f"{summary} [SQL: {statement}]" if statement else summary
 
 
 _MESSAGES = {

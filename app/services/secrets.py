@@ -4,7 +4,8 @@ Run after changing RELAYGATE_SECRET_KEY, with the old secret given as a previous
 (`flask --app wsgi rotate-secrets --old-key ...`). Rows are changed in small batches, each
 locked while it is re-sealed, so the gateway keeps serving during a rotation. A table that
 stores sealed secrets lists its columns in SEALED_COLUMNS, under the name of its repository
-on the unit of work; that repository provides `page_after(after_id, limit, for_update=)`.
+on the unit of work; that repository provides `page_after(after, limit, for_update=)`, paging
+by its `cursor(row)` (the id, unless the table has a composite key).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ SEALED_COLUMNS = {
     "accounts": ("access_token_sealed", "refresh_token_sealed", "api_key_sealed",
               "proxy_password_sealed"),
     "key_hash_peppers": ("secret_sealed",),
+    "staged_operations": ("data_sealed",),
 }
 BATCH = 100
 
@@ -45,9 +47,10 @@ class SecretRotation(Service):
 
     @db_retry
     def _batch(self, box: SecretBox, repository: str, columns: tuple[str, ...],
-               after: str) -> tuple[int, int, str | None]:
+               after) -> tuple[int, int, object | None]:
         with self.uow() as uow:
-            found = getattr(uow, repository).page_after(after, BATCH, for_update=True)
+            table = getattr(uow, repository)
+            found = table.page_after(after, BATCH, for_update=True)
             rows = resealed = 0
             for row in found:
                 changed = 0
@@ -58,4 +61,4 @@ class SecretRotation(Service):
                         changed += 1
                 rows, resealed = rows + bool(changed), resealed + changed
             uow.commit()
-        return rows, resealed, (found[-1].id if found else None)
+        return rows, resealed, (table.cursor(found[-1]) if found else None)

@@ -1,8 +1,12 @@
-"""SessionService: admin login and the SessionInterface of the data-access document."""
+"""SessionService: admin login and the SessionInterface of the data-access document.
+
+A session lives at most `max_lifetime` seconds from its creation: neither its TTL nor any
+extendTTL takes it past that, and a session older than that (the setting was lowered) is over.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from app.cache import read_through
 from app.db.models import Session
@@ -19,11 +23,12 @@ BAD_LOGIN = "Invalid username or password."
 
 class SessionService(Service):
     def __init__(self, *, passwords: Passwords, throttle: LoginThrottle,
-                 default_ttl: int = 24 * 3600, **kwargs):
+                 default_ttl: int = 24 * 3600, max_lifetime: int = 30 * 24 * 3600, **kwargs):
         super().__init__(**kwargs)
         self.passwords = passwords
         self.throttle = throttle
         self.default_ttl = default_ttl
+        self.max_lifetime = timedelta(seconds=max_lifetime)
 
     def login(self, username: str, password: str, *, ip_address: str | None = None,
               user_agent: str | None = None) -> dict:
@@ -85,13 +90,16 @@ class SessionService(Service):
             raise NotFound("No user has that userId.", code="DB_RECORD_NOT_FOUND")
 
     def _new_session(self, user_id, user_type, data, ttl, ip_address, user_agent):
-        token = new_session_token()
+        token, now = new_session_token(), self.clock()
         session = Session(
             token_hash=sha256_hex(token), user_id=user_id, user_type=user_type,
-            session_data=data, ip_address=ip_address, user_agent=user_agent,
-            created_at=self.clock(), expires_at=self.clock() + timedelta(seconds=ttl),
+            session_data=data, ip_address=ip_address, user_agent=user_agent, created_at=now,
+            expires_at=min(now + timedelta(seconds=ttl), now + self.max_lifetime),
         )
         return token, session
+
+    def _expiry(self, session: Session) -> datetime:
+        return min(session.expires_at, session.created_at + self.max_lifetime)
 
     def validate(self, token: str) -> dict:
         """The session behind a token, or Unauthenticated; expiry is checked on every call."""
@@ -115,7 +123,7 @@ class SessionService(Service):
             if session is None:
                 return None
             return {"userId": session.user_id, "userType": session.user_type,
-                    "sessionData": session.session_data, "expiresAt": session.expires_at}
+                    "sessionData": session.session_data, "expiresAt": self._expiry(session)}
 
     @db_retry
     def update(self, token: str, *, session_data: dict | None = None,
@@ -127,7 +135,8 @@ class SessionService(Service):
                 # PATCH semantics: the given members replace theirs, the rest stay.
                 session.session_data = {**session.session_data, **session_data}
             if extend_ttl:
-                session.expires_at = session.expires_at + timedelta(seconds=extend_ttl)
+                extended = self._expiry(session) + timedelta(seconds=extend_ttl)
+                session.expires_at = min(extended, session.created_at + self.max_lifetime)
             uow.commit()
         self._lookup.invalidate(self.cache, token_hash)
         return {"expiresAt": session.expires_at}
@@ -141,6 +150,17 @@ class SessionService(Service):
         self._lookup.invalidate(self.cache, token_hash)
 
     @db_retry
+    def revoke_all(self, token: str) -> dict:
+        """End every session of the token's user (its own included); other users' stay."""
+        with self.uow() as uow:
+            session = self._live(uow, sha256_hex(token))
+            token_hashes = uow.sessions.delete_for_user(session.user_id, session.user_type)
+            uow.commit()
+        for token_hash in token_hashes:
+            self._lookup.invalidate(self.cache, token_hash)
+        return {"revokedSessions": len(token_hashes)}
+
+    @db_retry
     def cleanup_expired(self) -> dict:
         with self.uow() as uow:
             deleted = uow.sessions.delete_expired(self.clock())
@@ -149,6 +169,6 @@ class SessionService(Service):
 
     def _live(self, uow, token_hash: str) -> Session:
         session = uow.sessions.get_by_token_hash(token_hash)
-        if session is None or session.expires_at <= self.clock():
+        if session is None or self._expiry(session) <= self.clock():
             raise Unauthenticated(INVALID_SESSION, code="INVALID_SESSION")
         return session

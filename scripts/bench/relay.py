@@ -38,7 +38,7 @@ import redis  # noqa: E402
 from app.db.migrations import upgrade  # noqa: E402
 from tests.support.servers import free_port, pg_admin_dsn, pg_drop, pg_execute  # noqa: E402
 
-SECRET = "relaygate-benchmark-secret-key"
+SECRET = "relaygate-benchmark-secret-key-of-32-bytes-or-more"
 MODEL = "openai/gpt-4o-mini"
 BODY = {"messages": [{"role": "user", "content": "benchmark me"}], "max_tokens": 16}
 ADMIN = ("bench-admin", "bench admin password")
@@ -187,6 +187,7 @@ def main() -> None:
     port, stub_port = free_port(), free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": args.redis_url,
            "RELAYGATE_REDIS_PREFIX": prefix, "RELAYGATE_SECRET_KEY": SECRET,
+           "RELAYGATE_METRICS_TOKEN": "relaygate-benchmark-metrics",
            "RELAYGATE_ENV": "production", "PYTHONPATH": str(ROOT),
            "RELAYGATE_ADMIN_USERNAME": ADMIN[0], "RELAYGATE_ADMIN_PASSWORD": ADMIN[1],
            "RELAYGATE_DB_POOL_SIZE": "20", "RELAYGATE_ACCESS_LOG": ""}

@@ -43,7 +43,7 @@ from tests.support.servers import (  # noqa: E402
     pg_execute,
 )
 
-SECRET = "relaygate-benchmark-secret-key"
+SECRET = "relaygate-benchmark-secret-key-of-32-bytes-or-more"
 
 
 def _arguments() -> argparse.Namespace:
@@ -152,6 +152,7 @@ def main() -> None:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url,
            "RELAYGATE_REDIS_PREFIX": prefix, "RELAYGATE_SECRET_KEY": SECRET,
+           "RELAYGATE_METRICS_TOKEN": "relaygate-benchmark-metrics",
            "RELAYGATE_ENV": "production",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     private_redis = None if args.redis_url else PrivateRedis().start()

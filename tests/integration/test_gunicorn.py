@@ -19,7 +19,9 @@ def test_gunicorn_serves_the_api_on_postgres_and_redis(pg_database, redis_server
     port = free_port()
     env = {**os.environ, "DATABASE_URL": PG_URL.rsplit("/", 1)[0] + "/" + name,
            "REDIS_URL": redis_server_url, "RELAYGATE_REDIS_PREFIX": redis_prefix,
-           "RELAYGATE_ENV": "production", "RELAYGATE_SECRET_KEY": "gunicorn-test-secret",
+           "RELAYGATE_ENV": "production",
+           "RELAYGATE_SECRET_KEY": "gunicorn-test-secret-of-at-least-32-bytes",
+           "RELAYGATE_METRICS_TOKEN": "gunicorn-metrics-token",
            "RELAYGATE_ADMIN_USERNAME": "ops", "RELAYGATE_ADMIN_PASSWORD": "ops password",
            "RELAYGATE_BIND": f"127.0.0.1:{port}", "RELAYGATE_WORKERS": "2",
            "RELAYGATE_INSTANCE_DIR": str(tmp_path), "RELAYGATE_ACCESS_LOG": "",
@@ -55,6 +57,11 @@ def test_gunicorn_serves_the_api_on_postgres_and_redis(pg_database, redis_server
         for _ in range(4):
             me = httpx.get(base + "/api/keys/me", headers={"x-api-key": key["data"]["apiKey"]})
             assert me.status_code == 401
+        # Production requires the metrics token: /metrics is not public.
+        assert httpx.get(base + "/metrics").status_code == 401
+        scraped = httpx.get(base + "/metrics",
+                            headers={"Authorization": "Bearer gunicorn-metrics-token"})
+        assert scraped.status_code == 200 and "relaygate" in scraped.text
     finally:
         if server is not None:
             server.terminate()

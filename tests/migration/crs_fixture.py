@@ -18,6 +18,10 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 ENCRYPTION_KEY = "crs-fixture-encryption-key-32chr"
 OFFSET_HOURS = 8
 CREATED = "2026-10-01T08:00:00.000Z"
+# Where the imported accounts' proxy and base URL point: loopback, on a port nothing listens on
+# (the discard port), so a chat after an import fails fast here and sends nothing elsewhere.
+CLOSED_HOST, CLOSED_PORT = "127.0.0.1", 9
+CONSOLE_URL = f"http://{CLOSED_HOST}:{CLOSED_PORT}/v1"
 
 
 def _aes_encrypt(key: bytes, iv: bytes, plaintext: str) -> bytes:
@@ -222,7 +226,8 @@ def _write_accounts(r: Any, fx: CrsFixture) -> None:
         "azure": {"api_key": "azure-plaintext-key"},
         "bedrock": {"aws": {"accessKeyId": "AKIAEXAMPLE", "secretAccessKey": "s3cr3t"}},
     }
-    proxy = '{"type":"socks5","host":"10.0.0.9","port":1080,"username":"u","password":"p"}'
+    proxy = json.dumps({"type": "socks5", "host": CLOSED_HOST, "port": CLOSED_PORT,
+                        "username": "u", "password": "p"})
     common = {"description": "", "isActive": "true", "createdAt": CREATED, "lastUsedAt": ""}
     salt = b"salt"
     pipe = r.pipeline(transaction=False)
@@ -273,7 +278,7 @@ def _write_accounts(r: Any, fx: CrsFixture) -> None:
         | {
             "id": ids["console"],
             "name": "Console relay",
-            "apiUrl": "https://api.relay.example/v1",
+            "apiUrl": CONSOLE_URL,
             "apiKey": node_encrypt("sk-ant-api03-console-secret", key, b"claude-console-salt"),
             "priority": "20",
             "supportedModels": "{}",

@@ -18,7 +18,7 @@ from app.migration.crs_source import (
     normalise_permissions,
 )
 
-from .crs_fixture import CrsFixture, key_hash, node_encrypt
+from .crs_fixture import CLOSED_PORT, CONSOLE_URL, CrsFixture, key_hash, node_encrypt
 
 
 def _utc(*args: int) -> datetime:
@@ -137,7 +137,7 @@ def test_oauth_secrets_decrypt_to_the_plaintext_and_the_refreshed_token_wins(crs
     assert oauth.scopes == ["user:inference", "user:profile"]
     assert oauth.token_expires_at == datetime.fromtimestamp(1795000000, UTC)
     assert json.loads(oauth.raw["proxy"]) == oauth.proxy
-    assert oauth.proxy["type"] == "socks5" and oauth.proxy["port"] == 1080
+    assert oauth.proxy["type"] == "socks5" and oauth.proxy["port"] == CLOSED_PORT
     assert oauth.undecryptable == []
 
 
@@ -156,7 +156,7 @@ def test_a_console_account_decrypts_its_api_key_and_keeps_its_url(crs_source, cr
     console = _accounts_by_label(crs_source, crs_store)["console"]
 
     assert console.api_key == crs_store.secrets["console"]["api_key"]
-    assert console.api_url == "https://api.relay.example/v1"
+    assert console.api_url == CONSOLE_URL
     assert console.schedulable is False
     assert console.daily_quota == Decimal(50)
     assert console.max_concurrency == 4

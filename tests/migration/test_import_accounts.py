@@ -9,6 +9,7 @@ import pytest
 from app.db.models import Account
 from app.migration.crs_source import CrsSource
 
+from .crs_fixture import CLOSED_HOST, CLOSED_PORT, CONSOLE_URL
 from .importing import importer
 
 NOW = datetime(2026, 11, 22, 22, 0, tzinfo=UTC)  # during the fixture's rate limit
@@ -60,7 +61,8 @@ def test_status_priority_proxy_and_rate_limit_state_are_kept(services, crs_store
     assert oauth.rate_limit_reset_at == datetime(2026, 11, 23, 1, tzinfo=UTC)
     assert oauth.rate_limit_remaining == 0
     assert oauth.priority == 101 - 10
-    assert (oauth.proxy_type, oauth.proxy_host, oauth.proxy_port) == ("socks5", "10.0.0.9", 1080)
+    assert (oauth.proxy_type, oauth.proxy_host, oauth.proxy_port) == (
+        "socks5", CLOSED_HOST, CLOSED_PORT)
     assert oauth.proxy_username == "u" and _open(services, oauth.proxy_password_sealed) == "p"
 
 
@@ -70,7 +72,7 @@ def test_a_console_account_becomes_an_api_key_account_with_its_url(services, crs
 
     assert (console.provider, console.credential_kind) == ("claude", "api_key")
     assert _open(services, console.api_key_sealed) == crs_store.secrets["console"]["api_key"]
-    assert console.base_url == "https://api.relay.example/v1"
+    assert console.base_url == CONSOLE_URL
     assert console.max_concurrency == 4
     assert console.status == "inactive"  # not schedulable, and dedicated, in the source
     assert console.priority == 81

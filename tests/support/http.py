@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -61,3 +62,13 @@ def wait_until_ready(url: str, timeout: float = 30.0, process=None) -> None:
             pass
         time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+@contextlib.contextmanager
+def live_client(app):
+    """An httpx client of `app` served on a free loopback port by a werkzeug thread."""
+    from tests.support.servers import free_port
+
+    with ServerThread(app, free_port()) as server, \
+            httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client

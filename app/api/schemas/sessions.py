@@ -47,5 +47,9 @@ class SessionExpirySchema(Schema):
     expiresAt = fields.DateTime(required=True)
 
 
+class SessionRevokeAllSchema(Schema):
+    revokedSessions = fields.Integer(required=True)
+
+
 class SessionCleanupSchema(Schema):
     deletedSessions = fields.Integer(required=True)

@@ -35,7 +35,8 @@ class StagedOperation(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     type: Mapped[str] = mapped_column(String(8))
     table_name: Mapped[str] = mapped_column(String(32))
-    # The operation as validated, encoded so decimals and datetimes come back exact.
-    data: Mapped[str] = mapped_column(Text)
+    # The operation as validated, encoded so decimals and datetimes come back exact, then
+    # sealed: it may carry an upstream API key, OAuth tokens or a proxy password.
+    data_sealed: Mapped[str] = mapped_column(Text)
     row_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[timestamp]

@@ -24,3 +24,7 @@ class Repository(Generic[T]):
 
     def delete(self, row: T) -> None:
         self.session.delete(row)
+
+    def cursor(self, row: T):
+        """Where the page after `row` starts, for repositories that offer `page_after`."""
+        return row.id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, tuple_, update
 
 from app.db.models import StagedOperation, StagedTransaction
 from app.db.repositories.base import Repository
@@ -64,3 +64,21 @@ class StagedOperationRepository(Repository[StagedOperation]):
             .where(StagedOperation.transaction_id == transaction_id,
                    StagedOperation.position <= count)
             .order_by(StagedOperation.position)))
+
+    def delete_for(self, transaction_id: str) -> None:
+        self.session.execute(delete(StagedOperation)
+                             .where(StagedOperation.transaction_id == transaction_id)
+                             .execution_options(synchronize_session=False))
+
+    def page_after(self, after: tuple[str, int] | str, limit: int, *,
+                   for_update: bool = False) -> list[StagedOperation]:
+        """For secret rotation: `after` is a cursor() of the previous page, or "" to start."""
+        query = select(StagedOperation).order_by(StagedOperation.transaction_id,
+                                                 StagedOperation.position).limit(limit)
+        if after:
+            query = query.where(tuple_(StagedOperation.transaction_id, StagedOperation.position)
+                                > tuple_(*after))
+        return list(self.session.scalars(query.with_for_update() if for_update else query))
+
+    def cursor(self, row: StagedOperation) -> tuple[str, int]:
+        return row.transaction_id, row.position

@@ -4,6 +4,10 @@ A staged transaction never holds a database connection between requests: its ope
 stored as they come, and the commit applies them all in one database transaction at the
 isolation level asked for. The commit first closes the transaction row inside that same
 transaction, so two commits cannot both apply it, and a timed-out one cannot be applied at all.
+
+An operation may carry secrets (an account's API key, OAuth tokens, proxy password): it is stored
+sealed by the SecretBox, covered by `rotate-secrets`, and deleted by the commit that applies it
+(a rolled-back, failed or expired transaction's operations go at the next clean-up).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from app.cache import codec, deferred_invalidations
+from app.crypto import SecretBox
 from app.db.models import StagedOperation, StagedTransaction
 from app.errors import Conflict, DomainError, Gone, InvalidInput, NotFound
 from app.services.base import Service
@@ -23,9 +28,10 @@ MAX_OPERATIONS = 500
 
 
 class TransactionService(Service):
-    def __init__(self, *, dialect: str, **kwargs):
+    def __init__(self, *, dialect: str, box: SecretBox, **kwargs):
         super().__init__(**kwargs)
         self.dialect = dialect
+        self.box = box
         self.tables: dict[str, BatchTable] = {}
 
     def register(self, table: str, handler: BatchTable) -> None:
@@ -80,7 +86,8 @@ class TransactionService(Service):
                 raise InvalidInput(f"A transaction holds at most {MAX_OPERATIONS} operations.")
             uow.staged_operations.add(StagedOperation(
                 transaction_id=transaction_id, position=position, type=operation.type,
-                table_name=operation.table, data=codec.dumps(operation.data),
+                table_name=operation.table,
+                data_sealed=self.box.encrypt(codec.dumps(operation.data)),
                 row_id=operation.row_id, created_at=now))
             uow.commit()
         return {"transactionId": transaction_id, "position": position - 1,
@@ -97,8 +104,12 @@ class TransactionService(Service):
             count = uow.staged_transactions.finish(transaction_id, "committed", self.clock())
             if count is None:
                 raise self._unusable(uow.staged_transactions.get(transaction_id), self.clock())
-            return [Operation(op.type, op.table_name, codec.loads(op.data), op.row_id)
-                    for op in uow.staged_operations.list_for(transaction_id, count)]
+            operations = [
+                Operation(op.type, op.table_name, codec.loads(self.box.decrypt(op.data_sealed)),
+                          op.row_id)
+                for op in uow.staged_operations.list_for(transaction_id, count)]
+            uow.staged_operations.delete_for(transaction_id)  # gone with the commit
+            return operations
 
         try:
             results = self._apply(close_and_load, staged.isolation_level, staged.read_only)

@@ -1,0 +1,38 @@
+"""Headers every answer carries, and the Content-Security-Policy of HTML pages.
+
+The only HTML page is Swagger UI at /docs: its assets come from the app itself, and its one
+inline script (flask-smorest's template, which passes the spec URL) is allowed by its SHA-256,
+computed from the page, so no other inline script can run.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+from flask import Flask, Response
+
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+_CSP = ("default-src 'self'; script-src 'self'{hashes}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'")
+
+
+def register(app: Flask) -> None:
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if (response.mimetype == "text/html" and not response.is_streamed
+                and not response.direct_passthrough):
+            response.headers.setdefault("Content-Security-Policy", content_security_policy(
+                response.get_data(as_text=True)))
+        return response
+
+
+def content_security_policy(page: str) -> str:
+    hashes = "".join(
+        f" 'sha256-{base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()}'"
+        for script in _INLINE_SCRIPT.findall(page))
+    return _CSP.format(hashes=hashes)
