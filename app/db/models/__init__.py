@@ -10,8 +10,8 @@ from app.db.models.limit_slot import LimitSlot
 from app.db.models.monitoring import MetricBucket, QueryStat
 from app.db.models.quota import UsageCounter, UsageIdempotencyKey, UsageReservation
 from app.db.models.session import Session
-from app.db.models.storage import StorageStrategy
 from app.db.models.sticky_session import StickySession
+from app.db.models.storage import StorageStrategy
 from app.db.models.transactions import StagedOperation, StagedTransaction
 from app.db.models.usage import UsageEvent
 from app.db.models.usage_baseline import UsageBaseline

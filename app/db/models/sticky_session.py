@@ -1,4 +1,4 @@
-"""Sticky sessions kept in the database when Redis is absent: which account serves a conversation."""
+"""Sticky sessions without Redis: which account serves a conversation of an API key."""
 
 from __future__ import annotations
 
