@@ -114,10 +114,13 @@ class ChatService:
                 "access": {"provider": provider, "providerAllowed": True,
                            "accountAvailable": available}}
 
-    def begin(self, credential, model_name: str, mode: str) -> ChatTicket:
+    def begin(self, credential, model_name: str, mode: str, *,
+              client_names: bool = False) -> ChatTicket:
+        """The checks; `client_names` resolves the model as client protocols name it
+        (ModelService.resolve_for_client: id, name, upstream name or alias)."""
         if mode not in MODES:
             raise InvalidInput(f"Unknown mode {mode!r}.")
-        key, model = self._caller_and_model(credential, model_name, mode)
+        key, model = self._caller_and_model(credential, model_name, mode, client_names)
         if model.get("id") is None:
             raise NotFound(f"No model is named {model_name!r}.", code="MODEL_NOT_FOUND")
         if not model.get("isActive", True):
@@ -127,22 +130,32 @@ class ChatService:
             principal = self.auth.principal(credential, key)
             subject = self.quota.subject_for(principal)
             reserve = self.quota.hold if mode == "fast" else self.quota.reserve
-            reservation = reserve(subject, model_name)
+            # The tier is the answering entry's, whichever of its names the client sent.
+            reservation = reserve(subject, model["id"] if client_names else model_name)
         except BaseException:
             admission.release(refused=True)
             raise
         return ChatTicket(mode, key, model, subject, reservation, admission)
 
-    def _caller_and_model(self, credential, model_name: str, mode: str) -> tuple[dict, dict]:
+    def _caller_and_model(self, credential, model_name: str, mode: str,
+                          client_names: bool) -> tuple[dict, dict]:
         if credential is None or credential.kind != "api_key":
             raise Unauthenticated("An API key is required.", code="MISSING_API_KEY")
         if mode == "chat":
             return (self.keys.authenticate(credential.token, fresh=True),
-                    self.models.resolve.uncached(self.models, model_name))
+                    self._model(model_name, client_names, fresh=True))
         if mode == "optimized":
-            model = self._parallel.submit(self.models.resolve, model_name)
+            model = self._parallel.submit(self._model, model_name, client_names)
             return self.keys.authenticate(credential.token), model.result()
-        return self.keys.authenticate(credential.token), self.models.resolve(model_name)
+        return self.keys.authenticate(credential.token), self._model(model_name, client_names)
+
+    def _model(self, model_name: str, client_names: bool, *, fresh: bool = False) -> dict:
+        """The catalogue's answer for `model_name`; `{"id": None}` when nothing routes it."""
+        if client_names:
+            return self.models.resolve_for_client(model_name, fresh=fresh) or {"id": None}
+        if fresh:
+            return self.models.resolve.uncached(self.models, model_name)
+        return self.models.resolve(model_name)
 
     def open(self, ticket: ChatTicket, request: ChatRequest) -> UpstreamCall:
         """Start the upstream call; on failure the ticket is abandoned and nothing billed."""
@@ -159,7 +172,8 @@ class ChatService:
     def run(self, credential, model_name: str, body: dict, *, mode: str,
             wire: str = "relay") -> ChatAnswer:
         """The whole request: checks, the upstream call, and the answer or its event stream."""
-        ticket = self.begin(credential, model_name, mode)
+        # Client protocols (wire formats other than our relay's) name models as their clients do.
+        ticket = self.begin(credential, model_name, mode, client_names=wire != "relay")
         request = ChatRequest(
             model=model_name, messages=body["messages"], system=body.get("system"),
             max_tokens=body.get("max_tokens"), temperature=body.get("temperature"),
