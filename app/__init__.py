@@ -46,6 +46,7 @@ from app.services.secrets import SecretRotation
 from app.services.sessions import SessionService
 from app.services.settlement import Settler
 from app.services.slots import SlotLimiter
+from app.services.sticky_sessions import StickySessions
 from app.services.storage.health import StorageHealthService
 from app.services.storage.policy import StoragePolicy
 from app.services.storage.service import StorageService
@@ -105,7 +106,8 @@ def create_app(config: dict | None = None) -> Flask:
     found.chat = ChatService(
         auth=auth, keys=keys, models=models, quota=quota, key_limits=found.key_limits,
         scheduler=found.scheduler, accounts=found.accounts, settler=settler,
-        usage_writer=found.usage_writer)
+        usage_writer=found.usage_writer,
+        sticky=StickySessions(ttl_seconds=settings.sticky_session_ttl_seconds, **common))
     transactions = app.extensions["relaygate"].transactions
     transactions.register("api_keys", ServiceTable(keys))
     transactions.register("accounts", ServiceTable(app.extensions["relaygate"].accounts))

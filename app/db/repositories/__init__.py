@@ -16,6 +16,7 @@ from app.db.repositories.quota import (
     UsageReservationRepository,
 )
 from app.db.repositories.sessions import SessionRepository
+from app.db.repositories.sticky_sessions import StickySessionRepository
 from app.db.repositories.storage import StorageStrategyRepository
 from app.db.repositories.transactions import (
     StagedOperationRepository,
@@ -52,6 +53,7 @@ REPOSITORIES = {
     "crs_import_items": CrsImportItemRepository,
     "key_hash_peppers": KeyHashPepperRepository,
     "usage_baselines": UsageBaselineRepository,
+    "sticky_sessions": StickySessionRepository,
 }
 
 __all__ = [
@@ -80,4 +82,5 @@ __all__ = [
     "CrsImportItemRepository",
     "KeyHashPepperRepository",
     "UsageBaselineRepository",
+    "StickySessionRepository",
 ]
