@@ -135,3 +135,30 @@ def test_a_binding_expires_after_its_ttl_unless_used(app_config, tmp_path):
         assert sticky.binding("key-1", "session:s").account_id is None
     finally:
         app.extensions["relaygate"].engine.dispose()
+
+
+def test_every_worker_sees_a_binding_another_made(app_config, tmp_path):
+    from tests.conftest import make_app
+
+    first, second = (make_app(tmp_path, **app_config) for _ in range(2))
+    try:
+        binding = first.extensions["relaygate"].chat.sticky.binding("key-w", "session:w")
+        binding.keep("account-w")
+        other = second.extensions["relaygate"].chat.sticky.binding("key-w", "session:w")
+        assert other.account_id == "account-w"
+    finally:
+        for application in (first, second):
+            application.extensions["relaygate"].engine.dispose()
+
+
+def test_with_redis_down_bindings_live_in_the_database(postgres_url, private_redis, tmp_path):
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, postgres_url, private_redis.url, "rg-sticky:")
+    try:
+        sticky = app.extensions["relaygate"].chat.sticky
+        private_redis.stop()
+        sticky.binding("key-d", "session:d").keep("account-d")
+        assert sticky.binding("key-d", "session:d").account_id == "account-d"
+    finally:
+        app.extensions["relaygate"].engine.dispose()
