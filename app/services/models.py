@@ -84,10 +84,11 @@ class ModelService(Service):
                 continue
             listed = model_id
             if listed_as == "upstream":
-                answers = routes["names"].get(model["upstreamModel"])
-                if answers != model_id and answers in routes["models"]:
-                    continue  # another entry answers this name: it is listed for it
-                listed = model["upstreamModel"] if answers == model_id else model_id
+                answers = routes["names"][model["upstreamModel"]]
+                if answers == model_id:
+                    listed = model["upstreamModel"]
+                elif may_use_model(key, routes["models"][answers]):
+                    continue  # the entry that answers this name is listed under it
             offered.append({**model, "listedId": listed})
         return _page(offered, after_id, before_id, limit)
 

@@ -92,3 +92,26 @@ def test_claude_codes_names_resolve_to_the_catalogue_entry(services):
         assert found["id"] == "claude/claude-sonnet-4-5"
         assert found["modelType"] == "premium"
     assert services.models.resolve_for_client("claude-sonnet-4-5-2099") is None
+
+
+def test_an_id_outranks_a_name_an_upstream_name_and_an_alias(services, client, admin_headers):
+    client.patch("/api/models/openai/gpt-4o-mini", headers=admin_headers,
+                 json={"aliases": ["openai/gpt-4o", "GPT-4o", "gpt-4o", "only-mini"]})
+    for name in ("openai/gpt-4o", "GPT-4o", "gpt-4o"):
+        assert services.models.resolve_for_client(name)["id"] == "openai/gpt-4o"
+    assert services.models.resolve_for_client("only-mini")["id"] == "openai/gpt-4o-mini"
+
+
+def test_every_listed_model_id_routes_back_to_the_entry_listed(services, client, admin_headers,
+                                                               make_key):
+    client.post("/api/models", headers=admin_headers, json={
+        "id": "claude/zz-copy", "name": "ZZ copy", "provider": "claude", "modelType": "basic",
+        "upstreamModel": "claude-sonnet-4-5-20250929"})
+    key = services.keys.authenticate(make_key()["apiKey"])
+    for listed_as in ("id", "upstream"):
+        listed = services.models.offered_to(key, listed_as=listed_as)["models"]
+        for model in listed:
+            assert services.models.resolve_for_client(model["listedId"])["id"] == model["id"]
+        assert len({m["listedId"] for m in listed}) == len(listed)
+    upstream = services.models.offered_to(key, listed_as="upstream")["models"]
+    assert "claude/zz-copy" not in {m["id"] for m in upstream}  # the lowest id answers it
