@@ -48,6 +48,7 @@ from app.services.secrets import SecretRotation
 from app.services.sessions import SessionService
 from app.services.settlement import Settler
 from app.services.slots import SlotLimiter
+from app.services.sticky_sessions import StickySessions
 from app.services.storage.health import StorageHealthService
 from app.services.storage.policy import StoragePolicy
 from app.services.storage.service import StorageService
@@ -112,7 +113,8 @@ def create_app(config: dict | None = None) -> Flask:
     found.chat = ChatService(
         auth=auth, keys=keys, models=models, quota=quota, key_limits=found.key_limits,
         scheduler=found.scheduler, accounts=found.accounts, settler=settler,
-        usage_writer=found.usage_writer)
+        usage_writer=found.usage_writer,
+        sticky=StickySessions(ttl_seconds=settings.sticky_session_ttl_seconds, **common))
     found.usage_reports = UsageReports(usage=usage, writer=found.usage_writer, models=models,
                                        retention=usage.retention, **common)
     transactions = app.extensions["relaygate"].transactions

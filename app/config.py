@@ -71,6 +71,7 @@ class Settings:
     account_cooldown_seconds: int = 30
     account_failure_threshold: int = 3
     rate_limit_default_reset_seconds: int = 60
+    sticky_session_ttl_seconds: int = 3600
     strategy_poll_seconds: float = 0.25
     slow_query_ms: float = 200.0
     metrics_flush_seconds: float = 5.0
@@ -223,6 +224,7 @@ def load_settings(overrides: dict | None = None) -> Settings:
         account_cooldown_seconds=_env_int("RELAYGATE_ACCOUNT_COOLDOWN", 30),
         account_failure_threshold=_env_int("RELAYGATE_ACCOUNT_FAILURE_THRESHOLD", 3),
         rate_limit_default_reset_seconds=_env_int("RELAYGATE_RATE_LIMIT_DEFAULT_RESET", 60),
+        sticky_session_ttl_seconds=_env_int("RELAYGATE_STICKY_SESSION_TTL", 3600),
         strategy_poll_seconds=_env_float("RELAYGATE_STRATEGY_POLL_SECONDS", 0.25),
         slow_query_ms=_env_float("RELAYGATE_SLOW_QUERY_MS", 200.0),
         metrics_flush_seconds=_env_float("RELAYGATE_METRICS_FLUSH_SECONDS", 5.0),

@@ -13,6 +13,7 @@ from app.api import (
     admin_transactions,
     ai,
     catalogue,
+    client_models,
     docs,
     errors,
     health,
@@ -34,6 +35,7 @@ from app.api.envelope import ErrorEnvelopeSchema
 BLUEPRINTS = [health.blp, sessions.blp, keys.blp, accounts.blp, ai.blp, legacy.blp,
               openai_compat.blp]
 BLUEPRINTS += [users.blp, plans.blp, catalogue.blp, usage.blp, usage_stats.blp]
+BLUEPRINTS += [client_models.blp]
 BLUEPRINTS += [admin_storage.blp, admin_monitoring.blp, admin_alerts.blp,
                admin_transactions.blp, prometheus.blp]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -42,7 +42,8 @@ def answer(result):
 def chat_view(mode: str, summary: str, description: str) -> type[MethodView]:
     def post(self, query, body):
         args = query_over_body(query, body)
-        return answer(services().chat.run(credential(), args["model"], body, mode=mode))
+        return answer(services().chat.run(credential(), args["model"], body, mode=mode,
+                                          headers=request.headers))
 
     post.__doc__ = f"{summary}\n\n{description}"
     post = credential_required(blp.arguments(ModelArgsSchema(), location="query")(

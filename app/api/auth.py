@@ -26,8 +26,9 @@ SECURITY_SCHEMES = {
 
 
 def _credentials() -> dict:
+    # `api-key` is how Azure OpenAI clients send a key.
     return {"authorization": request.headers.get("Authorization"),
-            "x_api_key": request.headers.get("x-api-key")}
+            "x_api_key": request.headers.get("x-api-key") or request.headers.get("api-key")}
 
 
 def _guard(check, security):

@@ -44,7 +44,7 @@ def _respond(status: int, body: dict, headers: dict | None = None):
     return response
 
 
-def handle_domain_error(error: domain.DomainError):
+def _status_and_headers(error: domain.DomainError) -> tuple[int, dict]:
     headers = {}
     if isinstance(error, domain.DatabaseError):
         status = _DB_STATUS.get(error.code, 500)
@@ -57,8 +57,38 @@ def handle_domain_error(error: domain.DomainError):
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return status, headers
+
+
+def handle_domain_error(error: domain.DomainError):
+    status, headers = _status_and_headers(error)
     return _respond(status, error_body(error.code, error.message, error.details, **error.extra),
                     headers)
+
+
+def _client_error_type(status: int) -> str:
+    """The error `type` both client protocols (Anthropic's and OpenAI's) give a status."""
+    if status >= 500:
+        return "overloaded_error" if status == 529 else "api_error"
+    return _CLIENT_ERROR_TYPES.get(status, "invalid_request_error")
+
+
+_CLIENT_ERROR_TYPES = {401: "authentication_error", 403: "permission_error",
+                       404: "not_found_error", 429: "rate_limit_error"}
+
+
+def handle_client_error(error: domain.DomainError, protocol: str):
+    """A refusal on a client protocol route in that protocol's own error shape, so the SDKs
+    raise their typed errors: Anthropic's error object, or OpenAI's `{"error": {...}}` (our
+    code in `code`). `protocol` is 'anthropic' or 'openai'."""
+    status, headers = _status_and_headers(error)
+    kind = _client_error_type(status)
+    if protocol == "anthropic":
+        body = {"type": "error", "error": {"type": kind, "message": error.message}}
+    else:
+        body = {"error": {"message": error.message, "type": kind, "code": error.code,
+                          "param": None}}
+    return _respond(status, body, headers)
 
 
 def handle_http_exception(error: HTTPException):

@@ -7,7 +7,7 @@ Answers are OpenAI's `chat.completion` (or `chat.completion.chunk` events ending
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -29,7 +29,7 @@ class ChatCompletions(MethodView):
     def post(self, body):
         """Chat completions in OpenAI's format (the synchronous `chat` path)"""
         result = services().chat.run(credential(), body["model"], body, mode="chat",
-                                     wire="openai")
+                                     wire="openai", headers=request.headers)
         if result.stream is not None:
             return Response(result.stream, mimetype=result.media_type, headers=STREAM_HEADERS)
         return jsonify(result.body)

@@ -23,3 +23,9 @@ def model_catalogue() -> list[dict]:
         row = {column: entry[name] for name, column in _FIELDS.items()}
         rows.append({k: Decimal(v) if k in _PRICES else v for k, v in row.items()})
     return rows
+
+
+def catalogue_aliases() -> dict[str, list[str]]:
+    """The shipped aliases (more names clients may send), by model id; migration 0017 seeds them."""
+    text = resources.files(__package__).joinpath("models.json").read_text(encoding="utf-8")
+    return {entry["id"]: entry.get("aliases", []) for entry in json.loads(text)["models"]}

@@ -1,4 +1,5 @@
-"""ModelService: the model catalogue, and the tier a model string names (section 3.3)."""
+"""ModelService: the model catalogue, the tier a model string names (section 3.3), and the
+model a client protocol's name routes to (issue 14)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,19 @@ from app.cache import read_through
 from app.db.models import AiModel
 from app.errors import Conflict, NotFound
 from app.services.base import Service
+from app.services.permissions import may_use_model
 from app.services.retry import db_retry
 
 DEFAULT_MODEL_TYPE = "basic"
 EDITABLE = ("name", "provider", "model_type", "upstream_model", "input_price", "output_price",
-            "cache_write_price", "cache_read_price", "context_window", "is_active")
+            "cache_write_price", "cache_read_price", "context_window", "is_active", "aliases")
+# The kinds of name a client may send, weakest first: a stronger kind overrides a weaker one.
+_CLIENT_NAMES = (
+    lambda model: model.aliases or (),
+    lambda model: (model.upstream_model,),
+    lambda model: (model.name,),
+    lambda model: (model.id,),
+)
 
 
 def _not_found() -> NotFound:
@@ -30,13 +39,58 @@ class ModelService(Service):
             matches = uow.models.list_matching(model)
         if not matches:
             return {"id": None, "modelType": DEFAULT_MODEL_TYPE}
-        found = next((m for m in matches if m.id == model), matches[0])
-        return {"id": found.id, "name": found.name, "provider": found.provider,
-                "modelType": found.model_type, "upstreamModel": found.upstream_model,
-                "isActive": found.is_active,
-                "prices": {"input": found.input_price, "output": found.output_price,
-                           "cacheWrite": found.cache_write_price,
-                           "cacheRead": found.cache_read_price}}
+        return _record(next((m for m in matches if m.id == model), matches[0]))
+
+    def resolve_for_client(self, name: str, *, fresh: bool = False) -> dict | None:
+        """The active model a client protocol's `name` routes to (as `resolve` answers), or None.
+
+        A name routes by, strongest first: catalogue id, name, upstream model name
+        ('claude-sonnet-4-5-20250929', what Claude Code sends), alias. Where several active
+        entries share a name of the same kind, the lowest id answers. Inactive entries route
+        nothing. `fresh` reads the database instead of the cache.
+        """
+        routes = self.client_routes.uncached(self) if fresh else self.client_routes()
+        model_id = routes["names"].get(name)
+        return routes["models"][model_id] if model_id is not None else None
+
+    @read_through("client-models", key=lambda: "all")
+    @db_retry
+    def client_routes(self) -> dict:
+        """Every active model (`models`, by id) and every name a client may send (`names`)."""
+        with self.uow() as uow:
+            active = uow.models.list_filtered(is_active=True)
+        names: dict[str, str] = {}
+        for names_of in _CLIENT_NAMES:
+            for model in sorted(active, key=lambda m: m.id, reverse=True):
+                names.update((text, model.id) for text in names_of(model))
+        return {"models": {m.id: _record(m) | {"createdAt": m.created_at.isoformat()}
+                           for m in active},
+                "names": names}
+
+    def offered_to(self, key: dict, *, listed_as: str = "id", after_id: str | None = None,
+                   before_id: str | None = None, limit: int | None = None) -> dict:
+        """The active models `key` may use, each under the name a client should send back
+        (`listedId`), ordered by id: `{"models", "hasMore"}`.
+
+        `listed_as` "id" lists catalogue ids; "upstream" the upstream model name (what Claude
+        Code expects), or the id where that name routes to another entry. Entries sharing an
+        upstream name are listed once, as the one that answers it. Paged as Anthropic pages:
+        at most `limit` after `after_id` or before `before_id` (listed ids).
+        """
+        routes = self.client_routes()
+        offered = []
+        for model_id, model in sorted(routes["models"].items()):
+            if not may_use_model(key, model):
+                continue
+            listed = model_id
+            if listed_as == "upstream":
+                answers = routes["names"][model["upstreamModel"]]
+                if answers == model_id:
+                    listed = model["upstreamModel"]
+                elif may_use_model(key, routes["models"][answers]):
+                    continue  # the entry that answers this name is listed under it
+            offered.append({**model, "listedId": listed})
+        return _page(offered, after_id, before_id, limit)
 
     @db_retry
     def list(self, *, provider: str | None = None, model_type: str | None = None,
@@ -56,7 +110,8 @@ class ModelService(Service):
     @db_retry
     def create(self, data: dict) -> AiModel:
         now = self.clock()
-        model = AiModel(id=data["id"], created_at=now, updated_at=now, is_active=True)
+        model = AiModel(id=data["id"], created_at=now, updated_at=now, is_active=True,
+                        aliases=[])
         self._apply(model, data)
         with self.uow() as uow:
             if uow.models.get(model.id) is not None:
@@ -95,8 +150,35 @@ class ModelService(Service):
         for name in EDITABLE:
             if name in data:
                 setattr(model, name, data[name])
+        if "aliases" in data:
+            model.aliases = list(dict.fromkeys(data["aliases"]))
 
     def _forget(self, *lookups: str) -> None:
         # Any of these strings may have been cached as an answer (an unknown one as "basic").
         for text in set(lookups):
             self.resolve.invalidate(self.cache, text)
+        self.client_routes.invalidate(self.cache)
+
+
+def _page(models: list[dict], after_id: str | None, before_id: str | None,
+          limit: int | None) -> dict:
+    listed = [model["listedId"] for model in models]
+    start, end = 0, len(models)
+    if after_id is not None:
+        start = listed.index(after_id) + 1 if after_id in listed else len(models)
+    if before_id is not None:
+        end = listed.index(before_id) if before_id in listed else 0
+    if limit is None or end - start <= limit:
+        return {"models": models[start:end], "hasMore": False}
+    if before_id is not None and after_id is None:
+        return {"models": models[end - limit:end], "hasMore": True}
+    return {"models": models[start:start + limit], "hasMore": True}
+
+
+def _record(found: AiModel) -> dict:
+    return {"id": found.id, "name": found.name, "provider": found.provider,
+            "modelType": found.model_type, "upstreamModel": found.upstream_model,
+            "isActive": found.is_active,
+            "prices": {"input": found.input_price, "output": found.output_price,
+                       "cacheWrite": found.cache_write_price,
+                       "cacheRead": found.cache_read_price}}

@@ -25,3 +25,11 @@ def public(stored: str) -> str | list[str]:
 
 def allows(stored: str, provider: str) -> bool:
     return stored == "all" or provider in stored.split(",")
+
+
+def may_use_model(key: dict, model: dict) -> bool:
+    """May the API key record `key` use the catalogue entry `model` (as ModelService answers it)?
+
+    Today: its provider permissions. The per-key model list (CRS parity) is checked here too.
+    """
+    return allows(key["allowedProviders"], model["provider"])

@@ -22,6 +22,9 @@ token that expires within the refresh margin is refreshed before the lease is ha
 SQL: the same filters, computed here against the clock, and equals take turns (round robin per
 worker) instead of being ordered by lastUsedAt, which only the usage record moves then. A
 resting account whose reset has passed sends that pick to the database, which revives it.
+
+A sticky session's account (sticky_sessions.py) comes first among the candidates; when it is
+not a candidate (resting, failing, inactive) the usual choice stands.
 """
 
 from __future__ import annotations
@@ -67,13 +70,18 @@ class AccountScheduler(Service):
         self._turns = itertools.count()
 
     def acquire(self, provider: str, model: str | None = None,
-                exclude: Iterable[str] = (), *, cached: bool = False) -> Lease:
+                exclude: Iterable[str] = (), *, cached: bool = False,
+                prefer: str | None = None) -> Lease:
         """A leased account for `provider`; `model` is carried for logging (every account of a
-        provider serves all its models). Release the lease when the request ends."""
+        provider serves all its models). `prefer` (a sticky session's account) is tried first
+        whenever it is a candidate, whatever its priority. Release the lease when the request
+        ends."""
         exclude = tuple(exclude)
         chosen = self._pooled(provider, exclude) if cached else None
         if chosen is None:
             chosen = self._candidates(provider, exclude)
+        if prefer is not None:
+            chosen = sorted(chosen, key=lambda account: account.id != prefer)
         for account in chosen:
             lease = self.leases.acquire(account)
             if lease is None:

@@ -72,3 +72,24 @@ def test_taken_ids_or_names_are_409_unknown_ids_404_and_bad_fields_422(client, a
 def test_the_catalogue_routes_are_for_admins_only(client):
     assert client.get("/api/models").status_code == 401
     assert client.post("/api/models", json=NEW).status_code == 401
+
+
+def test_the_seeded_claude_models_carry_their_anthropic_aliases(client, admin_headers):
+    sonnet = client.get("/api/models/claude/claude-sonnet-4-5", headers=admin_headers)
+    assert sonnet.json["data"]["aliases"] == ["claude-sonnet-4-5"]
+    assert client.get("/api/models/openai/gpt-4o",
+                      headers=admin_headers).json["data"]["aliases"] == []
+
+
+def test_an_admin_sets_a_models_aliases_once_each(client, admin_headers):
+    created = client.post("/api/models", json={**NEW, "aliases": ["g9", "g9", "nine"]},
+                          headers=admin_headers)
+    assert created.status_code == 201, created.json
+    assert created.json["data"]["aliases"] == ["g9", "nine"]
+    changed = client.patch("/api/models/openai/gpt-9", json={"aliases": []},
+                           headers=admin_headers)
+    assert changed.json["data"]["aliases"] == []
+    refused = client.patch("/api/models/openai/gpt-9", json={"aliases": [""]},
+                           headers=admin_headers)
+    assert refused.status_code == 422
+    assert "aliases" in refused.json["error"]["details"]

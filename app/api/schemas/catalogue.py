@@ -25,6 +25,11 @@ class ModelUpdateSchema(BodySchema):
     context_window = fields.Integer(data_key="contextWindow", allow_none=True,
                                     validate=validate.Range(1, 10**9))
     is_active = fields.Boolean(data_key="isActive")
+    aliases = fields.List(
+        fields.String(validate=validate.Length(1, 200)), validate=validate.Length(max=20),
+        metadata={"description": "More names clients may send for this model on the client "
+                                 "protocol routes (/v1/...), e.g. `claude-sonnet-4-5`.",
+                  "example": ["claude-sonnet-4-5"]})
 
 
 class ModelCreateSchema(ModelUpdateSchema):
@@ -51,6 +56,7 @@ class ModelSchema(Schema):
     cacheReadPrice = fields.Decimal(attribute="cache_read_price")
     contextWindow = fields.Integer(attribute="context_window", allow_none=True)
     isActive = fields.Boolean(attribute="is_active")
+    aliases = fields.List(fields.String())
     createdAt = fields.DateTime(attribute="created_at")
     updatedAt = fields.DateTime(attribute="updated_at")
 

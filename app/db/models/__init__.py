@@ -11,6 +11,7 @@ from app.db.models.login_failure import LoginFailure
 from app.db.models.monitoring import MetricBucket, QueryStat
 from app.db.models.quota import UsageCounter, UsageIdempotencyKey, UsageReservation
 from app.db.models.session import Session
+from app.db.models.sticky_session import StickySession
 from app.db.models.storage import StorageStrategy
 from app.db.models.transactions import StagedOperation, StagedTransaction
 from app.db.models.usage import UsageEvent
@@ -26,4 +27,4 @@ __all__ += ["AiModel", "PlanLimit", "UsageCounter", "UsageIdempotencyKey", "Usag
             "User"]
 __all__ += ["UsageRequestId", "UsageRollup"]
 __all__ += ["CrsImportItem", "KeyHashPepper", "UsageBaseline"]
-__all__ += ["LoginFailure"]
+__all__ += ["LoginFailure", "StickySession"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Integer, String
+from sqlalchemy import JSON, CheckConstraint, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, money, one_of, timestamp
@@ -24,6 +24,8 @@ class AiModel(Base):
     provider: Mapped[str] = mapped_column(String(16))
     model_type: Mapped[str] = mapped_column(String(16))
     upstream_model: Mapped[str] = mapped_column(String(200))
+    # More names clients may send for this model (e.g. 'claude-sonnet-4-5'); client routes only.
+    aliases: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     # USD per million tokens.
     input_price: Mapped[money]
     output_price: Mapped[money]

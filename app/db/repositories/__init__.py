@@ -17,6 +17,7 @@ from app.db.repositories.quota import (
     UsageReservationRepository,
 )
 from app.db.repositories.sessions import SessionRepository
+from app.db.repositories.sticky_sessions import StickySessionRepository
 from app.db.repositories.storage import StorageStrategyRepository
 from app.db.repositories.transactions import (
     StagedOperationRepository,
@@ -54,6 +55,7 @@ REPOSITORIES = {
     "crs_import_items": CrsImportItemRepository,
     "key_hash_peppers": KeyHashPepperRepository,
     "usage_baselines": UsageBaselineRepository,
+    "sticky_sessions": StickySessionRepository,
 }
 
 __all__ = [
@@ -83,4 +85,5 @@ __all__ = [
     "CrsImportItemRepository",
     "KeyHashPepperRepository",
     "UsageBaselineRepository",
+    "StickySessionRepository",
 ]

@@ -10,6 +10,9 @@ usable, the database alone without it. So any mix of routes, on any number of in
 exactly the plan's limit; a mode only chooses where the admitted unit is then kept (a
 reservation row, or chat-fast's hold until its usage record is stored).
 
+Before the upstream call, a conversation (chat/session_key.py) is steered back to the account
+that answered it last (sticky_sessions.py), for the provider's prompt cache.
+
 After the answer: the reservation is committed and the usage recorded once (request id)
 against the key, the account and the model. A request that fails before its first byte
 cancels its reservation and bills nothing.
@@ -39,7 +42,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -47,6 +50,7 @@ from decimal import Decimal
 from app.errors import DatabaseError, InvalidInput, NotFound, Unauthenticated
 from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError, Usage
+from app.services.chat.session_key import session_key
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
 from app.services.chat.wire import FORMATS
 from app.services.pricing import from_catalogue
@@ -83,6 +87,8 @@ class ChatTicket:
     request_id: str = field(default_factory=lambda: f"chat-{uuid.uuid4()}")
     settled: bool = False
     prompt_tokens_estimate: int = 0
+    # The conversation's key (chat/session_key.py): it keeps to one account while it can.
+    session: str | None = None
 
     @property
     def provider(self) -> str:
@@ -91,10 +97,10 @@ class ChatTicket:
 
 class ChatService:
     def __init__(self, *, auth, keys, models, quota, key_limits, scheduler, accounts, settler,
-                 usage_writer, upstream_attempts: int = 3):
+                 usage_writer, sticky=None, upstream_attempts: int = 3):
         self.auth, self.keys, self.models, self.quota = auth, keys, models, quota
         self.key_limits, self.scheduler, self.accounts = key_limits, scheduler, accounts
-        self.settler, self.usage_writer = settler, usage_writer
+        self.settler, self.usage_writer, self.sticky = settler, usage_writer, sticky
         self.upstream_attempts = upstream_attempts
         self._parallel = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chat-resolve")
 
@@ -114,10 +120,13 @@ class ChatService:
                 "access": {"provider": provider, "providerAllowed": True,
                            "accountAvailable": available}}
 
-    def begin(self, credential, model_name: str, mode: str) -> ChatTicket:
+    def begin(self, credential, model_name: str, mode: str, *,
+              client_names: bool = False) -> ChatTicket:
+        """The checks; `client_names` resolves the model as client protocols name it
+        (ModelService.resolve_for_client: id, name, upstream name or alias)."""
         if mode not in MODES:
             raise InvalidInput(f"Unknown mode {mode!r}.")
-        key, model = self._caller_and_model(credential, model_name, mode)
+        key, model = self._caller_and_model(credential, model_name, mode, client_names)
         if model.get("id") is None:
             raise NotFound(f"No model is named {model_name!r}.", code="MODEL_NOT_FOUND")
         if not model.get("isActive", True):
@@ -127,22 +136,32 @@ class ChatService:
             principal = self.auth.principal(credential, key)
             subject = self.quota.subject_for(principal)
             reserve = self.quota.hold if mode == "fast" else self.quota.reserve
-            reservation = reserve(subject, model_name)
+            # The tier is the answering entry's, whichever of its names the client sent.
+            reservation = reserve(subject, model["id"] if client_names else model_name)
         except BaseException:
             admission.release(refused=True)
             raise
         return ChatTicket(mode, key, model, subject, reservation, admission)
 
-    def _caller_and_model(self, credential, model_name: str, mode: str) -> tuple[dict, dict]:
+    def _caller_and_model(self, credential, model_name: str, mode: str,
+                          client_names: bool) -> tuple[dict, dict]:
         if credential is None or credential.kind != "api_key":
             raise Unauthenticated("An API key is required.", code="MISSING_API_KEY")
         if mode == "chat":
             return (self.keys.authenticate(credential.token, fresh=True),
-                    self.models.resolve.uncached(self.models, model_name))
+                    self._model(model_name, client_names, fresh=True))
         if mode == "optimized":
-            model = self._parallel.submit(self.models.resolve, model_name)
+            model = self._parallel.submit(self._model, model_name, client_names)
             return self.keys.authenticate(credential.token), model.result()
-        return self.keys.authenticate(credential.token), self.models.resolve(model_name)
+        return self.keys.authenticate(credential.token), self._model(model_name, client_names)
+
+    def _model(self, model_name: str, client_names: bool, *, fresh: bool = False) -> dict:
+        """The catalogue's answer for `model_name`; `{"id": None}` when nothing routes it."""
+        if client_names:
+            return self.models.resolve_for_client(model_name, fresh=fresh) or {"id": None}
+        if fresh:
+            return self.models.resolve.uncached(self.models, model_name)
+        return self.models.resolve(model_name)
 
     def open(self, ticket: ChatTicket, request: ChatRequest) -> UpstreamCall:
         """Start the upstream call; on failure the ticket is abandoned and nothing billed."""
@@ -151,15 +170,25 @@ class ChatService:
         try:
             return open_upstream(scheduler=self.scheduler, accounts=self.accounts,
                                  provider=ticket.provider, request=request,
-                                 attempts=self.upstream_attempts, cached=ticket.mode == "fast")
+                                 attempts=self.upstream_attempts, cached=ticket.mode == "fast",
+                                 sticky=self._session_binding(ticket))
         except BaseException:
             self.abandon(ticket)
             raise
 
+    def _session_binding(self, ticket: ChatTicket):
+        if self.sticky is None or ticket.session is None:
+            return None
+        return self.sticky.binding(ticket.key["id"], ticket.session)
+
     def run(self, credential, model_name: str, body: dict, *, mode: str,
-            wire: str = "relay") -> ChatAnswer:
-        """The whole request: checks, the upstream call, and the answer or its event stream."""
-        ticket = self.begin(credential, model_name, mode)
+            wire: str = "relay", headers: Mapping[str, str] | None = None) -> ChatAnswer:
+        """The whole request: checks, the upstream call, and the answer or its event stream.
+
+        `headers` are the client's request headers (a session id may be among them)."""
+        # Client protocols (wire formats other than our relay's) name models as their clients do.
+        ticket = self.begin(credential, model_name, mode, client_names=wire != "relay")
+        ticket.session = session_key(body, headers)
         request = ChatRequest(
             model=model_name, messages=body["messages"], system=body.get("system"),
             max_tokens=body.get("max_tokens"), temperature=body.get("temperature"),

@@ -18,6 +18,7 @@ from app.providers.base import ChatRequest, ChatResult, ProviderError
 from app.providers.streaming import ProviderStream
 from app.services.leases import Lease
 from app.services.scheduler import NoAccountAvailable
+from app.services.sticky_sessions import SessionBinding
 
 # kind of the last upstream failure -> (HTTP status we answer, our code)
 _ANSWERS = {
@@ -53,8 +54,12 @@ def answer_for(error: ProviderError) -> UpstreamError:
 
 
 def open_upstream(*, scheduler, accounts, provider: str, request: ChatRequest,
-                  attempts: int = 3, cached: bool = False) -> UpstreamCall:
-    """A started upstream call (a stream, or a finished result); raises a DomainError if none."""
+                  attempts: int = 3, cached: bool = False,
+                  sticky: SessionBinding | None = None) -> UpstreamCall:
+    """A started upstream call (a stream, or a finished result); raises a DomainError if none.
+
+    With `sticky`, the session's bound account is tried first, and the binding moves to the
+    account that answers (never to one that failed)."""
     tried: list[str] = []
     reconnected: set[str] = set()
     last: ProviderError | None = None
@@ -62,7 +67,8 @@ def open_upstream(*, scheduler, accounts, provider: str, request: ChatRequest,
     def one_attempt() -> UpstreamCall:
         nonlocal last
         try:
-            lease = scheduler.acquire(provider, request.model, exclude=tried, cached=cached)
+            lease = scheduler.acquire(provider, request.model, exclude=tried, cached=cached,
+                                      prefer=sticky.account_id if sticky else None)
         except NoAccountAvailable:
             if last is not None:
                 raise answer_for(last) from None  # every account we tried failed
@@ -71,8 +77,9 @@ def open_upstream(*, scheduler, accounts, provider: str, request: ChatRequest,
         try:
             client = accounts.client_for(lease.account)
             if request.stream:
-                return UpstreamCall(lease, stream=client.stream(request))
-            return UpstreamCall(lease, result=client.complete(request))
+                call = UpstreamCall(lease, stream=client.stream(request))
+            else:
+                call = UpstreamCall(lease, result=client.complete(request))
         except ProviderError as error:
             lease.release()
             last = error
@@ -86,6 +93,9 @@ def open_upstream(*, scheduler, accounts, provider: str, request: ChatRequest,
         except BaseException:
             lease.release()
             raise
+        if sticky is not None:
+            sticky.keep(lease.account.id)
+        return call
 
     try:
         for attempt in Retrying(stop=stop_after_attempt(attempts), wait=wait_none(),

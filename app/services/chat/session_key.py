@@ -1,0 +1,70 @@
+"""Which conversation a chat request belongs to, so it can stay on one account (sticky sessions).
+
+Provider prompt caches live per account: a conversation that moves loses its cache. The key is
+read from, first found wins:
+1. the session part of Anthropic's `metadata.user_id` (Claude Code sends
+   `user_<hash>_account_<uuid>_session_<uuid>`, or a JSON object with `session_id`);
+2. an `x-session-id`, `session_id` or `conversation_id` header;
+3. OpenAI's `prompt_cache_key`;
+4. else a hash of the system prompt and the first user message (a conversation resent whole
+   with each turn starts the same way every time).
+Pure functions: a body and headers in, a key out (None when the request gives nothing to go by).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+
+SESSION_HEADERS = ("x-session-id", "session_id", "conversation_id")
+_CLAUDE_CODE_SESSION = re.compile(r"_session_([A-Za-z0-9-]+)$")
+
+
+def session_key(body: Mapping, headers: Mapping[str, str] | None = None) -> str | None:
+    """The request's session key, prefixed by where it came from ('session:' or 'prompt:')."""
+    named = _from_metadata(body.get("metadata")) or _from_headers(headers or {})
+    named = named or _text(body.get("prompt_cache_key"))
+    if named:
+        return f"session:{named}"
+    return _from_prompt(body)
+
+
+def _text(value) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _from_metadata(metadata) -> str | None:
+    user_id = _text(metadata.get("user_id")) if isinstance(metadata, Mapping) else None
+    if user_id is None:
+        return None
+    if user_id.startswith("{"):
+        try:
+            found = json.loads(user_id)
+        except ValueError:
+            return None
+        return _text(found.get("session_id")) if isinstance(found, dict) else None
+    match = _CLAUDE_CODE_SESSION.search(user_id)
+    return match.group(1) if match else None
+
+
+def _from_headers(headers: Mapping[str, str]) -> str | None:
+    lowered = {name.lower(): value for name, value in headers.items()}
+    return next((found for name in SESSION_HEADERS if (found := _text(lowered.get(name)))),
+                None)
+
+
+def _from_prompt(body: Mapping) -> str | None:
+    messages = body.get("messages")
+    messages = messages if isinstance(messages, list) else []
+    system = body.get("system")
+    if system is None:  # OpenAI's system prompt is a message of its own
+        system = next((m.get("content") for m in messages if isinstance(m, Mapping)
+                       and m.get("role") in ("system", "developer")), None)
+    first = next((m.get("content") for m in messages
+                  if isinstance(m, Mapping) and m.get("role") == "user"), None)
+    if first is None:
+        return None
+    text = json.dumps([system, first], sort_keys=True, ensure_ascii=False, default=str)
+    return "prompt:" + hashlib.sha256(text.encode()).hexdigest()
