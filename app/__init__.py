@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from types import SimpleNamespace
 
 from flask import Flask
@@ -52,6 +53,7 @@ from app.services.storage.service import StorageService
 from app.services.transactions.service import TransactionService
 from app.services.transactions.tables import ModelTable, PlanTable, ServiceTable, UserTable
 from app.services.usage import UsageService
+from app.services.usage_ledger import UsageLedger
 from app.services.usage_queue import UsageQueue
 from app.services.usage_writer import UsageWriter
 from app.services.users import UserService
@@ -160,6 +162,7 @@ def _operations(settings, engine, cache, common, usage, settler) -> dict:
     collector = Collector()
     instrument_engine(engine, collector, slow_query_ms=settings.slow_query_ms)
     queue = (UsageQueue(cache=cache, usage=usage, settler=settler,
+                        ledger=UsageLedger(instance=socket.gethostname(), **common),
                         claim_idle_ms=settings.usage_claim_idle_ms) if cache.enabled else None)
     monitoring = MonitoringService(
         collector=collector, sink=RedisSink(cache) if cache.enabled else DatabaseSink(uow),

@@ -43,6 +43,7 @@ class UnitOfWork:
     crs_import_items: repos.CrsImportItemRepository
     key_hash_peppers: repos.KeyHashPepperRepository
     usage_baselines: repos.UsageBaselineRepository
+    usage_queue_ledger: repos.UsageQueueLedgerRepository
 
     def __init__(self, session_factory: sessionmaker, execution_options: dict | None = None):
         self._session_factory = session_factory

@@ -23,6 +23,7 @@ from app.db.repositories.transactions import (
 )
 from app.db.repositories.usage_baselines import UsageBaselineRepository
 from app.db.repositories.usage_events import UsageEventRepository
+from app.db.repositories.usage_queue import UsageQueueLedgerRepository
 from app.db.repositories.usage_rollups import UsageRollupRepository
 from app.db.repositories.users import PlanLimitRepository, UserRepository
 
@@ -52,6 +53,7 @@ REPOSITORIES = {
     "crs_import_items": CrsImportItemRepository,
     "key_hash_peppers": KeyHashPepperRepository,
     "usage_baselines": UsageBaselineRepository,
+    "usage_queue_ledger": UsageQueueLedgerRepository,
 }
 
 __all__ = [
@@ -80,4 +82,5 @@ __all__ = [
     "CrsImportItemRepository",
     "KeyHashPepperRepository",
     "UsageBaselineRepository",
+    "UsageQueueLedgerRepository",
 ]

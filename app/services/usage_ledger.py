@@ -1,0 +1,98 @@
+"""UsageLedger: the app's own count of queued-but-unconfirmed usage records, kept in the
+database so that a usage stream lost with Redis is reported with its size.
+
+The invariant, over every instance's row: queued - confirmed - lost - rebased == the number of
+entries in the stream. Each process adds what it queued to its instance's row (in memory first,
+written at most every `flush_seconds` and before a check); a drain adds what it stored *before*
+acknowledging it (so a crash in between redelivers the entries, they count twice as confirmed,
+and a loss can only be under-reported, never invented). When the stream's consumer group had
+to be created (first start, or Redis restarted empty, flushed, or the key was deleted), the
+difference between the ledger and the new stream's length is what was lost; it is added to
+`lost` and reported. Counts still in a process's memory when it died, and records queued by
+another process in the last `flush_seconds`, are not seen: the figure is a lower bound, off by
+at most about a second of traffic. A negative difference (records queued before the ledger
+existed, or confirmed twice) is absorbed into `rebased`, so it never hides a later loss.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from app.errors import DatabaseError
+from app.services.base import Service
+from app.services.retry import db_retry
+
+log = logging.getLogger(__name__)
+
+
+class UsageLedger(Service):
+    def __init__(self, *, instance: str, flush_seconds: float = 1.0,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.instance = instance
+        self.flush_seconds = flush_seconds
+        self.monotonic = monotonic
+        self._unwritten = 0
+        self._next_write = 0.0
+        self._lock = threading.Lock()
+
+    def queued(self, count: int = 1) -> None:
+        """Note records this process queued; written now and then, never failing the caller."""
+        with self._lock:
+            self._unwritten += count
+            due = self.monotonic() >= self._next_write
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            count, self._unwritten = self._unwritten, 0
+            self._next_write = self.monotonic() + self.flush_seconds
+        if not count:
+            return
+        try:
+            self._add(queued=count)
+        except DatabaseError as error:
+            with self._lock:
+                self._unwritten += count
+            log.warning("usage ledger not written, kept for the next try: %s", error)
+
+    def confirmed(self, count: int) -> None:
+        """Records a drain stored; raises DatabaseError (then do not acknowledge them)."""
+        if count:
+            self._add(confirmed=count)
+
+    def reconcile(self, stream_length: int) -> int:
+        """Compare the ledger with a stream that was just created; record and answer the loss."""
+        self.flush()
+        with self.uow() as uow:
+            totals = uow.usage_queue_ledger.totals()
+            gap = (totals["queued"] - totals["confirmed"] - totals["lost"] - totals["rebased"]
+                   - stream_length)
+            if gap > 0:
+                uow.usage_queue_ledger.add(self.instance, lost=gap)
+            elif gap < 0:
+                uow.usage_queue_ledger.add(self.instance, rebased=gap)
+            uow.commit()
+        if gap > 0:
+            log.error("usage stream lost: %d queued usage records were never stored (Redis "
+                      "restarted without persistence, was flushed, or the stream was deleted)",
+                      gap)
+        elif gap < 0:
+            log.info("usage ledger rebased by %d (records queued before the ledger, or "
+                     "confirmed twice after a crash)", gap)
+        return max(gap, 0)
+
+    def totals(self) -> dict[str, int]:
+        with self.uow() as uow:
+            return uow.usage_queue_ledger.totals()
+
+    @db_retry
+    def _add(self, **counts: int) -> None:
+        with self.uow() as uow:
+            uow.usage_queue_ledger.add(self.instance, **counts)
+            uow.commit()
