@@ -25,7 +25,6 @@ def upgrade() -> None:
         sa.Column("queued", sa.BigInteger(), nullable=False),
         sa.Column("confirmed", sa.BigInteger(), nullable=False),
         sa.Column("lost", sa.BigInteger(), nullable=False),
-        sa.Column("rebased", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", app.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("instance", name=op.f("pk_usage_queue_ledger")),
     )

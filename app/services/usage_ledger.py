@@ -1,17 +1,16 @@
 """UsageLedger: the app's own count of queued-but-unconfirmed usage records, kept in the
 database so that a usage stream lost with Redis is reported with its size.
 
-The invariant, over every instance's row: queued - confirmed - lost - rebased == the number of
-entries in the stream. Each process adds what it queued to its instance's row (in memory first,
-written at most every `flush_seconds` and before a check); a drain adds what it stored *before*
-acknowledging it (so a crash in between redelivers the entries, they count twice as confirmed,
-and a loss can only be under-reported, never invented). When the stream's consumer group had
-to be created (first start, or Redis restarted empty, flushed, or the key was deleted), the
-difference between the ledger and the new stream's length is what was lost; it is added to
-`lost` and reported. Counts still in a process's memory when it died, and records queued by
-another process in the last `flush_seconds`, are not seen: the figure is a lower bound, off by
-at most about a second of traffic. A negative difference (records queued before the ledger
-existed, or confirmed twice) is absorbed into `rebased`, so it never hides a later loss.
+Summed over every instance's row, queued - confirmed - lost is never more than the number of
+entries in the stream while nothing is lost: each process adds what it queued to its
+instance's row *after* the XADD (in memory first, written at most every `flush_seconds` and
+before a check), and a drain adds what it stored *before* acknowledging (deleting) it, so a
+crash in between redelivers the entries and they count twice as confirmed. When the stream's
+consumer group had to be created (the first start, or Redis restarted empty, was flushed, or
+the key was deleted), any excess over the new stream's length is what was lost with the old
+one: it is added to `lost`, logged and exported. The figure is a lower bound, never an
+invention: counts still in a dead process's memory, records queued elsewhere in the last
+`flush_seconds`, and records confirmed twice make it smaller, not larger.
 """
 
 from __future__ import annotations
@@ -30,8 +29,7 @@ log = logging.getLogger(__name__)
 
 class UsageLedger(Service):
     def __init__(self, *, instance: str, flush_seconds: float = 1.0,
-                 monotonic: Callable[[], float] = time.monotonic,
-                 **kwargs):
+                 monotonic: Callable[[], float] = time.monotonic, **kwargs):
         super().__init__(**kwargs)
         self.instance = instance
         self.flush_seconds = flush_seconds
@@ -66,26 +64,22 @@ class UsageLedger(Service):
         if count:
             self._add(confirmed=count)
 
-    def reconcile(self, stream_length: int) -> int:
-        """Compare the ledger with a stream that was just created; record and answer the loss."""
+    def reconcile(self, stream_length: Callable[[], int]) -> int:
+        """Compare the ledger with a stream that was just created; record and answer the loss.
+
+        The totals are read before the stream's length, so a record queued meanwhile is in
+        the length and cannot pass for a lost one."""
         self.flush()
         with self.uow() as uow:
             totals = uow.usage_queue_ledger.totals()
-            gap = (totals["queued"] - totals["confirmed"] - totals["lost"] - totals["rebased"]
-                   - stream_length)
-            if gap > 0:
-                uow.usage_queue_ledger.add(self.instance, lost=gap)
-            elif gap < 0:
-                uow.usage_queue_ledger.add(self.instance, rebased=gap)
+            gap = totals["queued"] - totals["confirmed"] - totals["lost"] - stream_length()
+            if gap <= 0:
+                return 0
+            uow.usage_queue_ledger.add(self.instance, lost=gap)
             uow.commit()
-        if gap > 0:
-            log.error("usage stream lost: %d queued usage records were never stored (Redis "
-                      "restarted without persistence, was flushed, or the stream was deleted)",
-                      gap)
-        elif gap < 0:
-            log.info("usage ledger rebased by %d (records queued before the ledger, or "
-                     "confirmed twice after a crash)", gap)
-        return max(gap, 0)
+        log.error("usage stream lost: %d queued usage records were never stored (Redis "
+                  "restarted without persistence, was flushed, or the stream was deleted)", gap)
+        return gap
 
     def totals(self) -> dict[str, int]:
         with self.uow() as uow:

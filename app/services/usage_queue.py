@@ -199,7 +199,7 @@ class UsageQueue:
             # A new group: the first start, or the old stream is gone. Anything the ledger
             # says was queued and is neither stored nor in this stream was lost with it.
             try:
-                self.ledger.reconcile(self.redis.backlog(time.time())["length"])
+                self.ledger.reconcile(lambda: self.redis.backlog(time.time())["length"])
             except DatabaseError as error:
                 log.error("usage stream created again, but the ledger could not be compared "
                           "with it, so a loss would go unreported: %s", error)

@@ -12,8 +12,8 @@ from app.db.base import Base
 
 class UsageQueueLedger(Base):
     """Running totals of one instance (host): what it queued, what a drain confirmed stored,
-    what was found lost,
-    and corrections. Only ever changed by adding, in one statement."""
+    and what was found
+    lost. Only ever changed by adding, in one statement."""
 
     __tablename__ = "usage_queue_ledger"
 
@@ -21,6 +21,4 @@ class UsageQueueLedger(Base):
     queued: Mapped[int] = mapped_column(BigInteger, default=0)
     confirmed: Mapped[int] = mapped_column(BigInteger, default=0)
     lost: Mapped[int] = mapped_column(BigInteger, default=0)
-    # Corrections where more was confirmed than queued (see UsageLedger); zero or negative.
-    rebased: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime]

@@ -1,0 +1,128 @@
+"""The usage path outlives what Redis does: the drain worker rides out a restart and a flush,
+and a stream lost with Redis is reported with the number of records it held."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+
+from app.services.usage import UsageRecord
+from tests.conftest import make_app
+from tests.support.http import ROOT
+from tests.support.servers import PrivateRedis
+
+
+def eventually(check, timeout: float = 20.0, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+def stored_requests(services, key_id: str) -> int:
+    return services.keys.get(key_id).total_requests
+
+
+def enqueue(queue, key_id: str, count: int) -> None:
+    """Queue `count` records, riding out the stale connections a restart leaves in the pool."""
+    for _ in range(count):
+        for attempt in range(50):
+            try:
+                queue.enqueue(UsageRecord(api_key_id=key_id, model="m", input_tokens=1))
+                break
+            except redis.ConnectionError:
+                queue.lost_connection()
+                time.sleep(0.05)
+        else:
+            raise AssertionError("Redis did not come back")
+
+
+@pytest.fixture
+def aof_redis(tmp_path):
+    (tmp_path / "aof").mkdir()
+    server = PrivateRedis(aof_dir=tmp_path / "aof").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def queue_app(postgres_url, aof_redis, redis_prefix, tmp_path):
+    application = make_app(tmp_path, postgres_url, aof_redis.url, redis_prefix)
+    yield application
+    application.extensions["relaygate"].engine.dispose()
+
+
+@pytest.fixture
+def drain_process(postgres_url, aof_redis, redis_prefix, tmp_path):
+    """`flask drain-usage` as gunicorn's master starts it, on the private Redis."""
+    env = {**os.environ, "DATABASE_URL": postgres_url, "REDIS_URL": aof_redis.url,
+           "RELAYGATE_REDIS_PREFIX": redis_prefix, "RELAYGATE_SECRET_KEY": "drain-test-secret",
+           "RELAYGATE_INSTANCE_DIR": str(tmp_path)}
+    log_path = tmp_path / "drain.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi",
+                                    "drain-usage", "--idle-sleep", "0.05"],
+                                   cwd=ROOT, env=env, stdout=log, stderr=log)
+    yield process
+    if process.poll() is None:
+        process.terminate()
+        process.wait(30)
+
+
+def test_the_drain_worker_keeps_running_through_a_redis_restart_and_stores_everything(
+        queue_app, aof_redis, drain_process):
+    services = queue_app.extensions["relaygate"]
+    key = services.keys.create({"name": "restart"})
+    enqueue(services.usage_queue, key.id, 3)
+    assert eventually(lambda: stored_requests(services, key.id) == 3)
+    aof_redis.restart()
+    time.sleep(0.5)  # the drain meets the dead connection and retries
+    enqueue(services.usage_queue, key.id, 4)
+    assert eventually(lambda: stored_requests(services, key.id) == 7), \
+        "the records queued after the restart were not stored"
+    assert drain_process.poll() is None, "the drain worker exited"
+
+
+def test_the_drain_worker_recreates_a_vanished_group_and_stores_what_is_queued_after(
+        queue_app, aof_redis, drain_process):
+    services = queue_app.extensions["relaygate"]
+    key = services.keys.create({"name": "flushed"})
+    enqueue(services.usage_queue, key.id, 2)
+    assert eventually(lambda: stored_requests(services, key.id) == 2)
+    services.cache.client.flushall()  # the private server: only this test's data
+    enqueue(services.usage_queue, key.id, 5)  # XADD makes a stream without the group
+    assert eventually(lambda: stored_requests(services, key.id) == 7), \
+        "the records queued after the flush were not stored (NOGROUP)"
+    assert drain_process.poll() is None, "the drain worker exited"
+    services.cache.client.delete(services.usage_queue.stream)
+    enqueue(services.usage_queue, key.id, 1)
+    assert eventually(lambda: stored_requests(services, key.id) == 8)
+
+
+def test_a_flushed_usage_stream_is_reported_with_the_number_of_records_lost(
+        queue_app, caplog):
+    services = queue_app.extensions["relaygate"]
+    queue = services.usage_queue
+    key = services.keys.create({"name": "lost"})
+    enqueue(queue, key.id, 2)
+    assert queue.drain_once("worker-1").recorded == 2
+    enqueue(queue, key.id, 4)  # queued, never drained
+    services.cache.client.flushall()
+    with caplog.at_level(logging.ERROR, logger="app.services.usage_ledger"):
+        result = queue.drain_once("worker-1")
+    assert result.recorded == 0
+    assert "usage stream lost: 4 queued usage records" in caplog.text
+    assert queue.ledger.totals() == {"queued": 6, "confirmed": 2, "lost": 4}
+    # Reported once: the next drain finds nothing more missing.
+    enqueue(queue, key.id, 1)
+    assert queue.drain_once("worker-1").recorded == 1
+    assert queue.ledger.totals()["lost"] == 4
+    assert stored_requests(services, key.id) == 3
