@@ -83,8 +83,8 @@ def test_the_drain_worker_keeps_running_through_a_redis_restart_and_stores_every
     key = services.keys.create({"name": "restart"})
     enqueue(services.usage_queue, key.id, 3)
     assert eventually(lambda: stored_requests(services, key.id) == 3)
-    aof_redis.restart()
-    time.sleep(0.5)  # the drain meets the dead connection and retries
+    # Down longer than redis-py's own retries last, so the drain meets connection errors.
+    aof_redis.restart(down_seconds=3)
     enqueue(services.usage_queue, key.id, 4)
     assert eventually(lambda: stored_requests(services, key.id) == 7), \
         "the records queued after the restart were not stored"

@@ -111,9 +111,10 @@ class PrivateRedis:
         finally:
             client.close()
 
-    def restart(self) -> PrivateRedis:
-        """Kill the server (SIGKILL) and start it again on the same port."""
+    def restart(self, down_seconds: float = 0.0) -> PrivateRedis:
+        """Kill the server (SIGKILL), stay down a while, and start again on the same port."""
         self.stop()
+        time.sleep(down_seconds)
         return self.start()
 
     def stop(self) -> None:
