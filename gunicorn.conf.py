@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 bind = os.environ.get("RELAYGATE_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("RELAYGATE_WORKERS", "2"))
@@ -25,9 +27,14 @@ if _made_prometheus_dir:
 
 
 # With Redis, chat-fast (and the `usage` write_behind strategy) queue usage records: the master
-# runs one `drain-usage` worker beside the app so they reach the database. Set
-# RELAYGATE_DRAIN_USAGE=0 to run the workers elsewhere instead.
+# runs one `drain-usage` worker beside the app so they reach the database, and starts it again
+# whenever it exits (a thread of the master watches it). Set RELAYGATE_DRAIN_USAGE=0 to run the
+# workers elsewhere instead.
 _drain: subprocess.Popen | None = None
+_drain_lock = threading.Lock()
+_drain_stopping = threading.Event()
+# Seconds before a restart: at once after a long run, longer each time it exits soon after one.
+_DRAIN_RESTART_DELAYS = (0, 1, 2, 5, 10, 30)
 
 
 def on_starting(server):
@@ -39,8 +46,34 @@ def on_starting(server):
 def when_ready(server):
     global _drain
     if os.environ.get("REDIS_URL") and os.environ.get("RELAYGATE_DRAIN_USAGE", "1") != "0":
-        _drain = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi",
-                                   "drain-usage"], cwd=os.path.dirname(os.path.abspath(__file__)))
+        _drain = _start_drain()
+        threading.Thread(target=_supervise_drain, args=(server,), name="drain-supervisor",
+                         daemon=True).start()
+
+
+def _start_drain() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "drain-usage"],
+                            cwd=os.path.dirname(os.path.abspath(__file__)))
+
+
+def _supervise_drain(server):
+    """Start the drain again when it exits while the master serves. The master's own SIGCHLD
+    handler may reap it first; Popen.poll() then answers 0, which is enough to know."""
+    global _drain
+    quick_exits, started = 0, time.monotonic()
+    while not _drain_stopping.wait(0.5):
+        with _drain_lock:
+            if _drain_stopping.is_set() or not server.LISTENERS or _drain.poll() is None:
+                continue
+            quick_exits = quick_exits + 1 if time.monotonic() - started < 60 else 0
+            delay = _DRAIN_RESTART_DELAYS[min(quick_exits, len(_DRAIN_RESTART_DELAYS) - 1)]
+            server.log.error("drain-usage (pid %s) exited with %s; starting it again in %s s",
+                             _drain.pid, _drain.returncode, delay)
+        if _drain_stopping.wait(delay):
+            return
+        with _drain_lock:
+            if not _drain_stopping.is_set():
+                _drain, started = _start_drain(), time.monotonic()
 
 
 def child_exit(server, worker):
@@ -50,8 +83,14 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    if _drain is not None:
-        _drain.terminate()
-        _drain.wait(30)
+    _drain_stopping.set()
+    with _drain_lock:
+        if _drain is not None and _drain.poll() is None:
+            # It stores what is waiting, then stops (drain-usage on SIGTERM).
+            _drain.terminate()
+            try:
+                _drain.wait(30)
+            except subprocess.TimeoutExpired:
+                _drain.kill()
     if _made_prometheus_dir:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

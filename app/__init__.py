@@ -99,11 +99,12 @@ def create_app(config: dict | None = None) -> Flask:
         admins=AdminService(passwords=passwords, **common), auth=auth,
         models=models, users=users, plans=plans, quota=quota,
         quota_gate=QuotaGate(auth=auth, quota=quota),
-        health=HealthService(uow=uow, cache=cache, schema_heads=schema_heads()),
         **_account_services(settings, common),
         **_operations(settings, engine, cache, common, usage, settler),
     )
     found = app.extensions["relaygate"]
+    found.health = HealthService(uow=uow, cache=cache, schema_heads=schema_heads(),
+                                 usage_queue_status=found.monitoring.usage_queue_status)
     found.chat = ChatService(
         auth=auth, keys=keys, models=models, quota=quota, key_limits=found.key_limits,
         scheduler=found.scheduler, accounts=found.accounts, settler=settler,
@@ -167,7 +168,8 @@ def _operations(settings, engine, cache, common, usage, settler) -> dict:
     monitoring = MonitoringService(
         collector=collector, sink=RedisSink(cache) if cache.enabled else DatabaseSink(uow),
         cache=cache, pool_status=lambda: pool_status(engine),
-        flush_interval=settings.metrics_flush_seconds, slow_query_ms=settings.slow_query_ms)
+        flush_interval=settings.metrics_flush_seconds, slow_query_ms=settings.slow_query_ms,
+        usage_queue=queue)
     sender = WebhookSender(allow_private=settings.allow_private_webhooks,
                            timeout=settings.webhook_timeout_seconds)
     return {

@@ -7,15 +7,19 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.services.usage import UsageRecord
-from tests.conftest import make_app
+from app.services.usage_drain import DrainWorker
+from tests.conftest import login_headers, make_app
 from tests.support.http import ROOT
 from tests.support.servers import PrivateRedis
+from tests.support.webhooks import WebhookReceiver
 
 
 def eventually(check, timeout: float = 20.0, step: float = 0.05):
@@ -34,7 +38,7 @@ def stored_requests(services, key_id: str) -> int:
 def enqueue(queue, key_id: str, count: int) -> None:
     """Queue `count` records, riding out the stale connections a restart leaves in the pool."""
     for _ in range(count):
-        for attempt in range(50):
+        for _attempt in range(50):
             try:
                 queue.enqueue(UsageRecord(api_key_id=key_id, model="m", input_tokens=1))
                 break
@@ -126,3 +130,64 @@ def test_a_flushed_usage_stream_is_reported_with_the_number_of_records_lost(
     assert queue.drain_once("worker-1").recorded == 1
     assert queue.ledger.totals()["lost"] == 4
     assert stored_requests(services, key.id) == 3
+
+
+def scraped(text: str, name: str) -> float:
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    return families[name].samples[0].value
+
+
+@pytest.fixture
+def status_app(postgres_url, redis_server_url, redis_prefix, tmp_path):
+    application = make_app(tmp_path, postgres_url, redis_server_url, redis_prefix,
+                           allow_private_webhooks=True)
+    yield application
+    application.extensions["relaygate"].engine.dispose()
+
+
+def test_readyz_metrics_and_the_admin_metrics_show_the_backlog_its_age_and_the_drain(
+        status_app):
+    services = status_app.extensions["relaygate"]
+    client, headers = status_app.test_client(), login_headers(status_app)
+    key = services.keys.create({"name": "waiting"})
+    enqueue(services.usage_queue, key.id, 3)
+    time.sleep(1.0)
+
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, "a backlog never makes the instance unready"
+    queue = ready.json["data"]["usageQueue"]
+    assert (queue["running"], queue["backlog"]) == (False, 3)
+    assert queue["oldestPendingAge"] >= 1.0
+    text = client.get("/metrics").get_data(as_text=True)
+    assert scraped(text, "relaygate_usage_queue_backlog") == 3
+    assert scraped(text, "relaygate_usage_queue_oldest_pending_age_seconds") >= 1.0
+    assert scraped(text, "relaygate_usage_queue_drains_running") == 0
+    admin = client.get("/api/admin/metrics", headers=headers).json["data"]["usageQueue"]
+    assert (admin["configured"], admin["running"], admin["backlog"]) == (True, False, 3)
+    assert admin["oldestPendingAge"] >= 1.0 and admin["lostRecords"] == 0
+
+    with WebhookReceiver() as receiver:
+        alert = client.post("/api/admin/alerts", headers=headers, json={
+            "name": "usage backlog", "metric": "usageQueue.oldestPendingAge", "operator": ">",
+            "threshold": 0.5, "duration": 0, "webhook": receiver.url})
+        assert alert.status_code == 201, alert.json
+        fired = services.alerts.evaluate_once()
+        assert [event["event"] for event in fired["events"]] == ["fired"]
+        assert [d["json"]["event"] for d in receiver.received] == ["alert.fired"]
+
+    stopping = threading.Event()
+    worker = DrainWorker(queue=services.usage_queue, consumer="status-test", idle_sleep=0.05)
+    thread = threading.Thread(target=worker.run, args=(stopping,))
+    thread.start()
+    try:
+        assert eventually(lambda: stored_requests(services, key.id) == 3)
+        queue = client.get("/readyz").json["data"]["usageQueue"]
+        assert (queue["running"], queue["drains"], queue["backlog"]) == (True, 1, 0)
+        assert queue["oldestPendingAge"] is None
+        text = client.get("/metrics").get_data(as_text=True)
+        assert scraped(text, "relaygate_usage_queue_drains_running") == 1
+        assert scraped(text, "relaygate_usage_queue_backlog") == 0
+    finally:
+        stopping.set()
+        thread.join(20)
+    assert client.get("/readyz").json["data"]["usageQueue"]["running"] is False
