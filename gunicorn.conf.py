@@ -3,6 +3,7 @@
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,7 @@ workers = int(os.environ.get("RELAYGATE_WORKERS", "2"))
 worker_class = os.environ.get("RELAYGATE_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("RELAYGATE_THREADS", "256"))
 timeout = int(os.environ.get("RELAYGATE_TIMEOUT", "300"))
-graceful_timeout = 30
+graceful_timeout = int(os.environ.get("RELAYGATE_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
 accesslog = os.environ.get("RELAYGATE_ACCESS_LOG", "-") or None
 
@@ -74,6 +75,36 @@ def _supervise_drain(server):
         with _drain_lock:
             if not _drain_stopping.is_set():
                 _drain, started = _start_drain(), time.monotonic()
+
+
+# On SIGTERM a worker lets open streams finish for graceful_timeout; this many seconds before it
+# would be killed, it cuts those still open, each billed what it relayed.
+_STREAM_CUT_MARGIN = 3
+
+
+def post_worker_init(worker):
+    previous = signal.getsignal(signal.SIGTERM)
+    cut_once = threading.Event()
+
+    def stopping(signum, frame):
+        if not cut_once.is_set():
+            cut_once.set()
+            timer = threading.Timer(max(0.0, worker.cfg.graceful_timeout - _STREAM_CUT_MARGIN),
+                                    _cut_open_streams, args=(worker,))
+            timer.daemon = True
+            timer.start()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, stopping)
+
+
+def _cut_open_streams(worker):
+    services = getattr(worker.wsgi, "extensions", {}).get("relaygate")
+    if services is not None:
+        cut = services.chat.cut_open_streams()
+        if cut:
+            worker.log.warning("graceful timeout near: cut %s open streams", cut)
 
 
 def child_exit(server, worker):

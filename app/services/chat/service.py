@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -78,6 +79,7 @@ class ChatTicket:
     request_id: str = field(default_factory=lambda: f"chat-{uuid.uuid4()}")
     settled: bool = False
     prompt_tokens_estimate: int = 0
+    cut: bool = False  # ended by the server shutting down, not by the upstream or the client
 
     @property
     def provider(self) -> str:
@@ -92,6 +94,8 @@ class ChatService:
         self.settler, self.usage_writer = settler, usage_writer
         self.upstream_attempts = upstream_attempts
         self._parallel = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chat-resolve")
+        self._open: set[RelayStream] = set()
+        self._open_lock = threading.Lock()
 
     # -- before the upstream -------------------------------------------------------------------
 
@@ -183,7 +187,9 @@ class ChatService:
                 text = wire.event(event)
                 if text:
                     yield text
-            ended = ""
+            ended = (wire.error("SERVER_SHUTTING_DOWN", "The server is shutting down; the "
+                                "stream was cut and billed what it relayed.")
+                     if ticket.cut else "")
         except ProviderError as error:
             self.scheduler.report(call.account.id, error)
             failure = answer_for(error)
@@ -194,6 +200,24 @@ class ChatService:
         if ended:
             yield ended
         yield wire.usage(summary) + wire.closing()
+
+    def cut_open_streams(self) -> int:
+        """The server is shutting down: end every open stream now (each is billed what it
+        relayed, as if its client had left) rather than be killed with its usage unrecorded.
+        Answers how many were cut."""
+        with self._open_lock:
+            streams = list(self._open)
+        for relay in streams:
+            relay.cut()
+        return len(streams)
+
+    def _opened(self, relay: RelayStream) -> None:
+        with self._open_lock:
+            self._open.add(relay)
+
+    def _closed(self, relay: RelayStream) -> None:
+        with self._open_lock:
+            self._open.discard(relay)
 
     def complete(self, ticket: ChatTicket, call: UpstreamCall, wire) -> dict:
         result = call.result
@@ -284,12 +308,19 @@ class RelayStream:
         self._service, self._ticket, self._call = service, ticket, call
         self._events = service.events(ticket, call, wire)
         self._started = False
+        service._opened(self)
 
     def __iter__(self) -> Iterator[str]:
         self._started = True
         return self._events
 
+    def cut(self) -> None:
+        """End the stream from another thread: its reader sees the upstream end and settles."""
+        self._ticket.cut = True
+        self._call.stream.interrupt()
+
     def close(self) -> None:
+        self._service._closed(self)
         if self._started:
             self._events.close()
             return
