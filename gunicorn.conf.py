@@ -59,7 +59,7 @@ def _start_drain() -> subprocess.Popen:
 
 def _supervise_drain(server):
     """Start the drain again when it exits while the master serves. The master's own SIGCHLD
-    handler may reap it first; Popen.poll() then answers 0, which is enough to know."""
+    handler may reap it first; Popen.poll() then answers 0 (its status is lost, not its end)."""
     global _drain
     quick_exits, started = 0, time.monotonic()
     while not _drain_stopping.wait(0.5):
@@ -68,8 +68,8 @@ def _supervise_drain(server):
                 continue
             quick_exits = quick_exits + 1 if time.monotonic() - started < 60 else 0
             delay = _DRAIN_RESTART_DELAYS[min(quick_exits, len(_DRAIN_RESTART_DELAYS) - 1)]
-            server.log.error("drain-usage (pid %s) exited with %s; starting it again in %s s",
-                             _drain.pid, _drain.returncode, delay)
+            server.log.error("drain-usage (pid %s) stopped; starting it again in %s s",
+                             _drain.pid, delay)
         if _drain_stopping.wait(delay):
             return
         with _drain_lock:

@@ -191,3 +191,18 @@ def test_readyz_metrics_and_the_admin_metrics_show_the_backlog_its_age_and_the_d
         stopping.set()
         thread.join(20)
     assert client.get("/readyz").json["data"]["usageQueue"]["running"] is False
+
+
+def test_a_redis_without_persistence_is_warned_about_and_one_with_an_append_log_is_not(
+        postgres_url, private_redis, aof_redis, redis_prefix, tmp_path, caplog):
+    bare = make_app(tmp_path, postgres_url, private_redis.url, redis_prefix)
+    logged = make_app(tmp_path, postgres_url, aof_redis.url, redis_prefix)
+    try:
+        with caplog.at_level(logging.WARNING, logger="app.services.usage_queue"):
+            warning = bare.extensions["relaygate"].usage_queue.warn_without_persistence()
+            assert logged.extensions["relaygate"].usage_queue.warn_without_persistence() is None
+        assert "no persistence" in warning and "appendfsync everysec" in warning
+        assert caplog.text.count("appendfsync everysec") == 1
+    finally:
+        bare.extensions["relaygate"].engine.dispose()
+        logged.extensions["relaygate"].engine.dispose()
