@@ -36,6 +36,7 @@ import logging
 import math
 import threading
 import uuid
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -94,7 +95,8 @@ class ChatService:
         self.settler, self.usage_writer = settler, usage_writer
         self.upstream_attempts = upstream_attempts
         self._parallel = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chat-resolve")
-        self._open: set[RelayStream] = set()
+        # Streams being relayed; weak, so one whose close() the server never called is no leak.
+        self._open: weakref.WeakSet[RelayStream] = weakref.WeakSet()
         self._open_lock = threading.Lock()
 
     # -- before the upstream -------------------------------------------------------------------
