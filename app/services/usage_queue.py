@@ -60,9 +60,9 @@ class UsageQueue:
         self.settler = settler
         self.ledger = ledger
         self.claim_idle_ms = claim_idle_ms
-        self.redis = UsageStream(cache)
-        self.stream = self.redis.stream
-        self.dead_letters = self.redis.dead_letters
+        self.store = UsageStream(cache)
+        self.stream = self.store.stream
+        self.dead_letters = self.store.dead_letters
         self._group_ready = False
 
     @property
@@ -77,7 +77,7 @@ class UsageQueue:
         if settlement is not None:
             fields["settle"] = codec.dumps(settlement.to_json())
         self._ensure_group()
-        entry_id = self.redis.add(fields)
+        entry_id = self.store.add(fields)
         self.ledger.queued()
         return entry_id
 
@@ -112,7 +112,7 @@ class UsageQueue:
             log.warning("usage ledger not written; %d stored entries stay pending: %s",
                         stored, error)
             return result
-        self.redis.acknowledge(done)
+        self.store.acknowledge(done)
         return result
 
     def lost_connection(self) -> None:
@@ -121,13 +121,13 @@ class UsageQueue:
 
     def pending(self) -> int:
         self._ensure_group()
-        return self.redis.pending()
+        return self.store.pending()
 
     def heartbeat(self, consumer: str) -> None:
-        self.redis.beat(consumer, time.time())
+        self.store.beat(consumer, time.time())
 
     def stopped(self, consumer: str) -> None:
-        self.redis.stop_beating(consumer)
+        self.store.stop_beating(consumer)
 
     def status(self, *, beat_within: float) -> dict:
         """{running, drains, backlog, oldestPendingAge, lostRecords}; never raises."""
@@ -135,8 +135,8 @@ class UsageQueue:
         found: dict = {"running": False, "drains": 0, "backlog": None,
                        "oldestPendingAge": None, "lostRecords": None}
         try:
-            backlog = self.redis.backlog(now)
-            found["drains"] = self.redis.drains_running(now, beat_within)
+            backlog = self.store.backlog(now)
+            found["drains"] = self.store.drains_running(now, beat_within)
         except redis.RedisError as error:
             found["error"] = type(error).__name__
         else:
@@ -151,7 +151,7 @@ class UsageQueue:
     def warn_without_persistence(self) -> str | None:
         """Log (and answer) a warning when Redis would lose the queued usage on a restart."""
         try:
-            found = self.redis.persistence()
+            found = self.store.persistence()
         except redis.RedisError:
             return None
         if found["aof"]:
@@ -165,8 +165,8 @@ class UsageQueue:
         return message
 
     def _take(self, consumer: str, count: int, block_ms: int | None) -> list:
-        claimed = self.redis.claim(consumer, min_idle_ms=self.claim_idle_ms, count=count)
-        return claimed + self.redis.read_new(consumer, count=count, block_ms=block_ms)
+        claimed = self.store.claim(consumer, min_idle_ms=self.claim_idle_ms, count=count)
+        return claimed + self.store.read_new(consumer, count=count, block_ms=block_ms)
 
     def _store(self, entry_id, fields: dict, result: DrainResult) -> bool:
         try:
@@ -183,7 +183,7 @@ class UsageQueue:
         except (DomainError, KeyError, TypeError, ValueError) as error:
             log.error("usage entry %s refused for good, moved to %s: %s", entry_id,
                       self.dead_letters, error)
-            self.redis.dead_letter({**fields, b"error": str(error)})
+            self.store.dead_letter({**fields, b"error": str(error)})
             result.dead += 1
         else:
             if stored:
@@ -195,11 +195,11 @@ class UsageQueue:
     def _ensure_group(self) -> None:
         if self._group_ready:
             return
-        if self.redis.create_group():
+        if self.store.create_group():
             # A new group: the first start, or the old stream is gone. Anything the ledger
             # says was queued and is neither stored nor in this stream was lost with it.
             try:
-                self.ledger.reconcile(lambda: self.redis.backlog(time.time())["length"])
+                self.ledger.reconcile(lambda: self.store.backlog(time.time())["length"])
             except DatabaseError as error:
                 log.error("usage stream created again, but the ledger could not be compared "
                           "with it, so a loss would go unreported: %s", error)
