@@ -3,9 +3,12 @@
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 bind = os.environ.get("RELAYGATE_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("RELAYGATE_WORKERS", "2"))
@@ -16,7 +19,7 @@ workers = int(os.environ.get("RELAYGATE_WORKERS", "2"))
 worker_class = os.environ.get("RELAYGATE_WORKER_CLASS", "app.serving.worker.GuardedThreadWorker")
 threads = int(os.environ.get("RELAYGATE_THREADS", "256"))
 timeout = int(os.environ.get("RELAYGATE_TIMEOUT", "300"))
-graceful_timeout = 30
+graceful_timeout = int(os.environ.get("RELAYGATE_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
 accesslog = os.environ.get("RELAYGATE_ACCESS_LOG", "-") or None
 
@@ -28,9 +31,14 @@ if _made_prometheus_dir:
 
 
 # With Redis, chat-fast (and the `usage` write_behind strategy) queue usage records: the master
-# runs one `drain-usage` worker beside the app so they reach the database. Set
-# RELAYGATE_DRAIN_USAGE=0 to run the workers elsewhere instead.
+# runs one `drain-usage` worker beside the app so they reach the database, and starts it again
+# whenever it exits (a thread of the master watches it). Set RELAYGATE_DRAIN_USAGE=0 to run the
+# workers elsewhere instead.
 _drain: subprocess.Popen | None = None
+_drain_lock = threading.Lock()
+_drain_stopping = threading.Event()
+# Seconds before a restart: at once after a long run, longer each time it exits soon after one.
+_DRAIN_RESTART_DELAYS = (0, 1, 2, 5, 10, 30)
 
 
 def on_starting(server):
@@ -42,8 +50,64 @@ def on_starting(server):
 def when_ready(server):
     global _drain
     if os.environ.get("REDIS_URL") and os.environ.get("RELAYGATE_DRAIN_USAGE", "1") != "0":
-        _drain = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi",
-                                   "drain-usage"], cwd=os.path.dirname(os.path.abspath(__file__)))
+        _drain = _start_drain()
+        threading.Thread(target=_supervise_drain, args=(server,), name="drain-supervisor",
+                         daemon=True).start()
+
+
+def _start_drain() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "drain-usage"],
+                            cwd=os.path.dirname(os.path.abspath(__file__)))
+
+
+def _supervise_drain(server):
+    """Start the drain again when it exits while the master serves. The master's own SIGCHLD
+    handler may reap it first; Popen.poll() then answers 0 (its status is lost, not its end)."""
+    global _drain
+    quick_exits, started = 0, time.monotonic()
+    while not _drain_stopping.wait(0.5):
+        with _drain_lock:
+            if _drain_stopping.is_set() or not server.LISTENERS or _drain.poll() is None:
+                continue
+            quick_exits = quick_exits + 1 if time.monotonic() - started < 60 else 0
+            delay = _DRAIN_RESTART_DELAYS[min(quick_exits, len(_DRAIN_RESTART_DELAYS) - 1)]
+            server.log.error("drain-usage (pid %s) stopped; starting it again in %s s",
+                             _drain.pid, delay)
+        if _drain_stopping.wait(delay):
+            return
+        with _drain_lock:
+            if not _drain_stopping.is_set():
+                _drain, started = _start_drain(), time.monotonic()
+
+
+# On SIGTERM a worker lets open streams finish for graceful_timeout; this many seconds before it
+# would be killed, it cuts those still open, each billed what it relayed.
+_STREAM_CUT_MARGIN = 3
+
+
+def post_worker_init(worker):
+    previous = signal.getsignal(signal.SIGTERM)
+    cut_once = threading.Event()
+
+    def stopping(signum, frame):
+        if not cut_once.is_set():
+            cut_once.set()
+            timer = threading.Timer(max(0.0, worker.cfg.graceful_timeout - _STREAM_CUT_MARGIN),
+                                    _cut_open_streams, args=(worker,))
+            timer.daemon = True
+            timer.start()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, stopping)
+
+
+def _cut_open_streams(worker):
+    services = getattr(worker.wsgi, "extensions", {}).get("relaygate")
+    if services is not None:
+        cut = services.chat.cut_open_streams()
+        if cut:
+            worker.log.warning("graceful timeout near: cut %s open streams", cut)
 
 
 def child_exit(server, worker):
@@ -53,8 +117,14 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    if _drain is not None:
-        _drain.terminate()
-        _drain.wait(30)
+    _drain_stopping.set()
+    with _drain_lock:
+        if _drain is not None and _drain.poll() is None:
+            # It stores what is waiting, then stops (drain-usage on SIGTERM).
+            _drain.terminate()
+            try:
+                _drain.wait(30)
+            except subprocess.TimeoutExpired:
+                _drain.kill()
     if _made_prometheus_dir:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from types import SimpleNamespace
 
 from flask import Flask
@@ -55,6 +56,7 @@ from app.services.storage.service import StorageService
 from app.services.transactions.service import TransactionService
 from app.services.transactions.tables import ModelTable, PlanTable, ServiceTable, UserTable
 from app.services.usage import UsageService
+from app.services.usage_ledger import UsageLedger
 from app.services.usage_queue import UsageQueue
 from app.services.usage_reports import UsageReports
 from app.services.usage_writer import UsageWriter
@@ -105,11 +107,12 @@ def create_app(config: dict | None = None) -> Flask:
         admins=AdminService(passwords=passwords, **common), auth=auth,
         models=models, users=users, plans=plans, quota=quota,
         quota_gate=QuotaGate(auth=auth, quota=quota),
-        health=HealthService(uow=uow, cache=cache, schema_heads=schema_heads()),
         **_account_services(settings, common),
         **_operations(settings, engine, cache, common, usage, settler),
     )
     found = app.extensions["relaygate"]
+    found.health = HealthService(uow=uow, cache=cache, schema_heads=schema_heads(),
+                                 usage_queue_status=found.monitoring.usage_queue_status)
     found.chat = ChatService(
         auth=auth, keys=keys, models=models, quota=quota, key_limits=found.key_limits,
         scheduler=found.scheduler, accounts=found.accounts, settler=settler,
@@ -183,11 +186,13 @@ def _operations(settings, engine, cache, common, usage, settler) -> dict:
     collector = Collector()
     instrument_engine(engine, collector, slow_query_ms=settings.slow_query_ms)
     queue = (UsageQueue(cache=cache, usage=usage, settler=settler,
+                        ledger=UsageLedger(instance=socket.gethostname(), **common),
                         claim_idle_ms=settings.usage_claim_idle_ms) if cache.enabled else None)
     monitoring = MonitoringService(
         collector=collector, sink=RedisSink(cache) if cache.enabled else DatabaseSink(uow),
         cache=cache, pool_status=lambda: pool_status(engine),
-        flush_interval=settings.metrics_flush_seconds, slow_query_ms=settings.slow_query_ms)
+        flush_interval=settings.metrics_flush_seconds, slow_query_ms=settings.slow_query_ms,
+        usage_queue=queue)
     sender = WebhookSender(allow_private=settings.allow_private_webhooks,
                            timeout=settings.webhook_timeout_seconds)
     return {

@@ -15,6 +15,7 @@ from app.crypto import SecretError
 from app.errors import DomainError
 from app.migration.cli import import_crs
 from app.services.alerts.scheduler import EvaluatorLock
+from app.services.usage_drain import DrainWorker
 
 
 def register_commands(app: Flask) -> None:
@@ -59,21 +60,23 @@ def rotate_secrets(old_keys: tuple[str, ...]) -> None:
 @click.option("--idle-sleep", default=0.5, show_default=True,
               help="Seconds to wait when the queue is empty.")
 def drain_usage(consumer: str, once: bool, idle_sleep: float) -> None:
-    """Store queued usage records (the write-behind worker of the `usage` strategy)."""
+    """Store queued usage records (the write-behind worker of the `usage` strategy).
+
+    Redis or database trouble never stops it (it retries with backoff); SIGTERM makes it store
+    what is waiting, then stop."""
     services = current_app.extensions["relaygate"]
     if services.usage_queue is None:
         raise click.ClickException("No Redis is configured (REDIS_URL): there is no usage queue.")
-    stopping = _stop_on_signals()
-    while not stopping.is_set():
-        result = services.usage_queue.drain_once(consumer)
+
+    def report(result) -> None:
         services.monitoring.flush()
         if result.recorded or result.duplicates or result.dead:
             click.echo(f"stored {result.recorded}, duplicates {result.duplicates}, "
                        f"dead-lettered {result.dead}")
-        if once:
-            return
-        if not (result.recorded or result.duplicates or result.dead):
-            stopping.wait(idle_sleep)
+
+    worker = DrainWorker(queue=services.usage_queue, consumer=consumer, idle_sleep=idle_sleep,
+                         on_pass=report)
+    worker.run(_stop_on_signals(), once=once)
 
 
 def _stop_on_signals() -> threading.Event:

@@ -20,6 +20,9 @@ class LivenessSchema(Schema):
 class ReadinessSchema(Schema):
     status = fields.String(metadata={"example": "ready"})
     checks = fields.Dict()
+    usageQueue = fields.Dict(metadata={
+        "description": "The usage queue (running, drains, backlog, oldestPendingAge in "
+                       "seconds, lostRecords); reported, never a reason to be unready."})
 
 
 @blp.route("/healthz")
@@ -36,8 +39,7 @@ class Readiness(MethodView):
     @blp.alt_response(503, description="The database (or Redis, when configured) is not ready.")
     def get(self):
         """The database is reachable and migrated to head; Redis answers when configured"""
-        ready, checks = services().health.readiness()
+        ready, report = services().health.readiness()
         if not ready:
-            raise Unavailable("A dependency is not ready.", code="NOT_READY",
-                              details={"checks": checks})
-        return ok({"status": "ready", "checks": checks})
+            raise Unavailable("A dependency is not ready.", code="NOT_READY", details=report)
+        return ok({"status": "ready", **report})

@@ -10,7 +10,6 @@ from flask_smorest import Blueprint
 
 from app.api.deps import services
 from app.errors import Unauthenticated
-from app.metrics import prom
 
 blp = Blueprint("prometheus", __name__, description="Prometheus scrape endpoint.")
 
@@ -24,13 +23,15 @@ class Metrics(MethodView):
         """Prometheus metrics of every worker
 
         Requests by route and status with latency histograms, upstream latency per provider,
-        tokens and cost, cache hits and misses, pool gauges. When RELAYGATE_METRICS_TOKEN is
-        set (production requires it), send it as `Authorization: Bearer <token>`.
+        tokens and cost, cache hits and misses, pool gauges, and the usage queue (backlog,
+        oldest pending age, drain workers running, records found lost). When
+        RELAYGATE_METRICS_TOKEN is set (production requires it), send it as
+        `Authorization: Bearer <token>`.
         """
         token = services().settings.metrics_token
         if token:
             given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
             if not hmac.compare_digest(given.encode(), token.encode()):
                 raise Unauthenticated("The metrics token is missing or wrong.")
-        body, content_type = prom.render()
+        body, content_type = services().monitoring.prometheus()
         return Response(body, content_type=content_type)

@@ -45,6 +45,7 @@ class UnitOfWork:
     key_hash_peppers: repos.KeyHashPepperRepository
     usage_baselines: repos.UsageBaselineRepository
     sticky_sessions: repos.StickySessionRepository
+    usage_queue_ledger: repos.UsageQueueLedgerRepository
 
     def __init__(self, session_factory: sessionmaker, execution_options: dict | None = None):
         self._session_factory = session_factory

@@ -35,6 +35,17 @@ POOL_CONNECTIONS = Gauge("relaygate_db_pool_connections", "Pooled connections by
                          ["state"], multiprocess_mode="livesum")
 POOL_WAITING = Gauge("relaygate_db_pool_waiting", "Callers waiting for a connection.",
                      multiprocess_mode="livesum")
+# The usage queue, as the scraped worker read it from Redis and the ledger just now.
+QUEUE_BACKLOG = Gauge("relaygate_usage_queue_backlog",
+                      "Usage records queued and not stored yet.", multiprocess_mode="mostrecent")
+QUEUE_OLDEST_AGE = Gauge("relaygate_usage_queue_oldest_pending_age_seconds",
+                         "How long the oldest queued usage record has waited (0 when none).",
+                         multiprocess_mode="mostrecent")
+QUEUE_DRAINS = Gauge("relaygate_usage_queue_drains_running",
+                     "drain-usage workers with a recent heartbeat.", multiprocess_mode="mostrecent")
+QUEUE_LOST = Gauge("relaygate_usage_queue_lost_records",
+                   "Queued usage records found lost with a Redis stream (from the ledger).",
+                   multiprocess_mode="mostrecent")
 
 
 def observe_upstream(provider: str, seconds: float) -> None:
@@ -54,6 +65,16 @@ def set_pool(status: dict) -> None:
     POOL_CONNECTIONS.labels("in_use").set(status["inUse"])
     POOL_CONNECTIONS.labels("idle").set(status["idle"])
     POOL_WAITING.set(status["waiting"])
+
+
+def set_usage_queue(status: dict) -> None:
+    """Export what UsageQueue.status found; a figure it could not read is left as it was."""
+    if status.get("backlog") is not None:
+        QUEUE_BACKLOG.set(status["backlog"])
+        QUEUE_OLDEST_AGE.set(status["oldestPendingAge"] or 0)
+        QUEUE_DRAINS.set(status["drains"])
+    if status.get("lostRecords") is not None:
+        QUEUE_LOST.set(status["lostRecords"])
 
 
 def render() -> tuple[bytes, str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
@@ -96,13 +98,24 @@ class ProviderStream:
                 return
             raise error_from_transport(exc) from exc
         finally:
+            was_closed = self.closed
             self.close()
-        if not self._parser.finished:
+        if not self._parser.finished and not was_closed:
             raise ProviderError("connection", "upstream stream ended before its final event")
 
     def close(self) -> None:
         self.closed = True
         self.response.close()
+
+    def interrupt(self) -> None:
+        """From another thread: end the iteration now, even a read waiting for the upstream
+        (shutting the socket down wakes it; closing alone would not). The reader closes."""
+        self.closed = True
+        network = self.response.extensions.get("network_stream")
+        sock = network.get_extra_info("socket") if network is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> ProviderStream:
         return self

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from app.cache import CacheStore
 from app.errors import DatabaseError
 
 
 class HealthService:
-    def __init__(self, *, uow, cache: CacheStore | None, schema_heads: set[str]):
+    def __init__(self, *, uow, cache: CacheStore | None, schema_heads: set[str],
+                 usage_queue_status: Callable[[], dict] | None = None):
         self.uow = uow
         self.cache = cache
         self.schema_heads = schema_heads
+        self.usage_queue_status = usage_queue_status
 
     def readiness(self) -> tuple[bool, dict]:
+        """(ready, {checks, usageQueue}): ready when this instance can serve. The usage queue
+        (drain running, backlog, oldest age) is reported, never a reason to refuse traffic:
+        answers are still recorded, only later."""
         checks = {"database": self._database()}
         if self.cache is not None and self.cache.enabled:
             checks["redis"] = self._redis()
-        return all(check["ok"] for check in checks.values()), checks
+        report = {"checks": checks}
+        if self.usage_queue_status is not None:
+            report["usageQueue"] = self.usage_queue_status()
+        return all(check["ok"] for check in checks.values()), report
 
     def _database(self) -> dict:
         started = time.perf_counter()

@@ -17,6 +17,7 @@ from app.errors import DatabaseError, Unavailable
 from app.metrics import prom
 from app.metrics.collector import Collector
 from app.metrics.sinks import GAUGES, RANGES
+from app.services.usage_queue import UsageQueue
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ def _iso(epoch: float) -> str:
 class MonitoringService:
     def __init__(self, *, collector: Collector, sink, cache: CacheStore | None,
                  pool_status: Callable[[], dict], flush_interval: float, slow_query_ms: float,
+                 usage_queue: UsageQueue | None = None, drain_beat_within: float = 15.0,
                  clock: Callable[[], float] = time.time):
         self.collector = collector
         self.sink = sink
@@ -39,6 +41,8 @@ class MonitoringService:
         self.pool_status = pool_status
         self.flush_interval = flush_interval
         self.slow_query_ms = slow_query_ms
+        self.usage_queue = usage_queue
+        self.drain_beat_within = drain_beat_within
         self.clock = clock
         self._next_flush = 0.0
         self._flush_lock = threading.Lock()
@@ -128,7 +132,24 @@ class MonitoringService:
                        "types": {name.removeprefix("error."): int(value)
                                  for name, value in sorted(sums.items())
                                  if name.startswith("error.")}},
+            "usageQueue": self.usage_queue_status(),
         }
+
+    def usage_queue_status(self) -> dict:
+        """The write-behind queue: whether a drain runs (a heartbeat within
+        `drain_beat_within` seconds), its backlog, the oldest record's age in seconds, and the
+        records found lost; `configured` False without Redis. Also sets the Prometheus gauges."""
+        if self.usage_queue is None:
+            return {"configured": False, "running": False, "drains": 0, "backlog": None,
+                    "oldestPendingAge": None, "lostRecords": None}
+        status = self.usage_queue.status(beat_within=self.drain_beat_within)
+        prom.set_usage_queue(status)
+        return {"configured": True, **status}
+
+    def prometheus(self) -> tuple[bytes, str]:
+        """The Prometheus exposition of every worker, with the usage queue read just now."""
+        self.usage_queue_status()
+        return prom.render()
 
     def query_stats(self, limit: int = 10) -> dict:
         """getQueryStats: the slowest and the most frequent statements, literals removed."""

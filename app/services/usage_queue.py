@@ -1,31 +1,39 @@
 """The usage queue: write-behind of usage records through a Redis Stream.
 
-`enqueue` appends a record (XADD); the `drain-usage` worker reads them as a consumer group
-(XREADGROUP), stores each through UsageService.record (idempotent by requestId, so a record
-delivered twice is stored once) together with the request's settlement if it carries one
-(settlement.py: its quota hold and account totals, in the same transaction), and acknowledges it
-only after that commit (XACK, then XDEL so the stream stays short). Entries left pending by a
-consumer that died are claimed by another after `claim_idle_ms` (XAUTOCLAIM). A record the
-database refuses for good (an unknown key) goes to a dead-letter stream instead of being retried
-forever.
+`enqueue` appends a record (XADD) and notes it in the ledger (usage_ledger.py); the
+`drain-usage` worker reads them as a consumer group (XREADGROUP), stores each through
+UsageService.record (idempotent by requestId, so a record delivered twice is stored once)
+together with the request's settlement if it carries one (settlement.py: its quota hold and
+account totals, in the same transaction), adds them to the ledger as confirmed, and only then
+acknowledges them (XACK, then XDEL so the stream holds only what is not stored yet). Entries
+left pending by a consumer that died are claimed by another after `claim_idle_ms`
+(XAUTOCLAIM). A record the database refuses for good (an unknown key) goes to a dead-letter
+stream instead of being retried forever.
+
+When the consumer group is gone (`NOGROUP`: Redis restarted empty or was flushed) it is created
+again reading from the stream's start, and the ledger tells how many queued records went with
+the old stream.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import asdict, dataclass
 
 import redis
 
 from app.cache import CacheStore, codec
+from app.cache.usage_stream import GROUP, UsageStream
 from app.errors import DatabaseError, DomainError
 from app.services.settlement import Settlement, Settler
 from app.services.usage import UsageRecord, UsageService
+from app.services.usage_ledger import UsageLedger
 
 log = logging.getLogger(__name__)
 
-GROUP = "usage-writers"
+__all__ = ["GROUP", "DrainResult", "UsageQueue", "decode", "encode"]
 
 
 @dataclass
@@ -46,13 +54,15 @@ def decode(payload: bytes | str) -> UsageRecord:
 
 class UsageQueue:
     def __init__(self, *, cache: CacheStore, usage: UsageService, settler: Settler,
-                 claim_idle_ms: int = 60_000):
+                 ledger: UsageLedger, claim_idle_ms: int = 60_000):
         self.cache = cache
         self.usage = usage
         self.settler = settler
+        self.ledger = ledger
         self.claim_idle_ms = claim_idle_ms
-        self.stream = cache.key("usage", "stream")
-        self.dead_letters = cache.key("usage", "dead")
+        self.store = UsageStream(cache)
+        self.stream = self.store.stream
+        self.dead_letters = self.store.dead_letters
         self._group_ready = False
 
     @property
@@ -67,30 +77,96 @@ class UsageQueue:
         if settlement is not None:
             fields["settle"] = codec.dumps(settlement.to_json())
         self._ensure_group()
-        return self.client.xadd(self.stream, fields).decode()
+        entry_id = self.store.add(fields)
+        self.ledger.queued()
+        return entry_id
 
     def drain_once(self, consumer: str, *, count: int = 100, block_ms: int | None = None
                    ) -> DrainResult:
         """Store what is waiting: first entries abandoned by dead consumers, then new ones."""
         self._ensure_group()
+        try:
+            entries = self._take(consumer, count, block_ms)
+        except redis.ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+            log.warning("the usage stream's consumer group is gone; creating it again")
+            self._group_ready = False
+            self._ensure_group()
+            entries = self._take(consumer, count, block_ms)
         result = DrainResult()
-        _, claimed, *_ = self.client.xautoclaim(self.stream, GROUP, consumer,
-                                                min_idle_time=self.claim_idle_ms,
-                                                start_id="0-0", count=count)
-        fresh = self.client.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count,
-                                       block=block_ms)
-        entries = list(claimed) + [entry for _, batch in fresh for entry in batch]
+        done, stored = [], 0
         for position, (entry_id, fields) in enumerate(entries):
             if fields is None:
-                continue  # deleted while pending: nothing to store
+                done.append(entry_id)  # deleted while pending: nothing to store
+                continue
             if not self._store(entry_id, fields, result):
                 result.left_pending += len(entries) - position
                 break
+            done.append(entry_id)
+            stored += 1
+        try:
+            self.ledger.confirmed(stored)
+        except DatabaseError as error:
+            # Unacknowledged, they are delivered again and then stored as duplicates.
+            log.warning("usage ledger not written; %d stored entries stay pending: %s",
+                        stored, error)
+            return result
+        self.store.acknowledge(done)
         return result
+
+    def lost_connection(self) -> None:
+        """Redis went away: check the group again on the next call (it may have been lost)."""
+        self._group_ready = False
 
     def pending(self) -> int:
         self._ensure_group()
-        return int(self.client.xpending(self.stream, GROUP)["pending"])
+        return self.store.pending()
+
+    def heartbeat(self, consumer: str) -> None:
+        self.store.beat(consumer, time.time())
+
+    def stopped(self, consumer: str) -> None:
+        self.store.stop_beating(consumer)
+
+    def status(self, *, beat_within: float) -> dict:
+        """{running, drains, backlog, oldestPendingAge, lostRecords}; never raises."""
+        now = time.time()
+        found: dict = {"running": False, "drains": 0, "backlog": None,
+                       "oldestPendingAge": None, "lostRecords": None}
+        try:
+            backlog = self.store.backlog(now)
+            found["drains"] = self.store.drains_running(now, beat_within)
+        except redis.RedisError as error:
+            found["error"] = type(error).__name__
+        else:
+            found.update(running=found["drains"] > 0, backlog=backlog["length"],
+                         oldestPendingAge=backlog["oldestAgeSeconds"])
+        try:
+            found["lostRecords"] = self.ledger.totals()["lost"]
+        except DatabaseError as error:
+            found["error"] = error.code
+        return found
+
+    def warn_without_persistence(self) -> str | None:
+        """Log (and answer) a warning when Redis would lose the queued usage on a restart."""
+        try:
+            found = self.store.persistence()
+        except redis.RedisError:
+            return None
+        if found["aof"]:
+            return None
+        kept = ("only RDB snapshots, so a restart loses what was queued since the last one"
+                if found["rdb"] else "no persistence, so a restart loses everything queued")
+        message = (f"Redis keeps {kept}: chat-fast and the write_behind usage strategy queue "
+                   "usage there. Run it with `appendonly yes` and `appendfsync everysec` "
+                   "(a loss of about one second at most).")
+        log.warning(message)
+        return message
+
+    def _take(self, consumer: str, count: int, block_ms: int | None) -> list:
+        claimed = self.store.claim(consumer, min_idle_ms=self.claim_idle_ms, count=count)
+        return claimed + self.store.read_new(consumer, count=count, block_ms=block_ms)
 
     def _store(self, entry_id, fields: dict, result: DrainResult) -> bool:
         try:
@@ -107,25 +183,24 @@ class UsageQueue:
         except (DomainError, KeyError, TypeError, ValueError) as error:
             log.error("usage entry %s refused for good, moved to %s: %s", entry_id,
                       self.dead_letters, error)
-            self.client.xadd(self.dead_letters, {**fields, b"error": str(error)})
+            self.store.dead_letter({**fields, b"error": str(error)})
             result.dead += 1
         else:
             if stored:
                 result.recorded += 1
             else:
                 result.duplicates += 1
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xack(self.stream, GROUP, entry_id)
-        pipe.xdel(self.stream, entry_id)
-        pipe.execute()
         return True
 
     def _ensure_group(self) -> None:
         if self._group_ready:
             return
-        try:
-            self.client.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
-        except redis.ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
+        if self.store.create_group():
+            # A new group: the first start, or the old stream is gone. Anything the ledger
+            # says was queued and is neither stored nor in this stream was lost with it.
+            try:
+                self.ledger.reconcile(lambda: self.store.backlog(time.time())["length"])
+            except DatabaseError as error:
+                log.error("usage stream created again, but the ledger could not be compared "
+                          "with it, so a loss would go unreported: %s", error)
         self._group_ready = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -134,3 +135,27 @@ def test_an_error_before_the_first_byte_raises_when_opening_the_stream(
 
     assert raised.value.kind == "rate_limited"
     assert raised.value.retry_after == 7
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_interrupting_from_another_thread_ends_a_read_waiting_on_a_silent_upstream(
+    make_client, stub_upstream, provider
+):
+    stub_upstream.set_behaviour(credential="silent", tokens=3, tokenDelay=5)
+    stream = make_client(provider, api_key="silent").stream(hello_request())
+    ended = []
+
+    def read() -> None:
+        try:
+            ended.append([event.text for event in stream])
+        except ProviderError as error:  # a shutdown's cut is not the upstream's failure
+            ended.append(error)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    time.sleep(0.3)  # the reader now waits for a token the upstream sends in 5 s
+    interrupted = time.monotonic()
+    stream.interrupt()
+    reader.join(3)
+    assert not reader.is_alive() and time.monotonic() - interrupted < 1.5
+    assert isinstance(ended[0], list) and stream.closed

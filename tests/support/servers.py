@@ -75,32 +75,47 @@ class PgResetter:
 
 
 class PrivateRedis:
-    """A redis-server of the test's own on a free port: a fault test may kill this one."""
+    """A redis-server of the test's own on a free port: a fault test may kill this one.
 
-    def __init__(self):
+    With `aof_dir`, it appends every write to a log there (fsync on each write, so a kill
+    loses nothing) and `restart()` brings the same data back on the same port."""
+
+    def __init__(self, aof_dir=None):
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.aof_dir = aof_dir
         self.process: subprocess.Popen | None = None
 
     def start(self) -> PrivateRedis:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed")
+        persistence = (["--appendonly", "yes", "--appendfsync", "always",
+                        "--dir", str(self.aof_dir)] if self.aof_dir else ["--appendonly", "no"])
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no"],
+             *persistence, "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return self
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return self
+                except (redis.ConnectionError, redis.BusyLoadingError):
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.02)
+        finally:
+            client.close()
+
+    def restart(self, down_seconds: float = 0.0) -> PrivateRedis:
+        """Kill the server (SIGKILL), stay down a while, and start again on the same port."""
+        self.stop()
+        time.sleep(down_seconds)
+        return self.start()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -53,6 +53,20 @@ class ErrorMetricsSchema(Schema):
                         metadata={"description": "Answers by error code."})
 
 
+class UsageQueueMetricsSchema(Schema):
+    configured = fields.Boolean(metadata={"description": "False without Redis (no queue)."})
+    running = fields.Boolean(metadata={"description": "A drain-usage worker beat recently."})
+    drains = fields.Integer(metadata={"description": "drain-usage workers running."})
+    backlog = fields.Integer(allow_none=True, metadata={
+        "description": "Usage records queued and not stored yet; null when Redis is down."})
+    oldestPendingAge = fields.Float(allow_none=True, metadata={
+        "description": "Seconds the oldest queued record has waited; null when none."})
+    lostRecords = fields.Integer(allow_none=True, metadata={
+        "description": "Queued records found lost with a Redis stream (flushed, or "
+                       "restarted without persistence), from the database's ledger."})
+    error = fields.String(metadata={"description": "Why a figure could not be read."})
+
+
 class PerformanceMetricsSchema(Schema):
     timeRange = fields.String()
     start = fields.String(data_key="from", attribute="from")
@@ -60,6 +74,7 @@ class PerformanceMetricsSchema(Schema):
     database = fields.Nested(DatabaseMetricsSchema)
     cache = fields.Nested(CacheMetricsSchema)
     errors = fields.Nested(ErrorMetricsSchema)
+    usageQueue = fields.Nested(UsageQueueMetricsSchema)
 
 
 class SlowQuerySchema(Schema):

@@ -16,6 +16,7 @@ from app.db.models.storage import StorageStrategy
 from app.db.models.transactions import StagedOperation, StagedTransaction
 from app.db.models.usage import UsageEvent
 from app.db.models.usage_baseline import UsageBaseline
+from app.db.models.usage_queue import UsageQueueLedger
 from app.db.models.usage_stats import UsageRequestId, UsageRollup
 from app.db.models.user import PlanLimit, User
 
@@ -27,4 +28,4 @@ __all__ += ["AiModel", "PlanLimit", "UsageCounter", "UsageIdempotencyKey", "Usag
             "User"]
 __all__ += ["UsageRequestId", "UsageRollup"]
 __all__ += ["CrsImportItem", "KeyHashPepper", "UsageBaseline"]
-__all__ += ["LoginFailure", "StickySession"]
+__all__ += ["LoginFailure", "StickySession", "UsageQueueLedger"]

@@ -25,6 +25,7 @@ from app.db.repositories.transactions import (
 )
 from app.db.repositories.usage_baselines import UsageBaselineRepository
 from app.db.repositories.usage_events import UsageEventRepository
+from app.db.repositories.usage_queue import UsageQueueLedgerRepository
 from app.db.repositories.usage_rollups import UsageRollupRepository
 from app.db.repositories.users import PlanLimitRepository, UserRepository
 
@@ -56,6 +57,7 @@ REPOSITORIES = {
     "key_hash_peppers": KeyHashPepperRepository,
     "usage_baselines": UsageBaselineRepository,
     "sticky_sessions": StickySessionRepository,
+    "usage_queue_ledger": UsageQueueLedgerRepository,
 }
 
 __all__ = [
@@ -86,4 +88,5 @@ __all__ = [
     "KeyHashPepperRepository",
     "UsageBaselineRepository",
     "StickySessionRepository",
+    "UsageQueueLedgerRepository",
 ]

@@ -12,6 +12,8 @@ METRIC_PATHS = (
     "database.connectionPool.utilization", "database.connectionPool.waitTime",
     "cache.hitRate", "cache.missRate", "cache.evictionRate", "cache.hits", "cache.misses",
     "cache.evictions", "errors.rate", "errors.serverErrorRate", "errors.count", "errors.requests",
+    "usageQueue.oldestPendingAge", "usageQueue.backlog", "usageQueue.drains",
+    "usageQueue.lostRecords",
 )
 _ERROR_TYPE = re.compile(r"^errors\.types\.[A-Z][A-Z0-9_]{0,63}$")
 OPERATORS = {">": operator.gt, "<": operator.lt, ">=": operator.ge}

@@ -41,7 +41,9 @@ is down too, storing is tried at once: a delivered answer's usage is never dropp
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
+import weakref
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -89,6 +91,7 @@ class ChatTicket:
     prompt_tokens_estimate: int = 0
     # The conversation's key (chat/session_key.py): it keeps to one account while it can.
     session: str | None = None
+    cut: bool = False  # ended by the server shutting down, not by the upstream or the client
 
     @property
     def provider(self) -> str:
@@ -103,6 +106,9 @@ class ChatService:
         self.settler, self.usage_writer, self.sticky = settler, usage_writer, sticky
         self.upstream_attempts = upstream_attempts
         self._parallel = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chat-resolve")
+        # Streams being relayed; weak, so one whose close() the server never called is no leak.
+        self._open: weakref.WeakSet[RelayStream] = weakref.WeakSet()
+        self._open_lock = threading.Lock()
 
     # -- before the upstream -------------------------------------------------------------------
 
@@ -216,7 +222,9 @@ class ChatService:
                 text = wire.event(event)
                 if text:
                     yield text
-            ended = ""
+            ended = (wire.error("SERVER_SHUTTING_DOWN", "The server is shutting down; the "
+                                "stream was cut and billed what it relayed.")
+                     if ticket.cut else "")
         except ProviderError as error:
             self.scheduler.report(call.account.id, error)
             failure = answer_for(error)
@@ -227,6 +235,24 @@ class ChatService:
         if ended:
             yield ended
         yield wire.usage(summary) + wire.closing()
+
+    def cut_open_streams(self) -> int:
+        """The server is shutting down: end every open stream now (each is billed what it
+        relayed, as if its client had left) rather than be killed with its usage unrecorded.
+        Answers how many were cut."""
+        with self._open_lock:
+            streams = list(self._open)
+        for relay in streams:
+            relay.cut()
+        return len(streams)
+
+    def _opened(self, relay: RelayStream) -> None:
+        with self._open_lock:
+            self._open.add(relay)
+
+    def _closed(self, relay: RelayStream) -> None:
+        with self._open_lock:
+            self._open.discard(relay)
 
     def complete(self, ticket: ChatTicket, call: UpstreamCall, wire) -> dict:
         result = call.result
@@ -320,12 +346,19 @@ class RelayStream:
         self._service, self._ticket, self._call = service, ticket, call
         self._events = service.events(ticket, call, wire)
         self._started = False
+        service._opened(self)
 
     def __iter__(self) -> Iterator[str]:
         self._started = True
         return self._events
 
+    def cut(self) -> None:
+        """End the stream from another thread: its reader sees the upstream end and settles."""
+        self._ticket.cut = True
+        self._call.stream.interrupt()
+
     def close(self) -> None:
+        self._service._closed(self)
         if self._started:
             self._events.close()
             return

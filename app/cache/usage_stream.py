@@ -1,0 +1,102 @@
+"""The usage stream in Redis: its keys, its consumer group and what it says about itself.
+
+Keys (under the cache prefix): `usage:stream` (the queued records), `usage:dead` (records the
+database refused for good), `usage:drains` (a sorted set: each drain worker's last heartbeat,
+in epoch seconds).
+These calls raise redis errors; the usage queue (a service) decides what they mean.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from app.cache.store import CacheStore
+
+GROUP = "usage-writers"
+
+
+class UsageStream:
+    def __init__(self, cache: CacheStore):
+        self.cache = cache
+        self.stream = cache.key("usage", "stream")
+        self.dead_letters = cache.key("usage", "dead")
+        self.drains = cache.key("usage", "drains")
+
+    @property
+    def client(self) -> redis.Redis:
+        return self.cache.client
+
+    def add(self, fields: dict) -> str:
+        return self.client.xadd(self.stream, fields).decode()
+
+    def create_group(self) -> bool:
+        """Create the group reading from the stream's start; False when it already exists."""
+        try:
+            self.client.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+            return False
+        return True
+
+    def claim(self, consumer: str, *, min_idle_ms: int, count: int) -> list:
+        _, claimed, *_ = self.client.xautoclaim(self.stream, GROUP, consumer,
+                                                min_idle_time=min_idle_ms, start_id="0-0",
+                                                count=count)
+        return list(claimed)
+
+    def read_new(self, consumer: str, *, count: int, block_ms: int | None) -> list:
+        fresh = self.client.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count,
+                                       block=block_ms)
+        return [entry for _, batch in fresh or [] for entry in batch]
+
+    def acknowledge(self, entry_ids: list) -> None:
+        """Acknowledge and delete stored entries, so the stream holds only what is unstored."""
+        if not entry_ids:
+            return
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xack(self.stream, GROUP, *entry_ids)
+        pipe.xdel(self.stream, *entry_ids)
+        pipe.execute()
+
+    def dead_letter(self, fields: dict) -> None:
+        self.client.xadd(self.dead_letters, fields)
+
+    def pending(self) -> int:
+        return int(self.client.xpending(self.stream, GROUP)["pending"])
+
+    def backlog(self, now: float) -> dict:
+        """{length, oldestAgeSeconds}: entries not yet stored, and how long the oldest waited
+        (from its id, which is the millisecond it was added on the Redis server's clock)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xlen(self.stream)
+        pipe.xrange(self.stream, count=1)
+        length, first = pipe.execute()
+        age = None
+        if first:
+            added_ms = int(first[0][0].split(b"-")[0])
+            age = max(0.0, round(now - added_ms / 1000, 3))
+        return {"length": int(length), "oldestAgeSeconds": age}
+
+    def beat(self, consumer: str, now: float) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(self.drains, {consumer: now})
+        pipe.zremrangebyscore(self.drains, "-inf", now - 24 * 3600)
+        pipe.execute()
+
+    def stop_beating(self, consumer: str) -> None:
+        self.client.zrem(self.drains, consumer)
+
+    def drains_running(self, now: float, within_seconds: float) -> int:
+        """Drain workers that beat within the last `within_seconds`."""
+        return int(self.client.zcount(self.drains, now - within_seconds, "+inf"))
+
+    def persistence(self) -> dict:
+        """{aof, rdb}: whether the server appends to a log, or snapshots on a schedule."""
+        info = self.client.info("persistence")
+        try:
+            save = self.client.config_get("save").get("save", "")
+        except redis.ResponseError:  # CONFIG is often disabled on managed servers
+            save = None
+        return {"aof": bool(int(info.get("aof_enabled", 0))),
+                "rdb": bool(save) if save is not None else None}
