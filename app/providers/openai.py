@@ -8,7 +8,7 @@ from app.providers.base import ChatRequest, ChatResult, StreamEvent, Usage
 from app.providers.client import ProviderClient
 from app.providers.errors import error_from_event
 from app.providers.estimate import Delivered
-from app.providers.payloads import merge_extra
+from app.providers.payloads import merge_extra, native_payload
 from app.providers.streaming import event_json
 
 
@@ -23,6 +23,13 @@ class OpenAIClient(ProviderClient):
         return {"Authorization": f"Bearer {self.account.access_token or self.account.api_key}"}
 
     def payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        if request.native is not None:
+            payload = native_payload(request, stream=stream)
+            if stream:
+                options = payload.get("stream_options")
+                options = options if isinstance(options, dict) else {}
+                payload["stream_options"] = {**options, "include_usage": True}
+            return payload
         messages = list(request.messages)
         if request.system:
             messages.insert(0, {"role": "system", "content": request.system})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from app.cache import read_through
 from app.db.models import AiModel
 from app.errors import Conflict, NotFound
@@ -10,7 +12,17 @@ from app.services.retry import db_retry
 
 DEFAULT_MODEL_TYPE = "basic"
 EDITABLE = ("name", "provider", "model_type", "upstream_model", "input_price", "output_price",
-            "cache_write_price", "cache_read_price", "context_window", "is_active")
+            "cache_write_price", "cache_write_1h_price", "cache_read_price", "context_window",
+            "is_active")
+
+
+def one_hour_cache_write_price(provider: str, input_price: Decimal,
+                               cache_write_price: Decimal | None) -> Decimal:
+    """Anthropic lists an hour's cache write at twice the input price; other providers have
+    no such write, so it costs what any cache write does."""
+    if provider == "claude":
+        return input_price * 2
+    return cache_write_price if cache_write_price is not None else input_price
 
 
 def _not_found() -> NotFound:
@@ -36,6 +48,7 @@ class ModelService(Service):
                 "isActive": found.is_active,
                 "prices": {"input": found.input_price, "output": found.output_price,
                            "cacheWrite": found.cache_write_price,
+                           "cacheWrite1h": found.cache_write_1h_price,
                            "cacheRead": found.cache_read_price}}
 
     @db_retry
@@ -58,6 +71,9 @@ class ModelService(Service):
         now = self.clock()
         model = AiModel(id=data["id"], created_at=now, updated_at=now, is_active=True)
         self._apply(model, data)
+        if "cache_write_1h_price" not in data:
+            model.cache_write_1h_price = one_hour_cache_write_price(
+                model.provider, model.input_price or Decimal(0), model.cache_write_price)
         with self.uow() as uow:
             if uow.models.get(model.id) is not None:
                 raise Conflict("A model with that id exists.", code="DB_DUPLICATE_KEY")
