@@ -27,6 +27,7 @@ from app.services.admins import AdminService
 from app.services.alerts.service import AlertService
 from app.services.alerts.webhooks import WebhookSender
 from app.services.auth import AuthService
+from app.services.chat.relay import ProtocolRelay
 from app.services.chat.service import ChatService
 from app.services.health import HealthService
 from app.services.key_limits import KeyLimits
@@ -106,6 +107,7 @@ def create_app(config: dict | None = None) -> Flask:
         auth=auth, keys=keys, models=models, quota=quota, key_limits=found.key_limits,
         scheduler=found.scheduler, accounts=found.accounts, settler=settler,
         usage_writer=found.usage_writer)
+    found.relay = ProtocolRelay(chat=found.chat)
     transactions = app.extensions["relaygate"].transactions
     transactions.register("api_keys", ServiceTable(keys))
     transactions.register("accounts", ServiceTable(app.extensions["relaygate"].accounts))

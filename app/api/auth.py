@@ -26,8 +26,9 @@ SECURITY_SCHEMES = {
 
 
 def _credentials() -> dict:
+    # `api-key` is how Azure-style OpenAI clients send theirs; it is taken as x-api-key.
     return {"authorization": request.headers.get("Authorization"),
-            "x_api_key": request.headers.get("x-api-key")}
+            "x_api_key": request.headers.get("x-api-key") or request.headers.get("api-key")}
 
 
 def _guard(check, security):

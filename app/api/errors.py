@@ -28,7 +28,8 @@ _DB_STATUS = {
 }
 
 _DOMAIN_STATUS = [
-    (domain.NotFound, 404), (domain.Conflict, 409), (domain.InvalidInput, 422),
+    (domain.BadRequest, 400), (domain.NotFound, 404), (domain.Conflict, 409),
+    (domain.InvalidInput, 422),
     (domain.Unauthenticated, 401), (domain.Forbidden, 403), (domain.LimitExceeded, 429),
     (domain.Unavailable, 503), (domain.Gone, 410),
 ]
@@ -45,6 +46,13 @@ def _respond(status: int, body: dict, headers: dict | None = None):
 
 
 def handle_domain_error(error: domain.DomainError):
+    status, headers = domain_status(error)
+    return _respond(status, error_body(error.code, error.message, error.details, **error.extra),
+                    headers)
+
+
+def domain_status(error: domain.DomainError) -> tuple[int, dict]:
+    """The HTTP status of a domain error, and its Retry-After header when it has one."""
     headers = {}
     if isinstance(error, domain.DatabaseError):
         status = _DB_STATUS.get(error.code, 500)
@@ -57,11 +65,16 @@ def handle_domain_error(error: domain.DomainError):
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
-    return _respond(status, error_body(error.code, error.message, error.details, **error.extra),
-                    headers)
+    return status, headers
 
 
 def handle_http_exception(error: HTTPException):
+    status, code, message, details, headers = http_error_parts(error)
+    return _respond(status, error_body(code, message, details), headers)
+
+
+def http_error_parts(error: HTTPException) -> tuple[int, str, str, dict, dict]:
+    """An HTTP exception as (status, our code, message, details, headers)."""
     status = error.code or 500
     data = getattr(error, "data", None) or {}
     details = data.get("messages") or data.get("errors") or {}
@@ -80,7 +93,7 @@ def handle_http_exception(error: HTTPException):
     allowed = getattr(error, "valid_methods", None)
     if status == 405 and allowed:
         headers["Allow"] = ", ".join(allowed)
-    return _respond(status, error_body(code, message, details), headers)
+    return status, code, message, details, headers
 
 
 def handle_unexpected(error: Exception):

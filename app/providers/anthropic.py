@@ -163,3 +163,20 @@ def merge_usage(usage: Usage, block: dict[str, Any] | None) -> Usage:
             updates["cache_write_tokens"] = sum(
                 value for value in split.values() if isinstance(value, int))
     return replace(usage, **updates)
+
+
+# Anthropic's error type for each HTTP status, as its SDKs and Claude Code read them.
+_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
+                403: "permission_error", 404: "not_found_error", 413: "invalid_request_error",
+                422: "invalid_request_error", 429: "rate_limit_error", 529: "overloaded_error"}
+
+
+def error_type(status: int) -> str:
+    if status in _ERROR_TYPES:
+        return _ERROR_TYPES[status]
+    return "invalid_request_error" if status < 500 else "api_error"
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """Anthropic's error object, as an answer body or an `error` event's data."""
+    return {"type": "error", "error": {"type": error_type(status), "message": message}}

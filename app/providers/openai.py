@@ -113,3 +113,19 @@ def openai_usage(block: dict[str, Any] | None) -> Usage:
         output_tokens=block.get("completion_tokens") or 0,
         cache_read_tokens=cached,
     )
+
+
+_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+def error_body(status: int, message: str, code: str | None, param: str | None = None) -> dict:
+    """OpenAI's error object, as an answer body or a stream's error chunk."""
+    kind = _ERROR_TYPES.get(status) or ("invalid_request_error" if status < 500
+                                        else "server_error")
+    return {"error": {"message": message, "type": kind, "code": code, "param": param}}
+
+
+def is_usage_chunk(data: str) -> bool:
+    """The chunk `stream_options.include_usage` adds: usage and no choices."""
+    body = event_json(data)
+    return bool(body.get("usage")) and not body.get("choices")

@@ -117,11 +117,8 @@ class ChatService:
     def begin(self, credential, model_name: str, mode: str) -> ChatTicket:
         if mode not in MODES:
             raise InvalidInput(f"Unknown mode {mode!r}.")
-        key, model = self._caller_and_model(credential, model_name, mode)
-        if model.get("id") is None:
-            raise NotFound(f"No model is named {model_name!r}.", code="MODEL_NOT_FOUND")
-        if not model.get("isActive", True):
-            raise NotFound(f"The model {model_name!r} is not available.", code="MODEL_INACTIVE")
+        key, model = self.caller_and_model(credential, model_name, mode)
+        check_model(model, model_name)
         admission = self.key_limits.admit(key, model["provider"], fresh=mode == "chat")
         try:
             principal = self.auth.principal(credential, key)
@@ -133,7 +130,7 @@ class ChatService:
             raise
         return ChatTicket(mode, key, model, subject, reservation, admission)
 
-    def _caller_and_model(self, credential, model_name: str, mode: str) -> tuple[dict, dict]:
+    def caller_and_model(self, credential, model_name: str, mode: str) -> tuple[dict, dict]:
         if credential is None or credential.kind != "api_key":
             raise Unauthenticated("An API key is required.", code="MISSING_API_KEY")
         if mode == "chat":
@@ -191,7 +188,7 @@ class ChatService:
         except ProviderError as error:
             self.scheduler.report(call.account.id, error)
             failure = answer_for(error)
-            ended = wire.error(failure.code, failure.message)
+            ended = wire.error(failure.code, failure.message, error)
         finally:
             stream.close()
             summary = self.finish(ticket, call, _spent(stream, ticket))
@@ -216,7 +213,9 @@ class ChatService:
         prices = from_catalogue(ticket.model)
         cost = prices.cost(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
                            cache_write_tokens=usage.cache_write_tokens,
-                           cache_read_tokens=usage.cache_read_tokens) if prices else Decimal(0)
+                           cache_read_tokens=usage.cache_read_tokens,
+                           cache_write_1h_tokens=usage.cache_write_1h_tokens,
+                           ) if prices else Decimal(0)
         account, reservation = call.account, ticket.reservation
         try:
             record = UsageRecord(
@@ -280,6 +279,14 @@ class ChatService:
             log.exception("could not cancel reservation %s", ticket.reservation.id)
         finally:
             ticket.admission.release()
+
+
+def check_model(model: dict, model_name: str) -> None:
+    """A model the catalogue routes, and offers now."""
+    if model.get("id") is None:
+        raise NotFound(f"No model is named {model_name!r}.", code="MODEL_NOT_FOUND")
+    if not model.get("isActive", True):
+        raise NotFound(f"The model {model_name!r} is not available.", code="MODEL_INACTIVE")
 
 
 class RelayStream:
