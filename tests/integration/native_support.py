@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-
-import pytest
+from collections.abc import Iterator
 
 from scripts.stub_upstream import reply_tokens
 from tests.api.chat_support import add_account
@@ -65,7 +64,7 @@ class Gateway:
         return events[0]
 
 
-@pytest.fixture
-def gateway(app, stub_upstream):
+def serve(app, stub) -> Iterator[Gateway]:
+    """The body of a test module's `gateway` fixture."""
     with ServerThread(app, free_port()) as server:
-        yield Gateway(app, server.url, stub_upstream)
+        yield Gateway(app, server.url, stub)

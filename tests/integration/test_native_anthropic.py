@@ -19,7 +19,7 @@ from tests.integration.native_support import (
     CLAUDE,
     CLAUDE_UPSTREAM,
     GPT,
-    gateway,  # noqa: F401 (a fixture)
+    serve,
 )
 
 SYSTEM = [{"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
@@ -39,6 +39,11 @@ BETA = "claude-code-20250219,interleaved-thinking-2025-05-14"
 # The client's protocol headers (its version differs from the one Relaygate itself sends).
 HEADERS = {"anthropic-beta": BETA, "anthropic-version": "2099-01-01"}
 THINKING = "The user wants the notes read"
+
+
+@pytest.fixture
+def gateway(app, stub_upstream):
+    yield from serve(app, stub_upstream)
 
 
 def sdk(gateway, prefix: str = "", **credentials) -> anthropic.Anthropic:
@@ -137,7 +142,8 @@ def test_an_api_key_header_authenticates_and_never_goes_upstream(gateway):
 def test_count_tokens_is_answered_by_a_claude_accounts_own_endpoint(gateway):
     gateway.add_account("claude")
     raw = sdk(gateway, "/api").messages.with_raw_response.count_tokens(
-        model=CLAUDE, system="be brief", messages=[{"role": "user", "content": "count these words"}])
+        model=CLAUDE, system="be brief",
+        messages=[{"role": "user", "content": "count these words"}])
     assert raw.parse().input_tokens == 5  # the stub counts a token a word
     assert "x-relaygate-estimated" not in raw.headers
     (received,) = [entry for entry in gateway.stub.requests() if entry["path"].endswith(
