@@ -27,11 +27,22 @@ def _status(code: str, cause: ProviderError | None) -> int:
 
 
 class AnthropicNative:
-    """Anthropic Messages, `message_start` to `message_stop`, as the Claude account sent it."""
+    """Anthropic Messages, `message_start` to `message_stop`, as the Claude account sent it.
+
+    The closing event is sent after the usage is recorded (`closing`), so a client that has
+    seen the end of its answer finds it on its key's books.
+    """
 
     media_type = "text/event-stream"
+    _closing_event = "message_stop"
+
+    def __init__(self) -> None:
+        self._held = ""
 
     def event(self, event: StreamEvent) -> str:
+        if event.event == self._closing_event or event.data == self._closing_event:
+            self._held += sse(event.data, event.event)
+            return ""
         return sse(event.data, event.event)
 
     def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
@@ -42,7 +53,7 @@ class AnthropicNative:
         return ""
 
     def closing(self) -> str:
-        return ""
+        return self._held
 
     def answer(self, text: str, raw: dict, summary: dict) -> dict:
         return raw
@@ -51,14 +62,17 @@ class AnthropicNative:
 class OpenAINative(AnthropicNative):
     """OpenAI chat.completion(.chunk)s, as the OpenAI-compatible account sent them."""
 
+    _closing_event = "[DONE]"
+
     def __init__(self, client_wants_usage: bool):
+        super().__init__()
         self.client_wants_usage = client_wants_usage
 
     def event(self, event: StreamEvent) -> str:
         if event.usage is not None and not self.client_wants_usage \
                 and openai.is_usage_chunk(event.data):
             return ""
-        return sse(event.data, event.event)
+        return super().event(event)
 
     def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
         return sse(json.dumps(openai.error_body(_status(code, cause), message, code)))
