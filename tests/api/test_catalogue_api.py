@@ -72,3 +72,19 @@ def test_taken_ids_or_names_are_409_unknown_ids_404_and_bad_fields_422(client, a
 def test_the_catalogue_routes_are_for_admins_only(client):
     assert client.get("/api/models").status_code == 401
     assert client.post("/api/models", json=NEW).status_code == 401
+
+
+def test_an_hours_cache_write_costs_twice_the_input_for_claude_unless_an_admin_sets_it(
+        client, admin_headers):
+    models = client.get("/api/models", headers=admin_headers).json["data"]
+    sonnet = next(m for m in models if m["id"] == "claude/claude-sonnet-4-5")
+    assert (sonnet["inputPrice"], sonnet["cacheWrite1hPrice"]) == (3.0, 6.0)
+    gpt4o = next(m for m in models if m["id"] == "openai/gpt-4o")
+    assert gpt4o["cacheWrite1hPrice"] == gpt4o["cacheWritePrice"]
+    claude = {**NEW, "id": "claude/new", "name": "New", "provider": "claude",
+              "upstreamModel": "claude-new"}
+    created = client.post("/api/models", json=claude, headers=admin_headers).json["data"]
+    assert created["cacheWrite1hPrice"] == 3.0
+    changed = client.patch("/api/models/claude/new", json={"cacheWrite1hPrice": "4.5"},
+                           headers=admin_headers).json["data"]
+    assert changed["cacheWrite1hPrice"] == 4.5

@@ -19,7 +19,7 @@ class MessageSchema(Schema):
         unknown = INCLUDE
 
     role = fields.String(required=True, validate=validate.OneOf(
-        ["system", "user", "assistant", "tool", "developer", "model"]))
+        ["system", "user", "assistant", "tool", "developer", "model", "function"]))
     content = fields.Raw(required=True)
 
 
