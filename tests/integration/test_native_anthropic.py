@@ -242,3 +242,20 @@ def test_a_model_of_another_provider_is_a_clear_bad_request_until_translation_la
     assert "FORMAT_MISMATCH" in raised.value.message and "openai" in raised.value.message
     assert gateway.chats() == []
     assert gateway.events() == []
+
+
+def test_a_stream_the_client_abandons_closes_the_upstream_and_bills_what_was_relayed(gateway):
+    gateway.add_account("claude")
+    gateway.stub.set_behaviour(tokens=40, tokenDelay=0.05)
+    with sdk(gateway).messages.stream(model=CLAUDE, max_tokens=64,
+                                      messages=[{"role": "user", "content": "hi"}]) as stream:
+        seen = []
+        for text in stream.text_stream:
+            seen.append(text)
+            if len(seen) == 5:
+                break  # leaving the block closes the connection
+    event = gateway.event()
+    (received,) = gateway.chats()
+    assert received["completed"] is False and received["tokensSent"] < 40
+    assert event["estimated"] is True and event["input"] == 1  # message_start said so
+    assert tokens(len("".join(seen))) <= event["output"] < 40
