@@ -26,28 +26,27 @@ def _status(code: str, cause: ProviderError | None) -> int:
     return 400 if code == "UPSTREAM_BAD_REQUEST" else 500
 
 
-class AnthropicNative:
-    """Anthropic Messages, `message_start` to `message_stop`, as the Claude account sent it.
-
-    The closing event is sent after the usage is recorded (`closing`), so a client that has
-    seen the end of its answer finds it on its key's books.
-    """
+class NativeFormat:
+    """Each upstream event as it came; the closing one is sent after the usage is recorded
+    (`closing`), so a client that has seen the end of its answer finds it on its key's books."""
 
     media_type = "text/event-stream"
-    _closing_event = "message_stop"
 
     def __init__(self) -> None:
         self._held = ""
 
     def event(self, event: StreamEvent) -> str:
-        if event.event == self._closing_event or event.data == self._closing_event:
+        if self.closes(event):
             self._held += sse(event.data, event.event)
             return ""
         return sse(event.data, event.event)
 
+    @staticmethod
+    def closes(event: StreamEvent) -> bool:
+        raise NotImplementedError
+
     def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
-        body = anthropic.error_body(_status(code, cause), f"{message} ({code})")
-        return sse(json.dumps(body), "error")
+        raise NotImplementedError
 
     def usage(self, summary: dict) -> str:
         return ""
@@ -59,10 +58,20 @@ class AnthropicNative:
         return raw
 
 
-class OpenAINative(AnthropicNative):
-    """OpenAI chat.completion(.chunk)s, as the OpenAI-compatible account sent them."""
+class AnthropicNative(NativeFormat):
+    """Anthropic Messages, `message_start` to `message_stop`, as the Claude account sent it."""
 
-    _closing_event = "[DONE]"
+    @staticmethod
+    def closes(event: StreamEvent) -> bool:
+        return event.event == "message_stop"
+
+    def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
+        body = anthropic.error_body(_status(code, cause), f"{message} ({code})")
+        return sse(json.dumps(body), "error")
+
+
+class OpenAINative(NativeFormat):
+    """OpenAI chat.completion(.chunk)s, as the OpenAI-compatible account sent them."""
 
     def __init__(self, client_wants_usage: bool):
         super().__init__()
@@ -73,6 +82,10 @@ class OpenAINative(AnthropicNative):
                 and openai.is_usage_chunk(event.data):
             return ""
         return super().event(event)
+
+    @staticmethod
+    def closes(event: StreamEvent) -> bool:
+        return event.data.strip() == "[DONE]"
 
     def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
         return sse(json.dumps(openai.error_body(_status(code, cause), message, code)))
