@@ -36,6 +36,8 @@ CLAUDE_CODE = {
         {"type": "text", "text": "read the notes", "cache_control": {"type": "ephemeral"}}]}],
 }
 BETA = "claude-code-20250219,interleaved-thinking-2025-05-14"
+# A member no SDK knows yet still travels.
+FUTURE = {"future_option": {"on": True}}
 # The client's protocol headers (its version differs from the one Relaygate itself sends).
 HEADERS = {"anthropic-beta": BETA, "anthropic-version": "2099-01-01"}
 THINKING = "The user wants the notes read"
@@ -71,7 +73,7 @@ def assert_reached_unchanged(gateway, stream: bool) -> None:
     body = dict(received["body"])
     assert body.pop("model") == CLAUDE_UPSTREAM
     assert body.pop("stream", False) is stream
-    assert body == CLAUDE_CODE
+    assert body == {**CLAUDE_CODE, **FUTURE}
     headers = received["headers"]
     assert headers["anthropic-beta"] == BETA
     assert headers["anthropic-version"] == "2099-01-01"
@@ -86,7 +88,7 @@ def test_a_claude_code_request_reaches_the_upstream_unchanged_and_its_answer_com
         gateway):
     claude_code_answer(gateway)
     message = sdk(gateway).messages.create(model=CLAUDE, **CLAUDE_CODE,
-                                           extra_headers=HEADERS)
+                                           extra_headers=HEADERS, extra_body=FUTURE)
     assert_whole(message)
     assert message.model == CLAUDE_UPSTREAM  # the upstream's answer, not rewritten
     assert_reached_unchanged(gateway, stream=False)
@@ -99,7 +101,7 @@ def test_a_streamed_claude_code_request_relays_every_event_and_the_answer_comes_
     claude_code_answer(gateway)
     seen = []
     with sdk(gateway).messages.stream(model=CLAUDE, **CLAUDE_CODE,
-                                      extra_headers=HEADERS) as stream:
+                                      extra_headers=HEADERS, extra_body=FUTURE) as stream:
         for event in stream:
             if event.type == "content_block_delta":
                 seen.append(event.delta.type)
