@@ -13,7 +13,6 @@ translation issue lands.
 
 from __future__ import annotations
 
-from app.errors import BadRequest
 from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError
 from app.services.chat.native import PROTOCOL_PROVIDERS, AnthropicNative, OpenAINative, wants_usage
@@ -41,14 +40,11 @@ class ProtocolRelay:
     def relay(self, credential, protocol: str, body: dict, headers: dict) -> ChatAnswer:
         """The whole request in the client's protocol: checks, upstream call, answer."""
         chat = self.chat
-        ticket = chat.begin(credential, body["model"], "fast")
+        # OpenAI's format keeps its text-only translation from other providers; Anthropic's
+        # has none yet.
+        only = None if protocol == "openai" else PROTOCOL_PROVIDERS[protocol]
+        ticket = chat.begin(credential, body["model"], "fast", providers=only)
         native = ticket.provider in PROTOCOL_PROVIDERS[protocol]
-        if not native and protocol != "openai":
-            chat.abandon(ticket)
-            raise BadRequest(
-                f"The model {body['model']!r} is served by {ticket.provider}; this route speaks "
-                f"{protocol}'s format only to {' or '.join(PROTOCOL_PROVIDERS[protocol])} "
-                "models for now.", code="FORMAT_MISMATCH")
         request = _request(body["model"], body, headers, native=native)
         call = chat.open(ticket, request)
         if not native:

@@ -44,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from app.errors import DatabaseError, InvalidInput, NotFound, Unauthenticated
+from app.errors import BadRequest, DatabaseError, InvalidInput, NotFound, Unauthenticated
 from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError, Usage
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
@@ -114,11 +114,18 @@ class ChatService:
                 "access": {"provider": provider, "providerAllowed": True,
                            "accountAvailable": available}}
 
-    def begin(self, credential, model_name: str, mode: str) -> ChatTicket:
+    def begin(self, credential, model_name: str, mode: str,
+              providers: tuple[str, ...] | None = None) -> ChatTicket:
+        """The checks; `providers`, when given, are the only ones the route can relay to."""
         if mode not in MODES:
             raise InvalidInput(f"Unknown mode {mode!r}.")
         key, model = self.caller_and_model(credential, model_name, mode)
         check_model(model, model_name)
+        if providers is not None and model["provider"] not in providers:
+            raise BadRequest(
+                f"The model {model_name!r} is served by {model['provider']}; this route "
+                f"relays to {' or '.join(providers)} models only (no translation yet).",
+                code="FORMAT_MISMATCH")
         admission = self.key_limits.admit(key, model["provider"], fresh=mode == "chat")
         try:
             principal = self.auth.principal(credential, key)
