@@ -29,6 +29,7 @@ from app.services.admins import AdminService
 from app.services.alerts.service import AlertService
 from app.services.alerts.webhooks import WebhookSender
 from app.services.auth import AuthService
+from app.services.chat.relay import ProtocolRelay
 from app.services.chat.service import ChatService
 from app.services.health import HealthService
 from app.services.key_limits import KeyLimits
@@ -118,6 +119,7 @@ def create_app(config: dict | None = None) -> Flask:
         scheduler=found.scheduler, accounts=found.accounts, settler=settler,
         usage_writer=found.usage_writer,
         sticky=StickySessions(ttl_seconds=settings.sticky_session_ttl_seconds, **common))
+    found.relay = ProtocolRelay(chat=found.chat)
     found.usage_reports = UsageReports(usage=usage, writer=found.usage_writer, models=models,
                                        retention=usage.retention, **common)
     transactions = app.extensions["relaygate"].transactions

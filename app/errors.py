@@ -31,6 +31,12 @@ class InvalidInput(DomainError):
     code = "VALIDATION_ERROR"
 
 
+class BadRequest(DomainError):
+    """The request is well-formed but asks for something this route cannot do (HTTP 400)."""
+
+    code = "BAD_REQUEST"
+
+
 class Unauthenticated(DomainError):
     code = "UNAUTHORIZED"
 

@@ -30,13 +30,22 @@ SENTENCE = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog
 #   cacheReadTokens, cacheWriteTokens: cache usage to report;  expiresIn: OAuth token lifetime
 #   noUsage: report no usage at all (as some OpenAI-compatible upstreams do)
 #   toolCall: answer with a call of the tool of this name, the reply words as its arguments
+#   textBeforeTool: (Anthropic) with toolCall, answer the reply text, then the tool_use block
+#     (its input {"q": reply} streamed as input_json_delta pieces)
+#   thinking: (Anthropic) open the answer with a thinking block of this text and a signature
+#   cacheWrite1hTokens: (Anthropic) the part of cacheWriteTokens written for an hour, reported
+#     in usage.cache_creation beside the 5-minute part
+# Every request's headers and JSON body are in the log (GET /__stub/requests, .requests()).
+# POST .../v1/messages/count_tokens answers {"input_tokens": words of the prompt}.
 # OpenAI replies honour `n` (n identical choices, all counted in the usage) and report a
 # stream's usage only when the request's stream_options.include_usage is true, as OpenAI does.
 BEHAVIOUR_KEYS = {
     "credential", "refreshToken", "status", "times", "retryAfter", "headers", "message", "delay",
     "tokenDelay", "tokens", "failAfterTokens", "dropAfterTokens", "cacheReadTokens",
-    "cacheWriteTokens", "expiresIn", "noUsage", "toolCall",
+    "cacheWriteTokens", "expiresIn", "noUsage", "toolCall", "textBeforeTool", "thinking",
+    "cacheWrite1hTokens",
 }  # fmt: skip
+SIGNATURE = "c3R1Yi1zaWduYXR1cmU="  # what the stub signs a thinking block with
 _GEMINI_PATH = re.compile(r"/models/([^/:]+):(generateContent|streamGenerateContent)$")
 # OpenAI names the error class in `type` and the precise reason in `code`.
 _OPENAI_ERRORS = {
@@ -214,6 +223,14 @@ class OpenAIReply(Reply):
 class AnthropicReply(Reply):
     error_event = "error"
 
+    def __init__(self, model: str, body: dict, behaviour: dict, default_tokens: int) -> None:
+        super().__init__(model, body, behaviour, default_tokens)
+        self.thinking = behaviour.get("thinking")
+        self.cache_write_1h = behaviour.get("cacheWrite1hTokens")
+        # The reply words go out as text, unless the answer is a tool call alone.
+        self.says_text = not self.tool or bool(behaviour.get("textBeforeTool"))
+        self.text_index = 1 if self.thinking else 0
+
     @staticmethod
     def error_body(status: int, message: str, retry_after: float | None) -> dict:
         kind = _ERROR_NAMES.get(status, ("api_error",))[0]
@@ -229,18 +246,33 @@ class AnthropicReply(Reply):
         }
 
     def usage(self, sent: int) -> dict:
-        return {
+        usage = {
             "input_tokens": self.input_tokens,
             "output_tokens": sent,
             "cache_creation_input_tokens": self.cache_write,
             "cache_read_input_tokens": self.cache_read,
         }
+        if self.cache_write_1h is not None:
+            usage["cache_creation"] = {
+                "ephemeral_5m_input_tokens": self.cache_write - self.cache_write_1h,
+                "ephemeral_1h_input_tokens": self.cache_write_1h,
+            }
+        return usage
+
+    def tool_input(self) -> dict:
+        return {"q": "".join(self.tokens)}
 
     def complete(self) -> dict:
         answer = "".join(self.tokens)
-        block = ({"type": "tool_use", "id": "toolu_stub", "name": self.tool, "input": {"q": answer}}
-                 if self.tool else {"type": "text", "text": answer})
-        body = {**self.message([block]), "stop_reason": "tool_use" if self.tool else "end_turn"}
+        blocks: list[dict] = []
+        if self.thinking:
+            blocks.append({"type": "thinking", "thinking": self.thinking, "signature": SIGNATURE})
+        if self.says_text:
+            blocks.append({"type": "text", "text": answer})
+        if self.tool:
+            blocks.append({"type": "tool_use", "id": "toolu_stub", "name": self.tool,
+                           "input": self.tool_input()})
+        body = {**self.message(blocks), "stop_reason": "tool_use" if self.tool else "end_turn"}
         if self.reports_usage:
             body["usage"] = self.usage(len(self.tokens))
         return body
@@ -250,34 +282,58 @@ class AnthropicReply(Reply):
         if self.reports_usage:
             # Anthropic's first count is provisional: 1 output token, whatever follows.
             message["usage"] = self.usage(1)
+        events: list[tuple[str | None, Any]] = [
+            ("message_start", {"type": "message_start", "message": message})]
+        if self.thinking:
+            events.append(self.block_start(0, {"type": "thinking", "thinking": ""}))
+            for index, word in enumerate(self.thinking.split(" ")):
+                piece = word if index == 0 else " " + word
+                events.append(self.block_delta(0, {"type": "thinking_delta", "thinking": piece}))
+            events.append(self.block_delta(0, {"type": "signature_delta",
+                                               "signature": SIGNATURE}))
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
         block = {"type": "text", "text": ""}
-        if self.tool:
+        if not self.says_text:
             block = {"type": "tool_use", "id": "toolu_stub", "name": self.tool, "input": {}}
-        return [
-            ("message_start", {"type": "message_start", "message": message}),
-            (
-                "content_block_start",
-                {"type": "content_block_start", "index": 0, "content_block": block},
-            ),
-            ("ping", {"type": "ping"}),
-        ]
+        return [*events, self.block_start(self.text_index, block), ("ping", {"type": "ping"})]
 
     def token(self, index: int) -> tuple[str | None, Any]:
         delta = {"type": "text_delta", "text": self.tokens[index]}
-        if self.tool:
+        if not self.says_text:
             delta = {"type": "input_json_delta", "partial_json": self.tokens[index]}
-        return "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+        return self.block_delta(self.text_index, delta)
 
     def closing(self) -> list[tuple[str | None, Any]]:
+        events = [("content_block_stop",
+                   {"type": "content_block_stop", "index": self.text_index})]
+        if self.tool and self.says_text:
+            index, arguments = self.text_index + 1, json.dumps(self.tool_input())
+            half = len(arguments) // 2
+            events += [
+                self.block_start(index, {"type": "tool_use", "id": "toolu_stub",
+                                         "name": self.tool, "input": {}}),
+                self.block_delta(index, {"type": "input_json_delta",
+                                         "partial_json": arguments[:half]}),
+                self.block_delta(index, {"type": "input_json_delta",
+                                         "partial_json": arguments[half:]}),
+                ("content_block_stop", {"type": "content_block_stop", "index": index}),
+            ]
         delta = {"stop_reason": "tool_use" if self.tool else "end_turn", "stop_sequence": None}
         message_delta: dict = {"type": "message_delta", "delta": delta}
         if self.reports_usage:
             message_delta["usage"] = {"output_tokens": len(self.tokens)}
-        return [
-            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-            ("message_delta", message_delta),
-            ("message_stop", {"type": "message_stop"}),
-        ]
+        return [*events, ("message_delta", message_delta),
+                ("message_stop", {"type": "message_stop"})]
+
+    @staticmethod
+    def block_start(index: int, block: dict) -> tuple[str, dict]:
+        return "content_block_start", {"type": "content_block_start", "index": index,
+                                       "content_block": block}
+
+    @staticmethod
+    def block_delta(index: int, delta: dict) -> tuple[str, dict]:
+        return "content_block_delta", {"type": "content_block_delta", "index": index,
+                                       "delta": delta}
 
     def message(self, content: list) -> dict:
         return {
@@ -286,6 +342,8 @@ class AnthropicReply(Reply):
             "role": "assistant",
             "model": self.model,
             "content": content,
+            "stop_reason": None,
+            "stop_sequence": None,
         }
 
 
@@ -435,6 +493,8 @@ class StubHandler(BaseHTTPRequestHandler):
             self.refresh_token(body)
         elif path.endswith("/chat/completions"):
             self.chat(OpenAIReply, body.get("model", ""), body, bool(body.get("stream")))
+        elif path.endswith("/v1/messages/count_tokens"):
+            self.count_tokens(body)
         elif path.endswith("/v1/messages"):
             self.chat(AnthropicReply, body.get("model", ""), body, bool(body.get("stream")))
         elif match := _GEMINI_PATH.search(path):
@@ -488,6 +548,19 @@ class StubHandler(BaseHTTPRequestHandler):
         except OSError:
             entry["disconnected"] = True
             self.close_connection = True
+
+    def count_tokens(self, body: dict) -> None:
+        credential = self.credential()
+        behaviour = self.state.take_behaviour(credential)
+        entry = self.record(format="anthropic-count", credential=credential,
+                            model=body.get("model", ""), body=body)
+        status = behaviour.get("status")
+        if status:
+            entry["status"] = status
+            self.send_error_answer(AnthropicReply, status, behaviour)
+            return
+        words = count_words(body.get("messages")) + count_words(body.get("system"))
+        self.send_json(200, {"input_tokens": words})
 
     def send_error_answer(self, reply_class: type[Reply], status: int, behaviour: dict) -> None:
         retry_after = behaviour.get("retryAfter")

@@ -160,7 +160,9 @@ def upgrade() -> None:
     op.bulk_insert(
         models,
         [
-            {**row, "is_active": True, "created_at": now, "updated_at": now}
+            # Columns added by later migrations are theirs to fill (0016: cache_write_1h_price).
+            {**{k: v for k, v in row.items() if k != "cache_write_1h_price"},
+             "is_active": True, "created_at": now, "updated_at": now}
             for row in model_catalogue()
         ],
     )

@@ -12,6 +12,7 @@ from app.api import (
     admin_storage,
     admin_transactions,
     ai,
+    anthropic_compat,
     catalogue,
     client_models,
     docs,
@@ -33,7 +34,7 @@ from app.api.auth import SECURITY_SCHEMES
 from app.api.envelope import ErrorEnvelopeSchema
 
 BLUEPRINTS = [health.blp, sessions.blp, keys.blp, accounts.blp, ai.blp, legacy.blp,
-              openai_compat.blp]
+              openai_compat.blp, anthropic_compat.blp]
 BLUEPRINTS += [users.blp, plans.blp, catalogue.blp, usage.blp, usage_stats.blp]
 BLUEPRINTS += [client_models.blp]
 BLUEPRINTS += [admin_storage.blp, admin_monitoring.blp, admin_alerts.blp,

@@ -26,7 +26,7 @@ SECURITY_SCHEMES = {
 
 
 def _credentials() -> dict:
-    # `api-key` is how Azure OpenAI clients send a key.
+    # `api-key` is how Azure-style OpenAI clients send theirs; it is taken as x-api-key.
     return {"authorization": request.headers.get("Authorization"),
             "x_api_key": request.headers.get("x-api-key") or request.headers.get("api-key")}
 

@@ -15,7 +15,7 @@ from flask_smorest import Blueprint
 
 from app.api.auth import api_key_required
 from app.api.deps import principal, services
-from app.api.errors import handle_client_error
+from app.api.protocol_errors import domain_error_in
 from app.api.schemas.client_models import (
     AnthropicModelListSchema,
     ModelListArgsSchema,
@@ -36,7 +36,7 @@ def _protocol() -> str:
 
 @blp.errorhandler(DomainError)
 def _refused(error: DomainError):
-    return handle_client_error(error, _protocol())
+    return domain_error_in(_protocol(), error)
 
 
 class ClientModels(MethodView):

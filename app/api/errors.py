@@ -28,7 +28,8 @@ _DB_STATUS = {
 }
 
 _DOMAIN_STATUS = [
-    (domain.NotFound, 404), (domain.Conflict, 409), (domain.InvalidInput, 422),
+    (domain.BadRequest, 400), (domain.NotFound, 404), (domain.Conflict, 409),
+    (domain.InvalidInput, 422),
     (domain.Unauthenticated, 401), (domain.Forbidden, 403), (domain.LimitExceeded, 429),
     (domain.Unavailable, 503), (domain.Gone, 410),
 ]
@@ -44,7 +45,14 @@ def _respond(status: int, body: dict, headers: dict | None = None):
     return response
 
 
-def _status_and_headers(error: domain.DomainError) -> tuple[int, dict]:
+def handle_domain_error(error: domain.DomainError):
+    status, headers = domain_status(error)
+    return _respond(status, error_body(error.code, error.message, error.details, **error.extra),
+                    headers)
+
+
+def domain_status(error: domain.DomainError) -> tuple[int, dict]:
+    """The HTTP status of a domain error, and its Retry-After header when it has one."""
     headers = {}
     if isinstance(error, domain.DatabaseError):
         status = _DB_STATUS.get(error.code, 500)
@@ -60,38 +68,13 @@ def _status_and_headers(error: domain.DomainError) -> tuple[int, dict]:
     return status, headers
 
 
-def handle_domain_error(error: domain.DomainError):
-    status, headers = _status_and_headers(error)
-    return _respond(status, error_body(error.code, error.message, error.details, **error.extra),
-                    headers)
-
-
-def _client_error_type(status: int) -> str:
-    """The error `type` both client protocols (Anthropic's and OpenAI's) give a status."""
-    if status >= 500:
-        return "overloaded_error" if status == 529 else "api_error"
-    return _CLIENT_ERROR_TYPES.get(status, "invalid_request_error")
-
-
-_CLIENT_ERROR_TYPES = {401: "authentication_error", 403: "permission_error",
-                       404: "not_found_error", 429: "rate_limit_error"}
-
-
-def handle_client_error(error: domain.DomainError, protocol: str):
-    """A refusal on a client protocol route in that protocol's own error shape, so the SDKs
-    raise their typed errors: Anthropic's error object, or OpenAI's `{"error": {...}}` (our
-    code in `code`). `protocol` is 'anthropic' or 'openai'."""
-    status, headers = _status_and_headers(error)
-    kind = _client_error_type(status)
-    if protocol == "anthropic":
-        body = {"type": "error", "error": {"type": kind, "message": error.message}}
-    else:
-        body = {"error": {"message": error.message, "type": kind, "code": error.code,
-                          "param": None}}
-    return _respond(status, body, headers)
-
-
 def handle_http_exception(error: HTTPException):
+    status, code, message, details, headers = http_error_parts(error)
+    return _respond(status, error_body(code, message, details), headers)
+
+
+def http_error_parts(error: HTTPException) -> tuple[int, str, str, dict, dict]:
+    """An HTTP exception as (status, our code, message, details, headers)."""
     status = error.code or 500
     data = getattr(error, "data", None) or {}
     details = data.get("messages") or data.get("errors") or {}
@@ -110,7 +93,7 @@ def handle_http_exception(error: HTTPException):
     allowed = getattr(error, "valid_methods", None)
     if status == 405 and allowed:
         headers["Allow"] = ", ".join(allowed)
-    return _respond(status, error_body(code, message, details), headers)
+    return status, code, message, details, headers
 
 
 def handle_unexpected(error: Exception):

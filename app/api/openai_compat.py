@@ -1,23 +1,27 @@
-"""POST /v1/chat/completions: the `chat` path in OpenAI's wire format, for any OpenAI SDK.
+"""POST /v1/chat/completions: OpenAI's chat completions for any OpenAI SDK, on chat-fast.
 
-Answers are OpenAI's `chat.completion` (or `chat.completion.chunk` events ending with
-`data: [DONE]`), not our envelope, since the SDKs parse them; errors keep our envelope, whose
-`error.message` and `error.code` the SDKs read as well.
+To an OpenAI-compatible account the request is relayed as sent (tools, `n`, response_format,
+seed, logprobs... all pass) and the answer comes back as the account sent it. Another
+provider's model is answered in OpenAI's shape from its text (the translation issue makes that
+faithful). Errors are OpenAI's `{"error": {"message", "type", "code", "param"}}`.
 """
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from app.api.ai import STREAM_HEADERS, documented_failures
+from app.api import protocol_errors
 from app.api.auth import credential_required
 from app.api.deps import credential, services
+from app.api.native import native_answer
 from app.api.schemas.ai import OpenAIChatBodySchema
 
 blp = Blueprint("openai_compat", __name__, url_prefix="/v1",
-                description="OpenAI-compatible chat completions (model in the body).")
+                description="OpenAI-compatible chat completions (model in the body). Errors "
+                            "are OpenAI's `{error: {message, type, code, param}}`.")
+protocol_errors.register(blp, "openai")
 
 
 @blp.route("/chat/completions")
@@ -25,11 +29,8 @@ class ChatCompletions(MethodView):
     @credential_required
     @blp.arguments(OpenAIChatBodySchema(), location="json")
     @blp.response(200, description="An OpenAI chat.completion, or its chunks as SSE.")
-    @documented_failures
     def post(self, body):
-        """Chat completions in OpenAI's format (the synchronous `chat` path)"""
-        result = services().chat.run(credential(), body["model"], body, mode="chat",
-                                     wire="openai", headers=request.headers)
-        if result.stream is not None:
-            return Response(result.stream, mimetype=result.media_type, headers=STREAM_HEADERS)
-        return jsonify(result.body)
+        """Chat completions in OpenAI's format (chat-fast's checks and books)"""
+        return native_answer(services().relay.relay(
+            credential(), "openai", request.get_json(),
+            request.headers))

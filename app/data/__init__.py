@@ -10,9 +10,10 @@ _FIELDS = {
     "id": "id", "name": "name", "provider": "provider", "modelType": "model_type",
     "upstreamModel": "upstream_model", "inputPrice": "input_price", "outputPrice": "output_price",
     "cacheWritePrice": "cache_write_price", "cacheReadPrice": "cache_read_price",
-    "contextWindow": "context_window",
+    "cacheWrite1hPrice": "cache_write_1h_price", "contextWindow": "context_window",
 }
-_PRICES = {"input_price", "output_price", "cache_write_price", "cache_read_price"}
+_PRICES = {"input_price", "output_price", "cache_write_price", "cache_read_price",
+           "cache_write_1h_price"}
 
 
 def model_catalogue() -> list[dict]:

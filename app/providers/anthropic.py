@@ -7,9 +7,10 @@ from typing import Any
 
 from app.providers.base import ChatRequest, ChatResult, StreamEvent, Usage
 from app.providers.client import ProviderClient
-from app.providers.errors import error_from_event
+from app.providers.errors import error_from_event, error_from_response
 from app.providers.estimate import Delivered
-from app.providers.payloads import merge_extra, split_system
+from app.providers.forwarding import merged_beta
+from app.providers.payloads import merge_extra, native_payload, split_system
 from app.providers.streaming import event_json
 
 API_VERSION = "2023-06-01"
@@ -40,7 +41,34 @@ class AnthropicClient(ProviderClient):
             headers["x-api-key"] = self.account.api_key or ""
         return headers
 
+    def request_headers(self, request: ChatRequest) -> dict[str, str]:
+        """The client's anthropic-version and beta flags win (OAuth's flag is kept beside)."""
+        headers = super().request_headers(request)
+        for name in ("anthropic-version", "anthropic-beta"):
+            if request.headers.get(name):
+                headers[name] = request.headers[name]
+        if self.account.access_token:
+            headers["anthropic-beta"] = merged_beta(request.headers.get("anthropic-beta"),
+                                                    OAUTH_BETA)
+        return headers
+
+    def count_tokens(self, request: ChatRequest) -> dict[str, Any]:
+        """The account's own count of `request.native`'s prompt (POST /v1/messages/count_tokens)."""
+        body = {**(request.native or {}), "model": request.model}
+        body.pop("stream", None)
+        response = self._post(f"{self.base_url}/v1/messages/count_tokens", body,
+                              self.request_headers(request), stream=False)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or not isinstance(answer.get("input_tokens"), int):
+            raise error_from_response(response, response.text)
+        return answer
+
     def payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        if request.native is not None:
+            return native_payload(request, stream=stream)
         # Anthropic rejects system-role turns; the system prompt lives beside the messages.
         system, turns = split_system(request)
         payload: dict[str, Any] = {
@@ -116,10 +144,39 @@ def add_block(delivered: Delivered, block: dict[str, Any]) -> None:
 
 
 def merge_usage(usage: Usage, block: dict[str, Any] | None) -> Usage:
-    """`usage` updated with the fields this block reports; absent fields keep their value."""
+    """`usage` updated with the fields this block reports; absent fields keep their value.
+
+    `cache_creation` splits the cache write by lifetime; its 1-hour part is kept apart (it
+    is priced apart), the 5-minute part stays in cache_write_tokens with it.
+    """
     updates = {
         ours: block[theirs]
         for theirs, ours in _USAGE_FIELDS.items()
         if block and isinstance(block.get(theirs), int)
     }
+    split = (block or {}).get("cache_creation")
+    if isinstance(split, dict):
+        one_hour = split.get("ephemeral_1h_input_tokens")
+        if isinstance(one_hour, int):
+            updates["cache_write_1h_tokens"] = one_hour
+        if "cache_write_tokens" not in updates:
+            updates["cache_write_tokens"] = sum(
+                value for value in split.values() if isinstance(value, int))
     return replace(usage, **updates)
+
+
+# Anthropic's error type for each HTTP status, as its SDKs and Claude Code read them.
+_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
+                403: "permission_error", 404: "not_found_error", 413: "invalid_request_error",
+                422: "invalid_request_error", 429: "rate_limit_error", 529: "overloaded_error"}
+
+
+def error_type(status: int) -> str:
+    if status in _ERROR_TYPES:
+        return _ERROR_TYPES[status]
+    return "invalid_request_error" if status < 500 else "api_error"
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """Anthropic's error object, as an answer body or an `error` event's data."""
+    return {"type": "error", "error": {"type": error_type(status), "message": message}}

@@ -38,6 +38,10 @@ class ChatRequest:
     temperature: float | None = None
     stream: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # A client speaking the provider's own protocol: its body goes upstream as sent (only the
+    # gateway's own members replaced), with the client headers it may forward.
+    native: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -52,6 +56,8 @@ class Usage:
     output_tokens: int = 0
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
+    # The part of cache_write_tokens written for an hour (Anthropic's 1h TTL), priced apart.
+    cache_write_1h_tokens: int = 0
     # True when the gateway estimated counts the provider did not (finally) report.
     estimated: bool = False
 

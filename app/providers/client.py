@@ -47,13 +47,13 @@ class ProviderClient:
         return ProviderStream(self._send(request, stream=True), self.new_event_parser())
 
     def _send(self, request: ChatRequest, *, stream: bool) -> httpx.Response:
+        return self._post(self.url(request, stream=stream), self.payload(request, stream=stream),
+                          self.request_headers(request), stream=stream)
+
+    def _post(self, url: str, payload: dict[str, Any], headers: dict[str, str], *,
+              stream: bool) -> httpx.Response:
         http_request = self.http.build_request(
-            "POST",
-            self.url(request, stream=stream),
-            json=self.payload(request, stream=stream),
-            headers=self.headers(),
-            timeout=self.timeout,
-        )
+            "POST", url, json=payload, headers=headers, timeout=self.timeout)
         try:
             response = self.http.send(http_request, stream=stream)
         except httpx.TransportError as exc:
@@ -67,6 +67,10 @@ class ProviderClient:
 
     def headers(self) -> dict[str, str]:
         raise NotImplementedError
+
+    def request_headers(self, request: ChatRequest) -> dict[str, str]:
+        """The client's forwarded headers (see forwarding.py) under the account's own."""
+        return {**request.headers, **self.headers()}
 
     def payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         raise NotImplementedError

@@ -84,7 +84,9 @@ def error_from_event(body: dict[str, Any]) -> ProviderError:
         kind = kind_for_error_type(error.get("type"))
         if kind == "upstream_error" and isinstance(code, str):
             kind = kind_for_error_type(code)
-    return ProviderError(kind, error_message(body, "upstream sent an error event"))
+    # Anthropic's overloaded_error is its HTTP 529 sent inside a stream.
+    status = 529 if error.get("type") == "overloaded_error" else None
+    return ProviderError(kind, error_message(body, "upstream sent an error event"), status=status)
 
 
 def error_from_transport(exc: httpx.TransportError) -> ProviderError:

@@ -8,7 +8,7 @@ from app.providers.base import ChatRequest, ChatResult, StreamEvent, Usage
 from app.providers.client import ProviderClient
 from app.providers.errors import error_from_event
 from app.providers.estimate import Delivered
-from app.providers.payloads import merge_extra
+from app.providers.payloads import merge_extra, native_payload
 from app.providers.streaming import event_json
 
 
@@ -23,6 +23,13 @@ class OpenAIClient(ProviderClient):
         return {"Authorization": f"Bearer {self.account.access_token or self.account.api_key}"}
 
     def payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        if request.native is not None:
+            payload = native_payload(request, stream=stream)
+            if stream:
+                options = payload.get("stream_options")
+                options = options if isinstance(options, dict) else {}
+                payload["stream_options"] = {**options, "include_usage": True}
+            return payload
         messages = list(request.messages)
         if request.system:
             messages.insert(0, {"role": "system", "content": request.system})
@@ -106,3 +113,19 @@ def openai_usage(block: dict[str, Any] | None) -> Usage:
         output_tokens=block.get("completion_tokens") or 0,
         cache_read_tokens=cached,
     )
+
+
+_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+def error_body(status: int, message: str, code: str | None, param: str | None = None) -> dict:
+    """OpenAI's error object, as an answer body or a stream's error chunk."""
+    kind = _ERROR_TYPES.get(status) or ("invalid_request_error" if status < 500
+                                        else "server_error")
+    return {"error": {"message": message, "type": kind, "code": code, "param": param}}
+
+
+def is_usage_chunk(data: str) -> bool:
+    """The chunk `stream_options.include_usage` adds: usage and no choices."""
+    body = event_json(data)
+    return bool(body.get("usage")) and not body.get("choices")

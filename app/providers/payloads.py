@@ -43,3 +43,12 @@ def content_text(content: Any) -> str:
     if isinstance(content, list):
         return "".join(str(block.get("text", "")) for block in content if isinstance(block, dict))
     return ""
+
+
+def native_payload(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+    """The client's own body, with only the gateway's members (GATEWAY_OWNED) set; members
+    keep their place and a body that said nothing of streaming still says nothing."""
+    body = {**(request.native or {}), "model": request.model}
+    if stream or "stream" in body:
+        body["stream"] = stream
+    return body

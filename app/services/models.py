@@ -3,6 +3,8 @@ model a client protocol's name routes to (issue 14)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from app.cache import read_through
 from app.db.models import AiModel
 from app.errors import Conflict, NotFound
@@ -12,7 +14,8 @@ from app.services.retry import db_retry
 
 DEFAULT_MODEL_TYPE = "basic"
 EDITABLE = ("name", "provider", "model_type", "upstream_model", "input_price", "output_price",
-            "cache_write_price", "cache_read_price", "context_window", "is_active", "aliases")
+            "cache_write_price", "cache_write_1h_price", "cache_read_price", "context_window",
+            "is_active", "aliases")
 # The kinds of name a client may send, weakest first: a stronger kind overrides a weaker one.
 _CLIENT_NAMES = (
     lambda model: model.aliases or (),
@@ -20,6 +23,15 @@ _CLIENT_NAMES = (
     lambda model: (model.name,),
     lambda model: (model.id,),
 )
+
+
+def one_hour_cache_write_price(provider: str, input_price: Decimal,
+                               cache_write_price: Decimal | None) -> Decimal:
+    """Anthropic lists an hour's cache write at twice the input price; other providers have
+    no such write, so it costs what any cache write does."""
+    if provider == "claude":
+        return input_price * 2
+    return cache_write_price if cache_write_price is not None else input_price
 
 
 def _not_found() -> NotFound:
@@ -113,6 +125,9 @@ class ModelService(Service):
         model = AiModel(id=data["id"], created_at=now, updated_at=now, is_active=True,
                         aliases=[])
         self._apply(model, data)
+        if "cache_write_1h_price" not in data:
+            model.cache_write_1h_price = one_hour_cache_write_price(
+                model.provider, model.input_price or Decimal(0), model.cache_write_price)
         with self.uow() as uow:
             if uow.models.get(model.id) is not None:
                 raise Conflict("A model with that id exists.", code="DB_DUPLICATE_KEY")
@@ -181,4 +196,5 @@ def _record(found: AiModel) -> dict:
             "isActive": found.is_active,
             "prices": {"input": found.input_price, "output": found.output_price,
                        "cacheWrite": found.cache_write_price,
+                       "cacheWrite1h": found.cache_write_1h_price,
                        "cacheRead": found.cache_read_price}}

@@ -24,12 +24,20 @@ class ModelPrices:
     output: Decimal = Decimal(0)
     cache_write: Decimal = Decimal(0)
     cache_read: Decimal = Decimal(0)
+    # A cache write kept for an hour (Anthropic's 1h TTL); None prices it as any cache write.
+    cache_write_1h: Decimal | None = None
 
     def cost(self, *, input_tokens: int = 0, output_tokens: int = 0, cache_write_tokens: int = 0,
-             cache_read_tokens: int = 0) -> Decimal:
-        """Exact to the product, then rounded half-up once to MONEY_PLACES."""
+             cache_read_tokens: int = 0, cache_write_1h_tokens: int = 0) -> Decimal:
+        """Exact to the product, then rounded half-up once to MONEY_PLACES.
+
+        `cache_write_1h_tokens` is the part of `cache_write_tokens` written for an hour.
+        """
+        one_hour = min(cache_write_1h_tokens, cache_write_tokens)
+        one_hour_price = self.cache_write if self.cache_write_1h is None else self.cache_write_1h
         amount = (Decimal(input_tokens) * self.input + Decimal(output_tokens) * self.output
-                  + Decimal(cache_write_tokens) * self.cache_write
+                  + Decimal(cache_write_tokens - one_hour) * self.cache_write
+                  + Decimal(one_hour) * one_hour_price
                   + Decimal(cache_read_tokens) * self.cache_read) / TOKENS_PER_PRICE
         return amount.quantize(_CENT_FRACTION, rounding=ROUND_HALF_UP)
 
@@ -49,7 +57,8 @@ def from_catalogue(record: dict) -> ModelPrices | None:
     if record.get("id") is None or not prices:
         return None
     return ModelPrices(input=prices["input"], output=prices["output"],
-                       cache_write=prices["cacheWrite"], cache_read=prices["cacheRead"])
+                       cache_write=prices["cacheWrite"], cache_read=prices["cacheRead"],
+                       cache_write_1h=prices.get("cacheWrite1h"))
 
 
 def catalogue_pricing(models) -> Pricing:

@@ -8,10 +8,13 @@ running as for the tests:
 
 It starts the stub upstream (scripts/stub_upstream.py) and the app under gunicorn on a
 throwaway PostgreSQL database and a Redis key prefix, then measures in one run: (a) requests
-straight to the stub, (b) the same through `chat`, `chat-optimized` and `chat-fast`,
-non-streaming and streaming, printing requests/s, p50/p99 time-to-first-byte and total
-latency, and the time-to-first-byte each route adds over the stub, once per client concurrency
-(default 1, then 32); then (c) holds N concurrent streams (default 500) through `chat-fast` and
+straight to the stub, (b) the same through `chat`, `chat-optimized` and `chat-fast`, and the
+client-protocol routes `/v1/chat/completions` (OpenAI, relayed as sent) and `/v1/messages`
+(Anthropic, to a Claude account on the stub), non-streaming and streaming, printing requests/s,
+p50/p99 time-to-first-byte and total latency, and the time-to-first-byte each route adds over
+the stub answering its protocol directly, then each protocol route's throughput and added
+time-to-first-byte as a ratio of chat-fast's, once per client concurrency (default 1, then
+32); then (c) holds N concurrent streams (default 500) through `chat-fast` and
 counts errors. gunicorn's `drain-usage` worker runs as in production; at the end the
 script waits for it and compares the requests recorded against the requests answered. It
 removes everything it made.
@@ -40,6 +43,7 @@ from tests.support.servers import free_port, pg_admin_dsn, pg_drop, pg_execute  
 
 SECRET = "relaygate-benchmark-secret-key-of-32-bytes-or-more"
 MODEL = "openai/gpt-4o-mini"
+CLAUDE_MODEL = "claude/claude-haiku-4-5"
 BODY = {"messages": [{"role": "user", "content": "benchmark me"}], "max_tokens": 16}
 ADMIN = ("bench-admin", "bench admin password")
 
@@ -82,6 +86,8 @@ def _setup(base: str, stub_url: str) -> tuple[str, str, dict]:
     headers = {"Authorization": f"Bearer {token['data']['sessionToken']}"}
     httpx.post(f"{base}/api/accounts", headers=headers, json={
         "name": "stub", "provider": "openai", "apiKey": "bench", "baseUrl": stub_url + "/v1"})
+    httpx.post(f"{base}/api/accounts", headers=headers, json={
+        "name": "stub-claude", "provider": "claude", "apiKey": "bench", "baseUrl": stub_url})
     for plan in ("free", "premium"):
         for tier in ("basic", "premium"):
             httpx.put(f"{base}/api/plans/{plan}/{tier}", headers=headers,
@@ -140,29 +146,51 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000 if ordered else 0.0
 
 
+def _cases(base: str, stub_url: str, api_key: str) -> list[tuple]:
+    """(name, url, headers, body members, the direct-to-stub case its added ttfb is against)."""
+    openai_direct, anthropic_direct = "stub (openai)", "stub (anthropic)"
+    mine = {"x-api-key": api_key}
+    cases = [
+        (openai_direct, f"{stub_url}/v1/chat/completions", {"Authorization": "Bearer bench"},
+         {"model": "gpt-4o-mini"}, None),
+        (anthropic_direct, f"{stub_url}/v1/messages", {"x-api-key": "bench"},
+         {"model": "claude-haiku-4-5-20251001"}, None),
+    ]
+    for route in ("chat", "chat-optimized", "chat-fast"):
+        cases.append((route, f"{base}/api/ai/{route}?model={MODEL}", mine, {}, openai_direct))
+    cases.append(("v1/chat/compl.", f"{base}/v1/chat/completions", mine, {"model": MODEL},
+                  openai_direct))
+    cases.append(("v1/messages", f"{base}/v1/messages", mine, {"model": CLAUDE_MODEL},
+                  anthropic_direct))
+    return cases
+
+
 def _measure(args, base: str, stub_url: str, api_key: str, connections: int) -> int:
     """Prints one table; answers how many chat requests succeeded."""
-    cases = [("stub (direct)", f"{stub_url}/v1/chat/completions",
-              {"Authorization": "Bearer bench"}, {"model": "gpt-4o-mini"})]
-    for route in ("chat", "chat-optimized", "chat-fast"):
-        cases.append((route, f"{base}/api/ai/{route}?model={MODEL}", {"x-api-key": api_key}, {}))
-    print(f"{'route':<16}{'stream':>7}{'req/s':>9}{'ttfb p50':>10}{'ttfb p99':>10}"
+    cases = _cases(base, stub_url, api_key)
+    print(f"{'route':<17}{'stream':>7}{'req/s':>9}{'ttfb p50':>10}{'ttfb p99':>10}"
           f"{'total p50':>11}{'total p99':>11}{'+ttfb p50':>11}{'fail':>6}")
     answered = 0
     for stream in (False, True):
-        baseline = None
-        for name, url, headers, extra in cases:
+        seen: dict[str, tuple[float, float]] = {}  # name -> (req/s, added ttfb p50)
+        for name, url, headers, extra, against in cases:
             body = {**BODY, **extra, "stream": stream}
             ttfb, total, failures = asyncio.run(
                 _drive(url, body, headers, connections, args.seconds))
             p50 = _pct(ttfb, 0.5)
-            if baseline is None:
-                baseline = p50
-            else:
+            added = p50 - seen[against][1] if against else p50
+            if against:
                 answered += len(total)
-            print(f"{name:<16}{str(stream):>7}{len(total) / args.seconds:>9.0f}{p50:>10.1f}"
+            seen[name] = (len(total) / args.seconds, added if against else p50)
+            print(f"{name:<17}{str(stream):>7}{len(total) / args.seconds:>9.0f}{p50:>10.1f}"
                   f"{_pct(ttfb, 0.99):>10.1f}{_pct(total, 0.5):>11.1f}{_pct(total, 0.99):>11.1f}"
-                  f"{p50 - baseline:>11.1f}{failures:>6}")
+                  f"{added if against else 0.0:>11.1f}{failures:>6}")
+        fast_rate, fast_added = seen["chat-fast"]
+        for name in ("v1/chat/compl.", "v1/messages"):
+            rate, added = seen[name]
+            print(f"  {name} vs chat-fast (stream={stream}): throughput "
+                  f"{rate / fast_rate if fast_rate else 0:.2f}x, added ttfb "
+                  f"{added:.1f} ms vs {fast_added:.1f} ms")
     return answered
 
 

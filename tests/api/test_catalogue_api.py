@@ -93,3 +93,19 @@ def test_an_admin_sets_a_models_aliases_once_each(client, admin_headers):
                            headers=admin_headers)
     assert refused.status_code == 422
     assert "aliases" in refused.json["error"]["details"]
+
+
+def test_an_hours_cache_write_costs_twice_the_input_for_claude_unless_an_admin_sets_it(
+        client, admin_headers):
+    models = client.get("/api/models", headers=admin_headers).json["data"]
+    sonnet = next(m for m in models if m["id"] == "claude/claude-sonnet-4-5")
+    assert (sonnet["inputPrice"], sonnet["cacheWrite1hPrice"]) == (3.0, 6.0)
+    gpt4o = next(m for m in models if m["id"] == "openai/gpt-4o")
+    assert gpt4o["cacheWrite1hPrice"] == gpt4o["cacheWritePrice"]
+    claude = {**NEW, "id": "claude/new", "name": "New", "provider": "claude",
+              "upstreamModel": "claude-new"}
+    created = client.post("/api/models", json=claude, headers=admin_headers).json["data"]
+    assert created["cacheWrite1hPrice"] == 3.0
+    changed = client.patch("/api/models/claude/new", json={"cacheWrite1hPrice": "4.5"},
+                           headers=admin_headers).json["data"]
+    assert changed["cacheWrite1hPrice"] == 4.5

@@ -19,7 +19,7 @@ class MessageSchema(Schema):
         unknown = INCLUDE
 
     role = fields.String(required=True, validate=validate.OneOf(
-        ["system", "user", "assistant", "tool", "developer", "model"]))
+        ["system", "user", "assistant", "tool", "developer", "model", "function"]))
     content = fields.Raw(required=True)
 
 
@@ -72,3 +72,25 @@ class ChatAnswerSchema(Schema):
     content = fields.String()
     usage = fields.Nested(ChatUsageSchema)
     upstream = fields.Dict(metadata={"description": "The provider's own answer."})
+
+
+class AnthropicMessagesBodySchema(Schema):
+    """Anthropic's Messages request. Only what routing needs is checked here; the body goes
+    upstream as sent (every member, known or future), but for `model`."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    model = fields.String(required=True, validate=validate.Length(1, 200))
+    messages = fields.List(fields.Dict(), required=True, validate=validate.Length(1, 100_000))
+    max_tokens = fields.Integer(validate=validate.Range(1, 10_000_000))
+    stream = fields.Boolean(load_default=False)
+
+
+class CountTokensBodySchema(AnthropicMessagesBodySchema):
+    """What POST /v1/messages/count_tokens takes: a Messages request without max_tokens."""
+
+
+class CountTokensSchema(Schema):
+    input_tokens = fields.Integer(required=True)
+

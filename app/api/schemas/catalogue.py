@@ -21,6 +21,11 @@ class ModelUpdateSchema(BodySchema):
     input_price = _price("inputPrice")
     output_price = _price("outputPrice")
     cache_write_price = _price("cacheWritePrice")
+    cache_write_1h_price = Money(
+        data_key="cacheWrite1hPrice", validate=validate.Range(0, 10**6),
+        metadata={"description": "USD per million tokens of a cache write kept an hour "
+                                 "(Anthropic's 1h TTL); defaults to twice the input price for "
+                                 "Claude, to the cache-write price elsewhere."})
     cache_read_price = _price("cacheReadPrice")
     context_window = fields.Integer(data_key="contextWindow", allow_none=True,
                                     validate=validate.Range(1, 10**9))
@@ -53,6 +58,7 @@ class ModelSchema(Schema):
     inputPrice = fields.Decimal(attribute="input_price")
     outputPrice = fields.Decimal(attribute="output_price")
     cacheWritePrice = fields.Decimal(attribute="cache_write_price")
+    cacheWrite1hPrice = fields.Decimal(attribute="cache_write_1h_price")
     cacheReadPrice = fields.Decimal(attribute="cache_read_price")
     contextWindow = fields.Integer(attribute="context_window", allow_none=True)
     isActive = fields.Boolean(attribute="is_active")

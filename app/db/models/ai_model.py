@@ -30,6 +30,8 @@ class AiModel(Base):
     input_price: Mapped[money]
     output_price: Mapped[money]
     cache_write_price: Mapped[money]
+    # A cache write kept for an hour (Anthropic's 1h TTL); twice the input price for Claude.
+    cache_write_1h_price: Mapped[money]
     cache_read_price: Mapped[money]
     context_window: Mapped[int | None] = mapped_column(Integer)
     is_active: Mapped[bool] = mapped_column(default=True, server_default="1")

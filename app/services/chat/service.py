@@ -49,7 +49,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from app.errors import DatabaseError, InvalidInput, NotFound, Unauthenticated
+from app.errors import BadRequest, DatabaseError, InvalidInput, NotFound, Unauthenticated
 from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError, Usage
 from app.services.chat.session_key import session_key
@@ -126,17 +126,21 @@ class ChatService:
                 "access": {"provider": provider, "providerAllowed": True,
                            "accountAvailable": available}}
 
-    def begin(self, credential, model_name: str, mode: str, *,
-              client_names: bool = False) -> ChatTicket:
-        """The checks; `client_names` resolves the model as client protocols name it
-        (ModelService.resolve_for_client: id, name, upstream name or alias)."""
+    def begin(self, credential, model_name: str, mode: str, *, client_names: bool = False,
+              providers: tuple[str, ...] | None = None) -> ChatTicket:
+        """The checks. `client_names` resolves the model as client protocols name it
+        (ModelService.resolve_for_client: id, name, upstream name or alias); `providers`, when
+        given, are the only ones the route can relay to."""
         if mode not in MODES:
             raise InvalidInput(f"Unknown mode {mode!r}.")
-        key, model = self._caller_and_model(credential, model_name, mode, client_names)
-        if model.get("id") is None:
-            raise NotFound(f"No model is named {model_name!r}.", code="MODEL_NOT_FOUND")
-        if not model.get("isActive", True):
-            raise NotFound(f"The model {model_name!r} is not available.", code="MODEL_INACTIVE")
+        key, model = self.caller_and_model(credential, model_name, mode,
+                                           client_names=client_names)
+        check_model(model, model_name)
+        if providers is not None and model["provider"] not in providers:
+            raise BadRequest(
+                f"The model {model_name!r} is served by {model['provider']}; this route "
+                f"relays to {' or '.join(providers)} models only (no translation yet).",
+                code="FORMAT_MISMATCH")
         admission = self.key_limits.admit(key, model["provider"], fresh=mode == "chat")
         try:
             principal = self.auth.principal(credential, key)
@@ -149,8 +153,8 @@ class ChatService:
             raise
         return ChatTicket(mode, key, model, subject, reservation, admission)
 
-    def _caller_and_model(self, credential, model_name: str, mode: str,
-                          client_names: bool) -> tuple[dict, dict]:
+    def caller_and_model(self, credential, model_name: str, mode: str, *,
+                         client_names: bool = False) -> tuple[dict, dict]:
         if credential is None or credential.kind != "api_key":
             raise Unauthenticated("An API key is required.", code="MISSING_API_KEY")
         if mode == "chat":
@@ -228,7 +232,7 @@ class ChatService:
         except ProviderError as error:
             self.scheduler.report(call.account.id, error)
             failure = answer_for(error)
-            ended = wire.error(failure.code, failure.message)
+            ended = wire.error(failure.code, failure.message, error)
         finally:
             stream.close()
             summary = self.finish(ticket, call, _spent(stream, ticket))
@@ -271,7 +275,9 @@ class ChatService:
         prices = from_catalogue(ticket.model)
         cost = prices.cost(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
                            cache_write_tokens=usage.cache_write_tokens,
-                           cache_read_tokens=usage.cache_read_tokens) if prices else Decimal(0)
+                           cache_read_tokens=usage.cache_read_tokens,
+                           cache_write_1h_tokens=usage.cache_write_1h_tokens,
+                           ) if prices else Decimal(0)
         account, reservation = call.account, ticket.reservation
         try:
             record = UsageRecord(
@@ -335,6 +341,14 @@ class ChatService:
             log.exception("could not cancel reservation %s", ticket.reservation.id)
         finally:
             ticket.admission.release()
+
+
+def check_model(model: dict, model_name: str) -> None:
+    """A model the catalogue routes, and offers now."""
+    if model.get("id") is None:
+        raise NotFound(f"No model is named {model_name!r}.", code="MODEL_NOT_FOUND")
+    if not model.get("isActive", True):
+        raise NotFound(f"The model {model_name!r} is not available.", code="MODEL_INACTIVE")
 
 
 class RelayStream:

@@ -1,4 +1,5 @@
-"""What the client receives: Server-Sent Events and JSON, in our relay format or OpenAI's."""
+"""What the client receives: Server-Sent Events and JSON, in our relay format or OpenAI's
+(translated from any provider); native.py relays a provider's own format unchanged."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import time
 from decimal import Decimal
 
-from app.providers.base import StreamEvent
+from app.providers.base import ProviderError, StreamEvent
 
 
 def _json(value) -> str:
@@ -38,7 +39,7 @@ class RelayFormat:
     def usage(self, summary: dict) -> str:
         return sse(_json(summary), "usage")
 
-    def error(self, code: str, message: str) -> str:
+    def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
         return sse(_json({"success": False, "error": {"code": code, "message": message}}),
                    "error")
 
@@ -74,7 +75,7 @@ class OpenAIFormat:
     def usage(self, summary: dict) -> str:
         return self._chunk({}, "stop", _openai_usage(summary))
 
-    def error(self, code: str, message: str) -> str:
+    def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
         return sse(_json({"error": {"message": message, "type": "upstream_error",
                                     "code": code}}))
 

@@ -1,0 +1,17 @@
+"""The HTTP answer of a client-protocol route: the upstream's JSON or event stream."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Response
+
+from app.api.ai import STREAM_HEADERS
+
+
+def native_answer(result) -> Response:
+    if result.stream is not None:
+        return Response(result.stream, mimetype=result.media_type, headers=STREAM_HEADERS)
+    # Not jsonify: it would sort the members; the client gets them as the upstream sent them.
+    return Response(json.dumps(result.body, ensure_ascii=False, default=str),
+                    mimetype="application/json")

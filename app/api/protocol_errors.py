@@ -1,0 +1,71 @@
+"""Refusals on the client-protocol routes, in the client's own error shape.
+
+The SDKs raise their typed errors from the status and Claude Code shows the message, so every
+refusal there is Anthropic's `{"type": "error", "error": {...}}` or OpenAI's
+`{"error": {"message", "type", "code", "param"}}`; our own code (e.g. PREMIUM_LIMIT_EXCEEDED)
+stays readable: in OpenAI's `code`, and after the message in Anthropic's. Statuses are the
+REST API's (app/api/errors.py), which keeps its envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, jsonify
+from werkzeug.exceptions import HTTPException
+
+from app import errors as domain
+from app.api.errors import domain_status, http_error_parts
+from app.providers import anthropic, openai
+
+log = logging.getLogger(__name__)
+
+
+def _anthropic(status: int, code: str, message: str, param: str | None) -> dict:
+    return anthropic.error_body(status, f"{message} ({code})")
+
+
+def _openai(status: int, code: str, message: str, param: str | None) -> dict:
+    return openai.error_body(status, message, code, param)
+
+
+SHAPES = {"anthropic": _anthropic, "openai": _openai}
+
+
+def _respond(shape, status: int, code: str, message: str, headers: dict, param=None):
+    response = jsonify(shape(status, code, message, param))
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+def domain_error_in(protocol: str, error: domain.DomainError):
+    """A domain error answered in `protocol`'s shape (for routes that pick it per request)."""
+    status, headers = domain_status(error)
+    return _respond(SHAPES[protocol], status, error.code, error.message, headers)
+
+
+def register(blueprint: Blueprint, protocol: str) -> None:
+    """Answer every error raised in `blueprint`'s views in `protocol`'s shape."""
+    shape = SHAPES[protocol]
+
+    def domain_error(error: domain.DomainError):
+        status, headers = domain_status(error)
+        return _respond(shape, status, error.code, error.message, headers)
+
+    def http_error(error: HTTPException):
+        status, code, message, details, headers = http_error_parts(error)
+        if details:
+            message = f"{message} " + ", ".join(f"{name}: {why}" for name, why in details.items())
+        param = next(iter(details), None) if details else None
+        return _respond(shape, status, code, message, headers, param)
+
+    def unexpected(error: Exception):
+        if isinstance(error, HTTPException):
+            return http_error(error)
+        log.exception("unhandled error")
+        return _respond(shape, 500, "INTERNAL_ERROR", "An internal error occurred.", {})
+
+    blueprint.register_error_handler(domain.DomainError, domain_error)
+    blueprint.register_error_handler(HTTPException, http_error)
+    blueprint.register_error_handler(Exception, unexpected)

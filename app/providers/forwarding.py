@@ -1,0 +1,25 @@
+"""Which of a client's own headers travel upstream when its protocol is the provider's.
+
+An allow-list, so credentials (Authorization, x-api-key, api-key), cookies and hop-by-hop
+headers never do: only the client's identity (User-Agent) and its protocol options
+(`anthropic-*`, `x-stainless-*`, OpenAI's organisation and project headers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+_EXACT = frozenset({"user-agent", "openai-organization", "openai-project", "openai-beta"})
+_PREFIXES = ("anthropic-", "x-stainless-")
+
+
+def forwarded_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The forwardable headers of a client request, names lower-cased."""
+    return {name.lower(): value for name, value in headers
+            if name.lower() in _EXACT or name.lower().startswith(_PREFIXES)}
+
+
+def merged_beta(client_value: str | None, required: str) -> str:
+    """A comma list of beta flags holding the client's flags and `required`, once each."""
+    flags = [flag.strip() for flag in (client_value or "").split(",") if flag.strip()]
+    return ",".join(flags if required in flags else [*flags, required])

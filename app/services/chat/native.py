@@ -1,0 +1,97 @@
+"""A client speaking its provider's own protocol: the answer relayed exactly as it came.
+
+Each upstream SSE event goes out as it arrives (thinking, signatures, tool-call deltas and all);
+a JSON answer is the upstream's own. Only two things are the gateway's: an upstream failure
+after the first byte ends the stream with the protocol's own error event, and the usage chunk
+an OpenAI stream is made to send is kept back from a client that did not ask for it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from app.providers import anthropic, openai
+from app.providers.base import ProviderError, StreamEvent
+from app.services.chat.wire import sse
+
+# client protocol -> the providers whose accounts speak it
+PROTOCOL_PROVIDERS = {"anthropic": ("claude",), "openai": ("openai",)}
+
+
+def _status(code: str, cause: ProviderError | None) -> int:
+    if cause is not None and cause.kind == "rate_limited":
+        return 429
+    if cause is not None and cause.status == 529:
+        return 529
+    return 400 if code == "UPSTREAM_BAD_REQUEST" else 500
+
+
+class NativeFormat:
+    """Each upstream event as it came; the closing one is sent after the usage is recorded
+    (`closing`), so a client that has seen the end of its answer finds it on its key's books."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def event(self, event: StreamEvent) -> str:
+        if self.closes(event):
+            self._held += sse(event.data, event.event)
+            return ""
+        return sse(event.data, event.event)
+
+    @staticmethod
+    def closes(event: StreamEvent) -> bool:
+        raise NotImplementedError
+
+    def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
+        raise NotImplementedError
+
+    def usage(self, summary: dict) -> str:
+        return ""
+
+    def closing(self) -> str:
+        return self._held
+
+    def answer(self, text: str, raw: dict, summary: dict) -> dict:
+        return raw
+
+
+class AnthropicNative(NativeFormat):
+    """Anthropic Messages, `message_start` to `message_stop`, as the Claude account sent it."""
+
+    @staticmethod
+    def closes(event: StreamEvent) -> bool:
+        return event.event == "message_stop"
+
+    def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
+        body = anthropic.error_body(_status(code, cause), f"{message} ({code})")
+        return sse(json.dumps(body), "error")
+
+
+class OpenAINative(NativeFormat):
+    """OpenAI chat.completion(.chunk)s, as the OpenAI-compatible account sent them."""
+
+    def __init__(self, client_wants_usage: bool):
+        super().__init__()
+        self.client_wants_usage = client_wants_usage
+
+    def event(self, event: StreamEvent) -> str:
+        if event.usage is not None and not self.client_wants_usage \
+                and openai.is_usage_chunk(event.data):
+            return ""
+        return super().event(event)
+
+    @staticmethod
+    def closes(event: StreamEvent) -> bool:
+        return event.data.strip() == "[DONE]"
+
+    def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
+        return sse(json.dumps(openai.error_body(_status(code, cause), message, code)))
+
+
+def wants_usage(body: dict) -> bool:
+    """Whether an OpenAI client asked for its stream's usage chunk itself."""
+    options = body.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))

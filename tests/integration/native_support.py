@@ -1,0 +1,70 @@
+"""Shared set-up of the client-protocol tests: the app over real HTTP, a key, stub accounts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from scripts.stub_upstream import reply_tokens
+from tests.api.chat_support import add_account
+from tests.conftest import login_headers
+from tests.support.http import ServerThread
+from tests.support.servers import free_port
+
+CLAUDE = "claude/claude-sonnet-4-5"
+CLAUDE_UPSTREAM = "claude-sonnet-4-5-20250929"
+GPT = "openai/gpt-4o-mini"
+GPT_UPSTREAM = "gpt-4o-mini"
+ANSWER = "".join(reply_tokens(12))  # the stub's default reply, one word a token
+ACCOUNT_KEY = {"claude": "acct-claude-secret", "openai": "acct-openai-secret"}
+
+
+class Gateway:
+    """The app served on a loopback port, one API key, and the stub upstream behind it."""
+
+    def __init__(self, app, url: str, stub):
+        self.app, self.url, self.stub = app, url, stub
+        self.services = app.extensions["relaygate"]
+        self.client, self.admin = app.test_client(), login_headers(app)
+        self.key = self.new_key()
+
+    def new_key(self, **fields) -> dict:
+        response = self.client.post("/api/keys", json={"name": "native", **fields},
+                                    headers=self.admin)
+        assert response.status_code == 201, response.json
+        return response.json["data"]
+
+    def add_account(self, provider: str) -> None:
+        base = self.stub.url + ("/v1" if provider == "openai" else "")
+        add_account(self.client, self.admin, self.stub, ACCOUNT_KEY[provider],
+                    provider=provider, baseUrl=base)
+
+    def chats(self) -> list[dict]:
+        """What reached the stub's chat endpoints, oldest first."""
+        return [entry for entry in self.stub.requests() if "body" in entry]
+
+    def events(self, key_id: str | None = None) -> list[dict]:
+        """The key's stored usage events (after storing what chat-fast queued)."""
+        queue = self.services.usage_queue
+        if queue is not None:
+            queue.drain_once("tests")
+        with self.services.uow() as uow:
+            return [{"input": e.input_tokens, "output": e.output_tokens,
+                     "cache_write": e.cache_write_tokens, "cache_read": e.cache_read_tokens,
+                     "cost": e.cost, "estimated": e.estimated, "request_id": e.request_id}
+                    for e in uow.usage_events.list_for_key(key_id or self.key["id"])]
+
+    def event(self, seconds: float = 10.0) -> dict:
+        """The one usage event, waiting for it (a cut stream is settled after the client left)."""
+        deadline = time.monotonic() + seconds
+        while not (events := self.events()):
+            assert time.monotonic() < deadline, "no usage event was stored"
+            time.sleep(0.05)
+        assert len(events) == 1, events
+        return events[0]
+
+
+def serve(app, stub) -> Iterator[Gateway]:
+    """The body of a test module's `gateway` fixture."""
+    with ServerThread(app, free_port()) as server:
+        yield Gateway(app, server.url, stub)
