@@ -40,8 +40,10 @@ class RedisSink:
         self.cache = cache
         self.client: redis.Redis = cache.client
         self._add_query = self.client.register_script(_ADD_QUERY)
-        self._query_keys = [cache.key("qs", part) for part in ("calls", "total", "max", "last")]
-        self._text_key = cache.key("qs", "text")
+        # One hash slot for the script that updates them together (Redis Cluster).
+        self._query_keys = [cache.key("qs", "{stats}", part)
+                            for part in ("calls", "total", "max", "last")]
+        self._text_key = cache.key("qs", "{stats}", "text")
 
     def ready(self) -> bool:
         """False while Redis is in its back-off after a failure: try again later."""

@@ -59,7 +59,8 @@ _FILL = FILL + "if fill(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return
 # current day and month (Python picks one by the plan). It decodes only the record, to find the
 # owner; it returns the subject and model type it used, and Python checks them against its own
 # reading, so a mismatch costs speed, not correctness. Keys are built inside the script: fine
-# on one Redis, not on a cluster.
+# on one Redis, not on a cluster, where the probe is skipped (the check takes the ordinary path).
+# The profile's key is ARGV[3] .. user .. ARGV[9] (its cache key around the user id).
 _PROBE = """
 local record = redis.call('GET', ARGV[1])
 if not record then return {false, false, false, false, false, false, ''} end
@@ -70,7 +71,7 @@ local subject = 'key:' .. tostring(rec['id'])
 local profile = false
 if user ~= '' then
   subject = 'user:' .. user
-  profile = redis.call('GET', ARGV[3] .. user)
+  profile = redis.call('GET', ARGV[3] .. user .. ARGV[9])
 end
 local model = redis.call('GET', ARGV[4])
 local plans = redis.call('GET', ARGV[5])
@@ -89,6 +90,10 @@ if model_type then
 end
 return {record, profile, model, plans, day, month, used_for}
 """
+
+
+# Stands for the user id in the profile key handed to `probe`.
+PLACEHOLDER = "\x00"
 
 
 @dataclass(frozen=True)
@@ -176,14 +181,16 @@ class CounterMirror:
             # Redis may keep an older count; the key's TTL bounds for how long.
             self.cache.failed(error)
 
-    def probe(self, *, record_key: str, acting_for: str, profile_prefix: str, model_key: str,
+    def probe(self, *, record_key: str, acting_for: str, profile_key: str, model_key: str,
               plans_key: str, day_start: str, month_start: str) -> Probe | None:
-        """Everything a warm check needs, in one round trip; None when Redis is unavailable."""
-        if not self._usable():
+        """Everything a warm check needs, in one round trip; None when Redis is unavailable or
+        a cluster. `profile_key` is a profile's cache key with PLACEHOLDER for the user id."""
+        if not self._usable() or self.cache.clustered:
             return None
+        profile_prefix, profile_suffix = profile_key.split(PLACEHOLDER)
         try:
             raw = self._probe(args=[record_key, acting_for, profile_prefix, model_key, plans_key,
-                                    self.prefix, day_start, month_start])
+                                    self.prefix, day_start, month_start, profile_suffix])
         except redis.RedisError as error:
             self.cache.failed(error)
             return None
