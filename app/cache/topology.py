@@ -11,15 +11,43 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from app.config import ConfigError
 
 Client = redis.Redis | RedisCluster
+# How often a process asks the sentinels who the master is, besides when a connection breaks.
+MASTER_CHECK_SECONDS = 0.25
+
+
+class FollowingPool(SentinelConnectionPool):
+    """Asks the sentinels for the master every MASTER_CHECK_SECONDS, not only when a connection
+    breaks: after a failover the old master keeps accepting writes until the sentinels demote
+    it (up to ten seconds later), and those writes are lost with its demotion. A changed
+    address drops the idle connections, and busy ones as they come back."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._next_check = 0.0
+        self._check_lock = threading.Lock()
+
+    def get_connection(self, *args, **kwargs):
+        now = time.monotonic()
+        if now >= self._next_check and self._check_lock.acquire(blocking=False):
+            try:
+                self._next_check = now + MASTER_CHECK_SECONDS
+                self.get_master_address()
+            except redis.ConnectionError:
+                pass  # no sentinel answers: the connection attempt itself reports it
+            finally:
+                self._check_lock.release()
+        return super().get_connection(*args, **kwargs)
 
 
 def _nodes(netloc: str) -> tuple[str | None, list[tuple[str, int]]]:
@@ -56,7 +84,8 @@ def connect(url: str | None, *, socket_timeout: float,
                               "path, e.g. redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster")
         db = int(path[1]) if len(path) > 1 else 0
         sentinel = Sentinel(sentinels, sentinel_kwargs=dict(timeouts), **timeouts)
-        return sentinel.master_for(path[0], db=db, password=password,
+        return sentinel.master_for(path[0], connection_pool_class=FollowingPool, db=db,
+                                   password=password,
                                    max_connections=max_connections, health_check_interval=30,
                                    **timeouts)
     if scheme == "redis+cluster":

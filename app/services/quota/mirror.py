@@ -20,15 +20,6 @@ from app.cache import CacheStore
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.services.quota.periods import stamp
 
-_PUT_IF_NEWER = """
-local held = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1')
-if tonumber(ARGV[2]) > held then
-  redis.call('HSET', KEYS[1], 'n', ARGV[1], 'v', ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  return 1
-end
-return 0
-"""
 
 # Lua helpers shared with holds.py. `s` holds the number of the mark (from the counter `g`), so a
 # fill whose database read came before a newer mark is refused and must read again.
@@ -40,12 +31,38 @@ local function mark_stale(key)
 end
 """
 
-FILL = """
+# `r` is the run id of the server that filled the counter. A replica promoted by a failover, or
+# a server restarted from its append-only file, has another run id and may lack the last holds
+# and settlements (replication and fsync are asynchronous): the take script then marks the
+# counter stale, so it is read from the database before anything is admitted on it.
+SERVER = """
+local function server_id()
+  return string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+end
+local function same_server(key)
+  if redis.call('HEXISTS', key, 'v') == 0 then return true end
+  return redis.call('HGET', key, 'r') == server_id()
+end
+"""
+
+_PUT_IF_NEWER = SERVER + """
+local held = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1')
+if tonumber(ARGV[2]) > held then
+  if held < 0 then redis.call('HSET', KEYS[1], 'r', server_id()) end
+  redis.call('HSET', KEYS[1], 'n', ARGV[1], 'v', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+FILL = SERVER + """
 local function fill(key, used, version, token, ttl)
   if (redis.call('HGET', key, 's') or '') ~= token then return false end
   local held = tonumber(redis.call('HGET', key, 'v') or '-1')
   if tonumber(version) >= held then redis.call('HSET', key, 'n', used, 'v', version) end
   redis.call('HDEL', key, 's')
+  redis.call('HSET', key, 'r', server_id())
   if redis.call('PTTL', key) < tonumber(ttl) then redis.call('PEXPIRE', key, ttl) end
   return true
 end
