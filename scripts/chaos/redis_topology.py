@@ -59,7 +59,8 @@ class RedisNode:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / ("sentinel.conf" if sentinel else "redis.conf")
         self.config.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
-                               f"protected-mode no\ndaemonize no\nlogfile {self.dir / 'log'}\n{config}")
+                               f"protected-mode no\ndaemonize no\n"
+                               f"logfile {self.dir / 'log'}\n{config}")
         self.sentinel = sentinel
         self.process: subprocess.Popen | None = None
 

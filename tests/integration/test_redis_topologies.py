@@ -29,13 +29,11 @@ def store_use(services, counter, reservation: Reservation) -> None:
 
 
 def holds_until_refused(quota, subject) -> int:
-    granted = 0
-    for _ in range(50):
+    for granted in range(50):
         try:
             quota.hold(subject, MODEL)
         except LimitExceeded:
             return granted
-        granted += 1
     raise AssertionError("never refused")
 
 

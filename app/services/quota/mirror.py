@@ -20,7 +20,6 @@ from app.cache import CacheStore
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.services.quota.periods import stamp
 
-
 # Lua helpers shared with holds.py. `s` holds the number of the mark (from the counter `g`), so a
 # fill whose database read came before a newer mark is refused and must read again.
 MARK_STALE = """
