@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from app import create_app
+from app.cache.topology import connect
 from app.config import RetryPolicy
 from app.db.migrations import upgrade
 from scripts.stub_upstream import StubUpstream
@@ -70,10 +71,13 @@ def pg_database():
 
 @pytest.fixture(scope="session")
 def redis_server_url():
+    client = connect(REDIS_URL, socket_timeout=2)  # a cluster or sentinel URL too
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        client.ping()
     except redis.RedisError as error:
         _unavailable("Redis", error)
+    finally:
+        client.close()
     return REDIS_URL
 
 
@@ -117,7 +121,7 @@ def sqlite_url(sqlite_template, tmp_path):
 def redis_prefix(redis_server_url):
     prefix = f"rgtest:{uuid.uuid4().hex[:10]}:"
     yield prefix
-    client = redis.Redis.from_url(redis_server_url)
+    client = connect(redis_server_url, socket_timeout=5)
     keys = list(client.scan_iter(match=prefix + "*", count=1000))
     if keys:
         client.delete(*keys)
