@@ -399,6 +399,9 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(1)
         missing = [i for i in ids if i not in counts]
         doubled = [i for i, n in counts.items() if n > 1]
+        for outcome in [o for o in answered if o.request_id in missing][:10]:
+            print(f"  no record: {outcome.route} answered at t={outcome.ended - t0:.2f} s "
+                  f"({outcome.request_id})")
         cut = [o for o in run.outcomes if o.status == 200 and not o.complete]
         statuses: dict[str, int] = {}
         for outcome in run.outcomes:
