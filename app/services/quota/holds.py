@@ -28,10 +28,10 @@ credits) are never held: they are spent only in the database.
 A counter filled on another Redis server (by its run id: a replica promoted by a failover, or a
 server restarted from its append-only file) is marked stale by the next take: that server may
 have lost the last holds and settlements, so the database is read again first. What it cannot
-bring back are chat-fast holds taken on the old server and lost before they were replicated:
-their requests go on and store their records (so the database's counter counts them), but until
-then the counter may admit that many units past the limit: at most the chat-fast requests
-admitted on the counter within the replication lag before the failover (docs/deploy.md).
+bring back are chat-fast holds the old server took and never passed on (in the replication lag
+before a failover, or before the process asked the sentinels again): their requests go on and
+store their records (so the database's counter counts them), but until then the counter may
+admit that many units past the limit (docs/deploy.md).
 Reservations are not exposed: their settle finds the hold gone and cancels their row.
 
 A counter not mirrored yet, or marked stale, answers Missing: the caller reads the database and
