@@ -403,8 +403,10 @@ def main(argv: list[str] | None = None) -> int:
         missing = [i for i in ids if i not in counts]
         doubled = [i for i, n in counts.items() if n > 1]
         for outcome in [o for o in answered if o.request_id in missing][:10]:
+            during = [name for name, start, end in run.faults
+                      if start <= outcome.ended <= end + WINDOWS[name]]
             print(f"  no record: {outcome.route} answered at t={outcome.ended - t0:.2f} s "
-                  f"({outcome.request_id})")
+                  f"({outcome.request_id}), in the window of: {', '.join(during) or 'none'}")
         cut = [o for o in run.outcomes if o.status == 200 and not o.complete]
         statuses: dict[str, int] = {}
         for outcome in run.outcomes:
