@@ -49,6 +49,8 @@ class Settings:
     db_pool_size: int = 10
     db_pool_timeout: float = 5.0
     db_statement_timeout_ms: int = 30_000
+    # PostgreSQL is reached through PgBouncer in transaction pooling mode (docs/deploy.md).
+    db_pgbouncer: bool = False
     redis_socket_timeout: float = 0.5
     # Per process; above gunicorn's threads, so a thread waits for a connection only in a burst.
     redis_max_connections: int = 512
@@ -196,6 +198,7 @@ def load_settings(overrides: dict | None = None) -> Settings:
         db_pool_size=_env_int("RELAYGATE_DB_POOL_SIZE", 10),
         db_pool_timeout=_env_float("RELAYGATE_DB_POOL_TIMEOUT", 5.0),
         db_statement_timeout_ms=_env_int("RELAYGATE_DB_STATEMENT_TIMEOUT_MS", 30_000),
+        db_pgbouncer=_env_bool("RELAYGATE_DB_PGBOUNCER", False),
         redis_socket_timeout=_env_float("RELAYGATE_REDIS_TIMEOUT", 0.5),
         redis_max_connections=_env_int("RELAYGATE_REDIS_MAX_CONNECTIONS", 512),
         quota_timezone=env.get("RELAYGATE_QUOTA_TIMEZONE", "UTC"),

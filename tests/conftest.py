@@ -2,25 +2,31 @@
 
 Every test that takes `app` runs twice: on the embedded default (SQLite, no Redis) and on real
 PostgreSQL and Redis. With CI=true an unreachable PostgreSQL or Redis fails the run loudly;
-elsewhere those tests are skipped with a reason.
+elsewhere those tests are skipped with a reason. With RELAYGATE_TEST_PGBOUNCER=true the apps'
+PostgreSQL URLs go through a private PgBouncer in transaction pooling mode (docs/deploy.md);
+migrations and the per-test reset still reach PostgreSQL directly.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
 import redis
 
 from app import create_app
+from app.cache.topology import connect
 from app.config import RetryPolicy
 from app.db.migrations import upgrade
 from scripts.stub_upstream import StubUpstream
 from tests.support.servers import (
     PgResetter,
+    PrivatePgBouncer,
     PrivateRedis,
     pg_admin_dsn,
     pg_drop,
@@ -31,6 +37,10 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("RELAYGATE_TEST_DATABASE_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("RELAYGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+THROUGH_PGBOUNCER = os.environ.get("RELAYGATE_TEST_PGBOUNCER", "").lower() in ("1", "true")
+if THROUGH_PGBOUNCER:
+    # Apps built here and the servers tests start (gunicorn, the drain worker) read it.
+    os.environ["RELAYGATE_DB_PGBOUNCER"] = "true"
 ADMIN = {"username": "admin", "password": "correct horse battery"}
 
 
@@ -61,10 +71,13 @@ def pg_database():
 
 @pytest.fixture(scope="session")
 def redis_server_url():
+    client = connect(REDIS_URL, socket_timeout=2)  # a cluster or sentinel URL too
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        client.ping()
     except redis.RedisError as error:
         _unavailable("Redis", error)
+    finally:
+        client.close()
     return REDIS_URL
 
 
@@ -75,11 +88,25 @@ def sqlite_template(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def session_pgbouncer():
+    """The session's PgBouncer when RELAYGATE_TEST_PGBOUNCER is set, else None."""
+    if not THROUGH_PGBOUNCER:
+        yield None
+        return
+    # Not under pytest's basetemp: pgbouncer may run as another user, who could not enter it.
+    workdir = Path(tempfile.mkdtemp(prefix="rg-pgbouncer-"))
+    bouncer = PrivatePgBouncer(PG_URL, workdir).start()
+    yield bouncer
+    bouncer.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 @pytest.fixture
-def postgres_url(pg_database):
+def postgres_url(pg_database, session_pgbouncer):
     """The session's database, emptied back to its migrated state after the test."""
     url, resetter = pg_database
-    yield url
+    yield url if session_pgbouncer is None else session_pgbouncer.route(url)
     resetter.reset()
 
 
@@ -94,7 +121,7 @@ def sqlite_url(sqlite_template, tmp_path):
 def redis_prefix(redis_server_url):
     prefix = f"rgtest:{uuid.uuid4().hex[:10]}:"
     yield prefix
-    client = redis.Redis.from_url(redis_server_url)
+    client = connect(redis_server_url, socket_timeout=5)
     keys = list(client.scan_iter(match=prefix + "*", count=1000))
     if keys:
         client.delete(*keys)

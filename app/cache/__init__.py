@@ -28,11 +28,13 @@ from contextvars import ContextVar
 import redis
 
 from app.cache import codec
-from app.cache.store import CacheStore, connect
+from app.cache.store import CacheStore
+from app.cache.topology import connect
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CacheStore", "connect", "read_through", "canonical_key", "deferred_invalidations"]
+__all__ = ["CacheStore", "connect", "read_through", "canonical_key", "deferred_invalidations",
+           "slot_tag"]
 
 _LOCK_MS = 2000
 _WAIT_STEP = 0.01
@@ -65,6 +67,15 @@ def deferred_invalidations() -> Iterator[DeferredInvalidations]:
         _DEFERRED.reset(token)
 
 
+def slot_tag(ident: str) -> str:
+    """`{ident}`: a value, its generation and its lock share one Redis Cluster hash slot, so
+    the fill script and the invalidation touch one slot. An ident that is empty or holds a
+    brace would end the tag early: it is hashed instead."""
+    if not ident or "{" in ident or "}" in ident:
+        ident = hashlib.sha256(ident.encode()).hexdigest()[:32]
+    return "{" + ident + "}"
+
+
 def canonical_key(*args, **kwargs) -> str:
     """A stable text key for arguments: kwargs sorted, long keys hashed."""
     text = codec.dumps([list(args), kwargs])
@@ -84,10 +95,10 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
     def decorate(method):
         def names(cache: CacheStore, args, kwargs) -> tuple[str, str, str]:
             ident = key(*args, **kwargs) if key else canonical_key(*args, **kwargs)
-            ident = str(ident)
-            return (cache.key("c", namespace, f"v{version}", ident),
-                    cache.key("g", namespace, ident),
-                    cache.key("l", namespace, ident))
+            tagged = slot_tag(str(ident))
+            return (cache.key("c", namespace, f"v{version}", tagged),
+                    cache.key("g", namespace, tagged),
+                    cache.key("l", namespace, tagged))
 
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs):

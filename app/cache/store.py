@@ -7,6 +7,8 @@ import time
 
 import redis
 
+from app.cache.topology import is_cluster
+
 log = logging.getLogger(__name__)
 
 # A fill is kept only when no invalidation happened since the reader looked at the generation.
@@ -38,6 +40,11 @@ class CacheStore:
     @property
     def enabled(self) -> bool:
         return self.client is not None
+
+    @property
+    def clustered(self) -> bool:
+        """A Redis Cluster: a script may touch only the keys it names, all in one slot."""
+        return is_cluster(self.client)
 
     def available(self) -> bool:
         return self.client is not None and time.monotonic() >= self._down_until
@@ -72,16 +79,3 @@ class CacheStore:
     def unlock(self, lock_key: str) -> None:
         self.client.delete(lock_key)
 
-
-def connect(url: str | None, *, socket_timeout: float,
-            max_connections: int = 512) -> redis.Redis | None:
-    """A Redis client, or None when no URL is configured. Nothing connects until first use.
-
-    Its pool holds at most `max_connections`; a caller finding them all busy waits up to a
-    second for one (redis-py's default pool would refuse at once past 100)."""
-    if not url:
-        return None
-    pool = redis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=1.0, socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout, health_check_interval=30)
-    return redis.Redis(connection_pool=pool)

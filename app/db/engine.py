@@ -26,7 +26,14 @@ def build_engine(settings: Settings) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
+    connect_args = {"connect_timeout": 5}
+    if settings.db_pgbouncer:
+        # Transaction pooling: each transaction may run on another server connection, so no
+        # prepared statements and no session state; the timeout is set in every transaction.
+        connect_args["prepare_threshold"] = None
+    else:
+        connect_args["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
+    engine = create_engine(
         settings.database_url,
         poolclass=TimedQueuePool,
         hide_parameters=True,
@@ -34,11 +41,25 @@ def build_engine(settings: Settings) -> Engine:
         max_overflow=settings.db_pool_size,
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=True,
-        connect_args={
-            "connect_timeout": 5,
-            "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
-        },
+        connect_args=connect_args,
     )
+    if settings.db_pgbouncer:
+        _timeout_per_transaction(engine, settings.db_statement_timeout_ms)
+    return engine
+
+
+def _timeout_per_transaction(engine: Engine, timeout_ms: int) -> None:
+    """SET LOCAL statement_timeout at the start of each transaction (PgBouncer drops the
+    `options` startup parameter, and a session SET would leak to other clients)."""
+    statement = f"SET LOCAL statement_timeout = {int(timeout_ms)}"
+
+    @event.listens_for(engine, "begin")
+    def set_timeout(connection):
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(statement)
+        finally:
+            cursor.close()
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

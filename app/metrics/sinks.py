@@ -40,8 +40,10 @@ class RedisSink:
         self.cache = cache
         self.client: redis.Redis = cache.client
         self._add_query = self.client.register_script(_ADD_QUERY)
-        self._query_keys = [cache.key("qs", part) for part in ("calls", "total", "max", "last")]
-        self._text_key = cache.key("qs", "text")
+        # One hash slot for the script that updates them together (Redis Cluster).
+        self._query_keys = [cache.key("qs", "{stats}", part)
+                            for part in ("calls", "total", "max", "last")]
+        self._text_key = cache.key("qs", "{stats}", "text")
 
     def ready(self) -> bool:
         """False while Redis is in its back-off after a failure: try again later."""
@@ -69,8 +71,12 @@ class RedisSink:
                 args += [fp, figures.calls, figures.total_ms, figures.max_ms, figures.last]
             pipe.hset(self._text_key, mapping={fp: f.query for fp, f in snapshot.queries.items()})
             pipe.expire(self._text_key, 7 * 86400)
-            self._add_query(keys=self._query_keys, args=args, client=pipe)
+            if not self.cache.clustered:
+                self._add_query(keys=self._query_keys, args=args, client=pipe)
         pipe.execute()
+        if snapshot.queries and self.cache.clustered:
+            # A cluster pipeline refuses scripts: one call of its own, its keys in one slot.
+            self._add_query(keys=self._query_keys, args=args)
 
     def read(self, time_range: str, now: float) -> list[tuple[int, dict[str, float]]]:
         resolution = RESOLUTIONS[time_range]

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import event
 
 from app.cache import CacheStore, read_through
-from app.cache.store import connect
+from app.cache.topology import connect
 from tests.conftest import login_headers, make_app
 
 

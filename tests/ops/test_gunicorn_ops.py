@@ -47,7 +47,7 @@ def test_workers_follow_a_switch_within_a_second_and_metrics_sum_all_workers(
         me = {"x-api-key": key["apiKey"]}
         other = make_app(tmp_path, database_url, redis_server_url, redis_prefix)
         cache = other.extensions["relaygate"].cache
-        cached = cache.key("c", "apikey", "v1", key["hashedKey"])
+        cached = other.extensions["relaygate"].keys.validate.value_key(cache, key["hashedKey"])
 
         def validation_cached_by_a_request() -> bool:
             cache.client.delete(cached)

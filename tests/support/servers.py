@@ -121,3 +121,81 @@ class PrivateRedis:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+
+class PrivatePgBouncer:
+    """A pgbouncer of the test's own in transaction pooling mode, in front of `pg_url`'s server.
+
+    Any database name is passed through to that server (the `*` entry), as user postgres.
+    PgBouncer refuses to run as root: run as root, it is started with `-u` (RELAYGATE_TEST_
+    PGBOUNCER_USER, default 'postgres'), which must be able to write its temporary directory.
+    """
+
+    def __init__(self, pg_url: str, workdir, *, pool_size: int = 20):
+        from sqlalchemy.engine import make_url
+
+        target = make_url(pg_url)
+        self.server = (target.host or "127.0.0.1", target.port or 5432)
+        self.port = free_port()
+        self.workdir = workdir
+        self.pool_size = pool_size
+        self.process: subprocess.Popen | None = None
+
+    def route(self, url: str) -> str:
+        """The same database URL, through this pgbouncer."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).set(host="127.0.0.1", port=self.port).render_as_string(
+            hide_password=False)
+
+    def start(self) -> PrivatePgBouncer:
+        import os
+
+        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        if not os.path.exists(binary):
+            raise RuntimeError("pgbouncer is not installed (apt-get install -y pgbouncer)")
+        host, port = self.server
+        (self.workdir / "users.txt").write_text('"postgres" ""\n')
+        config = self.workdir / "pgbouncer.ini"
+        config.write_text(
+            "[databases]\n"
+            f"* = host={host} port={port}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            "auth_type = trust\n"
+            f"auth_file = {self.workdir / 'users.txt'}\n"
+            "pool_mode = transaction\n"
+            f"default_pool_size = {self.pool_size}\nmax_client_conn = 1000\n"
+            "ignore_startup_parameters = extra_float_digits\n"
+            "server_check_delay = 0\n"
+            f"logfile = {self.workdir / 'pgbouncer.log'}\n")
+        command = [binary, str(config)]
+        if os.geteuid() == 0:
+            user = os.environ.get("RELAYGATE_TEST_PGBOUNCER_USER", "postgres")
+            shutil.chown(self.workdir, user)
+            for path in self.workdir.iterdir():
+                shutil.chown(path, user)
+            command[1:1] = ["-u", user]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    log = self.workdir / "pgbouncer.log"
+                    raise RuntimeError("pgbouncer did not start: "
+                                       + (log.read_text()[-2000:] if log.exists() else "")
+                                       ) from None
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from app.cache import codec
 from app.services.auth import AuthService, Credential
+from app.services.quota.mirror import PLACEHOLDER
 from app.services.quota.rules import Subject, usage_owner
 from app.services.quota.service import QuotaService
 
@@ -56,7 +57,7 @@ class QuotaGate:
         stamps = quota.period_stamps(now)
         probe = quota.mirror.probe(
             record_key=self.auth.record_key(credential), acting_for=acting_for or "",
-            profile_prefix=quota.users.profile.value_key(cache, ""),
+            profile_key=quota.users.profile.value_key(cache, PLACEHOLDER),
             model_key=quota.models.resolve.value_key(cache, model),
             plans_key=quota.plans.limits.value_key(cache),
             day_start=stamps["day"], month_start=stamps["month"],

@@ -25,6 +25,15 @@ by the database though not by `n`, so the counter is read from the database agai
 carrying the mark's token) before the next take. Units past the limit (a premium user's
 credits) are never held: they are spent only in the database.
 
+A counter filled on another Redis server (by its run id: a replica promoted by a failover, or a
+server restarted from its append-only file) is marked stale by the next take: that server may
+have lost the last holds and settlements, so the database is read again first. What it cannot
+bring back are chat-fast holds the old server took and never passed on (in the replication lag
+before a failover, or before the process asked the sentinels again): their requests go on and
+store their records (so the database's counter counts them), but until then the counter may
+admit that many units past the limit (docs/deploy.md).
+Reservations are not exposed: their settle finds the hold gone and cancels their row.
+
 A counter not mirrored yet, or marked stale, answers Missing: the caller reads the database and
 takes again with that value as the fill, in the same script. Redis errors answer None: the
 caller admits in the database alone.
@@ -66,6 +75,10 @@ _TAKE = _SWEEP + FILL + """
 local key = KEYS[1]
 local function missing()
   return {-1, redis.call('HGET', key, 's') or '', tonumber(redis.call('HGET', key, 'p') or '0')}
+end
+if not same_server(key) then
+  mark_stale(key)
+  redis.call('HSET', key, 'r', server_id())
 end
 if ARGV[6] ~= '' and not fill(key, ARGV[6], ARGV[7], ARGV[8], ARGV[5]) then return missing() end
 if redis.call('HEXISTS', key, 'v') == 0 or redis.call('HEXISTS', key, 's') == 1 then

@@ -20,16 +20,6 @@ from app.cache import CacheStore
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.services.quota.periods import stamp
 
-_PUT_IF_NEWER = """
-local held = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1')
-if tonumber(ARGV[2]) > held then
-  redis.call('HSET', KEYS[1], 'n', ARGV[1], 'v', ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  return 1
-end
-return 0
-"""
-
 # Lua helpers shared with holds.py. `s` holds the number of the mark (from the counter `g`), so a
 # fill whose database read came before a newer mark is refused and must read again.
 MARK_STALE = """
@@ -40,12 +30,38 @@ local function mark_stale(key)
 end
 """
 
-FILL = """
+# `r` is the run id of the server that filled the counter. A replica promoted by a failover, or
+# a server restarted from its append-only file, has another run id and may lack the last holds
+# and settlements (replication and fsync are asynchronous): the take script then marks the
+# counter stale, so it is read from the database before anything is admitted on it.
+SERVER = """
+local function server_id()
+  return string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+end
+local function same_server(key)
+  if redis.call('HEXISTS', key, 'v') == 0 then return true end
+  return redis.call('HGET', key, 'r') == server_id()
+end
+"""
+
+_PUT_IF_NEWER = SERVER + """
+local held = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1')
+if tonumber(ARGV[2]) > held then
+  if held < 0 then redis.call('HSET', KEYS[1], 'r', server_id()) end
+  redis.call('HSET', KEYS[1], 'n', ARGV[1], 'v', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+FILL = SERVER + """
 local function fill(key, used, version, token, ttl)
   if (redis.call('HGET', key, 's') or '') ~= token then return false end
   local held = tonumber(redis.call('HGET', key, 'v') or '-1')
   if tonumber(version) >= held then redis.call('HSET', key, 'n', used, 'v', version) end
   redis.call('HDEL', key, 's')
+  redis.call('HSET', key, 'r', server_id())
   if redis.call('PTTL', key) < tonumber(ttl) then redis.call('PEXPIRE', key, ttl) end
   return true
 end
@@ -59,7 +75,8 @@ _FILL = FILL + "if fill(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return
 # current day and month (Python picks one by the plan). It decodes only the record, to find the
 # owner; it returns the subject and model type it used, and Python checks them against its own
 # reading, so a mismatch costs speed, not correctness. Keys are built inside the script: fine
-# on one Redis, not on a cluster.
+# on one Redis, not on a cluster, where the probe is skipped (the check takes the ordinary path).
+# The profile's key is ARGV[3] .. user .. ARGV[9] (its cache key around the user id).
 _PROBE = """
 local record = redis.call('GET', ARGV[1])
 if not record then return {false, false, false, false, false, false, ''} end
@@ -70,7 +87,7 @@ local subject = 'key:' .. tostring(rec['id'])
 local profile = false
 if user ~= '' then
   subject = 'user:' .. user
-  profile = redis.call('GET', ARGV[3] .. user)
+  profile = redis.call('GET', ARGV[3] .. user .. ARGV[9])
 end
 local model = redis.call('GET', ARGV[4])
 local plans = redis.call('GET', ARGV[5])
@@ -89,6 +106,10 @@ if model_type then
 end
 return {record, profile, model, plans, day, month, used_for}
 """
+
+
+# Stands for the user id in the profile key handed to `probe`.
+PLACEHOLDER = "\x00"
 
 
 @dataclass(frozen=True)
@@ -176,14 +197,16 @@ class CounterMirror:
             # Redis may keep an older count; the key's TTL bounds for how long.
             self.cache.failed(error)
 
-    def probe(self, *, record_key: str, acting_for: str, profile_prefix: str, model_key: str,
+    def probe(self, *, record_key: str, acting_for: str, profile_key: str, model_key: str,
               plans_key: str, day_start: str, month_start: str) -> Probe | None:
-        """Everything a warm check needs, in one round trip; None when Redis is unavailable."""
-        if not self._usable():
+        """Everything a warm check needs, in one round trip; None when Redis is unavailable or
+        a cluster. `profile_key` is a profile's cache key with PLACEHOLDER for the user id."""
+        if not self._usable() or self.cache.clustered:
             return None
+        profile_prefix, profile_suffix = profile_key.split(PLACEHOLDER)
         try:
             raw = self._probe(args=[record_key, acting_for, profile_prefix, model_key, plans_key,
-                                    self.prefix, day_start, month_start])
+                                    self.prefix, day_start, month_start, profile_suffix])
         except redis.RedisError as error:
             self.cache.failed(error)
             return None
