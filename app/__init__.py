@@ -189,7 +189,10 @@ def _operations(settings, engine, cache, common, usage, settler) -> dict:
     instrument_engine(engine, collector, slow_query_ms=settings.slow_query_ms)
     queue = (UsageQueue(cache=cache, usage=usage, settler=settler,
                         ledger=UsageLedger(instance=socket.gethostname(), **common),
-                        claim_idle_ms=settings.usage_claim_idle_ms) if cache.enabled else None)
+                        claim_idle_ms=settings.usage_claim_idle_ms,
+                        replicas=_queue_replicas(settings),
+                        replica_wait_ms=settings.usage_queue_replica_wait_ms)
+             if cache.enabled else None)
     monitoring = MonitoringService(
         collector=collector, sink=RedisSink(cache) if cache.enabled else DatabaseSink(uow),
         cache=cache, pool_status=lambda: pool_status(engine),
@@ -214,6 +217,14 @@ def _operations(settings, engine, cache, common, usage, settler) -> dict:
                                secret_key=settings.secret_key, window=settings.alert_window,
                                max_attempts=settings.webhook_max_attempts, **common),
     }
+
+
+def _queue_replicas(settings: Settings) -> int:
+    """How many replicas must confirm a queued usage record: by default one behind Sentinel,
+    whose failover promotes a replica, and none for a single server or a cluster."""
+    if settings.usage_queue_replicas is not None:
+        return settings.usage_queue_replicas
+    return 1 if (settings.redis_url or "").startswith("redis+sentinel://") else 0
 
 
 def _ensure_first_admin(app: Flask) -> None:

@@ -84,6 +84,10 @@ class Settings:
     webhook_timeout_seconds: float = 5.0
     webhook_max_attempts: int = 6
     usage_claim_idle_ms: int = 60_000
+    # Replicas that must confirm a queued usage record (WAIT) before it counts as queued; None:
+    # one behind Sentinel (a failover promotes a replica), none otherwise.
+    usage_queue_replicas: int | None = None
+    usage_queue_replica_wait_ms: int = 100
     # Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: tuple[str, ...] = ()
     login_address_max_failures: int = 20
@@ -113,6 +117,11 @@ class Settings:
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value not in (None, "") else default
+
+
+def _env_optional_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else None
 
 
 def _env_float(name: str, default: float) -> float:
@@ -238,6 +247,8 @@ def load_settings(overrides: dict | None = None) -> Settings:
         webhook_timeout_seconds=_env_float("RELAYGATE_WEBHOOK_TIMEOUT", 5.0),
         webhook_max_attempts=_env_int("RELAYGATE_WEBHOOK_MAX_ATTEMPTS", 6),
         usage_claim_idle_ms=_env_int("RELAYGATE_USAGE_CLAIM_IDLE_MS", 60_000),
+        usage_queue_replicas=_env_optional_int("RELAYGATE_USAGE_QUEUE_REPLICAS"),
+        usage_queue_replica_wait_ms=_env_int("RELAYGATE_USAGE_QUEUE_REPLICA_WAIT_MS", 100),
         trusted_proxies=env_list("RELAYGATE_TRUSTED_PROXIES"),
         login_address_max_failures=_env_int("RELAYGATE_LOGIN_ADDRESS_MAX_FAILURES", 20),
         login_address_window_seconds=_env_int("RELAYGATE_LOGIN_ADDRESS_WINDOW", 60),

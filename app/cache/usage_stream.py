@@ -26,8 +26,20 @@ class UsageStream:
     def client(self) -> redis.Redis:
         return self.cache.client
 
-    def add(self, fields: dict) -> str:
-        return self.client.xadd(self.stream, fields).decode()
+    def add(self, fields: dict, *, replicas: int = 0, wait_ms: int = 0) -> tuple[str, bool]:
+        """Append an entry; (its id, whether `replicas` replicas confirmed it within `wait_ms`).
+
+        With `replicas`, XADD and WAIT go in one round trip: Redis replicates asynchronously, so
+        an entry only the master holds is lost if a failover promotes a replica before it
+        arrives there.
+        """
+        if replicas <= 0:
+            return self.client.xadd(self.stream, fields).decode(), True
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xadd(self.stream, fields)
+        pipe.execute_command("WAIT", replicas, wait_ms)
+        entry_id, confirmed = pipe.execute()
+        return entry_id.decode(), int(confirmed) >= replicas
 
     def create_group(self) -> bool:
         """Create the group reading from the stream's start; False when it already exists."""

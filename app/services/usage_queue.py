@@ -52,10 +52,18 @@ def decode(payload: bytes | str) -> UsageRecord:
     return UsageRecord(**codec.loads(payload))
 
 
+class NotReplicated(redis.RedisError):
+    """A queued record that no replica confirmed: treated as a queue failure, so the writer
+    stores the record at once (usage_writer.py) rather than trust the master alone."""
+
+
 class UsageQueue:
     def __init__(self, *, cache: CacheStore, usage: UsageService, settler: Settler,
-                 ledger: UsageLedger, claim_idle_ms: int = 60_000):
+                 ledger: UsageLedger, claim_idle_ms: int = 60_000, replicas: int = 0,
+                 replica_wait_ms: int = 100):
         self.cache = cache
+        # Replicas that must hold a queued record before it counts as queued (Sentinel).
+        self.replicas, self.replica_wait_ms = replicas, replica_wait_ms
         self.usage = usage
         self.settler = settler
         self.ledger = ledger
@@ -77,8 +85,14 @@ class UsageQueue:
         if settlement is not None:
             fields["settle"] = codec.dumps(settlement.to_json())
         self._ensure_group()
-        entry_id = self.store.add(fields)
-        self.ledger.queued()
+        entry_id, replicated = self.store.add(fields, replicas=self.replicas,
+                                              wait_ms=self.replica_wait_ms)
+        if not replicated:
+            # Only the master holds it: a failover now would lose it. The caller stores it at
+            # once; the entry, if it survives, is then a duplicate the drain drops.
+            raise NotReplicated(f"usage record {record.request_id} reached no replica within "
+                                f"{self.replica_wait_ms} ms")
+        self.ledger.queued()  # counted only once it can be lost only with its replicas too
         return entry_id
 
     def drain_once(self, consumer: str, *, count: int = 100, block_ms: int | None = None

@@ -162,3 +162,46 @@ def test_the_read_through_cache_and_the_usage_queue_work_on_a_cluster(cluster_ap
     result = queue.drain_once("cluster-worker")
     assert (result.recorded, queue.pending()) == (3, 0)
     assert services.keys.get(key.id).total_tokens == 6
+
+
+def _write_behind(services, tag: str) -> str:
+    """Write one chat-fast-style usage record (queued unless the queue refuses); its key's id."""
+    key = services.keys.create({"name": tag})
+    services.usage_writer.record(UsageRecord(api_key_id=key.id, model="m", input_tokens=3,
+                                             request_id=f"relay-{tag}"),
+                                 verify_key=False, behind=True)
+    return key.id
+
+
+def _stored(services, key_id: str) -> int:
+    with services.uow() as uow:
+        return len(uow.usage_events.list_for_key(key_id))
+
+
+def test_a_usage_record_no_replica_confirms_is_stored_at_once_not_trusted_to_the_master(
+        postgres_url, private_redis, tmp_path):
+    application = make_app(tmp_path, postgres_url, private_redis.url, "rgtest:wait:",
+                           usage_queue_replicas=1, usage_queue_replica_wait_ms=20)
+    services = application.extensions["relaygate"]
+    try:
+        key_id = _write_behind(services, "unreplicated")
+        assert _stored(services, key_id) == 1  # a failover could have lost it: stored now
+        drained = services.usage_queue.drain_once("after")
+        assert (drained.recorded, drained.duplicates) == (0, 1)  # the master's copy
+        assert _stored(services, key_id) == 1
+    finally:
+        services.engine.dispose()
+
+
+def test_behind_sentinel_a_usage_record_a_replica_confirms_is_queued(
+        postgres_url, sentinel_redis, tmp_path):
+    application = make_app(tmp_path, postgres_url, sentinel_redis.url, "rgtest:replicated:")
+    services = application.extensions["relaygate"]
+    try:
+        assert services.usage_queue.replicas == 1  # the default behind Sentinel
+        key_id = _write_behind(services, "replicated")
+        assert _stored(services, key_id) == 0  # queued: the replica holds it too
+        assert services.usage_queue.drain_once("sentinel-drain").recorded == 1
+        assert _stored(services, key_id) == 1
+    finally:
+        services.engine.dispose()
