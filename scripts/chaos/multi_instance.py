@@ -329,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         _wait_http(stub_url + "/__stub/requests", stub)
         env = {**os.environ, "DATABASE_URL": bouncer.route(direct_url),
                "RELAYGATE_DB_PGBOUNCER": "true", "REDIS_URL": redis_url,
-               "RELAYGATE_REDIS_PREFIX": "rgchaos:", "RELAYGATE_SECRET_KEY": "chaos-secret-key",
+               "RELAYGATE_REDIS_PREFIX": "rgchaos:", "RELAYGATE_SECRET_KEY": "chaos-secret-key-of-at-least-32-bytes",
+               "RELAYGATE_METRICS_TOKEN": "chaos-metrics-token",
                "RELAYGATE_ENV": "production", "PYTHONPATH": str(ROOT),
                "RELAYGATE_ADMIN_USERNAME": ADMIN[0], "RELAYGATE_ADMIN_PASSWORD": ADMIN[1],
                "RELAYGATE_ARGON2_MEMORY_KIB": "1024", "RELAYGATE_ACCESS_LOG": "",
