@@ -177,21 +177,23 @@ def _request(client: httpx.Client, base: str, route: str, stream: bool, api_key:
         url, body = f"{base}/api/ai/chat-fast?model={MODEL}", {**BODY, "stream": stream}
     name = f"{route}{'-stream' if stream else ''}"
     started = time.monotonic()
-    text, status = "", 0
+    text, status, header_id = "", 0, None
     try:
         with client.stream("POST", url, json=body, headers={"x-api-key": api_key}) as answer:
             status = answer.status_code
+            # /v1 answers keep the upstream's ids; the recorded one comes as a header.
+            header_id = answer.headers.get("x-relaygate-request-id")
             for chunk in answer.iter_text():
                 text += chunk
     except httpx.HTTPError as error:
         outcome = Outcome(started, time.monotonic(), name, status, error=type(error).__name__)
         found = REQUEST_ID.search(text)
-        outcome.request_id = found.group(1) if found else None
+        outcome.request_id = header_id or (found.group(1) if found else None)
         return outcome
     found = REQUEST_ID.search(text)
     complete = status == 200 and (not stream or "[DONE]" in text or "event: usage" in text)
-    return Outcome(started, time.monotonic(), name, status, found.group(1) if found else None,
-                   complete)
+    return Outcome(started, time.monotonic(), name, status,
+                   header_id or (found.group(1) if found else None), complete)
 
 
 def _drive(run: Run, base: str, api_key: str, rate: float, seconds: float, t0: float) -> None:
@@ -329,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         _wait_http(stub_url + "/__stub/requests", stub)
         env = {**os.environ, "DATABASE_URL": bouncer.route(direct_url),
                "RELAYGATE_DB_PGBOUNCER": "true", "REDIS_URL": redis_url,
-               "RELAYGATE_REDIS_PREFIX": "rgchaos:", "RELAYGATE_SECRET_KEY": "chaos-secret-key-of-at-least-32-bytes",
+               "RELAYGATE_REDIS_PREFIX": "rgchaos:",
+               "RELAYGATE_SECRET_KEY": "chaos-secret-key-of-at-least-32-bytes",
                "RELAYGATE_METRICS_TOKEN": "chaos-metrics-token",
                "RELAYGATE_ENV": "production", "PYTHONPATH": str(ROOT),
                "RELAYGATE_ADMIN_USERNAME": ADMIN[0], "RELAYGATE_ADMIN_PASSWORD": ADMIN[1],

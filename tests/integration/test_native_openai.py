@@ -147,3 +147,15 @@ def test_a_bad_key_is_the_sdks_authentication_error(gateway):
         sdk(gateway, {"apiKey": "rg_not-a-key"}).chat.completions.create(model=GPT,
                                                                           messages=HI)
     assert raised.value.code == "INVALID_API_KEY"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_answer_names_the_request_id_its_usage_is_recorded_under(gateway, stream):
+    gateway.add_account("openai")
+    raw = sdk(gateway).chat.completions.with_raw_response.create(model=GPT, messages=HI,
+                                                                 stream=stream)
+    request_id = raw.headers["x-relaygate-request-id"]
+    if stream:
+        list(raw.parse())  # the usage is recorded as the stream ends
+    assert request_id.startswith("chat-")
+    assert [e["request_id"] for e in gateway.events()] == [request_id]

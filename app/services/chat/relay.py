@@ -65,8 +65,8 @@ class ProtocolRelay:
             form = AnthropicNative()
         if request.stream:
             return ChatAnswer(stream=RelayStream(chat, ticket, call, form),
-                              media_type=form.media_type)
-        return ChatAnswer(body=chat.complete(ticket, call, form))
+                              media_type=form.media_type, request_id=ticket.request_id)
+        return ChatAnswer(body=chat.complete(ticket, call, form), request_id=ticket.request_id)
 
     def count_tokens(self, credential, body: dict,
                      headers: Mapping[str, str]) -> tuple[dict, bool]:

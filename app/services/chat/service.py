@@ -74,6 +74,9 @@ class ChatAnswer:
     body: dict | None = None
     stream: Iterator[str] | None = None
     media_type: str = "application/json"
+    # The id the usage is recorded under (the client-protocol routes send it as a header, since
+    # their answers keep the upstream's own ids).
+    request_id: str | None = None
 
 
 @dataclass
