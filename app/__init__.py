@@ -140,7 +140,8 @@ def _account_services(settings: Settings, common: dict) -> dict:
     return {
         "accounts": AccountService(
             box=box, rate_limit_default_seconds=settings.rate_limit_default_reset_seconds,
-            **common),
+            connect_timeout=settings.upstream_connect_timeout,
+            read_timeout=settings.upstream_read_timeout, **common),
         "token_refresher": refresher,
         "scheduler": AccountScheduler(
             leases=leases, refresher=refresher,

@@ -75,6 +75,11 @@ class Settings:
     webhook_timeout_seconds: float = 5.0
     webhook_max_attempts: int = 6
     usage_claim_idle_ms: int = 60_000
+    # Upstream calls: connecting (proxy handshakes included) and the longest silence in an answer.
+    upstream_connect_timeout: float = 10.0
+    upstream_read_timeout: float = 600.0
+    # Deeper JSON bodies are refused before any view parses them (400 INVALID_INPUT).
+    max_json_depth: int = 64
     instance_dir: Path = INSTANCE_DIR
 
     @property
@@ -186,6 +191,9 @@ def load_settings(overrides: dict | None = None) -> Settings:
         webhook_timeout_seconds=_env_float("RELAYGATE_WEBHOOK_TIMEOUT", 5.0),
         webhook_max_attempts=_env_int("RELAYGATE_WEBHOOK_MAX_ATTEMPTS", 6),
         usage_claim_idle_ms=_env_int("RELAYGATE_USAGE_CLAIM_IDLE_MS", 60_000),
+        upstream_connect_timeout=_env_float("RELAYGATE_UPSTREAM_CONNECT_TIMEOUT", 10.0),
+        upstream_read_timeout=_env_float("RELAYGATE_UPSTREAM_READ_TIMEOUT", 600.0),
+        max_json_depth=_env_int("RELAYGATE_MAX_JSON_DEPTH", 64),
         instance_dir=instance_dir,
     )
     known = {f.name for f in fields(Settings)}
