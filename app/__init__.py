@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from flask import Flask
 
-from app.api import init_api
+from app.api import init_api, input_guard
 from app.cache import CacheStore, connect
 from app.cli import register_commands
 from app.config import Settings, load_settings
@@ -114,6 +114,7 @@ def create_app(config: dict | None = None) -> Flask:
     transactions.register("plans", PlanTable(plans))
     init_api(app)
     instrument_requests(app, app.extensions["relaygate"].monitoring)
+    input_guard.register(app, max_depth=settings.max_json_depth)
     register_commands(app)
     if settings.admin_username and settings.admin_password:
         _ensure_first_admin(app)

@@ -31,6 +31,12 @@ class InvalidInput(DomainError):
     code = "VALIDATION_ERROR"
 
 
+class MalformedInput(DomainError):
+    """Input no field could hold: a NUL byte, JSON nested too deep (400, not 422)."""
+
+    code = "INVALID_INPUT"
+
+
 class Unauthenticated(DomainError):
     code = "UNAUTHORIZED"
 

@@ -1,11 +1,16 @@
-"""The one place where errors become HTTP answers in our envelope."""
+"""The one place where errors become HTTP answers in our envelope.
+
+Under /v1 (the OpenAI-compatible routes) the error object also carries OpenAI's `type` and
+`param`, so it is OpenAI's error shape as well: the SDKs read `error.message`, `error.type` and
+`error.code`, and our own clients still find `success` and `error.details`.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 
-from flask import Flask, jsonify
+from flask import Flask, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app import errors as domain
@@ -29,14 +34,26 @@ _DB_STATUS = {
 
 _DOMAIN_STATUS = [
     (domain.NotFound, 404), (domain.Conflict, 409), (domain.InvalidInput, 422),
+    (domain.MalformedInput, 400),
     (domain.Unauthenticated, 401), (domain.Forbidden, 403), (domain.LimitExceeded, 429),
     (domain.Unavailable, 503), (domain.Gone, 410),
 ]
 
 RETRY_AFTER_SECONDS = 5
+OPENAI_PREFIX = "/v1/"
+_OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+def openai_error_type(status: int) -> str:
+    if status >= 500:
+        return "server_error"
+    return _OPENAI_TYPES.get(status, "invalid_request_error")
 
 
 def _respond(status: int, body: dict, headers: dict | None = None):
+    if has_request_context() and request.path.startswith(OPENAI_PREFIX):
+        body["error"].setdefault("type", openai_error_type(status))
+        body["error"].setdefault("param", None)
     response = jsonify(body)
     response.status_code = status
     for name, value in (headers or {}).items():
