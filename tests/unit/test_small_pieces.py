@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.cache import canonical_key, codec
@@ -71,3 +71,11 @@ def test_the_default_database_is_sqlite_in_the_instance_folder(monkeypatch, tmp_
     monkeypatch.delenv("DATABASE_URL", raising=False)
     settings = load_settings({"instance_dir": tmp_path, "secret_key": "x"})
     assert settings.database_url == f"sqlite:///{tmp_path / 'relaygate.db'}"
+
+
+def test_a_value_past_its_columns_range_is_a_constraint_violation_not_a_server_fault():
+    class NumericValueOutOfRange(Exception):
+        sqlstate = "22003"
+
+    overflow = DataError("UPDATE", {}, NumericValueOutOfRange("bigint out of range"))
+    assert translate(overflow).code == "DB_CONSTRAINT_VIOLATION"
