@@ -47,13 +47,18 @@ class ProviderClient:
         return ProviderStream(self._send(request, stream=True), self.new_event_parser())
 
     def _send(self, request: ChatRequest, *, stream: bool) -> httpx.Response:
-        http_request = self.http.build_request(
-            "POST",
-            self.url(request, stream=stream),
-            json=self.payload(request, stream=stream),
-            headers=self.headers(),
-            timeout=self.timeout,
-        )
+        try:
+            http_request = self.http.build_request(
+                "POST",
+                self.url(request, stream=stream),
+                json=self.payload(request, stream=stream),
+                headers=self.headers(),
+                timeout=self.timeout,
+            )
+        except (UnicodeEncodeError, httpx.InvalidURL) as exc:
+            # The account's own settings cannot make a request (a credential outside ASCII, a
+            # broken base URL): the account is at fault, not the caller.
+            raise ProviderError("auth", f"the account cannot make a request: {exc}") from exc
         try:
             response = self.http.send(http_request, stream=stream)
         except httpx.TransportError as exc:

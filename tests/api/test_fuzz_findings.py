@@ -49,3 +49,11 @@ def test_a_usage_record_of_more_than_a_trillion_tokens_is_refused(http, path, bo
         assert "inputTokens" in response.json()["error"]["details"]
     fine = http.post(path.replace("{key}", key), json={**body, "inputTokens": 10**12})
     assert fine.status_code in (200, 201, 202), fine.text
+
+
+def test_an_account_credential_outside_visible_ascii_is_refused(http):
+    # It could never be sent in a header; every chat served by it would have failed.
+    response = http.post("/api/accounts", json={"name": "x", "provider": "openai",
+                                                "apiKey": "clé secrète"})
+    assert response.status_code == 422, response.text
+    assert "apiKey" in response.json()["error"]["details"]

@@ -165,3 +165,11 @@ def test_a_behaviour_limited_in_times_lets_later_calls_through(make_client, stub
     assert complete_expecting_error(client).kind == "upstream_error"
     assert client.complete(hello_request()).text
     assert [entry["status"] for entry in stub_upstream.requests()] == [500, 500, 200]
+
+
+def test_a_credential_that_cannot_travel_in_a_header_is_the_accounts_fault(make_client,
+                                                                           stub_upstream):
+    error = complete_expecting_error(make_client("openai", api_key="clé-✓"))
+
+    assert error.kind == "auth"
+    assert stub_upstream.requests() == []

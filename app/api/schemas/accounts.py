@@ -9,7 +9,9 @@ from app.db.models.account import PROXY_TYPES, STATUSES
 from app.services.permissions import PROVIDERS
 
 _ONE_CREDENTIAL = "Give exactly one of oauthData or apiKey."
-_secret = validate.Length(1, 20_000)
+# Credentials travel in HTTP headers: visible ASCII only.
+_secret = [validate.Length(1, 20_000),
+           validate.Regexp(r"^[\x21-\x7e]+$", error="Use visible ASCII characters only.")]
 
 
 class OAuthDataSchema(BodySchema):
