@@ -1,8 +1,9 @@
 """POST /v1/chat/completions: the `chat` path in OpenAI's wire format, for any OpenAI SDK.
 
 Answers are OpenAI's `chat.completion` (or `chat.completion.chunk` events ending with
-`data: [DONE]`), not our envelope, since the SDKs parse them; errors keep our envelope, whose
-`error.message` and `error.code` the SDKs read as well.
+`data: [DONE]`), not our envelope, since the SDKs parse them; errors keep our envelope, and
+their error object also carries OpenAI's `type` and `param` (app/api/errors.py), so it is
+OpenAI's error shape too.
 """
 
 from __future__ import annotations
