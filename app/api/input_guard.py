@@ -21,21 +21,33 @@ _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = [1 if b in b"[{" else -1 for b in range(256)]
+_CHUNK = 1 << 16
 # Blueprints whose views never read the body: the legacy routes redirect (308) with it, and
 # their successor checks it then.
 BODY_UNREAD = {"legacy"}
 
 
 def json_too_deep(raw: bytes, limit: int) -> bool:
-    """Whether a JSON text nests arrays and objects more than `limit` levels deep."""
+    """Whether a JSON text nests arrays and objects more than `limit` levels deep anywhere.
+
+    The running depth over the brackets outside strings, a chunk at a time so a deep text is
+    refused at its first excess; unpaired brackets count as the parser would descend into them.
+    """
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False
     brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
-    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
+    depth = 0
+    for start in range(0, len(brackets), _CHUNK):
+        chunk = brackets[start:start + _CHUNK]
+        depths = list(accumulate(map(_STEP.__getitem__, chunk), initial=depth))
+        if max(depths) > limit:
+            return True
+        depth = depths[-1]
+    return False
 
 
 def json_has_nul(raw: bytes) -> bool:
-    return b"\x00" in raw or _NUL_ESCAPE.search(raw) is not None
+    return b"\x00" in raw or (b"\\u0000" in raw and _NUL_ESCAPE.search(raw) is not None)
 
 
 def check_request(max_depth: int) -> None:
