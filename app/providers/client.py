@@ -20,7 +20,11 @@ class ProviderClient:
     def __init__(self, account: ProviderAccount, http: httpx.Client | None = None) -> None:
         self.account = account
         self.base_url = (account.base_url or self.default_base_url).rstrip("/")
-        self.http = http or shared_http_client(account.proxy)
+        try:
+            self.http = http or shared_http_client(account.proxy)
+        except httpx.InvalidURL as exc:
+            # A proxy address httpx cannot use: the account cannot make any request.
+            raise ProviderError("auth", f"the account's proxy is not usable: {exc}") from exc
         self.timeout = httpx.Timeout(
             connect=account.connect_timeout,
             read=account.read_timeout,

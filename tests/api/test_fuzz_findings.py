@@ -5,6 +5,7 @@ import httpx
 import pytest
 
 from tests.conftest import login_headers
+from tests.support.accounts import oauth_body, to_service
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
 
@@ -57,3 +58,18 @@ def test_an_account_credential_outside_visible_ascii_is_refused(http):
                                                 "apiKey": "clé secrète"})
     assert response.status_code == 422, response.text
     assert "apiKey" in response.json()["error"]["details"]
+
+
+def test_refreshing_an_account_whose_proxy_is_no_usable_address_is_409(app, http):
+    # The schema now refuses such a host; an imported account (CRS) may still carry one.
+    services = app.extensions["relaygate"]
+    body = oauth_body(proxyConfig={"type": "http", "host": "ab:cd", "port": 3128})
+    account = services.accounts.create(to_service(body))
+
+    response = http.post(f"/api/accounts/{account['id']}/refresh")
+
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "ACCOUNT_PROXY_INVALID"
+    refused = http.post("/api/accounts", json={**body, "proxyConfig": {
+        "type": "http", "host": "prøxy.example", "port": 3128}})
+    assert refused.status_code == 422 and "proxyConfig" in refused.json()["error"]["details"]

@@ -103,3 +103,10 @@ def test_a_silent_socks5_proxy_fails_within_the_connect_timeout(stub_upstream):
     assert outcome.get("kind") == "timeout", outcome
     assert outcome["seconds"] < 3
     assert proxy.connections == 1 and stub_upstream.requests() == []
+
+
+def test_an_account_whose_proxy_is_no_usable_address_fails_as_the_accounts_fault():
+    with pytest.raises(ProviderError) as raised:
+        client_for("openai", api_key="k", proxy="http://[ab:cd]:3128")
+
+    assert raised.value.kind == "auth"

@@ -24,8 +24,10 @@ class OAuthDataSchema(BodySchema):
 
 class ProxyConfigSchema(BodySchema):
     type = fields.String(required=True, validate=validate.OneOf(PROXY_TYPES))
-    host = fields.String(required=True, validate=[validate.Length(1, 255),
-                                                  validate.Regexp(r"^[^\s/@?#]+$")])
+    host = fields.String(required=True, validate=[
+        validate.Length(1, 255),
+        validate.Regexp(r"^[A-Za-z0-9._:-]+$", error="A host name or an IP address, in ASCII "
+                                                    "(punycode for an international name).")])
     port = fields.Integer(required=True, strict=True, validate=validate.Range(1, 65535))
     username = fields.String(allow_none=True, validate=validate.Length(1, 255))
     password = fields.String(allow_none=True, validate=validate.Length(1, 1000), metadata={
