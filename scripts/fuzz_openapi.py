@@ -2,7 +2,7 @@
 
 From a checkout (`pip install -e '.[dev]'`), with PostgreSQL at 127.0.0.1:5432 as for the tests:
 
-    python scripts/fuzz_openapi.py                          # PostgreSQL, seed 20261203, 200/op
+    python scripts/fuzz_openapi.py                          # PostgreSQL, seed 20261203, 220/op
     python scripts/fuzz_openapi.py --database sqlite        # the embedded default instead
     python scripts/fuzz_openapi.py --max-examples 5 --seed 1
 
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--redis-url", help="serve with Redis too (a throwaway key prefix)")
     parser.add_argument("--seed", type=int, default=20261203)
-    parser.add_argument("--max-examples", type=int, default=200,
+    parser.add_argument("--max-examples", type=int, default=220,
                         help="test cases per operation and phase (schemathesis -n)")
     parser.add_argument("--workers", type=int, default=1,
                         help="schemathesis workers (more than 1 upsets Hypothesis here)")
