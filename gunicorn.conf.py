@@ -21,6 +21,9 @@ threads = int(os.environ.get("RELAYGATE_THREADS", "256"))
 timeout = int(os.environ.get("RELAYGATE_TIMEOUT", "300"))
 graceful_timeout = int(os.environ.get("RELAYGATE_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
+# The longest request line (method, URL, version) gunicorn accepts, answering 414 in HTML past it;
+# 0 lifts the limit so the app answers every URL itself (scripts/fuzz_openapi.py does).
+limit_request_line = int(os.environ.get("RELAYGATE_LIMIT_REQUEST_LINE", "4094"))
 accesslog = os.environ.get("RELAYGATE_ACCESS_LOG", "-") or None
 
 # Prometheus: every worker writes its metrics to files in one directory and a scrape of any

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from flask import Flask
 
-from app.api import init_api
+from app.api import init_api, input_guard
 from app.cache import CacheStore, connect
 from app.cli import register_commands
 from app.clientaddr import TrustedProxies
@@ -130,6 +130,7 @@ def create_app(config: dict | None = None) -> Flask:
     transactions.register("plans", PlanTable(plans))
     init_api(app)
     instrument_requests(app, app.extensions["relaygate"].monitoring)
+    input_guard.register(app, max_depth=settings.max_json_depth)
     register_commands(app)
     if settings.admin_username and settings.admin_password:
         _ensure_first_admin(app)
@@ -168,7 +169,8 @@ def _account_services(settings: Settings, common: dict) -> dict:
     return {
         "accounts": AccountService(
             box=box, rate_limit_default_seconds=settings.rate_limit_default_reset_seconds,
-            **common),
+            connect_timeout=settings.upstream_connect_timeout,
+            read_timeout=settings.upstream_read_timeout, **common),
         "token_refresher": refresher,
         "scheduler": AccountScheduler(
             leases=leases, refresher=refresher,

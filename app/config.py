@@ -103,6 +103,11 @@ class Settings:
     password_hash_wait_seconds: float = 5.0
     # Raw usage events older than this are deleted by the cleanup; reported usage must be newer.
     usage_retention_days: int = 90
+    # Upstream calls: connecting (proxy handshakes included) and the longest silence in an answer.
+    upstream_connect_timeout: float = 10.0
+    upstream_read_timeout: float = 600.0
+    # Deeper JSON bodies are refused before any view parses them (400 INVALID_INPUT).
+    max_json_depth: int = 64
     instance_dir: Path = INSTANCE_DIR
 
     @property
@@ -262,6 +267,9 @@ def load_settings(overrides: dict | None = None) -> Settings:
         password_hash_concurrency=_env_int("RELAYGATE_PASSWORD_HASH_CONCURRENCY", 4),
         password_hash_wait_seconds=_env_float("RELAYGATE_PASSWORD_HASH_WAIT", 5.0),
         usage_retention_days=_env_int("RELAYGATE_USAGE_RETENTION_DAYS", 90),
+        upstream_connect_timeout=_env_float("RELAYGATE_UPSTREAM_CONNECT_TIMEOUT", 10.0),
+        upstream_read_timeout=_env_float("RELAYGATE_UPSTREAM_READ_TIMEOUT", 600.0),
+        max_json_depth=_env_int("RELAYGATE_MAX_JSON_DEPTH", 64),
         instance_dir=instance_dir,
     )
     known = {f.name for f in fields(Settings)}

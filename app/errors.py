@@ -37,6 +37,12 @@ class BadRequest(DomainError):
     code = "BAD_REQUEST"
 
 
+class MalformedInput(DomainError):
+    """Input no field could hold: a NUL byte, JSON nested too deep (400, not 422)."""
+
+    code = "INVALID_INPUT"
+
+
 class Unauthenticated(DomainError):
     code = "UNAUTHORIZED"
 

@@ -39,11 +39,14 @@ SENTENCE = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog
 # POST .../v1/messages/count_tokens answers {"input_tokens": words of the prompt}.
 # OpenAI replies honour `n` (n identical choices, all counted in the usage) and report a
 # stream's usage only when the request's stream_options.include_usage is true, as OpenAI does.
+#   maxInputTokens: a prompt of more tokens gets the provider's "request too large" answer
+#     (OpenAI: 429 type tokens; Anthropic: 413 request_too_large; Gemini: 400), or `status`
+#   errorType: the error type (OpenAI `type`, Anthropic `error.type`) of an error answer
 BEHAVIOUR_KEYS = {
     "credential", "refreshToken", "status", "times", "retryAfter", "headers", "message", "delay",
     "tokenDelay", "tokens", "failAfterTokens", "dropAfterTokens", "cacheReadTokens",
     "cacheWriteTokens", "expiresIn", "noUsage", "toolCall", "textBeforeTool", "thinking",
-    "cacheWrite1hTokens",
+    "cacheWrite1hTokens", "maxInputTokens", "errorType",
 }  # fmt: skip
 SIGNATURE = "c3R1Yi1zaWduYXR1cmU="  # what the stub signs a thinking block with
 _GEMINI_PATH = re.compile(r"/models/([^/:]+):(generateContent|streamGenerateContent)$")
@@ -129,6 +132,12 @@ class Reply:
     def rate_limit_headers(retry_after: float) -> dict[str, str]:
         return {"retry-after": f"{retry_after:g}"}
 
+    # (status, error type, message) of the provider's answer to a prompt over its limit.
+    def too_large(self, limit: int) -> tuple[int, str, str]:
+        return 400, "invalid_request_error", (
+            f"The input token count ({self.input_tokens}) exceeds the maximum number of tokens "
+            f"allowed ({limit}).")
+
 
 class OpenAIReply(Reply):
     @staticmethod
@@ -151,6 +160,12 @@ class OpenAIReply(Reply):
 
     def token_limit(self, body: dict) -> int | None:
         return body.get("max_completion_tokens") or body.get("max_tokens")
+
+    def too_large(self, limit: int) -> tuple[int, str, str]:
+        return 429, "tokens", (
+            f"Request too large for {self.model} on tokens per min (TPM): Limit {limit}, "
+            f"Requested {self.input_tokens}. The input or output tokens must be reduced in "
+            "order to run successfully.")
 
     def usage(self, sent: int) -> dict:
         # OpenAI counts cached tokens inside prompt_tokens, and every choice's tokens.
@@ -230,6 +245,9 @@ class AnthropicReply(Reply):
         # The reply words go out as text, unless the answer is a tool call alone.
         self.says_text = not self.tool or bool(behaviour.get("textBeforeTool"))
         self.text_index = 1 if self.thinking else 0
+
+    def too_large(self, limit: int) -> tuple[int, str, str]:
+        return 413, "request_too_large", "Request exceeds the maximum allowed number of bytes."
 
     @staticmethod
     def error_body(status: int, message: str, retry_after: float | None) -> dict:
@@ -523,6 +541,17 @@ class StubHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         status = behaviour.get("status")
+        limit = behaviour.get("maxInputTokens")
+        if limit is not None:
+            reply = reply_class(model, body, behaviour, self.state.tokens)
+            if reply.input_tokens <= limit:
+                status = None
+            else:
+                status_too_large, error_type, message = reply.too_large(limit)
+                entry["status"] = status = status or status_too_large
+                self.send_error_answer(reply_class, status, {
+                    "errorType": error_type, "message": message, **behaviour})
+                return
         breaks_midway = "failAfterTokens" in behaviour or "dropAfterTokens" in behaviour
         if breaks_midway and not stream:
             # An answer sent in one piece cannot break half-way, so it breaks whole.
@@ -567,7 +596,10 @@ class StubHandler(BaseHTTPRequestHandler):
         headers = {} if retry_after is None else reply_class.rate_limit_headers(retry_after)
         headers.update(behaviour.get("headers") or {})
         message = behaviour.get("message") or f"stub upstream answered {status}"
-        self.send_json(status, reply_class.error_body(status, message, retry_after), headers)
+        body = reply_class.error_body(status, message, retry_after)
+        if behaviour.get("errorType") and isinstance(body["error"], dict):
+            body["error"]["type"] = behaviour["errorType"]
+        self.send_json(status, body, headers)
 
     def stream_reply(self, reply: Reply, behaviour: dict, entry: dict, token_delay: float) -> None:
         self.send_response(200)

@@ -98,10 +98,15 @@ class Refresh(MethodView):
     @admin_required
     @blp.response(200, envelope(RefreshResultSchema))
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
-    @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="Not an OAuth account.")
+    @blp.alt_response(409, schema=ErrorEnvelopeSchema,
+                      description="Not an OAuth account, or its proxy is not a usable address.")
     @blp.alt_response(502, schema=ErrorEnvelopeSchema,
                       description="The token endpoint rejected the refresh (the account is now "
-                                  "`error`) or failed.")
+                                  "`error`) or failed, or could not be reached (through the "
+                                  "account's proxy).")
+    @blp.alt_response(503, schema=ErrorEnvelopeSchema,
+                      description="Another refresh of this account is still running.")
+    @blp.alt_response(504, schema=ErrorEnvelopeSchema, description="The token endpoint timed out.")
     def post(self, account_id):
         """Refresh the OAuth access token (refreshOAuthToken)
 

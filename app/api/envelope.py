@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from marshmallow import Schema, fields
+from marshmallow import INCLUDE, Schema, fields
 
 
 class EmptySchema(Schema):
@@ -12,6 +12,11 @@ class EmptySchema(Schema):
 
 
 class ErrorSchema(Schema):
+    """Some errors carry more members (a quota refusal: userPlan, upgradeAction)."""
+
+    class Meta:
+        unknown = INCLUDE
+
     code = fields.String(required=True, metadata={"example": "VALIDATION_ERROR"})
     message = fields.String(required=True)
     details = fields.Dict(metadata={"description": "Per-field messages or other detail."})

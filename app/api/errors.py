@@ -1,4 +1,9 @@
-"""The one place where errors become HTTP answers in our envelope."""
+"""The one place where errors become HTTP answers in our envelope.
+
+The client-protocol routes (/v1/chat/completions, /v1/messages, /v1/models and their CRS
+prefixes) answer in their protocol's own error shape instead: app/api/protocol_errors.py, with
+the statuses decided here.
+"""
 
 from __future__ import annotations
 
@@ -29,14 +34,12 @@ _DB_STATUS = {
 
 _DOMAIN_STATUS = [
     (domain.BadRequest, 400), (domain.NotFound, 404), (domain.Conflict, 409),
-    (domain.InvalidInput, 422),
+    (domain.InvalidInput, 422), (domain.MalformedInput, 400),
     (domain.Unauthenticated, 401), (domain.Forbidden, 403), (domain.LimitExceeded, 429),
     (domain.Unavailable, 503), (domain.Gone, 410),
 ]
 
 RETRY_AFTER_SECONDS = 5
-
-
 def _respond(status: int, body: dict, headers: dict | None = None):
     response = jsonify(body)
     response.status_code = status

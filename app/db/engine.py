@@ -81,6 +81,9 @@ _PG_CODES = {
     "55P03": "DB_QUERY_TIMEOUT",
     "53300": "DB_POOL_EXHAUSTED",
     "42601": "DB_INVALID_QUERY",
+    # A value past its column's range (a running total that would overflow): the change is
+    # refused like any other constraint, not a server fault.
+    "22003": "DB_CONSTRAINT_VIOLATION",
     "40001": "DB_SERIALIZATION_FAILURE",
     "40P01": "DB_SERIALIZATION_FAILURE",
 }

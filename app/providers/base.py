@@ -6,8 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+# `request_too_large` and `bad_request` are the caller's own request (no other account would
+# take it); `rate_limited`, `auth`, `upstream_error`, `timeout` and `connection` are the account's.
 ErrorKind = Literal[
-    "rate_limited", "auth", "bad_request", "upstream_error", "timeout", "connection"
+    "rate_limited", "auth", "bad_request", "request_too_large", "upstream_error", "timeout",
+    "connection",
 ]
 
 

@@ -20,7 +20,11 @@ class ProviderClient:
     def __init__(self, account: ProviderAccount, http: httpx.Client | None = None) -> None:
         self.account = account
         self.base_url = (account.base_url or self.default_base_url).rstrip("/")
-        self.http = http or shared_http_client(account.proxy)
+        try:
+            self.http = http or shared_http_client(account.proxy)
+        except httpx.InvalidURL as exc:
+            # A proxy address httpx cannot use: the account cannot make any request.
+            raise ProviderError("auth", f"the account's proxy is not usable: {exc}") from exc
         self.timeout = httpx.Timeout(
             connect=account.connect_timeout,
             read=account.read_timeout,
@@ -52,8 +56,13 @@ class ProviderClient:
 
     def _post(self, url: str, payload: dict[str, Any], headers: dict[str, str], *,
               stream: bool) -> httpx.Response:
-        http_request = self.http.build_request(
-            "POST", url, json=payload, headers=headers, timeout=self.timeout)
+        try:
+            http_request = self.http.build_request(
+                "POST", url, json=payload, headers=headers, timeout=self.timeout)
+        except (UnicodeEncodeError, httpx.InvalidURL) as exc:
+            # The account's own settings cannot make a request (a credential outside ASCII, a
+            # broken base URL): the account is at fault, not the caller.
+            raise ProviderError("auth", f"the account cannot make a request: {exc}") from exc
         try:
             response = self.http.send(http_request, stream=stream)
         except httpx.TransportError as exc:

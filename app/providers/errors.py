@@ -20,8 +20,13 @@ _KIND_BY_ERROR_TYPE: dict[str, ErrorKind] = {
     "invalid_api_key": "auth",
     "invalid_request_error": "bad_request",
     "not_found_error": "bad_request",
-    "request_too_large": "bad_request",
+    "request_too_large": "request_too_large",
+    "context_length_exceeded": "request_too_large",
+    "string_above_max_length": "request_too_large",
 }
+# A 429 naming one of these is about the request itself, not the account's budget.
+_REQUEST_LEVEL_TYPES = {"invalid_request_error", "request_too_large", "context_length_exceeded",
+                        "string_above_max_length"}
 
 
 def kind_for_status(status: int) -> ErrorKind:
@@ -30,6 +35,8 @@ def kind_for_status(status: int) -> ErrorKind:
         return "connection"
     if status == 429:
         return "rate_limited"
+    if status == 413:
+        return "request_too_large"
     if status in (401, 403):
         return "auth"
     if 400 <= status < 500:
@@ -64,13 +71,34 @@ def error_from_response(response: httpx.Response, body_text: str) -> ProviderErr
         retry_after, reset_at = parse_reset({"retry-after": response.headers["retry-after"]})
     if retry_after is None and (delay := parse_google_retry_delay(body)) is not None:
         retry_after, reset_at = parse_reset({"retry-after": str(delay)})
+    kind = kind_for_status(response.status_code)
+    if kind == "rate_limited" and is_request_level(body):
+        kind, retry_after, reset_at = "request_too_large", None, None
     return ProviderError(
-        kind_for_status(response.status_code),
+        kind,
         error_message(body, fallback),
         status=response.status_code,
         retry_after=retry_after,
         reset_at=reset_at,
     )
+
+
+def is_request_level(body: Any) -> bool:
+    """Whether a 429 body says the request is too large for any account, rather than that
+    this account's budget is spent.
+
+    Anthropic answers `request_too_large` (413, sometimes 429); OpenAI answers a prompt larger
+    than the whole tokens-per-minute budget with 429 `type: tokens` and "Request too large",
+    and an oversized context with `context_length_exceeded`.
+    """
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return False
+    names = {str(error.get("type") or ""), str(error.get("code") or "")}
+    if names & _REQUEST_LEVEL_TYPES:
+        return True
+    message = str(error.get("message") or "").lower()
+    return "tokens" in names and message.startswith("request too large")
 
 
 def error_from_event(body: dict[str, Any]) -> ProviderError:

@@ -6,7 +6,9 @@ import ssl
 import threading
 
 import certifi
+import httpcore
 import httpx
+import socksio
 
 # A gateway relays hundreds of long streams at once; the pool must not be what makes them queue.
 _LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=30)
@@ -40,4 +42,83 @@ def _new_client(proxy: str | None) -> httpx.Client:
     _ssl_context = _ssl_context or ssl.create_default_context(cafile=certifi.where())
     # trust_env is off because each account names its own proxy; an ambient HTTP(S)_PROXY
     # would silently route every account through one exit.
-    return httpx.Client(proxy=proxy, limits=_LIMITS, trust_env=False, verify=_ssl_context)
+    transport = BoundedTransport(proxy=proxy, limits=_LIMITS, trust_env=False,
+                                 verify=_ssl_context)
+    return httpx.Client(transport=transport, trust_env=False)
+
+
+class BoundedTransport(httpx.HTTPTransport):
+    """httpx's transport, except that a SOCKS5 handshake has a deadline and a proxy answering
+    it with garbage is a proxy error (httpx.ProxyError), not a bare socksio exception.
+
+    httpcore reads the SOCKS replies with no timeout at all, so a proxy that accepts the
+    connection and stays silent would hold the request forever; every handshake read here
+    waits at most the request's connect timeout.
+    """
+
+    def __init__(self, *, proxy: str | None, limits: httpx.Limits,
+                 verify: ssl.SSLContext, **kwargs) -> None:
+        super().__init__(proxy=proxy, limits=limits, verify=verify, **kwargs)
+        self._backend = _DeadlineBackend()
+        socks = httpx.Proxy(proxy) if proxy else None
+        if socks is not None and socks.url.scheme in ("socks5", "socks5h"):
+            # As httpx builds it, plus the network backend that bounds the handshake.
+            self._pool = httpcore.SOCKSProxy(
+                proxy_url=httpcore.URL(scheme=socks.url.raw_scheme, host=socks.url.raw_host,
+                                       port=socks.url.port, target=socks.url.raw_path),
+                proxy_auth=socks.raw_auth, ssl_context=verify,
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+                network_backend=self._backend)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self._backend.opened.streams = []
+        try:
+            return super().handle_request(request)
+        except BaseException as error:
+            # httpcore 1.0.9 drops a connection whose SOCKS handshake failed without closing
+            # its socket; close what this request opened (closing twice is harmless).
+            for stream in self._backend.opened.streams:
+                stream.close()
+            if isinstance(error, socksio.ProtocolError):
+                raise httpx.ProxyError(f"the SOCKS proxy answered garbage: {error}",
+                                       request=request) from error
+            raise
+        finally:
+            self._backend.opened.streams = []
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    """Connections whose reads and writes without a timeout of their own (the SOCKS handshake)
+    wait at most the connect timeout they were opened with."""
+
+    def __init__(self) -> None:
+        self.opened = threading.local()  # the streams the current thread's request opened
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        stream = super().connect_tcp(host, port, timeout, local_address, socket_options)
+        if isinstance(getattr(self.opened, "streams", None), list):
+            self.opened.streams.append(stream)
+        return _DeadlineStream(stream, timeout)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream, default_timeout: float | None) -> None:
+        self._stream = stream
+        self._default = default_timeout
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._default if timeout is None else timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._default if timeout is None else timeout)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        return self._stream.start_tls(ssl_context, server_hostname, timeout)
+
+    def get_extra_info(self, info: str):
+        return self._stream.get_extra_info(info)

@@ -35,10 +35,12 @@ def _not_found() -> NotFound:
 
 
 class AccountService(Service):
-    def __init__(self, *, box: SecretBox, rate_limit_default_seconds: int = 60, **kwargs):
+    def __init__(self, *, box: SecretBox, rate_limit_default_seconds: int = 60,
+                 connect_timeout: float = 10.0, read_timeout: float = 600.0, **kwargs):
         super().__init__(**kwargs)
         self.box = box
         self.rate_limit_default = timedelta(seconds=rate_limit_default_seconds)
+        self.timeouts = {"connect_timeout": connect_timeout, "read_timeout": read_timeout}
 
     @db_retry
     def create(self, data: dict) -> dict:
@@ -148,7 +150,7 @@ class AccountService(Service):
         """The provider client for an account (row or id): opened credential, base URL, proxy."""
         if isinstance(account, str):
             account = self._get(account)
-        return build_client(account, self.box)
+        return build_client(account, self.box, **self.timeouts)
 
     def _get(self, account_id: str) -> Account:
         with self.uow() as uow:

@@ -98,8 +98,13 @@ class TokenRefresher(Service):
             body["client_secret"] = self.client_secrets[provider]
         payload = {"json": body} if provider in _JSON_BODY else {"data": body}
         try:
-            with httpx.Client(proxy=proxy_url(account, self.box), timeout=self.timeout,
-                              trust_env=False) as http:
+            client = httpx.Client(proxy=proxy_url(account, self.box), timeout=self.timeout,
+                                  trust_env=False)
+        except httpx.InvalidURL as error:
+            raise Conflict(f"The account's proxy is not a usable address: {error}",
+                           code="ACCOUNT_PROXY_INVALID") from error
+        try:
+            with client as http:
                 response = http.post(self.token_urls[provider], **payload,
                                      headers={"Accept": "application/json"})
         except httpx.TimeoutException as error:

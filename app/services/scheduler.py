@@ -215,7 +215,9 @@ class AccountScheduler(Service):
         """Apply a ProviderError to the account; True when another account may take the request.
 
         429 -> rate_limited until the provider's reset; 401/403 -> error; 5xx, timeouts and
-        connection failures -> failure count; a bad request is the caller's fault (False).
+        connection failures -> failure count; a bad or too large request is the caller's fault
+        and leaves the account alone (False): a 429 saying "request too large" is one of those
+        (ProviderError kind `request_too_large`), so one caller cannot rest every account.
         """
         kind = getattr(error, "kind", None)
         if kind == "rate_limited":

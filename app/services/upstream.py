@@ -27,14 +27,16 @@ def proxy_url(account: Account, box: SecretBox) -> str | None:
     return f"{PROXY_SCHEMES[account.proxy_type]}://{credentials}{host}:{account.proxy_port}"
 
 
-def provider_account(account: Account, box: SecretBox) -> ProviderAccount:
-    """The provider clients' view of an account: opened credential, base URL and proxy."""
+def provider_account(account: Account, box: SecretBox, **timeouts: float) -> ProviderAccount:
+    """The provider clients' view of an account: opened credential, base URL and proxy;
+    `timeouts` are ProviderAccount's connect_timeout and read_timeout."""
     if account.is_oauth:
         return ProviderAccount(base_url=account.base_url, proxy=proxy_url(account, box),
-                               access_token=box.decrypt_optional(account.access_token_sealed))
+                               access_token=box.decrypt_optional(account.access_token_sealed),
+                               **timeouts)
     return ProviderAccount(base_url=account.base_url, proxy=proxy_url(account, box),
-                           api_key=box.decrypt_optional(account.api_key_sealed))
+                           api_key=box.decrypt_optional(account.api_key_sealed), **timeouts)
 
 
-def build_client(account: Account, box: SecretBox) -> ProviderClient:
-    return client_for(account.provider, provider_account(account, box))
+def build_client(account: Account, box: SecretBox, **timeouts: float) -> ProviderClient:
+    return client_for(account.provider, provider_account(account, box, **timeouts))

@@ -132,6 +132,43 @@ class Socks5Proxy(TinyProxy):
         return upstream, b""
 
 
+class GarbageProxy(TinyProxy):
+    """Answers whatever it is sent with bytes that are neither HTTP nor SOCKS, then hangs up."""
+
+    def __init__(self, scheme: str) -> None:
+        super().__init__("user", "pass")
+        self.scheme = scheme
+        self.connections = 0
+
+    def open_tunnel(self, client: socket.socket) -> None:
+        self.connections += 1
+        client.recv(65536)
+        client.sendall(b"\x00\xffnot a proxy answer\r\n\r\n")
+        return None
+
+
+class SilentProxy(TinyProxy):
+    """Accepts connections and reads what it is sent, but never answers a byte."""
+
+    def __init__(self, scheme: str) -> None:
+        super().__init__("user", "pass")
+        self.scheme = scheme
+        self.connections = 0
+        self._clients: list[socket.socket] = []
+        self._done = threading.Event()
+
+    def open_tunnel(self, client: socket.socket) -> None:
+        self.connections += 1
+        self._clients.append(client)
+        client.recv(65536)
+        self._done.wait()
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        super().__exit__(*exc_info)
+
+
 def _pipe(left: socket.socket, right: socket.socket) -> None:
     peers = {left: right, right: left}
     with selectors.DefaultSelector() as selector:

@@ -54,6 +54,34 @@ def test_a_rate_limit_carries_when_to_retry(make_client, stub_upstream, provider
     assert before + timedelta(seconds=29) < error.reset_at < before + timedelta(seconds=32)
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_prompt_over_the_providers_limit_is_the_requests_fault_not_the_accounts(
+    make_client, stub_upstream, provider
+):
+    # OpenAI answers 429 "Request too large", Anthropic 413 request_too_large, Gemini 400.
+    stub_upstream.set_behaviour(credential="small", maxInputTokens=2)
+
+    error = complete_expecting_error(make_client(provider, api_key="small"))
+
+    expected = "bad_request" if provider == "gemini" else "request_too_large"
+    assert error.kind == expected, error
+    assert error.retry_after is None and error.reset_at is None
+
+
+@pytest.mark.parametrize("error_type", ["request_too_large", "invalid_request_error",
+                                        "context_length_exceeded"])
+@pytest.mark.parametrize("provider", ["openai", "claude"])
+def test_a_429_naming_a_request_level_error_type_is_request_too_large(
+    make_client, stub_upstream, provider, error_type
+):
+    stub_upstream.set_behaviour(credential="big", status=429, errorType=error_type,
+                                retryAfter=30)
+
+    error = complete_expecting_error(make_client(provider, api_key="big"))
+
+    assert (error.kind, error.status) == ("request_too_large", 429)
+
+
 def test_a_retry_after_http_date_is_understood(make_client, stub_upstream):
     when = (datetime.now(UTC) + timedelta(seconds=120)).replace(microsecond=0)
     headers = {"retry-after": format_datetime(when, usegmt=True)}
@@ -137,3 +165,11 @@ def test_a_behaviour_limited_in_times_lets_later_calls_through(make_client, stub
     assert complete_expecting_error(client).kind == "upstream_error"
     assert client.complete(hello_request()).text
     assert [entry["status"] for entry in stub_upstream.requests()] == [500, 500, 200]
+
+
+def test_a_credential_that_cannot_travel_in_a_header_is_the_accounts_fault(make_client,
+                                                                           stub_upstream):
+    error = complete_expecting_error(make_client("openai", api_key="clé-✓"))
+
+    assert error.kind == "auth"
+    assert stub_upstream.requests() == []

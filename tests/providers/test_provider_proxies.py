@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import gc
+import threading
+import time
 import warnings
 
 import pytest
 
 from app.providers import ProviderError, client_for
 from tests.providers.helpers import base_url_for, hello_request
-from tests.providers.local_proxies import HttpForwardProxy, Socks5Proxy
+from tests.providers.local_proxies import (
+    GarbageProxy,
+    HttpForwardProxy,
+    SilentProxy,
+    Socks5Proxy,
+)
 
 
 @pytest.mark.parametrize("proxy_class", [HttpForwardProxy, Socks5Proxy], ids=["http", "socks5"])
@@ -61,3 +68,45 @@ def test_accounts_behind_the_same_proxy_share_one_http_client():
 
     assert first.http is second.http
     assert len({id(first.http), id(direct.http), id(other.http)}) == 3
+
+
+@pytest.mark.parametrize("scheme", ["http", "socks5"])
+def test_a_proxy_answering_garbage_is_a_connection_error_of_the_account(stub_upstream, scheme):
+    with GarbageProxy(scheme) as proxy:
+        client = client_for("openai", api_key="k", base_url=base_url_for("openai", stub_upstream),
+                            proxy=proxy.url)
+        with pytest.raises(ProviderError) as raised:
+            client.complete(hello_request())
+
+    assert raised.value.kind == "connection"
+    assert proxy.connections >= 1 and stub_upstream.requests() == []
+
+
+def test_a_silent_socks5_proxy_fails_within_the_connect_timeout(stub_upstream):
+    outcome: dict = {}
+
+    def call(client) -> None:
+        started = time.monotonic()
+        try:
+            client.complete(hello_request())
+        except ProviderError as error:
+            outcome["kind"] = error.kind
+        outcome["seconds"] = time.monotonic() - started
+
+    with SilentProxy("socks5") as proxy:
+        client = client_for("claude", api_key="k", base_url=stub_upstream.url, proxy=proxy.url,
+                            connect_timeout=0.5, read_timeout=600)
+        worker = threading.Thread(target=call, args=(client,), daemon=True)
+        worker.start()
+        worker.join(10)  # without a deadline the handshake would wait forever
+
+    assert outcome.get("kind") == "timeout", outcome
+    assert outcome["seconds"] < 3
+    assert proxy.connections == 1 and stub_upstream.requests() == []
+
+
+def test_an_account_whose_proxy_is_no_usable_address_fails_as_the_accounts_fault():
+    with pytest.raises(ProviderError) as raised:
+        client_for("openai", api_key="k", proxy="http://[ab:cd]:3128")
+
+    assert raised.value.kind == "auth"

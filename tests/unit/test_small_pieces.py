@@ -1,12 +1,14 @@
-"""Pure pieces: permissions, the cache codec and keys, error translation, settings."""
+"""Pure pieces: permissions, the cache codec and keys, error translation, settings, the
+input guard's JSON checks."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from app.api.input_guard import json_has_nul, json_too_deep
 from app.cache import canonical_key, codec
 from app.config import ConfigError, load_settings
 from app.db.engine import translate
@@ -89,3 +91,29 @@ def test_partition_names_always_have_four_digit_years():
     assert partition_name(datetime(1, 1, 1, tzinfo=UTC)) == "usage_events_0001_01"
     assert partition_name(datetime(2026, 3, 1, tzinfo=UTC)) == "usage_events_2026_03"
     assert PARTITION_NAME.match(partition_name(datetime(5, 2, 1, tzinfo=UTC)))
+
+
+def test_a_value_past_its_columns_range_is_a_constraint_violation_not_a_server_fault():
+    class NumericValueOutOfRange(Exception):
+        sqlstate = "22003"
+
+    overflow = DataError("UPDATE", {}, NumericValueOutOfRange("bigint out of range"))
+    assert translate(overflow).code == "DB_CONSTRAINT_VIOLATION"
+
+
+@pytest.mark.parametrize(("text", "too_deep"), [
+    (b"[" * 64 + b"]" * 64, False),
+    (b"[" * 65 + b"]" * 65, True),
+    (b'{"a":' * 65 + b"1" + b"}" * 65, True),
+    (b"[" * 1000, True),  # unpaired: the parser would still descend into every one
+    (b"[" * 70 + b'"]]]]]]]]"' + b"]" * 70, True),  # brackets in strings do not count
+    (b"[" * 60 + b'"[[[[[[[[[[[["' + b"]" * 60, False),
+    (b"[" + b"[[]]," * 100_000 + b"[]]", False),
+])
+def test_json_depth_is_measured_on_the_bytes_outside_strings(text, too_deep):
+    assert json_too_deep(text, 64) is too_deep
+
+
+def test_only_an_unescaped_u0000_escape_is_a_nul_byte():
+    assert json_has_nul(b'{"a": "x\\u0000"}') and json_has_nul(b'{"a": "x\\\\\\u0000"}')
+    assert not json_has_nul(b'{"a": "x\\\\u0000"}') and not json_has_nul(b'{"a": "x"}')

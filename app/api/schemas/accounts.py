@@ -9,7 +9,9 @@ from app.db.models.account import PROXY_TYPES, STATUSES
 from app.services.permissions import PROVIDERS
 
 _ONE_CREDENTIAL = "Give exactly one of oauthData or apiKey."
-_secret = validate.Length(1, 20_000)
+# Credentials travel in HTTP headers: visible ASCII only.
+_secret = [validate.Length(1, 20_000),
+           validate.Regexp(r"^[\x21-\x7e]+$", error="Use visible ASCII characters only.")]
 
 
 class OAuthDataSchema(BodySchema):
@@ -22,8 +24,10 @@ class OAuthDataSchema(BodySchema):
 
 class ProxyConfigSchema(BodySchema):
     type = fields.String(required=True, validate=validate.OneOf(PROXY_TYPES))
-    host = fields.String(required=True, validate=[validate.Length(1, 255),
-                                                  validate.Regexp(r"^[^\s/@?#]+$")])
+    host = fields.String(required=True, validate=[
+        validate.Length(1, 255),
+        validate.Regexp(r"^[A-Za-z0-9._:-]+$", error="A host name or an IP address, in ASCII "
+                                                    "(punycode for an international name).")])
     port = fields.Integer(required=True, strict=True, validate=validate.Range(1, 65535))
     username = fields.String(allow_none=True, validate=validate.Length(1, 255))
     password = fields.String(allow_none=True, validate=validate.Length(1, 1000), metadata={

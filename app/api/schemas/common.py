@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from app.services.permissions import PROVIDERS
+
+# Tokens of one usage record: far above any real request, and low enough that the running
+# totals (BIGINT) it is added to cannot overflow (2**62 twice would).
+RECORD_TOKENS = validate.Range(min=0, max=10**12)
 
 
 class BodySchema(Schema):

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from app.api.schemas.common import BodySchema, Money, Permissions, QuerySchema, UTCDateTime
+from app.api.schemas.common import (
+    RECORD_TOKENS,
+    BodySchema,
+    Money,
+    Permissions,
+    QuerySchema,
+    UTCDateTime,
+)
 from app.services import permissions as perms
 
 SORT_FIELDS = {
@@ -113,8 +120,10 @@ class KeyValidationSchema(Schema):
 
 class UsageInputSchema(BodySchema):
     model = fields.String(required=True, validate=validate.Length(1, 200))
-    input_tokens = fields.Integer(data_key="inputTokens", load_default=0, validate=_count)
-    output_tokens = fields.Integer(data_key="outputTokens", load_default=0, validate=_count)
+    input_tokens = fields.Integer(data_key="inputTokens", load_default=0,
+                                  validate=RECORD_TOKENS)
+    output_tokens = fields.Integer(data_key="outputTokens", load_default=0,
+                                   validate=RECORD_TOKENS)
     cost = Money(validate=validate.Range(0, 10**9))
     request_count = fields.Integer(data_key="requestCount", load_default=1,
                                    validate=validate.Range(1, 1_000_000))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from app.api.schemas.common import BodySchema, Money, QuerySchema, UTCDateTime
+from app.api.schemas.common import RECORD_TOKENS, BodySchema, Money, QuerySchema, UTCDateTime
 from app.services.permissions import PROVIDERS
 from app.services.usage_query import COST_GROUPS, GRANULARITIES, GROUP_COLUMNS, NO_ACCOUNT
 from app.services.usage_retention import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
 
-_count = validate.Range(min=0, max=2**62)
+_count = RECORD_TOKENS
 _id = validate.Length(1, 36)
 _DATE_HELP = ("ISO-8601 with a UTC offset, on a whole UTC hour (URL-encode '+' as %2B, or use "
               "'Z').")

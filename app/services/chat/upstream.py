@@ -4,7 +4,9 @@ Once the first byte has been relayed nothing is retried: the client has already 
 one answer. Before it, a rate-limited, failing or refusing account is reported to the scheduler
 (which marks it) and the next account is tried, a bounded number of times (tenacity). A
 connection that broke before the upstream answered anything (a pooled keep-alive socket gone
-bad) is first tried once more on the same account, which is not to blame for it.
+bad) is first tried once more on the same account, which is not to blame for it. A request
+the upstream refuses for what it is (bad, or too large, even when that comes as a 429) goes
+back to its caller at once: no other account would take it either.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ _ANSWERS = {
     "timeout": (504, "UPSTREAM_TIMEOUT"),
     "rate_limited": (503, "UPSTREAM_RATE_LIMITED"),
     "bad_request": (400, "UPSTREAM_BAD_REQUEST"),
+    "request_too_large": (413, "UPSTREAM_REQUEST_TOO_LARGE"),
 }
 
 

@@ -44,7 +44,7 @@ class TransactionService(Service):
                   isolation_level: str = "READ_COMMITTED") -> list[Applied]:
         """All operations in one transaction, in order; the first failure undoes them all."""
         self._check(operations)
-        return self._apply(lambda uow: operations, isolation_level, read_only=False)
+        return self._apply(lambda uow: operations, isolation_level)
 
     # beginTransaction / commitTransaction / rollbackTransaction
     @db_retry
@@ -99,6 +99,12 @@ class TransactionService(Service):
             staged = uow.staged_transactions.get(transaction_id)
         if staged is None:
             raise _not_found()
+        if staged.read_only:
+            # Nothing can be staged in a read-only transaction, so committing it only closes it;
+            # a read-only database transaction would refuse even that write.
+            self._close(transaction_id, "committed")
+            return {**_public(staged), "status": "committed", "operationCount": 0,
+                    "results": []}
 
         def close_and_load(uow) -> list[Operation]:
             count = uow.staged_transactions.finish(transaction_id, "committed", self.clock())
@@ -112,7 +118,7 @@ class TransactionService(Service):
             return operations
 
         try:
-            results = self._apply(close_and_load, staged.isolation_level, staged.read_only)
+            results = self._apply(close_and_load, staged.isolation_level)
         except DomainError as error:
             if "index" in error.extra:  # an operation failed: the transaction is spent
                 self._close(transaction_id, "failed")
@@ -136,10 +142,10 @@ class TransactionService(Service):
         return staged
 
     @db_retry
-    def _apply(self, load: Callable, isolation_level: str, read_only: bool) -> list[Applied]:
+    def _apply(self, load: Callable, isolation_level: str) -> list[Applied]:
         isolation = None if self.dialect == "sqlite" else ISOLATION_LEVELS[isolation_level]
         with (deferred_invalidations() as invalidations,
-              self.uow.shared(isolation_level=isolation, read_only=read_only) as uow):
+              self.uow.shared(isolation_level=isolation) as uow):
             operations = load(uow)
             results = [self._one(index, operation) for index, operation in enumerate(operations)]
             uow.commit()

@@ -1,0 +1,78 @@
+"""Every request's input checked once, before any view parses it: no NUL byte in the path, the
+query string, a header or a JSON body, and no JSON nested deeper than the limit.
+
+PostgreSQL cannot store a NUL in text and Python's json gives up with a RecursionError near
+1,000 levels; both would otherwise surface as 500s deep inside a view. Depth is measured on
+the raw bytes without recursion, so the check itself cannot be driven into one.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import accumulate
+
+from flask import Flask, request
+
+from app.errors import MalformedInput
+
+NUL = "\x00"
+# A JSON string (escapes included), and a \u0000 escape that is not itself escaped.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = [1 if b in b"[{" else -1 for b in range(256)]
+_CHUNK = 1 << 16
+# Blueprints whose views never read the body: the legacy routes redirect (308) with it, and
+# their successor checks it then.
+BODY_UNREAD = {"legacy"}
+
+
+def json_too_deep(raw: bytes, limit: int) -> bool:
+    """Whether a JSON text nests arrays and objects more than `limit` levels deep anywhere.
+
+    The running depth over the brackets outside strings, a chunk at a time so a deep text is
+    refused at its first excess; unpaired brackets count as the parser would descend into them.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for start in range(0, len(brackets), _CHUNK):
+        chunk = brackets[start:start + _CHUNK]
+        depths = list(accumulate(map(_STEP.__getitem__, chunk), initial=depth))
+        if max(depths) > limit:
+            return True
+        depth = depths[-1]
+    return False
+
+
+def json_has_nul(raw: bytes) -> bool:
+    return b"\x00" in raw or (b"\\u0000" in raw and _NUL_ESCAPE.search(raw) is not None)
+
+
+def check_request(max_depth: int) -> None:
+    if NUL in request.path:
+        raise _nul("the path")
+    for name, value in request.args.items(multi=True):
+        if NUL in name or NUL in value:
+            raise _nul(f"the query parameter {name.replace(NUL, '')!r}")
+    for name, value in request.headers.items():
+        if NUL in value:
+            raise _nul(f"the header {name!r}")
+    if (request.content_length == 0 or "json" not in (request.mimetype or "")
+            or request.blueprint in BODY_UNREAD):
+        return
+    raw = request.get_data(cache=True)
+    if json_too_deep(raw, max_depth):
+        raise MalformedInput(f"The JSON body is nested more than {max_depth} levels deep.",
+                             details={"maxDepth": max_depth})
+    if json_has_nul(raw):
+        raise _nul("the JSON body")
+
+
+def _nul(where: str) -> MalformedInput:
+    return MalformedInput(f"A NUL byte (\\u0000) in {where} is not accepted.")
+
+
+def register(app: Flask, *, max_depth: int) -> None:
+    app.before_request(lambda: check_request(max_depth))
