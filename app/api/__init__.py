@@ -24,6 +24,7 @@ from app.api import (
     openai_compat,
     plans,
     prometheus,
+    protocol_errors,
     security_headers,
     sessions,
     usage,
@@ -68,6 +69,7 @@ def init_api(app: Flask) -> Api:
         api.spec.components.security_scheme(name, scheme)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    protocol_errors.document(api)
     app.register_blueprint(docs.blp)
     app.register_blueprint(home.blp)
     errors.register(app)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, jsonify
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from app import errors as domain
@@ -69,3 +70,64 @@ def register(blueprint: Blueprint, protocol: str) -> None:
     blueprint.register_error_handler(domain.DomainError, domain_error)
     blueprint.register_error_handler(HTTPException, http_error)
     blueprint.register_error_handler(Exception, unexpected)
+
+
+class _AnthropicErrorDetail(Schema):
+    type = fields.String(required=True, metadata={"example": "invalid_request_error"})
+    message = fields.String(required=True)
+
+
+class AnthropicErrorSchema(Schema):
+    """Anthropic's error object: what the anthropic SDK and Claude Code read."""
+
+    type = fields.String(required=True, metadata={"example": "error"})
+    error = fields.Nested(_AnthropicErrorDetail, required=True)
+
+
+class _OpenAIErrorDetail(Schema):
+    message = fields.String(required=True)
+    type = fields.String(required=True, metadata={"example": "invalid_request_error"})
+    code = fields.String(allow_none=True, metadata={"example": "VALIDATION_ERROR"})
+    param = fields.String(allow_none=True)
+
+
+class OpenAIErrorSchema(Schema):
+    """OpenAI's error object: what the openai SDK reads."""
+
+    error = fields.Nested(_OpenAIErrorDetail, required=True)
+
+
+_SCHEMAS = {"anthropic": AnthropicErrorSchema, "openai": OpenAIErrorSchema}
+
+
+def protocol_of(path: str) -> tuple[str, ...]:
+    """The error shapes a client-protocol path answers in (none for the REST API): /v1/models
+    answers in Anthropic's when the request carries `anthropic-version`, else OpenAI's."""
+    tail = path.split("/v1/", 1)[1] if "/v1/" in path else None
+    if tail is None or not path.startswith(("/v1/", "/api/v1/", "/claude/v1/")):
+        return ()
+    if tail.startswith("messages"):
+        return ("anthropic",)
+    if tail.startswith("chat/"):
+        return ("openai",)
+    return ("openai", "anthropic")
+
+
+def document(api) -> None:
+    """Give the client-protocol operations their own error schemas in the OpenAPI document
+    (flask-smorest documents our envelope for every blueprint's errors)."""
+    for name, schema in _SCHEMAS.items():
+        api.spec.components.schema(f"{name.capitalize()}Error", schema=schema)
+    refs = {name: {"$ref": f"#/components/schemas/{name.capitalize()}Error"} for name in _SCHEMAS}
+    for path, operations in api.spec._paths.items():  # apispec keeps no public accessor
+        shapes = protocol_of(path)
+        if not shapes:
+            continue
+        schema = refs[shapes[0]] if len(shapes) == 1 else {"oneOf": [refs[s] for s in shapes]}
+        error = {"description": f"An error in {' or '.join(shapes)}'s own shape.",
+                 "content": {"application/json": {"schema": schema}}}
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            for status in list(responses):
+                if status == "default" or int(status) >= 400:
+                    responses[status] = error

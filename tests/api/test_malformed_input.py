@@ -4,6 +4,7 @@ and NUL bytes get 400 INVALID_INPUT on every route, in the route's error shape."
 import httpx
 import pytest
 
+from app.api.protocol_errors import protocol_of
 from tests.api.chat_support import MODEL
 from tests.conftest import login_headers
 from tests.support.http import ServerThread
@@ -34,13 +35,20 @@ def body_routes(app) -> list[tuple[str, str]]:
 
 
 def assert_invalid_input(response: httpx.Response, path: str) -> None:
+    """400 INVALID_INPUT in the route's own error shape: Anthropic's on the Messages routes,
+    OpenAI's on chat completions, our envelope elsewhere."""
     assert response.status_code == 400, (path, response.text)
-    error = response.json()["error"]
-    assert error["code"] == "INVALID_INPUT" and error["message"], (path, error)
-    if path.startswith("/v1/"):
-        assert error["type"] == "invalid_request_error" and "param" in error
+    body, shapes = response.json(), protocol_of(path)
+    error = body["error"]
+    if shapes == ("anthropic",):
+        assert body["type"] == "error" and error["type"] == "invalid_request_error", (path, body)
+        assert "INVALID_INPUT" in error["message"], (path, body)
+    elif shapes == ("openai",):
+        assert error["code"] == "INVALID_INPUT" and error["message"], (path, error)
+        assert error["type"] == "invalid_request_error" and "param" in error, (path, error)
     else:
-        assert response.json()["success"] is False
+        assert error["code"] == "INVALID_INPUT" and error["message"], (path, error)
+        assert body["success"] is False
 
 
 def test_json_nested_a_thousand_levels_deep_gets_400_on_every_route(served):
@@ -54,6 +62,7 @@ def test_json_nested_a_thousand_levels_deep_gets_400_on_every_route(served):
             assert_invalid_input(response, path)
             if path == "/api/sessions/login":
                 assert "64" in response.json()["error"]["message"]
+    assert ("POST", "/v1/messages") in routes  # Anthropic's shape is among those checked
 
 
 def test_json_within_the_depth_limit_is_parsed_and_validated_as_usual(served):
