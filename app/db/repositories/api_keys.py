@@ -31,6 +31,7 @@ class KeyFilter:
     tags: tuple[str, ...] = ()
     include_deleted: bool = False
     user_id: str | None = None
+    search: str | None = None  # part of the name, or the whole id
 
 
 class ApiKeyRepository(Repository[ApiKey]):
@@ -58,6 +59,11 @@ class ApiKeyRepository(Repository[ApiKey]):
             conditions.append(ApiKey.is_active.is_(filters.is_active))
         if filters.user_id is not None:
             conditions.append(ApiKey.user_id == filters.user_id)
+        if filters.search:
+            pattern = "%" + filters.search.replace("\\", "\\\\").replace("%", "\\%") \
+                .replace("_", "\\_") + "%"
+            conditions.append(or_(ApiKey.name.ilike(pattern, escape="\\"),
+                                  ApiKey.id == filters.search))
         if filters.provider == "all":
             conditions.append(ApiKey.permissions == "all")
         elif filters.provider:

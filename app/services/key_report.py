@@ -1,0 +1,50 @@
+"""KeyReport: what a key holder may see of their own key (the portal), and nothing else."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from app.services import permissions as perms
+from app.services.dashboard import period_bounds, ranked
+from app.services.usage_query import StatsQuery
+
+
+def _limit(name: str, unit: str, limit, used) -> dict:
+    remaining = None if limit is None else max(limit - used, type(limit)(0))
+    return {"name": name, "unit": unit, "limit": limit, "used": used, "remaining": remaining}
+
+
+class KeyReport:
+    def __init__(self, *, keys, usage, models, clock):
+        self.keys = keys
+        self.usage = usage
+        self.models = models
+        self.clock = clock
+
+    def for_key(self, key_id: str, period: str = "30d") -> dict:
+        """The key's limits and what remains of each, its usage per day and per model over
+        `period`, and the catalogue models its permissions allow."""
+        key = self.keys.get(key_id)
+        spend = self.usage.spend(key_id, self.usage.today())
+        start, end, unit = period_bounds(period, self.clock())
+        series = self.usage.stats(StatsQuery(start, end, granularity=unit, api_key_id=key_id))
+        by_model = self.usage.stats(StatsQuery(start, end, granularity="month",
+                                               api_key_id=key_id, group_by="model"))
+        models = [{"id": model.id, "name": model.name, "provider": model.provider,
+                   "inputPrice": model.input_price, "outputPrice": model.output_price}
+                  for model in self.models.list(is_active=True)
+                  if perms.allows(key.permissions, model.provider)]
+        return {
+            "key": {"id": key.id, "name": key.name, "isActive": key.is_active,
+                    "expiresAt": key.expires_at, "permissions": perms.public(key.permissions)},
+            "limits": [
+                _limit("tokens", "tokens", key.token_limit, spend["totalTokens"]),
+                _limit("dailyCost", "USD", key.daily_cost_limit,
+                       Decimal(spend["costToday"])),
+                {"name": "requestsPerMinute", "unit": "requests/min",
+                 "limit": key.requests_per_minute},
+                {"name": "concurrency", "unit": "requests", "limit": key.concurrency_limit},
+            ],
+            "period": period, "series": series["stats"], "summary": series["summary"],
+            "models": ranked(by_model, "models", top=100), "allowedModels": models,
+        }

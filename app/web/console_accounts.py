@@ -1,0 +1,63 @@
+"""The console's upstream accounts: list with status, add, deactivate and activate, test."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+
+from app.api.deps import services
+from app.api.schemas.accounts import AccountCreateSchema
+from app.web.forms import load
+
+PAGE_SIZE = 50
+
+
+def list_accounts():
+    page = int(request.args["page"]) if request.args.get("page", "").isdigit() else 1
+    found = services().accounts.list(provider=request.args.get("provider") or None,
+                                     status=request.args.get("status") or None,
+                                     limit=PAGE_SIZE, offset=(max(page, 1) - 1) * PAGE_SIZE)
+    return render_template("console/accounts.html", page=found, args=request.args)
+
+
+def create_account():
+    form = request.form.to_dict()
+    if form.pop("credential", "api_key") == "oauth":
+        form.pop("apiKey", None)
+        oauth = {"accessToken": form.pop("accessToken", ""),
+                 "refreshToken": form.pop("refreshToken", "")}
+    else:
+        oauth = None
+        form.pop("accessToken", None)
+        form.pop("refreshToken", None)
+    body = load(AccountCreateSchema(), form, ints=("priority",),
+                extra={"oauthData": oauth} if oauth else None)
+    services().accounts.create(body)
+    return redirect(url_for("console.list_accounts"))
+
+
+def set_status(account_id: str, status: str):
+    services().accounts.update_status(account_id, status)
+    return redirect(url_for("console.list_accounts"))
+
+
+def deactivate_account(account_id: str):
+    return set_status(account_id, "inactive")
+
+
+def activate_account(account_id: str):
+    return set_status(account_id, "active")
+
+
+def test_account(account_id: str):
+    result = services().account_probe.test(account_id)
+    return render_template("console/_account_test.html", result=result)
+
+
+def register(blp: Blueprint) -> None:
+    blp.add_url_rule("/accounts", view_func=list_accounts, methods=["GET"])
+    blp.add_url_rule("/accounts", view_func=create_account, methods=["POST"])
+    blp.add_url_rule("/accounts/<account_id>/deactivate", view_func=deactivate_account,
+                     methods=["POST"])
+    blp.add_url_rule("/accounts/<account_id>/activate", view_func=activate_account,
+                     methods=["POST"])
+    blp.add_url_rule("/accounts/<account_id>/test", view_func=test_account, methods=["POST"])
