@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.web import console, console_accounts, console_keys, filters, portal
+from app.web import console, filters, portal
 
 
 def init_web(app: Flask) -> None:
-    console_keys.register(console.blp)
-    console_accounts.register(console.blp)
     app.register_blueprint(console.blp)
     app.register_blueprint(portal.blp)
     filters.register(app)

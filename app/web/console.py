@@ -10,7 +10,7 @@ from app.api.deps import client_address, services
 from app.api.errors import status_of
 from app.errors import DomainError, Unauthenticated
 from app.services.dashboard import PERIODS
-from app.web import guard
+from app.web import console_accounts, console_keys, guard
 
 blp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 PUBLIC = {"console.login"}
@@ -90,3 +90,7 @@ def dashboard():
         period = "24h"
     return render_template("console/dashboard.html",
                            report=services().dashboard.overview(period), periods=list(PERIODS))
+
+
+console_keys.register(blp)
+console_accounts.register(blp)

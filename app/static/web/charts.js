@@ -5,8 +5,13 @@
 
   function formatter(unit) {
     if (unit === "USD") {
+      // Cents for amounts of a dollar and more; three significant digits below (a request
+      // costs millionths), so a small axis does not read $0, $0, $0.
       return function (value) {
-        return "$" + Number(value).toLocaleString("en-US", {maximumFractionDigits: 4});
+        var amount = Number(value);
+        var options = Math.abs(amount) >= 1 || amount === 0 ? {maximumFractionDigits: 2}
+          : {maximumSignificantDigits: 3};
+        return "$" + amount.toLocaleString("en-US", options);
       };
     }
     return function (value) { return Number(value).toLocaleString("en-US"); };
