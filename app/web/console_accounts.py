@@ -9,6 +9,7 @@ from app.api.schemas.accounts import AccountCreateSchema
 from app.web.forms import load
 
 PAGE_SIZE = 50
+OAUTH_FIELDS = ("accessToken", "refreshToken", "expiresAt")
 
 
 def list_accounts():
@@ -23,12 +24,12 @@ def create_account():
     form = request.form.to_dict()
     if form.pop("credential", "api_key") == "oauth":
         form.pop("apiKey", None)
-        oauth = {"accessToken": form.pop("accessToken", ""),
-                 "refreshToken": form.pop("refreshToken", "")}
+        oauth = {name: form.pop(name, "").strip() or None for name in OAUTH_FIELDS}
+        oauth = {name: value for name, value in oauth.items() if value is not None}
     else:
         oauth = None
-        form.pop("accessToken", None)
-        form.pop("refreshToken", None)
+        for name in OAUTH_FIELDS:
+            form.pop(name, None)
     body = load(AccountCreateSchema(), form, ints=("priority",),
                 extra={"oauthData": oauth} if oauth else None)
     services().accounts.create(body)
