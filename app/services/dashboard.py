@@ -8,7 +8,6 @@ whole UTC hour, so the current hour's requests are in it.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from app.errors import DomainError
 from app.services.usage_query import StatsQuery
@@ -21,24 +20,16 @@ TOP = 5
 
 
 def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime, str]:
-    """[start, end) of a period ending at the next whole UTC hour, and its bucket unit."""
+    """[start, end) of a period ending at the next whole UTC hour, and its bucket unit.
+
+    A period counted in days starts at a UTC midnight, so its buckets are whole days and the
+    reports read them from the daily rollups (the hourly ones only for today)."""
     span, unit = PERIODS[period]
     end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    return end - span, end, unit
-
-
-def ranked(stats: dict, member: str, top: int = TOP) -> list[dict]:
-    """The groups of a grouped stats answer summed over its buckets, by cost then requests."""
-    totals: dict[str, dict] = {}
-    for bucket in stats["stats"]:
-        for name, sums in bucket.get(member, {}).items():
-            found = totals.setdefault(name, {"name": name, "requests": 0, "totalTokens": 0,
-                                             "cost": Decimal(0)})
-            found["requests"] += sums["requests"]
-            found["totalTokens"] += sums["totalTokens"]
-            found["cost"] += sums["cost"]
-    order = sorted(totals.values(), key=lambda row: (-row["cost"], -row["requests"], row["name"]))
-    return order[:top]
+    start = end - span
+    if unit == "day":
+        start = start.replace(hour=0)
+    return start, end, unit
 
 
 class Dashboard:
@@ -52,20 +43,15 @@ class Dashboard:
     def overview(self, period: str) -> dict:
         start, end, unit = period_bounds(period, self.clock())
         series = self.usage.stats(StatsQuery(start, end, granularity=unit))
-        grouped = {group: self.usage.stats(StatsQuery(start, end, granularity="month",
-                                                      group_by=group))
-                   for group in ("model", "apikey", "account")}
-        top_keys = ranked(grouped["apikey"], "apiKeys")
-        for row in top_keys:
-            row["label"] = self._key_name(row["name"])
-        top_accounts = ranked(grouped["account"], "accounts")
-        for row in top_accounts:
-            row["label"] = self._account_name(row["name"])
+        top = {group: self.usage.ranking(StatsQuery(start, end, granularity=unit,
+                                                    group_by=group), TOP)
+               for group in ("model", "apikey", "account")}
         return {
             "period": period, "start": start, "end": end, "unit": unit,
             "series": series["stats"], "summary": series["summary"],
-            "topModels": ranked(grouped["model"], "models"),
-            "topKeys": top_keys, "topAccounts": top_accounts,
+            "topModels": top["model"],
+            "topKeys": _labelled(top["apikey"], self.keys.names),
+            "topAccounts": _labelled(top["account"], self.accounts.names),
             "troubledAccounts": self.troubled_accounts(),
             "errors": self._errors(period),
         }
@@ -92,16 +78,8 @@ class Dashboard:
         except DomainError:
             return None  # the metrics store is down: the dashboard still shows usage
 
-    def _key_name(self, key_id: str) -> str:
-        try:
-            return self.keys.get(key_id).name
-        except DomainError:
-            return key_id
 
-    def _account_name(self, account_id: str) -> str:
-        if account_id == "(none)":
-            return account_id
-        try:
-            return self.accounts.get(account_id)["name"]
-        except DomainError:
-            return account_id
+def _labelled(rows: list[dict], names) -> list[dict]:
+    """Each row with its key's or account's name as `label` (its id when it has none now)."""
+    found = names([row["name"] for row in rows])
+    return [{**row, "label": found.get(row["name"], row["name"])} for row in rows]

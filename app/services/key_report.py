@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from app.services import permissions as perms
-from app.services.dashboard import period_bounds, ranked
+from app.services.dashboard import period_bounds
 from app.services.usage_query import StatsQuery
 
 
@@ -28,8 +28,8 @@ class KeyReport:
         spend = self.usage.spend(key_id, self.usage.today())
         start, end, unit = period_bounds(period, self.clock())
         series = self.usage.stats(StatsQuery(start, end, granularity=unit, api_key_id=key_id))
-        by_model = self.usage.stats(StatsQuery(start, end, granularity="month",
-                                               api_key_id=key_id, group_by="model"))
+        by_model = self.usage.ranking(StatsQuery(start, end, granularity=unit,
+                                                 api_key_id=key_id, group_by="model"), top=100)
         models = [{"id": model.id, "name": model.name, "provider": model.provider,
                    "inputPrice": model.input_price, "outputPrice": model.output_price}
                   for model in self.models.list(is_active=True)
@@ -46,5 +46,5 @@ class KeyReport:
                 {"name": "concurrency", "unit": "requests", "limit": key.concurrency_limit},
             ],
             "period": period, "series": series["stats"], "summary": series["summary"],
-            "models": ranked(by_model, "models", top=100), "allowedModels": models,
+            "models": by_model, "allowedModels": models,
         }

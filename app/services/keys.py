@@ -65,6 +65,12 @@ class KeyService(Service):
             return key
 
     @db_retry
+    def names(self, key_ids: list[str]) -> dict[str, str]:
+        """{id: name} of the keys that exist among `key_ids` (deleted ones included)."""
+        with self.uow() as uow:
+            return uow.api_keys.names(key_ids) if key_ids else {}
+
+    @db_retry
     def update(self, key_id: str, changes: dict) -> ApiKey:
         with self.uow() as uow:
             key = uow.api_keys.get(key_id)

@@ -40,6 +40,10 @@ class ApiKeyRepository(Repository[ApiKey]):
     def get_by_hash(self, hashed_key: str) -> ApiKey | None:
         return self.session.scalar(select(ApiKey).where(ApiKey.hashed_key == hashed_key))
 
+    def names(self, key_ids: list[str]) -> dict[str, str]:
+        rows = self.session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(key_ids)))
+        return {row_id: name for row_id, name in rows}
+
     def list_page(self, filters: KeyFilter, *, sort_by: str, descending: bool, limit: int,
                   offset: int) -> tuple[list[ApiKey], int]:
         conditions = self._conditions(filters)
