@@ -30,6 +30,7 @@ from app.services.admins import AdminService
 from app.services.alerts.service import AlertService
 from app.services.alerts.webhooks import WebhookSender
 from app.services.auth import AuthService
+from app.services.catalogue_view import CatalogueView
 from app.services.chat.service import ChatService
 from app.services.dashboard import Dashboard
 from app.services.health import HealthService
@@ -42,6 +43,7 @@ from app.services.login_throttle import LoginThrottle, ThrottleRules
 from app.services.models import ModelService
 from app.services.monitoring import MonitoringService
 from app.services.oauth import TokenRefresher
+from app.services.operations_view import OperationsView
 from app.services.plans import PlanService
 from app.services.pricing import catalogue_pricing
 from app.services.quota.gate import QuotaGate
@@ -124,6 +126,10 @@ def create_app(config: dict | None = None) -> Flask:
                                 monitoring=found.monitoring, clock=utcnow)
     found.key_report = KeyReport(keys=keys, usage=usage, models=models, clock=utcnow)
     found.account_probe = AccountProbe(accounts=found.accounts, models=models)
+    found.catalogue_view = CatalogueView(users=users, plans=plans, models=models)
+    found.operations_view = OperationsView(storage_health=found.storage_health,
+                                           storage=found.storage, alerts=found.alerts,
+                                           usage_queue=found.usage_queue)
     transactions = app.extensions["relaygate"].transactions
     transactions.register("api_keys", ServiceTable(keys))
     transactions.register("accounts", ServiceTable(app.extensions["relaygate"].accounts))

@@ -88,6 +88,15 @@ class UsageQueue:
                 break
         return result
 
+    def backlog(self) -> dict:
+        """What waits to be stored: entries never read (`lag`, None where Redis cannot tell),
+        entries read but not stored yet (`pending`), and those set aside as dead letters."""
+        self._ensure_group()
+        group = next((found for found in self.client.xinfo_groups(self.stream)
+                      if found["name"] in (GROUP, GROUP.encode())), {})
+        return {"lag": group.get("lag"), "pending": int(group.get("pending", 0)),
+                "deadLetters": int(self.client.xlen(self.dead_letters))}
+
     def pending(self) -> int:
         self._ensure_group()
         return int(self.client.xpending(self.stream, GROUP)["pending"])

@@ -10,7 +10,7 @@ from app.api.deps import client_address, services
 from app.api.errors import status_of
 from app.errors import DomainError, Unauthenticated
 from app.services.dashboard import PERIODS
-from app.web import console_accounts, console_keys, guard
+from app.web import console_accounts, console_keys, console_reports, guard
 
 blp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 PUBLIC = {"console.login"}
@@ -94,3 +94,4 @@ def dashboard():
 
 console_keys.register(blp)
 console_accounts.register(blp)
+console_reports.register(blp)

@@ -126,12 +126,21 @@ def test_an_admin_creates_a_key_relays_with_it_reads_its_usage_and_revokes_it(
     page.screenshot(path=screenshots / "06-key.png", full_page=True)
     key_page = page.url
 
+    for path, name, marker in (("/console/usage?groupBy=model", "07-usage-explorer", MODEL),
+                               ("/console/catalogue", "08-users-plans-models", "gpt-4o-mini"),
+                               ("/console/operations", "09-operations", "connected")):
+        page.goto(path)
+        assert page.locator("main", has_text=marker).count() == 1, path
+        page.screenshot(path=screenshots / f"{name}.png", full_page=True)
+    page.goto("/console/usage")
+    assert page.text_content("#explorer-requests").strip() == str(REQUESTS)
+
     other = app.test_client().post("/api/keys", json={"name": "someone-else",
                                                       "tokenLimit": 1000},
                                    headers=login_headers(app)).json["data"]
     portal = new_page(browser, base, page_errors)
     portal.goto("/portal/")
-    portal.screenshot(path=screenshots / "07-portal-empty.png")
+    portal.screenshot(path=screenshots / "10-portal-empty.png")
     portal.fill("#portal-key", key)
     portal.click("#portal-form button[type=submit]")
     portal.wait_for_selector("#portal-report:not([hidden])")
@@ -145,7 +154,7 @@ def test_an_admin_creates_a_key_relays_with_it_reads_its_usage_and_revokes_it(
     assert portal.evaluate("sessionStorage.getItem('relaygate.portalKey')") == key
     assert portal.evaluate("localStorage.length") == 0
     assert portal.context.cookies() == []
-    portal.screenshot(path=screenshots / "08-portal-key.png", full_page=True)
+    portal.screenshot(path=screenshots / "11-portal-key.png", full_page=True)
 
     portal.click("#portal-forget")
     portal.fill("#portal-key", other["apiKey"])
@@ -155,12 +164,12 @@ def test_an_admin_creates_a_key_relays_with_it_reads_its_usage_and_revokes_it(
     assert "afternoon-key" not in portal.content()
     assert "1,000" in portal.locator("#portal-limits tbody tr",
                                      has_text="Tokens (total)").text_content()
-    portal.screenshot(path=screenshots / "09-portal-other-key.png", full_page=True)
+    portal.screenshot(path=screenshots / "12-portal-other-key.png", full_page=True)
 
     page.goto(key_page)
     page.click("#revoke")
     page.wait_for_selector("#key-status:has-text('revoked')")
-    page.screenshot(path=screenshots / "10-key-revoked.png", full_page=True)
+    page.screenshot(path=screenshots / "13-key-revoked.png", full_page=True)
     refused = relay(base, key)
     assert refused.status_code == 401, refused.text
 
@@ -190,7 +199,7 @@ def test_only_an_admin_session_cookie_with_its_csrf_token_changes_anything(
     answer = as_user.goto("/console/keys")
     assert answer.status == 403
     assert "for admins only" in as_user.content()
-    as_user.screenshot(path=screenshots / "11-user-session-refused.png")
+    as_user.screenshot(path=screenshots / "14-user-session-refused.png")
 
     for options in ({"extra_http_headers": {"Authorization": f"Bearer {key['apiKey']}"}},
                     {"extra_http_headers": {"x-api-key": key["apiKey"]}},
