@@ -234,3 +234,28 @@ def test_the_dashboard_counts_recorded_usage_for_each_period(client, services, m
     assert re.search(r'id="total-requests">1<', page)
     assert re.search(r'id="total-cost">\$1\.2500<', page)
     assert "spender" in page and "openai/gpt-4o-mini" in page
+
+
+def test_the_read_only_pages_show_the_catalogue_the_explorer_and_operations(
+        client, services, make_key, admin_headers, backend):
+    key = make_key(name="explored")
+    client.post(f"/api/keys/{key['id']}/usage", json={
+        "model": "openai/gpt-4o", "inputTokens": 10, "outputTokens": 5, "cost": "0.5"},
+        headers=admin_headers)
+    signed_in(client, services)
+    catalogue = client.get("/console/catalogue").get_data(as_text=True)
+    assert "openai/gpt-4o-mini" in catalogue and "50 / day" in catalogue
+    explorer = client.get("/console/usage?groupBy=model").get_data(as_text=True)
+    assert re.search(r'id="explorer-requests">1<', explorer) and "openai/gpt-4o" in explorer
+    filtered = client.get("/console/usage?model=openai/gpt-5").get_data(as_text=True)
+    assert re.search(r'id="explorer-requests">0<', filtered)
+    csv = client.get("/console/usage?groupBy=model&format=csv")
+    assert csv.mimetype == "text/csv" and "openai/gpt-4o" in csv.get_data(as_text=True)
+    assert client.get("/console/usage?from=not-a-day").status_code == 422
+    operations = client.get("/console/operations").get_data(as_text=True)
+    assert 'id="db-status">connected<' in operations
+    if backend == "postgres":
+        assert 'id="redis-status">connected<' in operations
+        assert "dead letters" in operations
+    else:
+        assert "not configured" in operations
