@@ -1,7 +1,8 @@
 """The console's admin session, carried in a cookie, and the CSRF tokens of its forms.
 
 The cookie holds an ordinary admin session token (SessionService), HttpOnly, SameSite=Strict,
-Secure over HTTPS. A form's CSRF token is an HMAC of that session token under the app's
+and Secure over HTTPS and always in production (behind a TLS-terminating proxy the request
+itself may look like plain HTTP). A form's CSRF token is an HMAC of that session token under the app's
 secret key: one per session, nothing stored, useless without the cookie it belongs to. Before
 signing in, the login form's token is an HMAC of a random pre-login cookie instead.
 """
@@ -84,4 +85,5 @@ def sign_out(response: Response) -> Response:
 
 def _set(response: Response, name: str, value: str, max_age: int) -> None:
     response.set_cookie(name, value, max_age=max_age, path="/console", httponly=True,
-                        samesite="Strict", secure=request.is_secure)
+                        samesite="Strict",
+                        secure=request.is_secure or services().settings.is_production)
