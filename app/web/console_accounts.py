@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from app.api.deps import services
-from app.api.schemas.accounts import AccountCreateSchema
+from app.api.schemas.accounts import AccountCreateSchema, AccountUpdateSchema
 from app.web.forms import load
 
 PAGE_SIZE = 50
@@ -36,6 +36,24 @@ def create_account():
     return redirect(url_for("console.list_accounts"))
 
 
+def show_account(account_id: str):
+    return render_template("console/account.html", account=services().accounts.detail(account_id))
+
+
+def edit_account(account_id: str):
+    """The fields shown; an empty API key field keeps the stored key."""
+    body = load(AccountUpdateSchema(), request.form, ints=("priority", "maxConcurrency"),
+                clearable=("description", "baseUrl", "maxConcurrency"))
+    services().accounts.update(account_id, body)
+    return redirect(url_for("console.list_accounts"))
+
+
+def refresh_account(account_id: str):
+    """Refresh the OAuth token now; the new token itself is not shown here."""
+    services().token_refresher.refresh(account_id)
+    return redirect(url_for("console.show_account", account_id=account_id))
+
+
 def set_status(account_id: str, status: str):
     services().accounts.update_status(account_id, status)
     return redirect(url_for("console.list_accounts"))
@@ -57,6 +75,10 @@ def test_account(account_id: str):
 def register(blp: Blueprint) -> None:
     blp.add_url_rule("/accounts", view_func=list_accounts, methods=["GET"])
     blp.add_url_rule("/accounts", view_func=create_account, methods=["POST"])
+    blp.add_url_rule("/accounts/<account_id>", view_func=show_account, methods=["GET"])
+    blp.add_url_rule("/accounts/<account_id>", view_func=edit_account, methods=["POST"])
+    blp.add_url_rule("/accounts/<account_id>/refresh", view_func=refresh_account,
+                     methods=["POST"])
     blp.add_url_rule("/accounts/<account_id>/deactivate", view_func=deactivate_account,
                      methods=["POST"])
     blp.add_url_rule("/accounts/<account_id>/activate", view_func=activate_account,

@@ -2,9 +2,9 @@
 
 The cookie holds an ordinary admin session token (SessionService), HttpOnly, SameSite=Strict,
 and Secure over HTTPS and always in production (behind a TLS-terminating proxy the request
-itself may look like plain HTTP). A form's CSRF token is an HMAC of that session token under the app's
-secret key: one per session, nothing stored, useless without the cookie it belongs to. Before
-signing in, the login form's token is an HMAC of a random pre-login cookie instead.
+itself may look like plain HTTP). A form's CSRF token is an HMAC of that session token under
+the app's secret key: one per session, nothing stored, useless without the cookie it belongs
+to. Before signing in, the login form's token is an HMAC of a random pre-login cookie instead.
 """
 
 from __future__ import annotations

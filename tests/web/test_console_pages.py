@@ -192,6 +192,15 @@ def test_accounts_are_added_tested_and_deactivated(client, services, stub_upstre
     tested = client.post(f"/console/accounts/{accounts['stub']['id']}/test",
                          headers={"X-CSRF-Token": token, "HX-Request": "true"})
     assert tested.status_code == 200 and ">200<" in tested.get_data(as_text=True)
+    stub_id = accounts["stub"]["id"]
+    assert "sk-x" not in client.get(f"/console/accounts/{stub_id}").get_data(as_text=True)
+    edited = client.post(f"/console/accounts/{stub_id}", data={
+        "name": "stub-2", "priority": "10", "maxConcurrency": "3", "baseUrl":
+        stub_upstream.url + "/v1", "apiKey": "", "description": "", "csrf_token": token})
+    assert edited.status_code == 302, edited.get_data(as_text=True)
+    changed = services.accounts.detail(stub_id)
+    assert (changed["name"], changed["priority"], changed["maxConcurrency"]) == ("stub-2", 10, 3)
+    assert changed["apiKey"] is not None  # the empty field kept the stored key
     client.post(f"/console/accounts/{accounts['stub']['id']}/deactivate",
                 data={"csrf_token": token})
     assert services.accounts.get(accounts["stub"]["id"])["status"] == "inactive"
