@@ -87,6 +87,14 @@ def test_an_admin_creates_a_key_relays_with_it_reads_its_usage_and_revokes_it(
     assert key == shown
     page.screenshot(path=screenshots / "03-key-created.png")
 
+    page.goto("/console/keys")
+    page.fill("input[name=q]", "zzz")  # htmx swaps the table in as one types
+    page.wait_for_selector("#keys-table td:has-text('No key matches.')")
+    page.fill("input[name=q]", "afternoon")
+    page.wait_for_selector("#keys-table a:has-text('afternoon-key')")
+    assert page.url.endswith("/console/keys?q=afternoon&status=&permissions=&tag=&sort=created")
+    page.screenshot(path=screenshots / "03b-keys-search.png")
+
     page.goto("/console/accounts")
     page.click("#new-account summary")
     page.fill("#new-account input[name=name]", "stub-openai")
