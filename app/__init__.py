@@ -124,7 +124,8 @@ def create_app(config: dict | None = None) -> Flask:
                                        retention=usage.retention, **common)
     found.dashboard = Dashboard(usage=usage, keys=keys, accounts=found.accounts,
                                 monitoring=found.monitoring, clock=utcnow)
-    found.key_report = KeyReport(keys=keys, usage=usage, models=models, clock=utcnow)
+    found.key_report = KeyReport(keys=keys, usage=usage, models=models, quota=quota,
+                                 clock=utcnow)
     found.account_probe = AccountProbe(accounts=found.accounts, models=models)
     found.catalogue_view = CatalogueView(users=users, plans=plans, models=models)
     found.operations_view = OperationsView(storage_health=found.storage_health,

@@ -15,15 +15,17 @@ def _limit(name: str, unit: str, limit, used) -> dict:
 
 
 class KeyReport:
-    def __init__(self, *, keys, usage, models, clock):
+    def __init__(self, *, keys, usage, models, quota, clock):
         self.keys = keys
+        self.quota = quota
         self.usage = usage
         self.models = models
         self.clock = clock
 
     def for_key(self, key_id: str, period: str = "30d") -> dict:
-        """The key's limits and what remains of each, its usage per day and per model over
-        `period`, and the catalogue models its permissions allow."""
+        """The key's limits and what remains of each (its own, then its plan's quota per model
+        tier), its usage per day and per model over `period`, and the catalogue models its
+        permissions allow."""
         key = self.keys.get(key_id)
         spend = self.usage.spend(key_id, self.usage.today())
         start, end, unit = period_bounds(period, self.clock())
@@ -44,6 +46,11 @@ class KeyReport:
                 {"name": "requestsPerMinute", "unit": "requests/min",
                  "limit": key.requests_per_minute},
                 {"name": "concurrency", "unit": "requests", "limit": key.concurrency_limit},
+                *({"name": f"plan:{row['plan']}:{row['modelType']}",
+                   "unit": f"requests/{row['period']}", "limit": row["limit"],
+                   "used": row["used"], "remaining": row["remaining"],
+                   "resetsAt": row["resetsAt"]}
+                  for row in self.quota.standing(key_id=key.id, user_id=key.user_id)),
             ],
             "period": period, "series": series["stats"], "summary": series["summary"],
             "models": by_model, "allowedModels": models,

@@ -52,8 +52,9 @@ def sign_in(page) -> None:
     assert page.url.endswith("/console/login?next=/console/")
     page.fill("input[name=username]", ADMIN["username"])
     page.fill("input[name=password]", ADMIN["password"])
-    page.click("button[type=submit]")
-    page.wait_for_url("**/console/")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert page.url.endswith("/console/")
 
 
 def relay(base: str, key: str) -> httpx.Response:
@@ -78,7 +79,8 @@ def test_an_admin_creates_a_key_relays_with_it_reads_its_usage_and_revokes_it(
     page.fill("#new-key input[name=tokenLimit]", "500000")
     page.fill("#new-key input[name=dailyCostLimit]", "5")
     page.screenshot(path=screenshots / "02-keys-create-form.png")
-    page.click("#new-key button[type=submit]")
+    with page.expect_navigation():  # to the new page's load: its copy script has run
+        page.click("#new-key button[type=submit]")
     shown = page.text_content("#new-key-plaintext").strip()
     assert shown.startswith("rg_")
     page.click("#copy-key")
@@ -101,7 +103,8 @@ def test_an_admin_creates_a_key_relays_with_it_reads_its_usage_and_revokes_it(
     page.select_option("#new-account select[name=provider]", "openai")
     page.fill("#new-account input[name=apiKey]", "sk-stub-console")
     page.fill("#new-account input[name=baseUrl]", stub_upstream.url + "/v1")
-    page.click("#new-account button[type=submit]")
+    with page.expect_navigation():  # the redirect's page loaded: htmx drives its buttons
+        page.click("#new-account button[type=submit]")
     page.wait_for_selector("td:has-text('stub-openai')")
     page.click("button.test")
     result = page.wait_for_selector(".test-result .badge")
@@ -158,6 +161,8 @@ def test_an_admin_creates_a_key_relays_with_it_reads_its_usage_and_revokes_it(
         .text_content() == str(REQUESTS)
     limits = portal.locator("#portal-limits tbody tr", has_text="Tokens (total)")
     assert "500,000" in limits.text_content()
+    basic = portal.locator("#portal-limits tbody tr", has_text="basic models").locator("td")
+    assert basic.nth(2).text_content() == str(REQUESTS)  # the plan's quota counted the relays
     portal.wait_for_selector("#portal-charts figure.chart[data-drawn=true] canvas")
     assert portal.evaluate("sessionStorage.getItem('relaygate.portalKey')") == key
     assert portal.evaluate("localStorage.length") == 0

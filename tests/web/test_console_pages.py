@@ -226,6 +226,9 @@ def test_a_key_sees_its_own_usage_limits_and_models_and_nothing_else(client, mak
     tokens = next(item for item in report["limits"] if item["name"] == "tokens")
     assert (tokens["limit"], tokens["used"], tokens["remaining"]) == (1000, 120, 880)
     assert {m["provider"] for m in report["allowedModels"]} == {"openai"}
+    plans = {item["name"]: item for item in report["limits"] if item["name"].startswith("plan:")}
+    assert set(plans) == {"plan:free:basic", "plan:free:premium"}
+    assert (plans["plan:free:basic"]["limit"], plans["plan:free:basic"]["remaining"]) == (50, 50)
     assert client.get("/api/keys/me/usage", headers=admin_headers).status_code == 401
     assert client.get("/api/keys/me/usage").status_code == 401
 

@@ -128,12 +128,14 @@ class UsageRecordedSchema(Schema):
 
 
 class KeyLimitSchema(Schema):
-    name = fields.String(metadata={"description": "tokens, dailyCost, requestsPerMinute or "
-                                                  "concurrency."})
+    name = fields.String(metadata={"description": "tokens, dailyCost, requestsPerMinute, "
+                                                  "concurrency, or plan:<plan>:<modelType> "
+                                                  "for the plan's quota per model tier."})
     unit = fields.String()
     limit = fields.Decimal(allow_none=True, metadata={"description": "None: no limit."})
     used = fields.Decimal(allow_none=True)
     remaining = fields.Decimal(allow_none=True)
+    resetsAt = fields.DateTime(allow_none=True, metadata={"description": "Plan quotas only."})
 
 
 class KeyReportModelSchema(Schema):

@@ -37,9 +37,27 @@
   var LIMIT_NAMES = {tokens: "Tokens (total)", dailyCost: "Cost today",
                      requestsPerMinute: "Requests per minute", concurrency: "Concurrent requests"};
 
+  function limitName(limit) {
+    if (limit.name.indexOf("plan:") === 0) {
+      var parts = limit.name.split(":");
+      return "Plan " + parts[1] + ", " + parts[2] + " models (" + limit.unit + ")";
+    }
+    return LIMIT_NAMES[limit.name] || limit.name;
+  }
+
   function shown(value, unit) {
     if (value === null || value === undefined) { return "no limit"; }
     return unit === "USD" ? "$" + money(value) : count(value);
+  }
+
+  function remaining(limit) {
+    if (limit.limit === null || limit.limit === undefined) { return "unlimited"; }
+    if (limit.remaining === undefined) {
+      return "per " + (limit.name === "concurrency" ? "moment" : "minute");
+    }
+    var left = shown(limit.remaining, limit.unit);
+    return limit.resetsAt ? left + " until " + String(limit.resetsAt).slice(0, 16).replace("T", " ")
+      : left;
   }
 
   function chart(title, unit, series, columns, kind, stacked) {
@@ -94,14 +112,10 @@
       " · last 30 days: " + count(report.summary.totalRequests) + " requests, $" +
       money(report.summary.totalCost);
     fill("portal-limits", report.limits, [
-      {text: function (l) { return LIMIT_NAMES[l.name] || l.name; }},
+      {text: limitName},
       {text: function (l) { return shown(l.limit, l.unit); }, numeric: true},
       {text: function (l) { return l.used === undefined ? "–" : shown(l.used, l.unit); }, numeric: true},
-      {text: function (l) {
-        if (l.limit === null || l.limit === undefined) { return "unlimited"; }
-        return l.remaining === undefined ? "per " + (l.name === "concurrency" ? "moment" : "minute")
-          : shown(l.remaining, l.unit);
-      }, numeric: true}
+      {text: remaining, numeric: true}
     ]);
     var charts = $("portal-charts");
     charts.textContent = "";
