@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, render_template, request
 
@@ -19,8 +20,20 @@ def catalogue():
     return render_template("console/catalogue.html", view=services().catalogue_view.overview())
 
 
+def _midnight(day: str, zone_name: str) -> str:
+    """The start of a day in the chosen zone, as the stats query wants it (the day as given,
+    at UTC midnight, when the zone or the day does not parse: the query then says why)."""
+    try:
+        zone = ZoneInfo(zone_name)
+        return datetime.combine(date.fromisoformat(day), time(0), zone).isoformat()
+    except (ValueError, ZoneInfoNotFoundError):
+        return f"{day}T00:00:00+00:00"
+
+
 def _explorer_args(args) -> dict:
-    """The explorer's form (whole days, the last one included) as the stats API's query."""
+    """The explorer's form (whole days in the chosen zone, the last one included) as the
+    stats API's query."""
+    zone = args.get("timezone") or "UTC"
     today = datetime.now(UTC).date()
     first = args.get("from") or (today - timedelta(days=EXPLORER_DEFAULT_DAYS - 1)).isoformat()
     last = args.get("to") or today.isoformat()
@@ -28,11 +41,10 @@ def _explorer_args(args) -> dict:
         after_last = (date.fromisoformat(last) + timedelta(days=1)).isoformat()
     except ValueError:
         after_last = last
-    form = {"startDate": f"{first}T00:00:00+00:00", "endDate": f"{after_last}T00:00:00+00:00",
-            "granularity": args.get("granularity") or "day", "timezone":
-            args.get("timezone") or "UTC", "groupBy": args.get("groupBy", ""),
-            "apiKeyId": args.get("apiKeyId", ""), "model": args.get("model", ""),
-            "accountId": args.get("accountId", "")}
+    form = {"startDate": _midnight(first, zone), "endDate": _midnight(after_last, zone),
+            "granularity": args.get("granularity") or "day", "timezone": zone,
+            "groupBy": args.get("groupBy", ""), "apiKeyId": args.get("apiKeyId", ""),
+            "model": args.get("model", ""), "accountId": args.get("accountId", "")}
     return {"from": first, "to": last, "query": load(UsageStatsQueryArgsSchema(), form)}
 
 

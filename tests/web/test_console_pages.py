@@ -275,6 +275,11 @@ def test_the_read_only_pages_show_the_catalogue_the_explorer_and_operations(
     csv = client.get("/console/usage?groupBy=model&format=csv")
     assert csv.mimetype == "text/csv" and "openai/gpt-4o" in csv.get_data(as_text=True)
     assert client.get("/console/usage?from=not-a-day").status_code == 422
+    paris = client.get("/console/usage?timezone=Europe/Paris&groupBy=model&from=2020-01-01"
+                       "&to=2030-01-01&granularity=month").get_data(as_text=True)
+    assert re.search(r'id="explorer-requests">1<', paris)
+    assert re.search(r"<td>20\d\d-\d\d-01T00:00:00\+0[12]:00</td><td>openai/gpt-4o</td>", paris)
+    assert client.get("/console/usage?timezone=Asia/Kolkata").status_code == 422
     operations = client.get("/console/operations").get_data(as_text=True)
     assert 'id="db-status">connected<' in operations
     if backend == "postgres":
