@@ -10,6 +10,8 @@ from app.web.forms import load
 
 PAGE_SIZE = 50
 OAUTH_FIELDS = ("accessToken", "refreshToken", "expiresAt")
+PROXY_FIELDS = {"proxyType": "type", "proxyHost": "host", "proxyPort": "port",
+                "proxyUsername": "username", "proxyPassword": "password"}
 
 
 def list_accounts():
@@ -30,10 +32,23 @@ def create_account():
         oauth = None
         for name in OAUTH_FIELDS:
             form.pop(name, None)
-    body = load(AccountCreateSchema(), form, ints=("priority",),
-                extra={"oauthData": oauth} if oauth else None)
+    extra = {"oauthData": oauth} if oauth else {}
+    proxy = _proxy(form)
+    if proxy:
+        extra["proxyConfig"] = proxy
+    body = load(AccountCreateSchema(), form, ints=("priority",), extra=extra)
     services().accounts.create(body)
     return redirect(url_for("console.list_accounts"))
+
+
+def _proxy(form: dict) -> dict | None:
+    """The proxy fields (taken out of the form) as proxyConfig, or None when no type is set."""
+    fields = {target: form.pop(name, "").strip() for name, target in PROXY_FIELDS.items()}
+    if not fields["type"]:
+        return None
+    if fields["port"].isdigit():
+        fields["port"] = int(fields["port"])
+    return {name: value for name, value in fields.items() if value != ""}
 
 
 def show_account(account_id: str):

@@ -185,10 +185,15 @@ def test_accounts_are_added_tested_and_deactivated(client, services, stub_upstre
     oauth = client.post("/console/accounts", data={
         "name": "sub", "provider": "claude", "credential": "oauth", "apiKey": "",
         "accessToken": "at-1", "refreshToken": "rt-1", "expiresAt": "2030-01-01T00:00",
-        "csrf_token": token})
+        "proxyType": "socks5", "proxyHost": "127.0.0.1", "proxyPort": "1080",
+        "proxyUsername": "me", "proxyPassword": "secret", "csrf_token": token})
     assert oauth.status_code == 302, oauth.get_data(as_text=True)
     accounts = {a["name"]: a for a in services.accounts.list(limit=10)["accounts"]}
     assert accounts["stub"]["priority"] == 70 and accounts["sub"]["credentialType"] == "oauth"
+    assert accounts["stub"]["proxyConfig"] is None
+    assert accounts["sub"]["proxyConfig"] == {"type": "socks5", "host": "127.0.0.1",
+                                              "port": 1080, "username": "me",
+                                              "hasPassword": True}
     tested = client.post(f"/console/accounts/{accounts['stub']['id']}/test",
                          headers={"X-CSRF-Token": token, "HX-Request": "true"})
     assert tested.status_code == 200 and ">200<" in tested.get_data(as_text=True)
