@@ -17,6 +17,7 @@ from app.crypto import SecretBox
 from app.db.engine import build_engine, build_session_factory
 from app.db.migrations import schema_heads
 from app.db.pool import pool_status
+from app.db.types import utcnow
 from app.db.uow import UnitOfWorkFactory
 from app.jsonio import JSONProvider
 from app.metrics import prom
@@ -24,15 +25,19 @@ from app.metrics.collector import Collector
 from app.metrics.instrument import instrument_engine, instrument_requests
 from app.metrics.sinks import DatabaseSink, RedisSink
 from app.security import Passwords
+from app.services.account_probe import AccountProbe
 from app.services.accounts import AccountService
 from app.services.admins import AdminService
 from app.services.alerts.service import AlertService
 from app.services.alerts.webhooks import WebhookSender
 from app.services.auth import AuthService
+from app.services.catalogue_view import CatalogueView
 from app.services.chat.relay import ProtocolRelay
 from app.services.chat.service import ChatService
+from app.services.dashboard import Dashboard
 from app.services.health import HealthService
 from app.services.key_limits import KeyLimits
+from app.services.key_report import KeyReport
 from app.services.keys import KeyService
 from app.services.leases import DatabaseLeases, LeaseManager
 from app.services.legacy_keys import LegacyKeyHashes
@@ -40,6 +45,7 @@ from app.services.login_throttle import LoginThrottle, ThrottleRules
 from app.services.models import ModelService
 from app.services.monitoring import MonitoringService
 from app.services.oauth import TokenRefresher
+from app.services.operations_view import OperationsView
 from app.services.plans import PlanService
 from app.services.pricing import catalogue_pricing
 from app.services.quota.gate import QuotaGate
@@ -62,6 +68,7 @@ from app.services.usage_queue import UsageQueue
 from app.services.usage_reports import UsageReports
 from app.services.usage_writer import UsageWriter
 from app.services.users import UserService
+from app.web import init_web
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +129,15 @@ def create_app(config: dict | None = None) -> Flask:
     found.relay = ProtocolRelay(chat=found.chat)
     found.usage_reports = UsageReports(usage=usage, writer=found.usage_writer, models=models,
                                        retention=usage.retention, **common)
+    found.dashboard = Dashboard(usage=usage, keys=keys, accounts=found.accounts,
+                                monitoring=found.monitoring, clock=utcnow)
+    found.key_report = KeyReport(keys=keys, usage=usage, models=models, quota=quota,
+                                 clock=utcnow)
+    found.account_probe = AccountProbe(accounts=found.accounts, models=models)
+    found.catalogue_view = CatalogueView(users=users, plans=plans, models=models)
+    found.operations_view = OperationsView(storage_health=found.storage_health,
+                                           storage=found.storage, alerts=found.alerts,
+                                           usage_queue=found.usage_queue)
     transactions = app.extensions["relaygate"].transactions
     transactions.register("api_keys", ServiceTable(keys))
     transactions.register("accounts", ServiceTable(app.extensions["relaygate"].accounts))
@@ -129,6 +145,7 @@ def create_app(config: dict | None = None) -> Flask:
     transactions.register("models", ModelTable(models))
     transactions.register("plans", PlanTable(plans))
     init_api(app)
+    init_web(app)
     instrument_requests(app, app.extensions["relaygate"].monitoring)
     input_guard.register(app, max_depth=settings.max_json_depth)
     register_commands(app)

@@ -61,8 +61,10 @@ def has_admin() -> bool:
 
 
 def announce(bind: str) -> None:
-    click.echo(f"Relaygate on http://{bind} (Swagger UI: http://{bind}/docs, "
-               f"OpenAPI: http://{bind}/openapi.json)")
+    click.echo(f"Relaygate on http://{bind}\n"
+               f"  admin console:   http://{bind}/console\n"
+               f"  key holders:     http://{bind}/portal (paste an API key to see its usage)\n"
+               f"  Swagger UI:      http://{bind}/docs (OpenAPI: http://{bind}/openapi.json)")
 
 
 @cli.command("serve")
@@ -73,8 +75,8 @@ def serve(bind: str) -> None:
     migrate()
     announce(bind)
     if not has_admin():
-        click.echo("No admin yet? Set RELAYGATE_ADMIN_USERNAME and RELAYGATE_ADMIN_PASSWORD, "
-                   "or run:\n  relaygate create-admin")
+        click.echo("No admin yet? To sign in to the console, set RELAYGATE_ADMIN_USERNAME and "
+                   "RELAYGATE_ADMIN_PASSWORD before starting, or run:\n  relaygate create-admin")
     os.environ["RELAYGATE_BIND"] = bind
     os.chdir(PROJECT_ROOT)
     os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c",

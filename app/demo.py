@@ -71,6 +71,8 @@ def instructions(base: str, api_key: str) -> list[str]:
             '"messages": [{"role": "user", "content": "Hello!"}]}')
     return [
         f"Relaygate demo on {base} (Swagger UI: {base}/docs); the upstream is a local stub.",
+        f"Console: {base}/console (user {DEMO_ADMIN!r}); your key's usage: "
+        f"{base}/portal",
         "",
         f"Your API key: {api_key}",
         "",

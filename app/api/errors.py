@@ -48,6 +48,15 @@ def _respond(status: int, body: dict, headers: dict | None = None):
     return response
 
 
+def status_of(error: domain.DomainError) -> int:
+    """The HTTP status of a domain error (the console's HTML pages use it too)."""
+    if isinstance(error, domain.DatabaseError):
+        return _DB_STATUS.get(error.code, 500)
+    if isinstance(error, domain.UpstreamError):
+        return error.status
+    return next((s for cls, s in _DOMAIN_STATUS if isinstance(error, cls)), 400)
+
+
 def handle_domain_error(error: domain.DomainError):
     status, headers = domain_status(error)
     return _respond(status, error_body(error.code, error.message, error.details, **error.extra),
@@ -57,14 +66,9 @@ def handle_domain_error(error: domain.DomainError):
 def domain_status(error: domain.DomainError) -> tuple[int, dict]:
     """The HTTP status of a domain error, and its Retry-After header when it has one."""
     headers = {}
-    if isinstance(error, domain.DatabaseError):
-        status = _DB_STATUS.get(error.code, 500)
-        if status == 503:
-            headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    elif isinstance(error, domain.UpstreamError):
-        status = error.status
-    else:
-        status = next((s for cls, s in _DOMAIN_STATUS if isinstance(error, cls)), 400)
+    status = status_of(error)
+    if isinstance(error, domain.DatabaseError) and status == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))

@@ -14,6 +14,7 @@ from app.api.schemas.keys import (
     KeyCreateSchema,
     KeyPageSchema,
     KeyQueryArgsSchema,
+    KeyReportSchema,
     KeySchema,
     KeyUpdateSchema,
     KeyValidateSchema,
@@ -62,6 +63,22 @@ class OwnKey(MethodView):
     def get(self):
         """The calling key's own data, limits and usage"""
         return ok(services().keys.get(principal().id))
+
+
+@blp.route("/me/usage")
+class OwnKeyUsage(MethodView):
+    @api_key_required
+    @blp.response(200, envelope(KeyReportSchema))
+    @blp.alt_response(401, schema=ErrorEnvelopeSchema, description="Missing or invalid key.")
+    def get(self):
+        """The calling key's limits and what remains, its usage and the models it may use
+
+        What the key holders' portal (/portal) shows: usage per day over the last 30 days and
+        per model, each limit with what is used and what remains (tokens in total, cost
+        today in the quota time zone), and the active catalogue models its permissions allow.
+        Nothing of any other key.
+        """
+        return ok(services().key_report.for_key(principal().id))
 
 
 @blp.route("/validate")

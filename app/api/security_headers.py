@@ -1,8 +1,9 @@
 """Headers every answer carries, and the Content-Security-Policy of HTML pages.
 
-The only HTML page is Swagger UI at /docs: its assets come from the app itself, and its one
-inline script (flask-smorest's template, which passes the spec URL) is allowed by its SHA-256,
-computed from the page, so no other inline script can run.
+Swagger UI at /docs: its assets come from the app itself, and its one inline script
+(flask-smorest's template, which passes the spec URL) is allowed by its SHA-256, computed from
+the page, so no other inline script can run. The web console and the portal (app/web) have no
+inline script nor style at all: their policy allows neither, whatever a page might contain.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ import base64
 import hashlib
 import re
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 _CSP = ("default-src 'self'; script-src 'self'{hashes}; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
         "form-action 'self'; frame-ancestors 'none'")
+_WEB_PAGES = ("/console", "/portal")
+_WEB_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+            "frame-ancestors 'none'")
 
 
 def register(app: Flask) -> None:
@@ -26,8 +31,9 @@ def register(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         if (response.mimetype == "text/html" and not response.is_streamed
                 and not response.direct_passthrough):
-            response.headers.setdefault("Content-Security-Policy", content_security_policy(
-                response.get_data(as_text=True)))
+            policy = (_WEB_CSP if request.path.startswith(_WEB_PAGES)
+                      else content_security_policy(response.get_data(as_text=True)))
+            response.headers.setdefault("Content-Security-Policy", policy)
         return response
 
 

@@ -90,6 +90,13 @@ class UsageStream:
             age = max(0.0, round(now - added_ms / 1000, 3))
         return {"length": int(length), "oldestAgeSeconds": age}
 
+    def group_backlog(self, group: str) -> dict:
+        """{lag, pending, deadLetters} of the consumer group (lag None where Redis cannot tell)."""
+        found = next((info for info in self.client.xinfo_groups(self.stream)
+                      if info["name"] in (group, group.encode())), {})
+        return {"lag": found.get("lag"), "pending": int(found.get("pending", 0)),
+                "deadLetters": int(self.client.xlen(self.dead_letters))}
+
     def beat(self, consumer: str, now: float) -> None:
         pipe = self.client.pipeline(transaction=False)
         pipe.zadd(self.drains, {consumer: now})

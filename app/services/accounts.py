@@ -69,6 +69,12 @@ class AccountService(Service):
         return views.detail(self._get(account_id), self.box)
 
     @db_retry
+    def names(self, account_ids: list[str]) -> dict[str, str]:
+        """{id: name} of the accounts that exist among `account_ids`."""
+        with self.uow() as uow:
+            return uow.accounts.names(account_ids) if account_ids else {}
+
+    @db_retry
     def list(self, *, provider: str | None = None, status: str | None = None, limit: int = 20,
              offset: int = 0) -> dict:
         with self.uow() as uow:

@@ -65,6 +65,12 @@ class KeyService(Service):
             return key
 
     @db_retry
+    def names(self, key_ids: list[str]) -> dict[str, str]:
+        """{id: name} of the keys that exist among `key_ids` (deleted ones included)."""
+        with self.uow() as uow:
+            return uow.api_keys.names(key_ids) if key_ids else {}
+
+    @db_retry
     def update(self, key_id: str, changes: dict) -> ApiKey:
         with self.uow() as uow:
             key = uow.api_keys.get(key_id)
@@ -94,11 +100,12 @@ class KeyService(Service):
 
     @db_retry
     def list(self, *, is_active=None, permissions=None, tags=(), include_deleted=False,
-             limit=20, offset=0, sort_by="created_at", sort_order="DESC") -> dict:
+             limit=20, offset=0, sort_by="created_at", sort_order="DESC",
+             search: str | None = None) -> dict:
         if sort_by not in SORTABLE_COLUMNS:
             raise InvalidInput("Unknown sortBy field.", details={"sortBy": ["Unknown field."]})
         filters = KeyFilter(is_active=is_active, provider=permissions, tags=tuple(tags or ()),
-                            include_deleted=include_deleted)
+                            include_deleted=include_deleted, search=search or None)
         with self.uow() as uow:
             keys, total = uow.api_keys.list_page(filters, sort_by=sort_by,
                                                  descending=sort_order == "DESC",

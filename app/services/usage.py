@@ -176,6 +176,19 @@ class UsageService(Service):
         return usage_report.stats(plan, rows, group)
 
     @db_retry
+    def ranking(self, query: StatsQuery, top: int = 10) -> list[dict]:
+        """The `top` groups of `query.group_by` over the whole range, by cost then requests,
+        each with its totals (`name` is the model, key id or account id)."""
+        plan, group = plan_stats(query)
+        if group is None:
+            raise InvalidInput("groupBy is required.", details={"groupBy": ["Required."]})
+        with self.uow() as uow:
+            rows = self._sums(uow, plan, plan.start, plan.end, unit=None, group=group)
+        rows.sort(key=lambda row: (-row.totals.cost, -row.totals.requests, row.group))
+        return [{"name": usage_report.group_label(group, row.group),
+                 **usage_report.totals_dict(row.totals)} for row in rows[:top]]
+
+    @db_retry
     def cost_analysis(self, query: CostQuery) -> dict:
         """getCostAnalysis: costBreakdown by day, model or account; daily trends; topModels."""
         plan, previous = plan_cost(query)

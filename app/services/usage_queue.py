@@ -133,6 +133,13 @@ class UsageQueue:
         """Redis went away: check the group again on the next call (it may have been lost)."""
         self._group_ready = False
 
+    def backlog(self, *, beat_within: float = 15.0) -> dict:
+        """What waits to be stored, for the operations page: entries never read (`lag`, None
+        where Redis cannot tell), read but not stored yet (`pending`), set aside as dead
+        letters (`deadLetters`), and the drain's `status` (running, oldest pending age, lost)."""
+        self._ensure_group()
+        return {**self.store.group_backlog(GROUP), **self.status(beat_within=beat_within)}
+
     def pending(self) -> int:
         self._ensure_group()
         return self.store.pending()

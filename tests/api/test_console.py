@@ -45,6 +45,7 @@ def test_serve_migrates_and_mentions_the_missing_admin_only_while_there_is_none(
     first = _serve_once(tmp_path)
     assert "Relaygate on http://127.0.0.1:" in first
     assert "No admin yet?" in first
+    assert "/console" in first and "/portal" in first
 
     created = subprocess.run(
         [sys.executable, "-m", "app", "create-admin", "--username", "root", "--password",

@@ -134,3 +134,40 @@ class UsageInputSchema(BodySchema):
 class UsageRecordedSchema(Schema):
     recorded = fields.Boolean()
     queued = fields.Boolean(metadata={"description": "Queued for a worker (write_behind)."})
+
+
+class KeyLimitSchema(Schema):
+    name = fields.String(metadata={"description": "tokens, dailyCost, requestsPerMinute, "
+                                                  "concurrency, or plan:<plan>:<modelType> "
+                                                  "for the plan's quota per model tier."})
+    unit = fields.String()
+    limit = fields.Decimal(allow_none=True, metadata={"description": "None: no limit."})
+    used = fields.Decimal(allow_none=True)
+    remaining = fields.Decimal(allow_none=True)
+    resetsAt = fields.DateTime(allow_none=True, metadata={"description": "Plan quotas only."})
+
+
+class KeyReportModelSchema(Schema):
+    name = fields.String()
+    requests = fields.Integer()
+    totalTokens = fields.Integer()
+    cost = fields.Decimal()
+
+
+class AllowedModelSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    provider = fields.String()
+    inputPrice = fields.Decimal(metadata={"description": "USD per million tokens."})
+    outputPrice = fields.Decimal(metadata={"description": "USD per million tokens."})
+
+
+class KeyReportSchema(Schema):
+    key = fields.Dict()
+    limits = fields.List(fields.Nested(KeyLimitSchema))
+    period = fields.String()
+    series = fields.List(fields.Dict(), metadata={"description": "Per day: requests, tokens, "
+                                                                 "cost (USD)."})
+    summary = fields.Dict()
+    models = fields.List(fields.Nested(KeyReportModelSchema))
+    allowedModels = fields.List(fields.Nested(AllowedModelSchema))

@@ -20,6 +20,11 @@ def _at(moment: datetime):
 class AccountRepository(Repository[Account]):
     model = Account
 
+    def names(self, account_ids: list[str]) -> dict[str, str]:
+        rows = self.session.execute(select(Account.id, Account.name)
+                                    .where(Account.id.in_(account_ids)))
+        return {row_id: name for row_id, name in rows}
+
     def list_page(self, *, provider: str | None, status: str | None, limit: int,
                   offset: int) -> tuple[list[Account], int]:
         conditions = []

@@ -31,6 +31,7 @@ class KeyFilter:
     tags: tuple[str, ...] = ()
     include_deleted: bool = False
     user_id: str | None = None
+    search: str | None = None  # part of the name, or the whole id
 
 
 class ApiKeyRepository(Repository[ApiKey]):
@@ -38,6 +39,10 @@ class ApiKeyRepository(Repository[ApiKey]):
 
     def get_by_hash(self, hashed_key: str) -> ApiKey | None:
         return self.session.scalar(select(ApiKey).where(ApiKey.hashed_key == hashed_key))
+
+    def names(self, key_ids: list[str]) -> dict[str, str]:
+        rows = self.session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(key_ids)))
+        return {row_id: name for row_id, name in rows}
 
     def list_page(self, filters: KeyFilter, *, sort_by: str, descending: bool, limit: int,
                   offset: int) -> tuple[list[ApiKey], int]:
@@ -58,6 +63,11 @@ class ApiKeyRepository(Repository[ApiKey]):
             conditions.append(ApiKey.is_active.is_(filters.is_active))
         if filters.user_id is not None:
             conditions.append(ApiKey.user_id == filters.user_id)
+        if filters.search:
+            pattern = "%" + filters.search.replace("\\", "\\\\").replace("%", "\\%") \
+                .replace("_", "\\_") + "%"
+            conditions.append(or_(ApiKey.name.ilike(pattern, escape="\\"),
+                                  ApiKey.id == filters.search))
         if filters.provider == "all":
             conditions.append(ApiKey.permissions == "all")
         elif filters.provider:

@@ -81,6 +81,21 @@ class QuotaService(Reservations, Service):
         model_type = self.models.resolve(model)["modelType"]
         return self.allowance(subject, model_type, self.plans.limits(), self.clock())
 
+    def standing(self, *, key_id: str, user_id: str | None) -> list[dict]:
+        """What a key's plan allows per model tier now, what is used, and when it resets (the
+        portal's view); the key's owner's plan and count when it has one."""
+        subject = Subject.of_key(key_id) if user_id is None else self.subject_of_user(user_id)
+        now, limits = self.clock(), self.plans.limits()
+        rows = []
+        for model_type in sorted(limits.get(subject.plan, {})):
+            allowance = self.allowance(subject, model_type, limits, now)
+            used = self.used(self.counter_key(subject, allowance))
+            rows.append({"plan": subject.plan, "modelType": model_type,
+                         "limit": allowance.limit, "period": allowance.period, "used": used,
+                         "remaining": max(allowance.limit - used, 0),
+                         "resetsAt": allowance.end})
+        return rows
+
     def period_stamps(self, now: datetime) -> dict[str, str]:
         return {period: stamp(period_bounds(period, now, self.zone)[0]) for period in PERIODS}
 
