@@ -88,8 +88,8 @@ def instructions(base: str, api_key: str) -> list[str]:
         "      print(e.choices[0].delta.content or '', end='', flush=True) if e.choices "
         "else None\"",
         "",
-        "Claude Code (once Relaygate speaks Anthropic's Messages API):",
-        f"  ANTHROPIC_BASE_URL={base}/api ANTHROPIC_AUTH_TOKEN={api_key} claude",
+        "Claude Code (its Claude models are answered by the stub's Claude account):",
+        f"  ANTHROPIC_BASE_URL={base} ANTHROPIC_AUTH_TOKEN={api_key} claude",
         "",
         "Ctrl-C stops Relaygate and the stub.",
     ]

@@ -1,4 +1,4 @@
-"""GET /: a browser that opens the gateway's address lands on Swagger UI (the console later)."""
+"""GET /: a browser that opens the gateway's address lands on the admin console."""
 
 from __future__ import annotations
 
@@ -9,4 +9,4 @@ blp = Blueprint("home", __name__)
 
 @blp.get("/")
 def home():
-    return redirect("/docs", code=302)
+    return redirect("/console", code=302)

@@ -27,7 +27,7 @@ def test_relaygate_lists_every_operator_command_each_with_help(tmp_path):
 
 
 def _serve_once(tmp_path) -> str:
-    """`relaygate serve` until it answers; what it printed. Checks `/` leads to Swagger UI."""
+    """`relaygate serve` until it answers; what it printed. Checks `/` leads to the console."""
     port = free_port()
     env = embedded_env(tmp_path / "instance", RELAYGATE_WORKERS="1", RELAYGATE_THREADS="4")
     server = relaygate("serve", "--bind", f"127.0.0.1:{port}", env=env)
@@ -35,7 +35,7 @@ def _serve_once(tmp_path) -> str:
         wait_for_port(port, server)
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
         home = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
-        assert home.status_code == 302 and home.headers["location"].endswith("/docs")
+        assert home.status_code == 302 and home.headers["location"].endswith("/console")
     finally:
         output = stop(server)
     return output
