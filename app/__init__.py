@@ -210,7 +210,9 @@ def _operations(settings, engine, cache, common, usage, settler) -> dict:
                         ledger=UsageLedger(instance=socket.gethostname(), **common),
                         claim_idle_ms=settings.usage_claim_idle_ms,
                         replicas=_queue_replicas(settings),
-                        replica_wait_ms=settings.usage_queue_replica_wait_ms)
+                        # WAIT holds the connection: it must end before the socket times out.
+                        replica_wait_ms=min(settings.usage_queue_replica_wait_ms,
+                                            int(settings.redis_socket_timeout * 800)))
              if cache.enabled else None)
     monitoring = MonitoringService(
         collector=collector, sink=RedisSink(cache) if cache.enabled else DatabaseSink(uow),

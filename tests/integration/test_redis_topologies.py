@@ -195,10 +195,14 @@ def test_a_usage_record_no_replica_confirms_is_stored_at_once_not_trusted_to_the
 
 def test_behind_sentinel_a_usage_record_a_replica_confirms_is_queued(
         postgres_url, sentinel_redis, tmp_path):
-    application = make_app(tmp_path, postgres_url, sentinel_redis.url, "rgtest:replicated:")
+    application = make_app(tmp_path, postgres_url, sentinel_redis.url, "rgtest:replicated:",
+                           redis_socket_timeout=2.0, usage_queue_replica_wait_ms=1500)
     services = application.extensions["relaygate"]
     try:
         assert services.usage_queue.replicas == 1  # the default behind Sentinel
+        started = time.monotonic()  # an earlier test's failover may leave the replica syncing
+        while services.cache.client.execute_command("WAIT", 1, 200) < 1:
+            assert time.monotonic() - started < 30, "the replica never came back"
         key_id = _write_behind(services, "replicated")
         assert _stored(services, key_id) == 0  # queued: the replica holds it too
         assert services.usage_queue.drain_once("sentinel-drain").recorded == 1
