@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 from scripts.stub_upstream import reply_tokens
@@ -10,6 +9,7 @@ from tests.api.chat_support import add_account
 from tests.conftest import login_headers
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
+from tests.support.usage import stored_events, the_one_event
 
 CLAUDE = "claude/claude-sonnet-4-5"
 CLAUDE_UPSTREAM = "claude-sonnet-4-5-20250929"
@@ -45,23 +45,14 @@ class Gateway:
 
     def events(self, key_id: str | None = None) -> list[dict]:
         """The key's stored usage events (after storing what chat-fast queued)."""
-        queue = self.services.usage_queue
-        if queue is not None:
-            queue.drain_once("tests")
-        with self.services.uow() as uow:
-            return [{"input": e.input_tokens, "output": e.output_tokens,
-                     "cache_write": e.cache_write_tokens, "cache_read": e.cache_read_tokens,
-                     "cost": e.cost, "estimated": e.estimated, "request_id": e.request_id}
-                    for e in uow.usage_events.list_for_key(key_id or self.key["id"])]
+        return [{"input": e.input_tokens, "output": e.output_tokens,
+                 "cache_write": e.cache_write_tokens, "cache_read": e.cache_read_tokens,
+                 "cost": e.cost, "estimated": e.estimated, "request_id": e.request_id}
+                for e in stored_events(self.services, key_id or self.key["id"])]
 
     def event(self, seconds: float = 10.0) -> dict:
         """The one usage event, waiting for it (a cut stream is settled after the client left)."""
-        deadline = time.monotonic() + seconds
-        while not (events := self.events()):
-            assert time.monotonic() < deadline, "no usage event was stored"
-            time.sleep(0.05)
-        assert len(events) == 1, events
-        return events[0]
+        return the_one_event(self.events, seconds)
 
 
 def serve(app, stub) -> Iterator[Gateway]:

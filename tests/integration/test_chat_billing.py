@@ -5,7 +5,6 @@ marked `estimated` when the provider reported none or a stream was cut before it
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import pytest
@@ -16,6 +15,7 @@ from tests.api.chat_support import BODY, MODEL, add_account
 from tests.conftest import login_headers
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
+from tests.support.usage import stored_events, the_one_event
 
 ROUTES = ["/api/ai/chat", "/api/ai/chat-optimized", "/api/ai/chat-fast", "/v1/chat/completions"]
 CLAUDE = "claude/claude-haiku-4-5"
@@ -50,22 +50,13 @@ class Gateway:
 
     def events(self) -> list[dict]:
         """The key's stored usage events (after storing what chat-fast queued)."""
-        queue = self.services.usage_queue
-        if queue is not None:
-            queue.drain_once("tests")
-        with self.services.uow() as uow:
-            return [{"input": e.input_tokens, "output": e.output_tokens,
-                     "estimated": e.estimated, "source": e.source}
-                    for e in uow.usage_events.list_for_key(self.key["id"])]
+        return [{"input": e.input_tokens, "output": e.output_tokens,
+                 "estimated": e.estimated, "source": e.source}
+                for e in stored_events(self.services, self.key["id"])]
 
     def event(self, seconds: float = 10.0) -> dict:
         """The one usage event, waiting for it (a cut stream is settled after the client left)."""
-        deadline = time.monotonic() + seconds
-        while not (events := self.events()):
-            assert time.monotonic() < deadline, "no usage event was stored"
-            time.sleep(0.05)
-        assert len(events) == 1, events
-        return events[0]
+        return the_one_event(self.events, seconds)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -83,3 +84,22 @@ def numbers(row: dict) -> dict:
     return {name: row[name] for name in ("requests", "inputTokens", "outputTokens",
                                          "cacheWriteTokens", "cacheReadTokens", "totalTokens",
                                          "cost")}
+
+
+def stored_events(services, key_id: str) -> list:
+    """The key's stored usage events, after storing what chat-fast queued."""
+    if services.usage_queue is not None:
+        services.usage_queue.drain_once("tests")
+    with services.uow() as uow:
+        return uow.usage_events.list_for_key(key_id)
+
+
+def the_one_event(read, seconds: float = 10.0):
+    """The one item `read()` answers, waiting for it (a cut stream is settled after the client
+    left)."""
+    deadline = time.monotonic() + seconds
+    while not (events := read()):
+        assert time.monotonic() < deadline, "no usage event was stored"
+        time.sleep(0.05)
+    assert len(events) == 1, events
+    return events[0]
