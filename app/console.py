@@ -75,8 +75,10 @@ def serve(bind: str) -> None:
     migrate()
     announce(bind)
     if not has_admin():
+        # The script beside this interpreter: a newcomer's shell has no venv on its PATH.
+        script = os.path.relpath(os.path.join(os.path.dirname(sys.executable), "relaygate"))
         click.echo("No admin yet? To sign in to the console, set RELAYGATE_ADMIN_USERNAME and "
-                   "RELAYGATE_ADMIN_PASSWORD before starting, or run:\n  relaygate create-admin")
+                   f"RELAYGATE_ADMIN_PASSWORD before starting, or run:\n  {script} create-admin")
     os.environ["RELAYGATE_BIND"] = bind
     os.chdir(PROJECT_ROOT)
     os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c",
