@@ -33,6 +33,7 @@ from app.api import (
 )
 from app.api.auth import SECURITY_SCHEMES
 from app.api.envelope import ErrorEnvelopeSchema
+from app.api.openapi_examples import SchemaExamplesPlugin
 
 BLUEPRINTS = [health.blp, sessions.blp, keys.blp, accounts.blp, ai.blp, legacy.blp,
               openai_compat.blp, anthropic_compat.blp]
@@ -64,7 +65,7 @@ class RelaygateApi(Api):
 def init_api(app: Flask) -> Api:
     for name, value in OPENAPI_CONFIG.items():
         app.config.setdefault(name, value)
-    api = RelaygateApi(app)
+    api = RelaygateApi(app, spec_kwargs={"marshmallow_plugin": SchemaExamplesPlugin()})
     for name, scheme in SECURITY_SCHEMES.items():
         api.spec.components.security_scheme(name, scheme)
     for blueprint in BLUEPRINTS:

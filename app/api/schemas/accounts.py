@@ -36,6 +36,8 @@ class ProxyConfigSchema(BodySchema):
 
 
 class AccountUpdateSchema(BodySchema):
+    example = {"description": "Team OpenAI project", "priority": 60, "maxConcurrency": 8}
+
     name = fields.String(validate=validate.Length(1, 100))
     description = fields.String(allow_none=True, validate=validate.Length(max=1000))
     oauth_data = fields.Nested(OAuthDataSchema, data_key="oauthData")
@@ -58,6 +60,10 @@ class AccountUpdateSchema(BodySchema):
 
 
 class AccountCreateSchema(AccountUpdateSchema):
+    example = {"name": "my-openai", "provider": "openai", "apiKey": "sk-proj-replace-me",
+               "baseUrl": "https://api.openai.com/v1", "priority": 10,
+               "description": "Backup: accounts of a higher priority (default 50) go first."}
+
     name = fields.String(required=True, validate=validate.Length(1, 100))
     provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
 
@@ -153,6 +159,8 @@ class StatusMetadataSchema(BodySchema):
 
 
 class StatusChangeSchema(BodySchema):
+    example = {"status": "inactive"}
+
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     metadata = fields.Nested(StatusMetadataSchema, load_default=dict)
 

@@ -11,6 +11,8 @@ _model = fields.String(validate=validate.Length(1, 200))
 
 
 class ModelArgsSchema(QuerySchema):
+    example = {"model": "openai/gpt-4o-mini"}
+
     model = _model
 
 
@@ -30,6 +32,9 @@ class ChatBodySchema(Schema):
 
     class Meta:
         unknown = INCLUDE
+
+    example = {"model": "openai/gpt-4o-mini", "stream": False,
+               "messages": [{"role": "user", "content": "Hello!"}]}
 
     model = _model
     messages = fields.List(fields.Nested(MessageSchema), required=True,
@@ -81,6 +86,9 @@ class AnthropicMessagesBodySchema(Schema):
     class Meta:
         unknown = INCLUDE
 
+    example = {"model": "claude-sonnet-4-5", "max_tokens": 1024,
+               "messages": [{"role": "user", "content": "Hello, Claude!"}]}
+
     model = fields.String(required=True, validate=validate.Length(1, 200))
     messages = fields.List(fields.Dict(), required=True, validate=validate.Length(1, 100_000))
     max_tokens = fields.Integer(validate=validate.Range(1, 10_000_000))
@@ -89,6 +97,9 @@ class AnthropicMessagesBodySchema(Schema):
 
 class CountTokensBodySchema(AnthropicMessagesBodySchema):
     """What POST /v1/messages/count_tokens takes: a Messages request without max_tokens."""
+
+    example = {"model": "claude-sonnet-4-5",
+               "messages": [{"role": "user", "content": "Hello, Claude!"}]}
 
 
 class CountTokensSchema(Schema):

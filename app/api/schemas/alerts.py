@@ -9,6 +9,9 @@ from app.services.alerts.rules import METRIC_PATHS, OPERATORS
 
 
 class AlertCreateSchema(BodySchema):
+    example = {"name": "Slow queries", "metric": "database.avgQueryTime", "threshold": 200,
+               "operator": ">", "duration": 300}
+
     name = fields.String(validate=validate.Length(1, 100))
     metric = fields.String(required=True, validate=validate.Length(1, 100), metadata={
         "description": "A dotted path into getPerformanceMetrics: "

@@ -14,6 +14,8 @@ def _price(data_key: str) -> Money:
 
 
 class ModelUpdateSchema(BodySchema):
+    example = {"inputPrice": "2.50", "outputPrice": "10.00", "contextWindow": 128000}
+
     name = fields.String(validate=validate.Length(1, 100))
     provider = fields.String(validate=validate.OneOf(PROVIDERS))
     model_type = fields.String(data_key="modelType", validate=validate.OneOf(MODEL_TYPES))
@@ -38,6 +40,10 @@ class ModelUpdateSchema(BodySchema):
 
 
 class ModelCreateSchema(ModelUpdateSchema):
+    example = {"id": "openai/gpt-4o-2024-11-20", "name": "GPT-4o (2024-11-20)",
+               "provider": "openai", "modelType": "premium", "upstreamModel": "gpt-4o-2024-11-20",
+               "inputPrice": "2.50", "outputPrice": "10.00", "contextWindow": 128000}
+
     id = fields.String(required=True, validate=validate.Regexp(
         r"^[A-Za-z0-9][A-Za-z0-9._:-]*(/[A-Za-z0-9._:-]+)?$", error="Not a valid model id."),
         metadata={"example": "openai/gpt-4o"})

@@ -24,6 +24,9 @@ _tag = fields.String(validate=validate.Length(1, 64))
 
 
 class KeyUpdateSchema(BodySchema):
+    example = {"description": "Mobile app, production", "requestsPerMinute": 120,
+               "dailyCostLimit": "25.00", "tags": ["mobile"]}
+
     name = fields.String(validate=validate.Length(1, 100))
     description = fields.String(allow_none=True, validate=validate.Length(max=1000))
     permissions = Permissions()
@@ -41,6 +44,11 @@ class KeyUpdateSchema(BodySchema):
 
 
 class KeyCreateSchema(KeyUpdateSchema):
+    example = {"name": "mobile-app", "description": "Mobile app, production",
+               "permissions": ["openai", "claude"], "tokenLimit": 5000000,
+               "concurrencyLimit": 10, "dailyCostLimit": "25.00", "requestsPerMinute": 120,
+               "tags": ["mobile"]}
+
     id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,36}$"))
     name = fields.String(required=True, validate=validate.Length(1, 100))
 
@@ -101,6 +109,8 @@ class KeyPageSchema(Schema):
 
 
 class KeyValidateSchema(BodySchema):
+    example = {"hashedKey": "9f2a1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a"}
+
     hashedKey = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
@@ -119,6 +129,9 @@ class KeyValidationSchema(Schema):
 
 
 class UsageInputSchema(BodySchema):
+    example = {"model": "openai/gpt-4o-mini", "inputTokens": 1200, "outputTokens": 350,
+               "requestCount": 1}
+
     model = fields.String(required=True, validate=validate.Length(1, 200))
     input_tokens = fields.Integer(data_key="inputTokens", load_default=0,
                                   validate=RECORD_TOKENS)

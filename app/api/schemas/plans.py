@@ -16,5 +16,7 @@ class PlanLimitSchema(Schema):
 
 
 class PlanLimitUpdateSchema(BodySchema):
+    example = {"limit": 100, "period": "day"}
+
     limit = fields.Integer(required=True, validate=validate.Range(0, 10**9))
     period = fields.String(required=True, validate=validate.OneOf(PERIODS))

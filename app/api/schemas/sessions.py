@@ -10,6 +10,8 @@ MAX_TTL = 365 * 24 * 3600
 
 
 class LoginSchema(BodySchema):
+    example = {"username": "admin", "password": "demo-password-change-me"}
+
     username = fields.String(required=True, validate=validate.Length(1, 100))
     password = fields.String(required=True, validate=validate.Length(1, 1024),
                              load_only=True)
@@ -21,6 +23,9 @@ class SessionTokenSchema(Schema):
 
 
 class SessionCreateSchema(BodySchema):
+    example = {"userId": "b1946ac9-2e6f-4c1a-9d0e-5f3a7c2e8b41", "userType": "user",
+               "sessionData": {"locale": "en-GB"}, "ttlSeconds": 3600}
+
     user_id = fields.String(data_key="userId", required=True, validate=validate.Length(1, 64))
     user_type = fields.String(data_key="userType", required=True,
                               validate=validate.OneOf(["admin", "user"]))
@@ -39,6 +44,8 @@ class SessionSchema(Schema):
 
 
 class SessionUpdateSchema(BodySchema):
+    example = {"sessionData": {"locale": "en-GB", "theme": "dark"}, "extendTTL": 3600}
+
     session_data = fields.Dict(data_key="sessionData")
     extend_ttl = fields.Integer(data_key="extendTTL", validate=validate.Range(1, MAX_TTL))
 

@@ -22,6 +22,9 @@ class StorageConfigSchema(Schema):
 
 
 class StorageSwitchSchema(BodySchema):
+    example = {"primaryStorage": "postgres", "enableCache": False, "cacheTTL": 300,
+               "readStrategy": "database_first", "writeStrategy": "write_through"}
+
     primary_storage = fields.String(data_key="primaryStorage", required=True,
                                     validate=validate.OneOf(PRIMARY_STORAGES))
     enable_cache = fields.Boolean(data_key="enableCache", required=True)

@@ -20,6 +20,8 @@ class WhereSchema(BodySchema):
 class OperationSchema(BodySchema):
     """One operation; `data` is validated by the table's own create or update schema."""
 
+    example = {"type": "create", "table": "api_keys", "data": {"name": "staged-key"}}
+
     type = fields.String(required=True, validate=validate.OneOf(["create", "update", "delete"]))
     table = fields.String(required=True, validate=validate.OneOf(TABLE_NAMES))
     data = fields.Dict(load_default=dict)
@@ -59,6 +61,13 @@ class BatchOptionsSchema(BodySchema):
 
 
 class BatchSchema(BodySchema):
+    example = {"operations": [
+        {"type": "create", "table": "users",
+         "data": {"email": "grace@example.com", "plan": "premium"}},
+        {"type": "create", "table": "api_keys",
+         "data": {"name": "grace-laptop", "permissions": "claude"}},
+    ], "options": {"isolationLevel": "READ_COMMITTED"}}
+
     operations = fields.List(fields.Nested(OperationSchema), required=True,
                              validate=validate.Length(1, MAX_OPERATIONS))
     options = fields.Nested(BatchOptionsSchema, load_default=lambda: {
@@ -73,6 +82,8 @@ class BatchResultSchema(Schema):
 
 
 class TransactionBeginSchema(BodySchema):
+    example = {"isolationLevel": "READ_COMMITTED", "readOnly": False, "timeout": 60}
+
     isolation_level = _isolation
     read_only = fields.Boolean(data_key="readOnly", load_default=False)
     timeout = fields.Integer(load_default=60, validate=validate.Range(1, 3600), metadata={

@@ -35,10 +35,14 @@ class UsageBodySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
+    example = {"model": "openai/gpt-4o-mini"}
+
     model = _model
 
 
 class UsageUpdateBodySchema(UsageBodySchema):
+    example = {"model": "openai/gpt-4o-mini", "increment": 1}
+
     increment = _increment
 
 

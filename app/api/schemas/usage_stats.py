@@ -16,6 +16,10 @@ _DATE_HELP = ("ISO-8601 with a UTC offset, on a whole UTC hour (URL-encode '+' a
 
 
 class UsageStatsRecordSchema(BodySchema):
+    example = {"apiKeyId": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "accountType": "openai",
+               "model": "openai/gpt-4o-mini", "inputTokens": 1200, "outputTokens": 350,
+               "requestId": "req_01J9ZC4T8M6QX2V7"}
+
     api_key_id = fields.String(data_key="apiKeyId", validate=_id, metadata={
         "description": "Required for admins; an API key records against itself."})
     account_id = fields.String(data_key="accountId", allow_none=True, validate=_id, metadata={
@@ -154,6 +158,8 @@ class CostAnalysisSchema(Schema):
 
 
 class UsageStatsCleanupSchema(BodySchema):
+    example = {"retentionDays": 90}
+
     retention_days = fields.Integer(data_key="retentionDays", validate=validate.Range(
         MIN_RETENTION_DAYS, MAX_RETENTION_DAYS), metadata={
         "description": "Default: RELAYGATE_USAGE_RETENTION_DAYS (90 unless set)."})

@@ -11,11 +11,15 @@ _plan = fields.String(validate=validate.OneOf(PLANS))
 
 
 class UserUpdateSchema(BodySchema):
+    example = {"name": "Ada Lovelace", "plan": "premium"}
+
     name = fields.String(allow_none=True, validate=validate.Length(max=100))
     plan = _plan
 
 
 class UserCreateSchema(UserUpdateSchema):
+    example = {"email": "ada@example.com", "name": "Ada Lovelace", "plan": "free", "credits": 0}
+
     email = fields.Email(required=True, validate=validate.Length(max=255))
     credits = fields.Integer(load_default=0, validate=validate.Range(0, 10**9))
 
@@ -45,5 +49,7 @@ class UserPageSchema(Schema):
 
 
 class CreditGrantSchema(BodySchema):
+    example = {"amount": 100}
+
     amount = fields.Integer(required=True, validate=validate.Range(1, 10**9), metadata={
         "description": "Credits to add; one credit pays for one use past the plan's limit."})
