@@ -80,13 +80,16 @@ def instructions(base: str, api_key: str) -> list[str]:
         f"  curl -N {base}/v1/chat/completions -H 'Authorization: Bearer {api_key}' \\",
         f"       -H 'Content-Type: application/json' -d '{body}'",
         "",
-        "With the openai package (pip install openai):",
-        f"  python -c \"from openai import OpenAI; c = OpenAI(base_url='{base}/v1', "
-        f"api_key='{api_key}')",
-        f"  for e in c.chat.completions.create(model='{DEMO_MODEL}', stream=True, "
-        "messages=[{'role': 'user', 'content': 'Hello!'}]):",
-        "      print(e.choices[0].delta.content or '', end='', flush=True) if e.choices "
-        "else None\"",
+        # One logical line of Python (bash joins the continuations), so that pasting it with
+        # the indentation shown still runs; the checkout's venv, since a newcomer's shell has
+        # no `python` with openai on PATH.
+        "With the openai package (first: .venv/bin/pip install openai):",
+        f"  .venv/bin/python -c \"from openai import OpenAI; c = OpenAI(base_url='{base}/v1', "
+        f"api_key='{api_key}'); \\",
+        f"       s = c.chat.completions.create(model='{DEMO_MODEL}', stream=True, "
+        "messages=[{'role': 'user', 'content': 'Hello!'}]); \\",
+        "       [print(e.choices[0].delta.content or '', end='', flush=True) for e in s "
+        "if e.choices]; print()\"",
         "",
         "Claude Code (its Claude models are answered by the stub's Claude account):",
         f"  ANTHROPIC_BASE_URL={base} ANTHROPIC_AUTH_TOKEN={api_key} claude",
