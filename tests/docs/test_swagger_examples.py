@@ -1,9 +1,11 @@
 """Every request body in the OpenAPI document has an example that succeeds when tried as Swagger
 UI's "Try it out" sends it, against a fresh `relaygate demo` (seeded by app.demo.prepare).
 
-The ids an example names (a user, an API key, a key's hash) are created first with those ids,
-as a Swagger UI user would create them first; path parameters are filled from objects created
-for the operation, so deletes and status changes touch nothing the demo relies on.
+The ids an example names (a user, an API key, a key's hash) are created first with those ids
+(a Swagger UI user puts ids of their own there); path parameters are filled from objects
+created for the operation, so updates and status changes touch nothing the demo relies on.
+Admin operations are sent with the session of the admin the demo creates, the others with
+the demo's API key.
 """
 
 from __future__ import annotations
