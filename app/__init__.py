@@ -25,8 +25,8 @@ from app.metrics.collector import Collector
 from app.metrics.instrument import instrument_engine, instrument_requests
 from app.metrics.sinks import DatabaseSink, RedisSink
 from app.security import Passwords
-from app.services.account_probe import AccountProbe
 from app.services.account_groups import AccountGroupService
+from app.services.account_probe import AccountProbe
 from app.services.accounts import AccountService
 from app.services.admins import AdminService
 from app.services.alerts.service import AlertService

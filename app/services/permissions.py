@@ -47,23 +47,19 @@ def check_patterns(patterns: list[str]) -> list[str]:
     for pattern in patterns:
         if not 0 < len(pattern) <= PATTERN_LENGTH or not _PATTERN.match(pattern):
             raise ValueError(f"{pattern!r} is not a model name or glob pattern")
-        if not _brackets_balanced(pattern):
-            raise ValueError(f"{pattern!r} has an unclosed '[' or a stray ']'")
+        if not _brackets_closed(pattern):
+            raise ValueError(f"{pattern!r} has a '[' that no ']' closes")
     return list(dict.fromkeys(patterns))
 
 
-def _brackets_balanced(pattern: str) -> bool:
-    depth = 0
+def _brackets_closed(pattern: str) -> bool:
+    inside = False
     for char in pattern:
-        if char == "[":
-            if depth:
-                return False
-            depth = 1
-        elif char == "]":
-            if not depth:
-                return False
-            depth = 0
-    return depth == 0
+        if inside:
+            inside = char != "]"
+        elif char == "[":
+            inside = True
+    return not inside
 
 
 def model_names(model: dict) -> list[str]:
