@@ -503,3 +503,25 @@ def build_crs_store(
     pipe.execute()
     _write_runtime_state(r, fx)
     return fx
+
+
+def write_key(pipe: Any, encryption_key: str, key_id: str, plaintext: str,
+              fields: dict[str, str]) -> None:
+    """One more active API key, with CRS's defaults under `fields`."""
+    hashed = key_hash(plaintext, encryption_key)
+    pipe.hset(f"apikey:{key_id}", mapping={
+        "id": key_id, "name": f"key {key_id[:8]}", "description": "", "apiKey": hashed,
+        "isActive": "true", "permissions": "[]", "tags": "[]", "expirationMode": "fixed",
+        "isActivated": "true", "createdAt": CREATED, "updatedAt": CREATED, **fields})
+    pipe.hset("apikey:hash_map", hashed, key_id)
+
+
+def write_console_account(pipe: Any, encryption_key: str, account_id: str, api_url: str,
+                          secret: str, account_type: str = "shared") -> None:
+    """A Claude Console account (an API key on a relay URL) that CRS would schedule."""
+    pipe.hset(f"claude_console_account:{account_id}", mapping={
+        "id": account_id, "name": f"console {account_id}", "description": "",
+        "apiUrl": api_url, "apiKey": node_encrypt(secret, encryption_key, b"claude-console-salt"),
+        "priority": "50", "accountType": account_type, "status": "active",
+        "schedulable": "true", "isActive": "true", "createdAt": CREATED, "proxy": ""})
+    pipe.sadd("claude_console_account:index", account_id)
