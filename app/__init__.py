@@ -25,6 +25,7 @@ from app.metrics.collector import Collector
 from app.metrics.instrument import instrument_engine, instrument_requests
 from app.metrics.sinks import DatabaseSink, RedisSink
 from app.security import Passwords
+from app.services.account_groups import AccountGroupService
 from app.services.account_probe import AccountProbe
 from app.services.accounts import AccountService
 from app.services.admins import AdminService
@@ -124,7 +125,7 @@ def create_app(config: dict | None = None) -> Flask:
     found.chat = ChatService(
         auth=auth, keys=keys, models=models, quota=quota, key_limits=found.key_limits,
         scheduler=found.scheduler, accounts=found.accounts, settler=settler,
-        usage_writer=found.usage_writer,
+        usage_writer=found.usage_writer, groups=found.account_groups,
         sticky=StickySessions(ttl_seconds=settings.sticky_session_ttl_seconds, **common))
     found.relay = ProtocolRelay(chat=found.chat)
     found.usage_reports = UsageReports(usage=usage, writer=found.usage_writer, models=models,
@@ -195,6 +196,7 @@ def _account_services(settings: Settings, common: dict) -> dict:
             cooldown_seconds=settings.account_cooldown_seconds,
             failure_threshold=settings.account_failure_threshold, **common),
         "secrets": SecretRotation(box=box, **common),
+        "account_groups": AccountGroupService(**common),
     }
 
 

@@ -6,6 +6,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from app.api import (
+    account_groups,
     accounts,
     admin_alerts,
     admin_monitoring,
@@ -38,7 +39,7 @@ from app.api.openapi_examples import SchemaExamplesPlugin
 BLUEPRINTS = [health.blp, sessions.blp, keys.blp, accounts.blp, ai.blp, legacy.blp,
               openai_compat.blp, anthropic_compat.blp]
 BLUEPRINTS += [users.blp, plans.blp, catalogue.blp, usage.blp, usage_stats.blp]
-BLUEPRINTS += [client_models.blp]
+BLUEPRINTS += [client_models.blp, account_groups.blp]
 BLUEPRINTS += [admin_storage.blp, admin_monitoring.blp, admin_alerts.blp,
                admin_transactions.blp, prometheus.blp]
 

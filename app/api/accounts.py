@@ -87,8 +87,13 @@ class AccountItem(MethodView):
     @admin_required
     @blp.response(200, envelope(EmptySchema))
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
+    @blp.alt_response(409, schema=ErrorEnvelopeSchema,
+                      description="An API key is bound to the account (ACCOUNT_IN_USE).")
     def delete(self, account_id):
-        """Delete an account and its stored secrets"""
+        """Delete an account and its stored secrets
+
+        Group memberships go with it; an account a key is bound to is refused (unbind first).
+        """
         services().accounts.delete(account_id)
         return ok({})
 

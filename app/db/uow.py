@@ -27,6 +27,7 @@ class UnitOfWork:
     health: repos.HealthRepository
     accounts: repos.AccountRepository
     account_leases: repos.AccountLeaseRepository
+    account_groups: repos.AccountGroupRepository
     limit_slots: repos.LimitSlotRepository
     login_failures: repos.LoginFailureRepository
     storage_strategies: repos.StorageStrategyRepository

@@ -5,9 +5,10 @@ Decisions (documented in the README's "Moving from claude-relay-service"):
   Gemini API and OpenAI Responses become API-key accounts with their base URL. Azure OpenAI and
   Bedrock are skipped: Relaygate has no client for their APIs.
 - Priority: CRS prefers 1 over 100, Relaygate the higher number: ours = 101 - theirs.
-- Status: not `isActive`, not schedulable, or dedicated to keys (Relaygate has no key-to-account
-  binding, so it would serve every key) -> inactive; error-like states -> error; a rate limit
-  still running -> rate_limited until its end; everything else -> active.
+- Status: not `isActive` or not schedulable -> inactive; error-like states -> error; a rate
+  limit still running -> rate_limited until its end; everything else -> active.
+- `accountType` dedicated (bound to keys) or group (served through its groups): our
+  `dedicated` flag, so no unbound key is handed it; shared: not dedicated.
 - A proxy of type https (TLS to the proxy), which Relaygate does not speak, is kept as http and
   the account made inactive until someone checks it.
 """
@@ -138,10 +139,7 @@ def map_account(account: CrsAccount, now: datetime) -> MappedAccount | str:
         return credentials
     columns, secrets = credentials
     proxy_columns, proxy_ok = _proxy(account, notes)
-    dedicated = account.account_type == "dedicated"
-    if dedicated:
-        notes.append("dedicated to keys in CRS; Relaygate would share it with every key: "
-                     "imported inactive")
+    dedicated = account.account_type in ("dedicated", "group")
     password = (account.proxy or {}).get("password") if proxy_columns["proxy_host"] else None
     secrets["proxy_password_sealed"] = password or None
     columns |= proxy_columns | {
@@ -151,12 +149,13 @@ def map_account(account: CrsAccount, now: datetime) -> MappedAccount | str:
         "base_url": _base_url(account),
         "priority": max(0, 101 - account.priority),
         "max_concurrency": account.max_concurrency,
+        "dedicated": dedicated,
         "last_used_at": account.last_used_at,
         "created_at": account.created_at or now,
         "updated_at": now,
         "error_message": None, "rate_limit_reset_at": None, "rate_limit_remaining": None,
     }
-    columns |= _status(account, now, proxy_ok and not dedicated, notes)
+    columns |= _status(account, now, proxy_ok, notes)
     if account.daily_quota:
         notes.append(f"daily quota of {account.daily_quota} USD is not enforced")
     return MappedAccount(columns, secrets, notes)

@@ -40,7 +40,8 @@ def import_crs(redis_url: str, crs_encryption_key: str, timezone_offset: float, 
     services = current_app.extensions["relaygate"]
     client = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=30)
     importer = ImportService(uow=services.uow, keys=services.keys, box=services.accounts.box,
-                             usage=services.usage, pause_after=pause_after)
+                             groups=services.account_groups, usage=services.usage,
+                             pause_after=pause_after)
     try:
         client.ping()
         report = importer.run(CrsSource(client, crs_encryption_key, timezone_offset),

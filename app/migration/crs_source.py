@@ -171,6 +171,19 @@ class CrsAccount:
 
 
 @dataclass(frozen=True, slots=True)
+class CrsAccountGroup:
+    """`account_group:{id}` (hash: id, name, platform, description) and its members
+    (`account_group_members:{id}`, a set of account ids of any of the platform's types)."""
+
+    id: str
+    name: str
+    platform: str  # claude | gemini | openai | droid ...
+    description: str
+    member_ids: list[str]
+    raw: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class CrsUsageBucket:
     """A per-key (model None) or per-key+model counter hash for one period, or all time."""
 
@@ -575,6 +588,24 @@ class CrsSource:
                 _money(found.get(names[2])) or Decimal(0),
             )
         return totals
+
+    def account_groups(self) -> Iterator[CrsAccountGroup]:
+        """The groups listed in `account_groups`, each with its members (sorted)."""
+        if _text(self._redis.type("account_groups")) != "set":
+            return
+        ids = sorted(_text(member) for member in self._redis.smembers("account_groups"))
+        found = self._fetch([f"account_group:{group_id}" for group_id in ids])
+        for group_id in ids:
+            raw = found.get(f"account_group:{group_id}")
+            if not isinstance(raw, dict):
+                continue
+            members_key = f"account_group_members:{group_id}"
+            members = (sorted(_text(m) for m in self._redis.smembers(members_key))
+                       if _text(self._redis.type(members_key)) == "set" else [])
+            yield CrsAccountGroup(
+                id=raw.get("id") or group_id, name=raw.get("name") or "",
+                platform=(raw.get("platform") or "").lower(),
+                description=raw.get("description") or "", member_ids=members, raw=raw)
 
     def admin_credentials(self) -> CrsAdmin | None:
         raw = self._fetch(["session:admin_credentials"]).get("session:admin_credentials")

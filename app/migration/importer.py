@@ -21,27 +21,30 @@ from app.db.models import Account, Admin, ApiKey, ApiKeyTag, CrsImportItem
 from app.db.types import utcnow
 from app.migration import verify
 from app.migration.account_mapping import MappedAccount, map_account
+from app.migration.bindings import GroupsImport
 from app.migration.crs_source import CrsSource, check_encryption_key
 from app.migration.key_mapping import MappedKey, map_key
 from app.migration.progress import ProgressBar
 from app.migration.report import PHASES, ImportReport, PhaseResult
 from app.migration.usage_import import UsageImport
 from app.services import account_pool as pool
+from app.services.account_groups import AccountGroupService
 from app.services.keys import KeyService
 from app.services.legacy_keys import CRS_SCHEME
 from app.services.usage import UsageService
 
 # Part of every checksum: a change of the mapping re-imports what it maps.
-MAPPING_VERSION = "1"
+MAPPING_VERSION = "2"
 ID_LENGTH = 36
 
 
 class ImportService:
     def __init__(self, *, uow, keys: KeyService, box: SecretBox, usage: UsageService,
-                 clock: Callable = utcnow, progress: Callable = ProgressBar,
-                 pause_after: int | None = None):
+                 groups: AccountGroupService, clock: Callable = utcnow,
+                 progress: Callable = ProgressBar, pause_after: int | None = None):
         self.uow = uow
         self.keys = keys
+        self.groups = groups
         self.box = box
         self.usage = usage
         self.clock = clock
@@ -66,7 +69,7 @@ class ImportService:
         if "keys" in phases and not dry_run:
             self.keys.legacy.remember(source.encryption_key, CRS_SCHEME)
         steps = {"keys": self._keys, "accounts": self._accounts, "admins": self._admins,
-                 "usage": UsageImport(self).run}
+                 "groups": GroupsImport(self).run, "usage": UsageImport(self).run}
         for name in phases:
             result = PhaseResult(name)
             steps[name](source, result)
@@ -160,7 +163,8 @@ class ImportService:
         outcome = "updated"
         if row is None:
             row = uow.api_keys.add(ApiKey(id=self.target_id(uow.api_keys, source_id),
-                                          hash_scheme=CRS_SCHEME, tag_rows=[]))
+                                          hash_scheme=CRS_SCHEME, tag_rows=[],
+                                          binding_rows=[]))
             outcome = "created"
         hashes += [h for h in (row.hashed_key, mapped.columns["hashed_key"]) if h]
         for name, value in mapped.columns.items():

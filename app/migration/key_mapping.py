@@ -5,21 +5,30 @@ Decisions (documented in the README's "Moving from claude-relay-service"):
 - Permissions: `[]`/`'all'` become 'all'; names Relaygate does not relay are dropped (the key
   is narrowed, never widened); a key left with none is imported inactive.
 - A CRS rate limit counts per window of `rateLimitWindow` minutes: a one-minute window is our
-  requests-per-minute limit; any other window, and the cost limits other than the daily one,
-  model and client restrictions, account bindings and service rates are reported, not enforced.
-- An activation-mode key that was never used starts its period at the import.
+  requests-per-minute limit; any other window, the cost limits other than the daily one and
+  service rates are reported, not enforced.
+- `restrictedModels` (with `enableModelRestriction`) is CRS's blacklist on its Claude relay:
+  our `deniedModels`, names matched exactly as CRS matches them (and every catalogue name of
+  the entry). `allowedClients` (with `enableClientRestriction`) keeps the families Relaygate
+  recognises (app/services/clients.py); a key left with none is imported inactive.
+- An activation-mode key that was never used keeps `activationDays`/`activationUnit`: its
+  period starts at its first request here; one already activated keeps its expiry.
+- Account bindings (`*AccountId`, `group:` prefixes) are mapped once accounts and groups are
+  in (app/migration/bindings.py).
 - A CRS owner (`userId`) becomes the tag `crs-user:<username or id>`; the key keeps no
   Relaygate owner (CRS users have no e-mail to make one from), so it is its own quota subject.
 """
 
 from __future__ import annotations
 
+import glob
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from app.migration.crs_source import CrsApiKey
+from app.services.clients import FAMILIES
 from app.services.permissions import PROVIDERS
 
 NAME_LENGTH, TAG_LENGTH, MAX_TAGS = 100, 64, 50
@@ -73,16 +82,58 @@ def _rate_limit(key: CrsApiKey, notes: list[str]) -> int | None:
     return None
 
 
-def _expiry(key: CrsApiKey, now: datetime, notes: list[str]) -> datetime | None:
-    if key.expiration_mode != "activation" or key.is_activated:
-        return key.expires_at
-    period = _ACTIVATION_UNITS.get(key.activation_unit or "days")
-    if not key.activation_days or period is None:
-        return key.expires_at
-    expires = now + key.activation_days * period
-    notes.append(f"activation period of {key.activation_days} {key.activation_unit or 'days'} "
-                 f"starts at the import: expires {expires.isoformat()}")
-    return expires
+def _expiry(key: CrsApiKey, now: datetime, notes: list[str]) -> dict[str, Any]:
+    """expires_at and the activation columns."""
+    unit = key.activation_unit or "days"
+    if (key.expiration_mode != "activation" or not key.activation_days
+            or unit not in _ACTIVATION_UNITS):
+        if key.expiration_mode == "activation" and not key.is_activated:
+            notes.append(f"activation unit {unit!r} is unknown: the key keeps expiry "
+                         f"{key.expires_at.isoformat() if key.expires_at else 'none'}")
+        return {"expires_at": key.expires_at, "activation_days": None,
+                "activation_unit": "days", "activated_at": None}
+    if key.is_activated:
+        return {"expires_at": key.expires_at, "activation_days": key.activation_days,
+                "activation_unit": unit, "activated_at": key.activated_at or now}
+    return {"expires_at": None, "activation_days": key.activation_days, "activation_unit": unit,
+            "activated_at": None}
+
+
+def activation_of(key: CrsApiKey) -> list | None:
+    """[days, unit] of a key whose expiry counts from its first use, else None."""
+    unit = key.activation_unit or "days"
+    if key.expiration_mode != "activation" or not key.activation_days \
+            or unit not in _ACTIVATION_UNITS:
+        return None
+    return [key.activation_days, unit]
+
+
+def expected_clients(key: CrsApiKey) -> list[str]:
+    """The key's client allow-list as Relaygate keeps it ([] when not restricted)."""
+    if not (key.enable_client_restriction and key.allowed_clients):
+        return []
+    return [name for name in dict.fromkeys(key.allowed_clients) if name in FAMILIES]
+
+
+def expected_denied_models(key: CrsApiKey) -> list[str]:
+    if not (key.enable_model_restriction and key.restricted_models):
+        return []
+    # CRS compares names exactly: glob characters in a name are meant literally.
+    return list(dict.fromkeys(glob.escape(name) for name in key.restricted_models if name))
+
+
+def _clients(key: CrsApiKey, notes: list[str]) -> tuple[list[str], bool]:
+    """(allowed clients, still usable)."""
+    kept = expected_clients(key)
+    if not (key.enable_client_restriction and key.allowed_clients):
+        return kept, True
+    dropped = sorted(set(key.allowed_clients) - set(kept))
+    if dropped:
+        notes.append(f"client(s) {', '.join(dropped)} are not recognised by Relaygate: dropped")
+    if not kept:
+        notes.append("no allowed client left that Relaygate recognises: imported inactive")
+        return [], False
+    return kept, True
 
 
 def _unenforced(key: CrsApiKey, notes: list[str]) -> None:
@@ -91,13 +142,6 @@ def _unenforced(key: CrsApiKey, notes: list[str]) -> None:
     for name, amount in limits.items():
         if amount:
             notes.append(f"{name} of {amount} USD is not enforced by Relaygate")
-    if key.enable_model_restriction and key.restricted_models:
-        notes.append(f"model blacklist {', '.join(key.restricted_models)} is not enforced")
-    if key.enable_client_restriction and key.allowed_clients:
-        notes.append(f"client allow-list {', '.join(key.allowed_clients)} is not enforced")
-    if key.account_bindings:
-        bound = ", ".join(f"{kind}={value}" for kind, value in sorted(key.account_bindings.items()))
-        notes.append(f"bound to CRS account(s) {bound}: Relaygate serves it from the pool")
     if key.service_rates:
         notes.append("service rate multipliers are not applied to new usage")
 
@@ -108,6 +152,7 @@ def map_key(key: CrsApiKey, now: datetime) -> MappedKey | str:
         return "the key has no SHA-256 hash (apiKey field)"
     notes: list[str] = []
     permissions, usable = _permissions(key.permissions, notes)
+    allowed_clients, clients_usable = _clients(key, notes)
     created = key.created_at or now
     columns = {
         "name": (key.name or f"CRS key {key.id[:8]}")[:NAME_LENGTH],
@@ -118,9 +163,12 @@ def map_key(key: CrsApiKey, now: datetime) -> MappedKey | str:
         "concurrency_limit": key.concurrency_limit,
         "daily_cost_limit": key.daily_cost_limit,
         "requests_per_minute": _rate_limit(key, notes),
-        "expires_at": _expiry(key, now, notes),
+        **_expiry(key, now, notes),
+        "denied_models": expected_denied_models(key),
+        "allowed_models": [],
+        "allowed_clients": allowed_clients,
         "user_id": None,
-        "is_active": key.is_active and usable and not key.is_deleted,
+        "is_active": key.is_active and usable and clients_usable and not key.is_deleted,
         "is_deleted": key.is_deleted,
         "deleted_at": (key.deleted_at or now) if key.is_deleted else None,
         "created_at": created,

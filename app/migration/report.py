@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-PHASES = ("keys", "accounts", "usage", "admins")
+PHASES = ("keys", "accounts", "groups", "usage", "admins")
 OUTCOMES = ("created", "updated", "unchanged", "skipped")
 
 
@@ -47,12 +47,27 @@ class TotalsCheck:
         return self.source == self.relaygate
 
 
+@dataclass(frozen=True)
+class ControlsCheck:
+    """A key's enforced controls (model and client lists, activation, bound providers) as the
+    source has them and as Relaygate enforces them."""
+
+    key_id: str
+    source: dict
+    relaygate: dict
+
+    @property
+    def ok(self) -> bool:
+        return self.source == self.relaygate
+
+
 @dataclass
 class ImportReport:
     dry_run: bool
     phases: list[PhaseResult] = field(default_factory=list)
     counts: list[CountCheck] = field(default_factory=list)
     totals: list[TotalsCheck] = field(default_factory=list)
+    controls: list[ControlsCheck] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -61,7 +76,7 @@ class ImportReport:
 
     @property
     def ok(self) -> bool:
-        return all(check.ok for check in [*self.counts, *self.totals])
+        return all(check.ok for check in [*self.counts, *self.totals, *self.controls])
 
     @property
     def found_anything(self) -> bool:
@@ -97,5 +112,11 @@ class ImportReport:
                        + ("ok" if check.ok else "MISMATCH: Relaygate reports "
                           f"{check.relaygate[0]} requests, {check.relaygate[1]} tokens, "
                           f"{check.relaygate[2]:f} USD"))
+        if self.controls:
+            wrong = [check for check in self.controls if not check.ok]
+            out.append(f"  key controls: {len(self.controls)} keys compared, "
+                       + ("ok" if not wrong else f"{len(wrong)} MISMATCH"))
+            out += [f"  {check.key_id}: source {check.source}, Relaygate {check.relaygate}"
+                    for check in wrong]
         out.append("Verification passed." if self.ok else "Verification FAILED.")
         return out

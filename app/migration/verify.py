@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from app.migration.crs_source import CrsSource
-from app.migration.report import CountCheck, ImportReport
+from app.migration.bindings import bound_providers
+from app.migration.crs_source import CrsApiKey, CrsSource
+from app.migration.key_mapping import activation_of, expected_clients, expected_denied_models
+from app.migration.report import ControlsCheck, CountCheck, ImportReport
 from app.migration.usage_import import verify_totals
 
 # Ledger kind -> the repository holding what its records became.
@@ -35,6 +37,7 @@ def run(importer, source: CrsSource, phases: list[str], report: ImportReport) ->
         report.counts.append(CountCheck("API keys", len(keys), imported["key"], skipped["key"]))
         report.counts.append(CountCheck("  of which deleted", sum(k.is_deleted for k in keys),
                                         _deleted_imported(importer, keys), 0))
+        report.controls += _controls(importer, keys, bindings="groups" in phases)
     if "accounts" in phases:
         accounts = list(source.accounts())
         by_type = Counter(account.type for account in accounts)
@@ -59,3 +62,38 @@ def _deleted_imported(importer, keys) -> int:
                    if item.source_id in deleted and item.target_id]
         return sum(1 for target in targets
                    if (row := uow.api_keys.get(target)) is not None and row.is_deleted)
+
+
+def _controls(importer, keys: list[CrsApiKey], *, bindings: bool) -> list[ControlsCheck]:
+    """Each imported key's controls, the source's against what its row enforces."""
+    checks = []
+    with importer.uow() as uow:
+        for key in keys:
+            target = importer.imported_as("key", key.id)
+            row = uow.api_keys.get(target) if target else None
+            if row is None:
+                continue
+            source = {"deniedModels": expected_denied_models(key),
+                      "allowedClients": expected_clients(key), "activation": activation_of(key)}
+            ours = {"deniedModels": list(row.denied_models or []),
+                    "allowedClients": list(row.allowed_clients or []),
+                    "activation": ([row.activation_days, row.activation_unit]
+                                   if row.activation_days else None)}
+            if bindings:
+                wanted = sorted(bound_providers(key))
+                source["boundProviders"] = wanted
+                ours["boundProviders"] = [p for p in wanted if _confined(uow, row, p)]
+            checks.append(ControlsCheck(key.id, source, ours))
+    return checks
+
+
+def _confined(uow, row, provider: str) -> bool:
+    """Is the key kept, for `provider`, to accounts it is bound to (or kept off it)?"""
+    if row.permissions != "all" and provider not in row.permissions.split(","):
+        return True
+    for binding in row.binding_rows:
+        target = (uow.accounts.get(binding.account_id) if binding.account_id
+                  else uow.account_groups.get(binding.group_id))
+        if target is not None and target.provider == provider:
+            return True
+    return False

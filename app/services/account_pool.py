@@ -18,7 +18,7 @@ from app.services.retry import db_retry
 _FIELDS = ("id", "name", "provider", "credential_kind", "access_token_sealed", "api_key_sealed",
            "token_expires_at", "base_url", "proxy_type", "proxy_host", "proxy_port",
            "proxy_username", "proxy_password_sealed", "priority", "max_concurrency", "status",
-           "rate_limit_reset_at", "cooldown_until")
+           "rate_limit_reset_at", "cooldown_until", "dedicated")
 
 
 class AccountPool(Service):
@@ -27,12 +27,17 @@ class AccountPool(Service):
         return [Account(**fields) for fields in self.schedulable()
                 if fields["provider"] == provider]
 
-    @read_through("schedulable-accounts", key=lambda: "all")
+    @read_through("schedulable-accounts", key=lambda: "all", version=2)
     @db_retry
     def schedulable(self) -> list[dict]:
         with self.uow() as uow:
             rows = uow.accounts.schedulable()
             return [{name: getattr(row, name) for name in _FIELDS} for row in rows]
+
+
+def may_serve(account: Account, only: frozenset[str] | None) -> bool:
+    """May `account` serve a key whose bound accounts are `only` (None: the key is unbound)?"""
+    return account.id in only if only is not None else not account.dedicated
 
 
 def forget(cache: CacheStore | None) -> None:

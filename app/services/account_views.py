@@ -44,6 +44,7 @@ def detail(account: Account, box: SecretBox) -> dict:
         "proxyConfig": _proxy(account),
         "priority": account.priority,
         "maxConcurrency": account.max_concurrency,
+        "dedicated": bool(account.dedicated),
         "errorMessage": account.error_message,
         "cooldownUntil": account.cooldown_until,
         "createdAt": account.created_at,

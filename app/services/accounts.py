@@ -12,7 +12,7 @@ from datetime import timedelta
 from app.crypto import SecretBox
 from app.db.models import Account
 from app.db.models.account import STATUSES
-from app.errors import InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.providers import ProviderClient
 from app.services import account_pool as pool
 from app.services import account_views as views
@@ -21,7 +21,7 @@ from app.services.permissions import PROVIDERS
 from app.services.retry import db_retry
 from app.services.upstream import build_client
 
-EDITABLE = ("name", "description", "base_url", "priority", "max_concurrency")
+EDITABLE = ("name", "description", "base_url", "priority", "max_concurrency", "dedicated")
 _ONE_CREDENTIAL = "Give exactly one of oauthData or apiKey."
 
 
@@ -99,11 +99,16 @@ class AccountService(Service):
 
     @db_retry
     def delete(self, account_id: str) -> None:
-        """Remove the account and its sealed secrets; usage history keeps the account id."""
+        """Remove the account and its sealed secrets; usage history keeps the account id.
+        Refused while a key is bound to it: the key would fall back to the shared pool."""
         with self.uow() as uow:
             account = uow.accounts.get(account_id)
             if account is None:
                 raise _not_found()
+            bound = uow.account_groups.keys_bound(account_id=account_id)
+            if bound:
+                raise Conflict(f"{bound} API key(s) are bound to this account; unbind them "
+                               "first.", code="ACCOUNT_IN_USE")
             uow.accounts.delete(account)
             uow.commit()
         pool.forget(self.cache)

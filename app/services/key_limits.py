@@ -1,6 +1,7 @@
 """KeyLimits: an API key's own limits, checked before a request goes upstream.
 
 - `permissions`: the model's provider must be allowed, else 403.
+- `allowedModels` / `deniedModels` (permissions.py) and `allowedClients` (clients.py): 403.
 - `tokenLimit` and `dailyCostLimit`: 429 once the recorded usage has reached them (all-time tokens;
   cost since midnight in the quota time zone).
 - `requestsPerMinute`: a sliding window of 60 s, 429 with Retry-After.
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.errors import Forbidden, LimitExceeded
+from app.services import clients
 from app.services import permissions as perms
 from app.services.slots import Refusal, Slot, SlotLimiter
 from app.services.usage import UsageService
@@ -45,6 +47,19 @@ class KeyLimits:
         if not perms.allows(key["allowedProviders"], provider):
             raise Forbidden(f"This API key may not use {provider} models.",
                             code="PROVIDER_NOT_ALLOWED")
+
+    def check_use(self, key: dict, model: dict,
+                  client: clients.ClientRequest | None = None) -> None:
+        """May the key use this catalogue entry, from this client (None: not checked)? Every
+        route that relays, counts or lists for a key asks here."""
+        self.check_provider(key, model["provider"])
+        if not perms.models_allow(key.get("allowedModels") or [],
+                                  key.get("deniedModels") or [], model):
+            raise Forbidden(f"This API key may not use the model {model['id']!r}.",
+                            code="MODEL_NOT_ALLOWED")
+        if client is not None and not clients.admits(key.get("allowedClients") or [], client):
+            raise Forbidden("This API key is restricted to other clients.",
+                            code="CLIENT_NOT_ALLOWED")
 
     def admit(self, key: dict, provider: str, *, fresh: bool = False) -> Admission:
         """Take the key's slots for one request; `fresh` reads spend from the database."""

@@ -25,17 +25,22 @@ class KeyReport:
     def for_key(self, key_id: str, period: str = "30d") -> dict:
         """The key's limits and what remains of each (its own, then its plan's quota per model
         tier), its usage per day and per model over `period`, and the catalogue models its
-        permissions allow."""
+        permissions and model lists allow."""
         key = self.keys.get(key_id)
         spend = self.usage.spend(key_id, self.usage.today())
         start, end, unit = period_bounds(period, self.clock())
         series = self.usage.stats(StatsQuery(start, end, granularity=unit, api_key_id=key_id))
         by_model = self.usage.ranking(StatsQuery(start, end, granularity=unit,
                                                  api_key_id=key_id, group_by="model"), top=100)
+        rules = {"allowedProviders": key.permissions, "allowedModels": key.allowed_models,
+                 "deniedModels": key.denied_models}
         models = [{"id": model.id, "name": model.name, "provider": model.provider,
                    "inputPrice": model.input_price, "outputPrice": model.output_price}
                   for model in self.models.list(is_active=True)
-                  if perms.allows(key.permissions, model.provider)]
+                  if perms.may_use_model(rules, {"id": model.id, "name": model.name,
+                                                 "provider": model.provider,
+                                                 "upstreamModel": model.upstream_model,
+                                                 "aliases": model.aliases})]
         return {
             "key": {"id": key.id, "name": key.name, "isActive": key.is_active,
                     "expiresAt": key.expires_at, "permissions": perms.public(key.permissions)},

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from app.cache import read_through
-from app.db.models import ApiKey, ApiKeyTag
+from app.db.models import ApiKey, ApiKeyBinding, ApiKeyTag
 from app.db.repositories.api_keys import SORTABLE_COLUMNS, KeyFilter
 from app.errors import InvalidInput, NotFound, Unauthenticated
 from app.security import new_api_key, sha256_hex
+from app.services import clients
 from app.services import permissions as perms
 from app.services.base import Service
 from app.services.legacy_keys import OUR_SCHEME, LegacyKeyHashes
@@ -17,7 +18,9 @@ from app.services.retry import db_retry
 
 INVALID_KEY = "The API key is invalid."
 EDITABLE = ("name", "description", "token_limit", "concurrency_limit", "daily_cost_limit",
-            "requests_per_minute", "expires_at", "user_id", "is_active")
+            "requests_per_minute", "expires_at", "user_id", "is_active", "activation_days",
+            "activation_unit")
+ACTIVATION_UNITS = {"days": timedelta(days=1), "hours": timedelta(hours=1)}
 
 
 class IssuedKey:
@@ -46,12 +49,14 @@ class KeyService(Service):
         plaintext = new_api_key()
         now = self.clock()
         key = ApiKey(hashed_key=sha256_hex(plaintext), created_at=now, updated_at=now,
-                     permissions=self._permissions(data.get("permissions")), tag_rows=[])
+                     permissions=self._permissions(data.get("permissions")), tag_rows=[],
+                     binding_rows=[])
         if data.get("id"):
             key.id = data["id"]
         self._apply(key, data)
         with self.uow() as uow:
             self._check_owner(uow, key.user_id)
+            self._bind(uow, key, data)
             uow.api_keys.add(key)
             uow.commit()
         return IssuedKey(key, plaintext)
@@ -81,6 +86,7 @@ class KeyService(Service):
             if "user_id" in changes:
                 self._check_owner(uow, changes["user_id"])
             self._apply(key, changes)
+            self._bind(uow, key, changes)
             key.updated_at = self.clock()
             uow.commit()
         self.validate.invalidate(self.cache, key.hashed_key)
@@ -113,7 +119,7 @@ class KeyService(Service):
         return {"keys": keys, "total": total, "page": offset // limit + 1,
                 "totalPages": math.ceil(total / limit)}
 
-    @read_through("apikey", key=lambda hashed_key: hashed_key)
+    @read_through("apikey", key=lambda hashed_key: hashed_key, version=2)
     @db_retry
     def validate(self, hashed_key: str) -> dict | None:
         """validateApiKey: the seed's shape plus what authentication needs; None if unknown."""
@@ -129,7 +135,29 @@ class KeyService(Service):
                                "requests": key.requests_per_minute},
                 "tokenLimit": key.token_limit, "userId": key.user_id,
                 "allowedProviders": key.permissions, "hashScheme": key.hash_scheme,
+                "allowedModels": list(key.allowed_models or []),
+                "deniedModels": list(key.denied_models or []),
+                "allowedClients": list(key.allowed_clients or []),
+                "activationDays": key.activation_days, "activatedAt": key.activated_at,
+                "accountBindings": _bindings_with_providers(uow, key),
             }
+
+    @db_retry
+    def activate(self, key: dict) -> None:
+        """The first admitted request of a key whose expiry counts from its first use: its
+        period starts now. Concurrent first uses start it once (a conditional UPDATE)."""
+        if not key.get("activationDays") or key.get("activatedAt") is not None:
+            return
+        now = self.clock()
+        with self.uow() as uow:
+            row = uow.api_keys.get(key["id"])
+            if row is None or row.activated_at is not None or not row.activation_days:
+                return
+            period = row.activation_days * ACTIVATION_UNITS[row.activation_unit]
+            uow.api_keys.activate(row.id, now, now + period)
+            uow.commit()
+            hashed = row.hashed_key
+        self.validate.invalidate(self.cache, hashed)
 
     def authenticate(self, plaintext: str, *, fresh: bool = False) -> dict:
         """The key's validation record, or Unauthenticated with one message for every cause.
@@ -177,10 +205,72 @@ class KeyService(Service):
                            details={"userId": ["No user has that id."]})
 
     def _apply(self, key: ApiKey, data: dict) -> None:
+        activation = bool(data.get("activation_days"))
+        if activation and data.get("expires_at") is not None:
+            both = "Give expiresAt or activationDays, not both."
+            raise InvalidInput(both, details={"expiresAt": [both], "activationDays": [both]})
         for name in EDITABLE:
             if name in data:
                 setattr(key, name, data[name])
+        self._restrict(key, data)
+        if data.get("expires_at") is not None:
+            key.activation_days = None  # a fixed expiry replaces one counted from first use
+        if "activation_days" in data or "activation_unit" in data:
+            key.activation_unit = key.activation_unit or "days"
+            if key.activation_days:
+                key.expires_at = (key.activated_at + key.activation_days
+                                  * ACTIVATION_UNITS[key.activation_unit]
+                                  if key.activated_at else None)
         if key.expires_at is not None and key.expires_at.tzinfo is None:
             key.expires_at = key.expires_at.replace(tzinfo=UTC)
         if "tags" in data:
             key.tag_rows = [ApiKeyTag(tag=tag) for tag in sorted(set(data["tags"] or []))]
+
+    @staticmethod
+    def _restrict(key: ApiKey, data: dict) -> None:
+        """The model and client lists, checked."""
+        checks = {"allowed_models": ("allowedModels", perms.check_patterns),
+                  "denied_models": ("deniedModels", perms.check_patterns),
+                  "allowed_clients": ("allowedClients", clients.check)}
+        for name, (field, check) in checks.items():
+            if name not in data:
+                continue
+            try:
+                setattr(key, name, check(list(data[name] or [])))
+            except ValueError as error:
+                raise InvalidInput(str(error), details={field: [str(error)]}) from error
+
+    @staticmethod
+    def _bind(uow, key: ApiKey, data: dict) -> None:
+        """Replace the key's account bindings, each an existing account or group."""
+        if "account_bindings" not in data:
+            return
+        rows, seen = [], set()
+        for binding in data["account_bindings"] or []:
+            account_id, group_id = binding.get("account_id"), binding.get("group_id")
+            if (account_id is None) == (group_id is None):
+                raise InvalidInput("A binding names an accountId or a groupId.",
+                                   details={"accountBindings": ["Give accountId or groupId."]})
+            found = (uow.accounts.get(account_id) if account_id
+                     else uow.account_groups.get(group_id))
+            if found is None:
+                what = f"account {account_id}" if account_id else f"account group {group_id}"
+                raise InvalidInput(f"No {what} exists.",
+                                   details={"accountBindings": [f"No {what}."]})
+            if (account_id, group_id) not in seen:
+                seen.add((account_id, group_id))
+                rows.append(ApiKeyBinding(account_id=account_id, group_id=group_id))
+        key.binding_rows = rows
+
+
+def _bindings_with_providers(uow, key: ApiKey) -> list[dict]:
+    """The key's bindings, each with the provider it binds (what the scheduler needs)."""
+    found = []
+    for row in key.binding_rows:
+        target = (uow.accounts.get(row.account_id) if row.account_id
+                  else uow.account_groups.get(row.group_id))
+        if target is not None:
+            binding = ({"accountId": row.account_id} if row.account_id
+                       else {"groupId": row.group_id})
+            found.append({**binding, "provider": target.provider})
+    return found

@@ -39,7 +39,7 @@ def _not_found() -> NotFound:
 
 
 class ModelService(Service):
-    @read_through("model", key=lambda model: model)
+    @read_through("model", key=lambda model: model, version=2)
     @db_retry
     def resolve(self, model: str) -> dict:
         """The model whose id or name is exactly `model`, with its tier; unknown means basic.
@@ -65,7 +65,7 @@ class ModelService(Service):
         model_id = routes["names"].get(name)
         return routes["models"][model_id] if model_id is not None else None
 
-    @read_through("client-models", key=lambda: "all")
+    @read_through("client-models", key=lambda: "all", version=2)
     @db_retry
     def client_routes(self) -> dict:
         """Every active model (`models`, by id) and every name a client may send (`names`)."""
@@ -193,7 +193,7 @@ def _page(models: list[dict], after_id: str | None, before_id: str | None,
 def _record(found: AiModel) -> dict:
     return {"id": found.id, "name": found.name, "provider": found.provider,
             "modelType": found.model_type, "upstreamModel": found.upstream_model,
-            "isActive": found.is_active,
+            "aliases": list(found.aliases or []), "isActive": found.is_active,
             "prices": {"input": found.input_price, "output": found.output_price,
                        "cacheWrite": found.cache_write_price,
                        "cacheWrite1h": found.cache_write_1h_price,

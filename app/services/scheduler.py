@@ -24,7 +24,12 @@ worker) instead of being ordered by lastUsedAt, which only the usage record move
 resting account whose reset has passed sends that pick to the database, which revives it.
 
 A sticky session's account (sticky_sessions.py) comes first among the candidates; when it is
-not a candidate (resting, failing, inactive) the usual choice stands.
+not a candidate (resting, failing, inactive, or not one the key may use) the usual choice
+stands.
+
+Which accounts a key may use (`only`, from account_groups.py): the ids it is bound to for the
+provider (its accounts and its groups' members), and only those, on every path; None for a key
+with no binding there, which is never handed a `dedicated` account.
 """
 
 from __future__ import annotations
@@ -71,15 +76,16 @@ class AccountScheduler(Service):
 
     def acquire(self, provider: str, model: str | None = None,
                 exclude: Iterable[str] = (), *, cached: bool = False,
-                prefer: str | None = None) -> Lease:
+                prefer: str | None = None, only: frozenset[str] | None = None) -> Lease:
         """A leased account for `provider`; `model` is carried for logging (every account of a
         provider serves all its models). `prefer` (a sticky session's account) is tried first
-        whenever it is a candidate, whatever its priority. Release the lease when the request
+        whenever it is a candidate, whatever its priority. `only`: the accounts a bound key may
+        use; None, any account that is not dedicated. Release the lease when the request
         ends."""
         exclude = tuple(exclude)
-        chosen = self._pooled(provider, exclude) if cached else None
+        chosen = self._pooled(provider, exclude, only) if cached else None
         if chosen is None:
-            chosen = self._candidates(provider, exclude)
+            chosen = self._candidates(provider, exclude, only)
         if prefer is not None:
             chosen = sorted(chosen, key=lambda account: account.id != prefer)
         for account in chosen:
@@ -103,18 +109,22 @@ class AccountScheduler(Service):
                                  retry_after=self._retry_after(provider))
 
     @db_retry
-    def _candidates(self, provider: str, exclude: tuple[str, ...]) -> list[Account]:
+    def _candidates(self, provider: str, exclude: tuple[str, ...],
+                    only: frozenset[str] | None) -> list[Account]:
         now = self.clock()
         with self.uow() as uow:
             if uow.accounts.recover_rate_limited(now, provider):
                 uow.commit()
                 pool.forget(self.cache)
-            return uow.accounts.candidates(provider, now, exclude)
+            return uow.accounts.candidates(provider, now, exclude, only=only)
 
-    def _pooled(self, provider: str, exclude: tuple[str, ...]) -> list[Account] | None:
+    def _pooled(self, provider: str, exclude: tuple[str, ...],
+                only: frozenset[str] | None) -> list[Account] | None:
         """Candidates from the cached pool, best first; None when the database must choose."""
         now, ready = self.clock(), []
         for account in self.pool.accounts(provider):
+            if not pool.may_serve(account, only):
+                continue
             if account.status == "rate_limited":
                 if account.rate_limit_reset_at is None or account.rate_limit_reset_at <= now:
                     return None  # due to return to service: the database revives it

@@ -22,6 +22,8 @@ CREATED = "2026-10-01T08:00:00.000Z"
 # (the discard port), so a chat after an import fails fast here and sends nothing elsewhere.
 CLOSED_HOST, CLOSED_PORT = "127.0.0.1", 9
 CONSOLE_URL = f"http://{CLOSED_HOST}:{CLOSED_PORT}/v1"
+# The account group the team key's Console binding names (`group:` + its id).
+CONSOLE_GROUP = "7d0f6b2e-console-group"
 
 
 def _aes_encrypt(key: bytes, iv: bytes, plaintext: str) -> bytes:
@@ -108,7 +110,7 @@ def _write_api_keys(r: Any, fx: CrsFixture, oauth_id: str) -> None:
             "dailyCostLimit": "10",
             "weeklyOpusCostLimit": "25.5",
             "claudeAccountId": oauth_id,
-            "claudeConsoleAccountId": "group:7d0f6b2e-console-group",
+            "claudeConsoleAccountId": f"group:{CONSOLE_GROUP}",
             "openaiAccountId": "responses:resp-1",
             "enableModelRestriction": "true",
             "restrictedModels": '["claude-opus-4-1"]',
@@ -353,7 +355,18 @@ def _write_accounts(r: Any, fx: CrsFixture) -> None:
         pipe.sadd(f"{prefix}index", *(ids[label] for label in labels))
     for prefix in ("openai:account:", "openai_responses_account:", "gemini_api_account:"):
         pipe.set(f"{prefix}index:empty", "1")
+    write_group(pipe, CONSOLE_GROUP, "Console pool", "claude", [ids["console"]])
     pipe.execute()
+
+
+def write_group(pipe: Any, group_id: str, name: str, platform: str, members: list[str]) -> None:
+    """An account group as CRS's accountGroupService keeps it."""
+    pipe.sadd("account_groups", group_id)
+    pipe.hset(f"account_group:{group_id}", mapping={
+        "id": group_id, "name": name, "platform": platform, "description": f"the {name}",
+        "createdAt": CREATED, "updatedAt": CREATED})
+    if members:
+        pipe.sadd(f"account_group_members:{group_id}", *members)
 
 
 def _record(pipe: Any, fx: CrsFixture, req: Request, offset_hours: float) -> None:
@@ -490,3 +503,25 @@ def build_crs_store(
     pipe.execute()
     _write_runtime_state(r, fx)
     return fx
+
+
+def write_key(pipe: Any, encryption_key: str, key_id: str, plaintext: str,
+              fields: dict[str, str]) -> None:
+    """One more active API key, with CRS's defaults under `fields`."""
+    hashed = key_hash(plaintext, encryption_key)
+    pipe.hset(f"apikey:{key_id}", mapping={
+        "id": key_id, "name": f"key {key_id[:8]}", "description": "", "apiKey": hashed,
+        "isActive": "true", "permissions": "[]", "tags": "[]", "expirationMode": "fixed",
+        "isActivated": "true", "createdAt": CREATED, "updatedAt": CREATED, **fields})
+    pipe.hset("apikey:hash_map", hashed, key_id)
+
+
+def write_console_account(pipe: Any, encryption_key: str, account_id: str, api_url: str,
+                          secret: str, account_type: str = "shared") -> None:
+    """A Claude Console account (an API key on a relay URL) that CRS would schedule."""
+    pipe.hset(f"claude_console_account:{account_id}", mapping={
+        "id": account_id, "name": f"console {account_id}", "description": "",
+        "apiUrl": api_url, "apiKey": node_encrypt(secret, encryption_key, b"claude-console-salt"),
+        "priority": "50", "accountType": account_type, "status": "active",
+        "schedulable": "true", "isActive": "true", "createdAt": CREATED, "proxy": ""})
+    pipe.sadd("claude_console_account:index", account_id)

@@ -18,6 +18,7 @@ SECRET_KEY = "test-secret-key-for-relaygate"  # what tests.conftest.make_app con
 def importer(app, **kwargs) -> ImportService:
     services = app.extensions["relaygate"]
     return ImportService(uow=services.uow, keys=services.keys, box=services.accounts.box,
+                         groups=services.account_groups,
                          usage=services.usage, progress=silent, **kwargs)
 
 

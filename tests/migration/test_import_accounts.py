@@ -9,8 +9,8 @@ import pytest
 from app.db.models import Account
 from app.migration.crs_source import CrsSource
 
-from .crs_fixture import CLOSED_HOST, CLOSED_PORT, CONSOLE_URL
-from .importing import importer
+from .crs_fixture import CLOSED_HOST, CLOSED_PORT, CONSOLE_GROUP, CONSOLE_URL
+from .importing import importer, run_import
 
 NOW = datetime(2026, 11, 22, 22, 0, tzinfo=UTC)  # during the fixture's rate limit
 
@@ -110,3 +110,26 @@ def test_azure_and_bedrock_are_skipped_with_a_reason(services, crs_store, import
     checks = {check.entity: check for check in imported.counts}
     assert (checks["accounts: azure_openai"].skipped, checks["accounts: claude_oauth"].imported) \
         == (1, 2)
+
+
+def test_groups_and_a_keys_bindings_follow_the_accounts(app, services, crs_redis, crs_store):
+    report = run_import(app, crs_redis, crs_store.encryption_key,
+                        phases=("keys", "accounts", "groups"))
+    team_id = crs_store.key_ids["team"]
+
+    assert report.ok, "\n".join(report.lines())
+    group = services.account_groups.get(CONSOLE_GROUP)
+    assert (group["name"], group["provider"]) == ("Console pool", "claude")
+    assert group["accountIds"] == [crs_store.account_ids["console"]]
+    with services.uow() as uow:
+        team = uow.api_keys.get(team_id)
+        plain = uow.accounts.get(crs_store.account_ids["oauth_plain"])
+    assert sorted(map(str, team.account_bindings)) == sorted(map(str, [
+        {"accountId": crs_store.account_ids["oauth"]}, {"groupId": CONSOLE_GROUP}]))
+    # Its OpenAI binding names a Responses account the source does not have: the key keeps
+    # Claude only, rather than reach the shared OpenAI pool.
+    assert team.permissions == "claude"
+    assert plain.dedicated is True and plain.status == "active"
+    controls = {check.key_id: check for check in report.controls}
+    assert controls[team_id].source["boundProviders"] == ["claude", "openai"]
+    assert controls[team_id].ok

@@ -32,7 +32,7 @@ def test_an_unknown_phase_is_refused(app, crs_redis_port, crs_store):
     result = _invoke(app, crs_redis_port, "--crs-encryption-key", "k", "--only", "keys,bogus")
 
     assert result.exit_code == 2
-    assert "choose among keys, accounts, usage, admins" in result.output
+    assert "choose among keys, accounts, groups, usage, admins" in result.output
 
 
 def test_an_unreachable_source_is_reported(app):

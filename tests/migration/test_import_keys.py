@@ -115,10 +115,17 @@ def test_what_relaygate_does_not_enforce_is_reported_per_key(crs_store, imported
 
     assert any("100 requests and 2.5 USD per 60 minute(s)" in note for note in team)
     assert any("weeklyOpusCostLimit of 25.5 USD" in note for note in team)
-    assert any("model blacklist claude-opus-4-1" in note for note in team)
-    assert any("client allow-list claude_code" in note for note in team)
+    assert not any("model blacklist" in note or "client allow-list" in note for note in team)
     assert any("owned by CRS user alice (user-1)" in note for note in team)
     assert keys.counts == {"created": 6, "updated": 0, "unchanged": 0, "skipped": 0}
+
+
+def test_model_and_client_restrictions_are_enforced_not_reported(services, crs_store, imported):
+    team = _key(services, crs_store, "team")
+
+    assert (team.denied_models, team.allowed_clients) == (["claude-opus-4-1"], ["claude_code"])
+    checks = {check.key_id: check for check in imported.controls}
+    assert checks[team.id].ok and checks[team.id].source["deniedModels"] == ["claude-opus-4-1"]
 
 
 def test_secret_rotation_reseals_the_crs_secret_and_cr_keys_keep_working(app, client, crs_store,

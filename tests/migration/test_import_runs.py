@@ -105,21 +105,22 @@ def test_an_existing_admin_of_the_same_name_is_kept(app, services, crs_redis, cr
 def _ledger_rows(services) -> int:
     with services.uow() as uow:
         return sum(len(uow.crs_import_items.list_kind(kind))
-                   for kind in ("key", "account", "usage", "admin"))
+                   for kind in ("key", "account", "group", "binding", "usage", "admin"))
 
 
 def test_a_run_killed_half_way_and_restarted_ends_complete(pg_app, postgres_url, crs_redis_port,
                                                            crs_store, tmp_path):
     services = pg_app.extensions["relaygate"]
     url = f"redis://127.0.0.1:{crs_redis_port}/11"
-    # 6 keys and 6 accounts, then 2 of the 5 keys' usage: killed inside the usage phase.
-    killed = command(postgres_url, url, crs_store.encryption_key, tmp_path, "--pause-after", "14")
+    # 6 keys, 6 accounts, a group and a key's bindings, then 2 of the 5 keys' usage: killed
+    # inside the usage phase.
+    killed = command(postgres_url, url, crs_store.encryption_key, tmp_path, "--pause-after", "16")
     deadline = time.monotonic() + 60
-    while _ledger_rows(services) < 14 and killed.poll() is None and time.monotonic() < deadline:
+    while _ledger_rows(services) < 16 and killed.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     killed.kill()
     killed.communicate()
-    assert _ledger_rows(services) == 14
+    assert _ledger_rows(services) == 16
 
     restarted = command(postgres_url, url, crs_store.encryption_key, tmp_path)
     out, err = restarted.communicate(timeout=120)
@@ -129,7 +130,7 @@ def test_a_run_killed_half_way_and_restarted_ends_complete(pg_app, postgres_url,
     assert "usage: 3 created, 0 updated, 2 unchanged, 0 skipped" in out
     assert "admins: 1 created" in out
     assert "Verification passed." in out
-    assert _ledger_rows(services) == 18
+    assert _ledger_rows(services) == 20
     with services.uow() as uow:
         for key_id, expected in crs_store.totals.items():
             assert uow.api_keys.get(key_id).total_requests == expected.requests

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from app.migration.account_mapping import map_account
 from app.migration.crs_source import CrsSource
@@ -40,11 +40,53 @@ def test_an_unknown_provider_beside_a_known_one_narrows_the_key():
     assert (mapped.columns["permissions"], mapped.columns["is_active"]) == ("claude", True)
 
 
-def test_an_activation_key_never_used_starts_its_period_at_the_import():
+def test_an_activation_key_never_used_starts_its_period_at_its_first_request_here():
     mapped = map_key(_key(expirationMode="activation", isActivated="false",
                           activationDays="3", activationUnit="hours", expiresAt=""), NOW)
 
-    assert mapped.columns["expires_at"] == NOW + timedelta(hours=3)
+    assert mapped.columns["expires_at"] is None
+    assert (mapped.columns["activation_days"], mapped.columns["activation_unit"],
+            mapped.columns["activated_at"]) == (3, "hours", None)
+
+
+def test_an_activated_key_keeps_its_expiry_and_when_it_was_activated():
+    mapped = map_key(_key(expirationMode="activation", isActivated="true",
+                          activationDays="3", activationUnit="days",
+                          activatedAt="2026-11-20T00:00:00.000Z",
+                          expiresAt="2026-11-23T00:00:00.000Z"), NOW)
+
+    assert mapped.columns["expires_at"] == datetime(2026, 11, 23, tzinfo=UTC)
+    assert mapped.columns["activated_at"] == datetime(2026, 11, 20, tzinfo=UTC)
+    assert mapped.columns["activation_days"] == 3
+
+
+def test_model_and_client_restrictions_carry_over_only_when_enabled():
+    on = map_key(_key(enableModelRestriction="true", restrictedModels='["claude-opus-4-1"]',
+                      enableClientRestriction="true",
+                      allowedClients='["claude_code", "droid_cli"]'), NOW)
+    off = map_key(_key(enableModelRestriction="false", restrictedModels='["claude-opus-4-1"]',
+                       enableClientRestriction="false", allowedClients='["claude_code"]'), NOW)
+
+    assert on.columns["denied_models"] == ["claude-opus-4-1"]
+    assert on.columns["allowed_clients"] == ["claude_code"]
+    assert any("droid_cli" in note and "not recognised" in note for note in on.notes)
+    assert (off.columns["denied_models"], off.columns["allowed_clients"]) == ([], [])
+
+
+def test_a_key_allowed_only_clients_we_do_not_recognise_arrives_inactive():
+    mapped = map_key(_key(isActive="true", enableClientRestriction="true",
+                          allowedClients='["droid_cli"]'), NOW)
+
+    assert mapped.columns["is_active"] is False
+
+
+def test_a_dedicated_or_grouped_account_arrives_dedicated_and_in_rotation():
+    kinds = {kind: map_account(_account(accountType=kind, schedulable="true"), NOW)
+             for kind in ("shared", "dedicated", "group")}
+
+    assert {kind: m.columns["dedicated"] for kind, m in kinds.items()} == {
+        "shared": False, "dedicated": True, "group": True}
+    assert {m.columns["status"] for m in kinds.values()} == {"active"}
 
 
 def test_a_key_without_a_hash_is_not_imported():

@@ -52,6 +52,9 @@ class AccountUpdateSchema(BodySchema):
                               metadata={"description": "Higher is preferred."})
     max_concurrency = fields.Integer(data_key="maxConcurrency", allow_none=True, strict=True,
                                      validate=validate.Range(1, 100_000))
+    dedicated = fields.Boolean(metadata={
+        "description": "Serve only keys bound to this account or to a group holding it; "
+                       "never an unbound key. Default false."})
 
     @validates_schema
     def _one_credential_at_most(self, data, **kwargs):
@@ -121,6 +124,7 @@ class AccountSchema(AccountSummarySchema):
     proxyConfig = fields.Nested(ProxyViewSchema, allow_none=True)
     priority = fields.Integer()
     maxConcurrency = fields.Integer(allow_none=True)
+    dedicated = fields.Boolean()
     errorMessage = fields.String(allow_none=True)
     cooldownUntil = fields.DateTime(allow_none=True)
     createdAt = fields.DateTime()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.api.schemas.common import (
     RECORD_TOKENS,
@@ -21,6 +21,24 @@ SORT_FIELDS = {
 }
 _count = validate.Range(min=0, max=2**62)
 _tag = fields.String(validate=validate.Length(1, 64))
+_MODELS = ("Catalogue ids, names, upstream model names or aliases, or glob patterns over them "
+           "(`claude-opus-*`, `openai/*`; matched case-insensitively).")
+
+
+def _list(data_key: str, description: str, item_length: int = 200):
+    return fields.List(fields.String(validate=validate.Length(1, item_length)),
+                       data_key=data_key, validate=validate.Length(max=100),
+                       metadata={"description": description})
+
+
+class BindingSchema(BodySchema):
+    account_id = fields.String(data_key="accountId", validate=validate.Length(1, 36))
+    group_id = fields.String(data_key="groupId", validate=validate.Length(1, 36))
+
+    @validates_schema
+    def _one_target(self, data, **kwargs):
+        if ("account_id" in data) == ("group_id" in data):
+            raise ValidationError("Give accountId or groupId.")
 
 
 class KeyUpdateSchema(BodySchema):
@@ -37,7 +55,28 @@ class KeyUpdateSchema(BodySchema):
                              validate=validate.Range(0, 10**9))
     requests_per_minute = fields.Integer(data_key="requestsPerMinute", allow_none=True,
                                          validate=validate.Range(0, 1_000_000))
-    expires_at = UTCDateTime(data_key="expiresAt", allow_none=True)
+    expires_at = UTCDateTime(data_key="expiresAt", allow_none=True, metadata={
+        "description": "A fixed expiry; setting one ends an activationDays expiry."})
+    activation_days = fields.Integer(data_key="activationDays", allow_none=True,
+                                     validate=validate.Range(1, 36_500), metadata={
+        "description": "Instead of expiresAt: the key expires this many days (or hours, "
+                       "activationUnit) after its first admitted request, which sets "
+                       "activatedAt and expiresAt."})
+    activation_unit = fields.String(data_key="activationUnit",
+                                    validate=validate.OneOf(["days", "hours"]))
+    allowed_models = _list("allowedModels", f"Only these models ([]: any). {_MODELS}")
+    denied_models = _list("deniedModels", f"Never these models, whatever allowedModels says. "
+                                          f"{_MODELS}")
+    allowed_clients = _list("allowedClients", (
+        "Only these clients ([]: any): claude_code, codex_cli, gemini_cli, openai_sdk, or "
+        "`ua:<glob>` for a User-Agent pattern. A convenience, not a security boundary "
+        "(docs/key-controls.md)."), item_length=203)
+    account_bindings = fields.List(fields.Nested(BindingSchema), data_key="accountBindings",
+                                   validate=validate.Length(max=100), metadata={
+        "description": "Accounts and account groups the key is served by, for their "
+                       "providers (failover stays among them); [] unbinds. For a provider "
+                       "with no binding the key uses the shared pool, never a dedicated "
+                       "account."})
     tags = fields.List(_tag, validate=validate.Length(max=50))
     user_id = fields.String(data_key="userId", allow_none=True, validate=validate.Length(1, 36))
     is_active = fields.Boolean(data_key="isActive")
@@ -72,6 +111,15 @@ class KeySchema(Schema):
     dailyCostLimit = fields.Decimal(attribute="daily_cost_limit", allow_none=True)
     requestsPerMinute = fields.Integer(attribute="requests_per_minute", allow_none=True)
     expiresAt = fields.DateTime(attribute="expires_at", allow_none=True)
+    activationDays = fields.Integer(attribute="activation_days", allow_none=True)
+    activationUnit = fields.String(attribute="activation_unit")
+    activatedAt = fields.DateTime(attribute="activated_at", allow_none=True, metadata={
+        "description": "When an activationDays key was first used (its period began)."})
+    allowedModels = fields.List(fields.String(), attribute="allowed_models")
+    deniedModels = fields.List(fields.String(), attribute="denied_models")
+    allowedClients = fields.List(fields.String(), attribute="allowed_clients")
+    accountBindings = fields.List(fields.Dict(), attribute="account_bindings", metadata={
+        "description": "Each `{accountId}` or `{groupId}`."})
     tags = fields.List(fields.String())
     userId = fields.String(attribute="user_id", allow_none=True)
     isActive = fields.Boolean(attribute="is_active")

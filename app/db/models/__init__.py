@@ -1,6 +1,7 @@
 """Every mapped table, imported here so Alembic and the unit of work see them all."""
 
 from app.db.models.account import Account, AccountLease
+from app.db.models.account_group import AccountGroup, AccountGroupMember, ApiKeyBinding
 from app.db.models.admin import Admin
 from app.db.models.ai_model import AiModel
 from app.db.models.alerts import Alert, AlertDelivery
@@ -29,3 +30,4 @@ __all__ += ["AiModel", "PlanLimit", "UsageCounter", "UsageIdempotencyKey", "Usag
 __all__ += ["UsageRequestId", "UsageRollup"]
 __all__ += ["CrsImportItem", "KeyHashPepper", "UsageBaseline"]
 __all__ += ["LoginFailure", "StickySession", "UsageQueueLedger"]
+__all__ += ["AccountGroup", "AccountGroupMember", "ApiKeyBinding"]

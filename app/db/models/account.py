@@ -42,6 +42,8 @@ class Account(Base):
     priority: Mapped[int] = mapped_column(Integer, default=50, server_default="50")
     # None: no limit of our own.
     max_concurrency: Mapped[int | None] = mapped_column(Integer)
+    # Served only to keys bound to it (or to a group holding it), never to an unbound key.
+    dedicated: Mapped[bool] = mapped_column(default=False, server_default="0")
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     error_message: Mapped[str | None] = mapped_column(Text)
     rate_limit_remaining: Mapped[int | None] = mapped_column(BigInteger)

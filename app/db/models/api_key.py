@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, counter, money, str_id, timestamp
+from app.db.models.account_group import ApiKeyBinding
 
 
 class ApiKey(Base):
@@ -27,6 +28,17 @@ class ApiKey(Base):
     daily_cost_limit: Mapped[Decimal | None]
     requests_per_minute: Mapped[int | None] = mapped_column(Integer)
     expires_at: Mapped[datetime | None]
+    # Model names or glob patterns (app/services/permissions.py); [] means no restriction.
+    allowed_models: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
+    denied_models: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
+    # Client families or `ua:` patterns (app/services/clients.py); [] means any client.
+    allowed_clients: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
+    # Expiry counted from the first admitted request: `activation_days` periods of
+    # `activation_unit` ('days' or 'hours'); the first use sets activated_at and expires_at.
+    activation_days: Mapped[int | None] = mapped_column(Integer)
+    activation_unit: Mapped[str] = mapped_column(String(8), default="days",
+                                                 server_default="days")
+    activated_at: Mapped[datetime | None]
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
     is_active: Mapped[bool] = mapped_column(default=True, server_default="1")
     is_deleted: Mapped[bool] = mapped_column(default=False, server_default="0")
@@ -43,10 +55,18 @@ class ApiKey(Base):
     tag_rows: Mapped[list[ApiKeyTag]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="ApiKeyTag.tag"
     )
+    binding_rows: Mapped[list[ApiKeyBinding]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="ApiKeyBinding.id"
+    )
 
     @property
     def tags(self) -> list[str]:
         return [row.tag for row in self.tag_rows]
+
+    @property
+    def account_bindings(self) -> list[dict]:
+        return [{"accountId": row.account_id} if row.account_id else {"groupId": row.group_id}
+                for row in self.binding_rows]
 
 
 class ApiKeyTag(Base):

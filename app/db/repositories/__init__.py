@@ -1,5 +1,6 @@
 """Repositories: add, get and list rows; they never commit."""
 
+from app.db.repositories.account_groups import AccountGroupRepository
 from app.db.repositories.account_leases import AccountLeaseRepository
 from app.db.repositories.accounts import AccountRepository
 from app.db.repositories.admins import AdminRepository
@@ -39,6 +40,7 @@ REPOSITORIES = {
     "health": HealthRepository,
     "accounts": AccountRepository,
     "account_leases": AccountLeaseRepository,
+    "account_groups": AccountGroupRepository,
     "limit_slots": LimitSlotRepository,
     "login_failures": LoginFailureRepository,
     "storage_strategies": StorageStrategyRepository,
@@ -62,6 +64,7 @@ REPOSITORIES = {
 
 __all__ = [
     "REPOSITORIES",
+    "AccountGroupRepository",
     "AccountLeaseRepository",
     "AccountRepository",
     "AdminRepository",

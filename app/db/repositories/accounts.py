@@ -59,12 +59,14 @@ class AccountRepository(Repository[Account]):
         return list(self.session.scalars(select(Account).where(*conditions).order_by(
             Account.priority.desc(), Account.last_used_at.asc().nulls_first(), Account.id)))
 
-    def candidates(self, provider: str, now: datetime,
-                   exclude: Iterable[str] = ()) -> list[Account]:
-        """Schedulable accounts, best first: priority, then least recently used."""
+    def candidates(self, provider: str, now: datetime, exclude: Iterable[str] = (), *,
+                   only: Iterable[str] | None = None) -> list[Account]:
+        """Schedulable accounts, best first: priority, then least recently used. `only`: the
+        accounts a bound key may use; None, those that are not dedicated."""
         conditions = [
             Account.provider == provider, Account.status == "active",
             or_(Account.cooldown_until.is_(None), Account.cooldown_until <= _at(now)),
+            Account.dedicated.is_(False) if only is None else Account.id.in_(list(only)),
         ]
         excluded = list(exclude)
         if excluded:

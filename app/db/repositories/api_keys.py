@@ -117,3 +117,12 @@ class ApiKeyRepository(Repository[ApiKey]):
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1
+
+    def activate(self, key_id: str, now: datetime, expires_at: datetime) -> int:
+        """Start an activation key's period, once: only while it has not started."""
+        result = self.session.execute(
+            update(ApiKey).where(ApiKey.id == key_id, ApiKey.activated_at.is_(None),
+                                 ApiKey.activation_days.is_not(None))
+            .values(activated_at=now, expires_at=expires_at)
+            .execution_options(synchronize_session=False))
+        return result.rowcount

@@ -23,6 +23,7 @@ from app.services.chat.service import ChatAnswer, ChatService, RelayStream, chec
 from app.services.chat.session_key import session_key
 from app.services.chat.upstream import answer_for
 from app.services.chat.wire import OpenAIFormat
+from app.services.clients import ClientRequest
 from app.services.scheduler import NoAccountAvailable
 
 _NAMED = {"model", "messages", "system", "max_tokens", "temperature", "stream"}
@@ -51,7 +52,8 @@ class ProtocolRelay:
         # OpenAI's format keeps its text-only translation from other providers; Anthropic's
         # has none yet.
         only = None if protocol == "openai" else PROTOCOL_PROVIDERS[protocol]
-        ticket = chat.begin(credential, body["model"], "fast", client_names=True, providers=only)
+        ticket = chat.begin(credential, body["model"], "fast", client_names=True, providers=only,
+                            client=ClientRequest.of(headers, body))
         ticket.session = session_key(body, headers)
         native = ticket.provider in PROTOCOL_PROVIDERS[protocol]
         request = _request(body["model"], body, forwarded_headers(headers.items()),
@@ -75,19 +77,19 @@ class ProtocolRelay:
         chat = self.chat
         key, model = chat.caller_and_model(credential, body["model"], "fast", client_names=True)
         check_model(model, body["model"])
-        chat.key_limits.check_provider(key, model["provider"])
+        chat.key_limits.check_use(key, model, ClientRequest.of(headers, body, chat=False))
         request = _request(model.get("upstreamModel") or body["model"], body,
                            forwarded_headers(headers.items()), native=True)
         if model["provider"] == "claude":
-            counted = self._counted(request)
+            counted = self._counted(request, chat.groups.scope(key, "claude"))
             if counted is not None:
                 return counted, False
         return {"input_tokens": estimate.prompt_tokens(request)}, True
 
-    def _counted(self, request: ChatRequest) -> dict | None:
+    def _counted(self, request: ChatRequest, only: frozenset[str] | None) -> dict | None:
         chat = self.chat
         try:
-            lease = chat.scheduler.acquire("claude", request.model, cached=True)
+            lease = chat.scheduler.acquire("claude", request.model, cached=True, only=only)
         except NoAccountAvailable:
             return None
         try:

@@ -55,6 +55,7 @@ from app.providers.base import ChatRequest, ProviderError, Usage
 from app.services.chat.session_key import session_key
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
 from app.services.chat.wire import FORMATS
+from app.services.clients import ClientRequest
 from app.services.pricing import from_catalogue
 from app.services.settlement import Settlement
 from app.services.usage import UsageRecord
@@ -103,10 +104,11 @@ class ChatTicket:
 
 class ChatService:
     def __init__(self, *, auth, keys, models, quota, key_limits, scheduler, accounts, settler,
-                 usage_writer, sticky=None, upstream_attempts: int = 3):
+                 usage_writer, groups, sticky=None, upstream_attempts: int = 3):
         self.auth, self.keys, self.models, self.quota = auth, keys, models, quota
         self.key_limits, self.scheduler, self.accounts = key_limits, scheduler, accounts
         self.settler, self.usage_writer, self.sticky = settler, usage_writer, sticky
+        self.groups = groups
         self.upstream_attempts = upstream_attempts
         self._parallel = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chat-resolve")
         # Streams being relayed; weak, so one whose close() the server never called is no leak.
@@ -122,7 +124,7 @@ class ChatService:
         verdict = self.quota.check(self.quota.subject_for(principal), model_name)
         provider = model.get("provider")
         if provider and principal.kind == "api_key":
-            self.key_limits.check_provider(principal.data, provider)
+            self.key_limits.check_use(principal.data, model)
         available = bool(provider) and bool(
             self.accounts.available(provider=provider, rate_limit_available=True))
         return {**verdict, "canProceed": verdict["canProceed"] and available,
@@ -130,10 +132,13 @@ class ChatService:
                            "accountAvailable": available}}
 
     def begin(self, credential, model_name: str, mode: str, *, client_names: bool = False,
-              providers: tuple[str, ...] | None = None) -> ChatTicket:
+              providers: tuple[str, ...] | None = None,
+              client: ClientRequest | None = None) -> ChatTicket:
         """The checks. `client_names` resolves the model as client protocols name it
         (ModelService.resolve_for_client: id, name, upstream name or alias); `providers`, when
-        given, are the only ones the route can relay to."""
+        given, are the only ones the route can relay to; `client` is what tells the client
+        (for the key's allowedClients). The first admitted request of a key whose expiry
+        counts from its first use starts that period."""
         if mode not in MODES:
             raise InvalidInput(f"Unknown mode {mode!r}.")
         key, model = self.caller_and_model(credential, model_name, mode,
@@ -144,6 +149,7 @@ class ChatService:
                 f"The model {model_name!r} is served by {model['provider']}; this route "
                 f"relays to {' or '.join(providers)} models only (no translation yet).",
                 code="FORMAT_MISMATCH")
+        self.key_limits.check_use(key, model, client or ClientRequest())
         admission = self.key_limits.admit(key, model["provider"], fresh=mode == "chat")
         try:
             principal = self.auth.principal(credential, key)
@@ -154,7 +160,13 @@ class ChatService:
         except BaseException:
             admission.release(refused=True)
             raise
-        return ChatTicket(mode, key, model, subject, reservation, admission)
+        ticket = ChatTicket(mode, key, model, subject, reservation, admission)
+        try:
+            self.keys.activate(key)
+        except BaseException:
+            self.abandon(ticket)
+            raise
+        return ticket
 
     def caller_and_model(self, credential, model_name: str, mode: str, *,
                          client_names: bool = False) -> tuple[dict, dict]:
@@ -184,7 +196,8 @@ class ChatService:
             return open_upstream(scheduler=self.scheduler, accounts=self.accounts,
                                  provider=ticket.provider, request=request,
                                  attempts=self.upstream_attempts, cached=ticket.mode == "fast",
-                                 sticky=self._session_binding(ticket))
+                                 sticky=self._session_binding(ticket),
+                                 only=self.groups.scope(ticket.key, ticket.provider))
         except BaseException:
             self.abandon(ticket)
             raise
@@ -200,7 +213,8 @@ class ChatService:
 
         `headers` are the client's request headers (a session id may be among them)."""
         # Client protocols (wire formats other than our relay's) name models as their clients do.
-        ticket = self.begin(credential, model_name, mode, client_names=wire != "relay")
+        ticket = self.begin(credential, model_name, mode, client_names=wire != "relay",
+                            client=ClientRequest.of(headers, body))
         ticket.session = session_key(body, headers)
         request = ChatRequest(
             model=model_name, messages=body["messages"], system=body.get("system"),

@@ -58,11 +58,13 @@ def answer_for(error: ProviderError) -> UpstreamError:
 
 def open_upstream(*, scheduler, accounts, provider: str, request: ChatRequest,
                   attempts: int = 3, cached: bool = False,
-                  sticky: SessionBinding | None = None) -> UpstreamCall:
+                  sticky: SessionBinding | None = None,
+                  only: frozenset[str] | None = None) -> UpstreamCall:
     """A started upstream call (a stream, or a finished result); raises a DomainError if none.
 
-    With `sticky`, the session's bound account is tried first, and the binding moves to the
-    account that answers (never to one that failed)."""
+    With `sticky`, the session's bound account is tried first (if it is one of `only`, the
+    accounts the key may use), and the binding moves to the account that answers (never to
+    one that failed)."""
     tried: list[str] = []
     reconnected: set[str] = set()
     last: ProviderError | None = None
@@ -71,7 +73,7 @@ def open_upstream(*, scheduler, accounts, provider: str, request: ChatRequest,
         nonlocal last
         try:
             lease = scheduler.acquire(provider, request.model, exclude=tried, cached=cached,
-                                      prefer=sticky.account_id if sticky else None)
+                                      prefer=sticky.account_id if sticky else None, only=only)
         except NoAccountAvailable:
             if last is not None:
                 raise answer_for(last) from None  # every account we tried failed

@@ -1,0 +1,41 @@
+"""Schemas of the account-groups blueprint."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.api.schemas.common import BodySchema, QuerySchema
+from app.services.permissions import PROVIDERS
+
+_account_ids = fields.List(fields.String(validate=validate.Length(1, 36)),
+                           validate=validate.Length(max=1000),
+                           metadata={"description": "Accounts of the group's provider."})
+
+
+class AccountGroupUpdateSchema(BodySchema):
+    name = fields.String(validate=validate.Length(1, 100))
+    description = fields.String(allow_none=True, validate=validate.Length(max=1000))
+    account_ids = fields.List(fields.String(validate=validate.Length(1, 36)),
+                              data_key="accountIds", validate=validate.Length(max=1000),
+                              metadata={"description": "The members (replaces them); "
+                                                       "accounts of the group's provider."})
+
+
+class AccountGroupCreateSchema(AccountGroupUpdateSchema):
+    id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,36}$"))
+    name = fields.String(required=True, validate=validate.Length(1, 100))
+    provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
+
+
+class AccountGroupSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    provider = fields.String()
+    description = fields.String(allow_none=True)
+    accountIds = fields.List(fields.String())
+    createdAt = fields.DateTime()
+    updatedAt = fields.DateTime()
+
+
+class AccountGroupQueryArgsSchema(QuerySchema):
+    provider = fields.String(validate=validate.OneOf(PROVIDERS))
