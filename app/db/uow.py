@@ -28,6 +28,7 @@ class UnitOfWork:
     accounts: repos.AccountRepository
     account_leases: repos.AccountLeaseRepository
     limit_slots: repos.LimitSlotRepository
+    key_window_holds: repos.KeyWindowHoldRepository
     login_failures: repos.LoginFailureRepository
     storage_strategies: repos.StorageStrategyRepository
     metrics: repos.MetricsRepository

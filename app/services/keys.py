@@ -12,12 +12,38 @@ from app.errors import InvalidInput, NotFound, Unauthenticated
 from app.security import new_api_key, sha256_hex
 from app.services import permissions as perms
 from app.services.base import Service
+from app.services.key_periods import key_zone
 from app.services.legacy_keys import OUR_SCHEME, LegacyKeyHashes
 from app.services.retry import db_retry
 
 INVALID_KEY = "The API key is invalid."
 EDITABLE = ("name", "description", "token_limit", "concurrency_limit", "daily_cost_limit",
-            "requests_per_minute", "expires_at", "user_id", "is_active")
+            "requests_per_minute", "expires_at", "user_id", "is_active", "total_cost_limit",
+            "weekly_cost_limit", "weekly_reset_day", "weekly_reset_hour", "weekly_cost_models",
+            "time_zone", "window_limits")
+
+
+def stored_window(limit: dict) -> dict:
+    """A window limit as the JSON column keeps it: its limits that are set, cost as text."""
+    stored = {"window": int(limit["window"])}
+    for name in ("requests", "tokens"):
+        if limit.get(name) is not None:
+            stored[name] = int(limit[name])
+    if limit.get("cost") is not None:
+        stored["cost"] = str(limit["cost"])
+    return stored
+
+
+def limit_fields(key: ApiKey) -> dict:
+    """The spend and window limits of a key's validation record (key_limits.py, key_windows.py)."""
+    return {
+        "costLimits": {"total": key.total_cost_limit, "weekly": key.weekly_cost_limit,
+                       "weeklyResetDay": key.weekly_reset_day,
+                       "weeklyResetHour": key.weekly_reset_hour,
+                       "weeklyModels": key.weekly_cost_models},
+        "timeZone": key.time_zone,
+        "windowLimits": list(key.window_limits or []),
+    }
 
 
 class IssuedKey:
@@ -129,6 +155,7 @@ class KeyService(Service):
                                "requests": key.requests_per_minute},
                 "tokenLimit": key.token_limit, "userId": key.user_id,
                 "allowedProviders": key.permissions, "hashScheme": key.hash_scheme,
+                **limit_fields(key),
             }
 
     def authenticate(self, plaintext: str, *, fresh: bool = False) -> dict:
@@ -177,6 +204,14 @@ class KeyService(Service):
                            details={"userId": ["No user has that id."]})
 
     def _apply(self, key: ApiKey, data: dict) -> None:
+        if data.get("time_zone"):
+            try:
+                key_zone(data["time_zone"])
+            except ValueError as error:
+                raise InvalidInput(str(error), details={"timeZone": [str(error)]}) from error
+        if data.get("window_limits") is not None:
+            data = {**data, "window_limits": [stored_window(limit)
+                                              for limit in data["window_limits"]]}
         for name in EDITABLE:
             if name in data:
                 setattr(key, name, data[name])
