@@ -18,11 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from decimal import Decimal
-from fnmatch import fnmatchcase
 
 from app.errors import Forbidden, LimitExceeded
 from app.services import permissions as perms
-from app.services.key_periods import day_bounds, key_zone, week_bounds
+from app.services.key_periods import day_bounds, key_zone, model_matches, week_bounds
 from app.services.slots import Refusal, Slot, SlotLimiter
 from app.services.usage import UsageService
 
@@ -136,7 +135,7 @@ class KeyLimits:
         token_limit, daily = key.get("tokenLimit"), key["rateLimits"].get("daily")
         total, weekly = costs.get("total"), costs.get("weekly")
         pattern = costs.get("weeklyModels")
-        if weekly and pattern and (model is None or not fnmatchcase(model, pattern)):
+        if weekly and pattern and (model is None or not model_matches(model, pattern)):
             weekly = None  # the weekly limit applies to its models only
         if not (token_limit or daily or total or weekly):
             return

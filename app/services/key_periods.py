@@ -1,4 +1,5 @@
-"""A key's own periods: its time zone, its day, and its week from a reset day and hour.
+"""A key's own periods (its time zone, its day, its week from a reset day and hour), and the
+models its weekly limit counts.
 
 Weeks are numbered as claude-relay-service numbers them (src/models/redis.js
 getPeriodString): `weekly_reset_day` 1 is Monday .. 7 Sunday (ISO), `weekly_reset_hour` 0-23 in
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+
+from fnmatch import fnmatchcase
 
 from app.timebuckets import zone as iana_zone
 
@@ -59,3 +62,12 @@ def week_bounds(now: datetime, zone: tzinfo, reset_day: int | None,
     start = datetime(first.year, first.month, first.day, hour, tzinfo=zone)
     end = datetime(following.year, following.month, following.day, hour, tzinfo=zone)
     return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def model_matches(model_id: str, pattern: str | None) -> bool:
+    """Does a glob of models (`claude-*`) name this catalogue id? It may match the whole id
+    ('claude/claude-opus-4-1') or its name after the provider ('claude-opus-4-1'); no glob
+    names every model."""
+    if not pattern:
+        return True
+    return fnmatchcase(model_id, pattern) or fnmatchcase(model_id.rsplit("/", 1)[-1], pattern)

@@ -9,7 +9,6 @@ they never scan raw events and stay answerable after the cleanup has removed tho
 from __future__ import annotations
 
 import logging
-from fnmatch import fnmatchcase
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -23,6 +22,7 @@ from app.db.types import MONEY_PLACES
 from app.errors import DatabaseError, InvalidInput, NotFound
 from app.services import usage_report
 from app.services.base import Service
+from app.services.key_periods import model_matches
 from app.services.pricing import Pricing
 from app.services.retry import db_retry
 from app.services.usage_query import (
@@ -104,7 +104,7 @@ class UsageService(Service):
             by_model = [uow.usage_events.cost_by_model_since(key_id, week),
                         uow.usage_baselines.cost_by_model_since(key_id, week)]
         weekly = sum((cost for costs in by_model for model, cost in costs.items()
-                      if pattern is None or fnmatchcase(model, pattern)), Decimal(0))
+                      if model_matches(model, pattern)), Decimal(0))
         return {"periods": periods, "totalTokens": tokens, "totalCost": total,
                 "costToday": today, "costWeek": weekly}
 

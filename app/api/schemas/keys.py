@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.api.schemas.common import (
@@ -118,7 +120,9 @@ class KeySchema(Schema):
     weeklyResetHour = fields.Integer(attribute="weekly_reset_hour", allow_none=True)
     weeklyCostModels = fields.String(attribute="weekly_cost_models", allow_none=True)
     timeZone = fields.String(attribute="time_zone", allow_none=True)
-    windowLimits = fields.Function(lambda key: key.window_limits or [])
+    windowLimits = fields.Function(lambda key: [
+        {**limit, **({"cost": Decimal(limit["cost"])} if "cost" in limit else {})}
+        for limit in key.window_limits or []])
     tags = fields.List(fields.String())
     userId = fields.String(attribute="user_id", allow_none=True)
     isActive = fields.Boolean(attribute="is_active")
