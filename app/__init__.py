@@ -37,8 +37,8 @@ from app.services.chat.service import ChatService
 from app.services.dashboard import Dashboard
 from app.services.health import HealthService
 from app.services.key_limits import KeyLimits
-from app.services.key_windows import KeyWindows
 from app.services.key_report import KeyReport
+from app.services.key_windows import KeyWindows
 from app.services.keys import KeyService
 from app.services.leases import DatabaseLeases, LeaseManager
 from app.services.legacy_keys import LegacyKeyHashes

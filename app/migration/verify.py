@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from app.migration.crs_source import CrsSource
 from app.migration.key_mapping import spend_columns
-from app.services.key_periods import DEFAULT_RESET_DAY, DEFAULT_RESET_HOUR
 from app.migration.report import CountCheck, ImportReport
 from app.migration.usage_import import verify_totals
+from app.services.key_periods import DEFAULT_RESET_DAY, DEFAULT_RESET_HOUR
 
 # Ledger kind -> the repository holding what its records became.
 _TARGETS = {"key": "api_keys", "account": "accounts", "admin": "admins"}

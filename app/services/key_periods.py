@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-
 from fnmatch import fnmatchcase
 
 from app.timebuckets import zone as iana_zone
