@@ -6,7 +6,8 @@ Decisions (documented in the README's "Moving from claude-relay-service"):
   is narrowed, never widened); a key left with none is imported inactive.
 - A CRS rate limit (`rateLimitWindow` minutes with `rateLimitRequests`, and `tokenLimit` or,
   when that is unset, `rateLimitCost`: CRS checks the cost only without a token limit) becomes
-  one window limit (ours slides, CRS's starts at the first request: ours is never looser).
+  one window limit (ours slides, CRS's starts at the first request: ours is never looser); a
+  one-minute window of requests alone is our requests-per-minute limit.
 - `totalCostLimit` carries over; `weeklyOpusCostLimit` with `weeklyResetDay`/`weeklyResetHour`
   becomes the weekly cost limit on `claude-*` (CRS counts the whole Claude family in it); every
   imported key's days and weeks are in the source's TIMEZONE_OFFSET, as CRS counts them.
@@ -68,11 +69,18 @@ def _tags(key: CrsApiKey, notes: list[str]) -> list[str]:
     return ordered[:MAX_TAGS]
 
 
+def _per_minute(key: CrsApiKey) -> int | None:
+    """A one-minute window of requests alone is our requests-per-minute limit."""
+    if key.rate_limit_window_minutes == 1 and not key.rate_limit_cost and not key.token_limit:
+        return key.rate_limit_requests
+    return None
+
+
 def window_limits(key: CrsApiKey) -> list[dict]:
     """The window limit CRS enforces for a key (src/middleware/auth.js): within
     `rateLimitWindow` minutes, requests, then tokens (`tokenLimit`) or else cost."""
     window = key.rate_limit_window_minutes
-    if not window:
+    if not window or _per_minute(key):
         return []
     limit: dict = {"window": window}
     if key.rate_limit_requests:
@@ -147,7 +155,7 @@ def map_key(key: CrsApiKey, now: datetime, offset_hours: float = 8) -> MappedKey
         "permissions": permissions,
         "token_limit": key.token_limit,
         "concurrency_limit": key.concurrency_limit,
-        "requests_per_minute": None,
+        "requests_per_minute": _per_minute(key),
         **spend_columns(key, offset_hours),
         "expires_at": _expiry(key, now, notes),
         "user_id": None,
