@@ -196,7 +196,7 @@ class KeyWindows(Service):
                 self._release_in_database(hold.id)
             elif self._redis():
                 self.store.settle(hold.key_id, hold.id, None, self._ttl(hold))
-        except (redis.RedisError, Exception) as error:  # the hold's expiry gives it back
+        except Exception as error:  # the hold's expiry gives it back
             log.warning("could not release window hold %s: %s", hold.id, error)
 
     @db_retry
