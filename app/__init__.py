@@ -39,6 +39,7 @@ from app.services.dashboard import Dashboard
 from app.services.health import HealthService
 from app.services.key_limits import KeyLimits
 from app.services.key_report import KeyReport
+from app.services.key_windows import KeyWindows
 from app.services.keys import KeyService
 from app.services.leases import DatabaseLeases, LeaseManager
 from app.services.legacy_keys import LegacyKeyHashes
@@ -106,11 +107,12 @@ def create_app(config: dict | None = None) -> Flask:
     quota = QuotaService(models=models, users=users, plans=plans,
                          timezone=settings.quota_timezone,
                          reservation_ttl=settings.quota_reservation_ttl_seconds, **common)
-    settler = Settler(usage=usage, quota=quota)
+    key_windows = KeyWindows(hold_seconds=settings.key_window_hold_seconds, **common)
+    settler = Settler(usage=usage, quota=quota, windows=key_windows)
     app.extensions["relaygate"] = SimpleNamespace(
         settings=settings, engine=engine, cache=cache, uow=uow,
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
-        keys=keys, sessions=sessions, usage=usage,
+        keys=keys, sessions=sessions, usage=usage, key_windows=key_windows,
         key_limits=KeyLimits(slots=SlotLimiter(**common), usage=usage,
                              lease_seconds=settings.account_lease_ttl_seconds),
         admins=AdminService(passwords=passwords, **common), auth=auth,
@@ -126,14 +128,16 @@ def create_app(config: dict | None = None) -> Flask:
         auth=auth, keys=keys, models=models, quota=quota, key_limits=found.key_limits,
         scheduler=found.scheduler, accounts=found.accounts, settler=settler,
         usage_writer=found.usage_writer, groups=found.account_groups,
-        sticky=StickySessions(ttl_seconds=settings.sticky_session_ttl_seconds, **common))
+        sticky=StickySessions(ttl_seconds=settings.sticky_session_ttl_seconds, **common),
+        key_windows=key_windows)
     found.relay = ProtocolRelay(chat=found.chat)
     found.usage_reports = UsageReports(usage=usage, writer=found.usage_writer, models=models,
                                        retention=usage.retention, **common)
     found.dashboard = Dashboard(usage=usage, keys=keys, accounts=found.accounts,
                                 monitoring=found.monitoring, clock=utcnow)
     found.key_report = KeyReport(keys=keys, usage=usage, models=models, quota=quota,
-                                 clock=utcnow)
+                                 clock=utcnow, key_limits=found.key_limits,
+                                 key_windows=key_windows)
     found.account_probe = AccountProbe(accounts=found.accounts, models=models)
     found.catalogue_view = CatalogueView(users=users, plans=plans, models=models)
     found.operations_view = OperationsView(storage_health=found.storage_health,

@@ -58,6 +58,7 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     quota_reservation_ttl_seconds: int = 120
+    key_window_hold_seconds: int = 600
     oauth_token_url_claude: str = "https://console.anthropic.com/v1/oauth/token"
     oauth_token_url_openai: str = "https://auth.openai.com/oauth/token"
     oauth_token_url_gemini: str = "https://oauth2.googleapis.com/token"
@@ -219,6 +220,7 @@ def load_settings(overrides: dict | None = None) -> Settings:
         argon2_time_cost=_env_int("RELAYGATE_ARGON2_TIME_COST", 3),
         argon2_memory_kib=_env_int("RELAYGATE_ARGON2_MEMORY_KIB", 65536),
         quota_reservation_ttl_seconds=_env_int("RELAYGATE_QUOTA_RESERVATION_TTL", 120),
+        key_window_hold_seconds=_env_int("RELAYGATE_KEY_WINDOW_HOLD_SECONDS", 600),
         oauth_token_url_claude=env.get("RELAYGATE_OAUTH_TOKEN_URL_CLAUDE",
                                        Settings.oauth_token_url_claude),
         oauth_token_url_openai=env.get("RELAYGATE_OAUTH_TOKEN_URL_OPENAI",

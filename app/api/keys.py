@@ -19,6 +19,7 @@ from app.api.schemas.keys import (
     KeyUpdateSchema,
     KeyValidateSchema,
     KeyValidationSchema,
+    KeyWithLimitsSchema,
     UsageInputSchema,
     UsageRecordedSchema,
 )
@@ -58,11 +59,14 @@ class Keys(MethodView):
 @blp.route("/me")
 class OwnKey(MethodView):
     @api_key_required
-    @blp.response(200, envelope(KeySchema))
+    @blp.response(200, envelope(KeyWithLimitsSchema))
     @blp.alt_response(401, schema=ErrorEnvelopeSchema, description="Missing or invalid key.")
     def get(self):
-        """The calling key's own data, limits and usage"""
-        return ok(services().keys.get(principal().id))
+        """The calling key's own data, limits and usage
+
+        `limits` lists each of the key's limits with what is used and what remains now.
+        """
+        return ok(services().key_report.view(principal().id))
 
 
 @blp.route("/me/usage")
@@ -98,11 +102,14 @@ class Validate(MethodView):
 @blp.route("/<key_id>")
 class Key(MethodView):
     @admin_required
-    @blp.response(200, envelope(KeySchema))
+    @blp.response(200, envelope(KeyWithLimitsSchema))
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
     def get(self, key_id):
-        """Get an API key (getApiKey)"""
-        return ok(services().keys.get(key_id))
+        """Get an API key (getApiKey)
+
+        `limits` lists each of the key's limits with what is used and what remains now.
+        """
+        return ok(services().key_report.view(key_id))
 
     @admin_required
     @blp.arguments(KeyUpdateSchema)

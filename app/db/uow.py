@@ -29,6 +29,7 @@ class UnitOfWork:
     account_leases: repos.AccountLeaseRepository
     account_groups: repos.AccountGroupRepository
     limit_slots: repos.LimitSlotRepository
+    key_window_holds: repos.KeyWindowHoldRepository
     login_failures: repos.LoginFailureRepository
     storage_strategies: repos.StorageStrategyRepository
     metrics: repos.MetricsRepository

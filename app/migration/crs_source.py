@@ -106,6 +106,8 @@ class CrsApiKey:
     daily_cost_limit: Decimal | None
     total_cost_limit: Decimal | None
     weekly_opus_cost_limit: Decimal | None
+    weekly_reset_day: int | None  # 1 Monday .. 7 Sunday
+    weekly_reset_hour: int | None
     is_active: bool
     is_deleted: bool
     deleted_at: datetime | None
@@ -266,6 +268,14 @@ def _limit(value: Any) -> int | None:
     return _int(value) or None
 
 
+def _within(value: Any, low: int, high: int) -> int | None:
+    """A number in [low, high] CRS stored (as text); None when missing or out of range."""
+    if value is None or str(value).strip() == "":
+        return None
+    number = _int(value)
+    return number if low <= number <= high else None
+
+
 def _money(value: Any) -> Decimal | None:
     try:
         amount = Decimal(str(value))
@@ -413,6 +423,8 @@ class CrsSource:
             daily_cost_limit=_money(raw.get("dailyCostLimit")),
             total_cost_limit=_money(raw.get("totalCostLimit")),
             weekly_opus_cost_limit=_money(raw.get("weeklyOpusCostLimit")),
+            weekly_reset_day=_within(raw.get("weeklyResetDay"), 1, 7),
+            weekly_reset_hour=_within(raw.get("weeklyResetHour"), 0, 23),
             is_active=_bool(raw.get("isActive")),
             is_deleted=_bool(raw.get("isDeleted")),
             deleted_at=_dt(raw.get("deletedAt")),

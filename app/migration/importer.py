@@ -140,7 +140,7 @@ class ImportService:
 
     def _keys(self, source: CrsSource, result: PhaseResult) -> None:
         def one(key):
-            mapped, hashes = map_key(key, self.clock()), []
+            mapped, hashes = map_key(key, self.clock(), source.offset_hours), []
 
             def write(uow, item):
                 if isinstance(mapped, str):

@@ -4,9 +4,6 @@ Decisions (documented in the README's "Moving from claude-relay-service"):
 - The stored hash is kept as it is, under hash scheme `crs_sha256`; no plaintext is needed.
 - Permissions: `[]`/`'all'` become 'all'; names Relaygate does not relay are dropped (the key
   is narrowed, never widened); a key left with none is imported inactive.
-- A CRS rate limit counts per window of `rateLimitWindow` minutes: a one-minute window is our
-  requests-per-minute limit; any other window, the cost limits other than the daily one and
-  service rates are reported, not enforced.
 - `restrictedModels` (with `enableModelRestriction`) is CRS's blacklist on its Claude relay:
   our `deniedModels`, names matched exactly as CRS matches them (and every catalogue name of
   the entry). `allowedClients` (with `enableClientRestriction`) keeps the families Relaygate
@@ -15,6 +12,14 @@ Decisions (documented in the README's "Moving from claude-relay-service"):
   period starts at its first request here; one already activated keeps its expiry.
 - Account bindings (`*AccountId`, `group:` prefixes) are mapped once accounts and groups are
   in (app/migration/bindings.py).
+- A CRS rate limit (`rateLimitWindow` minutes with `rateLimitRequests`, and `tokenLimit` or,
+  when that is unset, `rateLimitCost`: CRS checks the cost only without a token limit) becomes
+  one window limit (ours slides, CRS's starts at the first request: ours is never looser); a
+  one-minute window of requests alone is our requests-per-minute limit.
+- `totalCostLimit` carries over; `weeklyOpusCostLimit` with `weeklyResetDay`/`weeklyResetHour`
+  becomes the weekly cost limit on `claude-*` (CRS counts the whole Claude family in it); every
+  imported key's days and weeks are in the source's TIMEZONE_OFFSET, as CRS counts them.
+- Service rates are reported, not enforced.
 - A CRS owner (`userId`) becomes the tag `crs-user:<username or id>`; the key keeps no
   Relaygate owner (CRS users have no e-mail to make one from), so it is its own quota subject.
 """
@@ -29,11 +34,14 @@ from typing import Any
 
 from app.migration.crs_source import CrsApiKey
 from app.services.clients import FAMILIES
+from app.services.key_periods import offset_name
 from app.services.permissions import PROVIDERS
 
 NAME_LENGTH, TAG_LENGTH, MAX_TAGS = 100, 64, 50
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _ACTIVATION_UNITS = {"hours": timedelta(hours=1), "days": timedelta(days=1)}
+# CRS's weekly "Opus" limit counts, and applies to, every Claude model.
+CLAUDE_FAMILY = "claude-*"
 
 
 @dataclass
@@ -70,15 +78,10 @@ def _tags(key: CrsApiKey, notes: list[str]) -> list[str]:
     return ordered[:MAX_TAGS]
 
 
-def _rate_limit(key: CrsApiKey, notes: list[str]) -> int | None:
-    window = key.rate_limit_window_minutes
-    if window == 1 and not key.rate_limit_cost:
+def _per_minute(key: CrsApiKey) -> int | None:
+    """A one-minute window of requests alone is our requests-per-minute limit."""
+    if key.rate_limit_window_minutes == 1 and not key.rate_limit_cost and not key.token_limit:
         return key.rate_limit_requests
-    if key.rate_limit_requests or key.rate_limit_cost:
-        parts = [f"{key.rate_limit_requests} requests"] if key.rate_limit_requests else []
-        parts += [f"{key.rate_limit_cost} USD"] if key.rate_limit_cost else []
-        notes.append(f"rate limit of {' and '.join(parts)} per {window or '?'} minute(s) is not "
-                     "enforced by Relaygate (it limits requests per minute)")
     return None
 
 
@@ -134,19 +137,53 @@ def _clients(key: CrsApiKey, notes: list[str]) -> tuple[list[str], bool]:
         notes.append("no allowed client left that Relaygate recognises: imported inactive")
         return [], False
     return kept, True
+def window_limits(key: CrsApiKey) -> list[dict]:
+    """The window limit CRS enforces for a key (src/middleware/auth.js): within
+    `rateLimitWindow` minutes, requests, then tokens (`tokenLimit`) or else cost."""
+    window = key.rate_limit_window_minutes
+    if not window or _per_minute(key):
+        return []
+    limit: dict = {"window": window}
+    if key.rate_limit_requests:
+        limit["requests"] = key.rate_limit_requests
+    if key.token_limit:
+        limit["tokens"] = key.token_limit
+    elif key.rate_limit_cost:
+        limit["cost"] = str(key.rate_limit_cost)
+    return [limit] if len(limit) > 1 else []
+
+
+def _window_notes(key: CrsApiKey, notes: list[str]) -> None:
+    if key.rate_limit_cost and key.token_limit and key.rate_limit_window_minutes:
+        notes.append(f"rate limit cost of {key.rate_limit_cost} USD is not imported: CRS does "
+                     "not check it while the key has a tokenLimit")
+    if not key.rate_limit_window_minutes and (key.rate_limit_requests or key.rate_limit_cost):
+        notes.append("rate limit without a window (rateLimitWindow 0) is not enforced by CRS: "
+                     "not imported")
+
+
+def spend_columns(key: CrsApiKey, offset_hours: float) -> dict[str, Any]:
+    """The key's cost and window limits and time zone as our columns (also what the
+    verification compares)."""
+    weekly = key.weekly_opus_cost_limit
+    return {
+        "daily_cost_limit": key.daily_cost_limit,
+        "total_cost_limit": key.total_cost_limit,
+        "weekly_cost_limit": weekly,
+        "weekly_reset_day": key.weekly_reset_day if weekly else None,
+        "weekly_reset_hour": key.weekly_reset_hour if weekly else None,
+        "weekly_cost_models": CLAUDE_FAMILY if weekly else None,
+        "time_zone": offset_name(offset_hours),
+        "window_limits": window_limits(key) or None,
+    }
 
 
 def _unenforced(key: CrsApiKey, notes: list[str]) -> None:
-    limits = {"totalCostLimit": key.total_cost_limit,
-              "weeklyOpusCostLimit": key.weekly_opus_cost_limit}
-    for name, amount in limits.items():
-        if amount:
-            notes.append(f"{name} of {amount} USD is not enforced by Relaygate")
     if key.service_rates:
         notes.append("service rate multipliers are not applied to new usage")
 
 
-def map_key(key: CrsApiKey, now: datetime) -> MappedKey | str:
+def map_key(key: CrsApiKey, now: datetime, offset_hours: float = 8) -> MappedKey | str:
     """Our key's columns, or the reason the key cannot be imported."""
     if not _HASH.match(key.key_hash or ""):
         return "the key has no SHA-256 hash (apiKey field)"
@@ -161,8 +198,8 @@ def map_key(key: CrsApiKey, now: datetime) -> MappedKey | str:
         "permissions": permissions,
         "token_limit": key.token_limit,
         "concurrency_limit": key.concurrency_limit,
-        "daily_cost_limit": key.daily_cost_limit,
-        "requests_per_minute": _rate_limit(key, notes),
+        "requests_per_minute": _per_minute(key),
+        **spend_columns(key, offset_hours),
         **_expiry(key, now, notes),
         "denied_models": expected_denied_models(key),
         "allowed_models": [],
@@ -175,6 +212,7 @@ def map_key(key: CrsApiKey, now: datetime) -> MappedKey | str:
         "updated_at": key.updated_at or created,
         "last_used_at": key.last_used_at,
     }
+    _window_notes(key, notes)
     _unenforced(key, notes)
     return MappedKey(columns, _tags(key, notes), notes)
 

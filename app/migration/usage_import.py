@@ -69,6 +69,7 @@ class UsageImport:
                 usage_service = importer.usage
                 usage_service.spend.invalidate(usage_service.cache, target,
                                                usage_service.today())
+                usage_service.limit_spend.invalidate(usage_service.cache, target)
             return outcome, f"usage of key {key_id}", notes
 
         importer.phase("usage", sorted(set(usage) & set(keys)), result, one)

@@ -1,14 +1,22 @@
-"""The import's verification: counts per entity, and per-key totals read back through stats."""
+"""The import's verification: counts per entity, each key's limits as enforcement reads them,
+and per-key totals read back through stats."""
 
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
 
 from app.migration.bindings import bound_providers
 from app.migration.crs_source import CrsApiKey, CrsSource
-from app.migration.key_mapping import activation_of, expected_clients, expected_denied_models
+from app.migration.key_mapping import (
+    activation_of,
+    expected_clients,
+    expected_denied_models,
+    spend_columns,
+)
 from app.migration.report import ControlsCheck, CountCheck, ImportReport
 from app.migration.usage_import import verify_totals
+from app.services.key_periods import DEFAULT_RESET_DAY, DEFAULT_RESET_HOUR
 
 # Ledger kind -> the repository holding what its records became.
 _TARGETS = {"key": "api_keys", "account": "accounts", "admin": "admins"}
@@ -38,6 +46,7 @@ def run(importer, source: CrsSource, phases: list[str], report: ImportReport) ->
         report.counts.append(CountCheck("  of which deleted", sum(k.is_deleted for k in keys),
                                         _deleted_imported(importer, keys), 0))
         report.controls += _controls(importer, keys, bindings="groups" in phases)
+        _compare_limits(importer, source, keys, report)
     if "accounts" in phases:
         accounts = list(source.accounts())
         by_type = Counter(account.type for account in accounts)
@@ -97,3 +106,62 @@ def _confined(uow, row, provider: str) -> bool:
         if target is not None and target.provider == provider:
             return True
     return False
+
+
+def _windows(limits) -> list[tuple]:
+    return sorted((int(limit["window"]), limit.get("requests"), limit.get("tokens"),
+                   None if limit.get("cost") is None else Decimal(str(limit["cost"])))
+                  for limit in limits or [])
+
+
+def _money(value) -> Decimal | None:
+    return None if not value else Decimal(str(value))
+
+
+def _expected(key, offset_hours: float) -> dict:
+    columns = spend_columns(key, offset_hours)
+    weekly = columns["weekly_cost_limit"]
+    return {"dailyCost": _money(columns["daily_cost_limit"]),
+            "totalCost": _money(columns["total_cost_limit"]), "weeklyCost": _money(weekly),
+            "weeklyReset": (columns["weekly_reset_day"] or DEFAULT_RESET_DAY,
+                            columns["weekly_reset_hour"] or DEFAULT_RESET_HOUR) if weekly else None,
+            "weeklyModels": columns["weekly_cost_models"], "timeZone": columns["time_zone"],
+            "windows": _windows(columns["window_limits"])}
+
+
+def _enforced(record: dict) -> dict:
+    """What the limits read of an imported key: its validation record (KeyService.validate)."""
+    costs = record["costLimits"]
+    return {"dailyCost": _money(record["rateLimits"]["daily"]),
+            "totalCost": _money(costs["total"]), "weeklyCost": _money(costs["weekly"]),
+            "weeklyReset": (costs["weeklyResetDay"] or DEFAULT_RESET_DAY,
+                            costs["weeklyResetHour"] or DEFAULT_RESET_HOUR)
+            if costs["weekly"] else None,
+            "weeklyModels": costs["weeklyModels"], "timeZone": record["timeZone"],
+            "windows": _windows(record["windowLimits"])}
+
+
+def _compare_limits(importer, source: CrsSource, keys, report: ImportReport) -> None:
+    """Each live imported key's cost and window limits and time zone, as the limits read them,
+    against what the source enforces; a difference is named in the report."""
+    with importer.uow() as uow:
+        targets = {item.source_id: item.target_id for item in uow.crs_import_items.list_kind("key")
+                   if item.target_id and item.outcome != "skipped"}
+        hashes = {key_id: row.hashed_key for key_id, target in targets.items()
+                  if (row := uow.api_keys.get(target)) is not None and not row.is_deleted}
+    checked = matched = 0
+    for key in keys:
+        if key.id not in hashes:
+            continue
+        record = importer.keys.validate.uncached(importer.keys, hashes[key.id])
+        if record is None:
+            continue
+        checked += 1
+        expected, found = _expected(key, source.offset_hours), _enforced(record)
+        differing = sorted(name for name in expected if expected[name] != found[name])
+        if differing:
+            report.warnings.append(f"key {key.id}: limits differ from the source's in "
+                                   f"{', '.join(differing)}")
+        else:
+            matched += 1
+    report.counts.append(CountCheck("  limits as in the source", checked, matched, 0))

@@ -2,32 +2,52 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from app.services import permissions as perms
 from app.services.dashboard import period_bounds
+from app.services.keys import limit_fields
 from app.services.usage_query import StatsQuery
 
 
-def _limit(name: str, unit: str, limit, used) -> dict:
-    remaining = None if limit is None else max(limit - used, type(limit)(0))
-    return {"name": name, "unit": unit, "limit": limit, "used": used, "remaining": remaining}
+class KeyView:
+    """A key's row with its limits and what remains of each (GET /api/keys/{id}, /me)."""
+
+    def __init__(self, key, limits: list[dict]):
+        self._key = key
+        self.limits = limits
+
+    def __getattr__(self, name):
+        return getattr(self._key, name)
 
 
 class KeyReport:
-    def __init__(self, *, keys, usage, models, quota, clock):
+    def __init__(self, *, keys, usage, models, quota, clock, key_limits, key_windows):
         self.keys = keys
         self.quota = quota
         self.usage = usage
         self.models = models
         self.clock = clock
+        self.key_limits = key_limits
+        self.key_windows = key_windows
+
+    def view(self, key_id: str) -> KeyView:
+        key = self.keys.get(key_id)
+        return KeyView(key, self.own_limits(key))
+
+    def own_limits(self, key) -> list[dict]:
+        """The key's own limits (spend, windows, rates), each with what is used and remains."""
+        record = {"id": key.id, "tokenLimit": key.token_limit,
+                  "rateLimits": {"daily": key.daily_cost_limit}, **limit_fields(key)}
+        return [*self.key_limits.standing(record),
+                *self.key_windows.standing(key.id, record["windowLimits"]),
+                {"name": "requestsPerMinute", "unit": "requests/min",
+                 "limit": key.requests_per_minute},
+                {"name": "concurrency", "unit": "requests", "limit": key.concurrency_limit}]
 
     def for_key(self, key_id: str, period: str = "30d") -> dict:
         """The key's limits and what remains of each (its own, then its plan's quota per model
         tier), its usage per day and per model over `period`, and the catalogue models its
         permissions and model lists allow."""
         key = self.keys.get(key_id)
-        spend = self.usage.spend(key_id, self.usage.today())
         start, end, unit = period_bounds(period, self.clock())
         series = self.usage.stats(StatsQuery(start, end, granularity=unit, api_key_id=key_id))
         by_model = self.usage.ranking(StatsQuery(start, end, granularity=unit,
@@ -45,12 +65,7 @@ class KeyReport:
             "key": {"id": key.id, "name": key.name, "isActive": key.is_active,
                     "expiresAt": key.expires_at, "permissions": perms.public(key.permissions)},
             "limits": [
-                _limit("tokens", "tokens", key.token_limit, spend["totalTokens"]),
-                _limit("dailyCost", "USD", key.daily_cost_limit,
-                       Decimal(spend["costToday"])),
-                {"name": "requestsPerMinute", "unit": "requests/min",
-                 "limit": key.requests_per_minute},
-                {"name": "concurrency", "unit": "requests", "limit": key.concurrency_limit},
+                *self.own_limits(key),
                 *({"name": f"plan:{row['plan']}:{row['modelType']}",
                    "unit": f"requests/{row['period']}", "limit": row["limit"],
                    "used": row["used"], "remaining": row["remaining"],

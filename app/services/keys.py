@@ -13,14 +13,39 @@ from app.security import new_api_key, sha256_hex
 from app.services import clients
 from app.services import permissions as perms
 from app.services.base import Service
+from app.services.key_periods import key_zone
 from app.services.legacy_keys import OUR_SCHEME, LegacyKeyHashes
 from app.services.retry import db_retry
 
 INVALID_KEY = "The API key is invalid."
 EDITABLE = ("name", "description", "token_limit", "concurrency_limit", "daily_cost_limit",
             "requests_per_minute", "expires_at", "user_id", "is_active", "activation_days",
-            "activation_unit")
+            "activation_unit", "total_cost_limit", "weekly_cost_limit", "weekly_reset_day",
+            "weekly_reset_hour", "weekly_cost_models", "time_zone", "window_limits")
 ACTIVATION_UNITS = {"days": timedelta(days=1), "hours": timedelta(hours=1)}
+
+
+def stored_window(limit: dict) -> dict:
+    """A window limit as the JSON column keeps it: its limits that are set, cost as text."""
+    stored = {"window": int(limit["window"])}
+    for name in ("requests", "tokens"):
+        if limit.get(name) is not None:
+            stored[name] = int(limit[name])
+    if limit.get("cost") is not None:
+        stored["cost"] = str(limit["cost"])
+    return stored
+
+
+def limit_fields(key: ApiKey) -> dict:
+    """The spend and window limits of a key's validation record (key_limits.py, key_windows.py)."""
+    return {
+        "costLimits": {"total": key.total_cost_limit, "weekly": key.weekly_cost_limit,
+                       "weeklyResetDay": key.weekly_reset_day,
+                       "weeklyResetHour": key.weekly_reset_hour,
+                       "weeklyModels": key.weekly_cost_models},
+        "timeZone": key.time_zone,
+        "windowLimits": list(key.window_limits or []),
+    }
 
 
 class IssuedKey:
@@ -140,6 +165,7 @@ class KeyService(Service):
                 "allowedClients": list(key.allowed_clients or []),
                 "activationDays": key.activation_days, "activatedAt": key.activated_at,
                 "accountBindings": _bindings_with_providers(uow, key),
+                **limit_fields(key),
             }
 
     @db_retry
@@ -209,6 +235,14 @@ class KeyService(Service):
         if activation and data.get("expires_at") is not None:
             both = "Give expiresAt or activationDays, not both."
             raise InvalidInput(both, details={"expiresAt": [both], "activationDays": [both]})
+        if data.get("time_zone"):
+            try:
+                key_zone(data["time_zone"])
+            except ValueError as error:
+                raise InvalidInput(str(error), details={"timeZone": [str(error)]}) from error
+        if data.get("window_limits") is not None:
+            data = {**data, "window_limits": [stored_window(limit)
+                                              for limit in data["window_limits"]]}
         for name in EDITABLE:
             if name in data:
                 setattr(key, name, data[name])

@@ -8,6 +8,10 @@ transaction returned, so the unit is counted throughout. Queued (chat-fast), it
 travels beside the usage record in the Redis Stream and the drain worker applies both at once,
 so a killed worker loses neither, and a redelivered entry applies neither twice (the usage
 event's request id decides; the hold is settled in Redis either way, once).
+
+A key with window limits also holds the request's estimate (key_windows.py): a database hold
+leaves in the same transaction, and once it has committed the use is charged to the key's
+Redis log under its request id (so charged once however often it is settled).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from decimal import Decimal
 import redis
 
 from app.db.repositories.quota import CounterKey
+from app.services.key_windows import KeyWindows, WindowHold
 from app.services.quota.service import QuotaService
 from app.services.usage import UsageRecord, UsageService
 
@@ -32,10 +37,12 @@ class Settlement:
     cost: Decimal = Decimal(0)
     hold_id: str | None = None
     hold_on: CounterKey | None = None
+    window: WindowHold | None = None
 
     def to_json(self) -> dict:
         counter = self.hold_on
         return {"accountId": self.account_id, "tokens": self.tokens, "cost": str(self.cost),
+                "window": None if self.window is None else self.window.to_json(),
                 "hold": None if counter is None else {
                     "id": self.hold_id, "subject": counter.subject,
                     "modelType": counter.model_type, "period": counter.period,
@@ -48,13 +55,16 @@ class Settlement:
             hold["subject"], hold["modelType"], hold["period"],
             datetime.fromisoformat(hold["start"]))
         return cls(data.get("accountId"), int(data.get("tokens", 0)),
-                   Decimal(data.get("cost", "0")), hold and hold["id"], counter)
+                   Decimal(data.get("cost", "0")), hold and hold["id"], counter,
+                   WindowHold.from_json(data.get("window")))
 
 
 class Settler:
-    def __init__(self, *, usage: UsageService, quota: QuotaService):
+    def __init__(self, *, usage: UsageService, quota: QuotaService,
+                 windows: KeyWindows | None = None):
         self.usage = usage
         self.quota = quota
+        self.windows = windows
 
     def store(self, record: UsageRecord, settlement: Settlement) -> bool:
         """Store the usage event with its settlement in one transaction; False if the event
@@ -67,8 +77,15 @@ class Settler:
                                        cost=settlement.cost, now=self.usage.clock())
             if settlement.hold_on is not None:
                 counted["value"] = uow.usage_counters.add(settlement.hold_on, 1)
+            KeyWindows.settle_in(uow, settlement.window)
 
         stored = self.usage.record(record, also=settle)
+        if settlement.window is not None and self.windows is not None:
+            # Stored before or now: the log gets the use once either way (its request id).
+            self.windows.charge(settlement.window, record.request_id,
+                                record.timestamp or self.usage.clock(),
+                                record.total_tokens if record.total_tokens is not None
+                                else settlement.tokens, record.cost or settlement.cost)
         if settlement.hold_on is not None:
             try:
                 self.quota.settle_hold(settlement.hold_on, settlement.hold_id,

@@ -22,6 +22,7 @@ from app.db.types import MONEY_PLACES
 from app.errors import DatabaseError, InvalidInput, NotFound
 from app.services import usage_report
 from app.services.base import Service
+from app.services.key_periods import model_matches
 from app.services.pricing import Pricing
 from app.services.retry import db_retry
 from app.services.usage_query import (
@@ -87,6 +88,26 @@ class UsageService(Service):
             cost += uow.usage_baselines.cost_since(key_id, since)
         return {"totalTokens": tokens, "costToday": cost}
 
+    @read_through("keylimitspend", key=lambda key_id, periods=None: key_id)
+    @db_retry
+    def limit_spend(self, key_id: str, periods: dict) -> dict:
+        """What a key's cost limits count: all-time tokens and cost, cost since `periods["day"]`,
+        and since `periods["week"]` on models matching the glob `periods["models"]` (None: all).
+        Cached per key (one entry, invalidated by every record); the answer carries `periods`,
+        and a caller asking other periods gets them read again (key_limits.py)."""
+        day, week = (datetime.fromisoformat(periods[name]) for name in ("day", "week"))
+        pattern = periods.get("models")
+        with self.uow() as uow:
+            tokens, total = uow.api_keys.spent(key_id)
+            today = uow.usage_events.cost_since(key_id, day)
+            today += uow.usage_baselines.cost_since(key_id, day)
+            by_model = [uow.usage_events.cost_by_model_since(key_id, week),
+                        uow.usage_baselines.cost_by_model_since(key_id, week)]
+        weekly = sum((cost for costs in by_model for model, cost in costs.items()
+                      if model_matches(model, pattern)), Decimal(0))
+        return {"periods": periods, "totalTokens": tokens, "totalCost": total,
+                "costToday": today, "costWeek": weekly}
+
     @db_retry
     def record(self, record: UsageRecord, also=None) -> bool:
         """Store one usage event and add it to the key's totals; False if already recorded.
@@ -138,6 +159,7 @@ class UsageService(Service):
                 raise
         # Keys' limits read spend through the cache: the next check must see this use.
         self.spend.invalidate(self.cache, record.api_key_id, self.today())
+        self.limit_spend.invalidate(self.cache, record.api_key_id)
         return True
 
     def priced(self, record: UsageRecord) -> UsageRecord:

@@ -93,6 +93,17 @@ class CrsFixture:
     totals: dict[str, Totals] = field(default_factory=dict)  # key id -> expected totals
 
 
+# Keys carrying each of CRS's spend and window limits (tests/migration/crs_limits.py runs the
+# enforcement tests against them once imported). One answer of the stub costs 0.0000075 USD.
+CRS_LIMITED_KEYS: dict[str, dict[str, str]] = {
+    "total_capped": {"totalCostLimit": "1"},
+    "weekly_capped": {"weeklyOpusCostLimit": "1", "weeklyResetDay": "3",
+                      "weeklyResetHour": "9"},
+    "cost_windowed": {"rateLimitWindow": "300", "rateLimitCost": "0.00002"},
+    "request_windowed": {"rateLimitWindow": "60", "rateLimitRequests": "10"},
+}
+
+
 def _ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso).timestamp() * 1000)
 
@@ -140,6 +151,7 @@ def _write_api_keys(r: Any, fx: CrsFixture, oauth_id: str) -> None:
             "activatedAt": "2026-11-10T00:00:00.000Z",
             "expiresAt": "2026-12-10T00:00:00.000Z",
         },
+        **CRS_LIMITED_KEYS,
     }
     pipe = r.pipeline(transaction=False)
     for index, (label, extra) in enumerate(specs.items()):

@@ -18,7 +18,14 @@ from app.migration.crs_source import (
     normalise_permissions,
 )
 
-from .crs_fixture import CLOSED_PORT, CONSOLE_URL, CrsFixture, key_hash, node_encrypt
+from .crs_fixture import (
+    CLOSED_PORT,
+    CONSOLE_URL,
+    CRS_LIMITED_KEYS,
+    CrsFixture,
+    key_hash,
+    node_encrypt,
+)
 
 
 def _utc(*args: int) -> datetime:
@@ -324,7 +331,7 @@ def test_per_key_totals_match_every_request_made(crs_source, crs_store):
 def test_counts_report_every_entity(crs_source, crs_store):
     counts = crs_source.counts()
 
-    assert counts["api_keys"] == 6 and counts["api_keys_deleted"] == 1
+    assert counts["api_keys"] == 6 + len(CRS_LIMITED_KEYS) and counts["api_keys_deleted"] == 1
     assert counts["accounts:claude_oauth"] == 2
     assert sum(v for k, v in counts.items() if k.startswith("accounts:")) == 6
     assert counts["usage:key:alltime"] == len(crs_store.totals)

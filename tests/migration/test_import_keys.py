@@ -10,6 +10,7 @@ import pytest
 from tests.api.quota_helpers import check
 from tests.conftest import make_app
 
+from .crs_fixture import CRS_LIMITED_KEYS
 from .importing import run_import
 
 
@@ -90,6 +91,41 @@ def test_every_key_field_maps_to_the_key_model(services, crs_store, imported):
     assert team.last_used_at == datetime(2026, 11, 22, 21, 40, tzinfo=UTC)
 
 
+def test_spend_and_window_limits_and_the_sources_time_zone_carry_over(services, crs_store,
+                                                                     imported):
+    team = _key(services, crs_store, "team")
+    total = _key(services, crs_store, "total_capped")
+    weekly = _key(services, crs_store, "weekly_capped")
+    windowed = _key(services, crs_store, "cost_windowed")
+
+    assert team.window_limits == [{"window": 60, "requests": 100, "tokens": 1_000_000}]
+    assert (team.weekly_cost_limit, team.weekly_cost_models) == (Decimal("25.5"), "claude-*")
+    assert (team.weekly_reset_day, team.weekly_reset_hour) == (1, 0)
+    assert total.total_cost_limit == Decimal(1) and total.window_limits is None
+    assert (weekly.weekly_cost_limit, weekly.weekly_reset_day, weekly.weekly_reset_hour) == (
+        Decimal(1), 3, 9)
+    assert windowed.window_limits == [{"window": 300, "cost": "0.00002"}]
+    assert {team.time_zone, total.time_zone, weekly.time_zone} == {"+08:00"}
+
+
+def test_the_verification_finds_every_keys_limits_as_the_source_enforces_them(imported):
+    check = next(c for c in imported.counts if c.entity.strip() == "limits as in the source")
+
+    assert check.ok and check.source == 6 + len(CRS_LIMITED_KEYS) - 1  # the deleted one aside
+    assert not [w for w in imported.warnings if "limits differ" in w]
+
+
+def test_the_verification_names_a_key_whose_limits_differ_from_the_source(
+        app, services, crs_redis, crs_store, imported):
+    services.keys.update(crs_store.key_ids["total_capped"], {"total_cost_limit": Decimal(5)})
+
+    again = run_import(app, crs_redis, crs_store.encryption_key, phases=("keys",))
+
+    assert not again.ok
+    assert any(crs_store.key_ids["total_capped"] in w and "totalCost" in w
+               for w in again.warnings)
+
+
 def test_legacy_permission_forms_become_our_permissions(services, crs_store, imported):
     got = {label: _key(services, crs_store, label).permissions
            for label in ("legacy_all", "legacy_comma", "legacy_single", "deleted")}
@@ -113,11 +149,14 @@ def test_what_relaygate_does_not_enforce_is_reported_per_key(crs_store, imported
     keys = next(phase for phase in imported.phases if phase.name == "keys")
     team = [note for note in keys.notes if crs_store.key_ids["team"] in note]
 
-    assert any("100 requests and 2.5 USD per 60 minute(s)" in note for note in team)
-    assert any("weeklyOpusCostLimit of 25.5 USD" in note for note in team)
+    # The rate limit and the weekly limit are enforced now; CRS ignores a window's cost while
+    # the key has a tokenLimit, and so does the import, saying so.
+    assert not any("weeklyOpusCostLimit" in note or "requests and" in note for note in team)
+    assert any("rate limit cost of 2.5 USD is not imported" in note for note in team)
     assert not any("model blacklist" in note or "client allow-list" in note for note in team)
     assert any("owned by CRS user alice (user-1)" in note for note in team)
-    assert keys.counts == {"created": 6, "updated": 0, "unchanged": 0, "skipped": 0}
+    assert keys.counts == {"created": 6 + len(CRS_LIMITED_KEYS), "updated": 0, "unchanged": 0,
+                           "skipped": 0}
 
 
 def test_model_and_client_restrictions_are_enforced_not_reported(services, crs_store, imported):

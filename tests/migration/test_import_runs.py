@@ -11,7 +11,7 @@ import redis
 from app.db.repositories.api_keys import KeyFilter
 from app.migration.crs_crypto import WrongEncryptionKey
 
-from .crs_fixture import build_crs_store
+from .crs_fixture import CRS_LIMITED_KEYS, build_crs_store
 from .importing import command, run_import
 
 PHASES = ("keys", "accounts", "usage", "admins")
@@ -36,8 +36,9 @@ def test_a_second_run_changes_nothing_and_says_so(app, services, crs_redis, crs_
     before = _table_counts(services)
     second = run_import(app, crs_redis, crs_store.encryption_key, phases=PHASES)
 
-    assert first.changed == 16 and second.changed == 0
-    assert [p.counts["unchanged"] + p.counts["skipped"] for p in second.phases] == [6, 6, 5, 1]
+    assert first.changed == 16 + len(CRS_LIMITED_KEYS) and second.changed == 0
+    assert [p.counts["unchanged"] + p.counts["skipped"] for p in second.phases] == [
+        6 + len(CRS_LIMITED_KEYS), 6, 5, 1]
     assert "Nothing changed: every record was already imported." in second.lines()
     assert second.ok and _table_counts(services) == before
 
@@ -52,7 +53,7 @@ def test_a_wrong_encryption_key_stops_before_anything_is_written(app, services, 
 def test_a_dry_run_maps_everything_and_writes_nothing(app, services, crs_redis, crs_store):
     report = run_import(app, crs_redis, crs_store.encryption_key, phases=PHASES, dry_run=True)
 
-    assert [p.counts["created"] for p in report.phases] == [6, 4, 5, 1]
+    assert [p.counts["created"] for p in report.phases] == [6 + len(CRS_LIMITED_KEYS), 4, 5, 1]
     assert _table_counts(services) == {"items": 0, "peppers": 0, "keys": 0, "accounts": 0}
     assert "(dry run: nothing written)" in report.lines()[0]
 
@@ -70,7 +71,8 @@ def test_a_changed_source_record_is_updated_on_the_next_run(app, services, crs_r
         own.flushdb()
         own.close()
 
-    assert again.phases[0].counts == {"created": 0, "updated": 1, "unchanged": 5, "skipped": 0}
+    assert again.phases[0].counts == {"created": 0, "updated": 1,
+                                      "unchanged": 5 + len(CRS_LIMITED_KEYS), "skipped": 0}
     assert services.keys.get(store.key_ids["team"]).name == "renamed team key"
 
 
@@ -112,25 +114,28 @@ def test_a_run_killed_half_way_and_restarted_ends_complete(pg_app, postgres_url,
                                                            crs_store, tmp_path):
     services = pg_app.extensions["relaygate"]
     url = f"redis://127.0.0.1:{crs_redis_port}/11"
-    # 6 keys, 6 accounts, a group and a key's bindings, then 2 of the 5 keys' usage: killed
-    # inside the usage phase.
-    killed = command(postgres_url, url, crs_store.encryption_key, tmp_path, "--pause-after", "16")
+    # 6 keys (and the limited ones), 6 accounts, a group and a key's bindings, then 2 of the 5
+    # keys' usage: killed inside the usage phase.
+    paused = 16 + len(CRS_LIMITED_KEYS)
+    killed = command(postgres_url, url, crs_store.encryption_key, tmp_path, "--pause-after",
+                     str(paused))
     deadline = time.monotonic() + 60
-    while _ledger_rows(services) < 16 and killed.poll() is None and time.monotonic() < deadline:
+    while _ledger_rows(services) < paused and killed.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     killed.kill()
     killed.communicate()
-    assert _ledger_rows(services) == 16
+    assert _ledger_rows(services) == paused
 
     restarted = command(postgres_url, url, crs_store.encryption_key, tmp_path)
     out, err = restarted.communicate(timeout=120)
 
     assert restarted.returncode == 0, out + err
-    assert "keys: 0 created, 0 updated, 6 unchanged, 0 skipped" in out
+    assert (f"keys: 0 created, 0 updated, {6 + len(CRS_LIMITED_KEYS)} unchanged, 0 skipped"
+            in out)
     assert "usage: 3 created, 0 updated, 2 unchanged, 0 skipped" in out
     assert "admins: 1 created" in out
     assert "Verification passed." in out
-    assert _ledger_rows(services) == 20
+    assert _ledger_rows(services) == 20 + len(CRS_LIMITED_KEYS)
     with services.uow() as uow:
         for key_id, expected in crs_store.totals.items():
             assert uow.api_keys.get(key_id).total_requests == expected.requests

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.api.schemas.common import (
@@ -13,6 +15,7 @@ from app.api.schemas.common import (
     UTCDateTime,
 )
 from app.services import permissions as perms
+from app.services.key_periods import key_zone
 
 SORT_FIELDS = {
     "name": "name", "createdAt": "created_at", "updatedAt": "updated_at",
@@ -39,6 +42,30 @@ class BindingSchema(BodySchema):
     def _one_target(self, data, **kwargs):
         if ("account_id" in data) == ("group_id" in data):
             raise ValidationError("Give accountId or groupId.")
+
+
+def _time_zone(value: str) -> None:
+    try:
+        key_zone(value)
+    except ValueError as error:
+        raise ValidationError("An IANA time zone (Asia/Shanghai) or a UTC offset (+08:00).") \
+            from error
+
+
+_usd = validate.Range(0, 10**9)
+
+
+class WindowLimitSchema(BodySchema):
+    window = fields.Integer(required=True, validate=validate.Range(1, 60 * 24 * 31),
+                            metadata={"description": "Minutes, e.g. 300 for five hours."})
+    requests = fields.Integer(allow_none=True, validate=validate.Range(0, 10**9))
+    tokens = fields.Integer(allow_none=True, validate=_count)
+    cost = Money(allow_none=True, validate=_usd, metadata={"description": "USD."})
+
+    @validates_schema
+    def _one_limit(self, data, **kwargs):
+        if all(data.get(name) is None for name in ("requests", "tokens", "cost")):
+            raise ValidationError("Give requests, tokens or cost.", field_name="window")
 
 
 class KeyUpdateSchema(BodySchema):
@@ -77,6 +104,29 @@ class KeyUpdateSchema(BodySchema):
                        "providers (failover stays among them); [] unbinds. For a provider "
                        "with no binding the key uses the shared pool, never a dedicated "
                        "account."})
+    total_cost_limit = Money(data_key="totalCostLimit", allow_none=True, validate=_usd,
+                             metadata={"description": "USD, all time."})
+    weekly_cost_limit = Money(data_key="weeklyCostLimit", allow_none=True, validate=_usd,
+                              metadata={"description": "USD per week, from weeklyResetDay at "
+                                                       "weeklyResetHour in the key's zone."})
+    weekly_reset_day = fields.Integer(data_key="weeklyResetDay", allow_none=True,
+                                      validate=validate.Range(1, 7), metadata={
+                                          "description": "1 Monday .. 7 Sunday (CRS's "
+                                                         "numbering); default 1."})
+    weekly_reset_hour = fields.Integer(data_key="weeklyResetHour", allow_none=True,
+                                       validate=validate.Range(0, 23),
+                                       metadata={"description": "Default 0."})
+    weekly_cost_models = fields.String(data_key="weeklyCostModels", allow_none=True,
+                                       validate=validate.Length(1, 200), metadata={
+                                           "description": "A glob of model ids the weekly "
+                                                          "limit counts and applies to "
+                                                          "(claude-*); none: every model."})
+    time_zone = fields.String(data_key="timeZone", allow_none=True,
+                              validate=[validate.Length(1, 64), _time_zone], metadata={
+                                  "description": "IANA name or UTC offset of the key's days "
+                                                 "and weeks; none: QUOTA_TIMEZONE."})
+    window_limits = fields.List(fields.Nested(WindowLimitSchema), data_key="windowLimits",
+                                allow_none=True, validate=validate.Length(max=10))
     tags = fields.List(_tag, validate=validate.Length(max=50))
     user_id = fields.String(data_key="userId", allow_none=True, validate=validate.Length(1, 36))
     is_active = fields.Boolean(data_key="isActive")
@@ -120,6 +170,15 @@ class KeySchema(Schema):
     allowedClients = fields.List(fields.String(), attribute="allowed_clients")
     accountBindings = fields.List(fields.Dict(), attribute="account_bindings", metadata={
         "description": "Each `{accountId}` or `{groupId}`."})
+    totalCostLimit = fields.Decimal(attribute="total_cost_limit", allow_none=True)
+    weeklyCostLimit = fields.Decimal(attribute="weekly_cost_limit", allow_none=True)
+    weeklyResetDay = fields.Integer(attribute="weekly_reset_day", allow_none=True)
+    weeklyResetHour = fields.Integer(attribute="weekly_reset_hour", allow_none=True)
+    weeklyCostModels = fields.String(attribute="weekly_cost_models", allow_none=True)
+    timeZone = fields.String(attribute="time_zone", allow_none=True)
+    windowLimits = fields.Function(lambda key: [
+        {**limit, **({"cost": Decimal(limit["cost"])} if "cost" in limit else {})}
+        for limit in key.window_limits or []])
     tags = fields.List(fields.String())
     userId = fields.String(attribute="user_id", allow_none=True)
     isActive = fields.Boolean(attribute="is_active")
@@ -129,6 +188,11 @@ class KeySchema(Schema):
     lastUsedAt = fields.DateTime(attribute="last_used_at", allow_none=True)
     deletedAt = fields.DateTime(attribute="deleted_at", allow_none=True)
     usage = fields.Function(lambda key: KeyUsageSchema().dump(key))
+
+
+class KeyWithLimitsSchema(KeySchema):
+    limits = fields.List(fields.Nested(lambda: KeyLimitSchema()), metadata={
+        "description": "Each limit of the key, what is used and what remains now."})
 
 
 class KeyCreatedSchema(KeySchema):
@@ -198,14 +262,19 @@ class UsageRecordedSchema(Schema):
 
 
 class KeyLimitSchema(Schema):
-    name = fields.String(metadata={"description": "tokens, dailyCost, requestsPerMinute, "
-                                                  "concurrency, or plan:<plan>:<modelType> "
-                                                  "for the plan's quota per model tier."})
+    name = fields.String(metadata={"description": "tokens, totalCost, weeklyCost, dailyCost, "
+                                                  "window:<minutes>m:<requests|tokens|cost>, "
+                                                  "requestsPerMinute, concurrency, or "
+                                                  "plan:<plan>:<modelType> for the plan's "
+                                                  "quota per model tier."})
     unit = fields.String()
     limit = fields.Decimal(allow_none=True, metadata={"description": "None: no limit."})
     used = fields.Decimal(allow_none=True)
     remaining = fields.Decimal(allow_none=True)
-    resetsAt = fields.DateTime(allow_none=True, metadata={"description": "Plan quotas only."})
+    window = fields.Integer(metadata={"description": "Window limits: minutes."})
+    models = fields.String(allow_none=True, metadata={"description": "weeklyCost: the glob."})
+    resetsAt = fields.DateTime(allow_none=True, metadata={
+        "description": "When a period limit starts again (day, week, plan quota)."})
 
 
 class KeyReportModelSchema(Schema):

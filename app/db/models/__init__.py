@@ -7,7 +7,7 @@ from app.db.models.ai_model import AiModel
 from app.db.models.alerts import Alert, AlertDelivery
 from app.db.models.api_key import ApiKey, ApiKeyTag
 from app.db.models.crs_import import CrsImportItem, KeyHashPepper
-from app.db.models.limit_slot import LimitSlot
+from app.db.models.limit_slot import KeyWindowHold, LimitSlot
 from app.db.models.login_failure import LoginFailure
 from app.db.models.monitoring import MetricBucket, QueryStat
 from app.db.models.quota import UsageCounter, UsageIdempotencyKey, UsageReservation
@@ -29,5 +29,5 @@ __all__ += ["AiModel", "PlanLimit", "UsageCounter", "UsageIdempotencyKey", "Usag
             "User"]
 __all__ += ["UsageRequestId", "UsageRollup"]
 __all__ += ["CrsImportItem", "KeyHashPepper", "UsageBaseline"]
-__all__ += ["LoginFailure", "StickySession", "UsageQueueLedger"]
+__all__ += ["KeyWindowHold", "LoginFailure", "StickySession", "UsageQueueLedger"]
 __all__ += ["AccountGroup", "AccountGroupMember", "ApiKeyBinding"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, counter, money, str_id, timestamp
@@ -27,6 +27,18 @@ class ApiKey(Base):
     concurrency_limit: Mapped[int | None] = mapped_column(Integer)
     daily_cost_limit: Mapped[Decimal | None]
     requests_per_minute: Mapped[int | None] = mapped_column(Integer)
+    # How much a key may spend (key_spend.py, key_windows.py); none means unlimited.
+    total_cost_limit: Mapped[Decimal | None]
+    weekly_cost_limit: Mapped[Decimal | None]
+    # Numbered as claude-relay-service numbers them: 1 Monday .. 7 Sunday; hour 0-23, local.
+    weekly_reset_day: Mapped[int | None] = mapped_column(SmallInteger)
+    weekly_reset_hour: Mapped[int | None] = mapped_column(SmallInteger)
+    # A glob of model ids the weekly limit counts and applies to; none: every model.
+    weekly_cost_models: Mapped[str | None] = mapped_column(String(200))
+    # IANA name or a UTC offset ('+08:00') of the daily and weekly periods; none: the global one.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    # [{"window": minutes, "requests": n?, "tokens": n?, "cost": "USD"?}, ...]
+    window_limits: Mapped[list | None] = mapped_column(JSON)
     expires_at: Mapped[datetime | None]
     # Model names or glob patterns (app/services/permissions.py); [] means no restriction.
     allowed_models: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")

@@ -9,7 +9,7 @@ from app.db.repositories.alerts import AlertDeliveryRepository, AlertRepository
 from app.db.repositories.api_keys import ApiKeyRepository
 from app.db.repositories.crs_import import CrsImportItemRepository, KeyHashPepperRepository
 from app.db.repositories.health import HealthRepository
-from app.db.repositories.limit_slots import LimitSlotRepository
+from app.db.repositories.limit_slots import KeyWindowHoldRepository, LimitSlotRepository
 from app.db.repositories.login_failures import LoginFailureRepository
 from app.db.repositories.metrics import MetricsRepository
 from app.db.repositories.quota import (
@@ -42,6 +42,7 @@ REPOSITORIES = {
     "account_leases": AccountLeaseRepository,
     "account_groups": AccountGroupRepository,
     "limit_slots": LimitSlotRepository,
+    "key_window_holds": KeyWindowHoldRepository,
     "login_failures": LoginFailureRepository,
     "storage_strategies": StorageStrategyRepository,
     "metrics": MetricsRepository,
@@ -73,6 +74,7 @@ __all__ = [
     "ApiKeyRepository",
     "HealthRepository",
     "LimitSlotRepository",
+    "KeyWindowHoldRepository",
     "LoginFailureRepository",
     "MetricsRepository",
     "SessionRepository",

@@ -87,6 +87,12 @@ class ApiKeyRepository(Repository[ApiKey]):
     def total_tokens(self, key_id: str) -> int:
         return self.session.scalar(select(ApiKey.total_tokens).where(ApiKey.id == key_id)) or 0
 
+    def spent(self, key_id: str) -> tuple[int, Decimal]:
+        """The key's all-time (tokens, cost), imported usage included."""
+        row = self.session.execute(select(ApiKey.total_tokens, ApiKey.total_cost)
+                                   .where(ApiKey.id == key_id)).one_or_none()
+        return (row[0], row[1]) if row is not None else (0, Decimal(0))
+
     def lock(self, key_id: str) -> bool:
         """Serialise changes that hang off one key (a row lock; SQLite's write lock)."""
         result = self.session.execute(

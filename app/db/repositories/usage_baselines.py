@@ -62,6 +62,11 @@ class UsageBaselineRepository:
             B.api_key_id == api_key_id, B.bucket >= since))
         return total if total is not None else Decimal(0)
 
+    def cost_by_model_since(self, api_key_id: str, since: datetime) -> dict[str, Decimal]:
+        rows = self.session.execute(select(B.model, func.sum(B.cost)).where(
+            B.api_key_id == api_key_id, B.bucket >= since).group_by(B.model))
+        return {model: cost for model, cost in rows if cost is not None}
+
     def sum_by(self, *, pieces: list[tuple[str, datetime, datetime]], unit: str | None,
                tz_name: str, filters: dict[str, str], group: str | None) -> list[RollupRow]:
         """What UsageRollupRepository.sum_by answers, over the baselines (hourly rows, no

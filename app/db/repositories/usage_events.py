@@ -40,6 +40,24 @@ class UsageEventRepository(Repository[UsageEvent]):
             .where(UsageEvent.api_key_id == api_key_id, UsageEvent.occurred_at >= since))
         return total if total is not None else Decimal(0)
 
+    def cost_by_model_since(self, api_key_id: str, since: datetime) -> dict[str, Decimal]:
+        rows = self.session.execute(
+            select(UsageEvent.model, func.sum(UsageEvent.cost))
+            .where(UsageEvent.api_key_id == api_key_id, UsageEvent.occurred_at >= since)
+            .group_by(UsageEvent.model))
+        return {model: cost for model, cost in rows if cost is not None}
+
+    def window_entries(self, api_key_id: str, since: datetime) -> list[tuple]:
+        """(entry id, occurred at, total tokens, cost) of the key's events after `since`,
+        oldest first; the entry id is the request id (what a settlement charges under)."""
+        rows = self.session.execute(
+            select(UsageEvent.id, UsageEvent.request_id, UsageEvent.occurred_at,
+                   UsageEvent.total_tokens, UsageEvent.cost)
+            .where(UsageEvent.api_key_id == api_key_id, UsageEvent.occurred_at > since)
+            .order_by(UsageEvent.occurred_at))
+        return [(request_id or f"e:{event_id}", at, tokens, cost)
+                for event_id, request_id, at, tokens, cost in rows]
+
     def list_for_key(self, api_key_id: str, limit: int = 100) -> list[UsageEvent]:
         query = (
             select(UsageEvent)

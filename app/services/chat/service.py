@@ -96,6 +96,8 @@ class ChatTicket:
     # The conversation's key (chat/session_key.py): it keeps to one account while it can.
     session: str | None = None
     cut: bool = False  # ended by the server shutting down, not by the upstream or the client
+    # The estimate held against the key's window limits (key_windows.py), settled with the usage.
+    window: object = None
 
     @property
     def provider(self) -> str:
@@ -104,11 +106,12 @@ class ChatTicket:
 
 class ChatService:
     def __init__(self, *, auth, keys, models, quota, key_limits, scheduler, accounts, settler,
-                 usage_writer, groups, sticky=None, upstream_attempts: int = 3):
+                 usage_writer, groups, sticky=None, key_windows=None,
+                 upstream_attempts: int = 3):
         self.auth, self.keys, self.models, self.quota = auth, keys, models, quota
         self.key_limits, self.scheduler, self.accounts = key_limits, scheduler, accounts
         self.settler, self.usage_writer, self.sticky = settler, usage_writer, sticky
-        self.groups = groups
+        self.groups, self.key_windows = groups, key_windows
         self.upstream_attempts = upstream_attempts
         self._parallel = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chat-resolve")
         # Streams being relayed; weak, so one whose close() the server never called is no leak.
@@ -150,7 +153,8 @@ class ChatService:
                 f"relays to {' or '.join(providers)} models only (no translation yet).",
                 code="FORMAT_MISMATCH")
         self.key_limits.check_use(key, model, client or ClientRequest())
-        admission = self.key_limits.admit(key, model["provider"], fresh=mode == "chat")
+        admission = self.key_limits.admit(key, model["provider"], fresh=mode == "chat",
+                                          model=model["id"])
         try:
             principal = self.auth.principal(credential, key)
             subject = self.quota.subject_for(principal)
@@ -193,6 +197,7 @@ class ChatService:
         request.model = ticket.model.get("upstreamModel") or request.model
         ticket.prompt_tokens_estimate = estimate.prompt_tokens(request)
         try:
+            self._hold_window(ticket, request)
             return open_upstream(scheduler=self.scheduler, accounts=self.accounts,
                                  provider=ticket.provider, request=request,
                                  attempts=self.upstream_attempts, cached=ticket.mode == "fast",
@@ -201,6 +206,18 @@ class ChatService:
         except BaseException:
             self.abandon(ticket)
             raise
+
+    def _hold_window(self, ticket: ChatTicket, request: ChatRequest) -> None:
+        """Hold the request's estimate against the key's window limits: the prompt and all
+        of `max_tokens`, priced as the model's input and output."""
+        if self.key_windows is None or not ticket.key.get("windowLimits"):
+            return
+        output = int(request.max_tokens or 0)
+        prices = from_catalogue(ticket.model)
+        cost = (prices.cost(input_tokens=ticket.prompt_tokens_estimate, output_tokens=output)
+                if prices else Decimal(0))
+        ticket.window = self.key_windows.hold(
+            ticket.key, tokens=ticket.prompt_tokens_estimate + output, cost=cost)
 
     def _session_binding(self, ticket: ChatTicket):
         if self.sticky is None or ticket.session is None:
@@ -306,7 +323,7 @@ class ChatService:
                 request_id=ticket.request_id, estimated=usage.estimated)
             held = reservation.held_on
             settlement = Settlement(account.id, usage.total_tokens, cost,
-                                    reservation.id if held else None, held)
+                                    reservation.id if held else None, held, ticket.window)
             self._store(record, settlement, behind=ticket.mode == "fast")
             if held is None:
                 self._commit(ticket)
@@ -357,6 +374,8 @@ class ChatService:
         except Exception:  # an uncancelled reservation gives itself back when it expires
             log.exception("could not cancel reservation %s", ticket.reservation.id)
         finally:
+            if self.key_windows is not None:
+                self.key_windows.release(ticket.window)
             ticket.admission.release()
 
 

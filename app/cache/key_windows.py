@@ -1,0 +1,92 @@
+"""An API key's window limits in Redis: a log of its stored uses and its holds, per key.
+
+Three keys per API key, in one Cluster slot (the key id as hash tag): the log (a zset of entry
+ids by when they were used), their amounts, and the state with the holds. The scripts are
+app/cache/scripts/key_window_*.lua; the rules, and the database fallback, live in
+app/services/key_windows.py. Raises redis.RedisError like any store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.cache import slot_tag
+from app.cache.store import CacheStore
+
+_SCRIPTS = Path(__file__).parent / "scripts"
+_TAKE = (_SCRIPTS / "key_window_take.lua").read_text()
+_SETTLE = (_SCRIPTS / "key_window_settle.lua").read_text()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored use: its id (the request id), when (ms), tokens, cost (1e-8 USD)."""
+
+    id: str
+    at_ms: int
+    tokens: int
+    cost: int
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """A window (ms) and its limits (cost in 1e-8 USD); None: not limited."""
+
+    span_ms: int
+    requests: int | None = None
+    tokens: int | None = None
+    cost: int | None = None
+
+
+@dataclass(frozen=True)
+class Refused:
+    retry_ms: int
+    window: int  # which of the specs, from 0
+    kind: str  # requests | tokens | cost
+    used: int
+    limit: int
+
+
+FILL = object()  # the take's answer when the log must be filled from the database first
+
+
+class KeyWindowStore:
+    def __init__(self, cache: CacheStore):
+        self.cache = cache
+        client = cache.client if cache.enabled else None
+        self._take = client.register_script(_TAKE) if client else None
+        self._settle = client.register_script(_SETTLE) if client else None
+
+    def available(self) -> bool:
+        return self._take is not None and self.cache.available()
+
+    def keys(self, key_id: str) -> list[str]:
+        tag = slot_tag(key_id)
+        return [self.cache.key("kw", tag, part) for part in ("log", "amounts", "state")]
+
+    def take(self, key_id: str, hold_id: str, *, now_ms: int, expires_ms: int, tokens: int,
+             cost: int, windows: list[WindowSpec], fresh_ms: int, ttl_ms: int,
+             fill: list[Entry] | None = None):
+        """None (admitted, the hold taken), a Refused, or FILL."""
+        span = max(spec.span_ms for spec in windows)
+        args = [hold_id, now_ms, expires_ms, tokens, cost, span, fresh_ms, ttl_ms, len(windows)]
+        for spec in windows:
+            args += [spec.span_ms, *("" if value is None else value
+                                     for value in (spec.requests, spec.tokens, spec.cost))]
+        args.append("0" if fill is None else "1")
+        for entry in fill or ():
+            args += [entry.id, entry.at_ms, entry.tokens, entry.cost]
+        answer = self._take(keys=self.keys(key_id), args=args)
+        if answer[0] == 1:
+            return None
+        if answer[0] == -1:
+            return FILL
+        kind = answer[3].decode() if isinstance(answer[3], bytes) else answer[3]
+        return Refused(int(answer[1]), int(answer[2]) - 1, kind, int(answer[4]), int(answer[5]))
+
+    def settle(self, key_id: str, hold_id: str | None, entry: Entry | None, ttl_ms: int) -> None:
+        """End a hold (if any) and charge a stored use (if any); both idempotent."""
+        entry_args = ["", 0, 0, 0] if entry is None else [entry.id, entry.at_ms, entry.tokens,
+                                                          entry.cost]
+        self._settle(keys=self.keys(key_id), args=[hold_id or "", *entry_args, ttl_ms])

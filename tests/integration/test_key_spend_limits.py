@@ -1,0 +1,151 @@
+"""A key's total and weekly cost limits and its time zone, over HTTP on both backends: set and
+validated through the keys API, shown with what remains, enforced on chat routes, and kept
+across a restart of the app and of Redis (the database is the record)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from app.services.usage import UsageRecord
+from tests.api.chat_support import BODY, MODEL, add_account, set_quota
+from tests.conftest import login_headers, make_app
+from tests.integration.quota_helpers import Clock
+from tests.migration.crs_limits import issued_key
+
+CLAUDE = "claude/claude-sonnet-4-5"
+
+
+@pytest.fixture
+def upstream(client, admin_headers, stub_upstream):
+    add_account(client, admin_headers, stub_upstream, "acct-spend")
+    add_account(client, admin_headers, stub_upstream, "acct-claude", provider="claude",
+                baseUrl=stub_upstream.url)
+    set_quota(client, admin_headers, 1000)
+    return stub_upstream
+
+
+def chat(client, api_key: str, model: str = MODEL, route: str = "/api/ai/chat"):
+    return client.post(f"{route}?model={model}", json={**BODY, "stream": False},
+                       headers={"x-api-key": api_key})
+
+
+def spend(services, key_id: str, cost: str, *, at: datetime | None = None,
+          model: str = MODEL) -> None:
+    services.usage.record(UsageRecord(api_key_id=key_id, model=model, cost=Decimal(cost),
+                                      output_tokens=10, timestamp=at))
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("totalCostLimit", -1), ("weeklyCostLimit", "-0.5"), ("weeklyResetDay", 0),
+    ("weeklyResetDay", 8), ("weeklyResetHour", 24), ("timeZone", "Mars/Olympus"),
+    ("timeZone", "+25:00"), ("windowLimits", [{"window": 0, "requests": 5}]),
+    ("windowLimits", [{"window": 60, "requests": -1}]), ("windowLimits", [{"window": 60}]),
+    ("windowLimits", [{"window": 60, "cost": "-1"}]),
+])
+def test_bad_spend_and_window_limits_are_refused_and_write_nothing(client, admin_headers,
+                                                                    make_key, field, value):
+    key = make_key(totalCostLimit="5")
+    created = client.post("/api/keys", json={"name": "bad", field: value}, headers=admin_headers)
+    changed = client.patch(f"/api/keys/{key['id']}", json={field: value}, headers=admin_headers)
+
+    assert created.status_code == changed.status_code == 422, (created.json, changed.json)
+    assert field in created.json["error"]["details"]
+    after = client.get(f"/api/keys/{key['id']}", headers=admin_headers).json["data"]
+    assert after["totalCostLimit"] == Decimal("5") and after["windowLimits"] == []
+
+
+def test_a_keys_limits_and_what_remains_show_to_the_admin_and_the_holder(
+        app, client, admin_headers, make_key):
+    key = make_key(totalCostLimit="10", weeklyCostLimit="4", weeklyResetDay=7,
+                   weeklyResetHour=9, weeklyCostModels="claude-*", timeZone="+08:00",
+                   dailyCostLimit="2",
+                   windowLimits=[{"window": 300, "cost": "1.5", "requests": 20}])
+    services = app.extensions["relaygate"]
+    spend(services, key["id"], "0.75", model=CLAUDE)
+    spend(services, key["id"], "0.25")
+
+    admin_view = client.get(f"/api/keys/{key['id']}", headers=admin_headers).json["data"]
+    own_view = client.get("/api/keys/me", headers={"x-api-key": key["apiKey"]}).json["data"]
+
+    assert admin_view["limits"] == own_view["limits"]
+    assert admin_view["timeZone"] == "+08:00" and admin_view["weeklyResetDay"] == 7
+    assert admin_view["windowLimits"] == [{"window": 300, "cost": 1.5, "requests": 20}]
+    limits = {row["name"]: row for row in admin_view["limits"]}
+    assert (limits["totalCost"]["limit"], limits["totalCost"]["remaining"]) == (10, 9)
+    assert (limits["weeklyCost"]["used"], limits["weeklyCost"]["remaining"]) == (
+        Decimal("0.75"), Decimal("3.25"))  # only the claude-* models count
+    assert limits["weeklyCost"]["models"] == "claude-*"
+    reset = datetime.fromisoformat(limits["weeklyCost"]["resetsAt"])
+    assert reset.astimezone(UTC).hour == 1 and reset.astimezone(UTC).isoweekday() == 7  # 9:00+8
+    assert limits["dailyCost"]["remaining"] == 1
+    assert (limits["window:300m:cost"]["used"], limits["window:300m:cost"]["remaining"]) == (
+        1, Decimal("0.5"))
+    assert limits["window:300m:requests"]["remaining"] == 18
+
+
+@pytest.mark.parametrize("source", ["api", "crs"])
+def test_a_total_cost_cap_refuses_once_recorded_cost_reaches_it_and_survives_a_restart(
+        app, client, admin_headers, upstream, source, tmp_path, app_config):
+    key = issued_key(app, source, "total_capped")  # totalCostLimit 1.00
+    services = app.extensions["relaygate"]
+    assert chat(client, key["apiKey"]).status_code == 200
+    spend(services, key["id"], "1.00")
+
+    refused = chat(client, key["apiKey"])
+    assert refused.status_code == 429
+    assert refused.json["error"]["code"] == "TOTAL_COST_LIMIT_EXCEEDED"
+
+    restarted = make_app(tmp_path / "again", **app_config)
+    try:
+        again = chat(restarted.test_client(), key["apiKey"], route="/api/ai/chat-fast")
+        assert again.status_code == 429
+        assert again.json["error"]["code"] == "TOTAL_COST_LIMIT_EXCEEDED"
+    finally:
+        restarted.extensions["relaygate"].engine.dispose()
+
+
+def test_a_total_cost_cap_holds_across_a_restart_of_redis(postgres_url, private_redis,
+                                                          stub_upstream, tmp_path):
+    app = make_app(tmp_path, postgres_url, private_redis.url, "rgtest:spend:")
+    try:
+        client, headers = app.test_client(), login_headers(app)
+        add_account(client, headers, stub_upstream, "acct-redis")
+        set_quota(client, headers, 1000)
+        key = client.post("/api/keys", json={"name": "capped", "totalCostLimit": "1"},
+                          headers=headers).json["data"]
+        assert chat(client, key["apiKey"], route="/api/ai/chat-fast").status_code == 200
+        spend(app.extensions["relaygate"], key["id"], "1.00")
+        assert chat(client, key["apiKey"], route="/api/ai/chat-fast").status_code == 429
+
+        private_redis.restart()  # everything Redis held is gone
+        app.extensions["relaygate"].cache._down_until = 0.0
+
+        refused = chat(client, key["apiKey"], route="/api/ai/chat-fast")
+        assert refused.status_code == 429
+        assert refused.json["error"]["code"] == "TOTAL_COST_LIMIT_EXCEEDED"
+    finally:
+        app.extensions["relaygate"].engine.dispose()
+
+
+@pytest.mark.parametrize("source", ["api", "crs"])
+def test_the_weekly_cap_starts_again_at_the_reset_hour_in_the_keys_time_zone(
+        app, client, admin_headers, upstream, source):
+    # weeklyCostLimit 1.00 on claude-* from Wednesday (3) 09:00 at +08:00: 01:00 UTC.
+    key = issued_key(app, source, "weekly_capped")
+    services = app.extensions["relaygate"]
+    services.usage.clock = Clock(datetime(2026, 12, 2, 0, 30, tzinfo=UTC))  # Wed 08:30 +08
+    spend(services, key["id"], "1.00", at=datetime(2026, 11, 30, 12, tzinfo=UTC), model=CLAUDE)
+
+    refused = chat(client, key["apiKey"], model=CLAUDE)
+    assert refused.status_code == 429, refused.json
+    assert refused.json["error"]["code"] == "WEEKLY_COST_LIMIT_EXCEEDED"
+    assert refused.headers["Retry-After"] == "1800"
+    assert chat(client, key["apiKey"]).status_code == 200  # not a claude-* model
+
+    services.usage.clock = Clock(datetime(2026, 12, 2, 0, 59, 59, tzinfo=UTC))
+    assert chat(client, key["apiKey"], model=CLAUDE).status_code == 429
+    services.usage.clock = Clock(datetime(2026, 12, 2, 1, 0, tzinfo=UTC))  # Wed 09:00 +08
+    assert chat(client, key["apiKey"], model=CLAUDE).status_code == 200

@@ -1,0 +1,177 @@
+"""A key's window limits over HTTP on both backends (Redis's script, or the database's row lock
+without Redis): a sliding cost window charged from each answer's recorded cost, and a request
+window that admits exactly its limit under concurrency over every chat route and two app
+instances; on keys made through the API and on keys imported from claude-relay-service."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from app.db.models import KeyWindowHold, UsageEvent
+from tests.api.chat_support import BODY, MODEL, add_account, set_quota
+from tests.conftest import login_headers, make_app
+from tests.integration.quota_helpers import Clock
+from tests.migration.crs_limits import issued_key
+from tests.support.http import ServerThread
+from tests.support.servers import free_port
+
+SOURCES = ["api", "crs"]
+CONCURRENT, WINDOW_REQUESTS = 50, 10
+
+
+def add_accounts(client, headers, stub) -> None:
+    add_account(client, headers, stub, "acct-openai")
+    add_account(client, headers, stub, "acct-claude", provider="claude", baseUrl=stub.url)
+    set_quota(client, headers, 1000)
+    premium = client.put("/api/plans/free/premium", json={"limit": 1000, "period": "day"},
+                         headers=headers)
+    assert premium.status_code == 200, premium.json
+    stub.set_behaviour(credential="acct-openai", delay=0.3)  # requests overlap
+    stub.set_behaviour(credential="acct-claude", delay=0.3)
+
+
+@pytest.fixture
+def upstream(client, admin_headers, stub_upstream):
+    add_accounts(client, admin_headers, stub_upstream)
+    return stub_upstream
+
+
+def request(route: str) -> tuple[str, dict]:
+    """(path, body) of one chat on `route`."""
+    if route == "/v1/messages":
+        return route, {"model": "claude-sonnet-4-5", "max_tokens": 50, **BODY}
+    if route == "/v1/chat/completions":
+        return route, {**BODY, "model": MODEL, "stream": False}
+    return f"{route}?model={MODEL}", {**BODY, "stream": False}
+
+
+ROUTES = ("/api/ai/chat-fast", "/v1/chat/completions", "/v1/messages")
+
+
+def settle_all(*apps) -> None:
+    """Store what chat-fast and the client-protocol routes queued, as the drain worker does."""
+    for application in apps:
+        queue = application.extensions["relaygate"].usage_queue
+        if queue is not None:
+            queue.drain_once("tests")
+
+
+def no_hold_left(services, key_id: str) -> bool:
+    with services.uow() as uow:
+        rows = uow.session.scalar(select(func.count()).select_from(KeyWindowHold))
+    store = services.key_windows.store
+    if store is None or not store.cache.enabled:
+        return rows == 0
+    state = store.cache.client.hgetall(store.keys(key_id)[2])
+    return rows == 0 and not [name for name in state if name.startswith(b"h:")]
+
+
+def stored(services, key_id: str) -> int:
+    with services.uow() as uow:
+        return uow.session.scalar(select(func.count()).select_from(UsageEvent)
+                                  .where(UsageEvent.api_key_id == key_id))
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_five_hour_cost_window_refuses_once_recorded_cost_reaches_it_and_admits_as_it_slides(
+        app, client, upstream, source):
+    key = issued_key(app, source, "cost_windowed")  # 0.00002 USD per 300 minutes
+    services = app.extensions["relaygate"]
+    start = datetime.now(UTC).replace(microsecond=0)
+    clock = services.usage.clock = services.key_windows.clock = Clock(start)
+    path, body = request("/api/ai/chat")
+    headers = {"x-api-key": key["apiKey"]}
+
+    statuses = []
+    for minute in range(4):  # each answer records 0.0000075 USD
+        clock.now = start + timedelta(minutes=minute)
+        statuses.append(client.post(path, json=body, headers=headers))
+    assert [r.status_code for r in statuses] == [200, 200, 200, 429]
+    refused = statuses[-1]
+    assert refused.json["error"]["code"] == "WINDOW_COST_LIMIT_EXCEEDED"
+    assert refused.headers["Retry-After"] == str(297 * 60)  # when the first answer slides out
+
+    clock.now = start + timedelta(minutes=300, seconds=-1)
+    assert client.post(path, json=body, headers=headers).status_code == 429
+    clock.now = start + timedelta(minutes=300)
+    assert client.post(path, json=body, headers=headers).status_code == 200
+    assert client.post(path, json=body, headers=headers).status_code == 429
+    assert stored(services, key["id"]) == 4 and no_hold_left(services, key["id"])
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_fifty_concurrent_requests_over_every_route_against_a_window_of_ten_admit_ten(
+        app, client, upstream, source):
+    key = issued_key(app, source, "request_windowed")  # 10 requests per 60 minutes
+    barrier = threading.Barrier(CONCURRENT)
+
+    def one(i: int):
+        path, body = request(ROUTES[i % len(ROUTES)])
+        barrier.wait()
+        return client.post(path, json=body, headers={"x-api-key": key["apiKey"]})
+
+    with ThreadPoolExecutor(max_workers=CONCURRENT) as pool:
+        answers = list(pool.map(one, range(CONCURRENT)))
+    statuses = [answer.status_code for answer in answers]
+    assert (statuses.count(200), statuses.count(429)) == (WINDOW_REQUESTS,
+                                                          CONCURRENT - WINDOW_REQUESTS), statuses
+    for i, answer in enumerate(answers):
+        if answer.status_code == 429:
+            assert int(answer.headers["Retry-After"]) > 0
+            if ROUTES[i % len(ROUTES)] == "/v1/messages":  # Anthropic's own error shape
+                assert answer.json["type"] == "error"
+                assert "WINDOW_REQUEST_LIMIT_EXCEEDED" in answer.json["error"]["message"]
+
+    services = app.extensions["relaygate"]
+    settle_all(app)
+    assert stored(services, key["id"]) == WINDOW_REQUESTS  # each answer billed once
+    assert no_hold_left(services, key["id"])
+
+
+@pytest.fixture
+def two_instances(postgres_url, redis_server_url, redis_prefix, tmp_path):
+    """Two independently created apps on one database and one Redis, each on its own server."""
+    apps = [make_app(tmp_path / name, postgres_url, redis_server_url, redis_prefix)
+            for name in ("a", "b")]
+    try:
+        with ServerThread(apps[0], free_port()) as first, \
+                ServerThread(apps[1], free_port()) as second:
+            yield apps, [first.url, second.url]
+    finally:
+        for application in apps:
+            application.extensions["relaygate"].engine.dispose()
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_fifty_concurrent_requests_over_two_instances_against_a_window_of_ten_admit_ten(
+        two_instances, stub_upstream, source):
+    apps, bases = two_instances
+    add_accounts(apps[0].test_client(), login_headers(apps[0]), stub_upstream)
+    key = issued_key(apps[0], source, "request_windowed")
+    barrier = threading.Barrier(CONCURRENT)
+
+    def one(i: int) -> int:
+        path, body = request(ROUTES[i % len(ROUTES)])
+        barrier.wait()
+        # Every route on both instances: route by i % 3, instance by (i // 3) % 2.
+        return httpx.post(bases[(i // 3) % 2] + path, json=body, timeout=60,
+                          headers={"x-api-key": key["apiKey"]}).status_code
+
+    with ThreadPoolExecutor(max_workers=CONCURRENT) as pool:
+        statuses = list(pool.map(one, range(CONCURRENT)))
+    print(f"window of {WINDOW_REQUESTS}: {statuses.count(200)} of {CONCURRENT} admitted")
+    assert (statuses.count(200), statuses.count(429)) == (WINDOW_REQUESTS,
+                                                          CONCURRENT - WINDOW_REQUESTS), statuses
+
+    settle_all(*apps)
+    services = apps[0].extensions["relaygate"]
+    assert stored(services, key["id"]) == WINDOW_REQUESTS
+    assert no_hold_left(services, key["id"])
+    store = services.key_windows.store  # Redis decided, and has each answer charged once
+    assert store.cache.client.zcard(store.keys(key["id"])[0]) == WINDOW_REQUESTS
