@@ -116,6 +116,9 @@ class GroupsImport:
             row = uow.api_keys.get(target) if target else None
             if row is None:
                 return "skipped", None, ["the key was not imported"]
+            if row.is_deleted:
+                row.binding_rows = []
+                return "skipped", row.id, ["the key is deleted: no bindings"]
             rows, bound, notes = [], set(), []
             for kind, (what, target_id) in resolved.items():
                 provider = _BINDING_PROVIDERS.get(kind)

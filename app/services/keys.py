@@ -126,6 +126,7 @@ class KeyService(Service):
                 raise _not_found()
             key.is_deleted, key.is_active = True, False
             key.deleted_at = key.updated_at = self.clock()
+            key.binding_rows = []  # a deleted key holds no account or group from deletion
             uow.commit()
         self.validate.invalidate(self.cache, key.hashed_key)
 

@@ -132,3 +132,13 @@ def test_the_dedicated_flag_is_set_through_the_accounts_api(client, admin_header
     changed = client.patch(f"/api/accounts/{account['id']}", headers=admin_headers,
                            json={"dedicated": False})
     assert changed.status_code == 200 and changed.json["data"]["dedicated"] is False
+
+
+def test_a_deleted_key_no_longer_holds_its_account(client, admin_headers, make_key,
+                                                   stub_upstream):
+    account = _account(client, admin_headers, stub_upstream, "acct-c")
+    key = make_key(accountBindings=[{"accountId": account["id"]}])
+
+    assert client.delete(f"/api/keys/{key['id']}", headers=admin_headers).status_code == 200
+    assert client.delete(f"/api/accounts/{account['id']}",
+                         headers=admin_headers).status_code == 200
