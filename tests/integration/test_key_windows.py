@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+import redis
 from sqlalchemy import func, select
 
 from app.db.models import KeyWindowHold, UsageEvent
@@ -175,3 +176,35 @@ def test_fifty_concurrent_requests_over_two_instances_against_a_window_of_ten_ad
     assert no_hold_left(services, key["id"])
     store = services.key_windows.store  # Redis decided, and has each answer charged once
     assert store.cache.client.zcard(store.keys(key["id"])[0]) == WINDOW_REQUESTS
+
+
+def test_a_request_window_is_rebuilt_from_the_database_after_redis_restarts(
+        postgres_url, private_redis, stub_upstream, tmp_path):
+    app = make_app(tmp_path, postgres_url, private_redis.url, "rgtest:windows:")
+    try:
+        client, headers = app.test_client(), login_headers(app)
+        add_accounts(client, headers, stub_upstream)
+        key = issued_key(app, "api", "request_windowed")  # 10 requests per 60 minutes
+        path, body = request("/api/ai/chat-fast")
+        answers = [client.post(path, json=body, headers={"x-api-key": key["apiKey"]})
+                   for _ in range(WINDOW_REQUESTS)]
+        assert [a.status_code for a in answers] == [200] * WINDOW_REQUESTS
+        settle_all(app)  # the drain stores each answer, and charges it to the window's log
+
+        private_redis.restart()  # the log and every hold are gone
+        cache = app.extensions["relaygate"].cache
+        for _ in range(3):  # the pool's old connections fail once, then reconnect
+            try:
+                cache.client.ping()
+                break
+            except redis.ConnectionError:
+                continue
+        cache._down_until = 0.0
+
+        refused = client.post(path, json=body, headers={"x-api-key": key["apiKey"]})
+        assert refused.status_code == 429, refused.json
+        assert refused.json["error"]["code"] == "WINDOW_REQUEST_LIMIT_EXCEEDED"
+        store = app.extensions["relaygate"].key_windows.store
+        assert store.cache.client.zcard(store.keys(key["id"])[0]) == WINDOW_REQUESTS
+    finally:
+        app.extensions["relaygate"].engine.dispose()
