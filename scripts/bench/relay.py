@@ -14,7 +14,8 @@ client-protocol routes `/v1/chat/completions` (OpenAI, relayed as sent) and `/v1
 p50/p99 time-to-first-byte and total latency, and the time-to-first-byte each route adds over
 the stub answering its protocol directly, then each protocol route's throughput and added
 time-to-first-byte as a ratio of chat-fast's, once per client concurrency (default 1, then
-32); then (c) holds N concurrent streams (default 500) through `chat-fast` and
+32). The cases take turns (`--rounds` short slices each, interleaved), so a machine whose load
+changes during the run weighs on every route alike. Then (c) holds N concurrent streams (default 500) through `chat-fast` and
 counts errors. gunicorn's `drain-usage` worker runs as in production; at the end the
 script waits for it and compares the requests recorded against the requests answered. It
 removes everything it made.
@@ -53,7 +54,10 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--database-url",
                         default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=8.0,
+                        help="per case and client concurrency, split over --rounds turns")
+    parser.add_argument("--rounds", type=int, default=8,
+                        help="turns the cases take, interleaved, within --seconds")
     parser.add_argument("--connections", default="1,32",
                         help="comma-separated client concurrencies; each is measured in turn")
     parser.add_argument("--workers", type=int, default=2)
@@ -166,25 +170,36 @@ def _cases(base: str, stub_url: str, api_key: str) -> list[tuple]:
 
 
 def _measure(args, base: str, stub_url: str, api_key: str, connections: int) -> int:
-    """Prints one table; answers how many chat requests succeeded."""
+    """Prints one table; answers how many chat requests succeeded.
+
+    The cases take turns in short slices (`--rounds` per case, each starting at a different
+    case) rather than one long block each: on a shared machine the load comes and goes, and
+    interleaving lets every route meet the same mix, so the ratios compare like with like."""
     cases = _cases(base, stub_url, api_key)
     print(f"{'route':<17}{'stream':>7}{'req/s':>9}{'ttfb p50':>10}{'ttfb p99':>10}"
           f"{'total p50':>11}{'total p99':>11}{'+ttfb p50':>11}{'fail':>6}")
-    answered = 0
+    answered, rounds = 0, max(1, args.rounds)
     for stream in (False, True):
+        measured = {name: ([], [], 0) for name, *_ in cases}
+        for turn in range(rounds):
+            for name, url, headers, extra, _ in cases[turn % len(cases):] + \
+                    cases[:turn % len(cases)]:
+                ttfb, total, failures = asyncio.run(_drive(
+                    url, {**BODY, **extra, "stream": stream}, headers, connections,
+                    args.seconds / rounds))
+                seen_ttfb, seen_total, seen_failures = measured[name]
+                measured[name] = (seen_ttfb + ttfb, seen_total + total, seen_failures + failures)
         seen: dict[str, tuple[float, float]] = {}  # name -> (req/s, added ttfb p50)
-        for name, url, headers, extra, against in cases:
-            body = {**BODY, **extra, "stream": stream}
-            ttfb, total, failures = asyncio.run(
-                _drive(url, body, headers, connections, args.seconds))
+        for name, _, _, _, against in cases:
+            ttfb, total, failures = measured[name]
             p50 = _pct(ttfb, 0.5)
-            added = p50 - seen[against][1] if against else p50
+            added = p50 - _pct(measured[against][0], 0.5) if against else 0.0
             if against:
                 answered += len(total)
-            seen[name] = (len(total) / args.seconds, added if against else p50)
+            seen[name] = (len(total) / args.seconds, added)
             print(f"{name:<17}{str(stream):>7}{len(total) / args.seconds:>9.0f}{p50:>10.1f}"
                   f"{_pct(ttfb, 0.99):>10.1f}{_pct(total, 0.5):>11.1f}{_pct(total, 0.99):>11.1f}"
-                  f"{added if against else 0.0:>11.1f}{failures:>6}")
+                  f"{added:>11.1f}{failures:>6}")
         fast_rate, fast_added = seen["chat-fast"]
         for name in ("v1/chat/compl.", "v1/messages"):
             rate, added = seen[name]
