@@ -15,10 +15,10 @@ p50/p99 time-to-first-byte and total latency, and the time-to-first-byte each ro
 the stub answering its protocol directly, then each protocol route's throughput and added
 time-to-first-byte as a ratio of chat-fast's, once per client concurrency (default 1, then
 32). The cases take turns (`--rounds` short slices each, interleaved), so a machine whose load
-changes during the run weighs on every route alike. Then (c) holds N concurrent streams (default 500) through `chat-fast` and
-counts errors. gunicorn's `drain-usage` worker runs as in production; at the end the
-script waits for it and compares the requests recorded against the requests answered. It
-removes everything it made.
+changes during the run weighs on every route alike. Then (c) holds N concurrent streams
+(default 500) through `chat-fast` and counts errors. gunicorn's `drain-usage` worker runs as in
+production; at the end the script waits for it and compares the requests recorded against the
+requests answered. It removes everything it made.
 """
 
 from __future__ import annotations
