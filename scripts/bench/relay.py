@@ -60,7 +60,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--seconds", type=float, default=8.0,
                         help="per case and client concurrency, split over --rounds turns")
-    parser.add_argument("--rounds", type=int, default=8,
+    parser.add_argument("--rounds", type=int, default=4,
                         help="turns the cases take, interleaved, within --seconds")
     parser.add_argument("--connections", default="1,32",
                         help="comma-separated client concurrencies; each is measured in turn")
