@@ -73,7 +73,8 @@ def _arguments() -> argparse.Namespace:
 
 def _start(command: list[str], env: dict, ready_url: str) -> subprocess.Popen:
     process = subprocess.Popen(command, cwd=ROOT, env=env)
-    deadline = time.monotonic() + 40
+    # A loaded shared machine can take a minute or more to start gunicorn's workers.
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
             if httpx.get(ready_url, timeout=1).status_code < 500:
@@ -84,7 +85,7 @@ def _start(command: list[str], env: dict, ready_url: str) -> subprocess.Popen:
             raise SystemExit(f"{command[2]} exited during start-up")
         time.sleep(0.2)
     process.terminate()
-    raise SystemExit(f"{ready_url} did not answer within 40 s")
+    raise SystemExit(f"{ready_url} did not answer within 180 s")
 
 
 def _setup(base: str, stub_url: str) -> tuple[str, str, dict]:

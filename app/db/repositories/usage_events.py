@@ -69,15 +69,19 @@ class UsageEventRepository(Repository[UsageEvent]):
         if not claims:
             return set()
         upsert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[self._dialect]
-        statement = upsert(UsageRequestId).values(claims).on_conflict_do_nothing(
+        statement = upsert(UsageRequestId).on_conflict_do_nothing(
             index_elements=["source", "api_key_id", "request_id"])
         columns = (UsageRequestId.source, UsageRequestId.api_key_id, UsageRequestId.request_id)
-        return {tuple(row) for row in self.session.execute(statement.returning(*columns))}
+        # Many parameter sets with RETURNING: SQLAlchemy sends one multi-row INSERT built from
+        # the cached one-row statement ("insertmanyvalues").
+        return {tuple(row) for row in self.session.execute(statement.returning(*columns),
+                                                           claims)}
 
     def add_many(self, events: list[dict]) -> None:
         """Insert events (column values by name, all with the same columns) in one statement."""
         if events:
-            self.session.execute(insert(UsageEvent).values(events))
+            # RETURNING makes it one multi-row INSERT from a cached statement (see above).
+            self.session.execute(insert(UsageEvent).returning(UsageEvent.id), events)
 
     def count(self) -> int:
         if self._dialect == "postgresql":

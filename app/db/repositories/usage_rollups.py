@@ -101,12 +101,13 @@ class UsageRollupRepository:
                  **{name: getattr(totals, name) for name in SUM_COLUMNS}}
                 for row, totals in sorted(summed.items(), key=lambda item: item[0])]
         insert_for = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[self._dialect]
-        statement = insert_for(R).values(rows)
+        statement = insert_for(R)
         statement = statement.on_conflict_do_update(
             index_elements=["span", "grain", "bucket", *DIMENSIONS],
             set_={name: getattr(R, name) + statement.excluded[name] for name in SUM_COLUMNS},
         )
-        self.session.execute(statement)
+        # RETURNING makes it one multi-row statement from a cached one ("insertmanyvalues").
+        self.session.execute(statement.returning(R.span), rows)
 
     def sum_by(self, *, pieces: list[tuple[str, datetime, datetime]], grain: str,
                unit: str | None, tz_name: str, filters: dict[str, str],
