@@ -21,6 +21,7 @@ import hashlib
 import logging
 import random
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -39,6 +40,8 @@ __all__ = ["CacheStore", "connect", "read_through", "canonical_key", "deferred_i
 _LOCK_MS = 2000
 _WAIT_STEP = 0.01
 _DEFERRED: ContextVar[list[Callable[[], None]] | None] = ContextVar("deferred", default=None)
+# read_through(in_process=True): per CacheStore, value key -> (generation, expires at, value).
+_COPIES: weakref.WeakKeyDictionary[CacheStore, dict[str, tuple]] = weakref.WeakKeyDictionary()
 
 
 class DeferredInvalidations:
@@ -85,11 +88,18 @@ def canonical_key(*args, **kwargs) -> str:
 
 
 def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, key=None,
-                 cacheable=lambda value: value is not None):
+                 cacheable=lambda value: value is not None, in_process: bool = False):
     """Cache a service read in Redis; fail open; never keep a fill that raced an invalidation.
 
     `key` maps the call's arguments (without self) to the cache key; by default all of them.
     `ttl` defaults to the service's `cache_ttl`. A little jitter spreads expiries.
+
+    `in_process` is for a large value read on every request (a whole table): the decoded
+    value is also kept in this process, tagged with the entry's generation, so a read fetches
+    only the generation (a few bytes) and decodes nothing while it is unchanged. Every
+    invalidation, on any instance, moves the generation, so a change reaches every process on
+    its next read, as without the copy; the copy also ends with the TTL. Callers share the
+    value: they must not change it.
     """
 
     def decorate(method):
@@ -110,9 +120,10 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
             if policy is not None and not policy.reads_cache(namespace):
                 return method(self, *args, **kwargs)
             value_key, generation_key, lock_key = names(cache, args, kwargs)
+            read = _read_in_process if in_process else _read
             try:
-                return _read(self, cache, method, args, kwargs, value_key, generation_key,
-                             lock_key, ttl)
+                return read(self, cache, method, args, kwargs, value_key, generation_key,
+                            lock_key, ttl)
             except redis.RedisError as error:
                 cache.failed(error)
                 return method(self, *args, **kwargs)
@@ -128,6 +139,7 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
             if policy is not None and not policy.invalidates(namespace):
                 return  # write_around: the entry lives out its TTL
             value_key, generation_key, _ = names(cache, args, kwargs)
+            _COPIES.get(cache, {}).pop(value_key, None)
             try:
                 cache.invalidate(value_key, generation_key)
             except redis.RedisError as error:
@@ -163,14 +175,33 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
         try:
             result = method(service, *args, **kwargs)
             if cacheable(result):
-                policy = getattr(cache, "policy", None)
-                chosen = policy.cache_ttl(namespace) if policy is not None else None
-                seconds = chosen or ttl_seconds or getattr(service, "cache_ttl", 300)
+                seconds = _lifetime(service, cache, ttl_seconds)
                 ttl_ms = int(seconds * 1000 * random.uniform(0.9, 1.0))
                 cache.fill(value_key, generation_key, generation, codec.dumps(result), ttl_ms)
             return result
         finally:
             if locked:
                 cache.unlock(lock_key)
+
+    def _read_in_process(service, cache, method, args, kwargs, value_key, generation_key,
+                         lock_key, ttl_seconds):
+        copies = _COPIES.setdefault(cache, {})
+        # Read before the value: a copy is never tagged newer than what it holds.
+        generation = cache.generation(generation_key)
+        kept = copies.get(value_key)
+        if kept is not None and kept[0] == generation and time.monotonic() < kept[1]:
+            cache.hits += 1
+            return kept[2]
+        value = _read(service, cache, method, args, kwargs, value_key, generation_key,
+                      lock_key, ttl_seconds)
+        if cacheable(value):
+            expires = time.monotonic() + _lifetime(service, cache, ttl_seconds)
+            copies[value_key] = (generation, expires, value)
+        return value
+
+    def _lifetime(service, cache, ttl_seconds) -> float:
+        policy = getattr(cache, "policy", None)
+        chosen = policy.cache_ttl(namespace) if policy is not None else None
+        return chosen or ttl_seconds or getattr(service, "cache_ttl", 300)
 
     return decorate

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 
 import redis
@@ -10,6 +11,8 @@ import redis
 from app.cache.topology import is_cluster
 
 log = logging.getLogger(__name__)
+
+_GENERATION_SECONDS = 7 * 24 * 3600
 
 # A fill is kept only when no invalidation happened since the reader looked at the generation.
 _FILL_IF_GENERATION = """
@@ -69,9 +72,20 @@ class CacheStore:
     def invalidate(self, value_key: str, generation_key: str) -> None:
         pipe = self.client.pipeline(transaction=True)
         pipe.incr(generation_key)
-        pipe.expire(generation_key, 7 * 24 * 3600)
+        pipe.expire(generation_key, _GENERATION_SECONDS)
         pipe.delete(value_key)
         pipe.execute()
+
+    def generation(self, generation_key: str) -> bytes:
+        """The entry's generation, for tagging a copy kept in process. One that is missing (never
+        invalidated, expired, or lost with a Redis restart) is started at a random number, so
+        it cannot come back to a value an older copy was tagged with."""
+        found = self.client.get(generation_key)
+        if found is not None:
+            return found
+        self.client.set(generation_key, random.getrandbits(48), nx=True,
+                        ex=_GENERATION_SECONDS)
+        return self.client.get(generation_key) or b"0"
 
     def try_lock(self, lock_key: str, ttl_ms: int) -> bool:
         return bool(self.client.set(lock_key, b"1", nx=True, px=ttl_ms))

@@ -65,10 +65,14 @@ class ModelService(Service):
         model_id = routes["names"].get(name)
         return routes["models"][model_id] if model_id is not None else None
 
-    @read_through("client-models", key=lambda: "all", version=2)
+    # Read on every client-protocol request, and it grows with the catalogue: kept decoded in
+    # process while its generation in Redis is unchanged (every catalogue change moves it).
+    @read_through("client-models", key=lambda: "all", version=2,
+                  in_process=True)
     @db_retry
     def client_routes(self) -> dict:
-        """Every active model (`models`, by id) and every name a client may send (`names`)."""
+        """Every active model (`models`, by id) and every name a client may send (`names`).
+        Shared by every caller in the process: read it, never change it."""
         with self.uow() as uow:
             active = uow.models.list_filtered(is_active=True)
         names: dict[str, str] = {}

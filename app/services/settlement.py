@@ -17,18 +17,19 @@ Redis log under its request id (so charged once however often it is settled).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from decimal import Decimal
 
 import redis
 
-from app.db.repositories.quota import CounterKey
+from app.db.repositories.quota import CounterKey, CounterValue
 from app.services.key_windows import KeyWindows, WindowHold
 from app.services.quota.service import QuotaService
 from app.services.usage import UsageRecord, UsageService
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Settlement:
@@ -80,17 +81,57 @@ class Settler:
             KeyWindows.settle_in(uow, settlement.window)
 
         stored = self.usage.record(record, also=settle)
-        if settlement.window is not None and self.windows is not None:
-            # Stored before or now: the log gets the use once either way (its request id).
-            self.windows.charge(settlement.window, record.request_id,
-                                record.timestamp or self.usage.clock(),
-                                record.total_tokens if record.total_tokens is not None
-                                else settlement.tokens, record.cost or settlement.cost)
+        self._charge_window(record, settlement)
         if settlement.hold_on is not None:
             try:
                 self.quota.settle_hold(settlement.hold_on, settlement.hold_id,
                                        counted.get("value") if stored else None)
             except redis.RedisError as error:
                 # The hold expires and is given back; the next write brings the count up.
+                log.warning("could not settle quota hold %s: %s", settlement.hold_id, error)
+        return stored
+
+    def _charge_window(self, record: UsageRecord, settlement: Settlement) -> None:
+        if settlement.window is not None and self.windows is not None:
+            # Stored before or now: the log gets the use once either way (its request id).
+            self.windows.charge(settlement.window, record.request_id,
+                                record.timestamp or self.usage.clock(),
+                                record.total_tokens if record.total_tokens is not None
+                                else settlement.tokens, record.cost or settlement.cost)
+
+    def store_many(self, items: list[tuple[UsageRecord, Settlement]]) -> list[bool]:
+        """`store` for many records in one transaction (UsageService.record_many): account
+        totals and quota counters are summed first and each touched row written once; every
+        hold is then settled with its counter's value after the batch."""
+        counted: dict[CounterKey, CounterValue] = {}
+
+        def settle(uow, fresh: list[int]) -> None:
+            accounts: dict[str, list[Settlement]] = {}
+            holds: dict[CounterKey, int] = {}
+            for index in fresh:
+                settlement = items[index][1]
+                if settlement.account_id:
+                    accounts.setdefault(settlement.account_id, []).append(settlement)
+                if settlement.hold_on is not None:
+                    holds[settlement.hold_on] = holds.get(settlement.hold_on, 0) + 1
+                KeyWindows.settle_in(uow, settlement.window)
+            now = self.usage.clock()
+            for account_id in sorted(accounts):  # one lock order for every writer
+                settled = accounts[account_id]
+                uow.accounts.add_usage(account_id, tokens=sum(s.tokens for s in settled),
+                                       cost=sum((s.cost for s in settled), Decimal(0)),
+                                       now=now, requests=len(settled))
+            for counter in sorted(holds, key=astuple):
+                counted[counter] = uow.usage_counters.add(counter, holds[counter])
+
+        stored = self.usage.record_many([record for record, _ in items], also=settle)
+        for (record, settlement), new in zip(items, stored, strict=True):
+            self._charge_window(record, settlement)
+            if settlement.hold_on is None:
+                continue
+            try:
+                self.quota.settle_hold(settlement.hold_on, settlement.hold_id,
+                                       counted.get(settlement.hold_on) if new else None)
+            except redis.RedisError as error:
                 log.warning("could not settle quota hold %s: %s", settlement.hold_id, error)
         return stored

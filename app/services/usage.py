@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from app import timebuckets
 from app.cache import read_through
 from app.db.models import UsageEvent
 from app.db.repositories.usage_baselines import merge_rows
@@ -162,6 +163,65 @@ class UsageService(Service):
         self.limit_spend.invalidate(self.cache, record.api_key_id)
         return True
 
+    @db_retry
+    def record_many(self, records: list[UsageRecord], also=None) -> list[bool]:
+        """`record` for many records in one transaction; for each, whether it was stored
+        (False: its request id was recorded before, or earlier in `records`).
+
+        The books are the same as record by record; the rows are written once each: the
+        request ids claimed in one insert, the events in one, every touched key's totals and
+        rollup row once with the sums. `also(uow, stored)` runs in the transaction with the
+        indexes of the records stored. A key that does not exist fails the whole batch
+        (NotFound), so the caller can find the culprit record by record.
+        """
+        now = self.clock()
+        if any(r.timestamp is not None and r.timestamp.tzinfo is None for r in records):
+            raise InvalidInput("timestamp must carry a UTC offset.",
+                               details={"timestamp": ["Must carry a UTC offset."]})
+        occurred = [(r.timestamp or now).astimezone(UTC) for r in records]
+        for at in {timebuckets.month_start(at): at for at in occurred}.values():
+            self.retention.ensure_partition(at, now)
+        claims: dict[tuple, int] = {}  # (source, key, request id) -> its first record
+        for index, record in enumerate(records):
+            if record.request_id:
+                claims.setdefault((record.source, record.api_key_id, record.request_id), index)
+        with self.uow() as uow:
+            claimed = uow.usage_events.claim_request_ids([
+                {"source": claim[0], "api_key_id": claim[1], "request_id": claim[2],
+                 "occurred_at": occurred[index], "recorded_at": now}
+                for claim, index in claims.items()])
+            stored = [not record.request_id or (
+                claims[(record.source, record.api_key_id, record.request_id)] == index
+                and (record.source, record.api_key_id, record.request_id) in claimed)
+                for index, record in enumerate(records)]
+            fresh = [index for index, new in enumerate(stored) if new]
+            if not fresh:
+                return stored
+            totals = {index: self._totals(records[index]) for index in fresh}
+            by_key: dict[str, list[int]] = {}
+            for index in fresh:
+                by_key.setdefault(records[index].api_key_id, []).append(index)
+            for key_id in sorted(by_key):  # one lock order for every writer
+                summed = sum((totals[index] for index in by_key[key_id]), Totals())
+                if not uow.api_keys.add_usage(
+                        key_id, requests=summed.requests, input_tokens=summed.input_tokens,
+                        output_tokens=summed.output_tokens, cost=summed.cost,
+                        used_at=max(occurred[index] for index in by_key[key_id]),
+                        total_tokens=summed.total_tokens):
+                    raise NotFound("No API key has that id.", code="DB_RECORD_NOT_FOUND")
+            uow.usage_events.add_many([_event_row(records[index], totals[index],
+                                                  occurred[index], now) for index in fresh])
+            uow.usage_rollups.add_many([
+                (occurred[index], records[index].api_key_id, records[index].model,
+                 records[index].account_id or "", totals[index]) for index in fresh])
+            if also is not None:
+                also(uow, fresh)
+            uow.commit()
+        today = self.today()
+        for key_id in by_key:
+            self.spend.invalidate(self.cache, key_id, today)
+        return stored
+
     def priced(self, record: UsageRecord) -> UsageRecord:
         """The record with its cost filled in from the catalogue when the caller gave none."""
         if record.cost is not None:
@@ -252,3 +312,16 @@ class UsageService(Service):
 
     def rebuild_rollups(self, start: datetime, end: datetime) -> int:
         return self.retention.rebuild_rollups(start, end)
+
+
+def _event_row(record: UsageRecord, totals: Totals, occurred_at: datetime,
+               recorded_at: datetime) -> dict:
+    """A usage event's column values, as `record` stores it."""
+    return {"api_key_id": record.api_key_id, "account_id": record.account_id,
+            "account_type": record.account_type, "model": record.model,
+            "input_tokens": totals.input_tokens, "output_tokens": totals.output_tokens,
+            "cache_write_tokens": totals.cache_write_tokens,
+            "cache_read_tokens": totals.cache_read_tokens, "total_tokens": totals.total_tokens,
+            "cost": totals.cost, "request_count": totals.requests,
+            "request_id": record.request_id, "occurred_at": occurred_at,
+            "recorded_at": recorded_at, "source": record.source, "estimated": record.estimated}

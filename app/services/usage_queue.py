@@ -1,10 +1,10 @@
 """The usage queue: write-behind of usage records through a Redis Stream.
 
 `enqueue` appends a record (XADD) and notes it in the ledger (usage_ledger.py); the
-`drain-usage` worker reads them as a consumer group (XREADGROUP), stores each through
-UsageService.record (idempotent by requestId, so a record delivered twice is stored once)
-together with the request's settlement if it carries one (settlement.py: its quota hold and
-account totals, in the same transaction), adds them to the ledger as confirmed, and only then
+`drain-usage` worker reads them as a consumer group (XREADGROUP), stores what it read in one
+transaction (UsageService.record_many: idempotent by requestId, so a record delivered twice is
+stored once) together with each request's settlement if it carries one (settlement.py: its
+quota hold and account totals), adds them to the ledger as confirmed, and only then
 acknowledges them (XACK, then XDEL so the stream holds only what is not stored yet). Entries
 left pending by a consumer that died are claimed by another after `claim_idle_ms`
 (XAUTOCLAIM). A record the database refuses for good (an unknown key) goes to a dead-letter
@@ -95,9 +95,13 @@ class UsageQueue:
         self.ledger.queued()  # counted only once it can be lost only with its replicas too
         return entry_id
 
-    def drain_once(self, consumer: str, *, count: int = 100, block_ms: int | None = None
-                   ) -> DrainResult:
-        """Store what is waiting: first entries abandoned by dead consumers, then new ones."""
+    def drain_once(self, consumer: str, *, count: int = 100, block_ms: int | None = None,
+                   batched: bool = True) -> DrainResult:
+        """Store what is waiting: first entries abandoned by dead consumers, then new ones.
+
+        `batched`, the entries taken are stored in one transaction (Settler.store_many); if
+        the database refuses the batch for good (a record of an unknown key), or without
+        `batched`, record by record, so only the culprit goes to the dead letters."""
         self._ensure_group()
         try:
             entries = self._take(consumer, count, block_ms)
@@ -109,16 +113,21 @@ class UsageQueue:
             self._ensure_group()
             entries = self._take(consumer, count, block_ms)
         result = DrainResult()
-        done, stored = [], 0
-        for position, (entry_id, fields) in enumerate(entries):
+        done, waiting = [], []
+        for entry_id, fields in entries:
             if fields is None:
                 done.append(entry_id)  # deleted while pending: nothing to store
-                continue
-            if not self._store(entry_id, fields, result):
-                result.left_pending += len(entries) - position
-                break
-            done.append(entry_id)
-            stored += 1
+            elif (decoded := self._decode(entry_id, fields, result)) is None:
+                done.append(entry_id)  # a dead letter now
+            else:
+                waiting.append((entry_id, *decoded))
+        if not (batched and len(waiting) > 1 and self._store_batch(waiting, done, result)):
+            for position, (entry_id, record, settlement, fields) in enumerate(waiting):
+                if not self._store(entry_id, record, settlement, fields, result):
+                    result.left_pending += len(waiting) - position
+                    break
+                done.append(entry_id)
+        stored = result.recorded + result.duplicates + result.dead  # all gone from the stream
         try:
             self.ledger.confirmed(stored)
         except DatabaseError as error:
@@ -189,29 +198,58 @@ class UsageQueue:
         claimed = self.store.claim(consumer, min_idle_ms=self.claim_idle_ms, count=count)
         return claimed + self.store.read_new(consumer, count=count, block_ms=block_ms)
 
-    def _store(self, entry_id, fields: dict, result: DrainResult) -> bool:
+    def _decode(self, entry_id, fields: dict, result: DrainResult) -> tuple | None:
+        """(record, settlement, fields) of an entry; None when it cannot be read (then it is
+        a dead letter)."""
         try:
             record = decode(fields[b"record"])
-            if b"settle" in fields:
-                settlement = Settlement.from_json(codec.loads(fields[b"settle"]))
-                stored = self.settler.store(record, settlement)
-            else:
-                stored = self.usage.record(record)
+            settlement = (Settlement.from_json(codec.loads(fields[b"settle"]))
+                          if b"settle" in fields else Settlement())
+        except (KeyError, TypeError, ValueError) as error:
+            self._dead(entry_id, fields, error, result)
+            return None
+        return record, settlement, fields
+
+    def _store_batch(self, waiting: list[tuple], done: list, result: DrainResult) -> bool:
+        """Store the entries in one transaction; False when the database refused the batch
+        for good (then store them record by record). A transient failure leaves them all
+        pending."""
+        try:
+            stored = self.settler.store_many([(record, settlement)
+                                              for _, record, settlement, _ in waiting])
+        except DatabaseError as error:
+            log.warning("%d usage entries not stored yet: %s", len(waiting), error)
+            result.left_pending += len(waiting)
+            return True
+        except (DomainError, KeyError, TypeError, ValueError):
+            return False
+        result.recorded += sum(stored)
+        result.duplicates += len(stored) - sum(stored)
+        done += [entry_id for entry_id, *_ in waiting]
+        return True
+
+    def _store(self, entry_id, record: UsageRecord, settlement: Settlement, fields: dict,
+               result: DrainResult) -> bool:
+        try:
+            stored = self.settler.store(record, settlement)
         except DatabaseError as error:
             # Transient or not, the entry stays pending; it is claimed again later.
             log.warning("usage entry %s not stored yet: %s", entry_id, error)
             return False
         except (DomainError, KeyError, TypeError, ValueError) as error:
-            log.error("usage entry %s refused for good, moved to %s: %s", entry_id,
-                      self.dead_letters, error)
-            self.store.dead_letter({**fields, b"error": str(error)})
-            result.dead += 1
+            self._dead(entry_id, fields, error, result)
         else:
             if stored:
                 result.recorded += 1
             else:
                 result.duplicates += 1
         return True
+
+    def _dead(self, entry_id, fields: dict, error: Exception, result: DrainResult) -> None:
+        log.error("usage entry %s refused for good, moved to %s: %s", entry_id,
+                  self.dead_letters, error)
+        self.store.dead_letter({**fields, b"error": str(error)})
+        result.dead += 1
 
     def _ensure_group(self) -> None:
         if self._group_ready:

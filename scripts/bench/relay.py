@@ -12,12 +12,16 @@ straight to the stub, (b) the same through `chat`, `chat-optimized` and `chat-fa
 client-protocol routes `/v1/chat/completions` (OpenAI, relayed as sent) and `/v1/messages`
 (Anthropic, to a Claude account on the stub), non-streaming and streaming, printing requests/s,
 p50/p99 time-to-first-byte and total latency, and the time-to-first-byte each route adds over
-the stub answering its protocol directly, then each protocol route's throughput and added
-time-to-first-byte as a ratio of chat-fast's, once per client concurrency (default 1, then
-32); then (c) holds N concurrent streams (default 500) through `chat-fast` and
-counts errors. gunicorn's `drain-usage` worker runs as in production; at the end the
-script waits for it and compares the requests recorded against the requests answered. It
-removes everything it made.
+the stub answering its protocol directly, once per client concurrency (default 1, then 32).
+The cases take turns (`--rounds` short slices each, interleaved), so a machine whose load
+changes during the run weighs on every route alike. Then each protocol route's throughput and
+added time-to-first-byte as a ratio of chat-fast's, from a run where every client connection
+sends chat-fast, the protocol routes and the stub direct one request each in turn: on a
+machine shared with other work only request-by-request turns give every route the same load.
+Then (c) holds N concurrent streams
+(default 500) through `chat-fast` and counts errors. gunicorn's `drain-usage` worker runs as in
+production; at the end the script waits for it and compares the requests recorded against the
+requests answered. It removes everything it made.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -53,7 +58,10 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--database-url",
                         default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=8.0,
+                        help="per case and client concurrency, split over --rounds turns")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="turns the cases take, interleaved, within --seconds")
     parser.add_argument("--connections", default="1,32",
                         help="comma-separated client concurrencies; each is measured in turn")
     parser.add_argument("--workers", type=int, default=2)
@@ -65,7 +73,8 @@ def _arguments() -> argparse.Namespace:
 
 def _start(command: list[str], env: dict, ready_url: str) -> subprocess.Popen:
     process = subprocess.Popen(command, cwd=ROOT, env=env)
-    deadline = time.monotonic() + 40
+    # A loaded shared machine can take a minute or more to start gunicorn's workers.
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
             if httpx.get(ready_url, timeout=1).status_code < 500:
@@ -76,7 +85,7 @@ def _start(command: list[str], env: dict, ready_url: str) -> subprocess.Popen:
             raise SystemExit(f"{command[2]} exited during start-up")
         time.sleep(0.2)
     process.terminate()
-    raise SystemExit(f"{ready_url} did not answer within 40 s")
+    raise SystemExit(f"{ready_url} did not answer within 180 s")
 
 
 def _setup(base: str, stub_url: str) -> tuple[str, str, dict]:
@@ -129,6 +138,32 @@ async def _drive(url: str, body: dict, headers: dict, connections: int, seconds:
     return ttfb, total, failures
 
 
+async def _rotate(cases: list[tuple], stream: bool, connections: int, seconds: float) -> dict:
+    """Each client connection sends the cases' requests in turn, one of each, so every route
+    meets the very load the others meet: {name: (ttfbs, totals, failures)}."""
+    measured = {name: ([], [], 0) for name, *_ in cases}
+    deadline = time.perf_counter() + seconds
+    # Two origins (the stub and the gateway), each with its `connections` kept alive.
+    limits = httpx.Limits(max_connections=2 * connections,
+                          max_keepalive_connections=2 * connections)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        async def worker(turn: int):
+            while time.perf_counter() < deadline:
+                name, url, headers, extra, _ = cases[turn % len(cases)]
+                turn += 1
+                ok, first, whole = await _one(client, url, {**BODY, **extra, "stream": stream},
+                                              headers)
+                ttfb, total, failures = measured[name]
+                if ok is True:
+                    ttfb.append(first)
+                    total.append(whole)
+                else:
+                    measured[name] = (ttfb, total, failures + 1)
+
+        await asyncio.gather(*(worker(turn) for turn in range(connections)))
+    return measured
+
+
 async def _hold_streams(url: str, headers: dict, count: int) -> tuple[int, list, float]:
     limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=0)
     started = time.perf_counter()
@@ -166,32 +201,63 @@ def _cases(base: str, stub_url: str, api_key: str) -> list[tuple]:
 
 
 def _measure(args, base: str, stub_url: str, api_key: str, connections: int) -> int:
-    """Prints one table; answers how many chat requests succeeded."""
+    """Prints one table; answers how many chat requests succeeded.
+
+    The cases take turns in short slices (`--rounds` per case, in a new order each round)
+    rather than one long block each: on a shared machine the load comes and goes, and the
+    drain worker is still storing what the routes before queued, so a fixed order would
+    favour whatever follows the synchronous routes (chat-fast did, before the protocol
+    routes)."""
     cases = _cases(base, stub_url, api_key)
     print(f"{'route':<17}{'stream':>7}{'req/s':>9}{'ttfb p50':>10}{'ttfb p99':>10}"
           f"{'total p50':>11}{'total p99':>11}{'+ttfb p50':>11}{'fail':>6}")
-    answered = 0
+    answered, rounds = 0, max(1, args.rounds)
     for stream in (False, True):
-        seen: dict[str, tuple[float, float]] = {}  # name -> (req/s, added ttfb p50)
-        for name, url, headers, extra, against in cases:
-            body = {**BODY, **extra, "stream": stream}
-            ttfb, total, failures = asyncio.run(
-                _drive(url, body, headers, connections, args.seconds))
+        measured = {name: ([], [], 0) for name, *_ in cases}
+        order = random.Random(connections)
+        for _ in range(rounds):
+            for name, url, headers, extra, _ in order.sample(cases, len(cases)):
+                ttfb, total, failures = asyncio.run(_drive(
+                    url, {**BODY, **extra, "stream": stream}, headers, connections,
+                    args.seconds / rounds))
+                seen_ttfb, seen_total, seen_failures = measured[name]
+                measured[name] = (seen_ttfb + ttfb, seen_total + total, seen_failures + failures)
+        for name, _, _, _, against in cases:
+            ttfb, total, failures = measured[name]
             p50 = _pct(ttfb, 0.5)
-            added = p50 - seen[against][1] if against else p50
+            added = p50 - _pct(measured[against][0], 0.5) if against else 0.0
             if against:
                 answered += len(total)
-            seen[name] = (len(total) / args.seconds, added if against else p50)
             print(f"{name:<17}{str(stream):>7}{len(total) / args.seconds:>9.0f}{p50:>10.1f}"
                   f"{_pct(ttfb, 0.99):>10.1f}{_pct(total, 0.5):>11.1f}{_pct(total, 0.99):>11.1f}"
-                  f"{added if against else 0.0:>11.1f}{failures:>6}")
-        fast_rate, fast_added = seen["chat-fast"]
-        for name in ("v1/chat/compl.", "v1/messages"):
-            rate, added = seen[name]
-            print(f"  {name} vs chat-fast (stream={stream}): throughput "
-                  f"{rate / fast_rate if fast_rate else 0:.2f}x, added ttfb "
-                  f"{added:.1f} ms vs {fast_added:.1f} ms")
+                  f"{added:>11.1f}{failures:>6}")
+        answered += _head_to_head(args, cases, stream, connections)
     return answered
+
+
+def _head_to_head(args, cases: list[tuple], stream: bool, connections: int) -> int:
+    """The protocol routes against chat-fast request by request (with the stub answering each
+    protocol directly in the same rotation): throughput as connections / mean latency, and
+    time-to-first-byte added over the stub's own for that protocol. Answers how many chat
+    requests succeeded."""
+    names = ("stub (openai)", "stub (anthropic)", "chat-fast", "v1/chat/compl.", "v1/messages")
+    chosen = [case for case in cases if case[0] in names]
+    measured = asyncio.run(_rotate(chosen, stream, connections, args.seconds * len(chosen)))
+    against = {name: against for name, *_, against in chosen}
+
+    def figures(name: str) -> tuple[float, float]:
+        ttfb, total, _ = measured[name]
+        rate = connections * len(total) / sum(total) if total else 0.0
+        return rate, _pct(ttfb, 0.5) - _pct(measured[against[name]][0], 0.5)
+
+    fast_rate, fast_added = figures("chat-fast")
+    for name in ("v1/chat/compl.", "v1/messages"):
+        rate, added = figures(name)
+        print(f"  {name} vs chat-fast (stream={stream}, request by request): throughput "
+              f"{rate / fast_rate if fast_rate else 0:.2f}x ({rate:.0f} vs {fast_rate:.0f} "
+              f"req/s), added ttfb {added:.1f} ms vs {fast_added:.1f} ms, failures "
+              f"{measured[name][2]} vs {measured['chat-fast'][2]}")
+    return sum(len(measured[name][1]) for name in names if against[name])
 
 
 def _recorded(base: str, key_id: str, headers: dict, expected: int) -> int:

@@ -124,3 +124,41 @@ def test_none_results_are_not_cached(pg_app, value):
     assert services.keys.validate("f" * 64) is value
     cache = services.cache
     assert not list(cache.client.scan_iter(match=cache.prefix + "c:apikey:*"))
+
+
+class WholeTable:
+    """A service whose large read is kept in process (read_through(in_process=True))."""
+
+    def __init__(self, cache, rows: dict):
+        self.cache, self.cache_ttl = cache, 60
+        self.rows, self.reads = rows, 0
+
+    @read_through("copy-test", key=lambda: "all", in_process=True)
+    def table(self):
+        self.reads += 1
+        return dict(self.rows)
+
+
+def test_a_table_kept_in_process_is_neither_fetched_nor_recomputed_until_any_process_changes_it(
+        redis_server_url, redis_prefix):
+    rows = {"a": 1}
+    here, there = (WholeTable(CacheStore(connect(redis_server_url, socket_timeout=1),
+                                         redis_prefix), rows) for _ in range(2))
+    assert here.table() == {"a": 1} and here.reads == 1
+    here.cache.client.delete(WholeTable.table.value_key(here.cache))
+    assert here.table() == {"a": 1} and here.reads == 1  # Redis no longer holds it: the copy does
+    rows["b"] = 2
+    WholeTable.table.invalidate(there.cache)  # a change committed by another process
+    assert here.table() == {"a": 1, "b": 2} and here.reads == 2
+    assert there.table() == {"a": 1, "b": 2} and there.reads == 0  # filled by `here`
+
+
+def test_a_table_kept_in_process_is_read_again_once_redis_has_lost_its_generation(
+        redis_server_url, redis_prefix):
+    rows = {"a": 1}
+    here = WholeTable(CacheStore(connect(redis_server_url, socket_timeout=1), redis_prefix), rows)
+    assert here.table() == {"a": 1}
+    # Redis restarted without its data (a change made meanwhile could not invalidate anything).
+    here.cache.client.delete(*here.cache.client.scan_iter(match=redis_prefix + "*"))
+    rows["b"] = 2
+    assert here.table() == {"a": 1, "b": 2} and here.reads == 2

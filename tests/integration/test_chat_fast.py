@@ -222,3 +222,31 @@ def test_chat_fast_keeps_answering_and_recording_when_redis_dies(
         assert quota._stored(counter).used == 4  # every unit reached the system of record
     finally:
         application.extensions["relaygate"].engine.dispose()
+
+
+def test_the_drain_stores_a_backlog_in_one_transaction_writing_each_touched_row_once(
+        fast_app, stub_upstream):
+    services = fast_app.extensions["relaygate"]
+    headers, client = login_headers(fast_app), fast_app.test_client()
+    account = add_account(client, headers, stub_upstream, "acct-a")
+    keys = [client.post("/api/keys", json={"name": f"fast-{n}"}, headers=headers).json["data"]
+            for n in range(2)]
+    for turn in range(24):
+        assert chat(client, keys[turn % 2]).status_code == 200
+    statements = []
+    event.listen(services.engine, "before_cursor_execute",
+                 lambda *args: statements.append(args[2]))
+    result = services.usage_queue.drain_once("tests")
+    assert (result.recorded, result.left_pending) == (24, 0)
+    writes = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
+    # The request ids, the events, the rollups, one row per key, account and quota counter,
+    # and the ledger: a fixed number however many records the batch holds.
+    assert len(writes) <= 10, writes
+    for key in keys:
+        assert key_usage(client, headers, key["id"])["totalRequests"] == 12
+        check = client.get(f"/api/usage/check?model={MODEL}",
+                           headers={"x-api-key": key["apiKey"]})
+        assert check.json["data"]["usage"]["used"] == 12
+        assert held_units(fast_app, f"key:{key['id']}") == 0
+    stats = client.get(f"/api/accounts/{account['id']}", headers=headers).json["data"]
+    assert stats["usageStats"]["totalRequests"] == 24

@@ -8,6 +8,7 @@ import openai
 import pytest
 
 from tests.api.chat_support import add_account
+from tests.conftest import login_headers, make_app
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
 
@@ -119,3 +120,27 @@ def test_every_listed_model_id_routes_back_to_the_entry_listed(services, client,
         assert len({m["listedId"] for m in listed}) == len(listed)
     upstream = services.models.offered_to(key, listed_as="upstream")["models"]
     assert "claude/zz-copy" not in {m["id"] for m in upstream}  # the lowest id answers it
+
+
+def test_a_catalogue_change_on_one_instance_routes_at_once_on_another(
+        postgres_url, redis_server_url, redis_prefix, tmp_path, stub_upstream):
+    one, other = (make_app(tmp_path, postgres_url, redis_server_url, redis_prefix)
+                  for _ in range(2))
+    headers = login_headers(one)
+    editor, relay = one.test_client(), other.test_client()
+    add_account(editor, headers, stub_upstream, "acct-instances")
+    key = {"x-api-key": editor.post("/api/keys", json={"name": "instances"},
+                                    headers=headers).json["data"]["apiKey"]}
+
+    def status(name: str) -> int:
+        return relay.post("/v1/chat/completions", headers=key, json={
+            "model": name, "messages": HELLO}).status_code
+
+    assert (status("gpt-4o-mini"), status("pocket")) == (200, 404)  # the table is warm
+    editor.patch("/api/models/openai/gpt-4o-mini", json={"aliases": ["pocket"]},
+                 headers=headers)
+    assert status("pocket") == 200
+    editor.delete("/api/models/openai/gpt-4o-mini", headers=headers)  # deactivates
+    assert (status("gpt-4o-mini"), status("pocket")) == (404, 404)
+    for application in (one, other):
+        application.extensions["relaygate"].engine.dispose()

@@ -119,3 +119,24 @@ def test_empty_buckets_appear_with_zeros(services):
     assert len(answer["stats"]) == 5
     assert all(numbers(row) == ZERO and row["models"] == {} for row in answer["stats"])
     assert answer["summary"]["averageCostPerToken"] == 0
+
+
+def test_records_stored_in_batches_give_the_totals_of_their_events(services):
+    key_ids = [services.keys.create({"name": f"b{i}"}).id for i in range(3)]
+    records = random_records(key_ids, START - timedelta(hours=3), 4 * 24 + 6, 60, seed=7)
+    stored = services.usage.record_many(records[:35]) + services.usage.record_many(
+        records[30:] + records[:2])  # a redelivery: within the batch and of the batch before
+    assert stored == [True] * 35 + [False] * 5 + [True] * 25 + [False] * 2
+    assert services.usage.record_many([records[40], records[40]]) == [False, False]
+    for unit, tz_name in (("hour", "UTC"), ("day", "America/New_York")):
+        for group_by in (None, "model", "account", "apikey"):
+            answer = services.usage.stats(StatsQuery(START, END, unit, group_by=group_by,
+                                                     timezone=tz_name))
+            expected = expected_stats(records, start=START, end=END, unit=unit,
+                                      tz_name=tz_name, group_by=group_by)
+            check(answer, expected, unit, tz_name, group_by, f"{unit}/{tz_name}/{group_by}")
+    for key_id in key_ids:
+        key, mine = services.keys.get(key_id), [r for r in records if r.api_key_id == key_id]
+        assert (key.total_requests, key.total_cost) == (totals(mine)["requests"],
+                                                        totals(mine)["cost"])
+        assert key.last_used_at == max(r.timestamp for r in mine)

@@ -95,3 +95,15 @@ def test_the_drain_usage_command_stores_what_is_queued(pg_app, services):
     assert result.exit_code == 0, result.output
     assert "stored 1" in result.output
     assert totals(services, key.id)[:2] == (1, 2)
+
+
+def test_a_batch_holding_a_record_of_an_unknown_key_stores_the_others_once(services):
+    key = services.keys.create({"name": "neighbour"})
+    for number, key_id in enumerate((key.id, "no-such-key", key.id)):
+        services.usage_queue.enqueue(UsageRecord(api_key_id=key_id, model="m", input_tokens=4,
+                                                 request_id=f"req-{number}"))
+    result = services.usage_queue.drain_once("worker-1")
+    assert (result.recorded, result.dead, result.left_pending) == (2, 1, 0)
+    assert services.usage_queue.pending() == 0
+    assert services.cache.client.xlen(services.usage_queue.dead_letters) == 1
+    assert totals(services, key.id)[:2] == (2, 8)

@@ -132,11 +132,12 @@ class AccountRepository(Repository[Account]):
             cooldown_until=case((reached, _at(cooldown_until)), else_=Account.cooldown_until),
         )
 
-    def add_usage(self, account_id: str, *, tokens: int, cost: Decimal, now: datetime) -> int:
+    def add_usage(self, account_id: str, *, tokens: int, cost: Decimal, now: datetime,
+                  requests: int = 1) -> int:
         """Running totals in one UPDATE; a success also clears the failure count."""
         return self._update(
             account_id,
-            total_requests=Account.total_requests + 1,
+            total_requests=Account.total_requests + requests,
             total_tokens=Account.total_tokens + tokens,
             total_cost=Account.total_cost + cost,
             recent_failures=0,

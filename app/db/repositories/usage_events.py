@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import delete, func, select, text, tuple_
+from sqlalchemy import delete, func, insert, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app import timebuckets
@@ -79,6 +79,27 @@ class UsageEventRepository(Repository[UsageEvent]):
             occurred_at=occurred_at, recorded_at=recorded_at,
         ).on_conflict_do_nothing(index_elements=["source", "api_key_id", "request_id"])
         return self.session.scalar(statement.returning(UsageRequestId.request_id)) is not None
+
+    def claim_request_ids(self, claims: list[dict]) -> set[tuple[str, str, str]]:
+        """`claim_request_id` for many ids in one statement (each a dict of source,
+        api_key_id, request_id, occurred_at, recorded_at; no id twice): the (source, api key
+        id, request id) of those claimed now."""
+        if not claims:
+            return set()
+        upsert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[self._dialect]
+        statement = upsert(UsageRequestId).on_conflict_do_nothing(
+            index_elements=["source", "api_key_id", "request_id"])
+        columns = (UsageRequestId.source, UsageRequestId.api_key_id, UsageRequestId.request_id)
+        # Many parameter sets with RETURNING: SQLAlchemy sends one multi-row INSERT built from
+        # the cached one-row statement ("insertmanyvalues").
+        return {tuple(row) for row in self.session.execute(statement.returning(*columns),
+                                                           claims)}
+
+    def add_many(self, events: list[dict]) -> None:
+        """Insert events (column values by name, all with the same columns) in one statement."""
+        if events:
+            # RETURNING makes it one multi-row INSERT from a cached statement (see above).
+            self.session.execute(insert(UsageEvent).returning(UsageEvent.id), events)
 
     def count(self) -> int:
         if self._dialect == "postgresql":

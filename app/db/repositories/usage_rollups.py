@@ -74,25 +74,40 @@ class UsageRollupRepository:
 
     def add(self, *, occurred_at: datetime, api_key_id: str, model: str, account_id: str,
             totals: Totals) -> None:
-        """Add one event's sums to its hour and its day at every grain, in one statement.
+        """Add one event's sums to its hour and its day at every grain, in one statement."""
+        self.add_many([(occurred_at, api_key_id, model, account_id, totals)])
 
-        Rows are always locked in the same order (span, then grain), one per (span, grain),
-        so concurrent recorders cannot deadlock on them.
+    def add_many(self, events: list[tuple[datetime, str, str, str, Totals]]) -> None:
+        """Add events' sums ((occurred at, api key id, model, account id, totals) each) to their
+        hours and days at every grain, summed in memory first: one upsert, each row once.
+
+        Rows are always locked in the same order (span, then grain, then bucket and
+        dimensions), so concurrent recorders, one event or many, cannot deadlock on them.
         """
-        dims = {"api_key_id": api_key_id, "model": model, "account_id": account_id}
-        sums = {name: getattr(totals, name) for name in SUM_COLUMNS}
-        starts = {"hour": timebuckets.utc_hour(occurred_at),
-                  "day": timebuckets.utc_hour(occurred_at).replace(hour=0)}
-        rows = [{"span": span, "grain": grain, "bucket": starts[span], **sums,
-                 **{d: dims[d] if d in kept else "" for d in DIMENSIONS}}
-                for span in SPANS for grain, kept in ROLLUP_GRAINS.items()]
+        summed: dict[tuple, Totals] = {}
+        for occurred_at, api_key_id, model, account_id, totals in events:
+            dims = {"api_key_id": api_key_id, "model": model, "account_id": account_id}
+            hour = timebuckets.utc_hour(occurred_at)
+            starts = {"hour": hour, "day": hour.replace(hour=0)}
+            for span_order, span in enumerate(SPANS):
+                for grain_order, kept in enumerate(ROLLUP_GRAINS.values()):
+                    row = (span_order, grain_order, starts[span],
+                           *(dims[d] if d in kept else "" for d in DIMENSIONS))
+                    summed[row] = summed.get(row, Totals()) + totals
+        if not summed:
+            return
+        rows = [{"span": SPANS[row[0]], "grain": list(ROLLUP_GRAINS)[row[1]], "bucket": row[2],
+                 **dict(zip(DIMENSIONS, row[3:], strict=True)),
+                 **{name: getattr(totals, name) for name in SUM_COLUMNS}}
+                for row, totals in sorted(summed.items(), key=lambda item: item[0])]
         insert_for = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[self._dialect]
-        statement = insert_for(R).values(rows)
+        statement = insert_for(R)
         statement = statement.on_conflict_do_update(
             index_elements=["span", "grain", "bucket", *DIMENSIONS],
             set_={name: getattr(R, name) + statement.excluded[name] for name in SUM_COLUMNS},
         )
-        self.session.execute(statement)
+        # RETURNING makes it one multi-row statement from a cached one ("insertmanyvalues").
+        self.session.execute(statement.returning(R.span), rows)
 
     def sum_by(self, *, pieces: list[tuple[str, datetime, datetime]], grain: str,
                unit: str | None, tz_name: str, filters: dict[str, str],
