@@ -5,7 +5,7 @@ import threading
 import pytest
 from sqlalchemy import event
 
-from app.cache import CacheStore, read_through
+from app.cache import CacheStore, RedisConnection, read_through
 from app.cache.topology import connect
 from tests.conftest import login_headers, make_app
 
@@ -83,7 +83,8 @@ class SlowReader:
 
 
 def test_a_fill_that_raced_an_invalidation_is_not_kept(redis_server_url, redis_prefix):
-    service = SlowReader(CacheStore(connect(redis_server_url, socket_timeout=1), redis_prefix))
+    service = SlowReader(CacheStore(RedisConnection(connect(redis_server_url, socket_timeout=1),
+                                                    redis_prefix)))
     results = []
     reader = threading.Thread(target=lambda: results.append(service.read("x")))
     reader.start()
