@@ -1,7 +1,7 @@
 """Settlement: what a chat request still owes the system of record once its answer is done.
 
 The usage event is stored by UsageService.record; a settlement rides in that same transaction:
-the request's quota hold (chat-fast's reservation in Redis, quota/holds.py) becomes a unit of
+the request's quota hold (chat-fast's reservation in Redis, app/cache/holds.py) becomes a unit of
 the database's counter, added without a limit check since the hold already decided, and the
 serving account's running totals grow. The hold leaves Redis's count only with the value that
 transaction returned, so the unit is counted throughout. Queued (chat-fast), it
