@@ -10,6 +10,7 @@ from flask import Flask
 
 from app.api import init_api, input_guard
 from app.cache import CacheStore, RedisConnection, connect
+from app.cache.probe import RedisServer
 from app.cache.signals import StrategySignal
 from app.cli import register_commands
 from app.clientaddr import TrustedProxies
@@ -225,7 +226,7 @@ def _operations(settings, engine, cache, common, usage, settler) -> dict:
                            timeout=settings.webhook_timeout_seconds)
     return {
         "storage": StorageService(policy=cache.policy, redis_configured=cache.enabled, **common),
-        "storage_health": StorageHealthService(uow=uow, redis_client=cache.client,
+        "storage_health": StorageHealthService(uow=uow, redis=RedisServer(cache),
                                                pool_status=lambda: pool_status(engine),
                                                dialect=engine.dialect.name),
         "usage_queue": queue,

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-import redis
-
+from app.cache import CacheError
 from app.db.repositories.quota import CounterKey
 from app.services.quota.service import QuotaService
 from app.services.usage import UsageRecord, UsageService
@@ -73,7 +72,7 @@ class Settler:
             try:
                 self.quota.settle_hold(settlement.hold_on, settlement.hold_id,
                                        counted.get("value") if stored else None)
-            except redis.RedisError as error:
+            except CacheError as error:
                 # The hold expires and is given back; the next write brings the count up.
                 log.warning("could not settle quota hold %s: %s", settlement.hold_id, error)
         return stored
