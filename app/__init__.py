@@ -9,7 +9,9 @@ from types import SimpleNamespace
 from flask import Flask
 
 from app.api import init_api, input_guard
-from app.cache import CacheStore, connect
+from app.cache import CacheStore, RedisConnection, connect
+from app.cache.probe import RedisServer
+from app.cache.signals import StrategySignal
 from app.cli import register_commands
 from app.clientaddr import TrustedProxies
 from app.config import Settings, load_settings
@@ -85,9 +87,13 @@ def create_app(config: dict | None = None) -> Flask:
 
     engine = build_engine(settings)
     uow = UnitOfWorkFactory(build_session_factory(engine))
-    cache = CacheStore(connect(settings.redis_url, socket_timeout=settings.redis_socket_timeout,
-                               max_connections=settings.redis_max_connections),
-                       settings.redis_prefix)
+    redis_connection = RedisConnection(
+        connect(settings.redis_url, socket_timeout=settings.redis_socket_timeout,
+                max_connections=settings.redis_max_connections), settings.redis_prefix)
+    # The read-through cache asks the storage strategies on every call.
+    cache = CacheStore(redis_connection, policy=StoragePolicy(
+        uow=uow, signal=StrategySignal(redis_connection),
+        default_ttl=settings.cache_ttl_seconds, interval=settings.strategy_poll_seconds))
     common = {"uow": uow, "cache": cache, "retry_policy": settings.db_retry,
               "cache_ttl": settings.cache_ttl_seconds}
     passwords = Passwords(time_cost=settings.argon2_time_cost,
@@ -207,9 +213,6 @@ def _account_services(settings: Settings, common: dict) -> dict:
 def _operations(settings, engine, cache, common, usage, settler) -> dict:
     """Storage strategies, monitoring and the usage queue (the operations feature)."""
     uow = common["uow"]
-    # Set before any service call: the read-through cache asks it on every call.
-    cache.policy = StoragePolicy(uow=uow, cache=cache, default_ttl=settings.cache_ttl_seconds,
-                                 interval=settings.strategy_poll_seconds)
     collector = Collector()
     instrument_engine(engine, collector, slow_query_ms=settings.slow_query_ms)
     queue = (UsageQueue(cache=cache, usage=usage, settler=settler,
@@ -229,7 +232,7 @@ def _operations(settings, engine, cache, common, usage, settler) -> dict:
                            timeout=settings.webhook_timeout_seconds)
     return {
         "storage": StorageService(policy=cache.policy, redis_configured=cache.enabled, **common),
-        "storage_health": StorageHealthService(uow=uow, redis_client=cache.client,
+        "storage_health": StorageHealthService(uow=uow, redis=RedisServer(cache),
                                                pool_status=lambda: pool_status(engine),
                                                dialect=engine.dialect.name),
         "usage_queue": queue,

@@ -29,13 +29,15 @@ from contextvars import ContextVar
 import redis
 
 from app.cache import codec
-from app.cache.store import CacheStore
+from app.cache.connection import CacheError, RedisConnection, RedisStore, fail_open
+from app.cache.keys import slot_tag
+from app.cache.store import CachePolicy, CacheStore
 from app.cache.topology import connect
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CacheStore", "connect", "read_through", "canonical_key", "deferred_invalidations",
-           "slot_tag"]
+__all__ = ["CacheError", "CachePolicy", "CacheStore", "RedisConnection", "RedisStore", "connect",
+           "read_through", "canonical_key", "deferred_invalidations", "fail_open", "slot_tag"]
 
 _LOCK_MS = 2000
 _WAIT_STEP = 0.01
@@ -70,14 +72,6 @@ def deferred_invalidations() -> Iterator[DeferredInvalidations]:
         _DEFERRED.reset(token)
 
 
-def slot_tag(ident: str) -> str:
-    """`{ident}`: a value, its generation and its lock share one Redis Cluster hash slot, so
-    the fill script and the invalidation touch one slot. An ident that is empty or holds a
-    brace would end the tag early: it is hashed instead."""
-    if not ident or "{" in ident or "}" in ident:
-        ident = hashlib.sha256(ident.encode()).hexdigest()[:32]
-    return "{" + ident + "}"
-
 
 def canonical_key(*args, **kwargs) -> str:
     """A stable text key for arguments: kwargs sorted, long keys hashed."""
@@ -106,9 +100,9 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
         def names(cache: CacheStore, args, kwargs) -> tuple[str, str, str]:
             ident = key(*args, **kwargs) if key else canonical_key(*args, **kwargs)
             tagged = slot_tag(str(ident))
-            return (cache.key("c", namespace, f"v{version}", tagged),
-                    cache.key("g", namespace, tagged),
-                    cache.key("l", namespace, tagged))
+            return (cache.keys.cached_value(namespace, version, tagged),
+                    cache.keys.cache_generation(namespace, tagged),
+                    cache.keys.cache_fill_lock(namespace, tagged))
 
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs):
@@ -116,7 +110,7 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
             if cache is None or not cache.available() or _DEFERRED.get() is not None:
                 # Inside a batch a read may see uncommitted rows: never cache those.
                 return method(self, *args, **kwargs)
-            policy = getattr(cache, "policy", None)
+            policy = cache.policy
             if policy is not None and not policy.reads_cache(namespace):
                 return method(self, *args, **kwargs)
             value_key, generation_key, lock_key = names(cache, args, kwargs)
@@ -135,7 +129,7 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
             if pending is not None:
                 pending.append(lambda: invalidate(cache, *args, **kwargs))
                 return
-            policy = getattr(cache, "policy", None)
+            policy = cache.policy
             if policy is not None and not policy.invalidates(namespace):
                 return  # write_around: the entry lives out its TTL
             value_key, generation_key, _ = names(cache, args, kwargs)

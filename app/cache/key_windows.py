@@ -3,20 +3,15 @@
 Three keys per API key, in one Cluster slot (the key id as hash tag): the log (a zset of entry
 ids by when they were used), their amounts, and the state with the holds. The scripts are
 app/cache/scripts/key_window_*.lua; the rules, and the database fallback, live in
-app/services/key_windows.py. Raises redis.RedisError like any store.
+app/services/key_windows.py. Raises CacheError (the service falls back to the database).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from app.cache import slot_tag
-from app.cache.store import CacheStore
-
-_SCRIPTS = Path(__file__).parent / "scripts"
-_TAKE = (_SCRIPTS / "key_window_take.lua").read_text()
-_SETTLE = (_SCRIPTS / "key_window_settle.lua").read_text()
+from app.cache.connection import RedisStore
+from app.cache.keys import slot_tag
 
 
 @dataclass(frozen=True)
@@ -51,19 +46,9 @@ class Refused:
 FILL = object()  # the take's answer when the log must be filled from the database first
 
 
-class KeyWindowStore:
-    def __init__(self, cache: CacheStore):
-        self.cache = cache
-        client = cache.client if cache.enabled else None
-        self._take = client.register_script(_TAKE) if client else None
-        self._settle = client.register_script(_SETTLE) if client else None
-
-    def available(self) -> bool:
-        return self._take is not None and self.cache.available()
-
+class KeyWindowStore(RedisStore):
     def keys(self, key_id: str) -> list[str]:
-        tag = slot_tag(key_id)
-        return [self.cache.key("kw", tag, part) for part in ("log", "amounts", "state")]
+        return self.redis.keys.key_windows(slot_tag(key_id))
 
     def take(self, key_id: str, hold_id: str, *, now_ms: int, expires_ms: int, tokens: int,
              cost: int, windows: list[WindowSpec], fresh_ms: int, ttl_ms: int,
@@ -77,7 +62,7 @@ class KeyWindowStore:
         args.append("0" if fill is None else "1")
         for entry in fill or ():
             args += [entry.id, entry.at_ms, entry.tokens, entry.cost]
-        answer = self._take(keys=self.keys(key_id), args=args)
+        answer = self.redis.scripts.run("key_window_take", self.keys(key_id), args)
         if answer[0] == 1:
             return None
         if answer[0] == -1:
@@ -89,4 +74,5 @@ class KeyWindowStore:
         """End a hold (if any) and charge a stored use (if any); both idempotent."""
         entry_args = ["", 0, 0, 0] if entry is None else [entry.id, entry.at_ms, entry.tokens,
                                                           entry.cost]
-        self._settle(keys=self.keys(key_id), args=[hold_id or "", *entry_args, ttl_ms])
+        self.redis.scripts.run("key_window_settle", self.keys(key_id),
+                               [hold_id or "", *entry_args, ttl_ms])

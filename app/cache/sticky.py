@@ -1,44 +1,33 @@
-"""Sticky-session bindings in Redis: `sticky:<api key id>:<session hash>` -> account id.
+"""Sticky-session bindings in Redis (keys.sticky_session) -> the bound account's id.
 
 Each key lives `ttl_seconds` after its last use (GETEX renews it on every read). Fails open:
-a Redis error marks the cache down for a moment and reads as "no binding", so the request is
-scheduled afresh (StickySessions then keeps bindings in the database until Redis is back).
+Redis trouble reads as "no binding", so the request is scheduled afresh (StickySessions then
+keeps bindings in the database until Redis is back).
 """
 
 from __future__ import annotations
 
-import redis
-
-from app.cache.store import CacheStore
+from app.cache.connection import RedisConnection, RedisStore, fail_open
 
 
-class StickySessionStore:
-    def __init__(self, cache: CacheStore, ttl_seconds: int):
-        self.cache = cache
+class StickySessionStore(RedisStore):
+    def __init__(self, connection: RedisConnection | None, ttl_seconds: int):
+        super().__init__(connection)
         self.ttl_seconds = ttl_seconds
 
     def usable(self) -> bool:
-        return self.cache.available()
+        return self.available()
 
-    def _key(self, api_key_id: str, session_hash: str) -> str:
-        return self.cache.key("sticky", api_key_id, session_hash)
-
+    @fail_open(None)
     def bound(self, api_key_id: str, session_hash: str) -> str | None:
         """The bound account's id, its TTL renewed; None when unbound or Redis failed."""
-        try:
-            found = self.cache.client.getex(self._key(api_key_id, session_hash),
-                                            ex=self.ttl_seconds)
-        except redis.RedisError as error:
-            self.cache.failed(error)
-            return None
+        found = self.redis.client.getex(self.redis.keys.sticky_session(api_key_id, session_hash),
+                                        ex=self.ttl_seconds)
         return found.decode() if found is not None else None
 
+    @fail_open(False)
     def bind(self, api_key_id: str, session_hash: str, account_id: str) -> bool:
         """Bind the session to `account_id`; False when Redis failed (nothing was kept)."""
-        try:
-            self.cache.client.set(self._key(api_key_id, session_hash), account_id,
-                                  ex=self.ttl_seconds)
-        except redis.RedisError as error:
-            self.cache.failed(error)
-            return False
+        self.redis.client.set(self.redis.keys.sticky_session(api_key_id, session_hash),
+                              account_id, ex=self.ttl_seconds)
         return True

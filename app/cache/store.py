@@ -1,65 +1,62 @@
-"""The Redis connection behind the cache, failing open: Redis trouble never fails a request."""
+"""The read-through cache's Redis operations, over the shared connection (fails open)."""
 
 from __future__ import annotations
 
-import logging
 import random
-import time
+from typing import Protocol
 
-import redis
-
-from app.cache.topology import is_cluster
-
-log = logging.getLogger(__name__)
+from app.cache.connection import RedisConnection
 
 _GENERATION_SECONDS = 7 * 24 * 3600
 
-# A fill is kept only when no invalidation happened since the reader looked at the generation.
-_FILL_IF_GENERATION = """
-local current = redis.call('GET', KEYS[2]) or '0'
-if current == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  return 1
-end
-return 0
-"""
+
+class CachePolicy(Protocol):
+    """Asked on every cached read and invalidation (the storage strategies implement it)."""
+
+    def reads_cache(self, namespace: str) -> bool: ...
+
+    def cache_ttl(self, namespace: str) -> int | None: ...
+
+    def invalidates(self, namespace: str) -> bool: ...
 
 
 class CacheStore:
-    """Namespaced Redis access for the read-through cache. `client` None means caching is off."""
+    """Namespaced Redis access for the read-through cache; `redis.client` None: caching off."""
 
-    def __init__(self, client: redis.Redis | None, prefix: str = "rg:", *,
-                 retry_after: float = 2.0):
-        self.client = client
-        self.prefix = prefix
-        self._retry_after = retry_after
-        self._down_until = 0.0
-        self._fill = client.register_script(_FILL_IF_GENERATION) if client else None
-        # The storage strategies (app.services.storage.policy), asked per call; None: defaults.
-        self.policy = None
+    def __init__(self, redis_: RedisConnection, *, policy: CachePolicy | None = None):
+        self.redis = redis_
+        self.keys = redis_.keys
+        self.policy = policy  # None: every namespace read through with the service's TTL
         self.hits = 0
         self.misses = 0
 
+    # The connection's, for the services that still reach it through the cache.
+    @property
+    def client(self):
+        return self.redis.client
+
+    @property
+    def prefix(self) -> str:
+        return self.redis.prefix
+
     @property
     def enabled(self) -> bool:
-        return self.client is not None
+        return self.redis.enabled
 
     @property
     def clustered(self) -> bool:
-        """A Redis Cluster: a script may touch only the keys it names, all in one slot."""
-        return is_cluster(self.client)
+        return self.redis.clustered
 
     def available(self) -> bool:
-        return self.client is not None and time.monotonic() >= self._down_until
-
-    def key(self, *parts: str) -> str:
-        return self.prefix + ":".join(parts)
+        return self.redis.available()
 
     def failed(self, error: Exception) -> None:
-        # Skip Redis briefly so a dead server does not add a timeout to every request.
-        self._down_until = time.monotonic() + self._retry_after
-        log.warning("redis unavailable, answering from the database: %s", error)
+        self.redis.failed(error)
 
+    def key(self, *parts: str) -> str:
+        return self.redis.key(*parts)
+
+    # The read-through operations; these raise redis errors (the decorator fails open).
     def read(self, value_key: str, generation_key: str) -> tuple[bytes | None, bytes | None]:
         value, generation = self.client.mget(value_key, generation_key)
         return value, generation
@@ -67,7 +64,8 @@ class CacheStore:
     def fill(self, value_key: str, generation_key: str, generation: bytes | None, payload: str,
              ttl_ms: int) -> bool:
         expected = (generation or b"0").decode()
-        return bool(self._fill(keys=[value_key, generation_key], args=[expected, payload, ttl_ms]))
+        return bool(self.redis.scripts.run("read_through_fill", [value_key, generation_key],
+                                           [expected, payload, ttl_ms]))
 
     def invalidate(self, value_key: str, generation_key: str) -> None:
         pipe = self.client.pipeline(transaction=True)
@@ -92,4 +90,3 @@ class CacheStore:
 
     def unlock(self, lock_key: str) -> None:
         self.client.delete(lock_key)
-

@@ -6,7 +6,7 @@
   turns read-only (a failover), so it follows a new master within seconds.
 - `redis+cluster://[:password@]host:port[,host:port...]`: a Redis Cluster; the listed nodes are
   where discovery starts. Every multi-key script and transaction of the app keeps its keys in
-  one hash slot (`{...}` tags, app/cache/store.py and app/metrics/sinks.py).
+  one hash slot (`{...}` tags, app/cache/keys.py).
 """
 
 from __future__ import annotations

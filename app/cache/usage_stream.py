@@ -1,30 +1,34 @@
-"""The usage stream in Redis: its keys, its consumer group and what it says about itself.
+"""The usage stream in Redis: its consumer group and what it says about itself.
 
-Keys (under the cache prefix): `usage:stream` (the queued records), `usage:dead` (records the
-database refused for good), `usage:drains` (a sorted set: each drain worker's last heartbeat,
-in epoch seconds).
-These calls raise redis errors; the usage queue (a service) decides what they mean.
+Keys: keys.usage_stream (the queued records), keys.usage_dead_letters (records the database
+refused for good), keys.usage_drains (each drain worker's last heartbeat).
+These calls raise CacheError, not fail open: the usage queue (a service) decides what a failure
+means (store the record at once, or retry the drain later).
 """
 
 from __future__ import annotations
 
 import redis
 
-from app.cache.store import CacheStore
+from app.cache.connection import CacheError, RedisConnection, RedisStore
 
 GROUP = "usage-writers"
 
 
-class UsageStream:
-    def __init__(self, cache: CacheStore):
-        self.cache = cache
-        self.stream = cache.key("usage", "stream")
-        self.dead_letters = cache.key("usage", "dead")
-        self.drains = cache.key("usage", "drains")
+class GroupLost(CacheError):
+    """The consumer group is gone (NOGROUP: Redis restarted empty or was flushed)."""
+
+
+class UsageStream(RedisStore):
+    def __init__(self, connection: RedisConnection | None):
+        super().__init__(connection)
+        self.stream = self.redis.keys.usage_stream()
+        self.dead_letters = self.redis.keys.usage_dead_letters()
+        self.drains = self.redis.keys.usage_drains()
 
     @property
-    def client(self) -> redis.Redis:
-        return self.cache.client
+    def client(self):
+        return self.redis.client
 
     def add(self, fields: dict, *, replicas: int = 0, wait_ms: int = 0) -> tuple[str, bool]:
         """Append an entry; (its id, whether `replicas` replicas confirmed it within `wait_ms`).
@@ -51,16 +55,21 @@ class UsageStream:
             return False
         return True
 
-    def claim(self, consumer: str, *, min_idle_ms: int, count: int) -> list:
-        _, claimed, *_ = self.client.xautoclaim(self.stream, GROUP, consumer,
-                                                min_idle_time=min_idle_ms, start_id="0-0",
-                                                count=count)
-        return list(claimed)
-
-    def read_new(self, consumer: str, *, count: int, block_ms: int | None) -> list:
-        fresh = self.client.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count,
-                                       block=block_ms)
-        return [entry for _, batch in fresh or [] for entry in batch]
+    def take(self, consumer: str, *, min_idle_ms: int, count: int, block_ms: int | None
+             ) -> list:
+        """Entries left pending by dead consumers (idle `min_idle_ms`), then new ones.
+        Raises GroupLost when the group is gone."""
+        try:
+            _, claimed, *_ = self.client.xautoclaim(self.stream, GROUP, consumer,
+                                                    min_idle_time=min_idle_ms, start_id="0-0",
+                                                    count=count)
+            fresh = self.client.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count,
+                                           block=block_ms)
+        except redis.ResponseError as error:
+            if "NOGROUP" in str(error):
+                raise GroupLost(str(error)) from error
+            raise
+        return list(claimed) + [entry for _, batch in fresh or [] for entry in batch]
 
     def acknowledge(self, entry_ids: list) -> None:
         """Acknowledge and delete stored entries, so the stream holds only what is unstored."""

@@ -6,8 +6,6 @@ gives it about 30-170 buckets. Buckets expire after twice their range.
 
 from __future__ import annotations
 
-import redis
-
 from app.cache import CacheStore
 from app.metrics.collector import QueryFigures, Snapshot
 
@@ -15,20 +13,6 @@ RANGES = {"5m": 300, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
 RESOLUTIONS = {"5m": 10, "1h": 60, "24h": 900, "7d": 3600}
 # Sampled counters (not sums): each bucket keeps the first and the last value seen.
 GAUGES = ("redis.evicted_keys.first", "redis.evicted_keys.last")
-
-_ADD_QUERY = """
-for i = 1, #ARGV, 5 do
-  local fp = ARGV[i]
-  redis.call('HINCRBY', KEYS[1], fp, ARGV[i + 1])
-  redis.call('HINCRBYFLOAT', KEYS[2], fp, ARGV[i + 2])
-  local max = tonumber(redis.call('HGET', KEYS[3], fp) or '0')
-  if tonumber(ARGV[i + 3]) > max then redis.call('HSET', KEYS[3], fp, ARGV[i + 3]) end
-  local last = tonumber(redis.call('HGET', KEYS[4], fp) or '0')
-  if tonumber(ARGV[i + 4]) > last then redis.call('HSET', KEYS[4], fp, ARGV[i + 4]) end
-end
-for i = 1, 4 do redis.call('EXPIRE', KEYS[i], 604800) end
-return 1
-"""
 
 
 def bucket_start(at: float, resolution: int) -> int:
@@ -38,12 +22,12 @@ def bucket_start(at: float, resolution: int) -> int:
 class RedisSink:
     def __init__(self, cache: CacheStore):
         self.cache = cache
-        self.client: redis.Redis = cache.client
-        self._add_query = self.client.register_script(_ADD_QUERY)
+        self.client = cache.client
+        self._scripts = cache.redis.scripts
         # One hash slot for the script that updates them together (Redis Cluster).
-        self._query_keys = [cache.key("qs", "{stats}", part)
+        self._query_keys = [cache.keys.query_stats(part)
                             for part in ("calls", "total", "max", "last")]
-        self._text_key = cache.key("qs", "{stats}", "text")
+        self._text_key = cache.keys.query_stats("text")
 
     def ready(self) -> bool:
         """False while Redis is in its back-off after a failure: try again later."""
@@ -53,7 +37,7 @@ class RedisSink:
         self.cache.failed(error)
 
     def _bucket_key(self, resolution: int, start: int) -> str:
-        return self.cache.key("m", str(resolution), str(start))
+        return self.cache.keys.metrics_bucket(resolution, start)
 
     def write(self, snapshot: Snapshot, gauges: dict[str, float], at: float) -> None:
         pipe = self.client.pipeline(transaction=False)
@@ -72,11 +56,11 @@ class RedisSink:
             pipe.hset(self._text_key, mapping={fp: f.query for fp, f in snapshot.queries.items()})
             pipe.expire(self._text_key, 7 * 86400)
             if not self.cache.clustered:
-                self._add_query(keys=self._query_keys, args=args, client=pipe)
+                self._scripts.run("metrics_add_query", self._query_keys, args, client=pipe)
         pipe.execute()
         if snapshot.queries and self.cache.clustered:
             # A cluster pipeline refuses scripts: one call of its own, its keys in one slot.
-            self._add_query(keys=self._query_keys, args=args)
+            self._scripts.run("metrics_add_query", self._query_keys, args)
 
     def read(self, time_range: str, now: float) -> list[tuple[int, dict[str, float]]]:
         resolution = RESOLUTIONS[time_range]

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from app.cache import CacheStore
+from app.cache.probe import RedisServer
 from app.errors import DatabaseError
 
 
@@ -14,6 +15,7 @@ class HealthService:
                  usage_queue_status: Callable[[], dict] | None = None):
         self.uow = uow
         self.cache = cache
+        self.server = RedisServer(cache)
         self.schema_heads = schema_heads
         self.usage_queue_status = usage_queue_status
 
@@ -44,7 +46,7 @@ class HealthService:
     def _redis(self) -> dict:
         started = time.perf_counter()
         try:
-            self.cache.client.ping()
+            self.server.ping()
         except Exception as error:  # any client failure means "not ready", never a crash
             return {"ok": False, "error": type(error).__name__}
         return {"ok": True, "latencyMs": round((time.perf_counter() - started) * 1000, 2)}

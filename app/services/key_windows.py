@@ -29,8 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
-import redis
-
+from app.cache import CacheError
 from app.cache.key_windows import FILL, Entry, KeyWindowStore, Refused, WindowSpec
 from app.db.models import KeyWindowHold
 from app.errors import LimitExceeded
@@ -157,7 +156,7 @@ class KeyWindows(Service):
                 if answer is not FILL:
                     return answer
                 fill = self._entries(key_id, now - timedelta(milliseconds=span))
-        except redis.RedisError as error:
+        except CacheError as error:
             self.cache.failed(error)
         return FILL
 
@@ -221,7 +220,7 @@ class KeyWindows(Service):
         try:
             self.store.settle(hold.key_id, hold.id if hold.store == "redis" else None,
                               Entry(request_id, _ms(at), tokens, units(cost)), self._ttl(hold))
-        except redis.RedisError as error:
+        except CacheError as error:
             self.cache.failed(error)
 
     def _ttl(self, hold: WindowHold) -> int:

@@ -10,55 +10,33 @@ twice its maxConcurrency until the Redis leases expire.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import timedelta
 
-import redis
-
 from app.cache import CacheStore
+from app.cache.slots import AccountLeaseSlots
 from app.db.models import Account, AccountLease
 from app.services.base import Service
 from app.services.retry import db_retry
-from app.services.slots import SLOT_ACQUIRE
-
-log = logging.getLogger(__name__)
-
-# Extend a lease that still exists; an expired one may already have been given away.
-_RENEW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not score or tonumber(score) <= now then
-  return 0
-end
-redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
 
 
 class RedisLeases:
-    def __init__(self, cache: CacheStore, ttl_seconds: int):
-        self.cache = cache
+    """The leases in Redis (app/cache/slots.py): the same admission as a key's slots."""
+
+    def __init__(self, cache: CacheStore | None, ttl_seconds: int):
+        self.slots = AccountLeaseSlots(cache)
         self.ttl_ms = ttl_seconds * 1000
-        # The same admission as a key's slots: drop expired leases, admit if below max.
-        self._acquire = cache.client.register_script(SLOT_ACQUIRE)
-        self._renew = cache.client.register_script(_RENEW)
 
-    def _key(self, account_id: str) -> str:
-        return self.cache.key("lease", "account", account_id)
-
-    def try_acquire(self, account_id: str, max_concurrency: int, lease_id: str) -> bool:
-        answer = self._acquire(keys=[self._key(account_id)],
-                               args=[lease_id, max_concurrency, self.ttl_ms])
-        return answer[0] == 1
+    def try_acquire(self, account_id: str, max_concurrency: int, lease_id: str) -> bool | None:
+        """Granted or not; None when Redis is unavailable."""
+        answer = self.slots.acquire(account_id, lease_id, max_concurrency, self.ttl_ms)
+        return None if answer is None else answer.admitted
 
     def renew(self, account_id: str, lease_id: str) -> bool:
-        return bool(self._renew(keys=[self._key(account_id)], args=[lease_id, self.ttl_ms]))
+        return self.slots.renew(account_id, lease_id, self.ttl_ms)
 
     def release(self, account_id: str, lease_id: str) -> None:
-        self.cache.client.zrem(self._key(account_id), lease_id)
+        self.slots.release(account_id, lease_id)
 
 
 class DatabaseLeases(Service):
@@ -108,23 +86,14 @@ class Lease:
         """Extend the lease by another TTL; False if it had already expired."""
         if self._store is None or self.released:
             return not self.released
-        try:
-            return self._store.renew(self.account.id, self.id)
-        except redis.RedisError as error:
-            log.warning("could not renew lease %s: %s", self.id, error)
-            return False
+        return self._store.renew(self.account.id, self.id)
 
     def release(self) -> None:
         if self.released:
             return
         self.released = True
-        if self._store is None:
-            return
-        try:
-            self._store.release(self.account.id, self.id)
-        except redis.RedisError as error:
-            # The lease's own expiry frees the slot.
-            log.warning("could not release lease %s: %s", self.id, error)
+        if self._store is not None:
+            self._store.release(self.account.id, self.id)  # Redis fails open: expiry frees it
 
     def __enter__(self) -> Lease:
         return self
@@ -137,21 +106,16 @@ class LeaseManager:
     """Grants leases from Redis when it answers, from the database when it does not."""
 
     def __init__(self, *, cache: CacheStore | None, database: DatabaseLeases, ttl_seconds: int):
-        self.cache = cache
         self.database = database
-        self.redis = RedisLeases(cache, ttl_seconds) if cache and cache.enabled else None
+        self.redis = RedisLeases(cache, ttl_seconds)
 
     def acquire(self, account: Account) -> Lease | None:
         if account.max_concurrency is None:
             return Lease(account)
         lease_id = str(uuid.uuid4())
-        if self.redis is not None and self.cache.available():
-            try:
-                if self.redis.try_acquire(account.id, account.max_concurrency, lease_id):
-                    return Lease(account, self.redis, lease_id)
-                return None
-            except redis.RedisError as error:
-                self.cache.failed(error)
+        granted = self.redis.try_acquire(account.id, account.max_concurrency, lease_id)
+        if granted is not None:
+            return Lease(account, self.redis, lease_id) if granted else None
         if self.database.try_acquire(account.id, account.max_concurrency, lease_id):
             return Lease(account, self.database, lease_id)
         return None

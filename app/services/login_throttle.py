@@ -20,8 +20,6 @@ import logging
 import time
 from dataclasses import dataclass
 
-import redis
-
 from app.cache.login_failures import FailureState, LoginFailureStore
 from app.errors import LimitExceeded
 from app.security import sha256_hex
@@ -52,7 +50,7 @@ class LoginThrottle(Service):
         super().__init__(**kwargs)
         self.rules = rules
         self.now_ms = now_ms
-        self.store = LoginFailureStore(self.cache) if self.cache is not None else None
+        self.store = LoginFailureStore(self.cache)
 
     def check(self, address: str | None, username: str) -> None:
         """Raise LimitExceeded (with retry_after) when this attempt must not be tried now."""
@@ -78,13 +76,9 @@ class LoginThrottle(Service):
         common = {"now_ms": now, "lockout_ms": int(rules.lockout * 1000),
                   "max_lockout_ms": int(rules.max_lockout * 1000),
                   "memory_ms": int(rules.lockout_memory * 1000)}
-        if self.store is not None and self.store.available():
-            try:
-                for key, params in counts:
-                    self.store.count_failure(key, **params, **common)
-                return
-            except redis.RedisError as error:
-                self.cache.failed(error)
+        # When Redis fails the database counts them all.
+        if all(self.store.count_failure(key, **params, **common) for key, params in counts):
+            return
         self._count_in_database(counts, common)
 
     def _user_delay_ms(self, failures: int) -> int:
@@ -100,12 +94,9 @@ class LoginThrottle(Service):
                             retry_after=wait_ms / 1000)
 
     def _states(self, address_key: str, user_key: str) -> tuple[FailureState, FailureState]:
-        if self.store is not None and self.store.available():
-            try:
-                address_state, user_state = self.store.states(address_key, user_key)
-                return address_state, user_state
-            except redis.RedisError as error:
-                self.cache.failed(error)
+        states = self.store.states(address_key, user_key)
+        if states is not None:
+            return states[0], states[1]
         return self._states_in_database(address_key, user_key)
 
     @db_retry

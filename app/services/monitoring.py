@@ -9,10 +9,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import redis
-
-from app.cache import CacheStore
-from app.cache.probe import evicted_keys
+from app.cache import CacheError, CacheStore
+from app.cache.probe import RedisServer
 from app.errors import DatabaseError, Unavailable
 from app.metrics import prom
 from app.metrics.collector import Collector
@@ -38,6 +36,7 @@ class MonitoringService:
         self.collector = collector
         self.sink = sink
         self.cache = cache
+        self.server = RedisServer(cache)
         self.pool_status = pool_status
         self.flush_interval = flush_interval
         self.slow_query_ms = slow_query_ms
@@ -85,7 +84,7 @@ class MonitoringService:
             try:
                 with self.collector.suppressed():
                     self.sink.write(snapshot, gauges, now)
-            except (redis.RedisError, DatabaseError) as error:
+            except (CacheError, DatabaseError) as error:
                 self.collector.put_back(snapshot)
                 self.sink.failed(error)
                 log.warning("metrics not flushed, kept for the next try: %s", error)
@@ -98,7 +97,7 @@ class MonitoringService:
         now = self.clock()
         try:
             buckets = self.sink.read(time_range, now)
-        except (redis.RedisError, DatabaseError) as error:
+        except (CacheError, DatabaseError) as error:
             raise Unavailable("The metrics store cannot be read right now.",
                               code="METRICS_UNAVAILABLE") from error
         sums: dict[str, float] = defaultdict(float)
@@ -156,7 +155,7 @@ class MonitoringService:
         self.flush()
         try:
             figures = self.sink.query_stats()
-        except (redis.RedisError, DatabaseError) as error:
+        except (CacheError, DatabaseError) as error:
             raise Unavailable("The metrics store cannot be read right now.",
                               code="METRICS_UNAVAILABLE") from error
         slowest = sorted(figures, key=lambda f: f.total_ms / f.calls, reverse=True)[:limit]
@@ -185,10 +184,5 @@ class MonitoringService:
             prom.CACHE_MISSES.inc(new_misses)
 
     def _gauges(self) -> dict[str, float]:
-        if self.cache is None or not self.cache.available():
-            return {}
-        try:
-            return {"redis.evicted_keys": evicted_keys(self.cache.client)}
-        except redis.RedisError as error:
-            self.cache.failed(error)
-            return {}
+        evicted = self.server.evicted_keys()
+        return {} if evicted is None else {"redis.evicted_keys": evicted}

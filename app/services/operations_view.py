@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import redis
-
+from app.cache import CacheError
 from app.errors import DomainError
 from app.services.storage.config import DATA_TYPES
 
@@ -35,5 +34,5 @@ class OperationsView:
             return None
         try:
             return self.usage_queue.backlog()
-        except (DomainError, redis.RedisError) as error:
+        except (DomainError, CacheError) as error:
             return {"error": str(error)}

@@ -9,47 +9,27 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import redis
-
-from app.cache import CacheStore
+from app.cache.locks import RefreshLocks
 from app.services.base import Service
 from app.services.retry import db_retry
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 class RefreshLock(Service):
     def __init__(self, *, ttl_seconds: float, **kwargs):
         super().__init__(**kwargs)
         self.ttl_seconds = ttl_seconds
-        cache: CacheStore | None = self.cache
-        self._release = cache.client.register_script(_RELEASE) if cache and cache.enabled else None
-
-    def _key(self, account_id: str) -> str:
-        return self.cache.key("lock", "oauth-refresh", account_id)
+        self.redis = RefreshLocks(self.cache)
 
     def acquire(self, account_id: str, owner: str) -> str | None:
         """'redis' or 'database' (where the lock was taken), or None if someone holds it."""
-        if self._release is not None and self.cache.available():
-            try:
-                taken = self.cache.client.set(self._key(account_id), owner, nx=True,
-                                              px=int(self.ttl_seconds * 1000))
-                return "redis" if taken else None
-            except redis.RedisError as error:
-                self.cache.failed(error)
+        taken = self.redis.take(account_id, owner, int(self.ttl_seconds * 1000))
+        if taken is not None:
+            return "redis" if taken else None
         return "database" if self._acquire_row(account_id, owner) else None
 
     def release(self, account_id: str, owner: str, where: str) -> None:
         if where == "redis":
-            try:
-                self._release(keys=[self._key(account_id)], args=[owner])
-            except redis.RedisError as error:
-                self.cache.failed(error)  # the lock's TTL ends it
+            self.redis.release(account_id, owner)
         else:
             self._release_row(account_id, owner)
 

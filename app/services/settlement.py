@@ -1,7 +1,7 @@
 """Settlement: what a chat request still owes the system of record once its answer is done.
 
 The usage event is stored by UsageService.record; a settlement rides in that same transaction:
-the request's quota hold (chat-fast's reservation in Redis, quota/holds.py) becomes a unit of
+the request's quota hold (chat-fast's reservation in Redis, app/cache/holds.py) becomes a unit of
 the database's counter, added without a limit check since the hold already decided, and the
 serving account's running totals grow. The hold leaves Redis's count only with the value that
 transaction returned, so the unit is counted throughout. Queued (chat-fast), it
@@ -21,8 +21,7 @@ from dataclasses import astuple, dataclass
 from datetime import datetime
 from decimal import Decimal
 
-import redis
-
+from app.cache import CacheError
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.services.key_windows import KeyWindows, WindowHold
 from app.services.quota.service import QuotaService
@@ -86,7 +85,7 @@ class Settler:
             try:
                 self.quota.settle_hold(settlement.hold_on, settlement.hold_id,
                                        counted.get("value") if stored else None)
-            except redis.RedisError as error:
+            except CacheError as error:
                 # The hold expires and is given back; the next write brings the count up.
                 log.warning("could not settle quota hold %s: %s", settlement.hold_id, error)
         return stored
@@ -132,6 +131,6 @@ class Settler:
             try:
                 self.quota.settle_hold(settlement.hold_on, settlement.hold_id,
                                        counted.get(settlement.hold_on) if new else None)
-            except redis.RedisError as error:
+            except CacheError as error:
                 log.warning("could not settle quota hold %s: %s", settlement.hold_id, error)
         return stored

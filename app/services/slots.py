@@ -3,7 +3,7 @@
 One primitive serves two limits: concurrent requests (a slot held for the request, released at
 its end, expiring if a worker dies) and requests per minute (a sliding-window log: a slot per
 request that nobody releases, expiring after 60 s). Redis answers when it is up (one Lua call);
-otherwise the database does, serialised on the owner's row.
+otherwise the database does, serialised on the owner's row. The Redis side: app/cache/slots.py.
 """
 
 from __future__ import annotations
@@ -13,31 +13,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-import redis
-
+from app.cache.slots import KeySlots
 from app.db.models import LimitSlot
 from app.services.base import Service
 from app.services.retry import db_retry
 
 log = logging.getLogger(__name__)
-
-# KEYS[1] the bucket's zset (member: slot id, score: expiry in ms on Redis's clock).
-# ARGV: slot id, limit, ttl ms. Returns {1} when admitted, {0, ms until a slot frees} when not.
-SLOT_ACQUIRE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, tonumber(first[2]) - now}
-end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
-return {1}
-"""
-
 
 @dataclass
 class Slot:
@@ -54,21 +35,16 @@ class Refusal:
 class SlotLimiter(Service):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        usable = self.cache is not None and self.cache.enabled
-        self._acquire = self.cache.client.register_script(SLOT_ACQUIRE) if usable else None
+        self.redis = KeySlots(self.cache)
 
     def acquire(self, bucket: str, owner_id: str, limit: int, ttl: float) -> Slot | Refusal:
         """Take a slot in `bucket` if fewer than `limit` are live; `owner_id` is the key row."""
         slot_id = str(uuid.uuid4())
-        if self._acquire is not None and self.cache.available():
-            try:
-                answer = self._acquire(keys=[self.cache.key("slots", bucket)],
-                                       args=[slot_id, limit, int(ttl * 1000)])
-                if answer[0] == 1:
-                    return Slot(bucket, slot_id, "redis")
-                return Refusal(retry_after=max(answer[1], 1) / 1000)
-            except redis.RedisError as error:
-                self.cache.failed(error)
+        answer = self.redis.acquire(bucket, slot_id, limit, int(ttl * 1000))
+        if answer is not None:
+            if answer.admitted:
+                return Slot(bucket, slot_id, "redis")
+            return Refusal(retry_after=max(answer.retry_after_ms, 1) / 1000)
         return self._acquire_in_database(bucket, owner_id, limit, ttl, slot_id)
 
     @db_retry
@@ -90,7 +66,7 @@ class SlotLimiter(Service):
     def release(self, slot: Slot) -> None:
         try:
             if slot.store == "redis":
-                self.cache.client.zrem(self.cache.key("slots", slot.bucket), slot.id)
+                self.redis.release(slot.bucket, slot.id)
             elif slot.store == "database":
                 self._release_in_database(slot.id)
         except Exception as error:  # the slot's own expiry frees it

@@ -51,8 +51,7 @@ class StickySessions(Service):
     def __init__(self, *, ttl_seconds: int = 3600, **kwargs):
         super().__init__(**kwargs)
         self.ttl = timedelta(seconds=ttl_seconds)
-        usable = self.cache is not None and self.cache.enabled
-        self.redis = StickySessionStore(self.cache, ttl_seconds) if usable else None
+        self.redis = StickySessionStore(self.cache, ttl_seconds)
 
     def binding(self, api_key_id: str, session_key: str | None) -> SessionBinding | None:
         """The session's binding (renewing it); None for a request without a session."""
@@ -63,13 +62,12 @@ class StickySessions(Service):
                               self.bound(api_key_id, session_hash))
 
     def bound(self, api_key_id: str, session_hash: str) -> str | None:
-        if self.redis is not None and self.redis.usable():
+        if self.redis.usable():
             return self.redis.bound(api_key_id, session_hash)
         return self._bound_in_database(api_key_id, session_hash)
 
     def bind(self, api_key_id: str, session_hash: str, account_id: str) -> None:
-        redis_usable = self.redis is not None and self.redis.usable()
-        if redis_usable and self.redis.bind(api_key_id, session_hash, account_id):
+        if self.redis.usable() and self.redis.bind(api_key_id, session_hash, account_id):
             return
         self._bind_in_database(api_key_id, session_hash, account_id)
 

@@ -15,8 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-import redis
-
+from app.cache import CacheError
 from app.errors import DatabaseError
 from app.services.usage_queue import DrainResult, UsageQueue
 
@@ -55,7 +54,7 @@ class DrainWorker:
         try:
             self.queue.heartbeat(self.consumer)
             result = self.queue.drain_once(self.consumer)
-        except redis.RedisError as error:
+        except CacheError as error:
             self.queue.lost_connection()
             log.warning("usage drain: Redis unavailable, retrying: %s", error)
             return None
@@ -73,5 +72,5 @@ class DrainWorker:
             result = self._pass()
             if result is None or not (result.recorded or result.duplicates or result.dead):
                 break
-        with contextlib.suppress(redis.RedisError):  # its heartbeat expires on its own
+        with contextlib.suppress(CacheError):  # its heartbeat expires on its own
             self.queue.stopped(self.consumer)

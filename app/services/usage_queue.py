@@ -22,10 +22,8 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 
-import redis
-
-from app.cache import CacheStore, codec
-from app.cache.usage_stream import GROUP, UsageStream
+from app.cache import CacheError, CacheStore, codec
+from app.cache.usage_stream import GROUP, GroupLost, UsageStream
 from app.errors import DatabaseError, DomainError
 from app.services.settlement import Settlement, Settler
 from app.services.usage import UsageRecord, UsageService
@@ -52,7 +50,7 @@ def decode(payload: bytes | str) -> UsageRecord:
     return UsageRecord(**codec.loads(payload))
 
 
-class NotReplicated(redis.RedisError):
+class NotReplicated(CacheError):
     """A queued record that no replica confirmed: treated as a queue failure, so the writer
     stores the record at once (usage_writer.py) rather than trust the master alone."""
 
@@ -74,8 +72,9 @@ class UsageQueue:
         self._group_ready = False
 
     @property
-    def client(self) -> redis.Redis:
-        return self.cache.client
+    def client(self):
+        """The Redis client (for tests that play a dead consumer)."""
+        return self.store.client
 
     def enqueue(self, record: UsageRecord, settlement: Settlement | None = None) -> str:
         """Append a record; it gets a requestId first, so a redelivery is stored only once."""
@@ -105,9 +104,7 @@ class UsageQueue:
         self._ensure_group()
         try:
             entries = self._take(consumer, count, block_ms)
-        except redis.ResponseError as error:
-            if "NOGROUP" not in str(error):
-                raise
+        except GroupLost:
             log.warning("the usage stream's consumer group is gone; creating it again")
             self._group_ready = False
             self._ensure_group()
@@ -167,7 +164,7 @@ class UsageQueue:
         try:
             backlog = self.store.backlog(now)
             found["drains"] = self.store.drains_running(now, beat_within)
-        except redis.RedisError as error:
+        except CacheError as error:
             found["error"] = type(error).__name__
         else:
             found.update(running=found["drains"] > 0, backlog=backlog["length"],
@@ -182,7 +179,7 @@ class UsageQueue:
         """Log (and answer) a warning when Redis would lose the queued usage on a restart."""
         try:
             found = self.store.persistence()
-        except redis.RedisError:
+        except CacheError:
             return None
         if found["aof"]:
             return None
@@ -195,8 +192,8 @@ class UsageQueue:
         return message
 
     def _take(self, consumer: str, count: int, block_ms: int | None) -> list:
-        claimed = self.store.claim(consumer, min_idle_ms=self.claim_idle_ms, count=count)
-        return claimed + self.store.read_new(consumer, count=count, block_ms=block_ms)
+        return self.store.take(consumer, min_idle_ms=self.claim_idle_ms, count=count,
+                               block_ms=block_ms)
 
     def _decode(self, entry_id, fields: dict, result: DrainResult) -> tuple | None:
         """(record, settlement, fields) of an entry; None when it cannot be read (then it is

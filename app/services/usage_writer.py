@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-import redis
-
+from app.cache import CacheError
 from app.errors import NotFound
 from app.services.base import Service
 from app.services.retry import db_retry
@@ -43,7 +42,7 @@ class UsageWriter(Service):
                 self._check_key(record.api_key_id)
             try:
                 self.queue.enqueue(record, settlement)
-            except redis.RedisError as error:
+            except CacheError as error:
                 log.warning("usage queue unavailable, storing the record at once: %s", error)
             else:
                 self._accepted(record)

@@ -5,7 +5,7 @@ import threading
 import pytest
 from sqlalchemy import event
 
-from app.cache import CacheStore, read_through
+from app.cache import CacheStore, RedisConnection, read_through
 from app.cache.topology import connect
 from tests.conftest import login_headers, make_app
 
@@ -83,7 +83,8 @@ class SlowReader:
 
 
 def test_a_fill_that_raced_an_invalidation_is_not_kept(redis_server_url, redis_prefix):
-    service = SlowReader(CacheStore(connect(redis_server_url, socket_timeout=1), redis_prefix))
+    service = SlowReader(CacheStore(RedisConnection(connect(redis_server_url, socket_timeout=1),
+                                                    redis_prefix)))
     results = []
     reader = threading.Thread(target=lambda: results.append(service.read("x")))
     reader.start()
@@ -142,8 +143,8 @@ class WholeTable:
 def test_a_table_kept_in_process_is_neither_fetched_nor_recomputed_until_any_process_changes_it(
         redis_server_url, redis_prefix):
     rows = {"a": 1}
-    here, there = (WholeTable(CacheStore(connect(redis_server_url, socket_timeout=1),
-                                         redis_prefix), rows) for _ in range(2))
+    here, there = (WholeTable(CacheStore(RedisConnection(
+        connect(redis_server_url, socket_timeout=1), redis_prefix)), rows) for _ in range(2))
     assert here.table() == {"a": 1} and here.reads == 1
     here.cache.client.delete(WholeTable.table.value_key(here.cache))
     assert here.table() == {"a": 1} and here.reads == 1  # Redis no longer holds it: the copy does
@@ -156,7 +157,8 @@ def test_a_table_kept_in_process_is_neither_fetched_nor_recomputed_until_any_pro
 def test_a_table_kept_in_process_is_read_again_once_redis_has_lost_its_generation(
         redis_server_url, redis_prefix):
     rows = {"a": 1}
-    here = WholeTable(CacheStore(connect(redis_server_url, socket_timeout=1), redis_prefix), rows)
+    here = WholeTable(CacheStore(RedisConnection(connect(redis_server_url, socket_timeout=1),
+                                                 redis_prefix)), rows)
     assert here.table() == {"a": 1}
     # Redis restarted without its data (a change made meanwhile could not invalidate anything).
     here.cache.client.delete(*here.cache.client.scan_iter(match=redis_prefix + "*"))

@@ -67,9 +67,9 @@ def no_hold_left(services, key_id: str) -> bool:
     with services.uow() as uow:
         rows = uow.session.scalar(select(func.count()).select_from(KeyWindowHold))
     store = services.key_windows.store
-    if store is None or not store.cache.enabled:
+    if store is None or not store.redis.enabled:
         return rows == 0
-    state = store.cache.client.hgetall(store.keys(key_id)[2])
+    state = store.redis.client.hgetall(store.keys(key_id)[2])
     return rows == 0 and not [name for name in state if name.startswith(b"h:")]
 
 
@@ -175,7 +175,7 @@ def test_fifty_concurrent_requests_over_two_instances_against_a_window_of_ten_ad
     assert stored(services, key["id"]) == WINDOW_REQUESTS
     assert no_hold_left(services, key["id"])
     store = services.key_windows.store  # Redis decided, and has each answer charged once
-    assert store.cache.client.zcard(store.keys(key["id"])[0]) == WINDOW_REQUESTS
+    assert store.redis.client.zcard(store.keys(key["id"])[0]) == WINDOW_REQUESTS
 
 
 def test_a_request_window_is_rebuilt_from_the_database_after_redis_restarts(
@@ -205,6 +205,6 @@ def test_a_request_window_is_rebuilt_from_the_database_after_redis_restarts(
         assert refused.status_code == 429, refused.json
         assert refused.json["error"]["code"] == "WINDOW_REQUEST_LIMIT_EXCEEDED"
         store = app.extensions["relaygate"].key_windows.store
-        assert store.cache.client.zcard(store.keys(key["id"])[0]) == WINDOW_REQUESTS
+        assert store.redis.client.zcard(store.keys(key["id"])[0]) == WINDOW_REQUESTS
     finally:
         app.extensions["relaygate"].engine.dispose()

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event
 
+from app.cache.counters import Missing
 from app.db.repositories.quota import CounterValue
 from app.errors import LimitExceeded
-from app.services.quota.mirror import Missing
 from app.services.quota.reservations import Reservation
 from app.services.quota.rules import Subject
 from tests.conftest import make_app

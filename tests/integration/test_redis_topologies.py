@@ -53,7 +53,7 @@ def test_a_counter_older_than_a_redis_restart_is_read_from_the_database_before_a
         private_redis.stop()
         private_redis.start()  # a new run id; the last writes did not survive
         client.restore(key, 0, before)
-        services.cache._down_until = 0.0
+        services.cache.redis.retry_now()
         assert holds_until_refused(quota, subject) == 2
         assert in_total(quota, counter) == 5
     finally:
@@ -86,7 +86,7 @@ def test_after_a_sentinel_failover_the_app_follows_the_new_master_and_admits_onl
             services.cache.client.ping()
             assert time.monotonic() - started < 5, "still on the old master"
             time.sleep(0.05)
-        services.cache._down_until = 0.0
+        services.cache.redis.retry_now()
         results = all_at_once(20, lambda i: quota.hold(subject, MODEL))
         granted = [r for r in results if isinstance(r, Reservation)]
         assert len(granted) == 6, results

@@ -141,7 +141,7 @@ def test_figures_wait_while_redis_is_down_and_are_flushed_when_it_returns(postgr
     down = client.get("/api/admin/metrics?timeRange=5m", headers=headers)
     assert down.status_code == 503 and down.json["error"]["code"] == "METRICS_UNAVAILABLE"
     private_redis.start()
-    services.cache._down_until = 0  # skip the back-off instead of waiting it out
+    services.cache.redis.retry_now()  # skip the back-off instead of waiting it out
     requests = services.monitoring.performance_metrics("5m")["errors"]["requests"]
     assert requests >= 4
     services.engine.dispose()

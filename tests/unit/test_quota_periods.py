@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.services.quota.periods import period_bounds, stamp
+from app.cache.keys import period_stamp
+from app.services.quota.periods import period_bounds
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -40,7 +41,7 @@ def test_a_month_ends_at_the_first_of_the_next_month_even_across_a_year():
 def test_the_last_second_and_the_first_second_of_a_day_fall_in_different_periods():
     before = period_bounds("day", datetime(2026, 5, 1, 23, 59, 59, tzinfo=UTC), UTC_ZONE)[0]
     after = period_bounds("day", datetime(2026, 5, 2, 0, 0, 0, tzinfo=UTC), UTC_ZONE)[0]
-    assert stamp(before) != stamp(after)
+    assert period_stamp(before) != period_stamp(after)
 
 
 def test_an_unknown_period_is_an_error():

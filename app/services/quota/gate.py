@@ -1,18 +1,17 @@
 """QuotaGate: the usage routes' entry; it authenticates the caller and asks QuotaService.
 
-A warm check costs one Redis call and no SQL: a Lua script (mirror.py) reads the caller's
-cached key or session record, the user's cached profile, the model's cached tier, the cached
-plan limits and the mirrored counter. Python then applies the same rules as the slow path to
-those values (expiry, activity, who may act for whom). Any miss sends that piece, or the whole
-check, down the ordinary path, which fills the cache for the next call; so does a refusal,
-because before refusing QuotaService gives back expired reservations.
+A warm check costs one Redis call and no SQL: a Lua script (app/cache/scripts/quota_probe.lua)
+reads the caller's cached key or session record, the user's cached profile, the model's cached
+tier, the cached plan limits and the mirrored counter. Python then applies the same rules as the
+slow path to those values (expiry, activity, who may act for whom). Any miss sends that piece,
+or the whole check, down the ordinary path, which fills the cache for the next call; so does a
+refusal, because before refusing QuotaService gives back expired reservations.
 """
 
 from __future__ import annotations
 
-from app.cache import codec
+from app.cache.counters import PLACEHOLDER
 from app.services.auth import AuthService, Credential
-from app.services.quota.mirror import PLACEHOLDER
 from app.services.quota.rules import Subject, usage_owner
 from app.services.quota.service import QuotaService
 
@@ -60,21 +59,22 @@ class QuotaGate:
             profile_key=quota.users.profile.value_key(cache, PLACEHOLDER),
             model_key=quota.models.resolve.value_key(cache, model),
             plans_key=quota.plans.limits.value_key(cache),
-            day_start=stamps["day"], month_start=stamps["month"],
+            day_start=stamps["day"], month_start=stamps["month"], model_type_field="modelType",
         )
-        if probe is None or probe.record is None or probe.model is None or probe.plans is None:
+        if (probe is None or probe.record is None or probe.model_type is None
+                or probe.plans is None):
             return None
-        principal = self.auth.principal(credential, codec.loads(probe.record))
+        principal = self.auth.principal(credential, probe.record)
         owner = usage_owner(principal, acting_for)
         if owner is None:
             subject = Subject.of_key(principal.id)
         else:
-            profile = codec.loads(probe.profile) if probe.profile is not None else None
+            profile = probe.profile
             if profile is None or profile["id"] != owner:
                 return None
             subject = Subject.of_user(profile)
-        model_type = codec.loads(probe.model)["modelType"]
-        allowance = quota.allowance(subject, model_type, codec.loads(probe.plans), now)
+        model_type = probe.model_type
+        allowance = quota.allowance(subject, model_type, probe.plans, now)
         counted = probe.counters[allowance.period]
         if counted is not None and probe.counted_as == f"{subject.id}:{model_type}":
             used = int(counted)

@@ -29,8 +29,3 @@ def _bounds(period: str, today: date, zone: ZoneInfo) -> tuple[datetime, datetim
     else:
         raise ValueError(f"unknown period {period!r}")
     return _midnight(first, zone), _midnight(following, zone)
-
-
-def stamp(start: datetime) -> str:
-    """A period start as it appears in Redis keys: whole seconds since the epoch."""
-    return str(int(start.timestamp()))

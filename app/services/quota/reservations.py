@@ -4,9 +4,9 @@ A mixin of QuotaService (it uses the service's unit of work, clock, mirror, hold
 collaborators). Every route admits through here, on any instance, and one authority decides
 each counter's units within the limit:
 
-- With Redis usable, the hold script (holds.py) decides for every route. `hold` (chat-fast)
-  keeps the unit as a hold in Redis: no SQL on the way in; it reaches the database's counter
-  with the request's usage record (settlement.py), and `release` gives it back. `reserve`
+- With Redis usable, the hold script (app/cache/holds.py) decides for every route. `hold`
+  (chat-fast) keeps the unit as a hold in Redis: no SQL on the way in; it reaches the database's
+  counter with the request's usage record (settlement.py), and `release` gives it back. `reserve`
   (chat, chat-optimized, /v1 routes, POST /api/usage/reserve) takes the same hold, then writes
   its reservation row and the counter's unit with no limit check (the hold decided), then
   settles the hold: the unit moves from Redis's holds into the mirrored count in one script,
@@ -30,11 +30,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.cache.counters import Missing
+from app.cache.holds import Taken
 from app.db.models import UsageReservation
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.errors import Conflict, NotFound
-from app.services.quota.holds import Taken
-from app.services.quota.mirror import Missing
 from app.services.quota.rules import Allowance, Subject, refusal, units_past_limit
 from app.services.retry import db_retry
 

@@ -6,12 +6,12 @@ How it stays exact and fast (sections 3.1, 3.3 and 5 of the API refactoring docu
   period start) holds `used` and a `version` that grows on every change. Every change is one
   SQL statement (an upsert or UPDATE ... RETURNING used, version), so concurrent updates on
   any worker serialise on the row and none is lost.
-* Redis mirrors each counter (mirror.py): after the change commits, the (used, version) the
-  database returned is stored only if newer than what Redis holds, and a reader that missed
-  fills from the database the same way. Beside it Redis counts only holds (holds.py), units
-  granted and not yet in the database, so a miss can never be counted twice, and the update
-  returns only after its mirror write: a later check on any worker sees the new count. A
-  failed mirror write leaves Redis stale for at most the TTL.
+* Redis mirrors each counter (app/cache/counters.py): after the change commits, the (used,
+  version) the database returned is stored only if newer than what Redis holds, and a reader
+  that missed fills from the database the same way. Beside it Redis counts only holds
+  (app/cache/holds.py), units granted and not yet in the database, so a miss can never be
+  counted twice, and the update returns only after its mirror write: a later check on any worker
+  sees the new count. A failed mirror write leaves Redis stale for at most the TTL.
 * Admission (reservations.py): with Redis usable, one hold script decides every unit within
   the limit, for every route on every instance; the database's rows and counter follow it.
   Without Redis, one conditional upsert in the database decides alone.
@@ -31,14 +31,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from app.cache.counters import CounterMirror
+from app.cache.holds import QuotaHolds
+from app.cache.keys import period_stamp
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.errors import Conflict, InvalidInput, LimitExceeded
 from app.services.base import Service
 from app.services.models import ModelService
 from app.services.plans import PlanService
-from app.services.quota.holds import QuotaHolds
-from app.services.quota.mirror import CounterMirror
-from app.services.quota.periods import PERIODS, period_bounds, stamp
+from app.services.quota.periods import PERIODS, period_bounds
 from app.services.quota.reservations import Reservations
 from app.services.quota.rules import Allowance, Subject, units_past_limit, usage_owner, verdict
 from app.services.retry import db_retry
@@ -56,7 +57,7 @@ class QuotaService(Reservations, Service):
         self.zone = ZoneInfo(timezone)
         self.reservation_ttl = timedelta(seconds=reservation_ttl)
         self.mirror = CounterMirror(self.cache, ttl_seconds=self.cache_ttl)
-        self.holds = QuotaHolds(self.cache, key=self.mirror.key, ttl_ms=self.cache_ttl * 1000)
+        self.holds = QuotaHolds(self.cache, ttl_ms=self.cache_ttl * 1000)
 
     # Who is counted, and what their plan allows.
 
@@ -97,7 +98,8 @@ class QuotaService(Reservations, Service):
         return rows
 
     def period_stamps(self, now: datetime) -> dict[str, str]:
-        return {period: stamp(period_bounds(period, now, self.zone)[0]) for period in PERIODS}
+        return {period: period_stamp(period_bounds(period, now, self.zone)[0])
+                for period in PERIODS}
 
     @staticmethod
     def counter_key(subject: Subject, allowance: Allowance) -> CounterKey:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from app.cache.probe import redis_health
+from app.cache.probe import RedisServer
 from app.errors import DatabaseError
 
 
 class StorageHealthService:
-    def __init__(self, *, uow, redis_client, pool_status: Callable[[], dict], dialect: str):
+    def __init__(self, *, uow, redis: RedisServer, pool_status: Callable[[], dict], dialect: str):
         self.uow = uow
-        self.redis_client = redis_client
+        self.redis = redis
         self.pool_status = pool_status
         self.dialect = dialect
 
@@ -29,4 +29,4 @@ class StorageHealthService:
             database = {"connected": False, "latency": None, "error": error.code}
         # The document calls the database `postgres`; `dialect` says what it really is.
         return {"postgres": {**database, "dialect": self.dialect, "poolStatus": pool},
-                "redis": redis_health(self.redis_client)}
+                "redis": self.redis.health()}

@@ -14,9 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-import redis
-
-from app.cache import CacheStore
+from app.cache.signals import StrategySignal
 from app.errors import DatabaseError
 from app.services.storage.config import DEFAULTS, StorageConfig
 
@@ -28,11 +26,11 @@ CACHE_NAMESPACES: dict[str, str] = {"apikey": "apikey", "session": "session"}
 
 
 class StoragePolicy:
-    def __init__(self, *, uow, cache: CacheStore | None, default_ttl: int,
+    def __init__(self, *, uow, signal: StrategySignal, default_ttl: int,
                  interval: float = 0.25, max_age: float = 30.0,
                  clock: Callable[[], float] = time.monotonic):
         self.uow = uow
-        self.cache = cache
+        self.signal = signal
         self.default_ttl = default_ttl
         self.interval = interval
         self.max_age = max_age
@@ -70,11 +68,8 @@ class StoragePolicy:
     # After a switch.
     def announce(self) -> None:
         """Tell every process to reload (after the switch has committed), and reload here."""
-        if self.cache is not None and self.cache.enabled:
-            try:
-                self.cache.client.incr(self._signal_key())
-            except redis.RedisError as error:
-                self.cache.failed(error)  # the others notice by the database marker or max_age
+        # When Redis fails the others notice by the database marker or max_age.
+        self.signal.announce()
         self.reload()
 
     def reload(self) -> None:
@@ -111,16 +106,11 @@ class StoragePolicy:
             self._lock.release()
 
     def _read_marker(self) -> object:
-        if self.cache is not None and self.cache.available():
-            try:
-                return ("redis", self.cache.client.get(self._signal_key()))
-            except redis.RedisError as error:
-                self.cache.failed(error)
+        signalled = self.signal.current()
+        if signalled is not None:
+            return ("redis", signalled)
         try:
             with self.uow.separate() as uow:
                 return ("database", uow.storage_strategies.version())
         except DatabaseError:
             return self._marker
-
-    def _signal_key(self) -> str:
-        return self.cache.key("strategy", "version")

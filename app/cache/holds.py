@@ -1,0 +1,101 @@
+"""Quota holds: the one admission authority of a counter while Redis is usable.
+
+Every unit taken within the limit, by any route on any instance, is first a hold taken here in
+one script, against n + p: `n` the database's count mirrored (counters.py), `p` the units held
+and not yet in the database. The counter's hash keeps a field `h:<id>` per hold whose value is
+its expiry (ms). Nobody adds to the database's count within the limit without a hold, so n + p
+never misses a granted unit, and two takes can never both have the last one.
+
+A hold ends in one of two ways, each one script:
+- settled: its unit was added to the database's counter (a reservation row written by
+  `reserve`, or chat-fast's usage record, app/services/settlement.py); the (used, version) the
+  database returned is put if newer and the hold leaves `p` in the same step, so the count never
+  dips. Between the database's commit and this script a reader may count the unit twice: a
+  brief over-count that can refuse early, never admit past the limit;
+- released: nothing was used; the unit leaves `p`.
+Deleting `h:<id>` decides whether `p` moves, so a hold settled twice (a redelivered queue
+entry) moves it once, and settling answers whether the hold was still there: a reservation
+whose hold expired (or was lost with its key) before its row was written may see its unit
+granted again, so it cancels that row.
+
+A hold whose request died is given back once expired, by the next take that would otherwise be
+refused or by a check about to refuse. The sweep that gives it back marks the counter stale:
+an expired hold whose settling was lost (Redis failed, the process died) may already be counted
+by the database though not by `n`, so the counter is read from the database again (a fill
+carrying the mark's token) before the next take. Units past the limit (a premium user's
+credits) are never held: they are spent only in the database.
+
+A counter filled on another Redis server (by its run id: a replica promoted by a failover, or a
+server restarted from its append-only file) is marked stale by the next take: that server may
+have lost the last holds and settlements, so the database is read again first. What it cannot
+bring back are chat-fast holds the old server took and never passed on (in the replication lag
+before a failover, or before the process asked the sentinels again): their requests go on and
+store their records (so the database's counter counts them), but until then the counter may
+admit that many units past the limit (docs/deploy.md).
+Reservations are not exposed: their settle finds the hold gone and cancels their row.
+
+A counter not mirrored yet, or marked stale, answers Missing: the caller reads the database and
+takes again with that value as the fill, in the same script. Redis errors answer None: the
+caller admits in the database alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.cache.connection import RedisConnection, RedisStore, fail_open
+from app.cache.counters import Counter, CountValue, Missing, counter_key
+
+
+@dataclass(frozen=True)
+class Taken:
+    granted: bool
+    used: int  # the count after the take (granted) or the count that refused it
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+class QuotaHolds(RedisStore):
+    def __init__(self, connection: RedisConnection | None, *, ttl_ms: int):
+        super().__init__(connection)
+        self.ttl_ms = ttl_ms
+
+    def usable(self) -> bool:
+        return self.available()
+
+    @fail_open(None)
+    def take(self, counter: Counter, hold_id: str, limit: int, *, expires_at: datetime,
+             now: datetime, fill: tuple[CountValue, str] | None = None
+             ) -> Taken | Missing | None:
+        """Taken; Missing (read the database, then take again with `fill`: that value and the
+        Missing's token); None when Redis is unavailable."""
+        lifetime = max(self.ttl_ms, 2 * (_ms(expires_at) - _ms(now)))
+        filled = ["", "", ""] if fill is None else [fill[0].used, fill[0].version, fill[1]]
+        status, used, *held = self.redis.scripts.run(
+            "quota_take", [counter_key(self.redis, counter)],
+            [hold_id, limit, _ms(expires_at), _ms(now), lifetime, *filled])
+        if status == -1:
+            return Missing(used.decode() if isinstance(used, bytes) else str(used), int(held[0]))
+        return Taken(status == 1, int(used))
+
+    def settle(self, counter: Counter, hold_id: str, value: CountValue | None) -> bool:
+        """The hold's use is stored (`value`: the counter the database returned), or given
+        back (None). True if this call ended the hold. Raises CacheError."""
+        used, version = ("", "") if value is None else (value.used, value.version)
+        return bool(self.redis.scripts.run("quota_settle", [counter_key(self.redis, counter)],
+                                           [hold_id, used, version, self.ttl_ms]))
+
+    @fail_open(None, during_backoff=True)
+    def try_settle(self, counter: Counter, hold_id: str, value: CountValue | None
+                   ) -> bool | None:
+        """`settle`, answering None on a Redis error (the hold then counts its unit until it
+        expires, and the sweep that gives it back has the counter read from the database)."""
+        return self.settle(counter, hold_id, value)
+
+    @fail_open(0)
+    def give_back_expired(self, counter: Counter, now: datetime) -> int:
+        return int(self.redis.scripts.run("quota_give_back", [counter_key(self.redis, counter)],
+                                          [_ms(now)]))

@@ -1,0 +1,55 @@
+"""Slots: at most N live holders in a bucket (a sorted set), each freed by release or expiry.
+
+Two key patterns use it: a key's request slots (keys.slot_bucket: its concurrency, and its
+requests per minute as a sliding-window log) and an upstream account's concurrency leases
+(keys.account_leases). Every call fails open; the services (KeyLimits' SlotLimiter, the
+scheduler's LeaseManager) then ask the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.cache.connection import RedisStore, fail_open
+
+
+@dataclass(frozen=True)
+class SlotAnswer:
+    admitted: bool
+    retry_after_ms: int = 0  # when refused: until the first live slot expires
+
+
+class _SlotStore(RedisStore):
+    def _key(self, bucket: str) -> str:
+        raise NotImplementedError
+
+    @fail_open(None)
+    def acquire(self, bucket: str, slot_id: str, limit: int, ttl_ms: int) -> SlotAnswer | None:
+        """A slot in `bucket` if fewer than `limit` are live; None when Redis is unavailable."""
+        answer = self.redis.scripts.run("slot_acquire", [self._key(bucket)],
+                                        [slot_id, limit, ttl_ms])
+        return SlotAnswer(True) if answer[0] == 1 else SlotAnswer(False, int(answer[1]))
+
+    @fail_open(False, during_backoff=True)
+    def renew(self, bucket: str, slot_id: str, ttl_ms: int) -> bool:
+        """Another `ttl_ms` for a live slot; False when it had expired or Redis failed."""
+        return bool(self.redis.scripts.run("slot_renew", [self._key(bucket)], [slot_id, ttl_ms]))
+
+    @fail_open(None, during_backoff=True)
+    def release(self, bucket: str, slot_id: str) -> None:
+        """Free the slot (on a Redis error its own expiry does)."""
+        self.redis.client.zrem(self._key(bucket), slot_id)
+
+
+class KeySlots(_SlotStore):
+    """An API key's buckets (`rpm:<key id>`, `concurrency:<key id>`)."""
+
+    def _key(self, bucket: str) -> str:
+        return self.redis.keys.slot_bucket(bucket)
+
+
+class AccountLeaseSlots(_SlotStore):
+    """An upstream account's concurrency leases; the bucket is the account's id."""
+
+    def _key(self, bucket: str) -> str:
+        return self.redis.keys.account_leases(bucket)
