@@ -118,6 +118,14 @@ def _tool(tool: dict, index: int) -> Tool:
     return Tool(tool["name"], tool.get("description"), tool.get("input_schema") or {})
 
 
+def leaves_out(request: Request) -> set[str]:
+    """What of `request` this format cannot carry and leaves out: another provider's
+    (unsigned) thinking."""
+    return {"thinking"} if any(
+        isinstance(part, Thinking) and not part.signature and part.redacted is None
+        for message in request.messages for part in message.parts) else set()
+
+
 def request_from_neutral(request: Request) -> dict[str, Any]:
     if request.n not in (None, 1):
         raise Untranslatable("n", "Anthropic answers one choice per request")
@@ -304,7 +312,8 @@ class StreamDecoder:
         if kind == "content_block_delta" and body["index"] in self.blocks:
             delta = body.get("delta") or {}
             found = _DELTAS.get(delta.get("type"))
-            return [Delta(body["index"], found[0], delta.get(found[1]) or "")] if found else []
+            value = delta.get(found[1]) if found else None
+            return [Delta(body["index"], found[0], value)] if value else []
         if kind == "content_block_stop" and body["index"] in self.blocks:
             return [BlockStop(body["index"])]
         if kind == "message_delta":

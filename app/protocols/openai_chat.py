@@ -126,6 +126,18 @@ def _choice(choice: Any) -> ToolChoice | None:
     return ToolChoice("tool", choice["function"]["name"])
 
 
+def leaves_out(request: Request) -> set[str]:
+    """What of `request` chat completions cannot carry and leave out: thinking (asked for,
+    or in earlier turns), and a tool result's error flag (its text goes)."""
+    parts = [part for message in request.messages for part in message.parts]
+    dropped = set()
+    if request.thinking_budget or any(isinstance(part, Thinking) for part in parts):
+        dropped.add("thinking")
+    if any(isinstance(part, ToolResult) and part.is_error for part in parts):
+        dropped.add("tool_result.is_error")
+    return dropped
+
+
 def request_from_neutral(request: Request) -> dict[str, Any]:
     messages: list[dict[str, Any]] = []
     if request.system:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from app.protocols import anthropic_messages, openai_chat
 from app.protocols.names import ToolNames
-from app.protocols.neutral import BlockStart, End, Request, Thinking
+from app.protocols.neutral import BlockStart, End, Thinking
 from app.providers.base import ProviderError, StreamEvent
 from app.services.chat.native import AnthropicNative, OpenAINative, wants_usage
 from app.services.chat.wire import sse
@@ -47,17 +47,12 @@ def translate_request(protocol: str, provider: str, body: dict) -> tuple[dict, T
     neutral = client.request_to_neutral(body)
     names = ToolNames()
     names.shorten_request(neutral)
-    translation = Translation(client, target, names, include_usage=wants_usage(body))
-    if _thinks(neutral) and not target.CARRIES_THINKING:
+    translation = Translation(client, target, names, include_usage=wants_usage(body),
+                              dropped=target.leaves_out(neutral))
+    if neutral.thinking_budget and not client.CARRIES_THINKING:
+        # Asked for, so announced before a stream starts: the answer's thinking is left out.
         translation.dropped.add("thinking")
-    elif neutral.thinking_budget and not client.CARRIES_THINKING:
-        translation.dropped.add("thinking")  # asked for, and sure to be left out of the answer
     return target.request_from_neutral(neutral), translation
-
-
-def _thinks(request: Request) -> bool:
-    return bool(request.thinking_budget) or any(
-        isinstance(part, Thinking) for message in request.messages for part in message.parts)
 
 
 class TranslatedFormat:
