@@ -170,7 +170,7 @@ def test_what_anthropic_cannot_take_is_a_400_naming_it_and_nothing_is_spent(
     with pytest.raises(openai.BadRequestError) as raised:
         client.chat.completions.create(model=CLAUDE, messages=ASK, extra_body={member: value})
     assert raised.value.code == "UNTRANSLATABLE"
-    assert f"`{field}`" in raised.value.message
+    assert f"`{field}`" in raised.value.message and raised.value.param == field
     assert gateway.chats() == [] and gateway.events(key["id"]) == []
     # Nothing was counted against the key: its one request a minute is still there.
     client.chat.completions.create(model=CLAUDE, messages=ASK)

@@ -29,6 +29,7 @@ from app.services.chat.session_key import session_key
 from app.services.chat.translation import (
     PROVIDER_FORMATS,
     TranslatedFormat,
+    Translation,
     translate_request,
     translates,
 )
@@ -80,47 +81,39 @@ class ProtocolRelay:
         request = _request(body["model"], body, forwarded, native=native)
         translation = None
         if not native and translates(protocol, ticket.provider):
-            translation = self._translated(ticket, protocol, body)
-            request.native = translation[0]
+            request.native, translation = self._translate(ticket, protocol, body)
+            # The client's protocol headers mean nothing to another provider; who it is does.
             request.headers = {name: value for name, value in forwarded.items()
                                if name == "user-agent"}
         call = chat.open(ticket, request)
-        if translation is not None:
-            form = TranslatedFormat(translation[1])
-        elif not native:
-            form = OpenAIFormat(ticket.model, ticket.request_id)
-        elif protocol == "openai":
-            form = OpenAINative(client_wants_usage=wants_usage(body))
-        else:
-            form = AnthropicNative()
+        form = _form(protocol, body, ticket, native, translation)
         answer = ProtocolAnswer(request_id=ticket.request_id)
         if request.stream:
-            answer.stream, answer.media_type = RelayStream(chat, ticket, call, form), \
-                form.media_type
+            answer.stream = RelayStream(chat, ticket, call, form)
+            answer.media_type = form.media_type
         else:
             answer.body = chat.complete(ticket, call, form)
-        if translation is not None and translation[1].dropped:
-            answer.headers[DROPPED_HEADER] = ",".join(sorted(translation[1].dropped))
+        if translation is not None and translation.dropped:
+            answer.headers[DROPPED_HEADER] = ",".join(sorted(translation.dropped))
         return answer
 
-    def _translated(self, ticket, protocol: str, body: dict):
-        """The provider's body and the translation; a member that cannot be translated is a
-        400 naming it, and the ticket is given back whole (no request counted, no hold kept)."""
+    def _translate(self, ticket, protocol: str, body: dict) -> tuple[dict, Translation]:
+        """The provider's body and the translation. A request that cannot be translated is a
+        400 naming the member, and the ticket is given back whole (no request counted
+        against the key's limits, no quota held)."""
         try:
             return translate_request(protocol, ticket.provider, body)
-        except Untranslatable as refused:
+        except (ValueError, KeyError, TypeError, AttributeError) as refused:
             ticket.admission.release(refused=True)
             self.chat.abandon(ticket)
-            raise BadRequest(
-                f"`{refused.field}` cannot be translated for a {ticket.provider} model: "
-                f"{refused.why}.", code="UNTRANSLATABLE", details={"param": refused.field},
-            ) from refused
-        except (KeyError, TypeError, AttributeError, ValueError) as malformed:
-            ticket.admission.release(refused=True)
-            self.chat.abandon(ticket)
+            if isinstance(refused, Untranslatable):
+                raise BadRequest(
+                    f"`{refused.field}` cannot be translated for a {ticket.provider} model: "
+                    f"{refused.why}.", code="UNTRANSLATABLE",
+                    details={"param": refused.field}) from refused
             raise BadRequest(f"The request cannot be translated for a {ticket.provider} "
-                             f"model: a member is missing or malformed ({malformed!r}).",
-                             code="UNTRANSLATABLE") from malformed
+                             f"model: a member is missing or malformed ({refused!r}).",
+                             code="UNTRANSLATABLE") from refused
 
     def count_tokens(self, credential, body: dict,
                      headers: Mapping[str, str]) -> tuple[dict, bool]:
@@ -153,3 +146,15 @@ class ProtocolRelay:
             return None
         finally:
             lease.release()
+
+
+def _form(protocol: str, body: dict, ticket, native: bool, translation: Translation | None):
+    """What the client receives: the provider's own answer, translated, or (a Gemini account
+    for an OpenAI client) the text-only OpenAI answer."""
+    if translation is not None:
+        return TranslatedFormat(translation)
+    if not native:
+        return OpenAIFormat(ticket.model, ticket.request_id)
+    if protocol == "openai":
+        return OpenAINative(client_wants_usage=wants_usage(body))
+    return AnthropicNative()
