@@ -53,8 +53,8 @@ _DELTA_TYPES = {kind: (name, member) for name, (kind, member) in _DELTAS.items()
 # -- requests -------------------------------------------------------------------------------
 
 def request_to_neutral(body: dict[str, Any]) -> Request:
-    for name in body:
-        if name not in _MEMBERS:
+    for name, value in body.items():
+        if name not in _MEMBERS and value is not None:
             raise Untranslatable(name, "no other provider has it")
     system = body.get("system")
     if isinstance(system, str):

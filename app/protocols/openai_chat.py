@@ -41,6 +41,8 @@ _STOP = {"stop": "end", "length": "max_tokens", "tool_calls": "tool_use",
          "function_call": "tool_use", "content_filter": "refusal"}
 # reasoning_effort -> the thinking budget asked of a provider that takes one
 EFFORT_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
+# Members some clients always send, at values that ask for nothing.
+_NO_EFFECT = {"frequency_penalty": 0, "presence_penalty": 0, "logprobs": False}
 _MEMBERS = {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p",
             "stop", "n", "tools", "tool_choice", "parallel_tool_calls", "response_format",
             "stream", "stream_options", "user", "reasoning_effort"}
@@ -49,14 +51,17 @@ _MEMBERS = {"model", "messages", "max_tokens", "max_completion_tokens", "tempera
 # -- requests -------------------------------------------------------------------------------
 
 def request_to_neutral(body: dict[str, Any]) -> Request:
-    for name in body:
-        if name not in _MEMBERS:
+    for name, value in body.items():
+        if name not in _MEMBERS and value is not None and _NO_EFFECT.get(name, ()) != value:
             raise Untranslatable(name, "no other provider has it")
     system, messages = [], []
     for i, message in enumerate(body.get("messages") or []):
         role = message.get("role")
         if role in ("system", "developer"):
-            system += [part for part in _parts(message.get("content"), f"messages[{i}]")]
+            parts = _parts(message.get("content"), f"messages[{i}]")
+            if not all(isinstance(part, Text) for part in parts):
+                raise Untranslatable(f"messages[{i}].content", "a system prompt is text")
+            system += parts
         elif role == "tool":
             content = _parts(message.get("content"), f"messages[{i}]")
             messages.append(Message("user", [ToolResult(message.get("tool_call_id") or "",

@@ -59,10 +59,14 @@ def test_what_anthropic_cannot_carry_is_refused_by_name(member, value, field):
     assert refused.value.field == field
 
 
-def test_a_plain_text_response_format_and_one_choice_are_no_trouble():
-    body = {"model": "c", "messages": HI, "n": 1, "response_format": {"type": "text"}}
+def test_members_that_ask_for_nothing_are_no_trouble():
+    body = {"model": "c", "messages": HI, "n": 1, "response_format": {"type": "text"},
+            "frequency_penalty": 0, "presence_penalty": 0, "logprobs": False, "seed": None}
     out = anthropic_messages.request_from_neutral(openai_chat.request_to_neutral(body))
-    assert "n" not in out and "response_format" not in out
+    assert set(out) == {"model", "messages", "max_tokens", "stream"}
+    with pytest.raises(Untranslatable) as refused:
+        openai_chat.request_to_neutral({**body, "presence_penalty": 0.5})
+    assert refused.value.field == "presence_penalty"
 
 
 @pytest.mark.parametrize("member, value, field", [
