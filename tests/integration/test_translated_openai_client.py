@@ -12,6 +12,7 @@ import pytest
 
 from app.protocols.names import shorten
 from scripts.stub_upstream import reply_tokens
+from tests.api.chat_support import add_account
 from tests.integration.native_support import ANSWER, CLAUDE, CLAUDE_UPSTREAM, serve
 
 TOOLS = [{"type": "function", "function": {
@@ -194,3 +195,14 @@ def test_an_upstream_failure_mid_stream_ends_with_openais_error_chunk(gateway):
     assert "overloaded now" in raised.value.message
     event = gateway.event()
     assert event["estimated"] and event["output"] >= len(reply_tokens(3)) // 4
+
+
+def test_a_gemini_model_still_answers_an_openai_client_with_its_text(gateway):
+    add_account(gateway.client, gateway.admin, gateway.stub, "acct-gemini-secret",
+                provider="gemini", baseUrl=gateway.stub.url)
+    answer = sdk(gateway).chat.completions.create(model="gemini/gemini-2.5-flash",
+                                                  messages=ASK)
+    assert (answer.choices[0].message.content, answer.choices[0].finish_reason) == (ANSWER,
+                                                                                    "stop")
+    assert gateway.chats()[-1]["format"] == "gemini"
+    assert gateway.event()["output"] == 12
