@@ -41,7 +41,8 @@ _STOP = {"end_turn": "end", "max_tokens": "max_tokens", "tool_use": "tool_use",
          "model_context_window_exceeded": "max_tokens"}
 _STOP_REASON = {"end": "end_turn", "max_tokens": "max_tokens", "tool_use": "tool_use",
                 "stop_sequence": "stop_sequence", "refusal": "refusal"}
-_CHOICES = {"auto": "auto", "any": "required", "tool": "tool", "none": "none"}
+_CHOICES: dict[str, Any] = {"auto": "auto", "any": "required", "tool": "tool", "none": "none"}
+_CHOICE_TYPES = {mode: kind for kind, mode in _CHOICES.items()}
 _MEMBERS = {"model", "messages", "system", "max_tokens", "temperature", "top_p",
             "stop_sequences", "tools", "tool_choice", "stream", "metadata", "thinking"}
 _DELTAS = {"text_delta": ("text", "text"), "thinking_delta": ("thinking", "thinking"),
@@ -63,19 +64,19 @@ def request_to_neutral(body: dict[str, Any]) -> Request:
                 for i, message in enumerate(body.get("messages") or [])]
     choice = body.get("tool_choice") or {}
     thinking = body.get("thinking") or {}
-    metadata = body.get("metadata") or {}
+    budget = None
+    if thinking.get("type") not in (None, "disabled"):
+        budget = thinking.get("budget_tokens") or 1024
     return Request(
         model=body.get("model") or "", messages=messages,
         system=[Text(block.get("text") or "") for block in system or []],
         tools=[_tool(tool, i) for i, tool in enumerate(body.get("tools") or [])],
-        tool_choice=ToolChoice(_CHOICES[choice["type"]], choice.get("name"))  # type: ignore
-        if choice else None,
+        tool_choice=ToolChoice(_CHOICES[choice["type"]], choice.get("name")) if choice else None,
         parallel_tool_calls=False if choice.get("disable_parallel_tool_use") else None,
         max_tokens=body.get("max_tokens"), temperature=body.get("temperature"),
         top_p=body.get("top_p"), stop=list(body.get("stop_sequences") or []),
-        thinking_budget=thinking.get("budget_tokens") or 1024
-        if thinking.get("type") not in (None, "disabled") else None,
-        user=metadata.get("user_id"), stream=bool(body.get("stream")))
+        thinking_budget=budget, user=(body.get("metadata") or {}).get("user_id"),
+        stream=bool(body.get("stream")))
 
 
 def _parts(content: Any, where: str) -> list:
@@ -164,14 +165,16 @@ def request_from_neutral(request: Request) -> dict[str, Any]:
 
 def _tool_choice(request: Request) -> dict[str, Any] | None:
     choice = request.tool_choice
-    mode = {"auto": "auto", "none": "none", "required": "any", "tool": "tool"}[
-        choice.mode] if choice else None
-    if request.parallel_tool_calls is False and request.tools and mode != "none":
-        return {"type": mode or "auto", **({"name": choice.name} if mode == "tool" else {}),
-                "disable_parallel_tool_use": True}
-    if mode is None:
+    mode = _CHOICE_TYPES[choice.mode] if choice else None
+    one_at_a_time = request.parallel_tool_calls is False and request.tools and mode != "none"
+    if mode is None and not one_at_a_time:
         return None
-    return {"type": mode, **({"name": choice.name} if mode == "tool" else {})}
+    out: dict[str, Any] = {"type": mode or "auto"}
+    if choice and mode == "tool":
+        out["name"] = choice.name
+    if one_at_a_time:
+        out["disable_parallel_tool_use"] = True
+    return out
 
 
 def _turns(messages: list[Message]) -> list[dict[str, Any]]:

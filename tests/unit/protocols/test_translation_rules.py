@@ -125,3 +125,18 @@ def test_the_protocols_import_nothing_of_relaygates_outside_the_package():
                 continue
             assert not module.startswith("app") or module.startswith("app.protocols"), (
                 path.name, module)
+
+
+@pytest.mark.parametrize("openai, parallel, anthropic", [
+    ("auto", None, {"type": "auto"}), ("none", None, {"type": "none"}),
+    ("required", None, {"type": "any"}),
+    ({"type": "function", "function": {"name": "x"}}, None, {"type": "tool", "name": "x"}),
+    (None, False, {"type": "auto", "disable_parallel_tool_use": True}), (None, None, None)])
+def test_tool_choice_maps_both_ways(openai, parallel, anthropic):
+    tools = [{"type": "function", "function": {"name": "x", "parameters": {}}}]
+    body = {"model": "c", "messages": HI, "tools": tools, "tool_choice": openai,
+            "parallel_tool_calls": parallel}
+    claude = anthropic_messages.request_from_neutral(openai_chat.request_to_neutral(body))
+    assert claude.get("tool_choice") == anthropic
+    back = openai_chat.request_from_neutral(anthropic_messages.request_to_neutral(claude))
+    assert (back.get("tool_choice"), back.get("parallel_tool_calls")) == (openai, parallel)
