@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from types import ModuleType
 
 from app.protocols import anthropic_messages, openai_chat
 from app.protocols.names import ToolNames
@@ -33,8 +34,8 @@ def translates(protocol: str, provider: str) -> bool:
 class Translation:
     """One request's way there and back: the formats, the tool names, what was dropped."""
 
-    client: object
-    target: object
+    client: ModuleType  # the client's format (app/protocols)
+    target: ModuleType  # the provider's
     names: ToolNames
     include_usage: bool
     dropped: set[str] = field(default_factory=set)
