@@ -206,3 +206,12 @@ def test_a_gemini_model_still_answers_an_openai_client_with_its_text(gateway):
                                                                                     "stop")
     assert gateway.chats()[-1]["format"] == "gemini"
     assert gateway.event()["output"] == 12
+
+
+def test_a_malformed_turn_is_a_400_and_nothing_is_spent(gateway):
+    broken = [*ASK, {"role": "assistant", "content": "",
+                     "tool_calls": [{"id": "call_1", "type": "function"}]}]
+    with pytest.raises(openai.BadRequestError) as raised:
+        sdk(gateway).chat.completions.create(model=CLAUDE, messages=broken)
+    assert raised.value.code == "UNTRANSLATABLE"
+    assert gateway.chats() == [] and gateway.events() == []
