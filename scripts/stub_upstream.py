@@ -30,6 +30,8 @@ SENTENCE = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog
 #   cacheReadTokens, cacheWriteTokens: cache usage to report;  expiresIn: OAuth token lifetime
 #   noUsage: report no usage at all (as some OpenAI-compatible upstreams do)
 #   toolCall: answer with a call of the tool of this name, the reply words as its arguments
+#   jsonArguments: (OpenAI) with toolCall, the arguments are the JSON {"q": reply}, streamed a
+#     word a chunk (as Anthropic's tool input is)
 #   textBeforeTool: (Anthropic) with toolCall, answer the reply text, then the tool_use block
 #     (its input {"q": reply} streamed as input_json_delta pieces)
 #   thinking: (Anthropic) open the answer with a thinking block of this text and a signature
@@ -46,7 +48,7 @@ BEHAVIOUR_KEYS = {
     "credential", "refreshToken", "status", "times", "retryAfter", "headers", "message", "delay",
     "tokenDelay", "tokens", "failAfterTokens", "dropAfterTokens", "cacheReadTokens",
     "cacheWriteTokens", "expiresIn", "noUsage", "toolCall", "textBeforeTool", "thinking",
-    "cacheWrite1hTokens", "maxInputTokens", "errorType",
+    "cacheWrite1hTokens", "maxInputTokens", "errorType", "jsonArguments",
 }  # fmt: skip
 SIGNATURE = "c3R1Yi1zaWduYXR1cmU="  # what the stub signs a thinking block with
 _GEMINI_PATH = re.compile(r"/models/([^/:]+):(generateContent|streamGenerateContent)$")
@@ -157,6 +159,7 @@ class OpenAIReply(Reply):
         super().__init__(model, body, behaviour, default_tokens)
         self.choices = body.get("n") or 1
         self.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        self.json_arguments = bool(behaviour.get("jsonArguments"))
 
     def token_limit(self, body: dict) -> int | None:
         return body.get("max_completion_tokens") or body.get("max_tokens")
@@ -182,8 +185,9 @@ class OpenAIReply(Reply):
         answer = "".join(self.tokens)
         message: dict = {"role": "assistant", "content": answer}
         if self.tool:
+            arguments = "".join(map(self.argument_piece, range(len(self.tokens))))
             message = {"role": "assistant", "content": None,
-                       "tool_calls": [self.tool_call(answer)]}
+                       "tool_calls": [self.tool_call(arguments)]}
         finish = "tool_calls" if self.tool else "stop"
         body = {
             "id": "chatcmpl-stub",
@@ -195,6 +199,14 @@ class OpenAIReply(Reply):
         if self.reports_usage:
             body["usage"] = self.usage(len(self.tokens))
         return body
+
+    def argument_piece(self, index: int) -> str:
+        """Token `index` of the tool call's arguments: the word, or its part of {"q": reply}."""
+        if not self.json_arguments:
+            return self.tokens[index]
+        piece = json.dumps(self.tokens[index])[1:-1]
+        opening = '{"q": "' if index == 0 else ""
+        return opening + piece + ('"}' if index == len(self.tokens) - 1 else "")
 
     def tool_call(self, arguments: str) -> dict:
         return {"id": "call_stub", "type": "function",
@@ -213,7 +225,8 @@ class OpenAIReply(Reply):
     def token_events(self, index: int) -> list[tuple[str | None, Any]]:
         delta: dict = {"content": self.tokens[index]}
         if self.tool:
-            delta = {"tool_calls": [{"index": 0, "function": {"arguments": self.tokens[index]}}]}
+            delta = {"tool_calls": [{"index": 0,
+                                     "function": {"arguments": self.argument_piece(index)}}]}
         return [(None, self.chunk(delta, index=choice)) for choice in range(self.choices)]
 
     def closing(self) -> list[tuple[str | None, Any]]:

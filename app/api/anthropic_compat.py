@@ -31,7 +31,7 @@ class Messages(MethodView):
                                    "(`message_start` ... `message_stop`), as the account sent "
                                    "them.")
     def post(self, body):
-        """Messages, relayed as sent to a Claude account (chat-fast's checks and books)"""
+        """Messages, relayed as sent to a Claude account, translated for an OpenAI one"""
         return native_answer(services().relay.relay(
             credential(), "anthropic", request.get_json(),
             request.headers))

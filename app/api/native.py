@@ -13,7 +13,10 @@ REQUEST_ID_HEADER = "x-relaygate-request-id"
 
 
 def native_answer(result) -> Response:
+    """`result` is the relay's ProtocolAnswer: its own headers (what a translation dropped)
+    go out beside the request id."""
     headers = {REQUEST_ID_HEADER: result.request_id} if result.request_id else {}
+    headers.update(result.headers)
     if result.stream is not None:
         return Response(result.stream, mimetype=result.media_type,
                         headers={**STREAM_HEADERS, **headers})

@@ -1,9 +1,9 @@
 """POST /v1/chat/completions: OpenAI's chat completions for any OpenAI SDK, on chat-fast.
 
 To an OpenAI-compatible account the request is relayed as sent (tools, `n`, response_format,
-seed, logprobs... all pass) and the answer comes back as the account sent it. Another
-provider's model is answered in OpenAI's shape from its text (the translation issue makes that
-faithful). Errors are OpenAI's `{"error": {"message", "type", "code", "param"}}`.
+seed, logprobs... all pass) and the answer comes back as the account sent it. A Claude model
+is reached through translation (app/protocols); a Gemini model is answered in OpenAI's shape
+from its text. Errors are OpenAI's `{"error": {"message", "type", "code", "param"}}`.
 """
 
 from __future__ import annotations

@@ -52,7 +52,8 @@ def register(blueprint: Blueprint, protocol: str) -> None:
 
     def domain_error(error: domain.DomainError):
         status, headers = domain_status(error)
-        return _respond(shape, status, error.code, error.message, headers)
+        return _respond(shape, status, error.code, error.message, headers,
+                        error.details.get("param"))  # the member a refusal names, if one
 
     def http_error(error: HTTPException):
         status, code, message, details, headers = http_error_parts(error)

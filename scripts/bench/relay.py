@@ -197,6 +197,9 @@ def _cases(base: str, stub_url: str, api_key: str) -> list[tuple]:
                   openai_direct))
     cases.append(("v1/messages", f"{base}/v1/messages", mine, {"model": CLAUDE_MODEL},
                   anthropic_direct))
+    # Translated: an OpenAI client on a Claude account (app/protocols), beside passthrough.
+    cases.append(("v1/chat->claude", f"{base}/v1/chat/completions", mine,
+                  {"model": CLAUDE_MODEL}, anthropic_direct))
     return cases
 
 

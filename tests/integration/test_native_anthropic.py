@@ -18,7 +18,6 @@ from tests.integration.native_support import (
     ANSWER,
     CLAUDE,
     CLAUDE_UPSTREAM,
-    GPT,
     serve,
 )
 
@@ -41,6 +40,7 @@ FUTURE = {"future_option": {"on": True}}
 # The client's protocol headers (its version differs from the one Relaygate itself sends).
 HEADERS = {"anthropic-beta": BETA, "anthropic-version": "2099-01-01"}
 THINKING = "The user wants the notes read"
+GEMINI = "gemini/gemini-2.5-flash"
 
 
 @pytest.fixture
@@ -236,12 +236,11 @@ def test_a_bad_key_is_the_sdks_authentication_error(gateway):
     assert raised.value.body["error"]["type"] == "authentication_error"
 
 
-def test_a_model_of_another_provider_is_a_clear_bad_request_until_translation_lands(gateway):
-    gateway.add_account("openai")
+def test_a_gemini_model_is_a_clear_bad_request_until_its_translation_lands(gateway):
     with pytest.raises(anthropic.BadRequestError) as raised:
-        sdk(gateway).messages.create(model=GPT, max_tokens=8,
+        sdk(gateway).messages.create(model=GEMINI, max_tokens=8,
                                      messages=[{"role": "user", "content": "hi"}])
-    assert "FORMAT_MISMATCH" in raised.value.message and "openai" in raised.value.message
+    assert "FORMAT_MISMATCH" in raised.value.message and "gemini" in raised.value.message
     assert gateway.chats() == []
     assert gateway.events() == []
 

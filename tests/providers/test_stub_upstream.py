@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import selectors
 import signal
 import socket
@@ -208,3 +209,15 @@ def test_the_command_line_serves_until_interrupted():
         finally:
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=5) == 0
+
+
+def test_json_arguments_make_an_openai_tool_call_a_json_object_streamed_a_word_a_chunk(
+        http, stub_upstream):
+    stub_upstream.set_behaviour(toolCall="lookup", jsonArguments=True)
+    whole = chat(http, stub_upstream).json()["choices"][0]["message"]["tool_calls"][0]
+    assert json.loads(whole["function"]["arguments"]) == {"q": "".join(reply_tokens(12))}
+    streamed = chat(http, stub_upstream, stream=True).text
+    pieces = [json.loads(line[6:])["choices"][0]["delta"]["tool_calls"][0]["function"]
+              ["arguments"] for line in streamed.splitlines()
+              if line.startswith("data: {") and '"arguments"' in line]
+    assert "".join(pieces) == whole["function"]["arguments"] and len(pieces) == 13

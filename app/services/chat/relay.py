@@ -6,21 +6,33 @@ the client's protocol is the account provider's own: the body goes upstream as s
 `model` (the catalogue's upstream model) and the stream's usage option, with the client's
 forwardable headers (app/providers/forwarding.py) and the account's credentials.
 
-An OpenAI client asking for another provider's model keeps today's text-only translation
-(wire.OpenAIFormat); an Anthropic client asking for a non-Claude model is refused until the
-translation issue lands.
+When the protocols differ (an OpenAI client on a Claude account, an Anthropic client on an
+OpenAI-compatible one) the request is translated (chat/translation.py, app/protocols) into
+the provider's own format and goes the same way; its answer comes back in the client's. An
+OpenAI client on a Gemini account keeps the text-only answer (wire.OpenAIFormat) until the
+Gemini format exists; an Anthropic client there is refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+from app.errors import BadRequest
+from app.protocols import Untranslatable
 from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError
 from app.providers.forwarding import forwarded_headers
 from app.services.chat.native import PROTOCOL_PROVIDERS, AnthropicNative, OpenAINative, wants_usage
 from app.services.chat.service import ChatAnswer, ChatService, RelayStream, check_model
 from app.services.chat.session_key import session_key
+from app.services.chat.translation import (
+    PROVIDER_FORMATS,
+    TranslatedFormat,
+    Translation,
+    translate_request,
+    translates,
+)
 from app.services.chat.upstream import answer_for
 from app.services.chat.wire import OpenAIFormat
 from app.services.clients import ClientRequest
@@ -38,37 +50,72 @@ def _request(model: str, body: dict, headers: dict, *, native: bool) -> ChatRequ
         native=body if native else None, headers=headers if native else {})
 
 
+# The header naming what a translation left out (thinking, where the client's format has no
+# field for it): the one thing translation may drop.
+DROPPED_HEADER = "x-relaygate-dropped"
+# client protocol -> the providers its route reaches (natively or translated)
+_REACHES = {"openai": None, "anthropic": tuple(PROVIDER_FORMATS)}
+
+
+@dataclass
+class ProtocolAnswer(ChatAnswer):
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 class ProtocolRelay:
     def __init__(self, *, chat: ChatService):
         self.chat = chat
 
     def relay(self, credential, protocol: str, body: dict,
-              headers: Mapping[str, str]) -> ChatAnswer:
+              headers: Mapping[str, str]) -> ProtocolAnswer:
         """The whole request in the client's protocol: checks, upstream call, answer.
 
         `headers` are the client's own: a session id may be among them (sticky sessions), and
-        only the forwardable ones (app/providers/forwarding.py) go upstream."""
+        only the forwardable ones (app/providers/forwarding.py) go upstream (to a provider of
+        the client's protocol; a translated request forwards its User-Agent alone)."""
         chat = self.chat
-        # OpenAI's format keeps its text-only translation from other providers; Anthropic's
-        # has none yet.
-        only = None if protocol == "openai" else PROTOCOL_PROVIDERS[protocol]
-        ticket = chat.begin(credential, body["model"], "fast", client_names=True, providers=only,
+        ticket = chat.begin(credential, body["model"], "fast", client_names=True,
+                            providers=_REACHES[protocol],
                             client=ClientRequest.of(headers, body))
         ticket.session = session_key(body, headers)
         native = ticket.provider in PROTOCOL_PROVIDERS[protocol]
-        request = _request(body["model"], body, forwarded_headers(headers.items()),
-                           native=native)
+        forwarded = forwarded_headers(headers.items())
+        request = _request(body["model"], body, forwarded, native=native)
+        translation = None
+        if not native and translates(protocol, ticket.provider):
+            request.native, translation = self._translate(ticket, protocol, body)
+            # The client's protocol headers mean nothing to another provider; who it is does.
+            request.headers = {name: value for name, value in forwarded.items()
+                               if name == "user-agent"}
         call = chat.open(ticket, request)
-        if not native:
-            form = OpenAIFormat(ticket.model, ticket.request_id)
-        elif protocol == "openai":
-            form = OpenAINative(client_wants_usage=wants_usage(body))
-        else:
-            form = AnthropicNative()
+        form = _form(protocol, body, ticket, native, translation)
+        answer = ProtocolAnswer(request_id=ticket.request_id)
         if request.stream:
-            return ChatAnswer(stream=RelayStream(chat, ticket, call, form),
-                              media_type=form.media_type, request_id=ticket.request_id)
-        return ChatAnswer(body=chat.complete(ticket, call, form), request_id=ticket.request_id)
+            answer.stream = RelayStream(chat, ticket, call, form)
+            answer.media_type = form.media_type
+        else:
+            answer.body = chat.complete(ticket, call, form)
+        if translation is not None and translation.dropped:
+            answer.headers[DROPPED_HEADER] = ",".join(sorted(translation.dropped))
+        return answer
+
+    def _translate(self, ticket, protocol: str, body: dict) -> tuple[dict, Translation]:
+        """The provider's body and the translation. A request that cannot be translated is a
+        400 naming the member, and the ticket is given back whole (no request counted
+        against the key's limits, no quota held)."""
+        try:
+            return translate_request(protocol, ticket.provider, body)
+        except (ValueError, KeyError, TypeError, AttributeError) as refused:
+            ticket.admission.release(refused=True)
+            self.chat.abandon(ticket)
+            if isinstance(refused, Untranslatable):
+                raise BadRequest(
+                    f"`{refused.field}` cannot be translated for a {ticket.provider} model: "
+                    f"{refused.why}.", code="UNTRANSLATABLE",
+                    details={"param": refused.field}) from refused
+            raise BadRequest(f"The request cannot be translated for a {ticket.provider} "
+                             f"model: a member is missing or malformed ({refused!r}).",
+                             code="UNTRANSLATABLE") from refused
 
     def count_tokens(self, credential, body: dict,
                      headers: Mapping[str, str]) -> tuple[dict, bool]:
@@ -101,3 +148,15 @@ class ProtocolRelay:
             return None
         finally:
             lease.release()
+
+
+def _form(protocol: str, body: dict, ticket, native: bool, translation: Translation | None):
+    """What the client receives: the provider's own answer, translated, or (a Gemini account
+    for an OpenAI client) the text-only OpenAI answer."""
+    if translation is not None:
+        return TranslatedFormat(translation)
+    if not native:
+        return OpenAIFormat(ticket.model, ticket.request_id)
+    if protocol == "openai":
+        return OpenAINative(client_wants_usage=wants_usage(body))
+    return AnthropicNative()
