@@ -2,9 +2,10 @@
 
 A table is an object with the `operations` its routes offer and, for each, `create(data)`,
 `update(row_id, data)` or `delete(row_id)`, calling that service; `data` has been validated by
-the table's schemas (app/api/batch_tables.py). create_app registers each table, one line each:
-a service with those very methods (KeyService, AccountService) as `ServiceTable(service)`, e.g.
-`transactions.register("accounts", ServiceTable(accounts))`; others through a small adapter.
+the table's schemas (app/api/batch_tables.py). app/bootstrap.py hands TransactionService each
+table, one entry each: a service with those very methods (KeyService, AccountService) as
+`ServiceTable(service)`, e.g. `"accounts": ServiceTable(accounts)`; others through a small
+adapter.
 """
 
 from __future__ import annotations
