@@ -6,8 +6,10 @@ import time
 
 import redis
 
+from app.cache.topology import Client
 
-def redis_health(client: redis.Redis | None) -> dict:
+
+def redis_health(client: Client | None) -> dict:
     """{configured, connected, latency (ms), memory {used, max}}; max None when unlimited."""
     if client is None:
         return {"configured": False, "connected": False, "latency": None, "memory": None}
@@ -25,6 +27,6 @@ def redis_health(client: redis.Redis | None) -> dict:
                        "policy": memory.get("maxmemory_policy")}}
 
 
-def evicted_keys(client: redis.Redis) -> int:
+def evicted_keys(client: Client) -> int:
     """Keys Redis has evicted since it started (a server-wide counter)."""
     return int(client.info("stats").get("evicted_keys", 0))

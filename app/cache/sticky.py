@@ -7,6 +7,8 @@ scheduled afresh (StickySessions then keeps bindings in the database until Redis
 
 from __future__ import annotations
 
+from typing import cast
+
 import redis
 
 from app.cache.store import CacheStore
@@ -26,8 +28,9 @@ class StickySessionStore:
     def bound(self, api_key_id: str, session_hash: str) -> str | None:
         """The bound account's id, its TTL renewed; None when unbound or Redis failed."""
         try:
-            found = self.cache.client.getex(self._key(api_key_id, session_hash),
-                                            ex=self.ttl_seconds)
+            found = cast(bytes | None,
+                         self.cache.client.getex(self._key(api_key_id, session_hash),
+                                                 ex=self.ttl_seconds))
         except redis.RedisError as error:
             self.cache.failed(error)
             return None

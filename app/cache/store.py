@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Protocol, cast
 
-import redis
-
-from app.cache.topology import is_cluster
+from app.cache.topology import Client, is_cluster
 
 log = logging.getLogger(__name__)
 
@@ -22,18 +21,28 @@ return 0
 """
 
 
+class CachePolicy(Protocol):
+    """What the read-through cache asks per call (the storage strategies in force)."""
+
+    def reads_cache(self, namespace: str) -> bool: ...
+
+    def cache_ttl(self, namespace: str) -> int | None: ...
+
+    def invalidates(self, namespace: str) -> bool: ...
+
+
 class CacheStore:
     """Namespaced Redis access for the read-through cache. `client` None means caching is off."""
 
-    def __init__(self, client: redis.Redis | None, prefix: str = "rg:", *,
-                 retry_after: float = 2.0):
+    def __init__(self, client: Client | None, prefix: str = "rg:", *,
+                 retry_after: float = 2.0) -> None:
         self.client = client
         self.prefix = prefix
         self._retry_after = retry_after
         self._down_until = 0.0
         self._fill = client.register_script(_FILL_IF_GENERATION) if client else None
         # The storage strategies (app.services.storage.policy), asked per call; None: defaults.
-        self.policy = None
+        self.policy: CachePolicy | None = None
         self.hits = 0
         self.misses = 0
 
@@ -58,7 +67,8 @@ class CacheStore:
         log.warning("redis unavailable, answering from the database: %s", error)
 
     def read(self, value_key: str, generation_key: str) -> tuple[bytes | None, bytes | None]:
-        value, generation = self.client.mget(value_key, generation_key)
+        # The client never decodes responses: values come back as bytes.
+        value, generation = cast(list[bytes | None], self.client.mget(value_key, generation_key))
         return value, generation
 
     def fill(self, value_key: str, generation_key: str, generation: bytes | None, payload: str,

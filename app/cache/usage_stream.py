@@ -8,9 +8,12 @@ These calls raise redis errors; the usage queue (a service) decides what they me
 
 from __future__ import annotations
 
+from typing import cast
+
 import redis
 
 from app.cache.store import CacheStore
+from app.cache.topology import Client
 
 GROUP = "usage-writers"
 
@@ -23,7 +26,7 @@ class UsageStream:
         self.drains = cache.key("usage", "drains")
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> Client:
         return self.cache.client
 
     def add(self, fields: dict, *, replicas: int = 0, wait_ms: int = 0) -> tuple[str, bool]:
@@ -34,7 +37,7 @@ class UsageStream:
         arrives there.
         """
         if replicas <= 0:
-            return self.client.xadd(self.stream, fields).decode(), True
+            return cast(bytes, self.client.xadd(self.stream, fields)).decode(), True
         pipe = self.client.pipeline(transaction=False)
         pipe.xadd(self.stream, fields)
         pipe.execute_command("WAIT", replicas, wait_ms)
@@ -58,8 +61,9 @@ class UsageStream:
         return list(claimed)
 
     def read_new(self, consumer: str, *, count: int, block_ms: int | None) -> list:
-        fresh = self.client.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count,
-                                       block=block_ms)
+        # [[stream, [entry, ...]]], or None when the block ended with nothing new.
+        fresh = cast(list | None, self.client.xreadgroup(GROUP, consumer, {self.stream: ">"},
+                                                         count=count, block=block_ms))
         return [entry for _, batch in fresh or [] for entry in batch]
 
     def acknowledge(self, entry_ids: list) -> None:

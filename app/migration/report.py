@@ -61,7 +61,7 @@ class ImportReport:
 
     @property
     def ok(self) -> bool:
-        return all(check.ok for check in [*self.counts, *self.totals])
+        return all(c.ok for c in self.counts) and all(t.ok for t in self.totals)
 
     @property
     def found_anything(self) -> bool:
@@ -91,11 +91,11 @@ class ImportReport:
                        f"{check.skipped:>9}  {mark}")
         if self.totals:
             out.append(f"  {'key':<38}{'requests':>10}{'tokens':>14}{'cost (USD)':>16}")
-        for check in self.totals:
-            requests, tokens, cost = check.source
-            out.append(f"  {check.key_id:<38}{requests:>10}{tokens:>14}{cost:>16f}  "
-                       + ("ok" if check.ok else "MISMATCH: Relaygate reports "
-                          f"{check.relaygate[0]} requests, {check.relaygate[1]} tokens, "
-                          f"{check.relaygate[2]:f} USD"))
+        for total in self.totals:
+            requests, tokens, cost = total.source
+            out.append(f"  {total.key_id:<38}{requests:>10}{tokens:>14}{cost:>16f}  "
+                       + ("ok" if total.ok else "MISMATCH: Relaygate reports "
+                          f"{total.relaygate[0]} requests, {total.relaygate[1]} tokens, "
+                          f"{total.relaygate[2]:f} USD"))
         out.append("Verification passed." if self.ok else "Verification FAILED.")
         return out

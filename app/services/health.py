@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from app.cache import CacheStore
 from app.errors import DatabaseError
 
+if TYPE_CHECKING:
+    from app.db.uow import UnitOfWorkFactory
+
 
 class HealthService:
-    def __init__(self, *, uow, cache: CacheStore | None, schema_heads: set[str],
-                 usage_queue_status: Callable[[], dict] | None = None):
+    def __init__(self, *, uow: UnitOfWorkFactory, cache: CacheStore | None, schema_heads: set[str],
+                 usage_queue_status: Callable[[], dict] | None = None) -> None:
         self.uow = uow
         self.cache = cache
         self.schema_heads = schema_heads

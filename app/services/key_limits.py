@@ -36,7 +36,7 @@ class Admission:
 
 
 class KeyLimits:
-    def __init__(self, *, slots: SlotLimiter, usage: UsageService, lease_seconds: int):
+    def __init__(self, *, slots: SlotLimiter, usage: UsageService, lease_seconds: int) -> None:
         self.slots = slots
         self.usage = usage
         self.lease_seconds = lease_seconds

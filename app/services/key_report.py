@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from app.services import permissions as perms
 from app.services.dashboard import period_bounds
 from app.services.usage_query import StatsQuery
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from app.services.keys import KeyService
+    from app.services.models import ModelService
+    from app.services.quota.service import QuotaService
+    from app.services.usage import UsageService
 
 
 def _limit(name: str, unit: str, limit, used) -> dict:
@@ -15,7 +25,8 @@ def _limit(name: str, unit: str, limit, used) -> dict:
 
 
 class KeyReport:
-    def __init__(self, *, keys, usage, models, quota, clock):
+    def __init__(self, *, keys: KeyService, usage: UsageService, models: ModelService,
+                 quota: QuotaService, clock: Callable[[], datetime]) -> None:
         self.keys = keys
         self.quota = quota
         self.usage = usage

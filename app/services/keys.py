@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import math
 from datetime import UTC
+from typing import Unpack
 
 from app.cache import read_through
 from app.db.models import ApiKey, ApiKeyTag
@@ -11,7 +13,7 @@ from app.db.repositories.api_keys import SORTABLE_COLUMNS, KeyFilter
 from app.errors import InvalidInput, NotFound, Unauthenticated
 from app.security import new_api_key, sha256_hex
 from app.services import permissions as perms
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.legacy_keys import OUR_SCHEME, LegacyKeyHashes
 from app.services.retry import db_retry
 
@@ -23,7 +25,7 @@ EDITABLE = ("name", "description", "token_limit", "concurrency_limit", "daily_co
 class IssuedKey:
     """A key just created, with its plaintext: the one object that ever holds both."""
 
-    def __init__(self, key: ApiKey, plaintext: str):
+    def __init__(self, key: ApiKey, plaintext: str) -> None:
         self._key = key
         self.api_key = plaintext
 
@@ -36,7 +38,8 @@ def _not_found() -> NotFound:
 
 
 class KeyService(Service):
-    def __init__(self, *, legacy: LegacyKeyHashes | None = None, **kwargs):
+    def __init__(self, *, legacy: LegacyKeyHashes | None = None,
+                 **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.legacy = legacy
 
@@ -142,7 +145,7 @@ class KeyService(Service):
                 return self.accept(found)
         return self.accept(None)
 
-    def _lookups(self, plaintext: str) -> list[tuple[str, str]]:
+    def _lookups(self, plaintext: str) -> builtins.list[tuple[str, str]]:
         if self.legacy is None:
             return [(sha256_hex(plaintext), OUR_SCHEME)]
         return self.legacy.lookups(plaintext)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
+from typing import Unpack
 
 import redis
 
 from app.cache import CacheStore
 from app.db.models import Account, AccountLease
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 from app.services.slots import SLOT_ACQUIRE
 
@@ -39,7 +40,7 @@ return 1
 
 
 class RedisLeases:
-    def __init__(self, cache: CacheStore, ttl_seconds: int):
+    def __init__(self, cache: CacheStore, ttl_seconds: int) -> None:
         self.cache = cache
         self.ttl_ms = ttl_seconds * 1000
         # The same admission as a key's slots: drop expired leases, admit if below max.
@@ -62,7 +63,7 @@ class RedisLeases:
 
 
 class DatabaseLeases(Service):
-    def __init__(self, *, ttl_seconds: int, **kwargs):
+    def __init__(self, *, ttl_seconds: int, **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.ttl = timedelta(seconds=ttl_seconds)
 
@@ -98,7 +99,7 @@ class DatabaseLeases(Service):
 class Lease:
     """An account held for one request. Release it when the request ends (or use `with`)."""
 
-    def __init__(self, account: Account, store=None, lease_id: str | None = None):
+    def __init__(self, account: Account, store=None, lease_id: str | None = None) -> None:
         self.account = account
         self.id = lease_id
         self._store = store
@@ -136,7 +137,8 @@ class Lease:
 class LeaseManager:
     """Grants leases from Redis when it answers, from the database when it does not."""
 
-    def __init__(self, *, cache: CacheStore | None, database: DatabaseLeases, ttl_seconds: int):
+    def __init__(self, *, cache: CacheStore | None, database: DatabaseLeases,
+                 ttl_seconds: int) -> None:
         self.cache = cache
         self.database = database
         self.redis = RedisLeases(cache, ttl_seconds) if cache and cache.enabled else None

@@ -8,11 +8,12 @@ the token endpoint is called. Both expire on their own if the holder dies.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Unpack
 
 import redis
 
 from app.cache import CacheStore
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 
 _RELEASE = """
@@ -24,7 +25,7 @@ return 0
 
 
 class RefreshLock(Service):
-    def __init__(self, *, ttl_seconds: float, **kwargs):
+    def __init__(self, *, ttl_seconds: float, **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.ttl_seconds = ttl_seconds
         cache: CacheStore | None = self.cache

@@ -52,7 +52,7 @@ class Settlement:
 
 
 class Settler:
-    def __init__(self, *, usage: UsageService, quota: QuotaService):
+    def __init__(self, *, usage: UsageService, quota: QuotaService) -> None:
         self.usage = usage
         self.quota = quota
 

@@ -12,11 +12,12 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Unpack
 
 import redis
 
 from app.db.models import LimitSlot
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class Refusal:
 
 
 class SlotLimiter(Service):
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         usable = self.cache is not None and self.cache.enabled
         self._acquire = self.cache.client.register_script(SLOT_ACQUIRE) if usable else None

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import redis
 
 from app.cache import CacheStore, codec
+from app.cache.topology import Client
 from app.cache.usage_stream import GROUP, UsageStream
 from app.errors import DatabaseError, DomainError
 from app.services.settlement import Settlement, Settler
@@ -60,7 +61,7 @@ class NotReplicated(redis.RedisError):
 class UsageQueue:
     def __init__(self, *, cache: CacheStore, usage: UsageService, settler: Settler,
                  ledger: UsageLedger, claim_idle_ms: int = 60_000, replicas: int = 0,
-                 replica_wait_ms: int = 100):
+                 replica_wait_ms: int = 100) -> None:
         self.cache = cache
         # Replicas that must hold a queued record before it counts as queued (Sentinel).
         self.replicas, self.replica_wait_ms = replicas, replica_wait_ms
@@ -74,7 +75,7 @@ class UsageQueue:
         self._group_ready = False
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> Client:
         return self.cache.client
 
     def enqueue(self, record: UsageRecord, settlement: Settlement | None = None) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Unpack
 
 import redis
 
 from app.errors import NotFound
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 from app.services.settlement import Settlement, Settler
 from app.services.storage.policy import StoragePolicy
@@ -19,7 +21,9 @@ log = logging.getLogger(__name__)
 
 class UsageWriter(Service):
     def __init__(self, *, usage: UsageService, settler: Settler, queue: UsageQueue | None,
-                 policy: StoragePolicy, on_accepted=None, **kwargs):
+                 policy: StoragePolicy,
+                 on_accepted: Callable[[UsageRecord], None] | None = None,
+                 **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.usage = usage
         self.settler = settler

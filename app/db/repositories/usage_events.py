@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import delete, func, select, text, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 
 from app import timebuckets
 from app.db.models import UsageEvent, UsageRequestId
 from app.db.repositories.base import Repository
+from app.db.repositories.upsert import insert_of
 
 PARTITION_NAME = re.compile(r"^usage_events_(\d{4})_(\d{2})$")
 # One advisory lock id for "changing the partitions of usage_events" (arbitrary, fixed).
@@ -55,8 +55,7 @@ class UsageEventRepository(Repository[UsageEvent]):
 
         A concurrent claim of the same id waits for the first to commit, then finds it taken.
         """
-        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[self._dialect]
-        statement = insert(UsageRequestId).values(
+        statement = insert_of(self._dialect, UsageRequestId).values(
             source=source, api_key_id=api_key_id, request_id=request_id,
             occurred_at=occurred_at, recorded_at=recorded_at,
         ).on_conflict_do_nothing(index_elements=["source", "api_key_id", "request_id"])
@@ -100,12 +99,12 @@ class UsageEventRepository(Repository[UsageEvent]):
         """(name, first instant) of every monthly partition, oldest first."""
         if not self.partitioned:
             return []
-        rows = self.session.execute(text(
+        names = self.session.scalars(text(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             "WHERE i.inhparent = 'usage_events'::regclass"
         ))
         found = []
-        for (name,) in rows:
+        for name in names:
             match = PARTITION_NAME.match(name)
             if match:
                 found.append((name, datetime(int(match[1]), int(match[2]), 1, tzinfo=UTC)))
@@ -134,7 +133,7 @@ class UsageEventRepository(Repository[UsageEvent]):
                 deleted += self._delete_by_ctid(name, "occurred_at", cutoff, limit - deleted)
             return deleted
         doomed = select(UsageEvent.id).where(UsageEvent.occurred_at < cutoff).limit(limit)
-        result = self.session.execute(delete(UsageEvent).where(UsageEvent.id.in_(doomed)))
+        result = self._execute(delete(UsageEvent).where(UsageEvent.id.in_(doomed)))
         return result.rowcount
 
     def forget_request_ids_before(self, cutoff: datetime, limit: int) -> int:
@@ -145,11 +144,11 @@ class UsageEventRepository(Repository[UsageEvent]):
         doomed = (select(UsageRequestId.source, UsageRequestId.api_key_id,
                          UsageRequestId.request_id)
                   .where(UsageRequestId.occurred_at < cutoff).limit(limit))
-        result = self.session.execute(delete(UsageRequestId).where(claim.in_(doomed)))
+        result = self._execute(delete(UsageRequestId).where(claim.in_(doomed)))
         return result.rowcount
 
     def _delete_by_ctid(self, table: str, column: str, cutoff: datetime, limit: int) -> int:
-        result = self.session.execute(text(
+        result = self._execute(text(
             f'DELETE FROM "{table}" WHERE ctid = ANY(ARRAY('
             f'SELECT ctid FROM "{table}" WHERE {column} < :cutoff LIMIT :limit))'
         ), {"cutoff": cutoff, "limit": limit})

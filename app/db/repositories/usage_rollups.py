@@ -19,12 +19,12 @@ from sqlalchemy import (
     text,
     type_coerce,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from app import timebuckets
 from app.db.functions import local_bucket
 from app.db.models import UsageEvent, UsageRollup
 from app.db.models.usage_stats import ROLLUP_GRAINS, SPANS, SUM_COLUMNS
+from app.db.repositories.upsert import insert_of
 from app.db.types import Money
 
 R = UsageRollup
@@ -86,8 +86,7 @@ class UsageRollupRepository:
         rows = [{"span": span, "grain": grain, "bucket": starts[span], **sums,
                  **{d: dims[d] if d in kept else "" for d in DIMENSIONS}}
                 for span in SPANS for grain, kept in ROLLUP_GRAINS.items()]
-        insert_for = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[self._dialect]
-        statement = insert_for(R).values(rows)
+        statement = insert_of(self._dialect, R).values(rows)
         statement = statement.on_conflict_do_update(
             index_elements=["span", "grain", "bucket", *DIMENSIONS],
             set_={name: getattr(R, name) + statement.excluded[name] for name in SUM_COLUMNS},

@@ -31,7 +31,7 @@ class EvaluatorLock:
     state changes still fire each alert once.
     """
 
-    def __init__(self, cache: CacheStore | None, ttl_seconds: float):
+    def __init__(self, cache: CacheStore | None, ttl_seconds: float) -> None:
         self.cache = cache
         self.ttl_ms = max(int(ttl_seconds * 1000), 1000)
         self.token = uuid.uuid4().hex

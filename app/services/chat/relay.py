@@ -14,15 +14,17 @@ translation issue lands.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 from app.providers import estimate
+from app.providers.anthropic import AnthropicClient
 from app.providers.base import ChatRequest, ProviderError
 from app.providers.forwarding import forwarded_headers
 from app.services.chat.native import PROTOCOL_PROVIDERS, AnthropicNative, OpenAINative, wants_usage
 from app.services.chat.service import ChatAnswer, ChatService, RelayStream, check_model
 from app.services.chat.session_key import session_key
 from app.services.chat.upstream import answer_for
-from app.services.chat.wire import OpenAIFormat
+from app.services.chat.wire import OpenAIFormat, WireFormat
 from app.services.scheduler import NoAccountAvailable
 
 _NAMED = {"model", "messages", "system", "max_tokens", "temperature", "stream"}
@@ -38,7 +40,7 @@ def _request(model: str, body: dict, headers: dict, *, native: bool) -> ChatRequ
 
 
 class ProtocolRelay:
-    def __init__(self, *, chat: ChatService):
+    def __init__(self, *, chat: ChatService) -> None:
         self.chat = chat
 
     def relay(self, credential, protocol: str, body: dict,
@@ -57,6 +59,7 @@ class ProtocolRelay:
         request = _request(body["model"], body, forwarded_headers(headers.items()),
                            native=native)
         call = chat.open(ticket, request)
+        form: WireFormat
         if not native:
             form = OpenAIFormat(ticket.model, ticket.request_id)
         elif protocol == "openai":
@@ -91,7 +94,9 @@ class ProtocolRelay:
         except NoAccountAvailable:
             return None
         try:
-            return chat.accounts.client_for(lease.account).count_tokens(request)
+            # A claude account's client speaks the Messages API, count_tokens included.
+            client = cast(AnthropicClient, chat.accounts.client_for(lease.account))
+            return client.count_tokens(request)
         except ProviderError as error:
             if error.kind == "bad_request":
                 raise answer_for(error) from error  # the prompt itself is refused

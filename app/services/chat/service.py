@@ -44,20 +44,35 @@ import logging
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from app.errors import BadRequest, DatabaseError, InvalidInput, NotFound, Unauthenticated
 from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError, Usage
 from app.services.chat.session_key import session_key
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
-from app.services.chat.wire import FORMATS
+from app.services.chat.wire import FORMATS, WireFormat
 from app.services.pricing import from_catalogue
 from app.services.settlement import Settlement
 from app.services.usage import UsageRecord
+
+if TYPE_CHECKING:
+    from app.services.accounts import AccountService
+    from app.services.auth import AuthService
+    from app.services.key_limits import Admission, KeyLimits
+    from app.services.keys import KeyService
+    from app.services.models import ModelService
+    from app.services.quota.reservations import Reservation
+    from app.services.quota.rules import Subject
+    from app.services.quota.service import QuotaService
+    from app.services.scheduler import AccountScheduler
+    from app.services.settlement import Settler
+    from app.services.sticky_sessions import StickySessions
+    from app.services.usage_writer import UsageWriter
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +87,7 @@ class ChatAnswer:
     """Either a finished JSON answer or the event stream to send."""
 
     body: dict | None = None
-    stream: Iterator[str] | None = None
+    stream: Iterable[str] | None = None
     media_type: str = "application/json"
     # The id the usage is recorded under (the client-protocol routes send it as a header, since
     # their answers keep the upstream's own ids).
@@ -86,9 +101,9 @@ class ChatTicket:
     mode: str
     key: dict
     model: dict
-    subject: object
-    reservation: object
-    admission: object
+    subject: Subject
+    reservation: Reservation
+    admission: Admission
     request_id: str = field(default_factory=lambda: f"chat-{uuid.uuid4()}")
     settled: bool = False
     prompt_tokens_estimate: int = 0
@@ -102,8 +117,10 @@ class ChatTicket:
 
 
 class ChatService:
-    def __init__(self, *, auth, keys, models, quota, key_limits, scheduler, accounts, settler,
-                 usage_writer, sticky=None, upstream_attempts: int = 3):
+    def __init__(self, *, auth: AuthService, keys: KeyService, models: ModelService,
+                 quota: QuotaService, key_limits: KeyLimits, scheduler: AccountScheduler,
+                 accounts: AccountService, settler: Settler, usage_writer: UsageWriter,
+                 sticky: StickySessions | None = None, upstream_attempts: int = 3) -> None:
         self.auth, self.keys, self.models, self.quota = auth, keys, models, quota
         self.key_limits, self.scheduler, self.accounts = key_limits, scheduler, accounts
         self.settler, self.usage_writer, self.sticky = settler, usage_writer, sticky
@@ -216,7 +233,8 @@ class ChatService:
 
     # -- the answer ----------------------------------------------------------------------------
 
-    def events(self, ticket: ChatTicket, call: UpstreamCall, wire) -> Iterator[str]:
+    def events(self, ticket: ChatTicket, call: UpstreamCall,
+               wire: WireFormat) -> Generator[str, None, None]:
         """SSE text, each upstream event forwarded as it arrives; usage recorded at the end.
 
         After the first byte nothing is retried: an upstream failure ends the stream with an
@@ -359,7 +377,7 @@ class RelayStream:
     client left before the first event was pulled (an unstarted generator's `finally` never
     runs)."""
 
-    def __init__(self, service: ChatService, ticket: ChatTicket, call: UpstreamCall, wire):
+    def __init__(self, service: ChatService, ticket: ChatTicket, call: UpstreamCall, wire) -> None:
         self._service, self._ticket, self._call = service, ticket, call
         self._events = service.events(ticket, call, wire)
         self._started = False

@@ -130,7 +130,7 @@ def _ms(moment: datetime) -> int:
 
 
 class QuotaHolds:
-    def __init__(self, cache: CacheStore | None, *, key, ttl_ms: int):
+    def __init__(self, cache: CacheStore | None, *, key, ttl_ms: int) -> None:
         self.cache = cache
         self.key = key  # the mirror's key for a counter
         self.ttl_ms = ttl_ms

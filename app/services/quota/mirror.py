@@ -13,6 +13,7 @@ token) clears it. Every call fails open: on a Redis error the caller reads the d
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 
@@ -133,7 +134,7 @@ class Probe:
 
 
 class CounterMirror:
-    def __init__(self, cache: CacheStore | None, *, ttl_seconds: int):
+    def __init__(self, cache: CacheStore | None, *, ttl_seconds: int) -> None:
         self.cache = cache
         self.ttl_ms = ttl_seconds * 1000
         client = cache.client if cache is not None and cache.enabled else None
@@ -158,7 +159,8 @@ class CounterMirror:
         if not self._usable():
             return None
         try:
-            used, held, mark = self.cache.client.hmget(self.key(counter), "n", "p", "s")
+            used, held, mark = cast(list[bytes | None],  # the client never decodes
+                                    self.cache.client.hmget(self.key(counter), "n", "p", "s"))
         except redis.RedisError as error:
             self.cache.failed(error)
             return None

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from app.cache.probe import redis_health
 from app.errors import DatabaseError
 
+if TYPE_CHECKING:
+    from app.cache.topology import Client
+    from app.db.uow import UnitOfWorkFactory
+
 
 class StorageHealthService:
-    def __init__(self, *, uow, redis_client, pool_status: Callable[[], dict], dialect: str):
+    def __init__(self, *, uow: UnitOfWorkFactory, redis_client: Client | None,
+                 pool_status: Callable[[], dict], dialect: str) -> None:
         self.uow = uow
         self.redis_client = redis_client
         self.pool_status = pool_status
@@ -23,7 +29,7 @@ class StorageHealthService:
         try:
             with self.uow.separate() as uow:
                 uow.health.ping()
-            database = {"connected": True,
+            database: dict[str, object] = {"connected": True,
                         "latency": round((time.perf_counter() - started) * 1000, 3)}
         except DatabaseError as error:
             database = {"connected": False, "latency": None, "error": error.code}

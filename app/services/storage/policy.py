@@ -13,12 +13,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import redis
 
 from app.cache import CacheStore
 from app.errors import DatabaseError
 from app.services.storage.config import DEFAULTS, StorageConfig
+
+if TYPE_CHECKING:
+    from app.db.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +32,9 @@ CACHE_NAMESPACES: dict[str, str] = {"apikey": "apikey", "session": "session"}
 
 
 class StoragePolicy:
-    def __init__(self, *, uow, cache: CacheStore | None, default_ttl: int,
+    def __init__(self, *, uow: UnitOfWorkFactory, cache: CacheStore | None, default_ttl: int,
                  interval: float = 0.25, max_age: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.uow = uow
         self.cache = cache
         self.default_ttl = default_ttl
