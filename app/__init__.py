@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Flask
 
 from app.api import init_api, input_guard
+from app.api.request_metrics import instrument_requests
 from app.bootstrap import EXTENSION, Services, bootstrap, ensure_first_admin, services_of
 from app.cli import register_commands
 from app.config import load_settings
 from app.jsonio import JSONProvider
-from app.metrics.instrument import instrument_requests
 from app.web import init_web
 
 __all__ = ["Services", "create_app", "services_of"]

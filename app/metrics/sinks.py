@@ -6,10 +6,14 @@ gives it about 30-170 buckets. Buckets expire after twice their range.
 
 from __future__ import annotations
 
-import redis
+from typing import TYPE_CHECKING
 
 from app.cache import CacheStore
+from app.cache.topology import Client
 from app.metrics.collector import QueryFigures, Snapshot
+
+if TYPE_CHECKING:
+    from app.db.uow import UnitOfWorkFactory
 
 RANGES = {"5m": 300, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
 RESOLUTIONS = {"5m": 10, "1h": 60, "24h": 900, "7d": 3600}
@@ -36,9 +40,9 @@ def bucket_start(at: float, resolution: int) -> int:
 
 
 class RedisSink:
-    def __init__(self, cache: CacheStore):
+    def __init__(self, cache: CacheStore) -> None:
         self.cache = cache
-        self.client: redis.Redis = cache.client
+        self.client: Client = cache.client
         self._add_query = self.client.register_script(_ADD_QUERY)
         # One hash slot for the script that updates them together (Redis Cluster).
         self._query_keys = [cache.key("qs", "{stats}", part)
@@ -66,7 +70,7 @@ class RedisSink:
                 pipe.hset(key, f"{name}.last", value)
             pipe.expire(key, RANGES[time_range] * 2)
         if snapshot.queries:
-            args = []
+            args: list[str | int | float] = []
             for fp, figures in snapshot.queries.items():
                 args += [fp, figures.calls, figures.total_ms, figures.max_ms, figures.last]
             pipe.hset(self._text_key, mapping={fp: f.query for fp, f in snapshot.queries.items()})
@@ -102,7 +106,7 @@ class RedisSink:
 class DatabaseSink:
     """The same figures in the metric_buckets and query_stats tables, for runs without Redis."""
 
-    def __init__(self, uow):
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
         self.uow = uow
 
     def ready(self) -> bool:
@@ -129,4 +133,6 @@ class DatabaseSink:
 
     def query_stats(self) -> list[QueryFigures]:
         with self.uow.separate() as uow:
-            return uow.metrics.query_figures()
+            return [QueryFigures(query=row.query, calls=row.call_count, total_ms=row.total_ms,
+                                 max_ms=row.max_ms, last=row.last_executed.timestamp())
+                    for row in uow.metrics.query_stats()]
