@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import ClassVar
+
 from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -39,21 +42,31 @@ def answer(result):
     return ok(result.body)
 
 
-def chat_view(mode: str, summary: str, description: str) -> type[MethodView]:
-    def post(self, query, body):
+class ChatRoute(MethodView):
+    """One chat route: they differ only in their mode (app/services/chat/modes.py)."""
+
+    mode: ClassVar[str]
+
+    def relay(self, query: dict, body: dict) -> Response:
         args = query_over_body(query, body)
-        return answer(services().chat.run(credential(), args["model"], body, mode=mode,
+        return answer(services().chat.run(credential(), args["model"], body, mode=self.mode,
                                           headers=request.headers))
 
+
+def chat_operation(summary: str, description: str) -> Callable:
+    """A chat route's POST: a key, `model` in the query or body, the answer or its stream."""
+
+    def post(self: ChatRoute, query: dict, body: dict) -> Response:
+        return self.relay(query, body)
+
     post.__doc__ = f"{summary}\n\n{description}"
-    post = credential_required(blp.arguments(ModelArgsSchema(), location="query")(
+    return credential_required(blp.arguments(ModelArgsSchema(), location="query")(
         blp.arguments(ChatBodySchema(), location="json")(
             blp.response(200, envelope(ChatAnswerSchema), description=(
                 "With `stream: false`, one JSON answer. With `stream: true` (the default), "
                 "`text/event-stream`: each upstream event as it arrives, then `event: usage` "
                 "with the recorded usage (or `event: error` if the upstream failed midway)."))(
                 documented_failures(post)))))
-    return type(f"Chat{mode.title()}", (MethodView,), {"post": post})
 
 
 @blp.route("/check-access")
@@ -82,23 +95,39 @@ class CheckAccess(MethodView):
         return ok(services().chat.check_access(credential(), args["model"]))
 
 
-blp.route("/chat")(chat_view(
-    "chat", "Chat, every check and record synchronous",
-    "Checks read the system of record (no cache), the quota unit is reserved in the database, "
-    "and the usage is stored before the answer ends (queued for the `drain-usage` worker only "
-    "if the database cannot take it then). The safest and slowest of the three."))
-blp.route("/chat-optimized")(chat_view(
-    "optimized", "Chat, checks in parallel and cache-first",
-    "The key and the model are resolved in parallel and limits are read cache-first (cached "
-    "entries are invalidated on every change); the usage is stored before the answer ends."))
-blp.route("/chat-fast")(chat_view(
-    "fast", "Chat, least added latency",
-    "No SQL on a warm request. Limits are answered from Redis alone: the key and model from "
-    "the cache, the quota unit as an atomic hold in Redis (counted by every check and by the "
-    "other routes' reservations, so no route overshoots), the account from a cached pool "
-    "that every account change invalidates. The usage record, with the quota unit and the "
-    "account's totals, goes to a Redis Stream that the `drain-usage` worker stores in one "
-    "transaction, acknowledged only after the commit, so a killed worker loses nothing. The "
-    "trade-off: a key's token and cost totals, the stats and the database's quota counter "
-    "follow once the worker has stored the record (usually well under a second), and a "
-    "premium user past the limit (credits) or a Redis outage takes the database path."))
+@blp.route("/chat")
+class ChatChat(ChatRoute):
+    mode = "chat"
+    post = chat_operation(
+        "Chat, every check and record synchronous",
+        "Checks read the system of record (no cache), the quota unit is reserved in the "
+        "database, and the usage is stored before the answer ends (queued for the "
+        "`drain-usage` worker only if the database cannot take it then). The safest and "
+        "slowest of the three.")
+
+
+@blp.route("/chat-optimized")
+class ChatOptimized(ChatRoute):
+    mode = "optimized"
+    post = chat_operation(
+        "Chat, checks in parallel and cache-first",
+        "The key and the model are resolved in parallel and limits are read cache-first "
+        "(cached entries are invalidated on every change); the usage is stored before the "
+        "answer ends.")
+
+
+@blp.route("/chat-fast")
+class ChatFast(ChatRoute):
+    mode = "fast"
+    post = chat_operation(
+        "Chat, least added latency",
+        "No SQL on a warm request. Limits are answered from Redis alone: the key and model "
+        "from the cache, the quota unit as an atomic hold in Redis (counted by every check "
+        "and by the other routes' reservations, so no route overshoots), the account from a "
+        "cached pool that every account change invalidates. The usage record, with the quota "
+        "unit and the account's totals, goes to a Redis Stream that the `drain-usage` worker "
+        "stores in one transaction, acknowledged only after the commit, so a killed worker "
+        "loses nothing. The trade-off: a key's token and cost totals, the stats and the "
+        "database's quota counter follow once the worker has stored the record (usually well "
+        "under a second), and a premium user past the limit (credits) or a Redis outage takes "
+        "the database path.")

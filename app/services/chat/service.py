@@ -22,7 +22,7 @@ caller sends). Without one (a provider reporting none, a stream cut before its f
 is at least the estimate of the whole prompt and of every choice's delivered output
 (app/providers/estimate.py), and the usage event is marked estimated.
 
-The three modes differ in where the bookkeeping happens:
+The three modes differ in where the bookkeeping happens (chat/modes.py holds it as data):
 - `chat`: every check reads the system of record (no cache) and the usage is stored before the
   answer ends.
 - `optimized`: the caller and the model are resolved in parallel, limits are read cache-first,
@@ -50,9 +50,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from app.errors import BadRequest, DatabaseError, InvalidInput, NotFound, Unauthenticated
+from app.errors import BadRequest, DatabaseError, NotFound, Unauthenticated
 from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError, Usage
+from app.services.chat.modes import ChatMode, mode_named
 from app.services.chat.session_key import session_key
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
 from app.services.chat.wire import FORMATS, WireFormat
@@ -76,7 +77,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MODES = ("chat", "optimized", "fast")
 
 
 _NAMED = {"model", "messages", "system", "max_tokens", "temperature", "stream"}
@@ -98,7 +98,7 @@ class ChatAnswer:
 class ChatTicket:
     """What the checks granted a request; settled exactly once by `finish` or `abandon`."""
 
-    mode: str
+    mode: ChatMode
     key: dict
     model: dict
     subject: Subject
@@ -151,8 +151,7 @@ class ChatService:
         """The checks. `client_names` resolves the model as client protocols name it
         (ModelService.resolve_for_client: id, name, upstream name or alias); `providers`, when
         given, are the only ones the route can relay to."""
-        if mode not in MODES:
-            raise InvalidInput(f"Unknown mode {mode!r}.")
+        chat_mode = mode_named(mode)
         key, model = self.caller_and_model(credential, model_name, mode,
                                            client_names=client_names)
         check_model(model, model_name)
@@ -161,26 +160,27 @@ class ChatService:
                 f"The model {model_name!r} is served by {model['provider']}; this route "
                 f"relays to {' or '.join(providers)} models only (no translation yet).",
                 code="FORMAT_MISMATCH")
-        admission = self.key_limits.admit(key, model["provider"], fresh=mode == "chat")
+        admission = self.key_limits.admit(key, model["provider"], fresh=chat_mode.fresh)
         try:
             principal = self.auth.principal(credential, key)
             subject = self.quota.subject_for(principal)
-            reserve = self.quota.hold if mode == "fast" else self.quota.reserve
+            reserve = self.quota.hold if chat_mode.holds_in_redis else self.quota.reserve
             # The tier is the answering entry's, whichever of its names the client sent.
             reservation = reserve(subject, model["id"] if client_names else model_name)
         except BaseException:
             admission.release(refused=True)
             raise
-        return ChatTicket(mode, key, model, subject, reservation, admission)
+        return ChatTicket(chat_mode, key, model, subject, reservation, admission)
 
     def caller_and_model(self, credential, model_name: str, mode: str, *,
                          client_names: bool = False) -> tuple[dict, dict]:
         if credential is None or credential.kind != "api_key":
             raise Unauthenticated("An API key is required.", code="MISSING_API_KEY")
-        if mode == "chat":
+        chat_mode = mode_named(mode)
+        if chat_mode.fresh:
             return (self.keys.authenticate(credential.token, fresh=True),
                     self._model(model_name, client_names, fresh=True))
-        if mode == "optimized":
+        if chat_mode.parallel:
             model = self._parallel.submit(self._model, model_name, client_names)
             return self.keys.authenticate(credential.token), model.result()
         return self.keys.authenticate(credential.token), self._model(model_name, client_names)
@@ -200,7 +200,7 @@ class ChatService:
         try:
             return open_upstream(scheduler=self.scheduler, accounts=self.accounts,
                                  provider=ticket.provider, request=request,
-                                 attempts=self.upstream_attempts, cached=ticket.mode == "fast",
+                                 attempts=self.upstream_attempts, cached=ticket.mode.cached_pool,
                                  sticky=self._session_binding(ticket))
         except BaseException:
             self.abandon(ticket)
@@ -311,7 +311,7 @@ class ChatService:
             held = reservation.held_on
             settlement = Settlement(account.id, usage.total_tokens, cost,
                                     reservation.id if held else None, held)
-            self._store(record, settlement, behind=ticket.mode == "fast")
+            self._store(record, settlement, behind=ticket.mode.write_behind)
             if held is None:
                 self._commit(ticket)
         finally:
