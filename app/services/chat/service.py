@@ -44,7 +44,7 @@ import logging
 import threading
 import uuid
 import weakref
-from collections.abc import Generator, Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -54,7 +54,7 @@ from app.errors import BadRequest, DatabaseError, NotFound, Unauthenticated
 from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError, Usage
 from app.services.chat.modes import ChatMode, mode_named
-from app.services.chat.session_key import session_key
+from app.services.chat.session_key import HeaderItems, session_key
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
 from app.services.chat.wire import FORMATS, WireFormat
 from app.services.pricing import from_catalogue
@@ -212,7 +212,7 @@ class ChatService:
         return self.sticky.binding(ticket.key["id"], ticket.session)
 
     def run(self, credential, model_name: str, body: dict, *, mode: str,
-            wire: str = "relay", headers: Mapping[str, str] | None = None) -> ChatAnswer:
+            wire: str = "relay", headers: HeaderItems | None = None) -> ChatAnswer:
         """The whole request: checks, the upstream call, and the answer or its event stream.
 
         `headers` are the client's request headers (a session id may be among them)."""
