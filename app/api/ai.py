@@ -7,17 +7,17 @@ from typing import ClassVar
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.api.auth import credential_required
 from app.api.deps import credential, services
-from app.api.envelope import ErrorEnvelopeSchema, envelope, ok
+from app.api.envelope import EnvelopeBlueprint, ErrorEnvelopeSchema
 from app.api.schemas.ai import ChatAnswerSchema, ChatBodySchema, CheckAccessSchema, ModelArgsSchema
 from app.api.schemas.usage import query_over_body
 
-blp = Blueprint("ai", __name__, url_prefix="/api/ai",
-                description="Chat relay. `model` comes in the query (or, for older clients, the "
-                            "JSON body; the query wins). Callers use an API key.")
+blp = EnvelopeBlueprint(
+    "ai", __name__, url_prefix="/api/ai",
+    description="Chat relay. `model` comes in the query (or, for older clients, the "
+                "JSON body; the query wins). Callers use an API key.")
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 FAILURES = [
@@ -39,7 +39,7 @@ def documented_failures(view):
 def answer(result):
     if result.stream is not None:
         return Response(result.stream, mimetype=result.media_type, headers=STREAM_HEADERS)
-    return ok(result.body)
+    return result.body
 
 
 class ChatRoute(MethodView):
@@ -62,7 +62,7 @@ def chat_operation(summary: str, description: str) -> Callable:
     post.__doc__ = f"{summary}\n\n{description}"
     return credential_required(blp.arguments(ModelArgsSchema(), location="query")(
         blp.arguments(ChatBodySchema(), location="json")(
-            blp.response(200, envelope(ChatAnswerSchema), description=(
+            blp.response(200, ChatAnswerSchema, description=(
                 "With `stream: false`, one JSON answer. With `stream: true` (the default), "
                 "`text/event-stream`: each upstream event as it arrives, then `event: usage` "
                 "with the recorded usage (or `event: error` if the upstream failed midway)."))(
@@ -73,7 +73,7 @@ def chat_operation(summary: str, description: str) -> Callable:
 class CheckAccess(MethodView):
     @credential_required
     @blp.arguments(ModelArgsSchema(), location="query")
-    @blp.response(200, envelope(CheckAccessSchema))
+    @blp.response(200, CheckAccessSchema)
     @documented_failures
     def get(self, query):
         """May the caller use this model now? (no usage is recorded)
@@ -82,17 +82,17 @@ class CheckAccess(MethodView):
         and whether an upstream account is available now (`access`).
         """
         args = query_over_body(query, None)
-        return ok(services().chat.check_access(credential(), args["model"]))
+        return services().chat.check_access(credential(), args["model"])
 
     @credential_required
     @blp.arguments(ModelArgsSchema(), location="query")
     @blp.arguments(ModelArgsSchema(), location="json", required=False)
-    @blp.response(200, envelope(CheckAccessSchema))
+    @blp.response(200, CheckAccessSchema)
     @documented_failures
     def post(self, query, body):
         """The same check for older clients that POST `model` in a JSON body"""
         args = query_over_body(query, body)
-        return ok(services().chat.check_access(credential(), args["model"]))
+        return services().chat.check_access(credential(), args["model"])
 
 
 @blp.route("/chat")
