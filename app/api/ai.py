@@ -47,7 +47,7 @@ class ChatRoute(MethodView):
 
     mode: ClassVar[str]
 
-    def relay(self, query: dict, body: dict) -> Response:
+    def relay(self, query: dict, body: dict) -> Response | dict:
         args = query_over_body(query, body)
         return answer(services().chat.run(credential(), args["model"], body, mode=self.mode,
                                           headers=request.headers))
@@ -56,7 +56,7 @@ class ChatRoute(MethodView):
 def chat_operation(summary: str, description: str) -> Callable:
     """A chat route's POST: a key, `model` in the query or body, the answer or its stream."""
 
-    def post(self: ChatRoute, query: dict, body: dict) -> Response:
+    def post(self: ChatRoute, query: dict, body: dict) -> Response | dict:
         return self.relay(query, body)
 
     post.__doc__ = f"{summary}\n\n{description}"
