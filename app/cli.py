@@ -11,6 +11,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from app.bootstrap import services_of
 from app.crypto import SecretError
 from app.errors import DomainError
 from app.migration.cli import import_crs
@@ -33,7 +34,7 @@ def register_commands(app: Flask) -> None:
 def create_admin(username: str, password: str) -> None:
     """Create an admin who can log in at POST /api/sessions/login."""
     try:
-        admin = current_app.extensions["relaygate"].admins.create(username, password)
+        admin = services_of(current_app).admins.create(username, password)
     except DomainError as error:
         raise click.ClickException(error.message) from error
     click.echo(f"created admin {admin.username} ({admin.id})")
@@ -47,7 +48,7 @@ def create_admin(username: str, password: str) -> None:
 def rotate_secrets(old_keys: tuple[str, ...]) -> None:
     """Re-encrypt every stored secret under the current RELAYGATE_SECRET_KEY."""
     try:
-        done = current_app.extensions["relaygate"].secrets.rotate(old_keys)
+        done = services_of(current_app).secrets.rotate(old_keys)
     except (DomainError, SecretError) as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"re-encrypted {done['secrets']} secrets in {done['rows']} rows "
@@ -64,7 +65,7 @@ def drain_usage(consumer: str, once: bool, idle_sleep: float) -> None:
 
     Redis or database trouble never stops it (it retries with backoff); SIGTERM makes it store
     what is waiting, then stop."""
-    services = current_app.extensions["relaygate"]
+    services = services_of(current_app)
     if services.usage_queue is None:
         raise click.ClickException("No Redis is configured (REDIS_URL): there is no usage queue.")
 
@@ -94,7 +95,7 @@ def _stop_on_signals() -> threading.Event:
               help="Seconds between evaluations (default RELAYGATE_ALERT_INTERVAL).")
 def run_alerts(once: bool, interval: float | None) -> None:
     """Evaluate the performance alerts and send their webhooks (one instance at a time)."""
-    services = current_app.extensions["relaygate"]
+    services = services_of(current_app)
     interval = interval or services.settings.alert_interval_seconds
     lock = EvaluatorLock(services.cache, ttl_seconds=interval * 3)
     stopping = _stop_on_signals()

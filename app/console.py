@@ -13,6 +13,7 @@ import sys
 import click
 from flask.cli import ScriptInfo
 
+from app.bootstrap import bootstrap, ensure_first_admin
 from app.cli import create_admin, drain_usage, rotate_secrets, run_alerts
 from app.config import PROJECT_ROOT, load_settings
 from app.migration.cli import import_crs
@@ -54,10 +55,13 @@ def migrate() -> str:
 
 
 def has_admin() -> bool:
-    from app import create_app
-
-    app = create_app()
-    return app.extensions["relaygate"].admins.exists()
+    """Whether an admin exists, after creating the one the environment names (as start-up does)."""
+    services = bootstrap(load_settings())
+    try:
+        ensure_first_admin(services)
+        return services.admins.exists()
+    finally:
+        services.engine.dispose()
 
 
 def announce(bind: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from app.bootstrap import bootstrap
 from app.config import PROJECT_ROOT, load_settings
 from app.errors import DomainError
 
@@ -100,7 +101,6 @@ def instructions(base: str, api_key: str) -> list[str]:
 
 def run_demo(*, port: int, stub_port: int, admin_password: str) -> None:
     sys.path.insert(0, str(PROJECT_ROOT))
-    from app import create_app
     from app.console import migrate
     from scripts.stub_upstream import StubUpstream
 
@@ -109,7 +109,7 @@ def run_demo(*, port: int, stub_port: int, admin_password: str) -> None:
     signal.signal(signal.SIGTERM, _interrupt)  # stop both servers as Ctrl-C does
     stub = StubUpstream(port=stub_port, tokens=24, token_delay=0.05).start()
     try:
-        services = create_app().extensions["relaygate"]
+        services = bootstrap(settings)
         setup = prepare(services, stub_url=stub.url, admin_password=admin_password,
                         key_file=settings.instance_dir / "demo-api-key")
         base = f"http://127.0.0.1:{port}"

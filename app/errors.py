@@ -81,6 +81,8 @@ class UpstreamError(DomainError):
     """The upstream provider failed; `status` is the HTTP status we answer with."""
 
     code = "UPSTREAM_ERROR"
+    # Seconds the provider asked us to wait (a rate limit), for the Retry-After header.
+    retry_after: float | None = None
 
     def __init__(self, message: str, *, status: int = 502, **kwargs):
         super().__init__(message, **kwargs)

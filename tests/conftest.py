@@ -19,7 +19,7 @@ import psycopg
 import pytest
 import redis
 
-from app import create_app
+from app import create_app, services_of
 from app.cache.topology import connect
 from app.config import RetryPolicy
 from app.db.migrations import upgrade
@@ -160,7 +160,7 @@ def app_config(backend, request, tmp_path) -> dict:
 def app(app_config, tmp_path):
     application = make_app(tmp_path, **app_config)
     yield application
-    application.extensions["relaygate"].engine.dispose()
+    services_of(application).engine.dispose()
 
 
 @pytest.fixture
@@ -168,7 +168,7 @@ def pg_app(postgres_url, redis_server_url, redis_prefix, tmp_path):
     """The app on PostgreSQL and Redis only: for tests of Redis-backed behaviour."""
     application = make_app(tmp_path, postgres_url, redis_server_url, redis_prefix)
     yield application
-    application.extensions["relaygate"].engine.dispose()
+    services_of(application).engine.dispose()
 
 
 @pytest.fixture
@@ -180,7 +180,7 @@ def private_redis():
 
 @pytest.fixture
 def services(app):
-    return app.extensions["relaygate"]
+    return services_of(app)
 
 
 @pytest.fixture
@@ -189,7 +189,7 @@ def client(app):
 
 
 def login_headers(application) -> dict:
-    svc = application.extensions["relaygate"]
+    svc = services_of(application)
     svc.admins.ensure_initial(ADMIN["username"], ADMIN["password"])
     token = svc.sessions.login(ADMIN["username"], ADMIN["password"])["sessionToken"]
     return {"Authorization": f"Bearer {token}"}

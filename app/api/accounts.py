@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.api.auth import admin_required
 from app.api.deps import services
-from app.api.envelope import EmptySchema, ErrorEnvelopeSchema, envelope, ok
+from app.api.envelope import EmptySchema, EnvelopeBlueprint, ErrorEnvelopeSchema
 from app.api.schemas.accounts import (
     AccountCreatedSchema,
     AccountCreateSchema,
@@ -21,60 +20,61 @@ from app.api.schemas.accounts import (
     StatusChangeSchema,
 )
 
-blp = Blueprint("accounts", __name__, url_prefix="/api/accounts",
-                description="Upstream provider accounts (Claude, Gemini, OpenAI). Admin only. "
-                            "Refresh tokens and proxy passwords are never shown; access tokens "
-                            "and API keys are masked.")
+blp = EnvelopeBlueprint(
+    "accounts", __name__, url_prefix="/api/accounts",
+    description="Upstream provider accounts (Claude, Gemini, OpenAI). Admin only. "
+                "Refresh tokens and proxy passwords are never shown; access tokens "
+                "and API keys are masked.")
 
 
 @blp.route("")
 class Accounts(MethodView):
     @admin_required
     @blp.arguments(AccountQueryArgsSchema, location="query")
-    @blp.response(200, envelope(AccountPageSchema))
+    @blp.response(200, AccountPageSchema)
     def get(self, args):
         """List accounts
 
         Newest first; `page` counts from 1.
         """
-        return ok(services().accounts.list(**args))
+        return services().accounts.list(**args)
 
     @admin_required
     @blp.arguments(AccountCreateSchema)
-    @blp.response(201, envelope(AccountCreatedSchema))
+    @blp.response(201, AccountCreatedSchema)
     def post(self, body):
         """Create an account (createClaudeAccount, for any provider)
 
         Exactly one credential: `oauthData` or `apiKey`. Secrets are stored encrypted.
         """
-        return ok(services().accounts.create(body))
+        return services().accounts.create(body)
 
 
 @blp.route("/available")
 class Available(MethodView):
     @admin_required
     @blp.arguments(AvailableArgsSchema, location="query")
-    @blp.response(200, envelope(AccountSchema, many=True))
+    @blp.response(200, AccountSchema(many=True))
     def get(self, args):
         """Accounts that can serve requests (getAvailableAccounts)
 
         Rate-limited accounts whose reset time has passed are made active first.
         """
-        return ok(services().accounts.available(**args))
+        return services().accounts.available(**args)
 
 
 @blp.route("/<account_id>")
 class AccountItem(MethodView):
     @admin_required
-    @blp.response(200, envelope(AccountSummarySchema))
+    @blp.response(200, AccountSummarySchema)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
     def get(self, account_id):
         """Get an account (getClaudeAccount)"""
-        return ok(services().accounts.get(account_id))
+        return services().accounts.get(account_id)
 
     @admin_required
     @blp.arguments(AccountUpdateSchema)
-    @blp.response(200, envelope(AccountSchema))
+    @blp.response(200, AccountSchema)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
     def patch(self, body, account_id):
         """Change some of an account's fields
@@ -82,10 +82,10 @@ class AccountItem(MethodView):
         A new credential (`oauthData` or `apiKey`) replaces the old one and returns an account
         in `error` to `active`. `proxyConfig: null` removes the proxy.
         """
-        return ok(services().accounts.update(account_id, body))
+        return services().accounts.update(account_id, body)
 
     @admin_required
-    @blp.response(200, envelope(EmptySchema))
+    @blp.response(200, EmptySchema)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema,
                       description="An API key is bound to the account (ACCOUNT_IN_USE).")
@@ -95,13 +95,13 @@ class AccountItem(MethodView):
         Group memberships go with it; an account a key is bound to is refused (unbind first).
         """
         services().accounts.delete(account_id)
-        return ok({})
+        return {}
 
 
 @blp.route("/<account_id>/refresh")
 class Refresh(MethodView):
     @admin_required
-    @blp.response(200, envelope(RefreshResultSchema))
+    @blp.response(200, RefreshResultSchema)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema,
                       description="Not an OAuth account, or its proxy is not a usable address.")
@@ -118,14 +118,14 @@ class Refresh(MethodView):
         The only answer that shows an access token unmasked. Concurrent refreshes of one
         account make one call to the provider and share its result.
         """
-        return ok(services().token_refresher.refresh(account_id))
+        return services().token_refresher.refresh(account_id)
 
 
 @blp.route("/<account_id>/status")
 class Status(MethodView):
     @admin_required
     @blp.arguments(StatusChangeSchema)
-    @blp.response(200, envelope(EmptySchema))
+    @blp.response(200, EmptySchema)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
     def post(self, body, account_id):
         """Set an account's status (updateAccountStatus)
@@ -133,4 +133,4 @@ class Status(MethodView):
         `active` clears the error message, the rate limit and any cool-down.
         """
         services().accounts.update_status(account_id, body["status"], body["metadata"])
-        return ok({})
+        return {}

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.api.auth import admin_required
 from app.api.deps import services
-from app.api.envelope import envelope, ok
+from app.api.envelope import EnvelopeBlueprint
 from app.api.schemas.monitoring import (
     MetricsArgsSchema,
     PerformanceMetricsSchema,
@@ -15,16 +14,17 @@ from app.api.schemas.monitoring import (
     QueryStatsSchema,
 )
 
-blp = Blueprint("admin_monitoring", __name__, url_prefix="/api/admin",
-                description="Performance metrics and query statistics, summed over every "
-                            "worker (in Redis, or in the database when there is no Redis).")
+blp = EnvelopeBlueprint(
+    "admin_monitoring", __name__, url_prefix="/api/admin",
+    description="Performance metrics and query statistics, summed over every "
+                "worker (in Redis, or in the database when there is no Redis).")
 
 
 @blp.route("/metrics")
 class PerformanceMetrics(MethodView):
     @admin_required
     @blp.arguments(MetricsArgsSchema, location="query")
-    @blp.response(200, envelope(PerformanceMetricsSchema))
+    @blp.response(200, PerformanceMetricsSchema)
     def get(self, args):
         """Performance over a time range (getPerformanceMetrics)
 
@@ -33,17 +33,17 @@ class PerformanceMetrics(MethodView):
         our error envelope. Each worker adds its figures every few seconds
         (RELAYGATE_METRICS_FLUSH_SECONDS).
         """
-        return ok(services().monitoring.performance_metrics(args["time_range"]))
+        return services().monitoring.performance_metrics(args["time_range"])
 
 
 @blp.route("/query-stats")
 class QueryStats(MethodView):
     @admin_required
     @blp.arguments(QueryStatsArgsSchema, location="query")
-    @blp.response(200, envelope(QueryStatsSchema))
+    @blp.response(200, QueryStatsSchema)
     def get(self, args):
         """The slowest and most frequent SQL statements (getQueryStats)
 
         Statements are normalised: literals and parameters become `?`, lists collapse.
         """
-        return ok(services().monitoring.query_stats(args["limit"]))
+        return services().monitoring.query_stats(args["limit"])

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.api.auth import admin_required
 from app.api.deps import services
-from app.api.envelope import ErrorEnvelopeSchema, envelope, ok
+from app.api.envelope import EnvelopeBlueprint, ErrorEnvelopeSchema
 from app.api.schemas.storage import (
     StorageConfigSchema,
     StorageHealthSchema,
@@ -16,38 +15,39 @@ from app.api.schemas.storage import (
 )
 from app.services.storage import config
 
-blp = Blueprint("admin_storage", __name__, url_prefix="/api/admin",
-                description="Storage strategies and the health of PostgreSQL and Redis. "
-                            + config.__doc__.split("\n", 1)[1])
+blp = EnvelopeBlueprint(
+    "admin_storage", __name__, url_prefix="/api/admin",
+    description="Storage strategies and the health of PostgreSQL and Redis. "
+                + config.__doc__.split("\n", 1)[1])
 
 @blp.route("/storage/health")
 class StorageHealth(MethodView):
     @admin_required
-    @blp.response(200, envelope(StorageHealthSchema))
+    @blp.response(200, StorageHealthSchema)
     def get(self):
         """Health of the database and Redis (getStorageHealth)
 
         `poolStatus` is this process's connection pool; Redis `memory` comes from `INFO`.
         With Redis stopped the answer still comes, with `connected: false`.
         """
-        return ok(services().storage_health.check())
+        return services().storage_health.check()
 
 
 @blp.route("/storage/<data_type>")
 class StorageStrategy(MethodView):
     @admin_required
-    @blp.response(200, envelope(StorageConfigSchema))
+    @blp.response(200, StorageConfigSchema)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
     def get(self, data_type):
         """The storage strategy of a data type (getStorageConfig)
 
         `dataType` is one of `apikey`, `account`, `usage`, `session`.
         """
-        return ok(services().storage.get(data_type))
+        return services().storage.get(data_type)
 
     @admin_required
     @blp.arguments(StorageSwitchSchema)
-    @blp.response(200, envelope(StorageSwitchedSchema))
+    @blp.response(200, StorageSwitchedSchema)
     @blp.alt_response(422, schema=ErrorEnvelopeSchema,
                       description="STRATEGY_REFUSED: the combination could lose data or "
                                   "authorise wrongly; `details` gives the reason per field.")
@@ -57,4 +57,4 @@ class StorageStrategy(MethodView):
         Stored in the database and announced to every worker of every instance, which follow
         it within about a quarter of a second.
         """
-        return ok(services().storage.switch(data_type, new))
+        return services().storage.switch(data_type, new)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.api.auth import admin_required
 from app.api.batch_tables import dump_result
 from app.api.deps import services
-from app.api.envelope import ErrorEnvelopeSchema, envelope, ok
+from app.api.envelope import EnvelopeBlueprint, ErrorEnvelopeSchema
 from app.api.schemas.transactions import (
     BatchResultSchema,
     BatchSchema,
@@ -19,7 +18,7 @@ from app.api.schemas.transactions import (
     TransactionSchema,
 )
 
-blp = Blueprint(
+blp = EnvelopeBlueprint(
     "admin_transactions", __name__, url_prefix="/api/admin",
     description="""Batches and transactions over these tables, through the same services as
 their single routes: same validation, same cache invalidation, done after the commit. Each
@@ -52,7 +51,7 @@ def _shown(applied) -> list:
 class Batch(MethodView):
     @admin_required
     @blp.arguments(BatchSchema)
-    @blp.response(200, envelope(BatchResultSchema))
+    @blp.response(200, BatchResultSchema)
     @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="An operation did not "
                       "validate, or its table does not offer its type; nothing was changed. "
                       "`details.operations` names it by index.")
@@ -70,45 +69,45 @@ class Batch(MethodView):
         """
         applied = services().transactions.run_batch(
             body["operations"], isolation_level=body["options"]["isolation_level"])
-        return ok({"results": _shown(applied)})
+        return {"results": _shown(applied)}
 
 
 @blp.route("/transactions")
 class Transactions(MethodView):
     @admin_required
     @blp.arguments(TransactionBeginSchema)
-    @blp.response(201, envelope(TransactionSchema))
+    @blp.response(201, TransactionSchema)
     def post(self, options):
         """Begin a staged transaction (beginTransaction)"""
-        return ok(services().transactions.begin(**options))
+        return services().transactions.begin(**options)
 
 
 @blp.route("/transactions/<transaction_id>")
 class Transaction(MethodView):
     @admin_required
-    @blp.response(200, envelope(TransactionSchema))
+    @blp.response(200, TransactionSchema)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
     def get(self, transaction_id):
         """A staged transaction's state"""
-        return ok(services().transactions.get(transaction_id))
+        return services().transactions.get(transaction_id)
 
 
 @blp.route("/transactions/<transaction_id>/operations")
 class TransactionOperations(MethodView):
     @admin_required
     @blp.arguments(OperationSchema)
-    @blp.response(201, envelope(StagedSchema))
+    @blp.response(201, StagedSchema)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="Already closed.")
     @blp.alt_response(410, schema=ErrorEnvelopeSchema, description="Timed out.")
     def post(self, operation, transaction_id):
         """Stage one operation (the shape of a batch operation)"""
-        return ok(services().transactions.stage(transaction_id, operation))
+        return services().transactions.stage(transaction_id, operation)
 
 
 @blp.route("/transactions/<transaction_id>/commit")
 class TransactionCommit(MethodView):
     @admin_required
-    @blp.response(200, envelope(CommittedSchema))
+    @blp.response(200, CommittedSchema)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="Already closed.")
     @blp.alt_response(410, schema=ErrorEnvelopeSchema, description="Timed out.")
     def post(self, transaction_id):
@@ -118,15 +117,15 @@ class TransactionCommit(MethodView):
         the error names it by `index`, and the transaction is closed as failed.
         """
         committed = services().transactions.commit(transaction_id)
-        return ok({**committed, "results": _shown(committed["results"])})
+        return {**committed, "results": _shown(committed["results"])}
 
 
 @blp.route("/transactions/<transaction_id>/rollback")
 class TransactionRollback(MethodView):
     @admin_required
-    @blp.response(200, envelope(TransactionSchema))
+    @blp.response(200, TransactionSchema)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="Already closed.")
     @blp.alt_response(410, schema=ErrorEnvelopeSchema, description="Timed out.")
     def post(self, transaction_id):
         """Roll back: discard the staged operations (rollbackTransaction)"""
-        return ok(services().transactions.rollback(transaction_id))
+        return services().transactions.rollback(transaction_id)

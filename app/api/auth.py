@@ -10,10 +10,12 @@ from flask_smorest import Blueprint
 from app.api.deps import principal, services
 from app.errors import Forbidden
 
-ADMIN = [{"adminSession": []}]
-API_KEY = [{"apiKeyBearer": []}, {"apiKeyHeader": []}]
-ANY_SESSION = [{"session": []}]
-USAGE_CALLER = [{"session": []}, {"apiKeyBearer": []}, {"apiKeyHeader": []}]
+# OpenAPI security requirements: any one of the listed schemes admits the caller.
+Security = list[dict[str, list[str]]]
+ADMIN: Security = [{"adminSession": []}]
+API_KEY: Security = [{"apiKeyBearer": []}, {"apiKeyHeader": []}]
+ANY_SESSION: Security = [{"session": []}]
+USAGE_CALLER: Security = [{"session": []}, {"apiKeyBearer": []}, {"apiKeyHeader": []}]
 
 SECURITY_SCHEMES = {
     "adminSession": {"type": "http", "scheme": "bearer", "bearerFormat": "rgs_ session token",

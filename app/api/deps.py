@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
+from app.bootstrap import Services, services_of
 
-def services():
-    return current_app.extensions["relaygate"]
+
+def services() -> Services:
+    return services_of(current_app)
 
 
 def principal():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from flask_smorest import Blueprint
 from marshmallow import INCLUDE, Schema, fields
 
 
@@ -40,6 +41,22 @@ def envelope(schema: type[Schema], many: bool = False) -> type[Schema]:
 
 def ok(data) -> dict:
     return {"success": True, "data": data}
+
+
+class EnvelopeBlueprint(Blueprint):
+    """A blueprint whose views return their data alone: flask-smorest's response hooks wrap
+    each answer in the success envelope and document it so (`envelope(schema)`)."""
+
+    @staticmethod
+    def _prepare_response_content(data):
+        return ok(data)
+
+    @staticmethod
+    def _make_doc_response_schema(schema):
+        # An error envelope (every alt_response but one) is already the whole answer.
+        if schema is None or "success" in schema.declared_fields:
+            return schema
+        return envelope(type(schema), many=bool(schema.many))()
 
 
 def error_body(code: str, message: str, details: dict | None = None, **extra) -> dict:

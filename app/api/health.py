@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from app.api.deps import services
-from app.api.envelope import envelope, ok
+from app.api.envelope import EnvelopeBlueprint
 from app.errors import Unavailable
 
-blp = Blueprint("health", __name__, description="Liveness and readiness probes.")
+blp = EnvelopeBlueprint(
+    "health", __name__, description="Liveness and readiness probes.")
 
 
 class LivenessSchema(Schema):
@@ -27,19 +27,19 @@ class ReadinessSchema(Schema):
 
 @blp.route("/healthz")
 class Liveness(MethodView):
-    @blp.response(200, envelope(LivenessSchema))
+    @blp.response(200, LivenessSchema)
     def get(self):
         """The process is alive"""
-        return ok({"status": "ok"})
+        return {"status": "ok"}
 
 
 @blp.route("/readyz")
 class Readiness(MethodView):
-    @blp.response(200, envelope(ReadinessSchema))
+    @blp.response(200, ReadinessSchema)
     @blp.alt_response(503, description="The database (or Redis, when configured) is not ready.")
     def get(self):
         """The database is reachable and migrated to head; Redis answers when configured"""
         ready, report = services().health.readiness()
         if not ready:
             raise Unavailable("A dependency is not ready.", code="NOT_READY", details=report)
-        return ok({"status": "ready", **report})
+        return {"status": "ready", **report}

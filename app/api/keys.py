@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.api.auth import admin_required, api_key_required
 from app.api.deps import principal, services
-from app.api.envelope import EmptySchema, ErrorEnvelopeSchema, envelope, ok
+from app.api.envelope import EmptySchema, EnvelopeBlueprint, ErrorEnvelopeSchema
 from app.api.schemas.keys import (
     SORT_FIELDS,
     KeyCreatedSchema,
@@ -26,15 +25,16 @@ from app.api.schemas.keys import (
 from app.errors import NotFound
 from app.services.usage import UsageRecord
 
-blp = Blueprint("keys", __name__, url_prefix="/api/keys",
-                description="API keys (ApiKeyInterface). Admin only, except /api/keys/me.")
+blp = EnvelopeBlueprint(
+    "keys", __name__, url_prefix="/api/keys",
+    description="API keys (ApiKeyInterface). Admin only, except /api/keys/me.")
 
 
 @blp.route("")
 class Keys(MethodView):
     @admin_required
     @blp.arguments(KeyQueryArgsSchema, location="query")
-    @blp.response(200, envelope(KeyPageSchema))
+    @blp.response(200, KeyPageSchema)
     def get(self, args):
         """List API keys (getAllApiKeys)
 
@@ -42,37 +42,37 @@ class Keys(MethodView):
         left out unless `includeDeleted=true`. `page` counts from 1.
         """
         args["sort_by"] = SORT_FIELDS[args["sort_by"]]
-        return ok(services().keys.list(**args))
+        return services().keys.list(**args)
 
     @admin_required
     @blp.arguments(KeyCreateSchema)
-    @blp.response(201, envelope(KeyCreatedSchema))
+    @blp.response(201, KeyCreatedSchema)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="The id is taken.")
     def post(self, body):
         """Create an API key (createApiKey)
 
         The answer carries the plaintext key once; only its SHA-256 is stored.
         """
-        return ok(services().keys.create(body))
+        return services().keys.create(body)
 
 
 @blp.route("/me")
 class OwnKey(MethodView):
     @api_key_required
-    @blp.response(200, envelope(KeyWithLimitsSchema))
+    @blp.response(200, KeyWithLimitsSchema)
     @blp.alt_response(401, schema=ErrorEnvelopeSchema, description="Missing or invalid key.")
     def get(self):
         """The calling key's own data, limits and usage
 
         `limits` lists each of the key's limits with what is used and what remains now.
         """
-        return ok(services().key_report.view(principal().id))
+        return services().key_report.view(principal().id)
 
 
 @blp.route("/me/usage")
 class OwnKeyUsage(MethodView):
     @api_key_required
-    @blp.response(200, envelope(KeyReportSchema))
+    @blp.response(200, KeyReportSchema)
     @blp.alt_response(401, schema=ErrorEnvelopeSchema, description="Missing or invalid key.")
     def get(self):
         """The calling key's limits and what remains, its usage and the models it may use
@@ -82,48 +82,48 @@ class OwnKeyUsage(MethodView):
         today in the quota time zone), and the active catalogue models its permissions allow.
         Nothing of any other key.
         """
-        return ok(services().key_report.for_key(principal().id))
+        return services().key_report.for_key(principal().id)
 
 
 @blp.route("/validate")
 class Validate(MethodView):
     @admin_required
     @blp.arguments(KeyValidateSchema)
-    @blp.response(200, envelope(KeyValidationSchema))
+    @blp.response(200, KeyValidationSchema)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="No key has that hash.")
     def post(self, body):
         """Validate a key by its SHA-256 hex (validateApiKey)"""
         found = services().keys.validate(body["hashedKey"])
         if found is None:
             raise NotFound("No API key has that hash.", code="DB_RECORD_NOT_FOUND")
-        return ok(found)
+        return found
 
 
 @blp.route("/<key_id>")
 class Key(MethodView):
     @admin_required
-    @blp.response(200, envelope(KeyWithLimitsSchema))
+    @blp.response(200, KeyWithLimitsSchema)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
     def get(self, key_id):
         """Get an API key (getApiKey)
 
         `limits` lists each of the key's limits with what is used and what remains now.
         """
-        return ok(services().key_report.view(key_id))
+        return services().key_report.view(key_id)
 
     @admin_required
     @blp.arguments(KeyUpdateSchema)
-    @blp.response(200, envelope(KeySchema))
+    @blp.response(200, KeySchema)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
     def patch(self, body, key_id):
         """Change some of a key's fields (updateApiKey)
 
         The change applies to the very next request on every worker.
         """
-        return ok(services().keys.update(key_id, body))
+        return services().keys.update(key_id, body)
 
     @admin_required
-    @blp.response(200, envelope(EmptySchema))
+    @blp.response(200, EmptySchema)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
     def delete(self, key_id):
         """Delete an API key (deleteApiKey)
@@ -131,14 +131,14 @@ class Key(MethodView):
         The key stops working at once; its row and usage history stay.
         """
         services().keys.delete(key_id)
-        return ok({})
+        return {}
 
 
 @blp.route("/<key_id>/usage")
 class KeyUsage(MethodView):
     @admin_required
     @blp.arguments(UsageInputSchema)
-    @blp.response(201, envelope(UsageRecordedSchema))
+    @blp.response(201, UsageRecordedSchema)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
     @blp.alt_response(422, schema=ErrorEnvelopeSchema,
                       description="A bad field, or a timestamp outside the usage retention.")
@@ -149,5 +149,5 @@ class KeyUsage(MethodView):
         concurrent calls. Under the `usage` storage strategy `write_behind` the record is
         queued (`queued: true`) and a worker stores it.
         """
-        return ok(services().usage_reports.record_for_key(UsageRecord(api_key_id=key_id,
-                                                                      **body)))
+        return services().usage_reports.record_for_key(UsageRecord(api_key_id=key_id,
+                                                                      **body))

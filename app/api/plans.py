@@ -3,31 +3,31 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.api.auth import admin_required
 from app.api.deps import services
-from app.api.envelope import ErrorEnvelopeSchema, envelope, ok
+from app.api.envelope import EnvelopeBlueprint, ErrorEnvelopeSchema
 from app.api.schemas.plans import PlanLimitSchema, PlanLimitUpdateSchema
 
-blp = Blueprint("plans", __name__, url_prefix="/api/plans",
-                description="Plan limits: uses per period of each model type. Periods start at "
-                            "midnight in the configured time zone.")
+blp = EnvelopeBlueprint(
+    "plans", __name__, url_prefix="/api/plans",
+    description="Plan limits: uses per period of each model type. Periods start at "
+                "midnight in the configured time zone.")
 
 
 @blp.route("")
 class Plans(MethodView):
-    @blp.response(200, envelope(PlanLimitSchema, many=True))
+    @blp.response(200, PlanLimitSchema(many=True))
     def get(self):
         """List every plan's limits (public)"""
-        return ok(services().plans.list())
+        return services().plans.list()
 
 
 @blp.route("/<plan>/<model_type>")
 class PlanLimit(MethodView):
     @admin_required
     @blp.arguments(PlanLimitUpdateSchema)
-    @blp.response(200, envelope(PlanLimitSchema))
+    @blp.response(200, PlanLimitSchema)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="No such plan or type.")
     def put(self, body, plan, model_type):
         """Change one plan's limit and period for one model type (admin)
@@ -35,4 +35,4 @@ class PlanLimit(MethodView):
         Applies to the very next usage check, on every worker. Changing the period starts a
         fresh count.
         """
-        return ok(services().plans.set(plan, model_type, **body))
+        return services().plans.set(plan, model_type, **body)

@@ -124,9 +124,9 @@ def document(api) -> None:
         shapes = protocol_of(path)
         if not shapes:
             continue
-        schema = refs[shapes[0]] if len(shapes) == 1 else {"oneOf": [refs[s] for s in shapes]}
+        shape = refs[shapes[0]] if len(shapes) == 1 else {"oneOf": [refs[s] for s in shapes]}
         error = {"description": f"An error in {' or '.join(shapes)}'s own shape.",
-                 "content": {"application/json": {"schema": schema}}}
+                 "content": {"application/json": {"schema": shape}}}
         for operation in operations.values():
             responses = operation.get("responses", {})
             for status in list(responses):

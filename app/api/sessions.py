@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.api.auth import admin_required, session_required
 from app.api.deps import client_address, principal, services
-from app.api.envelope import EmptySchema, ErrorEnvelopeSchema, envelope, ok
+from app.api.envelope import EmptySchema, EnvelopeBlueprint, ErrorEnvelopeSchema
 from app.api.schemas.sessions import (
     LoginSchema,
     SessionCleanupSchema,
@@ -20,8 +19,9 @@ from app.api.schemas.sessions import (
     SessionUpdateSchema,
 )
 
-blp = Blueprint("sessions", __name__, url_prefix="/api/sessions",
-                description="Admin login and sessions (SessionInterface).")
+blp = EnvelopeBlueprint(
+    "sessions", __name__, url_prefix="/api/sessions",
+    description="Admin login and sessions (SessionInterface).")
 
 
 def _client() -> dict:
@@ -31,7 +31,7 @@ def _client() -> dict:
 @blp.route("/login")
 class Login(MethodView):
     @blp.arguments(LoginSchema)
-    @blp.response(200, envelope(SessionTokenSchema))
+    @blp.response(200, SessionTokenSchema)
     @blp.alt_response(401, schema=ErrorEnvelopeSchema, description="Wrong credentials.")
     @blp.alt_response(429, schema=ErrorEnvelopeSchema,
                       description="Too many failed logins; see Retry-After.")
@@ -45,34 +45,34 @@ class Login(MethodView):
         username failing from many addresses makes addresses that failed wait a growing
         delay between attempts. 503 with Retry-After when too many logins hash at once.
         """
-        return ok(services().sessions.login(body["username"], body["password"], **_client()))
+        return services().sessions.login(body["username"], body["password"], **_client())
 
 
 @blp.route("")
 class Sessions(MethodView):
     @admin_required
     @blp.arguments(SessionCreateSchema)
-    @blp.response(201, envelope(SessionTokenSchema))
+    @blp.response(201, SessionTokenSchema)
     def post(self, body):
         """Create a session for a user (createSession)
 
         How a trusted backend issues a session to one of its users. Default TTL 24 hours.
         """
         body.setdefault("ip_address", client_address())
-        return ok(services().sessions.create(**body))
+        return services().sessions.create(**body)
 
 
 @blp.route("/current")
 class CurrentSession(MethodView):
     @session_required
-    @blp.response(200, envelope(SessionSchema))
+    @blp.response(200, SessionSchema)
     def get(self):
         """Validate the bearer session token (validateSession)"""
-        return ok(principal().data)
+        return principal().data
 
     @session_required
     @blp.arguments(SessionUpdateSchema)
-    @blp.response(200, envelope(SessionExpirySchema))
+    @blp.response(200, SessionExpirySchema)
     def patch(self, body):
         """Update the session's data or extend its life (updateSession)
 
@@ -80,33 +80,33 @@ class CurrentSession(MethodView):
         to the maximum lifetime counted from the session's creation (RELAYGATE_SESSION_MAX_LIFETIME,
         30 days by default), which no extension passes.
         """
-        return ok(services().sessions.update(principal().token, **body))
+        return services().sessions.update(principal().token, **body)
 
     @session_required
-    @blp.response(200, envelope(EmptySchema))
+    @blp.response(200, EmptySchema)
     def delete(self):
         """End the session (deleteSession)"""
         services().sessions.delete(principal().token)
-        return ok({})
+        return {}
 
 
 @blp.route("/revoke-all")
 class RevokeAll(MethodView):
     @session_required
-    @blp.response(200, envelope(SessionRevokeAllSchema))
+    @blp.response(200, SessionRevokeAllSchema)
     def post(self):
         """End all my sessions
 
         Every session of the bearer's user (an admin's or a user's) ends, this one included:
         after a lost device or a leaked token. Other users' sessions stay.
         """
-        return ok(services().sessions.revoke_all(principal().token))
+        return services().sessions.revoke_all(principal().token)
 
 
 @blp.route("/cleanup")
 class Cleanup(MethodView):
     @admin_required
-    @blp.response(200, envelope(SessionCleanupSchema))
+    @blp.response(200, SessionCleanupSchema)
     def post(self):
         """Delete expired sessions (cleanupExpiredSessions)"""
-        return ok(services().sessions.cleanup_expired())
+        return services().sessions.cleanup_expired()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.api.auth import credential_required
 from app.api.deps import credential, services
-from app.api.envelope import ErrorEnvelopeSchema, envelope, ok
+from app.api.envelope import EnvelopeBlueprint, ErrorEnvelopeSchema
 from app.api.schemas.usage import (
     ActingForArgsSchema,
     IdempotencyHeaderSchema,
@@ -23,9 +22,10 @@ from app.api.schemas.usage import (
     query_over_body,
 )
 
-blp = Blueprint("usage", __name__, url_prefix="/api/usage",
-                description="Usage quotas of users (or of keys without an owner). The caller "
-                            "is a user session, an API key, or an admin naming ?userId=.")
+blp = EnvelopeBlueprint(
+    "usage", __name__, url_prefix="/api/usage",
+    description="Usage quotas of users (or of keys without an owner). The caller "
+                "is a user session, an API key, or an admin naming ?userId=.")
 
 LIMIT_REACHED = {"schema": LimitErrorEnvelopeSchema, "description":
                  "The limit is reached: PREMIUM_LIMIT_EXCEEDED or BASIC_LIMIT_EXCEEDED, with "
@@ -46,7 +46,7 @@ def _legacy_body() -> dict:
 class Check(MethodView):
     @credential_required
     @blp.arguments(UsageQueryArgsSchema(), location="query")
-    @blp.response(200, envelope(UsageCheckSchema))
+    @blp.response(200, UsageCheckSchema)
     @blp.alt_response(429, **LIMIT_REACHED)
     @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="`model` is missing.")
     def get(self, query):
@@ -57,8 +57,8 @@ class Check(MethodView):
         body; the query wins.
         """
         args = query if "model" in query else query_over_body(query, _legacy_body())
-        return ok(services().quota_gate.check(credential(), args["model"],
-                                              user_id=args.get("user_id")))
+        return services().quota_gate.check(credential(), args["model"],
+                                              user_id=args.get("user_id"))
 
 
 @blp.route("/update")
@@ -67,7 +67,7 @@ class Update(MethodView):
     @blp.arguments(UsageUpdateQueryArgsSchema(), location="query")
     @blp.arguments(UsageUpdateBodySchema(), location="json", required=False)
     @blp.arguments(IdempotencyHeaderSchema(), location="headers")
-    @blp.response(200, envelope(UsageUpdatedSchema))
+    @blp.response(200, UsageUpdatedSchema)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema,
                       description="The Idempotency-Key was used for a different update.")
     def post(self, query, body, headers):
@@ -77,9 +77,9 @@ class Update(MethodView):
         users' credits pay first). A retry with the same `Idempotency-Key` counts once.
         """
         args = query_over_body(query, body)
-        return ok(services().quota_gate.update(
+        return services().quota_gate.update(
             credential(), args["model"], user_id=args.get("user_id"),
-            increment=args.get("increment", 1), idempotency_key=headers.get("idempotency_key")))
+            increment=args.get("increment", 1), idempotency_key=headers.get("idempotency_key"))
 
 
 @blp.route("/reserve")
@@ -87,7 +87,7 @@ class Reserve(MethodView):
     @credential_required
     @blp.arguments(UsageQueryArgsSchema(), location="query")
     @blp.arguments(UsageBodySchema(), location="json", required=False)
-    @blp.response(201, envelope(ReservationSchema))
+    @blp.response(201, ReservationSchema)
     @blp.alt_response(429, **LIMIT_REACHED)
     def post(self, query, body):
         """Take one unit now, for callers that must never overshoot
@@ -97,15 +97,15 @@ class Reserve(MethodView):
         expires.
         """
         args = query_over_body(query, body)
-        return ok(services().quota_gate.reserve(credential(), args["model"],
-                                                user_id=args.get("user_id")))
+        return services().quota_gate.reserve(credential(), args["model"],
+                                                user_id=args.get("user_id"))
 
 
 @blp.route("/reservations/<reservation_id>/commit")
 class Commit(MethodView):
     @credential_required
     @blp.arguments(ActingForArgsSchema(), location="query")
-    @blp.response(200, envelope(ReservationStateSchema))
+    @blp.response(200, ReservationStateSchema)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="It was cancelled.")
     def post(self, query, reservation_id):
@@ -113,18 +113,18 @@ class Commit(MethodView):
 
         Committing twice is harmless. An expired reservation is recorded all the same.
         """
-        return ok(services().quota_gate.commit(credential(), reservation_id,
-                                               user_id=query.get("user_id")))
+        return services().quota_gate.commit(credential(), reservation_id,
+                                               user_id=query.get("user_id"))
 
 
 @blp.route("/reservations/<reservation_id>/cancel")
 class Cancel(MethodView):
     @credential_required
     @blp.arguments(ActingForArgsSchema(), location="query")
-    @blp.response(200, envelope(ReservationStateSchema))
+    @blp.response(200, ReservationStateSchema)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="It was committed.")
     def post(self, query, reservation_id):
         """Give a reserved unit back"""
-        return ok(services().quota_gate.cancel(credential(), reservation_id,
-                                               user_id=query.get("user_id")))
+        return services().quota_gate.cancel(credential(), reservation_id,
+                                               user_id=query.get("user_id"))

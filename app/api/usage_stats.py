@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.api.auth import admin_or_api_key_required, admin_required, own_key_scope
 from app.api.csv_export import stats_csv
 from app.api.deps import principal, services
-from app.api.envelope import ErrorEnvelopeSchema, envelope, ok
+from app.api.envelope import EnvelopeBlueprint, ErrorEnvelopeSchema
 from app.api.schemas.usage_stats import (
     CostAnalysisQueryArgsSchema,
     CostAnalysisSchema,
@@ -23,9 +22,10 @@ from app.errors import InvalidInput
 from app.services.usage import UsageRecord
 from app.services.usage_query import CostQuery, StatsQuery
 
-blp = Blueprint("usage_stats", __name__, url_prefix="/api/usage",
-                description="Usage statistics and cost analysis (UsageStatsInterface). Admins "
-                            "see every key; an API key sees its own only.")
+blp = EnvelopeBlueprint(
+    "usage_stats", __name__, url_prefix="/api/usage",
+    description="Usage statistics and cost analysis (UsageStatsInterface). Admins "
+                "see every key; an API key sees its own only.")
 
 _FORBIDDEN = {"schema": ErrorEnvelopeSchema, "description": "An API key asked for another key."}
 
@@ -34,8 +34,8 @@ _FORBIDDEN = {"schema": ErrorEnvelopeSchema, "description": "An API key asked fo
 class Records(MethodView):
     @admin_or_api_key_required
     @blp.arguments(UsageStatsRecordSchema)
-    @blp.response(201, envelope(UsageStatsRecordedSchema))
-    @blp.alt_response(200, schema=envelope(UsageStatsRecordedSchema),
+    @blp.response(201, UsageStatsRecordedSchema)
+    @blp.alt_response(200, schema=UsageStatsRecordedSchema,
                       description="That requestId was already reported for that key; nothing "
                                   "changed.")
     @blp.alt_response(403, **_FORBIDDEN)
@@ -62,14 +62,14 @@ class Records(MethodView):
                                details={"apiKeyId": ["Missing data for required field."]})
         recorded = services().usage_reports.record(UsageRecord(**body),
                                                    by_admin=caller.is_admin)
-        return ok({"recorded": recorded}), 201 if recorded else 200
+        return {"recorded": recorded}, 201 if recorded else 200
 
 
 @blp.route("/stats")
 class Stats(MethodView):
     @admin_or_api_key_required
     @blp.arguments(UsageStatsQueryArgsSchema, location="query")
-    @blp.response(200, envelope(UsageStatsSchema))
+    @blp.response(200, UsageStatsSchema)
     @blp.alt_response(403, **_FORBIDDEN)
     def get(self, args):
         """Usage per hour, day or month (getUsageStats)
@@ -80,14 +80,14 @@ class Stats(MethodView):
         output = args.pop("format")
         args["api_key_id"] = own_key_scope(args.get("api_key_id"))
         data = services().usage.stats(StatsQuery(**args))
-        return stats_csv(data, args.get("group_by")) if output == "csv" else ok(data)
+        return stats_csv(data, args.get("group_by")) if output == "csv" else data
 
 
 @blp.route("/cost-analysis")
 class CostAnalysis(MethodView):
     @admin_or_api_key_required
     @blp.arguments(CostAnalysisQueryArgsSchema, location="query")
-    @blp.response(200, envelope(CostAnalysisSchema))
+    @blp.response(200, CostAnalysisSchema)
     @blp.alt_response(403, **_FORBIDDEN)
     def get(self, args):
         """Where the money went (getCostAnalysis)
@@ -96,17 +96,17 @@ class CostAnalysis(MethodView):
         the change against the day before, and the `top` models by cost.
         """
         args["api_key_id"] = own_key_scope(args.get("api_key_id"))
-        return ok(services().usage.cost_analysis(CostQuery(**args)))
+        return services().usage.cost_analysis(CostQuery(**args))
 
 
 @blp.route("/cleanup")
 class Cleanup(MethodView):
     @admin_required
     @blp.arguments(UsageStatsCleanupSchema)
-    @blp.response(200, envelope(UsageStatsCleanupResultSchema))
+    @blp.response(200, UsageStatsCleanupResultSchema)
     def post(self, body):
         """Delete raw usage events older than the retention (cleanupOldStats)
 
         In short batches; the hourly rollups stay, so reports over old ranges still answer.
         """
-        return ok(services().usage.cleanup(body.get("retention_days")))
+        return services().usage.cleanup(body.get("retention_days"))

@@ -12,7 +12,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import redis
 
@@ -20,12 +20,15 @@ from app.cache.keys import RedisKeys
 from app.cache.lua import Scripts
 from app.cache.topology import Client, is_cluster
 
+if TYPE_CHECKING:
+    from app.cache.store import CacheStore
+
 log = logging.getLogger(__name__)
 
 # What a store raises when it does not fail open itself (the caller decides what it means).
 CacheError = redis.RedisError
 
-T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class RedisConnection:
@@ -65,24 +68,24 @@ class RedisStore:
     """A store's base: its connection, given itself or as the CacheStore that holds it (off
     when None was given or Redis is not configured)."""
 
-    def __init__(self, connection: RedisConnection | None):
+    def __init__(self, connection: RedisConnection | CacheStore | None):
         # A CacheStore carries the connection as `.redis`; services hand over their cache.
-        connection = getattr(connection, "redis", connection)
-        self.redis: RedisConnection = connection or RedisConnection(None)
+        found = getattr(connection, "redis", connection)
+        self.redis = found if isinstance(found, RedisConnection) else RedisConnection(None)
 
     def available(self) -> bool:
         return self.redis.available()
 
 
-def fail_open(unavailable: T, *, during_backoff: bool = False
-              ) -> Callable[[Callable[..., T]], Callable[..., T]]:
+def fail_open(unavailable: object, *, during_backoff: bool = False
+              ) -> Callable[[F], F]:
     """Decorate a store method: while Redis is unavailable, or when the call fails, answer
     `unavailable` (the method's typed "unavailable") and start the connection's back-off.
     `during_backoff`: try even in the back-off (a write others must see if Redis is back)."""
 
-    def decorate(method: Callable[..., T]) -> Callable[..., T]:
+    def decorate(method: F) -> F:
         @functools.wraps(method)
-        def wrapper(self: RedisStore, *args, **kwargs) -> T:
+        def wrapper(self: RedisStore, *args, **kwargs):
             usable = self.redis.enabled if during_backoff else self.redis.available()
             if not usable:
                 return unavailable
@@ -92,6 +95,6 @@ def fail_open(unavailable: T, *, during_backoff: bool = False
                 self.redis.failed(error)
                 return unavailable
 
-        return wrapper
+        return cast(F, wrapper)
 
     return decorate

@@ -91,7 +91,9 @@ def connect(url: str | None, *, socket_timeout: float,
     if scheme == "redis+cluster":
         password, nodes = _nodes(urlsplit(url).netloc)
         return RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in nodes],
-                            password=password, max_connections=max_connections, **timeouts)
+                            password=password, max_connections=max_connections,
+                            socket_timeout=socket_timeout,
+                            socket_connect_timeout=socket_timeout)
     pool = redis.BlockingConnectionPool.from_url(
         url, max_connections=max_connections, timeout=1.0, health_check_interval=30,
         **timeouts)

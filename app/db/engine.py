@@ -26,7 +26,7 @@ def build_engine(settings: Settings) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    connect_args = {"connect_timeout": 5}
+    connect_args: dict[str, object] = {"connect_timeout": 5}
     if settings.db_pgbouncer:
         # Transaction pooling: each transaction may run on another server connection, so no
         # prepared statements and no session state; the timeout is set in every transaction.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import cast
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import QueuePool
@@ -35,7 +36,7 @@ class TimedQueuePool(QueuePool):
                 self.on_wait(time.perf_counter() - started)
 
     def recreate(self) -> TimedQueuePool:
-        pool = super().recreate()
+        pool = cast(TimedQueuePool, super().recreate())  # recreate() builds self.__class__
         pool.on_wait = self.on_wait  # engine.dispose() must not silently drop the observer
         return pool
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import repositories as repos
 from app.db.engine import translate
@@ -52,7 +52,7 @@ class UnitOfWork:
     def __init__(self, session_factory: sessionmaker, execution_options: dict | None = None):
         self._session_factory = session_factory
         self._execution_options = execution_options
-        self.session = None
+        self.session: Session | None = None
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
@@ -134,7 +134,7 @@ class UnitOfWorkFactory:
 
         The caller commits it explicitly; leaving the block otherwise rolls it all back.
         """
-        options = {}
+        options: dict[str, object] = {}
         if isolation_level:
             options["isolation_level"] = isolation_level
         if read_only:

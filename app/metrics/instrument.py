@@ -1,11 +1,10 @@
-"""Hooks that feed the collector: SQLAlchemy cursor events, pool waits, Flask requests."""
+"""Hooks that feed the collector: SQLAlchemy cursor events and pool waits (requests: app/api)."""
 
 from __future__ import annotations
 
 import logging
 import time
 
-from flask import Flask, g, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -46,27 +45,3 @@ def instrument_engine(engine: Engine, collector: Collector, *, slow_query_ms: fl
     event.listen(engine, "after_cursor_execute", after)
     if hasattr(engine.pool, "on_wait"):
         engine.pool.on_wait = waited
-
-
-def instrument_requests(app: Flask, monitoring) -> None:
-    """Count every answer by route and status, and its error code, after it is made."""
-
-    @app.before_request
-    def _started():
-        g.rg_started = time.perf_counter()
-
-    @app.after_request
-    def _finished(response):
-        try:
-            started = g.pop("rg_started", None)
-            seconds = time.perf_counter() - started if started is not None else 0.0
-            route = request.url_rule.rule if request.url_rule else "<unmatched>"
-            code = None
-            if response.status_code >= 400 and response.is_json:
-                body = response.get_json(silent=True) or {}
-                code = (body.get("error") or {}).get("code") if isinstance(body, dict) else None
-            monitoring.request_finished(request.method, route, response.status_code, seconds,
-                                        code)
-        except Exception:  # measuring must never break an answer
-            log.exception("could not record request metrics")
-        return response

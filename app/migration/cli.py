@@ -7,6 +7,7 @@ import redis
 from flask import current_app
 from flask.cli import with_appcontext
 
+from app.bootstrap import services_of
 from app.migration.crs_crypto import WrongEncryptionKey
 from app.migration.crs_source import CrsSource
 from app.migration.importer import ImportService
@@ -37,7 +38,7 @@ def _phases(_ctx, _param, value: str) -> list[str]:
 def import_crs(redis_url: str, crs_encryption_key: str, timezone_offset: float, dry_run: bool,
                only: list[str], pause_after: int | None) -> None:
     """Move a claude-relay-service Redis store into Relaygate (idempotent, resumable)."""
-    services = current_app.extensions["relaygate"]
+    services = services_of(current_app)
     client = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=30)
     importer = ImportService(uow=services.uow, keys=services.keys, box=services.accounts.box,
                              groups=services.account_groups, usage=services.usage,

@@ -296,11 +296,13 @@ def _dt(value: Any) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _counters(raw: dict[str, Any], prefix: str = "") -> tuple[int, ...]:
+def _counters(raw: dict[str, Any],
+              prefix: str = "") -> tuple[int, int, int, int, int, int]:
     """requests, input, output, cache create, cache read and all tokens of a counter hash."""
     name = (lambda c: prefix + c[0].upper() + c[1:]) if prefix else (lambda c: c)
-    counts = [_int(raw.get(name(c))) for c in _COUNTERS]
-    return (*counts, _int(raw.get(name("allTokens"))) or sum(counts[1:]))
+    requests, inputs, outputs, creates, reads = (_int(raw.get(name(c))) for c in _COUNTERS)
+    return (requests, inputs, outputs, creates, reads,
+            _int(raw.get(name("allTokens"))) or inputs + outputs + creates + reads)
 
 
 def _list(value: Any) -> list[str]:
@@ -480,7 +482,7 @@ class CrsSource:
 
     def _account(self, kind: str, account_id: str, raw: dict[str, Any]) -> CrsAccount:
         secrets, decrypted, failed = self._decrypt_secrets(kind, raw)
-        oauth = next(
+        oauth: dict[str, Any] = next(
             (
                 _json(secrets.get(f), {})
                 for f in ("claudeAiOauth", "geminiOauth", "openaiOauth")

@@ -81,7 +81,7 @@ class UsageImport:
                               total_cost=usage.costs.get(("alltime", None)))
         before = uow.usage_baselines.totals_for_key(SOURCE, target)
         uow.usage_baselines.replace_for_key(SOURCE, target, _rows(entries))
-        after = sum((Totals(*e.counts, e.cost) for e in entries), Totals())
+        after = sum((Totals._make((*e.counts, e.cost)) for e in entries), Totals())
         if after != before:
             uow.api_keys.add_usage(
                 target, requests=after.requests - before.requests,

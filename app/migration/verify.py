@@ -25,7 +25,8 @@ _TARGETS = {"key": "api_keys", "account": "accounts", "admin": "admins"}
 def _ledger(importer, kind: str, source_ids: set[str]) -> tuple[Counter, Counter]:
     """Of the records still in the source, per group (an account's type, else the kind): those
     imported whose row exists here, and those skipped."""
-    imported, skipped = Counter(), Counter()
+    imported: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
     with importer.uow() as uow:
         for item in uow.crs_import_items.list_kind(kind):
             if item.source_id not in source_ids:

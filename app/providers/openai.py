@@ -23,6 +23,7 @@ class OpenAIClient(ProviderClient):
         return {"Authorization": f"Bearer {self.account.access_token or self.account.api_key}"}
 
     def payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        payload: dict[str, Any]
         if request.native is not None:
             payload = native_payload(request, stream=stream)
             if stream:
@@ -33,7 +34,7 @@ class OpenAIClient(ProviderClient):
         messages = list(request.messages)
         if request.system:
             messages.insert(0, {"role": "system", "content": request.system})
-        payload: dict[str, Any] = {"model": request.model, "messages": messages, "stream": stream}
+        payload = {"model": request.model, "messages": messages, "stream": stream}
         if request.max_tokens is not None:
             # OpenAI's reasoning models reject the older `max_tokens`; every chat model takes this.
             payload["max_completion_tokens"] = request.max_tokens

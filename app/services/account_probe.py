@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from app.errors import InvalidInput
 from app.providers.base import ChatRequest, ProviderError
+
+if TYPE_CHECKING:
+    from app.services.accounts import AccountService
+    from app.services.models import ModelService
 
 PROMPT = [{"role": "user", "content": "ping"}]
 
 
 class AccountProbe:
-    def __init__(self, *, accounts, models):
+    def __init__(self, *, accounts: AccountService, models: ModelService) -> None:
         self.accounts = accounts
         self.models = models
 

@@ -6,8 +6,10 @@ call the token endpoint, or to build a provider client (`client_for`).
 
 from __future__ import annotations
 
+import builtins
 import math
 from datetime import timedelta
+from typing import Unpack
 
 from app.crypto import SecretBox
 from app.db.models import Account
@@ -16,7 +18,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.providers import ProviderClient
 from app.services import account_pool as pool
 from app.services import account_views as views
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.permissions import PROVIDERS
 from app.services.retry import db_retry
 from app.services.upstream import build_client
@@ -36,7 +38,8 @@ def _not_found() -> NotFound:
 
 class AccountService(Service):
     def __init__(self, *, box: SecretBox, rate_limit_default_seconds: int = 60,
-                 connect_timeout: float = 10.0, read_timeout: float = 600.0, **kwargs):
+                 connect_timeout: float = 10.0, read_timeout: float = 600.0,
+                 **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.box = box
         self.rate_limit_default = timedelta(seconds=rate_limit_default_seconds)
@@ -145,7 +148,7 @@ class AccountService(Service):
     @db_retry
     def available(self, *, provider: str | None = None, status: str | None = None,
                   rate_limit_available: bool | None = None,
-                  min_tokens_remaining: int | None = None) -> list[dict]:
+                  min_tokens_remaining: int | None = None) -> builtins.list[dict]:
         """getAvailableAccounts; rate limits that have run out are lifted first."""
         now = self.clock()
         with self.uow() as uow:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 from app.db.models import Admin
 from app.errors import Conflict, DatabaseError, InvalidInput
 from app.security import Passwords
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 
 MIN_PASSWORD_LENGTH = 8
 
 
 class AdminService(Service):
-    def __init__(self, *, passwords: Passwords, **kwargs):
+    def __init__(self, *, passwords: Passwords, **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.passwords = passwords
 

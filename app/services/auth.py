@@ -45,7 +45,7 @@ def _bearer(authorization: str | None) -> str | None:
 
 
 class AuthService:
-    def __init__(self, *, keys: KeyService, sessions: SessionService):
+    def __init__(self, *, keys: KeyService, sessions: SessionService) -> None:
         self.keys = keys
         self.sessions = sessions
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.services.models import ModelService
+    from app.services.plans import PlanService
+    from app.services.users import UserService
+
 USERS_SHOWN = 100
 
 
 class CatalogueView:
-    def __init__(self, *, users, plans, models):
+    def __init__(self, *, users: UserService, plans: PlanService,
+                 models: ModelService) -> None:
         self.users = users
         self.plans = plans
         self.models = models

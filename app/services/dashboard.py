@@ -8,9 +8,18 @@ whole UTC hour, so the current hour's requests are in it.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from app.errors import DomainError
 from app.services.usage_query import StatsQuery
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from app.services.accounts import AccountService
+    from app.services.keys import KeyService
+    from app.services.monitoring import MonitoringService
+    from app.services.usage import UsageService
 
 PERIODS = {"24h": (timedelta(hours=24), "hour"), "7d": (timedelta(days=7), "day"),
            "30d": (timedelta(days=30), "day")}
@@ -33,7 +42,8 @@ def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime, str]:
 
 
 class Dashboard:
-    def __init__(self, *, usage, keys, accounts, monitoring, clock):
+    def __init__(self, *, usage: UsageService, keys: KeyService, accounts: AccountService,
+                 monitoring: MonitoringService, clock: Callable[[], datetime]) -> None:
         self.usage = usage
         self.keys = keys
         self.accounts = accounts

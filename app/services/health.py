@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from app.cache import CacheStore
 from app.cache.probe import RedisServer
 from app.errors import DatabaseError
 
+if TYPE_CHECKING:
+    from app.db.uow import UnitOfWorkFactory
+
 
 class HealthService:
-    def __init__(self, *, uow, cache: CacheStore | None, schema_heads: set[str],
-                 usage_queue_status: Callable[[], dict] | None = None):
+    def __init__(self, *, uow: UnitOfWorkFactory, cache: CacheStore | None, schema_heads: set[str],
+                 usage_queue_status: Callable[[], dict] | None = None) -> None:
         self.uow = uow
         self.cache = cache
         self.server = RedisServer(cache)

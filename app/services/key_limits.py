@@ -56,7 +56,7 @@ def _limit(name: str, unit: str, limit, used, resets_at=None) -> dict:
 
 
 class KeyLimits:
-    def __init__(self, *, slots: SlotLimiter, usage: UsageService, lease_seconds: int):
+    def __init__(self, *, slots: SlotLimiter, usage: UsageService, lease_seconds: int) -> None:
         self.slots = slots
         self.usage = usage
         self.lease_seconds = lease_seconds

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from app.services import permissions as perms
 from app.services.dashboard import period_bounds
 from app.services.keys import limit_fields
 from app.services.usage_query import StatsQuery
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from app.services.key_limits import KeyLimits
+    from app.services.key_windows import KeyWindows
+    from app.services.keys import KeyService
+    from app.services.models import ModelService
+    from app.services.quota.service import QuotaService
+    from app.services.usage import UsageService
 
 
 class KeyView:
@@ -20,7 +33,9 @@ class KeyView:
 
 
 class KeyReport:
-    def __init__(self, *, keys, usage, models, quota, clock, key_limits, key_windows):
+    def __init__(self, *, keys: KeyService, usage: UsageService, models: ModelService,
+                 quota: QuotaService, clock: Callable[[], datetime], key_limits: KeyLimits,
+                 key_windows: KeyWindows) -> None:
         self.keys = keys
         self.quota = quota
         self.usage = usage

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import math
 from datetime import UTC, timedelta
+from typing import Unpack
 
 from app.cache import read_through
 from app.db.models import ApiKey, ApiKeyBinding, ApiKeyTag
@@ -12,7 +14,7 @@ from app.errors import InvalidInput, NotFound, Unauthenticated
 from app.security import new_api_key, sha256_hex
 from app.services import clients
 from app.services import permissions as perms
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.key_periods import key_zone
 from app.services.legacy_keys import OUR_SCHEME, LegacyKeyHashes
 from app.services.retry import db_retry
@@ -51,7 +53,7 @@ def limit_fields(key: ApiKey) -> dict:
 class IssuedKey:
     """A key just created, with its plaintext: the one object that ever holds both."""
 
-    def __init__(self, key: ApiKey, plaintext: str):
+    def __init__(self, key: ApiKey, plaintext: str) -> None:
         self._key = key
         self.api_key = plaintext
 
@@ -64,7 +66,8 @@ def _not_found() -> NotFound:
 
 
 class KeyService(Service):
-    def __init__(self, *, legacy: LegacyKeyHashes | None = None, **kwargs):
+    def __init__(self, *, legacy: LegacyKeyHashes | None = None,
+                 **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.legacy = legacy
 
@@ -197,7 +200,7 @@ class KeyService(Service):
                 return self.accept(found)
         return self.accept(None)
 
-    def _lookups(self, plaintext: str) -> list[tuple[str, str]]:
+    def _lookups(self, plaintext: str) -> builtins.list[tuple[str, str]]:
         if self.legacy is None:
             return [(sha256_hex(plaintext), OUR_SCHEME)]
         return self.legacy.lookups(plaintext)

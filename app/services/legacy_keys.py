@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Unpack
 
 from app.crypto import SecretBox, SecretError
 from app.db.models import KeyHashPepper
 from app.security import constant_time_equal, sha256_hex
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ def crs_key_hash(plaintext: str, pepper: str) -> str:
 
 
 class LegacyKeyHashes(Service):
-    def __init__(self, *, box: SecretBox, refresh_seconds: float = 60.0, **kwargs):
+    def __init__(self, *, box: SecretBox, refresh_seconds: float = 60.0,
+                 **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.box = box
         self.refresh_seconds = refresh_seconds

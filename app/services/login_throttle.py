@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Unpack
 
 from app.cache.login_failures import FailureState, LoginFailureStore
 from app.errors import LimitExceeded
 from app.security import sha256_hex
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,8 @@ class ThrottleRules:
 
 class LoginThrottle(Service):
     def __init__(self, *, rules: ThrottleRules = ThrottleRules(),
-                 now_ms=lambda: int(time.time() * 1000), **kwargs):
+                 now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+                 **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.rules = rules
         self.now_ms = now_ms

@@ -8,6 +8,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from app.cache import CacheError, CacheStore
 from app.cache.probe import RedisServer
@@ -16,6 +17,9 @@ from app.metrics import prom
 from app.metrics.collector import Collector
 from app.metrics.sinks import GAUGES, RANGES
 from app.services.usage_queue import UsageQueue
+
+if TYPE_CHECKING:
+    from app.metrics.sinks import DatabaseSink, RedisSink
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +33,11 @@ def _iso(epoch: float) -> str:
 
 
 class MonitoringService:
-    def __init__(self, *, collector: Collector, sink, cache: CacheStore | None,
+    def __init__(self, *, collector: Collector, sink: RedisSink | DatabaseSink,
+                 cache: CacheStore | None,
                  pool_status: Callable[[], dict], flush_interval: float, slow_query_ms: float,
                  usage_queue: UsageQueue | None = None, drain_beat_within: float = 15.0,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time) -> None:
         self.collector = collector
         self.sink = sink
         self.cache = cache

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime, timedelta
+from typing import Any, Unpack
 
 import httpx
 
@@ -18,7 +19,7 @@ from app.crypto import SecretBox
 from app.db.models import Account
 from app.errors import Conflict, NotFound, Unavailable, UpstreamError
 from app.services import account_pool as pool
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.refresh_lock import RefreshLock
 from app.services.retry import db_retry
 from app.services.upstream import proxy_url
@@ -31,7 +32,7 @@ _JSON_BODY = {"claude", "openai"}
 class TokenRefresher(Service):
     def __init__(self, *, box: SecretBox, lock: RefreshLock, token_urls: dict[str, str],
                  client_ids: dict[str, str], client_secrets: dict[str, str],
-                 margin_seconds: int, timeout: float, **kwargs):
+                 margin_seconds: int, timeout: float, **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.box = box
         self.lock = lock
@@ -96,7 +97,7 @@ class TokenRefresher(Service):
             body["client_id"] = self.client_ids[provider]
         if self.client_secrets.get(provider):
             body["client_secret"] = self.client_secrets[provider]
-        payload = {"json": body} if provider in _JSON_BODY else {"data": body}
+        payload: dict[str, Any] = {"json": body} if provider in _JSON_BODY else {"data": body}
         try:
             client = httpx.Client(proxy=proxy_url(account, self.box), timeout=self.timeout,
                                   trust_env=False)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from app.cache import CacheError
 from app.errors import DomainError
 from app.services.storage.config import DATA_TYPES
 
+if TYPE_CHECKING:
+    from app.services.alerts.service import AlertService
+    from app.services.storage.health import StorageHealthService
+    from app.services.storage.service import StorageService
+    from app.services.usage_queue import UsageQueue
+
 
 class OperationsView:
-    def __init__(self, *, storage_health, storage, alerts, usage_queue):
+    def __init__(self, *, storage_health: StorageHealthService, storage: StorageService,
+                 alerts: AlertService, usage_queue: UsageQueue | None) -> None:
         self.storage_health = storage_health
         self.storage = storage
         self.alerts = alerts

@@ -39,11 +39,12 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Unpack
 
 from app.db.models import Account
 from app.errors import DomainError, Unavailable, UpstreamError
 from app.services import account_pool as pool
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.leases import Lease, LeaseManager
 from app.services.oauth import TokenRefresher
 from app.services.retry import db_retry
@@ -64,7 +65,7 @@ class NoAccountAvailable(Unavailable):
 class AccountScheduler(Service):
     def __init__(self, *, leases: LeaseManager, refresher: TokenRefresher,
                  rate_limit_default_seconds: int = 60, cooldown_seconds: int = 30,
-                 failure_threshold: int = 3, **kwargs):
+                 failure_threshold: int = 3, **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.leases = leases
         self.refresher = refresher
@@ -135,8 +136,8 @@ class AccountScheduler(Service):
             ready.append(account)
         ready.sort(key=lambda account: (-account.priority, account.id))
         turn, ordered = next(self._turns), []
-        for _, equals in itertools.groupby(ready, key=lambda account: account.priority):
-            equals = list(equals)
+        for _, same_priority in itertools.groupby(ready, key=lambda account: account.priority):
+            equals = list(same_priority)
             start = turn % len(equals)
             ordered += equals[start:] + equals[:start]
         return ordered

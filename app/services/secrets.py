@@ -10,9 +10,11 @@ by its `cursor(row)` (the id, unless the table has a composite key).
 
 from __future__ import annotations
 
+from typing import Unpack
+
 from app.crypto import SecretBox
 from app.services import account_pool as pool
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 
 SEALED_COLUMNS = {
@@ -25,7 +27,7 @@ BATCH = 100
 
 
 class SecretRotation(Service):
-    def __init__(self, *, box: SecretBox, **kwargs):
+    def __init__(self, *, box: SecretBox, **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.box = box
 

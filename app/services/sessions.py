@@ -7,12 +7,13 @@ extendTTL takes it past that, and a session older than that (the setting was low
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Unpack
 
 from app.cache import read_through
 from app.db.models import Session
 from app.errors import InvalidInput, NotFound, Unauthenticated
 from app.security import Passwords, new_session_token, sha256_hex
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.login_throttle import LoginThrottle
 from app.services.retry import db_retry
 
@@ -23,7 +24,8 @@ BAD_LOGIN = "Invalid username or password."
 
 class SessionService(Service):
     def __init__(self, *, passwords: Passwords, throttle: LoginThrottle,
-                 default_ttl: int = 24 * 3600, max_lifetime: int = 30 * 24 * 3600, **kwargs):
+                 default_ttl: int = 24 * 3600, max_lifetime: int = 30 * 24 * 3600,
+                 **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.passwords = passwords
         self.throttle = throttle

@@ -61,7 +61,7 @@ class Settlement:
 
 class Settler:
     def __init__(self, *, usage: UsageService, quota: QuotaService,
-                 windows: KeyWindows | None = None):
+                 windows: KeyWindows | None = None) -> None:
         self.usage = usage
         self.quota = quota
         self.windows = windows

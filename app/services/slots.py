@@ -12,10 +12,11 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Unpack
 
 from app.cache.slots import KeySlots
 from app.db.models import LimitSlot
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class Refusal:
 
 
 class SlotLimiter(Service):
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.redis = KeySlots(self.cache)
 

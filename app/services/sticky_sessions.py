@@ -17,10 +17,11 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Unpack
 
 from app.cache.sticky import StickySessionStore
 from app.errors import DatabaseError
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class SessionBinding:
 
 
 class StickySessions(Service):
-    def __init__(self, *, ttl_seconds: int = 3600, **kwargs):
+    def __init__(self, *, ttl_seconds: int = 3600, **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.ttl = timedelta(seconds=ttl_seconds)
         self.redis = StickySessionStore(self.cache, ttl_seconds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
 from urllib.parse import quote
 
 from app.crypto import SecretBox
@@ -27,7 +28,13 @@ def proxy_url(account: Account, box: SecretBox) -> str | None:
     return f"{PROXY_SCHEMES[account.proxy_type]}://{credentials}{host}:{account.proxy_port}"
 
 
-def provider_account(account: Account, box: SecretBox, **timeouts: float) -> ProviderAccount:
+class Timeouts(TypedDict, total=False):
+    connect_timeout: float
+    read_timeout: float
+
+
+def provider_account(account: Account, box: SecretBox,
+                     **timeouts: Unpack[Timeouts]) -> ProviderAccount:
     """The provider clients' view of an account: opened credential, base URL and proxy;
     `timeouts` are ProviderAccount's connect_timeout and read_timeout."""
     if account.is_oauth:
@@ -38,5 +45,6 @@ def provider_account(account: Account, box: SecretBox, **timeouts: float) -> Pro
                            api_key=box.decrypt_optional(account.api_key_sealed), **timeouts)
 
 
-def build_client(account: Account, box: SecretBox, **timeouts: float) -> ProviderClient:
+def build_client(account: Account, box: SecretBox,
+                 **timeouts: Unpack[Timeouts]) -> ProviderClient:
     return client_for(account.provider, provider_account(account, box, **timeouts))

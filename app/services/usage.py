@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from typing import Unpack
 from zoneinfo import ZoneInfo
 
 from app import timebuckets
@@ -22,7 +23,7 @@ from app.db.repositories.usage_rollups import RollupRow, Totals
 from app.db.types import MONEY_PLACES
 from app.errors import DatabaseError, InvalidInput, NotFound
 from app.services import usage_report
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.key_periods import model_matches
 from app.services.pricing import Pricing
 from app.services.retry import db_retry
@@ -65,7 +66,7 @@ class UsageRecord:
 class UsageService(Service):
     def __init__(self, *, timezone: str = "UTC", pricing: Pricing | None = None,
                  retention_days: int = DEFAULT_RETENTION_DAYS, cleanup_batch: int = 10_000,
-                 **kwargs):
+                 **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.zone = ZoneInfo(timezone)
         self.pricing = pricing

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 class DrainWorker:
     def __init__(self, *, queue: UsageQueue, consumer: str, idle_sleep: float = 0.5,
                  max_backoff: float = 5.0, final_seconds: float = 10.0,
-                 on_pass: Callable[[DrainResult], None] | None = None):
+                 on_pass: Callable[[DrainResult], None] | None = None) -> None:
         self.queue = queue
         self.consumer = consumer
         self.idle_sleep = idle_sleep

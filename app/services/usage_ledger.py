@@ -19,9 +19,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Unpack
 
 from app.errors import DatabaseError
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 
 class UsageLedger(Service):
     def __init__(self, *, instance: str, flush_seconds: float = 1.0,
-                 monotonic: Callable[[], float] = time.monotonic, **kwargs):
+                 monotonic: Callable[[], float] = time.monotonic,
+                 **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.instance = instance
         self.flush_seconds = flush_seconds

@@ -58,7 +58,7 @@ class NotReplicated(CacheError):
 class UsageQueue:
     def __init__(self, *, cache: CacheStore, usage: UsageService, settler: Settler,
                  ledger: UsageLedger, claim_idle_ms: int = 60_000, replicas: int = 0,
-                 replica_wait_ms: int = 100):
+                 replica_wait_ms: int = 100) -> None:
         self.cache = cache
         # Replicas that must hold a queued record before it counts as queued (Sentinel).
         self.replicas, self.replica_wait_ms = replicas, replica_wait_ms

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC
+from typing import Unpack
 
 from app.errors import InvalidInput
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.models import ModelService
 from app.services.pricing import from_catalogue
 from app.services.retry import db_retry
@@ -30,7 +31,7 @@ def _refuse(field: str, message: str) -> InvalidInput:
 
 class UsageReports(Service):
     def __init__(self, *, usage: UsageService, writer: UsageWriter, models: ModelService,
-                 retention: UsageRetention, **kwargs):
+                 retention: UsageRetention, **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.usage = usage
         self.writer = writer

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Unpack
 
 from app import timebuckets
 from app.errors import InvalidInput
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 
 class UsageRetention(Service):
     def __init__(self, *, retention_days: int = DEFAULT_RETENTION_DAYS,
-                 cleanup_batch: int = 10_000, **kwargs):
+                 cleanup_batch: int = 10_000, **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         _check_days(retention_days)
         self.retention_days = retention_days

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Unpack
 
 from app.cache import CacheError
 from app.errors import NotFound
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 from app.services.settlement import Settlement, Settler
 from app.services.storage.policy import StoragePolicy
@@ -18,7 +20,9 @@ log = logging.getLogger(__name__)
 
 class UsageWriter(Service):
     def __init__(self, *, usage: UsageService, settler: Settler, queue: UsageQueue | None,
-                 policy: StoragePolicy, on_accepted=None, **kwargs):
+                 policy: StoragePolicy,
+                 on_accepted: Callable[[UsageRecord], None] | None = None,
+                 **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.usage = usage
         self.settler = settler

@@ -32,4 +32,5 @@ def load(schema: Schema, form, *, ints=(), lists=(), clearable=(), skip=(),
     try:
         return schema.load(data)
     except ValidationError as error:
-        raise InvalidInput("Some fields are not valid.", details=error.messages) from error
+        raise InvalidInput("Some fields are not valid.",
+                           details=error.normalized_messages()) from error

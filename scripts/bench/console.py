@@ -22,7 +22,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from app import create_app
+from app import create_app, services_of
 from app.db.migrations import upgrade
 from scripts.bench import stats as volume
 
@@ -76,7 +76,7 @@ def main() -> None:
         upgrade(url)
         app = create_app({"database_url": url, "secret_key": "bench-console", "redis_url": None,
                           "instance_dir": Path(tempfile.mkdtemp())})
-        services = app.extensions["relaygate"]
+        services = services_of(app)
         key_ids = [services.keys.create({"name": f"bench-{i:04d}",
                                          "tags": ["bench", f"team-{i % 10}"],
                                          "token_limit": 10**9}).id

@@ -22,7 +22,8 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from app import create_app  # noqa: E402
+from app.bootstrap import bootstrap  # noqa: E402
+from app.config import load_settings  # noqa: E402
 from app.db.migrations import upgrade  # noqa: E402
 from app.services.storage.config import StorageConfig  # noqa: E402
 from tests.support.servers import pg_admin_dsn, pg_drop, pg_execute  # noqa: E402
@@ -48,9 +49,8 @@ def main() -> None:
     upgrade(url)
     config = {"database_url": url, "redis_url": REDIS, "redis_prefix": prefix,
               "secret_key": "bench", "instance_dir": Path(tempfile.mkdtemp())}
-    a, b = create_app(config), create_app(config)
+    sa, sb = bootstrap(load_settings(config)), bootstrap(load_settings(config))
     try:
-        sa, sb = a.extensions["relaygate"], b.extensions["relaygate"]
         key = sa.keys.create({"name": "bench"})
         sa.keys.authenticate(key.api_key)
         print(f"cached validation (policy consulted): "
@@ -81,8 +81,8 @@ def main() -> None:
 
         print(f"metrics flush to Redis:               {timed(flush, 200):.0f} us median")
     finally:
-        for app in (a, b):
-            app.extensions["relaygate"].engine.dispose()
+        for services in (sa, sb):
+            services.engine.dispose()
         client = redis.Redis.from_url(REDIS)
         keys = list(client.scan_iter(match=prefix + "*"))
         if keys:

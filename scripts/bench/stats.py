@@ -29,7 +29,7 @@ from pathlib import Path
 
 import psycopg
 
-from app import create_app
+from app import create_app, services_of
 from app.db.migrations import upgrade
 from app.services.usage import UsageRecord
 from app.services.usage_query import CostQuery, StatsQuery
@@ -250,7 +250,7 @@ def main() -> None:
         app = create_app({"database_url": url, "secret_key": "bench", "redis_url": None,
                           "instance_dir": Path(tempfile.mkdtemp()),
                           "db_statement_timeout_ms": 30 * 60 * 1000})
-        services = app.extensions["relaygate"]
+        services = services_of(app)
         key_ids = [services.keys.create({"name": f"bench-{i}"}).id for i in range(KEYS)]
         now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         start = now - timedelta(days=DAYS)

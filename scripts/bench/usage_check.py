@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import redis  # noqa: E402
 
-from app import create_app  # noqa: E402
+from app.bootstrap import bootstrap  # noqa: E402
+from app.config import load_settings  # noqa: E402
 from app.db.migrations import upgrade  # noqa: E402
 from scripts.bench.load import Result, drive  # noqa: E402
 from tests.support.servers import (  # noqa: E402
@@ -66,9 +67,8 @@ def _arguments() -> argparse.Namespace:
 def _prepare(database_url: str, redis_url: str, prefix: str) -> str:
     """Migrate the database and create a user with a key; returns the key's plaintext."""
     upgrade(database_url)
-    app = create_app({"database_url": database_url, "redis_url": redis_url,
-                      "redis_prefix": prefix, "secret_key": SECRET})
-    services = app.extensions["relaygate"]
+    services = bootstrap(load_settings({"database_url": database_url, "redis_url": redis_url,
+                                        "redis_prefix": prefix, "secret_key": SECRET}))
     user = services.users.create(email="bench@example.com", name="Bench")
     key = services.keys.create({"name": "bench", "user_id": user.id})
     services.engine.dispose()

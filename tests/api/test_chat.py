@@ -4,6 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from app import services_of
 from tests.api.chat_support import BODY, MODEL, add_account, key_usage, set_quota
 
 ROUTES = ["/api/ai/chat", "/api/ai/chat-optimized", "/api/ai/chat-fast"]
@@ -17,7 +18,7 @@ def upstream(client, admin_headers, stub_upstream):
 
 def drain(app) -> None:
     """Store what chat-fast queued, as the drain-usage worker does."""
-    queue = app.extensions["relaygate"].usage_queue
+    queue = services_of(app).usage_queue
     if queue is not None:
         queue.drain_once("tests")
 

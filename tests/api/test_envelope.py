@@ -5,6 +5,7 @@ import threading
 
 from sqlalchemy.exc import OperationalError
 
+from app import services_of
 from tests.conftest import login_headers, make_app
 from tests.support.servers import free_port
 
@@ -61,7 +62,7 @@ def test_an_unreachable_database_is_503_with_retry_after(tmp_path):
 def test_an_exhausted_pool_is_retried_then_answers_503_pool_exhausted(tmp_path, postgres_url):
     app = make_app(tmp_path, postgres_url, db_pool_size=1, db_pool_timeout=0.05)
     headers = login_headers(app)
-    engine = app.extensions["relaygate"].engine
+    engine = services_of(app).engine
     engine.pool._max_overflow = 0  # exactly one connection, which the test now holds
     held = engine.connect()
     try:
@@ -77,7 +78,7 @@ def test_an_exhausted_pool_is_retried_then_answers_503_pool_exhausted(tmp_path, 
 def test_a_pool_freed_during_the_retries_lets_the_request_succeed(tmp_path, postgres_url):
     app = make_app(tmp_path, postgres_url, db_pool_size=1, db_pool_timeout=0.05)
     headers = login_headers(app)
-    engine = app.extensions["relaygate"].engine
+    engine = services_of(app).engine
     engine.pool._max_overflow = 0
     held = engine.connect()
     threading.Timer(0.06, held.close).start()

@@ -4,6 +4,7 @@ these answered 500 before."""
 import httpx
 import pytest
 
+from app import services_of
 from tests.conftest import login_headers
 from tests.support.accounts import oauth_body, to_service
 from tests.support.http import ServerThread
@@ -62,7 +63,7 @@ def test_an_account_credential_outside_visible_ascii_is_refused(http):
 
 def test_refreshing_an_account_whose_proxy_is_no_usable_address_is_409(app, http):
     # The schema now refuses such a host; an imported account (CRS) may still carry one.
-    services = app.extensions["relaygate"]
+    services = services_of(app)
     body = oauth_body(proxyConfig={"type": "http", "host": "ab:cd", "port": 3128})
     account = services.accounts.create(to_service(body))
 

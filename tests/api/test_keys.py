@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from app import services_of
+
 
 def redis_value(client, name) -> bytes:
     """Any Redis value as bytes: strings, and the hashes and streams of metrics and queues."""
@@ -43,7 +45,7 @@ def test_a_created_key_is_shown_once_with_its_sha256(client, admin_headers):
 def test_the_plaintext_key_is_nowhere_in_the_database_or_redis(app, client, make_key):
     plaintext = make_key(name="secretive")["apiKey"]
     assert client.get("/api/keys/me", headers={"x-api-key": plaintext}).status_code == 200
-    services = app.extensions["relaygate"]
+    services = services_of(app)
     with services.engine.connect() as connection:
         from app.db.base import Base
 

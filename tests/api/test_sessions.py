@@ -3,12 +3,13 @@
 import uuid
 from datetime import timedelta
 
+from app import services_of
 from app.db.types import utcnow
 from tests.conftest import ADMIN
 
 
 def test_an_admin_logs_in_and_gets_a_session_token(app, client):
-    app.extensions["relaygate"].admins.ensure_initial(ADMIN["username"], ADMIN["password"])
+    services_of(app).admins.ensure_initial(ADMIN["username"], ADMIN["password"])
     response = client.post("/api/sessions/login", json=ADMIN)
     assert response.status_code == 200
     data = response.json["data"]
@@ -20,7 +21,7 @@ def test_an_admin_logs_in_and_gets_a_session_token(app, client):
 
 
 def test_unknown_user_and_wrong_password_get_the_same_401(app, client):
-    app.extensions["relaygate"].admins.ensure_initial(ADMIN["username"], ADMIN["password"])
+    services_of(app).admins.ensure_initial(ADMIN["username"], ADMIN["password"])
     wrong = client.post("/api/sessions/login", json={**ADMIN, "password": "nope-nope"})
     unknown = client.post("/api/sessions/login", json={**ADMIN, "username": "ghost"})
     assert wrong.status_code == unknown.status_code == 401
@@ -30,7 +31,7 @@ def test_unknown_user_and_wrong_password_get_the_same_401(app, client):
 
 def test_only_the_token_hash_is_stored(app, client, admin_headers):
     token = admin_headers["Authorization"].split()[1]
-    with app.extensions["relaygate"].engine.connect() as connection:
+    with services_of(app).engine.connect() as connection:
         from sqlalchemy import text
 
         rows = connection.execute(text("SELECT token_hash FROM sessions")).all()
@@ -66,7 +67,7 @@ def test_an_expired_session_is_refused_before_cleanup_runs(app, client, admin_he
     token = issue_user_session(client, admin_headers, ttlSeconds=60)
     auth = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/sessions/current", headers=auth).status_code == 200
-    sessions = app.extensions["relaygate"].sessions
+    sessions = services_of(app).sessions
     sessions.clock = lambda: utcnow() + timedelta(seconds=61)
     response = client.get("/api/sessions/current", headers=auth)
     assert response.status_code == 401
@@ -76,7 +77,7 @@ def test_an_expired_session_is_refused_before_cleanup_runs(app, client, admin_he
 def test_cleanup_deletes_only_expired_sessions(app, client, admin_headers):
     issue_user_session(client, admin_headers, ttlSeconds=60)
     live = issue_user_session(client, admin_headers, ttlSeconds=7200)
-    sessions = app.extensions["relaygate"].sessions
+    sessions = services_of(app).sessions
     sessions.clock = lambda: utcnow() + timedelta(seconds=120)
     response = client.post("/api/sessions/cleanup", headers=admin_headers)
     assert response.json == {"success": True, "data": {"deletedSessions": 1}}

@@ -13,6 +13,7 @@ import re
 import httpx
 import pytest
 
+from app import services_of
 from tests.api.chat_support import BODY, MODEL
 from tests.conftest import ADMIN, login_headers, make_app
 from tests.support.http import ServerThread
@@ -24,10 +25,10 @@ REQUESTS = 3
 @pytest.fixture
 def served(tmp_path, sqlite_url):
     app = make_app(tmp_path, sqlite_url)
-    app.extensions["relaygate"].admins.ensure_initial(ADMIN["username"], ADMIN["password"])
+    services_of(app).admins.ensure_initial(ADMIN["username"], ADMIN["password"])
     with ServerThread(app, free_port()) as server:
         yield app, server.url
-    app.extensions["relaygate"].engine.dispose()
+    services_of(app).engine.dispose()
 
 
 @pytest.fixture

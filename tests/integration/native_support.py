@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from app import services_of
 from scripts.stub_upstream import reply_tokens
 from tests.api.chat_support import add_account
 from tests.conftest import login_headers
@@ -24,7 +25,7 @@ class Gateway:
 
     def __init__(self, app, url: str, stub):
         self.app, self.url, self.stub = app, url, stub
-        self.services = app.extensions["relaygate"]
+        self.services = services_of(app)
         self.client, self.admin = app.test_client(), login_headers(app)
         self.key = self.new_key()
 

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from app import services_of
 from app.services.scheduler import NoAccountAvailable
 from tests.conftest import make_app
 from tests.support.accounts import api_key_body, to_service
@@ -16,8 +17,8 @@ WORKERS = 50
 def pg_without_redis(postgres_url, tmp_path):
     """PostgreSQL alone: leases in the database (`services` covers PostgreSQL with Redis)."""
     app = make_app(tmp_path, postgres_url, None)
-    yield app.extensions["relaygate"]
-    app.extensions["relaygate"].engine.dispose()
+    yield services_of(app)
+    services_of(app).engine.dispose()
 
 
 def _create(services, **fields) -> str:
@@ -79,7 +80,7 @@ def test_an_account_without_a_limit_serves_everyone(services):
 
 def test_a_lease_left_by_a_dead_worker_expires(app_config, tmp_path):
     app = make_app(tmp_path, **app_config, account_lease_ttl_seconds=1)
-    services = app.extensions["relaygate"]
+    services = services_of(app)
     try:
         _create(services, maxConcurrency=1)
         abandoned = services.scheduler.acquire("openai")
@@ -97,7 +98,7 @@ def test_a_lease_left_by_a_dead_worker_expires(app_config, tmp_path):
 def test_leases_fall_back_to_the_database_when_redis_dies(postgres_url, private_redis,
                                                           tmp_path):
     app = make_app(tmp_path, postgres_url, private_redis.url)
-    services = app.extensions["relaygate"]
+    services = services_of(app)
     try:
         _create(services, maxConcurrency=1)
         before = services.scheduler.acquire("openai")  # held in Redis

@@ -6,6 +6,7 @@ import psycopg
 import pytest
 import redis
 
+from app import services_of
 from app.crypto import SecretError
 from tests.conftest import make_app
 from tests.support.accounts import (
@@ -96,14 +97,14 @@ def test_no_secret_is_ever_plaintext_in_the_database_or_redis(client, services,
 
 def test_rotation_reseals_every_secret_under_the_new_key(app_config, tmp_path):
     old_app = make_app(tmp_path, **{**app_config, "secret_key": "the-old-master-secret"})
-    old = old_app.extensions["relaygate"]
+    old = services_of(old_app)
     body = oauth_body(proxyConfig={"type": "http", "host": "127.0.0.1", "port": 3128,
                                    "username": "u", "password": PROXY_PASSWORD})
     oauth_id = old.accounts.create(to_service(body))["id"]
     keyed_id = old.accounts.create(to_service(api_key_body()))["id"]
 
     new_app = make_app(tmp_path, **{**app_config, "secret_key": "the-new-master-secret"})
-    new = new_app.extensions["relaygate"]
+    new = services_of(new_app)
     try:
         with pytest.raises(SecretError):
             new.accounts.client_for(keyed_id)

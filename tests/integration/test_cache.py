@@ -5,6 +5,7 @@ import threading
 import pytest
 from sqlalchemy import event
 
+from app import services_of
 from app.cache import CacheStore, RedisConnection, read_through
 from app.cache.topology import connect
 from tests.conftest import login_headers, make_app
@@ -20,7 +21,7 @@ class StatementCounter:
 
 
 def test_key_validation_is_served_from_redis_without_sql(pg_app):
-    services = pg_app.extensions["relaygate"]
+    services = services_of(pg_app)
     key = services.keys.create({"name": "cached"})
     counter = StatementCounter(services.engine)
     first = services.keys.authenticate(key.api_key)
@@ -49,7 +50,7 @@ def test_a_change_on_one_worker_is_refused_on_the_next_request_of_another(
         assert response.status_code == 401
         assert response.json["error"]["code"] == "INVALID_API_KEY"
     for app in (worker_a, worker_b):
-        app.extensions["relaygate"].engine.dispose()
+        services_of(app).engine.dispose()
 
 
 def test_a_deleted_session_is_refused_at_once_on_another_worker(
@@ -61,7 +62,7 @@ def test_a_deleted_session_is_refused_at_once_on_another_worker(
     worker_a.test_client().delete("/api/sessions/current", headers=headers)
     assert worker_b.test_client().get("/api/sessions/current", headers=headers).status_code == 401
     for app in (worker_a, worker_b):
-        app.extensions["relaygate"].engine.dispose()
+        services_of(app).engine.dispose()
 
 
 class SlowReader:
@@ -116,12 +117,12 @@ def test_requests_keep_succeeding_from_the_database_when_redis_dies(
     assert ready.status_code == 503
     assert ready.json["error"]["details"]["checks"]["redis"]["ok"] is False
     assert "redis unavailable" in caplog.text
-    app.extensions["relaygate"].engine.dispose()
+    services_of(app).engine.dispose()
 
 
 @pytest.mark.parametrize("value", [None])
 def test_none_results_are_not_cached(pg_app, value):
-    services = pg_app.extensions["relaygate"]
+    services = services_of(pg_app)
     assert services.keys.validate("f" * 64) is value
     cache = services.cache
     assert not list(cache.client.scan_iter(match=cache.prefix + "c:apikey:*"))

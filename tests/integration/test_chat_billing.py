@@ -9,6 +9,7 @@ import json
 import httpx
 import pytest
 
+from app import services_of
 from app.providers.estimate import tokens
 from scripts.stub_upstream import reply_tokens
 from tests.api.chat_support import BODY, MODEL, add_account
@@ -28,7 +29,7 @@ class Gateway:
 
     def __init__(self, app, url: str, stub):
         self.app, self.url, self.stub = app, url, stub
-        self.services = app.extensions["relaygate"]
+        self.services = services_of(app)
         self.client, self.admin = app.test_client(), login_headers(app)
         self.key = self.client.post("/api/keys", json={"name": "billing"},
                                     headers=self.admin).json["data"]

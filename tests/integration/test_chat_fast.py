@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from sqlalchemy import event
 
+from app import services_of
 from app.errors import LimitExceeded
 from app.services.quota.rules import Subject
 from tests.api.chat_support import BODY, MODEL, add_account, key_usage, set_quota
@@ -19,7 +20,7 @@ from tests.conftest import login_headers, make_app
 def fast_app(postgres_url, redis_server_url, redis_prefix, tmp_path):
     application = make_app(tmp_path, postgres_url, redis_server_url, redis_prefix)
     yield application
-    application.extensions["relaygate"].engine.dispose()
+    services_of(application).engine.dispose()
 
 
 def chat(client, key: dict, route: str = "chat-fast", **body):
@@ -28,19 +29,19 @@ def chat(client, key: dict, route: str = "chat-fast", **body):
 
 
 def drain(application) -> None:
-    application.extensions["relaygate"].usage_queue.drain_once("tests")
+    services_of(application).usage_queue.drain_once("tests")
 
 
 def held_units(application, subject: str) -> int:
     """The units chat-fast holds in Redis for the subject's basic daily counter."""
-    services = application.extensions["relaygate"]
+    services = services_of(application)
     quota = services.quota
     allowance = quota.allowance_for(Subject(subject, "free"), MODEL)
     return quota.mirror.pending(quota.counter_key(Subject(subject, "free"), allowance))
 
 
 def test_a_warm_chat_fast_request_runs_no_sql(fast_app, stub_upstream):
-    services = fast_app.extensions["relaygate"]
+    services = services_of(fast_app)
     headers, client = login_headers(fast_app), fast_app.test_client()
     add_account(client, headers, stub_upstream, "acct-a")
     key = client.post("/api/keys", json={"name": "fast"}, headers=headers).json["data"]
@@ -68,7 +69,7 @@ def test_the_drain_stores_usage_hold_and_account_totals_once(fast_app, stub_upst
     check = client.get(f"/api/usage/check?model={MODEL}", headers={"x-api-key": key["apiKey"]})
     assert check.json["data"]["usage"]["used"] == 3  # held, not stored yet
     assert held_units(fast_app, f"key:{key['id']}") == 3
-    queue = fast_app.extensions["relaygate"].usage_queue
+    queue = services_of(fast_app).usage_queue
     entries = queue.client.xrange(queue.stream)
     drain(fast_app)
     for _entry, fields in entries:  # every entry delivered a second time
@@ -77,7 +78,7 @@ def test_the_drain_stores_usage_hold_and_account_totals_once(fast_app, stub_upst
     assert held_units(fast_app, f"key:{key['id']}") == 0
     check = client.get(f"/api/usage/check?model={MODEL}", headers={"x-api-key": key["apiKey"]})
     assert check.json["data"]["usage"]["used"] == 3
-    quota = fast_app.extensions["relaygate"].quota
+    quota = services_of(fast_app).quota
     subject = Subject(f"key:{key['id']}", "free")
     stored = quota._stored(quota.counter_key(subject, quota.allowance_for(subject, MODEL)))
     assert stored.used == 3  # the system of record, not the mirror
@@ -96,14 +97,14 @@ def test_a_hold_is_given_back_when_every_upstream_fails(fast_app, stub_upstream)
     assert held_units(fast_app, f"key:{key['id']}") == 0
     check = client.get(f"/api/usage/check?model={MODEL}", headers={"x-api-key": key["apiKey"]})
     assert check.json["data"]["usage"]["used"] == 0
-    assert fast_app.extensions["relaygate"].usage_queue.client.xlen(
-        fast_app.extensions["relaygate"].usage_queue.stream) == 0
+    assert services_of(fast_app).usage_queue.client.xlen(
+        services_of(fast_app).usage_queue.stream) == 0
 
 
 def test_holds_and_database_reservations_share_one_limit(fast_app):
     headers, client = login_headers(fast_app), fast_app.test_client()
     set_quota(client, headers, 3)
-    quota = fast_app.extensions["relaygate"].quota
+    quota = services_of(fast_app).quota
     subject = Subject("key:shared-limit", "free")
     first, second = quota.hold(subject, MODEL), quota.hold(subject, MODEL)
     assert first.held_on is not None and second.held_on is not None
@@ -121,7 +122,7 @@ def test_holds_and_database_reservations_share_one_limit(fast_app):
 def test_an_expired_hold_is_given_back_by_the_next_take_that_would_be_refused(fast_app):
     headers, client = login_headers(fast_app), fast_app.test_client()
     set_quota(client, headers, 1)
-    quota = fast_app.extensions["relaygate"].quota
+    quota = services_of(fast_app).quota
     subject = Subject("key:expiring", "free")
     quota.hold(subject, MODEL)
     with pytest.raises(LimitExceeded):
@@ -156,7 +157,7 @@ def test_account_changes_reach_chat_fast_on_another_worker_at_once(
         assert refused.json["error"]["code"] == "NO_ACCOUNT_AVAILABLE"
         assert len(stub_upstream.requests()) == 2
     finally:
-        other.extensions["relaygate"].engine.dispose()
+        services_of(other).engine.dispose()
 
 
 def test_usage_the_database_cannot_store_is_queued_and_stored_later(
@@ -180,7 +181,7 @@ def test_usage_the_database_cannot_store_is_queued_and_stored_later(
         assert usage["totalRequests"] == 1
         assert usage["totalCost"] == response.json["data"]["usage"]["cost"]
         # A stream whose reservation cannot be committed either still ends with its usage.
-        services = application.extensions["relaygate"]
+        services = services_of(application)
         credential = services.auth.credential(authorization=None, x_api_key=key["apiKey"])
         answer = services.chat.run(credential, MODEL, dict(BODY), mode="chat")
         with psycopg.connect(dsn) as blocker:
@@ -192,7 +193,7 @@ def test_usage_the_database_cannot_store_is_queued_and_stored_later(
         drain(application)
         assert key_usage(client, headers, key["id"])["totalRequests"] == 2
     finally:
-        application.extensions["relaygate"].engine.dispose()
+        services_of(application).engine.dispose()
 
 
 def test_chat_fast_keeps_answering_and_recording_when_redis_dies(
@@ -204,7 +205,7 @@ def test_chat_fast_keeps_answering_and_recording_when_redis_dies(
         key = client.post("/api/keys", json={"name": "fast"}, headers=headers).json["data"]
         assert chat(client, key).status_code == 200
         drain(application)
-        services = application.extensions["relaygate"]
+        services = services_of(application)
         credential = services.auth.credential(authorization=None, x_api_key=key["apiKey"])
         held = services.chat.run(credential, MODEL, dict(BODY), mode="fast")  # a hold in Redis
         private_redis.stop()
@@ -221,7 +222,7 @@ def test_chat_fast_keeps_answering_and_recording_when_redis_dies(
         counter = quota.counter_key(subject, quota.allowance_for(subject, MODEL))
         assert quota._stored(counter).used == 4  # every unit reached the system of record
     finally:
-        application.extensions["relaygate"].engine.dispose()
+        services_of(application).engine.dispose()
 
 
 def test_the_drain_stores_a_backlog_in_one_transaction_writing_each_touched_row_once(

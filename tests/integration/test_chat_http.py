@@ -9,6 +9,7 @@ import httpx
 import openai
 import pytest
 
+from app import services_of
 from app.services.usage_queue import GROUP
 from tests.api.chat_support import BODY, MODEL, add_account, key_usage
 from tests.conftest import login_headers, make_app
@@ -78,7 +79,7 @@ def test_the_openai_package_works_against_v1_chat_completions(served):
         model=MODEL, messages=[{"role": "user", "content": "hello"}], stream=True))
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert streamed == answer.choices[0].message.content
-    queue = client.application.extensions["relaygate"].usage_queue
+    queue = services_of(client.application).usage_queue
     if queue is not None:  # the route runs chat-fast: with Redis, usage is stored behind
         queue.drain_once("tests")
     assert key_usage(client, headers, key["id"])["totalRequests"] == 2
@@ -102,7 +103,7 @@ def test_queued_records_survive_a_killed_worker(postgres_url, redis_server_url, 
                                headers={"x-api-key": key["apiKey"]})
         assert response.status_code == 200
     assert key_usage(client, headers, key["id"])["totalRequests"] == 0  # all still queued
-    queue = app.extensions["relaygate"].usage_queue
+    queue = services_of(app).usage_queue
     # A worker takes the whole batch and dies before acknowledging any of it.
     taken = queue.client.xreadgroup(GROUP, "doomed-worker", {queue.stream: ">"}, count=100)
     assert len(taken[0][1]) == 5
@@ -110,11 +111,11 @@ def test_queued_records_survive_a_killed_worker(postgres_url, redis_server_url, 
     assert key_usage(client, headers, key["id"])["totalRequests"] == 5
     queue.drain_once("restarted-worker")
     assert key_usage(client, headers, key["id"])["totalRequests"] == 5
-    app.extensions["relaygate"].engine.dispose()
+    services_of(app).engine.dispose()
 
 
 def test_a_stream_closed_before_its_first_event_still_settles_the_request(app, stub_upstream):
-    services = app.extensions["relaygate"]
+    services = services_of(app)
     headers = login_headers(app)
     client = app.test_client()
     add_account(client, headers, stub_upstream, "acct-a")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import openai
 import pytest
 
+from app import services_of
 from tests.api.chat_support import add_account
 from tests.conftest import login_headers, make_app
 from tests.support.http import ServerThread
@@ -26,7 +27,7 @@ def served(app, client, admin_headers, stub_upstream, make_key):
 
 def requests_by_model(client, admin_headers) -> dict:
     """Requests per model in the stats report, after storing what chat-fast queued."""
-    queue = client.application.extensions["relaygate"].usage_queue
+    queue = services_of(client.application).usage_queue
     if queue is not None:
         queue.drain_once("tests")
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)

@@ -7,6 +7,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from app import services_of
 from app.db.models import LoginFailure
 from app.errors import LimitExceeded
 from app.security import Passwords
@@ -35,10 +36,10 @@ def login_app(store, request, tmp_path):
         redis_url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     application = make_app(tmp_path, datahttp, redis_url, prefix,
                            trusted_proxies=("127.0.0.1",))
-    application.extensions["relaygate"].admins.ensure_initial(ADMIN["username"],
+    services_of(application).admins.ensure_initial(ADMIN["username"],
                                                               ADMIN["password"])
     yield application
-    application.extensions["relaygate"].engine.dispose()
+    services_of(application).engine.dispose()
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def login(http: httpx.Client, body: dict, address: str) -> httpx.Response:
 
 
 def rows_in_database(app) -> int:
-    with app.extensions["relaygate"].uow() as uow:
+    with services_of(app).uow() as uow:
         return uow.session.scalar(select(func.count()).select_from(LoginFailure))
 
 
@@ -87,18 +88,18 @@ def test_an_attacked_username_slows_addresses_that_failed_but_not_the_others(htt
 
 def test_x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(sqlite_url, tmp_path):
     application = make_app(tmp_path, sqlite_url)  # no trusted proxies: the default
-    application.extensions["relaygate"].admins.ensure_initial(ADMIN["username"],
+    services_of(application).admins.ensure_initial(ADMIN["username"],
                                                               ADMIN["password"])
     with ServerThread(application, free_port()) as server, \
             httpx.Client(base_url=server.url, timeout=30) as http:
         for number in range(20):
             assert login(http, WRONG, f"10.0.0.{number}").status_code == 401
         assert login(http, ADMIN, "10.0.1.1").status_code == 429
-    application.extensions["relaygate"].engine.dispose()
+    services_of(application).engine.dispose()
 
 
 def test_lockouts_grow_for_an_address_that_keeps_failing(login_app):
-    services = login_app.extensions["relaygate"]
+    services = services_of(login_app)
     throttle = services.sessions.throttle
     now = [1_900_000_000_000]
     throttle.now_ms = lambda: now[0]
@@ -128,7 +129,7 @@ class GatedPasswords(Passwords):
 
 
 def test_no_database_connection_is_held_while_the_password_hashes(login_app):
-    services = login_app.extensions["relaygate"]
+    services = services_of(login_app)
     gated = GatedPasswords()
     services.sessions.passwords = gated
     answer = {}
@@ -147,7 +148,7 @@ def test_no_database_connection_is_held_while_the_password_hashes(login_app):
 def test_a_login_beyond_the_hash_cap_gets_503_with_retry_after(sqlite_url, tmp_path):
     application = make_app(tmp_path, sqlite_url, password_hash_concurrency=1,
                            password_hash_wait_seconds=0.05)
-    services = application.extensions["relaygate"]
+    services = services_of(application)
     services.admins.ensure_initial(ADMIN["username"], ADMIN["password"])
     with ServerThread(application, free_port()) as server, \
             httpx.Client(base_url=server.url, timeout=30) as http:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app import services_of
 from app.errors import UpstreamError
 from tests.providers.local_proxies import HttpForwardProxy, Socks5Proxy
 from tests.support.accounts import (
@@ -134,10 +135,10 @@ def test_two_concurrent_refreshes_make_one_call_on_postgres_without_redis(
 
     app = make_app(tmp_path, postgres_url, None, **stub_token_urls(stub_upstream))
     try:
-        services = app.extensions["relaygate"]
+        services = services_of(app)
         results = _refresh_twice_at_once(services, stub_upstream, oauth_body())
     finally:
-        app.extensions["relaygate"].engine.dispose()
+        services_of(app).engine.dispose()
     assert len(_grants(stub_upstream)) == 1
     assert results[0]["accessToken"] == results[1]["accessToken"]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from app import services_of
 from app.errors import DatabaseError, LimitExceeded
 from app.services.quota.reservations import Reservation
 from tests.conftest import make_app
@@ -39,11 +40,11 @@ def bounced_app(bouncer, redis_server_url, redis_prefix, tmp_path):
     application = make_app(tmp_path, url, redis_server_url, redis_prefix, db_pgbouncer=True,
                            db_statement_timeout_ms=300, db_pool_size=4)
     yield application
-    application.extensions["relaygate"].engine.dispose()
+    services_of(application).engine.dispose()
 
 
 def test_the_statement_timeout_holds_in_every_transaction_through_pgbouncer(bounced_app):
-    services = bounced_app.extensions["relaygate"]
+    services = services_of(bounced_app)
     for _ in range(6):  # more transactions than server connections: each one is timed out
         with services.uow() as uow:
             timeout = uow.session.execute(text("SHOW statement_timeout")).scalar()
@@ -54,7 +55,7 @@ def test_the_statement_timeout_holds_in_every_transaction_through_pgbouncer(boun
 
 
 def test_the_same_statement_many_times_over_shared_server_connections_never_fails(bounced_app):
-    engine = bounced_app.extensions["relaygate"].engine
+    engine = services_of(bounced_app).engine
     # psycopg prepares a statement run five times on one client connection; two clients taking
     # turns on one server connection would then clash over the prepared statement's name.
     first, second = engine.connect(), engine.connect()
@@ -91,4 +92,4 @@ def test_the_database_alone_grants_exactly_the_limit_through_pgbouncer(bouncer, 
         assert sum(isinstance(r, LimitExceeded) for r in results) == 21
         assert quota._stored(counter).used == 9
     finally:
-        application.extensions["relaygate"].engine.dispose()
+        services_of(application).engine.dispose()

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event
 
+from app import services_of
 from app.cache.counters import Missing
 from app.db.repositories.quota import CounterValue
 from app.errors import LimitExceeded
@@ -23,7 +24,7 @@ MODEL = "GPT-4o mini"  # basic
 
 def setup(application, limit: int, name: str = "authority"):
     """The quota service on a hand-moved clock, a key subject and its counter."""
-    services = application.extensions["relaygate"]
+    services = services_of(application)
     quota = services.quota
     quota.clock = Clock(datetime.now(UTC).replace(hour=9, minute=0))
     services.plans.set("free", "basic", limit=limit, period="day")
@@ -74,7 +75,7 @@ def test_without_redis_the_database_alone_grants_exactly_the_limit_to_every_rout
         assert sum(isinstance(r, LimitExceeded) for r in results) == 35
         assert quota._stored(counter).used == 15
     finally:
-        application.extensions["relaygate"].engine.dispose()
+        services_of(application).engine.dispose()
 
 
 def test_a_hold_whose_settling_was_lost_is_counted_from_the_database_once_it_expired(pg_app):
@@ -121,7 +122,7 @@ def test_a_reserve_that_died_before_settling_gives_its_unit_back_once_expired(pg
 def test_a_reservation_whose_hold_expired_before_it_was_settled_is_cancelled(pg_app):
     quota, subject, counter = setup(pg_app, 1)
     assert quota.used(counter) == 0
-    engine = pg_app.extensions["relaygate"].engine
+    engine = services_of(pg_app).engine
     paused, taken_meanwhile = [], []
 
     def pause(conn, cursor, statement, *args):
@@ -148,7 +149,7 @@ def test_redis_stopping_between_the_take_and_the_database_write_never_overshoots
     application = make_app(tmp_path, postgres_url, private_redis.url, "rg-authority:")
     try:
         quota, subject, counter = setup(application, 2)
-        engine = application.extensions["relaygate"].engine
+        engine = services_of(application).engine
 
         def stop_redis(conn, cursor, statement, *args):
             if "INSERT INTO usage_reservations" in statement:
@@ -169,7 +170,7 @@ def test_redis_stopping_between_the_take_and_the_database_write_never_overshoots
         assert quota.commit(subject, second.id)["state"] == "committed"
         assert quota._stored(counter).used == 1
     finally:
-        application.extensions["relaygate"].engine.dispose()
+        services_of(application).engine.dispose()
 
 
 def test_a_fill_that_read_the_database_before_a_newer_stale_mark_is_refused(pg_app):

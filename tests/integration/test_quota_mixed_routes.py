@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from app import services_of
 from app.db.models import UsageEvent
 from app.services.quota.rules import Subject
 from tests.api.chat_support import BODY, MODEL, add_account, set_quota
@@ -34,7 +35,7 @@ def two_instances(postgres_url, redis_server_url, redis_prefix, tmp_path):
             yield apps, [first.url, second.url]
     finally:
         for application in apps:
-            application.extensions["relaygate"].engine.dispose()
+            services_of(application).engine.dispose()
 
 
 def send(base: str, route: str, api_key: str) -> int:
@@ -67,8 +68,8 @@ def test_sixty_concurrent_chats_over_every_route_and_two_instances_admit_exactly
     assert (admitted, statuses.count(429)) == (LIMIT, REQUESTS - LIMIT), statuses
 
     for application in apps:  # chat-fast's records wait in the stream; settle them
-        application.extensions["relaygate"].usage_queue.drain_once("tests")
-    services = apps[0].extensions["relaygate"]
+        services_of(application).usage_queue.drain_once("tests")
+    services = services_of(apps[0])
     assert stored_count(services, f"key:{key['id']}", "basic", today()) == LIMIT
     with services.uow() as uow:
         events = uow.session.scalar(select(func.count()).select_from(UsageEvent))

@@ -6,6 +6,7 @@ import pytest
 import redis
 from sqlalchemy import event
 
+from app import services_of
 from app.db.repositories.quota import CounterValue
 from tests.conftest import make_app
 from tests.integration.quota_helpers import stored_count, today
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.redis
 def private_app(tmp_path, postgres_url, private_redis):
     application = make_app(tmp_path, postgres_url, private_redis.url, "rgq:")
     yield application
-    application.extensions["relaygate"].engine.dispose()
+    services_of(application).engine.dispose()
 
 
 def _caller(services, *, owned=True):
@@ -43,7 +44,7 @@ def redis_round_trips(monkeypatch):
 @pytest.fixture
 def sql_statements(private_app):
     statements = []
-    event.listen(private_app.extensions["relaygate"].engine, "before_cursor_execute",
+    event.listen(services_of(private_app).engine, "before_cursor_execute",
                  lambda *args, **kwargs: statements.append(args[2]))
     return statements
 
@@ -51,7 +52,7 @@ def sql_statements(private_app):
 @pytest.mark.parametrize("owned", [True, False], ids=["key-with-owner", "key-without-owner"])
 def test_a_warm_check_costs_one_redis_round_trip_and_no_sql(private_app, redis_round_trips,
                                                              sql_statements, owned):
-    _, headers = _caller(private_app.extensions["relaygate"], owned=owned)
+    _, headers = _caller(services_of(private_app), owned=owned)
     client = private_app.test_client()
     assert client.get("/api/usage/check?model=GPT-4o", headers=headers).status_code == 200
     redis_round_trips.clear()
@@ -64,7 +65,7 @@ def test_a_warm_check_costs_one_redis_round_trip_and_no_sql(private_app, redis_r
 
 def test_a_warm_check_of_a_user_session_costs_one_redis_round_trip_and_no_sql(
         private_app, redis_round_trips, sql_statements):
-    services = private_app.extensions["relaygate"]
+    services = services_of(private_app)
     user = services.users.create(email="session@example.com")
     token = services.sessions.create(user_id=user.id, user_type="user")["sessionToken"]
     headers = {"Authorization": f"Bearer {token}"}
@@ -81,23 +82,23 @@ def test_an_update_on_one_worker_is_seen_at_once_by_a_warm_check_on_another(
     workers = [make_app(tmp_path, postgres_url, redis_server_url, redis_prefix)
                for _ in range(2)]
     try:
-        _, headers = _caller(workers[0].extensions["relaygate"])
+        _, headers = _caller(services_of(workers[0]))
         first, second = (worker.test_client() for worker in workers)
         url = "/api/usage/check?model=GPT-4o"
         assert second.get(url, headers=headers).json["data"]["usage"]["used"] == 0
         first.post("/api/usage/update?model=GPT-4o&increment=3", headers=headers)
         assert second.get(url, headers=headers).json["data"]["usage"]["used"] == 3
-        workers[1].extensions["relaygate"].users.update(
-            workers[1].extensions["relaygate"].users.list()["users"][0].id, {"plan": "premium"})
+        services_of(workers[1]).users.update(
+            services_of(workers[1]).users.list()["users"][0].id, {"plan": "premium"})
         assert first.get(url, headers=headers).json["data"]["usage"]["limit"] == 100
     finally:
         for worker in workers:
-            worker.extensions["relaygate"].engine.dispose()
+            services_of(worker).engine.dispose()
 
 
 def test_with_redis_stopped_the_routes_still_answer_from_the_database(private_app,
                                                                       private_redis):
-    services = private_app.extensions["relaygate"]
+    services = services_of(private_app)
     _, headers = _caller(services)
     client = private_app.test_client()
     client.post("/api/usage/update?model=GPT-4o&increment=3", headers=headers)
@@ -120,8 +121,8 @@ def test_with_redis_stopped_the_routes_still_answer_from_the_database(private_ap
 
 
 def test_the_mirror_keeps_only_the_newest_version(pg_app):
-    quota = pg_app.extensions["relaygate"].quota
-    subject = quota.subject_of_user(pg_app.extensions["relaygate"].users.create(
+    quota = services_of(pg_app).quota
+    subject = quota.subject_of_user(services_of(pg_app).users.create(
         email="m@example.com").id)
     allowance = quota.allowance_for(subject, "GPT-4o")
     counter = quota.counter_key(subject, allowance)
@@ -134,7 +135,7 @@ def test_the_mirror_keeps_only_the_newest_version(pg_app):
 
 def test_a_counter_missing_from_redis_is_filled_from_the_database_without_double_counting(
         pg_app):
-    services = pg_app.extensions["relaygate"]
+    services = services_of(pg_app)
     subject = services.quota.subject_of_user(services.users.create(email="f@example.com").id)
     services.quota.update(subject, "GPT-4o", increment=3)
     counter = services.quota.counter_key(subject, services.quota.allowance_for(subject,

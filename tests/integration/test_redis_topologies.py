@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from app import services_of
 from app.cache import slot_tag
 from app.errors import LimitExceeded
 from app.services.quota.reservations import Reservation
@@ -40,7 +41,7 @@ def holds_until_refused(quota, subject) -> int:
 def test_a_counter_older_than_a_redis_restart_is_read_from_the_database_before_admitting(
         postgres_url, private_redis, tmp_path):
     application = make_app(tmp_path, postgres_url, private_redis.url, "rgtest:restart:")
-    services = application.extensions["relaygate"]
+    services = services_of(application)
     try:
         quota, subject, counter = setup(application, 5, "restart")
         assert quota.used(counter) == 0
@@ -71,7 +72,7 @@ def test_after_a_sentinel_failover_the_app_follows_the_new_master_and_admits_onl
         postgres_url, sentinel_redis, tmp_path):
     application = make_app(tmp_path, postgres_url, sentinel_redis.url, "rgtest:failover:",
                            redis_socket_timeout=0.5)
-    services = application.extensions["relaygate"]
+    services = services_of(application)
     try:
         quota, subject, counter = setup(application, 8, "failover")
         for reservation in [quota.hold(subject, MODEL) for _ in range(2)]:
@@ -108,7 +109,7 @@ def redis_cluster():
 def cluster_app(postgres_url, redis_cluster, tmp_path):
     application = make_app(tmp_path, postgres_url, redis_cluster.url, "rgtest:cluster:")
     yield application
-    services = application.extensions["relaygate"]
+    services = services_of(application)
     keys = list(services.cache.client.scan_iter(match="rgtest:cluster:*", count=1000))
     if keys:
         services.cache.client.delete(*keys)
@@ -116,7 +117,7 @@ def cluster_app(postgres_url, redis_cluster, tmp_path):
 
 
 def test_the_keys_of_each_script_and_transaction_share_one_hash_slot(cluster_app):
-    services = cluster_app.extensions["relaygate"]
+    services = services_of(cluster_app)
     client, cache = services.cache.client, services.cache
     for ident in ("abc", "", '[["a"],{}]', "x}y{z"):
         tagged = slot_tag(ident)
@@ -147,7 +148,7 @@ def test_quota_holds_reservations_and_the_mirror_are_exact_on_a_cluster(cluster_
 
 
 def test_the_read_through_cache_and_the_usage_queue_work_on_a_cluster(cluster_app):
-    services = cluster_app.extensions["relaygate"]
+    services = services_of(cluster_app)
     key = services.keys.create({"name": "clustered"})
     first = services.keys.authenticate(key.api_key)
     value_key = services.keys.validate.value_key(services.cache, key.hashed_key)
@@ -182,7 +183,7 @@ def test_a_usage_record_no_replica_confirms_is_stored_at_once_not_trusted_to_the
         postgres_url, private_redis, tmp_path):
     application = make_app(tmp_path, postgres_url, private_redis.url, "rgtest:wait:",
                            usage_queue_replicas=1, usage_queue_replica_wait_ms=20)
-    services = application.extensions["relaygate"]
+    services = services_of(application)
     try:
         key_id = _write_behind(services, "unreplicated")
         assert _stored(services, key_id) == 1  # a failover could have lost it: stored now
@@ -197,7 +198,7 @@ def test_behind_sentinel_a_usage_record_a_replica_confirms_is_queued(
         postgres_url, sentinel_redis, tmp_path):
     application = make_app(tmp_path, postgres_url, sentinel_redis.url, "rgtest:replicated:",
                            redis_socket_timeout=2.0, usage_queue_replica_wait_ms=1500)
-    services = application.extensions["relaygate"]
+    services = services_of(application)
     try:
         assert services.usage_queue.replicas == 1  # the default behind Sentinel
         started = time.monotonic()  # an earlier test's failover may leave the replica syncing

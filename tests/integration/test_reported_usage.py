@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from app import services_of
 from app.services.quota.rules import Subject
 from tests.api.chat_support import BODY, MODEL, add_account
 from tests.conftest import login_headers, make_app
@@ -22,7 +23,7 @@ class Gateway:
 
     def __init__(self, application, server: ServerThread):
         self.app, self.url = application, server.url
-        self.services = application.extensions["relaygate"]
+        self.services = services_of(application)
         self.admin = login_headers(application)
         self.http = httpx.Client(base_url=server.url, timeout=30)
 
@@ -91,7 +92,7 @@ def gateway(request, redis_server_url, redis_prefix, tmp_path, stub_upstream):
             yield served
             served.close()
     finally:
-        application.extensions["relaygate"].engine.dispose()
+        services_of(application).engine.dispose()
 
 
 def holder(key: dict) -> dict:

@@ -9,6 +9,7 @@ import httpx
 import openai
 import pytest
 
+from app import services_of
 from tests.api.chat_support import MODEL, add_account
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
@@ -125,7 +126,7 @@ def test_a_binding_expires_after_its_ttl_unless_used(app_config, tmp_path):
 
     app = make_app(tmp_path, **app_config, sticky_session_ttl_seconds=1)
     try:
-        sticky = app.extensions["relaygate"].chat.sticky
+        sticky = services_of(app).chat.sticky
         binding = sticky.binding("key-1", "session:s")
         assert binding.account_id is None
         binding.keep("account-1")
@@ -134,7 +135,7 @@ def test_a_binding_expires_after_its_ttl_unless_used(app_config, tmp_path):
         time.sleep(1.3)
         assert sticky.binding("key-1", "session:s").account_id is None
     finally:
-        app.extensions["relaygate"].engine.dispose()
+        services_of(app).engine.dispose()
 
 
 def test_every_worker_sees_a_binding_another_made(app_config, tmp_path):
@@ -142,13 +143,13 @@ def test_every_worker_sees_a_binding_another_made(app_config, tmp_path):
 
     first, second = (make_app(tmp_path, **app_config) for _ in range(2))
     try:
-        binding = first.extensions["relaygate"].chat.sticky.binding("key-w", "session:w")
+        binding = services_of(first).chat.sticky.binding("key-w", "session:w")
         binding.keep("account-w")
-        other = second.extensions["relaygate"].chat.sticky.binding("key-w", "session:w")
+        other = services_of(second).chat.sticky.binding("key-w", "session:w")
         assert other.account_id == "account-w"
     finally:
         for application in (first, second):
-            application.extensions["relaygate"].engine.dispose()
+            services_of(application).engine.dispose()
 
 
 def test_with_redis_down_bindings_live_in_the_database(postgres_url, private_redis, tmp_path):
@@ -156,9 +157,9 @@ def test_with_redis_down_bindings_live_in_the_database(postgres_url, private_red
 
     app = make_app(tmp_path, postgres_url, private_redis.url, "rg-sticky:")
     try:
-        sticky = app.extensions["relaygate"].chat.sticky
+        sticky = services_of(app).chat.sticky
         private_redis.stop()
         sticky.binding("key-d", "session:d").keep("account-d")
         assert sticky.binding("key-d", "session:d").account_id == "account-d"
     finally:
-        app.extensions["relaygate"].engine.dispose()
+        services_of(app).engine.dispose()

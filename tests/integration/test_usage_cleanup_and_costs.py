@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from app import timebuckets
+from app import services_of, timebuckets
 from app.errors import InvalidInput
 from app.services.usage import UsageRecord
 from app.services.usage_query import CostQuery, StatsQuery
@@ -66,7 +66,7 @@ def test_a_month_before_the_year_1000_has_a_four_digit_partition_and_is_cleaned_
 def test_the_configured_retention_is_the_cleanups_default(app_config, tmp_path):
     application = make_app(tmp_path, **app_config, usage_retention_days=5)
     try:
-        services = application.extensions["relaygate"]
+        services = services_of(application)
         key = services.keys.create({"name": "k"}).id
         now = datetime.now(UTC)
         for age in (6, 4):
@@ -76,7 +76,7 @@ def test_the_configured_retention_is_the_cleanups_default(app_config, tmp_path):
         assert answer.status_code == 200, answer.json
         assert answer.json["data"] == {"deletedRecords": 1, "remainingRecords": 1}
     finally:
-        application.extensions["relaygate"].engine.dispose()
+        services_of(application).engine.dispose()
 
 
 @pytest.mark.parametrize("days", [0, -5, 36_501])

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from app import services_of
 from app.errors import NotFound
 from app.services.pricing import ModelPrices, price_table
 from app.services.usage import UsageRecord, UsageService
@@ -53,7 +54,7 @@ def test_records_without_a_request_id_are_all_counted(services):
 
 
 def test_concurrent_retries_of_one_request_count_once(pg_app):
-    services = pg_app.extensions["relaygate"]
+    services = services_of(pg_app)
     key = services.keys.create({"name": "k"}).id
     barrier, answers = threading.Barrier(6), []
 

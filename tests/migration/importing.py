@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from app import services_of
 from app.migration.crs_source import CrsSource
 from app.migration.importer import ImportService
 from app.migration.progress import silent
@@ -16,7 +17,7 @@ SECRET_KEY = "test-secret-key-for-relaygate"  # what tests.conftest.make_app con
 
 
 def importer(app, **kwargs) -> ImportService:
-    services = app.extensions["relaygate"]
+    services = services_of(app)
     return ImportService(uow=services.uow, keys=services.keys, box=services.accounts.box,
                          groups=services.account_groups,
                          usage=services.usage, progress=silent, **kwargs)

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from app import services_of
 from tests.api.quota_helpers import check
 from tests.conftest import make_app
 
@@ -169,14 +170,14 @@ def test_model_and_client_restrictions_are_enforced_not_reported(services, crs_s
 
 def test_secret_rotation_reseals_the_crs_secret_and_cr_keys_keep_working(app, client, crs_store,
                                                                          imported):
-    rotated = make_app(app.instance_path, app.extensions["relaygate"].settings.database_url,
+    rotated = make_app(app.instance_path, services_of(app).settings.database_url,
                        secret_key="a new master secret for relaygate",
                        secret_key_previous=("test-secret-key-for-relaygate",))
     try:
-        done = rotated.extensions["relaygate"].secrets.rotate()
+        done = services_of(rotated).secrets.rotate()
         response = check(rotated.test_client(), _headers(crs_store, "team"), "GPT-4o")
     finally:
-        rotated.extensions["relaygate"].engine.dispose()
+        services_of(rotated).engine.dispose()
 
     assert done["secrets"] == 1
     assert response.status_code == 200

@@ -8,6 +8,7 @@ import bcrypt
 import pytest
 import redis
 
+from app import services_of
 from app.db.repositories.api_keys import KeyFilter
 from app.migration.crs_crypto import WrongEncryptionKey
 
@@ -112,7 +113,7 @@ def _ledger_rows(services) -> int:
 
 def test_a_run_killed_half_way_and_restarted_ends_complete(pg_app, postgres_url, crs_redis_port,
                                                            crs_store, tmp_path):
-    services = pg_app.extensions["relaygate"]
+    services = services_of(pg_app)
     url = f"redis://127.0.0.1:{crs_redis_port}/11"
     # 6 keys (and the limited ones), 6 accounts, a group and a key's bindings, then 2 of the 5
     # keys' usage: killed inside the usage phase.

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app import services_of
 from tests.conftest import login_headers, make_app
 from tests.support.webhooks import WebhookReceiver
 
@@ -34,7 +35,7 @@ def verify(delivery: dict, secret: str) -> bool:
 
 def test_an_alert_fires_once_after_its_duration_then_resolves_with_signed_retried_webhooks(
         app, client, admin_headers):
-    alerts = app.extensions["relaygate"].alerts
+    alerts = services_of(app).alerts
     with WebhookReceiver(failures=1) as receiver:
         created = client.post("/api/admin/alerts", headers=admin_headers, json={
             "name": "errors", "metric": "errors.rate", "operator": ">", "threshold": 0.5,
@@ -77,14 +78,14 @@ def test_two_evaluators_fire_an_alert_once(app_config, app, client, admin_header
         "metric": "errors.count", "operator": ">=", "threshold": 1, "duration": 0})
     make_errors(client, admin_headers, 2)
     now = datetime.now(UTC)
-    first = app.extensions["relaygate"].alerts.evaluate_once(now)["events"]
-    second = other.extensions["relaygate"].alerts.evaluate_once(now)["events"]
+    first = services_of(app).alerts.evaluate_once(now)["events"]
+    second = services_of(other).alerts.evaluate_once(now)["events"]
     assert len(first) + len(second) == 1
-    other.extensions["relaygate"].engine.dispose()
+    services_of(other).engine.dispose()
 
 
 def test_a_delivery_that_keeps_failing_is_given_up(app, client, admin_headers):
-    alerts = app.extensions["relaygate"].alerts
+    alerts = services_of(app).alerts
     with WebhookReceiver(failures=100) as receiver:
         client.post("/api/admin/alerts", headers=admin_headers, json={
             "metric": "errors.count", "operator": ">=", "threshold": 1, "duration": 0,
@@ -113,7 +114,7 @@ def test_private_and_loopback_webhooks_are_refused_unless_allowed(backend, reque
     assert response.status_code == 422
     assert "webhook" in response.json["error"]["details"]
     assert client.get("/api/admin/alerts", headers=headers).json["data"] == []
-    strict.extensions["relaygate"].engine.dispose()
+    services_of(strict).engine.dispose()
 
 
 def test_bad_alerts_are_refused_and_alerts_can_be_listed_and_deleted(client, admin_headers):
@@ -138,10 +139,10 @@ def test_bad_alerts_are_refused_and_alerts_can_be_listed_and_deleted(client, adm
 
 
 def test_the_run_alerts_command_evaluates_once(app, admin_headers):
-    app.extensions["relaygate"].alerts.create(metric="errors.count", operator=">=",
+    services_of(app).alerts.create(metric="errors.count", operator=">=",
                                               threshold=0, duration=0)
     result = app.test_cli_runner().invoke(args=["run-alerts", "--once"])
     assert result.exit_code == 0, result.output
     assert " fired at " in result.output
-    [alert] = app.extensions["relaygate"].alerts.list()
+    [alert] = services_of(app).alerts.list()
     assert alert.state == "firing"

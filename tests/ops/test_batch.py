@@ -3,6 +3,7 @@
 import pytest
 from sqlalchemy import text
 
+from app import services_of
 from app.api.batch_tables import BATCH_SCHEMAS
 from app.errors import InvalidInput, Unauthenticated
 from app.services.transactions.tables import TABLE_NAMES, Operation
@@ -252,7 +253,7 @@ def test_the_tables_the_api_offers_are_the_ones_the_service_applies(services):
 
 
 def test_cached_validations_are_invalidated_after_a_batch_commits(pg_app):
-    services = pg_app.extensions["relaygate"]
+    services = services_of(pg_app)
     key = services.keys.create({"name": "cached"})
     services.keys.authenticate(key.api_key)  # now in Redis
     services.transactions.run_batch([Operation("update", "api_keys", {"is_active": False},
@@ -262,7 +263,7 @@ def test_cached_validations_are_invalidated_after_a_batch_commits(pg_app):
 
 
 def test_cached_plans_profiles_and_model_tiers_are_invalidated_after_a_batch_commits(pg_app):
-    services = pg_app.extensions["relaygate"]
+    services = services_of(pg_app)
     user = services.users.create(email="cached@example.com")
     # Read each once, so Redis holds them.
     assert services.plans.limits()["free"]["premium"] == {"limit": 5, "period": "day"}
@@ -304,7 +305,7 @@ class IsolationProbe:
 
 
 def test_a_batch_runs_at_the_isolation_level_asked_for(pg_app):
-    services = pg_app.extensions["relaygate"]
+    services = services_of(pg_app)
     services.transactions.register("plans", IsolationProbe(services.uow))
     [serializable] = services.transactions.run_batch([Operation("create", "plans", {})],
                                                      isolation_level="SERIALIZABLE")

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app import services_of
 from app.services.usage import UsageRecord
 from tests.conftest import PG_URL, make_app
 from tests.support.http import serve_with_gunicorn
@@ -72,11 +73,11 @@ def inspector(gunicorn_env, redis_server_url, redis_prefix, tmp_path):
         if "app" not in holder:
             holder["app"] = make_app(tmp_path, gunicorn_env["DATABASE_URL"], redis_server_url,
                                      redis_prefix)
-        return holder["app"].extensions["relaygate"]
+        return services_of(holder["app"])
 
     yield build
     if "app" in holder:
-        holder["app"].extensions["relaygate"].engine.dispose()
+        services_of(holder["app"]).engine.dispose()
 
 
 def stop(server) -> None:

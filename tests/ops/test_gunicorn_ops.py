@@ -8,6 +8,7 @@ import uuid
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from app import services_of
 from app.services.storage.config import StorageConfig
 from tests.conftest import PG_URL, make_app
 from tests.support.http import serve_with_gunicorn
@@ -46,8 +47,8 @@ def test_workers_follow_a_switch_within_a_second_and_metrics_sum_all_workers(
         key = httpx.post(base + "/api/keys", json={"name": "k"}, headers=headers).json()["data"]
         me = {"x-api-key": key["apiKey"]}
         other = make_app(tmp_path, database_url, redis_server_url, redis_prefix)
-        cache = other.extensions["relaygate"].cache
-        cached = other.extensions["relaygate"].keys.validate.value_key(cache, key["hashedKey"])
+        cache = services_of(other).cache
+        cached = services_of(other).keys.validate.value_key(cache, key["hashedKey"])
 
         def validation_cached_by_a_request() -> bool:
             cache.client.delete(cached)
@@ -55,11 +56,11 @@ def test_workers_follow_a_switch_within_a_second_and_metrics_sum_all_workers(
             return cache.client.exists(cached) == 1
 
         assert validation_cached_by_a_request()
-        other.extensions["relaygate"].storage.switch(
+        services_of(other).storage.switch(
             "apikey", StorageConfig(enable_cache=False, read_strategy="database_first"))
         time.sleep(PROPAGATION_BOUND)
         assert not any(validation_cached_by_a_request() for _ in range(8))
-        other.extensions["relaygate"].storage.switch("apikey", StorageConfig())
+        services_of(other).storage.switch("apikey", StorageConfig())
         time.sleep(PROPAGATION_BOUND)
         assert all(validation_cached_by_a_request() for _ in range(8))
 
@@ -71,5 +72,5 @@ def test_workers_follow_a_switch_within_a_second_and_metrics_sum_all_workers(
             server.terminate()
             server.wait(20)
         if other is not None:
-            other.extensions["relaygate"].engine.dispose()
+            services_of(other).engine.dispose()
         pg_drop(admin, name)

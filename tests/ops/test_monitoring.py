@@ -4,6 +4,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from app import services_of
 from tests.conftest import login_headers, make_app
 
 
@@ -72,11 +73,11 @@ def test_metrics_are_summed_over_workers(app_config, tmp_path):
         b.get("/api/admin/storage/nothing", headers=headers)
     assert metrics(a, headers)["errors"]["types"]["NOT_FOUND"] - before == 4
     for app in (worker_a, worker_b):
-        app.extensions["relaygate"].engine.dispose()
+        services_of(app).engine.dispose()
 
 
 def test_cache_hits_and_misses_come_from_the_read_through_cache(pg_app):
-    services = pg_app.extensions["relaygate"]
+    services = services_of(pg_app)
     key = services.keys.create({"name": "cached"})
     for _ in range(4):
         services.keys.authenticate(key.api_key)
@@ -91,7 +92,7 @@ def test_evictions_come_from_redis(postgres_url, private_redis, tmp_path):
     client.config_set("maxmemory", used + 512 * 1024)
     client.config_set("maxmemory-policy", "volatile-ttl")  # short-lived filler goes first
     app = make_app(tmp_path, postgres_url, private_redis.url, "rgtest:evict:")
-    monitoring = app.extensions["relaygate"].monitoring
+    monitoring = services_of(app).monitoring
     monitoring.collector.add("http.requests")
     monitoring.flush()
     filler = client.pipeline(transaction=False)
@@ -100,7 +101,7 @@ def test_evictions_come_from_redis(postgres_url, private_redis, tmp_path):
     filler.execute()
     cache = monitoring.performance_metrics("5m")["cache"]
     assert cache["evictions"] > 0 and cache["evictionRate"] > 0
-    app.extensions["relaygate"].engine.dispose()
+    services_of(app).engine.dispose()
 
 
 def test_prometheus_metrics_parse_and_count_requests_by_route_and_status(client, admin_headers):
@@ -125,14 +126,14 @@ def test_prometheus_metrics_can_require_a_token(app_config, tmp_path):
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer scrape-me"}).status_code == 200
-    app.extensions["relaygate"].engine.dispose()
+    services_of(app).engine.dispose()
 
 
 def test_figures_wait_while_redis_is_down_and_are_flushed_when_it_returns(postgres_url,
                                                                           private_redis, tmp_path):
     app = make_app(tmp_path, postgres_url, private_redis.url, "rgtest:down:",
                    metrics_flush_seconds=0)
-    services = app.extensions["relaygate"]
+    services = services_of(app)
     headers = login_headers(app)
     client = app.test_client()
     private_redis.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from app import services_of
 from tests.conftest import make_app
 from tests.support.accounts import api_key_body, oauth_body, quick_admin_headers
 from tests.support.http import live_client
@@ -61,7 +62,7 @@ def test_a_rolled_back_transaction_keeps_no_operation(app, services):
 def test_rotation_reseals_staged_operations_and_the_commit_opens_them(app_config, tmp_path):
     old_app = make_app(tmp_path, **{**app_config, "secret_key": "the-old-master-secret"})
     new_app = make_app(tmp_path, **{**app_config, "secret_key": "the-new-master-secret"})
-    old, new = old_app.extensions["relaygate"], new_app.extensions["relaygate"]
+    old, new = services_of(old_app), services_of(new_app)
     try:
         with live_client(old_app) as http:
             transaction, secrets = _stage_accounts(http, quick_admin_headers(old))

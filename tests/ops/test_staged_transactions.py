@@ -3,6 +3,7 @@
 import threading
 from datetime import timedelta
 
+from app import services_of
 from app.db.types import utcnow
 from app.services.transactions.tables import Operation
 
@@ -106,7 +107,7 @@ def test_a_rolled_back_transaction_cannot_be_committed(client, admin_headers):
 
 def test_a_transaction_past_its_timeout_cannot_be_staged_or_committed(app, client,
                                                                       admin_headers):
-    transactions = app.extensions["relaygate"].transactions
+    transactions = services_of(app).transactions
     transaction = begin(client, admin_headers, timeout=5)
     stage(client, admin_headers, transaction,
           {"type": "create", "table": "api_keys", "data": {"name": "too late"}})
@@ -136,7 +137,7 @@ def test_read_only_transactions_refuse_changes_and_unknown_ids_are_404(client, a
 
 
 def test_two_concurrent_commits_apply_a_transaction_once(pg_app):
-    transactions = pg_app.extensions["relaygate"].transactions
+    transactions = services_of(pg_app).transactions
     transaction = transactions.begin(timeout=60)["transactionId"]
     transactions.stage(transaction, Operation("create", "api_keys", {"name": "once"}))
     outcomes, start = [], threading.Barrier(2)
@@ -154,4 +155,4 @@ def test_two_concurrent_commits_apply_a_transaction_once(pg_app):
     for thread in threads:
         thread.join(30)
     assert sorted(outcomes) == ["TRANSACTION_CLOSED", "committed"]
-    assert pg_app.extensions["relaygate"].keys.list()["total"] == 1
+    assert services_of(pg_app).keys.list()["total"] == 1

@@ -2,6 +2,8 @@
 
 import pytest
 
+from app import services_of
+
 SAFE = {"primaryStorage": "postgres", "enableCache": False, "cacheTTL": 120,
         "readStrategy": "database_first", "writeStrategy": "write_through"}
 
@@ -51,7 +53,7 @@ def test_unsafe_combinations_are_refused_with_a_reason_and_change_nothing(
 def test_write_behind_usage_needs_redis(app, client, admin_headers):
     body = {**SAFE, "primaryStorage": "redis", "writeStrategy": "write_behind"}
     response = client.put("/api/admin/storage/usage", json=body, headers=admin_headers)
-    if app.extensions["relaygate"].cache.enabled:
+    if services_of(app).cache.enabled:
         assert response.status_code == 200
     else:
         assert response.status_code == 422
@@ -80,7 +82,7 @@ def test_storage_health_reports_the_database_pool_and_redis(app, client, admin_h
     pool = database["poolStatus"]
     assert pool["total"] == pool["idle"] + pool["inUse"] and pool["waiting"] == 0
     assert pool["size"] >= 1
-    if app.extensions["relaygate"].cache.enabled:
+    if services_of(app).cache.enabled:
         assert data["redis"]["connected"] is True and data["redis"]["latency"] >= 0
         assert data["redis"]["memory"]["used"] > 0
     else:

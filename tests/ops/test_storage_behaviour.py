@@ -2,6 +2,7 @@
 
 import threading
 
+from app import services_of
 from app.services.storage.config import StorageConfig
 from tests.conftest import login_headers, make_app
 
@@ -14,7 +15,7 @@ def cached_validations(services) -> list[bytes]:
 
 
 def test_key_validation_bypasses_redis_while_the_cache_is_off(pg_app):
-    services = pg_app.extensions["relaygate"]
+    services = services_of(pg_app)
     key = services.keys.create({"name": "strategy"})
     services.storage.switch("apikey", NO_CACHE)
     services.keys.authenticate(key.api_key)
@@ -28,7 +29,7 @@ def test_key_validation_bypasses_redis_while_the_cache_is_off(pg_app):
 
 
 def test_cache_ttl_sets_how_long_a_validation_is_kept(pg_app):
-    services = pg_app.extensions["relaygate"]
+    services = services_of(pg_app)
     key = services.keys.create({"name": "ttl"})
     services.storage.switch("apikey", StorageConfig(cache_ttl=40))
     services.keys.authenticate(key.api_key)
@@ -37,7 +38,7 @@ def test_cache_ttl_sets_how_long_a_validation_is_kept(pg_app):
 
 
 def test_session_lookups_follow_their_own_strategy(pg_app):
-    services = pg_app.extensions["relaygate"]
+    services = services_of(pg_app)
     headers = login_headers(pg_app)
     services.storage.switch("session", NO_CACHE)
     assert pg_app.test_client().get("/api/sessions/current", headers=headers).status_code == 200
@@ -50,30 +51,30 @@ def test_a_switch_on_one_worker_is_followed_by_another(postgres_url, redis_serve
     worker_a = make_app(tmp_path, postgres_url, redis_server_url, redis_prefix)
     worker_b = make_app(tmp_path, postgres_url, redis_server_url, redis_prefix,
                         strategy_poll_seconds=0)
-    b = worker_b.extensions["relaygate"]
+    b = services_of(worker_b)
     key = b.keys.create({"name": "two workers"})
     b.keys.authenticate(key.api_key)
     assert len(cached_validations(b)) == 1
-    worker_a.extensions["relaygate"].storage.switch("apikey", NO_CACHE)
+    services_of(worker_a).storage.switch("apikey", NO_CACHE)
     b.cache.client.delete(*cached_validations(b))
     b.keys.authenticate(key.api_key)
     assert cached_validations(b) == []
     for app in (worker_a, worker_b):
-        app.extensions["relaygate"].engine.dispose()
+        services_of(app).engine.dispose()
 
 
 def test_without_redis_workers_follow_a_switch_through_the_database(sqlite_url, tmp_path):
     worker_a = make_app(tmp_path, sqlite_url)
     worker_b = make_app(tmp_path, sqlite_url, strategy_poll_seconds=0)
-    policy = worker_b.extensions["relaygate"].cache.policy
+    policy = services_of(worker_b).cache.policy
     assert policy.config("account").enable_cache is True
-    worker_a.extensions["relaygate"].storage.switch("account", NO_CACHE)
+    services_of(worker_a).storage.switch("account", NO_CACHE)
     assert policy.config("account").enable_cache is False
 
 
 def test_storage_health_says_redis_is_down_when_it_is(postgres_url, private_redis, tmp_path):
     app = make_app(tmp_path, postgres_url, private_redis.url, "rgtest:health:")
-    services = app.extensions["relaygate"]
+    services = services_of(app)
     assert services.storage_health.check()["redis"]["connected"] is True
     private_redis.stop()
     health = services.storage_health.check()
@@ -84,7 +85,7 @@ def test_storage_health_says_redis_is_down_when_it_is(postgres_url, private_redi
 
 def test_pool_status_counts_callers_waiting_for_a_connection(postgres_url, tmp_path):
     app = make_app(tmp_path, postgres_url, db_pool_size=1, db_pool_timeout=10.0)
-    services = app.extensions["relaygate"]
+    services = services_of(app)
     held = [services.engine.connect() for _ in range(2)]  # pool_size 1 + overflow 1
     waiter_has_connection = threading.Event()
 

@@ -14,6 +14,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from app import services_of
 from app.services.usage import UsageRecord
 from app.services.usage_drain import DrainWorker
 from tests.conftest import login_headers, make_app
@@ -61,7 +62,7 @@ def aof_redis(tmp_path):
 def queue_app(postgres_url, aof_redis, redis_prefix, tmp_path):
     application = make_app(tmp_path, postgres_url, aof_redis.url, redis_prefix)
     yield application
-    application.extensions["relaygate"].engine.dispose()
+    services_of(application).engine.dispose()
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def drain_process(postgres_url, aof_redis, redis_prefix, tmp_path):
 
 def test_the_drain_worker_keeps_running_through_a_redis_restart_and_stores_everything(
         queue_app, aof_redis, drain_process):
-    services = queue_app.extensions["relaygate"]
+    services = services_of(queue_app)
     key = services.keys.create({"name": "restart"})
     enqueue(services.usage_queue, key.id, 3)
     assert eventually(lambda: stored_requests(services, key.id) == 3)
@@ -97,7 +98,7 @@ def test_the_drain_worker_keeps_running_through_a_redis_restart_and_stores_every
 
 def test_the_drain_worker_recreates_a_vanished_group_and_stores_what_is_queued_after(
         queue_app, aof_redis, drain_process):
-    services = queue_app.extensions["relaygate"]
+    services = services_of(queue_app)
     key = services.keys.create({"name": "flushed"})
     enqueue(services.usage_queue, key.id, 2)
     assert eventually(lambda: stored_requests(services, key.id) == 2)
@@ -113,7 +114,7 @@ def test_the_drain_worker_recreates_a_vanished_group_and_stores_what_is_queued_a
 
 def test_a_flushed_usage_stream_is_reported_with_the_number_of_records_lost(
         queue_app, caplog):
-    services = queue_app.extensions["relaygate"]
+    services = services_of(queue_app)
     queue = services.usage_queue
     key = services.keys.create({"name": "lost"})
     enqueue(queue, key.id, 2)
@@ -142,12 +143,12 @@ def status_app(postgres_url, redis_server_url, redis_prefix, tmp_path):
     application = make_app(tmp_path, postgres_url, redis_server_url, redis_prefix,
                            allow_private_webhooks=True)
     yield application
-    application.extensions["relaygate"].engine.dispose()
+    services_of(application).engine.dispose()
 
 
 def test_readyz_metrics_and_the_admin_metrics_show_the_backlog_its_age_and_the_drain(
         status_app):
-    services = status_app.extensions["relaygate"]
+    services = services_of(status_app)
     client, headers = status_app.test_client(), login_headers(status_app)
     key = services.keys.create({"name": "waiting"})
     enqueue(services.usage_queue, key.id, 3)
@@ -199,10 +200,10 @@ def test_a_redis_without_persistence_is_warned_about_and_one_with_an_append_log_
     logged = make_app(tmp_path, postgres_url, aof_redis.url, redis_prefix)
     try:
         with caplog.at_level(logging.WARNING, logger="app.services.usage_queue"):
-            warning = bare.extensions["relaygate"].usage_queue.warn_without_persistence()
-            assert logged.extensions["relaygate"].usage_queue.warn_without_persistence() is None
+            warning = services_of(bare).usage_queue.warn_without_persistence()
+            assert services_of(logged).usage_queue.warn_without_persistence() is None
         assert "no persistence" in warning and "appendfsync everysec" in warning
         assert caplog.text.count("appendfsync everysec") == 1
     finally:
-        bare.extensions["relaygate"].engine.dispose()
-        logged.extensions["relaygate"].engine.dispose()
+        services_of(bare).engine.dispose()
+        services_of(logged).engine.dispose()

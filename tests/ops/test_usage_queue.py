@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 
+from app import services_of
 from app.services.storage.config import StorageConfig
 from app.services.usage import UsageRecord
 from tests.conftest import login_headers, make_app
@@ -19,7 +20,7 @@ def totals(services, key_id):
 
 @pytest.fixture
 def services(pg_app):
-    return pg_app.extensions["relaygate"]
+    return services_of(pg_app)
 
 
 def test_usage_is_queued_under_write_behind_and_stored_by_the_worker(pg_app, services):
@@ -59,7 +60,7 @@ def test_a_record_delivered_twice_is_stored_once(services):
 def test_entries_of_a_dead_consumer_are_claimed_by_another(postgres_url, redis_server_url,
                                                            redis_prefix, tmp_path):
     app = make_app(tmp_path, postgres_url, redis_server_url, redis_prefix, usage_claim_idle_ms=0)
-    services = app.extensions["relaygate"]
+    services = services_of(app)
     key = services.keys.create({"name": "orphaned"})
     queue = services.usage_queue
     queue.enqueue(UsageRecord(api_key_id=key.id, model="m", input_tokens=3))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from app import services_of
 from app.web.guard import LOGIN_COOKIE, SESSION_COOKIE
 from tests.conftest import ADMIN, make_app
 
@@ -57,11 +58,11 @@ def test_the_session_cookie_is_always_secure_in_production(tmp_path, sqlite_url)
     app = make_app(tmp_path, sqlite_url, env="production", secret_key="s" * 48,
                    metrics_token="m" * 32)
     client = app.test_client()
-    answer = signed_in(client, app.extensions["relaygate"])
+    answer = signed_in(client, services_of(app))
     cookie = next(value for value in answer.headers.getlist("Set-Cookie")
                   if value.startswith(f"{SESSION_COOKIE}="))
     assert "Secure" in cookie
-    app.extensions["relaygate"].engine.dispose()
+    services_of(app).engine.dispose()
 
 
 def test_console_and_portal_pages_forbid_inline_scripts_and_styles(client, services):

@@ -14,7 +14,7 @@ class AccountLeaseRepository(Repository[AccountLease]):
     model = AccountLease
 
     def drop_expired(self, account_id: str, now: datetime) -> int:
-        result = self.session.execute(
+        result = self._execute(
             delete(AccountLease)
             .where(AccountLease.account_id == account_id, AccountLease.expires_at <= now)
         )
@@ -27,10 +27,10 @@ class AccountLeaseRepository(Repository[AccountLease]):
         )
 
     def remove(self, lease_id: str) -> int:
-        result = self.session.execute(delete(AccountLease).where(AccountLease.id == lease_id))
+        result = self._execute(delete(AccountLease).where(AccountLease.id == lease_id))
         return result.rowcount
 
     def extend(self, lease_id: str, expires_at: datetime) -> int:
-        return self.session.execute(
+        return self._execute(
             update(AccountLease).where(AccountLease.id == lease_id).values(expires_at=expires_at)
         ).rowcount

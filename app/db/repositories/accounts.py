@@ -91,7 +91,7 @@ class AccountRepository(Repository[Account]):
         return min((moment for moment in moments if moment is not None), default=None)
 
     def _update(self, account_id: str, *conditions, **values) -> int:
-        result = self.session.execute(
+        result = self._execute(
             update(Account).where(Account.id == account_id, *conditions).values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -102,7 +102,7 @@ class AccountRepository(Repository[Account]):
         conditions = [Account.status == "rate_limited", Account.rate_limit_reset_at <= _at(now)]
         if provider:
             conditions.append(Account.provider == provider)
-        result = self.session.execute(
+        result = self._execute(
             update(Account).where(*conditions)
             .values(status="active", rate_limit_reset_at=None, rate_limit_remaining=None,
                     updated_at=now)

@@ -19,7 +19,7 @@ class AlertRepository(Repository[Alert]):
     def transition(self, alert_id: str, *, expected_state: str, values: dict) -> bool:
         """Apply `values` only if the alert is still in `expected_state`: of two evaluators,
         one moves it (and owes the webhook), the other sees no row changed."""
-        result = self.session.execute(
+        result = self._execute(
             update(Alert).where(Alert.id == alert_id, Alert.state == expected_state)
             .values(**values).execution_options(synchronize_session=False))
         return result.rowcount == 1
@@ -43,7 +43,7 @@ class AlertDeliveryRepository(Repository[AlertDelivery]):
 
     def claim(self, delivery_id: int, *, due_by: datetime, lease_until: datetime) -> bool:
         """Take a due delivery for one sender until `lease_until`, so no one else sends it."""
-        result = self.session.execute(
+        result = self._execute(
             update(AlertDelivery)
             .where(AlertDelivery.id == delivery_id, AlertDelivery.status == "pending",
                    or_(AlertDelivery.next_attempt_at.is_(None),

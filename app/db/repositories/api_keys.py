@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import case, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, case, func, literal, or_, select, update
 
 from app.db.models import ApiKey, ApiKeyTag
 from app.db.repositories.base import Repository
@@ -56,7 +56,7 @@ class ApiKeyRepository(Repository[ApiKey]):
         return list(self.session.scalars(query)), total
 
     def _conditions(self, filters: KeyFilter) -> list:
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
         if not filters.include_deleted:
             conditions.append(ApiKey.is_deleted.is_(False))
         if filters.is_active is not None:
@@ -95,7 +95,7 @@ class ApiKeyRepository(Repository[ApiKey]):
 
     def lock(self, key_id: str) -> bool:
         """Serialise changes that hang off one key (a row lock; SQLite's write lock)."""
-        result = self.session.execute(
+        result = self._execute(
             update(ApiKey).where(ApiKey.id == key_id).values(id=ApiKey.id)
             .execution_options(synchronize_session=False))
         return result.rowcount == 1
@@ -106,7 +106,7 @@ class ApiKeyRepository(Repository[ApiKey]):
         used = literal(used_at, UTCDateTime())
         if total_tokens is None:
             total_tokens = input_tokens + output_tokens
-        result = self.session.execute(
+        result = self._execute(
             update(ApiKey)
             .where(ApiKey.id == key_id)
             .values(

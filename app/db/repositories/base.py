@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
+from sqlalchemy import CursorResult, Executable
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -27,4 +28,9 @@ class Repository(Generic[T]):
 
     def cursor(self, row: T):
         """Where the page after `row` starts, for repositories that offer `page_after`."""
-        return row.id
+        return row.id  # type: ignore[attr-defined]  # only models with an `id` are paged
+
+    def _execute(self, statement: Executable, params: dict | None = None) -> CursorResult[Any]:
+        """Run an INSERT, UPDATE or DELETE whose `rowcount` the caller reads (SQLAlchemy
+        types every `execute` as a plain Result, which has none)."""
+        return cast(CursorResult[Any], self.session.execute(statement, params))

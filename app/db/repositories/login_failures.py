@@ -27,7 +27,8 @@ class LoginFailureRepository(Repository[LoginFailure]):
                     next_lockout_ms=lockout_ms)
             .on_conflict_do_nothing(index_elements=["key"]))
         # Typed, or PostgreSQL would cast these millisecond values to a 32-bit integer.
-        now_ms, window_ms, lockout_ms, max_lockout_ms, memory_ms = (
+        now_ms, window_ms, lockout_ms, max_lockout_ms, memory_ms = (  # type: ignore[assignment]
+            # The same values as typed SQL literals; the statement below reads only these.
             literal(value, BigInteger)
             for value in (now_ms, window_ms, lockout_ms, max_lockout_ms, memory_ms))
         row = LoginFailure

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db.models import MetricBucket, QueryStat
-from app.metrics.collector import QueryFigures
 
+
+class QueryTotals(Protocol):
+    """One normalised query's figures since the last flush (the collector's QueryFigures)."""
+
+    query: str
+    calls: int
+    total_ms: float
+    max_ms: float
+    last: float  # epoch seconds
 
 class MetricsRepository:
     def __init__(self, session):
@@ -49,7 +59,7 @@ class MetricsRepository:
         dialect = self.session.get_bind().dialect.name
         return func.max(a, b) if dialect == "sqlite" else func.greatest(a, b)
 
-    def add_query_figures(self, queries: dict[str, QueryFigures]) -> None:
+    def add_query_figures(self, queries: Mapping[str, QueryTotals]) -> None:
         if not queries:
             return
         insert = self._insert(QueryStat)
@@ -65,7 +75,5 @@ class MetricsRepository:
              "max_ms": f.max_ms, "last_executed": datetime.fromtimestamp(f.last, UTC)}
             for fp, f in queries.items()])
 
-    def query_figures(self) -> list[QueryFigures]:
-        return [QueryFigures(query=row.query, calls=row.call_count, total_ms=row.total_ms,
-                             max_ms=row.max_ms, last=row.last_executed.timestamp())
-                for row in self.session.scalars(select(QueryStat))]
+    def query_stats(self) -> list[QueryStat]:
+        return list(self.session.scalars(select(QueryStat)))

@@ -40,7 +40,8 @@ class UsageCounterRepository(Repository[UsageCounter]):
         ).first()
         return CounterValue(*row) if row else CounterValue(0, 0)
 
-    def add(self, key: CounterKey, units: int, *, limit: int | None = None) -> CounterValue | None:
+    def add(  # type: ignore[override]  # a counter is added to by key, never added as a row
+            self, key: CounterKey, units: int, *, limit: int | None = None) -> CounterValue | None:
         """Add `units` in one upsert; with `limit`, only if the total stays within it, else None."""
         if limit is not None and units > limit:
             return None
@@ -49,14 +50,14 @@ class UsageCounterRepository(Repository[UsageCounter]):
             subject=key.subject, model_type=key.model_type, period=key.period,
             period_start=key.period_start, used=units, version=1,
         )
-        statement = statement.on_conflict_do_update(
+        upsert = statement.on_conflict_do_update(
             index_elements=[table.c.subject, table.c.model_type, table.c.period,
                             table.c.period_start],
             set_={"used": table.c.used + units, "version": table.c.version + 1},
             where=(table.c.used + units <= limit) if limit is not None else None,
         ).returning(table.c.used, table.c.version)
-        row = self.session.execute(statement).first()
-        return CounterValue(*row) if row else None
+        row = self.session.execute(upsert).first()
+        return CounterValue(row.used, row.version) if row else None
 
     def subtract(self, key: CounterKey, units: int) -> CounterValue | None:
         row = self.session.execute(

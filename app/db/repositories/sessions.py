@@ -23,5 +23,5 @@ class SessionRepository(Repository[Session]):
             .returning(Session.token_hash).execution_options(synchronize_session=False)))
 
     def delete_expired(self, now: datetime) -> int:
-        result = self.session.execute(delete(Session).where(Session.expires_at <= now))
+        result = self._execute(delete(Session).where(Session.expires_at <= now))
         return result.rowcount

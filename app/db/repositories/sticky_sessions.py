@@ -25,7 +25,7 @@ class StickySessionRepository(Repository[StickySession]):
             set_={"account_id": account_id, "expires_at": expires_at}))
 
     def extend(self, api_key_id: str, session_hash: str, expires_at: datetime) -> int:
-        return self.session.execute(
+        return self._execute(
             update(StickySession)
             .where(StickySession.api_key_id == api_key_id,
                    StickySession.session_hash == session_hash)
@@ -33,7 +33,7 @@ class StickySessionRepository(Repository[StickySession]):
         ).rowcount
 
     def drop_expired(self, api_key_id: str, now: datetime) -> int:
-        return self.session.execute(
+        return self._execute(
             delete(StickySession)
             .where(StickySession.api_key_id == api_key_id, StickySession.expires_at <= now)
         ).rowcount

@@ -22,7 +22,7 @@ class StorageStrategyRepository(Repository[StorageStrategy]):
                                                             0))))
 
     def replace(self, data_type: str, values: dict, now: datetime) -> bool:
-        result = self.session.execute(
+        result = self._execute(
             update(StorageStrategy)
             .where(StorageStrategy.data_type == data_type)
             .values(**values, version=StorageStrategy.version + 1, updated_at=now)

@@ -5,9 +5,14 @@ from __future__ import annotations
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+Upsert = postgresql.Insert | sqlite.Insert
 
-def insert_for(session: Session, table):
+
+def insert_for(session: Session, table) -> Upsert:
     """An `insert(table)` that has on_conflict_do_update / on_conflict_do_nothing."""
-    name = session.get_bind().dialect.name
-    dialect = postgresql if name == "postgresql" else sqlite
-    return dialect.insert(table)
+    return insert_of(session.get_bind().dialect.name, table)
+
+
+def insert_of(dialect_name: str, table) -> Upsert:
+    """The same for a dialect's name."""
+    return (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import BigInteger, and_, cast, delete, func, insert, or_, select, type_coerce
 
@@ -74,7 +75,7 @@ class UsageBaselineRepository:
         if filters.get("account_id"):
             return []
         columns = {"api_key_id": B.api_key_id, "model": B.model}
-        keys = [local_bucket(B.bucket, unit, tz_name)] if unit is not None else []
+        keys: list[Any] = [local_bucket(B.bucket, unit, tz_name)] if unit is not None else []
         if group in columns:
             keys.append(columns[group])
         spans = or_(*(and_(B.bucket >= start, B.bucket < end) for _, start, end in pieces))

@@ -8,17 +8,19 @@ retry with exponential backoff when the receiver fails, until `max_attempts`.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Unpack
 
 from app.db.models import Alert, AlertDelivery
 from app.errors import InvalidInput, NotFound
 from app.services.alerts import rules
 from app.services.alerts.webhooks import WebhookRefused, WebhookSender, check_url, signature
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 
 BACKOFF_BASE_SECONDS = 2
@@ -31,7 +33,7 @@ def _not_found() -> NotFound:
 
 class AlertService(Service):
     def __init__(self, *, metrics: Callable[[str], dict], sender: WebhookSender, secret_key: str,
-                 window: str = "5m", max_attempts: int = 6, **kwargs):
+                 window: str = "5m", max_attempts: int = 6, **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.metrics = metrics
         self.sender = sender
@@ -77,7 +79,7 @@ class AlertService(Service):
         return alert
 
     @db_retry
-    def deliveries(self, alert_id: str) -> list[AlertDelivery]:
+    def deliveries(self, alert_id: str) -> builtins.list[AlertDelivery]:
         with self.uow() as uow:
             if uow.alerts.get(alert_id) is None:
                 raise _not_found()

@@ -42,7 +42,7 @@ def check_url(url: str, *, allow_private: bool) -> list[str]:
         found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (OSError, ValueError) as error:
         raise WebhookRefused(f"The webhook host does not resolve: {error}.") from error
-    addresses = list(dict.fromkeys(info[4][0] for info in found))
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
     if allow_private:
         return addresses
     refused = [a for a in addresses if not _allowed(ipaddress.ip_address(a.split("%")[0]))]
@@ -59,7 +59,7 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 
 class WebhookSender:
-    def __init__(self, *, allow_private: bool, timeout: float):
+    def __init__(self, *, allow_private: bool, timeout: float) -> None:
         self.allow_private = allow_private
         self.timeout = timeout
 

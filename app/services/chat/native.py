@@ -73,7 +73,7 @@ class AnthropicNative(NativeFormat):
 class OpenAINative(NativeFormat):
     """OpenAI chat.completion(.chunk)s, as the OpenAI-compatible account sent them."""
 
-    def __init__(self, client_wants_usage: bool):
+    def __init__(self, client_wants_usage: bool) -> None:
         super().__init__()
         self.client_wants_usage = client_wants_usage
 

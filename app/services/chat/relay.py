@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 from app.errors import BadRequest
 from app.protocols import Untranslatable
 from app.providers import estimate
+from app.providers.anthropic import AnthropicClient
 from app.providers.base import ChatRequest, ProviderError
 from app.providers.forwarding import forwarded_headers
 from app.services.chat.native import PROTOCOL_PROVIDERS, AnthropicNative, OpenAINative, wants_usage
@@ -63,7 +65,7 @@ class ProtocolAnswer(ChatAnswer):
 
 
 class ProtocolRelay:
-    def __init__(self, *, chat: ChatService):
+    def __init__(self, *, chat: ChatService) -> None:
         self.chat = chat
 
     def relay(self, credential, protocol: str, body: dict,
@@ -140,7 +142,9 @@ class ProtocolRelay:
         except NoAccountAvailable:
             return None
         try:
-            return chat.accounts.client_for(lease.account).count_tokens(request)
+            # A claude account's client speaks the Messages API, count_tokens included.
+            client = cast(AnthropicClient, chat.accounts.client_for(lease.account))
+            return client.count_tokens(request)
         except ProviderError as error:
             if error.kind == "bad_request":
                 raise answer_for(error) from error  # the prompt itself is refused

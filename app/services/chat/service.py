@@ -22,7 +22,7 @@ caller sends). Without one (a provider reporting none, a stream cut before its f
 is at least the estimate of the whole prompt and of every choice's delivered output
 (app/providers/estimate.py), and the usage event is marked estimated.
 
-The three modes differ in where the bookkeeping happens:
+The three modes differ in where the bookkeeping happens (chat/modes.py holds it as data):
 - `chat`: every check reads the system of record (no cache) and the usage is stored before the
   answer ends.
 - `optimized`: the caller and the model are resolved in parallel, limits are read cache-first,
@@ -44,25 +44,41 @@ import logging
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from app.errors import BadRequest, DatabaseError, InvalidInput, NotFound, Unauthenticated
+from app.errors import BadRequest, DatabaseError, NotFound, Unauthenticated
 from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError, Usage
-from app.services.chat.session_key import session_key
+from app.services.chat.modes import ChatMode, mode_named
+from app.services.chat.session_key import HeaderItems, session_key
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
-from app.services.chat.wire import FORMATS
+from app.services.chat.wire import FORMATS, WireFormat
 from app.services.clients import ClientRequest
 from app.services.pricing import from_catalogue
 from app.services.settlement import Settlement
 from app.services.usage import UsageRecord
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from app.services.account_groups import AccountGroupService
+    from app.services.accounts import AccountService
+    from app.services.auth import AuthService
+    from app.services.key_limits import Admission, KeyLimits
+    from app.services.key_windows import KeyWindows
+    from app.services.keys import KeyService
+    from app.services.models import ModelService
+    from app.services.quota.reservations import Reservation
+    from app.services.quota.rules import Subject
+    from app.services.quota.service import QuotaService
+    from app.services.scheduler import AccountScheduler
+    from app.services.settlement import Settler
+    from app.services.sticky_sessions import StickySessions
+    from app.services.usage_writer import UsageWriter
 
-MODES = ("chat", "optimized", "fast")
+log = logging.getLogger(__name__)
 
 
 _NAMED = {"model", "messages", "system", "max_tokens", "temperature", "stream"}
@@ -73,7 +89,7 @@ class ChatAnswer:
     """Either a finished JSON answer or the event stream to send."""
 
     body: dict | None = None
-    stream: Iterator[str] | None = None
+    stream: Iterable[str] | None = None
     media_type: str = "application/json"
     # The id the usage is recorded under (the client-protocol routes send it as a header, since
     # their answers keep the upstream's own ids).
@@ -84,12 +100,12 @@ class ChatAnswer:
 class ChatTicket:
     """What the checks granted a request; settled exactly once by `finish` or `abandon`."""
 
-    mode: str
+    mode: ChatMode
     key: dict
     model: dict
-    subject: object
-    reservation: object
-    admission: object
+    subject: Subject
+    reservation: Reservation
+    admission: Admission
     request_id: str = field(default_factory=lambda: f"chat-{uuid.uuid4()}")
     settled: bool = False
     prompt_tokens_estimate: int = 0
@@ -105,9 +121,11 @@ class ChatTicket:
 
 
 class ChatService:
-    def __init__(self, *, auth, keys, models, quota, key_limits, scheduler, accounts, settler,
-                 usage_writer, groups, sticky=None, key_windows=None,
-                 upstream_attempts: int = 3):
+    def __init__(self, *, auth: AuthService, keys: KeyService, models: ModelService,
+                 quota: QuotaService, key_limits: KeyLimits, scheduler: AccountScheduler,
+                 accounts: AccountService, settler: Settler, usage_writer: UsageWriter,
+                 groups: AccountGroupService, sticky: StickySessions | None = None,
+                 key_windows: KeyWindows | None = None, upstream_attempts: int = 3) -> None:
         self.auth, self.keys, self.models, self.quota = auth, keys, models, quota
         self.key_limits, self.scheduler, self.accounts = key_limits, scheduler, accounts
         self.settler, self.usage_writer, self.sticky = settler, usage_writer, sticky
@@ -142,8 +160,7 @@ class ChatService:
         given, are the only ones the route can relay to; `client` is what tells the client
         (for the key's allowedClients). The first admitted request of a key whose expiry
         counts from its first use starts that period."""
-        if mode not in MODES:
-            raise InvalidInput(f"Unknown mode {mode!r}.")
+        chat_mode = mode_named(mode)
         key, model = self.caller_and_model(credential, model_name, mode,
                                            client_names=client_names)
         check_model(model, model_name)
@@ -153,18 +170,18 @@ class ChatService:
                 f"relays to {' or '.join(providers)} models only (no translation yet).",
                 code="FORMAT_MISMATCH")
         self.key_limits.check_use(key, model, client or ClientRequest())
-        admission = self.key_limits.admit(key, model["provider"], fresh=mode == "chat",
+        admission = self.key_limits.admit(key, model["provider"], fresh=chat_mode.fresh,
                                           model=model["id"])
         try:
             principal = self.auth.principal(credential, key)
             subject = self.quota.subject_for(principal)
-            reserve = self.quota.hold if mode == "fast" else self.quota.reserve
+            reserve = self.quota.hold if chat_mode.holds_in_redis else self.quota.reserve
             # The tier is the answering entry's, whichever of its names the client sent.
             reservation = reserve(subject, model["id"] if client_names else model_name)
         except BaseException:
             admission.release(refused=True)
             raise
-        ticket = ChatTicket(mode, key, model, subject, reservation, admission)
+        ticket = ChatTicket(chat_mode, key, model, subject, reservation, admission)
         try:
             self.keys.activate(key)
         except BaseException:
@@ -176,10 +193,11 @@ class ChatService:
                          client_names: bool = False) -> tuple[dict, dict]:
         if credential is None or credential.kind != "api_key":
             raise Unauthenticated("An API key is required.", code="MISSING_API_KEY")
-        if mode == "chat":
+        chat_mode = mode_named(mode)
+        if chat_mode.fresh:
             return (self.keys.authenticate(credential.token, fresh=True),
                     self._model(model_name, client_names, fresh=True))
-        if mode == "optimized":
+        if chat_mode.parallel:
             model = self._parallel.submit(self._model, model_name, client_names)
             return self.keys.authenticate(credential.token), model.result()
         return self.keys.authenticate(credential.token), self._model(model_name, client_names)
@@ -200,7 +218,7 @@ class ChatService:
             self._hold_window(ticket, request)
             return open_upstream(scheduler=self.scheduler, accounts=self.accounts,
                                  provider=ticket.provider, request=request,
-                                 attempts=self.upstream_attempts, cached=ticket.mode == "fast",
+                                 attempts=self.upstream_attempts, cached=ticket.mode.cached_pool,
                                  sticky=self._session_binding(ticket),
                                  only=self.groups.scope(ticket.key, ticket.provider))
         except BaseException:
@@ -225,7 +243,7 @@ class ChatService:
         return self.sticky.binding(ticket.key["id"], ticket.session)
 
     def run(self, credential, model_name: str, body: dict, *, mode: str,
-            wire: str = "relay", headers: Mapping[str, str] | None = None) -> ChatAnswer:
+            wire: str = "relay", headers: HeaderItems | None = None) -> ChatAnswer:
         """The whole request: checks, the upstream call, and the answer or its event stream.
 
         `headers` are the client's request headers (a session id may be among them)."""
@@ -247,7 +265,8 @@ class ChatService:
 
     # -- the answer ----------------------------------------------------------------------------
 
-    def events(self, ticket: ChatTicket, call: UpstreamCall, wire) -> Iterator[str]:
+    def events(self, ticket: ChatTicket, call: UpstreamCall,
+               wire: WireFormat) -> Generator[str, None, None]:
         """SSE text, each upstream event forwarded as it arrives; usage recorded at the end.
 
         After the first byte nothing is retried: an upstream failure ends the stream with an
@@ -324,7 +343,7 @@ class ChatService:
             held = reservation.held_on
             settlement = Settlement(account.id, usage.total_tokens, cost,
                                     reservation.id if held else None, held, ticket.window)
-            self._store(record, settlement, behind=ticket.mode == "fast")
+            self._store(record, settlement, behind=ticket.mode.write_behind)
             if held is None:
                 self._commit(ticket)
         finally:
@@ -392,7 +411,7 @@ class RelayStream:
     client left before the first event was pulled (an unstarted generator's `finally` never
     runs)."""
 
-    def __init__(self, service: ChatService, ticket: ChatTicket, call: UpstreamCall, wire):
+    def __init__(self, service: ChatService, ticket: ChatTicket, call: UpstreamCall, wire) -> None:
         self._service, self._ticket, self._call = service, ticket, call
         self._events = service.events(ticket, call, wire)
         self._started = False

@@ -16,13 +16,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 SESSION_HEADERS = ("x-session-id", "session_id", "conversation_id")
 _CLAUDE_CODE_SESSION = re.compile(r"_session_([A-Za-z0-9-]+)$")
 
 
-def session_key(body: Mapping, headers: Mapping[str, str] | None = None) -> str | None:
+class HeaderItems(Protocol):
+    """Request headers as (name, value) pairs: a dict, or the web framework's own."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
+def session_key(body: Mapping, headers: HeaderItems | None = None) -> str | None:
     """The request's session key, prefixed by where it came from ('session:' or 'prompt:')."""
     named = _from_metadata(body.get("metadata")) or _from_headers(headers or {})
     named = named or _text(body.get("prompt_cache_key"))
@@ -49,7 +56,7 @@ def _from_metadata(metadata) -> str | None:
     return match.group(1) if match else None
 
 
-def _from_headers(headers: Mapping[str, str]) -> str | None:
+def _from_headers(headers: HeaderItems) -> str | None:
     lowered = {name.lower(): value for name, value in headers.items()}
     return next((found for name in SESSION_HEADERS if (found := _text(lowered.get(name)))),
                 None)

@@ -32,7 +32,7 @@ _ANSWERS = {
 
 
 class _TryAnother(Exception):
-    def __init__(self, error: ProviderError):
+    def __init__(self, error: ProviderError) -> None:
         super().__init__(str(error))
         self.error = error
 
@@ -102,10 +102,9 @@ def open_upstream(*, scheduler, accounts, provider: str, request: ChatRequest,
             sticky.keep(lease.account.id)
         return call
 
+    retrying = Retrying(stop=stop_after_attempt(attempts), wait=wait_none(),
+                        retry=retry_if_exception_type(_TryAnother), reraise=True)
     try:
-        for attempt in Retrying(stop=stop_after_attempt(attempts), wait=wait_none(),
-                                retry=retry_if_exception_type(_TryAnother), reraise=True):
-            with attempt:
-                return one_attempt()
+        return retrying(one_attempt)
     except _TryAnother as exhausted:
         raise answer_for(exhausted.error) from exhausted.error

@@ -5,9 +5,27 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Protocol
 
 from app.providers.base import ProviderError, StreamEvent
+
+
+class WireFormat(Protocol):
+    """How one client protocol writes a chat's events and its finished answer."""
+
+    media_type: str
+
+    def event(self, event: StreamEvent) -> str: ...
+
+    def usage(self, summary: dict) -> str: ...
+
+    def error(self, code: str, message: str, cause: ProviderError | None = None) -> str: ...
+
+    def closing(self) -> str: ...
+
+    def answer(self, text: str, raw: dict, summary: dict) -> dict: ...
 
 
 def _json(value) -> str:
@@ -30,7 +48,7 @@ class RelayFormat:
 
     media_type = "text/event-stream"
 
-    def __init__(self, model: dict, request_id: str):
+    def __init__(self, model: dict, request_id: str) -> None:
         self.model, self.request_id = model, request_id
 
     def event(self, event: StreamEvent) -> str:
@@ -57,7 +75,7 @@ class OpenAIFormat:
 
     media_type = "text/event-stream"
 
-    def __init__(self, model: dict, request_id: str):
+    def __init__(self, model: dict, request_id: str) -> None:
         self.model_name, self.id = model["id"], request_id
         self.created = int(time.time())
 
@@ -98,4 +116,5 @@ def _openai_usage(summary: dict) -> dict:
             "prompt_tokens_details": {"cached_tokens": summary["cacheReadTokens"]}}
 
 
-FORMATS = {"relay": RelayFormat, "openai": OpenAIFormat}
+FORMATS: dict[str, Callable[[dict, str], WireFormat]] = {"relay": RelayFormat,
+                                                       "openai": OpenAIFormat}

@@ -17,7 +17,7 @@ from app.services.quota.service import QuotaService
 
 
 class QuotaGate:
-    def __init__(self, *, auth: AuthService, quota: QuotaService):
+    def __init__(self, *, auth: AuthService, quota: QuotaService) -> None:
         self.auth = auth
         self.quota = quota
 

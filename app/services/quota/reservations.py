@@ -27,8 +27,10 @@ Lua script.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from app.cache.counters import Missing
 from app.cache.holds import Taken
@@ -37,6 +39,13 @@ from app.db.repositories.quota import CounterKey, CounterValue
 from app.errors import Conflict, NotFound
 from app.services.quota.rules import Allowance, Subject, refusal, units_past_limit
 from app.services.retry import db_retry
+
+if TYPE_CHECKING:
+    from app.db.uow import UnitOfWorkFactory
+    from app.services.plans import PlanService
+    from app.services.quota.holds import QuotaHolds
+    from app.services.quota.mirror import CounterMirror
+    from app.services.users import UserService
 
 # Takes of one request: a counter can need a fill from the database, or a reservation whose
 # hold expired under it starts over; past this many the counter is taken to be full.
@@ -58,6 +67,18 @@ def _counter_of(row: UsageReservation) -> CounterKey:
 
 
 class Reservations:
+    # What QuotaService, which this mixes into, provides.
+    uow: UnitOfWorkFactory
+    clock: Callable[[], datetime]
+    users: UserService
+    plans: PlanService
+    reservation_ttl: timedelta
+    mirror: CounterMirror
+    holds: QuotaHolds
+    allowance_for: Callable[[Subject, str], Allowance]
+    counter_key: Callable[[Subject, Allowance], CounterKey]
+    _stored: Callable[[CounterKey], CounterValue]
+
     def reserve(self, subject: Subject, model: str) -> Reservation:
         """Take one unit now (LimitExceeded if none is left); commit or cancel it later."""
         allowance = self.allowance_for(subject, model)

@@ -29,6 +29,7 @@ How it stays exact and fast (sections 3.1, 3.3 and 5 of the API refactoring docu
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Unpack
 from zoneinfo import ZoneInfo
 
 from app.cache.counters import CounterMirror
@@ -36,7 +37,7 @@ from app.cache.holds import QuotaHolds
 from app.cache.keys import period_stamp
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.errors import Conflict, InvalidInput, LimitExceeded
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.models import ModelService
 from app.services.plans import PlanService
 from app.services.quota.periods import PERIODS, period_bounds
@@ -51,7 +52,8 @@ UPDATED = {"updated": True, "message": "Usage updated successfully"}
 
 class QuotaService(Reservations, Service):
     def __init__(self, *, models: ModelService, users: UserService, plans: PlanService,
-                 timezone: str = "UTC", reservation_ttl: int = 120, **kwargs):
+                 timezone: str = "UTC", reservation_ttl: int = 120,
+                 **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.models, self.users, self.plans = models, users, plans
         self.zone = ZoneInfo(timezone)

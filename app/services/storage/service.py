@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 from app.errors import InvalidInput, NotFound
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 from app.services.storage.config import DATA_TYPES, StorageConfig, refusals
 from app.services.storage.policy import StoragePolicy
@@ -15,7 +17,8 @@ def _unknown(data_type: str) -> NotFound:
 
 
 class StorageService(Service):
-    def __init__(self, *, policy: StoragePolicy, redis_configured: bool, **kwargs):
+    def __init__(self, *, policy: StoragePolicy, redis_configured: bool,
+                 **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.policy = policy
         self.redis_configured = redis_configured

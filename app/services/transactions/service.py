@@ -12,14 +12,15 @@ sealed by the SecretBox, covered by `rotate-secrets`, and deleted by the commit 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
+from typing import Unpack
 
 from app.cache import codec, deferred_invalidations
 from app.crypto import SecretBox
 from app.db.models import StagedOperation, StagedTransaction
 from app.errors import Conflict, DomainError, Gone, InvalidInput, NotFound
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 from app.services.transactions.tables import TABLE_NAMES, Applied, BatchTable, Operation
 
@@ -28,11 +29,15 @@ MAX_OPERATIONS = 500
 
 
 class TransactionService(Service):
-    def __init__(self, *, dialect: str, box: SecretBox, **kwargs):
+    def __init__(self, *, dialect: str, box: SecretBox,
+                 tables: Mapping[str, BatchTable] | None = None,
+                 **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.dialect = dialect
         self.box = box
         self.tables: dict[str, BatchTable] = {}
+        for table, handler in (tables or {}).items():
+            self.register(table, handler)
 
     def register(self, table: str, handler: BatchTable) -> None:
         if table not in TABLE_NAMES:

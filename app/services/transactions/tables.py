@@ -2,15 +2,16 @@
 
 A table is an object with the `operations` its routes offer and, for each, `create(data)`,
 `update(row_id, data)` or `delete(row_id)`, calling that service; `data` has been validated by
-the table's schemas (app/api/batch_tables.py). create_app registers each table, one line each:
-a service with those very methods (KeyService, AccountService) as `ServiceTable(service)`, e.g.
-`transactions.register("accounts", ServiceTable(accounts))`; others through a small adapter.
+the table's schemas (app/api/batch_tables.py). app/bootstrap.py hands TransactionService each
+table, one entry each: a service with those very methods (KeyService, AccountService) as
+`ServiceTable(service)`, e.g. `"accounts": ServiceTable(accounts)`; others through a small
+adapter.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 TABLE_NAMES = ("api_keys", "accounts", "users", "models", "plans")
 ALL_OPERATIONS = ("create", "update", "delete")
@@ -33,24 +34,27 @@ class Applied:
     result: Any
 
 
-class BatchTable(Protocol):
-    """Only the methods named in `operations` are ever called."""
+class BatchTable:
+    """Only the methods named in `operations` are ever called (the batch is checked first)."""
 
-    operations: tuple[str, ...]
+    operations: tuple[str, ...] = ()
 
-    def create(self, data: dict) -> Any: ...
+    def create(self, data: dict) -> Any:
+        raise NotImplementedError
 
-    def update(self, row_id: str, data: dict) -> Any: ...
+    def update(self, row_id: str, data: dict) -> Any:
+        raise NotImplementedError
 
-    def delete(self, row_id: str) -> Any: ...
+    def delete(self, row_id: str) -> Any:
+        raise NotImplementedError
 
 
-class ServiceTable:
+class ServiceTable(BatchTable):
     """A table whose service already has create(data), update(id, changes) and delete(id)."""
 
     operations = ALL_OPERATIONS
 
-    def __init__(self, service):
+    def __init__(self, service) -> None:
         self.service = service
 
     def create(self, data: dict):
@@ -64,12 +68,12 @@ class ServiceTable:
         return {"id": row_id, "deleted": True}
 
 
-class UserTable:
+class UserTable(BatchTable):
     """Users are created and changed, never deleted: their routes offer no delete."""
 
     operations = ("create", "update")
 
-    def __init__(self, users):
+    def __init__(self, users) -> None:
         self.users = users
 
     def create(self, data: dict):
@@ -86,12 +90,12 @@ class ModelTable(ServiceTable):
         return self.service.deactivate(row_id)
 
 
-class PlanTable:
+class PlanTable(BatchTable):
     """Plan limits are only set, keyed `plan/modelType` as in PUT /api/plans/{plan}/{modelType}."""
 
     operations = ("update",)
 
-    def __init__(self, plans):
+    def __init__(self, plans) -> None:
         self.plans = plans
 
     def update(self, row_id: str, data: dict):

@@ -1,0 +1,36 @@
+"""The request hook that feeds the monitoring service: every answer by route, status and code."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, g, request
+
+from app.services.monitoring import MonitoringService
+
+log = logging.getLogger(__name__)
+
+
+def instrument_requests(app: Flask, monitoring: MonitoringService) -> None:
+    """Count every answer by route and status, and its error code, after it is made."""
+
+    @app.before_request
+    def _started():
+        g.rg_started = time.perf_counter()
+
+    @app.after_request
+    def _finished(response):
+        try:
+            started = g.pop("rg_started", None)
+            seconds = time.perf_counter() - started if started is not None else 0.0
+            route = request.url_rule.rule if request.url_rule else "<unmatched>"
+            code = None
+            if response.status_code >= 400 and response.is_json:
+                body = response.get_json(silent=True) or {}
+                code = (body.get("error") or {}).get("code") if isinstance(body, dict) else None
+            monitoring.request_finished(request.method, route, response.status_code, seconds,
+                                        code)
+        except Exception:  # measuring must never break an answer
+            log.exception("could not record request metrics")
+        return response

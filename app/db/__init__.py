@@ -1,0 +1,1 @@
+"""The database layer: models, repositories and the unit of work."""
