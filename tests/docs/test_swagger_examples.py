@@ -129,6 +129,8 @@ PATH_VALUES = {
     "model_id": lambda demo: demo.post("/api/models", {
         "id": f"openai/example-{uuid.uuid4().hex[:6]}", "name": "Example", "provider": "openai",
         "modelType": "basic", "upstreamModel": "gpt-4o-mini"})["id"],
+    "group_id": lambda demo: demo.post("/api/account-groups", {
+        "name": f"group-{uuid.uuid4().hex[:6]}", "provider": "claude"})["id"],
     "transaction_id": lambda demo: demo.post("/api/admin/transactions", {})["transactionId"],
     "plan": lambda demo: "free",
     "model_type": lambda demo: "basic",

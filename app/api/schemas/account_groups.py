@@ -13,6 +13,9 @@ _account_ids = fields.List(fields.String(validate=validate.Length(1, 36)),
 
 
 class AccountGroupUpdateSchema(BodySchema):
+    example = {"description": "Claude accounts reserved for the platform team",
+               "accountIds": []}
+
     name = fields.String(validate=validate.Length(1, 100))
     description = fields.String(allow_none=True, validate=validate.Length(max=1000))
     account_ids = fields.List(fields.String(validate=validate.Length(1, 36)),
@@ -22,6 +25,10 @@ class AccountGroupUpdateSchema(BodySchema):
 
 
 class AccountGroupCreateSchema(AccountGroupUpdateSchema):
+    example = {"name": "platform-team", "provider": "claude",
+               "description": "Claude accounts reserved for the platform team",
+               "accountIds": []}
+
     id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,36}$"))
     name = fields.String(required=True, validate=validate.Length(1, 100))
     provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
