@@ -54,7 +54,6 @@ from app.services.refresh_lock import RefreshLock
 from app.services.scheduler import AccountScheduler
 from app.services.secrets import SecretRotation
 from app.services.sessions import SessionService
-from app.services.settlement import Settler
 from app.services.slots import SlotLimiter
 from app.services.sticky_sessions import StickySessions
 from app.services.storage.health import StorageHealthService
@@ -62,11 +61,12 @@ from app.services.storage.policy import StoragePolicy
 from app.services.storage.service import StorageService
 from app.services.transactions.service import TransactionService
 from app.services.transactions.tables import ModelTable, PlanTable, ServiceTable, UserTable
-from app.services.usage import UsageService
-from app.services.usage_ledger import UsageLedger
-from app.services.usage_queue import UsageQueue
-from app.services.usage_reports import UsageReports
-from app.services.usage_writer import UsageWriter
+from app.services.usage.ledger import UsageLedger
+from app.services.usage.queue import UsageQueue
+from app.services.usage.reported import UsageReports
+from app.services.usage.service import UsageService
+from app.services.usage.settlement import Settler
+from app.services.usage.writer import UsageWriter
 from app.services.users import UserService
 from app.web import init_web
 

@@ -15,7 +15,7 @@ from app.crypto import SecretError
 from app.errors import DomainError
 from app.migration.cli import import_crs
 from app.services.alerts.scheduler import EvaluatorLock
-from app.services.usage_drain import DrainWorker
+from app.services.usage.drain import DrainWorker
 
 
 def register_commands(app: Flask) -> None:

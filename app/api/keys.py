@@ -23,7 +23,7 @@ from app.api.schemas.keys import (
     UsageRecordedSchema,
 )
 from app.errors import NotFound
-from app.services.usage import UsageRecord
+from app.services.usage.service import UsageRecord
 
 blp = Blueprint("keys", __name__, url_prefix="/api/keys",
                 description="API keys (ApiKeyInterface). Admin only, except /api/keys/me.")

@@ -29,7 +29,7 @@ from app.migration.usage_import import UsageImport
 from app.services import account_pool as pool
 from app.services.keys import KeyService
 from app.services.legacy_keys import CRS_SCHEME
-from app.services.usage import UsageService
+from app.services.usage.service import UsageService
 
 # Part of every checksum: a change of the mapping re-imports what it maps.
 MAPPING_VERSION = "1"

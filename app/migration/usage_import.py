@@ -15,7 +15,7 @@ from app.db.repositories.usage_rollups import Totals
 from app.migration.baseline import PLACES, KeyUsage, plan
 from app.migration.crs_source import CrsSource
 from app.migration.report import CountCheck, ImportReport, PhaseResult, TotalsCheck
-from app.services.usage_query import MAX_RANGE, StatsQuery
+from app.services.usage.query import MAX_RANGE, StatsQuery
 
 SOURCE = "crs"
 _COLUMNS = ("requests", "input_tokens", "output_tokens", "cache_write_tokens",

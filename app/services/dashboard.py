@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from app.errors import DomainError
-from app.services.usage_query import StatsQuery
+from app.services.usage.query import StatsQuery
 
 PERIODS = {"24h": (timedelta(hours=24), "hour"), "7d": (timedelta(days=7), "day"),
            "30d": (timedelta(days=30), "day")}

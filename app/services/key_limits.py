@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from app.errors import Forbidden, LimitExceeded
 from app.services import permissions as perms
 from app.services.slots import Refusal, Slot, SlotLimiter
-from app.services.usage import UsageService
+from app.services.usage.service import UsageService
 
 WINDOW_SECONDS = 60
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from app.services import permissions as perms
 from app.services.dashboard import period_bounds
-from app.services.usage_query import StatsQuery
+from app.services.usage.query import StatsQuery
 
 
 def _limit(name: str, unit: str, limit, used) -> dict:

@@ -7,7 +7,8 @@ for the old module `app.services.usage`). It rewrites
   - `from P import name` where P.name moved (`from app.services import usage_drain`
     becomes `from app.services.usage import drain as usage_drain`, keeping the local name);
   - every other dotted reference, in code and strings alike (imports, mock targets, logger names);
-  - paths in prose: `app/services/usage_drain.py` and, for a moved package, `app/migration/`.
+  - paths in prose: `app/services/usage_drain.py` and, for a moved package, `app/migration/`;
+    a bare `usage_drain.py` becomes `usage/drain.py` when no other file in the tree has that name.
 
 Usage: python scripts/dev/apply_module_moves.py [--map FILE] [--check] [PATH ...]
 (default PATH: the current directory). --check lists the files it would change and exits 1 if any.
@@ -41,7 +42,7 @@ def load_map(path: Path) -> dict[str, str]:
 
 
 class Rewriter:
-    def __init__(self, moves: dict[str, str]) -> None:
+    def __init__(self, moves: dict[str, str], basenames: dict[str, set[str]]) -> None:
         self.moves = moves
         self.new_names = set(moves.values())
         names = sorted(set(moves) | self.new_names, key=len, reverse=True)
@@ -56,8 +57,14 @@ class Rewriter:
             self.paths[old.replace(".", "/") + ".py"] = new.replace(".", "/") + ".py"
             if old in packages:
                 self.paths[old.replace(".", "/") + "/"] = new.replace(".", "/") + "/"
+        for old, new in moves.items():
+            old_leaf, new_leaf = old.rsplit(".", 1)[1] + ".py", new.rsplit(".", 1)[1] + ".py"
+            own = {old.replace(".", "/") + ".py", new.replace(".", "/") + ".py"}
+            if old_leaf != new_leaf and basenames.get(old_leaf, set()) <= own \
+                    and sum(o.endswith("." + old_leaf[:-3]) for o in moves) == 1:
+                self.paths[old_leaf] = "/".join(new.split(".")[-2:]) + ".py"
         alternation = "|".join(re.escape(p) for p in sorted(self.paths, key=len, reverse=True))
-        self.path = re.compile(rf"(?<![\w/.])(?:{alternation})")
+        self.path = re.compile(rf"(?<![\w/.])(?:{alternation})(?![\w])")
 
     def module(self, name: str) -> str:
         """The new name of a dotted reference (a module, or an attribute under one)."""
@@ -133,9 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true")
     parser.add_argument("paths", nargs="*", type=Path, default=[Path(".")])
     args = parser.parse_args(argv)
-    rewriter = Rewriter(load_map(args.map))
+    skip = {args.map.resolve(), Path(__file__).resolve()}
+    basenames: dict[str, set[str]] = {}
+    for path in files(args.paths, skip):
+        if path.suffix == ".py":
+            basenames.setdefault(path.name, set()).add(path.as_posix().lstrip("./"))
+    rewriter = Rewriter(load_map(args.map), basenames)
     changed = []
-    for path in files(args.paths, {args.map.resolve(), Path(__file__).resolve()}):
+    for path in files(args.paths, skip):
         try:
             before = path.read_text()
         except UnicodeDecodeError:

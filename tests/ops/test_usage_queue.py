@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from app.services.storage.config import StorageConfig
-from app.services.usage import UsageRecord
+from app.services.usage.service import UsageRecord
 from tests.conftest import login_headers, make_app
 
 WRITE_BEHIND = StorageConfig(primary_storage="redis", enable_cache=False,

@@ -56,8 +56,8 @@ from app.services.chat.session_key import session_key
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
 from app.services.chat.wire import FORMATS
 from app.services.pricing import from_catalogue
-from app.services.settlement import Settlement
-from app.services.usage import UsageRecord
+from app.services.usage.service import UsageRecord
+from app.services.usage.settlement import Settlement
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from app.services.base import Service
 from app.services.models import ModelService
 from app.services.pricing import from_catalogue
 from app.services.retry import db_retry
-from app.services.usage import UsageRecord, UsageService
-from app.services.usage_retention import UsageRetention
-from app.services.usage_writer import UsageWriter
+from app.services.usage.retention import UsageRetention
+from app.services.usage.service import UsageRecord, UsageService
+from app.services.usage.writer import UsageWriter
 
 
 def _refuse(field: str, message: str) -> InvalidInput:

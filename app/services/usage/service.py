@@ -20,11 +20,11 @@ from app.db.repositories.usage_baselines import merge_rows
 from app.db.repositories.usage_rollups import RollupRow, Totals
 from app.db.types import MONEY_PLACES
 from app.errors import DatabaseError, InvalidInput, NotFound
-from app.services import usage_report
 from app.services.base import Service
 from app.services.pricing import Pricing
 from app.services.retry import db_retry
-from app.services.usage_query import (
+from app.services.usage import answers as usage_report
+from app.services.usage.query import (
     CostQuery,
     Plan,
     StatsQuery,
@@ -32,7 +32,7 @@ from app.services.usage_query import (
     plan_stats,
     segments,
 )
-from app.services.usage_retention import DEFAULT_RETENTION_DAYS, UsageRetention
+from app.services.usage.retention import DEFAULT_RETENTION_DAYS, UsageRetention
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class UsageService(Service):
         `also(uow)`, if given, runs in the same transaction when the event is new (settlement.py).
         The request id is claimed under the record's source and key: the relay's records are
         deduplicated only against the relay's own (a queue redelivery), never against what a
-        caller reports (usage_reports.py).
+        caller reports (usage/reported.py).
         """
         now = self.clock()
         if record.timestamp is not None and record.timestamp.tzinfo is None:

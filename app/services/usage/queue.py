@@ -1,6 +1,6 @@
 """The usage queue: write-behind of usage records through a Redis Stream.
 
-`enqueue` appends a record (XADD) and notes it in the ledger (usage_ledger.py); the
+`enqueue` appends a record (XADD) and notes it in the ledger (usage/ledger.py); the
 `drain-usage` worker reads them as a consumer group (XREADGROUP), stores each through
 UsageService.record (idempotent by requestId, so a record delivered twice is stored once)
 together with the request's settlement if it carries one (settlement.py: its quota hold and
@@ -27,9 +27,9 @@ import redis
 from app.cache import CacheStore, codec
 from app.cache.usage_stream import GROUP, UsageStream
 from app.errors import DatabaseError, DomainError
-from app.services.settlement import Settlement, Settler
-from app.services.usage import UsageRecord, UsageService
-from app.services.usage_ledger import UsageLedger
+from app.services.usage.ledger import UsageLedger
+from app.services.usage.service import UsageRecord, UsageService
+from app.services.usage.settlement import Settlement, Settler
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def decode(payload: bytes | str) -> UsageRecord:
 
 class NotReplicated(redis.RedisError):
     """A queued record that no replica confirmed: treated as a queue failure, so the writer
-    stores the record at once (usage_writer.py) rather than trust the master alone."""
+    stores the record at once (usage/writer.py) rather than trust the master alone."""
 
 
 class UsageQueue:

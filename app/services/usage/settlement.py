@@ -21,7 +21,7 @@ import redis
 
 from app.db.repositories.quota import CounterKey
 from app.services.quota.service import QuotaService
-from app.services.usage import UsageRecord, UsageService
+from app.services.usage.service import UsageRecord, UsageService
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import redis
 
 from app.errors import DatabaseError
-from app.services.usage_queue import DrainResult, UsageQueue
+from app.services.usage.queue import DrainResult, UsageQueue
 
 log = logging.getLogger(__name__)
 

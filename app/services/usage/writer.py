@@ -9,10 +9,10 @@ import redis
 from app.errors import NotFound
 from app.services.base import Service
 from app.services.retry import db_retry
-from app.services.settlement import Settlement, Settler
 from app.services.storage.policy import StoragePolicy
-from app.services.usage import UsageRecord, UsageService
-from app.services.usage_queue import UsageQueue
+from app.services.usage.queue import UsageQueue
+from app.services.usage.service import UsageRecord, UsageService
+from app.services.usage.settlement import Settlement, Settler
 
 log = logging.getLogger(__name__)
 

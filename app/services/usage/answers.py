@@ -7,7 +7,7 @@ from datetime import UTC
 from decimal import Decimal
 
 from app.db.repositories.usage_rollups import RollupRow, Totals
-from app.services.usage_query import NO_ACCOUNT, Plan
+from app.services.usage.query import NO_ACCOUNT, Plan
 
 GROUP_MEMBERS = {"model": "models", "account_id": "accounts", "api_key_id": "apiKeys"}
 _PER_TOKEN = Decimal(1).scaleb(-12)
