@@ -25,8 +25,13 @@ from app.metrics.collector import Collector
 from app.metrics.instrument import instrument_engine, instrument_requests
 from app.metrics.sinks import DatabaseSink, RedisSink
 from app.security import Passwords
-from app.services.account_probe import AccountProbe
-from app.services.accounts import AccountService
+from app.services.accounts.connectivity import AccountProbe
+from app.services.accounts.leases import DatabaseLeases, LeaseManager
+from app.services.accounts.oauth import TokenRefresher
+from app.services.accounts.refresh_lock import RefreshLock
+from app.services.accounts.scheduler import AccountScheduler
+from app.services.accounts.service import AccountService
+from app.services.accounts.sticky_sessions import StickySessions
 from app.services.admins import AdminService
 from app.services.alerts.service import AlertService
 from app.services.alerts.webhooks import WebhookSender
@@ -39,23 +44,18 @@ from app.services.health import HealthService
 from app.services.key_limits import KeyLimits
 from app.services.key_report import KeyReport
 from app.services.keys import KeyService
-from app.services.leases import DatabaseLeases, LeaseManager
 from app.services.legacy_keys import LegacyKeyHashes
 from app.services.login_throttle import LoginThrottle, ThrottleRules
 from app.services.models import ModelService
 from app.services.monitoring import MonitoringService
-from app.services.oauth import TokenRefresher
 from app.services.operations_view import OperationsView
 from app.services.plans import PlanService
 from app.services.pricing import catalogue_pricing
 from app.services.quota.gate import QuotaGate
 from app.services.quota.service import QuotaService
-from app.services.refresh_lock import RefreshLock
-from app.services.scheduler import AccountScheduler
 from app.services.secrets import SecretRotation
 from app.services.sessions import SessionService
 from app.services.slots import SlotLimiter
-from app.services.sticky_sessions import StickySessions
 from app.services.storage.health import StorageHealthService
 from app.services.storage.policy import StoragePolicy
 from app.services.storage.service import StorageService

@@ -26,7 +26,7 @@ from app.migration.key_mapping import MappedKey, map_key
 from app.migration.progress import ProgressBar
 from app.migration.report import PHASES, ImportReport, PhaseResult
 from app.migration.usage_import import UsageImport
-from app.services import account_pool as pool
+from app.services.accounts import pool
 from app.services.keys import KeyService
 from app.services.legacy_keys import CRS_SCHEME
 from app.services.usage.service import UsageService

@@ -18,12 +18,12 @@ from collections.abc import Mapping
 from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError
 from app.providers.forwarding import forwarded_headers
+from app.services.accounts.scheduler import NoAccountAvailable
 from app.services.chat.native import PROTOCOL_PROVIDERS, AnthropicNative, OpenAINative, wants_usage
 from app.services.chat.service import ChatAnswer, ChatService, RelayStream, check_model
 from app.services.chat.session_key import session_key
 from app.services.chat.upstream import answer_for
 from app.services.chat.wire import OpenAIFormat
-from app.services.scheduler import NoAccountAvailable
 
 _NAMED = {"model", "messages", "system", "max_tokens", "temperature", "stream"}
 

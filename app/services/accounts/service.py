@@ -14,12 +14,12 @@ from app.db.models import Account
 from app.db.models.account import STATUSES
 from app.errors import InvalidInput, NotFound
 from app.providers import ProviderClient
-from app.services import account_pool as pool
-from app.services import account_views as views
+from app.services.accounts import pool
+from app.services.accounts import shapes as views
+from app.services.accounts.clients import build_client
 from app.services.base import Service
 from app.services.permissions import PROVIDERS
 from app.services.retry import db_retry
-from app.services.upstream import build_client
 
 EDITABLE = ("name", "description", "base_url", "priority", "max_concurrency")
 _ONE_CREDENTIAL = "Give exactly one of oauthData or apiKey."

@@ -17,11 +17,11 @@ import httpx
 from app.crypto import SecretBox
 from app.db.models import Account
 from app.errors import Conflict, NotFound, Unavailable, UpstreamError
-from app.services import account_pool as pool
+from app.services.accounts import pool
+from app.services.accounts.clients import proxy_url
+from app.services.accounts.refresh_lock import RefreshLock
 from app.services.base import Service
-from app.services.refresh_lock import RefreshLock
 from app.services.retry import db_retry
-from app.services.upstream import proxy_url
 
 _POLL_SECONDS = 0.05
 # Anthropic's and OpenAI's token endpoints take JSON; Google's takes the RFC 6749 form body.

@@ -1,7 +1,8 @@
 """The shapes in which accounts leave the service layer: camelCase dicts, secrets masked.
 
 No shape ever carries a refresh token or a proxy password; access tokens and API keys appear
-masked. The one exception, the new access token of a refresh, is built in app/services/oauth.py.
+masked. The one exception, the new access token of a refresh, is built in
+app/services/accounts/oauth.py.
 """
 
 from __future__ import annotations
