@@ -41,10 +41,10 @@ from app.services.chat.relay import ProtocolRelay
 from app.services.chat.service import ChatService
 from app.services.dashboard import Dashboard
 from app.services.health import HealthService
-from app.services.key_limits import KeyLimits
-from app.services.key_report import KeyReport
-from app.services.keys import KeyService
-from app.services.legacy_keys import LegacyKeyHashes
+from app.services.keys.legacy_hashes import LegacyKeyHashes
+from app.services.keys.limits import KeyLimits
+from app.services.keys.report import KeyReport
+from app.services.keys.service import KeyService
 from app.services.login_throttle import LoginThrottle, ThrottleRules
 from app.services.models import ModelService
 from app.services.monitoring import MonitoringService

@@ -27,8 +27,8 @@ from app.migration.progress import ProgressBar
 from app.migration.report import PHASES, ImportReport, PhaseResult
 from app.migration.usage_import import UsageImport
 from app.services.accounts import pool
-from app.services.keys import KeyService
-from app.services.legacy_keys import CRS_SCHEME
+from app.services.keys.legacy_hashes import CRS_SCHEME
+from app.services.keys.service import KeyService
 from app.services.usage.service import UsageService
 
 # Part of every checksum: a change of the mapping re-imports what it maps.

@@ -9,7 +9,7 @@ from app.cache import read_through
 from app.db.models import AiModel
 from app.errors import Conflict, NotFound
 from app.services.base import Service
-from app.services.permissions import may_use_model
+from app.services.keys.permissions import may_use_model
 from app.services.retry import db_retry
 
 DEFAULT_MODEL_TYPE = "basic"

@@ -12,7 +12,7 @@ from app.api.schemas.common import (
     QuerySchema,
     UTCDateTime,
 )
-from app.services import permissions as perms
+from app.services.keys import permissions as perms
 
 SORT_FIELDS = {
     "name": "name", "createdAt": "created_at", "updatedAt": "updated_at",

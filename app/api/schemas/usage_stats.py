@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.api.schemas.common import RECORD_TOKENS, BodySchema, Money, QuerySchema, UTCDateTime
-from app.services.permissions import PROVIDERS
+from app.services.keys.permissions import PROVIDERS
 from app.services.usage.query import COST_GROUPS, GRANULARITIES, GROUP_COLUMNS, NO_ACCOUNT
 from app.services.usage.retention import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
 

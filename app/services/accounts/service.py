@@ -18,7 +18,7 @@ from app.services.accounts import pool
 from app.services.accounts import shapes as views
 from app.services.accounts.clients import build_client
 from app.services.base import Service
-from app.services.permissions import PROVIDERS
+from app.services.keys.permissions import PROVIDERS
 from app.services.retry import db_retry
 
 EDITABLE = ("name", "description", "base_url", "priority", "max_concurrency")

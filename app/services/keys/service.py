@@ -10,9 +10,9 @@ from app.db.models import ApiKey, ApiKeyTag
 from app.db.repositories.api_keys import SORTABLE_COLUMNS, KeyFilter
 from app.errors import InvalidInput, NotFound, Unauthenticated
 from app.security import new_api_key, sha256_hex
-from app.services import permissions as perms
 from app.services.base import Service
-from app.services.legacy_keys import OUR_SCHEME, LegacyKeyHashes
+from app.services.keys import permissions as perms
+from app.services.keys.legacy_hashes import OUR_SCHEME, LegacyKeyHashes
 from app.services.retry import db_retry
 
 INVALID_KEY = "The API key is invalid."

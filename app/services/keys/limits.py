@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.errors import Forbidden, LimitExceeded
-from app.services import permissions as perms
+from app.services.keys import permissions as perms
 from app.services.slots import Refusal, Slot, SlotLimiter
 from app.services.usage.service import UsageService
 
