@@ -36,6 +36,8 @@ from app.services.admins import AdminService
 from app.services.alerts.service import AlertService
 from app.services.alerts.webhooks import WebhookSender
 from app.services.auth import AuthService
+from app.services.catalogue.pricing import catalogue_pricing
+from app.services.catalogue.service import ModelService
 from app.services.catalogue_view import CatalogueView
 from app.services.chat.relay import ProtocolRelay
 from app.services.chat.service import ChatService
@@ -46,11 +48,9 @@ from app.services.keys.limits import KeyLimits
 from app.services.keys.report import KeyReport
 from app.services.keys.service import KeyService
 from app.services.login_throttle import LoginThrottle, ThrottleRules
-from app.services.models import ModelService
 from app.services.monitoring import MonitoringService
 from app.services.operations_view import OperationsView
 from app.services.plans import PlanService
-from app.services.pricing import catalogue_pricing
 from app.services.quota.gate import QuotaGate
 from app.services.quota.service import QuotaService
 from app.services.secrets import SecretRotation

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from app.errors import NotFound
-from app.services.pricing import ModelPrices, price_table
+from app.services.catalogue.pricing import ModelPrices, price_table
 from app.services.usage.query import StatsQuery
 from app.services.usage.service import UsageRecord, UsageService
 

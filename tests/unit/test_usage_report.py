@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.services.pricing import ModelPrices, price_table
+from app.services.catalogue.pricing import ModelPrices, price_table
 from app.services.usage.answers import percentages
 
 

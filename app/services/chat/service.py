@@ -52,10 +52,10 @@ from decimal import Decimal
 from app.errors import BadRequest, DatabaseError, InvalidInput, NotFound, Unauthenticated
 from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError, Usage
+from app.services.catalogue.pricing import from_catalogue
 from app.services.chat.session_key import session_key
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
 from app.services.chat.wire import FORMATS
-from app.services.pricing import from_catalogue
 from app.services.usage.service import UsageRecord
 from app.services.usage.settlement import Settlement
 

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.errors import Conflict, InvalidInput, LimitExceeded
 from app.services.base import Service
-from app.services.models import ModelService
+from app.services.catalogue.service import ModelService
 from app.services.plans import PlanService
 from app.services.quota.holds import QuotaHolds
 from app.services.quota.mirror import CounterMirror

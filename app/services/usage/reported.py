@@ -16,8 +16,8 @@ from datetime import UTC
 
 from app.errors import InvalidInput
 from app.services.base import Service
-from app.services.models import ModelService
-from app.services.pricing import from_catalogue
+from app.services.catalogue.pricing import from_catalogue
+from app.services.catalogue.service import ModelService
 from app.services.retry import db_retry
 from app.services.usage.retention import UsageRetention
 from app.services.usage.service import UsageRecord, UsageService

@@ -21,7 +21,7 @@ from app.db.repositories.usage_rollups import RollupRow, Totals
 from app.db.types import MONEY_PLACES
 from app.errors import DatabaseError, InvalidInput, NotFound
 from app.services.base import Service
-from app.services.pricing import Pricing
+from app.services.catalogue.pricing import Pricing
 from app.services.retry import db_retry
 from app.services.usage import answers as usage_report
 from app.services.usage.query import (
