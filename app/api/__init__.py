@@ -25,9 +25,9 @@ from app.api import (
     plans,
     prometheus,
     protocol_errors,
+    quota,
     security_headers,
     sessions,
-    usage,
     usage_stats,
     users,
 )
@@ -36,7 +36,7 @@ from app.api.envelope import ErrorEnvelopeSchema
 
 BLUEPRINTS = [health.blp, sessions.blp, keys.blp, accounts.blp, ai.blp, legacy.blp,
               openai_compat.blp, anthropic_compat.blp]
-BLUEPRINTS += [users.blp, plans.blp, catalogue.blp, usage.blp, usage_stats.blp]
+BLUEPRINTS += [users.blp, plans.blp, catalogue.blp, quota.blp, usage_stats.blp]
 BLUEPRINTS += [client_models.blp]
 BLUEPRINTS += [admin_storage.blp, admin_monitoring.blp, admin_alerts.blp,
                admin_transactions.blp, prometheus.blp]

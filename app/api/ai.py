@@ -10,7 +10,7 @@ from app.api.auth import credential_required
 from app.api.deps import credential, services
 from app.api.envelope import ErrorEnvelopeSchema, envelope, ok
 from app.api.schemas.ai import ChatAnswerSchema, ChatBodySchema, CheckAccessSchema, ModelArgsSchema
-from app.api.schemas.usage import query_over_body
+from app.api.schemas.quota import query_over_body
 
 blp = Blueprint("ai", __name__, url_prefix="/api/ai",
                 description="Chat relay. `model` comes in the query (or, for older clients, the "

@@ -1,4 +1,5 @@
-"""The usage blueprint: check before a use, record it after (sections 3.1, 5 and 6.2)."""
+"""The quota routes under /api/usage (blueprint "usage"): check before a use, record it after
+(sections 3.1, 5 and 6.2)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from flask_smorest import Blueprint
 from app.api.auth import credential_required
 from app.api.deps import credential, services
 from app.api.envelope import ErrorEnvelopeSchema, envelope, ok
-from app.api.schemas.usage import (
+from app.api.schemas.quota import (
     ActingForArgsSchema,
     IdempotencyHeaderSchema,
     LimitErrorEnvelopeSchema,

@@ -1,4 +1,5 @@
-"""Schemas of the usage blueprint (section 3.1), and how query and body parameters combine."""
+"""Schemas of the quota routes (blueprint "usage", section 3.1), and how query and body
+parameters combine."""
 
 from __future__ import annotations
 
