@@ -11,9 +11,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from app.crs_import.command import import_crs
 from app.crypto import SecretError
 from app.errors import DomainError
-from app.migration.cli import import_crs
 from app.services.alerts.scheduler import EvaluatorLock
 from app.services.usage.drain import DrainWorker
 

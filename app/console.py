@@ -15,7 +15,7 @@ from flask.cli import ScriptInfo
 
 from app.cli import create_admin, drain_usage, rotate_secrets, run_alerts
 from app.config import PROJECT_ROOT, load_settings
-from app.migration.cli import import_crs
+from app.crs_import.command import import_crs
 
 
 def _create_app():

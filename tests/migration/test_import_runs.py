@@ -8,8 +8,8 @@ import bcrypt
 import pytest
 import redis
 
+from app.crs_import.crs_crypto import WrongEncryptionKey
 from app.db.repositories.api_keys import KeyFilter
-from app.migration.crs_crypto import WrongEncryptionKey
 
 from .crs_fixture import build_crs_store
 from .importing import command, run_import

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.migration.crs_source import CrsAccount
+from app.crs_import.crs_source import CrsAccount
 
 NAME_LENGTH = 100
 # CRS type -> (our provider, credential kind).

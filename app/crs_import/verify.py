@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from app.migration.crs_source import CrsSource
-from app.migration.report import CountCheck, ImportReport
-from app.migration.usage_import import verify_totals
+from app.crs_import.crs_source import CrsSource
+from app.crs_import.report import CountCheck, ImportReport
+from app.crs_import.usage_import import verify_totals
 
 # Ledger kind -> the repository holding what its records became.
 _TARGETS = {"key": "api_keys", "account": "accounts", "admin": "admins"}

@@ -15,17 +15,17 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from app.crs_import import verify
+from app.crs_import.account_mapping import MappedAccount, map_account
+from app.crs_import.crs_source import CrsSource, check_encryption_key
+from app.crs_import.key_mapping import MappedKey, map_key
+from app.crs_import.progress import ProgressBar
+from app.crs_import.report import PHASES, ImportReport, PhaseResult
+from app.crs_import.usage_import import UsageImport
 from app.crypto import SecretBox
 from app.db.base import new_id
 from app.db.models import Account, Admin, ApiKey, ApiKeyTag, CrsImportItem
 from app.db.types import utcnow
-from app.migration import verify
-from app.migration.account_mapping import MappedAccount, map_account
-from app.migration.crs_source import CrsSource, check_encryption_key
-from app.migration.key_mapping import MappedKey, map_key
-from app.migration.progress import ProgressBar
-from app.migration.report import PHASES, ImportReport, PhaseResult
-from app.migration.usage_import import UsageImport
 from app.services.accounts import pool
 from app.services.keys.legacy_hashes import CRS_SCHEME
 from app.services.keys.service import KeyService

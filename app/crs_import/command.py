@@ -7,10 +7,10 @@ import redis
 from flask import current_app
 from flask.cli import with_appcontext
 
-from app.migration.crs_crypto import WrongEncryptionKey
-from app.migration.crs_source import CrsSource
-from app.migration.importer import ImportService
-from app.migration.report import PHASES
+from app.crs_import.crs_crypto import WrongEncryptionKey
+from app.crs_import.crs_source import CrsSource
+from app.crs_import.importer import ImportService
+from app.crs_import.report import PHASES
 
 
 def _phases(_ctx, _param, value: str) -> list[str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from app.migration.crs_source import CrsCost, CrsUsageBucket
+from app.crs_import.crs_source import CrsCost, CrsUsageBucket
 
 UNKNOWN_MODEL = "(unknown)"
 MODEL_LENGTH = 200

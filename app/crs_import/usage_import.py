@@ -1,7 +1,7 @@
 """The usage phase: each CRS key's aggregates become its baseline rows, then are verified.
 
 Per key, in one transaction with its ledger row: the key's baseline rows of source `crs` are
-replaced by the plan's entries (app/migration/baseline.py), and the key's running totals move by
+replaced by the plan's entries (app/crs_import/baseline.py), and the key's running totals move by
 the difference, so a rerun over a changed source neither loses nor double-counts anything.
 """
 
@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from app import timebuckets
+from app.crs_import.baseline import PLACES, KeyUsage, plan
+from app.crs_import.crs_source import CrsSource
+from app.crs_import.report import CountCheck, ImportReport, PhaseResult, TotalsCheck
 from app.db.repositories.usage_rollups import Totals
-from app.migration.baseline import PLACES, KeyUsage, plan
-from app.migration.crs_source import CrsSource
-from app.migration.report import CountCheck, ImportReport, PhaseResult, TotalsCheck
 from app.services.usage.query import MAX_RANGE, StatsQuery
 
 SOURCE = "crs"

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from app.migration.crs_crypto import SALTS, CrsCipher, DecryptionFailed, WrongEncryptionKey
+from app.crs_import.crs_crypto import SALTS, CrsCipher, DecryptionFailed, WrongEncryptionKey
 
 BUCKET_FORMATS = {"hourly": "%Y-%m-%d:%H", "daily": "%Y-%m-%d", "monthly": "%Y-%m"}
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.migration.crs_source import CrsApiKey
+from app.crs_import.crs_source import CrsApiKey
 from app.services.keys.permissions import PROVIDERS
 
 NAME_LENGTH, TAG_LENGTH, MAX_TAGS = 100, 64, 50
