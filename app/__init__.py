@@ -38,10 +38,11 @@ from app.services.alerts.webhooks import WebhookSender
 from app.services.auth import AuthService
 from app.services.catalogue.pricing import catalogue_pricing
 from app.services.catalogue.service import ModelService
-from app.services.catalogue_view import CatalogueView
 from app.services.chat.relay import ProtocolRelay
 from app.services.chat.service import ChatService
-from app.services.dashboard import Dashboard
+from app.services.console.catalogue_page import CatalogueView
+from app.services.console.dashboard import Dashboard
+from app.services.console.operations_page import OperationsView
 from app.services.health import HealthService
 from app.services.keys.legacy_hashes import LegacyKeyHashes
 from app.services.keys.limits import KeyLimits
@@ -49,7 +50,6 @@ from app.services.keys.report import KeyReport
 from app.services.keys.service import KeyService
 from app.services.login_throttle import LoginThrottle, ThrottleRules
 from app.services.monitoring import MonitoringService
-from app.services.operations_view import OperationsView
 from app.services.plans import PlanService
 from app.services.quota.gate import QuotaGate
 from app.services.quota.service import QuotaService

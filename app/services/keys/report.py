@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from app.services.dashboard import period_bounds
+from app.services.console.dashboard import period_bounds
 from app.services.keys import permissions as perms
 from app.services.usage.query import StatsQuery
 
