@@ -56,7 +56,7 @@ from app.services.quota.service import QuotaService
 from app.services.secrets import SecretRotation
 from app.services.sessions import SessionService
 from app.services.slots import SlotLimiter
-from app.services.storage.health import StorageHealthService
+from app.services.storage.health_report import StorageHealthService
 from app.services.storage.policy import StoragePolicy
 from app.services.storage.service import StorageService
 from app.services.transactions.service import TransactionService

@@ -14,7 +14,7 @@ from flask.cli import with_appcontext
 from app.crs_import.command import import_crs
 from app.crypto import SecretError
 from app.errors import DomainError
-from app.services.alerts.scheduler import EvaluatorLock
+from app.services.alerts.evaluator_lock import EvaluatorLock
 from app.services.usage.drain import DrainWorker
 
 

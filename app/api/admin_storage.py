@@ -14,7 +14,7 @@ from app.api.schemas.storage import (
     StorageSwitchedSchema,
     StorageSwitchSchema,
 )
-from app.services.storage import config
+from app.services.storage import strategies as config
 
 blp = Blueprint("admin_storage", __name__, url_prefix="/api/admin",
                 description="Storage strategies and the health of PostgreSQL and Redis. "

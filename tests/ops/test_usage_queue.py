@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.services.storage.config import StorageConfig
+from app.services.storage.strategies import StorageConfig
 from app.services.usage.service import UsageRecord
 from tests.conftest import login_headers, make_app
 

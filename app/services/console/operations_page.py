@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 
 from app.errors import DomainError
-from app.services.storage.config import DATA_TYPES
+from app.services.storage.strategies import DATA_TYPES
 
 
 class OperationsView:

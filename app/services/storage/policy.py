@@ -18,7 +18,7 @@ import redis
 
 from app.cache import CacheStore
 from app.errors import DatabaseError
-from app.services.storage.config import DEFAULTS, StorageConfig
+from app.services.storage.strategies import DEFAULTS, StorageConfig
 
 log = logging.getLogger(__name__)
 
