@@ -6,7 +6,8 @@ the new names is left alone (the longest name wins, so `app.services.usage.drain
 for the old module `app.services.usage`). It rewrites
   - `from P import name` where P.name moved (`from app.services import usage_drain`
     becomes `from app.services.usage import drain as usage_drain`, keeping the local name);
-  - every other dotted reference, in code and strings alike (imports, mock targets, logger names);
+  - every other dotted reference in an import statement, a string (mock targets, logger names,
+    entry points) or a comment; never an attribute chain in code (a Flask `app.cli` stays);
   - paths in prose: `app/services/usage_drain.py` and, for a moved package, `app/migration/`;
     a bare `usage_drain.py` becomes `usage/drain.py` when no other file in the tree has that name.
 
@@ -17,8 +18,10 @@ Usage: python scripts/dev/apply_module_moves.py [--map FILE] [--check] [PATH ...
 from __future__ import annotations
 
 import argparse
+import io
 import re
 import sys
+import tokenize
 from pathlib import Path
 
 DEFAULT_MAP = Path(__file__).with_name("module_moves.txt")
@@ -51,6 +54,7 @@ class Rewriter:
         self.from_import = re.compile(
             r"^(?P<indent>[ \t]*)from[ \t]+(?P<mod>[\w.]+)[ \t]+import[ \t]+"
             r"(?P<names>\([^)]*\)|[^\n]*)", re.M)
+        self.import_line = re.compile(r"^[ \t]*import[ \t]+[^\n]*", re.M)
         packages = {old for old in moves if any(o.startswith(old + ".") for o in moves)}
         self.paths: dict[str, str] = {}
         for old, new in moves.items():
@@ -111,16 +115,37 @@ class Rewriter:
 
     def text(self, source: str, python: bool) -> str:
         if python:
+            source = self.import_line.sub(lambda m: self.module(m.group(0)), source)
             out, last = [], 0
             for match in self.from_import.finditer(source):
-                out.append(self.dotted.sub(self._dotted, source[last:match.start()]))
+                out.append(source[last:match.start()])
                 out.append(self._from(match))
                 last = match.end()
-            out.append(self.dotted.sub(self._dotted, source[last:]))
-            source = "".join(out)
+            out.append(source[last:])
+            source = self._strings_and_comments("".join(out))
         else:
-            source = self.dotted.sub(self._dotted, source)
+            source = self.module(source)
         return self.path.sub(lambda m: self.paths[m.group(0)], source)
+
+    def _strings_and_comments(self, source: str) -> str:
+        kinds = {tokenize.STRING, tokenize.COMMENT, getattr(tokenize, "FSTRING_MIDDLE", -1)}
+        try:
+            tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+        except (tokenize.TokenError, SyntaxError):
+            return source
+        starts = [0]
+        for line in source.splitlines(keepends=True):
+            starts.append(starts[-1] + len(line))
+        edits = []
+        for token in tokens:
+            if token.type in kinds:
+                new = self.module(token.string)
+                if new != token.string:
+                    begin = starts[token.start[0] - 1] + token.start[1]
+                    edits.append((begin, begin + len(token.string), new))
+        for begin, end, new in reversed(edits):
+            source = source[:begin] + new + source[end:]
+        return source
 
 
 def files(roots: list[Path], skip: set[Path]):
