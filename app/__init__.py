@@ -46,7 +46,7 @@ from app.services.console.operations_page import OperationsView
 from app.services.health import HealthService
 from app.services.keys.legacy_hashes import LegacyKeyHashes
 from app.services.keys.limits import KeyLimits
-from app.services.keys.report import KeyReport
+from app.services.keys.portal_report import KeyReport
 from app.services.keys.service import KeyService
 from app.services.login_throttle import LoginThrottle, ThrottleRules
 from app.services.monitoring import MonitoringService

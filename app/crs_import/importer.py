@@ -26,7 +26,7 @@ from app.crypto import SecretBox
 from app.db.base import new_id
 from app.db.models import Account, Admin, ApiKey, ApiKeyTag, CrsImportItem
 from app.db.types import utcnow
-from app.services.accounts import pool
+from app.services.accounts import candidates as pool
 from app.services.keys.legacy_hashes import CRS_SCHEME
 from app.services.keys.service import KeyService
 from app.services.usage.service import UsageService

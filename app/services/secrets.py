@@ -11,7 +11,7 @@ by its `cursor(row)` (the id, unless the table has a composite key).
 from __future__ import annotations
 
 from app.crypto import SecretBox
-from app.services.accounts import pool
+from app.services.accounts import candidates as pool
 from app.services.base import Service
 from app.services.retry import db_retry
 

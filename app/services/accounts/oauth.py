@@ -17,7 +17,7 @@ import httpx
 from app.crypto import SecretBox
 from app.db.models import Account
 from app.errors import Conflict, NotFound, Unavailable, UpstreamError
-from app.services.accounts import pool
+from app.services.accounts import candidates as pool
 from app.services.accounts.clients import proxy_url
 from app.services.accounts.refresh_lock import RefreshLock
 from app.services.base import Service

@@ -18,7 +18,7 @@ again first) that are not cooling down after repeated 5xx/timeouts; highest prio
 least recently used among equals; never more leases than an account's maxConcurrency. An OAuth
 token that expires within the refresh margin is refreshed before the lease is handed out.
 
-`acquire(..., cached=True)` (chat-fast) picks from the cached pool (accounts/pool.py) without
+`acquire(..., cached=True)` (chat-fast) picks from the cached pool (accounts/candidates.py) without
 SQL: the same filters, computed here against the clock, and equals take turns (round robin per
 worker) instead of being ordered by lastUsedAt, which only the usage record moves then. A
 resting account whose reset has passed sends that pick to the database, which revives it.
@@ -37,7 +37,7 @@ from decimal import Decimal
 
 from app.db.models import Account
 from app.errors import DomainError, Unavailable, UpstreamError
-from app.services.accounts import pool
+from app.services.accounts import candidates as pool
 from app.services.accounts.leases import Lease, LeaseManager
 from app.services.accounts.oauth import TokenRefresher
 from app.services.base import Service

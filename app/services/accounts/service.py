@@ -14,7 +14,7 @@ from app.db.models import Account
 from app.db.models.account import STATUSES
 from app.errors import InvalidInput, NotFound
 from app.providers import ProviderClient
-from app.services.accounts import pool
+from app.services.accounts import candidates as pool
 from app.services.accounts import shapes as views
 from app.services.accounts.clients import build_client
 from app.services.base import Service

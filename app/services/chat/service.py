@@ -28,7 +28,7 @@ The three modes differ in where the bookkeeping happens:
 - `optimized`: the caller and the model are resolved in parallel, limits are read cache-first,
   the usage is stored before the answer ends.
 - `fast`: no SQL on a warm path. Limits come from Redis: the quota unit stays a hold in Redis
-  (quota/holds.py) and the account is picked from the cached pool (accounts/pool.py). The usage
+  (quota/holds.py), the account is picked from the cached pool (accounts/candidates.py). The usage
   record, with the hold and the account's totals (settlement.py), goes to the Redis Stream that
   the `drain-usage` worker stores in one transaction, acknowledged after commit, so a killed
   worker loses nothing. Without Redis every step falls back to the database, as in `chat`.
