@@ -1,5 +1,5 @@
 """`python -m app`: the `relaygate` command where its script is not on PATH."""
 
-from app.console import main
+from app.main import main
 
 main()

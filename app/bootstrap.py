@@ -30,51 +30,51 @@ from app.metrics.collector import Collector
 from app.metrics.instrument import instrument_engine
 from app.metrics.sinks import DatabaseSink, RedisSink
 from app.security import Passwords
-from app.services.account_groups import AccountGroupService
-from app.services.account_probe import AccountProbe
-from app.services.accounts import AccountService
+from app.services.accounts.connectivity import AccountProbe
+from app.services.accounts.groups import AccountGroupService
+from app.services.accounts.leases import DatabaseLeases, LeaseManager
+from app.services.accounts.oauth import TokenRefresher
+from app.services.accounts.refresh_lock import RefreshLock
+from app.services.accounts.scheduler import AccountScheduler
+from app.services.accounts.service import AccountService
+from app.services.accounts.sticky_sessions import StickySessions
 from app.services.admins import AdminService
 from app.services.alerts.service import AlertService
 from app.services.alerts.webhooks import WebhookSender
 from app.services.auth import AuthService
 from app.services.base import ServiceDeps
-from app.services.catalogue_view import CatalogueView
+from app.services.catalogue.pricing import catalogue_pricing
+from app.services.catalogue.service import ModelService
 from app.services.chat.relay import ProtocolRelay
 from app.services.chat.service import ChatService
-from app.services.dashboard import Dashboard
+from app.services.console.catalogue_page import CatalogueView
+from app.services.console.dashboard import Dashboard
+from app.services.console.operations_page import OperationsView
 from app.services.health import HealthService
-from app.services.key_limits import KeyLimits
-from app.services.key_report import KeyReport
-from app.services.key_windows import KeyWindows
-from app.services.keys import KeyService
-from app.services.leases import DatabaseLeases, LeaseManager
-from app.services.legacy_keys import LegacyKeyHashes
+from app.services.keys.legacy_hashes import LegacyKeyHashes
+from app.services.keys.limits import KeyLimits
+from app.services.keys.portal_report import KeyReport
+from app.services.keys.service import KeyService
+from app.services.keys.windows import KeyWindows
 from app.services.login_throttle import LoginThrottle, ThrottleRules
-from app.services.models import ModelService
 from app.services.monitoring import MonitoringService
-from app.services.oauth import TokenRefresher
-from app.services.operations_view import OperationsView
 from app.services.plans import PlanService
-from app.services.pricing import catalogue_pricing
 from app.services.quota.gate import QuotaGate
 from app.services.quota.service import QuotaService
-from app.services.refresh_lock import RefreshLock
-from app.services.scheduler import AccountScheduler
 from app.services.secrets import SecretRotation
 from app.services.sessions import SessionService
-from app.services.settlement import Settler
 from app.services.slots import SlotLimiter
-from app.services.sticky_sessions import StickySessions
-from app.services.storage.health import StorageHealthService
+from app.services.storage.health_report import StorageHealthService
 from app.services.storage.policy import StoragePolicy
 from app.services.storage.service import StorageService
 from app.services.transactions.service import TransactionService
 from app.services.transactions.tables import ModelTable, PlanTable, ServiceTable, UserTable
-from app.services.usage import UsageService
-from app.services.usage_ledger import UsageLedger
-from app.services.usage_queue import UsageQueue
-from app.services.usage_reports import UsageReports
-from app.services.usage_writer import UsageWriter
+from app.services.usage.ledger import UsageLedger
+from app.services.usage.queue import UsageQueue
+from app.services.usage.reported import UsageReports
+from app.services.usage.service import UsageService
+from app.services.usage.settlement import Settler
+from app.services.usage.writer import UsageWriter
 from app.services.users import UserService
 
 if TYPE_CHECKING:

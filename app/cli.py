@@ -12,11 +12,11 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app.bootstrap import services_of
+from app.crs_import.command import import_crs
 from app.crypto import SecretError
 from app.errors import DomainError
-from app.migration.cli import import_crs
-from app.services.alerts.scheduler import EvaluatorLock
-from app.services.usage_drain import DrainWorker
+from app.services.alerts.evaluator_lock import EvaluatorLock
+from app.services.usage.drain import DrainWorker
 
 
 def register_commands(app: Flask) -> None:

@@ -101,7 +101,7 @@ def instructions(base: str, api_key: str) -> list[str]:
 
 def run_demo(*, port: int, stub_port: int, admin_password: str) -> None:
     sys.path.insert(0, str(PROJECT_ROOT))
-    from app.console import migrate
+    from app.main import migrate
     from scripts.stub_upstream import StubUpstream
 
     migrate()

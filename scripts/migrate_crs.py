@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app import create_app  # noqa: E402
-from app.migration.cli import import_crs  # noqa: E402
+from app.crs_import.command import import_crs  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,10 +28,10 @@ from app.api import (
     protocol_errors,
     security_headers,
     sessions,
-    usage,
     usage_stats,
     users,
 )
+from app.api import quota as usage
 from app.api.auth import SECURITY_SCHEMES
 from app.api.envelope import ErrorEnvelopeSchema
 from app.api.openapi_examples import SchemaExamplesPlugin

@@ -13,7 +13,7 @@ from app.api.schemas.storage import (
     StorageSwitchedSchema,
     StorageSwitchSchema,
 )
-from app.services.storage import config
+from app.services.storage import strategies as config
 
 blp = EnvelopeBlueprint(
     "admin_storage", __name__, url_prefix="/api/admin",

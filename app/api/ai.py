@@ -12,7 +12,7 @@ from app.api.auth import credential_required
 from app.api.deps import credential, services
 from app.api.envelope import EnvelopeBlueprint, ErrorEnvelopeSchema
 from app.api.schemas.ai import ChatAnswerSchema, ChatBodySchema, CheckAccessSchema, ModelArgsSchema
-from app.api.schemas.usage import query_over_body
+from app.api.schemas.quota import query_over_body
 
 blp = EnvelopeBlueprint(
     "ai", __name__, url_prefix="/api/ai",

@@ -23,7 +23,7 @@ from app.api.schemas.keys import (
     UsageRecordedSchema,
 )
 from app.errors import NotFound
-from app.services.usage import UsageRecord
+from app.services.usage.service import UsageRecord
 
 blp = EnvelopeBlueprint(
     "keys", __name__, url_prefix="/api/keys",

@@ -19,8 +19,8 @@ from app.api.schemas.usage_stats import (
     UsageStatsSchema,
 )
 from app.errors import InvalidInput
-from app.services.usage import UsageRecord
-from app.services.usage_query import CostQuery, StatsQuery
+from app.services.usage.query import CostQuery, StatsQuery
+from app.services.usage.service import UsageRecord
 
 blp = EnvelopeBlueprint(
     "usage_stats", __name__, url_prefix="/api/usage",

@@ -8,7 +8,7 @@ never misses a granted unit, and two takes can never both have the last one.
 
 A hold ends in one of two ways, each one script:
 - settled: its unit was added to the database's counter (a reservation row written by
-  `reserve`, or chat-fast's usage record, app/services/settlement.py); the (used, version) the
+  `reserve`, or chat-fast's usage record, app/services/usage/settlement.py); the (used, version) the
   database returned is put if newer and the hold leaves `p` in the same step, so the count never
   dips. Between the database's commit and this script a reader may count the unit twice: a
   brief over-count that can refuse early, never admit past the limit;

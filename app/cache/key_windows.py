@@ -3,7 +3,7 @@
 Three keys per API key, in one Cluster slot (the key id as hash tag): the log (a zset of entry
 ids by when they were used), their amounts, and the state with the holds. The scripts are
 app/cache/scripts/key_window_*.lua; the rules, and the database fallback, live in
-app/services/key_windows.py. Raises CacheError (the service falls back to the database).
+app/services/keys/windows.py. Raises CacheError (the service falls back to the database).
 """
 
 from __future__ import annotations

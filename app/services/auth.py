@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from app.errors import Forbidden, Unauthenticated
 from app.security import SESSION_PREFIX, sha256_hex
-from app.services.keys import KeyService
+from app.services.keys.service import KeyService
 from app.services.sessions import SessionService
 
 

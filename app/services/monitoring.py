@@ -16,7 +16,7 @@ from app.errors import DatabaseError, Unavailable
 from app.metrics import prom
 from app.metrics.collector import Collector
 from app.metrics.sinks import GAUGES, RANGES
-from app.services.usage_queue import UsageQueue
+from app.services.usage.queue import UsageQueue
 
 if TYPE_CHECKING:
     from app.metrics.sinks import DatabaseSink, RedisSink

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Unpack
 
 from app.crypto import SecretBox
-from app.services import account_pool as pool
+from app.services.accounts import candidates as pool
 from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 

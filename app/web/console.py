@@ -9,7 +9,7 @@ from flask import Blueprint, g, make_response, redirect, render_template, reques
 from app.api.deps import client_address, services
 from app.api.errors import status_of
 from app.errors import DomainError, Unauthenticated
-from app.services.dashboard import PERIODS
+from app.services.console.dashboard import PERIODS
 from app.web import console_accounts, console_keys, console_reports, guard
 
 blp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")

@@ -6,7 +6,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 
 from app.api.deps import services
 from app.api.schemas.keys import KeyCreateSchema, KeyUpdateSchema
-from app.services.dashboard import PERIODS
+from app.services.console.dashboard import PERIODS
 from app.web.forms import load
 
 PAGE_SIZE = 25

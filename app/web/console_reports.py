@@ -10,7 +10,7 @@ from flask import Blueprint, render_template, request
 from app.api.csv_export import stats_csv
 from app.api.deps import services
 from app.api.schemas.usage_stats import UsageStatsQueryArgsSchema
-from app.services.usage_query import GRANULARITIES, GROUP_COLUMNS, StatsQuery
+from app.services.usage.query import GRANULARITIES, GROUP_COLUMNS, StatsQuery
 from app.web.forms import load
 
 EXPLORER_DEFAULT_DAYS = 7

@@ -34,8 +34,8 @@ import redis  # noqa: E402
 from app import create_app  # noqa: E402
 from app.db.migrations import upgrade  # noqa: E402
 from app.services.auth import Credential  # noqa: E402
-from app.services.settlement import Settlement  # noqa: E402
-from app.services.usage import UsageRecord  # noqa: E402
+from app.services.usage.service import UsageRecord  # noqa: E402
+from app.services.usage.settlement import Settlement  # noqa: E402
 from tests.support.servers import pg_admin_dsn, pg_drop, pg_execute  # noqa: E402
 
 MODELS = ("openai/gpt-4o-mini", "claude/claude-haiku-4-5")

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from app.bootstrap import bootstrap  # noqa: E402
 from app.config import load_settings  # noqa: E402
 from app.db.migrations import upgrade  # noqa: E402
-from app.services.storage.config import StorageConfig  # noqa: E402
+from app.services.storage.strategies import StorageConfig  # noqa: E402
 from tests.support.servers import pg_admin_dsn, pg_drop, pg_execute  # noqa: E402
 
 PG = os.environ.get("RELAYGATE_TEST_DATABASE_URL",

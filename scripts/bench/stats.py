@@ -31,8 +31,8 @@ import psycopg
 
 from app import create_app, services_of
 from app.db.migrations import upgrade
-from app.services.usage import UsageRecord
-from app.services.usage_query import CostQuery, StatsQuery
+from app.services.usage.query import CostQuery, StatsQuery
+from app.services.usage.service import UsageRecord
 
 BASE_URL = os.environ.get("RELAYGATE_BENCH_DATABASE_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -239,7 +239,7 @@ def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)
     logging.basicConfig(format="  %(asctime)s %(message)s", datefmt="%H:%M:%S",
                         stream=sys.stdout)
-    logging.getLogger("app.services.usage_retention").setLevel(logging.INFO)
+    logging.getLogger("app.services.usage.retention").setLevel(logging.INFO)
     name = f"rg_bench_{uuid.uuid4().hex[:8]}"
     url = BASE_URL.rsplit("/", 1)[0] + "/" + name
     admin_execute(f'CREATE DATABASE "{name}"')

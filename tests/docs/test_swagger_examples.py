@@ -18,9 +18,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.console import demo as demo_command
 from app.db.models import User
 from app.demo import DEMO_ADMIN, prepare
+from app.main import demo as demo_command
 from scripts.stub_upstream import StubUpstream
 from tests.conftest import make_app
 from tests.support.accounts import api_key_body, stub_base_url

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from app import services_of
-from app.services.scheduler import NoAccountAvailable
+from app.services.accounts.scheduler import NoAccountAvailable
 from tests.conftest import make_app
 from tests.support.accounts import api_key_body, to_service
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from app.providers import ProviderError, close_shared_http_clients
-from app.services.scheduler import NoAccountAvailable
+from app.services.accounts.scheduler import NoAccountAvailable
 from tests.providers.helpers import hello_request
 from tests.support.accounts import api_key_body, stub_base_url, to_service
 

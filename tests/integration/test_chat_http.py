@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from app import services_of
-from app.services.usage_queue import GROUP
+from app.services.usage.queue import GROUP
 from tests.api.chat_support import BODY, MODEL, add_account, key_usage
 from tests.conftest import login_headers, make_app
 from tests.support.http import ServerThread

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from app.errors import Forbidden, LimitExceeded
-from app.services.usage import UsageRecord
+from app.services.usage.service import UsageRecord
 
 
 def key_record(services, **fields) -> dict:

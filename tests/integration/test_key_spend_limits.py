@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.services.usage import UsageRecord
+from app.services.usage.service import UsageRecord
 from tests.api.chat_support import BODY, MODEL, add_account, set_quota
 from tests.conftest import login_headers, make_app
 from tests.integration.quota_helpers import Clock

@@ -13,7 +13,7 @@ from app import services_of
 from app.cache import slot_tag
 from app.errors import LimitExceeded
 from app.services.quota.reservations import Reservation
-from app.services.usage import UsageRecord
+from app.services.usage.service import UsageRecord
 from scripts.chaos.redis_topology import ClusterRedis, SentinelRedis
 from tests.conftest import make_app
 from tests.integration.quota_helpers import all_at_once

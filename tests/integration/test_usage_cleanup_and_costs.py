@@ -7,8 +7,8 @@ import pytest
 
 from app import services_of, timebuckets
 from app.errors import InvalidInput
-from app.services.usage import UsageRecord
-from app.services.usage_query import CostQuery, StatsQuery
+from app.services.usage.query import CostQuery, StatsQuery
+from app.services.usage.service import UsageRecord
 from tests.conftest import login_headers, make_app
 from tests.support.usage import random_records
 

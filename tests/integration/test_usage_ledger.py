@@ -1,7 +1,7 @@
 """The usage queue's ledger: counts added atomically per instance, a loss found only in excess
 of what the stream still holds, and never twice."""
 
-from app.services.usage_ledger import UsageLedger
+from app.services.usage.ledger import UsageLedger
 
 
 def ledger(services, instance: str, **options) -> UsageLedger:

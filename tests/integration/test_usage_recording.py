@@ -8,9 +8,9 @@ import pytest
 
 from app import services_of
 from app.errors import NotFound
-from app.services.pricing import ModelPrices, price_table
-from app.services.usage import UsageRecord, UsageService
-from app.services.usage_query import StatsQuery
+from app.services.catalogue.pricing import ModelPrices, price_table
+from app.services.usage.query import StatsQuery
+from app.services.usage.service import UsageRecord, UsageService
 
 WHEN = datetime(2025, 10, 30, 12, 15, tzinfo=UTC)
 HOUR = WHEN.replace(minute=0)

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.services.usage import UsageRecord
-from app.services.usage_query import StatsQuery
+from app.services.usage.query import StatsQuery
+from app.services.usage.service import UsageRecord
 from tests.support.usage import (
     MEMBERS,
     bucket_key,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from app.migration.crs_source import CrsSource
+from app.crs_import.crs_source import CrsSource
 from tests.support.servers import PrivateRedis
 
 from .crs_fixture import CrsFixture, build_crs_store

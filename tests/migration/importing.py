@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from app import services_of
-from app.migration.crs_source import CrsSource
-from app.migration.importer import ImportService
-from app.migration.progress import silent
+from app.crs_import.crs_source import CrsSource
+from app.crs_import.importer import ImportService
+from app.crs_import.progress import silent
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "test-secret-key-for-relaygate"  # what tests.conftest.make_app configures

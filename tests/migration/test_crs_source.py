@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 import redis
 
-from app.migration.crs_crypto import SALTS, CrsCipher, DecryptionFailed, WrongEncryptionKey
-from app.migration.crs_source import (
+from app.crs_import.crs_crypto import SALTS, CrsCipher, DecryptionFailed, WrongEncryptionKey
+from app.crs_import.crs_source import (
     CrsSource,
     bucket_start_utc,
     check_encryption_key,

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.crs_import.crs_source import CrsSource
 from app.db.models import Account
-from app.migration.crs_source import CrsSource
 
 from .crs_fixture import CLOSED_HOST, CLOSED_PORT, CONSOLE_GROUP, CONSOLE_URL
 from .importing import importer, run_import

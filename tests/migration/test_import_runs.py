@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from app import services_of
+from app.crs_import.crs_crypto import WrongEncryptionKey
 from app.db.repositories.api_keys import KeyFilter
-from app.migration.crs_crypto import WrongEncryptionKey
 
 from .crs_fixture import CRS_LIMITED_KEYS, build_crs_store
 from .importing import command, run_import

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 import redis
 
-from app.services.usage import UsageRecord
-from app.services.usage_query import CostQuery, StatsQuery
+from app.services.usage.query import CostQuery, StatsQuery
+from app.services.usage.service import UsageRecord
 
 from .crs_fixture import build_crs_store
 from .importing import run_import

@@ -15,8 +15,8 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import services_of
-from app.services.usage import UsageRecord
-from app.services.usage_drain import DrainWorker
+from app.services.usage.drain import DrainWorker
+from app.services.usage.service import UsageRecord
 from tests.conftest import login_headers, make_app
 from tests.support.http import ROOT
 from tests.support.servers import PrivateRedis
@@ -121,7 +121,7 @@ def test_a_flushed_usage_stream_is_reported_with_the_number_of_records_lost(
     assert queue.drain_once("worker-1").recorded == 2
     enqueue(queue, key.id, 4)  # queued, never drained
     services.cache.client.flushall()
-    with caplog.at_level(logging.ERROR, logger="app.services.usage_ledger"):
+    with caplog.at_level(logging.ERROR, logger="app.services.usage.ledger"):
         result = queue.drain_once("worker-1")
     assert result.recorded == 0
     assert "usage stream lost: 4 queued usage records" in caplog.text
@@ -199,7 +199,7 @@ def test_a_redis_without_persistence_is_warned_about_and_one_with_an_append_log_
     bare = make_app(tmp_path, postgres_url, private_redis.url, redis_prefix)
     logged = make_app(tmp_path, postgres_url, aof_redis.url, redis_prefix)
     try:
-        with caplog.at_level(logging.WARNING, logger="app.services.usage_queue"):
+        with caplog.at_level(logging.WARNING, logger="app.services.usage.queue"):
             warning = services_of(bare).usage_queue.warn_without_persistence()
             assert services_of(logged).usage_queue.warn_without_persistence() is None
         assert "no persistence" in warning and "appendfsync everysec" in warning

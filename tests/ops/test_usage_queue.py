@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 
 from app import services_of
-from app.services.storage.config import StorageConfig
-from app.services.usage import UsageRecord
+from app.services.storage.strategies import StorageConfig
+from app.services.usage.service import UsageRecord
 from tests.conftest import login_headers, make_app
 
 WRITE_BEHIND = StorageConfig(primary_storage="redis", enable_cache=False,

@@ -9,7 +9,7 @@ from app.providers.anthropic import OAUTH_BETA, AnthropicClient, merge_usage
 from app.providers.base import ChatRequest, ProviderAccount, Usage
 from app.providers.forwarding import forwarded_headers, merged_beta
 from app.providers.openai import OpenAIClient, is_usage_chunk
-from app.services.pricing import ModelPrices
+from app.services.catalogue.pricing import ModelPrices
 
 
 def native_request(body: dict, headers: dict | None = None, stream: bool = False) -> ChatRequest:

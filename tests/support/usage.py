@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from app.services.usage import UsageRecord
+from app.services.usage.service import UsageRecord
 
 MODELS = ("claude-a", "claude-b", "gpt-c")
 ACCOUNTS = ("acc-1", "acc-2", None)

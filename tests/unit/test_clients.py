@@ -1,6 +1,6 @@
 """Client families, recognised by the User-Agent and Claude Code's request shape."""
 
-from app.services.clients import ClientRequest, admits, check
+from app.services.keys.clients import ClientRequest, admits, check
 
 CLAUDE_CODE_BODY = {"system": [{"type": "text", "text": "You are Claude Code, Anthropic's "
                                                         "official CLI for Claude."}],

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from app.migration.baseline import UNKNOWN_MODEL, KeyUsage, plan
-from app.migration.crs_source import CrsCost, CrsUsageBucket, bucket_start_utc
+from app.crs_import.baseline import UNKNOWN_MODEL, KeyUsage, plan
+from app.crs_import.crs_source import CrsCost, CrsUsageBucket, bucket_start_utc
 
 MODEL = "claude-sonnet-4:20250514"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from app.migration.account_mapping import map_account
-from app.migration.crs_source import CrsSource
-from app.migration.key_mapping import map_key
+from app.crs_import.account_mapping import map_account
+from app.crs_import.crs_source import CrsSource
+from app.crs_import.key_mapping import map_key
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 _READER = CrsSource(None, "unused-key")

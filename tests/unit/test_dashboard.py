@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from app.errors import Unavailable
-from app.services.dashboard import Dashboard, period_bounds
+from app.services.console.dashboard import Dashboard, period_bounds
 
 NOW = datetime(2026, 12, 3, 9, 41, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.db.models import AiModel
-from app.services.models import ModelService
+from app.services.catalogue.service import ModelService
 from tests.unit.fakes import FakeModelRepository, FakeUnitOfWork
 
 

@@ -13,7 +13,7 @@ from app.cache import canonical_key, codec
 from app.config import ConfigError, load_settings
 from app.db.engine import translate
 from app.db.repositories.usage_events import PARTITION_NAME, partition_name
-from app.services import permissions
+from app.services.keys import permissions
 
 
 def test_permissions_are_stored_canonically_and_shown_as_given():

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.errors import InvalidInput
-from app.services.usage_query import CostQuery, StatsQuery, plan_cost, plan_stats, segments
+from app.services.usage.query import CostQuery, StatsQuery, plan_cost, plan_stats, segments
 
 START = datetime(2025, 10, 1, tzinfo=UTC)
 

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from app.services.pricing import ModelPrices, price_table
-from app.services.usage_report import percentages
+from app.services.catalogue.pricing import ModelPrices, price_table
+from app.services.usage.answers import percentages
 
 
 @pytest.mark.parametrize("amounts", [

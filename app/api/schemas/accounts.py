@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from app.api.schemas.common import BodySchema, QuerySchema, UTCDateTime
 from app.db.models.account import PROXY_TYPES, STATUSES
-from app.services.permissions import PROVIDERS
+from app.services.keys.permissions import PROVIDERS
 
 _ONE_CREDENTIAL = "Give exactly one of oauthData or apiKey."
 # Credentials travel in HTTP headers: visible ASCII only.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import INCLUDE, Schema, fields, validate
 
 from app.api.schemas.common import QuerySchema
-from app.api.schemas.usage import UsageCheckSchema
+from app.api.schemas.quota import UsageCheckSchema
 
 _model = fields.String(validate=validate.Length(1, 200))
 

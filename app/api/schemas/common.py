@@ -6,7 +6,7 @@ from datetime import UTC
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
-from app.services.permissions import PROVIDERS
+from app.services.keys.permissions import PROVIDERS
 
 # Tokens of one usage record: far above any real request, and low enough that the running
 # totals (BIGINT) it is added to cannot overflow (2**62 twice would).

@@ -14,8 +14,8 @@ from app.api.schemas.common import (
     QuerySchema,
     UTCDateTime,
 )
-from app.services import permissions as perms
-from app.services.key_periods import key_zone
+from app.services.keys import permissions as perms
+from app.services.keys.periods import key_zone
 
 SORT_FIELDS = {
     "name": "name", "createdAt": "created_at", "updatedAt": "updated_at",

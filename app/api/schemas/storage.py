@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, post_load, validate
 
 from app.api.schemas.common import BodySchema
-from app.services.storage.config import (
+from app.services.storage.strategies import (
     PRIMARY_STORAGES,
     READ_STRATEGIES,
     WRITE_STRATEGIES,

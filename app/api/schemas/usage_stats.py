@@ -5,9 +5,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.api.schemas.common import RECORD_TOKENS, BodySchema, Money, QuerySchema, UTCDateTime
-from app.services.permissions import PROVIDERS
-from app.services.usage_query import COST_GROUPS, GRANULARITIES, GROUP_COLUMNS, NO_ACCOUNT
-from app.services.usage_retention import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
+from app.services.keys.permissions import PROVIDERS
+from app.services.usage.query import COST_GROUPS, GRANULARITIES, GROUP_COLUMNS, NO_ACCOUNT
+from app.services.usage.retention import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
 
 _count = RECORD_TOKENS
 _id = validate.Length(1, 36)

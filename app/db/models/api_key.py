@@ -40,10 +40,10 @@ class ApiKey(Base):
     # [{"window": minutes, "requests": n?, "tokens": n?, "cost": "USD"?}, ...]
     window_limits: Mapped[list | None] = mapped_column(JSON)
     expires_at: Mapped[datetime | None]
-    # Model names or glob patterns (app/services/permissions.py); [] means no restriction.
+    # Model names or glob patterns (app/services/keys/permissions.py); [] means no restriction.
     allowed_models: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     denied_models: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
-    # Client families or `ua:` patterns (app/services/clients.py); [] means any client.
+    # Client families or `ua:` patterns (app/services/keys/clients.py); [] means any client.
     allowed_clients: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     # Expiry counted from the first admitted request: `activation_days` periods of
     # `activation_unit` ('days' or 'hours'); the first use sets activated_at and expires_at.

@@ -25,6 +25,7 @@ from app.providers import estimate
 from app.providers.anthropic import AnthropicClient
 from app.providers.base import ChatRequest, ProviderError
 from app.providers.forwarding import forwarded_headers
+from app.services.accounts.scheduler import NoAccountAvailable
 from app.services.chat.native import PROTOCOL_PROVIDERS, AnthropicNative, OpenAINative, wants_usage
 from app.services.chat.service import ChatAnswer, ChatService, RelayStream, check_model
 from app.services.chat.session_key import session_key
@@ -37,8 +38,7 @@ from app.services.chat.translation import (
 )
 from app.services.chat.upstream import answer_for
 from app.services.chat.wire import OpenAIFormat
-from app.services.clients import ClientRequest
-from app.services.scheduler import NoAccountAvailable
+from app.services.keys.clients import ClientRequest
 
 _NAMED = {"model", "messages", "system", "max_tokens", "temperature", "stream"}
 

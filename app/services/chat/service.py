@@ -28,8 +28,8 @@ The three modes differ in where the bookkeeping happens (chat/modes.py holds it 
 - `optimized`: the caller and the model are resolved in parallel, limits are read cache-first,
   the usage is stored before the answer ends.
 - `fast`: no SQL on a warm path. Limits come from Redis: the quota unit stays a hold in Redis
-  (app/cache/holds.py) and the account is picked from the cached pool (account_pool.py). The usage
-  record, with the hold and the account's totals (settlement.py), goes to the Redis Stream that
+  (app/cache/holds.py) and the account is picked from the cached pool
+  (accounts/candidates.py). The usage record, with the hold and the account's totals (settlement.py), goes to the Redis Stream that
   the `drain-usage` worker stores in one transaction, acknowledged after commit, so a killed
   worker loses nothing. Without Redis every step falls back to the database, as in `chat`.
 
@@ -53,30 +53,30 @@ from typing import TYPE_CHECKING
 from app.errors import BadRequest, DatabaseError, NotFound, Unauthenticated
 from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError, Usage
+from app.services.catalogue.pricing import from_catalogue
 from app.services.chat.modes import ChatMode, mode_named
 from app.services.chat.session_key import HeaderItems, session_key
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
 from app.services.chat.wire import FORMATS, WireFormat
-from app.services.clients import ClientRequest
-from app.services.pricing import from_catalogue
-from app.services.settlement import Settlement
-from app.services.usage import UsageRecord
+from app.services.keys.clients import ClientRequest
+from app.services.usage.service import UsageRecord
+from app.services.usage.settlement import Settlement
 
 if TYPE_CHECKING:
-    from app.services.account_groups import AccountGroupService
-    from app.services.accounts import AccountService
+    from app.services.accounts.groups import AccountGroupService
+    from app.services.accounts.scheduler import AccountScheduler
+    from app.services.accounts.service import AccountService
+    from app.services.accounts.sticky_sessions import StickySessions
     from app.services.auth import AuthService
-    from app.services.key_limits import Admission, KeyLimits
-    from app.services.key_windows import KeyWindows
-    from app.services.keys import KeyService
-    from app.services.models import ModelService
+    from app.services.catalogue.service import ModelService
+    from app.services.keys.limits import Admission, KeyLimits
+    from app.services.keys.service import KeyService
+    from app.services.keys.windows import KeyWindows
     from app.services.quota.reservations import Reservation
     from app.services.quota.rules import Subject
     from app.services.quota.service import QuotaService
-    from app.services.scheduler import AccountScheduler
-    from app.services.settlement import Settler
-    from app.services.sticky_sessions import StickySessions
-    from app.services.usage_writer import UsageWriter
+    from app.services.usage.settlement import Settler
+    from app.services.usage.writer import UsageWriter
 
 log = logging.getLogger(__name__)
 

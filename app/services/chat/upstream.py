@@ -18,9 +18,9 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from app.errors import UpstreamError
 from app.providers.base import ChatRequest, ChatResult, ProviderError
 from app.providers.streaming import ProviderStream
-from app.services.leases import Lease
-from app.services.scheduler import NoAccountAvailable
-from app.services.sticky_sessions import SessionBinding
+from app.services.accounts.leases import Lease
+from app.services.accounts.scheduler import NoAccountAvailable
+from app.services.accounts.sticky_sessions import SessionBinding
 
 # kind of the last upstream failure -> (HTTP status we answer, our code)
 _ANSWERS = {

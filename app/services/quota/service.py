@@ -38,7 +38,7 @@ from app.cache.keys import period_stamp
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.errors import Conflict, InvalidInput, LimitExceeded
 from app.services.base import Service, ServiceDeps
-from app.services.models import ModelService
+from app.services.catalogue.service import ModelService
 from app.services.plans import PlanService
 from app.services.quota.periods import PERIODS, period_bounds
 from app.services.quota.reservations import Reservations

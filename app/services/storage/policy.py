@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from app.cache.signals import StrategySignal
 from app.errors import DatabaseError
-from app.services.storage.config import DEFAULTS, StorageConfig
+from app.services.storage.strategies import DEFAULTS, StorageConfig
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from typing import Unpack
 from app.errors import InvalidInput, NotFound
 from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
-from app.services.storage.config import DATA_TYPES, StorageConfig, refusals
 from app.services.storage.policy import StoragePolicy
+from app.services.storage.strategies import DATA_TYPES, StorageConfig, refusals
 
 
 def _unknown(data_type: str) -> NotFound:

@@ -1,0 +1,2 @@
+"""The CRS importer: moves a claude-relay-service Redis store into Relaygate (schema migrations
+are alembic/, not this)."""

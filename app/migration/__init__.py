@@ -1,1 +1,0 @@
-"""Importers that move data from other gateways into Relaygate."""

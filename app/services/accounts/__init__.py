@@ -1,0 +1,1 @@
+"""Upstream accounts: the pool, the scheduler, leases, OAuth refresh and sticky sessions."""

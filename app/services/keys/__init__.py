@@ -1,0 +1,1 @@
+"""API keys: issuing and validating keys, their own limits, permissions and the portal's view."""

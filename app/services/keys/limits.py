@@ -1,0 +1,177 @@
+"""KeyLimits: an API key's own limits, checked before a request goes upstream.
+
+- `permissions`: the model's provider must be allowed, else 403.
+- `allowedModels` / `deniedModels` (permissions.py) and `allowedClients` (clients.py): 403.
+- `tokenLimit`, `totalCostLimit`, `weeklyCostLimit` and `dailyCostLimit`: 429 once the recorded
+  usage has reached them (all-time tokens and cost; cost since the week's reset day and hour, on
+  the models matching `weeklyCostModels`, only for requests to those models; cost since
+  midnight). Days and weeks are the key's own time zone's, else the quota time zone's
+  (keys/periods.py). The database is the record: the sums are cached per key and the cache is
+  dropped by every stored use, so a restart of the app or of Redis never forgets spending.
+- `windowLimits`: see key_windows.py (held when the request goes upstream, chat/service.py).
+- `requestsPerMinute`: a sliding window of 60 s, 429 with Retry-After.
+- `concurrencyLimit`: requests in flight, 429; a slot held by a dead worker frees itself.
+A limit of 0 or none means unlimited, as in the data-access document's source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from decimal import Decimal
+
+from app.errors import Forbidden, LimitExceeded
+from app.services.keys import clients
+from app.services.keys import permissions as perms
+from app.services.keys.periods import day_bounds, key_zone, model_matches, week_bounds
+from app.services.slots import Refusal, Slot, SlotLimiter
+from app.services.usage.service import UsageService
+
+WINDOW_SECONDS = 60
+
+
+@dataclass
+class Admission:
+    """What a request holds while it runs; `release()` when it ends."""
+
+    limiter: SlotLimiter | None = None
+    slots: list[Slot] = field(default_factory=list)
+
+    def release(self, *, refused: bool = False) -> None:
+        """End the request: its concurrency slot frees; a refused request frees every slot."""
+        held, self.slots = self.slots, []
+        for slot in held:
+            if refused or slot.bucket.startswith("concurrency:"):
+                self.limiter.release(slot)
+
+
+def _seconds_until(end: datetime, now: datetime) -> float:
+    return max((end - now).total_seconds(), 1.0)
+
+
+def _limit(name: str, unit: str, limit, used, resets_at=None) -> dict:
+    remaining = None if limit is None else max(limit - used, type(limit)(0))
+    return {"name": name, "unit": unit, "limit": limit, "used": used, "remaining": remaining,
+            "resetsAt": resets_at}
+
+
+class KeyLimits:
+    def __init__(self, *, slots: SlotLimiter, usage: UsageService, lease_seconds: int) -> None:
+        self.slots = slots
+        self.usage = usage
+        self.lease_seconds = lease_seconds
+
+    def zone(self, key: dict) -> tzinfo:
+        return key_zone(key["timeZone"]) if key.get("timeZone") else self.usage.zone
+
+    def periods(self, key: dict, now: datetime) -> tuple[dict, datetime, datetime]:
+        """What the key's spend is counted over now, and when its day and its week end."""
+        costs, zone = key.get("costLimits") or {}, self.zone(key)
+        day, day_end = day_bounds(now, zone)
+        week, week_end = week_bounds(now, zone, costs.get("weeklyResetDay"),
+                                     costs.get("weeklyResetHour"))
+        periods = {"day": day.isoformat(), "week": week.isoformat(),
+                   "models": costs.get("weeklyModels")}
+        return periods, day_end, week_end
+
+    def spend(self, key: dict, periods: dict, *, fresh: bool = False) -> dict:
+        usage = self.usage
+        if fresh:
+            return usage.limit_spend.uncached(usage, key["id"], periods)
+        found = usage.limit_spend(key["id"], periods)
+        if found["periods"] != periods:  # cached for a day or week that has ended
+            usage.limit_spend.invalidate(usage.cache, key["id"])
+            found = usage.limit_spend(key["id"], periods)
+        return found
+
+    def standing(self, key: dict) -> list[dict]:
+        """Each of the key's own spend limits, what is used and what remains (the key views)."""
+        costs = key.get("costLimits") or {}
+        periods, day_end, week_end = self.periods(key, self.usage.clock())
+        spend = self.spend(key, periods)
+        return [
+            _limit("tokens", "tokens", key.get("tokenLimit"), spend["totalTokens"]),
+            _limit("totalCost", "USD", costs.get("total"), Decimal(spend["totalCost"])),
+            {**_limit("weeklyCost", "USD", costs.get("weekly"), Decimal(spend["costWeek"]),
+                      week_end), "models": costs.get("weeklyModels")},
+            _limit("dailyCost", "USD", key["rateLimits"].get("daily"),
+                   Decimal(spend["costToday"]), day_end),
+        ]
+
+    def check_provider(self, key: dict, provider: str) -> None:
+        if not perms.allows(key["allowedProviders"], provider):
+            raise Forbidden(f"This API key may not use {provider} models.",
+                            code="PROVIDER_NOT_ALLOWED")
+
+    def check_use(self, key: dict, model: dict,
+                  client: clients.ClientRequest | None = None) -> None:
+        """May the key use this catalogue entry, from this client (None: not checked)? Every
+        route that relays, counts or lists for a key asks here."""
+        self.check_provider(key, model["provider"])
+        if not perms.models_allow(key.get("allowedModels") or [],
+                                  key.get("deniedModels") or [], model):
+            raise Forbidden(f"This API key may not use the model {model['id']!r}.",
+                            code="MODEL_NOT_ALLOWED")
+        if client is not None and not clients.admits(key.get("allowedClients") or [], client):
+            raise Forbidden("This API key is restricted to other clients.",
+                            code="CLIENT_NOT_ALLOWED")
+
+    def admit(self, key: dict, provider: str, *, fresh: bool = False,
+              model: str | None = None) -> Admission:
+        """Take the key's slots for one request to `model`; `fresh` reads spend from the
+        database."""
+        self.check_provider(key, provider)
+        self._check_spend(key, fresh, model)
+        admission = Admission(self.slots)
+        limits = key["rateLimits"]
+        try:
+            if limits.get("requests"):
+                self._take(admission, f"rpm:{key['id']}", key["id"], limits["requests"],
+                           WINDOW_SECONDS, "RATE_LIMIT_EXCEEDED",
+                           "The key's requests-per-minute limit is reached.")
+            if limits.get("concurrency"):
+                self._take(admission, f"concurrency:{key['id']}", key["id"],
+                           limits["concurrency"], self.lease_seconds,
+                           "CONCURRENCY_LIMIT_EXCEEDED",
+                           "The key has as many requests in flight as it may.")
+        except LimitExceeded:
+            admission.release(refused=True)
+            raise
+        return admission
+
+    def _take(self, admission, bucket, owner, limit, ttl, code, message) -> None:
+        taken = self.slots.acquire(bucket, owner, limit, ttl)
+        if isinstance(taken, Refusal):
+            raise LimitExceeded(message, code=code, retry_after=taken.retry_after)
+        admission.slots.append(taken)
+
+    def _check_spend(self, key: dict, fresh: bool, model: str | None) -> None:
+        costs = key.get("costLimits") or {}
+        token_limit, daily = key.get("tokenLimit"), key["rateLimits"].get("daily")
+        total, weekly = costs.get("total"), costs.get("weekly")
+        pattern = costs.get("weeklyModels")
+        if weekly and pattern and (model is None or not model_matches(model, pattern)):
+            weekly = None  # the weekly limit applies to its models only
+        if not (token_limit or daily or total or weekly):
+            return
+        now = self.usage.clock()
+        periods, day_end, week_end = self.periods(key, now)
+        spend = self.spend(key, periods, fresh=fresh)
+        if token_limit and spend["totalTokens"] >= token_limit:
+            raise LimitExceeded("The key's token limit is reached.", code="TOKEN_LIMIT_EXCEEDED")
+        if total and spend["totalCost"] >= Decimal(total):
+            raise LimitExceeded("The key's total cost limit is reached.",
+                                code="TOTAL_COST_LIMIT_EXCEEDED",
+                                details={"used": spend["totalCost"], "limit": total})
+        if weekly and spend["costWeek"] >= Decimal(weekly):
+            raise LimitExceeded("The key's weekly cost limit is reached.",
+                                code="WEEKLY_COST_LIMIT_EXCEEDED",
+                                retry_after=_seconds_until(week_end, now),
+                                details={"used": spend["costWeek"], "limit": weekly,
+                                         "resetsAt": week_end})
+        if daily and spend["costToday"] >= Decimal(daily):
+            raise LimitExceeded("The key's daily cost limit is reached.",
+                                code="DAILY_COST_LIMIT_EXCEEDED",
+                                retry_after=_seconds_until(day_end, now),
+                                details={"used": spend["costToday"], "limit": daily,
+                                         "resetsAt": day_end})

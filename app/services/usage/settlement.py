@@ -1,0 +1,136 @@
+"""Settlement: what a chat request still owes the system of record once its answer is done.
+
+The usage event is stored by UsageService.record; a settlement rides in that same transaction:
+the request's quota hold (chat-fast's reservation in Redis, app/cache/holds.py) becomes a unit of
+the database's counter, added without a limit check since the hold already decided, and the
+serving account's running totals grow. The hold leaves Redis's count only with the value that
+transaction returned, so the unit is counted throughout. Queued (chat-fast), it
+travels beside the usage record in the Redis Stream and the drain worker applies both at once,
+so a killed worker loses neither, and a redelivered entry applies neither twice (the usage
+event's request id decides; the hold is settled in Redis either way, once).
+
+A key with window limits also holds the request's estimate (key_windows.py): a database hold
+leaves in the same transaction, and once it has committed the use is charged to the key's
+Redis log under its request id (so charged once however often it is settled).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import astuple, dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from app.cache import CacheError
+from app.db.repositories.quota import CounterKey, CounterValue
+from app.services.keys.windows import KeyWindows, WindowHold
+from app.services.quota.service import QuotaService
+from app.services.usage.service import UsageRecord, UsageService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    account_id: str | None = None
+    tokens: int = 0
+    cost: Decimal = Decimal(0)
+    hold_id: str | None = None
+    hold_on: CounterKey | None = None
+    window: WindowHold | None = None
+
+    def to_json(self) -> dict:
+        counter = self.hold_on
+        return {"accountId": self.account_id, "tokens": self.tokens, "cost": str(self.cost),
+                "window": None if self.window is None else self.window.to_json(),
+                "hold": None if counter is None else {
+                    "id": self.hold_id, "subject": counter.subject,
+                    "modelType": counter.model_type, "period": counter.period,
+                    "start": counter.period_start.isoformat()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Settlement:
+        hold = data.get("hold")
+        counter = None if hold is None else CounterKey(
+            hold["subject"], hold["modelType"], hold["period"],
+            datetime.fromisoformat(hold["start"]))
+        return cls(data.get("accountId"), int(data.get("tokens", 0)),
+                   Decimal(data.get("cost", "0")), hold and hold["id"], counter,
+                   WindowHold.from_json(data.get("window")))
+
+
+class Settler:
+    def __init__(self, *, usage: UsageService, quota: QuotaService,
+                 windows: KeyWindows | None = None) -> None:
+        self.usage = usage
+        self.quota = quota
+        self.windows = windows
+
+    def store(self, record: UsageRecord, settlement: Settlement) -> bool:
+        """Store the usage event with its settlement in one transaction; False if the event
+        was stored before (then only the hold, if still open, is settled)."""
+        counted = {}
+
+        def settle(uow) -> None:
+            if settlement.account_id:
+                uow.accounts.add_usage(settlement.account_id, tokens=settlement.tokens,
+                                       cost=settlement.cost, now=self.usage.clock())
+            if settlement.hold_on is not None:
+                counted["value"] = uow.usage_counters.add(settlement.hold_on, 1)
+            KeyWindows.settle_in(uow, settlement.window)
+
+        stored = self.usage.record(record, also=settle)
+        self._charge_window(record, settlement)
+        if settlement.hold_on is not None:
+            try:
+                self.quota.settle_hold(settlement.hold_on, settlement.hold_id,
+                                       counted.get("value") if stored else None)
+            except CacheError as error:
+                # The hold expires and is given back; the next write brings the count up.
+                log.warning("could not settle quota hold %s: %s", settlement.hold_id, error)
+        return stored
+
+    def _charge_window(self, record: UsageRecord, settlement: Settlement) -> None:
+        if settlement.window is not None and self.windows is not None:
+            # Stored before or now: the log gets the use once either way (its request id).
+            self.windows.charge(settlement.window, record.request_id,
+                                record.timestamp or self.usage.clock(),
+                                record.total_tokens if record.total_tokens is not None
+                                else settlement.tokens, record.cost or settlement.cost)
+
+    def store_many(self, items: list[tuple[UsageRecord, Settlement]]) -> list[bool]:
+        """`store` for many records in one transaction (UsageService.record_many): account
+        totals and quota counters are summed first and each touched row written once; every
+        hold is then settled with its counter's value after the batch."""
+        counted: dict[CounterKey, CounterValue] = {}
+
+        def settle(uow, fresh: list[int]) -> None:
+            accounts: dict[str, list[Settlement]] = {}
+            holds: dict[CounterKey, int] = {}
+            for index in fresh:
+                settlement = items[index][1]
+                if settlement.account_id:
+                    accounts.setdefault(settlement.account_id, []).append(settlement)
+                if settlement.hold_on is not None:
+                    holds[settlement.hold_on] = holds.get(settlement.hold_on, 0) + 1
+                KeyWindows.settle_in(uow, settlement.window)
+            now = self.usage.clock()
+            for account_id in sorted(accounts):  # one lock order for every writer
+                settled = accounts[account_id]
+                uow.accounts.add_usage(account_id, tokens=sum(s.tokens for s in settled),
+                                       cost=sum((s.cost for s in settled), Decimal(0)),
+                                       now=now, requests=len(settled))
+            for counter in sorted(holds, key=astuple):
+                counted[counter] = uow.usage_counters.add(counter, holds[counter])
+
+        stored = self.usage.record_many([record for record, _ in items], also=settle)
+        for (record, settlement), new in zip(items, stored, strict=True):
+            self._charge_window(record, settlement)
+            if settlement.hold_on is None:
+                continue
+            try:
+                self.quota.settle_hold(settlement.hold_on, settlement.hold_id,
+                                       counted.get(settlement.hold_on) if new else None)
+            except CacheError as error:
+                log.warning("could not settle quota hold %s: %s", settlement.hold_id, error)
+        return stored
