@@ -12,7 +12,7 @@ from datetime import timedelta
 from app.crypto import SecretBox
 from app.db.models import Account
 from app.db.models.account import STATUSES
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, RecordNotFound
 from app.providers import ProviderClient
 from app.services.accounts import candidates as pool
 from app.services.accounts import shapes as views
@@ -29,9 +29,6 @@ def _credential_error() -> InvalidInput:
     return InvalidInput(_ONE_CREDENTIAL,
                         details={"oauthData": [_ONE_CREDENTIAL], "apiKey": [_ONE_CREDENTIAL]})
 
-
-def _not_found() -> NotFound:
-    return NotFound("No account has that id.", code="DB_RECORD_NOT_FOUND")
 
 
 class AccountService(Service):
@@ -90,7 +87,7 @@ class AccountService(Service):
         with self.uow() as uow:
             account = uow.accounts.get(account_id, for_update=True)
             if account is None:
-                raise _not_found()
+                raise RecordNotFound("account")
             self._apply(account, changes)
             account.updated_at = self.clock()
             uow.commit()
@@ -103,7 +100,7 @@ class AccountService(Service):
         with self.uow() as uow:
             account = uow.accounts.get(account_id)
             if account is None:
-                raise _not_found()
+                raise RecordNotFound("account")
             uow.accounts.delete(account)
             uow.commit()
         pool.forget(self.cache)
@@ -118,7 +115,7 @@ class AccountService(Service):
         with self.uow() as uow:
             account = uow.accounts.get(account_id, for_update=True)
             if account is None:
-                raise _not_found()
+                raise RecordNotFound("account")
             account.status = status
             if status == "active":
                 # An admin's all-clear wipes what had taken the account out of rotation.
@@ -162,7 +159,7 @@ class AccountService(Service):
         with self.uow() as uow:
             account = uow.accounts.get(account_id)
         if account is None:
-            raise _not_found()
+            raise RecordNotFound("account")
         return account
 
     def _apply(self, account: Account, data: dict) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC
 from app.cache import read_through
 from app.db.models import ApiKey, ApiKeyTag
 from app.db.repositories.api_keys import SORTABLE_COLUMNS, KeyFilter
-from app.errors import InvalidInput, NotFound, Unauthenticated
+from app.errors import InvalidInput, RecordNotFound, Unauthenticated
 from app.security import new_api_key, sha256_hex
 from app.services.base import Service
 from app.services.keys import permissions as perms
@@ -30,9 +30,6 @@ class IssuedKey:
     def __getattr__(self, name):
         return getattr(self._key, name)
 
-
-def _not_found() -> NotFound:
-    return NotFound("No API key has that id.", code="DB_RECORD_NOT_FOUND")
 
 
 class KeyService(Service):
@@ -61,7 +58,7 @@ class KeyService(Service):
         with self.uow() as uow:
             key = uow.api_keys.get(key_id)
             if key is None or key.is_deleted:
-                raise _not_found()
+                raise RecordNotFound("API key")
             return key
 
     @db_retry
@@ -75,7 +72,7 @@ class KeyService(Service):
         with self.uow() as uow:
             key = uow.api_keys.get(key_id)
             if key is None or key.is_deleted:
-                raise _not_found()
+                raise RecordNotFound("API key")
             if "permissions" in changes:
                 key.permissions = self._permissions(changes["permissions"])
             if "user_id" in changes:
@@ -92,7 +89,7 @@ class KeyService(Service):
         with self.uow() as uow:
             key = uow.api_keys.get(key_id)
             if key is None or key.is_deleted:
-                raise _not_found()
+                raise RecordNotFound("API key")
             key.is_deleted, key.is_active = True, False
             key.deleted_at = key.updated_at = self.clock()
             uow.commit()
@@ -173,8 +170,8 @@ class KeyService(Service):
 
     def _check_owner(self, uow, user_id: str | None) -> None:
         if user_id is not None and uow.users.get(user_id) is None:
-            raise NotFound("No user has that id.", code="DB_RECORD_NOT_FOUND",
-                           details={"userId": ["No user has that id."]})
+            raise RecordNotFound("user",
+                                 details={"userId": ["No user has that id."]})
 
     def _apply(self, key: ApiKey, data: dict) -> None:
         for name in EDITABLE:

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from app.db.repositories.quota import CounterKey, CounterValue
-from app.errors import Conflict, InvalidInput, LimitExceeded
+from app.errors import Conflict, InvalidInput, LimitExceeded, RecordNotFound
 from app.services.base import Service
 from app.services.catalogue.service import ModelService
 from app.services.plans import PlanService
@@ -42,7 +42,7 @@ from app.services.quota.periods import PERIODS, period_bounds, stamp
 from app.services.quota.reservations import Reservations
 from app.services.quota.rules import Allowance, Subject, units_past_limit, usage_owner, verdict
 from app.services.retry import db_retry
-from app.services.users import UserService, not_found
+from app.services.users import UserService
 
 MAX_INCREMENT = 1000
 UPDATED = {"updated": True, "message": "Usage updated successfully"}
@@ -68,7 +68,7 @@ class QuotaService(Reservations, Service):
     def subject_of_user(self, user_id: str) -> Subject:
         profile = self.users.profile(user_id)
         if profile is None:
-            raise not_found()
+            raise RecordNotFound("user")
         return Subject.of_user(profile)
 
     def allowance(self, subject: Subject, model_type: str, limits: dict,

@@ -6,7 +6,7 @@ import logging
 
 import redis
 
-from app.errors import NotFound
+from app.errors import RecordNotFound
 from app.services.base import Service
 from app.services.retry import db_retry
 from app.services.storage.policy import StoragePolicy
@@ -63,4 +63,4 @@ class UsageWriter(Service):
     def _check_key(self, key_id: str) -> None:
         with self.uow() as uow:
             if uow.api_keys.get(key_id) is None:
-                raise NotFound("No API key has that id.", code="DB_RECORD_NOT_FOUND")
+                raise RecordNotFound("API key")
