@@ -104,7 +104,7 @@ class UpstreamError(DomainError):
 
 
 class DatabaseError(DomainError):
-    """Section 6 of the data-access document; `code` is one of DB_ERROR_CODES."""
+    """Section 6 of docs/design/data-access-layer.md; `code` is one of DB_ERROR_CODES."""
 
     code = "DB_ERROR"
 

@@ -1,5 +1,5 @@
 """The quota routes under /api/usage (blueprint "usage"): check before a use, record it after
-(sections 3.1, 5 and 6.2)."""
+(sections 3.1, 5 and 6.2 of docs/design/api-refactor.md)."""
 
 from __future__ import annotations
 

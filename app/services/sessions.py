@@ -1,4 +1,5 @@
-"""SessionService: admin login and the SessionInterface of the data-access document.
+"""SessionService: admin login and the SessionInterface of
+docs/design/data-access-layer.md.
 
 A session lives at most `max_lifetime` seconds from its creation: neither its TTL nor any
 extendTTL takes it past that, and a session older than that (the setting was lowered) is over.

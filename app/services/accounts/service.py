@@ -1,4 +1,5 @@
-"""AccountService: the account interface of the data-access document, for every provider.
+"""AccountService: the account interface of docs/design/data-access-layer.md, for every
+provider.
 
 Secrets are sealed with app.crypto before they reach a row and opened only to mask them, to
 call the token endpoint, or to build a provider client (`client_for`).

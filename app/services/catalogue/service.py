@@ -1,5 +1,5 @@
-"""ModelService: the model catalogue, the tier a model string names (section 3.3), and the
-model a client protocol's name routes to (issue 14)."""
+"""ModelService: the model catalogue, the tier a model string names (section 3.3 of
+docs/design/api-refactor.md), and the model a client protocol's name routes to (issue 14)."""
 
 from __future__ import annotations
 

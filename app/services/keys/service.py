@@ -1,4 +1,4 @@
-"""KeyService: the ApiKeyInterface of the data-access document."""
+"""KeyService: the ApiKeyInterface of docs/design/data-access-layer.md."""
 
 from __future__ import annotations
 

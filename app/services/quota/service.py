@@ -1,6 +1,6 @@
 """QuotaService: may this subject use this model now, and an exact record of each use.
 
-How it stays exact and fast (sections 3.1, 3.3 and 5 of the API refactoring document):
+How it stays exact and fast (sections 3.1, 3.3 and 5 of docs/design/api-refactor.md):
 
 * The database is the system of record. One counter row per (subject, model type, period,
   period start) holds `used` and a `version` that grows on every change. Every change is one
