@@ -6,10 +6,10 @@ import math
 
 from app.cache import read_through
 from app.db.models import User
-from app.db.models.user import PLANS
 from app.errors import DuplicateRecord, InvalidInput, RecordNotFound
 from app.services.base import Service
 from app.services.retry import db_retry
+from app.vocabulary import PLANS
 
 
 class UserService(Service):

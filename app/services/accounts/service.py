@@ -12,15 +12,14 @@ from datetime import timedelta
 
 from app.crypto import SecretBox
 from app.db.models import Account
-from app.db.models.account import STATUSES
 from app.errors import InvalidInput, RecordNotFound
 from app.providers import ProviderClient
 from app.services.accounts import candidates as pool
 from app.services.accounts import shapes as views
 from app.services.accounts.clients import build_client
 from app.services.base import Service
-from app.services.keys.permissions import PROVIDERS
 from app.services.retry import db_retry
+from app.vocabulary import ACCOUNT_STATUSES, PROVIDERS
 
 EDITABLE = ("name", "description", "base_url", "priority", "max_concurrency")
 _ONE_CREDENTIAL = "Give exactly one of oauthData or apiKey."
@@ -109,7 +108,7 @@ class AccountService(Service):
     @db_retry
     def update_status(self, account_id: str, status: str, metadata: dict | None = None) -> None:
         """updateAccountStatus; metadata: rate_limit_reset_at, error_message, last_request_at."""
-        if status not in STATUSES:
+        if status not in ACCOUNT_STATUSES:
             raise InvalidInput("Unknown status.", details={"status": ["Unknown status."]})
         metadata = metadata or {}
         now = self.clock()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-PROVIDERS = ("claude", "gemini", "openai")
+from app.vocabulary import PROVIDERS
 
 
 def canonical(permissions: str | list[str] | None) -> str:

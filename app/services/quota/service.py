@@ -38,11 +38,12 @@ from app.services.catalogue.service import ModelService
 from app.services.plans import PlanService
 from app.services.quota.holds import QuotaHolds
 from app.services.quota.mirror import CounterMirror
-from app.services.quota.periods import PERIODS, period_bounds, stamp
+from app.services.quota.periods import period_bounds, stamp
 from app.services.quota.reservations import Reservations
 from app.services.quota.rules import Allowance, Subject, units_past_limit, usage_owner, verdict
 from app.services.retry import db_retry
 from app.services.users import UserService
+from app.vocabulary import PERIODS
 
 MAX_INCREMENT = 1000
 UPDATED = {"updated": True, "message": "Usage updated successfully"}
