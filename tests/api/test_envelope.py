@@ -5,7 +5,7 @@ import threading
 
 from sqlalchemy.exc import OperationalError
 
-from tests.conftest import login_headers, make_app
+from tests.support.apps import login_headers, make_app
 from tests.support.servers import free_port
 
 

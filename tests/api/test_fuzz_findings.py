@@ -4,8 +4,8 @@ these answered 500 before."""
 import httpx
 import pytest
 
-from tests.conftest import login_headers
 from tests.support.accounts import oauth_body, to_service
+from tests.support.apps import login_headers
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
 

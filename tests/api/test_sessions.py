@@ -4,7 +4,7 @@ import uuid
 from datetime import timedelta
 
 from app.db.types import utcnow
-from tests.conftest import ADMIN
+from tests.support.apps import ADMIN
 
 
 def test_an_admin_logs_in_and_gets_a_session_token(app, client):

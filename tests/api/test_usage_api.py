@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.api.quota_helpers import CHECK, UPDATE, check, update, used
+from tests.support.quota import CHECK, UPDATE, check, update, used
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.api.chat_support import BODY, MODEL
-from tests.conftest import ADMIN, login_headers, make_app
+from tests.support.apps import ADMIN, login_headers, make_app
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
 

@@ -7,7 +7,6 @@ import pytest
 import redis
 
 from app.crypto import SecretError
-from tests.conftest import make_app
 from tests.support.accounts import (
     api_key_body,
     oauth_body,
@@ -15,6 +14,7 @@ from tests.support.accounts import (
     stub_token_urls,
     to_service,
 )
+from tests.support.apps import make_app
 
 PROXY_PASSWORD = "proxy-password-plaintext-42"
 

@@ -7,7 +7,7 @@ from sqlalchemy import event
 
 from app.cache import CacheStore, read_through
 from app.cache.topology import connect
-from tests.conftest import login_headers, make_app
+from tests.support.apps import login_headers, make_app
 
 
 class StatementCounter:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.db.models import LoginFailure
 from app.errors import LimitExceeded
 from app.security import Passwords
-from tests.conftest import ADMIN, make_app
+from tests.support.apps import ADMIN, make_app
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
 

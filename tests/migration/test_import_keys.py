@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.api.quota_helpers import check
-from tests.conftest import make_app
+from tests.support.apps import make_app
+from tests.support.quota import check
 
 from .importing import run_import
 

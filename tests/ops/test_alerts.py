@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import login_headers, make_app
+from tests.support.apps import login_headers, make_app
 from tests.support.webhooks import WebhookReceiver
 
 

@@ -4,7 +4,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import login_headers, make_app
+from tests.support.apps import login_headers, make_app
 
 
 @pytest.fixture

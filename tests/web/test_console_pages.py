@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.web.guard import LOGIN_COOKIE, SESSION_COOKIE
-from tests.conftest import ADMIN, make_app
+from tests.support.apps import ADMIN, make_app
 
 PAGES = ["/console/", "/console/?period=7d", "/console/?period=30d", "/console/keys",
          "/console/accounts"]
