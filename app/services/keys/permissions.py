@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.vocabulary import PROVIDERS
+from app.vocabulary import PROVIDERS_SORTED
 
 
 def canonical(permissions: str | list[str] | None) -> str:
@@ -10,7 +10,7 @@ def canonical(permissions: str | list[str] | None) -> str:
     if permissions is None or permissions == "all":
         return "all"
     names = [permissions] if isinstance(permissions, str) else list(permissions)
-    unknown = sorted(set(names) - set(PROVIDERS))
+    unknown = sorted(set(names) - set(PROVIDERS_SORTED))
     if unknown or not names:
         raise ValueError(f"unknown provider(s): {', '.join(unknown) or '(empty list)'}")
     return ",".join(sorted(set(names)))
