@@ -26,7 +26,7 @@ class ConfigError(RuntimeError):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Section 6 of the data-access document: retries for transient database errors."""
+    """Section 6 of docs/design/data-access-layer.md: retries for transient database errors."""
 
     max_retries: int = 3
     base_delay: float = 1.0

@@ -27,6 +27,22 @@ class Conflict(DomainError):
     code = "CONFLICT"
 
 
+class RecordNotFound(NotFound):
+    """No stored record has the id (or other `by`) asked for: `RecordNotFound("API key")`."""
+
+    code = "DB_RECORD_NOT_FOUND"
+
+    def __init__(self, record: str, *, by: str = "id", **kwargs):
+        super().__init__(f"No {record} has that {by}.", **kwargs)
+        self.record = record
+
+
+class DuplicateRecord(Conflict):
+    """A record with that unique value already exists."""
+
+    code = "DB_DUPLICATE_KEY"
+
+
 class InvalidInput(DomainError):
     code = "VALIDATION_ERROR"
 
@@ -90,7 +106,7 @@ class UpstreamError(DomainError):
 
 
 class DatabaseError(DomainError):
-    """Section 6 of the data-access document; `code` is one of DB_ERROR_CODES."""
+    """Section 6 of docs/design/data-access-layer.md; `code` is one of DB_ERROR_CODES."""
 
     code = "DB_ERROR"
 

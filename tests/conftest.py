@@ -9,7 +9,6 @@ migrations and the per-test reset still reach PostgreSQL directly.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import uuid
@@ -19,11 +18,18 @@ import psycopg
 import pytest
 import redis
 
-from app import create_app, services_of
+from app import services_of
 from app.cache.topology import connect
-from app.config import RetryPolicy
 from app.db.migrations import upgrade
 from scripts.stub_upstream import StubUpstream
+from tests.support.apps import (
+    IN_CI,
+    PG_URL,
+    REDIS_URL,
+    THROUGH_PGBOUNCER,
+    login_headers,
+    make_app,
+)
 from tests.support.servers import (
     PgResetter,
     PrivatePgBouncer,
@@ -32,16 +38,6 @@ from tests.support.servers import (
     pg_drop,
     pg_execute,
 )
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-PG_URL = os.environ.get("RELAYGATE_TEST_DATABASE_URL",
-                        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("RELAYGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-THROUGH_PGBOUNCER = os.environ.get("RELAYGATE_TEST_PGBOUNCER", "").lower() in ("1", "true")
-if THROUGH_PGBOUNCER:
-    # Apps built here and the servers tests start (gunicorn, the drain worker) read it.
-    os.environ["RELAYGATE_DB_PGBOUNCER"] = "true"
-ADMIN = {"username": "admin", "password": "correct horse battery"}
 
 
 def _unavailable(what: str, error: Exception):
@@ -128,19 +124,6 @@ def redis_prefix(redis_server_url):
     client.close()
 
 
-def make_app(tmp_path, database_url: str, redis_url: str | None = None,
-             redis_prefix: str = "rg:", **overrides):
-    config = {
-        "database_url": database_url, "redis_url": redis_url, "redis_prefix": redis_prefix,
-        "secret_key": "test-secret-key-for-relaygate", "instance_dir": tmp_path,
-        "db_retry": RetryPolicy(max_retries=3, base_delay=0.001, max_delay=0.01),
-        # Cheap password hashing keeps logins fast in tests; production keeps argon2's defaults.
-        "argon2_time_cost": 1, "argon2_memory_kib": 64,
-    }
-    config.update(overrides)
-    return create_app(config)
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request):
     return request.param
@@ -186,13 +169,6 @@ def services(app):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-def login_headers(application) -> dict:
-    svc = services_of(application)
-    svc.admins.ensure_initial(ADMIN["username"], ADMIN["password"])
-    token = svc.sessions.login(ADMIN["username"], ADMIN["password"])["sessionToken"]
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

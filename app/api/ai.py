@@ -1,4 +1,5 @@
-"""The ai blueprint: check-access and the three chat routes (sections 3.2, 5.3 and 6)."""
+"""The ai blueprint: check-access and the three chat routes (sections 3.2, 5.3 and 6 of
+docs/design/api-refactor.md)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from app.api.schemas.keys import (
     UsageInputSchema,
     UsageRecordedSchema,
 )
-from app.errors import NotFound
+from app.errors import RecordNotFound
 from app.services.usage.service import UsageRecord
 
 blp = EnvelopeBlueprint(
@@ -95,7 +95,7 @@ class Validate(MethodView):
         """Validate a key by its SHA-256 hex (validateApiKey)"""
         found = services().keys.validate(body["hashedKey"])
         if found is None:
-            raise NotFound("No API key has that hash.", code="DB_RECORD_NOT_FOUND")
+            raise RecordNotFound("API key", by="hash")
         return found
 
 

@@ -1,4 +1,5 @@
-"""The usage blueprint: check before a use, record it after (sections 3.1, 5 and 6.2)."""
+"""The quota routes under /api/usage (blueprint "usage"): check before a use, record it after
+(sections 3.1, 5 and 6.2 of docs/design/api-refactor.md)."""
 
 from __future__ import annotations
 

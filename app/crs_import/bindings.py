@@ -17,7 +17,7 @@ from app.crs_import.crs_source import ACCOUNT_TYPES, CrsAccountGroup, CrsApiKey,
 from app.crs_import.key_mapping import map_key
 from app.crs_import.report import PhaseResult
 from app.db.models import AccountGroup, ApiKeyBinding
-from app.services.keys.permissions import PROVIDERS
+from app.vocabulary import PROVIDERS_SORTED as PROVIDERS
 
 GROUP_PREFIX = "group:"
 # A binding value's prefix -> the account type it names (else the field's own type).

@@ -35,7 +35,7 @@ from typing import Any
 from app.crs_import.crs_source import CrsApiKey
 from app.services.keys.clients import FAMILIES
 from app.services.keys.periods import offset_name
-from app.services.keys.permissions import PROVIDERS
+from app.vocabulary import PROVIDERS
 
 NAME_LENGTH, TAG_LENGTH, MAX_TAGS = 100, 64, 50
 _HASH = re.compile(r"^[0-9a-f]{64}$")

@@ -90,7 +90,8 @@ _PG_CODES = {
 
 
 def translate(error: Exception) -> DatabaseError:
-    """Map a SQLAlchemy/driver error to the DatabaseError codes of section 6."""
+    """Map a SQLAlchemy/driver error to the DatabaseError codes of section 6 of
+    docs/design/data-access-layer.md."""
     if isinstance(error, DatabaseError):
         return error
     orig = getattr(error, "orig", None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Unpack
 
 from app.db.models import Admin
-from app.errors import Conflict, DatabaseError, InvalidInput
+from app.errors import Conflict, DatabaseError, DuplicateRecord, InvalidInput
 from app.security import Passwords
 from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
@@ -29,7 +29,7 @@ class AdminService(Service):
         password_hash = self.passwords.hash(password)
         with self.uow() as uow:
             if uow.admins.get_by_username(username):
-                raise Conflict("An admin with that username exists.", code="DB_DUPLICATE_KEY")
+                raise DuplicateRecord("An admin with that username exists.")
             admin = Admin(username=username, password_hash=password_hash,
                           created_at=self.clock())
             uow.admins.add(admin)
@@ -52,7 +52,7 @@ class AdminService(Service):
         except Conflict:
             return False  # another worker created it first
         except DatabaseError as error:
-            if error.code != "DB_DUPLICATE_KEY":
+            if error.code != DuplicateRecord.code:
                 raise
             return False  # another worker's insert won the race
         return True

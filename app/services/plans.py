@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from app.cache import read_through
 from app.db.models import PlanLimit
-from app.db.models.ai_model import MODEL_TYPES
-from app.db.models.user import PERIODS, PLANS
 from app.errors import InvalidInput, NotFound
 from app.services.base import Service
 from app.services.retry import db_retry
+from app.vocabulary import MODEL_TYPES, PERIODS, PLANS
 
 
 def _row(limit: PlanLimit) -> dict:

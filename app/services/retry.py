@@ -1,4 +1,5 @@
-"""Retries for transient database errors (section 6's retryConfig), with tenacity."""
+"""Retries for transient database errors (retryConfig, section 6 of
+docs/design/data-access-layer.md), with tenacity."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""SessionService: admin login and the SessionInterface of the data-access document.
+"""SessionService: admin login and the SessionInterface of
+docs/design/data-access-layer.md.
 
 A session lives at most `max_lifetime` seconds from its creation: neither its TTL nor any
 extendTTL takes it past that, and a session older than that (the setting was lowered) is over.
@@ -11,7 +12,7 @@ from typing import Unpack
 
 from app.cache import read_through
 from app.db.models import Session
-from app.errors import InvalidInput, NotFound, Unauthenticated
+from app.errors import InvalidInput, RecordNotFound, Unauthenticated
 from app.security import Passwords, new_session_token, sha256_hex
 from app.services.base import Service, ServiceDeps
 from app.services.login_throttle import LoginThrottle
@@ -78,7 +79,7 @@ class SessionService(Service):
                                details={"userType": ["Must be one of: admin, user."]})
         with self.uow() as uow:
             if user_type == "admin" and uow.admins.get(user_id) is None:
-                raise NotFound("No admin has that userId.", code="DB_RECORD_NOT_FOUND")
+                raise RecordNotFound("admin", by="userId")
             self._check_user(uow, user_type, user_id)
             token, session = self._new_session(user_id, user_type, session_data or {},
                                                ttl_seconds or self.default_ttl, ip_address,
@@ -89,7 +90,7 @@ class SessionService(Service):
 
     def _check_user(self, uow, user_type: str, user_id: str) -> None:
         if user_type == "user" and uow.users.get(user_id) is None:
-            raise NotFound("No user has that userId.", code="DB_RECORD_NOT_FOUND")
+            raise RecordNotFound("user", by="userId")
 
     def _new_session(self, user_id, user_type, data, ttl, ip_address, user_agent):
         token, now = new_session_token(), self.clock()

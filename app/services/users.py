@@ -6,14 +6,10 @@ import math
 
 from app.cache import read_through
 from app.db.models import User
-from app.db.models.user import PLANS
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import DuplicateRecord, InvalidInput, RecordNotFound
 from app.services.base import Service
 from app.services.retry import db_retry
-
-
-def not_found() -> NotFound:
-    return NotFound("No user has that id.", code="DB_RECORD_NOT_FOUND")
+from app.vocabulary import PLANS
 
 
 class UserService(Service):
@@ -27,8 +23,8 @@ class UserService(Service):
                     updated_at=now)
         with self.uow() as uow:
             if uow.users.get_by_email(email) is not None:
-                raise Conflict("A user with that email exists.", code="DB_DUPLICATE_KEY",
-                               details={"email": ["Taken."]})
+                raise DuplicateRecord("A user with that email exists.",
+                                      details={"email": ["Taken."]})
             uow.users.add(user)
             uow.commit()
         return user
@@ -38,7 +34,7 @@ class UserService(Service):
         with self.uow() as uow:
             user = uow.users.get(user_id)
         if user is None:
-            raise not_found()
+            raise RecordNotFound("user")
         return user
 
     @db_retry
@@ -59,7 +55,7 @@ class UserService(Service):
         with self.uow() as uow:
             user = uow.users.get(user_id)
             if user is None:
-                raise not_found()
+                raise RecordNotFound("user")
             for name in ("name", "plan"):
                 if name in changes:
                     setattr(user, name, changes[name])
@@ -75,7 +71,7 @@ class UserService(Service):
                                details={"amount": ["Must be at least 1."]})
         with self.uow() as uow:
             if uow.users.add_credits(user_id, amount) is None:
-                raise not_found()
+                raise RecordNotFound("user")
             uow.commit()
         self.profile.invalidate(self.cache, user_id)
         return self.get(user_id)

@@ -9,7 +9,7 @@ from flask import Blueprint, g, make_response, redirect, render_template, reques
 from app.api.deps import client_address, services
 from app.api.errors import status_of
 from app.errors import DomainError, Unauthenticated
-from app.services.console.dashboard import PERIODS
+from app.services.console.dashboard import REPORT_PERIODS
 from app.web import console_accounts, console_keys, console_reports, guard
 
 blp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
@@ -86,10 +86,11 @@ def logout():
 @blp.get("/")
 def dashboard():
     period = request.args.get("period", "24h")
-    if period not in PERIODS:
+    if period not in REPORT_PERIODS:
         period = "24h"
     return render_template("console/dashboard.html",
-                           report=services().dashboard.overview(period), periods=list(PERIODS))
+                           report=services().dashboard.overview(period),
+                           periods=list(REPORT_PERIODS))
 
 
 console_keys.register(blp)

@@ -6,7 +6,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 
 from app.api.deps import services
 from app.api.schemas.keys import KeyCreateSchema, KeyUpdateSchema
-from app.services.console.dashboard import PERIODS
+from app.services.console.dashboard import REPORT_PERIODS
 from app.web.forms import load
 
 PAGE_SIZE = 25
@@ -44,9 +44,9 @@ def create_key():
 
 def show_key(key_id: str):
     period = request.args.get("period", "30d")
-    report = services().dashboard.key_usage(key_id, period if period in PERIODS else "30d")
+    report = services().dashboard.key_usage(key_id, period if period in REPORT_PERIODS else "30d")
     return render_template("console/key.html", report=report, key=report["key"],
-                           periods=list(PERIODS))
+                           periods=list(REPORT_PERIODS))
 
 
 def edit_key(key_id: str):

@@ -30,7 +30,7 @@ from app.db.migrations import upgrade  # noqa: E402
 from app.providers.base import StreamEvent  # noqa: E402
 from app.services.chat.translation import TranslatedFormat, translate_request  # noqa: E402
 from scripts.stub_upstream import AnthropicReply, OpenAIReply, StubUpstream  # noqa: E402
-from tests.conftest import login_headers, make_app  # noqa: E402
+from tests.support.apps import login_headers, make_app  # noqa: E402
 from tests.support.servers import pg_admin_dsn, pg_drop, pg_execute  # noqa: E402
 
 CLAUDE, GPT = "claude/claude-haiku-4-5", "openai/gpt-4o-mini"

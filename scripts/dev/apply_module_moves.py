@@ -1,6 +1,7 @@
 """Rewrite imports and module references in a tree from scripts/dev/module_moves.txt.
 
-Each line of the map is `old.dotted.module new.dotted.module`. The rewrite is one simultaneous
+Each line of the map is `old.dotted.module new.dotted.module` (a third field `names-only`: the
+old module stays, the names it defined moved). The rewrite is one simultaneous
 pass over every text file, and running it again changes nothing: a name that is already one of
 the new names is left alone (the longest name wins, so `app.services.usage.drain` is never taken
 for the old module `app.services.usage`). It rewrites
@@ -31,21 +32,27 @@ SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cach
              ".ruff_cache", ".pytest_cache", "build", "dist"}
 
 
-def load_map(path: Path) -> dict[str, str]:
+def load_map(path: Path) -> tuple[dict[str, str], set[str]]:
+    """The moves, and the old modules that stay where they are (third field `names-only`:
+    the names they defined moved, so imports change but mentions of the file do not)."""
     moves: dict[str, str] = {}
+    staying: set[str] = set()
     for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
-            old, new = line.split()
+            old, new, *flag = line.split()
             moves[old] = new
+            if flag == ["names-only"]:
+                staying.add(old)
     clash = set(moves) & set(moves.values())
     if clash:
         raise SystemExit(f"a new name is also an old name, the rewrite would chain: {clash}")
-    return moves
+    return moves, staying
 
 
 class Rewriter:
-    def __init__(self, moves: dict[str, str], basenames: dict[str, set[str]]) -> None:
+    def __init__(self, moves: dict[str, str], basenames: dict[str, set[str]],
+                 staying: frozenset[str] = frozenset()) -> None:
         self.moves = moves
         self.new_names = set(moves.values())
         names = sorted(set(moves) | self.new_names, key=len, reverse=True)
@@ -58,10 +65,14 @@ class Rewriter:
         packages = {old for old in moves if any(o.startswith(old + ".") for o in moves)}
         self.paths: dict[str, str] = {}
         for old, new in moves.items():
+            if old in staying:
+                continue
             self.paths[old.replace(".", "/") + ".py"] = new.replace(".", "/") + ".py"
             if old in packages:
                 self.paths[old.replace(".", "/") + "/"] = new.replace(".", "/") + "/"
         for old, new in moves.items():
+            if old in staying:
+                continue
             old_leaf, new_leaf = old.rsplit(".", 1)[1] + ".py", new.rsplit(".", 1)[1] + ".py"
             own = {old.replace(".", "/") + ".py", new.replace(".", "/") + ".py"}
             if old_leaf != new_leaf and basenames.get(old_leaf, set()) <= own \
@@ -170,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in files(args.paths, skip):
         if path.suffix == ".py":
             basenames.setdefault(path.name, set()).add(path.as_posix().lstrip("./"))
-    rewriter = Rewriter(load_map(args.map), basenames)
+    moves, staying = load_map(args.map)
+    rewriter = Rewriter(moves, basenames, frozenset(staying))
     changed = []
     for path in files(args.paths, skip):
         try:

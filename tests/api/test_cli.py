@@ -22,7 +22,7 @@ def test_create_admin_refuses_a_short_password_and_a_taken_name(app):
 
 
 def test_the_first_admin_comes_from_the_environment_once(tmp_path, sqlite_url):
-    from tests.conftest import make_app
+    from tests.support.apps import make_app
 
     for _ in range(2):
         app = make_app(tmp_path, sqlite_url, admin_username="boss",

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import IN_CI, make_app
+from tests.support.apps import IN_CI, make_app
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
 

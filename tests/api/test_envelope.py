@@ -6,7 +6,7 @@ import threading
 from sqlalchemy.exc import OperationalError
 
 from app import services_of
-from tests.conftest import login_headers, make_app
+from tests.support.apps import login_headers, make_app
 from tests.support.servers import free_port
 
 

@@ -5,8 +5,8 @@ import httpx
 import pytest
 
 from app import services_of
-from tests.conftest import login_headers
 from tests.support.accounts import oauth_body, to_service
+from tests.support.apps import login_headers
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
 

@@ -6,7 +6,7 @@ import pytest
 
 from app.api.protocol_errors import protocol_of
 from tests.api.chat_support import MODEL
-from tests.conftest import login_headers
+from tests.support.apps import login_headers
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tests.api.quota_helpers import used
+from tests.support.quota import used
 
 
 @pytest.fixture

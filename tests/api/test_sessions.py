@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from app import services_of
 from app.db.types import utcnow
-from tests.conftest import ADMIN
+from tests.support.apps import ADMIN
 
 
 def test_an_admin_logs_in_and_gets_a_session_token(app, client):

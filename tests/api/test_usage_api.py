@@ -1,4 +1,5 @@
-"""GET /api/usage/check and POST /api/usage/update answer section 3.1's shapes exactly."""
+"""GET /api/usage/check and POST /api/usage/update answer the shapes of section 3.1 of
+docs/design/api-refactor.md exactly."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.api.quota_helpers import CHECK, UPDATE, check, update, used
+from tests.support.quota import CHECK, UPDATE, check, update, used
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from app import services_of
 from tests.api.chat_support import BODY, MODEL
-from tests.conftest import ADMIN, login_headers, make_app
+from tests.support.apps import ADMIN, login_headers, make_app
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
 

@@ -22,8 +22,8 @@ from app.db.models import User
 from app.demo import DEMO_ADMIN, prepare
 from app.main import demo as demo_command
 from scripts.stub_upstream import StubUpstream
-from tests.conftest import make_app
 from tests.support.accounts import api_key_body, stub_base_url
+from tests.support.apps import make_app
 
 DEMO_PASSWORD = next(p.default for p in demo_command.params if p.name == "admin_password")
 CLIENT_PROTOCOL_PATHS = {"/v1/chat/completions", "/v1/messages", "/v1/messages/count_tokens"}

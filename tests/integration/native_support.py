@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from app import services_of
 from scripts.stub_upstream import reply_tokens
 from tests.api.chat_support import add_account
-from tests.conftest import login_headers
+from tests.support.apps import login_headers
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
 from tests.support.usage import stored_events, the_one_event

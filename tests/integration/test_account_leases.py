@@ -7,8 +7,8 @@ import pytest
 
 from app import services_of
 from app.services.accounts.scheduler import NoAccountAvailable
-from tests.conftest import make_app
 from tests.support.accounts import api_key_body, to_service
+from tests.support.apps import make_app
 
 WORKERS = 50
 

@@ -8,7 +8,6 @@ import redis
 
 from app import services_of
 from app.crypto import SecretError
-from tests.conftest import make_app
 from tests.support.accounts import (
     api_key_body,
     oauth_body,
@@ -16,6 +15,7 @@ from tests.support.accounts import (
     stub_token_urls,
     to_service,
 )
+from tests.support.apps import make_app
 
 PROXY_PASSWORD = "proxy-password-plaintext-42"
 

@@ -8,7 +8,7 @@ from sqlalchemy import event
 from app import services_of
 from app.cache import CacheStore, RedisConnection, read_through
 from app.cache.topology import connect
-from tests.conftest import login_headers, make_app
+from tests.support.apps import login_headers, make_app
 
 
 class StatementCounter:

@@ -13,7 +13,7 @@ from app import services_of
 from app.providers.estimate import tokens
 from scripts.stub_upstream import reply_tokens
 from tests.api.chat_support import BODY, MODEL, add_account
-from tests.conftest import login_headers
+from tests.support.apps import login_headers
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
 from tests.support.usage import stored_events, the_one_event

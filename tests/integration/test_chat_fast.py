@@ -13,14 +13,7 @@ from app import services_of
 from app.errors import LimitExceeded
 from app.services.quota.rules import Subject
 from tests.api.chat_support import BODY, MODEL, add_account, key_usage, set_quota
-from tests.conftest import login_headers, make_app
-
-
-@pytest.fixture
-def fast_app(postgres_url, redis_server_url, redis_prefix, tmp_path):
-    application = make_app(tmp_path, postgres_url, redis_server_url, redis_prefix)
-    yield application
-    services_of(application).engine.dispose()
+from tests.support.apps import login_headers, make_app
 
 
 def chat(client, key: dict, route: str = "chat-fast", **body):
@@ -40,9 +33,9 @@ def held_units(application, subject: str) -> int:
     return quota.mirror.pending(quota.counter_key(Subject(subject, "free"), allowance))
 
 
-def test_a_warm_chat_fast_request_runs_no_sql(fast_app, stub_upstream):
-    services = services_of(fast_app)
-    headers, client = login_headers(fast_app), fast_app.test_client()
+def test_a_warm_chat_fast_request_runs_no_sql(pg_app, stub_upstream):
+    services = services_of(pg_app)
+    headers, client = login_headers(pg_app), pg_app.test_client()
     add_account(client, headers, stub_upstream, "acct-a")
     key = client.post("/api/keys", json={"name": "fast"}, headers=headers).json["data"]
     assert chat(client, key).status_code == 200  # fills the caches and the counter's mirror
@@ -54,31 +47,31 @@ def test_a_warm_chat_fast_request_runs_no_sql(fast_app, stub_upstream):
         response.get_data()
         assert response.status_code == 200
     assert statements == []
-    drain(fast_app)
+    drain(pg_app)
     assert any("usage_events" in statement for statement in statements)  # the listener works
     assert key_usage(client, headers, key["id"])["totalRequests"] == 4
-    assert held_units(fast_app, f"key:{key['id']}") == 0
+    assert held_units(pg_app, f"key:{key['id']}") == 0
 
 
-def test_the_drain_stores_usage_hold_and_account_totals_once(fast_app, stub_upstream):
-    headers, client = login_headers(fast_app), fast_app.test_client()
+def test_the_drain_stores_usage_hold_and_account_totals_once(pg_app, stub_upstream):
+    headers, client = login_headers(pg_app), pg_app.test_client()
     account = add_account(client, headers, stub_upstream, "acct-a")
     key = client.post("/api/keys", json={"name": "fast"}, headers=headers).json["data"]
     for _ in range(3):
         assert chat(client, key).status_code == 200
     check = client.get(f"/api/usage/check?model={MODEL}", headers={"x-api-key": key["apiKey"]})
     assert check.json["data"]["usage"]["used"] == 3  # held, not stored yet
-    assert held_units(fast_app, f"key:{key['id']}") == 3
-    queue = services_of(fast_app).usage_queue
+    assert held_units(pg_app, f"key:{key['id']}") == 3
+    queue = services_of(pg_app).usage_queue
     entries = queue.client.xrange(queue.stream)
-    drain(fast_app)
+    drain(pg_app)
     for _entry, fields in entries:  # every entry delivered a second time
         queue.client.xadd(queue.stream, fields)
-    drain(fast_app)
-    assert held_units(fast_app, f"key:{key['id']}") == 0
+    drain(pg_app)
+    assert held_units(pg_app, f"key:{key['id']}") == 0
     check = client.get(f"/api/usage/check?model={MODEL}", headers={"x-api-key": key["apiKey"]})
     assert check.json["data"]["usage"]["used"] == 3
-    quota = services_of(fast_app).quota
+    quota = services_of(pg_app).quota
     subject = Subject(f"key:{key['id']}", "free")
     stored = quota._stored(quota.counter_key(subject, quota.allowance_for(subject, MODEL)))
     assert stored.used == 3  # the system of record, not the mirror
@@ -88,23 +81,23 @@ def test_the_drain_stores_usage_hold_and_account_totals_once(fast_app, stub_upst
     assert stats["lastUsedAt"] is not None
 
 
-def test_a_hold_is_given_back_when_every_upstream_fails(fast_app, stub_upstream):
-    headers, client = login_headers(fast_app), fast_app.test_client()
+def test_a_hold_is_given_back_when_every_upstream_fails(pg_app, stub_upstream):
+    headers, client = login_headers(pg_app), pg_app.test_client()
     add_account(client, headers, stub_upstream, "acct-x")
     stub_upstream.set_behaviour(credential="acct-x", status=500)
     key = client.post("/api/keys", json={"name": "fast"}, headers=headers).json["data"]
     assert chat(client, key).status_code == 502
-    assert held_units(fast_app, f"key:{key['id']}") == 0
+    assert held_units(pg_app, f"key:{key['id']}") == 0
     check = client.get(f"/api/usage/check?model={MODEL}", headers={"x-api-key": key["apiKey"]})
     assert check.json["data"]["usage"]["used"] == 0
-    assert services_of(fast_app).usage_queue.client.xlen(
-        services_of(fast_app).usage_queue.stream) == 0
+    assert services_of(pg_app).usage_queue.client.xlen(
+        services_of(pg_app).usage_queue.stream) == 0
 
 
-def test_holds_and_database_reservations_share_one_limit(fast_app):
-    headers, client = login_headers(fast_app), fast_app.test_client()
+def test_holds_and_database_reservations_share_one_limit(pg_app):
+    headers, client = login_headers(pg_app), pg_app.test_client()
     set_quota(client, headers, 3)
-    quota = services_of(fast_app).quota
+    quota = services_of(pg_app).quota
     subject = Subject("key:shared-limit", "free")
     first, second = quota.hold(subject, MODEL), quota.hold(subject, MODEL)
     assert first.held_on is not None and second.held_on is not None
@@ -119,10 +112,10 @@ def test_holds_and_database_reservations_share_one_limit(fast_app):
         quota.hold(subject, MODEL)
 
 
-def test_an_expired_hold_is_given_back_by_the_next_take_that_would_be_refused(fast_app):
-    headers, client = login_headers(fast_app), fast_app.test_client()
+def test_an_expired_hold_is_given_back_by_the_next_take_that_would_be_refused(pg_app):
+    headers, client = login_headers(pg_app), pg_app.test_client()
     set_quota(client, headers, 1)
-    quota = services_of(fast_app).quota
+    quota = services_of(pg_app).quota
     subject = Subject("key:expiring", "free")
     quota.hold(subject, MODEL)
     with pytest.raises(LimitExceeded):
@@ -136,10 +129,10 @@ def test_an_expired_hold_is_given_back_by_the_next_take_that_would_be_refused(fa
 
 
 def test_account_changes_reach_chat_fast_on_another_worker_at_once(
-        fast_app, postgres_url, redis_server_url, redis_prefix, tmp_path, stub_upstream):
+        pg_app, postgres_url, redis_server_url, redis_prefix, tmp_path, stub_upstream):
     other = make_app(tmp_path / "other", postgres_url, redis_server_url, redis_prefix)
     try:
-        headers, client = login_headers(fast_app), fast_app.test_client()
+        headers, client = login_headers(pg_app), pg_app.test_client()
         account = add_account(client, headers, stub_upstream, "acct-old")
         key = client.post("/api/keys", json={"name": "fast"}, headers=headers).json["data"]
         assert chat(client, key).status_code == 200

@@ -12,7 +12,7 @@ import pytest
 from app import services_of
 from app.services.usage.queue import GROUP
 from tests.api.chat_support import BODY, MODEL, add_account, key_usage
-from tests.conftest import login_headers, make_app
+from tests.support.apps import login_headers, make_app
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
 

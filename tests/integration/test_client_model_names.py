@@ -9,7 +9,7 @@ import pytest
 
 from app import services_of
 from tests.api.chat_support import add_account
-from tests.conftest import login_headers, make_app
+from tests.support.apps import login_headers, make_app
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
 

@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from tests.conftest import PG_URL
+from tests.support.apps import PG_URL
 from tests.support.http import serve_with_gunicorn
 from tests.support.servers import free_port, pg_admin_dsn, pg_drop, pg_execute
 

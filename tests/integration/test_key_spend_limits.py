@@ -11,9 +11,9 @@ import pytest
 
 from app.services.usage.service import UsageRecord
 from tests.api.chat_support import BODY, MODEL, add_account, set_quota
-from tests.conftest import login_headers, make_app
-from tests.integration.quota_helpers import Clock
 from tests.migration.crs_limits import issued_key
+from tests.support.apps import login_headers, make_app
+from tests.support.quota import Clock
 
 CLAUDE = "claude/claude-sonnet-4-5"
 

@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 
 from app.db.models import KeyWindowHold, UsageEvent
 from tests.api.chat_support import BODY, MODEL, add_account, set_quota
-from tests.conftest import login_headers, make_app
-from tests.integration.quota_helpers import Clock
 from tests.migration.crs_limits import issued_key
+from tests.support.apps import login_headers, make_app
 from tests.support.http import ServerThread
+from tests.support.quota import Clock
 from tests.support.servers import free_port
 
 SOURCES = ["api", "crs"]

@@ -11,7 +11,7 @@ from app import services_of
 from app.db.models import LoginFailure
 from app.errors import LimitExceeded
 from app.security import Passwords
-from tests.conftest import ADMIN, make_app
+from tests.support.apps import ADMIN, make_app
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
 

@@ -5,7 +5,7 @@ import uuid
 from alembic import command
 
 from app.db.migrations import alembic_config
-from tests.conftest import PG_URL
+from tests.support.apps import PG_URL
 from tests.support.servers import pg_admin_dsn, pg_drop, pg_execute
 
 

@@ -131,7 +131,7 @@ def test_two_concurrent_refreshes_make_one_call_to_the_token_endpoint(services, 
 
 def test_two_concurrent_refreshes_make_one_call_on_postgres_without_redis(
         postgres_url, tmp_path, stub_upstream):
-    from tests.conftest import make_app
+    from tests.support.apps import make_app
 
     app = make_app(tmp_path, postgres_url, None, **stub_token_urls(stub_upstream))
     try:

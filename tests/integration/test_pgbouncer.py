@@ -13,9 +13,9 @@ from sqlalchemy import text
 from app import services_of
 from app.errors import DatabaseError, LimitExceeded
 from app.services.quota.reservations import Reservation
-from tests.conftest import make_app
-from tests.integration.quota_helpers import all_at_once
 from tests.integration.test_quota_authority import MODEL, in_total, setup
+from tests.support.apps import make_app
+from tests.support.quota import all_at_once
 from tests.support.servers import PrivatePgBouncer
 
 

@@ -16,8 +16,8 @@ from app.db.repositories.quota import CounterValue
 from app.errors import LimitExceeded
 from app.services.quota.reservations import Reservation
 from app.services.quota.rules import Subject
-from tests.conftest import make_app
-from tests.integration.quota_helpers import Clock, all_at_once
+from tests.support.apps import make_app
+from tests.support.quota import Clock, all_at_once
 
 MODEL = "GPT-4o mini"  # basic
 

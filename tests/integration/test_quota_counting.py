@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.errors import Conflict, LimitExceeded
-from tests.integration.quota_helpers import Clock, all_at_once, stored_count, today
+from tests.support.quota import Clock, all_at_once, stored_count, today
 
 
 @pytest.fixture

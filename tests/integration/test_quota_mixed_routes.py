@@ -15,9 +15,9 @@ from app import services_of
 from app.db.models import UsageEvent
 from app.services.quota.rules import Subject
 from tests.api.chat_support import BODY, MODEL, add_account, set_quota
-from tests.conftest import login_headers, make_app
-from tests.integration.quota_helpers import stored_count, today
+from tests.support.apps import login_headers, make_app
 from tests.support.http import ServerThread
+from tests.support.quota import stored_count, today
 from tests.support.servers import free_port
 
 ROUTES = ("/api/ai/chat", "/api/ai/chat-optimized", "/api/ai/chat-fast", "/v1/chat/completions")

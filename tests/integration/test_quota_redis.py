@@ -8,8 +8,8 @@ from sqlalchemy import event
 
 from app import services_of
 from app.db.repositories.quota import CounterValue
-from tests.conftest import make_app
-from tests.integration.quota_helpers import stored_count, today
+from tests.support.apps import make_app
+from tests.support.quota import stored_count, today
 
 pytestmark = pytest.mark.redis
 

@@ -8,7 +8,7 @@ import pytest
 
 from app.errors import Conflict, LimitExceeded, NotFound
 from app.services.quota.reservations import Reservation
-from tests.integration.quota_helpers import Clock, all_at_once, stored_count
+from tests.support.quota import Clock, all_at_once, stored_count
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
 

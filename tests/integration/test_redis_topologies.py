@@ -15,9 +15,9 @@ from app.errors import LimitExceeded
 from app.services.quota.reservations import Reservation
 from app.services.usage.service import UsageRecord
 from scripts.chaos.redis_topology import ClusterRedis, SentinelRedis
-from tests.conftest import make_app
-from tests.integration.quota_helpers import all_at_once
 from tests.integration.test_quota_authority import MODEL, in_total, setup
+from tests.support.apps import make_app
+from tests.support.quota import all_at_once
 
 
 def store_use(services, counter, reservation: Reservation) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from app import services_of
 from app.services.quota.rules import Subject
 from tests.api.chat_support import BODY, MODEL, add_account
-from tests.conftest import login_headers, make_app
+from tests.support.apps import login_headers, make_app
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
 

@@ -122,7 +122,7 @@ def test_chat_fast_keeps_a_session_on_one_account_and_spreads_others(served, stu
 
 
 def test_a_binding_expires_after_its_ttl_unless_used(app_config, tmp_path):
-    from tests.conftest import make_app
+    from tests.support.apps import make_app
 
     app = make_app(tmp_path, **app_config, sticky_session_ttl_seconds=1)
     try:
@@ -139,7 +139,7 @@ def test_a_binding_expires_after_its_ttl_unless_used(app_config, tmp_path):
 
 
 def test_every_worker_sees_a_binding_another_made(app_config, tmp_path):
-    from tests.conftest import make_app
+    from tests.support.apps import make_app
 
     first, second = (make_app(tmp_path, **app_config) for _ in range(2))
     try:
@@ -153,7 +153,7 @@ def test_every_worker_sees_a_binding_another_made(app_config, tmp_path):
 
 
 def test_with_redis_down_bindings_live_in_the_database(postgres_url, private_redis, tmp_path):
-    from tests.conftest import make_app
+    from tests.support.apps import make_app
 
     app = make_app(tmp_path, postgres_url, private_redis.url, "rg-sticky:")
     try:

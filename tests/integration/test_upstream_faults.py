@@ -7,8 +7,8 @@ import httpx
 import pytest
 
 from tests.api.chat_support import BODY, MODEL, add_account
-from tests.conftest import login_headers
 from tests.providers.local_proxies import GarbageProxy, SilentProxy
+from tests.support.apps import login_headers
 from tests.support.http import ServerThread
 from tests.support.servers import free_port
 

@@ -9,7 +9,7 @@ from app import services_of, timebuckets
 from app.errors import InvalidInput
 from app.services.usage.query import CostQuery, StatsQuery
 from app.services.usage.service import UsageRecord
-from tests.conftest import login_headers, make_app
+from tests.support.apps import login_headers, make_app
 from tests.support.usage import random_records
 
 AGES_IN_DAYS = (200, 120, 95, 91, 91, 89, 30, 10, 0)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import redis
 
-from tests.conftest import login_headers
 from tests.migration.crs_fixture import OFFSET_HOURS, build_crs_store
 from tests.migration.importing import run_import
+from tests.support.apps import login_headers
 from tests.support.servers import PrivateRedis
 
 # What the same limits are through our API (CRS_LIMITED_KEYS in crs_fixture.py).

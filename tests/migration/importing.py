@@ -13,7 +13,7 @@ from app.crs_import.importer import ImportService
 from app.crs_import.progress import silent
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET_KEY = "test-secret-key-for-relaygate"  # what tests.conftest.make_app configures
+SECRET_KEY = "test-secret-key-for-relaygate"  # what tests.support.apps.make_app configures
 
 
 def importer(app, **kwargs) -> ImportService:

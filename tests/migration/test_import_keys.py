@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from app import services_of
-from tests.api.quota_helpers import check
-from tests.conftest import make_app
+from tests.support.apps import make_app
+from tests.support.quota import check
 
 from .crs_fixture import CRS_LIMITED_KEYS
 from .importing import run_import

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app import services_of
-from tests.conftest import login_headers, make_app
+from tests.support.apps import login_headers, make_app
 from tests.support.webhooks import WebhookReceiver
 
 

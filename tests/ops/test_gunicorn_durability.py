@@ -15,7 +15,7 @@ import pytest
 
 from app import services_of
 from app.services.usage.service import UsageRecord
-from tests.conftest import PG_URL, make_app
+from tests.support.apps import PG_URL, make_app
 from tests.support.http import serve_with_gunicorn
 from tests.support.servers import free_port, pg_admin_dsn, pg_drop, pg_execute
 

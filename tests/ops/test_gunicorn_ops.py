@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import services_of
 from app.services.storage.strategies import StorageConfig
-from tests.conftest import PG_URL, make_app
+from tests.support.apps import PG_URL, make_app
 from tests.support.http import serve_with_gunicorn
 from tests.support.servers import free_port, pg_admin_dsn, pg_drop, pg_execute
 

@@ -5,7 +5,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import services_of
-from tests.conftest import login_headers, make_app
+from tests.support.apps import login_headers, make_app
 
 
 @pytest.fixture

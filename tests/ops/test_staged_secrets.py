@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from app import services_of
-from tests.conftest import make_app
 from tests.support.accounts import api_key_body, oauth_body, quick_admin_headers
+from tests.support.apps import make_app
 from tests.support.http import live_client
 
 PROXY = {"type": "socks5", "host": "127.0.0.1", "port": 9, "username": "u",

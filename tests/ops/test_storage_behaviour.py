@@ -4,7 +4,7 @@ import threading
 
 from app import services_of
 from app.services.storage.strategies import StorageConfig
-from tests.conftest import login_headers, make_app
+from tests.support.apps import login_headers, make_app
 
 NO_CACHE = StorageConfig(enable_cache=False, read_strategy="database_first")
 

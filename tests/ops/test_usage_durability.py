@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app import services_of
 from app.services.usage.drain import DrainWorker
 from app.services.usage.service import UsageRecord
-from tests.conftest import login_headers, make_app
+from tests.support.apps import login_headers, make_app
 from tests.support.http import ROOT
 from tests.support.servers import PrivateRedis
 from tests.support.webhooks import WebhookReceiver

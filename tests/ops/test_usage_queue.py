@@ -7,7 +7,7 @@ import pytest
 from app import services_of
 from app.services.storage.strategies import StorageConfig
 from app.services.usage.service import UsageRecord
-from tests.conftest import login_headers, make_app
+from tests.support.apps import login_headers, make_app
 
 WRITE_BEHIND = StorageConfig(primary_storage="redis", enable_cache=False,
                              read_strategy="database_first", write_strategy="write_behind")

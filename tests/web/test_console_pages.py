@@ -10,7 +10,7 @@ import pytest
 
 from app import services_of
 from app.web.guard import LOGIN_COOKIE, SESSION_COOKIE
-from tests.conftest import ADMIN, make_app
+from tests.support.apps import ADMIN, make_app
 
 PAGES = ["/console/", "/console/?period=7d", "/console/?period=30d", "/console/keys",
          "/console/accounts"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.api.schemas.common import BodySchema, QuerySchema
-from app.services.keys.permissions import PROVIDERS
+from app.vocabulary import PROVIDERS_SORTED as PROVIDERS
 
 _account_ids = fields.List(fields.String(validate=validate.Length(1, 36)),
                            validate=validate.Length(max=1000),

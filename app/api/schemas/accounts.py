@@ -5,8 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.api.schemas.common import BodySchema, QuerySchema, UTCDateTime
-from app.db.models.account import PROXY_TYPES, STATUSES
-from app.services.keys.permissions import PROVIDERS
+from app.vocabulary import ACCOUNT_STATUSES, PROVIDERS_SORTED, PROXY_TYPES
 
 _ONE_CREDENTIAL = "Give exactly one of oauthData or apiKey."
 # Credentials travel in HTTP headers: visible ASCII only.
@@ -68,7 +67,7 @@ class AccountCreateSchema(AccountUpdateSchema):
                "description": "Backup: accounts of a higher priority (default 50) go first."}
 
     name = fields.String(required=True, validate=validate.Length(1, 100))
-    provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
+    provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS_SORTED))
 
     @validates_schema
     def _one_credential(self, data, **kwargs):
@@ -139,15 +138,15 @@ class AccountPageSchema(Schema):
 
 
 class AccountQueryArgsSchema(QuerySchema):
-    provider = fields.String(validate=validate.OneOf(PROVIDERS))
-    status = fields.String(validate=validate.OneOf(STATUSES))
+    provider = fields.String(validate=validate.OneOf(PROVIDERS_SORTED))
+    status = fields.String(validate=validate.OneOf(ACCOUNT_STATUSES))
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
     offset = fields.Integer(load_default=0, validate=validate.Range(0, 10**9))
 
 
 class AvailableArgsSchema(QuerySchema):
-    provider = fields.String(validate=validate.OneOf(PROVIDERS))
-    status = fields.String(validate=validate.OneOf(STATUSES),
+    provider = fields.String(validate=validate.OneOf(PROVIDERS_SORTED))
+    status = fields.String(validate=validate.OneOf(ACCOUNT_STATUSES),
                            metadata={"description": "Default: active."})
     rate_limit_available = fields.Boolean(data_key="rateLimitAvailable", metadata={
         "description": "Only accounts with quota left (an unknown remaining counts)."})
@@ -165,7 +164,7 @@ class StatusMetadataSchema(BodySchema):
 class StatusChangeSchema(BodySchema):
     example = {"status": "inactive"}
 
-    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    status = fields.String(required=True, validate=validate.OneOf(ACCOUNT_STATUSES))
     metadata = fields.Nested(StatusMetadataSchema, load_default=dict)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.api.schemas.common import BodySchema, Money, QuerySchema
-from app.db.models.ai_model import MODEL_TYPES, PROVIDERS
+from app.vocabulary import MODEL_TYPES, PROVIDERS
 
 
 def _price(data_key: str) -> Money:

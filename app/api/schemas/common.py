@@ -6,7 +6,7 @@ from datetime import UTC
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
-from app.services.keys.permissions import PROVIDERS
+from app.vocabulary import PROVIDERS_SORTED
 
 # Tokens of one usage record: far above any real request, and low enough that the running
 # totals (BIGINT) it is added to cannot overflow (2**62 twice would).
@@ -45,14 +45,14 @@ class Permissions(fields.Field):
     """'all', one provider name, or a list of provider names."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        allowed = ("all", *PROVIDERS)
+        allowed = ("all", *PROVIDERS_SORTED)
         if isinstance(value, str) and value in allowed:
             return value
         if (isinstance(value, list) and value
-                and all(isinstance(v, str) and v in PROVIDERS for v in value)):
+                and all(isinstance(v, str) and v in PROVIDERS_SORTED for v in value)):
             return value
         raise ValidationError(
-            f"Must be 'all', one of {', '.join(PROVIDERS)}, or a non-empty list of those."
+            f"Must be 'all', one of {', '.join(PROVIDERS_SORTED)}, or a non-empty list of those."
         )
 
     def _serialize(self, value, attr, obj, **kwargs):

@@ -16,6 +16,7 @@ from app.api.schemas.common import (
 )
 from app.services.keys import permissions as perms
 from app.services.keys.periods import key_zone
+from app.vocabulary import PROVIDERS_SORTED
 
 SORT_FIELDS = {
     "name": "name", "createdAt": "created_at", "updatedAt": "updated_at",
@@ -202,7 +203,7 @@ class KeyCreatedSchema(KeySchema):
 
 class KeyQueryArgsSchema(QuerySchema):
     is_active = fields.Boolean(data_key="isActive")
-    permissions = fields.String(validate=validate.OneOf(["all", *perms.PROVIDERS]))
+    permissions = fields.String(validate=validate.OneOf(["all", *PROVIDERS_SORTED]))
     tags = fields.List(_tag, load_default=list)
     include_deleted = fields.Boolean(data_key="includeDeleted", load_default=False)
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.api.schemas.common import BodySchema
-from app.db.models.user import PERIODS
+from app.vocabulary import PERIODS
 
 
 class PlanLimitSchema(Schema):

@@ -1,5 +1,5 @@
-"""Schemas of the quota routes (blueprint "usage", section 3.1), and how query and body
-parameters combine."""
+"""Schemas of the quota routes (blueprint "usage", docs/design/api-refactor.md section 3.1),
+and how query and body parameters combine."""
 
 from __future__ import annotations
 

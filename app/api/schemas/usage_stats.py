@@ -5,9 +5,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.api.schemas.common import RECORD_TOKENS, BodySchema, Money, QuerySchema, UTCDateTime
-from app.services.keys.permissions import PROVIDERS
 from app.services.usage.query import COST_GROUPS, GRANULARITIES, GROUP_COLUMNS, NO_ACCOUNT
 from app.services.usage.retention import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
+from app.vocabulary import PROVIDERS_SORTED
 
 _count = RECORD_TOKENS
 _id = validate.Length(1, 36)
@@ -25,7 +25,7 @@ class UsageStatsRecordSchema(BodySchema):
     account_id = fields.String(data_key="accountId", allow_none=True, validate=_id, metadata={
         "description": "Admins only: an existing account."})
     account_type = fields.String(data_key="accountType", required=True,
-                                 validate=validate.OneOf(PROVIDERS))
+                                 validate=validate.OneOf(PROVIDERS_SORTED))
     model = fields.String(required=True, validate=validate.Length(1, 200), metadata={
         "description": "From an API key: a model id or name of the catalogue."})
     input_tokens = fields.Integer(data_key="inputTokens", load_default=0, validate=_count)

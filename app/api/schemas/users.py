@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.api.schemas.common import BodySchema, QuerySchema
-from app.db.models.user import PLANS
+from app.vocabulary import PLANS
 
 _plan = fields.String(validate=validate.OneOf(PLANS))
 

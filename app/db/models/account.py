@@ -13,9 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, counter, money, str_id, timestamp
 
-STATUSES = ("active", "inactive", "rate_limited", "error")
 CREDENTIAL_KINDS = ("oauth", "api_key")
-PROXY_TYPES = ("http", "socks5")
 
 
 class Account(Base):

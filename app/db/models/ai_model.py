@@ -6,9 +6,7 @@ from sqlalchemy import JSON, CheckConstraint, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, money, one_of, timestamp
-
-PROVIDERS = ("openai", "claude", "gemini")
-MODEL_TYPES = ("premium", "basic")
+from app.vocabulary import MODEL_TYPES, PROVIDERS
 
 
 class AiModel(Base):

@@ -1,4 +1,4 @@
-"""The storage strategy of each data type (section 5 of the data-access document)."""
+"""The storage strategy of each data type (section 5 of docs/design/data-access-layer.md)."""
 
 from __future__ import annotations
 

@@ -6,10 +6,7 @@ from sqlalchemy import BigInteger, CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, counter, one_of, str_id, timestamp
-from app.db.models.ai_model import MODEL_TYPES
-
-PLANS = ("free", "premium")
-PERIODS = ("day", "month")
+from app.vocabulary import MODEL_TYPES, PERIODS, PLANS
 
 
 class User(Base):

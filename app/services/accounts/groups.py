@@ -12,8 +12,8 @@ from app.cache import read_through
 from app.db.models import AccountGroup
 from app.errors import Conflict, InvalidInput, NotFound
 from app.services.base import Service
-from app.services.keys.permissions import PROVIDERS
 from app.services.retry import db_retry
+from app.vocabulary import PROVIDERS_SORTED as PROVIDERS
 
 
 def _not_found() -> NotFound:

@@ -17,7 +17,7 @@ import httpx
 
 from app.crypto import SecretBox
 from app.db.models import Account
-from app.errors import Conflict, NotFound, Unavailable, UpstreamError
+from app.errors import Conflict, RecordNotFound, Unavailable, UpstreamError
 from app.services.accounts import candidates as pool
 from app.services.accounts.clients import proxy_url
 from app.services.accounts.refresh_lock import RefreshLock
@@ -79,7 +79,7 @@ class TokenRefresher(Service):
         with self.uow() as uow:
             account = uow.accounts.get(account_id)
         if account is None:
-            raise NotFound("No account has that id.", code="DB_RECORD_NOT_FOUND")
+            raise RecordNotFound("account")
         if not account.is_oauth or account.refresh_token_sealed is None:
             raise Conflict("This account has no OAuth refresh token.", code="NOT_OAUTH_ACCOUNT")
         return account
@@ -138,7 +138,7 @@ class TokenRefresher(Service):
         with self.uow() as uow:
             account = uow.accounts.get(account_id, for_update=True)
             if account is None:
-                raise NotFound("No account has that id.", code="DB_RECORD_NOT_FOUND")
+                raise RecordNotFound("account")
             account.access_token_sealed = self.box.encrypt(answer["access_token"])
             if isinstance(answer.get("refresh_token"), str):
                 account.refresh_token_sealed = self.box.encrypt(answer["refresh_token"])

@@ -1,4 +1,5 @@
-"""AccountService: the account interface of the data-access document, for every provider.
+"""AccountService: the account interface of docs/design/data-access-layer.md, for every
+provider.
 
 Secrets are sealed with app.crypto before they reach a row and opened only to mask them, to
 call the token endpoint, or to build a provider client (`client_for`).
@@ -13,15 +14,14 @@ from typing import Unpack
 
 from app.crypto import SecretBox
 from app.db.models import Account
-from app.db.models.account import STATUSES
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, RecordNotFound
 from app.providers import ProviderClient
 from app.services.accounts import candidates as pool
 from app.services.accounts import shapes as views
 from app.services.accounts.clients import build_client
 from app.services.base import Service, ServiceDeps
-from app.services.keys.permissions import PROVIDERS
 from app.services.retry import db_retry
+from app.vocabulary import ACCOUNT_STATUSES, PROVIDERS
 
 EDITABLE = ("name", "description", "base_url", "priority", "max_concurrency", "dedicated")
 _ONE_CREDENTIAL = "Give exactly one of oauthData or apiKey."
@@ -31,9 +31,6 @@ def _credential_error() -> InvalidInput:
     return InvalidInput(_ONE_CREDENTIAL,
                         details={"oauthData": [_ONE_CREDENTIAL], "apiKey": [_ONE_CREDENTIAL]})
 
-
-def _not_found() -> NotFound:
-    return NotFound("No account has that id.", code="DB_RECORD_NOT_FOUND")
 
 
 class AccountService(Service):
@@ -93,7 +90,7 @@ class AccountService(Service):
         with self.uow() as uow:
             account = uow.accounts.get(account_id, for_update=True)
             if account is None:
-                raise _not_found()
+                raise RecordNotFound("account")
             self._apply(account, changes)
             account.updated_at = self.clock()
             uow.commit()
@@ -107,7 +104,7 @@ class AccountService(Service):
         with self.uow() as uow:
             account = uow.accounts.get(account_id)
             if account is None:
-                raise _not_found()
+                raise RecordNotFound("account")
             bound = uow.account_groups.keys_bound(account_id=account_id)
             if bound:
                 raise Conflict(f"{bound} API key(s) are bound to this account; unbind them "
@@ -119,14 +116,14 @@ class AccountService(Service):
     @db_retry
     def update_status(self, account_id: str, status: str, metadata: dict | None = None) -> None:
         """updateAccountStatus; metadata: rate_limit_reset_at, error_message, last_request_at."""
-        if status not in STATUSES:
+        if status not in ACCOUNT_STATUSES:
             raise InvalidInput("Unknown status.", details={"status": ["Unknown status."]})
         metadata = metadata or {}
         now = self.clock()
         with self.uow() as uow:
             account = uow.accounts.get(account_id, for_update=True)
             if account is None:
-                raise _not_found()
+                raise RecordNotFound("account")
             account.status = status
             if status == "active":
                 # An admin's all-clear wipes what had taken the account out of rotation.
@@ -170,7 +167,7 @@ class AccountService(Service):
         with self.uow() as uow:
             account = uow.accounts.get(account_id)
         if account is None:
-            raise _not_found()
+            raise RecordNotFound("account")
         return account
 
     def _apply(self, account: Account, data: dict) -> None:

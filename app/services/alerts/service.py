@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Unpack
 
 from app.db.models import Alert, AlertDelivery
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, RecordNotFound
 from app.services.alerts import rules
 from app.services.alerts.webhooks import WebhookRefused, WebhookSender, check_url, signature
 from app.services.base import Service, ServiceDeps
@@ -26,9 +26,6 @@ from app.services.retry import db_retry
 BACKOFF_BASE_SECONDS = 2
 BACKOFF_MAX_SECONDS = 300
 
-
-def _not_found() -> NotFound:
-    return NotFound("No alert has that id.", code="DB_RECORD_NOT_FOUND")
 
 
 class AlertService(Service):
@@ -75,14 +72,14 @@ class AlertService(Service):
         with self.uow() as uow:
             alert = uow.alerts.get(alert_id)
         if alert is None:
-            raise _not_found()
+            raise RecordNotFound("alert")
         return alert
 
     @db_retry
     def deliveries(self, alert_id: str) -> builtins.list[AlertDelivery]:
         with self.uow() as uow:
             if uow.alerts.get(alert_id) is None:
-                raise _not_found()
+                raise RecordNotFound("alert")
             return uow.alert_deliveries.list_for_alert(alert_id)
 
     @db_retry
@@ -90,7 +87,7 @@ class AlertService(Service):
         with self.uow() as uow:
             alert = uow.alerts.get(alert_id)
             if alert is None:
-                raise _not_found()
+                raise RecordNotFound("alert")
             uow.alerts.delete(alert)
             uow.commit()
 

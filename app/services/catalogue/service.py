@@ -1,5 +1,5 @@
-"""ModelService: the model catalogue, the tier a model string names (section 3.3), and the
-model a client protocol's name routes to (issue 14)."""
+"""ModelService: the model catalogue, the tier a model string names (section 3.3 of
+docs/design/api-refactor.md), and the model a client protocol's name routes to (issue 14)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from app.cache import read_through
 from app.db.models import AiModel
-from app.errors import Conflict, NotFound
+from app.errors import DuplicateRecord, RecordNotFound
 from app.services.base import Service
 from app.services.keys.permissions import may_use_model
 from app.services.retry import db_retry
@@ -33,9 +33,6 @@ def one_hour_cache_write_price(provider: str, input_price: Decimal,
         return input_price * 2
     return cache_write_price if cache_write_price is not None else input_price
 
-
-def _not_found() -> NotFound:
-    return NotFound("No model has that id.", code="DB_RECORD_NOT_FOUND")
 
 
 class ModelService(Service):
@@ -120,7 +117,7 @@ class ModelService(Service):
         with self.uow() as uow:
             found = uow.models.get(model_id)
         if found is None:
-            raise _not_found()
+            raise RecordNotFound("model")
         return found
 
     @db_retry
@@ -134,7 +131,7 @@ class ModelService(Service):
                 model.provider, model.input_price or Decimal(0), model.cache_write_price)
         with self.uow() as uow:
             if uow.models.get(model.id) is not None:
-                raise Conflict("A model with that id exists.", code="DB_DUPLICATE_KEY")
+                raise DuplicateRecord("A model with that id exists.")
             self._check_name_free(uow, model.name)
             uow.models.add(model)
             uow.commit()
@@ -146,7 +143,7 @@ class ModelService(Service):
         with self.uow() as uow:
             model = uow.models.get(model_id)
             if model is None:
-                raise _not_found()
+                raise RecordNotFound("model")
             old_name = model.name
             if changes.get("name", old_name) != old_name:
                 self._check_name_free(uow, changes["name"])
@@ -162,8 +159,8 @@ class ModelService(Service):
 
     def _check_name_free(self, uow, name: str) -> None:
         if uow.models.get_by_name(name) is not None:
-            raise Conflict("A model with that name exists.", code="DB_DUPLICATE_KEY",
-                           details={"name": ["Taken."]})
+            raise DuplicateRecord("A model with that name exists.",
+                                  details={"name": ["Taken."]})
 
     def _apply(self, model: AiModel, data: dict) -> None:
         for name in EDITABLE:

@@ -29,9 +29,10 @@ The three modes differ in where the bookkeeping happens (chat/modes.py holds it 
   the usage is stored before the answer ends.
 - `fast`: no SQL on a warm path. Limits come from Redis: the quota unit stays a hold in Redis
   (app/cache/holds.py) and the account is picked from the cached pool
-  (accounts/candidates.py). The usage record, with the hold and the account's totals (settlement.py), goes to the Redis Stream that
-  the `drain-usage` worker stores in one transaction, acknowledged after commit, so a killed
-  worker loses nothing. Without Redis every step falls back to the database, as in `chat`.
+  (accounts/candidates.py). The usage record, with the hold and the account's totals
+  (usage/settlement.py), goes to the Redis Stream that the `drain-usage` worker stores in
+  one transaction, acknowledged after commit, so a killed worker loses nothing. Without
+  Redis every step falls back to the database, as in `chat`.
 
 The usage record and the account's totals are always stored in one transaction. If storing
 fails (the database is down as the answer ends), the record is queued instead; if the queue

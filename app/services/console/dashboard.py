@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from app.services.monitoring import MonitoringService
     from app.services.usage.service import UsageService
 
-PERIODS = {"24h": (timedelta(hours=24), "hour"), "7d": (timedelta(days=7), "day"),
+REPORT_PERIODS = {"24h": (timedelta(hours=24), "hour"), "7d": (timedelta(days=7), "day"),
            "30d": (timedelta(days=30), "day")}
 # Monitoring keeps at most a week of request metrics.
 MONITORING_RANGE = {"24h": "24h", "7d": "7d", "30d": "7d"}
@@ -33,7 +33,7 @@ def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime, str]:
 
     A period counted in days starts at a UTC midnight, so its buckets are whole days and the
     reports read them from the daily rollups (the hourly ones only for today)."""
-    span, unit = PERIODS[period]
+    span, unit = REPORT_PERIODS[period]
     end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = end - span
     if unit == "day":

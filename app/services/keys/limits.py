@@ -11,7 +11,7 @@
 - `windowLimits`: see key_windows.py (held when the request goes upstream, chat/service.py).
 - `requestsPerMinute`: a sliding window of 60 s, 429 with Retry-After.
 - `concurrencyLimit`: requests in flight, 429; a slot held by a dead worker frees itself.
-A limit of 0 or none means unlimited, as in the data-access document's source.
+A limit of 0 or none means unlimited, as in the source of docs/design/data-access-layer.md.
 """
 
 from __future__ import annotations

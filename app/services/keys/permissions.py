@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from fnmatch import fnmatchcase
 
-PROVIDERS = ("claude", "gemini", "openai")
+from app.vocabulary import PROVIDERS_SORTED
+
 PATTERN_LENGTH, MAX_PATTERNS = 200, 100
 # Visible ASCII but for the characters no model name holds (spaces, quotes, commas...).
 _PATTERN = re.compile(r"^[A-Za-z0-9._:/@+*?\[\]!-]+$")
@@ -23,7 +24,7 @@ def canonical(permissions: str | list[str] | None) -> str:
     if permissions is None or permissions == "all":
         return "all"
     names = [permissions] if isinstance(permissions, str) else list(permissions)
-    unknown = sorted(set(names) - set(PROVIDERS))
+    unknown = sorted(set(names) - set(PROVIDERS_SORTED))
     if unknown or not names:
         raise ValueError(f"unknown provider(s): {', '.join(unknown) or '(empty list)'}")
     return ",".join(sorted(set(names)))

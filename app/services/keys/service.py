@@ -1,4 +1,4 @@
-"""KeyService: the ApiKeyInterface of the data-access document."""
+"""KeyService: the ApiKeyInterface of docs/design/data-access-layer.md."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Unpack
 from app.cache import read_through
 from app.db.models import ApiKey, ApiKeyBinding, ApiKeyTag
 from app.db.repositories.api_keys import SORTABLE_COLUMNS, KeyFilter
-from app.errors import InvalidInput, NotFound, Unauthenticated
+from app.errors import InvalidInput, RecordNotFound, Unauthenticated
 from app.security import new_api_key, sha256_hex
 from app.services.base import Service, ServiceDeps
 from app.services.keys import clients
@@ -61,9 +61,6 @@ class IssuedKey:
         return getattr(self._key, name)
 
 
-def _not_found() -> NotFound:
-    return NotFound("No API key has that id.", code="DB_RECORD_NOT_FOUND")
-
 
 class KeyService(Service):
     def __init__(self, *, legacy: LegacyKeyHashes | None = None,
@@ -94,7 +91,7 @@ class KeyService(Service):
         with self.uow() as uow:
             key = uow.api_keys.get(key_id)
             if key is None or key.is_deleted:
-                raise _not_found()
+                raise RecordNotFound("API key")
             return key
 
     @db_retry
@@ -108,7 +105,7 @@ class KeyService(Service):
         with self.uow() as uow:
             key = uow.api_keys.get(key_id)
             if key is None or key.is_deleted:
-                raise _not_found()
+                raise RecordNotFound("API key")
             if "permissions" in changes:
                 key.permissions = self._permissions(changes["permissions"])
             if "user_id" in changes:
@@ -126,7 +123,7 @@ class KeyService(Service):
         with self.uow() as uow:
             key = uow.api_keys.get(key_id)
             if key is None or key.is_deleted:
-                raise _not_found()
+                raise RecordNotFound("API key")
             key.is_deleted, key.is_active = True, False
             key.deleted_at = key.updated_at = self.clock()
             key.binding_rows = []  # a deleted key holds no account or group from deletion
@@ -231,8 +228,8 @@ class KeyService(Service):
 
     def _check_owner(self, uow, user_id: str | None) -> None:
         if user_id is not None and uow.users.get(user_id) is None:
-            raise NotFound("No user has that id.", code="DB_RECORD_NOT_FOUND",
-                           details={"userId": ["No user has that id."]})
+            raise RecordNotFound("user",
+                                 details={"userId": ["No user has that id."]})
 
     def _apply(self, key: ApiKey, data: dict) -> None:
         activation = bool(data.get("activation_days"))

@@ -36,7 +36,7 @@ from app.cache.counters import Missing
 from app.cache.holds import Taken
 from app.db.models import UsageReservation
 from app.db.repositories.quota import CounterKey, CounterValue
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, RecordNotFound
 from app.services.quota.rules import Allowance, Subject, refusal, units_past_limit
 from app.services.retry import db_retry
 
@@ -239,7 +239,7 @@ class Reservations:
             return wanted
         row = uow.usage_reservations.get(reservation_id)
         if row is None or row.subject != subject.id:
-            raise NotFound("No reservation has that id.", code="DB_RECORD_NOT_FOUND")
+            raise RecordNotFound("reservation")
         # Settling twice the same way is a no-op; an expired one is already given back.
         if row.state == wanted or (wanted == "cancelled" and row.state == "expired"):
             return row.state

@@ -1,6 +1,6 @@
 """QuotaService: may this subject use this model now, and an exact record of each use.
 
-How it stays exact and fast (sections 3.1, 3.3 and 5 of the API refactoring document):
+How it stays exact and fast (sections 3.1, 3.3 and 5 of docs/design/api-refactor.md):
 
 * The database is the system of record. One counter row per (subject, model type, period,
   period start) holds `used` and a `version` that grows on every change. Every change is one
@@ -36,15 +36,16 @@ from app.cache.counters import CounterMirror
 from app.cache.holds import QuotaHolds
 from app.cache.keys import period_stamp
 from app.db.repositories.quota import CounterKey, CounterValue
-from app.errors import Conflict, InvalidInput, LimitExceeded
+from app.errors import Conflict, InvalidInput, LimitExceeded, RecordNotFound
 from app.services.base import Service, ServiceDeps
 from app.services.catalogue.service import ModelService
 from app.services.plans import PlanService
-from app.services.quota.periods import PERIODS, period_bounds
+from app.services.quota.periods import period_bounds
 from app.services.quota.reservations import Reservations
 from app.services.quota.rules import Allowance, Subject, units_past_limit, usage_owner, verdict
 from app.services.retry import db_retry
-from app.services.users import UserService, not_found
+from app.services.users import UserService
+from app.vocabulary import PERIODS
 
 MAX_INCREMENT = 1000
 UPDATED = {"updated": True, "message": "Usage updated successfully"}
@@ -71,7 +72,7 @@ class QuotaService(Reservations, Service):
     def subject_of_user(self, user_id: str) -> Subject:
         profile = self.users.profile(user_id)
         if profile is None:
-            raise not_found()
+            raise RecordNotFound("user")
         return Subject.of_user(profile)
 
     def allowance(self, subject: Subject, model_type: str, limits: dict,

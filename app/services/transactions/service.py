@@ -19,7 +19,7 @@ from typing import Unpack
 from app.cache import codec, deferred_invalidations
 from app.crypto import SecretBox
 from app.db.models import StagedOperation, StagedTransaction
-from app.errors import Conflict, DomainError, Gone, InvalidInput, NotFound
+from app.errors import Conflict, DomainError, Gone, InvalidInput, RecordNotFound
 from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 from app.services.transactions.tables import TABLE_NAMES, Applied, BatchTable, Operation
@@ -70,7 +70,7 @@ class TransactionService(Service):
         with self.uow() as uow:
             staged = uow.staged_transactions.get(transaction_id)
         if staged is None:
-            raise _not_found()
+            raise RecordNotFound("transaction")
         public = _public(staged)
         if staged.status == "open" and staged.expires_at <= self.clock():
             public["status"] = "expired"
@@ -103,7 +103,7 @@ class TransactionService(Service):
         with self.uow() as uow:
             staged = uow.staged_transactions.get(transaction_id)
         if staged is None:
-            raise _not_found()
+            raise RecordNotFound("transaction")
         if staged.read_only:
             # Nothing can be staged in a read-only transaction, so committing it only closes it;
             # a read-only database transaction would refuse even that write.
@@ -188,16 +188,13 @@ class TransactionService(Service):
 
     def _unusable(self, staged: StagedTransaction | None, now) -> DomainError:
         if staged is None:
-            return _not_found()
+            return RecordNotFound("transaction")
         if staged.status == "expired" or (staged.status == "open" and staged.expires_at <= now):
             return Gone(f"The transaction timed out after {staged.timeout_seconds} s; its "
                         "operations were discarded.", code="TRANSACTION_EXPIRED")
         return Conflict(f"The transaction is already {staged.status.replace('_', ' ')}.",
                         code="TRANSACTION_CLOSED", details={"status": staged.status})
 
-
-def _not_found() -> NotFound:
-    return NotFound("No transaction has that id.", code="DB_RECORD_NOT_FOUND")
 
 
 def _public(staged: StagedTransaction) -> dict:

@@ -21,7 +21,7 @@ from app.db.models import UsageEvent
 from app.db.repositories.usage_baselines import merge_rows
 from app.db.repositories.usage_rollups import RollupRow, Totals
 from app.db.types import MONEY_PLACES
-from app.errors import DatabaseError, InvalidInput, NotFound
+from app.errors import DatabaseError, DuplicateRecord, InvalidInput, NotFound, RecordNotFound
 from app.services.base import Service, ServiceDeps
 from app.services.catalogue.pricing import Pricing
 from app.services.keys.periods import model_matches
@@ -137,7 +137,7 @@ class UsageService(Service):
                 total_tokens=totals.total_tokens,
             )
             if not found:
-                raise NotFound("No API key has that id.", code="DB_RECORD_NOT_FOUND")
+                raise RecordNotFound("API key")
             uow.usage_events.add(UsageEvent(
                 api_key_id=record.api_key_id, account_id=record.account_id,
                 account_type=record.account_type, model=record.model,
@@ -156,7 +156,7 @@ class UsageService(Service):
             try:
                 uow.commit()
             except DatabaseError as error:
-                if record.request_id and error.code == "DB_DUPLICATE_KEY":
+                if record.request_id and error.code == DuplicateRecord.code:
                     return False  # a concurrent retry of the same request won the insert
                 raise
         # Keys' limits read spend through the cache: the next check must see this use.

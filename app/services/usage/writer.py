@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Unpack
 
 from app.cache import CacheError
-from app.errors import NotFound
+from app.errors import RecordNotFound
 from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 from app.services.storage.policy import StoragePolicy
@@ -66,4 +66,4 @@ class UsageWriter(Service):
     def _check_key(self, key_id: str) -> None:
         with self.uow() as uow:
             if uow.api_keys.get(key_id) is None:
-                raise NotFound("No API key has that id.", code="DB_RECORD_NOT_FOUND")
+                raise RecordNotFound("API key")

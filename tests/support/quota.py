@@ -1,4 +1,5 @@
-"""Helpers shared by the quota integration tests."""
+"""Helpers of the quota tests: calls of the quota routes, a hand-moved clock, racing threads,
+and the count the database itself holds."""
 
 from __future__ import annotations
 
@@ -44,3 +45,21 @@ def stored_count(services, subject_id: str, model_type: str, start: datetime,
 def today() -> datetime:
     now = datetime.now(UTC)
     return datetime(now.year, now.month, now.day, tzinfo=UTC)
+
+CHECK, UPDATE = "/api/usage/check", "/api/usage/update"
+
+
+def check(client, headers, model="GPT-4o", **params):
+    return client.get(CHECK, query_string={"model": model, **params}, headers=headers)
+
+
+def update(client, headers, model="GPT-4o", **params):
+    return client.post(UPDATE, query_string={"model": model, **params}, headers=headers)
+
+
+def used(client, headers, model="GPT-4o", **params) -> int:
+    """The count a check reports, whether it allows (200) or refuses (429)."""
+    response = check(client, headers, model, **params)
+    if response.status_code == 200:
+        return response.json["data"]["usage"]["used"]
+    return response.json["error"]["details"]["used"]
