@@ -55,8 +55,8 @@ def test_every_script_is_run_somewhere_by_its_name():
 
 
 def test_no_module_outside_app_cache_imports_redis():
-    # app/migration reads claude-relay-service's own Redis (the importer's source), not ours.
+    # app/crs_import reads claude-relay-service's own Redis (the importer's source), not ours.
     importing = [str(path.relative_to(APP)) for path in APP.rglob("*.py")
                  if re.search(r"^\s*(import redis|from redis)", path.read_text(), re.M)
-                 and path.parent.name != "cache" and "migration" not in path.parts]
+                 and path.parent.name != "cache" and "crs_import" not in path.parts]
     assert importing == []
