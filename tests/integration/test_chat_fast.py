@@ -219,9 +219,9 @@ def test_chat_fast_keeps_answering_and_recording_when_redis_dies(
 
 
 def test_the_drain_stores_a_backlog_in_one_transaction_writing_each_touched_row_once(
-        fast_app, stub_upstream):
-    services = fast_app.extensions["relaygate"]
-    headers, client = login_headers(fast_app), fast_app.test_client()
+        pg_app, stub_upstream):
+    services = services_of(pg_app)
+    headers, client = login_headers(pg_app), pg_app.test_client()
     account = add_account(client, headers, stub_upstream, "acct-a")
     keys = [client.post("/api/keys", json={"name": f"fast-{n}"}, headers=headers).json["data"]
             for n in range(2)]
@@ -241,6 +241,6 @@ def test_the_drain_stores_a_backlog_in_one_transaction_writing_each_touched_row_
         check = client.get(f"/api/usage/check?model={MODEL}",
                            headers={"x-api-key": key["apiKey"]})
         assert check.json["data"]["usage"]["used"] == 12
-        assert held_units(fast_app, f"key:{key['id']}") == 0
+        assert held_units(pg_app, f"key:{key['id']}") == 0
     stats = client.get(f"/api/accounts/{account['id']}", headers=headers).json["data"]
     assert stats["usageStats"]["totalRequests"] == 24
