@@ -18,6 +18,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app import services_of
 from app.db.models import User
 from app.demo import DEMO_ADMIN, prepare
 from app.main import demo as demo_command
@@ -48,7 +49,7 @@ class Demo:
 def demo(tmp_path, sqlite_url):
     """The app in the state `relaygate demo` leaves it: the admin, stub accounts, the key."""
     app = make_app(tmp_path, sqlite_url)
-    services = app.extensions["relaygate"]
+    services = services_of(app)
     with StubUpstream() as stub:
         setup = prepare(services, stub_url=stub.url, admin_password=DEMO_PASSWORD,
                         key_file=tmp_path / "demo-api-key")
@@ -86,7 +87,7 @@ def caller_headers(demo: Demo, operation: dict) -> dict:
 
 # What an example's ids refer to, created with that id before the example is sent.
 def _user(demo: Demo, user_id: str) -> None:
-    with demo.app.extensions["relaygate"].uow() as uow:
+    with services_of(demo.app).uow() as uow:
         if uow.users.get(user_id) is None:
             uow.users.add(User(id=user_id, email=f"{user_id}@example.com"))
             uow.commit()
@@ -100,7 +101,7 @@ def _api_key(demo: Demo, key_id: str) -> None:
 def _key_with_hash(demo: Demo, hashed_key: str) -> None:
     # No route takes a chosen hash (keys are generated), so the new key's hash is set after.
     key_id = demo.post("/api/keys", {"name": "hash-referenced-by-an-example"})["id"]
-    with demo.app.extensions["relaygate"].uow() as uow:
+    with services_of(demo.app).uow() as uow:
         uow.api_keys.get(key_id).hashed_key = hashed_key
         uow.commit()
 

@@ -144,4 +144,4 @@ def test_a_catalogue_change_on_one_instance_routes_at_once_on_another(
     editor.delete("/api/models/openai/gpt-4o-mini", headers=headers)  # deactivates
     assert (status("gpt-4o-mini"), status("pocket")) == (404, 404)
     for application in (one, other):
-        application.extensions["relaygate"].engine.dispose()
+        services_of(application).engine.dispose()

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from app import services_of
 from app.services.usage.service import UsageRecord
 from tests.api.chat_support import BODY, MODEL, add_account, set_quota
 from tests.migration.crs_limits import issued_key
@@ -63,7 +64,7 @@ def test_a_keys_limits_and_what_remains_show_to_the_admin_and_the_holder(
                    weeklyResetHour=9, weeklyCostModels="claude-*", timeZone="+08:00",
                    dailyCostLimit="2",
                    windowLimits=[{"window": 300, "cost": "1.5", "requests": 20}])
-    services = app.extensions["relaygate"]
+    services = services_of(app)
     spend(services, key["id"], "0.75", model=CLAUDE)
     spend(services, key["id"], "0.25")
 
@@ -90,7 +91,7 @@ def test_a_keys_limits_and_what_remains_show_to_the_admin_and_the_holder(
 def test_a_total_cost_cap_refuses_once_recorded_cost_reaches_it_and_survives_a_restart(
         app, client, admin_headers, upstream, source, tmp_path, app_config):
     key = issued_key(app, source, "total_capped")  # totalCostLimit 1.00
-    services = app.extensions["relaygate"]
+    services = services_of(app)
     assert chat(client, key["apiKey"]).status_code == 200
     spend(services, key["id"], "1.00")
 
@@ -104,7 +105,7 @@ def test_a_total_cost_cap_refuses_once_recorded_cost_reaches_it_and_survives_a_r
         assert again.status_code == 429
         assert again.json["error"]["code"] == "TOTAL_COST_LIMIT_EXCEEDED"
     finally:
-        restarted.extensions["relaygate"].engine.dispose()
+        services_of(restarted).engine.dispose()
 
 
 def test_a_total_cost_cap_holds_across_a_restart_of_redis(postgres_url, private_redis,
@@ -117,17 +118,17 @@ def test_a_total_cost_cap_holds_across_a_restart_of_redis(postgres_url, private_
         key = client.post("/api/keys", json={"name": "capped", "totalCostLimit": "1"},
                           headers=headers).json["data"]
         assert chat(client, key["apiKey"], route="/api/ai/chat-fast").status_code == 200
-        spend(app.extensions["relaygate"], key["id"], "1.00")
+        spend(services_of(app), key["id"], "1.00")
         assert chat(client, key["apiKey"], route="/api/ai/chat-fast").status_code == 429
 
         private_redis.restart()  # everything Redis held is gone
-        app.extensions["relaygate"].cache._down_until = 0.0
+        services_of(app).cache.redis.retry_now()
 
         refused = chat(client, key["apiKey"], route="/api/ai/chat-fast")
         assert refused.status_code == 429
         assert refused.json["error"]["code"] == "TOTAL_COST_LIMIT_EXCEEDED"
     finally:
-        app.extensions["relaygate"].engine.dispose()
+        services_of(app).engine.dispose()
 
 
 @pytest.mark.parametrize("source", ["api", "crs"])
@@ -135,7 +136,7 @@ def test_the_weekly_cap_starts_again_at_the_reset_hour_in_the_keys_time_zone(
         app, client, admin_headers, upstream, source):
     # weeklyCostLimit 1.00 on claude-* from Wednesday (3) 09:00 at +08:00: 01:00 UTC.
     key = issued_key(app, source, "weekly_capped")
-    services = app.extensions["relaygate"]
+    services = services_of(app)
     services.usage.clock = Clock(datetime(2026, 12, 2, 0, 30, tzinfo=UTC))  # Wed 08:30 +08
     spend(services, key["id"], "1.00", at=datetime(2026, 11, 30, 12, tzinfo=UTC), model=CLAUDE)
 

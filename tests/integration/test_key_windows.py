@@ -14,6 +14,7 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
+from app import services_of
 from app.db.models import KeyWindowHold, UsageEvent
 from tests.api.chat_support import BODY, MODEL, add_account, set_quota
 from tests.migration.crs_limits import issued_key
@@ -58,7 +59,7 @@ ROUTES = ("/api/ai/chat-fast", "/v1/chat/completions", "/v1/messages")
 def settle_all(*apps) -> None:
     """Store what chat-fast and the client-protocol routes queued, as the drain worker does."""
     for application in apps:
-        queue = application.extensions["relaygate"].usage_queue
+        queue = services_of(application).usage_queue
         if queue is not None:
             queue.drain_once("tests")
 
@@ -83,7 +84,7 @@ def stored(services, key_id: str) -> int:
 def test_a_five_hour_cost_window_refuses_once_recorded_cost_reaches_it_and_admits_as_it_slides(
         app, client, upstream, source):
     key = issued_key(app, source, "cost_windowed")  # 0.00002 USD per 300 minutes
-    services = app.extensions["relaygate"]
+    services = services_of(app)
     start = datetime.now(UTC).replace(microsecond=0)
     clock = services.usage.clock = services.key_windows.clock = Clock(start)
     path, body = request("/api/ai/chat")
@@ -129,7 +130,7 @@ def test_fifty_concurrent_requests_over_every_route_against_a_window_of_ten_admi
                 assert answer.json["type"] == "error"
                 assert "WINDOW_REQUEST_LIMIT_EXCEEDED" in answer.json["error"]["message"]
 
-    services = app.extensions["relaygate"]
+    services = services_of(app)
     settle_all(app)
     assert stored(services, key["id"]) == WINDOW_REQUESTS  # each answer billed once
     assert no_hold_left(services, key["id"])
@@ -146,7 +147,7 @@ def two_instances(postgres_url, redis_server_url, redis_prefix, tmp_path):
             yield apps, [first.url, second.url]
     finally:
         for application in apps:
-            application.extensions["relaygate"].engine.dispose()
+            services_of(application).engine.dispose()
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -171,7 +172,7 @@ def test_fifty_concurrent_requests_over_two_instances_against_a_window_of_ten_ad
                                                           CONCURRENT - WINDOW_REQUESTS), statuses
 
     settle_all(*apps)
-    services = apps[0].extensions["relaygate"]
+    services = services_of(apps[0])
     assert stored(services, key["id"]) == WINDOW_REQUESTS
     assert no_hold_left(services, key["id"])
     store = services.key_windows.store  # Redis decided, and has each answer charged once
@@ -192,7 +193,7 @@ def test_a_request_window_is_rebuilt_from_the_database_after_redis_restarts(
         settle_all(app)  # the drain stores each answer, and charges it to the window's log
 
         private_redis.restart()  # the log and every hold are gone
-        cache = app.extensions["relaygate"].cache
+        cache = services_of(app).cache
         for _ in range(3):  # the pool's old connections fail once, then reconnect
             try:
                 cache.client.ping()
@@ -204,7 +205,7 @@ def test_a_request_window_is_rebuilt_from_the_database_after_redis_restarts(
         refused = client.post(path, json=body, headers={"x-api-key": key["apiKey"]})
         assert refused.status_code == 429, refused.json
         assert refused.json["error"]["code"] == "WINDOW_REQUEST_LIMIT_EXCEEDED"
-        store = app.extensions["relaygate"].key_windows.store
+        store = services_of(app).key_windows.store
         assert store.redis.client.zcard(store.keys(key["id"])[0]) == WINDOW_REQUESTS
     finally:
-        app.extensions["relaygate"].engine.dispose()
+        services_of(app).engine.dispose()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from app import create_app
+from app import create_app, services_of
 from app.config import RetryPolicy
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -35,7 +35,7 @@ def make_app(tmp_path, database_url: str, redis_url: str | None = None,
 
 
 def login_headers(application) -> dict:
-    svc = application.extensions["relaygate"]
+    svc = services_of(application)
     svc.admins.ensure_initial(ADMIN["username"], ADMIN["password"])
     token = svc.sessions.login(ADMIN["username"], ADMIN["password"])["sessionToken"]
     return {"Authorization": f"Bearer {token}"}
