@@ -113,4 +113,6 @@ class DatabaseSink:
 
     def query_stats(self) -> list[QueryFigures]:
         with self.uow.separate() as uow:
-            return uow.metrics.query_figures()
+            return [QueryFigures(query=row.query, calls=row.call_count, total_ms=row.total_ms,
+                                 max_ms=row.max_ms, last=row.last_executed.timestamp())
+                    for row in uow.metrics.query_stats()]
