@@ -19,9 +19,7 @@ from app.db.models import KeyWindowHold, UsageEvent
 from tests.api.chat_support import BODY, MODEL, add_account, set_quota
 from tests.migration.crs_limits import issued_key
 from tests.support.apps import login_headers, make_app
-from tests.support.http import ServerThread
 from tests.support.quota import Clock
-from tests.support.servers import free_port
 
 SOURCES = ["api", "crs"]
 CONCURRENT, WINDOW_REQUESTS = 50, 10
@@ -134,20 +132,6 @@ def test_fifty_concurrent_requests_over_every_route_against_a_window_of_ten_admi
     settle_all(app)
     assert stored(services, key["id"]) == WINDOW_REQUESTS  # each answer billed once
     assert no_hold_left(services, key["id"])
-
-
-@pytest.fixture
-def two_instances(postgres_url, redis_server_url, redis_prefix, tmp_path):
-    """Two independently created apps on one database and one Redis, each on its own server."""
-    apps = [make_app(tmp_path / name, postgres_url, redis_server_url, redis_prefix)
-            for name in ("a", "b")]
-    try:
-        with ServerThread(apps[0], free_port()) as first, \
-                ServerThread(apps[1], free_port()) as second:
-            yield apps, [first.url, second.url]
-    finally:
-        for application in apps:
-            services_of(application).engine.dispose()
 
 
 @pytest.mark.parametrize("source", SOURCES)

@@ -8,34 +8,17 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from app import services_of
 from app.db.models import UsageEvent
 from app.services.quota.rules import Subject
 from tests.api.chat_support import BODY, MODEL, add_account, set_quota
-from tests.support.apps import login_headers, make_app
-from tests.support.http import ServerThread
+from tests.support.apps import login_headers
 from tests.support.quota import stored_count, today
-from tests.support.servers import free_port
 
 ROUTES = ("/api/ai/chat", "/api/ai/chat-optimized", "/api/ai/chat-fast", "/v1/chat/completions")
 REQUESTS, LIMIT = 60, 25
-
-
-@pytest.fixture
-def two_instances(postgres_url, redis_server_url, redis_prefix, tmp_path):
-    """Two independently created apps on one database and one Redis, each on its own server."""
-    apps = [make_app(tmp_path / name, postgres_url, redis_server_url, redis_prefix)
-            for name in ("a", "b")]
-    try:
-        with ServerThread(apps[0], free_port()) as first, \
-                ServerThread(apps[1], free_port()) as second:
-            yield apps, [first.url, second.url]
-    finally:
-        for application in apps:
-            services_of(application).engine.dispose()
 
 
 def send(base: str, route: str, api_key: str) -> int:
