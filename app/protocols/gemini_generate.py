@@ -44,6 +44,8 @@ from app.protocols.neutral import (
 )
 
 CARRIES_THINKING = True
+# Anthropic's redacted (encrypted) thinking, carried to a Gemini client as a signature only
+REDACTED = "redacted:"
 MAX_STOP_SEQUENCES = 5
 _STOP = {"STOP": "end", "MAX_TOKENS": "max_tokens", "SAFETY": "refusal",
          "RECITATION": "refusal", "LANGUAGE": "refusal", "BLOCKLIST": "refusal",
@@ -52,7 +54,9 @@ _FINISH = {"end": "STOP", "stop_sequence": "STOP", "tool_use": "STOP",
            "max_tokens": "MAX_TOKENS", "refusal": "SAFETY"}
 _MODES = {"AUTO": "auto", "ANY": "required", "NONE": "none"}
 _MODE_NAMES = {"auto": "AUTO", "required": "ANY", "tool": "ANY", "none": "NONE"}
-_MEMBERS = {"model", "contents", "systemInstruction", "tools", "toolConfig", "generationConfig"}
+# `stream` is no member of Gemini's: the route sets it from the URL (streamGenerateContent).
+_MEMBERS = {"model", "contents", "systemInstruction", "tools", "toolConfig", "generationConfig",
+            "stream"}
 _CONFIG = {"maxOutputTokens", "temperature", "topP", "stopSequences", "candidateCount",
            "responseMimeType", "responseSchema", "responseJsonSchema", "thinkingConfig"}
 # thinkingLevel / a dynamic budget (-1) -> the budget asked of a provider that needs a number
@@ -83,7 +87,8 @@ def request_to_neutral(body: dict[str, Any]) -> Request:
         tools=tools, tool_choice=choice, max_tokens=config.get("maxOutputTokens"),
         temperature=config.get("temperature"), top_p=config.get("topP"), stop=list(stop),
         n=config.get("candidateCount"), response_format=_format_to_neutral(config),
-        thinking_budget=_budget(config.get("thinkingConfig") or {}))
+        thinking_budget=_budget(config.get("thinkingConfig") or {}),
+        stream=bool(body.get("stream")))
 
 
 def _contents_to_neutral(contents: list[dict[str, Any]]) -> list[Message]:
@@ -94,6 +99,9 @@ def _contents_to_neutral(contents: list[dict[str, Any]]) -> list[Message]:
         for j, part in enumerate(content.get("parts") or []):
             where = f"contents[{i}].parts[{j}]"
             signature = part.get("thoughtSignature")
+            if part.get("thought") and signature and signature.startswith(REDACTED):
+                parts.append(Thinking(redacted=signature.removeprefix(REDACTED)))
+                continue
             if part.get("thought"):
                 # A streamed thought comes in pieces; its signature rides on one of them.
                 if parts and isinstance(parts[-1], Thinking) and not parts[-1].signature:
@@ -409,7 +417,10 @@ def answer_to_neutral(raw: dict[str, Any]) -> Answer:
             if isinstance(item, ToolCall):
                 item.id = item.id or f"call_{answer_id}_{calls}"
                 calls += 1
-            parts.append(item)
+            if isinstance(item, Text) and parts and isinstance(parts[-1], Text):
+                parts[-1].text += item.text  # one text, as the client's formats have it
+            else:
+                parts.append(item)
     stop = _stop(candidate.get("finishReason"), calls > 0)
     if not candidates and (raw.get("promptFeedback") or {}).get("blockReason"):
         stop = "refusal"
@@ -445,8 +456,9 @@ def answer_from_neutral(answer: Answer, *, created: int) -> dict[str, Any]:
             parts.append({"text": part.text})
         elif isinstance(part, ToolCall):
             parts.append({"functionCall": _call(part.id, part.name, part.arguments)})
-        elif part.redacted is None:
-            parts.append(_thought(part.text, part.signature))
+        else:
+            parts.append(_thought(part.text, part.signature) if part.redacted is None
+                         else _thought("", REDACTED + part.redacted))
     body: dict[str, Any] = {
         "candidates": [{"content": {"role": "model", "parts": parts},
                         "finishReason": _FINISH.get(answer.stop or "end"), "index": 0}],
