@@ -44,8 +44,9 @@ SENTENCE = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog
 # A generateContent body that is no valid Gemini request (unknown members, roles other than
 # user/model, parts without exactly one kind of data...) gets Gemini's 400 INVALID_ARGUMENT.
 # POST .../v1/messages/count_tokens answers {"input_tokens": words of the prompt}.
-# OpenAI replies honour `n` (n identical choices, all counted in the usage) and report a
-# stream's usage only when the request's stream_options.include_usage is true, as OpenAI does.
+# OpenAI replies honour `n` and Gemini's `candidateCount` (identical choices, all counted in
+# the usage); OpenAI reports a stream's usage only when the request's
+# stream_options.include_usage is true, as OpenAI does.
 #   maxInputTokens: a prompt of more tokens gets the provider's "request too large" answer
 #     (OpenAI: 429 type tokens; Anthropic: 413 request_too_large; Gemini: 400), or `status`
 #   errorType: the error type (OpenAI `type`, Anthropic `error.type`) of an error answer
@@ -388,6 +389,7 @@ class GeminiReply(Reply):
         super().__init__(model, body, behaviour, default_tokens)
         self.thinking = behaviour.get("thinking")
         self.says_text = not self.tool or bool(behaviour.get("textBeforeTool"))
+        self.choices = (body.get("generationConfig") or {}).get("candidateCount") or 1
 
     @staticmethod
     def rate_limit_headers(retry_after: float) -> dict[str, str]:
@@ -411,8 +413,8 @@ class GeminiReply(Reply):
         thoughts = len(self.thinking.split()) if self.thinking else 0
         usage = {
             "promptTokenCount": prompt,
-            "candidatesTokenCount": sent,
-            "totalTokenCount": prompt + sent + thoughts,
+            "candidatesTokenCount": sent * self.choices,
+            "totalTokenCount": prompt + sent * self.choices + thoughts,
             "cachedContentTokenCount": self.cache_read,
         }
         if thoughts:
@@ -425,7 +427,10 @@ class GeminiReply(Reply):
             parts.append({"text": "".join(self.tokens)})
         if self.tool:
             parts.append(self.function_call())
-        return self.chunk(parts, len(self.tokens), finished=True)
+        body = self.chunk(parts, len(self.tokens), finished=True)
+        body["candidates"] = [{**body["candidates"][0], "index": index}
+                              for index in range(self.choices)]
+        return body
 
     def thought_parts(self) -> list[dict]:
         if not self.thinking:

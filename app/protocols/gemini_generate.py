@@ -408,24 +408,31 @@ def _response_id(raw: dict[str, Any]) -> str:
 
 def answer_to_neutral(raw: dict[str, Any]) -> Answer:
     answer_id = _response_id(raw)
-    candidates = raw.get("candidates") or []
-    candidate = candidates[0] if candidates else {}
+    candidates = [_candidate_to_neutral(raw, answer_id, candidate)
+                  for candidate in raw.get("candidates") or [{}]]
+    answer = candidates[0]
+    if not raw.get("candidates") and (raw.get("promptFeedback") or {}).get("blockReason"):
+        answer.stop = "refusal"
+    answer.usage, answer.others = usage_to_neutral(raw.get("usageMetadata")), candidates[1:]
+    return answer
+
+
+def _candidate_to_neutral(raw: dict[str, Any], answer_id: str,
+                          candidate: dict[str, Any]) -> Answer:
     parts: list = []
     calls = 0
     for part in (candidate.get("content") or {}).get("parts") or []:
         for item in _answer_part(part):
             if isinstance(item, ToolCall):
-                item.id = item.id or f"call_{answer_id}_{calls}"
+                number = f"{candidate['index']}_{calls}" if candidate.get("index") else calls
+                item.id = item.id or f"call_{answer_id}_{number}"
                 calls += 1
             if isinstance(item, Text) and parts and isinstance(parts[-1], Text):
                 parts[-1].text += item.text  # one text, as the client's formats have it
             else:
                 parts.append(item)
-    stop = _stop(candidate.get("finishReason"), calls > 0)
-    if not candidates and (raw.get("promptFeedback") or {}).get("blockReason"):
-        stop = "refusal"
-    return Answer(answer_id, raw.get("modelVersion") or "", parts, stop,
-                  usage_to_neutral(raw.get("usageMetadata")))
+    return Answer(answer_id, raw.get("modelVersion") or "", parts,
+                  _stop(candidate.get("finishReason"), calls > 0))
 
 
 def _answer_part(part: dict[str, Any]) -> list:
@@ -450,6 +457,16 @@ def _stop(reason: str | None, called: bool) -> Any:
 
 
 def answer_from_neutral(answer: Answer, *, created: int) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "candidates": [_candidate(choice, index)
+                       for index, choice in enumerate([answer, *answer.others])],
+        "modelVersion": answer.model, "responseId": answer.id}
+    if answer.usage is not None:
+        body["usageMetadata"] = usage_from_neutral(answer.usage)
+    return body
+
+
+def _candidate(answer: Answer, index: int) -> dict[str, Any]:
     parts: list[dict[str, Any]] = []
     for part in answer.parts:
         if isinstance(part, Text):
@@ -459,13 +476,8 @@ def answer_from_neutral(answer: Answer, *, created: int) -> dict[str, Any]:
         else:
             parts.append(_thought(part.text, part.signature) if part.redacted is None
                          else _thought("", REDACTED + part.redacted))
-    body: dict[str, Any] = {
-        "candidates": [{"content": {"role": "model", "parts": parts},
-                        "finishReason": _FINISH.get(answer.stop or "end"), "index": 0}],
-        "modelVersion": answer.model, "responseId": answer.id}
-    if answer.usage is not None:
-        body["usageMetadata"] = usage_from_neutral(answer.usage)
-    return body
+    return {"content": {"role": "model", "parts": parts},
+            "finishReason": _FINISH.get(answer.stop or "end"), "index": index}
 
 
 def _thought(text: str, signature: str | None) -> dict[str, Any]:
