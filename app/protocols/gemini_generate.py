@@ -537,14 +537,18 @@ class StreamDecoder:
     def _part(self, part: dict[str, Any]) -> list[Event]:
         out: list[Event] = []
         signature = part.get("thoughtSignature")
-        if part.get("thought") or signature:
+        if part.get("thought"):
             out += self._open("thinking")
-            if part.get("thought") and part.get("text"):
+            if part.get("text"):
                 out.append(Delta(self.index, "thinking", part["text"]))
             if signature:
                 out.append(Delta(self.index, "signature", signature))
-            if part.get("thought"):
-                return out
+            return out
+        if signature:
+            # A call's or a text's own signature: an empty signed block just before it, as
+            # answer_to_neutral has it, so the signature goes back on the same part.
+            out += [*self._close(), *self._open("thinking"),
+                    Delta(self.index, "signature", signature)]
         if part.get("text"):
             out += self._open("text")
             out.append(Delta(self.index, "text", part["text"]))
