@@ -640,8 +640,9 @@ class StubHandler(BaseHTTPRequestHandler):
         elif match := _GEMINI_PATH.search(path):
             problem = gemini_body_problem(body)
             if problem:
-                self.record(format="gemini", credential=self.credential(), model=match[1],
-                            body=body, status=400, problem=problem)
+                entry = self.record(format="gemini", credential=self.credential(),
+                                    model=match[1], body=body, problem=problem)
+                entry["status"] = 400
                 self.send_json(400, GeminiReply.error_body(400, problem, None))
                 return
             self.chat(GeminiReply, match[1], body, match[2] == "streamGenerateContent")
