@@ -9,6 +9,7 @@ from typing import Any
 
 from app.protocols.neutral import (
     Answer,
+    StopReason,
     Text,
     Thinking,
     ToolCall,
@@ -17,9 +18,11 @@ from app.protocols.neutral import (
 
 # Anthropic's redacted (encrypted) thinking, carried to a Gemini client as a signature only
 REDACTED = "redacted:"
-_STOP = {"STOP": "end", "MAX_TOKENS": "max_tokens", "SAFETY": "refusal",
-         "RECITATION": "refusal", "LANGUAGE": "refusal", "BLOCKLIST": "refusal",
-         "PROHIBITED_CONTENT": "refusal", "SPII": "refusal", "IMAGE_SAFETY": "refusal"}
+# Gemini's finish reasons; any other (OTHER, MALFORMED_FUNCTION_CALL...) ends the turn.
+_STOP: dict[str, StopReason] = {
+    "STOP": "end", "MAX_TOKENS": "max_tokens", "SAFETY": "refusal", "RECITATION": "refusal",
+    "LANGUAGE": "refusal", "BLOCKLIST": "refusal", "PROHIBITED_CONTENT": "refusal",
+    "SPII": "refusal", "IMAGE_SAFETY": "refusal"}
 FINISH = {"end": "STOP", "stop_sequence": "STOP", "tool_use": "STOP",
           "max_tokens": "MAX_TOKENS", "refusal": "SAFETY"}
 
@@ -90,7 +93,7 @@ def _answer_part(part: dict[str, Any]) -> list:
     return out
 
 
-def stop_reason(reason: str | None, called: bool) -> Any:
+def stop_reason(reason: str | None, called: bool) -> StopReason | None:
     if reason is None:
         return None
     stop = _STOP.get(reason, "end")

@@ -21,7 +21,7 @@ from app.protocols.neutral import (
     ToolResult,
 )
 
-_MODES = {"AUTO": "auto", "ANY": "required", "NONE": "none"}
+_MODES: dict[str, Any] = {"AUTO": "auto", "ANY": "required", "NONE": "none"}
 # `stream` is no member of Gemini's: the route sets it from the URL (streamGenerateContent).
 _MEMBERS = {"model", "contents", "systemInstruction", "tools", "toolConfig", "generationConfig",
             "stream"}
@@ -161,7 +161,7 @@ def _tools_to_neutral(body: dict[str, Any]) -> tuple[list[Tool], ToolChoice | No
     if allowed and set(allowed) != {tool.name for tool in tools}:
         raise Untranslatable("toolConfig.functionCallingConfig.allowedFunctionNames",
                              "other providers choose among all the tools or exactly one")
-    return tools, ToolChoice(_MODES[mode]) if calling.get("mode") else None  # type: ignore
+    return tools, ToolChoice(_MODES[mode]) if calling.get("mode") else None
 
 
 def _json_schema(schema: Any) -> Any:
