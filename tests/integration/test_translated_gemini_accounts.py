@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -276,3 +277,45 @@ def test_a_tool_result_for_no_earlier_call_is_a_400_naming_it(gateway):
         anthropic_ask(gateway, False, messages=orphan)
     assert "`messages[0].tool_result`" in raised.value.message
     assert gateway.chats() == [] and gateway.events() == []
+
+
+def test_the_stream_an_anthropic_client_gets_is_in_anthropics_own_event_order(gateway):
+    gateway.stub.set_behaviour(toolCall="lookup", thinking="the fox first")
+    with httpx.stream("POST", f"{gateway.url}/v1/messages",
+                      headers={"x-api-key": gateway.key["apiKey"]},
+                      json={"model": GEMINI, "max_tokens": 64, "stream": True, "messages": HI,
+                            "tools": ANTHROPIC_TOOLS}, timeout=30) as response:
+        events = [(line.removeprefix("event: "), json.loads(data.removeprefix("data: ")))
+                  for line, data in _pairs(response.iter_lines())]
+    block = ["content_block_start", "content_block_delta", "content_block_stop"]
+    assert [name for name, _ in events] == [
+        "message_start", "content_block_start", "content_block_delta", "content_block_delta",
+        "content_block_stop", *block, *block, "message_delta", "message_stop"]
+    assert [data["content_block"]["type"] for name, data in events
+            if name == "content_block_start"] == ["thinking", "thinking", "tool_use"]
+    assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
+    assert events[-2][1]["usage"]["output_tokens"] == 12 + 3
+
+
+def test_the_stream_an_openai_client_gets_opens_with_the_role_and_ends_with_done(gateway):
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions",
+                      headers={"Authorization": f"Bearer {gateway.key['apiKey']}"},
+                      json={"model": GEMINI, "stream": True, "messages": ASK,
+                            "stream_options": {"include_usage": True}},
+                      timeout=30) as response:
+        data = [line.removeprefix("data: ") for line in response.iter_lines()
+                if line.startswith("data: ")]
+    chunks = [json.loads(item) for item in data[:-1]]
+    assert data[-1] == "[DONE]"
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert "".join(chunk["choices"][0]["delta"].get("content") or ""
+                   for chunk in chunks if chunk["choices"]) == ANSWER
+    assert [chunk["choices"][0]["finish_reason"] for chunk in chunks if chunk["choices"]][
+        -1] == "stop"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 12
+
+
+def _pairs(lines):
+    """An SSE body's (event line, data line) pairs."""
+    lines = [line for line in lines if line]
+    return [(lines[i], lines[i + 1]) for i in range(0, len(lines), 2)]
