@@ -119,6 +119,9 @@ def _parts(parts: list, names: dict[str, str], index: int) -> list[dict[str, Any
         if signature:
             piece["thoughtSignature"], signature = signature, None
         out.append(piece)
+    if signature:
+        # Gemini signs an empty text at the end of a turn; it goes back as it came.
+        out.append({"text": "", "thoughtSignature": signature})
     return out
 
 

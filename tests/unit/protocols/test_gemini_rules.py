@@ -4,6 +4,8 @@ thinking settings both ways, and what is refused by name rather than dropped."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from app.protocols import Untranslatable, anthropic_messages, gemini_generate, openai_chat
@@ -192,3 +194,28 @@ def test_anthropics_redacted_thinking_goes_to_a_gemini_client_and_back_whole():
     claude = anthropic_messages.request_from_neutral(request)
     assert claude["messages"][1]["content"] == [{"type": "redacted_thinking", "data": "enc"},
                                                 {"type": "text", "text": "yes"}]
+
+
+def test_a_signature_on_an_empty_closing_text_goes_back_on_an_empty_text():
+    chunks = [{"responseId": "r", "candidates": [{"content": {"parts": [{"text": "Hi"}]}}]},
+              {"candidates": [{"content": {"parts": [{"text": "", "thoughtSignature": "s"}]},
+                               "finishReason": "STOP"}]}]
+    decoder, encoder = gemini_generate.StreamDecoder(), anthropic_messages.StreamEncoder()
+    blocks: list[dict] = []
+    for chunk in chunks:
+        for event in decoder.feed(None, json.dumps(chunk)):
+            for name, data in encoder.encode(event):
+                if name == "content_block_start":
+                    blocks.append(dict(data["content_block"]))
+                elif name == "content_block_delta":
+                    delta = data["delta"]
+                    key = {"text_delta": "text", "signature_delta": "signature"}[delta["type"]]
+                    blocks[-1][key] += delta[key]
+    assert blocks == [{"type": "text", "text": "Hi"},
+                      {"type": "thinking", "thinking": "", "signature": "s"}]
+    turn = {"model": "g", "max_tokens": 8, "messages": [
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": blocks},
+        {"role": "user", "content": "more"}]}
+    body = gemini_generate.request_from_neutral(anthropic_messages.request_to_neutral(turn))
+    assert body["contents"][1] == {"role": "model", "parts": [
+        {"text": "Hi"}, {"text": "", "thoughtSignature": "s"}]}
