@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from app.protocols import anthropic_messages, openai_chat
+from app.protocols import anthropic_messages, gemini_generate, openai_chat
 from app.protocols.names import ToolNames
 from app.protocols.neutral import BlockStart, End, Thinking
 from app.providers.base import ProviderError, StreamEvent
@@ -22,8 +22,10 @@ from app.services.chat.native import AnthropicNative, OpenAINative, wants_usage
 from app.services.chat.wire import sse
 
 # client protocol -> its format; account provider -> the format its accounts speak
-CLIENT_FORMATS = {"openai": openai_chat, "anthropic": anthropic_messages}
-PROVIDER_FORMATS = {"claude": anthropic_messages, "openai": openai_chat}
+CLIENT_FORMATS = {"openai": openai_chat, "anthropic": anthropic_messages,
+                  "gemini": gemini_generate}
+PROVIDER_FORMATS = {"claude": anthropic_messages, "openai": openai_chat,
+                    "gemini": gemini_generate}
 
 
 def translates(protocol: str, provider: str) -> bool:
