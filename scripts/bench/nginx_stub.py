@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -89,13 +90,17 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
 
 
-def _configuration(directory: Path, port: int, inner_port: int) -> str:
+def _configuration(directory: Path, port: int, inner_port: int,
+                   stream_seconds: float = 0.0) -> str:
     canned = []
     for protocol, (plain, stream) in (("openai", _openai()), ("anthropic", _anthropic())):
+        # limit_rate (bytes/s per connection) spreads a stream over about `stream_seconds`.
+        rate = f"limit_rate {max(1, int(len(stream) / stream_seconds))}; " if (
+            stream_seconds) else ""
         canned.append(f"location = /canned/{protocol}.json "
                       f"{{ default_type application/json; return 200 {_quoted(plain)}; }}")
-        canned.append(f"location = /canned/{protocol}.sse "
-                      f"{{ default_type text/event-stream; return 200 {_quoted(stream)}; }}")
+        canned.append(f"location = /canned/{protocol}.sse {{ default_type text/event-stream; "
+                      f"{rate}return 200 {_quoted(stream)}; }}")
     temp = " ".join(f"{kind}_temp_path {directory / kind};"
                     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     return f"""
@@ -183,6 +188,15 @@ class NginxStub:
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
+
+    def slow_streams(self, seconds: float) -> None:
+        """From now on each streamed answer takes about `seconds` (0: at once): a new
+        configuration, and nginx reloaded (its old workers finish what they hold)."""
+        (self.directory / "nginx.conf").write_text(
+            _configuration(self.directory, self.port, self.inner_port, seconds))
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
+        time.sleep(2)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -11,9 +11,10 @@ What it starts, each on a free loopback port, and removes at the end:
 - the upstream: nginx (Debian `nginx`) answering canned OpenAI and Anthropic replies with usage,
   JSON or server-sent events as the request's `"stream"` asks (scripts/bench/nginx_stub.py);
   without nginx, scripts/stub_upstream.py, with a note (it costs far more per answer);
-- a private redis-server, and a private PostgreSQL cluster (initdb in a temporary directory;
-  without initdb, a throwaway database on --database-url whose backends are sampled from
-  pg_stat_activity), so their CPU is only what Relaygate caused;
+- a private redis-server (append-only file, fsync every second, as docs/deploy.md asks), and a
+  private PostgreSQL cluster (initdb in a temporary directory; without initdb, a throwaway
+  database on --database-url whose backends are sampled from pg_stat_activity), so their CPU
+  is only what Relaygate caused;
 - Relaygate under gunicorn as in production (gunicorn.conf.py: the workers and the
   `drain-usage` worker), access log off;
 - LiteLLM proxy (litellm[proxy]==--litellm-version from PyPI, installed once into
@@ -31,14 +32,20 @@ until Relaygate's usage queue is empty, inside the turn's CPU window: chat-fast'
 paid when the drain stores them. Printed per case: req/s, p50/p99 time to first byte and total,
 the first byte added over the stub's own, CPU ms per answered request ALL IN (utime + stime
 from /proc of each gateway's whole process tree, Relaygate's drain worker, private Redis and
-PostgreSQL included), and failures; then each Relaygate route's CPU/request and req/s as a
-ratio to LiteLLM's for the same protocol. CPU time moves far less than wall time on a shared
-machine: it is the main figure.
+PostgreSQL included), the cores that CPU amounts to over the load's wall time, and failures;
+then each Relaygate route's CPU/request and req/s as a ratio to LiteLLM's for the same
+protocol. CPU time moves far less than wall time on a shared machine: it is the main figure.
+On a loaded machine the scheduler shares the cores among runnable threads, so a gateway with
+many threads (gunicorn's) gets more of them than one with two event loops (uvicorn's): the
+`cores` column shows what each got, and req/s ratios mean little when they differ much.
 
 Then a sustained run (--sustained seconds at --sustained-connections) of `chat-fast` and
 `/v1/chat/completions` (--sustained-routes) and of LiteLLM: req/s while loaded, the usage
 queue's backlog each second (stream length / entries read but not yet stored), how long it
 takes to empty once the load stops, and CPU per request including that tail.
+
+Then --streams clients (default 500) at once each hold one stream through `chat-fast` while
+the upstream takes --stream-seconds to send it, and the completed ones are counted.
 
 At the end every answered request's usage must be stored exactly once: per route (each has its
 own key) the usage events, their distinct request ids and their request count must all equal
@@ -53,9 +60,11 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -78,7 +87,6 @@ from scripts.bench.nginx_stub import NginxStub  # noqa: E402
 from scripts.bench.private_pg import PrivatePostgres  # noqa: E402
 from scripts.bench.procstat import Meter, Tracked  # noqa: E402
 from tests.support.servers import (  # noqa: E402
-    PrivateRedis,
     free_port,
     pg_admin_dsn,
     pg_drop,
@@ -120,6 +128,11 @@ class Figures:
         return self.tally.answered / self.load_seconds if self.load_seconds else 0.0
 
     @property
+    def cores(self) -> float:
+        """CPU seconds per second of load: how much of the machine the gateway got."""
+        return self.cpu_seconds / self.load_seconds if self.load_seconds else 0.0
+
+    @property
     def cpu_ms(self) -> float:
         answered = self.tally.answered
         return 1000 * self.cpu_seconds / answered if answered else float("nan")
@@ -149,6 +162,12 @@ def _arguments() -> argparse.Namespace:
                         help="Relaygate routes of the sustained run (names as printed)")
     parser.add_argument("--drain-timeout", type=float, default=300.0,
                         help="longest wait for the usage queue to empty after load")
+    parser.add_argument("--streams", type=int, default=500,
+                        help="concurrent streams held through chat-fast at the end; 0 skips")
+    parser.add_argument("--stream-seconds", type=float, default=5.0,
+                        help="how long the upstream takes to send each held stream")
+    parser.add_argument("--redis-no-aof", action="store_true",
+                        help="the private Redis without its append-only file")
     parser.add_argument("--idle", type=float, default=5.0,
                         help="seconds Relaygate is measured idle before the load (0 skips)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, and LiteLLM's")
@@ -185,12 +204,13 @@ def _wait_ready(process: subprocess.Popen, url: str, what: str, timeout: float =
     raise SystemExit(f"{what} did not answer {url} within {timeout:g} s")
 
 
-def _start_stub(env: dict, cleanup: list) -> tuple[str, Meter | None]:
+def _start_stub(env: dict, cleanup: list) -> tuple[str, Meter, Callable[[float], None]]:
+    """(base URL, its CPU meter, a switch making each stream take about N seconds)."""
     stub = NginxStub(free_port(), free_port())
     if NginxStub.binary():
         cleanup.append(stub.stop)
         url = stub.start()
-        return url, Meter([stub.pid])
+        return url, Meter([stub.pid]), stub.slow_streams
     print("note: nginx is not installed (Debian: apt-get install -y nginx); the upstream is "
           "scripts/stub_upstream.py, which costs far more CPU per answer than nginx and so "
           "slows every gateway alike on this machine")
@@ -200,7 +220,47 @@ def _start_stub(env: dict, cleanup: list) -> tuple[str, Meter | None]:
     cleanup.append(lambda: (process.terminate(), process.wait(30)))
     url = f"http://127.0.0.1:{port}"
     _wait_ready(process, url + "/__stub/requests", "the stub upstream")
-    return url, Meter([process.pid])
+
+    def slow_streams(seconds: float) -> None:
+        httpx.post(f"{url}/__stub/behaviour", json={"tokenDelay": seconds / 10})
+
+    return url, Meter([process.pid]), slow_streams
+
+
+def _start_redis(args, cleanup: list) -> tuple[str, int]:
+    """A private redis-server: (URL, pid). It appends to a log, fsync every second, as
+    docs/deploy.md asks of a deployment that queues usage (--redis-no-aof: no persistence)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed (Debian: apt-get install redis-server)")
+    directory = tempfile.mkdtemp(prefix="relaygate-bench-redis-")
+    port = free_port()
+    persistence = (["--appendonly", "no"] if args.redis_no_aof else
+                   ["--appendonly", "yes", "--appendfsync", "everysec"])
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", directory,
+         *persistence, "--daemonize", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop() -> None:
+        process.terminate()
+        process.wait(30)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    cleanup.append(stop)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.ping()
+            break
+        except (redis.ConnectionError, redis.BusyLoadingError):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("redis-server did not start") from None
+            time.sleep(0.05)
+    client.close()
+    return url, process.pid
 
 
 def _start_database(args, cleanup: list) -> tuple[str, Meter, str]:
@@ -383,7 +443,7 @@ class Run:
 
 def _header() -> str:
     return (f"{'case':<20}{'req/s':>8}{'ttfb p50':>10}{'ttfb p99':>10}{'total p50':>11}"
-            f"{'total p99':>11}{'+ttfb p50':>11}{'CPU ms/req':>12}{'fail':>6}")
+            f"{'total p99':>11}{'+ttfb p50':>11}{'CPU ms/req':>12}{'cores':>7}{'fail':>6}")
 
 
 def _row(case: Case, figures: Figures, stub_ttfb: float | None) -> str:
@@ -393,7 +453,7 @@ def _row(case: Case, figures: Figures, stub_ttfb: float | None) -> str:
     return (f"{case.name:<20}{figures.rate:>8.0f}{p50:>10.1f}"
             f"{wire.percentile(tally.ttfb, 0.99):>10.1f}{wire.percentile(tally.total, 0.5):>11.1f}"
             f"{wire.percentile(tally.total, 0.99):>11.1f}{added}{figures.cpu_ms:>12.2f}"
-            f"{tally.failures:>6}")
+            f"{figures.cores:>7.2f}{tally.failures:>6}")
 
 
 def _ratios(cases: list[Case], measured: dict[str, Figures], label: str) -> None:
@@ -468,13 +528,29 @@ def _sustained(run: Run, cases: list[Case]) -> None:
         print(f"  {case.name:<20} {figures.rate:6.0f} req/s while loaded, {end_to_end:6.0f} "
               f"answered and stored per s; total p50 {wire.percentile(tally.total, 0.5):.1f} "
               f"p99 {wire.percentile(tally.total, 0.99):.1f} ms; CPU {figures.cpu_ms:.2f} "
-              f"ms/request all in; {tally.failures} failures")
+              f"ms/request all in ({figures.cores:.2f} cores); {tally.failures} failures")
         if gateway.backlog:
             print("    backlog each second under load (stream length/pending): "
                   + " ".join(f"{length}/{pending}" for length, pending in series))
             print(f"    after the load: {' '.join(f'{length}' for length, _ in tail)} -> "
                   f"empty {emptied:.1f} s after the load stopped")
     _ratios(chosen, measured, "sustained")
+
+
+def _held_streams(run: Run, cases: list[Case], slow_streams: Callable[[float], None]) -> None:
+    """N clients at once each holding one stream through chat-fast while the upstream takes
+    --stream-seconds to send it: how many complete."""
+    args = run.args
+    slow_streams(args.stream_seconds)
+    case = next(case for case in cases if case.name == "chat-fast")
+    tally, wall = run.load(case, True, args.streams, 600, limit_each=1)
+    slow_streams(0)
+    print(f"\n{args.streams} concurrent streams through chat-fast, each about "
+          f"{args.stream_seconds:g} s from the upstream: {tally.answered} completed, "
+          f"{tally.failures} failed, {wall:.1f} s")
+    for reason, count in tally.reasons.most_common(5):
+        print(f"  failure x{count}: {reason}")
+    run.drained(run.gateways[RELAYGATE])
 
 
 def _books(database_url: str, cases: list[Case], answered: dict[str, int]) -> bool:
@@ -505,19 +581,18 @@ def main() -> None:
     exit_code = 0
     try:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        stub_url, stub_meter = _start_stub(env, cleanup)
-        private_redis = PrivateRedis().start()
-        cleanup.append(private_redis.stop)
+        stub_url, stub_meter, slow_streams = _start_stub(env, cleanup)
+        redis_url, redis_pid = _start_redis(args, cleanup)
         database_url, database_meter, database_note = _start_database(args, cleanup)
         upgrade(database_url)
-        env.update({"DATABASE_URL": database_url, "REDIS_URL": private_redis.url,
+        env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url,
                     "RELAYGATE_REDIS_PREFIX": PREFIX, "RELAYGATE_SECRET_KEY": SECRET,
                     "RELAYGATE_METRICS_TOKEN": "relaygate-benchmark-metrics",
                     "RELAYGATE_ENV": "production",
                     "RELAYGATE_ADMIN_USERNAME": ADMIN[0], "RELAYGATE_ADMIN_PASSWORD": ADMIN[1],
                     "RELAYGATE_DB_POOL_SIZE": "20", "RELAYGATE_ACCESS_LOG": ""})
         base, gunicorn_pid = _start_relaygate(args, env, cleanup)
-        queue = redis.Redis.from_url(private_redis.url)
+        queue = redis.Redis.from_url(redis_url)
         stream = RedisKeys(PREFIX).usage_stream()
 
         def backlog() -> tuple[int, int]:
@@ -527,19 +602,19 @@ def main() -> None:
             length, pending = pipe.execute()
             return int(length), int(pending["pending"])
 
-        assert private_redis.process is not None
-        relaygate_meter = Meter([gunicorn_pid, private_redis.process.pid] + database_meter.roots,
+        relaygate_meter = Meter([gunicorn_pid, redis_pid] + database_meter.roots,
                                 database_meter.tracked)
-        gateways = {RELAYGATE: Gateway(RELAYGATE, relaygate_meter, backlog)}
-        if stub_meter:
-            gateways[STUB] = Gateway(STUB, stub_meter)
+        gateways = {RELAYGATE: Gateway(RELAYGATE, relaygate_meter, backlog),
+                    STUB: Gateway(STUB, stub_meter)}
         litellm = _start_litellm(args, stub_url, cleanup)
         if litellm:
             gateways[LITELLM] = Gateway(LITELLM, Meter([litellm[1]]))
         keys = _setup(base, stub_url, _relaygate_names())
         cases = _cases(stub_url, base, keys, litellm[0] if litellm else None)
         print(f"Relaygate: gunicorn {args.workers} workers x {args.threads} threads and the "
-              f"drain-usage worker, a private redis-server, {database_note}")
+              f"drain-usage worker, a private redis-server "
+              f"({'no persistence' if args.redis_no_aof else 'appendfsync everysec'}), "
+              f"{database_note}")
         if litellm:
             print(f"LiteLLM {args.litellm_version}: {args.workers} uvicorn workers, no database")
         run = Run(args, gateways)
@@ -555,6 +630,8 @@ def main() -> None:
                 _matrix(run, cases, connections, streamed)
         if args.sustained > 0:
             _sustained(run, cases)
+        if args.streams > 0:
+            _held_streams(run, cases, slow_streams)
         if run.driver_requests:
             print(f"\nload driver: {1000 * run.driver_cpu / run.driver_requests:.3f} ms CPU "
                   "per request (not in any gateway's figure)")
