@@ -590,7 +590,10 @@ def main() -> None:
                     "RELAYGATE_METRICS_TOKEN": "relaygate-benchmark-metrics",
                     "RELAYGATE_ENV": "production",
                     "RELAYGATE_ADMIN_USERNAME": ADMIN[0], "RELAYGATE_ADMIN_PASSWORD": ADMIN[1],
-                    "RELAYGATE_DB_POOL_SIZE": "20", "RELAYGATE_ACCESS_LOG": ""})
+                    "RELAYGATE_DB_POOL_SIZE": "20", "RELAYGATE_ACCESS_LOG": "",
+                    # Every client here is 127.0.0.1: the per-address cap (64 connections per
+                    # worker) would refuse the held streams.
+                    "RELAYGATE_MAX_CONNECTIONS_PER_ADDRESS": "0"})
         base, gunicorn_pid = _start_relaygate(args, env, cleanup)
         queue = redis.Redis.from_url(redis_url)
         stream = RedisKeys(PREFIX).usage_stream()
