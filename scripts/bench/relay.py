@@ -579,6 +579,8 @@ def main() -> None:
           "upstream stub, the load driver and whatever else runs here")
     cleanup: list[Callable] = []
     exit_code = 0
+    # A SIGTERM stops the run through the cleanup below, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         stub_url, stub_meter, slow_streams = _start_stub(env, cleanup)
