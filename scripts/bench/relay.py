@@ -206,8 +206,8 @@ def _wait_ready(process: subprocess.Popen, url: str, what: str, timeout: float =
 
 def _start_stub(env: dict, cleanup: list) -> tuple[str, Meter, Callable[[float], None]]:
     """(base URL, its CPU meter, a switch making each stream take about N seconds)."""
-    stub = NginxStub(free_port(), free_port())
     if NginxStub.binary():
+        stub = NginxStub(free_port(), free_port())
         cleanup.append(stub.stop)
         url = stub.start()
         return url, Meter([stub.pid]), stub.slow_streams
