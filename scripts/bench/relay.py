@@ -217,7 +217,12 @@ def _start_stub(env: dict, cleanup: list) -> tuple[str, Meter, Callable[[float],
     port = free_port()
     process = subprocess.Popen([sys.executable, "scripts/stub_upstream.py", "--port", str(port),
                                 "--tokens", "10"], cwd=ROOT, env=env)
-    cleanup.append(lambda: (process.terminate(), process.wait(30)))
+
+    def stop() -> None:
+        process.terminate()
+        process.wait(30)
+
+    cleanup.append(stop)
     url = f"http://127.0.0.1:{port}"
     _wait_ready(process, url + "/__stub/requests", "the stub upstream")
 
@@ -357,8 +362,9 @@ def _cases(stub_url: str, base: str, keys: dict, litellm_url: str | None) -> lis
         Case("stub anthropic", STUB, "anthropic", f"{stub_url}/v1/messages",
              {"x-api-key": "bench"}, {**BODY, "model": "claude-haiku-4-5-20251001"}),
     ]
-    routes = [(f"{route}", "openai", f"/api/ai/{route}?model={MODEL}", {})
-              for route in ("chat", "chat-optimized", "chat-fast")]
+    routes: list[tuple[str, str, str, dict]] = [
+        (route, "openai", f"/api/ai/{route}?model={MODEL}", {})
+        for route in ("chat", "chat-optimized", "chat-fast")]
     routes += [("v1/chat/completions", "openai", "/v1/chat/completions", {"model": MODEL}),
                ("v1/messages", "anthropic", "/v1/messages", {"model": CLAUDE_MODEL}),
                ("v1/chat->claude", "anthropic", "/v1/chat/completions",
