@@ -376,8 +376,10 @@ def _sustained(run: Run, cases: list[Case]) -> None:
         figures.cpu_seconds = gateway.meter.seconds() - before
         figures.load_seconds, figures.tally = wall, tally
         end_to_end = tally.answered / (wall + emptied) if wall + emptied else 0.0
-        print(f"  {case.name:<20} {figures.rate:6.0f} req/s while loaded, {end_to_end:6.0f} "
-              f"answered and stored per s; total p50 {wire.percentile(tally.total, 0.5):.1f} "
+        stored = (f"{end_to_end:6.0f} answered and stored per s" if gateway.backlog else
+                  "keeps no books")
+        print(f"  {case.name:<20} {figures.rate:6.0f} req/s while loaded, {stored}; "
+              f"total p50 {wire.percentile(tally.total, 0.5):.1f} "
               f"p99 {wire.percentile(tally.total, 0.99):.1f} ms; CPU {figures.cpu_ms:.2f} "
               f"ms/request all in ({figures.cores:.2f} cores); {tally.failures} failures")
         if gateway.backlog:
