@@ -34,14 +34,27 @@ if _made_prometheus_dir:
 
 
 # With Redis, chat-fast (and the `usage` write_behind strategy) queue usage records: the master
-# runs one `drain-usage` worker beside the app so they reach the database, and starts it again
-# whenever it exits (a thread of the master watches it). Set RELAYGATE_DRAIN_USAGE=0 to run the
-# workers elsewhere instead.
-_drain: subprocess.Popen | None = None
+# runs `drain-usage` workers beside the app so they reach the database (RELAYGATE_DRAIN_USAGE of
+# them, 2 by default: they share the stream's consumer group, so a second one takes its share
+# of the backlog when the app keeps one core busy), and starts each again whenever it exits (a
+# thread of the master watches them). Set RELAYGATE_DRAIN_USAGE=0 to run them elsewhere.
+_drains: list[subprocess.Popen] = []
 _drain_lock = threading.Lock()
 _drain_stopping = threading.Event()
 # Seconds before a restart: at once after a long run, longer each time it exits soon after one.
 _DRAIN_RESTART_DELAYS = (0, 1, 2, 5, 10, 30)
+
+
+def _drain_count() -> int:
+    value = os.environ.get("RELAYGATE_DRAIN_USAGE", "2").strip() or "2"
+    try:
+        count = int(value)
+    except ValueError:
+        raise SystemExit(f"RELAYGATE_DRAIN_USAGE must be a number of drain workers (0 for none), "
+                         f"not {value!r}") from None
+    if count < 0:
+        raise SystemExit("RELAYGATE_DRAIN_USAGE must be 0 or more")
+    return count
 
 
 def on_starting(server):
@@ -51,11 +64,12 @@ def on_starting(server):
 
 
 def when_ready(server):
-    global _drain
-    if os.environ.get("REDIS_URL") and os.environ.get("RELAYGATE_DRAIN_USAGE", "1") != "0":
-        _drain = _start_drain()
-        threading.Thread(target=_supervise_drain, args=(server,), name="drain-supervisor",
-                         daemon=True).start()
+    count = _drain_count() if os.environ.get("REDIS_URL") else 0
+    for slot in range(count):
+        with _drain_lock:
+            _drains.append(_start_drain())
+        threading.Thread(target=_supervise_drain, args=(server, slot),
+                         name=f"drain-supervisor-{slot}", daemon=True).start()
 
 
 def _start_drain() -> subprocess.Popen:
@@ -63,24 +77,24 @@ def _start_drain() -> subprocess.Popen:
                             cwd=os.path.dirname(os.path.abspath(__file__)))
 
 
-def _supervise_drain(server):
-    """Start the drain again when it exits while the master serves. The master's own SIGCHLD
+def _supervise_drain(server, slot: int):
+    """Start drain `slot` again when it exits while the master serves. The master's own SIGCHLD
     handler may reap it first; Popen.poll() then answers 0 (its status is lost, not its end)."""
-    global _drain
     quick_exits, started = 0, time.monotonic()
     while not _drain_stopping.wait(0.5):
         with _drain_lock:
-            if _drain_stopping.is_set() or not server.LISTENERS or _drain.poll() is None:
+            drain = _drains[slot]
+            if _drain_stopping.is_set() or not server.LISTENERS or drain.poll() is None:
                 continue
             quick_exits = quick_exits + 1 if time.monotonic() - started < 60 else 0
             delay = _DRAIN_RESTART_DELAYS[min(quick_exits, len(_DRAIN_RESTART_DELAYS) - 1)]
             server.log.error("drain-usage (pid %s) stopped; starting it again in %s s",
-                             _drain.pid, delay)
+                             drain.pid, delay)
         if _drain_stopping.wait(delay):
             return
         with _drain_lock:
             if not _drain_stopping.is_set():
-                _drain, started = _start_drain(), time.monotonic()
+                _drains[slot], started = _start_drain(), time.monotonic()
 
 
 # On SIGTERM a worker lets open streams finish for graceful_timeout; this many seconds before it
@@ -122,12 +136,14 @@ def child_exit(server, worker):
 def on_exit(server):
     _drain_stopping.set()
     with _drain_lock:
-        if _drain is not None and _drain.poll() is None:
-            # It stores what is waiting, then stops (drain-usage on SIGTERM).
-            _drain.terminate()
+        running = [drain for drain in _drains if drain.poll() is None]
+        # Each stores what is waiting, then stops (drain-usage on SIGTERM).
+        for drain in running:
+            drain.terminate()
+        for drain in running:
             try:
-                _drain.wait(30)
+                drain.wait(30)
             except subprocess.TimeoutExpired:
-                _drain.kill()
+                drain.kill()
     if _made_prometheus_dir:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
