@@ -26,7 +26,13 @@ from app.providers.anthropic import AnthropicClient
 from app.providers.base import ChatRequest, ProviderError
 from app.providers.forwarding import forwarded_headers
 from app.services.accounts.scheduler import NoAccountAvailable
-from app.services.chat.native import PROTOCOL_PROVIDERS, AnthropicNative, OpenAINative, wants_usage
+from app.services.chat.native import (
+    PROTOCOL_PROVIDERS,
+    AnthropicNative,
+    OpenAINative,
+    ResponsesNative,
+    wants_usage,
+)
 from app.services.chat.service import ChatAnswer, ChatService, RelayStream, check_model
 from app.services.chat.session_key import session_key
 from app.services.chat.translation import (
@@ -44,6 +50,13 @@ _NAMED = {"model", "messages", "system", "max_tokens", "temperature", "stream"}
 
 
 def _request(model: str, body: dict, headers: dict, *, native: bool) -> ChatRequest:
+    if "input" in body and "messages" not in body:  # a Responses body: its prompt, to estimate
+        prompt = body["input"]
+        return ChatRequest(model=model, messages=prompt if isinstance(prompt, list)
+                           else [{"content": prompt}], system=body.get("instructions"),
+                           max_tokens=body.get("max_output_tokens"),
+                           stream=bool(body.get("stream")),
+                           extra={"tools": body.get("tools")}, headers=headers)
     return ChatRequest(
         model=model, messages=body.get("messages") or [], system=body.get("system"),
         max_tokens=body.get("max_tokens"), temperature=body.get("temperature"),
@@ -56,7 +69,8 @@ def _request(model: str, body: dict, headers: dict, *, native: bool) -> ChatRequ
 # field for it): the one thing translation may drop.
 DROPPED_HEADER = "x-relaygate-dropped"
 # client protocol -> the providers its route reaches (natively or translated)
-_REACHES = {"openai": None, "anthropic": tuple(PROVIDER_FORMATS)}
+_REACHES = {"openai": None, "anthropic": tuple(PROVIDER_FORMATS),
+            "responses": tuple(PROVIDER_FORMATS)}
 
 
 @dataclass
@@ -83,14 +97,23 @@ class ProtocolRelay:
         native = ticket.provider in PROTOCOL_PROVIDERS[protocol]
         forwarded = forwarded_headers(headers.items())
         request = _request(body["model"], body, forwarded, native=native)
-        translation = None
-        if not native and translates(protocol, ticket.provider):
+        translation, accounts = None, None
+        if protocol == "responses" and ticket.provider == "openai":
+            # Relayed as sent to an account that serves Responses, translated for the others.
+            request.responses = body
+            request.native, translation, accounts = self._responses(ticket, body)
+        elif not native and translates(protocol, ticket.provider):
             request.native, translation = self._translate(ticket, protocol, body)
             # The client's protocol headers mean nothing to another provider; who it is does.
             request.headers = {name: value for name, value in forwarded.items()
                                if name == "user-agent"}
-        call = chat.open(ticket, request)
-        form = _form(protocol, body, ticket, native, translation)
+        call = chat.open(ticket, request, accounts=accounts)
+        if request.responses is not None and call.account.supports_responses:
+            translation = None
+            form: ResponsesNative | TranslatedFormat | OpenAIFormat | OpenAINative \
+                | AnthropicNative = ResponsesNative()
+        else:
+            form = _form(protocol, body, ticket, native, translation)
         answer = ProtocolAnswer(request_id=ticket.request_id)
         if request.stream:
             answer.stream = RelayStream(chat, ticket, call, form)
@@ -100,6 +123,18 @@ class ProtocolRelay:
         if translation is not None and translation.dropped:
             answer.headers[DROPPED_HEADER] = ",".join(sorted(translation.dropped))
         return answer
+
+    def _responses(self, ticket, body: dict):
+        """A Responses request for OpenAI accounts: its chat completions translation for the
+        accounts without `supportsResponses`. When it cannot be translated, only accounts
+        with the flag may serve it (the ids answered), and with none the 400 stands."""
+        try:
+            return (*translate_request("responses", "openai", body), None)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            accounts = self.chat.responses_accounts(ticket)
+            if not accounts:
+                self._translate(ticket, "responses", body)  # raises the 400 naming the member
+            return None, None, accounts
 
     def _translate(self, ticket, protocol: str, body: dict) -> tuple[dict, Translation]:
         """The provider's body and the translation. A request that cannot be translated is a

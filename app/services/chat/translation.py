@@ -14,15 +14,16 @@ import time
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from app.protocols import anthropic_messages, openai_chat
+from app.protocols import anthropic_messages, openai_chat, openai_responses
 from app.protocols.names import ToolNames
 from app.protocols.neutral import BlockStart, End, Thinking
 from app.providers.base import ProviderError, StreamEvent
-from app.services.chat.native import AnthropicNative, OpenAINative, wants_usage
+from app.services.chat.native import AnthropicNative, OpenAINative, responses_error, wants_usage
 from app.services.chat.wire import sse
 
 # client protocol -> its format; account provider -> the format its accounts speak
-CLIENT_FORMATS = {"openai": openai_chat, "anthropic": anthropic_messages}
+CLIENT_FORMATS = {"openai": openai_chat, "anthropic": anthropic_messages,
+                  "responses": openai_responses}
 PROVIDER_FORMATS = {"claude": anthropic_messages, "openai": openai_chat}
 
 
@@ -86,6 +87,8 @@ class TranslatedFormat:
         return "".join(out)
 
     def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
+        if self.translation.client is openai_responses:
+            return responses_error(code, message, self.encoder.sequence)
         return self._native.error(code, message, cause)
 
     def usage(self, summary: dict) -> str:
