@@ -10,7 +10,9 @@ client, relaying or translating the answer) and never the stub's. Cases are inte
 request each in turn, so drift in the shared machine's load falls on all alike. Prints the
 median and p90 per case and what translation adds at the median. Then the translation's own
 work alone, without the noise of the rest: the request translated and a 16-token stream of
-the stub's events rewritten, timed per request over many runs.
+the stub's events rewritten, timed per request over many runs. The Responses API (Codex's
+shape) on an OpenAI-compatible account without `supportsResponses` is translated to chat
+completions and measured beside OpenAI's own chat completions on the same account.
 """
 
 from __future__ import annotations
@@ -39,7 +41,15 @@ ASK = [{"role": "user", "content": "benchmark me"}]
 CASES = [("anthropic -> claude", "/v1/messages", CLAUDE, False),
          ("openai -> claude", "/v1/chat/completions", CLAUDE, True),
          ("openai -> openai", "/v1/chat/completions", GPT, False),
-         ("anthropic -> openai", "/v1/messages", GPT, True)]
+         ("anthropic -> openai", "/v1/messages", GPT, True),
+         ("responses -> openai", "/v1/responses", GPT, True)]
+
+
+def _body(route: str, model: str, stream: bool) -> dict:
+    if route == "/v1/responses":  # Codex's shape, translated to chat completions
+        return {"model": model, "input": ASK[0]["content"], "max_output_tokens": 16,
+                "store": False, "stream": stream}
+    return {"model": model, "messages": ASK, "max_tokens": 16, "stream": stream}
 
 
 def _arguments() -> argparse.Namespace:
@@ -85,8 +95,7 @@ def main() -> None:
             for round_ in range(args.requests + 30):  # the first 30 warm caches and pools
                 for case_name, route, model, _ in CASES:
                     for stream in (False, True):
-                        body = {"model": model, "messages": ASK, "max_tokens": 16,
-                                "stream": stream}
+                        body = _body(route, model, stream)
                         took = _one(client, route, body, headers)
                         if round_ >= 30:
                             spent.setdefault((case_name, stream), []).append(took)
@@ -102,7 +111,8 @@ def main() -> None:
               f"{statistics.quantiles(values, n=10)[-1] * 1000:>8.2f}")
     for stream in (False, True):
         for translated, native in (("openai -> claude", "anthropic -> claude"),
-                                   ("anthropic -> openai", "openai -> openai")):
+                                   ("anthropic -> openai", "openai -> openai"),
+                                   ("responses -> openai", "openai -> openai")):
             added = (statistics.median(spent[(translated, stream)])
                      - statistics.median(spent[(native, stream)])) * 1000
             print(f"  {translated} adds {added:+.2f} ms at the median over {native} "
@@ -115,8 +125,9 @@ def _translation_alone(runs: int = 3000) -> None:
     import json
 
     for protocol, provider, reply_class in (("openai", "claude", AnthropicReply),
-                                            ("anthropic", "openai", OpenAIReply)):
-        body = {"model": "m", "messages": ASK, "max_tokens": 16, "stream": True}
+                                            ("anthropic", "openai", OpenAIReply),
+                                            ("responses", "openai", OpenAIReply)):
+        body = _body("/v1/responses" if protocol == "responses" else "", "m", True)
         upstream_body = translate_request(protocol, provider, body)[0]
         reply = reply_class("m", upstream_body, {}, 16)
         events = [*reply.opening(), *(e for i in range(16) for e in reply.token_events(i)),
