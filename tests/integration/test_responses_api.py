@@ -165,6 +165,7 @@ def test_a_two_turn_tool_round_trip_completes_with_the_call_id_kept(gateway, tar
     assert [e["estimated"] for e in gateway.events()] == [False, False]
 
 
+@pytest.mark.parametrize("target", ["chat", "claude"])
 @pytest.mark.parametrize("member, value, named", [
     ("previous_response_id", "resp_1", "previous_response_id"),
     ("store", True, "store"),
@@ -174,8 +175,6 @@ def test_a_two_turn_tool_round_trip_completes_with_the_call_id_kept(gateway, tar
 ])
 def test_what_needs_state_or_openais_own_tools_is_a_400_naming_it_and_nothing_is_spent(
         gateway, target, member, value, named):
-    if target == "passthrough":
-        pytest.skip("an account serving Responses takes these itself")
     key = gateway.new_key(requestsPerMinute=1)
     with pytest.raises(openai.BadRequestError) as raised:
         sdk(gateway, key).responses.create(model=TARGETS[target][0], input="hi",
@@ -188,9 +187,8 @@ def test_what_needs_state_or_openais_own_tools_is_a_400_naming_it_and_nothing_is
                                               input="hi").output_text == ANSWER
 
 
+@pytest.mark.parametrize("target", ["passthrough"])
 def test_an_account_serving_responses_gets_the_stateful_members_as_sent(gateway, target):
-    if target != "passthrough":
-        pytest.skip("only an account serving Responses keeps state")
     sdk(gateway).responses.create(model=GPT, input="hi", previous_response_id="resp_1",
                                   store=True, tools=[{"type": "web_search"}])
     body = gateway.chats()[0]["body"]
@@ -198,9 +196,8 @@ def test_an_account_serving_responses_gets_the_stateful_members_as_sent(gateway,
         "resp_1", True, [{"type": "web_search"}])
 
 
+@pytest.mark.parametrize("target", ["chat", "claude"])
 def test_a_reasoning_summary_is_dropped_and_named(gateway, target):
-    if target == "passthrough":
-        pytest.skip("passed through, the account answers its own summary")
     gateway.stub.set_behaviour(thinking="secret musings here")
     response, _, raw = ask(gateway, target, True, reasoning={"effort": "low",
                                                              "summary": "auto"})
@@ -238,3 +235,29 @@ def test_the_other_paths_reach_the_same_route(gateway, target):
         assert client.responses.create(model=TARGETS[target][0],
                                        input="hi").output_text == ANSWER
     assert len(gateway.events()) == 2
+
+
+@pytest.fixture
+def mixed(app, stub_upstream):
+    """Two OpenAI-compatible accounts of equal priority: one serves Responses, one does not."""
+    for gateway in serve(app, stub_upstream):
+        for name, flagged in (("acct-flagged", True), ("acct-plain", False)):
+            add_account(gateway.client, gateway.admin, stub_upstream, name,
+                        baseUrl=stub_upstream.url + "/v1", supportsResponses=flagged)
+        yield gateway
+
+
+def test_each_account_is_reached_its_own_way_and_the_untranslatable_only_where_served(
+        mixed):
+    for n in range(4):  # different conversations (one would stick to its account)
+        assert sdk(mixed).responses.create(model=GPT, input=f"hi {n}").output_text == ANSWER
+    reached = {(entry["credential"], entry["path"]) for entry in mixed.chats()}
+    assert reached == {("acct-flagged", "/v1/responses"),
+                       ("acct-plain", "/v1/chat/completions")}
+    before = len(mixed.chats())
+    for n in range(4):
+        sdk(mixed).responses.create(model=GPT, input=f"hi {n}",
+                                    tools=[{"type": "web_search"}])
+    assert {(entry["credential"], entry["path"]) for entry in mixed.chats()[before:]} == {
+        ("acct-flagged", "/v1/responses")}
+    assert len(mixed.events()) == 8
