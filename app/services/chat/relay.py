@@ -1,4 +1,5 @@
-"""ProtocolRelay: the client-protocol routes (Anthropic Messages, OpenAI chat completions).
+"""ProtocolRelay: the client-protocol routes (Anthropic Messages, OpenAI chat completions, the
+Responses API).
 
 They run chat-fast's checks and books (ChatService: the key's permissions and limits, the plan
 quota hold, failover before the first byte, usage recorded once), and relay faithfully when
@@ -11,6 +12,11 @@ OpenAI-compatible one) the request is translated (chat/translation.py, app/proto
 the provider's own format and goes the same way; its answer comes back in the client's. An
 OpenAI client on a Gemini account keeps the text-only answer (wire.OpenAIFormat) until the
 Gemini format exists; an Anthropic client there is refused.
+
+A Responses API request is native only to the OpenAI-compatible accounts flagged
+`supportsResponses`, which is known once an account is leased: it carries both its own body
+(relayed as sent to such an account) and its chat completions translation (for the others),
+and its answer's form follows the account that took it.
 """
 
 from __future__ import annotations
