@@ -180,6 +180,14 @@ def _format(text: Any) -> dict | None:
     raise Untranslatable("text.format.type", f"{kind!r}")
 
 
+def field_named(target_field: str) -> str:
+    """The client's name for a member a target refused by its chat-completions name (the
+    neutral form's), so the 400 names what the client sent."""
+    if target_field == "response_format":
+        return "text.format"
+    return "input" if target_field.startswith("messages[") else target_field
+
+
 # -- answers --------------------------------------------------------------------------------
 
 def usage_from_neutral(usage: Usage) -> dict[str, Any]:

@@ -261,3 +261,19 @@ def test_each_account_is_reached_its_own_way_and_the_untranslatable_only_where_s
     assert {(entry["credential"], entry["path"]) for entry in mixed.chats()[before:]} == {
         ("acct-flagged", "/v1/responses")}
     assert len(mixed.events()) == 8
+
+
+def test_json_mode_for_claude_is_a_400_naming_text_format(gateway, target):
+    if target != "claude":
+        response = sdk(gateway).responses.create(
+            model=TARGETS[target][0], input="hi", text={"format": {"type": "json_object"}})
+        assert response.output_text == ANSWER
+        sent = gateway.chats()[0]["body"]
+        assert sent.get("response_format", sent.get("text", {}).get("format")) == {
+            "type": "json_object"}
+        return
+    with pytest.raises(openai.BadRequestError) as raised:
+        sdk(gateway).responses.create(model=CLAUDE, input="hi",
+                                      text={"format": {"type": "json_object"}})
+    assert (raised.value.code, raised.value.param) == ("UNTRANSLATABLE", "text.format")
+    assert gateway.chats() == [] and gateway.events() == []

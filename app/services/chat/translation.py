@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from app.protocols import anthropic_messages, openai_chat, openai_responses
+from app.protocols import Untranslatable, anthropic_messages, openai_chat, openai_responses
 from app.protocols.names import ToolNames
 from app.protocols.neutral import BlockStart, End, Thinking
 from app.providers.base import ProviderError, StreamEvent
@@ -54,7 +54,13 @@ def translate_request(protocol: str, provider: str, body: dict) -> tuple[dict, T
     if neutral.thinking_budget and not client.CARRIES_THINKING:
         # Asked for, so announced before a stream starts: the answer's thinking is left out.
         translation.dropped.add("thinking")
-    return target.request_from_neutral(neutral), translation
+    try:
+        return target.request_from_neutral(neutral), translation
+    except Untranslatable as refused:  # named as the client's format names it, if it differs
+        rename = getattr(client, "field_named", None)
+        if rename is None:
+            raise
+        raise Untranslatable(rename(refused.field), refused.why) from refused
 
 
 class TranslatedFormat:
