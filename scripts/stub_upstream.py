@@ -43,6 +43,8 @@ SENTENCE = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog
 # Every request's headers and JSON body are in the log (GET /__stub/requests, .requests()).
 # A generateContent body that is no valid Gemini request (unknown members, roles other than
 # user/model, parts without exactly one kind of data...) gets Gemini's 400 INVALID_ARGUMENT.
+# POST .../v1/responses answers in OpenAI's Responses API (ResponsesReply): text, or with toolCall
+# a function call, as one `response` or its SSE events; usage as Responses counts it.
 # POST .../v1/messages/count_tokens answers {"input_tokens": words of the prompt}.
 # OpenAI replies honour `n` and Gemini's `candidateCount` (identical choices, all counted in
 # the usage); OpenAI reports a stream's usage only when the request's
@@ -535,6 +537,99 @@ def _gemini_part_problem(part: dict) -> str | None:
     return None
 
 
+class ResponsesReply(OpenAIReply):
+    """OpenAI's Responses API: a `response` object, or its SSE events from `response.created`
+    to `response.completed` (usage there), each numbered; a text message item, or with
+    `toolCall` a function_call item whose arguments stream (the JSON {"q": reply} with
+    `jsonArguments`)."""
+
+    error_event = "error"
+
+    def __init__(self, model: str, body: dict, behaviour: dict, default_tokens: int) -> None:
+        super().__init__(model, {**body, "n": 1}, behaviour, default_tokens)
+        self.input_tokens = count_words(body.get("input")) + count_words(
+            body.get("instructions"))
+        self.include_usage = True  # a Responses stream always ends with its usage
+        self.sequence = 0
+
+    def token_limit(self, body: dict) -> int | None:
+        return body.get("max_output_tokens")
+
+    def usage(self, sent: int) -> dict:
+        # Responses counts cached tokens inside input_tokens, as chat completions do.
+        prompt = self.input_tokens + self.cache_read
+        return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": self.cache_read},
+                "output_tokens": sent, "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": prompt + sent}
+
+    def item(self, done: bool) -> dict:
+        status = "completed" if done else "in_progress"
+        if self.tool:
+            arguments = "".join(map(self.argument_piece, range(len(self.tokens))))
+            return {"id": "fc_stub", "type": "function_call", "status": status,
+                    "call_id": "call_stub", "name": self.tool,
+                    "arguments": arguments if done else ""}
+        content = [{"type": "output_text", "text": "".join(self.tokens), "annotations": []}]
+        return {"id": "msg_stub", "type": "message", "role": "assistant", "status": status,
+                "content": content if done else []}
+
+    def response(self, done: bool) -> dict:
+        body = {"id": "resp_stub", "object": "response", "created_at": 1700000000,
+                "model": self.model, "status": "completed" if done else "in_progress",
+                "output": [self.item(True)] if done else [], "usage": None}
+        if done and self.reports_usage:
+            body["usage"] = self.usage(len(self.tokens))
+        return body
+
+    def complete(self) -> dict:
+        return self.response(True)
+
+    def event(self, kind: str, **members: Any) -> tuple[str, dict]:
+        self.sequence += 1
+        return kind, {"type": kind, "sequence_number": self.sequence - 1, **members}
+
+    def opening(self) -> list[tuple[str | None, Any]]:
+        events = [self.event("response.created", response=self.response(False)),
+                  self.event("response.in_progress", response=self.response(False)),
+                  self.event("response.output_item.added", output_index=0,
+                             item=self.item(False))]
+        if not self.tool:
+            events.append(self.event("response.content_part.added", item_id="msg_stub",
+                                     output_index=0, content_index=0,
+                                     part={"type": "output_text", "text": "",
+                                           "annotations": []}))
+        return events  # type: ignore[return-value]
+
+    def token(self, index: int) -> tuple[str | None, Any]:
+        if self.tool:
+            return self.event("response.function_call_arguments.delta", item_id="fc_stub",
+                              output_index=0, delta=self.argument_piece(index))
+        return self.event("response.output_text.delta", item_id="msg_stub", output_index=0,
+                          content_index=0, delta=self.tokens[index], logprobs=[])
+
+    def token_events(self, index: int) -> list[tuple[str | None, Any]]:
+        return [self.token(index)]
+
+    def closing(self) -> list[tuple[str | None, Any]]:
+        done = self.item(True)
+        if self.tool:
+            events = [self.event("response.function_call_arguments.done", item_id="fc_stub",
+                                 output_index=0, arguments=done["arguments"])]
+        else:
+            events = [self.event("response.output_text.done", item_id="msg_stub",
+                                 output_index=0, content_index=0, text=done["content"][0]["text"]),
+                      self.event("response.content_part.done", item_id="msg_stub",
+                                 output_index=0, content_index=0, part=done["content"][0])]
+        events += [self.event("response.output_item.done", output_index=0, item=done),
+                   self.event("response.completed", response=self.response(True))]
+        return events  # type: ignore[return-value]
+
+    @staticmethod
+    def error_body(status: int, message: str, retry_after: float | None) -> dict:
+        body = OpenAIReply.error_body(status, message, retry_after)
+        return body
+
+
 class StubState:
     """Behaviours, the request log and spent refresh tokens, shared by all handler threads."""
 
@@ -631,6 +726,8 @@ class StubHandler(BaseHTTPRequestHandler):
             self.send_json(200, {"ok": True})
         elif path == "/oauth/token":
             self.refresh_token(body)
+        elif path.endswith("/responses"):
+            self.chat(ResponsesReply, body.get("model", ""), body, bool(body.get("stream")))
         elif path.endswith("/chat/completions"):
             self.chat(OpenAIReply, body.get("model", ""), body, bool(body.get("stream")))
         elif path.endswith("/v1/messages/count_tokens"):

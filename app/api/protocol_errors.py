@@ -104,6 +104,8 @@ _SCHEMAS = {"anthropic": AnthropicErrorSchema, "openai": OpenAIErrorSchema}
 def protocol_of(path: str) -> tuple[str, ...]:
     """The error shapes a client-protocol path answers in (none for the REST API): /v1/models
     answers in Anthropic's when the request carries `anthropic-version`, else OpenAI's."""
+    if path.startswith(("/v1/responses", "/openai/")):
+        return ("openai",)
     tail = path.split("/v1/", 1)[1] if "/v1/" in path else None
     if tail is None or not path.startswith(("/v1/", "/api/v1/", "/claude/v1/")):
         return ()

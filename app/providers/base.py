@@ -25,6 +25,8 @@ class ProviderAccount:
     connect_timeout: float = 10.0
     # Read timeout is the longest silence between two chunks, not a cap on the whole answer.
     read_timeout: float = 600.0
+    # An OpenAI-compatible upstream that also serves the Responses API (/responses).
+    supports_responses: bool = False
 
 
 @dataclass
@@ -45,6 +47,9 @@ class ChatRequest:
     # gateway's own members replaced), with the client headers it may forward.
     native: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # A client's Responses API body: sent as-is (but for `model` and `stream`) to an account
+    # that speaks it; any other account gets `native` (its translation) instead.
+    responses: dict[str, Any] | None = None
 
 
 @dataclass

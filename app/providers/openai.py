@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from app.providers.base import ChatRequest, ChatResult, StreamEvent, Usage
@@ -9,21 +10,41 @@ from app.providers.client import ProviderClient
 from app.providers.errors import error_from_event
 from app.providers.estimate import Delivered
 from app.providers.payloads import merge_extra, native_payload
-from app.providers.streaming import event_json
+from app.providers.responses_api import ResponsesEventParser, responses_result
+from app.providers.streaming import EventParser, ProviderStream, event_json
 
 
 class OpenAIClient(ProviderClient):
+    """Chat completions; a Responses API body (`request.responses`) goes to `/responses` as
+    sent when the account serves that API (its `supports_responses`)."""
+
     # Like the OpenAI SDK, the base URL already ends in the API version.
     default_base_url = "https://api.openai.com/v1"
+    _responses = False  # this call is a Responses one (set as it starts)
+
+    def speaks_responses(self, request: ChatRequest) -> bool:
+        return request.responses is not None and self.account.supports_responses
 
     def url(self, request: ChatRequest, *, stream: bool) -> str:
+        if self.speaks_responses(request):
+            return f"{self.base_url}/responses"
         return f"{self.base_url}/chat/completions"
+
+    def complete(self, request: ChatRequest) -> ChatResult:
+        self._responses = self.speaks_responses(request)
+        return super().complete(request)
+
+    def stream(self, request: ChatRequest) -> ProviderStream:
+        self._responses = self.speaks_responses(request)
+        return super().stream(request)
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.account.access_token or self.account.api_key}"}
 
     def payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         payload: dict[str, Any]
+        if self.speaks_responses(request):
+            return native_payload(replace(request, native=request.responses), stream=stream)
         if request.native is not None:
             payload = native_payload(request, stream=stream)
             if stream:
@@ -50,6 +71,8 @@ class OpenAIClient(ProviderClient):
         return payload
 
     def parse_result(self, raw: dict[str, Any]) -> ChatResult:
+        if self._responses:
+            return responses_result(raw)
         choices = raw.get("choices") or [{}]
         text = (choices[0].get("message") or {}).get("content") or ""
         delivered = Delivered()
@@ -58,7 +81,9 @@ class OpenAIClient(ProviderClient):
         return ChatResult(text=text, usage=openai_usage(raw.get("usage")), raw=raw,
                           usage_final=bool(raw.get("usage")), delivered_chars=delivered.chars)
 
-    def new_event_parser(self) -> OpenAIEventParser:
+    def new_event_parser(self) -> EventParser:
+        if self._responses:
+            return ResponsesEventParser()
         return OpenAIEventParser()
 
 

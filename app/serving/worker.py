@@ -18,6 +18,10 @@ line and stall hold every thread, health probes included. This worker:
 
 TLS and HTTP/2 prior-knowledge listeners keep gthread's own handling: terminate TLS at the
 proxy in front (the documented deployment binds plain HTTP).
+
+gunicorn drops header names holding an underscore (they would share an environ name with their
+hyphenated twin); Codex CLI's `session_id` and `conversation_id`, which name its conversation
+for sticky sessions, are read as their hyphenated spelling instead (`SessionHeaders`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import time
 from collections import Counter, deque
 
 from gunicorn.http.errors import NoMoreData
+from gunicorn.http.message import Request
+from gunicorn.http.parser import RequestParser
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import TConn, ThreadWorker
@@ -86,6 +92,18 @@ class DeadlineUnreader(SocketUnreader):
             self.sock.settimeout(prior)
 
 
+class SessionHeaders(Request):
+    """A request whose `session_id` / `conversation_id` headers arrive as `session-id` /
+    `conversation-id`: harmless names the app reads for sticky sessions alone, unlike the
+    proxy headers the underscore rule protects."""
+
+    RENAMED = {"SESSION_ID": "SESSION-ID", "CONVERSATION_ID": "CONVERSATION-ID"}
+
+    def _apply_header_policy(self, name, value, *args, **kwargs):
+        return super()._apply_header_policy(self.RENAMED.get(name, name), value, *args,
+                                            **kwargs)
+
+
 class GuardedConn(TConn):
     def __init__(self, cfg, sock, client, server, release):
         super().__init__(cfg, sock, client, server)
@@ -95,6 +113,11 @@ class GuardedConn(TConn):
         self.header_deadline = 0.0
         self.guarded = False  # whether the event loop reads its headers (not TLS, not h2)
         self._release = release
+
+    def init(self):
+        super().init()
+        if isinstance(self.parser, RequestParser):
+            self.parser.mesg_class = SessionHeaders
 
     def close(self, graceful=False):
         self._release(self)

@@ -12,6 +12,9 @@ median and p90 per case and what translation adds at the median (a Gemini accoun
 the passthrough of the same client route). Then the translation's own work alone, without the
 noise of the rest: the request translated and a 16-token stream of the stub's events
 rewritten, timed per request over many runs.
+The Responses API (Codex's shape) on an OpenAI-compatible account without
+`supportsResponses` is translated to chat completions and measured beside OpenAI's own chat
+completions on the same account.
 """
 
 from __future__ import annotations
@@ -47,10 +50,19 @@ CASES = [("anthropic -> claude", "/v1/messages", CLAUDE, False),
          ("openai -> openai", "/v1/chat/completions", GPT, False),
          ("anthropic -> openai", "/v1/messages", GPT, True),
          ("openai -> gemini", "/v1/chat/completions", GEMINI, True),
-         ("anthropic -> gemini", "/v1/messages", GEMINI, True)]
+         ("anthropic -> gemini", "/v1/messages", GEMINI, True),
+         ("responses -> openai", "/v1/responses", GPT, True)]
 # translated case -> the passthrough case of the same client route it is compared with
 BESIDE = [("openai -> claude", "anthropic -> claude"), ("anthropic -> openai", "openai -> openai"),
-          ("openai -> gemini", "openai -> openai"), ("anthropic -> gemini", "anthropic -> claude")]
+          ("openai -> gemini", "openai -> openai"), ("anthropic -> gemini", "anthropic -> claude"),
+          ("responses -> openai", "openai -> openai")]
+
+
+def _body(route: str, model: str, stream: bool) -> dict:
+    if route == "/v1/responses":  # Codex's shape, translated to chat completions
+        return {"model": model, "input": ASK[0]["content"], "max_output_tokens": 16,
+                "store": False, "stream": stream}
+    return {"model": model, "messages": ASK, "max_tokens": 16, "stream": stream}
 
 
 def _arguments() -> argparse.Namespace:
@@ -97,8 +109,7 @@ def main() -> None:
             for round_ in range(args.requests + 30):  # the first 30 warm caches and pools
                 for case_name, route, model, _ in CASES:
                     for stream in (False, True):
-                        body = {"model": model, "messages": ASK, "max_tokens": 16,
-                                "stream": stream}
+                        body = _body(route, model, stream)
                         took = _one(client, route, body, headers)
                         if round_ >= 30:
                             spent.setdefault((case_name, stream), []).append(took)
@@ -128,8 +139,9 @@ def _translation_alone(runs: int = 3000) -> None:
     for protocol, provider, reply_class in (("openai", "claude", AnthropicReply),
                                             ("anthropic", "openai", OpenAIReply),
                                             ("openai", "gemini", GeminiReply),
-                                            ("anthropic", "gemini", GeminiReply)):
-        body = {"model": "m", "messages": ASK, "max_tokens": 16, "stream": True}
+                                            ("anthropic", "gemini", GeminiReply),
+                                            ("responses", "openai", OpenAIReply)):
+        body = _body("/v1/responses" if protocol == "responses" else "", "m", True)
         upstream_body = translate_request(protocol, provider, body)[0]
         reply = reply_class("m", upstream_body, {}, 16)
         events = [*reply.opening(), *(e for i in range(16) for e in reply.token_events(i)),

@@ -250,3 +250,21 @@ def test_the_openapi_document_lists_every_account_route(client):
     paths = client.get("/openapi.json").json["paths"]
     assert {"/api/accounts", "/api/accounts/available", "/api/accounts/{account_id}",
             "/api/accounts/{account_id}/refresh", "/api/accounts/{account_id}/status"} <= set(paths)
+
+
+def test_the_supports_responses_flag_defaults_off_and_is_set_shown_and_changed(
+        client, admin_headers, create):
+    plain = create(api_key_body(name="plain"))
+    flagged = create(api_key_body(name="flagged", supportsResponses=True))
+    shown = {a["name"]: a["supportsResponses"]
+             for a in client.get("/api/accounts", headers=admin_headers).json["data"]["accounts"]}
+    assert shown == {"plain": False, "flagged": True}
+    changed = client.patch(f"/api/accounts/{plain['id']}", json={"supportsResponses": True},
+                           headers=admin_headers)
+    assert changed.status_code == 200, changed.json
+    refused = client.patch(f"/api/accounts/{flagged['id']}",
+                           json={"supportsResponses": "maybe"}, headers=admin_headers)
+    assert refused.status_code == 422
+    shown = {a["name"]: a["supportsResponses"]
+             for a in client.get("/api/accounts", headers=admin_headers).json["data"]["accounts"]}
+    assert shown == {"plain": True, "flagged": True}

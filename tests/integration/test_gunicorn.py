@@ -1,10 +1,12 @@
 """Production shape: `alembic upgrade heads && gunicorn wsgi:app` on PostgreSQL and Redis."""
 
+import hashlib
 import os
 import time
 import uuid
 
 import httpx
+import redis
 
 from tests.support.apps import PG_URL
 from tests.support.http import serve_with_gunicorn
@@ -53,6 +55,16 @@ def test_gunicorn_serves_the_api_on_postgres_and_redis(pg_database, redis_server
                 break
             time.sleep(0.2)
         assert usage["data"]["usage"]["totalRequests"] == 1
+        # Codex names its conversation in `session_id`, which gunicorn would drop (an
+        # underscore): it arrives, and binds the conversation to the account that answered.
+        codex = httpx.post(base + "/v1/responses", json={"model": "openai/gpt-4o-mini",
+                                                          "input": "hi", "store": False},
+                           headers={"x-api-key": key["data"]["apiKey"],
+                                    "session_id": "codex-g"})
+        assert codex.status_code == 200, codex.text
+        bound = hashlib.sha256(b"session:codex-g").hexdigest()
+        sticky = f"{redis_prefix}sticky:{key['data']['id']}:{bound}"
+        assert redis.Redis.from_url(redis_server_url).exists(sticky)
         httpx.delete(base + f"/api/keys/{key['data']['id']}", headers=headers)
         for _ in range(4):
             me = httpx.get(base + "/api/keys/me", headers={"x-api-key": key["data"]["apiKey"]})

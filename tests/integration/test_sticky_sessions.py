@@ -163,3 +163,38 @@ def test_with_redis_down_bindings_live_in_the_database(postgres_url, private_red
         assert sticky.binding("key-d", "session:d").account_id == "account-d"
     finally:
         services_of(app).engine.dispose()
+
+
+def codex(sdk, conversation: str, **headers) -> None:
+    """A Codex CLI turn: Responses, its conversation id as prompt_cache_key and headers."""
+    sdk.responses.create(model=MODEL, instructions="You are Codex.", input="hello",
+                         store=False, prompt_cache_key=conversation,
+                         extra_headers={"session_id": conversation,
+                                        "conversation_id": conversation, **headers})
+
+
+def test_a_codex_conversation_on_the_responses_route_stays_on_one_account(served,
+                                                                         stub_upstream):
+    sdk, _, _, _ = served
+    for _ in range(5):
+        codex(sdk, "codex-a")
+    assert len(set(served_by(stub_upstream))) == 1
+    before = len(stub_upstream.requests())
+    conversations = [f"codex-{n}" for n in range(6)]
+    for conversation in conversations:
+        codex(sdk, conversation)
+    first = served_by(stub_upstream, before)
+    assert set(first) == set(CREDENTIALS)
+    before = len(stub_upstream.requests())
+    for conversation in reversed(conversations):
+        codex(sdk, conversation)
+    assert served_by(stub_upstream, before) == list(reversed(first))
+
+
+def test_codexs_session_header_as_a_server_maps_it_names_the_session_alone(served,
+                                                                          stub_upstream):
+    sdk, _, _, _ = served
+    for n in range(6):  # a different prompt each time: only the header ties them
+        sdk.responses.create(model=MODEL, input=f"question {n}",
+                             extra_headers={"Session-Id": "codex-h"})
+    assert len(set(served_by(stub_upstream))) == 1

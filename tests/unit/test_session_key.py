@@ -50,3 +50,21 @@ def test_an_openai_system_message_counts_as_the_system_prompt():
 def test_a_request_without_a_user_message_has_no_session():
     assert session_key({"messages": []}, {}) is None
     assert session_key({}, None) is None
+
+
+def test_codexs_headers_name_the_session_whether_or_not_the_server_kept_the_underscore():
+    body = {"model": "m", "input": "hi"}
+    assert session_key(body, {"session_id": "codex-1"}) == "session:codex-1"
+    assert session_key(body, {"Session-Id": "codex-2"}) == "session:codex-2"
+    assert session_key(body, {"Conversation-Id": "codex-3"}) == "session:codex-3"
+
+
+def test_a_responses_body_is_identified_by_its_instructions_and_first_user_input():
+    first = {"instructions": "be brief", "input": [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "a"}]}]}
+    later = {**first, "input": [*first["input"], {"type": "function_call_output",
+                                                  "call_id": "c", "output": "x"}]}
+    other = {**first, "instructions": "be verbose"}
+    assert session_key(first).startswith("prompt:")
+    assert session_key(first) == session_key(later) != session_key(other)
+    assert session_key({"input": "hi"}) == session_key({"input": "hi", "stream": True})

@@ -293,3 +293,23 @@ def test_the_read_only_pages_show_the_catalogue_the_explorer_and_operations(
         assert "dead letters" in operations
     else:
         assert "not configured" in operations
+
+
+def test_an_openai_accounts_form_sets_whether_it_serves_the_responses_api(client, services,
+                                                                          stub_upstream):
+    signed_in(client, services)
+    token = csrf_of(client, "/console/accounts")
+    for name, provider in (("gpt", "openai"), ("cl", "claude")):
+        client.post("/console/accounts", data={
+            "name": name, "provider": provider, "credential": "api_key", "apiKey": "sk-x",
+            "csrf_token": token})
+    accounts = {a["name"]: a["id"] for a in services.accounts.list(limit=10)["accounts"]}
+    assert 'name="supportsResponses"' in client.get(
+        f"/console/accounts/{accounts['gpt']}").get_data(as_text=True)
+    assert 'name="supportsResponses"' not in client.get(
+        f"/console/accounts/{accounts['cl']}").get_data(as_text=True)
+    for value in (True, False):
+        edited = client.post(f"/console/accounts/{accounts['gpt']}", data={
+            "name": "gpt", "supportsResponses": str(value).lower(), "csrf_token": token})
+        assert edited.status_code == 302, edited.get_data(as_text=True)
+        assert services.accounts.detail(accounts["gpt"])["supportsResponses"] is value

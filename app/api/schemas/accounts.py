@@ -54,6 +54,11 @@ class AccountUpdateSchema(BodySchema):
     dedicated = fields.Boolean(metadata={
         "description": "Serve only keys bound to this account or to a group holding it; "
                        "never an unbound key. Default false."})
+    supports_responses = fields.Boolean(data_key="supportsResponses", metadata={
+        "description": "OpenAI-compatible accounts: the upstream serves the Responses API "
+                       "(`{baseUrl}/responses`), so /v1/responses requests are relayed to it "
+                       "as sent instead of translated to chat completions. Default false.",
+        "example": True})
 
     @validates_schema
     def _one_credential_at_most(self, data, **kwargs):
@@ -64,6 +69,7 @@ class AccountUpdateSchema(BodySchema):
 class AccountCreateSchema(AccountUpdateSchema):
     example = {"name": "my-openai", "provider": "openai", "apiKey": "sk-proj-replace-me",
                "baseUrl": "https://api.openai.com/v1", "priority": 10,
+               "supportsResponses": True,
                "description": "Backup: accounts of a higher priority (default 50) go first."}
 
     name = fields.String(required=True, validate=validate.Length(1, 100))
@@ -124,6 +130,7 @@ class AccountSchema(AccountSummarySchema):
     priority = fields.Integer()
     maxConcurrency = fields.Integer(allow_none=True)
     dedicated = fields.Boolean()
+    supportsResponses = fields.Boolean()
     errorMessage = fields.String(allow_none=True)
     cooldownUntil = fields.DateTime(allow_none=True)
     createdAt = fields.DateTime()

@@ -105,3 +105,27 @@ class CountTokensBodySchema(AnthropicMessagesBodySchema):
 class CountTokensSchema(Schema):
     input_tokens = fields.Integer(required=True)
 
+
+
+class ResponsesBodySchema(Schema):
+    """An OpenAI Responses API request (Codex CLI, `client.responses.create`); members not
+    named here are read by the translation or relayed as sent."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    example = {"model": "openai/gpt-4o-mini", "instructions": "Be brief.",
+               "input": [{"type": "message", "role": "user",
+                          "content": [{"type": "input_text", "text": "Hello!"}]}],
+               "tools": [{"type": "function", "name": "shell", "description": "Run a command",
+                          "parameters": {"type": "object",
+                                         "properties": {"cmd": {"type": "string"}}}}],
+               "stream": True, "store": False}
+
+    model = fields.String(required=True, validate=validate.Length(1, 200))
+    input = fields.Raw(required=True, metadata={
+        "description": "A string, or message / function_call / function_call_output items."})
+    instructions = fields.String(allow_none=True)
+    stream = fields.Boolean(load_default=False)
+    max_output_tokens = fields.Integer(allow_none=True, validate=validate.Range(1, 1_000_000))
+    temperature = fields.Float(allow_none=True, validate=validate.Range(0, 2))

@@ -42,6 +42,9 @@ class Account(Base):
     max_concurrency: Mapped[int | None] = mapped_column(Integer)
     # Served only to keys bound to it (or to a group holding it), never to an unbound key.
     dedicated: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # An OpenAI-compatible upstream that serves the Responses API too: Responses clients'
+    # requests are relayed to it as sent rather than translated to chat completions.
+    supports_responses: Mapped[bool] = mapped_column(default=False, server_default="0")
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     error_message: Mapped[str | None] = mapped_column(Text)
     rate_limit_remaining: Mapped[int | None] = mapped_column(BigInteger)

@@ -18,7 +18,8 @@ from app.services.retry import db_retry
 _FIELDS = ("id", "name", "provider", "credential_kind", "access_token_sealed", "api_key_sealed",
            "token_expires_at", "base_url", "proxy_type", "proxy_host", "proxy_port",
            "proxy_username", "proxy_password_sealed", "priority", "max_concurrency", "status",
-           "rate_limit_reset_at", "cooldown_until", "dedicated")
+           "rate_limit_reset_at", "cooldown_until", "dedicated",
+           "supports_responses")
 
 
 class AccountPool(Service):
@@ -27,7 +28,7 @@ class AccountPool(Service):
         return [Account(**fields) for fields in self.schedulable()
                 if fields["provider"] == provider]
 
-    @read_through("schedulable-accounts", key=lambda: "all", version=2)
+    @read_through("schedulable-accounts", key=lambda: "all", version=3)
     @db_retry
     def schedulable(self) -> list[dict]:
         with self.uow() as uow:

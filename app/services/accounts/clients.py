@@ -37,11 +37,13 @@ def provider_account(account: Account, box: SecretBox,
                      **timeouts: Unpack[Timeouts]) -> ProviderAccount:
     """The provider clients' view of an account: opened credential, base URL and proxy;
     `timeouts` are ProviderAccount's connect_timeout and read_timeout."""
+    where = {"base_url": account.base_url, "proxy": proxy_url(account, box)}
+    responses = bool(account.supports_responses)
     if account.is_oauth:
-        return ProviderAccount(base_url=account.base_url, proxy=proxy_url(account, box),
+        return ProviderAccount(**where, supports_responses=responses,
                                access_token=box.decrypt_optional(account.access_token_sealed),
                                **timeouts)
-    return ProviderAccount(base_url=account.base_url, proxy=proxy_url(account, box),
+    return ProviderAccount(**where, supports_responses=responses,
                            api_key=box.decrypt_optional(account.api_key_sealed), **timeouts)
 
 

@@ -23,7 +23,8 @@ from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 from app.vocabulary import ACCOUNT_STATUSES, PROVIDERS
 
-EDITABLE = ("name", "description", "base_url", "priority", "max_concurrency", "dedicated")
+EDITABLE = ("name", "description", "base_url", "priority", "max_concurrency", "dedicated",
+            "supports_responses")
 _ONE_CREDENTIAL = "Give exactly one of oauthData or apiKey."
 
 

@@ -46,6 +46,7 @@ def detail(account: Account, box: SecretBox) -> dict:
         "priority": account.priority,
         "maxConcurrency": account.max_concurrency,
         "dedicated": bool(account.dedicated),
+        "supportsResponses": bool(account.supports_responses),
         "errorMessage": account.error_message,
         "cooldownUntil": account.cooldown_until,
         "createdAt": account.created_at,

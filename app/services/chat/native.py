@@ -12,10 +12,13 @@ import json
 
 from app.providers import anthropic, openai
 from app.providers.base import ProviderError, StreamEvent
+from app.providers.responses_api import FINAL_EVENTS
 from app.services.chat.wire import sse
 
-# client protocol -> the providers whose accounts speak it
-PROTOCOL_PROVIDERS = {"anthropic": ("claude",), "openai": ("openai",)}
+# client protocol -> the providers whose accounts speak it (Responses: only the OpenAI
+# accounts flagged `supports_responses`, decided per account as the call starts)
+PROTOCOL_PROVIDERS: dict[str, tuple[str, ...]] = {"anthropic": ("claude",), "openai": ("openai",),
+                                                  "responses": ()}
 
 
 def _status(code: str, cause: ProviderError | None) -> int:
@@ -89,6 +92,31 @@ class OpenAINative(NativeFormat):
 
     def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
         return sse(json.dumps(openai.error_body(_status(code, cause), message, code)))
+
+
+class ResponsesNative(NativeFormat):
+    """OpenAI Responses events, `response.created` to `response.completed`, as the account
+    sent them; a failure after the first byte is the Responses `error` event."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sequence = 0
+
+    def event(self, event: StreamEvent) -> str:
+        self.sequence += 1
+        return super().event(event)
+
+    @staticmethod
+    def closes(event: StreamEvent) -> bool:
+        return event.event in FINAL_EVENTS
+
+    def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
+        return responses_error(code, message, self.sequence)
+
+
+def responses_error(code: str, message: str, sequence: int) -> str:
+    return sse(json.dumps({"type": "error", "code": code, "message": message, "param": None,
+                           "sequence_number": sequence}), "error")
 
 
 def wants_usage(body: dict) -> bool:

@@ -1,4 +1,5 @@
-"""ProtocolRelay: the client-protocol routes (Anthropic Messages, OpenAI chat completions).
+"""ProtocolRelay: the client-protocol routes (Anthropic Messages, OpenAI chat completions, the
+Responses API).
 
 They run chat-fast's checks and books (ChatService: the key's permissions and limits, the plan
 quota hold, failover before the first byte, usage recorded once), and relay faithfully when
@@ -10,6 +11,11 @@ When the protocols differ (an OpenAI client on a Claude account, an Anthropic cl
 OpenAI-compatible one) the request is translated (chat/translation.py, app/protocols) into
 the provider's own format and goes the same way; its answer comes back in the client's (a
 Gemini account is reached the same way, in generateContent's format).
+
+A Responses API request is native only to the OpenAI-compatible accounts flagged
+`supportsResponses`, which is known once an account is leased: it carries both its own body
+(relayed as sent to such an account) and its chat completions translation (for the others),
+and its answer's form follows the account that took it.
 """
 
 from __future__ import annotations
@@ -25,7 +31,13 @@ from app.providers.anthropic import AnthropicClient
 from app.providers.base import ChatRequest, ProviderError
 from app.providers.forwarding import forwarded_headers
 from app.services.accounts.scheduler import NoAccountAvailable
-from app.services.chat.native import PROTOCOL_PROVIDERS, AnthropicNative, OpenAINative, wants_usage
+from app.services.chat.native import (
+    PROTOCOL_PROVIDERS,
+    AnthropicNative,
+    OpenAINative,
+    ResponsesNative,
+    wants_usage,
+)
 from app.services.chat.service import ChatAnswer, ChatService, RelayStream, check_model
 from app.services.chat.session_key import session_key
 from app.services.chat.translation import (
@@ -42,6 +54,13 @@ _NAMED = {"model", "messages", "system", "max_tokens", "temperature", "stream"}
 
 
 def _request(model: str, body: dict, headers: dict, *, native: bool) -> ChatRequest:
+    if "input" in body and "messages" not in body:  # a Responses body: its prompt, to estimate
+        prompt = body["input"]
+        return ChatRequest(model=model, messages=prompt if isinstance(prompt, list)
+                           else [{"content": prompt}], system=body.get("instructions"),
+                           max_tokens=body.get("max_output_tokens"),
+                           stream=bool(body.get("stream")),
+                           extra={"tools": body.get("tools")}, headers=headers)
     return ChatRequest(
         model=model, messages=body.get("messages") or [], system=body.get("system"),
         max_tokens=body.get("max_tokens"), temperature=body.get("temperature"),
@@ -54,7 +73,8 @@ def _request(model: str, body: dict, headers: dict, *, native: bool) -> ChatRequ
 # field for it): the one thing translation may drop.
 DROPPED_HEADER = "x-relaygate-dropped"
 # client protocol -> the providers its route reaches (natively or translated)
-_REACHES = {"openai": None, "anthropic": tuple(PROVIDER_FORMATS)}
+_REACHES = {"openai": None, "anthropic": tuple(PROVIDER_FORMATS),
+            "responses": tuple(PROVIDER_FORMATS)}
 
 
 @dataclass
@@ -81,14 +101,23 @@ class ProtocolRelay:
         native = ticket.provider in PROTOCOL_PROVIDERS[protocol]
         forwarded = forwarded_headers(headers.items())
         request = _request(body["model"], body, forwarded, native=native)
-        translation = None
-        if not native and translates(protocol, ticket.provider):
+        translation, accounts = None, None
+        if protocol == "responses" and ticket.provider == "openai":
+            # Relayed as sent to an account that serves Responses, translated for the others.
+            request.responses = body
+            request.native, translation, accounts = self._responses(ticket, body)
+        elif not native and translates(protocol, ticket.provider):
             request.native, translation = self._translate(ticket, protocol, body)
             # The client's protocol headers mean nothing to another provider; who it is does.
             request.headers = {name: value for name, value in forwarded.items()
                                if name == "user-agent"}
-        call = chat.open(ticket, request)
-        form = _form(protocol, body, translation)
+        call = chat.open(ticket, request, accounts=accounts)
+        if request.responses is not None and call.account.supports_responses:
+            translation = None
+            form: ResponsesNative | TranslatedFormat | OpenAINative \
+                | AnthropicNative = ResponsesNative()
+        else:
+            form = _form(protocol, body, translation)
         answer = ProtocolAnswer(request_id=ticket.request_id)
         if request.stream:
             answer.stream = RelayStream(chat, ticket, call, form)
@@ -98,6 +127,18 @@ class ProtocolRelay:
         if translation is not None and translation.dropped:
             answer.headers[DROPPED_HEADER] = ",".join(sorted(translation.dropped))
         return answer
+
+    def _responses(self, ticket, body: dict):
+        """A Responses request for OpenAI accounts: its chat completions translation for the
+        accounts without `supportsResponses`. When it cannot be translated, only accounts
+        with the flag may serve it (the ids answered), and with none the 400 stands."""
+        try:
+            return (*translate_request("responses", "openai", body), None)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            accounts = self.chat.responses_accounts(ticket)
+            if not accounts:
+                self._translate(ticket, "responses", body)  # raises the 400 naming the member
+            return None, None, accounts
 
     def _translate(self, ticket, protocol: str, body: dict) -> tuple[dict, Translation]:
         """The provider's body and the translation. A request that cannot be translated is a

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING
 from app.errors import BadRequest, DatabaseError, NotFound, Unauthenticated
 from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError, Usage
+from app.services.accounts.candidates import may_serve
 from app.services.catalogue.pricing import from_catalogue
 from app.services.chat.modes import ChatMode, mode_named
 from app.services.chat.session_key import HeaderItems, session_key
@@ -211,8 +212,10 @@ class ChatService:
             return self.models.resolve.uncached(self.models, model_name)
         return self.models.resolve(model_name)
 
-    def open(self, ticket: ChatTicket, request: ChatRequest) -> UpstreamCall:
-        """Start the upstream call; on failure the ticket is abandoned and nothing billed."""
+    def open(self, ticket: ChatTicket, request: ChatRequest, *,
+             accounts: frozenset[str] | None = None) -> UpstreamCall:
+        """Start the upstream call; on failure the ticket is abandoned and nothing billed.
+        `accounts`, when given, narrows the accounts the key may use to these."""
         request.model = ticket.model.get("upstreamModel") or request.model
         ticket.prompt_tokens_estimate = estimate.prompt_tokens(request)
         try:
@@ -221,10 +224,18 @@ class ChatService:
                                  provider=ticket.provider, request=request,
                                  attempts=self.upstream_attempts, cached=ticket.mode.cached_pool,
                                  sticky=self._session_binding(ticket),
-                                 only=self.groups.scope(ticket.key, ticket.provider))
+                                 only=accounts if accounts is not None
+                                 else self.groups.scope(ticket.key, ticket.provider))
         except BaseException:
             self.abandon(ticket)
             raise
+
+    def responses_accounts(self, ticket: ChatTicket) -> frozenset[str]:
+        """The OpenAI accounts serving the Responses API (`supportsResponses`) that the
+        ticket's key may use."""
+        scope = self.groups.scope(ticket.key, "openai")
+        return frozenset(account.id for account in self.scheduler.pool.accounts("openai")
+                         if account.supports_responses and may_serve(account, scope))
 
     def _hold_window(self, ticket: ChatTicket, request: ChatRequest) -> None:
         """Hold the request's estimate against the key's window limits: the prompt and all

@@ -4,10 +4,12 @@ Provider prompt caches live per account: a conversation that moves loses its cac
 read from, first found wins:
 1. the session part of Anthropic's `metadata.user_id` (Claude Code sends
    `user_<hash>_account_<uuid>_session_<uuid>`, or a JSON object with `session_id`);
-2. an `x-session-id`, `session_id` or `conversation_id` header;
-3. OpenAI's `prompt_cache_key`;
+2. an `x-session-id`, `session_id` or `conversation_id` header (Codex CLI sends the last
+   two; a server that maps underscores shows them as `session-id`, `conversation-id`);
+3. OpenAI's `prompt_cache_key` (Codex sends its conversation id there too);
 4. else a hash of the system prompt and the first user message (a conversation resent whole
-   with each turn starts the same way every time).
+   with each turn starts the same way every time); for a Responses body, `instructions` and
+   the first user item of `input`.
 Pure functions: a body and headers in, a key out (None when the request gives nothing to go by).
 """
 
@@ -19,7 +21,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-SESSION_HEADERS = ("x-session-id", "session_id", "conversation_id")
+SESSION_HEADERS = ("x-session-id", "session_id", "session-id", "conversation_id",
+                   "conversation-id")
 _CLAUDE_CODE_SESSION = re.compile(r"_session_([A-Za-z0-9-]+)$")
 
 
@@ -64,6 +67,11 @@ def _from_headers(headers: HeaderItems) -> str | None:
 
 def _from_prompt(body: Mapping) -> str | None:
     messages = body.get("messages")
+    if messages is None and "input" in body:  # a Responses body
+        messages = body["input"]
+        messages = [{"role": "user", "content": messages}] if isinstance(messages, str) \
+            else messages
+        body = {"system": body.get("instructions"), "messages": messages}
     messages = messages if isinstance(messages, list) else []
     system = body.get("system")
     if system is None:  # OpenAI's system prompt is a message of its own

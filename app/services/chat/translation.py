@@ -14,16 +14,22 @@ import time
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from app.protocols import anthropic_messages, gemini_generate, openai_chat
+from app.protocols import (
+    Untranslatable,
+    anthropic_messages,
+    gemini_generate,
+    openai_chat,
+    openai_responses,
+)
 from app.protocols.names import ToolNames
 from app.protocols.neutral import BlockStart, End, Thinking
 from app.providers.base import ProviderError, StreamEvent
-from app.services.chat.native import AnthropicNative, OpenAINative, wants_usage
+from app.services.chat.native import AnthropicNative, OpenAINative, responses_error, wants_usage
 from app.services.chat.wire import sse
 
 # client protocol -> its format; account provider -> the format its accounts speak
 CLIENT_FORMATS = {"openai": openai_chat, "anthropic": anthropic_messages,
-                  "gemini": gemini_generate}
+                  "gemini": gemini_generate, "responses": openai_responses}
 PROVIDER_FORMATS = {"claude": anthropic_messages, "openai": openai_chat,
                     "gemini": gemini_generate}
 
@@ -55,7 +61,13 @@ def translate_request(protocol: str, provider: str, body: dict) -> tuple[dict, T
     if neutral.thinking_budget and not client.CARRIES_THINKING:
         # Asked for, so announced before a stream starts: the answer's thinking is left out.
         translation.dropped.add("thinking")
-    return target.request_from_neutral(neutral), translation
+    try:
+        return target.request_from_neutral(neutral), translation
+    except Untranslatable as refused:  # named as the client's format names it, if it differs
+        rename = getattr(client, "field_named", None)
+        if rename is None:
+            raise
+        raise Untranslatable(rename(refused.field), refused.why) from refused
 
 
 class TranslatedFormat:
@@ -88,6 +100,8 @@ class TranslatedFormat:
         return "".join(out)
 
     def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
+        if self.translation.client is openai_responses:
+            return responses_error(code, message, self.encoder.sequence)
         return self._native.error(code, message, cause)
 
     def usage(self, summary: dict) -> str:

@@ -24,5 +24,7 @@ def test_every_direction_has_a_request_an_answer_and_a_stream_fixture():
     assert kinds == {(client, provider, kind)
                      for client, provider in (("openai", "anthropic"), ("anthropic", "openai"),
                                               ("openai", "gemini"), ("gemini", "openai"),
-                                              ("anthropic", "gemini"), ("gemini", "anthropic"))
+                                              ("anthropic", "gemini"), ("gemini", "anthropic"),
+                                              ("responses", "openai"),
+                                              ("responses", "anthropic"))
                      for kind in ("request", "answer", "stream")}
