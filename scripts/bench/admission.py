@@ -1,4 +1,4 @@
-"""Benchmark the admission and relay path in one process: CPU, Redis round trips and SQL per request.
+"""Benchmark admission and relay in one process: CPU, Redis round trips and SQL per request.
 
 From a checkout, with PostgreSQL (127.0.0.1:5432, user postgres) and Redis (127.0.0.1:6379)
 running as for the tests:
