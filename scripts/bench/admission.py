@@ -117,6 +117,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--routes", default="chat-fast,v1/chat/completions,v1/messages,chat")
     parser.add_argument("--stream", default="false,true")
+    parser.add_argument("--messages", type=int, default=1,
+                        help="messages per request body (a conversation's turns)")
     parser.add_argument("--profile", default="", help="a route name: print cProfile's top")
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--trace", action="store_true",
@@ -209,11 +211,14 @@ def main() -> None:
         for stream in (value == "true" for value in args.stream.split(",")):
             for route in args.routes.split(","):
                 url, extra = ROUTES[route]
-                body = {**BODY, **extra, "stream": stream}
+                turns = [{"role": ("user", "assistant")[n % 2], "content": f"turn {n} " * 20}
+                         for n in range(args.messages - 1)]
+                body = {**BODY, **extra, "stream": stream,
+                        "messages": turns + BODY["messages"]}
                 for _ in range(args.warmup):
                     _send(client, url, body, headers)
                 _drain(svc)
-                profile = cProfile.Profile() if route == args.profile else None
+                profile = (cProfile.Profile(time.process_time) if route == args.profile else None)
                 before, started = counts.snapshot(), time.process_time()
                 if profile:
                     profile.enable()
