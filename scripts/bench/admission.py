@@ -43,7 +43,13 @@ from sqlalchemy import event, text  # noqa: E402
 
 from app import create_app, services_of  # noqa: E402
 from app.db.migrations import upgrade  # noqa: E402
-from tests.support.servers import free_port, pg_admin_dsn, pg_drop, pg_execute  # noqa: E402
+from tests.support.servers import (  # noqa: E402
+    PrivateRedis,
+    free_port,
+    pg_admin_dsn,
+    pg_drop,
+    pg_execute,
+)
 
 MODEL = "openai/gpt-4o-mini"
 CLAUDE_MODEL = "claude/claude-haiku-4-5"
@@ -112,7 +118,10 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url",
                         default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
+                        help="ignored with --private-redis")
+    parser.add_argument("--private-redis", action="store_true",
+                        help="a redis-server of the script's own, whose CPU is printed too")
     parser.add_argument("--requests", type=int, default=300, help="measured per case")
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--routes", default="chat-fast,v1/chat/completions,v1/messages,chat")
@@ -167,6 +176,14 @@ def _send(client, url: str, body: dict, headers: dict) -> None:
         raise SystemExit(f"{url}: {response.status_code} {response.get_data()[:300]!r}")
 
 
+def _server_cpu(server) -> float:
+    """The redis-server's CPU seconds so far (user + system, from INFO)."""
+    if server is None:
+        return 0.0
+    found = server.info("cpu")
+    return float(found["used_cpu_user"]) + float(found["used_cpu_sys"])
+
+
 def _drain(svc) -> tuple[int, float]:
     queue = svc.usage_queue
     if queue is None:
@@ -188,8 +205,11 @@ def main() -> None:
     prefix = f"rgbench:{uuid.uuid4().hex[:8]}:"
     stub_port = free_port()
     pg_execute(admin_dsn, f'CREATE DATABASE "{name}"')
-    stub = None
+    stub = private = None
     try:
+        if args.private_redis:
+            private = PrivateRedis().start()
+            args.redis_url = private.url
         upgrade(database_url)
         stub = _start_stub(stub_port)
         stub_url = f"http://127.0.0.1:{stub_port}"
@@ -205,8 +225,10 @@ def main() -> None:
         client = app.test_client()
         headers, key_id = _setup(client, svc, stub_url)
         _drain(svc)
+        server = redis.Redis.from_url(args.redis_url) if private is not None else None
         print(f"{'route':<22}{'stream':>7}{'CPU ms/req':>11}{'redis RT/req':>13}"
-              f"{'cmds/req':>9}{'SQL/req':>8}{'SQL misses':>11}")
+              f"{'cmds/req':>9}{'SQL/req':>8}{'SQL misses':>11}"
+              + (f"{'redis-server CPU ms/req':>25}" if server is not None else ""))
         answered = 0
         for stream in (value == "true" for value in args.stream.split(",")):
             for route in args.routes.split(","):
@@ -219,6 +241,7 @@ def main() -> None:
                     _send(client, url, body, headers)
                 _drain(svc)
                 profile = (cProfile.Profile(time.process_time) if route == args.profile else None)
+                redis_cpu = _server_cpu(server)
                 before, started = counts.snapshot(), time.process_time()
                 if profile:
                     profile.enable()
@@ -228,6 +251,7 @@ def main() -> None:
                     profile.disable()
                 cpu = time.process_time() - started
                 after = counts.snapshot()
+                redis_cpu = _server_cpu(server) - redis_cpu
                 if args.trace:
                     counts.trace = []
                     _send(client, url, body, headers)
@@ -236,7 +260,8 @@ def main() -> None:
                 per = [(b - a) / args.requests for a, b in zip(before, after, strict=True)]
                 answered += args.warmup + args.requests
                 print(f"{route:<22}{str(stream):>7}{cpu * 1000 / args.requests:>11.2f}"
-                      f"{per[0]:>13.2f}{per[1]:>9.2f}{per[2]:>8.2f}{per[3]:>11.2f}",
+                      f"{per[0]:>13.2f}{per[1]:>9.2f}{per[2]:>8.2f}{per[3]:>11.2f}"
+                      + (f"{redis_cpu * 1000 / args.requests:>25.3f}" if server else ""),
                       flush=True)
                 if args.trace:
                     print("\n".join(f"    {line}" for line in traced))
@@ -266,6 +291,8 @@ def main() -> None:
         if stale:
             client_.delete(*stale)
         pg_drop(admin_dsn, name)
+        if private is not None:
+            private.stop()
 
 
 if __name__ == "__main__":
