@@ -3,7 +3,7 @@
 From a checkout, with PostgreSQL (127.0.0.1:5432, user postgres) and Redis (127.0.0.1:6379)
 running as for the tests:
 
-    python scripts/bench/idle.py                    # --seconds 30 --workers 2
+    python scripts/bench/idle.py                    # --seconds 30 --settle 30 --workers 2
 
 It starts the app as deployed (gunicorn with the documented worker and the `drain-usage`
 worker the master runs beside it) on a throwaway PostgreSQL database and Redis key prefix, lets
@@ -82,7 +82,8 @@ def _arguments() -> argparse.Namespace:
                         default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--settle", type=float, default=10.0)
+    parser.add_argument("--settle", type=float, default=30.0,
+                        help="seconds after /readyz before measuring: the drain starts then")
     parser.add_argument("--workers", type=int, default=2)
     return parser.parse_args()
 
