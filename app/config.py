@@ -51,6 +51,9 @@ class Settings:
     db_statement_timeout_ms: int = 30_000
     # PostgreSQL is reached through PgBouncer in transaction pooling mode (docs/deploy.md).
     db_pgbouncer: bool = False
+    # psycopg prepares a statement on the server after this many runs on one connection (0:
+    # at once); "off" (None) never. Unset: psycopg's 5 direct, off behind PgBouncer.
+    db_prepare_threshold: int | None | str = "auto"
     redis_socket_timeout: float = 0.5
     # Per process; above gunicorn's threads, so a thread waits for a connection only in a burst.
     redis_max_connections: int = 512
@@ -128,6 +131,22 @@ def _env_int(name: str, default: int) -> int:
 def _env_optional_int(name: str) -> int | None:
     value = os.environ.get(name)
     return int(value) if value not in (None, "") else None
+
+
+def _prepare_threshold(value: str | None) -> int | None | str:
+    """RELAYGATE_DB_PREPARE_THRESHOLD: a count of runs, "off", or unset ("auto")."""
+    if value is None or value.strip().lower() in ("", "auto"):
+        return "auto"
+    if value.strip().lower() in ("off", "none", "false", "no"):
+        return None
+    try:
+        threshold = int(value)
+    except ValueError:
+        threshold = -1
+    if threshold < 0:
+        raise ConfigError("RELAYGATE_DB_PREPARE_THRESHOLD: a number of runs (0 or more), "
+                          f"'off' or 'auto', not {value!r}")
+    return threshold
 
 
 def _env_float(name: str, default: float) -> float:
@@ -214,6 +233,7 @@ def load_settings(overrides: dict | None = None) -> Settings:
         db_pool_timeout=_env_float("RELAYGATE_DB_POOL_TIMEOUT", 5.0),
         db_statement_timeout_ms=_env_int("RELAYGATE_DB_STATEMENT_TIMEOUT_MS", 30_000),
         db_pgbouncer=_env_bool("RELAYGATE_DB_PGBOUNCER", False),
+        db_prepare_threshold=_prepare_threshold(env.get("RELAYGATE_DB_PREPARE_THRESHOLD")),
         redis_socket_timeout=_env_float("RELAYGATE_REDIS_TIMEOUT", 0.5),
         redis_max_connections=_env_int("RELAYGATE_REDIS_MAX_CONNECTIONS", 512),
         quota_timezone=env.get("RELAYGATE_QUOTA_TIMEZONE", "UTC"),

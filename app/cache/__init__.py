@@ -12,6 +12,10 @@ Usage on a service that has a `cache` attribute (a CacheStore):
 A `policy` on the CacheStore (the storage strategies) is asked on every call whether to read
 the cache for this namespace, for how long to keep fills, and whether writes invalidate.
 Inside `deferred_invalidations()` (a batch), invalidations wait until the batch has committed.
+
+`read_ahead(cache, [(Service.method, args), ...])` asks Redis for several entries in one round
+trip; inside `reading_ahead(...)` the decorated reads take those answers instead of asking
+again (a request's admission reads its key, model, plans and account pool this way).
 """
 
 from __future__ import annotations
@@ -37,13 +41,16 @@ from app.cache.topology import connect
 log = logging.getLogger(__name__)
 
 __all__ = ["CacheError", "CachePolicy", "CacheStore", "RedisConnection", "RedisStore", "connect",
-           "read_through", "canonical_key", "deferred_invalidations", "fail_open", "slot_tag"]
+           "read_through", "canonical_key", "deferred_invalidations", "fail_open", "slot_tag",
+           "ReadAhead", "read_ahead", "reading_ahead"]
 
 _LOCK_MS = 2000
 _WAIT_STEP = 0.01
 _DEFERRED: ContextVar[list[Callable[[], None]] | None] = ContextVar("deferred", default=None)
 # read_through(in_process=True): per CacheStore, value key -> (generation, expires at, value).
 _COPIES: weakref.WeakKeyDictionary[CacheStore, dict[str, tuple]] = weakref.WeakKeyDictionary()
+# Inside reading_ahead: value key -> (value, generation) as one round trip read them.
+_AHEAD: ContextVar[dict[str, tuple] | None] = ContextVar("ahead", default=None)
 
 
 class DeferredInvalidations:
@@ -71,6 +78,44 @@ def deferred_invalidations() -> Iterator[DeferredInvalidations]:
     finally:
         _DEFERRED.reset(token)
 
+
+
+class ReadAhead:
+    """Entries read in one round trip: value key -> (value, generation), bytes or None."""
+
+    def __init__(self, found: dict[str, tuple] | None = None):
+        self.found = found or {}
+
+
+def read_ahead(cache: CacheStore | None, reads) -> ReadAhead:
+    """Read every `(decorated method, args)` entry of `reads` in one pipeline (on a Cluster,
+    one round trip per node: an entry's value and generation share a slot). Empty when Redis is
+    off or down (the reads then go their own way, to the database), and inside a batch."""
+    if cache is None or not cache.available() or _DEFERRED.get() is not None:
+        return ReadAhead()
+    pairs = [read[0].entry_keys(cache, *read[1]) for read in reads]
+    try:
+        pipe = cache.client.pipeline(transaction=False)
+        for value_key, generation_key in pairs:
+            pipe.mget(value_key, generation_key)
+        answers = pipe.execute()
+    except redis.RedisError as error:
+        cache.failed(error)
+        return ReadAhead()
+    return ReadAhead({value_key: tuple(answer)
+                      for (value_key, _), answer in zip(pairs, answers, strict=True)})
+
+
+@contextmanager
+def reading_ahead(ahead: ReadAhead | None) -> Iterator[None]:
+    """Inside the block, read_through reads of the entries in `ahead` answer from it: a value
+    found is decoded as a cache hit, a copy kept in process is checked against its generation;
+    a missing value reads as it would have (and fills)."""
+    token = _AHEAD.set(ahead.found if ahead is not None and ahead.found else None)
+    try:
+        yield
+    finally:
+        _AHEAD.reset(token)
 
 
 def canonical_key(*args, **kwargs) -> str:
@@ -134,6 +179,9 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
                 return  # write_around: the entry lives out its TTL
             value_key, generation_key, _ = names(cache, args, kwargs)
             _COPIES.get(cache, {}).pop(value_key, None)
+            ahead = _AHEAD.get()
+            if ahead is not None:  # what was read ahead is older than this change
+                ahead.pop(value_key, None)
             try:
                 cache.invalidate(value_key, generation_key)
             except redis.RedisError as error:
@@ -144,15 +192,22 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
             """The Redis key holding the cached value (for callers that batch their reads)."""
             return names(cache, args, kwargs)[0]
 
+        def entry_keys(cache: CacheStore, *args, **kwargs) -> tuple[str, str]:
+            """The value's key and its generation's (read_ahead reads both)."""
+            return names(cache, args, kwargs)[:2]
+
         wrapper.invalidate = invalidate
         wrapper.value_key = value_key
+        wrapper.entry_keys = entry_keys
         # The system of record itself, for callers that must not trust a cached answer.
         wrapper.uncached = method
         return wrapper
 
     def _read(service, cache, method, args, kwargs, value_key, generation_key, lock_key,
               ttl_seconds):
-        value, generation = cache.read(value_key, generation_key)
+        ahead = _AHEAD.get()
+        found = ahead.get(value_key) if ahead is not None else None
+        value, generation = found or cache.read(value_key, generation_key)
         if value is not None:
             cache.hits += 1
             return codec.loads(value)
@@ -181,7 +236,10 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
                          lock_key, ttl_seconds):
         copies = _COPIES.setdefault(cache, {})
         # Read before the value: a copy is never tagged newer than what it holds.
-        generation = cache.generation(generation_key)
+        ahead = _AHEAD.get()
+        found = ahead.get(value_key) if ahead is not None else None
+        generation = found[1] if found and found[1] is not None else cache.generation(
+            generation_key)
         kept = copies.get(value_key)
         if kept is not None and kept[0] == generation and time.monotonic() < kept[1]:
             cache.hits += 1

@@ -30,6 +30,24 @@ class _SlotStore(RedisStore):
                                         [slot_id, limit, ttl_ms])
         return SlotAnswer(True) if answer[0] == 1 else SlotAnswer(False, int(answer[1]))
 
+    @fail_open(None)
+    def acquire_all(self, wanted: list[tuple[str, str, int, int]]
+                    ) -> tuple[int, SlotAnswer] | None:
+        """A slot in each of `wanted`'s buckets ((bucket, slot id, limit, ttl ms), checked in
+        order), all or none, in one call: (-1, admitted), or (index of the first full bucket,
+        its refusal). None when Redis is unavailable, or on a Cluster, where the buckets need
+        not share a hash slot (the caller then takes them one by one)."""
+        if self.redis.clustered:
+            return None
+        args: list = []
+        for _, slot_id, limit, ttl_ms in wanted:
+            args += [slot_id, limit, ttl_ms]
+        answer = self.redis.scripts.run("slot_acquire_all",
+                                        [self._key(bucket) for bucket, *_ in wanted], args)
+        if answer[0] == 1:
+            return -1, SlotAnswer(True)
+        return int(answer[1]) - 1, SlotAnswer(False, int(answer[2]))
+
     @fail_open(False, during_backoff=True)
     def renew(self, bucket: str, slot_id: str, ttl_ms: int) -> bool:
         """Another `ttl_ms` for a live slot; False when it had expired or Redis failed."""

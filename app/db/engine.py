@@ -26,12 +26,11 @@ def build_engine(settings: Settings) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    connect_args: dict[str, object] = {"connect_timeout": 5}
-    if settings.db_pgbouncer:
-        # Transaction pooling: each transaction may run on another server connection, so no
-        # prepared statements and no session state; the timeout is set in every transaction.
-        connect_args["prepare_threshold"] = None
-    else:
+    connect_args: dict[str, object] = {"connect_timeout": 5,
+                                       "prepare_threshold": prepare_threshold(settings)}
+    if not settings.db_pgbouncer:
+        # Behind PgBouncer's transaction pooling each transaction may run on another server
+        # connection: no session state there; the timeout is set in every transaction.
         connect_args["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
     engine = create_engine(
         settings.database_url,
@@ -46,6 +45,18 @@ def build_engine(settings: Settings) -> Engine:
     if settings.db_pgbouncer:
         _timeout_per_transaction(engine, settings.db_statement_timeout_ms)
     return engine
+
+
+def prepare_threshold(settings: Settings) -> int | None:
+    """After how many runs on one connection psycopg prepares a statement on the server (parsed
+    and planned once, then only bound and executed), None for never. The default: psycopg's 5
+    on a direct connection; never behind PgBouncer's transaction pooling, where the next
+    transaction may find another server connection that never saw the statement (PgBouncer
+    1.21+ with `max_prepared_statements` tracks them: set a number to use that)."""
+    chosen = settings.db_prepare_threshold
+    if chosen == "auto":
+        return None if settings.db_pgbouncer else 5
+    return chosen if isinstance(chosen, int) else None
 
 
 def _timeout_per_transaction(engine: Engine, timeout_ms: int) -> None:

@@ -48,6 +48,32 @@ class SlotLimiter(Service):
             return Refusal(retry_after=max(answer.retry_after_ms, 1) / 1000)
         return self._acquire_in_database(bucket, owner_id, limit, ttl, slot_id)
 
+    def acquire_all(self, wanted: list[tuple[str, str, int, float]]
+                    ) -> list[Slot] | tuple[int, Refusal]:
+        """A slot in each of `wanted`'s buckets ((bucket, owner id, limit, ttl), checked in
+        order), all or none: the slots, or (index of the first full bucket, its refusal). One
+        Redis call where the buckets may share one; else taken one by one, those taken given
+        back on a refusal."""
+        ids = [str(uuid.uuid4()) for _ in wanted]
+        answer = self.redis.acquire_all([(bucket, slot_id, limit, int(ttl * 1000))
+                                         for (bucket, _, limit, ttl), slot_id
+                                         in zip(wanted, ids, strict=True)])
+        if answer is not None:
+            index, found = answer
+            if found.admitted:
+                return [Slot(bucket, slot_id, "redis")
+                        for (bucket, *_), slot_id in zip(wanted, ids, strict=True)]
+            return index, Refusal(retry_after=max(found.retry_after_ms, 1) / 1000)
+        taken: list[Slot] = []
+        for index, (bucket, owner_id, limit, ttl) in enumerate(wanted):
+            slot = self.acquire(bucket, owner_id, limit, ttl)
+            if isinstance(slot, Refusal):
+                for held in taken:
+                    self.release(held)
+                return index, slot
+            taken.append(slot)
+        return taken
+
     @db_retry
     def _acquire_in_database(self, bucket, owner_id, limit, ttl, slot_id) -> Slot | Refusal:
         with self.uow() as uow:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import INCLUDE, Schema, fields, validate
 
+from app.api.schemas import checked
+from app.api.schemas.checked import CheckedSchema
 from app.api.schemas.common import QuerySchema
 from app.api.schemas.quota import UsageCheckSchema
 
@@ -16,16 +18,29 @@ class ModelArgsSchema(QuerySchema):
     model = _model
 
 
+ROLES = ["system", "user", "assistant", "tool", "developer", "model", "function"]
+
+
 class MessageSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    role = fields.String(required=True, validate=validate.OneOf(
-        ["system", "user", "assistant", "tool", "developer", "model", "function"]))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
     content = fields.Raw(required=True)
 
 
-class ChatBodySchema(Schema):
+_ROLES = frozenset(ROLES)
+
+
+def _messages(value, longest: int) -> bool:
+    """MessageSchema's rules: a role it names, and a content that is not null."""
+    return (type(value) is list and 1 <= len(value) <= longest
+            and all(type(message) is dict and type(message.get("role")) is str
+                    and message["role"] in _ROLES and message.get("content") is not None
+                    for message in value))
+
+
+class ChatBodySchema(CheckedSchema):
     """A chat request; members we do not name are passed to the provider as they are, except
     that a stream always asks OpenAI-format upstreams for its usage (`stream_options.include_usage`
     stays true), which is what the request is billed from."""
@@ -44,10 +59,31 @@ class ChatBodySchema(Schema):
     temperature = fields.Float(validate=validate.Range(0, 2))
     system = fields.Raw()
 
+    stream_default = True
+
+    def certain(self, data) -> bool:
+        return (checked.optional(data, "model", checked.text, 200)
+                and _messages(data.get("messages"), 10_000)
+                and checked.optional(data, "stream", lambda value: type(value) is bool)
+                and checked.optional(data, "max_tokens", checked.integer, 1, 1_000_000)
+                and checked.optional(data, "temperature", checked.number, 0, 2)
+                and checked.optional(data, "system", lambda value: value is not None))
+
+    def loaded(self, data) -> dict:
+        body = super().loaded(data)
+        if type(body.get("temperature")) is int:
+            body["temperature"] = float(body["temperature"])  # as fields.Float gives it
+        return body
+
 
 class OpenAIChatBodySchema(ChatBodySchema):
     model = fields.String(required=True, validate=validate.Length(1, 200))
     stream = fields.Boolean(load_default=False)
+
+    stream_default = False
+
+    def certain(self, data) -> bool:
+        return checked.text(data.get("model"), 200) and super().certain(data)
 
 
 class AccessSchema(Schema):
@@ -79,7 +115,7 @@ class ChatAnswerSchema(Schema):
     upstream = fields.Dict(metadata={"description": "The provider's own answer."})
 
 
-class AnthropicMessagesBodySchema(Schema):
+class AnthropicMessagesBodySchema(CheckedSchema):
     """Anthropic's Messages request. Only what routing needs is checked here; the body goes
     upstream as sent (every member, known or future), but for `model`."""
 
@@ -93,6 +129,14 @@ class AnthropicMessagesBodySchema(Schema):
     messages = fields.List(fields.Dict(), required=True, validate=validate.Length(1, 100_000))
     max_tokens = fields.Integer(validate=validate.Range(1, 10_000_000))
     stream = fields.Boolean(load_default=False)
+
+    def certain(self, data) -> bool:
+        messages = data.get("messages")
+        return (checked.text(data.get("model"), 200)
+                and type(messages) is list and 1 <= len(messages) <= 100_000
+                and all(type(message) is dict for message in messages)
+                and checked.optional(data, "max_tokens", checked.integer, 1, 10_000_000)
+                and checked.optional(data, "stream", lambda value: type(value) is bool))
 
 
 class CountTokensBodySchema(AnthropicMessagesBodySchema):

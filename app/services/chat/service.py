@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from app.cache import ReadAhead, read_ahead, reading_ahead
 from app.errors import BadRequest, DatabaseError, NotFound, Unauthenticated
 from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError, Usage
@@ -116,6 +117,8 @@ class ChatTicket:
     cut: bool = False  # ended by the server shutting down, not by the upstream or the client
     # The estimate held against the key's window limits (key_windows.py), settled with the usage.
     window: object = None
+    # The cached reads of the admission, read in one round trip (`begin`, `open`).
+    ahead: ReadAhead | None = None
 
     @property
     def provider(self) -> str:
@@ -163,7 +166,31 @@ class ChatService:
         (for the key's allowedClients). The first admitted request of a key whose expiry
         counts from its first use starts that period."""
         chat_mode = mode_named(mode)
-        key, model = self.caller_and_model(credential, model_name, mode,
+        ahead = self._read_ahead(credential, model_name, chat_mode, client_names)
+        with reading_ahead(ahead):
+            ticket = self._begin(credential, model_name, chat_mode, client_names=client_names,
+                                 providers=providers, client=client)
+        ticket.ahead = ahead
+        return ticket
+
+    def _read_ahead(self, credential, model_name: str, chat_mode: ChatMode,
+                    client_names: bool) -> ReadAhead | None:
+        """The cached reads a cache-first admission makes (the key, the model, the plans and,
+        for a cached pool, the accounts), in one Redis round trip instead of one each."""
+        if chat_mode.fresh or credential is None or credential.kind != "api_key":
+            return None
+        models = type(self.models)
+        reads = [self.keys.cached_read(credential.token), (models.resolve, (model_name,)),
+                 (type(self.quota.plans).limits, ())]
+        if client_names:
+            reads.append((models.client_routes, ()))
+        if chat_mode.cached_pool:
+            reads.append((type(self.scheduler.pool).schedulable, ()))
+        return read_ahead(self.keys.cache, reads)
+
+    def _begin(self, credential, model_name: str, chat_mode: ChatMode, *, client_names: bool,
+               providers: tuple[str, ...] | None, client: ClientRequest | None) -> ChatTicket:
+        key, model = self.caller_and_model(credential, model_name, chat_mode.name,
                                            client_names=client_names)
         check_model(model, model_name)
         if providers is not None and model["provider"] not in providers:
@@ -219,13 +246,14 @@ class ChatService:
         request.model = ticket.model.get("upstreamModel") or request.model
         ticket.prompt_tokens_estimate = estimate.prompt_tokens(request)
         try:
-            self._hold_window(ticket, request)
-            return open_upstream(scheduler=self.scheduler, accounts=self.accounts,
-                                 provider=ticket.provider, request=request,
-                                 attempts=self.upstream_attempts, cached=ticket.mode.cached_pool,
-                                 sticky=self._session_binding(ticket),
-                                 only=accounts if accounts is not None
-                                 else self.groups.scope(ticket.key, ticket.provider))
+            with reading_ahead(ticket.ahead):
+                self._hold_window(ticket, request)
+                return open_upstream(
+                    scheduler=self.scheduler, accounts=self.accounts, provider=ticket.provider,
+                    request=request, attempts=self.upstream_attempts,
+                    cached=ticket.mode.cached_pool, sticky=self._session_binding(ticket),
+                    only=accounts if accounts is not None
+                    else self.groups.scope(ticket.key, ticket.provider))
         except BaseException:
             self.abandon(ticket)
             raise

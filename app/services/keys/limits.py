@@ -24,7 +24,7 @@ from app.errors import Forbidden, LimitExceeded
 from app.services.keys import clients
 from app.services.keys import permissions as perms
 from app.services.keys.periods import day_bounds, key_zone, model_matches, week_bounds
-from app.services.slots import Refusal, Slot, SlotLimiter
+from app.services.slots import Slot, SlotLimiter
 from app.services.usage.service import UsageService
 
 WINDOW_SECONDS = 60
@@ -124,26 +124,26 @@ class KeyLimits:
         self._check_spend(key, fresh, model)
         admission = Admission(self.slots)
         limits = key["rateLimits"]
-        try:
-            if limits.get("requests"):
-                self._take(admission, f"rpm:{key['id']}", key["id"], limits["requests"],
-                           WINDOW_SECONDS, "RATE_LIMIT_EXCEEDED",
-                           "The key's requests-per-minute limit is reached.")
-            if limits.get("concurrency"):
-                self._take(admission, f"concurrency:{key['id']}", key["id"],
-                           limits["concurrency"], self.lease_seconds,
-                           "CONCURRENCY_LIMIT_EXCEEDED",
-                           "The key has as many requests in flight as it may.")
-        except LimitExceeded:
-            admission.release(refused=True)
-            raise
+        wanted: list[tuple[str, str, int, float]] = []
+        refusals: list[tuple[str, str]] = []
+        if limits.get("requests"):
+            wanted.append((f"rpm:{key['id']}", key["id"], limits["requests"], WINDOW_SECONDS))
+            refusals.append(("RATE_LIMIT_EXCEEDED",
+                             "The key's requests-per-minute limit is reached."))
+        if limits.get("concurrency"):
+            wanted.append((f"concurrency:{key['id']}", key["id"], limits["concurrency"],
+                           self.lease_seconds))
+            refusals.append(("CONCURRENCY_LIMIT_EXCEEDED",
+                             "The key has as many requests in flight as it may."))
+        if wanted:
+            # Both slots in one Redis call, all or none; a refused request holds neither.
+            taken = self.slots.acquire_all(wanted)
+            if isinstance(taken, tuple):
+                index, refusal = taken
+                code, message = refusals[index]
+                raise LimitExceeded(message, code=code, retry_after=refusal.retry_after)
+            admission.slots.extend(taken)
         return admission
-
-    def _take(self, admission, bucket, owner, limit, ttl, code, message) -> None:
-        taken = self.slots.acquire(bucket, owner, limit, ttl)
-        if isinstance(taken, Refusal):
-            raise LimitExceeded(message, code=code, retry_after=taken.retry_after)
-        admission.slots.append(taken)
 
     def _check_spend(self, key: dict, fresh: bool, model: str | None) -> None:
         costs = key.get("costLimits") or {}

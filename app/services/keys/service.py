@@ -202,6 +202,11 @@ class KeyService(Service):
             return [(sha256_hex(plaintext), OUR_SCHEME)]
         return self.legacy.lookups(plaintext)
 
+    def cached_read(self, plaintext: str) -> tuple:
+        """The cached read `authenticate` makes first for this key (for read_ahead)."""
+        lookups = self._lookups(plaintext)
+        return (KeyService.validate, (lookups[0][0] if lookups else sha256_hex(plaintext),))
+
     def record_key_for(self, plaintext: str) -> str:
         """Where the record of a presented key is cached (its first lookup hash)."""
         lookups = self._lookups(plaintext)

@@ -1,0 +1,92 @@
+"""Admission in few Redis round trips: a warm chat-fast or client-protocol request reads its key,
+model, plans and account pool in one pipeline, and takes its key's rpm and concurrency slots in
+one script call; what was read ahead never outlives a change made meanwhile."""
+
+import threading
+
+from app import services_of
+from app.cache import CacheStore, RedisConnection, read_ahead, read_through, reading_ahead
+from app.cache.topology import connect
+from tests.api.chat_support import BODY, MODEL, add_account
+from tests.support.apps import login_headers, make_app
+
+
+def _commands(client) -> dict[str, int]:
+    stats = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(found["calls"]) for name, found in stats.items()}
+
+
+def _one_request(app, route: str, body: dict, key: dict) -> dict[str, int]:
+    """The Redis commands one warm request sent, by name."""
+    redis_client = services_of(app).cache.client
+    client = app.test_client()
+    before = _commands(redis_client)
+    response = client.post(route, json=body, headers={"x-api-key": key["apiKey"]})
+    assert response.status_code == 200, response.get_data()
+    after = _commands(redis_client)
+    spent = {name: after[name] - before.get(name, 0) for name in after}
+    spent["info"] -= 1  # the second INFO itself
+    return {name: calls for name, calls in spent.items() if calls}
+
+
+def _app_with_key(tmp_path, postgres_url, private_redis, stub_upstream):
+    app = make_app(tmp_path, postgres_url, private_redis.url, "rg:")
+    headers, client = login_headers(app), app.test_client()
+    add_account(client, headers, stub_upstream, "acct-a")
+    key = client.post("/api/keys", json={"name": "limited", "requestsPerMinute": 1000,
+                                         "concurrencyLimit": 10},
+                      headers=headers).json["data"]
+    return app, key
+
+
+def test_a_warm_chat_fast_request_reads_its_cached_entries_in_one_round_trip(
+        postgres_url, private_redis, stub_upstream, tmp_path):
+    app, key = _app_with_key(tmp_path, postgres_url, private_redis, stub_upstream)
+    route, body = f"/api/ai/chat-fast?model={MODEL}", {**BODY, "stream": False}
+    _one_request(app, route, body, key)  # fills the caches
+    spent = _one_request(app, route, body, key)
+    # key, model, plans and the account pool: one MGET each, sent together (the model is
+    # not asked again for the quota's tier)
+    assert spent.get("mget") == 4
+    # the key's two slots in one call, the quota hold in another
+    assert spent.get("evalsha") == 2
+    services_of(app).engine.dispose()
+
+
+def test_a_warm_client_protocol_request_reads_the_client_names_with_the_rest(
+        postgres_url, private_redis, stub_upstream, tmp_path):
+    app, key = _app_with_key(tmp_path, postgres_url, private_redis, stub_upstream)
+    body = {**BODY, "model": MODEL, "stream": False}
+    _one_request(app, "/v1/chat/completions", body, key)
+    spent = _one_request(app, "/v1/chat/completions", body, key)
+    assert spent.get("mget") == 5  # the client names' generation came along
+    assert spent.get("evalsha") == 2
+    services_of(app).engine.dispose()
+
+
+class Counted:
+    def __init__(self, cache):
+        self.cache, self.cache_ttl, self.value = cache, 60, "old"
+
+    @read_through("ahead-test", key=lambda: "all")
+    def read(self):
+        return self.value
+
+
+def test_what_was_read_ahead_answers_until_a_change_invalidates_it(redis_server_url,
+                                                                   redis_prefix):
+    service = Counted(CacheStore(RedisConnection(connect(redis_server_url, socket_timeout=1),
+                                                 redis_prefix)))
+    assert service.read() == "old"  # cached
+    ahead = read_ahead(service.cache, [(Counted.read, ())])
+    service.cache.client.delete(Counted.read.value_key(service.cache))
+    service.value = "new"
+    with reading_ahead(ahead):
+        assert service.read() == "old"  # answered from the pipeline, not asked again
+        Counted.read.invalidate(service.cache)  # a change committed meanwhile
+        assert service.read() == "new"
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(service.read()))
+    thread.start()
+    thread.join(5)
+    assert seen == ["new"]
