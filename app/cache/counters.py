@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Protocol
 
 from app.cache import codec
-from app.cache.connection import RedisConnection, RedisStore, fail_open
+from app.cache.connection import Connectable, RedisConnection, RedisStore, fail_open
 
 # Stands for the user id in the profile key handed to `probe`.
 PLACEHOLDER = "\x00"
@@ -76,7 +76,7 @@ def _decoded(raw: bytes | None):
 
 
 class CounterMirror(RedisStore):
-    def __init__(self, connection: RedisConnection | None, *, ttl_seconds: int):
+    def __init__(self, connection: Connectable, *, ttl_seconds: int):
         super().__init__(connection)
         self.ttl_ms = ttl_seconds * 1000
 
@@ -89,7 +89,7 @@ class CounterMirror(RedisStore):
         (then `fill`); None when Redis is unavailable."""
         used, held, mark = self.redis.client.hmget(self.key(counter), "n", "p", "s")
         if used is None or mark is not None:
-            return Missing((mark or b"").decode(), int(held or 0))
+            return Missing(codec.as_text(mark or b""), int(held or 0))
         return int(used) + int(held or 0)
 
     @fail_open(0)

@@ -13,6 +13,6 @@ class StrategySignal(RedisStore):
         return True
 
     @fail_open(None)
-    def current(self) -> bytes | None:
+    def current(self) -> bytes | str | None:
         """The counter as Redis holds it (b"0" when never raised); None when unavailable."""
         return self.redis.client.get(self.redis.keys.strategy_version()) or b"0"

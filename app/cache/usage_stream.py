@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import redis
 
-from app.cache.connection import CacheError, RedisConnection, RedisStore
+from app.cache.connection import CacheError, Connectable, RedisStore
 
 GROUP = "usage-writers"
 
@@ -20,7 +20,7 @@ class GroupLost(CacheError):
 
 
 class UsageStream(RedisStore):
-    def __init__(self, connection: RedisConnection | None):
+    def __init__(self, connection: Connectable):
         super().__init__(connection)
         self.stream = self.redis.keys.usage_stream()
         self.dead_letters = self.redis.keys.usage_dead_letters()
@@ -101,7 +101,7 @@ class UsageStream(RedisStore):
 
     def group_backlog(self, group: str) -> dict:
         """{lag, pending, deadLetters} of the consumer group (lag None where Redis cannot tell)."""
-        found = next((info for info in self.client.xinfo_groups(self.stream)
+        found: dict = next((info for info in self.client.xinfo_groups(self.stream)
                       if info["name"] in (group, group.encode())), {})
         return {"lag": found.get("lag"), "pending": int(found.get("pending", 0)),
                 "deadLetters": int(self.client.xlen(self.dead_letters))}

@@ -126,7 +126,7 @@ class ApiKeyRepository(Repository[ApiKey]):
 
     def activate(self, key_id: str, now: datetime, expires_at: datetime) -> int:
         """Start an activation key's period, once: only while it has not started."""
-        result = self.session.execute(
+        result = self._execute(
             update(ApiKey).where(ApiKey.id == key_id, ApiKey.activated_at.is_(None),
                                  ApiKey.activation_days.is_not(None))
             .values(activated_at=now, expires_at=expires_at)

@@ -23,8 +23,8 @@ class StorageHealthService:
         try:
             with self.uow.separate() as uow:
                 uow.health.ping()
-            database = {"connected": True,
-                        "latency": round((time.perf_counter() - started) * 1000, 3)}
+            database: dict[str, object] = {
+                "connected": True, "latency": round((time.perf_counter() - started) * 1000, 3)}
         except DatabaseError as error:
             database = {"connected": False, "latency": None, "error": error.code}
         # The document calls the database `postgres`; `dialect` says what it really is.
