@@ -76,6 +76,14 @@ class RedisStore:
         found = getattr(connection, "redis", connection)
         self.redis = found if isinstance(found, RedisConnection) else RedisConnection(None)
 
+    @property
+    def client(self) -> Client:
+        """The Redis client; CacheError when none is configured (a `fail_open` method never
+        gets this far: it answers "unavailable" first)."""
+        if self.redis.client is None:
+            raise CacheError("Redis is not configured")
+        return self.redis.client
+
     def available(self) -> bool:
         return self.redis.available()
 

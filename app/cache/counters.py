@@ -87,7 +87,7 @@ class CounterMirror(RedisStore):
     def read(self, counter: Counter) -> int | Missing | None:
         """The mirrored count with its holds; Missing when it must be read from the database
         (then `fill`); None when Redis is unavailable."""
-        used, held, mark = self.redis.client.hmget(self.key(counter), "n", "p", "s")
+        used, held, mark = self.client.hmget(self.key(counter), "n", "p", "s")
         if used is None or mark is not None:
             return Missing(codec.as_text(mark or b""), int(held or 0))
         return int(used) + int(held or 0)
@@ -95,7 +95,7 @@ class CounterMirror(RedisStore):
     @fail_open(0)
     def pending(self, counter: Counter) -> int:
         """Units held in Redis that the database's counter does not count yet."""
-        return int(self.redis.client.hget(self.key(counter), "p") or 0)
+        return int(self.client.hget(self.key(counter), "p") or 0)
 
     @fail_open(False)
     def fill(self, counter: Counter, value: CountValue, token: str) -> bool:

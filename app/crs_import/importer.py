@@ -67,6 +67,7 @@ class ImportService:
                                    "it is right")
         self.dry_run = dry_run
         if "keys" in phases and not dry_run:
+            assert self.keys.legacy is not None  # bootstrap gives the key service its hashes
             self.keys.legacy.remember(source.encryption_key, CRS_SCHEME)
         steps = {"keys": self._keys, "accounts": self._accounts, "admins": self._admins,
                  "groups": GroupsImport(self).run, "usage": UsageImport(self).run}

@@ -129,7 +129,8 @@ def verify_totals(importer, source: CrsSource, report: ImportReport) -> None:
             skipped += 1
             continue
         imported += item is not None
-        got = _stats_totals(importer.usage, target, first, last) if first else Totals()
+        got = (_stats_totals(importer.usage, target, first, last)
+               if target and first and last else Totals())
         want = totals[key_id]
         report.totals.append(TotalsCheck(
             key_id, (want.requests, want.all_tokens, want.cost_usd.quantize(PLACES)),

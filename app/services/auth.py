@@ -68,8 +68,9 @@ class AuthService:
     def credential(self, *, authorization: str | None, x_api_key: str | None) -> Credential:
         """Which kind of token the caller presents (no lookup yet): a key or a session."""
         bearer = _bearer(authorization)
-        if x_api_key or (bearer and not bearer.startswith(SESSION_PREFIX)):
-            token = x_api_key or bearer
+        token = x_api_key or (bearer if bearer and not bearer.startswith(SESSION_PREFIX)
+                              else None)
+        if token:
             if token.startswith(SESSION_PREFIX):
                 raise Unauthenticated("The API key is invalid.", code="INVALID_API_KEY")
             return Credential("api_key", token)

@@ -47,7 +47,8 @@ class ApiKeyRepository(Repository[ApiKey]):
     def list_page(self, filters: KeyFilter, *, sort_by: str, descending: bool, limit: int,
                   offset: int) -> tuple[list[ApiKey], int]:
         conditions = self._conditions(filters)
-        total = self.session.scalar(select(func.count()).select_from(ApiKey).where(*conditions))
+        total = self.session.execute(
+            select(func.count()).select_from(ApiKey).where(*conditions)).scalar_one()
         column = SORTABLE_COLUMNS[sort_by]
         order = column.desc() if descending else column.asc()
         query = (

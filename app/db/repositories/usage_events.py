@@ -103,7 +103,7 @@ class UsageEventRepository(Repository[UsageEvent]):
         if self._dialect == "postgresql":
             # Counting millions of rows in parallel would take every core from the recorders.
             self.session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-        return self.session.scalar(select(func.count()).select_from(UsageEvent))
+        return self.session.execute(select(func.count()).select_from(UsageEvent)).scalar_one()
 
     # Partitions (PostgreSQL only; elsewhere the table is a plain table and these do nothing).
 

@@ -91,6 +91,7 @@ class TokenRefresher(Service):
     def _grant(self, account: Account) -> dict:
         """POST the refresh-token grant through the account's proxy; the parsed answer."""
         provider = account.provider
+        assert account.refresh_token_sealed is not None  # _load refuses an account without one
         body = {"grant_type": "refresh_token",
                 "refresh_token": self.box.decrypt(account.refresh_token_sealed)}
         if self.client_ids.get(provider):
