@@ -23,12 +23,12 @@ class StickySessionStore(RedisStore):
     def bound(self, api_key_id: str, session_hash: str) -> str | None:
         """The bound account's id, its TTL renewed; None when unbound or Redis failed."""
         found = self.client.getex(self.redis.keys.sticky_session(api_key_id, session_hash),
-                                        ex=self.ttl_seconds)
+                                  ex=self.ttl_seconds)
         return as_text(found) if found is not None else None
 
     @fail_open(False)
     def bind(self, api_key_id: str, session_hash: str, account_id: str) -> bool:
         """Bind the session to `account_id`; False when Redis failed (nothing was kept)."""
         self.client.set(self.redis.keys.sticky_session(api_key_id, session_hash),
-                              account_id, ex=self.ttl_seconds)
+                        account_id, ex=self.ttl_seconds)
         return True

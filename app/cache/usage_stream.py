@@ -102,7 +102,7 @@ class UsageStream(RedisStore):
     def group_backlog(self, group: str) -> dict:
         """{lag, pending, deadLetters} of the consumer group (lag None where Redis cannot tell)."""
         found: dict = next((info for info in self.client.xinfo_groups(self.stream)
-                      if info["name"] in (group, group.encode())), {})
+                            if info["name"] in (group, group.encode())), {})
         return {"lag": found.get("lag"), "pending": int(found.get("pending", 0)),
                 "deadLetters": int(self.client.xlen(self.dead_letters))}
 

@@ -13,7 +13,8 @@ import hashlib
 import hmac
 import secrets
 
-from flask import Response, current_app, g, request
+from flask import current_app, g, request
+from werkzeug.wrappers import Response  # flask's, and the redirects werkzeug builds
 
 from app.api.deps import services
 from app.errors import Forbidden, Unauthenticated

@@ -6,11 +6,13 @@ import time
 from collections.abc import Callable
 
 from app.cache.probe import RedisServer
+from app.db.uow import UnitOfWorkFactory
 from app.errors import DatabaseError
 
 
 class StorageHealthService:
-    def __init__(self, *, uow, redis: RedisServer, pool_status: Callable[[], dict], dialect: str):
+    def __init__(self, *, uow: UnitOfWorkFactory, redis: RedisServer,
+                 pool_status: Callable[[], dict], dialect: str) -> None:
         self.uow = uow
         self.redis = redis
         self.pool_status = pool_status
