@@ -125,12 +125,12 @@ class Settings:
 
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    return int(value) if value else default
 
 
 def _env_optional_int(name: str) -> int | None:
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else None
+    return int(value) if value else None
 
 
 def _prepare_threshold(value: str | None) -> int | None | str:
@@ -151,12 +151,12 @@ def _prepare_threshold(value: str | None) -> int | None | str:
 
 def _env_float(name: str, default: float) -> float:
     value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
+    return float(value) if value else default
 
 
 def _env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
-    if value in (None, ""):
+    if not value:
         return default
     return value.strip().lower() in ("1", "true", "yes", "on")
 

@@ -1,4 +1,9 @@
-"""Domain errors: services raise these; app/api/errors.py turns them into HTTP answers."""
+"""Domain errors: services raise these; app/api/errors.py turns them into HTTP answers.
+
+The catalogue of error codes: a code raised in more than one place, or matched by other code,
+is a class here (its HTTP status follows from its base); a code raised at one place only may
+stay a literal `code=` at that raise.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +68,32 @@ class Unauthenticated(DomainError):
     code = "UNAUTHORIZED"
 
 
+class MissingApiKey(Unauthenticated):
+    code = "MISSING_API_KEY"
+
+
+class InvalidApiKey(Unauthenticated):
+    code = "INVALID_API_KEY"
+
+
+class MissingSession(Unauthenticated):
+    """No session token where one is needed (an API route, or the console's cookie)."""
+
+    code = "MISSING_SESSION"
+
+
+class InvalidSession(Unauthenticated):
+    """The session token is unknown, expired or revoked."""
+
+    code = "INVALID_SESSION"
+
+
+class InvalidCredentials(Unauthenticated):
+    """A login with a wrong username or password (one answer for both)."""
+
+    code = "INVALID_CREDENTIALS"
+
+
 class Forbidden(DomainError):
     code = "FORBIDDEN"
 
@@ -103,6 +134,24 @@ class UpstreamError(DomainError):
     def __init__(self, message: str, *, status: int = 502, **kwargs):
         super().__init__(message, **kwargs)
         self.status = status
+
+
+class OAuthRefreshFailed(UpstreamError):
+    """The token endpoint could not be reached or answered nonsense: worth trying again."""
+
+    code = "OAUTH_REFRESH_FAILED"
+
+
+class OAuthRefreshRejected(UpstreamError):
+    """The provider refused the refresh token (400/401/403): the account needs a new login."""
+
+    code = "OAUTH_REFRESH_REJECTED"
+
+
+class MetricsUnavailable(Unavailable):
+    """The store of request metrics (Redis or the database) did not answer."""
+
+    code = "METRICS_UNAVAILABLE"
 
 
 class DatabaseError(DomainError):

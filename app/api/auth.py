@@ -74,5 +74,5 @@ def own_key_scope(api_key_id: str | None) -> str | None:
     if caller.kind != "api_key":
         return api_key_id
     if api_key_id is not None and api_key_id != caller.id:
-        raise Forbidden("An API key may only see and record its own usage.", code="FORBIDDEN")
+        raise Forbidden("An API key may only see and record its own usage.")
     return caller.id

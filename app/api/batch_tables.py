@@ -31,6 +31,13 @@ class TableSchemas:
     operations: tuple[str, ...] = ALL_OPERATIONS
     deleted: type[Schema] | None = None  # None: a delete answers {id, deleted}
 
+    def loader(self, kind: str) -> type[Schema]:
+        """The schema that loads a create's or an update's data (one of `operations`)."""
+        found = self.create if kind == "create" else self.update
+        if found is None:
+            raise ValueError(f"this table takes no {kind}")
+        return found
+
 
 BATCH_SCHEMAS: dict[str, TableSchemas] = {
     "api_keys": TableSchemas(KeyCreateSchema, KeyUpdateSchema, KeyCreatedSchema, KeySchema),

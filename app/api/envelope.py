@@ -52,7 +52,7 @@ class EnvelopeBlueprint(Blueprint):
         return ok(data)
 
     @staticmethod
-    def _make_doc_response_schema(schema):
+    def _make_doc_response_schema(schema: Schema | None) -> Schema | None:
         # An error envelope (every alt_response but one) is already the whole answer.
         if schema is None or "success" in schema.declared_fields:
             return schema

@@ -149,5 +149,4 @@ class KeyUsage(MethodView):
         concurrent calls. Under the `usage` storage strategy `write_behind` the record is
         queued (`queued: true`) and a worker stores it.
         """
-        return services().usage_reports.record_for_key(UsageRecord(api_key_id=key_id,
-                                                                      **body))
+        return services().usage_reports.record_for_key(UsageRecord(api_key_id=key_id, **body))

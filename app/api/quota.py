@@ -59,7 +59,7 @@ class Check(MethodView):
         """
         args = query if "model" in query else query_over_body(query, _legacy_body())
         return services().quota_gate.check(credential(), args["model"],
-                                              user_id=args.get("user_id"))
+                                           user_id=args.get("user_id"))
 
 
 @blp.route("/update")
@@ -99,7 +99,7 @@ class Reserve(MethodView):
         """
         args = query_over_body(query, body)
         return services().quota_gate.reserve(credential(), args["model"],
-                                                user_id=args.get("user_id"))
+                                             user_id=args.get("user_id"))
 
 
 @blp.route("/reservations/<reservation_id>/commit")
@@ -115,7 +115,7 @@ class Commit(MethodView):
         Committing twice is harmless. An expired reservation is recorded all the same.
         """
         return services().quota_gate.commit(credential(), reservation_id,
-                                               user_id=query.get("user_id"))
+                                            user_id=query.get("user_id"))
 
 
 @blp.route("/reservations/<reservation_id>/cancel")
@@ -128,4 +128,4 @@ class Cancel(MethodView):
     def post(self, query, reservation_id):
         """Give a reserved unit back"""
         return services().quota_gate.cancel(credential(), reservation_id,
-                                               user_id=query.get("user_id"))
+                                            user_id=query.get("user_id"))

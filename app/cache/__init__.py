@@ -29,6 +29,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 import redis
 
@@ -54,7 +55,7 @@ _AHEAD: ContextVar[dict[str, tuple] | None] = ContextVar("ahead", default=None)
 
 
 class DeferredInvalidations:
-    def __init__(self):
+    def __init__(self) -> None:
         self.pending: list[Callable[[], None]] = []
 
     def apply(self) -> None:
@@ -150,7 +151,7 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
                     cache.keys.cache_fill_lock(namespace, tagged))
 
         @functools.wraps(method)
-        def wrapper(self, *args, **kwargs):
+        def reading(self, *args, **kwargs):
             cache: CacheStore = self.cache
             if cache is None or not cache.available() or _DEFERRED.get() is not None:
                 # Inside a batch a read may see uncommitted rows: never cache those.
@@ -166,6 +167,9 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
             except redis.RedisError as error:
                 cache.failed(error)
                 return method(self, *args, **kwargs)
+
+        # The method as services see it, carrying its helpers (`Service.read.invalidate(...)`).
+        wrapper: Any = reading
 
         def invalidate(cache: CacheStore | None, *args, **kwargs) -> None:
             if cache is None or not cache.enabled:

@@ -35,4 +35,9 @@ _DECODER = json.JSONDecoder(object_hook=_hook)
 
 
 def loads(text: str | bytes):
-    return _DECODER.decode(text.decode() if isinstance(text, bytes) else text)
+    return _DECODER.decode(as_text(text))
+
+
+def as_text(value: bytes | str) -> str:
+    """A Redis reply as text (the clients answer bytes; a str passes through)."""
+    return value.decode() if isinstance(value, bytes) else value

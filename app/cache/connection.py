@@ -12,7 +12,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 import redis
 
@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 CacheError = redis.RedisError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# What a store is built on: the connection, the CacheStore that holds it, or None (off).
+Connectable: TypeAlias = "RedisConnection | CacheStore | None"
 
 
 class RedisConnection:
@@ -68,10 +71,18 @@ class RedisStore:
     """A store's base: its connection, given itself or as the CacheStore that holds it (off
     when None was given or Redis is not configured)."""
 
-    def __init__(self, connection: RedisConnection | CacheStore | None):
+    def __init__(self, connection: Connectable):
         # A CacheStore carries the connection as `.redis`; services hand over their cache.
         found = getattr(connection, "redis", connection)
         self.redis = found if isinstance(found, RedisConnection) else RedisConnection(None)
+
+    @property
+    def client(self) -> Client:
+        """The Redis client; CacheError when none is configured (a `fail_open` method never
+        gets this far: it answers "unavailable" first)."""
+        if self.redis.client is None:
+            raise CacheError("Redis is not configured")
+        return self.redis.client
 
     def available(self) -> bool:
         return self.redis.available()

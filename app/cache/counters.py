@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Protocol
 
 from app.cache import codec
-from app.cache.connection import RedisConnection, RedisStore, fail_open
+from app.cache.connection import Connectable, RedisConnection, RedisStore, fail_open
 
 # Stands for the user id in the profile key handed to `probe`.
 PLACEHOLDER = "\x00"
@@ -76,7 +76,7 @@ def _decoded(raw: bytes | None):
 
 
 class CounterMirror(RedisStore):
-    def __init__(self, connection: RedisConnection | None, *, ttl_seconds: int):
+    def __init__(self, connection: Connectable, *, ttl_seconds: int):
         super().__init__(connection)
         self.ttl_ms = ttl_seconds * 1000
 
@@ -87,15 +87,15 @@ class CounterMirror(RedisStore):
     def read(self, counter: Counter) -> int | Missing | None:
         """The mirrored count with its holds; Missing when it must be read from the database
         (then `fill`); None when Redis is unavailable."""
-        used, held, mark = self.redis.client.hmget(self.key(counter), "n", "p", "s")
+        used, held, mark = self.client.hmget(self.key(counter), "n", "p", "s")
         if used is None or mark is not None:
-            return Missing((mark or b"").decode(), int(held or 0))
+            return Missing(codec.as_text(mark or b""), int(held or 0))
         return int(used) + int(held or 0)
 
     @fail_open(0)
     def pending(self, counter: Counter) -> int:
         """Units held in Redis that the database's counter does not count yet."""
-        return int(self.redis.client.hget(self.key(counter), "p") or 0)
+        return int(self.client.hget(self.key(counter), "p") or 0)
 
     @fail_open(False)
     def fill(self, counter: Counter, value: CountValue, token: str) -> bool:

@@ -44,7 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.cache.connection import RedisConnection, RedisStore, fail_open
+from app.cache.connection import Connectable, RedisStore, fail_open
 from app.cache.counters import Counter, CountValue, Missing, counter_key
 
 
@@ -59,7 +59,7 @@ def _ms(moment: datetime) -> int:
 
 
 class QuotaHolds(RedisStore):
-    def __init__(self, connection: RedisConnection | None, *, ttl_ms: int):
+    def __init__(self, connection: Connectable, *, ttl_ms: int):
         super().__init__(connection)
         self.ttl_ms = ttl_ms
 

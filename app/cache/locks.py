@@ -18,7 +18,7 @@ class _LockStore(RedisStore):
     @fail_open(None)
     def take(self, ident: str, token: str, ttl_ms: int) -> bool | None:
         """True when taken, False when someone holds it, None when Redis is unavailable."""
-        return bool(self.redis.client.set(self._key(ident), token, nx=True, px=ttl_ms))
+        return bool(self.client.set(self._key(ident), token, nx=True, px=ttl_ms))
 
     @fail_open(None, during_backoff=True)
     def extend(self, ident: str, token: str, ttl_ms: int) -> bool | None:

@@ -24,7 +24,7 @@ class FailureState:
 class LoginFailureStore(RedisStore):
     @fail_open(None)
     def states(self, *subjects: str) -> list[FailureState] | None:
-        pipe = self.redis.client.pipeline(transaction=False)
+        pipe = self.client.pipeline(transaction=False)
         for subject in subjects:
             pipe.hmget(self.redis.keys.login_failures(subject), "failures", "window_ends_ms",
                        "last_failure_ms", "locked_until_ms")

@@ -31,9 +31,9 @@ class RedisServer(RedisStore):
 
     def ping(self) -> None:
         """One PING, whatever the back-off; raises CacheError (readiness reports it)."""
-        self.redis.client.ping()
+        self.client.ping()
 
     @fail_open(None)
     def evicted_keys(self) -> int | None:
         """Keys Redis has evicted since it started (a server-wide counter); None unavailable."""
-        return int(self.redis.client.info("stats").get("evicted_keys", 0))
+        return int(self.client.info("stats").get("evicted_keys", 0))

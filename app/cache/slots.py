@@ -56,7 +56,7 @@ class _SlotStore(RedisStore):
     @fail_open(None, during_backoff=True)
     def release(self, bucket: str, slot_id: str) -> None:
         """Free the slot (on a Redis error its own expiry does)."""
-        self.redis.client.zrem(self._key(bucket), slot_id)
+        self.client.zrem(self._key(bucket), slot_id)
 
 
 class KeySlots(_SlotStore):

@@ -7,11 +7,12 @@ keeps bindings in the database until Redis is back).
 
 from __future__ import annotations
 
-from app.cache.connection import RedisConnection, RedisStore, fail_open
+from app.cache.codec import as_text
+from app.cache.connection import Connectable, RedisStore, fail_open
 
 
 class StickySessionStore(RedisStore):
-    def __init__(self, connection: RedisConnection | None, ttl_seconds: int):
+    def __init__(self, connection: Connectable, ttl_seconds: int):
         super().__init__(connection)
         self.ttl_seconds = ttl_seconds
 
@@ -21,13 +22,13 @@ class StickySessionStore(RedisStore):
     @fail_open(None)
     def bound(self, api_key_id: str, session_hash: str) -> str | None:
         """The bound account's id, its TTL renewed; None when unbound or Redis failed."""
-        found = self.redis.client.getex(self.redis.keys.sticky_session(api_key_id, session_hash),
-                                        ex=self.ttl_seconds)
-        return found.decode() if found is not None else None
+        found = self.client.getex(self.redis.keys.sticky_session(api_key_id, session_hash),
+                                  ex=self.ttl_seconds)
+        return as_text(found) if found is not None else None
 
     @fail_open(False)
     def bind(self, api_key_id: str, session_hash: str, account_id: str) -> bool:
         """Bind the session to `account_id`; False when Redis failed (nothing was kept)."""
-        self.redis.client.set(self.redis.keys.sticky_session(api_key_id, session_hash),
-                              account_id, ex=self.ttl_seconds)
+        self.client.set(self.redis.keys.sticky_session(api_key_id, session_hash),
+                        account_id, ex=self.ttl_seconds)
         return True

@@ -8,9 +8,12 @@ means (store the record at once, or retry the drain later).
 
 from __future__ import annotations
 
+from typing import cast
+
 import redis
 
-from app.cache.connection import CacheError, RedisConnection, RedisStore
+from app.cache.codec import as_text
+from app.cache.connection import CacheError, Connectable, RedisStore
 
 GROUP = "usage-writers"
 
@@ -20,15 +23,11 @@ class GroupLost(CacheError):
 
 
 class UsageStream(RedisStore):
-    def __init__(self, connection: RedisConnection | None):
+    def __init__(self, connection: Connectable):
         super().__init__(connection)
         self.stream = self.redis.keys.usage_stream()
         self.dead_letters = self.redis.keys.usage_dead_letters()
         self.drains = self.redis.keys.usage_drains()
-
-    @property
-    def client(self):
-        return self.redis.client
 
     def add(self, fields: dict, *, replicas: int = 0, wait_ms: int = 0) -> tuple[str, bool]:
         """Append an entry; (its id, whether `replicas` replicas confirmed it within `wait_ms`).
@@ -38,7 +37,7 @@ class UsageStream(RedisStore):
         arrives there.
         """
         if replicas <= 0:
-            return self.client.xadd(self.stream, fields).decode(), True
+            return as_text(self.client.xadd(self.stream, fields)), True
         pipe = self.client.pipeline(transaction=False)
         pipe.xadd(self.stream, fields)
         pipe.execute_command("WAIT", replicas, wait_ms)
@@ -63,8 +62,9 @@ class UsageStream(RedisStore):
             _, claimed, *_ = self.client.xautoclaim(self.stream, GROUP, consumer,
                                                     min_idle_time=min_idle_ms, start_id="0-0",
                                                     count=count)
-            fresh = self.client.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count,
-                                           block=block_ms)
+            # RESP2's [[stream, [(id, fields), ...]]]; None when nothing came in `block_ms`.
+            fresh = cast("list | None", self.client.xreadgroup(
+                GROUP, consumer, {self.stream: ">"}, count=count, block=block_ms))
         except redis.ResponseError as error:
             if "NOGROUP" in str(error):
                 raise GroupLost(str(error)) from error
@@ -101,8 +101,8 @@ class UsageStream(RedisStore):
 
     def group_backlog(self, group: str) -> dict:
         """{lag, pending, deadLetters} of the consumer group (lag None where Redis cannot tell)."""
-        found = next((info for info in self.client.xinfo_groups(self.stream)
-                      if info["name"] in (group, group.encode())), {})
+        found: dict = next((info for info in self.client.xinfo_groups(self.stream)
+                            if info["name"] in (group, group.encode())), {})
         return {"lag": found.get("lag"), "pending": int(found.get("pending", 0)),
                 "deadLetters": int(self.client.xlen(self.dead_letters))}
 

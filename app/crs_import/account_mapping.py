@@ -66,9 +66,8 @@ def _proxy(account: CrsAccount, notes: list[str]) -> tuple[dict[str, Any], bool]
     if not isinstance(proxy, dict) or not proxy.get("host"):
         return empty, True
     kind = str(proxy.get("type") or "http").lower()
-    try:
-        port = int(proxy.get("port"))
-    except (TypeError, ValueError):
+    port = _port(proxy.get("port"))
+    if port is None:
         notes.append(f"proxy {proxy.get('host')} has no valid port: account made inactive")
         return empty, False
     columns = {"proxy_type": _PROXY_TYPES.get(kind), "proxy_host": str(proxy["host"]),
@@ -81,6 +80,18 @@ def _proxy(account: CrsAccount, notes: list[str]) -> tuple[dict[str, Any], bool]
                      "proxies): account made inactive until checked")
         return columns, False
     return columns, True
+
+
+def _port(value: object) -> int | None:
+    """A TCP port (1-65535) from CRS's number or string; None when it is not one (a port
+    outside the range would only fail later, at the first connection through the proxy)."""
+    if not isinstance(value, int | float | str):
+        return None
+    try:
+        port = int(value)
+    except ValueError:
+        return None
+    return port if 0 < port < 65536 else None
 
 
 def _status(account: CrsAccount, now: datetime, in_rotation: bool,

@@ -13,11 +13,16 @@ Runs after the keys and accounts phases (it maps their ledger ids):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from app.crs_import.crs_source import ACCOUNT_TYPES, CrsAccountGroup, CrsApiKey, CrsSource
 from app.crs_import.key_mapping import map_key
 from app.crs_import.report import PhaseResult
 from app.db.models import AccountGroup, ApiKeyBinding
 from app.vocabulary import PROVIDERS_SORTED as PROVIDERS
+
+if TYPE_CHECKING:
+    from app.crs_import.importer import ImportService
 
 GROUP_PREFIX = "group:"
 # A binding value's prefix -> the account type it names (else the field's own type).
@@ -45,7 +50,7 @@ def bound_providers(key: CrsApiKey) -> set[str]:
 
 
 class GroupsImport:
-    def __init__(self, importer):
+    def __init__(self, importer: ImportService) -> None:
         self.importer = importer
 
     def run(self, source: CrsSource, result: PhaseResult) -> None:

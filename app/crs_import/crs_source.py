@@ -594,7 +594,9 @@ class CrsSource:
                 f"usage:cost:real:total:{key_id}",
             ]
             found = self._fetch(names)
-            usage = found.get(names[0]) if isinstance(found.get(names[0]), dict) else {}
+            usage = found.get(names[0])
+            if not isinstance(usage, dict):
+                usage = {}
             totals[key_id] = CrsKeyTotals(
                 key_id,
                 *_counters(usage, "total"),

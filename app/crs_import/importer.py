@@ -27,6 +27,7 @@ from app.crypto import SecretBox
 from app.db.base import new_id
 from app.db.models import Account, Admin, ApiKey, ApiKeyTag, CrsImportItem
 from app.db.types import utcnow
+from app.db.uow import UnitOfWorkFactory
 from app.services.accounts import candidates as pool
 from app.services.accounts.groups import AccountGroupService
 from app.services.keys.legacy_hashes import CRS_SCHEME
@@ -39,9 +40,9 @@ ID_LENGTH = 36
 
 
 class ImportService:
-    def __init__(self, *, uow, keys: KeyService, box: SecretBox, usage: UsageService,
-                 groups: AccountGroupService, clock: Callable = utcnow,
-                 progress: Callable = ProgressBar, pause_after: int | None = None):
+    def __init__(self, *, uow: UnitOfWorkFactory, keys: KeyService, box: SecretBox,
+                 usage: UsageService, groups: AccountGroupService, clock: Callable = utcnow,
+                 progress: Callable = ProgressBar, pause_after: int | None = None) -> None:
         self.uow = uow
         self.keys = keys
         self.groups = groups
@@ -67,6 +68,7 @@ class ImportService:
                                    "it is right")
         self.dry_run = dry_run
         if "keys" in phases and not dry_run:
+            assert self.keys.legacy is not None  # bootstrap gives the key service its hashes
             self.keys.legacy.remember(source.encryption_key, CRS_SCHEME)
         steps = {"keys": self._keys, "accounts": self._accounts, "admins": self._admins,
                  "groups": GroupsImport(self).run, "usage": UsageImport(self).run}
@@ -140,7 +142,8 @@ class ImportService:
 
     def _keys(self, source: CrsSource, result: PhaseResult) -> None:
         def one(key):
-            mapped, hashes = map_key(key, self.clock(), source.offset_hours), []
+            mapped = map_key(key, self.clock(), source.offset_hours)
+            hashes: list[str] = []  # the key's hashes, forgotten by the cache after the commit
 
             def write(uow, item):
                 if isinstance(mapped, str):
@@ -155,7 +158,8 @@ class ImportService:
 
         self.phase("keys", list(source.api_keys()), result, one)
 
-    def _write_key(self, uow, item, source_id: str, mapped: MappedKey, hashes: list):
+    def _write_key(self, uow, item, source_id: str, mapped: MappedKey,
+                   hashes: list[str]):
         row = uow.api_keys.get(item.target_id) if item and item.target_id else None
         holder = uow.api_keys.get_by_hash(mapped.columns["hashed_key"])
         if holder is not None and holder is not row:

@@ -76,7 +76,9 @@ class ImportReport:
 
     @property
     def ok(self) -> bool:
-        return all(check.ok for check in [*self.counts, *self.totals, *self.controls])
+        checks: list[CountCheck | TotalsCheck | ControlsCheck] = [
+            *self.counts, *self.totals, *self.controls]
+        return all(check.ok for check in checks)
 
     @property
     def found_anything(self) -> bool:
@@ -100,23 +102,23 @@ class ImportReport:
         if self.dry_run:
             return []
         out = ["Verification:", f"  {'entity':<28}{'source':>8}{'imported':>10}{'skipped':>9}"]
-        for check in self.counts:
-            mark = "ok" if check.ok else "MISMATCH"
-            out.append(f"  {check.entity:<28}{check.source:>8}{check.imported:>10}"
-                       f"{check.skipped:>9}  {mark}")
+        for count in self.counts:
+            mark = "ok" if count.ok else "MISMATCH"
+            out.append(f"  {count.entity:<28}{count.source:>8}{count.imported:>10}"
+                       f"{count.skipped:>9}  {mark}")
         if self.totals:
             out.append(f"  {'key':<38}{'requests':>10}{'tokens':>14}{'cost (USD)':>16}")
-        for check in self.totals:
-            requests, tokens, cost = check.source
-            out.append(f"  {check.key_id:<38}{requests:>10}{tokens:>14}{cost:>16f}  "
-                       + ("ok" if check.ok else "MISMATCH: Relaygate reports "
-                          f"{check.relaygate[0]} requests, {check.relaygate[1]} tokens, "
-                          f"{check.relaygate[2]:f} USD"))
+        for totals in self.totals:
+            requests, tokens, cost = totals.source
+            out.append(f"  {totals.key_id:<38}{requests:>10}{tokens:>14}{cost:>16f}  "
+                       + ("ok" if totals.ok else "MISMATCH: Relaygate reports "
+                          f"{totals.relaygate[0]} requests, {totals.relaygate[1]} tokens, "
+                          f"{totals.relaygate[2]:f} USD"))
         if self.controls:
-            wrong = [check for check in self.controls if not check.ok]
+            wrong = [control for control in self.controls if not control.ok]
             out.append(f"  key controls: {len(self.controls)} keys compared, "
                        + ("ok" if not wrong else f"{len(wrong)} MISMATCH"))
-            out += [f"  {check.key_id}: source {check.source}, Relaygate {check.relaygate}"
-                    for check in wrong]
+            out += [f"  {control.key_id}: source {control.source}, "
+                    f"Relaygate {control.relaygate}" for control in wrong]
         out.append("Verification passed." if self.ok else "Verification FAILED.")
         return out

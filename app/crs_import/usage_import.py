@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from app import timebuckets
 from app.crs_import.baseline import PLACES, KeyUsage, plan
@@ -16,6 +17,9 @@ from app.crs_import.crs_source import CrsSource
 from app.crs_import.report import CountCheck, ImportReport, PhaseResult, TotalsCheck
 from app.db.repositories.usage_rollups import Totals
 from app.services.usage.query import MAX_RANGE, StatsQuery
+
+if TYPE_CHECKING:
+    from app.crs_import.importer import ImportService
 
 SOURCE = "crs"
 _COLUMNS = ("requests", "input_tokens", "output_tokens", "cache_write_tokens",
@@ -47,7 +51,7 @@ def _rows(entries) -> list[dict]:
 
 
 class UsageImport:
-    def __init__(self, importer):
+    def __init__(self, importer: ImportService) -> None:
         self.importer = importer
 
     def run(self, source: CrsSource, result: PhaseResult) -> None:
@@ -129,7 +133,8 @@ def verify_totals(importer, source: CrsSource, report: ImportReport) -> None:
             skipped += 1
             continue
         imported += item is not None
-        got = _stats_totals(importer.usage, target, first, last) if first else Totals()
+        got = (_stats_totals(importer.usage, target, first, last)
+               if target and first and last else Totals())
         want = totals[key_id]
         report.totals.append(TotalsCheck(
             key_id, (want.requests, want.all_tokens, want.cost_usd.quantize(PLACES)),

@@ -48,11 +48,11 @@ class UnitOfWork:
     usage_baselines: repos.UsageBaselineRepository
     sticky_sessions: repos.StickySessionRepository
     usage_queue_ledger: repos.UsageQueueLedgerRepository
+    session: Session  # like the repositories, set on entering the block
 
     def __init__(self, session_factory: sessionmaker, execution_options: dict | None = None):
         self._session_factory = session_factory
         self._execution_options = execution_options
-        self.session: Session | None = None
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()

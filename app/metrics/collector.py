@@ -37,7 +37,7 @@ class Snapshot:
 
 
 class Collector:
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sums: dict[str, float] = defaultdict(float)
         self._queries: dict[str, QueryFigures] = {}

@@ -7,6 +7,7 @@ gives it about 30-170 buckets. Buckets expire after twice their range.
 from __future__ import annotations
 
 from app.cache import CacheStore
+from app.db.uow import UnitOfWorkFactory
 from app.metrics.collector import QueryFigures, Snapshot
 
 RANGES = {"5m": 300, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
@@ -86,7 +87,7 @@ class RedisSink:
 class DatabaseSink:
     """The same figures in the metric_buckets and query_stats tables, for runs without Redis."""
 
-    def __init__(self, uow):
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
         self.uow = uow
 
     def ready(self) -> bool:

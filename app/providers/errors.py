@@ -103,7 +103,9 @@ def is_request_level(body: Any) -> bool:
 
 def error_from_event(body: dict[str, Any]) -> ProviderError:
     """ProviderError for an error event sent inside a stream that had started fine."""
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    error = body.get("error")
+    if not isinstance(error, dict):
+        error = {}
     code = error.get("code")
     if isinstance(code, int):
         kind = kind_for_status(code)

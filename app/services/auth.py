@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.errors import Forbidden, Unauthenticated
+from app.errors import (
+    Forbidden,
+    InvalidApiKey,
+    MissingApiKey,
+    MissingSession,
+    Unauthenticated,
+)
 from app.security import SESSION_PREFIX, sha256_hex
 from app.services.keys.service import KeyService
 from app.services.sessions import SessionService
@@ -52,30 +58,31 @@ class AuthService:
     def api_key(self, *, authorization: str | None, x_api_key: str | None) -> Principal:
         token = x_api_key or _bearer(authorization)
         if not token:
-            raise Unauthenticated("An API key is required.", code="MISSING_API_KEY")
+            raise MissingApiKey("An API key is required.")
         if token.startswith(SESSION_PREFIX):
-            raise Unauthenticated("The API key is invalid.", code="INVALID_API_KEY")
+            raise InvalidApiKey("The API key is invalid.")
         key = self.keys.authenticate(token)
         return Principal("api_key", key["id"], token, key)
 
     def session(self, *, authorization: str | None, x_api_key: str | None) -> Principal:
         token = _bearer(authorization)
         if not token or not token.startswith(SESSION_PREFIX):
-            raise Unauthenticated("A session token is required.", code="MISSING_SESSION")
+            raise MissingSession("A session token is required.")
         found = self.sessions.validate(token)
         return Principal(found["userType"], found["userId"], token, found)
 
     def credential(self, *, authorization: str | None, x_api_key: str | None) -> Credential:
         """Which kind of token the caller presents (no lookup yet): a key or a session."""
         bearer = _bearer(authorization)
-        if x_api_key or (bearer and not bearer.startswith(SESSION_PREFIX)):
-            token = x_api_key or bearer
+        token = x_api_key or (bearer if bearer and not bearer.startswith(SESSION_PREFIX)
+                              else None)
+        if token:
             if token.startswith(SESSION_PREFIX):
-                raise Unauthenticated("The API key is invalid.", code="INVALID_API_KEY")
+                raise InvalidApiKey("The API key is invalid.")
             return Credential("api_key", token)
         if bearer:
             return Credential("session", bearer)
-        raise Unauthenticated("An API key or a session token is required.", code="UNAUTHORIZED")
+        raise Unauthenticated("An API key or a session token is required.")
 
     def principal(self, credential: Credential, record=_FETCH) -> Principal:
         """Who presents `credential`; `record`, when given, is its cached record (no lookup)."""
@@ -107,7 +114,7 @@ class AuthService:
         elif token or x_api_key:
             principal = self.api_key(authorization=authorization, x_api_key=x_api_key)
         else:
-            raise Unauthenticated("An admin session token is required.", code="UNAUTHORIZED")
+            raise Unauthenticated("An admin session token is required.")
         if not principal.is_admin:
-            raise Forbidden("This route is for admins only.", code="FORBIDDEN")
+            raise Forbidden("This route is for admins only.")
         return principal

@@ -35,19 +35,21 @@ TOO_MANY_FAILURES = "Too many failed logins; try again later."
 
 @dataclass(frozen=True)
 class ThrottleRules:
-    address_max_failures: int = 20
-    address_window: float = 60
-    lockout: float = 60
-    max_lockout: float = 3600
-    lockout_memory: float = 24 * 3600
-    user_free_failures: int = 20
-    user_window: float = 900
-    user_delay: float = 1.0
-    user_max_delay: float = 60.0
+    """The login_* settings (their defaults live there, app/config.py), in seconds."""
+
+    address_max_failures: int
+    address_window: float
+    lockout: float
+    max_lockout: float
+    lockout_memory: float
+    user_free_failures: int
+    user_window: float
+    user_delay: float
+    user_max_delay: float
 
 
 class LoginThrottle(Service):
-    def __init__(self, *, rules: ThrottleRules = ThrottleRules(),
+    def __init__(self, *, rules: ThrottleRules,
                  now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
                  **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from app.cache import CacheError, CacheStore
 from app.cache.probe import RedisServer
-from app.errors import DatabaseError, Unavailable
+from app.errors import DatabaseError, MetricsUnavailable
 from app.metrics import prom
 from app.metrics.collector import Collector
 from app.metrics.sinks import GAUGES, RANGES
@@ -103,8 +103,7 @@ class MonitoringService:
         try:
             buckets = self.sink.read(time_range, now)
         except (CacheError, DatabaseError) as error:
-            raise Unavailable("The metrics store cannot be read right now.",
-                              code="METRICS_UNAVAILABLE") from error
+            raise MetricsUnavailable("The metrics store cannot be read right now.") from error
         sums: dict[str, float] = defaultdict(float)
         for _, values in buckets:
             for name, value in values.items():
@@ -161,8 +160,7 @@ class MonitoringService:
         try:
             figures = self.sink.query_stats()
         except (CacheError, DatabaseError) as error:
-            raise Unavailable("The metrics store cannot be read right now.",
-                              code="METRICS_UNAVAILABLE") from error
+            raise MetricsUnavailable("The metrics store cannot be read right now.") from error
         slowest = sorted(figures, key=lambda f: f.total_ms / f.calls, reverse=True)[:limit]
         frequent = sorted(figures, key=lambda f: (f.calls, f.total_ms), reverse=True)[:limit]
         return {

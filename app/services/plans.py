@@ -33,7 +33,7 @@ class PlanService(Service):
     @db_retry
     def set(self, plan: str, model_type: str, *, limit: int, period: str) -> dict:
         if plan not in PLANS or model_type not in MODEL_TYPES:
-            raise NotFound("No such plan or model type.", code="NOT_FOUND")
+            raise NotFound("No such plan or model type.")
         if period not in PERIODS or limit < 0:
             raise InvalidInput("The limit must be >= 0 and the period 'day' or 'month'.")
         with self.uow() as uow:

@@ -19,7 +19,7 @@ from app.services.retry import db_retry
 
 SEALED_COLUMNS = {
     "accounts": ("access_token_sealed", "refresh_token_sealed", "api_key_sealed",
-              "proxy_password_sealed"),
+                 "proxy_password_sealed"),
     "key_hash_peppers": ("secret_sealed",),
     "staged_operations": ("data_sealed",),
 }

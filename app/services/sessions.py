@@ -12,7 +12,7 @@ from typing import Unpack
 
 from app.cache import read_through
 from app.db.models import Session
-from app.errors import InvalidInput, RecordNotFound, Unauthenticated
+from app.errors import InvalidCredentials, InvalidInput, InvalidSession, RecordNotFound
 from app.security import Passwords, new_session_token, sha256_hex
 from app.services.base import Service, ServiceDeps
 from app.services.login_throttle import LoginThrottle
@@ -41,7 +41,7 @@ class SessionService(Service):
         admin_id, password_hash = self._credentials(username)
         if not self.passwords.verify(password_hash, password):
             self.throttle.record_failure(ip_address, username)
-            raise Unauthenticated(BAD_LOGIN, code="INVALID_CREDENTIALS")
+            raise InvalidCredentials(BAD_LOGIN)
         new_hash = (self.passwords.hash(password) if self.passwords.needs_rehash(password_hash)
                     else None)
         return self._open_admin_session(admin_id, username, password_hash, new_hash, ip_address,
@@ -60,7 +60,7 @@ class SessionService(Service):
             admin = uow.admins.get(admin_id)
             if admin is None or admin.password_hash != verified_hash:
                 # Deleted or given a new password while we were hashing.
-                raise Unauthenticated(BAD_LOGIN, code="INVALID_CREDENTIALS")
+                raise InvalidCredentials(BAD_LOGIN)
             if new_hash is not None:
                 admin.password_hash = new_hash
             admin.last_login_at = self.clock()
@@ -111,7 +111,7 @@ class SessionService(Service):
     def accept(self, found: dict | None) -> dict:
         """A session record, if it is still valid now; else Unauthenticated."""
         if found is None or found["expiresAt"] <= self.clock():
-            raise Unauthenticated(INVALID_SESSION, code="INVALID_SESSION")
+            raise InvalidSession(INVALID_SESSION)
         return {**found, "isValid": True}
 
     def record_key(self, token_hash: str) -> str:
@@ -173,5 +173,5 @@ class SessionService(Service):
     def _live(self, uow, token_hash: str) -> Session:
         session = uow.sessions.get_by_token_hash(token_hash)
         if session is None or self._expiry(session) <= self.clock():
-            raise Unauthenticated(INVALID_SESSION, code="INVALID_SESSION")
+            raise InvalidSession(INVALID_SESSION)
         return session

@@ -84,7 +84,8 @@ class SlotLimiter(Service):
             uow.limit_slots.drop_expired(bucket, now)
             taken, first_expiry = uow.limit_slots.live(bucket, now)
             if taken >= limit:
-                return Refusal(retry_after=max((first_expiry - now).total_seconds(), 0.001))
+                wait = (first_expiry - now).total_seconds() if first_expiry is not None else 0
+                return Refusal(retry_after=max(wait, 0.001))
             uow.limit_slots.add(LimitSlot(id=slot_id, bucket=bucket,
                                           expires_at=now + timedelta(seconds=ttl)))
             uow.commit()

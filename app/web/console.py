@@ -53,7 +53,7 @@ def _error_page(error: DomainError):
 
 def _safe_next(target: str | None) -> str:
     parts = urlsplit(target or "")
-    if parts.scheme or parts.netloc or not parts.path.startswith("/console"):
+    if target is None or parts.scheme or parts.netloc or not parts.path.startswith("/console"):
         return url_for("console.dashboard")
     return target
 

@@ -13,10 +13,11 @@ import hashlib
 import hmac
 import secrets
 
-from flask import Response, current_app, g, request
+from flask import current_app, g, request
+from werkzeug.wrappers import Response  # flask's, and the redirects werkzeug builds
 
 from app.api.deps import services
-from app.errors import Forbidden, Unauthenticated
+from app.errors import Forbidden, MissingSession
 
 SESSION_COOKIE = "rg_console"
 LOGIN_COOKIE = "rg_console_login"
@@ -35,10 +36,10 @@ def current_admin():
     Only the cookie counts: an Authorization header (API key or session) opens no page."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
-        raise Unauthenticated("Sign in to use the console.", code="MISSING_SESSION")
+        raise MissingSession("Sign in to use the console.")
     admin = services().auth.session(authorization=f"Bearer {token}", x_api_key=None)
     if not admin.is_admin:
-        raise Forbidden("The console is for admins only.", code="FORBIDDEN")
+        raise Forbidden("The console is for admins only.")
     g.console_token = token
     return admin
 

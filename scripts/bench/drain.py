@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 import redis  # noqa: E402
 
-from app import create_app  # noqa: E402
+from app import create_app, services_of  # noqa: E402
 from app.db.migrations import upgrade  # noqa: E402
 from app.services.auth import Credential  # noqa: E402
 from app.services.usage.service import UsageRecord  # noqa: E402
@@ -146,7 +146,7 @@ def main() -> None:
         app = create_app({"database_url": database_url, "redis_url": args.redis_url,
                           "redis_prefix": prefix, "instance_dir": Path("/tmp"),
                           "secret_key": "relaygate-drain-benchmark-secret-of-32-bytes"})
-        services = app.extensions["relaygate"]
+        services = services_of(app)
         keys, accounts = _setup(services, args.keys)
         own_dsn = admin.rsplit("/", 1)[0] + "/" + name
 
@@ -171,7 +171,7 @@ def main() -> None:
               f"({len(queued)} queued)")
     finally:
         if app is not None:
-            app.extensions["relaygate"].engine.dispose()
+            services_of(app).engine.dispose()
         client = redis.Redis.from_url(args.redis_url)
         stale = list(client.scan_iter(match=prefix + "*", count=1000))
         if stale:

@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from app import services_of  # noqa: E402
 from app.db.migrations import upgrade  # noqa: E402
 from app.providers.base import StreamEvent  # noqa: E402
 from app.services.chat.translation import TranslatedFormat, translate_request  # noqa: E402
@@ -113,7 +114,7 @@ def main() -> None:
                         took = _one(client, route, body, headers)
                         if round_ >= 30:
                             spent.setdefault((case_name, stream), []).append(took)
-            app.extensions["relaygate"].engine.dispose()
+            services_of(app).engine.dispose()
     finally:
         _clean(args.redis_url, prefix)
         pg_drop(admin, name)

@@ -37,7 +37,7 @@ def login_app(store, request, tmp_path):
     application = make_app(tmp_path, datahttp, redis_url, prefix,
                            trusted_proxies=("127.0.0.1",))
     services_of(application).admins.ensure_initial(ADMIN["username"],
-                                                              ADMIN["password"])
+                                                   ADMIN["password"])
     yield application
     services_of(application).engine.dispose()
 
@@ -89,7 +89,7 @@ def test_an_attacked_username_slows_addresses_that_failed_but_not_the_others(htt
 def test_x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(sqlite_url, tmp_path):
     application = make_app(tmp_path, sqlite_url)  # no trusted proxies: the default
     services_of(application).admins.ensure_initial(ADMIN["username"],
-                                                              ADMIN["password"])
+                                                   ADMIN["password"])
     with ServerThread(application, free_port()) as server, \
             httpx.Client(base_url=server.url, timeout=30) as http:
         for number in range(20):

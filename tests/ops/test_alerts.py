@@ -140,7 +140,7 @@ def test_bad_alerts_are_refused_and_alerts_can_be_listed_and_deleted(client, adm
 
 def test_the_run_alerts_command_evaluates_once(app, admin_headers):
     services_of(app).alerts.create(metric="errors.count", operator=">=",
-                                              threshold=0, duration=0)
+                                   threshold=0, duration=0)
     result = app.test_cli_runner().invoke(args=["run-alerts", "--once"])
     assert result.exit_code == 0, result.output
     assert " fired at " in result.output

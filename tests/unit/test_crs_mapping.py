@@ -109,6 +109,15 @@ def test_an_https_proxy_is_kept_as_http_and_the_account_waits_inactive():
     assert (mapped.columns["proxy_type"], mapped.columns["status"]) == ("http", "inactive")
 
 
+def test_a_proxy_port_outside_the_tcp_range_leaves_the_account_inactive_without_a_proxy():
+    for port in (0, 70000, "-1", "x", None):
+        proxy = json.dumps({"type": "socks5", "host": "p.example", "port": port})
+        mapped = map_account(_account(proxy=proxy), NOW)
+
+        assert (mapped.columns["proxy_host"], mapped.columns["status"]) == (None, "inactive")
+        assert any("no valid port" in note for note in mapped.notes), port
+
+
 def test_an_error_state_stays_an_error_and_a_finished_rate_limit_is_lifted():
     broken = map_account(_account(status="unauthorized", errorMessage="401 from upstream"), NOW)
     lifted = map_account(_account(rateLimitStatus="limited",

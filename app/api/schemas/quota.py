@@ -36,7 +36,7 @@ class UsageBodySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    example = {"model": "openai/gpt-4o-mini"}
+    example: dict[str, object] = {"model": "openai/gpt-4o-mini"}
 
     model = _model
 

@@ -48,9 +48,8 @@ class OperationSchema(BodySchema):
         schemas = BATCH_SCHEMAS[data["table"]]
         values = data["data"]
         if data["type"] != "delete":
-            schema = schemas.create if data["type"] == "create" else schemas.update
             try:
-                values = schema().load(values)
+                values = schemas.loader(data["type"])().load(values)
             except ValidationError as error:
                 raise ValidationError({"data": error.messages}) from error
         return Operation(data["type"], data["table"], values, (data.get("where") or {}).get("id"))

@@ -11,7 +11,7 @@ _plan = fields.String(validate=validate.OneOf(PLANS))
 
 
 class UserUpdateSchema(BodySchema):
-    example = {"name": "Ada Lovelace", "plan": "premium"}
+    example: dict[str, object] = {"name": "Ada Lovelace", "plan": "premium"}
 
     name = fields.String(allow_none=True, validate=validate.Length(max=100))
     plan = _plan

@@ -12,10 +12,11 @@ from datetime import datetime
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, counter, money
+from app.db.base import Base
+from app.db.models.usage_stats import UsageSums
 
 
-class UsageBaseline(Base):
+class UsageBaseline(UsageSums, Base):
     __tablename__ = "usage_baselines"
     __table_args__ = (
         Index("ix_usage_baselines_api_key_id_bucket", "api_key_id", "bucket"),
@@ -26,10 +27,3 @@ class UsageBaseline(Base):
     api_key_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     model: Mapped[str] = mapped_column(String(200), primary_key=True)
     bucket: Mapped[datetime] = mapped_column(primary_key=True)
-    requests: Mapped[counter]
-    input_tokens: Mapped[counter]
-    output_tokens: Mapped[counter]
-    cache_write_tokens: Mapped[counter]
-    cache_read_tokens: Mapped[counter]
-    total_tokens: Mapped[counter]
-    cost: Mapped[money]

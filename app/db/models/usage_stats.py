@@ -26,6 +26,18 @@ SUM_COLUMNS = ("requests", "input_tokens", "output_tokens", "cache_write_tokens"
                "cache_read_tokens", "total_tokens", "cost")
 
 
+class UsageSums:
+    """The summed columns (SUM_COLUMNS) of a rollup row and of a baseline row."""
+
+    requests: Mapped[counter]
+    input_tokens: Mapped[counter]
+    output_tokens: Mapped[counter]
+    cache_write_tokens: Mapped[counter]
+    cache_read_tokens: Mapped[counter]
+    total_tokens: Mapped[counter]
+    cost: Mapped[money]
+
+
 class UsageRequestId(Base):
     """A request id already recorded: what makes recording idempotent.
 
@@ -44,7 +56,7 @@ class UsageRequestId(Base):
     recorded_at: Mapped[timestamp]
 
 
-class UsageRollup(Base):
+class UsageRollup(UsageSums, Base):
     """Sums of usage events per UTC hour and per UTC day, at each grain of ROLLUP_GRAINS.
 
     Updated in the recording transaction by one upsert; never touched by the cleanup, so
@@ -66,10 +78,3 @@ class UsageRollup(Base):
     api_key_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     model: Mapped[str] = mapped_column(String(200), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    requests: Mapped[counter]
-    input_tokens: Mapped[counter]
-    output_tokens: Mapped[counter]
-    cache_write_tokens: Mapped[counter]
-    cache_read_tokens: Mapped[counter]
-    total_tokens: Mapped[counter]
-    cost: Mapped[money]

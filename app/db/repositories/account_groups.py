@@ -41,5 +41,6 @@ class AccountGroupRepository(Repository[AccountGroup]):
         """How many keys are bound to the account, or to the group."""
         column, value = ((ApiKeyBinding.account_id, account_id) if account_id is not None
                          else (ApiKeyBinding.group_id, group_id))
-        return self.session.scalar(select(func.count(func.distinct(ApiKeyBinding.api_key_id)))
-                                   .where(column == value))
+        return self.session.execute(
+            select(func.count(func.distinct(ApiKeyBinding.api_key_id))).where(column == value)
+        ).scalar_one()

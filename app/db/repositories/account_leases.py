@@ -21,10 +21,10 @@ class AccountLeaseRepository(Repository[AccountLease]):
         return result.rowcount
 
     def count_live(self, account_id: str, now: datetime) -> int:
-        return self.session.scalar(
+        return self.session.execute(
             select(func.count()).select_from(AccountLease)
             .where(AccountLease.account_id == account_id, AccountLease.expires_at > now)
-        )
+        ).scalar_one()
 
     def remove(self, lease_id: str) -> int:
         result = self._execute(delete(AccountLease).where(AccountLease.id == lease_id))

@@ -32,7 +32,8 @@ class AccountRepository(Repository[Account]):
             conditions.append(Account.provider == provider)
         if status:
             conditions.append(Account.status == status)
-        total = self.session.scalar(select(func.count()).select_from(Account).where(*conditions))
+        total = self.session.execute(
+            select(func.count()).select_from(Account).where(*conditions)).scalar_one()
         query = (select(Account).where(*conditions)
                  .order_by(Account.created_at.desc(), Account.id).limit(limit).offset(offset))
         return list(self.session.scalars(query)), total

@@ -15,4 +15,4 @@ class AdminRepository(Repository[Admin]):
         return self.session.scalar(select(Admin).where(Admin.username == username))
 
     def count(self) -> int:
-        return self.session.scalar(select(func.count()).select_from(Admin))
+        return self.session.execute(select(func.count()).select_from(Admin)).scalar_one()

@@ -47,7 +47,8 @@ class ApiKeyRepository(Repository[ApiKey]):
     def list_page(self, filters: KeyFilter, *, sort_by: str, descending: bool, limit: int,
                   offset: int) -> tuple[list[ApiKey], int]:
         conditions = self._conditions(filters)
-        total = self.session.scalar(select(func.count()).select_from(ApiKey).where(*conditions))
+        total = self.session.execute(
+            select(func.count()).select_from(ApiKey).where(*conditions)).scalar_one()
         column = SORTABLE_COLUMNS[sort_by]
         order = column.desc() if descending else column.asc()
         query = (
@@ -126,7 +127,7 @@ class ApiKeyRepository(Repository[ApiKey]):
 
     def activate(self, key_id: str, now: datetime, expires_at: datetime) -> int:
         """Start an activation key's period, once: only while it has not started."""
-        result = self.session.execute(
+        result = self._execute(
             update(ApiKey).where(ApiKey.id == key_id, ApiKey.activated_at.is_(None),
                                  ApiKey.activation_days.is_not(None))
             .values(activated_at=now, expires_at=expires_at)

@@ -43,5 +43,5 @@ class KeyWindowHoldRepository(Repository[KeyWindowHold]):
         return count, int(tokens or 0), cost if cost is not None else Decimal(0)
 
     def remove(self, hold_id: str) -> bool:
-        return self.session.execute(
+        return self._execute(
             delete(KeyWindowHold).where(KeyWindowHold.id == hold_id)).rowcount == 1

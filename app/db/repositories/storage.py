@@ -18,8 +18,8 @@ class StorageStrategyRepository(Repository[StorageStrategy]):
 
     def version(self) -> int:
         """Raised by one on every switch: a worker holding another number must reload."""
-        return int(self.session.scalar(select(func.coalesce(func.sum(StorageStrategy.version),
-                                                            0))))
+        return int(self.session.execute(
+            select(func.coalesce(func.sum(StorageStrategy.version), 0))).scalar_one())
 
     def replace(self, data_type: str, values: dict, now: datetime) -> bool:
         result = self._execute(

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import delete, func, insert, select, text, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 
 from app import timebuckets
 from app.db.models import UsageEvent, UsageRequestId
 from app.db.repositories.base import Repository
+from app.db.repositories.upsert import insert_for
 
 PARTITION_NAME = re.compile(r"^usage_events_(\d{4})_(\d{2})$")
 # One advisory lock id for "changing the partitions of usage_events" (arbitrary, fixed).
@@ -73,8 +73,7 @@ class UsageEventRepository(Repository[UsageEvent]):
 
         A concurrent claim of the same id waits for the first to commit, then finds it taken.
         """
-        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[self._dialect]
-        statement = insert(UsageRequestId).values(
+        statement = insert_for(self.session, UsageRequestId).values(
             source=source, api_key_id=api_key_id, request_id=request_id,
             occurred_at=occurred_at, recorded_at=recorded_at,
         ).on_conflict_do_nothing(index_elements=["source", "api_key_id", "request_id"])
@@ -86,14 +85,13 @@ class UsageEventRepository(Repository[UsageEvent]):
         id, request id) of those claimed now."""
         if not claims:
             return set()
-        upsert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[self._dialect]
-        statement = upsert(UsageRequestId).on_conflict_do_nothing(
+        statement = insert_for(self.session, UsageRequestId).on_conflict_do_nothing(
             index_elements=["source", "api_key_id", "request_id"])
         columns = (UsageRequestId.source, UsageRequestId.api_key_id, UsageRequestId.request_id)
         # Many parameter sets with RETURNING: SQLAlchemy sends one multi-row INSERT built from
         # the cached one-row statement ("insertmanyvalues").
-        return {tuple(row) for row in self.session.execute(statement.returning(*columns),
-                                                           claims)}
+        return {(source, api_key_id, request_id) for source, api_key_id, request_id
+                in self.session.execute(statement.returning(*columns), claims)}
 
     def add_many(self, events: list[dict]) -> None:
         """Insert events (column values by name, all with the same columns) in one statement."""
@@ -105,7 +103,7 @@ class UsageEventRepository(Repository[UsageEvent]):
         if self._dialect == "postgresql":
             # Counting millions of rows in parallel would take every core from the recorders.
             self.session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-        return self.session.scalar(select(func.count()).select_from(UsageEvent))
+        return self.session.execute(select(func.count()).select_from(UsageEvent)).scalar_one()
 
     # Partitions (PostgreSQL only; elsewhere the table is a plain table and these do nothing).
 
@@ -139,12 +137,12 @@ class UsageEventRepository(Repository[UsageEvent]):
         """(name, first instant) of every monthly partition, oldest first."""
         if not self.partitioned:
             return []
-        rows = self.session.execute(text(
+        names = self.session.scalars(text(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             "WHERE i.inhparent = 'usage_events'::regclass"
         ))
-        found = []
-        for (name,) in rows:
+        found: list[tuple[str, datetime]] = []
+        for name in names:
             match = PARTITION_NAME.match(name)
             if match:
                 found.append((name, datetime(int(match[1]), int(match[2]), 1, tzinfo=UTC)))
@@ -173,8 +171,7 @@ class UsageEventRepository(Repository[UsageEvent]):
                 deleted += self._delete_by_ctid(name, "occurred_at", cutoff, limit - deleted)
             return deleted
         doomed = select(UsageEvent.id).where(UsageEvent.occurred_at < cutoff).limit(limit)
-        result = self.session.execute(delete(UsageEvent).where(UsageEvent.id.in_(doomed)))
-        return result.rowcount
+        return self._execute(delete(UsageEvent).where(UsageEvent.id.in_(doomed))).rowcount
 
     def forget_request_ids_before(self, cutoff: datetime, limit: int) -> int:
         if self.partitioned:
@@ -184,11 +181,10 @@ class UsageEventRepository(Repository[UsageEvent]):
         doomed = (select(UsageRequestId.source, UsageRequestId.api_key_id,
                          UsageRequestId.request_id)
                   .where(UsageRequestId.occurred_at < cutoff).limit(limit))
-        result = self.session.execute(delete(UsageRequestId).where(claim.in_(doomed)))
-        return result.rowcount
+        return self._execute(delete(UsageRequestId).where(claim.in_(doomed))).rowcount
 
     def _delete_by_ctid(self, table: str, column: str, cutoff: datetime, limit: int) -> int:
-        result = self.session.execute(text(
+        result = self._execute(text(
             f'DELETE FROM "{table}" WHERE ctid = ANY(ARRAY('
             f'SELECT ctid FROM "{table}" WHERE {column} < :cutoff LIMIT :limit))'
         ), {"cutoff": cutoff, "limit": limit})

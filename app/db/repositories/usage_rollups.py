@@ -19,12 +19,12 @@ from sqlalchemy import (
     text,
     type_coerce,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from app import timebuckets
 from app.db.functions import local_bucket
 from app.db.models import UsageEvent, UsageRollup
 from app.db.models.usage_stats import ROLLUP_GRAINS, SPANS, SUM_COLUMNS
+from app.db.repositories.upsert import insert_for
 from app.db.types import Money
 
 R = UsageRollup
@@ -100,8 +100,7 @@ class UsageRollupRepository:
                  **dict(zip(DIMENSIONS, row[3:], strict=True)),
                  **{name: getattr(totals, name) for name in SUM_COLUMNS}}
                 for row, totals in sorted(summed.items(), key=lambda item: item[0])]
-        insert_for = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[self._dialect]
-        statement = insert_for(R)
+        statement = insert_for(self.session, R)
         statement = statement.on_conflict_do_update(
             index_elements=["span", "grain", "bucket", *DIMENSIONS],
             set_={name: getattr(R, name) + statement.excluded[name] for name in SUM_COLUMNS},

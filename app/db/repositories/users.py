@@ -21,7 +21,8 @@ class UserRepository(Repository[User]):
             conditions.append(User.plan == plan)
         if email is not None:
             conditions.append(User.email == email)
-        total = self.session.scalar(select(func.count()).select_from(User).where(*conditions))
+        total = self.session.execute(
+            select(func.count()).select_from(User).where(*conditions)).scalar_one()
         query = (select(User).where(*conditions).order_by(User.created_at.desc(), User.id)
                  .limit(limit).offset(offset))
         return list(self.session.scalars(query)), total

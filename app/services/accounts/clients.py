@@ -15,8 +15,11 @@ PROXY_SCHEMES = {"http": "http", "socks5": "socks5"}
 
 def proxy_url(account: Account, box: SecretBox) -> str | None:
     """The account's proxy as a URL httpx understands, with its password opened, or None."""
-    if not account.has_proxy:
+    kind, host = account.proxy_type, account.proxy_host
+    if kind is None:
         return None
+    if host is None:  # never connect directly when a proxy was asked for
+        raise ValueError(f"account {account.id} has a {kind} proxy without a host")
     credentials = ""
     if account.proxy_username:
         credentials = quote(account.proxy_username, safe="")
@@ -24,8 +27,9 @@ def proxy_url(account: Account, box: SecretBox) -> str | None:
         if password is not None:
             credentials += ":" + quote(password, safe="")
         credentials += "@"
-    host = f"[{account.proxy_host}]" if ":" in account.proxy_host else account.proxy_host
-    return f"{PROXY_SCHEMES[account.proxy_type]}://{credentials}{host}:{account.proxy_port}"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{PROXY_SCHEMES[kind]}://{credentials}{host}:{account.proxy_port}"
 
 
 class Timeouts(TypedDict, total=False):

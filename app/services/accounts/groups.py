@@ -8,16 +8,14 @@ A group's members are cached (read-through, forgotten after every change to the 
 
 from __future__ import annotations
 
+import builtins
+
 from app.cache import read_through
 from app.db.models import AccountGroup
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, DuplicateRecord, InvalidInput, RecordNotFound
 from app.services.base import Service
 from app.services.retry import db_retry
 from app.vocabulary import PROVIDERS_SORTED as PROVIDERS
-
-
-def _not_found() -> NotFound:
-    return NotFound("No account group has that id.", code="DB_RECORD_NOT_FOUND")
 
 
 def _view(group: AccountGroup, members: list[str]) -> dict:
@@ -41,7 +39,7 @@ class AccountGroupService(Service):
         with self.uow() as uow:
             self._check_name_free(uow, group.name)
             if group.id is not None and uow.account_groups.get(group.id) is not None:
-                raise Conflict("An account group with that id exists.", code="DB_DUPLICATE_KEY")
+                raise DuplicateRecord("An account group with that id exists.")
             uow.account_groups.add(group)
             uow.flush()
             self._check_members(uow, group.provider, members)
@@ -55,7 +53,7 @@ class AccountGroupService(Service):
         with self.uow() as uow:
             group = uow.account_groups.get(group_id)
             if group is None:
-                raise _not_found()
+                raise RecordNotFound("account group")
             return _view(group, uow.account_groups.members([group_id])[group_id])
 
     @db_retry
@@ -70,7 +68,7 @@ class AccountGroupService(Service):
         with self.uow() as uow:
             group = uow.account_groups.get(group_id, for_update=True)
             if group is None:
-                raise _not_found()
+                raise RecordNotFound("account group")
             if changes.get("name", group.name) != group.name:
                 self._check_name_free(uow, changes["name"])
                 group.name = changes["name"]
@@ -92,7 +90,7 @@ class AccountGroupService(Service):
         with self.uow() as uow:
             group = uow.account_groups.get(group_id)
             if group is None:
-                raise _not_found()
+                raise RecordNotFound("account group")
             bound = uow.account_groups.keys_bound(group_id=group_id)
             if bound:
                 raise Conflict(f"{bound} API key(s) are bound to this group; unbind them first.",
@@ -104,7 +102,7 @@ class AccountGroupService(Service):
     @read_through("account-group-members", key=lambda group_id: group_id,
                   cacheable=lambda value: True)
     @db_retry
-    def members(self, group_id: str) -> list[str]:
+    def members(self, group_id: str) -> builtins.list[str]:
         """The group's member account ids ([] for a group that is gone)."""
         with self.uow() as uow:
             return uow.account_groups.members([group_id])[group_id]
@@ -126,11 +124,11 @@ class AccountGroupService(Service):
 
     def _check_name_free(self, uow, name: str) -> None:
         if uow.account_groups.get_by_name(name) is not None:
-            raise Conflict("An account group with that name exists.", code="DB_DUPLICATE_KEY",
-                           details={"name": ["Taken."]})
+            raise DuplicateRecord("An account group with that name exists.",
+                                  details={"name": ["Taken."]})
 
     @staticmethod
-    def _check_members(uow, provider: str, account_ids: list[str]) -> None:
+    def _check_members(uow, provider: str, account_ids: builtins.list[str]) -> None:
         for account_id in account_ids:
             account = uow.accounts.get(account_id)
             if account is None:

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Unpack
 
 from app.cache import CacheStore
 from app.cache.slots import AccountLeaseSlots
 from app.db.models import Account, AccountLease
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 
 
 class RedisLeases:
     """The leases in Redis (app/cache/slots.py): the same admission as a key's slots."""
 
-    def __init__(self, cache: CacheStore | None, ttl_seconds: int):
+    def __init__(self, cache: CacheStore | None, ttl_seconds: int) -> None:
         self.slots = AccountLeaseSlots(cache)
         self.ttl_ms = ttl_seconds * 1000
 
@@ -40,7 +41,7 @@ class RedisLeases:
 
 
 class DatabaseLeases(Service):
-    def __init__(self, *, ttl_seconds: int, **kwargs):
+    def __init__(self, *, ttl_seconds: int, **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.ttl = timedelta(seconds=ttl_seconds)
 
@@ -76,7 +77,9 @@ class DatabaseLeases(Service):
 class Lease:
     """An account held for one request. Release it when the request ends (or use `with`)."""
 
-    def __init__(self, account: Account, store=None, lease_id: str | None = None):
+    def __init__(self, account: Account, store: RedisLeases | DatabaseLeases | None = None,
+                 lease_id: str | None = None) -> None:
+        """No store (and no id): the account has no concurrency limit, nothing is held."""
         self.account = account
         self.id = lease_id
         self._store = store
@@ -84,7 +87,7 @@ class Lease:
 
     def renew(self) -> bool:
         """Extend the lease by another TTL; False if it had already expired."""
-        if self._store is None or self.released:
+        if self._store is None or self.id is None or self.released:
             return not self.released
         return self._store.renew(self.account.id, self.id)
 
@@ -92,7 +95,7 @@ class Lease:
         if self.released:
             return
         self.released = True
-        if self._store is not None:
+        if self._store is not None and self.id is not None:
             self._store.release(self.account.id, self.id)  # Redis fails open: expiry frees it
 
     def __enter__(self) -> Lease:

@@ -17,7 +17,13 @@ import httpx
 
 from app.crypto import SecretBox
 from app.db.models import Account
-from app.errors import Conflict, RecordNotFound, Unavailable, UpstreamError
+from app.errors import (
+    Conflict,
+    OAuthRefreshFailed,
+    OAuthRefreshRejected,
+    RecordNotFound,
+    Unavailable,
+)
 from app.services.accounts import candidates as pool
 from app.services.accounts.clients import proxy_url
 from app.services.accounts.refresh_lock import RefreshLock
@@ -91,6 +97,7 @@ class TokenRefresher(Service):
     def _grant(self, account: Account) -> dict:
         """POST the refresh-token grant through the account's proxy; the parsed answer."""
         provider = account.provider
+        assert account.refresh_token_sealed is not None  # _load refuses an account without one
         body = {"grant_type": "refresh_token",
                 "refresh_token": self.box.decrypt(account.refresh_token_sealed)}
         if self.client_ids.get(provider):
@@ -109,20 +116,17 @@ class TokenRefresher(Service):
                 response = http.post(self.token_urls[provider], **payload,
                                      headers={"Accept": "application/json"})
         except httpx.TimeoutException as error:
-            raise UpstreamError("The token endpoint timed out.", status=504,
-                                code="OAUTH_REFRESH_FAILED") from error
+            raise OAuthRefreshFailed("The token endpoint timed out.", status=504) from error
         except httpx.TransportError as error:
-            raise UpstreamError(f"The token endpoint is unreachable: {error}",
-                                code="OAUTH_REFRESH_FAILED") from error
+            raise OAuthRefreshFailed(f"The token endpoint is unreachable: {error}") from error
         answer = _json(response)
         if response.status_code in (400, 401, 403):
             message = _oauth_message(answer, response)
             self._mark_rejected(account.id, message)
-            raise UpstreamError(f"The provider rejected the refresh: {message}",
-                                code="OAUTH_REFRESH_REJECTED")
+            raise OAuthRefreshRejected(f"The provider rejected the refresh: {message}")
         if response.is_error or not isinstance(answer.get("access_token"), str):
-            raise UpstreamError(f"The token endpoint answered {response.status_code}: "
-                                f"{_oauth_message(answer, response)}", code="OAUTH_REFRESH_FAILED")
+            raise OAuthRefreshFailed(f"The token endpoint answered {response.status_code}: "
+                                     f"{_oauth_message(answer, response)}")
         return answer
 
     @db_retry

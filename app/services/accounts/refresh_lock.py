@@ -8,14 +8,15 @@ the token endpoint is called. Both expire on their own if the holder dies.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Unpack
 
 from app.cache.locks import RefreshLocks
-from app.services.base import Service
+from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 
 
 class RefreshLock(Service):
-    def __init__(self, *, ttl_seconds: float, **kwargs):
+    def __init__(self, *, ttl_seconds: float, **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.ttl_seconds = ttl_seconds
         self.redis = RefreshLocks(self.cache)

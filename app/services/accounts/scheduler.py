@@ -42,7 +42,12 @@ from decimal import Decimal
 from typing import Unpack
 
 from app.db.models import Account
-from app.errors import DomainError, Unavailable, UpstreamError
+from app.errors import (
+    DomainError,
+    OAuthRefreshFailed,
+    OAuthRefreshRejected,
+    Unavailable,
+)
 from app.services.accounts import candidates as pool
 from app.services.accounts.leases import Lease, LeaseManager
 from app.services.accounts.oauth import TokenRefresher
@@ -159,10 +164,10 @@ class AccountScheduler(Service):
         except DomainError as error:
             # A rejected refresh has already marked the account `error`.
             log.warning("refreshing account %s before use failed: %s", account.id, error.message)
-            if isinstance(error, UpstreamError) and error.code == "OAUTH_REFRESH_FAILED":
+            if isinstance(error, OAuthRefreshFailed):
                 self.mark_failure(account.id)
             still_valid = account.token_expires_at and account.token_expires_at > self.clock()
-            return account if still_valid and error.code != "OAUTH_REFRESH_REJECTED" else None
+            return account if still_valid and not isinstance(error, OAuthRefreshRejected) else None
         return self._reload(account.id)
 
     @db_retry

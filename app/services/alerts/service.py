@@ -134,7 +134,8 @@ class AlertService(Service):
                 continue
             body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
             timestamp = int(now.timestamp())
-            attempt = self.sender.post(alert.webhook, body, {
+            # An alert without a webhook queues no delivery; "" would be refused, not sent.
+            attempt = self.sender.post(alert.webhook or "", body, {
                 "X-Relaygate-Event": f"alert.{delivery.event}",
                 "X-Relaygate-Delivery": str(delivery.id),
                 "X-Relaygate-Timestamp": str(timestamp),

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from app.services.usage.service import UsageService
 
 REPORT_PERIODS = {"24h": (timedelta(hours=24), "hour"), "7d": (timedelta(days=7), "day"),
-           "30d": (timedelta(days=30), "day")}
+                  "30d": (timedelta(days=30), "day")}
 # Monitoring keeps at most a week of request metrics.
 MONITORING_RANGE = {"24h": "24h", "7d": "7d", "30d": "7d"}
 TOP = 5

@@ -6,11 +6,13 @@ import time
 from collections.abc import Callable
 
 from app.cache.probe import RedisServer
+from app.db.uow import UnitOfWorkFactory
 from app.errors import DatabaseError
 
 
 class StorageHealthService:
-    def __init__(self, *, uow, redis: RedisServer, pool_status: Callable[[], dict], dialect: str):
+    def __init__(self, *, uow: UnitOfWorkFactory, redis: RedisServer,
+                 pool_status: Callable[[], dict], dialect: str) -> None:
         self.uow = uow
         self.redis = redis
         self.pool_status = pool_status
@@ -23,8 +25,8 @@ class StorageHealthService:
         try:
             with self.uow.separate() as uow:
                 uow.health.ping()
-            database = {"connected": True,
-                        "latency": round((time.perf_counter() - started) * 1000, 3)}
+            database: dict[str, object] = {
+                "connected": True, "latency": round((time.perf_counter() - started) * 1000, 3)}
         except DatabaseError as error:
             database = {"connected": False, "latency": None, "error": error.code}
         # The document calls the database `postgres`; `dialect` says what it really is.

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from app.cache.signals import StrategySignal
+from app.db.uow import UnitOfWorkFactory
 from app.errors import DatabaseError
 from app.services.storage.strategies import DEFAULTS, StorageConfig
 
@@ -26,9 +27,9 @@ CACHE_NAMESPACES: dict[str, str] = {"apikey": "apikey", "session": "session"}
 
 
 class StoragePolicy:
-    def __init__(self, *, uow, signal: StrategySignal, default_ttl: int,
+    def __init__(self, *, uow: UnitOfWorkFactory, signal: StrategySignal, default_ttl: int,
                  interval: float = 0.25, max_age: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.uow = uow
         self.signal = signal
         self.default_ttl = default_ttl

@@ -140,7 +140,8 @@ class TransactionService(Service):
         now = self.clock()
         with self.uow() as uow:
             staged = uow.staged_transactions.get(transaction_id)
-            if uow.staged_transactions.finish(transaction_id, status, now) is None:
+            if staged is None or uow.staged_transactions.finish(transaction_id, status,
+                                                                now) is None:
                 raise self._unusable(staged, now)
             uow.staged_transactions.discard_stale(now)
             uow.commit()
@@ -162,6 +163,9 @@ class TransactionService(Service):
         try:
             if operation.type == "create":
                 result = table.create(operation.data)
+            elif operation.row_id is None:  # the API's schema asks every other for where: {id}
+                raise InvalidInput("An update or delete needs where: {id}.",
+                                   details={"where": ["Required."]})
             elif operation.type == "update":
                 result = table.update(operation.row_id, operation.data)
             else:

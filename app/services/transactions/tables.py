@@ -11,7 +11,11 @@ adapter.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.services.plans import PlanService
+    from app.services.users import UserService
 
 TABLE_NAMES = ("api_keys", "accounts", "users", "models", "plans")
 ALL_OPERATIONS = ("create", "update", "delete")
@@ -54,7 +58,7 @@ class ServiceTable(BatchTable):
 
     operations = ALL_OPERATIONS
 
-    def __init__(self, service) -> None:
+    def __init__(self, service: Any) -> None:  # keys', accounts' or models' service
         self.service = service
 
     def create(self, data: dict):
@@ -73,7 +77,7 @@ class UserTable(BatchTable):
 
     operations = ("create", "update")
 
-    def __init__(self, users) -> None:
+    def __init__(self, users: UserService) -> None:
         self.users = users
 
     def create(self, data: dict):
@@ -95,7 +99,7 @@ class PlanTable(BatchTable):
 
     operations = ("update",)
 
-    def __init__(self, plans) -> None:
+    def __init__(self, plans: PlanService) -> None:
         self.plans = plans
 
     def update(self, row_id: str, data: dict):

@@ -21,12 +21,16 @@ def totals_dict(totals: Totals) -> dict:
             "cost": totals.cost}
 
 
-def group_label(column: str, value: str) -> str:
-    return NO_ACCOUNT if column == "account_id" and value == "" else value
+def group_label(column: str, value: str | None) -> str:
+    """A group's name in an answer (`value` is set on every row of a grouped query)."""
+    if column == "account_id" and not value:
+        return NO_ACCOUNT
+    return value or ""
 
 
 def _index(plan: Plan, row: RollupRow) -> int:
     """The plan bucket holding a row's bucket start (robust to how the database truncated)."""
+    assert row.bucket is not None  # the rows of a query grouped by time
     return max(0, bisect_right(plan.buckets, row.bucket.astimezone(UTC)) - 1)
 
 

@@ -72,7 +72,7 @@ class Plan:
         """Whether every bucket starts at a UTC midnight, so whole UTC days fit inside them."""
         return self.unit != "hour" and all(b.hour == 0 for b in self.buckets)
 
-    def grain(self, *dimensions: str) -> str:
+    def grain(self, *dimensions: str | None) -> str:
         """The smallest rollup grain that keeps every filtered and asked-for dimension."""
         wanted = set(self.filters) | {d for d in dimensions if d}
         return next(grain for grain, kept in ROLLUP_GRAINS.items() if wanted <= set(kept))
@@ -140,7 +140,7 @@ def plan_stats(query: StatsQuery) -> tuple[Plan, str | None]:
     filters = {"api_key_id": query.api_key_id, "account_id": account, "model": query.model}
     found = plan(start=query.start_date, end=query.end_date, unit=query.granularity,
                  tz_name=query.timezone, filters=filters, extra_errors=errors)
-    return found, GROUP_COLUMNS.get(query.group_by)
+    return found, GROUP_COLUMNS[query.group_by] if query.group_by is not None else None
 
 
 def plan_cost(query: CostQuery) -> tuple[Plan, datetime]:

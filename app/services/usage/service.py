@@ -21,7 +21,7 @@ from app.db.models import UsageEvent
 from app.db.repositories.usage_baselines import merge_rows
 from app.db.repositories.usage_rollups import RollupRow, Totals
 from app.db.types import MONEY_PLACES
-from app.errors import DatabaseError, DuplicateRecord, InvalidInput, NotFound, RecordNotFound
+from app.errors import DatabaseError, DuplicateRecord, InvalidInput, RecordNotFound
 from app.services.base import Service, ServiceDeps
 from app.services.catalogue.pricing import Pricing
 from app.services.keys.periods import model_matches
@@ -209,7 +209,7 @@ class UsageService(Service):
                         output_tokens=summed.output_tokens, cost=summed.cost,
                         used_at=max(occurred[index] for index in by_key[key_id]),
                         total_tokens=summed.total_tokens):
-                    raise NotFound("No API key has that id.", code="DB_RECORD_NOT_FOUND")
+                    raise RecordNotFound("API key")
             uow.usage_events.add_many([_event_row(records[index], totals[index],
                                                   occurred[index], now) for index in fresh])
             uow.usage_rollups.add_many([

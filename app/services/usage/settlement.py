@@ -81,7 +81,7 @@ class Settler:
 
         stored = self.usage.record(record, also=settle)
         self._charge_window(record, settlement)
-        if settlement.hold_on is not None:
+        if settlement.hold_on is not None and settlement.hold_id is not None:
             try:
                 self.quota.settle_hold(settlement.hold_on, settlement.hold_id,
                                        counted.get("value") if stored else None)
@@ -91,7 +91,10 @@ class Settler:
         return stored
 
     def _charge_window(self, record: UsageRecord, settlement: Settlement) -> None:
-        if settlement.window is not None and self.windows is not None:
+        # A record without a request id has no entry id in the log (the chat path gives every
+        # record one); its use is read from the database when the log is filled again.
+        if (settlement.window is not None and self.windows is not None
+                and record.request_id is not None):
             # Stored before or now: the log gets the use once either way (its request id).
             self.windows.charge(settlement.window, record.request_id,
                                 record.timestamp or self.usage.clock(),
@@ -126,7 +129,7 @@ class Settler:
         stored = self.usage.record_many([record for record, _ in items], also=settle)
         for (record, settlement), new in zip(items, stored, strict=True):
             self._charge_window(record, settlement)
-            if settlement.hold_on is None:
+            if settlement.hold_on is None or settlement.hold_id is None:
                 continue
             try:
                 self.quota.settle_hold(settlement.hold_on, settlement.hold_id,
