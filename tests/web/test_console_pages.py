@@ -4,6 +4,7 @@ forms, and the key holders' JSON route."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -235,6 +236,7 @@ def test_a_key_sees_its_own_usage_limits_and_models_and_nothing_else(client, mak
     plans = {item["name"]: item for item in report["limits"] if item["name"].startswith("plan:")}
     assert set(plans) == {"plan:free:basic", "plan:free:premium"}
     assert (plans["plan:free:basic"]["limit"], plans["plan:free:basic"]["remaining"]) == (50, 50)
+    assert datetime.fromisoformat(plans["plan:free:basic"]["resetsAt"]) > datetime.now(UTC)
     assert client.get("/api/keys/me/usage", headers=admin_headers).status_code == 401
     assert client.get("/api/keys/me/usage").status_code == 401
 

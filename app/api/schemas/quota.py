@@ -3,7 +3,7 @@ and how query and body parameters combine."""
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, fields, validate
+from marshmallow import EXCLUDE, fields, post_dump, validate
 
 from app.api.envelope import ErrorSchema
 from app.api.schemas.base import CamelSchema
@@ -71,6 +71,13 @@ class UsageSchema(CamelSchema):
     using_credits = fields.Boolean(metadata={
         "description": "Present when the limit is reached and credits pay for the use."})
     credits = fields.Integer(metadata={"description": "The credit balance, with usingCredits."})
+
+    @post_dump
+    def _credits_only_when_they_pay(self, data: dict, **kwargs) -> dict:
+        if data.get("usingCredits") is None:
+            data.pop("usingCredits", None)
+            data.pop("credits", None)
+        return data
 
 
 class UsageCheckSchema(CamelSchema):

@@ -81,10 +81,9 @@ class KeyReport:
                     "expiresAt": key.expires_at, "permissions": perms.public(key.permissions)},
             "limits": [
                 *self.own_limits(key),
-                *({"name": f"plan:{row['plan']}:{row['modelType']}",
-                   "unit": f"requests/{row['period']}", "limit": row["limit"],
-                   "used": row["used"], "remaining": row["remaining"],
-                   "resetsAt": row["resetsAt"]}
+                *({"name": f"plan:{row.plan}:{row.model_type}",
+                   "unit": f"requests/{row.period}", "limit": row.limit,
+                   "used": row.used, "remaining": row.remaining, "resets_at": row.resets_at}
                   for row in self.quota.standing(key_id=key.id, user_id=key.user_id)),
             ],
             "period": period, "series": series["stats"], "summary": series["summary"],
