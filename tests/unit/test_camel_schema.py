@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from marshmallow import Schema, fields
 
 import app.api.schemas as schemas_package
-from app.api.schemas.base import CamelSchema, camelcase
+from app.api.schemas.base import CamelDict, CamelSchema, camelcase
 
 
 class _Limits(CamelSchema):
@@ -45,6 +45,14 @@ def test_a_dict_still_in_wire_form_dumps_the_same_as_a_record():
                                                                    "limit": 2}
     assert _Limits().dump({"model_type": "basic", "modelType": "stale"}) == {
         "modelType": "basic"}
+
+
+def test_a_free_form_object_gets_camel_case_member_names_one_level_deep():
+    class Report(CamelSchema):
+        key = CamelDict()
+
+    assert Report().dump({"key": {"is_active": True, "rate_limits": {"per_minute": 1}}}) == {
+        "key": {"isActive": True, "rateLimits": {"per_minute": 1}}}
 
 
 def _schema_classes():

@@ -136,6 +136,15 @@ def test_signing_out_ends_the_session_on_the_server(client, services):
     assert client.get("/console/").status_code == 302
 
 
+def test_the_keys_table_pages_past_twenty_five_keys(client, services):
+    signed_in(client, services)
+    for number in range(26):
+        services.keys.create({"name": f"paged-{number:02d}"})
+    first = client.get("/console/keys").get_data(as_text=True)
+    assert "page 1 of 2" in first and "page=2" in first
+    assert "page 2 of 2" in client.get("/console/keys?page=2").get_data(as_text=True)
+
+
 def test_keys_are_created_searched_edited_revoked_and_restored(client, services):
     signed_in(client, services)
     token = csrf_of(client)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import Schema
+from marshmallow import Schema, fields
 from marshmallow.fields import Field
 
 
@@ -37,3 +37,15 @@ class CamelSchema(Schema):
             if wire in obj:
                 return obj[wire]
         return super().get_attribute(obj, attr, default)
+
+
+class CamelDict(fields.Dict):
+    """A free-form object (no schema of its own) whose member names a record gives in
+    snake_case: they are written in camelCase, one level deep."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        members = super()._serialize(value, attr, obj, **kwargs)
+        if members is None:
+            return None
+        return {camelcase(name) if isinstance(name, str) else name: member
+                for name, member in members.items()}

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from app.api.schemas.base import CamelSchema
+from app.api.schemas.base import CamelDict, CamelSchema
 from app.api.schemas.common import (
     RECORD_TOKENS,
     BodySchema,
@@ -294,7 +294,7 @@ class AllowedModelSchema(CamelSchema):
 
 
 class KeyReportSchema(CamelSchema):
-    key = fields.Dict()
+    key = CamelDict()
     limits = fields.List(fields.Nested(KeyLimitSchema))
     period = fields.String()
     series = fields.List(fields.Dict(), metadata={"description": "Per day: requests, tokens, "
