@@ -17,7 +17,8 @@ from app.services.storage.strategies import (
 class StorageConfigSchema(CamelSchema):
     primary_storage = fields.String(metadata={"enum": list(PRIMARY_STORAGES)})
     enable_cache = fields.Boolean()
-    cache_tTL = fields.Integer(metadata={"description": "Seconds a cached read is kept."})
+    cache_ttl = fields.Integer(data_key="cacheTTL",
+                               metadata={"description": "Seconds a cached read is kept."})
     read_strategy = fields.String(metadata={"enum": list(READ_STRATEGIES)})
     write_strategy = fields.String(metadata={"enum": list(WRITE_STRATEGIES)})
 
