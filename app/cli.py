@@ -104,7 +104,7 @@ def run_alerts(once: bool, interval: float | None) -> None:
             if lock.acquire_or_extend():
                 result = services.alerts.evaluate_once()
                 for event in result["events"]:
-                    click.echo(f"alert {event['alertId']} {event['event']} at {event['value']}")
+                    click.echo(f"alert {event['alert_id']} {event['event']} at {event['value']}")
             services.monitoring.flush()
             if once:
                 return

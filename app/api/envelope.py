@@ -7,12 +7,14 @@ from functools import cache
 from flask_smorest import Blueprint
 from marshmallow import INCLUDE, Schema, fields
 
+from app.api.schemas.base import CamelSchema
+
 
 class EmptySchema(Schema):
     """No data: the answer says only that it succeeded."""
 
 
-class ErrorSchema(Schema):
+class ErrorSchema(CamelSchema):
     """Some errors carry more members (a quota refusal: userPlan, upgradeAction)."""
 
     class Meta:

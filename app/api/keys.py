@@ -93,7 +93,7 @@ class Validate(MethodView):
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="No key has that hash.")
     def post(self, body):
         """Validate a key by its SHA-256 hex (validateApiKey)"""
-        found = services().keys.validate(body["hashedKey"])
+        found = services().keys.validate(body["hashed_key"])
         if found is None:
             raise RecordNotFound("API key", by="hash")
         return found

@@ -45,7 +45,7 @@ class UserService(Service):
                 plan=plan, email=email.strip().lower() if email else None, limit=limit,
                 offset=offset)
         return {"users": users, "total": total, "page": offset // limit + 1,
-                "totalPages": math.ceil(total / limit)}
+                "total_pages": math.ceil(total / limit)}
 
     @db_retry
     def update(self, user_id: str, changes: dict) -> User:

@@ -66,7 +66,7 @@ def test_a_rate_limited_account_rests_until_its_reset_then_returns_to_active(ser
     assert _pick(services) == preferred
     detail = services.accounts.detail(preferred)
     assert detail["status"] == "active"
-    assert detail["rateLimitStatus"] == {"remaining": None, "resetAt": None}
+    assert detail["rate_limit_status"] == {"remaining": None, "reset_at": None}
 
 
 def test_a_rate_limit_does_not_override_an_admins_inactive(services):
@@ -106,7 +106,7 @@ def test_a_429_marks_the_account_rate_limited_until_the_providers_reset(
 
     detail = services.accounts.detail(limited)
     assert detail["status"] == "rate_limited"
-    reset_at = detail["rateLimitStatus"]["resetAt"]
+    reset_at = detail["rate_limit_status"]["reset_at"]
     assert before + timedelta(seconds=100) <= reset_at <= before + timedelta(seconds=140)
     assert _pick(services, provider) == spare
 
@@ -119,7 +119,7 @@ def test_a_401_marks_the_account_error(services, stub_upstream):
     assert services.scheduler.report(account, raised.value) is True
     detail = services.accounts.detail(account)
     assert detail["status"] == "error"
-    assert "Incorrect API key provided" in detail["errorMessage"]
+    assert "Incorrect API key provided" in detail["error_message"]
 
 
 def test_a_bad_request_leaves_the_account_alone(services, stub_upstream):
@@ -151,7 +151,7 @@ def test_repeated_5xx_answers_start_a_cool_down_and_a_success_resets_the_count(
     for _ in range(services.settings.account_failure_threshold):
         fail_once()
     detail = services.accounts.detail(flaky)
-    assert detail["status"] == "active" and detail["cooldownUntil"] > datetime.now(UTC)
+    assert detail["status"] == "active" and detail["cooldown_until"] > datetime.now(UTC)
     assert _pick(services) == spare
 
 
@@ -164,9 +164,9 @@ def test_usage_totals_stay_exact_under_concurrent_records(services):
         thread.start()
     for thread in threads:
         thread.join()
-    assert services.accounts.get(account)["usageStats"] == {
-        "totalRequests": 20, "totalTokens": 200, "totalCost": Decimal("0.00246900")}
-    assert services.accounts.get(account)["lastUsedAt"] is not None
+    assert services.accounts.get(account)["usage_stats"] == {
+        "total_requests": 20, "total_tokens": 200, "total_cost": Decimal("0.00246900")}
+    assert services.accounts.get(account)["last_used_at"] is not None
 
 
 def test_the_client_carries_the_accounts_key_base_url_and_socks5_proxy(services,

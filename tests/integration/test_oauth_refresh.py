@@ -41,20 +41,20 @@ def test_a_refresh_stores_new_sealed_tokens_and_answers_the_new_access_token(
     assert grant["grantType"] == "refresh_token"
     assert grant["credential"] == body["oauthData"]["refreshToken"]
     assert grant["clientId"] == services.settings.oauth_client_id_claude
-    assert result["accessToken"].startswith("stub-at-")
-    assert result["refreshedAt"] >= before
-    assert result["expiresAt"] >= before + timedelta(seconds=3500)
+    assert result["access_token"].startswith("stub-at-")
+    assert result["refreshed_at"] >= before
+    assert result["expires_at"] >= before + timedelta(seconds=3500)
     account = services.accounts._get(account_id)
     box = services.accounts.box
-    assert box.decrypt(account.access_token_sealed) == result["accessToken"]
+    assert box.decrypt(account.access_token_sealed) == result["access_token"]
     assert box.decrypt(account.refresh_token_sealed).startswith("stub-rt-")
-    assert services.accounts.get(account_id)["tokenExpiresAt"] == result["expiresAt"]
+    assert services.accounts.get(account_id)["token_expires_at"] == result["expires_at"]
 
 
 @pytest.mark.parametrize("provider", ["openai", "gemini"])
 def test_every_provider_refreshes_at_its_own_token_url(services, stub_upstream, provider):
     account_id = _create(services, oauth_body(provider))
-    assert services.token_refresher.refresh(account_id)["accessToken"].startswith("stub-at-")
+    assert services.token_refresher.refresh(account_id)["access_token"].startswith("stub-at-")
     assert len(_grants(stub_upstream)) == 1
 
 
@@ -83,7 +83,7 @@ def test_a_rejected_refresh_marks_the_account_error_with_the_providers_message(
     assert "Refresh token revoked by user" in response.json["error"]["message"]
     detail = services.accounts.detail(account_id)
     assert detail["status"] == "error"
-    assert "Refresh token revoked by user" in detail["errorMessage"]
+    assert "Refresh token revoked by user" in detail["error_message"]
 
     # The lock was released, and a later successful refresh revives the account.
     services.token_refresher.refresh(account_id)
@@ -126,7 +126,7 @@ def _refresh_twice_at_once(services, stub, body) -> list[dict]:
 def test_two_concurrent_refreshes_make_one_call_to_the_token_endpoint(services, stub_upstream):
     results = _refresh_twice_at_once(services, stub_upstream, oauth_body())
     assert len(_grants(stub_upstream)) == 1
-    assert results[0]["accessToken"] == results[1]["accessToken"]
+    assert results[0]["access_token"] == results[1]["access_token"]
 
 
 def test_two_concurrent_refreshes_make_one_call_on_postgres_without_redis(
@@ -140,7 +140,7 @@ def test_two_concurrent_refreshes_make_one_call_on_postgres_without_redis(
     finally:
         services_of(app).engine.dispose()
     assert len(_grants(stub_upstream)) == 1
-    assert results[0]["accessToken"] == results[1]["accessToken"]
+    assert results[0]["access_token"] == results[1]["access_token"]
 
 
 @pytest.mark.parametrize("proxy_class, proxy_type", [(HttpForwardProxy, "http"),

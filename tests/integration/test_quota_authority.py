@@ -87,7 +87,7 @@ def test_a_hold_whose_settling_was_lost_is_counted_from_the_database_once_it_exp
     # answer delivered and the reservation committed.
     assert quota._take_hold(counter, "r-lost", 1, expires_at, now).granted
     row_id, _ = quota._add_held(subject, allowance, now, expires_at)
-    assert quota.commit(subject, row_id)["state"] == "committed"
+    assert quota.commit(subject, row_id).state == "committed"
     with pytest.raises(LimitExceeded):  # meanwhile the hold counts the unit
         quota.check(subject, MODEL)
     quota.clock.now = expires_at + timedelta(seconds=1)
@@ -113,7 +113,7 @@ def test_a_reserve_that_died_before_settling_gives_its_unit_back_once_expired(pg
         quota.reserve(subject, MODEL)
     quota.clock.now = expires_at + timedelta(seconds=1)
     again = quota.reserve(subject, MODEL)  # both the hold and the row gave the unit back
-    assert quota.commit(subject, again.id)["state"] == "committed"
+    assert quota.commit(subject, again.id).state == "committed"
     assert in_total(quota, counter) == 1
     with pytest.raises(LimitExceeded):
         quota.hold(subject, MODEL)
@@ -167,7 +167,7 @@ def test_redis_stopping_between_the_take_and_the_database_write_never_overshoots
             quota.hold(subject, MODEL)
         assert quota._stored(counter).used == 2
         quota.cancel(subject, first.id)
-        assert quota.commit(subject, second.id)["state"] == "committed"
+        assert quota.commit(subject, second.id).state == "committed"
         assert quota._stored(counter).used == 1
     finally:
         services_of(application).engine.dispose()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.errors import Conflict, LimitExceeded
+from app.services.quota.service import Updated
 from tests.support.quota import Clock, all_at_once, stored_count, today
 
 
@@ -23,7 +24,7 @@ def subject(services):
 
 def test_concurrent_updates_on_one_counter_lose_none(quota, subject, services):
     results = all_at_once(40, lambda i: quota.update(subject, "GPT-4o mini"))
-    assert all(result == {"updated": True, "message": "Usage updated successfully"}
+    assert all(result == Updated(True, "Usage updated successfully")
                for result in results), results
     assert stored_count(services, subject.id, "basic", today()) == 40
     assert quota.check(subject, "openai/gpt-4o-mini")["usage"]["used"] == 40

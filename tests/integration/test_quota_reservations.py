@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.errors import Conflict, LimitExceeded, NotFound
-from app.services.quota.reservations import Reservation
+from app.services.quota.reservations import Reservation, Settled
 from tests.support.quota import Clock, all_at_once, stored_count
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
@@ -45,9 +45,8 @@ def test_commit_keeps_the_unit_and_cancel_gives_it_back(quota, subject, services
     kept, returned = quota.reserve(subject, "GPT-4o"), quota.reserve(subject, "GPT-4o")
     assert kept.expires_at == quota.clock() + timedelta(seconds=120)
     assert count(services, subject) == 2
-    assert quota.commit(subject, kept.id) == {"reservationId": kept.id, "state": "committed"}
-    assert quota.cancel(subject, returned.id) == {"reservationId": returned.id,
-                                                  "state": "cancelled"}
+    assert quota.commit(subject, kept.id) == Settled(kept.id, "committed")
+    assert quota.cancel(subject, returned.id) == Settled(returned.id, "cancelled")
     assert count(services, subject) == 1
     assert quota.check(subject, "GPT-4o")["usage"]["used"] == 1
 
@@ -58,8 +57,8 @@ def test_settling_twice_the_same_way_is_harmless_but_the_other_way_is_a_conflict
     first, second = quota.reserve(subject, "GPT-4o"), quota.reserve(subject, "GPT-4o")
     quota.commit(subject, first.id)
     quota.cancel(subject, second.id)
-    assert quota.commit(subject, first.id)["state"] == "committed"
-    assert quota.cancel(subject, second.id)["state"] == "cancelled"
+    assert quota.commit(subject, first.id).state == "committed"
+    assert quota.cancel(subject, second.id).state == "cancelled"
     with pytest.raises(Conflict) as committed:
         quota.cancel(subject, first.id)
     assert committed.value.code == "RESERVATION_COMMITTED"
@@ -77,8 +76,8 @@ def test_an_expired_reservation_gives_its_unit_back(quota, subject, services):
     assert quota.check(subject, "GPT-4o")["usage"]["used"] == 0  # a check about to refuse
     again = quota.reserve(subject, "GPT-4o")
     assert count(services, subject) == 1
-    assert quota.cancel(subject, forgotten.id)["state"] == "expired"
-    assert quota.commit(subject, again.id)["state"] == "committed"
+    assert quota.cancel(subject, forgotten.id).state == "expired"
+    assert quota.commit(subject, again.id).state == "committed"
     assert count(services, subject) == 1
 
 
@@ -87,7 +86,7 @@ def test_committing_an_expired_reservation_still_records_the_use(quota, subject,
     quota.clock.now += timedelta(minutes=10)
     quota.reserve(subject, "GPT-4o mini")  # any reserve gives expired units back first
     assert count(services, subject) == 0
-    assert quota.commit(subject, late.id)["state"] == "committed"
+    assert quota.commit(subject, late.id).state == "committed"
     assert count(services, subject) == 1
 
 

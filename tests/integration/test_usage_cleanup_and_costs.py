@@ -28,7 +28,7 @@ def test_cleanup_deletes_exactly_the_events_older_than_the_retention(services):
     before = services.usage.stats(everything)
     services.usage.retention.cleanup_batch = 2  # several batches, as at volume
 
-    assert services.usage.cleanup(90) == {"deletedRecords": 5, "remainingRecords": 4}
+    assert services.usage.cleanup(90) == {"deleted_records": 5, "remaining_records": 4}
 
     assert services.usage.stats(everything) == before
     with services.uow() as uow:
@@ -42,13 +42,13 @@ def test_cleanup_deletes_exactly_the_events_older_than_the_retention(services):
     assert not services.usage.record(UsageRecord(key, "m", request_id="r8", timestamp=now))
     assert services.usage.record(UsageRecord(key, "m", request_id="r0",
                                              timestamp=now - timedelta(days=200)))
-    assert services.usage.cleanup(90) == {"deletedRecords": 1, "remainingRecords": 4}
+    assert services.usage.cleanup(90) == {"deleted_records": 1, "remaining_records": 4}
 
 
 def test_cleanup_with_nothing_old_deletes_nothing(services):
     key = services.keys.create({"name": "k"}).id
     services.usage.record(UsageRecord(key, "m", input_tokens=1))
-    assert services.usage.cleanup() == {"deletedRecords": 0, "remainingRecords": 1}
+    assert services.usage.cleanup() == {"deleted_records": 0, "remaining_records": 1}
 
 
 def test_a_month_before_the_year_1000_has_a_four_digit_partition_and_is_cleaned_up(services):
@@ -58,7 +58,7 @@ def test_a_month_before_the_year_1000_has_a_four_digit_partition_and_is_cleaned_
     with services.uow() as uow:
         names = [name for name, _ in uow.usage_events.partitions()]
         assert ("usage_events_0999_12" in names) is uow.usage_events.partitioned
-    assert services.usage.cleanup(90) == {"deletedRecords": 1, "remainingRecords": 0}
+    assert services.usage.cleanup(90) == {"deleted_records": 1, "remaining_records": 0}
     with services.uow() as uow:
         assert all(month.year >= 1000 for _, month in uow.usage_events.partitions())
 

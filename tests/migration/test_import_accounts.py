@@ -120,7 +120,7 @@ def test_groups_and_a_keys_bindings_follow_the_accounts(app, services, crs_redis
     assert report.ok, "\n".join(report.lines())
     group = services.account_groups.get(CONSOLE_GROUP)
     assert (group["name"], group["provider"]) == ("Console pool", "claude")
-    assert group["accountIds"] == [crs_store.account_ids["console"]]
+    assert group["account_ids"] == [crs_store.account_ids["console"]]
     with services.uow() as uow:
         team = uow.api_keys.get(team_id)
         plain = uow.accounts.get(crs_store.account_ids["oauth_plain"])

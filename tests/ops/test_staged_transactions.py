@@ -138,7 +138,7 @@ def test_read_only_transactions_refuse_changes_and_unknown_ids_are_404(client, a
 
 def test_two_concurrent_commits_apply_a_transaction_once(pg_app):
     transactions = services_of(pg_app).transactions
-    transaction = transactions.begin(timeout=60)["transactionId"]
+    transaction = transactions.begin(timeout=60)["transaction_id"]
     transactions.stage(transaction, Operation("create", "api_keys", {"name": "once"}))
     outcomes, start = [], threading.Barrier(2)
 

@@ -6,9 +6,18 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.api.schemas.quota import UsageCheckSchema
 from app.errors import Forbidden, InvalidInput, LimitExceeded
 from app.services.auth import Principal
-from app.services.quota.rules import Allowance, Subject, units_past_limit, usage_owner, verdict
+from app.services.quota.rules import (
+    Allowance,
+    Subject,
+    Usage,
+    Verdict,
+    units_past_limit,
+    usage_owner,
+    verdict,
+)
 
 NOW = datetime(2026, 5, 1, 18, 0, tzinfo=UTC)
 PREMIUM_5 = Allowance("premium", 5, "day", datetime(2026, 5, 1, tzinfo=UTC),
@@ -18,7 +27,9 @@ PREMIUM_USER = Subject("user:u2", "premium", 0, "u2")
 
 
 def test_a_subject_under_the_limit_may_proceed():
-    assert verdict(FREE_USER, PREMIUM_5, 4, NOW) == {
+    found = verdict(FREE_USER, PREMIUM_5, 4, NOW)
+    assert found == Verdict(True, Usage(4, 5, "premium"))
+    assert UsageCheckSchema().dump(found) == {
         "canProceed": True, "usage": {"used": 4, "limit": 5, "modelType": "premium"}}
 
 
@@ -40,7 +51,9 @@ def test_a_premium_user_at_the_limit_without_credits_is_told_to_buy_credits():
 
 def test_a_premium_user_past_the_limit_with_credits_may_proceed_and_is_told_so():
     rich = Subject("user:u2", "premium", 3, "u2")
-    assert verdict(rich, PREMIUM_5, 9, NOW)["usage"] == {
+    found = verdict(rich, PREMIUM_5, 9, NOW)
+    assert found.usage == Usage(9, 5, "premium", using_credits=True, credits=3)
+    assert UsageCheckSchema().dump(found)["usage"] == {
         "used": 9, "limit": 5, "modelType": "premium", "usingCredits": True, "credits": 3}
 
 

@@ -4,6 +4,7 @@ forms, and the key holders' JSON route."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,15 @@ def test_signing_out_ends_the_session_on_the_server(client, services):
     assert client.get("/console/").status_code == 302
 
 
+def test_the_keys_table_pages_past_twenty_five_keys(client, services):
+    signed_in(client, services)
+    for number in range(26):
+        services.keys.create({"name": f"paged-{number:02d}"})
+    first = client.get("/console/keys").get_data(as_text=True)
+    assert "page 1 of 2" in first and "page=2" in first
+    assert "page 2 of 2" in client.get("/console/keys?page=2").get_data(as_text=True)
+
+
 def test_keys_are_created_searched_edited_revoked_and_restored(client, services):
     signed_in(client, services)
     token = csrf_of(client)
@@ -190,14 +200,15 @@ def test_accounts_are_added_tested_and_deactivated(client, services, stub_upstre
         "proxyUsername": "me", "proxyPassword": "secret", "csrf_token": token})
     assert oauth.status_code == 302, oauth.get_data(as_text=True)
     accounts = {a["name"]: a for a in services.accounts.list(limit=10)["accounts"]}
-    assert accounts["stub"]["priority"] == 70 and accounts["sub"]["credentialType"] == "oauth"
-    assert accounts["stub"]["proxyConfig"] is None
-    assert accounts["sub"]["proxyConfig"] == {"type": "socks5", "host": "127.0.0.1",
-                                              "port": 1080, "username": "me",
-                                              "hasPassword": True}
+    assert accounts["stub"]["priority"] == 70 and accounts["sub"]["credential_type"] == "oauth"
+    assert accounts["stub"]["proxy_config"] is None
+    assert accounts["sub"]["proxy_config"] == {"type": "socks5", "host": "127.0.0.1",
+                                               "port": 1080, "username": "me",
+                                               "has_password": True}
     tested = client.post(f"/console/accounts/{accounts['stub']['id']}/test",
                          headers={"X-CSRF-Token": token, "HX-Request": "true"})
     assert tested.status_code == 200 and ">200<" in tested.get_data(as_text=True)
+    assert re.search(r"</span> \d+ ms · ", tested.get_data(as_text=True))
     stub_id = accounts["stub"]["id"]
     assert "sk-x" not in client.get(f"/console/accounts/{stub_id}").get_data(as_text=True)
     edited = client.post(f"/console/accounts/{stub_id}", data={
@@ -205,8 +216,8 @@ def test_accounts_are_added_tested_and_deactivated(client, services, stub_upstre
         stub_upstream.url + "/v1", "apiKey": "", "description": "", "csrf_token": token})
     assert edited.status_code == 302, edited.get_data(as_text=True)
     changed = services.accounts.detail(stub_id)
-    assert (changed["name"], changed["priority"], changed["maxConcurrency"]) == ("stub-2", 10, 3)
-    assert changed["apiKey"] is not None  # the empty field kept the stored key
+    assert (changed["name"], changed["priority"], changed["max_concurrency"]) == ("stub-2", 10, 3)
+    assert changed["api_key"] is not None  # the empty field kept the stored key
     client.post(f"/console/accounts/{accounts['stub']['id']}/deactivate",
                 data={"csrf_token": token})
     assert services.accounts.get(accounts["stub"]["id"])["status"] == "inactive"
@@ -235,6 +246,7 @@ def test_a_key_sees_its_own_usage_limits_and_models_and_nothing_else(client, mak
     plans = {item["name"]: item for item in report["limits"] if item["name"].startswith("plan:")}
     assert set(plans) == {"plan:free:basic", "plan:free:premium"}
     assert (plans["plan:free:basic"]["limit"], plans["plan:free:basic"]["remaining"]) == (50, 50)
+    assert datetime.fromisoformat(plans["plan:free:basic"]["resetsAt"]) > datetime.now(UTC)
     assert client.get("/api/keys/me/usage", headers=admin_headers).status_code == 401
     assert client.get("/api/keys/me/usage").status_code == 401
 
@@ -288,6 +300,10 @@ def test_the_read_only_pages_show_the_catalogue_the_explorer_and_operations(
     assert client.get("/console/usage?timezone=Asia/Kolkata").status_code == 422
     operations = client.get("/console/operations").get_data(as_text=True)
     assert 'id="db-status">connected<' in operations
+    assert "<tr><td>apikey</td><td>postgres</td><td>cache_first</td><td>write_through</td>" \
+        in operations
+    assert "<td>usage</td><td>postgres</td><td>database_first</td>" in operations
+    assert re.search(r"· pool total \S+ idle", operations)
     if backend == "postgres":
         assert 'id="redis-status">connected<' in operations
         assert "dead letters" in operations

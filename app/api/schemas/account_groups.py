@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
+from app.api.schemas.base import CamelSchema
 from app.api.schemas.common import BodySchema, QuerySchema
 from app.vocabulary import PROVIDERS_SORTED as PROVIDERS
 
@@ -19,7 +20,7 @@ class AccountGroupUpdateSchema(BodySchema):
     name = fields.String(validate=validate.Length(1, 100))
     description = fields.String(allow_none=True, validate=validate.Length(max=1000))
     account_ids = fields.List(fields.String(validate=validate.Length(1, 36)),
-                              data_key="accountIds", validate=validate.Length(max=1000),
+                              validate=validate.Length(max=1000),
                               metadata={"description": "The members (replaces them); "
                                                        "accounts of the group's provider."})
 
@@ -34,14 +35,14 @@ class AccountGroupCreateSchema(AccountGroupUpdateSchema):
     provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
 
 
-class AccountGroupSchema(Schema):
+class AccountGroupSchema(CamelSchema):
     id = fields.String()
     name = fields.String()
     provider = fields.String()
     description = fields.String(allow_none=True)
-    accountIds = fields.List(fields.String())
-    createdAt = fields.DateTime()
-    updatedAt = fields.DateTime()
+    account_ids = fields.List(fields.String())
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
 
 
 class AccountGroupQueryArgsSchema(QuerySchema):

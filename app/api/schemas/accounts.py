@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
+from app.api.schemas.base import CamelSchema
 from app.api.schemas.common import BodySchema, QuerySchema, UTCDateTime
 from app.vocabulary import ACCOUNT_STATUSES, PROVIDERS_SORTED, PROXY_TYPES
 
@@ -14,11 +15,11 @@ _secret = [validate.Length(1, 20_000),
 
 
 class OAuthDataSchema(BodySchema):
-    access_token = fields.String(data_key="accessToken", required=True, validate=_secret)
-    refresh_token = fields.String(data_key="refreshToken", required=True, validate=_secret)
+    access_token = fields.String(required=True, validate=_secret)
+    refresh_token = fields.String(required=True, validate=_secret)
     scopes = fields.List(fields.String(validate=validate.Length(1, 200)), load_default=list,
                          validate=validate.Length(max=100))
-    expires_at = UTCDateTime(data_key="expiresAt", required=True)
+    expires_at = UTCDateTime(required=True)
 
 
 class ProxyConfigSchema(BodySchema):
@@ -39,17 +40,17 @@ class AccountUpdateSchema(BodySchema):
 
     name = fields.String(validate=validate.Length(1, 100))
     description = fields.String(allow_none=True, validate=validate.Length(max=1000))
-    oauth_data = fields.Nested(OAuthDataSchema, data_key="oauthData")
-    api_key = fields.String(data_key="apiKey", validate=_secret)
-    base_url = fields.URL(data_key="baseUrl", allow_none=True, require_tld=False,
+    oauth_data = fields.Nested(OAuthDataSchema)
+    api_key = fields.String(validate=_secret)
+    base_url = fields.URL(allow_none=True, require_tld=False,
                           schemes={"http", "https"}, validate=validate.Length(max=500),
                           metadata={"description": "As the provider's SDK takes it: OpenAI "
                                     "https://api.openai.com/v1, Anthropic "
                                     "https://api.anthropic.com."})
-    proxy_config = fields.Nested(ProxyConfigSchema, data_key="proxyConfig", allow_none=True)
+    proxy_config = fields.Nested(ProxyConfigSchema, allow_none=True)
     priority = fields.Integer(strict=True, validate=validate.Range(0, 1000),
                               metadata={"description": "Higher is preferred."})
-    max_concurrency = fields.Integer(data_key="maxConcurrency", allow_none=True, strict=True,
+    max_concurrency = fields.Integer(allow_none=True, strict=True,
                                      validate=validate.Range(1, 100_000))
     dedicated = fields.Boolean(metadata={
         "description": "Serve only keys bound to this account or to a group holding it; "
@@ -81,67 +82,67 @@ class AccountCreateSchema(AccountUpdateSchema):
             raise ValidationError({"oauthData": [_ONE_CREDENTIAL], "apiKey": [_ONE_CREDENTIAL]})
 
 
-class AccountCreatedSchema(Schema):
+class AccountCreatedSchema(CamelSchema):
     id = fields.String()
     name = fields.String()
     status = fields.String()
-    createdAt = fields.DateTime()
+    created_at = fields.DateTime()
 
 
-class RateLimitStatusSchema(Schema):
+class RateLimitStatusSchema(CamelSchema):
     remaining = fields.Integer(allow_none=True)
-    resetAt = fields.DateTime(allow_none=True)
+    reset_at = fields.DateTime(allow_none=True)
 
 
-class AccountUsageStatsSchema(Schema):
-    totalRequests = fields.Integer()
-    totalTokens = fields.Integer()
-    totalCost = fields.Decimal()
+class AccountUsageStatsSchema(CamelSchema):
+    total_requests = fields.Integer()
+    total_tokens = fields.Integer()
+    total_cost = fields.Decimal()
 
 
-class AccountSummarySchema(Schema):
+class AccountSummarySchema(CamelSchema):
     id = fields.String()
     name = fields.String()
     description = fields.String(allow_none=True)
     status = fields.String()
-    tokenExpiresAt = fields.DateTime(allow_none=True)
-    lastUsedAt = fields.DateTime(allow_none=True)
-    rateLimitStatus = fields.Nested(RateLimitStatusSchema)
-    usageStats = fields.Nested(AccountUsageStatsSchema)
+    token_expires_at = fields.DateTime(allow_none=True)
+    last_used_at = fields.DateTime(allow_none=True)
+    rate_limit_status = fields.Nested(RateLimitStatusSchema)
+    usage_stats = fields.Nested(AccountUsageStatsSchema)
 
 
-class ProxyViewSchema(Schema):
+class ProxyViewSchema(CamelSchema):
     type = fields.String()
     host = fields.String()
     port = fields.Integer()
     username = fields.String(allow_none=True)
-    hasPassword = fields.Boolean()
+    has_password = fields.Boolean()
 
 
 class AccountSchema(AccountSummarySchema):
     provider = fields.String()
-    credentialType = fields.String(metadata={"description": "'oauth' or 'api_key'."})
-    accessToken = fields.String(allow_none=True, metadata={"description": "Masked."})
-    apiKey = fields.String(allow_none=True, metadata={"description": "Masked."})
+    credential_type = fields.String(metadata={"description": "'oauth' or 'api_key'."})
+    access_token = fields.String(allow_none=True, metadata={"description": "Masked."})
+    api_key = fields.String(allow_none=True, metadata={"description": "Masked."})
     scopes = fields.List(fields.String())
-    tokenRefreshedAt = fields.DateTime(allow_none=True)
-    baseUrl = fields.String(allow_none=True)
-    proxyConfig = fields.Nested(ProxyViewSchema, allow_none=True)
+    token_refreshed_at = fields.DateTime(allow_none=True)
+    base_url = fields.String(allow_none=True)
+    proxy_config = fields.Nested(ProxyViewSchema, allow_none=True)
     priority = fields.Integer()
-    maxConcurrency = fields.Integer(allow_none=True)
+    max_concurrency = fields.Integer(allow_none=True)
     dedicated = fields.Boolean()
-    supportsResponses = fields.Boolean()
-    errorMessage = fields.String(allow_none=True)
-    cooldownUntil = fields.DateTime(allow_none=True)
-    createdAt = fields.DateTime()
-    updatedAt = fields.DateTime()
+    supports_responses = fields.Boolean()
+    error_message = fields.String(allow_none=True)
+    cooldown_until = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
 
 
-class AccountPageSchema(Schema):
+class AccountPageSchema(CamelSchema):
     accounts = fields.List(fields.Nested(AccountSchema))
     total = fields.Integer()
     page = fields.Integer()
-    totalPages = fields.Integer()
+    total_pages = fields.Integer()
 
 
 class AccountQueryArgsSchema(QuerySchema):
@@ -155,17 +156,16 @@ class AvailableArgsSchema(QuerySchema):
     provider = fields.String(validate=validate.OneOf(PROVIDERS_SORTED))
     status = fields.String(validate=validate.OneOf(ACCOUNT_STATUSES),
                            metadata={"description": "Default: active."})
-    rate_limit_available = fields.Boolean(data_key="rateLimitAvailable", metadata={
+    rate_limit_available = fields.Boolean(metadata={
         "description": "Only accounts with quota left (an unknown remaining counts)."})
-    min_tokens_remaining = fields.Integer(data_key="minTokensRemaining",
-                                          validate=validate.Range(0, 2**62))
+    min_tokens_remaining = fields.Integer(validate=validate.Range(0, 2**62))
 
 
 class StatusMetadataSchema(BodySchema):
-    rate_limit_reset_at = UTCDateTime(data_key="rateLimitResetAt", allow_none=True)
-    error_message = fields.String(data_key="errorMessage", allow_none=True,
+    rate_limit_reset_at = UTCDateTime(allow_none=True)
+    error_message = fields.String(allow_none=True,
                                   validate=validate.Length(max=2000))
-    last_request_at = UTCDateTime(data_key="lastRequestAt", allow_none=True)
+    last_request_at = UTCDateTime(allow_none=True)
 
 
 class StatusChangeSchema(BodySchema):
@@ -175,7 +175,7 @@ class StatusChangeSchema(BodySchema):
     metadata = fields.Nested(StatusMetadataSchema, load_default=dict)
 
 
-class RefreshResultSchema(Schema):
-    accessToken = fields.String(metadata={"description": "The new token, unmasked."})
-    expiresAt = fields.DateTime(allow_none=True)
-    refreshedAt = fields.DateTime(allow_none=True)
+class RefreshResultSchema(CamelSchema):
+    access_token = fields.String(metadata={"description": "The new token, unmasked."})
+    expires_at = fields.DateTime(allow_none=True)
+    refreshed_at = fields.DateTime(allow_none=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import INCLUDE, Schema, fields, validate
 
 from app.api.schemas import checked
+from app.api.schemas.base import CamelSchema
 from app.api.schemas.checked import CheckedSchema
 from app.api.schemas.common import QuerySchema
 from app.api.schemas.quota import UsageCheckSchema
@@ -86,23 +87,23 @@ class OpenAIChatBodySchema(ChatBodySchema):
         return checked.text(data.get("model"), 200) and super().certain(data)
 
 
-class AccessSchema(Schema):
+class AccessSchema(CamelSchema):
     provider = fields.String(allow_none=True)
-    providerAllowed = fields.Boolean()
-    accountAvailable = fields.Boolean()
+    provider_allowed = fields.Boolean()
+    account_available = fields.Boolean()
 
 
 class CheckAccessSchema(UsageCheckSchema):
     access = fields.Nested(AccessSchema)
 
 
-class ChatUsageSchema(Schema):
-    requestId = fields.String()
-    inputTokens = fields.Integer()
-    outputTokens = fields.Integer()
-    cacheWriteTokens = fields.Integer()
-    cacheReadTokens = fields.Integer()
-    totalTokens = fields.Integer()
+class ChatUsageSchema(CamelSchema):
+    request_id = fields.String()
+    input_tokens = fields.Integer()
+    output_tokens = fields.Integer()
+    cache_write_tokens = fields.Integer()
+    cache_read_tokens = fields.Integer()
+    total_tokens = fields.Integer()
     cost = fields.Decimal()
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
+from app.api.schemas.base import CamelSchema
 from app.api.schemas.common import BodySchema
 from app.services.alerts.rules import METRIC_PATHS, OPERATORS
 
@@ -24,7 +25,7 @@ class AlertCreateSchema(BodySchema):
                          validate=validate.Length(max=2000))
 
 
-class AlertSchema(Schema):
+class AlertSchema(CamelSchema):
     id = fields.String()
     name = fields.String(allow_none=True)
     metric = fields.String()
@@ -34,28 +35,28 @@ class AlertSchema(Schema):
     webhook = fields.String(allow_none=True)
     state = fields.String(metadata={"description": "ok, pending (holding, not yet for "
                                                    "`duration`) or firing."})
-    pendingSince = fields.DateTime(attribute="pending_since", allow_none=True)
-    firedAt = fields.DateTime(attribute="fired_at", allow_none=True)
-    resolvedAt = fields.DateTime(attribute="resolved_at", allow_none=True)
-    lastValue = fields.Float(attribute="last_value", allow_none=True)
-    lastEvaluatedAt = fields.DateTime(attribute="last_evaluated_at", allow_none=True)
-    createdAt = fields.DateTime(attribute="created_at")
+    pending_since = fields.DateTime(allow_none=True)
+    fired_at = fields.DateTime(allow_none=True)
+    resolved_at = fields.DateTime(allow_none=True)
+    last_value = fields.Float(allow_none=True)
+    last_evaluated_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
 
 
-class AlertCreatedSchema(Schema):
+class AlertCreatedSchema(CamelSchema):
     alert = fields.Nested(AlertSchema)
-    webhookSecret = fields.String(allow_none=True, metadata={
+    webhook_secret = fields.String(allow_none=True, metadata={
         "description": "Key of the HMAC-SHA256 in X-Relaygate-Signature. Shown once."})
 
 
-class AlertDeliverySchema(Schema):
+class AlertDeliverySchema(CamelSchema):
     id = fields.Integer()
     event = fields.String()
     status = fields.String(metadata={"description": "pending, delivered or failed."})
     attempts = fields.Integer()
-    nextAttemptAt = fields.DateTime(attribute="next_attempt_at", allow_none=True)
-    lastStatusCode = fields.Integer(attribute="last_status_code", allow_none=True)
-    lastError = fields.String(attribute="last_error", allow_none=True)
+    next_attempt_at = fields.DateTime(allow_none=True)
+    last_status_code = fields.Integer(allow_none=True)
+    last_error = fields.String(allow_none=True)
     payload = fields.Dict()
-    createdAt = fields.DateTime(attribute="created_at")
-    deliveredAt = fields.DateTime(attribute="delivered_at", allow_none=True)
+    created_at = fields.DateTime()
+    delivered_at = fields.DateTime(allow_none=True)

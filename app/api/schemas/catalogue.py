@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
+from app.api.schemas.base import CamelSchema
 from app.api.schemas.common import BodySchema, Money, QuerySchema
 from app.vocabulary import MODEL_TYPES, PROVIDERS
 
@@ -18,20 +19,20 @@ class ModelUpdateSchema(BodySchema):
 
     name = fields.String(validate=validate.Length(1, 100))
     provider = fields.String(validate=validate.OneOf(PROVIDERS))
-    model_type = fields.String(data_key="modelType", validate=validate.OneOf(MODEL_TYPES))
-    upstream_model = fields.String(data_key="upstreamModel", validate=validate.Length(1, 200))
+    model_type = fields.String(validate=validate.OneOf(MODEL_TYPES))
+    upstream_model = fields.String(validate=validate.Length(1, 200))
     input_price = _price("inputPrice")
     output_price = _price("outputPrice")
     cache_write_price = _price("cacheWritePrice")
     cache_write_1h_price = Money(
-        data_key="cacheWrite1hPrice", validate=validate.Range(0, 10**6),
+        validate=validate.Range(0, 10**6),
         metadata={"description": "USD per million tokens of a cache write kept an hour "
                                  "(Anthropic's 1h TTL); defaults to twice the input price for "
                                  "Claude, to the cache-write price elsewhere."})
     cache_read_price = _price("cacheReadPrice")
-    context_window = fields.Integer(data_key="contextWindow", allow_none=True,
+    context_window = fields.Integer(allow_none=True,
                                     validate=validate.Range(1, 10**9))
-    is_active = fields.Boolean(data_key="isActive")
+    is_active = fields.Boolean()
     aliases = fields.List(
         fields.String(validate=validate.Length(1, 200)), validate=validate.Length(max=20),
         metadata={"description": "More names clients may send for this model on the client "
@@ -49,31 +50,31 @@ class ModelCreateSchema(ModelUpdateSchema):
         metadata={"example": "openai/gpt-4o"})
     name = fields.String(required=True, validate=validate.Length(1, 100))
     provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
-    model_type = fields.String(data_key="modelType", required=True,
+    model_type = fields.String(required=True,
                                validate=validate.OneOf(MODEL_TYPES))
-    upstream_model = fields.String(data_key="upstreamModel", required=True,
+    upstream_model = fields.String(required=True,
                                    validate=validate.Length(1, 200))
 
 
-class ModelSchema(Schema):
+class ModelSchema(CamelSchema):
     id = fields.String()
     name = fields.String()
     provider = fields.String()
-    modelType = fields.String(attribute="model_type")
-    upstreamModel = fields.String(attribute="upstream_model")
-    inputPrice = fields.Decimal(attribute="input_price")
-    outputPrice = fields.Decimal(attribute="output_price")
-    cacheWritePrice = fields.Decimal(attribute="cache_write_price")
-    cacheWrite1hPrice = fields.Decimal(attribute="cache_write_1h_price")
-    cacheReadPrice = fields.Decimal(attribute="cache_read_price")
-    contextWindow = fields.Integer(attribute="context_window", allow_none=True)
-    isActive = fields.Boolean(attribute="is_active")
+    model_type = fields.String()
+    upstream_model = fields.String()
+    input_price = fields.Decimal()
+    output_price = fields.Decimal()
+    cache_write_price = fields.Decimal()
+    cache_write1h_price = fields.Decimal(attribute="cache_write_1h_price")
+    cache_read_price = fields.Decimal()
+    context_window = fields.Integer(allow_none=True)
+    is_active = fields.Boolean()
     aliases = fields.List(fields.String())
-    createdAt = fields.DateTime(attribute="created_at")
-    updatedAt = fields.DateTime(attribute="updated_at")
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
 
 
 class ModelQueryArgsSchema(QuerySchema):
     provider = fields.String(validate=validate.OneOf(PROVIDERS))
-    model_type = fields.String(data_key="modelType", validate=validate.OneOf(MODEL_TYPES))
-    is_active = fields.Boolean(data_key="isActive")
+    model_type = fields.String(validate=validate.OneOf(MODEL_TYPES))
+    is_active = fields.Boolean()

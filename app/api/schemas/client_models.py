@@ -45,7 +45,10 @@ class AnthropicModelListSchema(Schema):
 class ModelListArgsSchema(QuerySchema):
     """Anthropic's paging (the OpenAI list is never paged)."""
 
-    after_id = fields.String(metadata={"description": "Anthropic shape: the page after this id."})
-    before_id = fields.String(metadata={"description": "Anthropic shape: the page before it."})
+    # Anthropic's own (snake_case) names, not ours.
+    after_id = fields.String(data_key="after_id", metadata={
+        "description": "Anthropic shape: the page after this id."})
+    before_id = fields.String(data_key="before_id", metadata={
+        "description": "Anthropic shape: the page before it."})
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 1000),
                            metadata={"description": "Anthropic shape: models per page."})

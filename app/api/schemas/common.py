@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, RAISE, ValidationError, fields, validate
 
+from app.api.schemas.base import CamelSchema
 from app.vocabulary import PROVIDERS_SORTED
 
 # Tokens of one usage record: far above any real request, and low enough that the running
@@ -13,14 +14,14 @@ from app.vocabulary import PROVIDERS_SORTED
 RECORD_TOKENS = validate.Range(min=0, max=10**12)
 
 
-class BodySchema(Schema):
+class BodySchema(CamelSchema):
     """Request bodies: unknown members are an error, so typos do not pass silently."""
 
     class Meta:
         unknown = RAISE
 
 
-class QuerySchema(Schema):
+class QuerySchema(CamelSchema):
     """Query strings: unrelated parameters are ignored."""
 
     class Meta:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
+from app.api.schemas.base import CamelDict, CamelSchema
 from app.api.schemas.common import (
     RECORD_TOKENS,
     BodySchema,
@@ -36,8 +37,8 @@ def _list(data_key: str, description: str, item_length: int = 200):
 
 
 class BindingSchema(BodySchema):
-    account_id = fields.String(data_key="accountId", validate=validate.Length(1, 36))
-    group_id = fields.String(data_key="groupId", validate=validate.Length(1, 36))
+    account_id = fields.String(validate=validate.Length(1, 36))
+    group_id = fields.String(validate=validate.Length(1, 36))
 
     @validates_schema
     def _one_target(self, data, **kwargs):
@@ -76,22 +77,21 @@ class KeyUpdateSchema(BodySchema):
     name = fields.String(validate=validate.Length(1, 100))
     description = fields.String(allow_none=True, validate=validate.Length(max=1000))
     permissions = Permissions()
-    token_limit = fields.Integer(data_key="tokenLimit", allow_none=True, validate=_count)
-    concurrency_limit = fields.Integer(data_key="concurrencyLimit", allow_none=True,
+    token_limit = fields.Integer(allow_none=True, validate=_count)
+    concurrency_limit = fields.Integer(allow_none=True,
                                        validate=validate.Range(0, 100_000))
-    daily_cost_limit = Money(data_key="dailyCostLimit", allow_none=True,
+    daily_cost_limit = Money(allow_none=True,
                              validate=validate.Range(0, 10**9))
-    requests_per_minute = fields.Integer(data_key="requestsPerMinute", allow_none=True,
+    requests_per_minute = fields.Integer(allow_none=True,
                                          validate=validate.Range(0, 1_000_000))
-    expires_at = UTCDateTime(data_key="expiresAt", allow_none=True, metadata={
+    expires_at = UTCDateTime(allow_none=True, metadata={
         "description": "A fixed expiry; setting one ends an activationDays expiry."})
-    activation_days = fields.Integer(data_key="activationDays", allow_none=True,
+    activation_days = fields.Integer(allow_none=True,
                                      validate=validate.Range(1, 36_500), metadata={
         "description": "Instead of expiresAt: the key expires this many days (or hours, "
                        "activationUnit) after its first admitted request, which sets "
                        "activatedAt and expiresAt."})
-    activation_unit = fields.String(data_key="activationUnit",
-                                    validate=validate.OneOf(["days", "hours"]))
+    activation_unit = fields.String(validate=validate.OneOf(["days", "hours"]))
     allowed_models = _list("allowedModels", f"Only these models ([]: any). {_MODELS}")
     denied_models = _list("deniedModels", f"Never these models, whatever allowedModels says. "
                                           f"{_MODELS}")
@@ -99,38 +99,38 @@ class KeyUpdateSchema(BodySchema):
         "Only these clients ([]: any): claude_code, codex_cli, gemini_cli, openai_sdk, or "
         "`ua:<glob>` for a User-Agent pattern. A convenience, not a security boundary "
         "(docs/key-controls.md)."), item_length=203)
-    account_bindings = fields.List(fields.Nested(BindingSchema), data_key="accountBindings",
+    account_bindings = fields.List(fields.Nested(BindingSchema),
                                    validate=validate.Length(max=100), metadata={
         "description": "Accounts and account groups the key is served by, for their "
                        "providers (failover stays among them); [] unbinds. For a provider "
                        "with no binding the key uses the shared pool, never a dedicated "
                        "account."})
-    total_cost_limit = Money(data_key="totalCostLimit", allow_none=True, validate=_usd,
+    total_cost_limit = Money(allow_none=True, validate=_usd,
                              metadata={"description": "USD, all time."})
-    weekly_cost_limit = Money(data_key="weeklyCostLimit", allow_none=True, validate=_usd,
+    weekly_cost_limit = Money(allow_none=True, validate=_usd,
                               metadata={"description": "USD per week, from weeklyResetDay at "
                                                        "weeklyResetHour in the key's zone."})
-    weekly_reset_day = fields.Integer(data_key="weeklyResetDay", allow_none=True,
+    weekly_reset_day = fields.Integer(allow_none=True,
                                       validate=validate.Range(1, 7), metadata={
                                           "description": "1 Monday .. 7 Sunday (CRS's "
                                                          "numbering); default 1."})
-    weekly_reset_hour = fields.Integer(data_key="weeklyResetHour", allow_none=True,
+    weekly_reset_hour = fields.Integer(allow_none=True,
                                        validate=validate.Range(0, 23),
                                        metadata={"description": "Default 0."})
-    weekly_cost_models = fields.String(data_key="weeklyCostModels", allow_none=True,
+    weekly_cost_models = fields.String(allow_none=True,
                                        validate=validate.Length(1, 200), metadata={
                                            "description": "A glob of model ids the weekly "
                                                           "limit counts and applies to "
                                                           "(claude-*); none: every model."})
-    time_zone = fields.String(data_key="timeZone", allow_none=True,
+    time_zone = fields.String(allow_none=True,
                               validate=[validate.Length(1, 64), _time_zone], metadata={
                                   "description": "IANA name or UTC offset of the key's days "
                                                  "and weeks; none: QUOTA_TIMEZONE."})
-    window_limits = fields.List(fields.Nested(WindowLimitSchema), data_key="windowLimits",
-                                allow_none=True, validate=validate.Length(max=10))
+    window_limits = fields.List(fields.Nested(WindowLimitSchema), allow_none=True,
+                                validate=validate.Length(max=10))
     tags = fields.List(_tag, validate=validate.Length(max=50))
-    user_id = fields.String(data_key="userId", allow_none=True, validate=validate.Length(1, 36))
-    is_active = fields.Boolean(data_key="isActive")
+    user_id = fields.String(allow_none=True, validate=validate.Length(1, 36))
+    is_active = fields.Boolean()
 
 
 class KeyCreateSchema(KeyUpdateSchema):
@@ -143,51 +143,51 @@ class KeyCreateSchema(KeyUpdateSchema):
     name = fields.String(required=True, validate=validate.Length(1, 100))
 
 
-class KeyUsageSchema(Schema):
-    totalRequests = fields.Integer(attribute="total_requests")
-    totalInputTokens = fields.Integer(attribute="total_input_tokens")
-    totalOutputTokens = fields.Integer(attribute="total_output_tokens")
-    totalTokens = fields.Integer(attribute="total_tokens")
-    totalCost = fields.Decimal(attribute="total_cost")
+class KeyUsageSchema(CamelSchema):
+    total_requests = fields.Integer()
+    total_input_tokens = fields.Integer()
+    total_output_tokens = fields.Integer()
+    total_tokens = fields.Integer()
+    total_cost = fields.Decimal()
 
 
-class KeySchema(Schema):
+class KeySchema(CamelSchema):
     id = fields.String()
     name = fields.String()
     description = fields.String(allow_none=True)
-    hashedKey = fields.String(attribute="hashed_key")
+    hashed_key = fields.String()
     permissions = fields.Function(lambda key: perms.public(key.permissions))
-    tokenLimit = fields.Integer(attribute="token_limit", allow_none=True)
-    concurrencyLimit = fields.Integer(attribute="concurrency_limit", allow_none=True)
-    dailyCostLimit = fields.Decimal(attribute="daily_cost_limit", allow_none=True)
-    requestsPerMinute = fields.Integer(attribute="requests_per_minute", allow_none=True)
-    expiresAt = fields.DateTime(attribute="expires_at", allow_none=True)
-    activationDays = fields.Integer(attribute="activation_days", allow_none=True)
-    activationUnit = fields.String(attribute="activation_unit")
-    activatedAt = fields.DateTime(attribute="activated_at", allow_none=True, metadata={
+    token_limit = fields.Integer(allow_none=True)
+    concurrency_limit = fields.Integer(allow_none=True)
+    daily_cost_limit = fields.Decimal(allow_none=True)
+    requests_per_minute = fields.Integer(allow_none=True)
+    expires_at = fields.DateTime(allow_none=True)
+    activation_days = fields.Integer(allow_none=True)
+    activation_unit = fields.String()
+    activated_at = fields.DateTime(allow_none=True, metadata={
         "description": "When an activationDays key was first used (its period began)."})
-    allowedModels = fields.List(fields.String(), attribute="allowed_models")
-    deniedModels = fields.List(fields.String(), attribute="denied_models")
-    allowedClients = fields.List(fields.String(), attribute="allowed_clients")
-    accountBindings = fields.List(fields.Dict(), attribute="account_bindings", metadata={
+    allowed_models = fields.List(fields.String())
+    denied_models = fields.List(fields.String())
+    allowed_clients = fields.List(fields.String())
+    account_bindings = fields.List(fields.Dict(), metadata={
         "description": "Each `{accountId}` or `{groupId}`."})
-    totalCostLimit = fields.Decimal(attribute="total_cost_limit", allow_none=True)
-    weeklyCostLimit = fields.Decimal(attribute="weekly_cost_limit", allow_none=True)
-    weeklyResetDay = fields.Integer(attribute="weekly_reset_day", allow_none=True)
-    weeklyResetHour = fields.Integer(attribute="weekly_reset_hour", allow_none=True)
-    weeklyCostModels = fields.String(attribute="weekly_cost_models", allow_none=True)
-    timeZone = fields.String(attribute="time_zone", allow_none=True)
-    windowLimits = fields.Function(lambda key: [
+    total_cost_limit = fields.Decimal(allow_none=True)
+    weekly_cost_limit = fields.Decimal(allow_none=True)
+    weekly_reset_day = fields.Integer(allow_none=True)
+    weekly_reset_hour = fields.Integer(allow_none=True)
+    weekly_cost_models = fields.String(allow_none=True)
+    time_zone = fields.String(allow_none=True)
+    window_limits = fields.Function(lambda key: [
         {**limit, **({"cost": Decimal(limit["cost"])} if "cost" in limit else {})}
         for limit in key.window_limits or []])
     tags = fields.List(fields.String())
-    userId = fields.String(attribute="user_id", allow_none=True)
-    isActive = fields.Boolean(attribute="is_active")
-    isDeleted = fields.Boolean(attribute="is_deleted")
-    createdAt = fields.DateTime(attribute="created_at")
-    updatedAt = fields.DateTime(attribute="updated_at")
-    lastUsedAt = fields.DateTime(attribute="last_used_at", allow_none=True)
-    deletedAt = fields.DateTime(attribute="deleted_at", allow_none=True)
+    user_id = fields.String(allow_none=True)
+    is_active = fields.Boolean()
+    is_deleted = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True)
+    deleted_at = fields.DateTime(allow_none=True)
     usage = fields.Function(lambda key: KeyUsageSchema().dump(key))
 
 
@@ -197,48 +197,48 @@ class KeyWithLimitsSchema(KeySchema):
 
 
 class KeyCreatedSchema(KeySchema):
-    apiKey = fields.String(attribute="api_key", metadata={
+    api_key = fields.String(metadata={
         "description": "The plaintext key. Shown once, in this answer only."})
 
 
 class KeyQueryArgsSchema(QuerySchema):
-    is_active = fields.Boolean(data_key="isActive")
+    is_active = fields.Boolean()
     permissions = fields.String(validate=validate.OneOf(["all", *PROVIDERS_SORTED]))
     tags = fields.List(_tag, load_default=list)
-    include_deleted = fields.Boolean(data_key="includeDeleted", load_default=False)
+    include_deleted = fields.Boolean(load_default=False)
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
     offset = fields.Integer(load_default=0, validate=validate.Range(0, 10**9))
-    sort_by = fields.String(data_key="sortBy", load_default="createdAt",
+    sort_by = fields.String(load_default="createdAt",
                             validate=validate.OneOf(list(SORT_FIELDS)))
-    sort_order = fields.String(data_key="sortOrder", load_default="DESC",
+    sort_order = fields.String(load_default="DESC",
                                validate=validate.OneOf(["ASC", "DESC"]))
 
 
-class KeyPageSchema(Schema):
+class KeyPageSchema(CamelSchema):
     keys = fields.List(fields.Nested(KeySchema))
     total = fields.Integer()
     page = fields.Integer()
-    totalPages = fields.Integer()
+    total_pages = fields.Integer()
 
 
 class KeyValidateSchema(BodySchema):
     example = {"hashedKey": "9f2a1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a"}
 
-    hashedKey = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    hashed_key = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
-class RateLimitsSchema(Schema):
+class RateLimitsSchema(CamelSchema):
     concurrency = fields.Integer(allow_none=True)
     daily = fields.Decimal(allow_none=True)
     requests = fields.Integer(allow_none=True)
 
 
-class KeyValidationSchema(Schema):
+class KeyValidationSchema(CamelSchema):
     id = fields.String()
     permissions = fields.Raw()
-    isActive = fields.Boolean()
-    expiresAt = fields.DateTime(allow_none=True)
-    rateLimits = fields.Nested(RateLimitsSchema)
+    is_active = fields.Boolean()
+    expires_at = fields.DateTime(allow_none=True)
+    rate_limits = fields.Nested(RateLimitsSchema)
 
 
 class UsageInputSchema(BodySchema):
@@ -246,23 +246,23 @@ class UsageInputSchema(BodySchema):
                "requestCount": 1}
 
     model = fields.String(required=True, validate=validate.Length(1, 200))
-    input_tokens = fields.Integer(data_key="inputTokens", load_default=0,
+    input_tokens = fields.Integer(load_default=0,
                                   validate=RECORD_TOKENS)
-    output_tokens = fields.Integer(data_key="outputTokens", load_default=0,
+    output_tokens = fields.Integer(load_default=0,
                                    validate=RECORD_TOKENS)
     cost = Money(validate=validate.Range(0, 10**9))
-    request_count = fields.Integer(data_key="requestCount", load_default=1,
+    request_count = fields.Integer(load_default=1,
                                    validate=validate.Range(1, 1_000_000))
     timestamp = UTCDateTime(metadata={
         "description": "Default now. Within the usage retention and at most five minutes ahead."})
 
 
-class UsageRecordedSchema(Schema):
+class UsageRecordedSchema(CamelSchema):
     recorded = fields.Boolean()
     queued = fields.Boolean(metadata={"description": "Queued for a worker (write_behind)."})
 
 
-class KeyLimitSchema(Schema):
+class KeyLimitSchema(CamelSchema):
     name = fields.String(metadata={"description": "tokens, totalCost, weeklyCost, dailyCost, "
                                                   "window:<minutes>m:<requests|tokens|cost>, "
                                                   "requestsPerMinute, concurrency, or "
@@ -274,31 +274,31 @@ class KeyLimitSchema(Schema):
     remaining = fields.Decimal(allow_none=True)
     window = fields.Integer(metadata={"description": "Window limits: minutes."})
     models = fields.String(allow_none=True, metadata={"description": "weeklyCost: the glob."})
-    resetsAt = fields.DateTime(allow_none=True, metadata={
+    resets_at = fields.DateTime(allow_none=True, metadata={
         "description": "When a period limit starts again (day, week, plan quota)."})
 
 
-class KeyReportModelSchema(Schema):
+class KeyReportModelSchema(CamelSchema):
     name = fields.String()
     requests = fields.Integer()
-    totalTokens = fields.Integer()
+    total_tokens = fields.Integer()
     cost = fields.Decimal()
 
 
-class AllowedModelSchema(Schema):
+class AllowedModelSchema(CamelSchema):
     id = fields.String()
     name = fields.String()
     provider = fields.String()
-    inputPrice = fields.Decimal(metadata={"description": "USD per million tokens."})
-    outputPrice = fields.Decimal(metadata={"description": "USD per million tokens."})
+    input_price = fields.Decimal(metadata={"description": "USD per million tokens."})
+    output_price = fields.Decimal(metadata={"description": "USD per million tokens."})
 
 
-class KeyReportSchema(Schema):
-    key = fields.Dict()
+class KeyReportSchema(CamelSchema):
+    key = CamelDict()
     limits = fields.List(fields.Nested(KeyLimitSchema))
     period = fields.String()
     series = fields.List(fields.Dict(), metadata={"description": "Per day: requests, tokens, "
                                                                  "cost (USD)."})
     summary = fields.Dict()
     models = fields.List(fields.Nested(KeyReportModelSchema))
-    allowedModels = fields.List(fields.Nested(AllowedModelSchema))
+    allowed_models = fields.List(fields.Nested(AllowedModelSchema))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
+from app.api.schemas.base import CamelSchema
 from app.api.schemas.common import QuerySchema
 from app.metrics.sinks import RANGES
 
@@ -12,7 +13,7 @@ _rate = {"description": "0..1; null when there was nothing to divide by."}
 
 
 class MetricsArgsSchema(QuerySchema):
-    time_range = fields.String(data_key="timeRange", load_default="1h",
+    time_range = fields.String(load_default="1h",
                                validate=validate.OneOf(list(RANGES)))
 
 
@@ -20,77 +21,77 @@ class QueryStatsArgsSchema(QuerySchema):
     limit = fields.Integer(load_default=10, validate=validate.Range(1, 100))
 
 
-class ConnectionPoolMetricsSchema(Schema):
+class ConnectionPoolMetricsSchema(CamelSchema):
     utilization = fields.Float(allow_none=True, metadata={
         "description": "Average share of the pool in use when a connection was taken (0..1)."})
-    waitTime = fields.Float(allow_none=True, metadata=_ms)
+    wait_time = fields.Float(allow_none=True, metadata=_ms)
 
 
-class DatabaseMetricsSchema(Schema):
-    avgQueryTime = fields.Float(allow_none=True, metadata=_ms)
-    slowQueries = fields.Integer()
-    queryCount = fields.Integer()
-    slowQueryThreshold = fields.Float(metadata={"description": "RELAYGATE_SLOW_QUERY_MS."})
-    connectionPool = fields.Nested(ConnectionPoolMetricsSchema)
+class DatabaseMetricsSchema(CamelSchema):
+    avg_query_time = fields.Float(allow_none=True, metadata=_ms)
+    slow_queries = fields.Integer()
+    query_count = fields.Integer()
+    slow_query_threshold = fields.Float(metadata={"description": "RELAYGATE_SLOW_QUERY_MS."})
+    connection_pool = fields.Nested(ConnectionPoolMetricsSchema)
 
 
-class CacheMetricsSchema(Schema):
-    hitRate = fields.Float(allow_none=True, metadata=_rate)
-    missRate = fields.Float(allow_none=True, metadata=_rate)
-    evictionRate = fields.Float(metadata={"description": "Keys Redis evicted per second."})
+class CacheMetricsSchema(CamelSchema):
+    hit_rate = fields.Float(allow_none=True, metadata=_rate)
+    miss_rate = fields.Float(allow_none=True, metadata=_rate)
+    eviction_rate = fields.Float(metadata={"description": "Keys Redis evicted per second."})
     hits = fields.Integer()
     misses = fields.Integer()
     evictions = fields.Integer()
 
 
-class ErrorMetricsSchema(Schema):
+class ErrorMetricsSchema(CamelSchema):
     rate = fields.Float(allow_none=True, metadata={"description": "Error answers (4xx and "
                                                                   "5xx) over all answers."})
-    serverErrorRate = fields.Float(allow_none=True, metadata=_rate)
+    server_error_rate = fields.Float(allow_none=True, metadata=_rate)
     count = fields.Integer()
     requests = fields.Integer()
     types = fields.Dict(keys=fields.String(), values=fields.Integer(),
                         metadata={"description": "Answers by error code."})
 
 
-class UsageQueueMetricsSchema(Schema):
+class UsageQueueMetricsSchema(CamelSchema):
     configured = fields.Boolean(metadata={"description": "False without Redis (no queue)."})
     running = fields.Boolean(metadata={"description": "A drain-usage worker beat recently."})
     drains = fields.Integer(metadata={"description": "drain-usage workers running."})
     backlog = fields.Integer(allow_none=True, metadata={
         "description": "Usage records queued and not stored yet; null when Redis is down."})
-    oldestPendingAge = fields.Float(allow_none=True, metadata={
+    oldest_pending_age = fields.Float(allow_none=True, metadata={
         "description": "Seconds the oldest queued record has waited; null when none."})
-    lostRecords = fields.Integer(allow_none=True, metadata={
+    lost_records = fields.Integer(allow_none=True, metadata={
         "description": "Queued records found lost with a Redis stream (flushed, or "
                        "restarted without persistence), from the database's ledger."})
     error = fields.String(metadata={"description": "Why a figure could not be read."})
 
 
-class PerformanceMetricsSchema(Schema):
-    timeRange = fields.String()
+class PerformanceMetricsSchema(CamelSchema):
+    time_range = fields.String()
     start = fields.String(data_key="from", attribute="from")
     to = fields.String()
     database = fields.Nested(DatabaseMetricsSchema)
     cache = fields.Nested(CacheMetricsSchema)
     errors = fields.Nested(ErrorMetricsSchema)
-    usageQueue = fields.Nested(UsageQueueMetricsSchema)
+    usage_queue = fields.Nested(UsageQueueMetricsSchema)
 
 
-class SlowQuerySchema(Schema):
+class SlowQuerySchema(CamelSchema):
     query = fields.String()
-    avgDuration = fields.Float(metadata=_ms)
-    maxDuration = fields.Float(metadata=_ms)
-    callCount = fields.Integer()
-    lastExecuted = fields.String()
+    avg_duration = fields.Float(metadata=_ms)
+    max_duration = fields.Float(metadata=_ms)
+    call_count = fields.Integer()
+    last_executed = fields.String()
 
 
-class FrequentQuerySchema(Schema):
+class FrequentQuerySchema(CamelSchema):
     query = fields.String()
-    callCount = fields.Integer()
-    totalDuration = fields.Float(metadata=_ms)
+    call_count = fields.Integer()
+    total_duration = fields.Float(metadata=_ms)
 
 
-class QueryStatsSchema(Schema):
-    slowQueries = fields.List(fields.Nested(SlowQuerySchema))
-    frequentQueries = fields.List(fields.Nested(FrequentQuerySchema))
+class QueryStatsSchema(CamelSchema):
+    slow_queries = fields.List(fields.Nested(SlowQuerySchema))
+    frequent_queries = fields.List(fields.Nested(FrequentQuerySchema))

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
+from app.api.schemas.base import CamelSchema
 from app.api.schemas.common import BodySchema
 from app.vocabulary import PERIODS
 
 
-class PlanLimitSchema(Schema):
+class PlanLimitSchema(CamelSchema):
     plan = fields.String(metadata={"enum": ["free", "premium"]})
-    modelType = fields.String(metadata={"enum": ["premium", "basic"]})
+    model_type = fields.String(metadata={"enum": ["premium", "basic"]})
     limit = fields.Integer()
     period = fields.String(metadata={"enum": list(PERIODS)})
 

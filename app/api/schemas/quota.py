@@ -3,9 +3,10 @@ and how query and body parameters combine."""
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, fields, post_dump, validate
 
 from app.api.envelope import ErrorSchema
+from app.api.schemas.base import CamelSchema
 from app.api.schemas.common import QuerySchema
 from app.errors import InvalidInput
 from app.services.quota.service import MAX_INCREMENT
@@ -18,7 +19,7 @@ _increment = fields.Integer(validate=validate.Range(1, MAX_INCREMENT), metadata=
 
 
 class ActingForArgsSchema(QuerySchema):
-    user_id = fields.String(data_key="userId", validate=validate.Length(1, 36), metadata={
+    user_id = fields.String(validate=validate.Length(1, 36), metadata={
         "description": "Admins only: the user to act for."})
 
 
@@ -30,7 +31,7 @@ class UsageUpdateQueryArgsSchema(UsageQueryArgsSchema):
     increment = _increment
 
 
-class UsageBodySchema(Schema):
+class UsageBodySchema(CamelSchema):
     """Section 6.2: older clients send parameters in the body; the query wins."""
 
     class Meta:
@@ -63,41 +64,48 @@ def query_over_body(query: dict, body: dict | None) -> dict:
     return merged
 
 
-class UsageSchema(Schema):
+class UsageSchema(CamelSchema):
     used = fields.Integer(required=True)
     limit = fields.Integer(required=True)
-    modelType = fields.String(required=True, metadata={"enum": ["premium", "basic"]})
-    usingCredits = fields.Boolean(metadata={
+    model_type = fields.String(required=True, metadata={"enum": ["premium", "basic"]})
+    using_credits = fields.Boolean(metadata={
         "description": "Present when the limit is reached and credits pay for the use."})
     credits = fields.Integer(metadata={"description": "The credit balance, with usingCredits."})
 
+    @post_dump
+    def _credits_only_when_they_pay(self, data: dict, **kwargs) -> dict:
+        if data.get("usingCredits") is None:
+            data.pop("usingCredits", None)
+            data.pop("credits", None)
+        return data
 
-class UsageCheckSchema(Schema):
-    canProceed = fields.Boolean(required=True)
+
+class UsageCheckSchema(CamelSchema):
+    can_proceed = fields.Boolean(required=True)
     usage = fields.Nested(UsageSchema, required=True)
 
 
-class UsageUpdatedSchema(Schema):
+class UsageUpdatedSchema(CamelSchema):
     updated = fields.Boolean(required=True)
     message = fields.String(required=True)
 
 
-class ReservationSchema(Schema):
-    reservationId = fields.String(attribute="id", required=True)
-    expiresAt = fields.DateTime(attribute="expires_at", required=True)
+class ReservationSchema(CamelSchema):
+    reservation_id = fields.String(attribute="id", required=True)
+    expires_at = fields.DateTime(required=True)
 
 
-class ReservationStateSchema(Schema):
-    reservationId = fields.String(required=True)
+class ReservationStateSchema(CamelSchema):
+    reservation_id = fields.String(required=True)
     state = fields.String(required=True, metadata={"enum": ["committed", "cancelled",
                                                             "expired"]})
 
 
 class LimitErrorSchema(ErrorSchema):
-    userPlan = fields.String(metadata={"enum": ["free", "premium"]})
-    upgradeAction = fields.String(metadata={"enum": ["upgrade_to_premium", "buy_credits"]})
+    user_plan = fields.String(metadata={"enum": ["free", "premium"]})
+    upgrade_action = fields.String(metadata={"enum": ["upgrade_to_premium", "buy_credits"]})
 
 
-class LimitErrorEnvelopeSchema(Schema):
+class LimitErrorEnvelopeSchema(CamelSchema):
     success = fields.Boolean(required=True, metadata={"example": False})
     error = fields.Nested(LimitErrorSchema, required=True)

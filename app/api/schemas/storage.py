@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, post_load, validate
+from marshmallow import fields, post_load, validate
 
+from app.api.schemas.base import CamelSchema
 from app.api.schemas.common import BodySchema
 from app.services.storage.strategies import (
     PRIMARY_STORAGES,
@@ -13,26 +14,27 @@ from app.services.storage.strategies import (
 )
 
 
-class StorageConfigSchema(Schema):
-    primaryStorage = fields.String(metadata={"enum": list(PRIMARY_STORAGES)})
-    enableCache = fields.Boolean()
-    cacheTTL = fields.Integer(metadata={"description": "Seconds a cached read is kept."})
-    readStrategy = fields.String(metadata={"enum": list(READ_STRATEGIES)})
-    writeStrategy = fields.String(metadata={"enum": list(WRITE_STRATEGIES)})
+class StorageConfigSchema(CamelSchema):
+    primary_storage = fields.String(metadata={"enum": list(PRIMARY_STORAGES)})
+    enable_cache = fields.Boolean()
+    cache_ttl = fields.Integer(data_key="cacheTTL",
+                               metadata={"description": "Seconds a cached read is kept."})
+    read_strategy = fields.String(metadata={"enum": list(READ_STRATEGIES)})
+    write_strategy = fields.String(metadata={"enum": list(WRITE_STRATEGIES)})
 
 
 class StorageSwitchSchema(BodySchema):
     example = {"primaryStorage": "postgres", "enableCache": False, "cacheTTL": 300,
                "readStrategy": "database_first", "writeStrategy": "write_through"}
 
-    primary_storage = fields.String(data_key="primaryStorage", required=True,
+    primary_storage = fields.String(required=True,
                                     validate=validate.OneOf(PRIMARY_STORAGES))
-    enable_cache = fields.Boolean(data_key="enableCache", required=True)
+    enable_cache = fields.Boolean(required=True)
     cache_ttl = fields.Integer(data_key="cacheTTL", required=True,
                                validate=validate.Range(1, 7 * 24 * 3600))
-    read_strategy = fields.String(data_key="readStrategy", required=True,
+    read_strategy = fields.String(required=True,
                                   validate=validate.OneOf(READ_STRATEGIES))
-    write_strategy = fields.String(data_key="writeStrategy", required=True,
+    write_strategy = fields.String(required=True,
                                    validate=validate.OneOf(WRITE_STRATEGIES))
 
     @post_load
@@ -40,36 +42,36 @@ class StorageSwitchSchema(BodySchema):
         return StorageConfig(**data)
 
 
-class StorageSwitchedSchema(Schema):
-    previousStrategy = fields.Nested(StorageConfigSchema)
-    currentStrategy = fields.Nested(StorageConfigSchema)
+class StorageSwitchedSchema(CamelSchema):
+    previous_strategy = fields.Nested(StorageConfigSchema)
+    current_strategy = fields.Nested(StorageConfigSchema)
 
 
-class PoolStatusSchema(Schema):
+class PoolStatusSchema(CamelSchema):
     total = fields.Integer(allow_none=True, metadata={"description": "Open connections."})
     idle = fields.Integer(allow_none=True)
     waiting = fields.Integer(allow_none=True, metadata={
         "description": "Callers of this process waiting for a connection."})
-    inUse = fields.Integer(allow_none=True)
+    in_use = fields.Integer(allow_none=True)
     size = fields.Integer(allow_none=True)
-    maxOverflow = fields.Integer(allow_none=True)
+    max_overflow = fields.Integer(allow_none=True)
 
 
-class DatabaseHealthSchema(Schema):
+class DatabaseHealthSchema(CamelSchema):
     connected = fields.Boolean()
     latency = fields.Float(allow_none=True, metadata={"description": "Milliseconds."})
     dialect = fields.String(metadata={"example": "postgresql"})
-    poolStatus = fields.Nested(PoolStatusSchema)
+    pool_status = fields.Nested(PoolStatusSchema)
     error = fields.String()
 
 
-class RedisMemorySchema(Schema):
+class RedisMemorySchema(CamelSchema):
     used = fields.Integer(metadata={"description": "Bytes."})
     max = fields.Integer(allow_none=True, metadata={"description": "Bytes; null: no limit."})
     policy = fields.String(allow_none=True)
 
 
-class RedisHealthSchema(Schema):
+class RedisHealthSchema(CamelSchema):
     configured = fields.Boolean()
     connected = fields.Boolean()
     latency = fields.Float(allow_none=True, metadata={"description": "Milliseconds."})
@@ -77,6 +79,6 @@ class RedisHealthSchema(Schema):
     error = fields.String()
 
 
-class StorageHealthSchema(Schema):
+class StorageHealthSchema(CamelSchema):
     postgres = fields.Nested(DatabaseHealthSchema)
     redis = fields.Nested(RedisHealthSchema)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from app.api.batch_tables import BATCH_SCHEMAS
+from app.api.schemas.base import CamelSchema
 from app.api.schemas.common import BodySchema
 from app.services.transactions.service import ISOLATION_LEVELS, MAX_OPERATIONS
 from app.services.transactions.tables import TABLE_NAMES, Operation
@@ -73,7 +74,7 @@ class BatchSchema(BodySchema):
         "isolation_level": "READ_COMMITTED"})
 
 
-class BatchResultSchema(Schema):
+class BatchResultSchema(CamelSchema):
     results = fields.List(fields.Raw(), metadata={
         "description": "One per operation, in order: the row as its single route shows it "
                        "(a create of an API key includes the plaintext `apiKey`, once), or "
@@ -84,27 +85,27 @@ class TransactionBeginSchema(BodySchema):
     example = {"isolationLevel": "READ_COMMITTED", "readOnly": False, "timeout": 60}
 
     isolation_level = _isolation
-    read_only = fields.Boolean(data_key="readOnly", load_default=False)
+    read_only = fields.Boolean(load_default=False)
     timeout = fields.Integer(load_default=60, validate=validate.Range(1, 3600), metadata={
         "description": "Seconds the transaction stays open for staging and commit."})
 
 
-class TransactionSchema(Schema):
-    transactionId = fields.String()
+class TransactionSchema(CamelSchema):
+    transaction_id = fields.String()
     status = fields.String(metadata={"description": "open, committed, rolled_back, failed or "
                                                     "expired."})
-    isolationLevel = fields.String()
-    readOnly = fields.Boolean()
+    isolation_level = fields.String()
+    read_only = fields.Boolean()
     timeout = fields.Integer()
-    operationCount = fields.Integer()
-    createdAt = fields.DateTime()
-    expiresAt = fields.DateTime()
+    operation_count = fields.Integer()
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime()
 
 
-class StagedSchema(Schema):
-    transactionId = fields.String()
+class StagedSchema(CamelSchema):
+    transaction_id = fields.String()
     position = fields.Integer(metadata={"description": "The operation's index, from 0."})
-    operationCount = fields.Integer()
+    operation_count = fields.Integer()
 
 
 class CommittedSchema(TransactionSchema):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
+from app.api.schemas.base import CamelSchema
 from app.api.schemas.common import RECORD_TOKENS, BodySchema, Money, QuerySchema, UTCDateTime
 from app.services.usage.query import COST_GROUPS, GRANULARITIES, GROUP_COLUMNS, NO_ACCOUNT
 from app.services.usage.retention import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
@@ -20,28 +21,28 @@ class UsageStatsRecordSchema(BodySchema):
                "model": "openai/gpt-4o-mini", "inputTokens": 1200, "outputTokens": 350,
                "requestId": "req_01J9ZC4T8M6QX2V7"}
 
-    api_key_id = fields.String(data_key="apiKeyId", validate=_id, metadata={
+    api_key_id = fields.String(validate=_id, metadata={
         "description": "Required for admins; an API key records against itself."})
-    account_id = fields.String(data_key="accountId", allow_none=True, validate=_id, metadata={
+    account_id = fields.String(allow_none=True, validate=_id, metadata={
         "description": "Admins only: an existing account."})
-    account_type = fields.String(data_key="accountType", required=True,
+    account_type = fields.String(required=True,
                                  validate=validate.OneOf(PROVIDERS_SORTED))
     model = fields.String(required=True, validate=validate.Length(1, 200), metadata={
         "description": "From an API key: a model id or name of the catalogue."})
-    input_tokens = fields.Integer(data_key="inputTokens", load_default=0, validate=_count)
-    output_tokens = fields.Integer(data_key="outputTokens", load_default=0, validate=_count)
-    cache_write_tokens = fields.Integer(data_key="cacheWriteTokens", load_default=0,
+    input_tokens = fields.Integer(load_default=0, validate=_count)
+    output_tokens = fields.Integer(load_default=0, validate=_count)
+    cache_write_tokens = fields.Integer(load_default=0,
                                        validate=_count)
-    cache_read_tokens = fields.Integer(data_key="cacheReadTokens", load_default=0,
+    cache_read_tokens = fields.Integer(load_default=0,
                                        validate=_count)
-    total_tokens = fields.Integer(data_key="totalTokens", validate=_count, metadata={
+    total_tokens = fields.Integer(validate=_count, metadata={
         "description": "Default: the sum of the four token counts."})
     cost = Money(validate=validate.Range(0, 10**9), metadata={
         "description": "USD. Default: computed from the model catalogue's prices; from an "
                        "API key, never below them."})
-    request_count = fields.Integer(data_key="requestCount", load_default=1,
+    request_count = fields.Integer(load_default=1,
                                    validate=validate.Range(1, 1_000_000))
-    request_id = fields.String(data_key="requestId", validate=validate.Length(1, 128), metadata={
+    request_id = fields.String(validate=validate.Length(1, 128), metadata={
         "description": "Makes the report idempotent: a retry with the same id, for the same "
                        "key and by the same kind of caller, is not counted."})
     timestamp = UTCDateTime(metadata={
@@ -49,33 +50,33 @@ class UsageStatsRecordSchema(BodySchema):
                        "and at most five minutes ahead."})
 
 
-class UsageStatsRecordedSchema(Schema):
+class UsageStatsRecordedSchema(CamelSchema):
     recorded = fields.Boolean(metadata={"description": "False when the requestId was seen."})
 
 
 class UsageStatsQueryArgsSchema(QuerySchema):
-    api_key_id = fields.String(data_key="apiKeyId", validate=_id)
-    account_id = fields.String(data_key="accountId", validate=_id, metadata={
+    api_key_id = fields.String(validate=_id)
+    account_id = fields.String(validate=_id, metadata={
         "description": f"'{NO_ACCOUNT}' selects usage recorded without an account."})
     model = fields.String(validate=validate.Length(1, 200))
-    start_date = fields.AwareDateTime(data_key="startDate", required=True,
+    start_date = fields.AwareDateTime(required=True,
                                       metadata={"description": "Inclusive. " + _DATE_HELP})
-    end_date = fields.AwareDateTime(data_key="endDate", required=True,
+    end_date = fields.AwareDateTime(required=True,
                                     metadata={"description": "Exclusive. " + _DATE_HELP})
     granularity = fields.String(load_default="day", validate=validate.OneOf(GRANULARITIES))
-    group_by = fields.String(data_key="groupBy", validate=validate.OneOf(list(GROUP_COLUMNS)))
+    group_by = fields.String(validate=validate.OneOf(list(GROUP_COLUMNS)))
     timezone = fields.String(load_default="UTC", validate=validate.Length(1, 64), metadata={
         "description": "IANA name for bucket boundaries; its offset must be whole hours."})
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
 
 
-class UsageStatsTotalsSchema(Schema):
+class UsageStatsTotalsSchema(CamelSchema):
     requests = fields.Integer()
-    inputTokens = fields.Integer()
-    outputTokens = fields.Integer()
-    cacheWriteTokens = fields.Integer()
-    cacheReadTokens = fields.Integer()
-    totalTokens = fields.Integer()
+    input_tokens = fields.Integer()
+    output_tokens = fields.Integer()
+    cache_write_tokens = fields.Integer()
+    cache_read_tokens = fields.Integer()
+    total_tokens = fields.Integer()
     cost = fields.Decimal()
 
 
@@ -99,72 +100,72 @@ class UsageStatsRowSchema(UsageStatsTotalsSchema):
     date = fields.DateTime(metadata={"description": "Start of the bucket, in the time zone."})
     models = _members("With groupBy=model: sums per model.")
     accounts = _members(f"With groupBy=account: sums per account ('{NO_ACCOUNT}': none).")
-    apiKeys = _members("With groupBy=apikey: sums per API key id.")
+    api_keys = _members("With groupBy=apikey: sums per API key id.")
 
 
-class UsageStatsSummarySchema(Schema):
-    totalRequests = fields.Integer()
-    totalTokens = fields.Integer()
-    totalCost = fields.Decimal()
-    averageCostPerToken = fields.Decimal(metadata={"description": "12 places."})
-    totalInputTokens = fields.Integer()
-    totalOutputTokens = fields.Integer()
-    totalCacheWriteTokens = fields.Integer()
-    totalCacheReadTokens = fields.Integer()
+class UsageStatsSummarySchema(CamelSchema):
+    total_requests = fields.Integer()
+    total_tokens = fields.Integer()
+    total_cost = fields.Decimal()
+    average_cost_per_token = fields.Decimal(metadata={"description": "12 places."})
+    total_input_tokens = fields.Integer()
+    total_output_tokens = fields.Integer()
+    total_cache_write_tokens = fields.Integer()
+    total_cache_read_tokens = fields.Integer()
 
 
-class UsageStatsSchema(Schema):
+class UsageStatsSchema(CamelSchema):
     stats = fields.List(fields.Nested(UsageStatsRowSchema))
     summary = fields.Nested(UsageStatsSummarySchema)
 
 
 class CostAnalysisQueryArgsSchema(QuerySchema):
-    api_key_id = fields.String(data_key="apiKeyId", validate=_id)
-    start_date = fields.AwareDateTime(data_key="startDate", required=True,
+    api_key_id = fields.String(validate=_id)
+    start_date = fields.AwareDateTime(required=True,
                                       metadata={"description": "Inclusive. " + _DATE_HELP})
-    end_date = fields.AwareDateTime(data_key="endDate", required=True,
+    end_date = fields.AwareDateTime(required=True,
                                     metadata={"description": "Exclusive. " + _DATE_HELP})
-    group_by = fields.String(data_key="groupBy", load_default="model",
+    group_by = fields.String(load_default="model",
                              validate=validate.OneOf(COST_GROUPS))
     timezone = fields.String(load_default="UTC", validate=validate.Length(1, 64))
     top = fields.Integer(load_default=10, validate=validate.Range(1, 100))
 
 
-class CostBreakdownSchema(Schema):
+class CostBreakdownSchema(CamelSchema):
     category = fields.String()
     cost = fields.Decimal()
     percentage = fields.Decimal(metadata={"description": "2 places; together exactly 100."})
 
 
-class CostTrendSchema(Schema):
+class CostTrendSchema(CamelSchema):
     date = fields.DateTime()
     cost = fields.Decimal()
     change = fields.Decimal(metadata={"description": "USD against the previous day."})
-    changePercent = fields.Decimal(allow_none=True, metadata={
+    change_percent = fields.Decimal(allow_none=True, metadata={
         "description": "Percent against the previous day; null when that day cost nothing."})
 
 
-class CostTopModelSchema(Schema):
+class CostTopModelSchema(CamelSchema):
     model = fields.String()
     cost = fields.Decimal()
     requests = fields.Integer()
 
 
-class CostAnalysisSchema(Schema):
-    costBreakdown = fields.List(fields.Nested(CostBreakdownSchema))
+class CostAnalysisSchema(CamelSchema):
+    cost_breakdown = fields.List(fields.Nested(CostBreakdownSchema))
     trends = fields.List(fields.Nested(CostTrendSchema))
-    topModels = fields.List(fields.Nested(CostTopModelSchema))
-    totalCost = fields.Decimal()
+    top_models = fields.List(fields.Nested(CostTopModelSchema))
+    total_cost = fields.Decimal()
 
 
 class UsageStatsCleanupSchema(BodySchema):
     example = {"retentionDays": 90}
 
-    retention_days = fields.Integer(data_key="retentionDays", validate=validate.Range(
+    retention_days = fields.Integer(validate=validate.Range(
         MIN_RETENTION_DAYS, MAX_RETENTION_DAYS), metadata={
         "description": "Default: RELAYGATE_USAGE_RETENTION_DAYS (90 unless set)."})
 
 
-class UsageStatsCleanupResultSchema(Schema):
-    deletedRecords = fields.Integer()
-    remainingRecords = fields.Integer()
+class UsageStatsCleanupResultSchema(CamelSchema):
+    deleted_records = fields.Integer()
+    remaining_records = fields.Integer()

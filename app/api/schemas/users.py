@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
+from app.api.schemas.base import CamelSchema
 from app.api.schemas.common import BodySchema, QuerySchema
 from app.vocabulary import PLANS
 
@@ -24,14 +25,14 @@ class UserCreateSchema(UserUpdateSchema):
     credits = fields.Integer(load_default=0, validate=validate.Range(0, 10**9))
 
 
-class UserSchema(Schema):
+class UserSchema(CamelSchema):
     id = fields.String()
     email = fields.String()
     name = fields.String(allow_none=True)
     plan = fields.String()
     credits = fields.Integer()
-    createdAt = fields.DateTime(attribute="created_at")
-    updatedAt = fields.DateTime(attribute="updated_at")
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
 
 
 class UserQueryArgsSchema(QuerySchema):
@@ -41,11 +42,11 @@ class UserQueryArgsSchema(QuerySchema):
     offset = fields.Integer(load_default=0, validate=validate.Range(0, 10**9))
 
 
-class UserPageSchema(Schema):
+class UserPageSchema(CamelSchema):
     users = fields.List(fields.Nested(UserSchema))
     total = fields.Integer()
     page = fields.Integer()
-    totalPages = fields.Integer()
+    total_pages = fields.Integer()
 
 
 class CreditGrantSchema(BodySchema):

@@ -36,7 +36,7 @@ class AccountProbe:
                                         max_tokens=1))
         except ProviderError as error:
             return {"ok": False, "status": error.status, "model": model.id,
-                    "latencyMs": round((time.perf_counter() - started) * 1000),
+                    "latency_ms": round((time.perf_counter() - started) * 1000),
                     "message": error.message}
         return {"ok": True, "status": 200, "model": model.id,
-                "latencyMs": round((time.perf_counter() - started) * 1000), "message": "OK"}
+                "latency_ms": round((time.perf_counter() - started) * 1000), "message": "OK"}

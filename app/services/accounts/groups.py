@@ -20,8 +20,8 @@ from app.vocabulary import PROVIDERS_SORTED as PROVIDERS
 
 def _view(group: AccountGroup, members: list[str]) -> dict:
     return {"id": group.id, "name": group.name, "provider": group.provider,
-            "description": group.description, "accountIds": members,
-            "createdAt": group.created_at, "updatedAt": group.updated_at}
+            "description": group.description, "account_ids": members,
+            "created_at": group.created_at, "updated_at": group.updated_at}
 
 
 class AccountGroupService(Service):

@@ -91,8 +91,8 @@ class TokenRefresher(Service):
         return account
 
     def _result(self, account: Account) -> dict:
-        return {"accessToken": self.box.decrypt_optional(account.access_token_sealed),
-                "expiresAt": account.token_expires_at, "refreshedAt": account.token_refreshed_at}
+        return {"access_token": self.box.decrypt_optional(account.access_token_sealed),
+                "expires_at": account.token_expires_at, "refreshed_at": account.token_refreshed_at}
 
     def _grant(self, account: Account) -> dict:
         """POST the refresh-token grant through the account's proxy; the parsed answer."""
@@ -154,8 +154,8 @@ class TokenRefresher(Service):
                 account.status, account.error_message = "active", None
             uow.commit()
         pool.forget(self.cache)
-        return {"accessToken": answer["access_token"], "expiresAt": account.token_expires_at,
-                "refreshedAt": now}
+        return {"access_token": answer["access_token"], "expires_at": account.token_expires_at,
+                "refreshed_at": now}
 
 
 def _json(response: httpx.Response) -> dict:

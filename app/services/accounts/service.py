@@ -45,7 +45,7 @@ class AccountService(Service):
 
     @db_retry
     def create(self, data: dict) -> dict:
-        """createClaudeAccount, for any provider: {id, name, status, createdAt}."""
+        """createClaudeAccount, for any provider: {id, name, status, created_at}."""
         if data.get("provider") not in PROVIDERS:
             raise InvalidInput("Unknown provider.", details={"provider": ["Unknown provider."]})
         if ("oauth_data" in data) == ("api_key" in data):
@@ -82,7 +82,7 @@ class AccountService(Service):
             rows, total = uow.accounts.list_page(provider=provider, status=status, limit=limit,
                                                  offset=offset)
         return {"accounts": [views.detail(row, self.box) for row in rows], "total": total,
-                "page": offset // limit + 1, "totalPages": math.ceil(total / limit)}
+                "page": offset // limit + 1, "total_pages": math.ceil(total / limit)}
 
     @db_retry
     def update(self, account_id: str, changes: dict) -> dict:

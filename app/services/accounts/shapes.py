@@ -1,4 +1,5 @@
-"""The shapes in which accounts leave the service layer: camelCase dicts, secrets masked.
+"""The shapes in which accounts leave the service layer: snake_case dicts, secrets masked
+(the schemas in app/api/schemas/accounts.py name them on the wire).
 
 No shape ever carries a refresh token or a proxy password; access tokens and API keys appear
 masked. The one exception, the new access token of a refresh, is built in
@@ -18,16 +19,16 @@ log = logging.getLogger(__name__)
 def created(account: Account) -> dict:
     """createClaudeAccount's answer."""
     return {"id": account.id, "name": account.name, "status": account.status,
-            "createdAt": account.created_at}
+            "created_at": account.created_at}
 
 
 def summary(account: Account) -> dict:
     """getClaudeAccount's answer, exactly the seed's shape."""
     return {
         "id": account.id, "name": account.name, "description": account.description,
-        "status": account.status, "tokenExpiresAt": account.token_expires_at,
-        "lastUsedAt": account.last_used_at,
-        "rateLimitStatus": _rate_limit(account), "usageStats": _usage(account),
+        "status": account.status, "token_expires_at": account.token_expires_at,
+        "last_used_at": account.last_used_at,
+        "rate_limit_status": _rate_limit(account), "usage_stats": _usage(account),
     }
 
 
@@ -36,21 +37,21 @@ def detail(account: Account, box: SecretBox) -> dict:
     return {
         **summary(account),
         "provider": account.provider,
-        "credentialType": account.credential_kind,
-        "accessToken": _masked(box, account.access_token_sealed, account.id),
-        "apiKey": _masked(box, account.api_key_sealed, account.id),
+        "credential_type": account.credential_kind,
+        "access_token": _masked(box, account.access_token_sealed, account.id),
+        "api_key": _masked(box, account.api_key_sealed, account.id),
         "scopes": list(account.scopes or []),
-        "tokenRefreshedAt": account.token_refreshed_at,
-        "baseUrl": account.base_url,
-        "proxyConfig": _proxy(account),
+        "token_refreshed_at": account.token_refreshed_at,
+        "base_url": account.base_url,
+        "proxy_config": _proxy(account),
         "priority": account.priority,
-        "maxConcurrency": account.max_concurrency,
+        "max_concurrency": account.max_concurrency,
         "dedicated": bool(account.dedicated),
-        "supportsResponses": bool(account.supports_responses),
-        "errorMessage": account.error_message,
-        "cooldownUntil": account.cooldown_until,
-        "createdAt": account.created_at,
-        "updatedAt": account.updated_at,
+        "supports_responses": bool(account.supports_responses),
+        "error_message": account.error_message,
+        "cooldown_until": account.cooldown_until,
+        "created_at": account.created_at,
+        "updated_at": account.updated_at,
     }
 
 
@@ -64,12 +65,12 @@ def _masked(box: SecretBox, sealed: str | None, account_id: str) -> str | None:
 
 
 def _rate_limit(account: Account) -> dict:
-    return {"remaining": account.rate_limit_remaining, "resetAt": account.rate_limit_reset_at}
+    return {"remaining": account.rate_limit_remaining, "reset_at": account.rate_limit_reset_at}
 
 
 def _usage(account: Account) -> dict:
-    return {"totalRequests": account.total_requests, "totalTokens": account.total_tokens,
-            "totalCost": account.total_cost}
+    return {"total_requests": account.total_requests, "total_tokens": account.total_tokens,
+            "total_cost": account.total_cost}
 
 
 def _proxy(account: Account) -> dict | None:
@@ -77,4 +78,4 @@ def _proxy(account: Account) -> dict | None:
         return None
     return {"type": account.proxy_type, "host": account.proxy_host, "port": account.proxy_port,
             "username": account.proxy_username,
-            "hasPassword": account.proxy_password_sealed is not None}
+            "has_password": account.proxy_password_sealed is not None}

@@ -60,7 +60,8 @@ class AlertService(Service):
         with self.uow() as uow:
             uow.alerts.add(alert)
             uow.commit()
-        return {"alert": alert, "webhookSecret": self.webhook_secret(alert.id) if webhook else None}
+        return {"alert": alert,
+                "webhook_secret": self.webhook_secret(alert.id) if webhook else None}
 
     @db_retry
     def list(self) -> list[Alert]:
@@ -121,7 +122,7 @@ class AlertService(Service):
                     next_attempt_at=now, created_at=now,
                     payload=self._payload(alert, event, value, now)))
             uow.commit()
-        return {"alertId": alert.id, "event": event, "value": value} if event else None
+        return {"alert_id": alert.id, "event": event, "value": value} if event else None
 
     def deliver_due(self, now=None) -> int:
         """POST every delivery that is due; answers how many were delivered."""

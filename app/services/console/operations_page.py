@@ -32,7 +32,7 @@ class OperationsView:
             alerts.append({"alert": alert, "deliveries": deliveries[:5]})
         return {
             "health": self.storage_health.check(),
-            "strategies": [{"dataType": data_type, **self.storage.get(data_type)}
+            "strategies": [{"data_type": data_type, **self.storage.get(data_type)}
                            for data_type in DATA_TYPES],
             "alerts": alerts,
             "queue": self._queue(),

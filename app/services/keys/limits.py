@@ -52,7 +52,7 @@ def _seconds_until(end: datetime, now: datetime) -> float:
 def _limit(name: str, unit: str, limit, used, resets_at=None) -> dict:
     remaining = None if limit is None else max(limit - used, type(limit)(0))
     return {"name": name, "unit": unit, "limit": limit, "used": used, "remaining": remaining,
-            "resetsAt": resets_at}
+            "resets_at": resets_at}
 
 
 class KeyLimits:

@@ -70,23 +70,22 @@ class KeyReport:
         rules = {"allowedProviders": key.permissions, "allowedModels": key.allowed_models,
                  "deniedModels": key.denied_models}
         models = [{"id": model.id, "name": model.name, "provider": model.provider,
-                   "inputPrice": model.input_price, "outputPrice": model.output_price}
+                   "input_price": model.input_price, "output_price": model.output_price}
                   for model in self.models.list(is_active=True)
                   if perms.may_use_model(rules, {"id": model.id, "name": model.name,
                                                  "provider": model.provider,
                                                  "upstreamModel": model.upstream_model,
                                                  "aliases": model.aliases})]
         return {
-            "key": {"id": key.id, "name": key.name, "isActive": key.is_active,
-                    "expiresAt": key.expires_at, "permissions": perms.public(key.permissions)},
+            "key": {"id": key.id, "name": key.name, "is_active": key.is_active,
+                    "expires_at": key.expires_at, "permissions": perms.public(key.permissions)},
             "limits": [
                 *self.own_limits(key),
-                *({"name": f"plan:{row['plan']}:{row['modelType']}",
-                   "unit": f"requests/{row['period']}", "limit": row["limit"],
-                   "used": row["used"], "remaining": row["remaining"],
-                   "resetsAt": row["resetsAt"]}
+                *({"name": f"plan:{row.plan}:{row.model_type}",
+                   "unit": f"requests/{row.period}", "limit": row.limit,
+                   "used": row.used, "remaining": row.remaining, "resets_at": row.resets_at}
                   for row in self.quota.standing(key_id=key.id, user_id=key.user_id)),
             ],
             "period": period, "series": series["stats"], "summary": series["summary"],
-            "models": by_model, "allowedModels": models,
+            "models": by_model, "allowed_models": models,
         }

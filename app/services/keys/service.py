@@ -143,7 +143,7 @@ class KeyService(Service):
                                                  descending=sort_order == "DESC",
                                                  limit=limit, offset=offset)
         return {"keys": keys, "total": total, "page": offset // limit + 1,
-                "totalPages": math.ceil(total / limit)}
+                "total_pages": math.ceil(total / limit)}
 
     @read_through("apikey", key=lambda hashed_key: hashed_key, version=2)
     @db_retry

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from app.cache.counters import PLACEHOLDER
 from app.services.auth import AuthService, Credential
-from app.services.quota.rules import Subject, usage_owner
-from app.services.quota.service import QuotaService
+from app.services.quota.reservations import Settled
+from app.services.quota.rules import Subject, Verdict, usage_owner
+from app.services.quota.service import QuotaService, Updated
 
 
 class QuotaGate:
@@ -24,15 +25,16 @@ class QuotaGate:
     def subject(self, credential: Credential, acting_for: str | None = None) -> Subject:
         return self.quota.subject_for(self.auth.principal(credential), acting_for)
 
-    def check(self, credential: Credential, model: str, *, user_id: str | None = None) -> dict:
+    def check(self, credential: Credential, model: str, *,
+              user_id: str | None = None) -> Verdict:
         """GET /api/usage/check: may the caller (or the user an admin names) use `model` now?"""
         warm = self._warm_state(credential, model, user_id)
         if warm is None:
-            return self.quota.check(self.subject(credential, user_id), model)
+            return self.quota.verdict_for(self.subject(credential, user_id), model)
         return self.quota.decide(*warm)
 
     def update(self, credential: Credential, model: str, *, user_id: str | None = None,
-               increment: int = 1, idempotency_key: str | None = None) -> dict:
+               increment: int = 1, idempotency_key: str | None = None) -> Updated:
         return self.quota.update(self.subject(credential, user_id), model, increment=increment,
                                  idempotency_key=idempotency_key)
 
@@ -40,11 +42,11 @@ class QuotaGate:
         return self.quota.reserve(self.subject(credential, user_id), model)
 
     def commit(self, credential: Credential, reservation_id: str, *,
-               user_id: str | None = None) -> dict:
+               user_id: str | None = None) -> Settled:
         return self.quota.commit(self.subject(credential, user_id), reservation_id)
 
     def cancel(self, credential: Credential, reservation_id: str, *,
-               user_id: str | None = None) -> dict:
+               user_id: str | None = None) -> Settled:
         return self.quota.cancel(self.subject(credential, user_id), reservation_id)
 
     def _warm_state(self, credential: Credential, model: str, acting_for: str | None):

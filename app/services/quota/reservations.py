@@ -62,6 +62,14 @@ class Reservation:
     held_on: CounterKey | None = None
 
 
+@dataclass(frozen=True)
+class Settled:
+    """A reservation after commit or cancel: committed, cancelled or expired."""
+
+    reservation_id: str
+    state: str
+
+
 def _counter_of(row: UsageReservation) -> CounterKey:
     return CounterKey(row.subject, row.model_type, row.period, row.period_start)
 
@@ -193,7 +201,7 @@ class Reservations:
             expires_at=expires_at, created_at=now))
 
     @db_retry
-    def commit(self, subject: Subject, reservation_id: str) -> dict:
+    def commit(self, subject: Subject, reservation_id: str) -> Settled:
         """Make the use final. An expired reservation gave its unit back: it is taken again."""
         now, value, spent = self.clock(), None, 0
         limits = self.plans.limits()
@@ -214,10 +222,10 @@ class Reservations:
             state = self._settled_state(uow, subject, reservation_id, row, "committed")
             uow.commit()
         self._after_settle(subject, row, value, spent)
-        return {"reservationId": reservation_id, "state": state}
+        return Settled(reservation_id, state)
 
     @db_retry
-    def cancel(self, subject: Subject, reservation_id: str) -> dict:
+    def cancel(self, subject: Subject, reservation_id: str) -> Settled:
         """Give the unit (and any credit it took) back."""
         value, refund = None, 0
         with self.uow() as uow:
@@ -231,7 +239,7 @@ class Reservations:
             state = self._settled_state(uow, subject, reservation_id, row, "cancelled")
             uow.commit()
         self._after_settle(subject, row, value, refund)
-        return {"reservationId": reservation_id, "state": state}
+        return Settled(reservation_id, state)
 
     @staticmethod
     def _settled_state(uow, subject: Subject, reservation_id: str, changed, wanted: str) -> str:

@@ -64,14 +64,32 @@ def usage_owner(principal, acting_for: str | None) -> str | None:
     return own
 
 
-def verdict(subject: Subject, allowance: Allowance, used: int, now: datetime) -> dict:
+@dataclass(frozen=True)
+class Usage:
+    """What a check counted: `using_credits` and `credits` are set only when credits pay."""
+
+    used: int
+    limit: int
+    model_type: str
+    using_credits: bool | None = None
+    credits: int | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Section 3.1's check answer (UsageCheckSchema names it on the wire)."""
+
+    can_proceed: bool
+    usage: Usage
+
+
+def verdict(subject: Subject, allowance: Allowance, used: int, now: datetime) -> Verdict:
     """Section 3.1's check answer; LimitExceeded when the subject may not proceed."""
-    usage = {"used": used, "limit": allowance.limit, "modelType": allowance.model_type}
     if used < allowance.limit:
-        return {"canProceed": True, "usage": usage}
+        return Verdict(True, Usage(used, allowance.limit, allowance.model_type))
     if subject.spends_credits and subject.credits > 0:
-        return {"canProceed": True,
-                "usage": {**usage, "usingCredits": True, "credits": subject.credits}}
+        return Verdict(True, Usage(used, allowance.limit, allowance.model_type,
+                                   using_credits=True, credits=subject.credits))
     raise refusal(subject, allowance, used, now)
 
 

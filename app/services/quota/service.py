@@ -28,6 +28,7 @@ How it stays exact and fast (sections 3.1, 3.3 and 5 of docs/design/api-refactor
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Unpack
 from zoneinfo import ZoneInfo
@@ -42,13 +43,43 @@ from app.services.catalogue.service import ModelService
 from app.services.plans import PlanService
 from app.services.quota.periods import period_bounds
 from app.services.quota.reservations import Reservations
-from app.services.quota.rules import Allowance, Subject, units_past_limit, usage_owner, verdict
+from app.services.quota.rules import (
+    Allowance,
+    Subject,
+    Verdict,
+    units_past_limit,
+    usage_owner,
+    verdict,
+)
 from app.services.retry import db_retry
 from app.services.users import UserService
 from app.vocabulary import PERIODS
 
 MAX_INCREMENT = 1000
-UPDATED = {"updated": True, "message": "Usage updated successfully"}
+
+
+@dataclass(frozen=True)
+class Updated:
+    """POST /api/usage/update's answer: always updated (an update is never refused)."""
+
+    updated: bool = True
+    message: str = "Usage updated successfully"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One model tier of a subject's plan now: its limit, what is used, when it resets."""
+
+    plan: str
+    model_type: str
+    limit: int
+    period: str
+    used: int
+    remaining: int
+    resets_at: datetime
+
+
+UPDATED = Updated()
 
 
 class QuotaService(Reservations, Service):
@@ -85,7 +116,7 @@ class QuotaService(Reservations, Service):
         model_type = self.models.resolve(model)["modelType"]
         return self.allowance(subject, model_type, self.plans.limits(), self.clock())
 
-    def standing(self, *, key_id: str, user_id: str | None) -> list[dict]:
+    def standing(self, *, key_id: str, user_id: str | None) -> list[Standing]:
         """What a key's plan allows per model tier now, what is used, and when it resets (the
         portal's view); the key's owner's plan and count when it has one."""
         subject = Subject.of_key(key_id) if user_id is None else self.subject_of_user(user_id)
@@ -94,10 +125,8 @@ class QuotaService(Reservations, Service):
         for model_type in sorted(limits.get(subject.plan, {})):
             allowance = self.allowance(subject, model_type, limits, now)
             used = self.used(self.counter_key(subject, allowance))
-            rows.append({"plan": subject.plan, "modelType": model_type,
-                         "limit": allowance.limit, "period": allowance.period, "used": used,
-                         "remaining": max(allowance.limit - used, 0),
-                         "resetsAt": allowance.end})
+            rows.append(Standing(subject.plan, model_type, allowance.limit, allowance.period,
+                                 used, max(allowance.limit - used, 0), allowance.end))
         return rows
 
     def period_stamps(self, now: datetime) -> dict[str, str]:
@@ -110,11 +139,20 @@ class QuotaService(Reservations, Service):
 
     # The check and the update.
 
-    def check(self, subject: Subject, model: str) -> dict:
+    def verdict_for(self, subject: Subject, model: str) -> Verdict:
         allowance = self.allowance_for(subject, model)
         return self.decide(subject, allowance, self.used(self.counter_key(subject, allowance)))
 
-    def decide(self, subject: Subject, allowance: Allowance, used: int) -> dict:
+    def check(self, subject: Subject, model: str) -> dict:
+        """verdict_for in the wire form ChatService.check_access still spreads; it goes when
+        check_access takes verdict_for (its schema, CheckAccessSchema, already reads both)."""
+        found = self.verdict_for(subject, model)
+        usage = found.usage
+        return {"canProceed": found.can_proceed, "usage": {
+            "used": usage.used, "limit": usage.limit, "modelType": usage.model_type,
+            **({"usingCredits": True, "credits": usage.credits} if usage.using_credits else {})}}
+
+    def decide(self, subject: Subject, allowance: Allowance, used: int) -> Verdict:
         """The check's answer for a count; before refusing, expired reservations are returned."""
         counter = self.counter_key(subject, allowance)
         try:
@@ -143,7 +181,7 @@ class QuotaService(Reservations, Service):
             return uow.usage_counters.value(counter)
 
     def update(self, subject: Subject, model: str, *, increment: int = 1,
-               idempotency_key: str | None = None) -> dict:
+               idempotency_key: str | None = None) -> Updated:
         """Record `increment` uses that happened; never refused, and counted once per key."""
         if not 1 <= increment <= MAX_INCREMENT:
             raise InvalidInput(f"increment must be 1 to {MAX_INCREMENT}.", details={
@@ -151,7 +189,7 @@ class QuotaService(Reservations, Service):
                               f"to {MAX_INCREMENT}."]})
         allowance = self.allowance_for(subject, model)
         self._record(subject, allowance, model, increment, idempotency_key)
-        return dict(UPDATED)
+        return UPDATED
 
     @db_retry
     def _record(self, subject: Subject, allowance: Allowance, model: str, units: int,

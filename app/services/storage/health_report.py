@@ -30,5 +30,5 @@ class StorageHealthService:
         except DatabaseError as error:
             database = {"connected": False, "latency": None, "error": error.code}
         # The document calls the database `postgres`; `dialect` says what it really is.
-        return {"postgres": {**database, "dialect": self.dialect, "poolStatus": pool},
+        return {"postgres": {**database, "dialect": self.dialect, "pool_status": pool},
                 "redis": self.redis.health()}

@@ -49,6 +49,6 @@ class StorageService(Service):
             uow.storage_strategies.replace(data_type, new.as_row(), self.clock())
             uow.commit()
         self.policy.announce()
-        return {"previousStrategy": previous.public(self.cache_ttl),
-                "currentStrategy": new.public(self.cache_ttl)}
+        return {"previous_strategy": previous.public(self.cache_ttl),
+                "current_strategy": new.public(self.cache_ttl)}
 

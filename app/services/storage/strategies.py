@@ -34,10 +34,8 @@ class StorageConfig:
     write_strategy: str = "write_through"
 
     def public(self, default_ttl: int) -> dict:
-        """The document's StorageConfig shape, with the TTL in force."""
-        return {"primaryStorage": self.primary_storage, "enableCache": self.enable_cache,
-                "cacheTTL": self.cache_ttl or default_ttl, "readStrategy": self.read_strategy,
-                "writeStrategy": self.write_strategy}
+        """The document's StorageConfig (StorageConfigSchema), with the TTL in force."""
+        return {**asdict(self), "cache_ttl": self.cache_ttl or default_ttl}
 
     def as_row(self) -> dict:
         return asdict(self)

@@ -95,8 +95,8 @@ class TransactionService(Service):
                 data_sealed=self.box.encrypt(codec.dumps(operation.data)),
                 row_id=operation.row_id, created_at=now))
             uow.commit()
-        return {"transactionId": transaction_id, "position": position - 1,
-                "operationCount": position}
+        return {"transaction_id": transaction_id, "position": position - 1,
+                "operation_count": position}
 
     def commit(self, transaction_id: str) -> dict:
         """Apply the staged operations in one transaction; 409/410 once closed or expired."""
@@ -108,7 +108,7 @@ class TransactionService(Service):
             # Nothing can be staged in a read-only transaction, so committing it only closes it;
             # a read-only database transaction would refuse even that write.
             self._close(transaction_id, "committed")
-            return {**_public(staged), "status": "committed", "operationCount": 0,
+            return {**_public(staged), "status": "committed", "operation_count": 0,
                     "results": []}
 
         def close_and_load(uow) -> list[Operation]:
@@ -128,7 +128,7 @@ class TransactionService(Service):
             if "index" in error.extra:  # an operation failed: the transaction is spent
                 self._close(transaction_id, "failed")
             raise
-        return {**_public(staged), "status": "committed", "operationCount": len(results),
+        return {**_public(staged), "status": "committed", "operation_count": len(results),
                 "results": results}
 
     def rollback(self, transaction_id: str) -> dict:
@@ -202,7 +202,7 @@ class TransactionService(Service):
 
 
 def _public(staged: StagedTransaction) -> dict:
-    return {"transactionId": staged.id, "status": staged.status,
-            "isolationLevel": staged.isolation_level, "readOnly": staged.read_only,
-            "timeout": staged.timeout_seconds, "operationCount": staged.operation_count,
-            "createdAt": staged.created_at, "expiresAt": staged.expires_at}
+    return {"transaction_id": staged.id, "status": staged.status,
+            "isolation_level": staged.isolation_level, "read_only": staged.read_only,
+            "timeout": staged.timeout_seconds, "operation_count": staged.operation_count,
+            "created_at": staged.created_at, "expires_at": staged.expires_at}

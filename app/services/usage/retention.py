@@ -91,7 +91,7 @@ class UsageRetention(Service):
                      time.perf_counter() - started)
         deleted += self._in_batches(self._delete_batch, cutoff, "events")
         self._in_batches(self._forget_batch, cutoff, "request ids")
-        return {"deletedRecords": deleted, "remainingRecords": self._count()}
+        return {"deleted_records": deleted, "remaining_records": self._count()}
 
     def _in_batches(self, step, cutoff: datetime, what: str) -> int:
         started, total, batches = time.perf_counter(), 0, 0
