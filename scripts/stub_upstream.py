@@ -34,7 +34,9 @@ SENTENCE = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog
 #     word a chunk (as Anthropic's tool input is)
 #   textBeforeTool: (Anthropic) with toolCall, answer the reply text, then the tool_use block
 #     (its input {"q": reply} streamed as input_json_delta pieces)
-#   thinking: (Anthropic) open the answer with a thinking block of this text and a signature
+#   thinking: (Anthropic) open the answer with a thinking block of this text and a signature;
+#     (Gemini) with a thought part of this text, its words counted as thoughtsTokenCount
+#   toolCall (Gemini): the answer is one functionCall part, args {"q": reply}, in one chunk
 #   cacheWrite1hTokens: (Anthropic) the part of cacheWriteTokens written for an hour, reported
 #     in usage.cache_creation beside the 5-minute part
 # Every request's headers and JSON body are in the log (GET /__stub/requests, .requests()).
@@ -379,6 +381,11 @@ class AnthropicReply(Reply):
 
 
 class GeminiReply(Reply):
+    def __init__(self, model: str, body: dict, behaviour: dict, default_tokens: int) -> None:
+        super().__init__(model, body, behaviour, default_tokens)
+        self.thinking = behaviour.get("thinking")
+        self.thoughts = count_words(self.thinking)
+
     @staticmethod
     def rate_limit_headers(retry_after: float) -> dict[str, str]:
         return {}  # Gemini tells the delay only in the body's RetryInfo.
@@ -396,28 +403,49 @@ class GeminiReply(Reply):
         return (body.get("generationConfig") or {}).get("maxOutputTokens")
 
     def usage(self, sent: int) -> dict:
-        # Gemini counts cached tokens inside promptTokenCount.
+        # Gemini counts cached tokens inside promptTokenCount, thinking apart from candidates.
         prompt = self.input_tokens + self.cache_read
-        return {
+        usage = {
             "promptTokenCount": prompt,
             "candidatesTokenCount": sent,
-            "totalTokenCount": prompt + sent,
+            "totalTokenCount": prompt + sent + self.thoughts,
             "cachedContentTokenCount": self.cache_read,
         }
+        if self.thoughts:
+            usage["thoughtsTokenCount"] = self.thoughts
+        return usage
 
     def complete(self) -> dict:
-        return self.chunk("".join(self.tokens), len(self.tokens), finished=True)
+        return self.chunk(self.parts("".join(self.tokens), first=True), len(self.tokens),
+                          finished=True)
 
-    def token(self, index: int) -> tuple[str | None, Any]:
+    def opening(self) -> list[tuple[str | None, Any]]:
+        return [(None, self.chunk([self.thought()], 0, finished=False))] if self.thinking else []
+
+    def token_events(self, index: int) -> list[tuple[str | None, Any]]:
         finished = index == len(self.tokens) - 1
-        return None, self.chunk(self.tokens[index], index + 1, finished=finished)
+        if self.tool and not finished:
+            return []  # Gemini sends a function call whole, in one chunk
+        text = "".join(self.tokens) if self.tool else self.tokens[index]
+        return [(None, self.chunk(self.parts(text), index + 1, finished=finished))]
 
     def closing(self) -> list[tuple[str | None, Any]]:
         # The finish reason rides on the last token; an empty reply still needs one chunk for it.
-        return [] if self.tokens else [(None, self.chunk("", 0, finished=True))]
+        return [] if self.tokens else [(None, self.chunk([{"text": ""}], 0, finished=True))]
 
-    def chunk(self, text: str, sent: int, *, finished: bool) -> dict:
-        candidate: dict = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+    def thought(self) -> dict:
+        return {"text": self.thinking, "thought": True}
+
+    def parts(self, text: str, *, first: bool = False) -> list[dict]:
+        """The reply's parts: its text, or (with `toolCall`) a call whose args are {"q": text};
+        a whole answer (`first`) opens with the thought summary."""
+        part = {"text": text}
+        if self.tool:
+            part = {"functionCall": {"name": self.tool, "args": {"q": text}}}
+        return [self.thought(), part] if first and self.thinking else [part]
+
+    def chunk(self, parts: list[dict], sent: int, *, finished: bool) -> dict:
+        candidate: dict = {"content": {"role": "model", "parts": parts}, "index": 0}
         if finished:
             candidate["finishReason"] = "STOP"
         body = {"candidates": [candidate], "modelVersion": self.model}

@@ -18,6 +18,7 @@ from app.api import (
     client_models,
     docs,
     errors,
+    gemini_native,
     health,
     home,
     keys,
@@ -37,7 +38,7 @@ from app.api.envelope import ErrorEnvelopeSchema
 from app.api.openapi_examples import SchemaExamplesPlugin
 
 BLUEPRINTS = [health.blp, sessions.blp, keys.blp, accounts.blp, ai.blp, legacy.blp,
-              openai_compat.blp, anthropic_compat.blp]
+              openai_compat.blp, anthropic_compat.blp, gemini_native.blp]
 BLUEPRINTS += [users.blp, plans.blp, catalogue.blp, usage.blp, usage_stats.blp]
 BLUEPRINTS += [client_models.blp, account_groups.blp]
 BLUEPRINTS += [admin_storage.blp, admin_monitoring.blp, admin_alerts.blp,

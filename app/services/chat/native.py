@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 
-from app.providers import anthropic, openai
+from app.providers import anthropic, gemini, openai
 from app.providers.base import ProviderError, StreamEvent
 from app.services.chat.wire import sse
 
 # client protocol -> the providers whose accounts speak it
-PROTOCOL_PROVIDERS = {"anthropic": ("claude",), "openai": ("openai",)}
+PROTOCOL_PROVIDERS = {"anthropic": ("claude",), "openai": ("openai",), "gemini": ("gemini",)}
 
 
 def _status(code: str, cause: ProviderError | None) -> int:
@@ -89,6 +89,27 @@ class OpenAINative(NativeFormat):
 
     def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
         return sse(json.dumps(openai.error_body(_status(code, cause), message, code)))
+
+
+class GeminiNative(NativeFormat):
+    """Gemini's GenerateContentResponse chunks, as the Gemini account sent them. Gemini has no
+    end-of-stream marker: the chunk giving a finish reason is the last (it carries the final
+    usage), so it is the one held, with anything after it."""
+
+    def event(self, event: StreamEvent) -> str:
+        if self._held:
+            self._held += sse(event.data, event.event)
+            return ""
+        return super().event(event)
+
+    @staticmethod
+    def closes(event: StreamEvent) -> bool:
+        return gemini.finishes(event.data)
+
+    def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
+        status = _status(code, cause)
+        return sse(json.dumps(gemini.error_body(503 if status == 529 else status, message,
+                                                code)))
 
 
 def wants_usage(body: dict) -> bool:

@@ -11,6 +11,10 @@ OpenAI-compatible one) the request is translated (chat/translation.py, app/proto
 the provider's own format and goes the same way; its answer comes back in the client's. An
 OpenAI client on a Gemini account keeps the text-only answer (wire.OpenAIFormat) until the
 Gemini format exists; an Anthropic client there is refused.
+
+Gemini's own clients (generateContent) name the model and streaming in the URL, not the body:
+the route passes them, and the body is read for the books only (`_gemini_request`); it goes
+to a Gemini account as sent, and to another provider once translation.py knows "gemini".
 """
 
 from __future__ import annotations
@@ -26,11 +30,16 @@ from app.providers.anthropic import AnthropicClient
 from app.providers.base import ChatRequest, ProviderError
 from app.providers.forwarding import forwarded_headers
 from app.services.accounts.scheduler import NoAccountAvailable
-from app.services.chat.native import PROTOCOL_PROVIDERS, AnthropicNative, OpenAINative, wants_usage
+from app.services.chat.native import (
+    PROTOCOL_PROVIDERS,
+    AnthropicNative,
+    GeminiNative,
+    OpenAINative,
+    wants_usage,
+)
 from app.services.chat.service import ChatAnswer, ChatService, RelayStream, check_model
 from app.services.chat.session_key import session_key
 from app.services.chat.translation import (
-    PROVIDER_FORMATS,
     TranslatedFormat,
     Translation,
     translate_request,
@@ -39,24 +48,51 @@ from app.services.chat.translation import (
 from app.services.chat.upstream import answer_for
 from app.services.chat.wire import OpenAIFormat
 from app.services.keys.clients import ClientRequest
+from app.vocabulary import PROVIDERS
 
 _NAMED = {"model", "messages", "system", "max_tokens", "temperature", "stream"}
 
 
-def _request(model: str, body: dict, headers: dict, *, native: bool) -> ChatRequest:
+def _request(model: str, body: dict, headers: dict, *, native: bool,
+             stream: bool | None = None) -> ChatRequest:
     return ChatRequest(
         model=model, messages=body.get("messages") or [], system=body.get("system"),
         max_tokens=body.get("max_tokens"), temperature=body.get("temperature"),
-        stream=bool(body.get("stream")),
+        stream=bool(body.get("stream")) if stream is None else stream,
         extra={k: v for k, v in body.items() if k not in _NAMED},
         native=body if native else None, headers=headers if native else {})
+
+
+def _gemini_request(model: str, body: dict, headers: dict, *, native: bool,
+                    stream: bool | None = None) -> ChatRequest:
+    """A generateContent body read for the books: its prompt (system instruction, contents,
+    tools) for the estimate, `maxOutputTokens` for the window hold."""
+    config = body.get("generationConfig") or {}
+    system = body.get("systemInstruction")
+    return ChatRequest(
+        model=model, messages=[*([system] if system else []), *(body.get("contents") or [])],
+        max_tokens=config.get("maxOutputTokens"), temperature=config.get("temperature"),
+        stream=bool(stream), extra={"tools": body["tools"]} if body.get("tools") else {},
+        native=body if native else None, headers=headers if native else {})
+
+
+_READERS = {"gemini": _gemini_request}
 
 
 # The header naming what a translation left out (thinking, where the client's format has no
 # field for it): the one thing translation may drop.
 DROPPED_HEADER = "x-relaygate-dropped"
-# client protocol -> the providers its route reaches (natively or translated)
-_REACHES = {"openai": None, "anthropic": tuple(PROVIDER_FORMATS)}
+
+
+def _reachable(protocol: str) -> tuple[str, ...]:
+    return tuple(provider for provider in PROVIDERS
+                 if provider in PROTOCOL_PROVIDERS[protocol] or translates(protocol, provider))
+
+
+# client protocol -> the providers its route reaches (natively or translated); OpenAI's reaches
+# every one (a Gemini model in the text-only OpenAIFormat)
+_REACHES = {"openai": None, "anthropic": _reachable("anthropic"),
+            "gemini": _reachable("gemini")}
 
 
 @dataclass
@@ -68,21 +104,24 @@ class ProtocolRelay:
     def __init__(self, *, chat: ChatService) -> None:
         self.chat = chat
 
-    def relay(self, credential, protocol: str, body: dict,
-              headers: Mapping[str, str]) -> ProtocolAnswer:
+    def relay(self, credential, protocol: str, body: dict, headers: Mapping[str, str], *,
+              model: str | None = None, stream: bool | None = None) -> ProtocolAnswer:
         """The whole request in the client's protocol: checks, upstream call, answer.
 
         `headers` are the client's own: a session id may be among them (sticky sessions), and
         only the forwardable ones (app/providers/forwarding.py) go upstream (to a provider of
-        the client's protocol; a translated request forwards its User-Agent alone)."""
+        the client's protocol; a translated request forwards its User-Agent alone). `model`
+        and `stream` are given by a protocol that names them outside the body (Gemini's URL)."""
         chat = self.chat
-        ticket = chat.begin(credential, body["model"], "fast", client_names=True,
+        model_name = body["model"] if model is None else model
+        ticket = chat.begin(credential, model_name, "fast", client_names=True,
                             providers=_REACHES[protocol],
                             client=ClientRequest.of(headers, body))
         ticket.session = session_key(body, headers)
         native = ticket.provider in PROTOCOL_PROVIDERS[protocol]
         forwarded = forwarded_headers(headers.items())
-        request = _request(body["model"], body, forwarded, native=native)
+        request = _READERS.get(protocol, _request)(model_name, body, forwarded, native=native,
+                                                   stream=stream)
         translation = None
         if not native and translates(protocol, ticket.provider):
             request.native, translation = self._translate(ticket, protocol, body)
@@ -163,4 +202,6 @@ def _form(protocol: str, body: dict, ticket, native: bool, translation: Translat
         return OpenAIFormat(ticket.model, ticket.request_id)
     if protocol == "openai":
         return OpenAINative(client_wants_usage=wants_usage(body))
+    if protocol == "gemini":
+        return GeminiNative()
     return AnthropicNative()
