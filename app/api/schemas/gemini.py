@@ -29,7 +29,8 @@ class StreamArgsSchema(QuerySchema):
 
     example = {"alt": "sse"}
 
-    alt = fields.String(required=True, validate=validate.OneOf(["sse"]))
+    alt = fields.String(required=True, validate=validate.OneOf(["sse"]),
+                        metadata={"example": "sse"})
 
 
 class ModelListArgsSchema(QuerySchema):
