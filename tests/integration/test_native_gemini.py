@@ -16,7 +16,7 @@ from google.genai import errors, types
 
 from app.providers.estimate import tokens
 from scripts.stub_upstream import reply_tokens
-from tests.api.chat_support import set_quota
+from tests.api.chat_support import add_account, set_quota
 from tests.integration.native_support import (
     ACCOUNT_KEY,
     ANSWER,
@@ -335,3 +335,21 @@ def test_the_model_list_is_what_the_key_may_use_in_googles_shape(gateway):
     refused = httpx.get(gateway.url + "/v1beta/models", params={"key": "rg_not-a-key"})
     assert refused.status_code == 401
     assert refused.json()["error"]["status"] == "UNAUTHENTICATED"
+
+
+def test_the_turns_of_one_conversation_stay_on_one_gemini_account(gateway):
+    for credential in ("acct-g1", "acct-g2", "acct-g3"):
+        add_account(gateway.client, gateway.admin, gateway.stub, credential,
+                    provider="gemini", baseUrl=gateway.stub.url)
+    client = sdk(gateway)
+    config = types.GenerateContentConfig(system_instruction="be brief")
+    history: list = [types.Content(role="user", parts=[types.Part(text="first question")])]
+    for turn in range(4):
+        answer = client.models.generate_content(model=GEMINI, contents=history, config=config)
+        history += [answer.candidates[0].content,
+                    types.Content(role="user", parts=[types.Part(text=f"more {turn}")])]
+    conversations = {entry["credential"] for entry in gateway.chats()}
+    assert len(gateway.chats()) == 4 and len(conversations) == 1
+    for n in range(6):  # other conversations spread over the equal accounts
+        client.models.generate_content(model=GEMINI, contents=f"question {n}", config=config)
+    assert len({entry["credential"] for entry in gateway.chats()}) == 3

@@ -50,3 +50,15 @@ def test_an_openai_system_message_counts_as_the_system_prompt():
 def test_a_request_without_a_user_message_has_no_session():
     assert session_key({"messages": []}, {}) is None
     assert session_key({}, None) is None
+
+
+def test_a_gemini_conversation_is_its_system_instruction_and_first_user_content():
+    hi = {"role": "user", "parts": [{"text": "first question"}]}
+    first = {"systemInstruction": {"parts": [{"text": "be brief"}]}, "contents": [hi]}
+    later = {**first, "contents": [hi, {"role": "model", "parts": [{"text": "answer"}]},
+                                   {"role": "user", "parts": [{"text": "more"}]}]}
+    other = {**first, "systemInstruction": {"parts": [{"text": "be verbose"}]}}
+    assert session_key(first).startswith("prompt:")
+    assert session_key(first) == session_key(later) != session_key(other)
+    assert session_key({"contents": [{"role": "model", "parts": []}]}) is None
+    assert session_key({"contents": "not a list"}) is None
