@@ -6,6 +6,7 @@ The model is the path's (`models/` is Google's own prefix; any name a client pro
 resolves it, catalogue id included, slashes and all). To a Gemini account the body is relayed
 as sent and the answer, or each SSE chunk, comes back as the account sent it. Errors are
 Google's `{"error": {"code", "message", "status"}}` (app/api/protocol_errors.py).
+`GET /v1beta/models` and `/v1beta/models/{model}` describe the models the key may use.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from app.api.deps import credential, principal, services
 from app.api.native import native_answer
 from app.api.schemas.gemini import (
     GeminiModelListSchema,
+    GeminiModelSchema,
     GenerateContentBodySchema,
     ModelListArgsSchema,
     StreamArgsSchema,
 )
+from app.errors import NotFound
 
 blp = Blueprint("gemini_native", __name__,
                 description="Gemini's generateContent API (google-genai, Gemini CLI). Errors "
@@ -74,6 +77,20 @@ class Models(MethodView):
         return jsonify(GeminiModelListSchema().dump(page))
 
 
+class Model(MethodView):
+    @google_api_key_required
+    @blp.response(200, GeminiModelSchema, description=(
+        "Google's model: `{name: 'models/...', displayName, supportedGenerationMethods}`; 404 "
+        "NOT_FOUND for a name that routes nowhere or that this API key may not use."))
+    def get(self, model):
+        """A model this API key may use, as Google describes one"""
+        found = services().models.offered_model(principal().data, model)
+        if found is None:
+            raise NotFound(f"No model this key may use is named {model!r}.",
+                           code="MODEL_NOT_FOUND")
+        return jsonify(GeminiModelSchema().dump(found))
+
+
 for prefix, name in PREFIXES.items():
     for version in VERSIONS:
         base, tag = f"{prefix}/{version}/models", f"{name}{version.capitalize()}"
@@ -85,3 +102,5 @@ for prefix, name in PREFIXES.items():
             type(f"{tag}StreamGenerateContent", (StreamGenerateContent,), {}))
     blp.route(f"{prefix}/v1beta/models", endpoint=f"{name}Models")(
         type(f"{name}Models", (Models,), {}))
+    blp.route(f"{prefix}/v1beta/models/<path:model>", endpoint=f"{name}Model")(
+        type(f"{name}Model", (Model,), {}))

@@ -353,3 +353,16 @@ def test_the_turns_of_one_conversation_stay_on_one_gemini_account(gateway):
     for n in range(6):  # other conversations spread over the equal accounts
         client.models.generate_content(model=GEMINI, contents=f"question {n}", config=config)
     assert len({entry["credential"] for entry in gateway.chats()}) == 3
+
+
+def test_a_model_the_key_may_use_is_described_and_another_is_not_found(gateway):
+    key = gateway.new_key(permissions="gemini")
+    client = sdk(gateway, key)
+    for name in (GEMINI_UPSTREAM, GEMINI):
+        model = client.models.get(model=name)
+        assert (model.name, model.display_name) == (f"models/{name}", "Gemini 2.5 Flash")
+        assert "generateContent" in model.supported_actions
+    for name in (CLAUDE, "gemini-nonexistent"):
+        with pytest.raises(errors.ClientError) as raised:
+            client.models.get(model=name)
+        assert raised.value.code == 404 and raised.value.status == "NOT_FOUND"
