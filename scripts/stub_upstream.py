@@ -32,17 +32,21 @@ SENTENCE = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog
 #   toolCall: answer with a call of the tool of this name, the reply words as its arguments
 #   jsonArguments: (OpenAI) with toolCall, the arguments are the JSON {"q": reply}, streamed a
 #     word a chunk (as Anthropic's tool input is)
-#   textBeforeTool: (Anthropic) with toolCall, answer the reply text, then the tool_use block
-#     (its input {"q": reply} streamed as input_json_delta pieces)
-#   thinking: (Anthropic) open the answer with a thinking block of this text and a signature;
-#     (Gemini) with a thought part of this text, its words counted as thoughtsTokenCount
-#   toolCall (Gemini): the answer is one functionCall part, args {"q": reply}, in one chunk
+#   textBeforeTool: (Anthropic, Gemini) with toolCall, answer the reply text, then the call
+#     (its input {"q": reply}: Anthropic streams it as input_json_delta pieces, Gemini sends a
+#     functionCall part whole, its args {"q": reply})
+#   thinking: open the answer with its thinking of this text and a signature (Anthropic: a
+#     thinking block; Gemini: a thought part, its words reported as thoughtsTokenCount, and
+#     the signature on the function call too)
 #   cacheWrite1hTokens: (Anthropic) the part of cacheWriteTokens written for an hour, reported
 #     in usage.cache_creation beside the 5-minute part
 # Every request's headers and JSON body are in the log (GET /__stub/requests, .requests()).
+# A generateContent body that is no valid Gemini request (unknown members, roles other than
+# user/model, parts without exactly one kind of data...) gets Gemini's 400 INVALID_ARGUMENT.
 # POST .../v1/messages/count_tokens answers {"input_tokens": words of the prompt}.
-# OpenAI replies honour `n` (n identical choices, all counted in the usage) and report a
-# stream's usage only when the request's stream_options.include_usage is true, as OpenAI does.
+# OpenAI replies honour `n` and Gemini's `candidateCount` (identical choices, all counted in
+# the usage); OpenAI reports a stream's usage only when the request's
+# stream_options.include_usage is true, as OpenAI does.
 #   maxInputTokens: a prompt of more tokens gets the provider's "request too large" answer
 #     (OpenAI: 429 type tokens; Anthropic: 413 request_too_large; Gemini: 400), or `status`
 #   errorType: the error type (OpenAI `type`, Anthropic `error.type`) of an error answer
@@ -384,7 +388,8 @@ class GeminiReply(Reply):
     def __init__(self, model: str, body: dict, behaviour: dict, default_tokens: int) -> None:
         super().__init__(model, body, behaviour, default_tokens)
         self.thinking = behaviour.get("thinking")
-        self.thoughts = count_words(self.thinking)
+        self.says_text = not self.tool or bool(behaviour.get("textBeforeTool"))
+        self.choices = (body.get("generationConfig") or {}).get("candidateCount") or 1
 
     @staticmethod
     def rate_limit_headers(retry_after: float) -> dict[str, str]:
@@ -403,55 +408,131 @@ class GeminiReply(Reply):
         return (body.get("generationConfig") or {}).get("maxOutputTokens")
 
     def usage(self, sent: int) -> dict:
-        # Gemini counts cached tokens inside promptTokenCount, thinking apart from candidates.
+        # Gemini counts cached tokens inside promptTokenCount, thoughts apart from the answer.
         prompt = self.input_tokens + self.cache_read
+        thoughts = len(self.thinking.split()) if self.thinking else 0
         usage = {
             "promptTokenCount": prompt,
-            "candidatesTokenCount": sent,
-            "totalTokenCount": prompt + sent + self.thoughts,
+            "candidatesTokenCount": sent * self.choices,
+            "totalTokenCount": prompt + sent * self.choices + thoughts,
             "cachedContentTokenCount": self.cache_read,
         }
-        if self.thoughts:
-            usage["thoughtsTokenCount"] = self.thoughts
+        if thoughts:
+            usage["thoughtsTokenCount"] = thoughts
         return usage
 
     def complete(self) -> dict:
-        return self.chunk(self.parts("".join(self.tokens), first=True), len(self.tokens),
-                          finished=True)
+        parts = self.thought_parts()
+        if self.says_text:
+            parts.append({"text": "".join(self.tokens)})
+        if self.tool:
+            parts.append(self.function_call())
+        body = self.chunk(parts, len(self.tokens), finished=True)
+        body["candidates"] = [{**body["candidates"][0], "index": index}
+                              for index in range(self.choices)]
+        return body
+
+    def thought_parts(self) -> list[dict]:
+        if not self.thinking:
+            return []
+        return [{"text": self.thinking, "thought": True, "thoughtSignature": SIGNATURE}]
+
+    def function_call(self) -> dict:
+        """The whole call in one part (as Gemini sends it), signed as Gemini 2.5 signs it."""
+        call = {"name": self.tool, "args": {"q": "".join(self.tokens)}}
+        return {"functionCall": call, **({"thoughtSignature": SIGNATURE} if self.thinking else {})}
 
     def opening(self) -> list[tuple[str | None, Any]]:
-        return [(None, self.chunk([self.thought()], 0, finished=False))] if self.thinking else []
+        return [(None, self.chunk(self.thought_parts(), 0, finished=False))] if self.thinking \
+            else []
+
+    def token(self, index: int) -> tuple[str | None, Any]:
+        finished = index == len(self.tokens) - 1 and not self.tool
+        return None, self.chunk([{"text": self.tokens[index]}], index + 1, finished=finished)
 
     def token_events(self, index: int) -> list[tuple[str | None, Any]]:
-        finished = index == len(self.tokens) - 1
-        if self.tool and not finished:
-            return []  # Gemini sends a function call whole, in one chunk
-        text = "".join(self.tokens) if self.tool else self.tokens[index]
-        return [(None, self.chunk(self.parts(text), index + 1, finished=finished))]
+        return [self.token(index)] if self.says_text else []  # a call alone comes whole
 
     def closing(self) -> list[tuple[str | None, Any]]:
-        # The finish reason rides on the last token; an empty reply still needs one chunk for it.
-        return [] if self.tokens else [(None, self.chunk([{"text": ""}], 0, finished=True))]
-
-    def thought(self) -> dict:
-        return {"text": self.thinking, "thought": True}
-
-    def parts(self, text: str, *, first: bool = False) -> list[dict]:
-        """The reply's parts: its text, or (with `toolCall`) a call whose args are {"q": text};
-        a whole answer (`first`) opens with the thought summary."""
-        part = {"text": text}
+        # The finish reason rides on the last token (or on the call, which comes whole);
+        # an empty reply still needs one chunk for it.
         if self.tool:
-            part = {"functionCall": {"name": self.tool, "args": {"q": text}}}
-        return [self.thought(), part] if first and self.thinking else [part]
+            return [(None, self.chunk([self.function_call()], len(self.tokens), finished=True))]
+        return [] if self.tokens else [(None, self.chunk([{"text": ""}], 0, finished=True))]
 
     def chunk(self, parts: list[dict], sent: int, *, finished: bool) -> dict:
         candidate: dict = {"content": {"role": "model", "parts": parts}, "index": 0}
         if finished:
             candidate["finishReason"] = "STOP"
-        body = {"candidates": [candidate], "modelVersion": self.model}
+        body = {"candidates": [candidate], "modelVersion": self.model,
+                "responseId": "stubResponse"}
         if self.reports_usage:
             body["usageMetadata"] = self.usage(sent)
         return body
+
+
+# What a generateContent body may hold (camelCase, as the REST API's own clients send it).
+_GEMINI_MEMBERS = {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig",
+                   "safetySettings", "cachedContent", "labels"}
+_GEMINI_CONFIG = {"stopSequences", "responseMimeType", "responseSchema", "responseJsonSchema",
+                  "candidateCount", "maxOutputTokens", "temperature", "topP", "topK", "seed",
+                  "presencePenalty", "frequencyPenalty", "responseLogprobs", "logprobs",
+                  "thinkingConfig", "responseModalities", "mediaResolution", "speechConfig"}
+_GEMINI_DATA = {"text", "inlineData", "fileData", "functionCall", "functionResponse",
+                "executableCode", "codeExecutionResult"}
+_GEMINI_PART = _GEMINI_DATA | {"thought", "thoughtSignature", "videoMetadata"}
+_GEMINI_DECLARATION = {"name", "description", "parameters", "parametersJsonSchema",
+                       "response", "responseJsonSchema", "behavior"}
+
+
+def gemini_body_problem(body: dict) -> str | None:
+    """What makes `body` no valid generateContent request (Gemini's 400 names it), or None."""
+    for name in set(body) - _GEMINI_MEMBERS:
+        return f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.'
+    if not body.get("contents"):
+        return "* GenerateContentRequest.contents: contents is not specified"
+    for i, content in enumerate(body["contents"]):
+        if content.get("role") not in (None, "user", "model"):
+            return f"contents[{i}].role: Please use a valid role: user, model."
+        if not content.get("parts"):
+            return f"contents[{i}].parts: contents.parts must not be empty."
+        for j, part in enumerate(content["parts"]):
+            problem = _gemini_part_problem(part)
+            if problem:
+                return f"contents[{i}].parts[{j}]: {problem}"
+    for j, part in enumerate((body.get("systemInstruction") or {}).get("parts") or []):
+        if set(part) != {"text"}:
+            return f"systemInstruction.parts[{j}]: a system instruction is text"
+    for name in set(body.get("generationConfig") or {}) - _GEMINI_CONFIG:
+        return f'Invalid JSON payload received. Unknown name "{name}" at "generation_config".'
+    for i, tool in enumerate(body.get("tools") or []):
+        for j, declaration in enumerate(tool.get("functionDeclarations") or []):
+            if set(declaration) - _GEMINI_DECLARATION or not declaration.get("name"):
+                return f"tools[{i}].functionDeclarations[{j}]: not a function declaration"
+    mode = ((body.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode")
+    if mode not in (None, "AUTO", "ANY", "NONE", "VALIDATED"):
+        return f"toolConfig.functionCallingConfig.mode: no mode {mode!r}"
+    return None
+
+
+def _gemini_part_problem(part: dict) -> str | None:
+    if set(part) - _GEMINI_PART:
+        return f"unknown part members {sorted(set(part) - _GEMINI_PART)}"
+    data = set(part) & _GEMINI_DATA
+    if len(data) != 1:
+        return "a part holds exactly one kind of data"
+    call, response = part.get("functionCall"), part.get("functionResponse")
+    if call is not None and (not call.get("name") or not isinstance(call.get("args", {}), dict)):
+        return "functionCall needs a name and object args"
+    if response is not None and (not response.get("name")
+                                 or not isinstance(response.get("response"), dict)):
+        return "functionResponse needs a name and an object response"
+    inline = part.get("inlineData")
+    if inline is not None and not (inline.get("mimeType") and inline.get("data")):
+        return "inlineData needs mimeType and data"
+    if part.get("fileData") is not None and not part["fileData"].get("fileUri"):
+        return "fileData needs a fileUri"
+    return None
 
 
 class StubState:
@@ -557,6 +638,13 @@ class StubHandler(BaseHTTPRequestHandler):
         elif path.endswith("/v1/messages"):
             self.chat(AnthropicReply, body.get("model", ""), body, bool(body.get("stream")))
         elif match := _GEMINI_PATH.search(path):
+            problem = gemini_body_problem(body)
+            if problem:
+                entry = self.record(format="gemini", credential=self.credential(),
+                                    model=match[1], body=body, problem=problem)
+                entry["status"] = 400
+                self.send_json(400, GeminiReply.error_body(400, problem, None))
+                return
             self.chat(GeminiReply, match[1], body, match[2] == "streamGenerateContent")
         else:
             self.send_json(404, {"error": f"no route for POST {path}"})

@@ -15,7 +15,7 @@ from google import genai
 from google.genai import errors, types
 
 from app.providers.estimate import tokens
-from scripts.stub_upstream import reply_tokens
+from scripts.stub_upstream import SIGNATURE, reply_tokens
 from tests.api.chat_support import add_account, set_quota
 from tests.integration.native_support import (
     ACCOUNT_KEY,
@@ -39,7 +39,7 @@ CLI_BODY = {
     "generationConfig": {"temperature": 0, "topP": 1, "maxOutputTokens": 64,
                          "thinkingConfig": {"includeThoughts": True, "thinkingBudget": 256}},
     "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
-    "futureOption": {"on": True},  # a member no SDK knows yet still travels
+    "labels": {"team": "cli"},
 }
 THINKING = "The user wants the notes read"
 
@@ -82,7 +82,7 @@ def test_a_gemini_cli_request_reaches_the_upstream_unchanged_and_its_answer_come
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer["candidates"][0]["content"]["parts"] == [
-        {"text": THINKING, "thought": True}, {"text": ANSWER}]
+        {"text": THINKING, "thought": True, "thoughtSignature": SIGNATURE}, {"text": ANSWER}]
     assert answer["modelVersion"] == GEMINI_UPSTREAM  # the upstream's answer, not rewritten
     (received,) = gateway.chats()
     assert received["path"] == f"/v1beta/models/{GEMINI_UPSTREAM}:generateContent"
@@ -285,6 +285,18 @@ def test_an_exhausted_plan_quota_is_resource_exhausted_in_the_sdk(gateway):
         list(client.models.generate_content_stream(model=GEMINI, contents="hi"))
     assert raised.value.code == 429 and raised.value.status == "RESOURCE_EXHAUSTED"
     assert len(gateway.chats()) == 1 and len(gateway.events()) == 1
+
+
+def test_a_member_the_upstream_does_not_know_reaches_it_and_its_refusal_comes_back(gateway):
+    gateway.add_account("gemini")
+    response = post(gateway, generate(gateway), {"contents": HI, "futureOption": {"on": True}},
+                    headers={"x-goog-api-key": gateway.key["apiKey"]})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["status"] == "INVALID_ARGUMENT" and "futureOption" in error["message"]
+    (received,) = gateway.chats()
+    assert received["body"] == {"contents": HI, "futureOption": {"on": True}}
+    assert gateway.events() == []
 
 
 def test_an_upstream_refusal_comes_back_in_googles_shape(gateway):

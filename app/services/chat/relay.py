@@ -124,7 +124,10 @@ class ProtocolRelay:
                                                    stream=stream)
         translation = None
         if not native and translates(protocol, ticket.provider):
-            request.native, translation = self._translate(ticket, protocol, body)
+            # A format naming the model and streaming in its URL gets them as members here.
+            named = body if model is None else {**body, "model": model_name,
+                                                 "stream": request.stream}
+            request.native, translation = self._translate(ticket, protocol, named)
             # The client's protocol headers mean nothing to another provider; who it is does.
             request.headers = {name: value for name, value in forwarded.items()
                                if name == "user-agent"}
