@@ -6,7 +6,8 @@ The model is the path's (`models/` is Google's own prefix; any name a client pro
 resolves it, catalogue id included, slashes and all). To a Gemini account the body is relayed
 as sent and the answer, or each SSE chunk, comes back as the account sent it. Errors are
 Google's `{"error": {"code", "message", "status"}}` (app/api/protocol_errors.py).
-`GET /v1beta/models` and `/v1beta/models/{model}` describe the models the key may use.
+`:countTokens` answers an estimate; `GET /v1beta/models` and `/v1beta/models/{model}`
+describe the models the key may use.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from app.api.auth import google_api_key_required, google_credential_required
 from app.api.deps import credential, principal, services
 from app.api.native import native_answer
 from app.api.schemas.gemini import (
+    GeminiCountTokensBodySchema,
+    GeminiCountTokensSchema,
+    GeminiModelListArgsSchema,
     GeminiModelListSchema,
     GeminiModelSchema,
     GenerateContentBodySchema,
-    ModelListArgsSchema,
     StreamArgsSchema,
 )
 from app.errors import NotFound
@@ -62,9 +65,22 @@ class StreamGenerateContent(MethodView):
             stream=True))
 
 
+class CountTokens(MethodView):
+    @google_credential_required
+    @blp.arguments(GeminiCountTokensBodySchema(), location="json")
+    @blp.response(200, GeminiCountTokensSchema, description=(
+        "`{totalTokens}`: an estimate (about four characters a token), marked by the header "
+        "`x-relaygate-estimated: true`. Not billed."))
+    def post(self, body, model):
+        """Count a request's input tokens (Gemini CLI asks before compressing its history)"""
+        counted = services().relay.estimate_gemini_tokens(credential(), model,
+                                                          request.get_json(), request.headers)
+        return counted, 200, {"x-relaygate-estimated": "true"}
+
+
 class Models(MethodView):
     @google_api_key_required
-    @blp.arguments(ModelListArgsSchema, location="query")
+    @blp.arguments(GeminiModelListArgsSchema, location="query")
     @blp.response(200, GeminiModelListSchema, description=(
         "Google's `{models: [{name: 'models/...', displayName, supportedGenerationMethods}], "
         "nextPageToken}`: the active models this API key may use."))
@@ -100,6 +116,8 @@ for prefix, name in PREFIXES.items():
         blp.route(f"{base}/<path:model>:streamGenerateContent",
                   endpoint=f"{tag}StreamGenerateContent")(
             type(f"{tag}StreamGenerateContent", (StreamGenerateContent,), {}))
+        blp.route(f"{base}/<path:model>:countTokens", endpoint=f"{tag}CountTokens")(
+            type(f"{tag}CountTokens", (CountTokens,), {}))
     blp.route(f"{prefix}/v1beta/models", endpoint=f"{name}Models")(
         type(f"{name}Models", (Models,), {}))
     blp.route(f"{prefix}/v1beta/models/<path:model>", endpoint=f"{name}Model")(

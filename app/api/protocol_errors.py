@@ -13,6 +13,7 @@ that does not validate is 400 INVALID_ARGUMENT as Google answers it (there is no
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Blueprint, jsonify
 from marshmallow import Schema, fields
@@ -130,11 +131,14 @@ _SCHEMAS = {"anthropic": AnthropicErrorSchema, "openai": OpenAIErrorSchema,
             "gemini": GeminiErrorSchema}
 
 
+# Gemini's custom methods (`/v1/models/{model}:generateContent` and the like).
+_GEMINI_METHOD = re.compile(r"/models/.+:[A-Za-z]+$")
+
+
 def protocol_of(path: str) -> tuple[str, ...]:
     """The error shapes a client-protocol path answers in (none for the REST API): /v1/models
     answers in Anthropic's when the request carries `anthropic-version`, else OpenAI's."""
-    if path.startswith(("/v1beta/", "/gemini/")) or ":generateContent" in path \
-            or ":streamGenerateContent" in path:
+    if path.startswith(("/v1beta/", "/gemini/")) or _GEMINI_METHOD.search(path):
         return ("gemini",)
     tail = path.split("/v1/", 1)[1] if "/v1/" in path else None
     if tail is None or not path.startswith(("/v1/", "/api/v1/", "/claude/v1/")):

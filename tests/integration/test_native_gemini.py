@@ -378,3 +378,29 @@ def test_a_model_the_key_may_use_is_described_and_another_is_not_found(gateway):
         with pytest.raises(errors.ClientError) as raised:
             client.models.get(model=name)
         assert raised.value.code == 404 and raised.value.status == "NOT_FOUND"
+
+
+@pytest.mark.parametrize("body", [{"contents": HI}, {"generateContentRequest": {
+    "contents": HI, "systemInstruction": {"parts": [{"text": "be brief"}]}}}])
+def test_count_tokens_answers_an_estimate_marked_as_one_and_bills_nothing(gateway, body):
+    gateway.add_account("gemini")
+    response = post(gateway, f"/v1beta/models/{GEMINI}:countTokens", body,
+                    headers={"x-goog-api-key": gateway.key["apiKey"]})
+    assert response.status_code == 200, response.text
+    asked = body.get("generateContentRequest", body)
+    chars = len("say something") + len("be brief" if "systemInstruction" in asked else "")
+    assert response.json() == {"totalTokens": tokens(chars)}
+    assert response.headers["x-relaygate-estimated"] == "true"
+    assert gateway.chats() == [] and gateway.events() == []
+
+
+def test_count_tokens_in_the_sdk_and_its_refusals_in_googles_shape(gateway):
+    client = sdk(gateway)
+    assert client.models.count_tokens(model=GEMINI, contents="say something").total_tokens == 4
+    with pytest.raises(errors.ClientError) as raised:
+        sdk(gateway, gateway.new_key(permissions="claude")).models.count_tokens(
+            model=GEMINI, contents="hi")
+    assert raised.value.code == 403 and raised.value.status == "PERMISSION_DENIED"
+    empty = post(gateway, f"/v1beta/models/{GEMINI}:countTokens", {},
+                 headers={"x-goog-api-key": gateway.key["apiKey"]})
+    assert empty.status_code == 400 and "contents" in empty.json()["error"]["message"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import INCLUDE, Schema, fields, validate
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from app.api.schemas.common import QuerySchema
 
@@ -23,6 +23,28 @@ class GenerateContentBodySchema(Schema):
     tools = fields.List(fields.Dict())
 
 
+class GeminiCountTokensBodySchema(Schema):
+    """Gemini's CountTokensRequest: `contents`, or a whole `generateContentRequest`."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    example = {"contents": [{"role": "user", "parts": [{"text": "Hello, Gemini!"}]}]}
+
+    contents = fields.List(fields.Dict(), validate=validate.Length(1, 100_000))
+    generateContentRequest = fields.Nested(GenerateContentBodySchema)
+
+    @validates_schema
+    def _one_of(self, data, **kwargs):
+        if not data.get("contents") and not data.get("generateContentRequest"):
+            raise ValidationError("`contents` or `generateContentRequest` is required.",
+                                  "contents")
+
+
+class GeminiCountTokensSchema(Schema):
+    totalTokens = fields.Integer(required=True)
+
+
 class StreamArgsSchema(QuerySchema):
     """streamGenerateContent answers Server-Sent Events, which Google's SDKs ask for with
     `alt=sse` (Google's other answer, one JSON array, is not offered)."""
@@ -33,7 +55,7 @@ class StreamArgsSchema(QuerySchema):
                         metadata={"example": "sse"})
 
 
-class ModelListArgsSchema(QuerySchema):
+class GeminiModelListArgsSchema(QuerySchema):
     example = {"pageSize": 50}
 
     pageSize = fields.Integer(load_default=1000, validate=validate.Range(1, 1000))

@@ -177,6 +177,19 @@ class ProtocolRelay:
                 return counted, False
         return {"input_tokens": estimate.prompt_tokens(request)}, True
 
+    def estimate_gemini_tokens(self, credential, model_name: str, body: dict,
+                               headers: Mapping[str, str]) -> dict:
+        """Gemini's countTokens (`contents`, or a whole `generateContentRequest`), estimated:
+        `{"totalTokens"}`. The key must be allowed the model; nothing is billed or counted
+        against its limits."""
+        chat = self.chat
+        key, model = chat.caller_and_model(credential, model_name, "fast", client_names=True)
+        check_model(model, model_name)
+        chat.key_limits.check_use(key, model, ClientRequest.of(headers, body, chat=False))
+        asked = body.get("generateContentRequest") or body
+        return {"totalTokens": estimate.prompt_tokens(
+            _gemini_request(model_name, asked, {}, native=False))}
+
     def _counted(self, request: ChatRequest, only: frozenset[str] | None) -> dict | None:
         chat = self.chat
         try:
