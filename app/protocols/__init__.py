@@ -1,7 +1,8 @@
 """Wire protocols as pure functions: each format's request, answer and stream events to and from
 one neutral form (neutral.py). No I/O, and nothing of Relaygate's outside this package.
 
-A format module (openai_chat.py, anthropic.py) offers the same six things:
+A format module (openai_chat.py, anthropic_messages.py, the gemini_generate package) offers
+the same six things:
 `request_to_neutral` / `request_from_neutral`, `answer_to_neutral` / `answer_from_neutral`,
 a `StreamDecoder` (the provider's SSE events in, neutral events out) and a `StreamEncoder`
 (neutral events in, the client's SSE frames out, as `(event name, data)` pairs).

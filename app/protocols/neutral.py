@@ -114,6 +114,8 @@ class Answer:
     stop: StopReason | None
     usage: Usage | None = None
     stop_sequence: str | None = None
+    # The other choices when more than one was asked for (`n`), each with its parts and stop.
+    others: list[Answer] = field(default_factory=list)
 
 
 # -- stream events: a message start, blocks (start, deltas, stop) one after another, the

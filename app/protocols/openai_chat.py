@@ -222,7 +222,13 @@ def usage_from_neutral(usage: Usage) -> dict[str, Any]:
 
 
 def answer_to_neutral(raw: dict[str, Any]) -> Answer:
-    choice = (raw.get("choices") or [{}])[0]
+    choices = [_choice_to_neutral(raw, choice) for choice in raw.get("choices") or [{}]]
+    answer = choices[0]
+    answer.usage, answer.others = usage_to_neutral(raw.get("usage")), choices[1:]
+    return answer
+
+
+def _choice_to_neutral(raw: dict[str, Any], choice: dict[str, Any]) -> Answer:
     message = choice.get("message") or {}
     parts: list = []
     reasoning = message.get("reasoning_content") or message.get("reasoning")
@@ -234,11 +240,20 @@ def answer_to_neutral(raw: dict[str, Any]) -> Answer:
                        call["function"].get("arguments") or "")
               for call in message.get("tool_calls") or []]
     return Answer(raw.get("id") or "", raw.get("model") or "", parts,
-                  _STOP.get(choice.get("finish_reason") or "", "end"),
-                  usage_to_neutral(raw.get("usage")))
+                  _STOP.get(choice.get("finish_reason") or "", "end"))
 
 
 def answer_from_neutral(answer: Answer, *, created: int) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": answer.id, "object": "chat.completion", "created": created, "model": answer.model,
+        "choices": [_choice_from_neutral(choice, index)
+                    for index, choice in enumerate([answer, *answer.others])]}
+    if answer.usage is not None:
+        body["usage"] = usage_from_neutral(answer.usage)
+    return body
+
+
+def _choice_from_neutral(answer: Answer, index: int) -> dict[str, Any]:
     text = "".join(part.text for part in answer.parts if isinstance(part, Text))
     message: dict[str, Any] = {"role": "assistant", "content": text or None}
     calls = [{"id": part.id, "type": "function",
@@ -246,13 +261,8 @@ def answer_from_neutral(answer: Answer, *, created: int) -> dict[str, Any]:
              for part in answer.parts if isinstance(part, ToolCall)]
     if calls:
         message["tool_calls"] = calls
-    body: dict[str, Any] = {
-        "id": answer.id, "object": "chat.completion", "created": created, "model": answer.model,
-        "choices": [{"index": 0, "message": message,
-                     "finish_reason": _FINISH.get(answer.stop or "end", "stop")}]}
-    if answer.usage is not None:
-        body["usage"] = usage_from_neutral(answer.usage)
-    return body
+    return {"index": index, "message": message,
+            "finish_reason": _FINISH.get(answer.stop or "end", "stop")}
 
 
 # -- streams --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from app.providers.base import ChatRequest, ChatResult, StreamEvent, Usage
 from app.providers.client import ProviderClient
 from app.providers.errors import error_from_event
 from app.providers.estimate import Delivered
-from app.providers.payloads import merge_extra, split_system
+from app.providers.payloads import GATEWAY_OWNED, merge_extra, split_system
 from app.providers.streaming import event_json
 
 
@@ -28,8 +28,10 @@ class GeminiClient(ProviderClient):
 
     def payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         if request.native is not None:
-            # Gemini names the model and streaming in the URL: the body goes as the client sent it.
-            return request.native
+            # Gemini's own body (a translated one among them): the model and streaming are
+            # the URL's, never members.
+            return {name: value for name, value in request.native.items()
+                    if name not in GATEWAY_OWNED}
         system, turns = split_system(request)
         payload: dict[str, Any] = {"contents": [gemini_content(turn) for turn in turns]}
         if system:

@@ -8,9 +8,10 @@ Flask test client in this thread and timed with `time.thread_time()`, so the num
 thread's CPU for the whole request (checks, Redis and SQL client work, the upstream HTTP
 client, relaying or translating the answer) and never the stub's. Cases are interleaved, one
 request each in turn, so drift in the shared machine's load falls on all alike. Prints the
-median and p90 per case and what translation adds at the median. Then the translation's own
-work alone, without the noise of the rest: the request translated and a 16-token stream of
-the stub's events rewritten, timed per request over many runs.
+median and p90 per case and what translation adds at the median (a Gemini account's beside
+the passthrough of the same client route). Then the translation's own work alone, without the
+noise of the rest: the request translated and a 16-token stream of the stub's events
+rewritten, timed per request over many runs.
 """
 
 from __future__ import annotations
@@ -29,17 +30,27 @@ sys.path.insert(0, str(ROOT))
 from app.db.migrations import upgrade  # noqa: E402
 from app.providers.base import StreamEvent  # noqa: E402
 from app.services.chat.translation import TranslatedFormat, translate_request  # noqa: E402
-from scripts.stub_upstream import AnthropicReply, OpenAIReply, StubUpstream  # noqa: E402
+from scripts.stub_upstream import (  # noqa: E402
+    AnthropicReply,
+    GeminiReply,
+    OpenAIReply,
+    StubUpstream,
+)
 from tests.support.apps import login_headers, make_app  # noqa: E402
 from tests.support.servers import pg_admin_dsn, pg_drop, pg_execute  # noqa: E402
 
-CLAUDE, GPT = "claude/claude-haiku-4-5", "openai/gpt-4o-mini"
+CLAUDE, GPT, GEMINI = "claude/claude-haiku-4-5", "openai/gpt-4o-mini", "gemini/gemini-2.5-flash"
 ASK = [{"role": "user", "content": "benchmark me"}]
 # (name, route, model, whether the client's format differs from the provider's)
 CASES = [("anthropic -> claude", "/v1/messages", CLAUDE, False),
          ("openai -> claude", "/v1/chat/completions", CLAUDE, True),
          ("openai -> openai", "/v1/chat/completions", GPT, False),
-         ("anthropic -> openai", "/v1/messages", GPT, True)]
+         ("anthropic -> openai", "/v1/messages", GPT, True),
+         ("openai -> gemini", "/v1/chat/completions", GEMINI, True),
+         ("anthropic -> gemini", "/v1/messages", GEMINI, True)]
+# translated case -> the passthrough case of the same client route it is compared with
+BESIDE = [("openai -> claude", "anthropic -> claude"), ("anthropic -> openai", "openai -> openai"),
+          ("openai -> gemini", "openai -> openai"), ("anthropic -> gemini", "anthropic -> claude")]
 
 
 def _arguments() -> argparse.Namespace:
@@ -72,7 +83,8 @@ def main() -> None:
         with StubUpstream(tokens=16) as stub, tempfile.TemporaryDirectory() as tmp:
             app = make_app(Path(tmp), database_url, args.redis_url, prefix)
             client, admin_headers = app.test_client(), login_headers(app)
-            for provider, base in (("claude", stub.url), ("openai", stub.url + "/v1")):
+            for provider, base in (("claude", stub.url), ("openai", stub.url + "/v1"),
+                                   ("gemini", stub.url)):
                 client.post("/api/accounts", headers=admin_headers, json={
                     "name": provider, "provider": provider, "apiKey": "bench", "baseUrl": base})
             for plan in ("free", "premium"):
@@ -101,8 +113,7 @@ def main() -> None:
         print(f"{case_name:<22}{str(stream):>7}{statistics.median(values) * 1000:>8.2f}"
               f"{statistics.quantiles(values, n=10)[-1] * 1000:>8.2f}")
     for stream in (False, True):
-        for translated, native in (("openai -> claude", "anthropic -> claude"),
-                                   ("anthropic -> openai", "openai -> openai")):
+        for translated, native in BESIDE:
             added = (statistics.median(spent[(translated, stream)])
                      - statistics.median(spent[(native, stream)])) * 1000
             print(f"  {translated} adds {added:+.2f} ms at the median over {native} "
@@ -115,7 +126,9 @@ def _translation_alone(runs: int = 3000) -> None:
     import json
 
     for protocol, provider, reply_class in (("openai", "claude", AnthropicReply),
-                                            ("anthropic", "openai", OpenAIReply)):
+                                            ("anthropic", "openai", OpenAIReply),
+                                            ("openai", "gemini", GeminiReply),
+                                            ("anthropic", "gemini", GeminiReply)):
         body = {"model": "m", "messages": ASK, "max_tokens": 16, "stream": True}
         upstream_body = translate_request(protocol, provider, body)[0]
         reply = reply_class("m", upstream_body, {}, 16)

@@ -13,6 +13,7 @@ import pytest
 
 from app.providers.estimate import tokens
 from scripts.stub_upstream import SIGNATURE, reply_tokens
+from tests.api.chat_support import add_account
 from tests.integration.native_support import (
     ACCOUNT_KEY,
     ANSWER,
@@ -236,13 +237,15 @@ def test_a_bad_key_is_the_sdks_authentication_error(gateway):
     assert raised.value.body["error"]["type"] == "authentication_error"
 
 
-def test_a_gemini_model_is_a_clear_bad_request_until_its_translation_lands(gateway):
-    with pytest.raises(anthropic.BadRequestError) as raised:
-        sdk(gateway).messages.create(model=GEMINI, max_tokens=8,
-                                     messages=[{"role": "user", "content": "hi"}])
-    assert "FORMAT_MISMATCH" in raised.value.message and "gemini" in raised.value.message
-    assert gateway.chats() == []
-    assert gateway.events() == []
+def test_a_gemini_model_answers_through_translation_now_that_it_has_landed(gateway):
+    add_account(gateway.client, gateway.admin, gateway.stub, "acct-gemini-secret",
+                provider="gemini", baseUrl=gateway.stub.url)
+    message = sdk(gateway).messages.create(model=GEMINI, max_tokens=8,
+                                           messages=[{"role": "user", "content": "hi"}])
+    assert (message.content[0].text, message.stop_reason) == ("".join(reply_tokens(8)),
+                                                              "end_turn")
+    assert [chat["format"] for chat in gateway.chats()] == ["gemini"]
+    assert gateway.event()["output"] == 8
 
 
 def test_a_stream_the_client_abandons_closes_the_upstream_and_bills_what_was_relayed(gateway):

@@ -325,13 +325,21 @@ def test_an_upstream_failure_mid_stream_ends_with_a_gemini_error_chunk(gateway):
     assert event["estimated"] and event["output"] == tokens(len("".join(reply_tokens(3))))
 
 
-def test_a_claude_model_is_a_clear_bad_request_until_gemini_translation_lands(gateway):
+def test_a_member_a_claude_model_cannot_take_is_refused_by_name_changing_nothing(gateway):
     gateway.add_account("claude")
+    key = gateway.new_key(requestsPerMinute=1)
+    safety = [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]
     with pytest.raises(errors.ClientError) as raised:
-        sdk(gateway).models.generate_content(model=CLAUDE, contents="hi")
+        sdk(gateway, key).models.generate_content(
+            model=CLAUDE, contents="hi",
+            config=types.GenerateContentConfig(safety_settings=safety))
     assert raised.value.code == 400 and raised.value.status == "INVALID_ARGUMENT"
-    assert gemini_error(raised)["details"][0]["reason"] == "FORMAT_MISMATCH"
-    assert gateway.chats() == [] and gateway.events() == []
+    assert gemini_error(raised)["details"][0]["reason"] == "UNTRANSLATABLE"
+    assert "safetySettings" in raised.value.message
+    assert gateway.chats() == [] and gateway.events(key["id"]) == []
+    # The key's one request a minute is still there: a Claude model answers the Gemini client.
+    answer = sdk(gateway, key).models.generate_content(model=CLAUDE, contents="hi")
+    assert answer.text == ANSWER and gateway.chats()[0]["format"] == "anthropic"
 
 
 def test_the_model_list_is_what_the_key_may_use_in_googles_shape(gateway):

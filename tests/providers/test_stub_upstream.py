@@ -92,6 +92,42 @@ def test_gemini_keys_are_also_read_from_the_query_string(http, stub_upstream):
     assert stub_upstream.requests()[-1]["credential"] == "query-key"
 
 
+@pytest.mark.parametrize("body, problem", [
+    ({"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "model": "x"}, '"model"'),
+    ({"contents": [{"role": "assistant", "parts": [{"text": "hi"}]}]}, "contents[0].role"),
+    ({"contents": [{"role": "user", "parts": [{"text": "a", "inlineData": {}}]}]},
+     "contents[0].parts[0]"),
+    ({"contents": [{"role": "user", "parts": [{"functionResponse": {"name": "f",
+                                                                    "response": "x"}}]}]},
+     "functionResponse")])
+def test_a_body_that_is_no_valid_gemini_request_gets_geminis_400(http, stub_upstream, body,
+                                                                  problem):
+    answer = http.post(f"{stub_upstream.url}/v1beta/models/gemini-x:generateContent?key=k",
+                       json=body)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert problem in answer.json()["error"]["message"]
+    assert problem in stub_upstream.requests()[-1]["problem"]
+
+
+def test_gemini_answers_a_call_whole_after_signed_thoughts_with_thoughts_counted_apart(
+        http, stub_upstream):
+    stub_upstream.set_behaviour(toolCall="lookup", thinking="mull it over", tokens=3,
+                                cacheReadTokens=5, times=1)
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi there"}]}],
+            "generationConfig": {"candidateCount": 2}}
+    answer = http.post(f"{stub_upstream.url}/v1beta/models/gemini-x:generateContent?key=k",
+                       json=body).json()
+    assert [candidate["index"] for candidate in answer["candidates"]] == [0, 1]
+    thought, call = answer["candidates"][0]["content"]["parts"]
+    assert thought["thought"] is True and thought["text"] == "mull it over"
+    assert call["functionCall"] == {"name": "lookup", "args": {"q": "".join(reply_tokens(3))}}
+    assert thought["thoughtSignature"] == call["thoughtSignature"]
+    assert answer["usageMetadata"] == {
+        "promptTokenCount": 2 + 5, "candidatesTokenCount": 3 * 2, "thoughtsTokenCount": 3,
+        "cachedContentTokenCount": 5, "totalTokenCount": 7 + 6 + 3}
+
+
 def refresh(http, stub, refresh_token: str, *, as_json: bool = False, **fields) -> httpx.Response:
     form = {"grant_type": "refresh_token", "refresh_token": refresh_token, **fields}
     if as_json:

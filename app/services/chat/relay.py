@@ -8,13 +8,12 @@ forwardable headers (app/providers/forwarding.py) and the account's credentials.
 
 When the protocols differ (an OpenAI client on a Claude account, an Anthropic client on an
 OpenAI-compatible one) the request is translated (chat/translation.py, app/protocols) into
-the provider's own format and goes the same way; its answer comes back in the client's. An
-OpenAI client on a Gemini account keeps the text-only answer (wire.OpenAIFormat) until the
-Gemini format exists; an Anthropic client there is refused.
+the provider's own format and goes the same way; its answer comes back in the client's (a
+Gemini account is reached the same way, in generateContent's format).
 
 Gemini's own clients (generateContent) name the model and streaming in the URL, not the body:
 the route passes them, and the body is read for the books only (`_gemini_request`); it goes
-to a Gemini account as sent, and to another provider once translation.py knows "gemini".
+to a Gemini account as sent, and translated (with them as members) to another provider.
 """
 
 from __future__ import annotations
@@ -46,7 +45,6 @@ from app.services.chat.translation import (
     translates,
 )
 from app.services.chat.upstream import answer_for
-from app.services.chat.wire import OpenAIFormat
 from app.services.keys.clients import ClientRequest
 from app.vocabulary import PROVIDERS
 
@@ -132,7 +130,7 @@ class ProtocolRelay:
             request.headers = {name: value for name, value in forwarded.items()
                                if name == "user-agent"}
         call = chat.open(ticket, request)
-        form = _form(protocol, body, ticket, native, translation)
+        form = _form(protocol, body, translation)
         answer = ProtocolAnswer(request_id=ticket.request_id)
         if request.stream:
             answer.stream = RelayStream(chat, ticket, call, form)
@@ -209,13 +207,10 @@ class ProtocolRelay:
             lease.release()
 
 
-def _form(protocol: str, body: dict, ticket, native: bool, translation: Translation | None):
-    """What the client receives: the provider's own answer, translated, or (a Gemini account
-    for an OpenAI client) the text-only OpenAI answer."""
+def _form(protocol: str, body: dict, translation: Translation | None):
+    """What the client receives: the provider's own answer, as it came or translated."""
     if translation is not None:
         return TranslatedFormat(translation)
-    if not native:
-        return OpenAIFormat(ticket.model, ticket.request_id)
     if protocol == "openai":
         return OpenAINative(client_wants_usage=wants_usage(body))
     if protocol == "gemini":

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.protocols import anthropic_messages, openai_chat
+from app.protocols import anthropic_messages, gemini_generate, openai_chat
 from app.protocols.names import ToolNames
 
 FIXTURES = Path(__file__).parent / "fixtures"
-FORMATS = {"openai": openai_chat, "anthropic": anthropic_messages}
+FORMATS = {"openai": openai_chat, "anthropic": anthropic_messages, "gemini": gemini_generate}
 CREATED = 1700000000  # the `created` of every OpenAI answer the fixtures expect
 
 

@@ -22,5 +22,7 @@ def test_every_direction_has_a_request_an_answer_and_a_stream_fixture():
     kinds = {(f["client"], f["provider"], f["kind"])
              for f in (json.loads(path.read_text()) for path in fixtures())}
     assert kinds == {(client, provider, kind)
-                     for client, provider in (("openai", "anthropic"), ("anthropic", "openai"))
+                     for client, provider in (("openai", "anthropic"), ("anthropic", "openai"),
+                                              ("openai", "gemini"), ("gemini", "openai"),
+                                              ("anthropic", "gemini"), ("gemini", "anthropic"))
                      for kind in ("request", "answer", "stream")}

@@ -115,7 +115,7 @@ def test_a_long_tool_name_is_shortened_the_same_way_every_time_and_restored():
 
 
 def test_the_protocols_import_nothing_of_relaygates_outside_the_package():
-    for path in PROTOCOLS.glob("*.py"):
+    for path in PROTOCOLS.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
                 module = node.module
