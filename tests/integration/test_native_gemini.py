@@ -412,3 +412,17 @@ def test_count_tokens_in_the_sdk_and_its_refusals_in_googles_shape(gateway):
     empty = post(gateway, f"/v1beta/models/{GEMINI}:countTokens", {},
                  headers={"x-goog-api-key": gateway.key["apiKey"]})
     assert empty.status_code == 400 and "contents" in empty.json()["error"]["message"]
+
+
+def test_a_translated_stream_that_fails_midway_ends_with_a_gemini_error_chunk(gateway):
+    gateway.add_account("claude")
+    gateway.stub.set_behaviour(failAfterTokens=3, status=529, message="overloaded now")
+    with httpx.stream("POST", gateway.url + generate(gateway, CLAUDE, stream=True),
+                      params={"alt": "sse"}, json={"contents": HI}, timeout=30,
+                      headers={"x-goog-api-key": gateway.key["apiKey"]}) as response:
+        lines = [line for line in response.iter_lines() if line]
+    assert not any(line.startswith("event:") for line in lines)  # Gemini names no events
+    error = json.loads(lines[-1].removeprefix("data: "))["error"]
+    assert (error["code"], error["status"]) == (503, "UNAVAILABLE")
+    assert "overloaded now" in error["message"]
+    assert gateway.event()["estimated"]
