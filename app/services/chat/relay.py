@@ -87,10 +87,8 @@ def _reachable(protocol: str) -> tuple[str, ...]:
                  if provider in PROTOCOL_PROVIDERS[protocol] or translates(protocol, provider))
 
 
-# client protocol -> the providers its route reaches (natively or translated); OpenAI's reaches
-# every one (a Gemini model in the text-only OpenAIFormat)
-_REACHES = {"openai": None, "anthropic": _reachable("anthropic"),
-            "gemini": _reachable("gemini")}
+# client protocol -> the providers its route reaches (natively or translated)
+_REACHES = {protocol: _reachable(protocol) for protocol in PROTOCOL_PROVIDERS}
 
 
 @dataclass
