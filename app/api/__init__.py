@@ -70,6 +70,7 @@ def init_api(app: Flask) -> Api:
     api = RelaygateApi(app, spec_kwargs={"marshmallow_plugin": SchemaExamplesPlugin()})
     for name, scheme in SECURITY_SCHEMES.items():
         api.spec.components.security_scheme(name, scheme)
+    gemini_native.register_converters(app, api)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     protocol_errors.document(api)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from flask import jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from werkzeug.routing import PathConverter
 
 from app.api import protocol_errors
 from app.api.auth import google_api_key_required, google_credential_required
@@ -35,6 +36,18 @@ blp = Blueprint("gemini_native", __name__,
                 description="Gemini's generateContent API (google-genai, Gemini CLI). Errors "
                             "are Google's `{error: {code, message, status}}`.")
 protocol_errors.register(blp, "gemini")
+
+class ModelName(PathConverter):
+    """The path's model: slashes allowed (`gemini/gemini-2.5-flash`) and any other character,
+    so a name no model has reaches the view and is refused in Google's shape."""
+
+    regex = "[^/](?s:.)*?"
+
+
+def register_converters(app, api) -> None:
+    app.url_map.converters["model"] = ModelName
+    api.register_converter(ModelName, lambda converter: {"type": "string"})
+
 
 PREFIXES = {"": "", "/gemini": "Gemini"}
 VERSIONS = ("v1beta", "v1")
@@ -110,15 +123,15 @@ class Model(MethodView):
 for prefix, name in PREFIXES.items():
     for version in VERSIONS:
         base, tag = f"{prefix}/{version}/models", f"{name}{version.capitalize()}"
-        blp.route(f"{base}/<path:model>:generateContent",
+        blp.route(f"{base}/<model:model>:generateContent",
                   endpoint=f"{tag}GenerateContent")(
             type(f"{tag}GenerateContent", (GenerateContent,), {}))
-        blp.route(f"{base}/<path:model>:streamGenerateContent",
+        blp.route(f"{base}/<model:model>:streamGenerateContent",
                   endpoint=f"{tag}StreamGenerateContent")(
             type(f"{tag}StreamGenerateContent", (StreamGenerateContent,), {}))
-        blp.route(f"{base}/<path:model>:countTokens", endpoint=f"{tag}CountTokens")(
+        blp.route(f"{base}/<model:model>:countTokens", endpoint=f"{tag}CountTokens")(
             type(f"{tag}CountTokens", (CountTokens,), {}))
     blp.route(f"{prefix}/v1beta/models", endpoint=f"{name}Models")(
         type(f"{name}Models", (Models,), {}))
-    blp.route(f"{prefix}/v1beta/models/<path:model>", endpoint=f"{name}Model")(
+    blp.route(f"{prefix}/v1beta/models/<model:model>", endpoint=f"{name}Model")(
         type(f"{name}Model", (Model,), {}))

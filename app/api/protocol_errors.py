@@ -110,6 +110,8 @@ class OpenAIErrorSchema(Schema):
 
 
 class _GeminiErrorInfo(Schema):
+    type = fields.String(data_key="@type",
+                         metadata={"example": "type.googleapis.com/google.rpc.ErrorInfo"})
     reason = fields.String(metadata={"example": "MODEL_NOT_FOUND"})
     domain = fields.String(metadata={"example": "relaygate"})
 

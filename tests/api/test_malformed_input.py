@@ -28,7 +28,7 @@ def body_routes(app) -> list[tuple[str, str]]:
         path = rule.rule
         for name in rule.arguments:
             path = path.replace(f"<{name}>", "x")
-            for converter in ("string", "int", "path", "any"):
+            for converter in ("string", "int", "path", "any", "model"):
                 path = path.replace(f"<{converter}:{name}>", "1")
         found += [(method, path) for method in sorted(rule.methods & {"POST", "PUT", "PATCH"})]
     return found
