@@ -25,6 +25,8 @@ keepalive = 5
 # 0 lifts the limit so the app answers every URL itself (scripts/fuzz_openapi.py does).
 limit_request_line = int(os.environ.get("RELAYGATE_LIMIT_REQUEST_LINE", "4094"))
 accesslog = os.environ.get("RELAYGATE_ACCESS_LOG", "-") or None
+# Its lines name the request's URL: a key sent as `?key=` (Gemini's clients) is redacted there.
+logger_class = "app.serving.logs.RedactingLogger"
 
 # Prometheus: every worker writes its metrics to files in one directory and a scrape of any
 # worker sums them. Set before the workers import the app; a directory we made is ours to remove.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 
 from app.api import init_api, input_guard
@@ -10,6 +12,7 @@ from app.bootstrap import EXTENSION, Services, bootstrap, ensure_first_admin, se
 from app.cli import register_commands
 from app.config import load_settings
 from app.jsonio import JSONProvider
+from app.security import keep_url_secrets_out_of
 from app.web import init_web
 
 __all__ = ["Services", "create_app", "services_of"]
@@ -31,4 +34,6 @@ def create_app(config: dict | None = None) -> Flask:
     input_guard.register(app, max_depth=settings.max_json_depth)
     register_commands(app)
     ensure_first_admin(services)
+    # The development server's request log (`flask run`); gunicorn's: app/serving/logs.py.
+    keep_url_secrets_out_of(logging.getLogger("werkzeug"))
     return app

@@ -25,7 +25,8 @@ from app.errors import DomainError
 DEMO_ADMIN = "admin"
 DEMO_KEY_NAME = "demo"
 DEMO_MODEL = "openai/gpt-4o-mini"
-STUB_ACCOUNTS = (("demo-stub-openai", "openai", "/v1"), ("demo-stub-claude", "claude", ""))
+STUB_ACCOUNTS = (("demo-stub-openai", "openai", "/v1"), ("demo-stub-claude", "claude", ""),
+                 ("demo-stub-gemini", "gemini", ""))
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ def instructions(base: str, api_key: str) -> list[str]:
         "",
         "Claude Code (its Claude models are answered by the stub's Claude account):",
         f"  ANTHROPIC_BASE_URL={base} ANTHROPIC_AUTH_TOKEN={api_key} claude",
+        "",
+        "Gemini CLI (its Gemini models are answered by the stub's Gemini account):",
+        f"  GOOGLE_GEMINI_BASE_URL={base} GEMINI_API_KEY={api_key} gemini",
         "",
         "Ctrl-C stops Relaygate and the stub.",
     ]

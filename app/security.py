@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import re
 import secrets
 import threading
 from collections.abc import Iterator
@@ -21,6 +23,34 @@ SESSION_PREFIX = "rgs_"
 # replaces them with argon2id.
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 BCRYPT_MAX_BYTES = 72
+
+
+# A credential in a URL's query: Google's clients may send their API key as `?key=`.
+_URL_SECRET = re.compile(r"([?&](?:key|api_key|access_token)=)[^&\s\"#]*", re.IGNORECASE)
+REDACTED = "[REDACTED]"
+
+
+def redact_url_secrets(text: str) -> str:
+    """`text` with the value of every credential query parameter (`key=`...) replaced."""
+    return _URL_SECRET.sub(rf"\g<1>{REDACTED}", text) if "=" in text else text
+
+
+class UrlSecretFilter(logging.Filter):
+    """Rewrites a log record whose message holds a URL's credential (an access log line, a
+    request-line error), so no handler ever sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_url_secrets(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def keep_url_secrets_out_of(logger: logging.Logger) -> None:
+    """Filter `logger`'s records through UrlSecretFilter (once, however often asked)."""
+    if not any(isinstance(each, UrlSecretFilter) for each in logger.filters):
+        logger.addFilter(UrlSecretFilter())
 
 
 def sha256_hex(text: str) -> str:

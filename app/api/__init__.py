@@ -18,6 +18,7 @@ from app.api import (
     client_models,
     docs,
     errors,
+    gemini_native,
     health,
     home,
     keys,
@@ -38,7 +39,8 @@ from app.api.envelope import ErrorEnvelopeSchema
 from app.api.openapi_examples import SchemaExamplesPlugin
 
 BLUEPRINTS = [health.blp, sessions.blp, keys.blp, accounts.blp, ai.blp, legacy.blp,
-              openai_compat.blp, openai_responses_api.blp, anthropic_compat.blp]
+              openai_compat.blp, openai_responses_api.blp, anthropic_compat.blp,
+              gemini_native.blp]
 BLUEPRINTS += [users.blp, plans.blp, catalogue.blp, usage.blp, usage_stats.blp]
 BLUEPRINTS += [client_models.blp, account_groups.blp]
 BLUEPRINTS += [admin_storage.blp, admin_monitoring.blp, admin_alerts.blp,
@@ -70,6 +72,7 @@ def init_api(app: Flask) -> Api:
     api = RelaygateApi(app, spec_kwargs={"marshmallow_plugin": SchemaExamplesPlugin()})
     for name, scheme in SECURITY_SCHEMES.items():
         api.spec.components.security_scheme(name, scheme)
+    gemini_native.register_converters(app, api)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     protocol_errors.document(api)

@@ -24,7 +24,14 @@ SECURITY_SCHEMES = {
                 "description": "Any session token (admin or user)."},
     "apiKeyBearer": {"type": "http", "scheme": "bearer", "bearerFormat": "rg_ API key"},
     "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+    "googApiKeyHeader": {"type": "apiKey", "in": "header", "name": "x-goog-api-key",
+                         "description": "An API key, as Google's SDKs send theirs."},
+    "googApiKeyQuery": {"type": "apiKey", "in": "query", "name": "key",
+                        "description": "An API key in the URL, as Google's REST examples "
+                                       "send theirs (kept out of the access log)."},
 }
+GOOGLE_CALLER: Security = [{"googApiKeyHeader": []}, {"googApiKeyQuery": []},
+                           {"apiKeyBearer": []}]
 
 
 def _credentials() -> dict:
@@ -33,11 +40,11 @@ def _credentials() -> dict:
             "x_api_key": request.headers.get("x-api-key") or request.headers.get("api-key")}
 
 
-def _guard(check, security):
+def _guard(check, security, read=None):
     def decorate(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            g.principal = check(services().auth, **_credentials())
+            g.principal = check(services().auth, **(read or _credentials)())
             return view(*args, **kwargs)
 
         return Blueprint.doc(security=security)(wrapper)
@@ -50,22 +57,35 @@ api_key_required = _guard(lambda auth, **creds: auth.api_key(**creds), API_KEY)
 session_required = _guard(lambda auth, **creds: auth.session(**creds), ANY_SESSION)
 
 
-def credential_required(view):
-    """Read the caller's API key or session token into g.credential; the service checks it.
+def _google_credentials() -> dict:
+    # Google's SDKs send `x-goog-api-key`, its REST examples `?key=`; a bearer token also does.
+    return {"authorization": request.headers.get("Authorization"),
+            "x_api_key": request.headers.get("x-goog-api-key") or request.args.get("key")}
 
-    For routes whose service authenticates together with its own reads (one Redis call).
-    """
 
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        g.credential = services().auth.credential(**_credentials())
-        return view(*args, **kwargs)
+def _reading_credential(read, security):
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            g.credential = services().auth.credential(**read())
+            return view(*args, **kwargs)
 
-    return Blueprint.doc(security=USAGE_CALLER)(wrapper)
+        return Blueprint.doc(security=security)(wrapper)
+
+    return decorate
+
+
+# Read the caller's API key or session token into g.credential; the service checks it. For
+# routes whose service authenticates together with its own reads (one Redis call).
+credential_required = _reading_credential(_credentials, USAGE_CALLER)
+# The same, from where Google's clients put their key (the Gemini native routes).
+google_credential_required = _reading_credential(_google_credentials, GOOGLE_CALLER)
 
 
 admin_or_api_key_required = _guard(lambda auth, **creds: auth.admin_or_api_key(**creds),
                                    ADMIN + API_KEY)
+google_api_key_required = _guard(lambda auth, **creds: auth.api_key(**creds), GOOGLE_CALLER,
+                                 _google_credentials)
 
 
 def own_key_scope(api_key_id: str | None) -> str | None:

@@ -1,15 +1,19 @@
 """Refusals on the client-protocol routes, in the client's own error shape.
 
 The SDKs raise their typed errors from the status and Claude Code shows the message, so every
-refusal there is Anthropic's `{"type": "error", "error": {...}}` or OpenAI's
-`{"error": {"message", "type", "code", "param"}}`; our own code (e.g. PREMIUM_LIMIT_EXCEEDED)
-stays readable: in OpenAI's `code`, and after the message in Anthropic's. Statuses are the
-REST API's (app/api/errors.py), which keeps its envelope.
+refusal there is Anthropic's `{"type": "error", "error": {...}}`, OpenAI's
+`{"error": {"message", "type", "code", "param"}}` or Google's
+`{"error": {"code": 400, "message", "status": "INVALID_ARGUMENT", "details"}}`; our own code
+(e.g. PREMIUM_LIMIT_EXCEEDED) stays readable: in OpenAI's `code`, after the message in
+Anthropic's, as the `reason` of a google.rpc.ErrorInfo detail in Google's. Statuses are the
+REST API's (app/api/errors.py), which keeps its envelope, but for Google's shape, where a body
+that does not validate is 400 INVALID_ARGUMENT as Google answers it (there is no 422 there).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Blueprint, jsonify
 from marshmallow import Schema, fields
@@ -17,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from app import errors as domain
 from app.api.errors import domain_status, http_error_parts
-from app.providers import anthropic, openai
+from app.providers import anthropic, gemini, openai
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +34,17 @@ def _openai(status: int, code: str, message: str, param: str | None) -> dict:
     return openai.error_body(status, message, code, param)
 
 
-SHAPES = {"anthropic": _anthropic, "openai": _openai}
+def _gemini(status: int, code: str, message: str, param: str | None) -> dict:
+    return gemini.error_body(status, message, code)
+
+
+SHAPES = {"anthropic": _anthropic, "openai": _openai, "gemini": _gemini}
+# A shape's own statuses where they differ from the REST API's.
+_STATUSES = {_gemini: {422: 400}}
 
 
 def _respond(shape, status: int, code: str, message: str, headers: dict, param=None):
+    status = _STATUSES.get(shape, {}).get(status, status)
     response = jsonify(shape(status, code, message, param))
     response.status_code = status
     response.headers.update(headers)
@@ -98,7 +109,32 @@ class OpenAIErrorSchema(Schema):
     error = fields.Nested(_OpenAIErrorDetail, required=True)
 
 
-_SCHEMAS = {"anthropic": AnthropicErrorSchema, "openai": OpenAIErrorSchema}
+class _GeminiErrorInfo(Schema):
+    type = fields.String(data_key="@type",
+                         metadata={"example": "type.googleapis.com/google.rpc.ErrorInfo"})
+    reason = fields.String(metadata={"example": "MODEL_NOT_FOUND"})
+    domain = fields.String(metadata={"example": "relaygate"})
+
+
+class _GeminiErrorDetail(Schema):
+    code = fields.Integer(required=True, metadata={"example": 400})
+    message = fields.String(required=True)
+    status = fields.String(required=True, metadata={"example": "INVALID_ARGUMENT"})
+    details = fields.List(fields.Nested(_GeminiErrorInfo))
+
+
+class GeminiErrorSchema(Schema):
+    """Google's error object: what google-genai and Gemini CLI read."""
+
+    error = fields.Nested(_GeminiErrorDetail, required=True)
+
+
+_SCHEMAS = {"anthropic": AnthropicErrorSchema, "openai": OpenAIErrorSchema,
+            "gemini": GeminiErrorSchema}
+
+
+# Gemini's custom methods (`/v1/models/{model}:generateContent` and the like).
+_GEMINI_METHOD = re.compile(r"/models/.+:[A-Za-z]+$")
 
 
 def protocol_of(path: str) -> tuple[str, ...]:
@@ -106,6 +142,8 @@ def protocol_of(path: str) -> tuple[str, ...]:
     answers in Anthropic's when the request carries `anthropic-version`, else OpenAI's."""
     if path.startswith(("/v1/responses", "/openai/")):
         return ("openai",)
+    if path.startswith(("/v1beta/", "/gemini/")) or _GEMINI_METHOD.search(path):
+        return ("gemini",)
     tail = path.split("/v1/", 1)[1] if "/v1/" in path else None
     if tail is None or not path.startswith(("/v1/", "/api/v1/", "/claude/v1/")):
         return ()
@@ -129,7 +167,9 @@ def document(api) -> None:
         shape = refs[shapes[0]] if len(shapes) == 1 else {"oneOf": [refs[s] for s in shapes]}
         error = {"description": f"An error in {' or '.join(shapes)}'s own shape.",
                  "content": {"application/json": {"schema": shape}}}
-        for operation in operations.values():
+        for method, operation in operations.items():
+            if method == "parameters":  # the path's own (its {model}), not an operation
+                continue
             responses = operation.get("responses", {})
             for status in list(responses):
                 if status == "default" or int(status) >= 400:

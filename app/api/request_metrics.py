@@ -28,9 +28,23 @@ def instrument_requests(app: Flask, monitoring: MonitoringService) -> None:
             code = None
             if response.status_code >= 400 and response.is_json:
                 body = response.get_json(silent=True) or {}
-                code = (body.get("error") or {}).get("code") if isinstance(body, dict) else None
+                code = _code_of(body.get("error") if isinstance(body, dict) else None)
             monitoring.request_finished(request.method, route, response.status_code, seconds,
                                         code)
         except Exception:  # measuring must never break an answer
             log.exception("could not record request metrics")
         return response
+
+
+def _code_of(error) -> str | None:
+    """Our code in an error body: the envelope's (and OpenAI's) `code`, or the reason of
+    Google's ErrorInfo detail (Google's `code` is the HTTP status)."""
+    if not isinstance(error, dict):
+        return None
+    code = error.get("code")
+    if isinstance(code, str):
+        return code
+    details = error.get("details")
+    return next((detail["reason"] for detail in details if isinstance(detail, dict)
+                 and isinstance(detail.get("reason"), str)), None) \
+        if isinstance(details, list) else None

@@ -1,15 +1,16 @@
 """Which of a client's own headers travel upstream when its protocol is the provider's.
 
 An allow-list, so credentials (Authorization, x-api-key, api-key), cookies and hop-by-hop
-headers never do: only the client's identity (User-Agent) and its protocol options
-(`anthropic-*`, `x-stainless-*`, OpenAI's organisation and project headers).
+headers never do: only the client's identity (User-Agent, Google's `x-goog-api-client`) and its
+protocol options (`anthropic-*`, `x-stainless-*`, OpenAI's organisation and project headers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-_EXACT = frozenset({"user-agent", "openai-organization", "openai-project", "openai-beta"})
+_EXACT = frozenset({"user-agent", "openai-organization", "openai-project", "openai-beta",
+                    "x-goog-api-client"})
 _PREFIXES = ("anthropic-", "x-stainless-")
 
 

@@ -125,3 +125,35 @@ def gemini_usage(block: dict[str, Any] | None) -> Usage:
         + (block.get("thoughtsTokenCount") or 0),
         cache_read_tokens=cached,
     )
+
+
+# HTTP status -> the google.rpc.Code name Google's APIs answer it with (the API design guide's
+# table); other statuses fall back to INVALID_ARGUMENT (4xx) or INTERNAL (5xx).
+_RPC_STATUS = {
+    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+    409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL",
+    501: "UNIMPLEMENTED", 502: "UNAVAILABLE", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
+    529: "UNAVAILABLE",
+}
+ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+
+
+def rpc_status(status: int) -> str:
+    return _RPC_STATUS.get(status) or ("INVALID_ARGUMENT" if status < 500 else "INTERNAL")
+
+
+def error_body(status: int, message: str, reason: str | None = None,
+               domain: str = "relaygate") -> dict[str, Any]:
+    """Google's error object (`{"error": {code, message, status}}`), as an answer body or a
+    stream's error event; `reason` travels as a google.rpc.ErrorInfo detail, as Google's own
+    reasons (API_KEY_INVALID...) do."""
+    error: dict[str, Any] = {"code": status, "message": message, "status": rpc_status(status)}
+    if reason:
+        error["details"] = [{"@type": ERROR_INFO, "reason": reason, "domain": domain}]
+    return {"error": error}
+
+
+def finishes(data: str) -> bool:
+    """Whether a stream chunk gives a finish reason: Gemini's last chunk (it has no end marker)."""
+    return any(candidate.get("finishReason")
+               for candidate in event_json(data).get("candidates") or [])

@@ -28,7 +28,7 @@ def body_routes(app) -> list[tuple[str, str]]:
         path = rule.rule
         for name in rule.arguments:
             path = path.replace(f"<{name}>", "x")
-            for converter in ("string", "int", "path", "any"):
+            for converter in ("string", "int", "path", "any", "model"):
                 path = path.replace(f"<{converter}:{name}>", "1")
         found += [(method, path) for method in sorted(rule.methods & {"POST", "PUT", "PATCH"})]
     return found
@@ -36,7 +36,8 @@ def body_routes(app) -> list[tuple[str, str]]:
 
 def assert_invalid_input(response: httpx.Response, path: str) -> None:
     """400 INVALID_INPUT in the route's own error shape: Anthropic's on the Messages routes,
-    OpenAI's on chat completions, the console's HTML error page there, our envelope elsewhere."""
+    OpenAI's on chat completions, Google's on Gemini's generateContent, the console's HTML
+    error page there, our envelope elsewhere."""
     assert response.status_code == 400, (path, response.text)
     if path.startswith("/console/"):
         assert response.headers["content-type"].startswith("text/html"), path
@@ -50,6 +51,9 @@ def assert_invalid_input(response: httpx.Response, path: str) -> None:
     elif shapes == ("openai",):
         assert error["code"] == "INVALID_INPUT" and error["message"], (path, error)
         assert error["type"] == "invalid_request_error" and "param" in error, (path, error)
+    elif shapes == ("gemini",):
+        assert (error["code"], error["status"]) == (400, "INVALID_ARGUMENT"), (path, error)
+        assert error["details"][0]["reason"] == "INVALID_INPUT" and error["message"], error
     else:
         assert error["code"] == "INVALID_INPUT" and error["message"], (path, error)
         assert body["success"] is False
@@ -67,6 +71,7 @@ def test_json_nested_a_thousand_levels_deep_gets_400_on_every_route(served):
             if path == "/api/sessions/login":
                 assert "64" in response.json()["error"]["message"]
     assert ("POST", "/v1/messages") in routes  # Anthropic's shape is among those checked
+    assert ("POST", "/v1beta/models/1:generateContent") in routes  # and Google's
 
 
 def test_json_within_the_depth_limit_is_parsed_and_validated_as_usual(served):

@@ -27,7 +27,9 @@ from tests.support.accounts import api_key_body, stub_base_url
 from tests.support.apps import make_app
 
 DEMO_PASSWORD = next(p.default for p in demo_command.params if p.name == "admin_password")
-CLIENT_PROTOCOL_PATHS = {"/v1/chat/completions", "/v1/messages", "/v1/messages/count_tokens"}
+CLIENT_PROTOCOL_PATHS = {"/v1/chat/completions", "/v1/messages", "/v1/messages/count_tokens",
+                         "/v1beta/models/{model}:generateContent",
+                         "/v1beta/models/{model}:streamGenerateContent"}
 API_KEY_SCHEMES = {"apiKeyBearer", "apiKeyHeader"}
 
 
@@ -136,11 +138,19 @@ PATH_VALUES = {
     "plan": lambda demo: "free",
     "model_type": lambda demo: "basic",
     "data_type": lambda demo: "usage",
+    "model": lambda demo: "gemini-2.5-flash",  # the Gemini routes' (the demo has an account)
 }
 
 
 def fill_path(demo: Demo, path: str) -> str:
     return re.sub(r"\{(\w+)\}", lambda name: PATH_VALUES[name[1]](demo), path)
+
+
+def required_query(operation: dict) -> dict:
+    """The required query parameters, as Swagger UI fills them in: their examples."""
+    return {parameter["name"]: parameter.get("example", parameter["schema"].get("example"))
+            for parameter in operation.get("parameters", [])
+            if parameter["in"] == "query" and parameter.get("required")}
 
 
 def test_every_request_body_has_an_example_that_succeeds_on_a_fresh_demo(demo):
@@ -158,6 +168,7 @@ def test_every_request_body_has_an_example_that_succeeds_on_a_fresh_demo(demo):
         create_references(demo, example)
         url = fill_path(demo, path)
         response = demo.client.open(url, method=method.upper(), json=example,
+                                    query_string=required_query(operation),
                                     headers=caller_headers(demo, operation))
         answer = response.get_data(as_text=True)  # a stream is read to its end
         if not 200 <= response.status_code < 300:

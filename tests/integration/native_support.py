@@ -16,8 +16,11 @@ CLAUDE = "claude/claude-sonnet-4-5"
 CLAUDE_UPSTREAM = "claude-sonnet-4-5-20250929"
 GPT = "openai/gpt-4o-mini"
 GPT_UPSTREAM = "gpt-4o-mini"
+GEMINI = "gemini/gemini-2.5-flash"
+GEMINI_UPSTREAM = "gemini-2.5-flash"
 ANSWER = "".join(reply_tokens(12))  # the stub's default reply, one word a token
-ACCOUNT_KEY = {"claude": "acct-claude-secret", "openai": "acct-openai-secret"}
+ACCOUNT_KEY = {"claude": "acct-claude-secret", "openai": "acct-openai-secret",
+               "gemini": "acct-gemini-secret"}
 
 
 class Gateway:

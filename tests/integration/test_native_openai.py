@@ -159,3 +159,14 @@ def test_the_answer_names_the_request_id_its_usage_is_recorded_under(gateway, st
         list(raw.parse())  # the usage is recorded as the stream ends
     assert request_id.startswith("chat-")
     assert [e["request_id"] for e in gateway.events()] == [request_id]
+
+
+def test_a_tool_round_trips_history_with_a_null_content_reaches_the_upstream(gateway):
+    gateway.add_account("openai")
+    history = [*HI, {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function",
+         "function": {"name": "lookup", "arguments": '{"q": "fox"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "a small wild dog"}]
+    answer = sdk(gateway).chat.completions.create(model=GPT, messages=history, tools=TOOLS)
+    assert answer.choices[0].message.content == ANSWER
+    assert gateway.chats()[0]["body"]["messages"] == history

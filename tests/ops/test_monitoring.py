@@ -41,6 +41,18 @@ def test_metrics_count_the_queries_errors_and_pool_use_of_the_test(client, admin
     assert after["timeRange"] == "5m" and after["from"] < after["to"]
 
 
+def test_a_refusal_in_googles_shape_is_counted_under_our_code(client, admin_headers):
+    key = client.post("/api/keys", json={"name": "g"}, headers=admin_headers).json["data"]
+    before = metrics(client, admin_headers)["errors"]["types"]
+    refused = client.post("/v1beta/models/no-such-model:generateContent",
+                          json={"contents": [{"parts": [{"text": "hi"}]}]},
+                          headers={"x-goog-api-key": key["apiKey"]})
+    assert refused.status_code == 404 and refused.json["error"]["code"] == 404
+    types = metrics(client, admin_headers)["errors"]["types"]
+    assert types["MODEL_NOT_FOUND"] - before.get("MODEL_NOT_FOUND", 0) == 1
+    assert "404" not in types
+
+
 def test_every_time_range_answers_and_others_are_refused(client, admin_headers):
     for time_range in ("5m", "1h", "24h", "7d"):
         assert metrics(client, admin_headers, time_range)["database"]["queryCount"] > 0

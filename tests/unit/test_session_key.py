@@ -68,3 +68,15 @@ def test_a_responses_body_is_identified_by_its_instructions_and_first_user_input
     assert session_key(first).startswith("prompt:")
     assert session_key(first) == session_key(later) != session_key(other)
     assert session_key({"input": "hi"}) == session_key({"input": "hi", "stream": True})
+
+
+def test_a_gemini_conversation_is_its_system_instruction_and_first_user_content():
+    hi = {"role": "user", "parts": [{"text": "first question"}]}
+    first = {"systemInstruction": {"parts": [{"text": "be brief"}]}, "contents": [hi]}
+    later = {**first, "contents": [hi, {"role": "model", "parts": [{"text": "answer"}]},
+                                   {"role": "user", "parts": [{"text": "more"}]}]}
+    other = {**first, "systemInstruction": {"parts": [{"text": "be verbose"}]}}
+    assert session_key(first).startswith("prompt:")
+    assert session_key(first) == session_key(later) != session_key(other)
+    assert session_key({"contents": [{"role": "model", "parts": []}]}) is None
+    assert session_key({"contents": "not a list"}) is None

@@ -77,8 +77,16 @@ class ChatBodySchema(CheckedSchema):
         return body
 
 
+class OpenAIMessageSchema(MessageSchema):
+    # OpenAI's API takes an assistant turn of tool calls with a null or no `content`, as the
+    # openai SDK sends a tool round trip's history.
+    content = fields.Raw(allow_none=True)
+
+
 class OpenAIChatBodySchema(ChatBodySchema):
     model = fields.String(required=True, validate=validate.Length(1, 200))
+    messages = fields.List(fields.Nested(OpenAIMessageSchema), required=True,
+                           validate=validate.Length(1, 10_000))
     stream = fields.Boolean(load_default=False)
 
     stream_default = False

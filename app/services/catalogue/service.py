@@ -105,6 +105,14 @@ class ModelService(Service):
             offered.append({**model, "listedId": listed})
         return _page(offered, after_id, before_id, limit)
 
+    def offered_model(self, key: dict, name: str) -> dict | None:
+        """The active model a client protocol's `name` routes to, if `key` may use it, listed
+        under that name (`listedId`), as `offered_to` lists them; else None."""
+        model = self.resolve_for_client(name)
+        if model is None or not may_use_model(key, model):
+            return None
+        return {**model, "listedId": name}
+
     @db_retry
     def list(self, *, provider: str | None = None, model_type: str | None = None,
              is_active: bool | None = None) -> list[AiModel]:

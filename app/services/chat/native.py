@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from app.providers import anthropic, openai
+from app.providers import anthropic, gemini, openai
 from app.providers.base import ProviderError, StreamEvent
 from app.providers.responses_api import FINAL_EVENTS
 from app.services.chat.wire import sse
@@ -18,7 +18,7 @@ from app.services.chat.wire import sse
 # client protocol -> the providers whose accounts speak it (Responses: only the OpenAI
 # accounts flagged `supports_responses`, decided per account as the call starts)
 PROTOCOL_PROVIDERS: dict[str, tuple[str, ...]] = {"anthropic": ("claude",), "openai": ("openai",),
-                                                  "responses": ()}
+                                                  "gemini": ("gemini",), "responses": ()}
 
 
 def _status(code: str, cause: ProviderError | None) -> int:
@@ -117,6 +117,27 @@ class ResponsesNative(NativeFormat):
 def responses_error(code: str, message: str, sequence: int) -> str:
     return sse(json.dumps({"type": "error", "code": code, "message": message, "param": None,
                            "sequence_number": sequence}), "error")
+
+
+class GeminiNative(NativeFormat):
+    """Gemini's GenerateContentResponse chunks, as the Gemini account sent them. Gemini has no
+    end-of-stream marker: the chunk giving a finish reason is the last (it carries the final
+    usage), so it is the one held, with anything after it."""
+
+    def event(self, event: StreamEvent) -> str:
+        if self._held:
+            self._held += sse(event.data, event.event)
+            return ""
+        return super().event(event)
+
+    @staticmethod
+    def closes(event: StreamEvent) -> bool:
+        return gemini.finishes(event.data)
+
+    def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
+        status = _status(code, cause)
+        return sse(json.dumps(gemini.error_body(503 if status == 529 else status, message,
+                                                code)))
 
 
 def wants_usage(body: dict) -> bool:

@@ -16,6 +16,10 @@ A Responses API request is native only to the OpenAI-compatible accounts flagged
 `supportsResponses`, which is known once an account is leased: it carries both its own body
 (relayed as sent to such an account) and its chat completions translation (for the others),
 and its answer's form follows the account that took it.
+
+Gemini's own clients (generateContent) name the model and streaming in the URL, not the body:
+the route passes them, and the body is read for the books only (`_gemini_request`); it goes
+to a Gemini account as sent, and translated (with them as members) to another provider.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from app.services.accounts.scheduler import NoAccountAvailable
 from app.services.chat.native import (
     PROTOCOL_PROVIDERS,
     AnthropicNative,
+    GeminiNative,
     OpenAINative,
     ResponsesNative,
     wants_usage,
@@ -41,7 +46,6 @@ from app.services.chat.native import (
 from app.services.chat.service import ChatAnswer, ChatService, RelayStream, check_model
 from app.services.chat.session_key import session_key
 from app.services.chat.translation import (
-    PROVIDER_FORMATS,
     TranslatedFormat,
     Translation,
     translate_request,
@@ -49,32 +53,61 @@ from app.services.chat.translation import (
 )
 from app.services.chat.upstream import answer_for
 from app.services.keys.clients import ClientRequest
+from app.vocabulary import PROVIDERS
 
 _NAMED = {"model", "messages", "system", "max_tokens", "temperature", "stream"}
 
 
-def _request(model: str, body: dict, headers: dict, *, native: bool) -> ChatRequest:
-    if "input" in body and "messages" not in body:  # a Responses body: its prompt, to estimate
-        prompt = body["input"]
-        return ChatRequest(model=model, messages=prompt if isinstance(prompt, list)
-                           else [{"content": prompt}], system=body.get("instructions"),
-                           max_tokens=body.get("max_output_tokens"),
-                           stream=bool(body.get("stream")),
-                           extra={"tools": body.get("tools")}, headers=headers)
+def _request(model: str, body: dict, headers: dict, *, native: bool,
+             stream: bool | None = None) -> ChatRequest:
     return ChatRequest(
         model=model, messages=body.get("messages") or [], system=body.get("system"),
         max_tokens=body.get("max_tokens"), temperature=body.get("temperature"),
-        stream=bool(body.get("stream")),
+        stream=bool(body.get("stream")) if stream is None else stream,
         extra={k: v for k, v in body.items() if k not in _NAMED},
         native=body if native else None, headers=headers if native else {})
+
+
+def _gemini_request(model: str, body: dict, headers: dict, *, native: bool,
+                    stream: bool | None = None) -> ChatRequest:
+    """A generateContent body read for the books: its prompt (system instruction, contents,
+    tools) for the estimate, `maxOutputTokens` for the window hold."""
+    config = body.get("generationConfig") or {}
+    system = body.get("systemInstruction")
+    return ChatRequest(
+        model=model, messages=[*([system] if system else []), *(body.get("contents") or [])],
+        max_tokens=config.get("maxOutputTokens"), temperature=config.get("temperature"),
+        stream=bool(stream), extra={"tools": body["tools"]} if body.get("tools") else {},
+        native=body if native else None, headers=headers if native else {})
+
+
+def _responses_request(model: str, body: dict, headers: dict, *, native: bool,
+                       stream: bool | None = None) -> ChatRequest:
+    """A Responses body read for the books: its prompt (instructions, input) for the estimate,
+    `max_output_tokens` for the window hold."""
+    prompt = body.get("input")
+    return ChatRequest(model=model, messages=prompt if isinstance(prompt, list)
+                       else [{"content": prompt}], system=body.get("instructions"),
+                       max_tokens=body.get("max_output_tokens"),
+                       stream=bool(body.get("stream")) if stream is None else stream,
+                       extra={"tools": body.get("tools")}, headers=headers)
+
+
+_READERS = {"gemini": _gemini_request, "responses": _responses_request}
 
 
 # The header naming what a translation left out (thinking, where the client's format has no
 # field for it): the one thing translation may drop.
 DROPPED_HEADER = "x-relaygate-dropped"
+
+
+def _reachable(protocol: str) -> tuple[str, ...]:
+    return tuple(provider for provider in PROVIDERS
+                 if provider in PROTOCOL_PROVIDERS[protocol] or translates(protocol, provider))
+
+
 # client protocol -> the providers its route reaches (natively or translated)
-_REACHES = {"openai": None, "anthropic": tuple(PROVIDER_FORMATS),
-            "responses": tuple(PROVIDER_FORMATS)}
+_REACHES = {protocol: _reachable(protocol) for protocol in PROTOCOL_PROVIDERS}
 
 
 @dataclass
@@ -86,35 +119,41 @@ class ProtocolRelay:
     def __init__(self, *, chat: ChatService) -> None:
         self.chat = chat
 
-    def relay(self, credential, protocol: str, body: dict,
-              headers: Mapping[str, str]) -> ProtocolAnswer:
+    def relay(self, credential, protocol: str, body: dict, headers: Mapping[str, str], *,
+              model: str | None = None, stream: bool | None = None) -> ProtocolAnswer:
         """The whole request in the client's protocol: checks, upstream call, answer.
 
         `headers` are the client's own: a session id may be among them (sticky sessions), and
         only the forwardable ones (app/providers/forwarding.py) go upstream (to a provider of
-        the client's protocol; a translated request forwards its User-Agent alone)."""
+        the client's protocol; a translated request forwards its User-Agent alone). `model`
+        and `stream` are given by a protocol that names them outside the body (Gemini's URL)."""
         chat = self.chat
-        ticket = chat.begin(credential, body["model"], "fast", client_names=True,
+        model_name = body["model"] if model is None else model
+        ticket = chat.begin(credential, model_name, "fast", client_names=True,
                             providers=_REACHES[protocol],
                             client=ClientRequest.of(headers, body))
         ticket.session = session_key(body, headers)
         native = ticket.provider in PROTOCOL_PROVIDERS[protocol]
         forwarded = forwarded_headers(headers.items())
-        request = _request(body["model"], body, forwarded, native=native)
+        request = _READERS.get(protocol, _request)(model_name, body, forwarded, native=native,
+                                                   stream=stream)
         translation, accounts = None, None
         if protocol == "responses" and ticket.provider == "openai":
             # Relayed as sent to an account that serves Responses, translated for the others.
             request.responses = body
             request.native, translation, accounts = self._responses(ticket, body)
         elif not native and translates(protocol, ticket.provider):
-            request.native, translation = self._translate(ticket, protocol, body)
+            # A format naming the model and streaming in its URL gets them as members here.
+            named = body if model is None else {**body, "model": model_name,
+                                                 "stream": request.stream}
+            request.native, translation = self._translate(ticket, protocol, named)
             # The client's protocol headers mean nothing to another provider; who it is does.
             request.headers = {name: value for name, value in forwarded.items()
                                if name == "user-agent"}
         call = chat.open(ticket, request, accounts=accounts)
         if request.responses is not None and call.account.supports_responses:
             translation = None
-            form: ResponsesNative | TranslatedFormat | OpenAINative \
+            form: ResponsesNative | TranslatedFormat | OpenAINative | GeminiNative \
                 | AnthropicNative = ResponsesNative()
         else:
             form = _form(protocol, body, translation)
@@ -174,6 +213,19 @@ class ProtocolRelay:
                 return counted, False
         return {"input_tokens": estimate.prompt_tokens(request)}, True
 
+    def estimate_gemini_tokens(self, credential, model_name: str, body: dict,
+                               headers: Mapping[str, str]) -> dict:
+        """Gemini's countTokens (`contents`, or a whole `generateContentRequest`), estimated:
+        `{"totalTokens"}`. The key must be allowed the model; nothing is billed or counted
+        against its limits."""
+        chat = self.chat
+        key, model = chat.caller_and_model(credential, model_name, "fast", client_names=True)
+        check_model(model, model_name)
+        chat.key_limits.check_use(key, model, ClientRequest.of(headers, body, chat=False))
+        asked = body.get("generateContentRequest") or body
+        return {"totalTokens": estimate.prompt_tokens(
+            _gemini_request(model_name, asked, {}, native=False))}
+
     def _counted(self, request: ChatRequest, only: frozenset[str] | None) -> dict | None:
         chat = self.chat
         try:
@@ -199,4 +251,6 @@ def _form(protocol: str, body: dict, translation: Translation | None):
         return TranslatedFormat(translation)
     if protocol == "openai":
         return OpenAINative(client_wants_usage=wants_usage(body))
+    if protocol == "gemini":
+        return GeminiNative()
     return AnthropicNative()

@@ -9,7 +9,8 @@ read from, first found wins:
 3. OpenAI's `prompt_cache_key` (Codex sends its conversation id there too);
 4. else a hash of the system prompt and the first user message (a conversation resent whole
    with each turn starts the same way every time); for a Responses body, `instructions` and
-   the first user item of `input`.
+   the first user item of `input`; Gemini's `systemInstruction` and first user `contents`
+   entry are those.
 Pure functions: a body and headers in, a key out (None when the request gives nothing to go by).
 """
 
@@ -66,6 +67,8 @@ def _from_headers(headers: HeaderItems) -> str | None:
 
 
 def _from_prompt(body: Mapping) -> str | None:
+    if "contents" in body:
+        return _from_gemini_prompt(body)
     messages = body.get("messages")
     if messages is None and "input" in body:  # a Responses body
         messages = body["input"]
@@ -79,6 +82,19 @@ def _from_prompt(body: Mapping) -> str | None:
                        and m.get("role") in ("system", "developer")), None)
     first = next((m.get("content") for m in messages
                   if isinstance(m, Mapping) and m.get("role") == "user"), None)
+    return _hashed(system, first)
+
+
+def _from_gemini_prompt(body: Mapping) -> str | None:
+    contents = body.get("contents")
+    contents = contents if isinstance(contents, list) else []
+    first = next((c.get("parts") for c in contents
+                  if isinstance(c, Mapping) and c.get("role", "user") == "user"), None)
+    instruction = body.get("systemInstruction")
+    return _hashed(instruction.get("parts") if isinstance(instruction, Mapping) else None, first)
+
+
+def _hashed(system, first) -> str | None:
     if first is None:
         return None
     text = json.dumps([system, first], sort_keys=True, ensure_ascii=False, default=str)

@@ -24,7 +24,13 @@ from app.protocols import (
 from app.protocols.names import ToolNames
 from app.protocols.neutral import BlockStart, End, Thinking
 from app.providers.base import ProviderError, StreamEvent
-from app.services.chat.native import AnthropicNative, OpenAINative, responses_error, wants_usage
+from app.services.chat.native import (
+    AnthropicNative,
+    GeminiNative,
+    OpenAINative,
+    responses_error,
+    wants_usage,
+)
 from app.services.chat.wire import sse
 
 # client protocol -> its format; account provider -> the format its accounts speak
@@ -32,6 +38,10 @@ CLIENT_FORMATS = {"openai": openai_chat, "anthropic": anthropic_messages,
                   "gemini": gemini_generate, "responses": openai_responses}
 PROVIDER_FORMATS = {"claude": anthropic_messages, "openai": openai_chat,
                     "gemini": gemini_generate}
+
+
+_ERROR_FORMS = {openai_chat: lambda: OpenAINative(False), anthropic_messages: AnthropicNative,
+                gemini_generate: GeminiNative}
 
 
 def translates(protocol: str, provider: str) -> bool:
@@ -82,8 +92,8 @@ class TranslatedFormat:
         self.decoder = translation.target.StreamDecoder()
         self.encoder = translation.client.StreamEncoder(
             created=translation.created, include_usage=translation.include_usage)
-        self._native = (OpenAINative(False) if translation.client is openai_chat
-                        else AnthropicNative())
+        # A stream's error event is the client's own (its native format writes it).
+        self._native = _ERROR_FORMS[translation.client]()
         self._held = ""
 
     def event(self, event: StreamEvent) -> str:
