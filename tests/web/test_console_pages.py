@@ -328,4 +328,4 @@ def test_an_openai_accounts_form_sets_whether_it_serves_the_responses_api(client
         edited = client.post(f"/console/accounts/{accounts['gpt']}", data={
             "name": "gpt", "supportsResponses": str(value).lower(), "csrf_token": token})
         assert edited.status_code == 302, edited.get_data(as_text=True)
-        assert services.accounts.detail(accounts["gpt"])["supportsResponses"] is value
+        assert services.accounts.detail(accounts["gpt"])["supports_responses"] is value

@@ -40,8 +40,10 @@ PROVIDER_FORMATS = {"claude": anthropic_messages, "openai": openai_chat,
                     "gemini": gemini_generate}
 
 
+# client format -> the native format writing its error events (a Responses client's error
+# event is numbered in its stream: `error` below writes it from the encoder's count)
 _ERROR_FORMS = {openai_chat: lambda: OpenAINative(False), anthropic_messages: AnthropicNative,
-                gemini_generate: GeminiNative}
+                gemini_generate: GeminiNative, openai_responses: lambda: OpenAINative(False)}
 
 
 def translates(protocol: str, provider: str) -> bool:
