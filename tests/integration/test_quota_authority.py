@@ -51,14 +51,14 @@ def test_concurrent_reserves_and_holds_on_one_counter_grant_exactly_the_limit(pg
                                                       if r not in granted + refused]
     assert in_total(quota, counter) == 20
     with pytest.raises(LimitExceeded):
-        quota.check(subject, MODEL)
+        quota.verdict_for(subject, MODEL)
     for reservation in granted:  # every unit is given back exactly once
         if reservation.held_on is None:
             quota.cancel(subject, reservation.id)
         else:
             quota.release(reservation)
     assert in_total(quota, counter) == 0
-    assert quota.check(subject, MODEL)["usage"]["used"] == 0
+    assert quota.verdict_for(subject, MODEL).usage.used == 0
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
@@ -89,14 +89,14 @@ def test_a_hold_whose_settling_was_lost_is_counted_from_the_database_once_it_exp
     row_id, _ = quota._add_held(subject, allowance, now, expires_at)
     assert quota.commit(subject, row_id).state == "committed"
     with pytest.raises(LimitExceeded):  # meanwhile the hold counts the unit
-        quota.check(subject, MODEL)
+        quota.verdict_for(subject, MODEL)
     quota.clock.now = expires_at + timedelta(seconds=1)
     with pytest.raises(LimitExceeded):  # the hold's expiry does not free the stored unit
         quota.reserve(subject, MODEL)
     with pytest.raises(LimitExceeded):
         quota.hold(subject, MODEL)
     with pytest.raises(LimitExceeded):
-        quota.check(subject, MODEL)
+        quota.verdict_for(subject, MODEL)
     assert quota._stored(counter).used == 1
     assert quota.mirror.pending(counter) == 0
     assert quota.mirror.read(counter) == 1

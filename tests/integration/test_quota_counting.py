@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.errors import Conflict, LimitExceeded
+from app.services.quota.rules import Usage
 from app.services.quota.service import Updated
 from tests.support.quota import Clock, all_at_once, stored_count, today
 
@@ -27,7 +28,7 @@ def test_concurrent_updates_on_one_counter_lose_none(quota, subject, services):
     assert all(result == Updated(True, "Usage updated successfully")
                for result in results), results
     assert stored_count(services, subject.id, "basic", today()) == 40
-    assert quota.check(subject, "openai/gpt-4o-mini")["usage"]["used"] == 40
+    assert quota.verdict_for(subject, "openai/gpt-4o-mini").usage.used == 40
 
 
 def test_a_retried_update_with_the_same_idempotency_key_counts_once(quota, subject, services):
@@ -59,14 +60,14 @@ def test_the_count_starts_afresh_at_midnight_and_the_old_day_keeps_its_count(quo
     quota.clock = clock
     quota.update(subject, "GPT-4o", increment=5)
     with pytest.raises(LimitExceeded):
-        quota.check(subject, "GPT-4o")
+        quota.verdict_for(subject, "GPT-4o")
     clock.now += timedelta(seconds=1)
-    assert quota.check(subject, "GPT-4o")["usage"] == {
-        "used": 0, "limit": 5, "modelType": "premium"}
+    assert quota.verdict_for(subject, "GPT-4o").usage == Usage(
+        used=0, limit=5, model_type="premium")
     quota.update(subject, "GPT-4o")
     clock.now -= timedelta(seconds=1)
     with pytest.raises(LimitExceeded) as refused:
-        quota.check(subject, "GPT-4o")
+        quota.verdict_for(subject, "GPT-4o")
     assert refused.value.details["used"] == 5
 
 
@@ -79,9 +80,9 @@ def test_days_start_at_midnight_in_the_configured_time_zone(tokyo, quota, subjec
     clock = Clock(datetime(2026, 6, 1, 14, 59, tzinfo=UTC))  # 23:59 in Tokyo
     quota.clock = clock
     quota.update(subject, "GPT-4o", increment=3)
-    assert quota.check(subject, "GPT-4o")["usage"]["used"] == 3
+    assert quota.verdict_for(subject, "GPT-4o").usage.used == 3
     clock.now = datetime(2026, 6, 1, 15, 0, tzinfo=UTC)  # midnight in Tokyo
-    assert quota.check(subject, "GPT-4o")["usage"]["used"] == 0
+    assert quota.verdict_for(subject, "GPT-4o").usage.used == 0
 
 
 def test_a_monthly_limit_adds_up_the_days_of_the_month(quota, subject, services):
@@ -91,7 +92,7 @@ def test_a_monthly_limit_adds_up_the_days_of_the_month(quota, subject, services)
     quota.update(subject, "GPT-4o", increment=4)
     clock.now = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)
     quota.update(subject, "GPT-4o", increment=4)
-    assert quota.check(subject, "GPT-4o")["usage"] == {"used": 8, "limit": 10,
-                                                       "modelType": "premium"}
+    assert quota.verdict_for(subject, "GPT-4o").usage == Usage(used=8, limit=10,
+                                                             model_type="premium")
     clock.now = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
-    assert quota.check(subject, "GPT-4o")["usage"]["used"] == 0
+    assert quota.verdict_for(subject, "GPT-4o").usage.used == 0

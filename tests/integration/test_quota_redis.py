@@ -141,7 +141,7 @@ def test_a_counter_missing_from_redis_is_filled_from_the_database_without_double
     counter = services.quota.counter_key(subject, services.quota.allowance_for(subject,
                                                                                "GPT-4o"))
     services.cache.client.delete(services.quota.mirror.key(counter))
-    assert services.quota.check(subject, "GPT-4o")["usage"]["used"] == 3
+    assert services.quota.verdict_for(subject, "GPT-4o").usage.used == 3
     services.quota.update(subject, "GPT-4o")
     assert services.quota.mirror.read(counter) == 4
     assert stored_count(services, subject.id, "premium", today()) == 4

@@ -48,7 +48,7 @@ def test_commit_keeps_the_unit_and_cancel_gives_it_back(quota, subject, services
     assert quota.commit(subject, kept.id) == Settled(kept.id, "committed")
     assert quota.cancel(subject, returned.id) == Settled(returned.id, "cancelled")
     assert count(services, subject) == 1
-    assert quota.check(subject, "GPT-4o")["usage"]["used"] == 1
+    assert quota.verdict_for(subject, "GPT-4o").usage.used == 1
 
 
 def test_settling_twice_the_same_way_is_harmless_but_the_other_way_is_a_conflict(quota,
@@ -73,7 +73,7 @@ def test_an_expired_reservation_gives_its_unit_back(quota, subject, services):
     with pytest.raises(LimitExceeded):
         quota.reserve(subject, "GPT-4o")
     quota.clock.now += timedelta(seconds=121)
-    assert quota.check(subject, "GPT-4o")["usage"]["used"] == 0  # a check about to refuse
+    assert quota.verdict_for(subject, "GPT-4o").usage.used == 0  # a check about to refuse
     again = quota.reserve(subject, "GPT-4o")
     assert count(services, subject) == 1
     assert quota.cancel(subject, forgotten.id).state == "expired"
@@ -114,4 +114,4 @@ def test_past_the_limit_a_premium_user_reserves_with_a_credit_and_a_cancel_refun
     assert refused.value.extra["upgradeAction"] == "buy_credits"
     quota.cancel(subject, paid.id)
     assert services.users.get(user.id).credits == 1
-    assert quota.check(quota.subject_of_user(user.id), "GPT-4o")["usage"]["credits"] == 1
+    assert quota.verdict_for(quota.subject_of_user(user.id), "GPT-4o").usage.credits == 1

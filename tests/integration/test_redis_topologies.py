@@ -144,7 +144,7 @@ def test_quota_holds_reservations_and_the_mirror_are_exact_on_a_cluster(cluster_
             quota.release(reservation)
     assert in_total(quota, counter) == 0
     quota.clock.now += timedelta(seconds=1)
-    assert quota.check(subject, MODEL)["usage"]["used"] == 0
+    assert quota.verdict_for(subject, MODEL).usage.used == 0
 
 
 def test_the_read_through_cache_and_the_usage_queue_work_on_a_cluster(cluster_app):

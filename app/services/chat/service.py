@@ -62,6 +62,7 @@ from app.services.chat.session_key import HeaderItems, session_key
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
 from app.services.chat.wire import FORMATS, WireFormat
 from app.services.keys.clients import ClientRequest
+from app.services.quota.rules import Usage as QuotaUsage
 from app.services.usage.service import UsageRecord
 from app.services.usage.settlement import Settlement
 
@@ -125,6 +126,24 @@ class ChatTicket:
         return self.model["provider"]
 
 
+
+@dataclass(frozen=True)
+class Access:
+    """check-access's answer on the provider: may the key use it, is an account free now."""
+
+    provider: str | None
+    provider_allowed: bool
+    account_available: bool
+
+
+@dataclass(frozen=True)
+class AccessVerdict:
+    """The usage check's verdict and the provider's access (CheckAccessSchema names it)."""
+
+    can_proceed: bool
+    usage: QuotaUsage
+    access: Access
+
 class ChatService:
     def __init__(self, *, auth: AuthService, keys: KeyService, models: ModelService,
                  quota: QuotaService, key_limits: KeyLimits, scheduler: AccountScheduler,
@@ -143,19 +162,19 @@ class ChatService:
 
     # -- before the upstream -------------------------------------------------------------------
 
-    def check_access(self, credential, model_name: str) -> dict:
+    def check_access(self, credential, model_name: str) -> AccessVerdict:
         """The usage check plus: may the key use the provider, is an account free now."""
         principal = self.auth.principal(credential)
         model = self.models.resolve(model_name)
-        verdict = self.quota.check(self.quota.subject_for(principal), model_name)
+        verdict = self.quota.verdict_for(self.quota.subject_for(principal), model_name)
         provider = model.get("provider")
         if provider and principal.kind == "api_key":
             self.key_limits.check_use(principal.data, model)
         available = bool(provider) and bool(
             self.accounts.available(provider=provider, rate_limit_available=True))
-        return {**verdict, "canProceed": verdict["canProceed"] and available,
-                "access": {"provider": provider, "providerAllowed": True,
-                           "accountAvailable": available}}
+        return AccessVerdict(can_proceed=verdict.can_proceed and available, usage=verdict.usage,
+                             access=Access(provider=provider, provider_allowed=True,
+                                           account_available=available))
 
     def begin(self, credential, model_name: str, mode: str, *, client_names: bool = False,
               providers: tuple[str, ...] | None = None,

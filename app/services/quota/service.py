@@ -143,15 +143,6 @@ class QuotaService(Reservations, Service):
         allowance = self.allowance_for(subject, model)
         return self.decide(subject, allowance, self.used(self.counter_key(subject, allowance)))
 
-    def check(self, subject: Subject, model: str) -> dict:
-        """verdict_for in the wire form ChatService.check_access still spreads; it goes when
-        check_access takes verdict_for (its schema, CheckAccessSchema, already reads both)."""
-        found = self.verdict_for(subject, model)
-        usage = found.usage
-        return {"canProceed": found.can_proceed, "usage": {
-            "used": usage.used, "limit": usage.limit, "modelType": usage.model_type,
-            **({"usingCredits": True, "credits": usage.credits} if usage.using_credits else {})}}
-
     def decide(self, subject: Subject, allowance: Allowance, used: int) -> Verdict:
         """The check's answer for a count; before refusing, expired reservations are returned."""
         counter = self.counter_key(subject, allowance)
