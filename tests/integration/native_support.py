@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import openai
+
 from app import services_of
 from scripts.stub_upstream import reply_tokens
 from tests.api.chat_support import add_account
@@ -63,3 +65,37 @@ def serve(app, stub) -> Iterator[Gateway]:
     """The body of a test module's `gateway` fixture."""
     with ServerThread(app, free_port()) as server:
         yield Gateway(app, server.url, stub)
+
+
+def openai_ask(gateway, model: str, stream: bool, ask: list, **options):
+    """(text, tool calls, finish reason, usage, raw response) from the openai SDK's chat
+    completions, asking `ask` unless `messages` is among the options; an answer has exactly one
+    choice unless `n` asks for more (the first is read)."""
+    client = openai.OpenAI(base_url=gateway.url + "/v1", max_retries=0, timeout=30,
+                           api_key=gateway.key["apiKey"])
+    raw = client.chat.completions.with_raw_response.create(
+        model=model, stream=stream, **{"messages": ask, **options})
+    if not stream:
+        answer = raw.parse()
+        if options.get("n"):
+            choice = answer.choices[0]
+        else:
+            (choice,) = answer.choices
+        calls = [(c.id, c.function.name, c.function.arguments)
+                 for c in choice.message.tool_calls or []]
+        return choice.message.content, calls, choice.finish_reason, answer.usage, raw
+    text, streamed, finish, usage = "", {}, None, []
+    for chunk in raw.parse():
+        if chunk.usage:
+            usage.append(chunk.usage)
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            for call in choice.delta.tool_calls or []:
+                was = streamed.setdefault(call.index, ["", "", ""])
+                was[0] += call.id or ""
+                was[1] += call.function.name or ""
+                was[2] += call.function.arguments or ""
+            finish = choice.finish_reason or finish
+    assert len(usage) <= 1
+    return text, [tuple(call) for call in streamed.values()], finish, \
+        (usage[0] if usage else None), raw

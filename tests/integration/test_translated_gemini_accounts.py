@@ -16,7 +16,7 @@ import pytest
 
 from scripts.stub_upstream import SIGNATURE
 from tests.api.chat_support import add_account
-from tests.integration.native_support import ANSWER, serve
+from tests.integration.native_support import ANSWER, openai_ask, serve
 
 GEMINI = "gemini/gemini-2.5-flash"
 UPSTREAM = "gemini-2.5-flash"
@@ -47,33 +47,9 @@ def received(gateway, turn: int = 0) -> dict:
     return entry
 
 
-def openai_ask(gateway, stream: bool, **options):
+def ask_openai(gateway, stream: bool, **options):
     """(text, tool calls, finish reason, usage, raw response) from the openai SDK."""
-    client = openai.OpenAI(base_url=gateway.url + "/v1", max_retries=0, timeout=30,
-                           api_key=gateway.key["apiKey"])
-    raw = client.chat.completions.with_raw_response.create(
-        model=GEMINI, stream=stream, **{"messages": ASK, **options})
-    if not stream:
-        answer = raw.parse()
-        choice = answer.choices[0]
-        calls = [(c.id, c.function.name, c.function.arguments)
-                 for c in choice.message.tool_calls or []]
-        return choice.message.content, calls, choice.finish_reason, answer.usage, raw
-    text, calls, finish, usage = "", {}, None, []
-    for chunk in raw.parse():
-        if chunk.usage:
-            usage.append(chunk.usage)
-        for choice in chunk.choices:
-            text += choice.delta.content or ""
-            for call in choice.delta.tool_calls or []:
-                was = calls.setdefault(call.index, ["", "", ""])
-                was[0] += call.id or ""
-                was[1] += call.function.name or ""
-                was[2] += call.function.arguments or ""
-            finish = choice.finish_reason or finish
-    assert len(usage) <= 1
-    return text, [tuple(call) for call in calls.values()], finish, \
-        (usage[0] if usage else None), raw
+    return openai_ask(gateway, GEMINI, stream, ASK, **options)
 
 
 def anthropic_ask(gateway, stream: bool, **options):
@@ -92,7 +68,7 @@ def anthropic_ask(gateway, stream: bool, **options):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_gemini_answer_comes_back_as_an_openai_completion_billed_once(gateway, stream):
-    text, calls, finish, usage, raw = openai_ask(
+    text, calls, finish, usage, raw = ask_openai(
         gateway, stream, max_tokens=50, stop=["END"], temperature=0.5, top_p=0.9,
         stream_options={"include_usage": True} if stream else openai.NOT_GIVEN)
     assert (text, calls, finish) == (ANSWER, [], "stop")
@@ -113,7 +89,7 @@ def test_a_gemini_answer_comes_back_as_an_openai_completion_billed_once(gateway,
 @pytest.mark.parametrize("stream", [False, True])
 def test_an_openai_two_turn_tool_round_trip_completes_with_the_call_ids_kept(gateway, stream):
     gateway.stub.set_behaviour(toolCall="lookup", textBeforeTool=True, times=1)
-    text, calls, finish, _, _ = openai_ask(gateway, stream, tools=OPENAI_TOOLS,
+    text, calls, finish, _, _ = ask_openai(gateway, stream, tools=OPENAI_TOOLS,
                                            tool_choice="required")
     ((call_id, name, arguments),) = calls
     assert (text, name, json.loads(arguments), finish) == (ANSWER, "lookup", ARGUMENTS,
@@ -128,7 +104,7 @@ def test_an_openai_two_turn_tool_round_trip_completes_with_the_call_ids_kept(gat
     turn = [*ASK, {"role": "assistant", "content": text, "tool_calls": [
         {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}]},
         {"role": "tool", "tool_call_id": call_id, "content": "a small fox"}]
-    text, calls, finish, _, _ = openai_ask(gateway, stream, tools=OPENAI_TOOLS, messages=turn)
+    text, calls, finish, _, _ = ask_openai(gateway, stream, tools=OPENAI_TOOLS, messages=turn)
     assert (text, calls, finish) == (ANSWER, [], "stop")
     assert received(gateway, 1)["body"]["contents"][1:] == [
         {"role": "model", "parts": [{"text": ANSWER},
@@ -142,7 +118,7 @@ def test_an_openai_two_turn_tool_round_trip_completes_with_the_call_ids_kept(gat
 def test_cached_tokens_are_counted_inside_the_prompt_once_and_recorded_as_cache_reads(
         gateway, stream):
     gateway.stub.set_behaviour(cacheReadTokens=300)
-    *_, usage, _ = openai_ask(gateway, stream, stream_options={"include_usage": True}
+    *_, usage, _ = ask_openai(gateway, stream, stream_options={"include_usage": True}
                               if stream else openai.NOT_GIVEN)
     assert usage.prompt_tokens == 6 + 300
     assert usage.prompt_tokens_details.cached_tokens == 300
@@ -154,7 +130,7 @@ def test_cached_tokens_are_counted_inside_the_prompt_once_and_recorded_as_cache_
 @pytest.mark.parametrize("stream", [False, True])
 def test_gemini_thoughts_are_dropped_for_openai_named_and_billed_as_output(gateway, stream):
     gateway.stub.set_behaviour(thinking="secret musings here")
-    text, _, _, usage, raw = openai_ask(
+    text, _, _, usage, raw = ask_openai(
         gateway, stream, reasoning_effort="low", max_tokens=100,
         stream_options={"include_usage": True} if stream else openai.NOT_GIVEN)
     assert text == ANSWER
@@ -170,7 +146,7 @@ def test_images_and_json_mode_travel_as_geminis_own(gateway):
     content = [{"type": "text", "text": "what is this"},
                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K"}},
                {"type": "image_url", "image_url": {"url": "https://example.com/fox.jpg"}}]
-    text, *_ = openai_ask(gateway, False, messages=[{"role": "user", "content": content}],
+    text, *_ = ask_openai(gateway, False, messages=[{"role": "user", "content": content}],
                           response_format={"type": "json_object"})
     assert text == ANSWER
     body = received(gateway)["body"]
@@ -181,7 +157,7 @@ def test_images_and_json_mode_travel_as_geminis_own(gateway):
 
 
 def test_n_choices_are_gemini_candidates_each_answered_and_all_billed(gateway):
-    text, *_, usage, raw = openai_ask(gateway, False, n=2)
+    text, *_, usage, raw = ask_openai(gateway, False, n=2)
     assert [choice.message.content for choice in raw.parse().choices] == [ANSWER, ANSWER]
     assert received(gateway)["body"]["generationConfig"] == {"candidateCount": 2}
     assert usage.completion_tokens == 24 and gateway.event()["output"] == 24

@@ -13,7 +13,7 @@ import pytest
 from app.protocols.names import shorten
 from scripts.stub_upstream import reply_tokens
 from tests.api.chat_support import add_account
-from tests.integration.native_support import ANSWER, CLAUDE, CLAUDE_UPSTREAM, serve
+from tests.integration.native_support import ANSWER, CLAUDE, CLAUDE_UPSTREAM, openai_ask, serve
 
 TOOLS = [{"type": "function", "function": {
     "name": "lookup", "description": "Look a word up",
@@ -37,29 +37,7 @@ def sdk(gateway) -> openai.OpenAI:
 
 def ask(gateway, stream: bool, **options):
     """The answer as (text, tool calls, finish reason, usage, raw response)."""
-    raw = sdk(gateway).chat.completions.with_raw_response.create(
-        model=CLAUDE, stream=stream, **{"messages": ASK, **options})
-    if not stream:
-        answer = raw.parse()
-        (choice,) = answer.choices
-        calls = [(c.id, c.function.name, c.function.arguments)
-                 for c in choice.message.tool_calls or []]
-        return choice.message.content, calls, choice.finish_reason, answer.usage, raw
-    text, calls, finish, usage = "", {}, None, []
-    for chunk in raw.parse():
-        if chunk.usage:
-            usage.append(chunk.usage)
-        for choice in chunk.choices:
-            text += choice.delta.content or ""
-            for call in choice.delta.tool_calls or []:
-                was = calls.setdefault(call.index, ["", "", ""])
-                was[0] += call.id or ""
-                was[1] += call.function.name or ""
-                was[2] += call.function.arguments or ""
-            finish = choice.finish_reason or finish
-    assert len(usage) <= 1
-    return text, [tuple(call) for call in calls.values()], finish, \
-        (usage[0] if usage else None), raw
+    return openai_ask(gateway, CLAUDE, stream, ASK, **options)
 
 
 @pytest.mark.parametrize("stream", [False, True])
