@@ -37,6 +37,7 @@ blp = Blueprint("gemini_native", __name__,
                             "are Google's `{error: {code, message, status}}`.")
 protocol_errors.register(blp, "gemini")
 
+
 class ModelName(PathConverter):
     """The path's model: slashes allowed (`gemini/gemini-2.5-flash`) and any other character,
     so a name no model has reaches the view and is refused in Google's shape."""
