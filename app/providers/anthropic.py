@@ -11,7 +11,7 @@ from app.providers.errors import error_from_event, error_from_response
 from app.providers.estimate import Delivered
 from app.providers.forwarding import merged_beta
 from app.providers.payloads import merge_extra, native_payload, split_system
-from app.providers.streaming import event_json
+from app.providers.streaming import EventParser, event_json
 
 API_VERSION = "2023-06-01"
 OAUTH_BETA = "oauth-2025-04-20"
@@ -96,13 +96,9 @@ class AnthropicClient(ProviderClient):
         return AnthropicEventParser()
 
 
-class AnthropicEventParser:
-    def __init__(self) -> None:
-        self.usage = Usage()
-        self.finished = False
-        # message_start's output count is provisional (1); only message_delta's is final.
-        self.usage_final = False
-        self.delivered = Delivered()
+class AnthropicEventParser(EventParser):
+    """Messages events: message_start's output count is provisional (1); only message_delta's
+    is final."""
 
     def parse(self, event: str | None, data: str) -> StreamEvent:
         body = event_json(data)
@@ -115,7 +111,6 @@ class AnthropicEventParser:
         elif kind == "message_delta":
             # Counts here are cumulative, so they replace what message_start said.
             usage_block = body.get("usage")
-            self.usage_final = self.usage_final or bool(usage_block)
         elif kind == "content_block_start":
             add_block(self.delivered, body.get("content_block") or {})
         elif kind == "content_block_delta":
@@ -129,7 +124,8 @@ class AnthropicEventParser:
             self.finished = True
         usage = None
         if usage_block:
-            self.usage = usage = merge_usage(self.usage, usage_block)
+            usage = self.counted(merge_usage(self.usage, usage_block),
+                                 final=self.usage_final or kind == "message_delta")
         return StreamEvent(data=data, event=event, text=text, usage=usage)
 
 

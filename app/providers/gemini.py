@@ -9,7 +9,7 @@ from app.providers.client import ProviderClient
 from app.providers.errors import error_from_event
 from app.providers.estimate import Delivered
 from app.providers.payloads import GATEWAY_OWNED, merge_extra, split_system
-from app.providers.streaming import event_json
+from app.providers.streaming import EventParser, event_json
 
 
 class GeminiClient(ProviderClient):
@@ -57,13 +57,9 @@ class GeminiClient(ProviderClient):
         return GeminiEventParser()
 
 
-class GeminiEventParser:
-    def __init__(self) -> None:
-        self.usage = Usage()
-        self.finished = False
-        # Every chunk carries running totals; those of the chunk with the finish reason are final.
-        self.usage_final = False
-        self.delivered = Delivered()
+class GeminiEventParser(EventParser):
+    """GenerateContentResponse chunks: each carries running totals; those of the chunk with the
+    finish reason are final."""
 
     def parse(self, event: str | None, data: str) -> StreamEvent:
         body = event_json(data)
@@ -77,8 +73,7 @@ class GeminiEventParser:
         usage = None
         if body.get("usageMetadata"):
             # Each chunk repeats the running totals, so the newest one replaces the last.
-            self.usage = usage = gemini_usage(body["usageMetadata"])
-            self.usage_final = finishing
+            usage = self.counted(gemini_usage(body["usageMetadata"]), final=finishing)
         return StreamEvent(data=data, event=event, text=candidate_text(body), usage=usage)
 
 

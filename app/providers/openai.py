@@ -87,12 +87,8 @@ class OpenAIClient(ProviderClient):
         return OpenAIEventParser()
 
 
-class OpenAIEventParser:
-    def __init__(self) -> None:
-        self.usage = Usage()
-        self.finished = False
-        self.usage_final = False  # OpenAI reports usage once, in the last chunk
-        self.delivered = Delivered()
+class OpenAIEventParser(EventParser):
+    """chat.completion.chunks: OpenAI reports usage once, in the last chunk."""
 
     def parse(self, event: str | None, data: str) -> StreamEvent:
         if data.strip() == "[DONE]":
@@ -111,8 +107,7 @@ class OpenAIEventParser:
             add_output(self.delivered, choice.get("delta") or {})
         usage = None
         if body.get("usage"):
-            self.usage = usage = openai_usage(body["usage"])
-            self.usage_final = True
+            usage = self.counted(openai_usage(body["usage"]), final=True)
         return StreamEvent(data=data, event=event, text=text, usage=usage)
 
 

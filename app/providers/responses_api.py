@@ -14,7 +14,7 @@ from typing import Any
 from app.providers.base import ChatResult, StreamEvent, Usage
 from app.providers.errors import error_from_event
 from app.providers.estimate import Delivered
-from app.providers.streaming import event_json
+from app.providers.streaming import EventParser, event_json
 
 # The events that end a Responses stream; each carries the whole response with its usage.
 FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -47,12 +47,9 @@ def responses_result(raw: dict[str, Any]) -> ChatResult:
                       usage_final=bool(raw.get("usage")), delivered_chars=delivered.chars)
 
 
-class ResponsesEventParser:
-    def __init__(self) -> None:
-        self.usage = Usage()
-        self.finished = False
-        self.usage_final = False
-        self.delivered = Delivered()
+class ResponsesEventParser(EventParser):
+    """Responses events: the usage comes once, in the final `response.completed` (or
+    `.incomplete`, `.failed`)."""
 
     def parse(self, event: str | None, data: str) -> StreamEvent:
         body = event_json(data)
@@ -71,6 +68,5 @@ class ResponsesEventParser:
             self.finished = True
             response = body.get("response") or {}
             if response.get("usage"):
-                self.usage = usage = responses_usage(response["usage"])
-                self.usage_final = True
+                usage = self.counted(responses_usage(response["usage"]), final=True)
         return StreamEvent(data=data, event=event, text=text, usage=usage)

@@ -6,7 +6,7 @@ import contextlib
 import json
 import socket
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
@@ -15,19 +15,28 @@ from app.providers.errors import error_from_transport
 from app.providers.estimate import Delivered
 
 
-class EventParser(Protocol):
-    """Provider-specific reading of one SSE event; raises ProviderError for error events.
+class EventParser:
+    """Provider-specific reading of one SSE event (`parse`, in each provider's subclass); raises
+    ProviderError for error events.
 
     `usage` is the latest count the provider sent, `usage_final` whether it is the answer's
-    final one; `delivered` counts every choice's text, thinking and tool input parsed so far.
+    final one; `finished` whether the provider's last event has come (a stream ending before
+    it was cut); `delivered` counts every choice's text, thinking and tool input parsed so far.
     """
 
-    usage: Usage
-    finished: bool
-    usage_final: bool
-    delivered: Delivered
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self.finished = False
+        self.usage_final = False
+        self.delivered = Delivered()
 
-    def parse(self, event: str | None, data: str) -> StreamEvent: ...
+    def parse(self, event: str | None, data: str) -> StreamEvent:
+        raise NotImplementedError
+
+    def counted(self, usage: Usage, *, final: bool) -> Usage:
+        """The provider's newest count, which replaces the last (`final`: the answer's own)."""
+        self.usage, self.usage_final = usage, final
+        return usage
 
 
 def iter_sse(lines: Iterable[str]) -> Iterator[tuple[str | None, str]]:
