@@ -9,16 +9,31 @@ an OpenAI stream is made to send is kept back from a client that did not ask for
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
+from app.db.models import Account
 from app.providers import anthropic, gemini, openai
 from app.providers.base import ProviderError, StreamEvent
 from app.providers.responses_api import FINAL_EVENTS
 from app.services.chat.wire import sse
 
-# client protocol -> the providers whose accounts speak it (Responses: only the OpenAI
-# accounts flagged `supports_responses`, decided per account as the call starts)
+# client protocol -> the providers all of whose accounts speak it
 PROTOCOL_PROVIDERS: dict[str, tuple[str, ...]] = {"anthropic": ("claude",), "openai": ("openai",),
                                                   "gemini": ("gemini",), "responses": ()}
+
+# (client protocol, provider) -> which of the provider's accounts speak it too, known per
+# account as the call starts: the OpenAI-compatible ones flagged `supports_responses` serve
+# Responses (the others get its translation)
+SPOKEN_BY_SOME: dict[tuple[str, str], Callable[[Account], bool]] = {
+    ("responses", "openai"): lambda account: bool(account.supports_responses)}
+
+
+def speaks(protocol: str, provider: str, account: Account) -> bool:
+    """Whether `account` (one of `provider`'s) takes a body in the client's protocol as sent."""
+    if provider in PROTOCOL_PROVIDERS[protocol]:
+        return True
+    some = SPOKEN_BY_SOME.get((protocol, provider))
+    return some is not None and some(account)
 
 
 def _status(code: str, cause: ProviderError | None) -> int:

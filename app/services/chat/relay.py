@@ -12,10 +12,11 @@ OpenAI-compatible one) the request is translated (chat/translation.py, app/proto
 the provider's own format and goes the same way; its answer comes back in the client's (a
 Gemini account is reached the same way, in generateContent's format).
 
-A Responses API request is native only to the OpenAI-compatible accounts flagged
-`supportsResponses`, which is known once an account is leased: it carries both its own body
-(relayed as sent to such an account) and its chat completions translation (for the others),
-and its answer's form follows the account that took it.
+Some protocols are spoken by only some of a provider's accounts (native.SPOKEN_BY_SOME: the
+Responses API by the OpenAI-compatible accounts flagged `supportsResponses`), which is known
+once an account is leased: such a request carries both its own body (relayed as sent to an
+account that speaks it) and its translation (for the others), and its answer's form follows
+the account that took it.
 
 Gemini's own clients (generateContent) name the model and streaming in the URL, not the body:
 the route passes them, and the body is read for the books only (`_gemini_request`); it goes
@@ -37,10 +38,12 @@ from app.providers.forwarding import forwarded_headers
 from app.services.accounts.scheduler import NoAccountAvailable
 from app.services.chat.native import (
     PROTOCOL_PROVIDERS,
+    SPOKEN_BY_SOME,
     AnthropicNative,
     GeminiNative,
     OpenAINative,
     ResponsesNative,
+    speaks,
     wants_usage,
 )
 from app.services.chat.service import ChatAnswer, ChatService, RelayStream, check_model
@@ -134,29 +137,29 @@ class ProtocolRelay:
                             client=ClientRequest.of(headers, body))
         ticket.session = session_key(body, headers)
         native = ticket.provider in PROTOCOL_PROVIDERS[protocol]
+        # Some of the provider's accounts may speak it: relayed as sent to those, translated
+        # for the others.
+        native_on_some = (protocol, ticket.provider) in SPOKEN_BY_SOME
         forwarded = forwarded_headers(headers.items())
         request = _READERS.get(protocol, _request)(model_name, body, forwarded, native=native,
                                                    stream=stream)
-        translation, accounts = None, None
-        if protocol == "responses" and ticket.provider == "openai":
-            # Relayed as sent to an account that serves Responses, translated for the others.
+        if native_on_some:
             request.responses = body
-            request.native, translation, accounts = self._responses(ticket, body)
-        elif not native and translates(protocol, ticket.provider):
+        translation, accounts = None, None
+        if not native and translates(protocol, ticket.provider):
             # A format naming the model and streaming in its URL gets them as members here.
             named = body if model is None else {**body, "model": model_name,
                                                  "stream": request.stream}
-            request.native, translation = self._translate(ticket, protocol, named)
-            # The client's protocol headers mean nothing to another provider; who it is does.
-            request.headers = {name: value for name, value in forwarded.items()
-                               if name == "user-agent"}
+            request.native, translation, accounts = self._translate(ticket, protocol, named)
+            if not native_on_some:
+                # The client's protocol headers mean nothing to another provider; who it is
+                # does.
+                request.headers = {name: value for name, value in forwarded.items()
+                                   if name == "user-agent"}
         call = chat.open(ticket, request, accounts=accounts)
-        if request.responses is not None and call.account.supports_responses:
+        if speaks(protocol, ticket.provider, call.account):
             translation = None
-            form: ResponsesNative | TranslatedFormat | OpenAINative | GeminiNative \
-                | AnthropicNative = ResponsesNative()
-        else:
-            form = _form(protocol, body, translation)
+        form = _form(protocol, body, translation)
         answer = ProtocolAnswer(request_id=ticket.request_id)
         if request.stream:
             answer.stream = RelayStream(chat, ticket, call, form)
@@ -167,25 +170,20 @@ class ProtocolRelay:
             answer.headers[DROPPED_HEADER] = ",".join(sorted(translation.dropped))
         return answer
 
-    def _responses(self, ticket, body: dict):
-        """A Responses request for OpenAI accounts: its chat completions translation for the
-        accounts without `supportsResponses`. When it cannot be translated, only accounts
-        with the flag may serve it (the ids answered), and with none the 400 stands."""
+    def _translate(self, ticket, protocol: str, body: dict) \
+            -> tuple[dict | None, Translation | None, frozenset[str] | None]:
+        """The provider's body and the translation (and no narrowing of the accounts). A
+        request that cannot be translated may still go as sent to the accounts that speak its
+        protocol (SPOKEN_BY_SOME: no body, no translation, their ids); with none it is a 400
+        naming the member, and the ticket is given back whole (no request counted against the
+        key's limits, no quota held)."""
         try:
-            return (*translate_request("responses", "openai", body), None)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            accounts = self.chat.responses_accounts(ticket)
-            if not accounts:
-                self._translate(ticket, "responses", body)  # raises the 400 naming the member
-            return None, None, accounts
-
-    def _translate(self, ticket, protocol: str, body: dict) -> tuple[dict, Translation]:
-        """The provider's body and the translation. A request that cannot be translated is a
-        400 naming the member, and the ticket is given back whole (no request counted
-        against the key's limits, no quota held)."""
-        try:
-            return translate_request(protocol, ticket.provider, body)
+            return (*translate_request(protocol, ticket.provider, body), None)
         except (ValueError, KeyError, TypeError, AttributeError) as refused:
+            some = SPOKEN_BY_SOME.get((protocol, ticket.provider))
+            accounts = self.chat.accounts_where(ticket, some) if some else None
+            if accounts:
+                return None, None, accounts
             ticket.admission.release(refused=True)
             self.chat.abandon(ticket)
             if isinstance(refused, Untranslatable):
@@ -253,4 +251,6 @@ def _form(protocol: str, body: dict, translation: Translation | None):
         return OpenAINative(client_wants_usage=wants_usage(body))
     if protocol == "gemini":
         return GeminiNative()
+    if protocol == "responses":
+        return ResponsesNative()
     return AnthropicNative()

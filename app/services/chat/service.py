@@ -45,7 +45,7 @@ import logging
 import threading
 import uuid
 import weakref
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -67,6 +67,7 @@ from app.services.usage.service import UsageRecord
 from app.services.usage.settlement import Settlement
 
 if TYPE_CHECKING:
+    from app.db.models import Account
     from app.services.accounts.groups import AccountGroupService
     from app.services.accounts.scheduler import AccountScheduler
     from app.services.accounts.service import AccountService
@@ -277,12 +278,12 @@ class ChatService:
             self.abandon(ticket)
             raise
 
-    def responses_accounts(self, ticket: ChatTicket) -> frozenset[str]:
-        """The OpenAI accounts serving the Responses API (`supportsResponses`) that the
-        ticket's key may use."""
-        scope = self.groups.scope(ticket.key, "openai")
-        return frozenset(account.id for account in self.scheduler.pool.accounts("openai")
-                         if account.supports_responses and may_serve(account, scope))
+    def accounts_where(self, ticket: ChatTicket,
+                       chosen: Callable[[Account], bool]) -> frozenset[str]:
+        """The ids of the ticket provider's accounts that its key may use and `chosen` picks."""
+        scope = self.groups.scope(ticket.key, ticket.provider)
+        return frozenset(account.id for account in self.scheduler.pool.accounts(ticket.provider)
+                         if chosen(account) and may_serve(account, scope))
 
     def _hold_window(self, ticket: ChatTicket, request: ChatRequest) -> None:
         """Hold the request's estimate against the key's window limits: the prompt and all

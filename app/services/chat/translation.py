@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
 from app.protocols import (
     Untranslatable,
@@ -27,6 +29,7 @@ from app.providers.base import ProviderError, StreamEvent
 from app.services.chat.native import (
     AnthropicNative,
     GeminiNative,
+    NativeFormat,
     OpenAINative,
     responses_error,
     wants_usage,
@@ -40,10 +43,22 @@ PROVIDER_FORMATS = {"claude": anthropic_messages, "openai": openai_chat,
                     "gemini": gemini_generate}
 
 
-# client format -> the native format writing its error events (a Responses client's error
-# event is numbered in its stream: `error` below writes it from the encoder's count)
-_ERROR_FORMS = {openai_chat: lambda: OpenAINative(False), anthropic_messages: AnthropicNative,
-                gemini_generate: GeminiNative, openai_responses: lambda: OpenAINative(False)}
+class _ResponsesErrors:
+    """A translated Responses stream's error event, numbered after the encoder's last event."""
+
+    def __init__(self, encoder) -> None:
+        self.encoder = encoder
+
+    def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
+        return responses_error(code, message, self.encoder.sequence)
+
+
+# client format -> the writer of its error events, given the stream's encoder (only a
+# Responses stream numbers its events, so only its writer reads the encoder)
+_ERROR_FORMS: dict[ModuleType, Callable[[Any], NativeFormat | _ResponsesErrors]] = {
+    openai_chat: lambda encoder: OpenAINative(False),
+    anthropic_messages: lambda encoder: AnthropicNative(),
+    gemini_generate: lambda encoder: GeminiNative(), openai_responses: _ResponsesErrors}
 
 
 def translates(protocol: str, provider: str) -> bool:
@@ -95,7 +110,7 @@ class TranslatedFormat:
         self.encoder = translation.client.StreamEncoder(
             created=translation.created, include_usage=translation.include_usage)
         # A stream's error event is the client's own (its native format writes it).
-        self._native = _ERROR_FORMS[translation.client]()
+        self._errors = _ERROR_FORMS[translation.client](self.encoder)
         self._held = ""
 
     def event(self, event: StreamEvent) -> str:
@@ -112,9 +127,7 @@ class TranslatedFormat:
         return "".join(out)
 
     def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
-        if self.translation.client is openai_responses:
-            return responses_error(code, message, self.encoder.sequence)
-        return self._native.error(code, message, cause)
+        return self._errors.error(code, message, cause)
 
     def usage(self, summary: dict) -> str:
         return ""
