@@ -28,9 +28,7 @@ import os
 import pstats
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,15 +39,9 @@ import redis  # noqa: E402
 from redis.connection import Connection  # noqa: E402
 from sqlalchemy import event, text  # noqa: E402
 
-from app import create_app, services_of  # noqa: E402
-from app.db.migrations import upgrade  # noqa: E402
-from tests.support.servers import (  # noqa: E402
-    PrivateRedis,
-    free_port,
-    pg_admin_dsn,
-    pg_drop,
-    pg_execute,
-)
+from app import services_of  # noqa: E402
+from scripts.bench.throwaway import throwaway  # noqa: E402
+from tests.support.servers import free_port  # noqa: E402
 
 MODEL = "openai/gpt-4o-mini"
 CLAUDE_MODEL = "claude/claude-haiku-4-5"
@@ -199,25 +191,13 @@ def _drain(svc) -> tuple[int, float]:
 
 def main() -> None:
     args = _arguments()
-    admin_dsn = pg_admin_dsn(args.database_url)
-    name = f"rg_bench_{uuid.uuid4().hex[:8]}"
-    database_url = args.database_url.rsplit("/", 1)[0] + "/" + name
-    prefix = f"rgbench:{uuid.uuid4().hex[:8]}:"
     stub_port = free_port()
-    pg_execute(admin_dsn, f'CREATE DATABASE "{name}"')
-    stub = private = None
-    try:
-        if args.private_redis:
-            private = PrivateRedis().start()
-            args.redis_url = private.url
-        upgrade(database_url)
-        stub = _start_stub(stub_port)
+    with throwaway(args.database_url, args.redis_url,
+                   private_redis=args.private_redis) as place:
+        private = place.private_redis
+        place.stops(_start_stub(stub_port), wait=10)
         stub_url = f"http://127.0.0.1:{stub_port}"
-        app = create_app({
-            "database_url": database_url, "redis_url": args.redis_url, "redis_prefix": prefix,
-            "secret_key": "relaygate-benchmark-secret-key-of-32-bytes-or-more",
-            "instance_dir": Path(tempfile.mkdtemp(prefix="rg-bench-")),
-            "argon2_time_cost": 1, "argon2_memory_kib": 64})
+        app = place.app(argon2_time_cost=1, argon2_memory_kib=64)
         svc = services_of(app)
         counts = Counts()
         _count_redis(counts)
@@ -225,7 +205,7 @@ def main() -> None:
         client = app.test_client()
         headers, key_id = _setup(client, svc, stub_url)
         _drain(svc)
-        server = redis.Redis.from_url(args.redis_url) if private is not None else None
+        server = redis.Redis.from_url(private.url) if private is not None else None
         print(f"{'route':<22}{'stream':>7}{'CPU ms/req':>11}{'redis RT/req':>13}"
               f"{'cmds/req':>9}{'SQL/req':>8}{'SQL misses':>11}"
               + (f"{'redis-server CPU ms/req':>25}" if server is not None else ""))
@@ -281,18 +261,6 @@ def main() -> None:
                 text("SELECT count(*) FROM usage_events WHERE api_key_id = :key"),
                 {"key": key_id}).scalar()
         print(f"usage recorded for {recorded} of {answered} answered requests")
-        svc.engine.dispose()
-    finally:
-        if stub is not None:
-            stub.terminate()
-            stub.wait(10)
-        client_ = redis.Redis.from_url(args.redis_url)
-        stale = list(client_.scan_iter(match=prefix + "*", count=1000))
-        if stale:
-            client_.delete(*stale)
-        pg_drop(admin_dsn, name)
-        if private is not None:
-            private.stop()
 
 
 if __name__ == "__main__":

@@ -16,15 +16,12 @@ import argparse
 import re
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from app import create_app, services_of
-from app.db.migrations import upgrade
+from app import services_of
 from scripts.bench import stats as volume
+from scripts.bench.throwaway import throwaway
 
 DAYS = 30
 
@@ -68,14 +65,11 @@ def main() -> None:
     options = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
     volume.DAYS = DAYS  # the traffic generator spreads its events over this many days
-    name = f"rg_bench_console_{uuid.uuid4().hex[:8]}"
-    url = volume.BASE_URL.rsplit("/", 1)[0] + "/" + name
-    volume.admin_execute(f'CREATE DATABASE "{name}"')
-    print(f"database {name}: {options.events} events, {options.keys} keys, {DAYS} days")
-    try:
-        upgrade(url)
-        app = create_app({"database_url": url, "secret_key": "bench-console", "redis_url": None,
-                          "instance_dir": Path(tempfile.mkdtemp())})
+    with throwaway(volume.BASE_URL, None, label="bench_console", keep=options.keep) as place:
+        url = place.database_url
+        print(f"database {place.name}: {options.events} events, {options.keys} keys, "
+              f"{DAYS} days")
+        app = place.app()
         services = services_of(app)
         key_ids = [services.keys.create({"name": f"bench-{i:04d}",
                                          "tags": ["bench", f"team-{i % 10}"],
@@ -119,12 +113,6 @@ def main() -> None:
                   "/api/keys/me/usage", {"x-api-key": plaintext}),
         ]
         print(f"slowest median: {max(medians):.1f} ms")
-        services.engine.dispose()
-    finally:
-        if options.keep:
-            print(f"kept database {name}")
-        else:
-            volume.admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

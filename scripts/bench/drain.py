@@ -29,14 +29,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
-import redis  # noqa: E402
 
-from app import create_app, services_of  # noqa: E402
-from app.db.migrations import upgrade  # noqa: E402
+from app import services_of  # noqa: E402
 from app.services.auth import Credential  # noqa: E402
 from app.services.usage.service import UsageRecord  # noqa: E402
 from app.services.usage.settlement import Settlement  # noqa: E402
-from tests.support.servers import pg_admin_dsn, pg_drop, pg_execute  # noqa: E402
+from scripts.bench.throwaway import throwaway  # noqa: E402
+from tests.support.servers import pg_admin_dsn  # noqa: E402
 
 MODELS = ("openai/gpt-4o-mini", "claude/claude-haiku-4-5")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -136,17 +135,9 @@ def _stored_once(dsn: str, request_ids: list[str]) -> bool:
 def main() -> None:
     args = _arguments()
     admin = pg_admin_dsn(args.database_url)
-    name = f"rg_drainbench_{uuid.uuid4().hex[:8]}"
-    database_url = args.database_url.rsplit("/", 1)[0] + "/" + name
-    prefix = f"rgdrainbench:{uuid.uuid4().hex[:8]}:"
-    pg_execute(admin, f'CREATE DATABASE "{name}"')
-    app = None
-    try:
-        upgrade(database_url)
-        app = create_app({"database_url": database_url, "redis_url": args.redis_url,
-                          "redis_prefix": prefix, "instance_dir": Path("/tmp"),
-                          "secret_key": "relaygate-drain-benchmark-secret-of-32-bytes"})
-        services = services_of(app)
+    with throwaway(args.database_url, args.redis_url, label="drainbench") as place:
+        name = place.name
+        services = services_of(place.app())
         keys, accounts = _setup(services, args.keys)
         own_dsn = admin.rsplit("/", 1)[0] + "/" + name
 
@@ -169,14 +160,6 @@ def main() -> None:
               f"{old_cpu / new_cpu if new_cpu else 0:.1f}x less CPU per record")
         print(f"every record stored exactly once: {_stored_once(own_dsn, queued)} "
               f"({len(queued)} queued)")
-    finally:
-        if app is not None:
-            services_of(app).engine.dispose()
-        client = redis.Redis.from_url(args.redis_url)
-        stale = list(client.scan_iter(match=prefix + "*", count=1000))
-        if stale:
-            client.delete(*stale)
-        pg_drop(admin, name)
 
 
 if __name__ == "__main__":

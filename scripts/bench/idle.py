@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-import redis  # noqa: E402
 
-from app.db.migrations import upgrade  # noqa: E402
-from tests.support.servers import free_port, pg_admin_dsn, pg_drop, pg_execute  # noqa: E402
+from scripts.bench.throwaway import throwaway  # noqa: E402
+from tests.support.servers import free_port  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -90,24 +87,12 @@ def _arguments() -> argparse.Namespace:
 
 def main() -> None:
     args = _arguments()
-    admin = pg_admin_dsn(args.database_url)
-    name = f"rg_idle_{uuid.uuid4().hex[:8]}"
-    database_url = args.database_url.rsplit("/", 1)[0] + "/" + name
-    prefix = f"rgidle:{uuid.uuid4().hex[:8]}:"
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": args.redis_url,
-           "RELAYGATE_REDIS_PREFIX": prefix,
-           "RELAYGATE_SECRET_KEY": "relaygate-benchmark-secret-key-of-32-bytes-or-more",
-           "RELAYGATE_METRICS_TOKEN": "relaygate-benchmark-metrics",
-           "RELAYGATE_ENV": "production", "PYTHONPATH": str(ROOT), "RELAYGATE_ACCESS_LOG": "",
-           "RELAYGATE_WORKERS": str(args.workers)}
-    pg_execute(admin, f'CREATE DATABASE "{name}"')
-    server = None
-    try:
-        upgrade(database_url)
-        server = subprocess.Popen(
+    with throwaway(args.database_url, args.redis_url, label="idle") as place:
+        env = place.env(RELAYGATE_ACCESS_LOG="", RELAYGATE_WORKERS=str(args.workers))
+        server = place.stops(subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app",
-             "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], cwd=ROOT, env=env)
+             "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], cwd=ROOT, env=env))
         deadline = time.monotonic() + 180
         while True:
             try:
@@ -130,15 +115,6 @@ def main() -> None:
             print(f"  {label:<20} pid {pid:<8} {spent * 1000 / elapsed:7.2f} ms/s "
                   f"({100 * spent / elapsed:.2f} % of a core)")
         print(f"total: {100 * total / elapsed:.2f} % of a core")
-    finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            server.wait(60)
-        client = redis.Redis.from_url(args.redis_url)
-        stale = list(client.scan_iter(match=prefix + "*", count=1000))
-        if stale:
-            client.delete(*stale)
-        pg_drop(admin, name)
 
 
 if __name__ == "__main__":

@@ -13,20 +13,14 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-import redis
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from app.bootstrap import bootstrap  # noqa: E402
-from app.config import load_settings  # noqa: E402
-from app.db.migrations import upgrade  # noqa: E402
 from app.services.storage.strategies import StorageConfig  # noqa: E402
-from tests.support.servers import pg_admin_dsn, pg_drop, pg_execute  # noqa: E402
+from scripts.bench.throwaway import throwaway  # noqa: E402
 
 PG = os.environ.get("RELAYGATE_TEST_DATABASE_URL",
                     "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -43,14 +37,8 @@ def timed(call, rounds: int) -> float:
 
 
 def main() -> None:
-    admin, name = pg_admin_dsn(PG), f"rg_bench_{uuid.uuid4().hex[:8]}"
-    pg_execute(admin, f'CREATE DATABASE "{name}"')
-    url, prefix = PG.rsplit("/", 1)[0] + "/" + name, f"rgbench:{uuid.uuid4().hex[:8]}:"
-    upgrade(url)
-    config = {"database_url": url, "redis_url": REDIS, "redis_prefix": prefix,
-              "secret_key": "bench", "instance_dir": Path(tempfile.mkdtemp())}
-    sa, sb = bootstrap(load_settings(config)), bootstrap(load_settings(config))
-    try:
+    with throwaway(PG, REDIS) as place:
+        sa, sb = place.services(), place.services()
         key = sa.keys.create({"name": "bench"})
         sa.keys.authenticate(key.api_key)
         print(f"cached validation (policy consulted): "
@@ -80,14 +68,6 @@ def main() -> None:
             sa.monitoring.flush()
 
         print(f"metrics flush to Redis:               {timed(flush, 200):.0f} us median")
-    finally:
-        for services in (sa, sb):
-            services.engine.dispose()
-        client = redis.Redis.from_url(REDIS)
-        keys = list(client.scan_iter(match=prefix + "*"))
-        if keys:
-            client.delete(*keys)
-        pg_drop(admin, name)
 
 
 if __name__ == "__main__":

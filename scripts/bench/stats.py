@@ -19,20 +19,18 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 
-from app import create_app, services_of
-from app.db.migrations import upgrade
+from app import services_of
 from app.services.usage.query import CostQuery, StatsQuery
 from app.services.usage.service import UsageRecord
+from scripts.bench.throwaway import throwaway
 
 BASE_URL = os.environ.get("RELAYGATE_BENCH_DATABASE_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -44,11 +42,6 @@ EVENT_COLUMNS = ("api_key_id, account_id, account_type, model, input_tokens, out
 
 def dsn(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def admin_execute(statement: str) -> None:
-    with psycopg.connect(dsn(BASE_URL), autocommit=True) as connection:
-        connection.execute(statement)
 
 
 class Traffic:
@@ -221,7 +214,7 @@ def cleanup_under_writes(services, key_ids: list[str], url: str) -> None:
     thread.join()
     watch.join()
     print(f"  cleanupOldStats(retentionDays={DAYS - 30}): {elapsed:.1f} s, deleted "
-          f"{result['deletedRecords']}, remaining {result['remainingRecords']}")
+          f"{result['deleted_records']}, remaining {result['remaining_records']}")
     _latencies("writer before the cleanup (5 s)", baseline)
     _latencies("writer during the cleanup", during)
     print(f"  inserts seen waiting on a lock during the cleanup: {watch.waits}, longest "
@@ -240,16 +233,11 @@ def main() -> None:
     logging.basicConfig(format="  %(asctime)s %(message)s", datefmt="%H:%M:%S",
                         stream=sys.stdout)
     logging.getLogger("app.services.usage.retention").setLevel(logging.INFO)
-    name = f"rg_bench_{uuid.uuid4().hex[:8]}"
-    url = BASE_URL.rsplit("/", 1)[0] + "/" + name
-    admin_execute(f'CREATE DATABASE "{name}"')
-    print(f"database {name}: {options.events} events, {KEYS} keys, {MODELS} models, "
-          f"{ACCOUNTS} accounts, {DAYS} days")
-    try:
-        upgrade(url)
-        app = create_app({"database_url": url, "secret_key": "bench", "redis_url": None,
-                          "instance_dir": Path(tempfile.mkdtemp()),
-                          "db_statement_timeout_ms": 30 * 60 * 1000})
+    with throwaway(BASE_URL, None, keep=options.keep) as place:
+        url = place.database_url
+        print(f"database {place.name}: {options.events} events, {KEYS} keys, {MODELS} models, "
+              f"{ACCOUNTS} accounts, {DAYS} days")
+        app = place.app(db_statement_timeout_ms=30 * 60 * 1000)
         services = services_of(app)
         key_ids = [services.keys.create({"name": f"bench-{i}"}).id for i in range(KEYS)]
         now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -275,12 +263,6 @@ def main() -> None:
         print(f"  90-day totals unchanged by the cleanup: {before == after}")
         print("reports after the cleanup")
         reports(services, key_ids, now, options.calls)
-        services.engine.dispose()
-    finally:
-        if options.keep:
-            print(f"kept database {name}")
-        else:
-            admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

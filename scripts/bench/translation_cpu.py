@@ -22,26 +22,22 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from app import services_of  # noqa: E402
-from app.db.migrations import upgrade  # noqa: E402
 from app.providers.base import StreamEvent  # noqa: E402
 from app.services.chat.translation import TranslatedFormat, translate_request  # noqa: E402
+from scripts.bench.throwaway import throwaway  # noqa: E402
 from scripts.stub_upstream import (  # noqa: E402
     AnthropicReply,
     GeminiReply,
     OpenAIReply,
     StubUpstream,
 )
-from tests.support.apps import login_headers, make_app  # noqa: E402
-from tests.support.servers import pg_admin_dsn, pg_drop, pg_execute  # noqa: E402
+from tests.support.apps import login_headers  # noqa: E402
 
 CLAUDE, GPT, GEMINI = "claude/claude-haiku-4-5", "openai/gpt-4o-mini", "gemini/gemini-2.5-flash"
 ASK = [{"role": "user", "content": "benchmark me"}]
@@ -86,38 +82,28 @@ def _one(client, route: str, body: dict, headers: dict) -> float:
 
 def main() -> None:
     args = _arguments()
-    admin = pg_admin_dsn(args.database_url)
-    name = f"rg_cpubench_{uuid.uuid4().hex[:8]}"
-    database_url = args.database_url.rsplit("/", 1)[0] + "/" + name
-    prefix = f"rgcpubench:{uuid.uuid4().hex[:8]}:"
-    pg_execute(admin, f'CREATE DATABASE "{name}"')
-    try:
-        upgrade(database_url)
-        with StubUpstream(tokens=16) as stub, tempfile.TemporaryDirectory() as tmp:
-            app = make_app(Path(tmp), database_url, args.redis_url, prefix)
-            client, admin_headers = app.test_client(), login_headers(app)
-            for provider, base in (("claude", stub.url), ("openai", stub.url + "/v1"),
-                                   ("gemini", stub.url)):
-                client.post("/api/accounts", headers=admin_headers, json={
-                    "name": provider, "provider": provider, "apiKey": "bench", "baseUrl": base})
-            for plan in ("free", "premium"):
-                for tier in ("basic", "premium"):
-                    client.put(f"/api/plans/{plan}/{tier}", headers=admin_headers,
-                               json={"limit": 1_000_000_000, "period": "day"})
-            key = client.post("/api/keys", headers=admin_headers, json={"name": "bench"})
-            headers = {"x-api-key": key.json["data"]["apiKey"]}
-            spent: dict[tuple, list[float]] = {}
-            for round_ in range(args.requests + 30):  # the first 30 warm caches and pools
-                for case_name, route, model, _ in CASES:
-                    for stream in (False, True):
-                        body = _body(route, model, stream)
-                        took = _one(client, route, body, headers)
-                        if round_ >= 30:
-                            spent.setdefault((case_name, stream), []).append(took)
-            services_of(app).engine.dispose()
-    finally:
-        _clean(args.redis_url, prefix)
-        pg_drop(admin, name)
+    with (throwaway(args.database_url, args.redis_url, label="cpubench") as place,
+          StubUpstream(tokens=16) as stub):
+        app = place.app(argon2_time_cost=1, argon2_memory_kib=64)
+        client, admin_headers = app.test_client(), login_headers(app)
+        for provider, base in (("claude", stub.url), ("openai", stub.url + "/v1"),
+                               ("gemini", stub.url)):
+            client.post("/api/accounts", headers=admin_headers, json={
+                "name": provider, "provider": provider, "apiKey": "bench", "baseUrl": base})
+        for plan in ("free", "premium"):
+            for tier in ("basic", "premium"):
+                client.put(f"/api/plans/{plan}/{tier}", headers=admin_headers,
+                           json={"limit": 1_000_000_000, "period": "day"})
+        key = client.post("/api/keys", headers=admin_headers, json={"name": "bench"})
+        headers = {"x-api-key": key.json["data"]["apiKey"]}
+        spent: dict[tuple, list[float]] = {}
+        for round_ in range(args.requests + 30):  # the first 30 warm caches and pools
+            for case_name, route, model, _ in CASES:
+                for stream in (False, True):
+                    body = _body(route, model, stream)
+                    took = _one(client, route, body, headers)
+                    if round_ >= 30:
+                        spent.setdefault((case_name, stream), []).append(took)
     print(f"CPU per request (this thread, ms), {args.requests} requests per case, 16-token "
           "answers from the stub")
     print(f"{'case':<22}{'stream':>7}{'p50':>8}{'p90':>8}")
@@ -161,15 +147,6 @@ def _translation_alone(runs: int = 3000) -> None:
         print(f"translation alone, {protocol} client on {provider}, {len(events)} events: "
               f"p50 {statistics.median(times) * 1000:.3f} ms, "
               f"p90 {statistics.quantiles(times, n=10)[-1] * 1000:.3f} ms")
-
-
-def _clean(redis_url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    stale = list(client.scan_iter(match=prefix + "*", count=1000))
-    if stale:
-        client.delete(*stale)
 
 
 if __name__ == "__main__":

@@ -19,32 +19,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-import redis  # noqa: E402
 
-from app.bootstrap import bootstrap  # noqa: E402
-from app.config import load_settings  # noqa: E402
-from app.db.migrations import upgrade  # noqa: E402
+from app.bootstrap import Services  # noqa: E402
 from scripts.bench.load import Result, drive  # noqa: E402
-from tests.support.servers import (  # noqa: E402
-    PrivateRedis,
-    free_port,
-    pg_admin_dsn,
-    pg_drop,
-    pg_execute,
-)
-
-SECRET = "relaygate-benchmark-secret-key-of-32-bytes-or-more"
+from scripts.bench.throwaway import throwaway  # noqa: E402
+from tests.support.servers import free_port  # noqa: E402
 
 
 def _arguments() -> argparse.Namespace:
@@ -64,11 +52,8 @@ def _arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _prepare(database_url: str, redis_url: str, prefix: str) -> str:
-    """Migrate the database and create a user with a key; returns the key's plaintext."""
-    upgrade(database_url)
-    services = bootstrap(load_settings({"database_url": database_url, "redis_url": redis_url,
-                                        "redis_prefix": prefix, "secret_key": SECRET}))
+def _prepare(services: Services) -> str:
+    """Create a user with a key; returns the key's plaintext."""
     user = services.users.create(email="bench@example.com", name="Bench")
     key = services.keys.create({"name": "bench", "user_id": user.id})
     services.engine.dispose()
@@ -145,25 +130,13 @@ def _report(health: dict, check: dict) -> None:
 
 def main() -> None:
     args = _arguments()
-    admin = pg_admin_dsn(args.database_url)
-    name = f"rg_bench_{uuid.uuid4().hex[:8]}"
-    database_url = args.database_url.rsplit("/", 1)[0] + "/" + name
-    prefix = f"rgbench:{uuid.uuid4().hex[:8]}:"
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url,
-           "RELAYGATE_REDIS_PREFIX": prefix, "RELAYGATE_SECRET_KEY": SECRET,
-           "RELAYGATE_METRICS_TOKEN": "relaygate-benchmark-metrics",
-           "RELAYGATE_ENV": "production",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    private_redis = None if args.redis_url else PrivateRedis().start()
-    redis_url = args.redis_url or private_redis.url
-    env["REDIS_URL"] = redis_url
-    pg_execute(admin, f'CREATE DATABASE "{name}"')
-    server = None
-    try:
-        api_key = _prepare(database_url, redis_url, prefix)
-        server = _start_gunicorn(args, port, env)
-        print(f"redis: {'private redis-server' if private_redis else redis_url}; "
+    with throwaway(args.database_url, args.redis_url,
+                   private_redis=not args.redis_url) as place:
+        private_redis = place.private_redis
+        api_key = _prepare(place.services())
+        server = place.stops(_start_gunicorn(args, port, place.env()), wait=30)
+        print(f"redis: {'private redis-server' if private_redis else place.redis_url}; "
               f"gunicorn: {args.workers} {args.worker_class} workers"
               f"{f' x {args.threads} threads' if args.worker_class == 'gthread' else ''}; "
               f"{args.connections} connections; {args.seconds:g} s measured per route in "
@@ -175,18 +148,6 @@ def main() -> None:
         print(f"server CPU per request (gunicorn workers{' + redis' if private_redis else ''}):"
               f" healthz {per_request[0]:.0f} us, check {per_request[1]:.0f} us "
               f"(ratio {per_request[1] / per_request[0]:.2f})")
-    finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            server.wait(30)
-        if private_redis is not None:
-            private_redis.stop()
-        else:
-            client = redis.Redis.from_url(redis_url)
-            stale = list(client.scan_iter(match=prefix + "*", count=1000))
-            if stale:
-                client.delete(*stale)
-        pg_drop(admin, name)
 
 
 if __name__ == "__main__":
