@@ -70,13 +70,16 @@ class WindowHold:
     span_ms: int
 
     def to_json(self) -> dict:
+        # Rides in the usage stream, which drains of the previous release also read: they know
+        # only `keyId`, so it is written until every drain reads `key_id` too (from_json).
         return {"keyId": self.key_id, "id": self.id, "store": self.store, "span": self.span_ms}
 
     @classmethod
     def from_json(cls, data: dict | None) -> WindowHold | None:
         if not data:
             return None
-        return cls(data["keyId"], data["id"], data["store"], int(data["span"]))
+        key_id = data["key_id"] if "key_id" in data else data["keyId"]
+        return cls(key_id, data["id"], data["store"], int(data["span"]))
 
 
 def decide(windows: list[WindowSpec], entries: list[Entry], held: tuple[int, int, int],
@@ -125,7 +128,7 @@ class KeyWindows(Service):
     def hold(self, key: dict, *, tokens: int, cost: Decimal) -> WindowHold | None:
         """Admit one request against every window of the key and hold its estimate
         (LimitExceeded with Retry-After when a window is full); None when it has none."""
-        limits = key.get("windowLimits")
+        limits = key.get("window_limits")
         if not limits:
             return None
         windows, hold_id = specs(limits), str(uuid.uuid4())
