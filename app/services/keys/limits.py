@@ -34,7 +34,7 @@ WINDOW_SECONDS = 60
 class Admission:
     """What a request holds while it runs; `release()` when it ends."""
 
-    limiter: SlotLimiter | None = None
+    limiter: SlotLimiter
     slots: list[Slot] = field(default_factory=list)
 
     def release(self, *, refused: bool = False) -> None:

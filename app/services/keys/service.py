@@ -5,11 +5,12 @@ from __future__ import annotations
 import builtins
 import math
 from datetime import UTC, timedelta
-from typing import Unpack
+from typing import Any, Unpack
 
 from app.cache import read_through
 from app.db.models import ApiKey, ApiKeyBinding, ApiKeyTag
 from app.db.repositories.api_keys import SORTABLE_COLUMNS, KeyFilter
+from app.db.uow import JoinedUnitOfWork, UnitOfWork
 from app.errors import InvalidInput, RecordNotFound, Unauthenticated
 from app.security import new_api_key, sha256_hex
 from app.services.base import Service, ServiceDeps
@@ -19,6 +20,7 @@ from app.services.keys.legacy_hashes import OUR_SCHEME, LegacyKeyHashes
 from app.services.keys.periods import key_zone
 from app.services.retry import db_retry
 
+Work = UnitOfWork | JoinedUnitOfWork  # what self.uow() gives
 INVALID_KEY = "The API key is invalid."
 EDITABLE = ("name", "description", "token_limit", "concurrency_limit", "daily_cost_limit",
             "requests_per_minute", "expires_at", "user_id", "is_active", "activation_days",
@@ -33,7 +35,7 @@ KEY_RECORD_VERSION = 3
 
 def stored_window(limit: dict) -> dict:
     """A window limit as the JSON column keeps it: its limits that are set, cost as text."""
-    stored = {"window": int(limit["window"])}
+    stored: dict[str, int | str] = {"window": int(limit["window"])}
     for name in ("requests", "tokens"):
         if limit.get(name) is not None:
             stored[name] = int(limit[name])
@@ -61,7 +63,7 @@ class IssuedKey:
         self._key = key
         self.api_key = plaintext
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._key, name)
 
 
@@ -225,7 +227,7 @@ class KeyService(Service):
             raise Unauthenticated(INVALID_KEY, code="INVALID_API_KEY")
         return found
 
-    def _permissions(self, value) -> str:
+    def _permissions(self, value: str | builtins.list[str] | None) -> str:
         try:
             return perms.canonical(value)
         except ValueError as error:
@@ -235,7 +237,7 @@ class KeyService(Service):
         """Where validate() caches the record of a key (the quota check reads it directly)."""
         return self.validate.value_key(self.cache, hashed_key)
 
-    def _check_owner(self, uow, user_id: str | None) -> None:
+    def _check_owner(self, uow: Work, user_id: str | None) -> None:
         if user_id is not None and uow.users.get(user_id) is None:
             raise RecordNotFound("user",
                                  details={"userId": ["No user has that id."]})
@@ -285,7 +287,7 @@ class KeyService(Service):
                 raise InvalidInput(str(error), details={field: [str(error)]}) from error
 
     @staticmethod
-    def _bind(uow, key: ApiKey, data: dict) -> None:
+    def _bind(uow: Work, key: ApiKey, data: dict) -> None:
         """Replace the key's account bindings, each an existing account or group."""
         if "account_bindings" not in data:
             return
@@ -307,7 +309,7 @@ class KeyService(Service):
         key.binding_rows = rows
 
 
-def _bindings_with_providers(uow, key: ApiKey) -> list[dict]:
+def _bindings_with_providers(uow: Work, key: ApiKey) -> list[dict]:
     """The key's bindings, each with the provider it binds (what the scheduler needs)."""
     found = []
     for row in key.binding_rows:
