@@ -143,9 +143,11 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
     """
 
     def decorate(method):
+        def tag(args, kwargs) -> str:
+            return slot_tag(str(key(*args, **kwargs) if key else canonical_key(*args, **kwargs)))
+
         def names(cache: CacheStore, args, kwargs) -> tuple[str, str, str]:
-            ident = key(*args, **kwargs) if key else canonical_key(*args, **kwargs)
-            tagged = slot_tag(str(ident))
+            tagged = tag(args, kwargs)
             return (cache.keys.cached_value(namespace, version, tagged),
                     cache.keys.cache_generation(namespace, tagged),
                     cache.keys.cache_fill_lock(namespace, tagged))
@@ -182,12 +184,16 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
             if policy is not None and not policy.invalidates(namespace):
                 return  # write_around: the entry lives out its TTL
             value_key, generation_key, _ = names(cache, args, kwargs)
+            # An older version's copy is stale too: an instance not yet upgraded (a rolling
+            # deploy) still reads it, and must see this change as soon as this one does.
+            tagged = tag(args, kwargs)
+            retired = [cache.keys.cached_value(namespace, old, tagged) for old in range(1, version)]
             _COPIES.get(cache, {}).pop(value_key, None)
             ahead = _AHEAD.get()
             if ahead is not None:  # what was read ahead is older than this change
                 ahead.pop(value_key, None)
             try:
-                cache.invalidate(value_key, generation_key)
+                cache.invalidate(value_key, generation_key, *retired)
             except redis.RedisError as error:
                 # The entry may outlive this change; its TTL bounds how long.
                 cache.failed(error)

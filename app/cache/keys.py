@@ -38,7 +38,10 @@ class RedisKeys:
     def cached_value(self, namespace: str, version: int, tagged: str) -> str:
         """`<p>c:<namespace>:v<version>:{ident}`, string: a service read's answer as JSON
         (codec.py). TTL: the namespace's (storage strategy or the service's cache TTL), with up
-        to 10 % jitter. Written only by the fill script if the generation did not move."""
+        to 10 % jitter. Written only by the fill script if the generation did not move. A new
+        value format takes a new version (the key record is `apikey` v3, the session record
+        `session` v2, both snake_case); an invalidation also deletes the older versions'
+        entries, which instances not yet upgraded still read."""
         return self.join("c", namespace, f"v{version}", tagged)
 
     def cache_generation(self, namespace: str, tagged: str) -> str:

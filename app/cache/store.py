@@ -67,11 +67,13 @@ class CacheStore:
         return bool(self.redis.scripts.run("read_through_fill", [value_key, generation_key],
                                            [expected, payload, ttl_ms]))
 
-    def invalidate(self, value_key: str, generation_key: str) -> None:
+    def invalidate(self, value_key: str, generation_key: str, *retired: str) -> None:
+        """Drop the value (and `retired`, its copies in formats older instances still read)
+        and move the generation, in one transaction."""
         pipe = self.client.pipeline(transaction=True)
         pipe.incr(generation_key)
         pipe.expire(generation_key, _GENERATION_SECONDS)
-        pipe.delete(value_key)
+        pipe.delete(value_key, *retired)
         pipe.execute()
 
     def generation(self, generation_key: str) -> bytes:

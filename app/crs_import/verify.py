@@ -132,14 +132,14 @@ def _expected(key, offset_hours: float) -> dict:
 
 def _enforced(record: dict) -> dict:
     """What the limits read of an imported key: its validation record (KeyService.validate)."""
-    costs = record["costLimits"]
-    return {"dailyCost": _money(record["rateLimits"]["daily"]),
+    costs = record["cost_limits"]
+    return {"dailyCost": _money(record["rate_limits"]["daily"]),
             "totalCost": _money(costs["total"]), "weeklyCost": _money(costs["weekly"]),
-            "weeklyReset": (costs["weeklyResetDay"] or DEFAULT_RESET_DAY,
-                            costs["weeklyResetHour"] or DEFAULT_RESET_HOUR)
+            "weeklyReset": (costs["weekly_reset_day"] or DEFAULT_RESET_DAY,
+                            costs["weekly_reset_hour"] or DEFAULT_RESET_HOUR)
             if costs["weekly"] else None,
-            "weeklyModels": costs["weeklyModels"], "timeZone": record["timeZone"],
-            "windows": _windows(record["windowLimits"])}
+            "weeklyModels": costs["weekly_models"], "timeZone": record["time_zone"],
+            "windows": _windows(record["window_limits"])}
 
 
 def _compare_limits(importer, source: CrsSource, keys, report: ImportReport) -> None:

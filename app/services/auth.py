@@ -69,7 +69,7 @@ class AuthService:
         if not token or not token.startswith(SESSION_PREFIX):
             raise MissingSession("A session token is required.")
         found = self.sessions.validate(token)
-        return Principal(found["userType"], found["userId"], token, found)
+        return Principal(found["user_type"], found["user_id"], token, found)
 
     def credential(self, *, authorization: str | None, x_api_key: str | None) -> Credential:
         """Which kind of token the caller presents (no lookup yet): a key or a session."""
@@ -89,7 +89,7 @@ class AuthService:
         if credential.kind == "session":
             found = (self.sessions.validate(credential.token) if record is _FETCH
                      else self.sessions.accept(record))
-            return Principal(found["userType"], found["userId"], credential.token, found)
+            return Principal(found["user_type"], found["user_id"], credential.token, found)
         key = (self.keys.authenticate(credential.token) if record is _FETCH
                else self.keys.accept(record))
         return Principal("api_key", key["id"], credential.token, key)

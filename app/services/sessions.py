@@ -21,6 +21,9 @@ from app.services.retry import db_retry
 USER_TYPES = ("admin", "user")
 INVALID_SESSION = "The session token is invalid or has expired."
 BAD_LOGIN = "Invalid username or password."
+# The cached session record's format (its Redis key carries it): 2 names its members in
+# snake_case; an instance still on 1 (camelCase) reads and fills its own keys, never these.
+SESSION_RECORD_VERSION = 2
 
 
 class SessionService(Service):
@@ -68,7 +71,7 @@ class SessionService(Service):
                                                self.default_ttl, ip_address, user_agent)
             uow.sessions.add(session)
             uow.commit()
-        return {"sessionToken": token, "expiresAt": session.expires_at}
+        return {"session_token": token, "expires_at": session.expires_at}
 
     @db_retry
     def create(self, *, user_id: str, user_type: str, session_data: dict | None = None,
@@ -86,7 +89,7 @@ class SessionService(Service):
                                                user_agent)
             uow.sessions.add(session)
             uow.commit()
-        return {"sessionToken": token, "expiresAt": session.expires_at}
+        return {"session_token": token, "expires_at": session.expires_at}
 
     def _check_user(self, uow, user_type: str, user_id: str) -> None:
         if user_type == "user" and uow.users.get(user_id) is None:
@@ -110,23 +113,23 @@ class SessionService(Service):
 
     def accept(self, found: dict | None) -> dict:
         """A session record, if it is still valid now; else Unauthenticated."""
-        if found is None or found["expiresAt"] <= self.clock():
+        if found is None or found["expires_at"] <= self.clock():
             raise InvalidSession(INVALID_SESSION)
-        return {**found, "isValid": True}
+        return {**found, "is_valid": True}
 
     def record_key(self, token_hash: str) -> str:
         """Where the record of a session is cached (the quota check reads it directly)."""
         return self._lookup.value_key(self.cache, token_hash)
 
-    @read_through("session", key=lambda token_hash: token_hash)
+    @read_through("session", key=lambda token_hash: token_hash, version=SESSION_RECORD_VERSION)
     @db_retry
     def _lookup(self, token_hash: str) -> dict | None:
         with self.uow() as uow:
             session = uow.sessions.get_by_token_hash(token_hash)
             if session is None:
                 return None
-            return {"userId": session.user_id, "userType": session.user_type,
-                    "sessionData": session.session_data, "expiresAt": self._expiry(session)}
+            return {"user_id": session.user_id, "user_type": session.user_type,
+                    "session_data": session.session_data, "expires_at": self._expiry(session)}
 
     @db_retry
     def update(self, token: str, *, session_data: dict | None = None,
@@ -142,7 +145,7 @@ class SessionService(Service):
                 session.expires_at = min(extended, session.created_at + self.max_lifetime)
             uow.commit()
         self._lookup.invalidate(self.cache, token_hash)
-        return {"expiresAt": session.expires_at}
+        return {"expires_at": session.expires_at}
 
     @db_retry
     def delete(self, token: str) -> None:
@@ -161,14 +164,14 @@ class SessionService(Service):
             uow.commit()
         for token_hash in token_hashes:
             self._lookup.invalidate(self.cache, token_hash)
-        return {"revokedSessions": len(token_hashes)}
+        return {"revoked_sessions": len(token_hashes)}
 
     @db_retry
     def cleanup_expired(self) -> dict:
         with self.uow() as uow:
             deleted = uow.sessions.delete_expired(self.clock())
             uow.commit()
-        return {"deletedSessions": deleted}
+        return {"deleted_sessions": deleted}
 
     def _live(self, uow, token_hash: str) -> Session:
         session = uow.sessions.get_by_token_hash(token_hash)

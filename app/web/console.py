@@ -70,7 +70,7 @@ def login():
             error = failure
         else:
             response = redirect(_safe_next(request.form.get("next")))
-            return guard.sign_in(response, found["sessionToken"],
+            return guard.sign_in(response, found["session_token"],
                                  services().settings.session_ttl_seconds)
     page = render_template("console/login.html", error=error, next=request.values.get("next"))
     response = make_response(page, status_of(error) if error else 200)

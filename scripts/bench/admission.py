@@ -143,7 +143,7 @@ def _start_stub(port: int) -> subprocess.Popen:
 
 def _setup(client, svc, stub_url: str) -> tuple[dict, str]:
     svc.admins.ensure_initial(*ADMIN)
-    token = svc.sessions.login(*ADMIN)["sessionToken"]
+    token = svc.sessions.login(*ADMIN)["session_token"]
     admin = {"Authorization": f"Bearer {token}"}
     for account in ({"name": "stub", "provider": "openai", "apiKey": "bench",
                      "baseUrl": stub_url + "/v1"},

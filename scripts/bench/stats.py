@@ -140,7 +140,7 @@ def reports(services, key_ids: list[str], now: datetime, calls: int) -> None:
 
 def http_report(app, services, now: datetime, calls: int) -> None:
     services.admins.create("bench-admin", "bench-password")
-    token = services.sessions.login("bench-admin", "bench-password")["sessionToken"]
+    token = services.sessions.login("bench-admin", "bench-password")["session_token"]
     client, headers = app.test_client(), {"Authorization": f"Bearer {token}"}
     params = {"startDate": (now - timedelta(days=30)).isoformat(), "endDate": now.isoformat(),
               "granularity": "day", "groupBy": "model"}

@@ -1,13 +1,16 @@
 """The read-through cache on real Redis: served from Redis, never stale, failing open."""
 
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event
 
 from app import services_of
-from app.cache import CacheStore, RedisConnection, read_through
+from app.cache import CacheStore, RedisConnection, codec, read_through, slot_tag
 from app.cache.topology import connect
+from app.errors import InvalidSession, Unauthenticated
+from app.security import sha256_hex
 from tests.support.apps import login_headers, make_app
 
 
@@ -165,3 +168,42 @@ def test_a_table_kept_in_process_is_read_again_once_redis_has_lost_its_generatio
     here.cache.client.delete(*here.cache.client.scan_iter(match=redis_prefix + "*"))
     rows["b"] = 2
     assert here.table() == {"a": 1, "b": 2} and here.reads == 2
+
+
+def _plant(services, namespace: str, version: int, ident: str, record: dict) -> str:
+    """A record as an instance of the previous release caches it (its own version's key)."""
+    cache = services.cache
+    value_key = cache.keys.cached_value(namespace, version, slot_tag(ident))
+    cache.client.set(value_key, codec.dumps(record))
+    return value_key
+
+
+def test_a_key_record_the_previous_release_cached_is_never_read_and_dropped_on_change(pg_app):
+    """A rolling deploy: an instance still on the camelCase record (version 2) cached one that
+    lets a paused key in and names another owner. This release reads its own format from the
+    database instead, and its next change of the key drops that copy too, so the old instance
+    re-reads the database as well."""
+    services = services_of(pg_app)
+    key = services.keys.create({"name": "paused"})
+    services.keys.update(key.id, {"is_active": False})
+    old = _plant(services, "apikey", 2, key.hashed_key, {
+        "id": key.id, "permissions": "all", "isActive": True, "expiresAt": None,
+        "rateLimits": {"concurrency": None, "daily": None, "requests": None},
+        "userId": "someone-else", "allowedProviders": "all"})
+    with pytest.raises(Unauthenticated):
+        services.keys.authenticate(key.api_key)
+    services.keys.update(key.id, {"is_active": True})
+    assert services.cache.client.get(old) is None
+    assert services.keys.authenticate(key.api_key)["user_id"] is None
+
+
+def test_a_session_record_the_previous_release_cached_is_never_read(pg_app):
+    services = services_of(pg_app)
+    user = services.users.create(email="old-format@example.com")
+    token = services.sessions.create(user_id=user.id, user_type="user")["session_token"]
+    services.sessions.delete(token)
+    _plant(services, "session", 1, sha256_hex(token), {
+        "userId": user.id, "userType": "user", "sessionData": {},
+        "expiresAt": datetime(2100, 1, 1, tzinfo=UTC)})
+    with pytest.raises(InvalidSession):
+        services.sessions.validate(token)

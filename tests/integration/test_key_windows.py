@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from app import services_of
 from app.db.models import KeyWindowHold, UsageEvent
+from app.services.keys.windows import WindowHold
 from tests.api.chat_support import BODY, MODEL, add_account, set_quota
 from tests.migration.crs_limits import issued_key
 from tests.support.apps import login_headers, make_app
@@ -193,3 +194,10 @@ def test_a_request_window_is_rebuilt_from_the_database_after_redis_restarts(
         assert store.redis.client.zcard(store.keys(key["id"])[0]) == WINDOW_REQUESTS
     finally:
         services_of(app).engine.dispose()
+
+
+def test_a_window_hold_queued_by_either_release_is_read_back():
+    hold = WindowHold("key-1", "hold-1", "redis", 300_000)
+    assert WindowHold.from_json(hold.to_json()) == hold
+    assert WindowHold.from_json({"key_id": "key-1", "id": "hold-1", "store": "redis",
+                                 "span": 300_000}) == hold

@@ -142,7 +142,7 @@ def test_no_database_connection_is_held_while_the_password_hashes(login_app):
     finally:
         gated.finish.set()
         worker.join(10)
-    assert answer["sessionToken"].startswith("rgs_")
+    assert answer["session_token"].startswith("rgs_")
 
 
 def test_a_login_beyond_the_hash_cap_gets_503_with_retry_after(sqlite_url, tmp_path):

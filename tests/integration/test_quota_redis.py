@@ -67,7 +67,7 @@ def test_a_warm_check_of_a_user_session_costs_one_redis_round_trip_and_no_sql(
         private_app, redis_round_trips, sql_statements):
     services = services_of(private_app)
     user = services.users.create(email="session@example.com")
-    token = services.sessions.create(user_id=user.id, user_type="user")["sessionToken"]
+    token = services.sessions.create(user_id=user.id, user_type="user")["session_token"]
     headers = {"Authorization": f"Bearer {token}"}
     client = private_app.test_client()
     client.get("/api/usage/check?model=GPT-4o", headers=headers)

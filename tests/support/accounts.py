@@ -68,5 +68,5 @@ def quick_admin_headers(services) -> dict:
         admin = uow.admins.add(Admin(username=f"admin-{uuid.uuid4().hex[:8]}",
                                      password_hash="!unusable", created_at=datetime.now(UTC)))
         uow.commit()
-    token = services.sessions.create(user_id=admin.id, user_type="admin")["sessionToken"]
+    token = services.sessions.create(user_id=admin.id, user_type="admin")["session_token"]
     return {"Authorization": f"Bearer {token}"}

@@ -37,6 +37,6 @@ def make_app(tmp_path, database_url: str, redis_url: str | None = None,
 def login_headers(application) -> dict:
     svc = services_of(application)
     svc.admins.ensure_initial(ADMIN["username"], ADMIN["password"])
-    token = svc.sessions.login(ADMIN["username"], ADMIN["password"])["sessionToken"]
+    token = svc.sessions.login(ADMIN["username"], ADMIN["password"])["session_token"]
     return {"Authorization": f"Bearer {token}"}
 

@@ -87,7 +87,7 @@ def test_a_user_counts_as_themself_and_may_not_act_for_another():
 
 
 def test_a_key_counts_as_its_owner_or_as_itself_when_it_has_none():
-    assert usage_owner(Principal("api_key", "k1", data={"userId": "u1"}), None) == "u1"
-    assert usage_owner(Principal("api_key", "k2", data={"userId": None}), None) is None
+    assert usage_owner(Principal("api_key", "k1", data={"user_id": "u1"}), None) == "u1"
+    assert usage_owner(Principal("api_key", "k2", data={"user_id": None}), None) is None
     with pytest.raises(Forbidden):
-        usage_owner(Principal("api_key", "k2", data={"userId": None}), "u1")
+        usage_owner(Principal("api_key", "k2", data={"user_id": None}), "u1")

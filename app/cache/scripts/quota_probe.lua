@@ -5,7 +5,9 @@
 -- model type (the field named by ARGV[10]); it returns the subject and model type it used, and
 -- Python checks them against its own reading, so a mismatch costs speed, not correctness. Keys
 -- are built inside the script: fine on one Redis, not on a cluster, where the probe is skipped
--- (the check takes the ordinary path).
+-- (the check takes the ordinary path). The record is a key's (KEY_RECORD_VERSION) or a
+-- session's (SESSION_RECORD_VERSION): both name their owner `user_id`; its key carries that
+-- format's version, so a record an older instance cached is never read here.
 -- ARGV: record key, the user acted for ('' none), profile key before the user id, model key,
 -- plans key, counters prefix, day stamp, month stamp, profile key after the user id, the
 -- model entry's model-type field.
@@ -13,7 +15,7 @@ local record = redis.call('GET', ARGV[1])
 if not record then return {false, false, false, false, false, false, ''} end
 local rec = cjson.decode(record)
 local user = ARGV[2]
-if user == '' and type(rec['userId']) == 'string' then user = rec['userId'] end
+if user == '' and type(rec['user_id']) == 'string' then user = rec['user_id'] end
 local subject = 'key:' .. tostring(rec['id'])
 local profile = false
 if user ~= '' then

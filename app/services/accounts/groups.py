@@ -111,15 +111,15 @@ class AccountGroupService(Service):
         """The accounts key record `key` may use for `provider`: its bound accounts and its
         bound groups' members there; None when it has no binding for the provider (the shared
         pool: every account that is not dedicated)."""
-        bindings = [b for b in key.get("accountBindings") or () if b["provider"] == provider]
+        bindings = [b for b in key.get("account_bindings") or () if b["provider"] == provider]
         if not bindings:
             return None
         allowed: set[str] = set()
         for binding in bindings:
-            if binding.get("accountId"):
-                allowed.add(binding["accountId"])
+            if binding.get("account_id"):
+                allowed.add(binding["account_id"])
             else:
-                allowed.update(self.members(binding["groupId"]))
+                allowed.update(self.members(binding["group_id"]))
         return frozenset(allowed)
 
     def _check_name_free(self, uow, name: str) -> None:

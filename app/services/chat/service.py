@@ -288,7 +288,7 @@ class ChatService:
     def _hold_window(self, ticket: ChatTicket, request: ChatRequest) -> None:
         """Hold the request's estimate against the key's window limits: the prompt and all
         of `max_tokens`, priced as the model's input and output."""
-        if self.key_windows is None or not ticket.key.get("windowLimits"):
+        if self.key_windows is None or not ticket.key.get("window_limits"):
             return
         output = int(request.max_tokens or 0)
         prices = from_catalogue(ticket.model)

@@ -34,7 +34,7 @@ WINDOW_SECONDS = 60
 class Admission:
     """What a request holds while it runs; `release()` when it ends."""
 
-    limiter: SlotLimiter | None = None
+    limiter: SlotLimiter
     slots: list[Slot] = field(default_factory=list)
 
     def release(self, *, refused: bool = False) -> None:
@@ -62,16 +62,16 @@ class KeyLimits:
         self.lease_seconds = lease_seconds
 
     def zone(self, key: dict) -> tzinfo:
-        return key_zone(key["timeZone"]) if key.get("timeZone") else self.usage.zone
+        return key_zone(key["time_zone"]) if key.get("time_zone") else self.usage.zone
 
     def periods(self, key: dict, now: datetime) -> tuple[dict, datetime, datetime]:
         """What the key's spend is counted over now, and when its day and its week end."""
-        costs, zone = key.get("costLimits") or {}, self.zone(key)
+        costs, zone = key.get("cost_limits") or {}, self.zone(key)
         day, day_end = day_bounds(now, zone)
-        week, week_end = week_bounds(now, zone, costs.get("weeklyResetDay"),
-                                     costs.get("weeklyResetHour"))
+        week, week_end = week_bounds(now, zone, costs.get("weekly_reset_day"),
+                                     costs.get("weekly_reset_hour"))
         periods = {"day": day.isoformat(), "week": week.isoformat(),
-                   "models": costs.get("weeklyModels")}
+                   "models": costs.get("weekly_models")}
         return periods, day_end, week_end
 
     def spend(self, key: dict, periods: dict, *, fresh: bool = False) -> dict:
@@ -86,20 +86,20 @@ class KeyLimits:
 
     def standing(self, key: dict) -> list[dict]:
         """Each of the key's own spend limits, what is used and what remains (the key views)."""
-        costs = key.get("costLimits") or {}
+        costs = key.get("cost_limits") or {}
         periods, day_end, week_end = self.periods(key, self.usage.clock())
         spend = self.spend(key, periods)
         return [
-            _limit("tokens", "tokens", key.get("tokenLimit"), spend["totalTokens"]),
+            _limit("tokens", "tokens", key.get("token_limit"), spend["totalTokens"]),
             _limit("totalCost", "USD", costs.get("total"), Decimal(spend["totalCost"])),
             {**_limit("weeklyCost", "USD", costs.get("weekly"), Decimal(spend["costWeek"]),
-                      week_end), "models": costs.get("weeklyModels")},
-            _limit("dailyCost", "USD", key["rateLimits"].get("daily"),
+                      week_end), "models": costs.get("weekly_models")},
+            _limit("dailyCost", "USD", key["rate_limits"].get("daily"),
                    Decimal(spend["costToday"]), day_end),
         ]
 
     def check_provider(self, key: dict, provider: str) -> None:
-        if not perms.allows(key["allowedProviders"], provider):
+        if not perms.allows(key["allowed_providers"], provider):
             raise Forbidden(f"This API key may not use {provider} models.",
                             code="PROVIDER_NOT_ALLOWED")
 
@@ -108,11 +108,11 @@ class KeyLimits:
         """May the key use this catalogue entry, from this client (None: not checked)? Every
         route that relays, counts or lists for a key asks here."""
         self.check_provider(key, model["provider"])
-        if not perms.models_allow(key.get("allowedModels") or [],
-                                  key.get("deniedModels") or [], model):
+        if not perms.models_allow(key.get("allowed_models") or [],
+                                  key.get("denied_models") or [], model):
             raise Forbidden(f"This API key may not use the model {model['id']!r}.",
                             code="MODEL_NOT_ALLOWED")
-        if client is not None and not clients.admits(key.get("allowedClients") or [], client):
+        if client is not None and not clients.admits(key.get("allowed_clients") or [], client):
             raise Forbidden("This API key is restricted to other clients.",
                             code="CLIENT_NOT_ALLOWED")
 
@@ -123,7 +123,7 @@ class KeyLimits:
         self.check_provider(key, provider)
         self._check_spend(key, fresh, model)
         admission = Admission(self.slots)
-        limits = key["rateLimits"]
+        limits = key["rate_limits"]
         wanted: list[tuple[str, str, int, float]] = []
         refusals: list[tuple[str, str]] = []
         if limits.get("requests"):
@@ -146,10 +146,10 @@ class KeyLimits:
         return admission
 
     def _check_spend(self, key: dict, fresh: bool, model: str | None) -> None:
-        costs = key.get("costLimits") or {}
-        token_limit, daily = key.get("tokenLimit"), key["rateLimits"].get("daily")
+        costs = key.get("cost_limits") or {}
+        token_limit, daily = key.get("token_limit"), key["rate_limits"].get("daily")
         total, weekly = costs.get("total"), costs.get("weekly")
-        pattern = costs.get("weeklyModels")
+        pattern = costs.get("weekly_models")
         if weekly and pattern and (model is None or not model_matches(model, pattern)):
             weekly = None  # the weekly limit applies to its models only
         if not (token_limit or daily or total or weekly):

@@ -84,5 +84,5 @@ def models_allow(allowed: list[str], denied: list[str], model: dict) -> bool:
 def may_use_model(key: dict, model: dict) -> bool:
     """May the API key record `key` use the catalogue entry `model` (as ModelService answers
     it): its provider permissions and its model lists."""
-    return allows(key["allowedProviders"], model["provider"]) and models_allow(
-        key.get("allowedModels") or [], key.get("deniedModels") or [], model)
+    return allows(key["allowed_providers"], model["provider"]) and models_allow(
+        key.get("allowed_models") or [], key.get("denied_models") or [], model)

@@ -50,10 +50,10 @@ class KeyReport:
 
     def own_limits(self, key) -> list[dict]:
         """The key's own limits (spend, windows, rates), each with what is used and remains."""
-        record = {"id": key.id, "tokenLimit": key.token_limit,
-                  "rateLimits": {"daily": key.daily_cost_limit}, **limit_fields(key)}
+        record = {"id": key.id, "token_limit": key.token_limit,
+                  "rate_limits": {"daily": key.daily_cost_limit}, **limit_fields(key)}
         return [*self.key_limits.standing(record),
-                *self.key_windows.standing(key.id, record["windowLimits"]),
+                *self.key_windows.standing(key.id, record["window_limits"]),
                 {"name": "requestsPerMinute", "unit": "requests/min",
                  "limit": key.requests_per_minute},
                 {"name": "concurrency", "unit": "requests", "limit": key.concurrency_limit}]
@@ -67,8 +67,8 @@ class KeyReport:
         series = self.usage.stats(StatsQuery(start, end, granularity=unit, api_key_id=key_id))
         by_model = self.usage.ranking(StatsQuery(start, end, granularity=unit,
                                                  api_key_id=key_id, group_by="model"), top=100)
-        rules = {"allowedProviders": key.permissions, "allowedModels": key.allowed_models,
-                 "deniedModels": key.denied_models}
+        rules = {"allowed_providers": key.permissions, "allowed_models": key.allowed_models,
+                 "denied_models": key.denied_models}
         models = [{"id": model.id, "name": model.name, "provider": model.provider,
                    "input_price": model.input_price, "output_price": model.output_price}
                   for model in self.models.list(is_active=True)

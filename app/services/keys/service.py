@@ -5,11 +5,12 @@ from __future__ import annotations
 import builtins
 import math
 from datetime import UTC, timedelta
-from typing import Unpack
+from typing import Any, Unpack
 
 from app.cache import read_through
 from app.db.models import ApiKey, ApiKeyBinding, ApiKeyTag
 from app.db.repositories.api_keys import SORTABLE_COLUMNS, KeyFilter
+from app.db.uow import JoinedUnitOfWork, UnitOfWork
 from app.errors import InvalidInput, RecordNotFound, Unauthenticated
 from app.security import new_api_key, sha256_hex
 from app.services.base import Service, ServiceDeps
@@ -19,17 +20,22 @@ from app.services.keys.legacy_hashes import OUR_SCHEME, LegacyKeyHashes
 from app.services.keys.periods import key_zone
 from app.services.retry import db_retry
 
+Work = UnitOfWork | JoinedUnitOfWork  # what self.uow() gives
 INVALID_KEY = "The API key is invalid."
 EDITABLE = ("name", "description", "token_limit", "concurrency_limit", "daily_cost_limit",
             "requests_per_minute", "expires_at", "user_id", "is_active", "activation_days",
             "activation_unit", "total_cost_limit", "weekly_cost_limit", "weekly_reset_day",
             "weekly_reset_hour", "weekly_cost_models", "time_zone", "window_limits")
 ACTIVATION_UNITS = {"days": timedelta(days=1), "hours": timedelta(hours=1)}
+# The cached key record's format (its Redis key carries it, as does the quota probe's read):
+# 3 names its members in snake_case; an instance still on 2 (camelCase) reads and fills its
+# own keys, never these, so neither misreads the other's record during a rolling deploy.
+KEY_RECORD_VERSION = 3
 
 
 def stored_window(limit: dict) -> dict:
     """A window limit as the JSON column keeps it: its limits that are set, cost as text."""
-    stored = {"window": int(limit["window"])}
+    stored: dict[str, int | str] = {"window": int(limit["window"])}
     for name in ("requests", "tokens"):
         if limit.get(name) is not None:
             stored[name] = int(limit[name])
@@ -41,12 +47,12 @@ def stored_window(limit: dict) -> dict:
 def limit_fields(key: ApiKey) -> dict:
     """The spend and window limits of a key's validation record (keys/limits.py, key_windows.py)."""
     return {
-        "costLimits": {"total": key.total_cost_limit, "weekly": key.weekly_cost_limit,
-                       "weeklyResetDay": key.weekly_reset_day,
-                       "weeklyResetHour": key.weekly_reset_hour,
-                       "weeklyModels": key.weekly_cost_models},
-        "timeZone": key.time_zone,
-        "windowLimits": list(key.window_limits or []),
+        "cost_limits": {"total": key.total_cost_limit, "weekly": key.weekly_cost_limit,
+                        "weekly_reset_day": key.weekly_reset_day,
+                        "weekly_reset_hour": key.weekly_reset_hour,
+                        "weekly_models": key.weekly_cost_models},
+        "time_zone": key.time_zone,
+        "window_limits": list(key.window_limits or []),
     }
 
 
@@ -57,7 +63,7 @@ class IssuedKey:
         self._key = key
         self.api_key = plaintext
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._key, name)
 
 
@@ -145,7 +151,7 @@ class KeyService(Service):
         return {"keys": keys, "total": total, "page": offset // limit + 1,
                 "total_pages": math.ceil(total / limit)}
 
-    @read_through("apikey", key=lambda hashed_key: hashed_key, version=2)
+    @read_through("apikey", key=lambda hashed_key: hashed_key, version=KEY_RECORD_VERSION)
     @db_retry
     def validate(self, hashed_key: str) -> dict | None:
         """validateApiKey: the seed's shape plus what authentication needs; None if unknown."""
@@ -155,17 +161,17 @@ class KeyService(Service):
                 return None
             return {
                 "id": key.id, "permissions": perms.public(key.permissions),
-                "isActive": key.is_active, "expiresAt": key.expires_at,
-                "rateLimits": {"concurrency": key.concurrency_limit,
-                               "daily": key.daily_cost_limit,
-                               "requests": key.requests_per_minute},
-                "tokenLimit": key.token_limit, "userId": key.user_id,
-                "allowedProviders": key.permissions, "hashScheme": key.hash_scheme,
-                "allowedModels": list(key.allowed_models or []),
-                "deniedModels": list(key.denied_models or []),
-                "allowedClients": list(key.allowed_clients or []),
-                "activationDays": key.activation_days, "activatedAt": key.activated_at,
-                "accountBindings": _bindings_with_providers(uow, key),
+                "is_active": key.is_active, "expires_at": key.expires_at,
+                "rate_limits": {"concurrency": key.concurrency_limit,
+                                "daily": key.daily_cost_limit,
+                                "requests": key.requests_per_minute},
+                "token_limit": key.token_limit, "user_id": key.user_id,
+                "allowed_providers": key.permissions, "hash_scheme": key.hash_scheme,
+                "allowed_models": list(key.allowed_models or []),
+                "denied_models": list(key.denied_models or []),
+                "allowed_clients": list(key.allowed_clients or []),
+                "activation_days": key.activation_days, "activated_at": key.activated_at,
+                "account_bindings": _bindings_with_providers(uow, key),
                 **limit_fields(key),
             }
 
@@ -173,7 +179,7 @@ class KeyService(Service):
     def activate(self, key: dict) -> None:
         """The first admitted request of a key whose expiry counts from its first use: its
         period starts now. Concurrent first uses start it once (a conditional UPDATE)."""
-        if not key.get("activationDays") or key.get("activatedAt") is not None:
+        if not key.get("activation_days") or key.get("activated_at") is not None:
             return
         now = self.clock()
         with self.uow() as uow:
@@ -193,7 +199,7 @@ class KeyService(Service):
         keys (`cr_...`) are looked up under their own scheme's hash, never ours."""
         for hashed, scheme in self._lookups(plaintext):
             found = self.validate.uncached(self, hashed) if fresh else self.validate(hashed)
-            if found is not None and found.get("hashScheme", OUR_SCHEME) == scheme:
+            if found is not None and found.get("hash_scheme", OUR_SCHEME) == scheme:
                 return self.accept(found)
         return self.accept(None)
 
@@ -214,14 +220,14 @@ class KeyService(Service):
 
     def accept(self, found: dict | None) -> dict:
         """A validation record, if it lets its holder in now; else Unauthenticated."""
-        if found is None or not found["isActive"]:
+        if found is None or not found["is_active"]:
             raise Unauthenticated(INVALID_KEY, code="INVALID_API_KEY")
-        expires_at = found["expiresAt"]
+        expires_at = found["expires_at"]
         if expires_at is not None and expires_at <= self.clock():
             raise Unauthenticated(INVALID_KEY, code="INVALID_API_KEY")
         return found
 
-    def _permissions(self, value) -> str:
+    def _permissions(self, value: str | builtins.list[str] | None) -> str:
         try:
             return perms.canonical(value)
         except ValueError as error:
@@ -231,7 +237,7 @@ class KeyService(Service):
         """Where validate() caches the record of a key (the quota check reads it directly)."""
         return self.validate.value_key(self.cache, hashed_key)
 
-    def _check_owner(self, uow, user_id: str | None) -> None:
+    def _check_owner(self, uow: Work, user_id: str | None) -> None:
         if user_id is not None and uow.users.get(user_id) is None:
             raise RecordNotFound("user",
                                  details={"userId": ["No user has that id."]})
@@ -281,7 +287,7 @@ class KeyService(Service):
                 raise InvalidInput(str(error), details={field: [str(error)]}) from error
 
     @staticmethod
-    def _bind(uow, key: ApiKey, data: dict) -> None:
+    def _bind(uow: Work, key: ApiKey, data: dict) -> None:
         """Replace the key's account bindings, each an existing account or group."""
         if "account_bindings" not in data:
             return
@@ -303,14 +309,14 @@ class KeyService(Service):
         key.binding_rows = rows
 
 
-def _bindings_with_providers(uow, key: ApiKey) -> list[dict]:
+def _bindings_with_providers(uow: Work, key: ApiKey) -> list[dict]:
     """The key's bindings, each with the provider it binds (what the scheduler needs)."""
     found = []
     for row in key.binding_rows:
         target = (uow.accounts.get(row.account_id) if row.account_id
                   else uow.account_groups.get(row.group_id))
         if target is not None:
-            binding = ({"accountId": row.account_id} if row.account_id
-                       else {"groupId": row.group_id})
+            binding = ({"account_id": row.account_id} if row.account_id
+                       else {"group_id": row.group_id})
             found.append({**binding, "provider": target.provider})
     return found

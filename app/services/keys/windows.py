@@ -70,13 +70,16 @@ class WindowHold:
     span_ms: int
 
     def to_json(self) -> dict:
+        # Rides in the usage stream, which drains of the previous release also read: they know
+        # only `keyId`, so it is written until every drain reads `key_id` too (from_json).
         return {"keyId": self.key_id, "id": self.id, "store": self.store, "span": self.span_ms}
 
     @classmethod
     def from_json(cls, data: dict | None) -> WindowHold | None:
         if not data:
             return None
-        return cls(data["keyId"], data["id"], data["store"], int(data["span"]))
+        key_id = data["key_id"] if "key_id" in data else data["keyId"]
+        return cls(key_id, data["id"], data["store"], int(data["span"]))
 
 
 def decide(windows: list[WindowSpec], entries: list[Entry], held: tuple[int, int, int],
@@ -104,7 +107,8 @@ def decide(windows: list[WindowSpec], entries: list[Entry], held: tuple[int, int
 def refusal(refused: Refused, windows: list[WindowSpec]) -> LimitExceeded:
     minutes = windows[refused.window].span_ms // 60_000
     code, unit = KINDS[refused.kind]
-    used, limit = refused.used, refused.limit
+    used: int | Decimal = refused.used
+    limit: int | Decimal = refused.limit
     if refused.kind == "cost":
         used, limit = used * UNIT, limit * UNIT
     return LimitExceeded(
@@ -119,13 +123,14 @@ class KeyWindows(Service):
         self.hold_seconds = hold_seconds
         self.store = KeyWindowStore(self.cache) if self.cache is not None else None
 
-    def _redis(self) -> bool:
-        return self.store is not None and self.store.available()
+    def _redis(self) -> KeyWindowStore | None:
+        """The Redis store, while Redis is usable; None: the database decides."""
+        return self.store if self.store is not None and self.store.available() else None
 
     def hold(self, key: dict, *, tokens: int, cost: Decimal) -> WindowHold | None:
         """Admit one request against every window of the key and hold its estimate
         (LimitExceeded with Retry-After when a window is full); None when it has none."""
-        limits = key.get("windowLimits")
+        limits = key.get("window_limits")
         if not limits:
             return None
         windows, hold_id = specs(limits), str(uuid.uuid4())
@@ -141,14 +146,15 @@ class KeyWindows(Service):
 
     def _take_in_redis(self, key_id, hold_id, windows, tokens, cost):
         """None (admitted), a Refused, or FILL: Redis cannot decide, the database must."""
-        if not self._redis():
+        store = self._redis()
+        if store is None:
             return FILL
         span = max(spec.span_ms for spec in windows)
         fill = None
         try:
             for _ in range(ATTEMPTS):
                 now = self.clock()
-                answer = self.store.take(
+                answer = store.take(
                     key_id, hold_id, now_ms=_ms(now),
                     expires_ms=_ms(now) + self.hold_seconds * 1000, tokens=tokens, cost=cost,
                     windows=windows, fresh_ms=self.cache_ttl * 1000,
@@ -157,7 +163,7 @@ class KeyWindows(Service):
                     return answer
                 fill = self._entries(key_id, now - timedelta(milliseconds=span))
         except CacheError as error:
-            self.cache.failed(error)
+            store.redis.failed(error)
         return FILL
 
     @db_retry
@@ -191,10 +197,11 @@ class KeyWindows(Service):
         if hold is None:
             return
         try:
+            store = self._redis()
             if hold.store == "database":
                 self._release_in_database(hold.id)
-            elif self._redis():
-                self.store.settle(hold.key_id, hold.id, None, self._ttl(hold))
+            elif store is not None:
+                store.settle(hold.key_id, hold.id, None, self._ttl(hold))
         except Exception as error:  # the hold's expiry gives it back
             log.warning("could not release window hold %s: %s", hold.id, error)
 
@@ -215,13 +222,14 @@ class KeyWindows(Service):
         """After the usage is stored: the use joins the Redis log and a Redis hold leaves.
         On a Redis error the hold counts until it expires; the sweep that gives it back has
         the log filled from the database again."""
-        if not self._redis():
+        store = self._redis()
+        if store is None:
             return
         try:
-            self.store.settle(hold.key_id, hold.id if hold.store == "redis" else None,
-                              Entry(request_id, _ms(at), tokens, units(cost)), self._ttl(hold))
+            store.settle(hold.key_id, hold.id if hold.store == "redis" else None,
+                         Entry(request_id, _ms(at), tokens, units(cost)), self._ttl(hold))
         except CacheError as error:
-            self.cache.failed(error)
+            store.redis.failed(error)
 
     def _ttl(self, hold: WindowHold) -> int:
         return hold.span_ms + 2 * self.hold_seconds * 1000

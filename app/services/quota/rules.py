@@ -58,7 +58,7 @@ def usage_owner(principal, acting_for: str | None) -> str | None:
             raise InvalidInput("An admin must name the user with ?userId=.",
                                details={"userId": ["Required when an admin calls."]})
         return acting_for
-    own = principal.id if principal.kind == "user" else principal.data.get("userId")
+    own = principal.id if principal.kind == "user" else principal.data.get("user_id")
     if acting_for and acting_for != own:
         raise Forbidden("Only admins may act for another user.", code="FORBIDDEN")
     return own
