@@ -10,7 +10,7 @@ dropped on the way out; an upstream's `reasoning_content` (DeepSeek, vLLM) is re
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from app.protocols import Untranslatable
 from app.protocols.neutral import (
@@ -40,6 +40,8 @@ _FINISH = {"end": "stop", "stop_sequence": "stop", "max_tokens": "length",
            "tool_use": "tool_calls", "refusal": "content_filter"}
 _STOP: dict[str, StopReason] = {"stop": "end", "length": "max_tokens", "tool_calls": "tool_use",
                                 "function_call": "tool_use", "content_filter": "refusal"}
+_CHOICE_MODES: dict[str, Literal["auto", "none", "required"]] = {
+    "auto": "auto", "none": "none", "required": "required"}
 # reasoning_effort -> the thinking budget asked of a provider that takes one
 EFFORT_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
 # Members some clients always send, at values that ask for nothing.
@@ -128,7 +130,9 @@ def _choice(choice: Any) -> ToolChoice | None:
     if choice is None:
         return None
     if isinstance(choice, str):
-        return ToolChoice(choice)  # type: ignore[arg-type]
+        if choice not in _CHOICE_MODES:  # a named tool is an object, never a bare string
+            raise Untranslatable("tool_choice", f"no tool choice is named {choice!r}")
+        return ToolChoice(_CHOICE_MODES[choice])
     return ToolChoice("tool", choice["function"]["name"])
 
 
