@@ -17,6 +17,7 @@ from app.protocols.neutral import (
     BlockStart,
     BlockStop,
     Delta,
+    DeltaKind,
     End,
     Event,
     Finish,
@@ -24,6 +25,7 @@ from app.protocols.neutral import (
     Message,
     Request,
     Start,
+    StopReason,
     Text,
     Thinking,
     Tool,
@@ -36,18 +38,20 @@ from app.protocols.neutral import (
 CARRIES_THINKING = True
 # Anthropic requires max_tokens; a client of another format may have said nothing.
 DEFAULT_MAX_TOKENS = 4096
-_STOP = {"end_turn": "end", "max_tokens": "max_tokens", "tool_use": "tool_use",
-         "stop_sequence": "stop_sequence", "refusal": "refusal", "pause_turn": "end",
-         "model_context_window_exceeded": "max_tokens"}
+_STOP: dict[str, StopReason] = {
+    "end_turn": "end", "max_tokens": "max_tokens", "tool_use": "tool_use",
+    "stop_sequence": "stop_sequence", "refusal": "refusal", "pause_turn": "end",
+    "model_context_window_exceeded": "max_tokens"}
 _STOP_REASON = {"end": "end_turn", "max_tokens": "max_tokens", "tool_use": "tool_use",
                 "stop_sequence": "stop_sequence", "refusal": "refusal"}
 _CHOICES: dict[str, Any] = {"auto": "auto", "any": "required", "tool": "tool", "none": "none"}
 _CHOICE_TYPES = {mode: kind for kind, mode in _CHOICES.items()}
 _MEMBERS = {"model", "messages", "system", "max_tokens", "temperature", "top_p",
             "stop_sequences", "tools", "tool_choice", "stream", "metadata", "thinking"}
-_DELTAS = {"text_delta": ("text", "text"), "thinking_delta": ("thinking", "thinking"),
-           "signature_delta": ("signature", "signature"),
-           "input_json_delta": ("arguments", "partial_json")}
+_DELTAS: dict[str, tuple[DeltaKind, str]] = {
+    "text_delta": ("text", "text"), "thinking_delta": ("thinking", "thinking"),
+    "signature_delta": ("signature", "signature"),
+    "input_json_delta": ("arguments", "partial_json")}
 _DELTA_TYPES = {kind: (name, member) for name, (kind, member) in _DELTAS.items()}
 
 
@@ -266,7 +270,7 @@ def answer_to_neutral(raw: dict[str, Any]) -> Answer:
 
 
 def answer_from_neutral(answer: Answer, *, created: int) -> dict[str, Any]:
-    content = []
+    content: list[dict[str, Any]] = []
     for part in answer.parts:
         if isinstance(part, Text):
             content.append({"type": "text", "text": part.text})
@@ -314,9 +318,10 @@ class StreamDecoder:
             return self._start(body["index"], body.get("content_block") or {})
         if kind == "content_block_delta" and body["index"] in self.blocks:
             delta = body.get("delta") or {}
-            found = _DELTAS.get(delta.get("type"))
-            value = delta.get(found[1]) if found else None
-            return [Delta(body["index"], found[0], value)] if value else []
+            found = _DELTAS.get(delta.get("type") or "")
+            if found is None or not delta.get(found[1]):
+                return []
+            return [Delta(body["index"], found[0], delta[found[1]])]
         if kind == "content_block_stop" and body["index"] in self.blocks:
             return [BlockStop(body["index"])]
         if kind == "message_delta":
@@ -351,10 +356,10 @@ class StreamEncoder:
 
     def encode(self, event: Event) -> list[tuple[str | None, Any]]:
         if isinstance(event, Start):
-            message = {"id": event.id, "type": "message", "role": "assistant",
-                       "model": event.model, "content": [], "stop_reason": None,
-                       "stop_sequence": None,
-                       "usage": usage_from_neutral(event.usage or Usage())}
+            message: dict[str, Any] = {
+                "id": event.id, "type": "message", "role": "assistant", "model": event.model,
+                "content": [], "stop_reason": None, "stop_sequence": None,
+                "usage": usage_from_neutral(event.usage or Usage())}
             return [("message_start", {"type": "message_start", "message": message})]
         if isinstance(event, BlockStart):
             self.numbers[event.index] = number = len(self.numbers)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 StopReason = Literal["end", "max_tokens", "tool_use", "stop_sequence", "refusal"]
+DeltaKind = Literal["text", "thinking", "signature", "arguments"]
 
 
 @dataclass
@@ -142,7 +143,7 @@ class Delta:
     """Text, thinking, a thinking block's signature, or a piece of a tool call's arguments."""
 
     index: int
-    kind: Literal["text", "thinking", "signature", "arguments"]
+    kind: DeltaKind
     value: str
 
 

@@ -10,7 +10,7 @@ dropped on the way out; an upstream's `reasoning_content` (DeepSeek, vLLM) is re
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from app.protocols import Untranslatable
 from app.protocols.neutral import (
@@ -25,6 +25,7 @@ from app.protocols.neutral import (
     Message,
     Request,
     Start,
+    StopReason,
     Text,
     Thinking,
     Tool,
@@ -37,8 +38,10 @@ from app.protocols.neutral import (
 CARRIES_THINKING = False
 _FINISH = {"end": "stop", "stop_sequence": "stop", "max_tokens": "length",
            "tool_use": "tool_calls", "refusal": "content_filter"}
-_STOP = {"stop": "end", "length": "max_tokens", "tool_calls": "tool_use",
-         "function_call": "tool_use", "content_filter": "refusal"}
+_STOP: dict[str, StopReason] = {"stop": "end", "length": "max_tokens", "tool_calls": "tool_use",
+                                "function_call": "tool_use", "content_filter": "refusal"}
+_CHOICE_MODES: dict[str, Literal["auto", "none", "required"]] = {
+    "auto": "auto", "none": "none", "required": "required"}
 # reasoning_effort -> the thinking budget asked of a provider that takes one
 EFFORT_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
 # Members some clients always send, at values that ask for nothing.
@@ -127,7 +130,9 @@ def _choice(choice: Any) -> ToolChoice | None:
     if choice is None:
         return None
     if isinstance(choice, str):
-        return ToolChoice(choice)  # type: ignore[arg-type]
+        if choice not in _CHOICE_MODES:  # a named tool is an object, never a bare string
+            raise Untranslatable("tool_choice", f"no tool choice is named {choice!r}")
+        return ToolChoice(_CHOICE_MODES[choice])
     return ToolChoice("tool", choice["function"]["name"])
 
 
@@ -183,7 +188,8 @@ def _messages(message: Message, index: int) -> list[dict[str, Any]]:
                 raise Untranslatable(f"messages[{index}].tool_result.image",
                                      "OpenAI's tool messages carry text only")
             out.append({"role": "tool", "tool_call_id": part.id,
-                        "content": "".join(item.text for item in part.content)})
+                        "content": "".join(item.text for item in part.content
+                                           if isinstance(item, Text))})
         elif isinstance(part, Text):
             content.append({"type": "text", "text": part.text})
         elif isinstance(part, Image):
@@ -275,7 +281,7 @@ class StreamDecoder:
         self.started = False
         self.open: tuple | None = None  # ("text",), ("thinking",) or ("tool", call index)
         self.index = -1
-        self.stop = None
+        self.stop: StopReason | None = None
         self.usage: Usage | None = None
 
     def feed(self, event: str | None, data: str) -> list[Event]:
@@ -360,7 +366,8 @@ class StreamEncoder:
             return [self._chunk({"tool_calls": [{"index": self.calls[event.index],
                                                  "function": {"arguments": event.value}}]})]
         if isinstance(event, Finish):
-            frames = [self._chunk({}, _FINISH.get(event.stop or "end", "stop"))]
+            frames: list[tuple[str | None, Any]] = [
+                self._chunk({}, _FINISH.get(event.stop or "end", "stop"))]
             if self.include_usage and event.usage is not None:
                 _, chunk = self._chunk(None)
                 frames.append((None, {**chunk, "usage": usage_from_neutral(event.usage)}))

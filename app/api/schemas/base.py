@@ -15,11 +15,7 @@ from typing import Any
 from marshmallow import Schema, fields
 from marshmallow.fields import Field
 
-
-def camelcase(name: str) -> str:
-    """`model_type` -> `modelType`; a name without underscores is returned as it is."""
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+from app.wirenames import camelcase
 
 
 class CamelSchema(Schema):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from app.api.schemas.base import CamelSchema
 from app.api.schemas.common import QuerySchema
 
 
@@ -41,8 +42,8 @@ class GeminiCountTokensBodySchema(Schema):
                                   "contents")
 
 
-class GeminiCountTokensSchema(Schema):
-    totalTokens = fields.Integer(required=True)
+class GeminiCountTokensSchema(CamelSchema):
+    total_tokens = fields.Integer(required=True)
 
 
 class StreamArgsSchema(QuerySchema):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import overload
 
 from sqlalchemy import select, update
 
@@ -40,8 +41,14 @@ class UsageCounterRepository(Repository[UsageCounter]):
         ).first()
         return CounterValue(*row) if row else CounterValue(0, 0)
 
-    def add(  # type: ignore[override]  # a counter is added to by key, never added as a row
-            self, key: CounterKey, units: int, *, limit: int | None = None) -> CounterValue | None:
+    # A counter is added to by key, never added as a row: not the base's `add`.
+    @overload  # type: ignore[override]
+    def add(self, key: CounterKey, units: int) -> CounterValue: ...
+
+    @overload
+    def add(self, key: CounterKey, units: int, *, limit: int | None) -> CounterValue | None: ...
+
+    def add(self, key: CounterKey, units: int, *, limit: int | None = None) -> CounterValue | None:
         """Add `units` in one upsert; with `limit`, only if the total stays within it, else None."""
         if limit is not None and units > limit:
             return None

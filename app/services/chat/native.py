@@ -15,7 +15,7 @@ from app.db.models import Account
 from app.providers import anthropic, gemini, openai
 from app.providers.base import ProviderError, StreamEvent
 from app.providers.responses_api import FINAL_EVENTS
-from app.services.chat.wire import sse
+from app.services.chat.wire import UsageSummary, sse
 
 # client protocol -> the providers all of whose accounts speak it
 PROTOCOL_PROVIDERS: dict[str, tuple[str, ...]] = {"anthropic": ("claude",), "openai": ("openai",),
@@ -66,13 +66,13 @@ class NativeFormat:
     def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
         raise NotImplementedError
 
-    def usage(self, summary: dict) -> str:
+    def usage(self, summary: UsageSummary) -> str:
         return ""
 
     def closing(self) -> str:
         return self._held
 
-    def answer(self, text: str, raw: dict, summary: dict) -> dict:
+    def answer(self, text: str, raw: dict, summary: UsageSummary) -> dict:
         return raw
 
 

@@ -25,7 +25,6 @@ to a Gemini account as sent, and translated (with them as members) to another pr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -47,7 +46,7 @@ from app.services.chat.native import (
     wants_usage,
 )
 from app.services.chat.service import ChatAnswer, ChatService, RelayStream, check_model
-from app.services.chat.session_key import session_key
+from app.services.chat.session_key import RequestHeaders, session_key
 from app.services.chat.translation import (
     TranslatedFormat,
     Translation,
@@ -122,7 +121,7 @@ class ProtocolRelay:
     def __init__(self, *, chat: ChatService) -> None:
         self.chat = chat
 
-    def relay(self, credential, protocol: str, body: dict, headers: Mapping[str, str], *,
+    def relay(self, credential, protocol: str, body: dict, headers: RequestHeaders, *,
               model: str | None = None, stream: bool | None = None) -> ProtocolAnswer:
         """The whole request in the client's protocol: checks, upstream call, answer.
 
@@ -196,7 +195,7 @@ class ProtocolRelay:
                              code="UNTRANSLATABLE") from refused
 
     def count_tokens(self, credential, body: dict,
-                     headers: Mapping[str, str]) -> tuple[dict, bool]:
+                     headers: RequestHeaders) -> tuple[dict, bool]:
         """A Claude account's own count of the prompt, or (when none can answer) the estimate;
         the flag says which. Nothing is billed or counted against the key's limits."""
         chat = self.chat
@@ -212,16 +211,16 @@ class ProtocolRelay:
         return {"input_tokens": estimate.prompt_tokens(request)}, True
 
     def estimate_gemini_tokens(self, credential, model_name: str, body: dict,
-                               headers: Mapping[str, str]) -> dict:
+                               headers: RequestHeaders) -> dict:
         """Gemini's countTokens (`contents`, or a whole `generateContentRequest`), estimated:
-        `{"totalTokens"}`. The key must be allowed the model; nothing is billed or counted
+        `{"total_tokens"}`. The key must be allowed the model; nothing is billed or counted
         against its limits."""
         chat = self.chat
         key, model = chat.caller_and_model(credential, model_name, "fast", client_names=True)
         check_model(model, model_name)
         chat.key_limits.check_use(key, model, ClientRequest.of(headers, body, chat=False))
         asked = body.get("generateContentRequest") or body
-        return {"totalTokens": estimate.prompt_tokens(
+        return {"total_tokens": estimate.prompt_tokens(
             _gemini_request(model_name, asked, {}, native=False))}
 
     def _counted(self, request: ChatRequest, only: frozenset[str] | None) -> dict | None:

@@ -55,12 +55,13 @@ from app.cache import ReadAhead, read_ahead, reading_ahead
 from app.errors import BadRequest, DatabaseError, NotFound, Unauthenticated
 from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError, Usage
+from app.providers.streaming import ProviderStream
 from app.services.accounts.candidates import may_serve
 from app.services.catalogue.pricing import from_catalogue
 from app.services.chat.modes import ChatMode, mode_named
-from app.services.chat.session_key import HeaderItems, session_key
+from app.services.chat.session_key import RequestHeaders, session_key
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
-from app.services.chat.wire import FORMATS, WireFormat
+from app.services.chat.wire import FORMATS, UsageSummary, WireFormat
 from app.services.keys.clients import ClientRequest
 from app.services.quota.rules import Usage as QuotaUsage
 from app.services.usage.service import UsageRecord
@@ -76,7 +77,7 @@ if TYPE_CHECKING:
     from app.services.catalogue.service import ModelService
     from app.services.keys.limits import Admission, KeyLimits
     from app.services.keys.service import KeyService
-    from app.services.keys.windows import KeyWindows
+    from app.services.keys.windows import KeyWindows, WindowHold
     from app.services.quota.reservations import Reservation
     from app.services.quota.rules import Subject
     from app.services.quota.service import QuotaService
@@ -118,7 +119,7 @@ class ChatTicket:
     session: str | None = None
     cut: bool = False  # ended by the server shutting down, not by the upstream or the client
     # The estimate held against the key's window limits (key_windows.py), settled with the usage.
-    window: object = None
+    window: WindowHold | None = None
     # The cached reads of the admission, read in one round trip (`begin`, `open`).
     ahead: ReadAhead | None = None
 
@@ -303,7 +304,7 @@ class ChatService:
         return self.sticky.binding(ticket.key["id"], ticket.session)
 
     def run(self, credential, model_name: str, body: dict, *, mode: str,
-            wire: str = "relay", headers: HeaderItems | None = None) -> ChatAnswer:
+            wire: str = "relay", headers: RequestHeaders | None = None) -> ChatAnswer:
         """The whole request: checks, the upstream call, and the answer or its event stream.
 
         `headers` are the client's request headers (a session id may be among them)."""
@@ -333,7 +334,7 @@ class ChatService:
         error event. If the client goes away, the upstream request is closed and the usage so
         far is recorded (the generator's `finally` runs when the server closes it).
         """
-        stream, ended = call.stream, None
+        stream, ended = call.streamed, None
         try:
             for event in stream:
                 text = wire.event(event)
@@ -351,7 +352,7 @@ class ChatService:
             summary = self.finish(ticket, call, _spent(stream, ticket))
         if ended:
             yield ended
-        yield wire.usage(summary) + wire.closing()
+        yield (wire.usage(summary) if summary is not None else "") + wire.closing()
 
     def cut_open_streams(self) -> int:
         """The server is shutting down: end every open stream now (each is billed what it
@@ -371,19 +372,24 @@ class ChatService:
         with self._open_lock:
             self._open.discard(relay)
 
-    def complete(self, ticket: ChatTicket, call: UpstreamCall, wire) -> dict:
-        result = call.result
+    def complete(self, ticket: ChatTicket, call: UpstreamCall, wire: WireFormat) -> dict:
+        result = call.answered
         usage = estimate.billable(result.usage, final=result.usage_final,
                                   delivered_chars=result.delivered_chars,
                                   prompt=ticket.prompt_tokens_estimate)
-        return wire.answer(result.text, result.raw, self.finish(ticket, call, usage))
+        summary = self.finish(ticket, call, usage)
+        if summary is None:  # nothing but this answer settles a ticket opened for one
+            raise RuntimeError(f"{ticket.request_id} was settled before its answer")
+        return wire.answer(result.text, result.raw, summary)
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
-    def finish(self, ticket: ChatTicket, call: UpstreamCall, usage: Usage) -> dict:
-        """Commit the reservation and record the usage, once; answers the usage summary."""
+    def finish(self, ticket: ChatTicket, call: UpstreamCall,
+               usage: Usage) -> UsageSummary | None:
+        """Commit the reservation and record the usage, once; answers the usage summary (None
+        when the ticket was settled before: nothing more is recorded)."""
         if ticket.settled:
-            return {}
+            return None
         ticket.settled = True
         prices = from_catalogue(ticket.model)
         cost = prices.cost(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
@@ -409,11 +415,9 @@ class ChatService:
         finally:
             call.lease.release()
             ticket.admission.release()
-        return {"requestId": ticket.request_id, "inputTokens": usage.input_tokens,
-                "outputTokens": usage.output_tokens,
-                "cacheWriteTokens": usage.cache_write_tokens,
-                "cacheReadTokens": usage.cache_read_tokens,
-                "totalTokens": usage.total_tokens, "cost": cost}
+        return UsageSummary(ticket.request_id, usage.input_tokens, usage.output_tokens,
+                            usage.cache_write_tokens, usage.cache_read_tokens,
+                            usage.total_tokens, cost)
 
     def _commit(self, ticket: ChatTicket) -> None:
         """Keep the database reservation's unit. The answer is delivered and its usage kept
@@ -471,7 +475,8 @@ class RelayStream:
     client left before the first event was pulled (an unstarted generator's `finally` never
     runs)."""
 
-    def __init__(self, service: ChatService, ticket: ChatTicket, call: UpstreamCall, wire) -> None:
+    def __init__(self, service: ChatService, ticket: ChatTicket, call: UpstreamCall,
+                 wire: WireFormat) -> None:
         self._service, self._ticket, self._call = service, ticket, call
         self._events = service.events(ticket, call, wire)
         self._started = False
@@ -484,18 +489,18 @@ class RelayStream:
     def cut(self) -> None:
         """End the stream from another thread: its reader sees the upstream end and settles."""
         self._ticket.cut = True
-        self._call.stream.interrupt()
+        self._call.streamed.interrupt()
 
     def close(self) -> None:
         self._service._closed(self)
         if self._started:
             self._events.close()
             return
-        self._call.stream.close()
-        self._service.finish(self._ticket, self._call, _spent(self._call.stream, self._ticket))
+        self._call.streamed.close()
+        self._service.finish(self._ticket, self._call, _spent(self._call.streamed, self._ticket))
 
 
-def _spent(stream, ticket: ChatTicket) -> Usage:
+def _spent(stream: ProviderStream, ticket: ChatTicket) -> Usage:
     """The usage the upstream reported, if final; else at least the estimate of the prompt and
     of what was relayed (OpenAI reports usage only in its last chunk, Anthropic's first count
     is provisional), marked estimated."""

@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
+from app.services.keys.clients import HeaderLookup
+
 SESSION_HEADERS = ("x-session-id", "session_id", "session-id", "conversation_id",
                    "conversation-id")
 _CLAUDE_CODE_SESSION = re.compile(r"_session_([A-Za-z0-9-]+)$")
@@ -31,6 +33,11 @@ class HeaderItems(Protocol):
     """Request headers as (name, value) pairs: a dict, or the web framework's own."""
 
     def items(self) -> Iterable[tuple[str, str]]: ...
+
+
+class RequestHeaders(HeaderItems, HeaderLookup, Protocol):
+    """A client's request headers as the chat routes take them: pairs, and a lookup by name
+    (werkzeug's Headers, or a dict)."""
 
 
 def session_key(body: Mapping, headers: HeaderItems | None = None) -> str | None:

@@ -34,7 +34,7 @@ from app.services.chat.native import (
     responses_error,
     wants_usage,
 )
-from app.services.chat.wire import sse
+from app.services.chat.wire import UsageSummary, sse
 
 # client protocol -> its format; account provider -> the format its accounts speak
 CLIENT_FORMATS = {"openai": openai_chat, "anthropic": anthropic_messages,
@@ -129,13 +129,13 @@ class TranslatedFormat:
     def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
         return self._errors.error(code, message, cause)
 
-    def usage(self, summary: dict) -> str:
+    def usage(self, summary: UsageSummary) -> str:
         return ""
 
     def closing(self) -> str:
         return self._held
 
-    def answer(self, text: str, raw: dict, summary: dict) -> dict:
+    def answer(self, text: str, raw: dict, summary: UsageSummary) -> dict:
         translation = self.translation
         answer = translation.target.answer_to_neutral(raw)
         translation.names.restore(answer)

@@ -47,6 +47,20 @@ class UpstreamCall:
     def account(self):
         return self.lease.account
 
+    @property
+    def streamed(self) -> ProviderStream:
+        """The stream of a call opened streaming."""
+        if self.stream is None:
+            raise TypeError("this upstream call was opened for one answer, not a stream")
+        return self.stream
+
+    @property
+    def answered(self) -> ChatResult:
+        """The answer of a call opened for one (not streaming)."""
+        if self.result is None:
+            raise TypeError("this upstream call was opened for a stream, not one answer")
+        return self.result
+
 
 def answer_for(error: ProviderError) -> UpstreamError:
     status, code = _ANSWERS.get(error.kind, (502, "UPSTREAM_ERROR"))

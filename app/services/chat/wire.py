@@ -6,10 +6,26 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Protocol
 
 from app.providers.base import ProviderError, StreamEvent
+from app.wirenames import camelcase
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    """The usage recorded for one request, as its client is told it (ChatUsageSchema names the
+    members of the JSON answer's `usage`; the relay stream's `event: usage` uses the same)."""
+
+    request_id: str
+    input_tokens: int
+    output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    total_tokens: int
+    cost: Decimal
 
 
 class WireFormat(Protocol):
@@ -19,13 +35,13 @@ class WireFormat(Protocol):
 
     def event(self, event: StreamEvent) -> str: ...
 
-    def usage(self, summary: dict) -> str: ...
+    def usage(self, summary: UsageSummary) -> str: ...
 
     def error(self, code: str, message: str, cause: ProviderError | None = None) -> str: ...
 
     def closing(self) -> str: ...
 
-    def answer(self, text: str, raw: dict, summary: dict) -> dict: ...
+    def answer(self, text: str, raw: dict, summary: UsageSummary) -> dict: ...
 
 
 def _json(value) -> str:
@@ -54,8 +70,9 @@ class RelayFormat:
     def event(self, event: StreamEvent) -> str:
         return sse(event.data, event.event)
 
-    def usage(self, summary: dict) -> str:
-        return sse(_json(summary), "usage")
+    def usage(self, summary: UsageSummary) -> str:
+        return sse(_json({camelcase(member.name): getattr(summary, member.name)
+                          for member in fields(summary)}), "usage")
 
     def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
         return sse(_json({"success": False, "error": {"code": code, "message": message}}),
@@ -64,7 +81,7 @@ class RelayFormat:
     def closing(self) -> str:
         return ""
 
-    def answer(self, text: str, raw: dict, summary: dict) -> dict:
+    def answer(self, text: str, raw: dict, summary: UsageSummary) -> dict:
         return {"id": self.request_id, "model": self.model["id"],
                 "provider": self.model["provider"], "content": text, "usage": summary,
                 "upstream": raw}
@@ -90,7 +107,7 @@ class OpenAIFormat:
     def event(self, event: StreamEvent) -> str:
         return self._chunk({"content": event.text}) if event.text else ""
 
-    def usage(self, summary: dict) -> str:
+    def usage(self, summary: UsageSummary) -> str:
         return self._chunk({}, "stop", _openai_usage(summary))
 
     def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
@@ -100,7 +117,7 @@ class OpenAIFormat:
     def closing(self) -> str:
         return sse("[DONE]")
 
-    def answer(self, text: str, raw: dict, summary: dict) -> dict:
+    def answer(self, text: str, raw: dict, summary: UsageSummary) -> dict:
         return {"id": self.id, "object": "chat.completion", "created": self.created,
                 "model": self.model_name,
                 "choices": [{"index": 0, "finish_reason": "stop",
@@ -108,12 +125,11 @@ class OpenAIFormat:
                 "usage": _openai_usage(summary)}
 
 
-def _openai_usage(summary: dict) -> dict:
-    prompt = (summary["inputTokens"] + summary["cacheWriteTokens"]
-              + summary["cacheReadTokens"])
-    return {"prompt_tokens": prompt, "completion_tokens": summary["outputTokens"],
-            "total_tokens": prompt + summary["outputTokens"],
-            "prompt_tokens_details": {"cached_tokens": summary["cacheReadTokens"]}}
+def _openai_usage(summary: UsageSummary) -> dict:
+    prompt = summary.input_tokens + summary.cache_write_tokens + summary.cache_read_tokens
+    return {"prompt_tokens": prompt, "completion_tokens": summary.output_tokens,
+            "total_tokens": prompt + summary.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": summary.cache_read_tokens}}
 
 
 FORMATS: dict[str, Callable[[dict, str], WireFormat]] = {"relay": RelayFormat,

@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from typing import Protocol
 
 CUSTOM = "ua:"
 PATTERN_LENGTH, MAX_CLIENTS = 200, 50
@@ -35,6 +36,12 @@ _USER_AGENTS = {
 FAMILIES = tuple(_USER_AGENTS)
 
 
+class HeaderLookup(Protocol):
+    """Request headers that answer a name: a dict, or the web framework's own (case-blind)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class ClientRequest:
     """What of a request tells its client: the User-Agent and, for chat, the body."""
@@ -44,7 +51,7 @@ class ClientRequest:
     chat: bool = True  # a chat request (its shape is checked), not a count or a listing
 
     @classmethod
-    def of(cls, headers: Mapping[str, str] | None, body: Mapping | None = None, *,
+    def of(cls, headers: HeaderLookup | None, body: Mapping | None = None, *,
            chat: bool = True) -> ClientRequest:
         agent = (headers or {}).get("User-Agent") or (headers or {}).get("user-agent") or ""
         return cls(user_agent=agent, body=body if isinstance(body, Mapping) else {}, chat=chat)

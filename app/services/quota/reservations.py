@@ -175,12 +175,13 @@ class Reservations:
         """The database decides alone (Redis cannot), or, `full_at` the count at which the hold
         script found no unit left, spends a credit."""
         counter, now = self.counter_key(subject, allowance), self.clock()
+        payer = subject.credit_payer
         with self.uow() as uow:
             value, credits = None, 0
             if full_at is None:
                 value = uow.usage_counters.add(counter, 1, limit=allowance.limit)
             if value is None:
-                if not (subject.spends_credits and uow.users.take_credit(subject.user_id)):
+                if not (payer is not None and uow.users.take_credit(payer)):
                     used = uow.usage_counters.value(counter).used if full_at is None else full_at
                     raise refusal(subject, allowance, used, now)
                 value, credits = uow.usage_counters.add(counter, 1), 1
@@ -188,8 +189,8 @@ class Reservations:
                                 credits=credits)
             uow.commit()
         self.mirror.write(counter, value)
-        if credits:
-            self.users.forget(subject.user_id)
+        if payer is not None and credits:
+            self.users.forget(payer)
         return Reservation(row.id, row.expires_at, subject.id, allowance.model_type)
 
     @staticmethod
@@ -215,10 +216,11 @@ class Reservations:
                 if row is not None:
                     value = uow.usage_counters.add(_counter_of(row), row.units)
                     limit = limits[subject.plan][row.model_type]["limit"]
-                    if subject.spends_credits:
+                    payer = subject.credit_payer
+                    if payer is not None:
                         spent = units_past_limit(value.used, row.units, limit)
-                    if spent:
-                        uow.users.spend_credits(subject.user_id, spent)
+                        if spent:
+                            uow.users.spend_credits(payer, spent)
             state = self._settled_state(uow, subject, reservation_id, row, "committed")
             uow.commit()
         self._after_settle(subject, row, value, spent)
@@ -234,7 +236,7 @@ class Reservations:
             if row is not None:
                 value = uow.usage_counters.subtract(_counter_of(row), row.units)
                 refund = row.credits_spent
-                if refund:
+                if refund and subject.user_id:
                     uow.users.add_credits(subject.user_id, refund)
             state = self._settled_state(uow, subject, reservation_id, row, "cancelled")
             uow.commit()

@@ -33,8 +33,13 @@ class Subject:
         return cls(f"key:{key_id}", OWNERLESS_KEY_PLAN)
 
     @property
+    def credit_payer(self) -> str | None:
+        """The user whose credits pay for uses past the limit; None when credits do not."""
+        return self.user_id if self.plan in CREDIT_PLANS else None
+
+    @property
     def spends_credits(self) -> bool:
-        return self.user_id is not None and self.plan in CREDIT_PLANS
+        return self.credit_payer is not None
 
 
 @dataclass(frozen=True)

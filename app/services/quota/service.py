@@ -192,15 +192,15 @@ class QuotaService(Reservations, Service):
                 self._check_same_update(uow, subject, idempotency_key, model, units)
                 return
             value = uow.usage_counters.add(counter, units)
-            spent = 0
-            if subject.spends_credits:
+            spent, payer = 0, subject.credit_payer
+            if payer is not None:
                 spent = units_past_limit(value.used, units, allowance.limit)
-            if spent:
-                uow.users.spend_credits(subject.user_id, spent)
+                if spent:
+                    uow.users.spend_credits(payer, spent)
             uow.commit()
         self.mirror.write(counter, value)
-        if spent:
-            self.users.forget(subject.user_id)
+        if payer is not None and spent:
+            self.users.forget(payer)
 
     @staticmethod
     def _check_same_update(uow, subject: Subject, key: str, model: str, units: int) -> None:

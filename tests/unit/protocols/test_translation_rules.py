@@ -142,3 +142,12 @@ def test_tool_choice_maps_both_ways(openai, parallel, anthropic):
     # One call at a time says "auto" in Anthropic's terms, which is what no choice meant.
     expected = "auto" if (openai, parallel) == (None, False) else openai
     assert (back.get("tool_choice"), back.get("parallel_tool_calls")) == (expected, parallel)
+
+
+@pytest.mark.parametrize("choice", ["tool", "any", "function"])
+def test_a_tool_choice_string_openai_has_no_such_mode_for_is_refused_by_name(choice):
+    tools = [{"type": "function", "function": {"name": "x", "parameters": {}}}]
+    body = {"model": "c", "messages": HI, "tools": tools, "tool_choice": choice}
+    with pytest.raises(Untranslatable) as refused:
+        openai_chat.request_to_neutral(body)
+    assert refused.value.field == "tool_choice"
