@@ -131,8 +131,8 @@ class ProtocolRelay:
         model_name = body["model"] if model is None else model
         ticket = chat.begin(credential, model_name, "fast", client_names=True,
                             providers=_REACHES[protocol],
-                            client=ClientRequest.of(headers, body))
-        ticket.session = session_key(body, headers)
+                            client=ClientRequest.of(headers, body),
+                            session=session_key(body, headers))
         native = ticket.provider in PROTOCOL_PROVIDERS[protocol]
         forwarded = forwarded_headers(headers.items())
         request = _READERS.get(protocol, _request)(model_name, body, forwarded, native=native,
