@@ -36,6 +36,7 @@ import redis
 from app.cache import codec
 from app.cache.connection import CacheError, RedisConnection, RedisStore, fail_open
 from app.cache.keys import slot_tag
+from app.cache.ride_along import riding_along
 from app.cache.store import CachePolicy, CacheStore
 from app.cache.topology import connect
 
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["CacheError", "CachePolicy", "CacheStore", "RedisConnection", "RedisStore", "connect",
            "read_through", "canonical_key", "deferred_invalidations", "fail_open", "slot_tag",
-           "ReadAhead", "read_ahead", "reading_ahead"]
+           "ReadAhead", "read_ahead", "reading_ahead", "riding_along"]
 
 _LOCK_MS = 2000
 _WAIT_STEP = 0.01

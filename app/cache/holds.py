@@ -46,6 +46,7 @@ from datetime import datetime
 
 from app.cache.connection import Connectable, RedisStore, fail_open
 from app.cache.counters import Counter, CountValue, Missing, counter_key
+from app.cache.ride_along import run_script
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,9 @@ class QuotaHolds(RedisStore):
         Missing's token); None when Redis is unavailable."""
         lifetime = max(self.ttl_ms, 2 * (_ms(expires_at) - _ms(now)))
         filled = ["", "", ""] if fill is None else [fill[0].used, fill[0].version, fill[1]]
-        status, used, *held = self.redis.scripts.run(
-            "quota_take", [counter_key(self.redis, counter)],
+        # Commands riding along (app/cache/ride_along.py) go in the same round trip.
+        status, used, *held = run_script(
+            self.redis, "quota_take", [counter_key(self.redis, counter)],
             [hold_id, limit, _ms(expires_at), _ms(now), lifetime, *filled])
         if status == -1:
             return Missing(used.decode() if isinstance(used, bytes) else str(used), int(held[0]))

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 _FOLDER = Path(__file__).parent / "scripts"
 _INCLUDE = re.compile(r"^--#include (\w+)\n", re.MULTILINE)
@@ -48,3 +49,18 @@ class Scripts:
     def run(self, name: str, keys: list, args: list, *, client=None):
         """Run script `name` (on `client`, e.g. a pipeline, when given)."""
         return self[name](keys=keys, args=args, client=client)
+
+    def queue(self, pipe, name: str, keys: list, args: list) -> None:
+        """Put a call of script `name` in `pipe` as a plain EVALSHA (redis-py's own pipelined
+        scripts cost a SCRIPT EXISTS round trip first); give its answer to `answer`."""
+        pipe.execute_command("EVALSHA", self[name].sha, len(keys), *keys, *args)
+
+    def answer(self, found, name: str, keys: list, args: list):
+        """The answer of a call `queue` put in a pipeline: the server had not got the script
+        (NOSCRIPT: restarted, failed over) -> it runs again on its own, loaded first; another
+        error is raised."""
+        if isinstance(found, NoScriptError):
+            return self.run(name, keys, args)
+        if isinstance(found, Exception):
+            raise found
+        return found

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.cache.connection import RedisStore, fail_open
+from app.cache.ride_along import ride, run_script
 
 
 @dataclass(frozen=True)
@@ -36,14 +37,15 @@ class _SlotStore(RedisStore):
         """A slot in each of `wanted`'s buckets ((bucket, slot id, limit, ttl ms), checked in
         order), all or none, in one call: (-1, admitted), or (index of the first full bucket,
         its refusal). None when Redis is unavailable, or on a Cluster, where the buckets need
-        not share a hash slot (the caller then takes them one by one)."""
+        not share a hash slot (the caller then takes them one by one). Commands riding along
+        (app/cache/ride_along.py) go in the same round trip."""
         if self.redis.clustered:
             return None
         args: list = []
         for _, slot_id, limit, ttl_ms in wanted:
             args += [slot_id, limit, ttl_ms]
-        answer = self.redis.scripts.run("slot_acquire_all",
-                                        [self._key(bucket) for bucket, *_ in wanted], args)
+        answer = run_script(self.redis, "slot_acquire_all",
+                            [self._key(bucket) for bucket, *_ in wanted], args)
         if answer[0] == 1:
             return -1, SlotAnswer(True)
         return int(answer[1]) - 1, SlotAnswer(False, int(answer[2]))
@@ -55,8 +57,10 @@ class _SlotStore(RedisStore):
 
     @fail_open(None, during_backoff=True)
     def release(self, bucket: str, slot_id: str) -> None:
-        """Free the slot (on a Redis error its own expiry does)."""
-        self.client.zrem(self._key(bucket), slot_id)
+        """Free the slot (on a Redis error its own expiry does); inside `riding_along()`, with
+        the block's next round trip."""
+        if not ride(self.redis, "ZREM", self._key(bucket), slot_id):
+            self.client.zrem(self._key(bucket), slot_id)
 
 
 class KeySlots(_SlotStore):

@@ -14,6 +14,7 @@ import redis
 
 from app.cache.codec import as_text
 from app.cache.connection import CacheError, Connectable, RedisStore
+from app.cache.ride_along import board, landed, stranded
 
 GROUP = "usage-writers"
 
@@ -35,14 +36,28 @@ class UsageStream(RedisStore):
         With `replicas`, XADD and WAIT go in one round trip: Redis replicates asynchronously, so
         an entry only the master holds is lost if a failover promotes a replica before it
         arrives there.
+        Writes riding along (app/cache/ride_along.py: the request's slot releases) go in the
+        same round trip.
         """
-        if replicas <= 0:
-            return as_text(self.client.xadd(self.stream, fields)), True
         pipe = self.client.pipeline(transaction=False)
+        riders = board(self.redis, pipe)
+        if not riders and replicas <= 0:
+            return as_text(self.client.xadd(self.stream, fields)), True
         pipe.xadd(self.stream, fields)
-        pipe.execute_command("WAIT", replicas, wait_ms)
-        entry_id, confirmed = pipe.execute()
-        return entry_id.decode(), int(confirmed) >= replicas
+        if replicas > 0:
+            pipe.execute_command("WAIT", replicas, wait_ms)
+        try:
+            answers = landed(pipe.execute(raise_on_error=False), riders)
+        except redis.RedisError:
+            stranded(self.redis, riders)
+            raise
+        for answer in answers:
+            if isinstance(answer, Exception):
+                raise answer
+        if replicas <= 0:
+            return as_text(answers[0]), True
+        entry_id, confirmed = answers
+        return as_text(entry_id), int(confirmed) >= replicas
 
     def create_group(self) -> bool:
         """Create the group reading from the stream's start; False when it already exists."""

@@ -122,6 +122,8 @@ def _arguments() -> argparse.Namespace:
                         help="messages per request body (a conversation's turns)")
     parser.add_argument("--profile", default="", help="a route name: print cProfile's top")
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--profile-out", default="",
+                        help="also dump the profile there (pstats), e.g. for snakeviz")
     parser.add_argument("--trace", action="store_true",
                         help="print the Redis commands and SQL of one request per case")
     return parser.parse_args()
@@ -252,6 +254,8 @@ def main() -> None:
                 if profile:
                     out = io.StringIO()
                     stats = pstats.Stats(profile, stream=out)
+                    if args.profile_out:
+                        stats.dump_stats(args.profile_out)
                     stats.sort_stats("tottime").print_stats(args.top)
                     stats.sort_stats("cumulative").print_stats(args.top)
                     print(out.getvalue())

@@ -1,8 +1,13 @@
-"""Admission in few Redis round trips: a warm chat-fast or client-protocol request reads its key,
-model, plans and account pool in one pipeline, and takes its key's rpm and concurrency slots in
-one script call; what was read ahead never outlives a change made meanwhile."""
+"""A request in few Redis round trips: a warm chat-fast or client-protocol request reads its key,
+model, plans and account pool in one pipeline; takes its key's rpm and concurrency slots in one
+script call, its sticky-session read riding along; holds its quota in another; and queues its
+usage with its slot's release in one more. What was read ahead never outlives a change made
+meanwhile."""
 
 import threading
+
+import pytest
+from redis.connection import Connection
 
 from app import services_of
 from app.cache import CacheStore, RedisConnection, read_ahead, read_through, reading_ahead
@@ -16,14 +21,38 @@ def _commands(client) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): int(found["calls"]) for name, found in stats.items()}
 
 
-def _one_request(app, route: str, body: dict, key: dict) -> dict[str, int]:
-    """The Redis commands one warm request sent, by name."""
+@pytest.fixture
+def round_trips(monkeypatch) -> list:
+    """Every send to a Redis server, counted as it goes (a pipeline sends once)."""
+    sent: list = []
+    send = Connection.send_packed_command
+
+    def counted(self, command, check_health=True):
+        sent.append(command)
+        return send(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counted)
+    return sent
+
+
+def _bytes(sent) -> bytes:
+    return b"".join(bytes(part) for part in (sent if isinstance(sent, list) else [sent]))
+
+
+def _one_request(app, route: str, body: dict, key: dict, round_trips: list | None = None
+                 ) -> dict[str, int]:
+    """The Redis commands one warm request sent, by name (`round_trips` gets its sends)."""
     redis_client = services_of(app).cache.client
     client = app.test_client()
     before = _commands(redis_client)
+    sent = len(round_trips or [])
     response = client.post(route, json=body, headers={"x-api-key": key["apiKey"]})
     assert response.status_code == 200, response.get_data()
+    if round_trips is not None:
+        del round_trips[:sent]  # those before the request (the INFO above among them)
     after = _commands(redis_client)
+    if round_trips is not None:
+        round_trips.pop()  # the INFO after it
     spent = {name: after[name] - before.get(name, 0) for name in after}
     spent["info"] -= 1  # the second INFO itself
     return {name: calls for name, calls in spent.items() if calls}
@@ -39,17 +68,21 @@ def _app_with_key(tmp_path, postgres_url, private_redis, stub_upstream):
     return app, key
 
 
-def test_a_warm_chat_fast_request_reads_its_cached_entries_in_one_round_trip(
-        postgres_url, private_redis, stub_upstream, tmp_path):
+def test_a_warm_chat_fast_request_makes_four_round_trips(
+        postgres_url, private_redis, stub_upstream, tmp_path, round_trips):
     app, key = _app_with_key(tmp_path, postgres_url, private_redis, stub_upstream)
     route, body = f"/api/ai/chat-fast?model={MODEL}", {**BODY, "stream": False}
     _one_request(app, route, body, key)  # fills the caches
-    spent = _one_request(app, route, body, key)
+    spent = _one_request(app, route, body, key, round_trips)
     # key, model, plans and the account pool: one MGET each, sent together (the model is
     # not asked again for the quota's tier)
     assert spent.get("mget") == 4
-    # the key's two slots in one call, the quota hold in another
-    assert spent.get("evalsha") == 2
+    # the key's two slots in one call with the sticky read, the quota hold in another
+    assert spent.get("evalsha") == 2 and spent.get("getex") == 1
+    # the usage queued and the concurrency slot freed together
+    assert spent.get("xadd") == 1 and spent.get("zrem") == 1
+    # (the storage strategy's version, polled every quarter second, may come along too)
+    assert len([sent for sent in round_trips if b"strategy:version" not in _bytes(sent)]) == 4
     services_of(app).engine.dispose()
 
 

@@ -62,6 +62,22 @@ class StickySessions(Service):
         return SessionBinding(self, api_key_id, session_hash,
                               self.bound(api_key_id, session_hash))
 
+    def binding_riding(self, api_key_id: str, session_key: str | None
+                       ) -> SessionBinding | None:
+        """`binding`, its Redis read riding the request's next round trip (inside
+        app.cache.riding_along: the binding's account is known once the block has ended).
+        None for a request without a session, or when the read cannot ride (Redis unusable):
+        ask `binding` then."""
+        if session_key is None:
+            return None
+        session_hash = hashlib.sha256(session_key.encode()).hexdigest()
+        found = SessionBinding(self, api_key_id, session_hash, None)
+
+        def answered(account_id: str | None) -> None:
+            found.account_id = account_id
+
+        return found if self.redis.bound_riding(api_key_id, session_hash, answered) else None
+
     def bound(self, api_key_id: str, session_hash: str) -> str | None:
         if self.redis.usable():
             return self.redis.bound(api_key_id, session_hash)

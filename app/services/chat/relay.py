@@ -133,8 +133,8 @@ class ProtocolRelay:
         model_name = body["model"] if model is None else model
         ticket = chat.begin(credential, model_name, "fast", client_names=True,
                             providers=_REACHES[protocol],
-                            client=ClientRequest.of(headers, body))
-        ticket.session = session_key(body, headers)
+                            client=ClientRequest.of(headers, body),
+                            session=session_key(body, headers))
         native = ticket.provider in PROTOCOL_PROVIDERS[protocol]
         # Some of the provider's accounts may speak it: relayed as sent to those, translated
         # for the others.

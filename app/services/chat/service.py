@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from app.cache import ReadAhead, read_ahead, reading_ahead
+from app.cache import ReadAhead, read_ahead, reading_ahead, riding_along
 from app.errors import BadRequest, DatabaseError, NotFound, Unauthenticated
 from app.providers import estimate
 from app.providers.base import ChatRequest, ProviderError, Usage
@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from app.services.accounts.groups import AccountGroupService
     from app.services.accounts.scheduler import AccountScheduler
     from app.services.accounts.service import AccountService
-    from app.services.accounts.sticky_sessions import StickySessions
+    from app.services.accounts.sticky_sessions import SessionBinding, StickySessions
     from app.services.auth import AuthService
     from app.services.catalogue.service import ModelService
     from app.services.keys.limits import Admission, KeyLimits
@@ -122,6 +122,8 @@ class ChatTicket:
     window: WindowHold | None = None
     # The cached reads of the admission, read in one round trip (`begin`, `open`).
     ahead: ReadAhead | None = None
+    # The session's sticky binding, read with the admission's first script call.
+    binding: SessionBinding | None = None
 
     @property
     def provider(self) -> str:
@@ -180,17 +182,19 @@ class ChatService:
 
     def begin(self, credential, model_name: str, mode: str, *, client_names: bool = False,
               providers: tuple[str, ...] | None = None,
-              client: ClientRequest | None = None) -> ChatTicket:
+              client: ClientRequest | None = None, session: str | None = None) -> ChatTicket:
         """The checks. `client_names` resolves the model as client protocols name it
         (ModelService.resolve_for_client: id, name, upstream name or alias); `providers`, when
         given, are the only ones the route can relay to; `client` is what tells the client
-        (for the key's allowedClients). The first admitted request of a key whose expiry
+        (for the key's allowedClients); `session` the conversation's key (its sticky binding
+        is read along with the admission). The first admitted request of a key whose expiry
         counts from its first use starts that period."""
         chat_mode = mode_named(mode)
         ahead = self._read_ahead(credential, model_name, chat_mode, client_names)
-        with reading_ahead(ahead):
+        # The sticky read rides the slots' or the hold's script call: one round trip.
+        with reading_ahead(ahead), riding_along():
             ticket = self._begin(credential, model_name, chat_mode, client_names=client_names,
-                                 providers=providers, client=client)
+                                 providers=providers, client=client, session=session)
         ticket.ahead = ahead
         return ticket
 
@@ -210,7 +214,8 @@ class ChatService:
         return read_ahead(self.keys.cache, reads)
 
     def _begin(self, credential, model_name: str, chat_mode: ChatMode, *, client_names: bool,
-               providers: tuple[str, ...] | None, client: ClientRequest | None) -> ChatTicket:
+               providers: tuple[str, ...] | None, client: ClientRequest | None,
+               session: str | None) -> ChatTicket:
         key, model = self.caller_and_model(credential, model_name, chat_mode.name,
                                            client_names=client_names)
         check_model(model, model_name)
@@ -220,6 +225,8 @@ class ChatService:
                 f"relays to {' or '.join(providers)} models only (no translation yet).",
                 code="FORMAT_MISMATCH")
         self.key_limits.check_use(key, model, client or ClientRequest())
+        binding = (self.sticky.binding_riding(key["id"], session)
+                   if self.sticky is not None else None)
         admission = self.key_limits.admit(key, model["provider"], fresh=chat_mode.fresh,
                                           model=model["id"])
         try:
@@ -231,7 +238,8 @@ class ChatService:
         except BaseException:
             admission.release(refused=True)
             raise
-        ticket = ChatTicket(chat_mode, key, model, subject, reservation, admission)
+        ticket = ChatTicket(chat_mode, key, model, subject, reservation, admission,
+                            session=session, binding=binding)
         try:
             self.keys.activate(key)
         except BaseException:
@@ -301,7 +309,7 @@ class ChatService:
     def _session_binding(self, ticket: ChatTicket):
         if self.sticky is None or ticket.session is None:
             return None
-        return self.sticky.binding(ticket.key["id"], ticket.session)
+        return ticket.binding or self.sticky.binding(ticket.key["id"], ticket.session)
 
     def run(self, credential, model_name: str, body: dict, *, mode: str,
             wire: str = "relay", headers: RequestHeaders | None = None) -> ChatAnswer:
@@ -310,8 +318,8 @@ class ChatService:
         `headers` are the client's request headers (a session id may be among them)."""
         # Client protocols (wire formats other than our relay's) name models as their clients do.
         ticket = self.begin(credential, model_name, mode, client_names=wire != "relay",
-                            client=ClientRequest.of(headers, body))
-        ticket.session = session_key(body, headers)
+                            client=ClientRequest.of(headers, body),
+                            session=session_key(body, headers))
         request = ChatRequest(
             model=model_name, messages=body["messages"], system=body.get("system"),
             max_tokens=body.get("max_tokens"), temperature=body.get("temperature"),
@@ -398,7 +406,11 @@ class ChatService:
                            cache_write_1h_tokens=usage.cache_write_1h_tokens,
                            ) if prices else Decimal(0)
         account, reservation = call.account, ticket.reservation
-        try:
+        # The lease and the slots are freed first so that their Redis writes ride with the
+        # usage's XADD (one round trip); whatever the store does, they go at the block's end.
+        with riding_along():
+            call.lease.release()
+            ticket.admission.release()
             record = UsageRecord(
                 api_key_id=ticket.key["id"], model=ticket.model["id"],
                 input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
@@ -412,9 +424,6 @@ class ChatService:
             self._store(record, settlement, behind=ticket.mode.write_behind)
             if held is None:
                 self._commit(ticket)
-        finally:
-            call.lease.release()
-            ticket.admission.release()
         return UsageSummary(ticket.request_id, usage.input_tokens, usage.output_tokens,
                             usage.cache_write_tokens, usage.cache_read_tokens,
                             usage.total_tokens, cost)

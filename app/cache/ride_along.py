@@ -1,0 +1,131 @@
+"""Commands that may wait for the request's next Redis round trip: they ride along with it.
+
+A request's end frees its slots (a ZREM each) and queues its usage (an XADD); its admission
+reads its sticky session (a GETEX) and takes its key's slots (a script): two round trips each
+where one would do. Inside `riding_along()`, a store's command that can wait
+(`ride(connection, *command, answered=...)`) is held instead of sent, and the next pipeline a
+store sends on the same connection in the block (`board(connection, pipe)`) carries it; what
+found no pipeline to ride is sent in one pipeline of its own when the block ends. `answered`,
+if given, receives the command's answer (an exception if it failed). A rider fails open as
+the command it replaces did, and never makes the pipeline it rode fail.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+import redis
+
+from app.cache.connection import RedisConnection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rider:
+    connection: RedisConnection
+    command: tuple
+    answered: Callable[[object], None] | None = None
+
+
+# Inside riding_along: the held commands in the order they were made.
+_RIDERS: ContextVar[list[Rider] | None] = ContextVar("riders", default=None)
+
+
+@contextmanager
+def riding_along() -> Iterator[None]:
+    """Hold the block's riding commands for its next pipeline; send what is left at its end."""
+    riders: list[Rider] = []
+    token = _RIDERS.set(riders)
+    try:
+        yield
+    finally:
+        _RIDERS.reset(token)
+        while riders:
+            connection = riders[0].connection
+            mine = [rider for rider in riders if rider.connection is connection]
+            riders[:] = [rider for rider in riders if rider.connection is not connection]
+            _send(connection, mine)
+
+
+def ride(connection: RedisConnection, *command,
+         answered: Callable[[object], None] | None = None) -> bool:
+    """Hold `command` for the block's next round trip on `connection`; False outside a
+    `riding_along()` block (the caller sends it itself)."""
+    riders = _RIDERS.get()
+    if riders is None:
+        return False
+    riders.append(Rider(connection, command, answered))
+    return True
+
+
+def board(connection: RedisConnection, pipe) -> list[Rider]:
+    """Put the held commands for `connection` in front of `pipe`'s own; answers them:
+    `pipe.execute(raise_on_error=False)` answers them first (hand those to `landed`), and a
+    pipeline that fails gives them back (`stranded`), so the block's end sends them again
+    (each is idempotent: a ZREM, a GETEX)."""
+    riders = _RIDERS.get()
+    if not riders:
+        return []
+    mine = [rider for rider in riders if rider.connection is connection]
+    riders[:] = [rider for rider in riders if rider.connection is not connection]
+    for rider in mine:
+        pipe.execute_command(*rider.command)
+    return mine
+
+
+def stranded(connection: RedisConnection, boarded: list[Rider]) -> None:
+    """The pipeline `boarded` rode failed: hold them again for the block's end."""
+    riders = _RIDERS.get()
+    if riders is not None:
+        riders.extend(boarded)
+
+
+def landed(answers: list, boarded: list[Rider]) -> list:
+    """The pipeline's own answers, once the riders' are handed over: a rider the server
+    refused is logged (a slot's expiry frees what its ZREM would have); its refusal is not the
+    pipeline's."""
+    for rider, answer in zip(boarded, answers, strict=False):
+        if rider.answered is not None:
+            rider.answered(answer)
+        elif isinstance(answer, Exception):
+            log.warning("a command riding a pipeline failed: %s", answer)
+    return answers[len(boarded):]
+
+
+def run_script(connection: RedisConnection, name: str, keys: list, args: list):
+    """Run Lua script `name` (app/cache/lua.py), the held commands for `connection` riding in
+    the same round trip. Raises as the script's own call would."""
+    scripts = connection.scripts
+    if not _RIDERS.get() or connection.client is None:
+        return scripts.run(name, keys, args)
+    pipe = connection.client.pipeline(transaction=False)
+    riders = board(connection, pipe)
+    scripts.queue(pipe, name, keys, args)
+    try:
+        found = landed(pipe.execute(raise_on_error=False), riders)[0]
+    except redis.RedisError:
+        stranded(connection, riders)
+        raise
+    return scripts.answer(found, name, keys, args)
+
+
+def _send(connection: RedisConnection, riders: list[Rider]) -> None:
+    client = connection.client
+    try:
+        if client is None:
+            raise redis.ConnectionError("Redis is not configured")
+        pipe = client.pipeline(transaction=False)
+        for rider in riders:
+            pipe.execute_command(*rider.command)
+        landed(pipe.execute(raise_on_error=False), riders)
+    except redis.RedisError as error:
+        if client is not None:
+            connection.failed(error)
+        for rider in riders:
+            if rider.answered is not None:
+                rider.answered(error)
