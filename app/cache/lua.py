@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 _FOLDER = Path(__file__).parent / "scripts"
 _INCLUDE = re.compile(r"^--#include (\w+)\n", re.MULTILINE)
@@ -48,3 +49,24 @@ class Scripts:
     def run(self, name: str, keys: list, args: list, *, client=None):
         """Run script `name` (on `client`, e.g. a pipeline, when given)."""
         return self[name](keys=keys, args=args, client=client)
+
+    def run_many(self, name: str, calls: list[tuple[list, list]]) -> list:
+        """Run script `name` once per (keys, args), in one round trip; the answers in order.
+
+        EVALSHA pipelined without a transaction (each call stands alone, as `run` would run
+        it); a call the server does not know the script for (NOSCRIPT) runs again through
+        `run`, which loads it. Another error is raised after the rest have run."""
+        if not calls:
+            return []
+        script = self[name]
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        answers = pipe.execute(raise_on_error=False)
+        for index, answer in enumerate(answers):
+            if isinstance(answer, NoScriptError):
+                answers[index] = self.run(name, *calls[index])
+        for answer in answers:
+            if isinstance(answer, Exception):
+                raise answer
+        return answers

@@ -17,7 +17,7 @@ Redis log under its request id (so charged once however often it is settled).
 from __future__ import annotations
 
 import logging
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -117,23 +117,25 @@ class Settler:
                 if settlement.hold_on is not None:
                     holds[settlement.hold_on] = holds.get(settlement.hold_on, 0) + 1
                 KeyWindows.settle_in(uow, settlement.window)
-            now = self.usage.clock()
-            for account_id in sorted(accounts):  # one lock order for every writer
-                settled = accounts[account_id]
-                uow.accounts.add_usage(account_id, tokens=sum(s.tokens for s in settled),
-                                       cost=sum((s.cost for s in settled), Decimal(0)),
-                                       now=now, requests=len(settled))
-            for counter in sorted(holds, key=astuple):
-                counted[counter] = uow.usage_counters.add(counter, holds[counter])
+            if accounts:
+                uow.accounts.add_usage_many([
+                    {"id": account_id, "requests": len(settled),
+                     "tokens": sum(s.tokens for s in settled),
+                     "cost": sum((s.cost for s in settled), Decimal(0))}
+                    for account_id, settled in accounts.items()], self.usage.clock())
+            if holds:
+                counted.update(uow.usage_counters.add_many(holds))
 
         stored = self.usage.record_many([record for record, _ in items], also=settle)
+        holds = []
         for (record, settlement), new in zip(items, stored, strict=True):
             self._charge_window(record, settlement)
-            if settlement.hold_on is None or settlement.hold_id is None:
-                continue
-            try:
-                self.quota.settle_hold(settlement.hold_on, settlement.hold_id,
-                                       counted.get(settlement.hold_on) if new else None)
-            except CacheError as error:
-                log.warning("could not settle quota hold %s: %s", settlement.hold_id, error)
+            if settlement.hold_on is not None and settlement.hold_id is not None:
+                holds.append((settlement.hold_on, settlement.hold_id,
+                              counted.get(settlement.hold_on) if new else None))
+        try:
+            self.quota.settle_holds(holds)
+        except CacheError as error:
+            # Each hold expires and is given back; the next write brings the count up.
+            log.warning("could not settle %d quota holds: %s", len(holds), error)
         return stored
