@@ -91,15 +91,21 @@ class Settler:
         return stored
 
     def _charge_window(self, record: UsageRecord, settlement: Settlement) -> None:
+        charge = self._window_charge(record, settlement)
+        if charge is not None and self.windows is not None:
+            self.windows.charge(*charge)
+
+    def _window_charge(self, record: UsageRecord, settlement: Settlement) -> tuple | None:
+        """What the key's window log is charged with (KeyWindows.charge's arguments), if any.
+        Stored before or now, the log gets the use once either way (its request id)."""
         # A record without a request id has no entry id in the log (the chat path gives every
         # record one); its use is read from the database when the log is filled again.
-        if (settlement.window is not None and self.windows is not None
-                and record.request_id is not None):
-            # Stored before or now: the log gets the use once either way (its request id).
-            self.windows.charge(settlement.window, record.request_id,
-                                record.timestamp or self.usage.clock(),
-                                record.total_tokens if record.total_tokens is not None
-                                else settlement.tokens, record.cost or settlement.cost)
+        if (settlement.window is None or self.windows is None
+                or record.request_id is None):
+            return None
+        return (settlement.window, record.request_id, record.timestamp or self.usage.clock(),
+                record.total_tokens if record.total_tokens is not None else settlement.tokens,
+                record.cost or settlement.cost)
 
     def store_many(self, items: list[tuple[UsageRecord, Settlement]]) -> list[bool]:
         """`store` for many records in one transaction (UsageService.record_many): account
@@ -127,12 +133,15 @@ class Settler:
                 counted.update(uow.usage_counters.add_many(holds))
 
         stored = self.usage.record_many([record for record, _ in items], also=settle)
-        holds = []
+        holds, charges = [], []
         for (record, settlement), new in zip(items, stored, strict=True):
-            self._charge_window(record, settlement)
+            if (charge := self._window_charge(record, settlement)) is not None:
+                charges.append(charge)
             if settlement.hold_on is not None and settlement.hold_id is not None:
                 holds.append((settlement.hold_on, settlement.hold_id,
                               counted.get(settlement.hold_on) if new else None))
+        if charges and self.windows is not None:
+            self.windows.charge_many(charges)
         try:
             self.quota.settle_holds(holds)
         except CacheError as error:
