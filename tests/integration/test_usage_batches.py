@@ -139,3 +139,12 @@ def test_a_batch_settles_every_quota_hold_in_redis_even_after_the_scripts_were_f
     assert int(services.cache.client.hget(counter, "p")) == 0
     with services.uow() as uow:
         assert uow.usage_counters.value(holds[0].held_on).used == 4
+
+
+def test_a_batch_makes_its_keys_cost_limits_read_the_new_spend(pg_app):
+    services = services_of(pg_app)
+    key_id = services.keys.create({"name": "limited"}).id
+    periods = {"day": DAY.isoformat(), "week": DAY.isoformat(), "models": None}
+    assert services.usage.limit_spend(key_id, periods)["totalCost"] == 0  # now cached
+    services.usage_writer.settler.store_many([settled(record(key_id, 1, account=None))])
+    assert services.usage.limit_spend(key_id, periods)["totalCost"] == Decimal("0.0002")

@@ -223,6 +223,7 @@ class UsageService(Service):
         today = self.today()
         for key_id in by_key:
             self.spend.invalidate(self.cache, key_id, today)
+            self.limit_spend.invalidate(self.cache, key_id)
         return stored
 
     def priced(self, record: UsageRecord) -> UsageRecord:
