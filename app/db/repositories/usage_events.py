@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import cast
 
 from sqlalchemy import delete, func, insert, select, text, tuple_
 
@@ -102,8 +103,8 @@ class UsageEventRepository(Repository[UsageEvent]):
         if not claims:
             return set()
         if self._dialect == "postgresql":
-            return {tuple(row) for row in self.session.execute(  # type: ignore[misc]
-                _CLAIM, arrays(claims, _CLAIM_COLUMNS))}
+            found = self.session.execute(_CLAIM, arrays(claims, _CLAIM_COLUMNS))
+            return {cast(tuple[str, str, str], tuple(row)) for row in found}
         statement = insert_for(self.session, UsageRequestId).on_conflict_do_nothing(
             index_elements=["source", "api_key_id", "request_id"])
         columns = (UsageRequestId.source, UsageRequestId.api_key_id, UsageRequestId.request_id)
