@@ -109,8 +109,9 @@ class Settler:
 
     def store_many(self, items: list[tuple[UsageRecord, Settlement]]) -> list[bool]:
         """`store` for many records in one transaction (UsageService.record_many): account
-        totals and quota counters are summed first and each touched row written once; every
-        hold is then settled with its counter's value after the batch."""
+        totals and quota counters are summed first and each touched row written once (one
+        statement each on PostgreSQL); after the commit, every hold is settled with its
+        counter's value and every window charged, each kind in one Redis round trip."""
         counted: dict[CounterKey, CounterValue] = {}
 
         def settle(uow, fresh: list[int]) -> None:
