@@ -60,7 +60,12 @@ def rotate_secrets(old_keys: tuple[str, ...]) -> None:
 @click.option("--once", is_flag=True, help="Drain what is waiting, then stop.")
 @click.option("--idle-sleep", default=0.5, show_default=True,
               help="Seconds to wait when the queue is empty.")
-def drain_usage(consumer: str, once: bool, idle_sleep: float) -> None:
+@click.option("--batch", default=500, show_default=True,
+              help="Most entries stored in one transaction.")
+@click.option("--pace", default=0.2, show_default=True,
+              help="Seconds to wait after a pass that found less than a full batch, so that "
+                   "the next one stores more at once.")
+def drain_usage(consumer: str, once: bool, idle_sleep: float, batch: int, pace: float) -> None:
     """Store queued usage records (the write-behind worker of the `usage` strategy).
 
     Redis or database trouble never stops it (it retries with backoff); SIGTERM makes it store
@@ -76,7 +81,7 @@ def drain_usage(consumer: str, once: bool, idle_sleep: float) -> None:
                        f"dead-lettered {result.dead}")
 
     worker = DrainWorker(queue=services.usage_queue, consumer=consumer, idle_sleep=idle_sleep,
-                         on_pass=report)
+                         batch=batch, pace=pace, on_pass=report)
     worker.run(_stop_on_signals(), once=once)
 
 

@@ -90,6 +90,15 @@ class QuotaHolds(RedisStore):
         return bool(self.redis.scripts.run("quota_settle", [counter_key(self.redis, counter)],
                                            [hold_id, used, version, self.ttl_ms]))
 
+    def settle_many(self, holds: list[tuple[Counter, str, CountValue | None]]) -> list[bool]:
+        """`settle` for many (counter, hold id, value) in one round trip. Raises CacheError."""
+        answers = self.redis.scripts.run_many("quota_settle", [
+            ([counter_key(self.redis, counter)],
+             [hold_id, *(("", "") if value is None else (value.used, value.version)),
+              self.ttl_ms])
+            for counter, hold_id, value in holds])
+        return [bool(answer) for answer in answers]
+
     @fail_open(None, during_backoff=True)
     def try_settle(self, counter: Counter, hold_id: str, value: CountValue | None
                    ) -> bool | None:

@@ -76,3 +76,10 @@ class KeyWindowStore(RedisStore):
                                                           entry.cost]
         self.redis.scripts.run("key_window_settle", self.keys(key_id),
                                [hold_id or "", *entry_args, ttl_ms])
+
+    def settle_many(self, settles: list[tuple[str, str | None, Entry, int]]) -> None:
+        """`settle` for many (key id, hold id, entry, TTL) in one round trip."""
+        self.redis.scripts.run_many("key_window_settle", [
+            (self.keys(key_id), [hold_id or "", entry.id, entry.at_ms, entry.tokens, entry.cost,
+                                 ttl_ms])
+            for key_id, hold_id, entry, ttl_ms in settles])

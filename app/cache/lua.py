@@ -64,3 +64,22 @@ class Scripts:
         if isinstance(found, Exception):
             raise found
         return found
+
+    def run_many(self, name: str, calls: list[tuple[list, list]]) -> list:
+        """Run script `name` once per (keys, args), in one round trip; the answers in order.
+
+        EVALSHA pipelined without a transaction (each call stands alone, as `run` would run
+        it); a call the server does not know the script for (NOSCRIPT) runs again through
+        `run`, which loads it. Another error is raised after the rest have run."""
+        if not calls:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            self.queue(pipe, name, keys, args)
+        answers = [self.run(name, *call) if isinstance(answer, NoScriptError) else answer
+                   for answer, call in zip(pipe.execute(raise_on_error=False), calls,
+                                               strict=True)]
+        for answer in answers:
+            if isinstance(answer, Exception):
+                raise answer
+        return answers

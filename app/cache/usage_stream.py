@@ -8,8 +8,6 @@ means (store the record at once, or retry the drain later).
 
 from __future__ import annotations
 
-from typing import cast
-
 import redis
 
 from app.cache.codec import as_text
@@ -71,19 +69,20 @@ class UsageStream(RedisStore):
 
     def take(self, consumer: str, *, min_idle_ms: int, count: int, block_ms: int | None
              ) -> list:
-        """Entries left pending by dead consumers (idle `min_idle_ms`), then new ones.
-        Raises GroupLost when the group is gone."""
+        """Entries left pending by dead consumers (idle `min_idle_ms`), then new ones, asked
+        in one round trip. Raises GroupLost when the group is gone."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xautoclaim(self.stream, GROUP, consumer, min_idle_time=min_idle_ms,
+                        start_id="0-0", count=count)
+        pipe.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count, block=block_ms)
         try:
-            _, claimed, *_ = self.client.xautoclaim(self.stream, GROUP, consumer,
-                                                    min_idle_time=min_idle_ms, start_id="0-0",
-                                                    count=count)
-            # RESP2's [[stream, [(id, fields), ...]]]; None when nothing came in `block_ms`.
-            fresh = cast("list | None", self.client.xreadgroup(
-                GROUP, consumer, {self.stream: ">"}, count=count, block=block_ms))
+            (_, claimed, *_), fresh = pipe.execute()
         except redis.ResponseError as error:
             if "NOGROUP" in str(error):
                 raise GroupLost(str(error)) from error
             raise
+        # XREADGROUP answers RESP2's [[stream, [(id, fields), ...]]], or None when nothing
+        # came in `block_ms`.
         return list(claimed) + [entry for _, batch in fresh or [] for entry in batch]
 
     def acknowledge(self, entry_ids: list) -> None:

@@ -1,29 +1,32 @@
-"""Benchmark the usage drain: records stored per second and CPU per record, batched or not.
+"""Benchmark the usage drain: records stored per second and CPU per record, by batch size.
 
-From a checkout, with PostgreSQL (127.0.0.1:5432, user postgres) and Redis (127.0.0.1:6379)
-running as for the tests:
+From a checkout, with PostgreSQL (127.0.0.1:5432, user postgres) running as for the tests:
 
-    python scripts/bench/drain.py                 # --records 2000 --batch 100
+    python scripts/bench/drain.py      # --records 2000 --batches 10,50,200 [--record-by-record]
 
-It builds the app on a throwaway PostgreSQL database and Redis key prefix, with keys, two
-accounts and plan quotas out of the way. Then, for each way of storing (record by record, as
-the drain did before, then batched: many records per transaction), it queues N records shaped
-as chat-fast queues them (the usage, the account's totals, a quota hold each), drains them in
-this process as the `drain-usage` worker does, and prints records/s and CPU ms per record: this
-process's CPU plus that of the PostgreSQL backends serving it, both read from /proc (Redis's
-CPU is left out: on a shared server it counts everyone's work). The last line gives the
-ratios, and every record is checked to be stored exactly once. It removes everything it made.
+It builds the app on a throwaway PostgreSQL database and a private redis-server (appending to
+a log, fsync every second, as a deployment that queues usage runs it), with keys, two accounts
+and plan quotas out of the way. Then, for each batch size (the entries a drain pass takes and
+stores in one transaction), it queues N records shaped as chat-fast queues them (the usage, the
+account's totals, a quota hold each), drains them in this process as the `drain-usage` worker
+does, and prints records/s and CPU ms per record: this process (the drain), the PostgreSQL
+backends serving it, and the private Redis, each read from /proc. Every record is checked to be
+stored exactly once, and the keys', accounts' and rollups' totals to count each once.
+`--profile FILE` adds a run at the last batch size under cProfile (CPU time) and writes the
+profile there. It removes everything it made.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
 import sys
 import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -34,6 +37,7 @@ from app import services_of  # noqa: E402
 from app.services.auth import Credential  # noqa: E402
 from app.services.usage.service import UsageRecord  # noqa: E402
 from app.services.usage.settlement import Settlement  # noqa: E402
+from scripts.bench import relay_servers as servers  # noqa: E402
 from scripts.bench.throwaway import throwaway  # noqa: E402
 from tests.support.servers import pg_admin_dsn  # noqa: E402
 
@@ -45,11 +49,13 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url",
                         default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--records", type=int, default=2000)
-    parser.add_argument("--batch", type=int, default=100,
-                        help="entries the drain takes per pass (and stores in one transaction)")
+    parser.add_argument("--batches", default="10,50,200",
+                        help="comma-separated batch sizes: entries taken per pass")
+    parser.add_argument("--record-by-record", action="store_true",
+                        help="also store record by record (each in its own transaction)")
     parser.add_argument("--keys", type=int, default=20)
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the last drain here")
     return parser.parse_args()
 
 
@@ -108,58 +114,83 @@ def _queue(services, keys: list[tuple], accounts: list[str], count: int) -> list
     return ids
 
 
-def _drain(services, batch: int, batched: bool, backends) -> tuple[float, float, int]:
-    """Drain everything waiting: (seconds, CPU seconds, records stored)."""
-    pids = [os.getpid(), *backends()]
-    cpu, started, stored = _cpu_seconds(pids), time.perf_counter(), 0
+def _drain(services, batch: int, batched: bool, backends, redis_pid: int,
+           profile: cProfile.Profile | None) -> tuple[float, list[float], int]:
+    """Drain everything waiting: (seconds, CPU seconds of drain, PostgreSQL, Redis, stored)."""
+    own, pg = [os.getpid()], backends()
+    before = [_cpu_seconds(own), _cpu_seconds(pg), _cpu_seconds([redis_pid])]
+    started, stored = time.perf_counter(), 0
+    if profile is not None:
+        profile.enable()
     while True:
         result = services.usage_queue.drain_once("bench", count=batch, batched=batched)
         stored += result.recorded
         if not (result.recorded or result.duplicates or result.dead or result.left_pending):
             break
+    if profile is not None:
+        profile.disable()
     seconds = time.perf_counter() - started
-    pids = sorted(set(pids) | set(backends()))
-    return seconds, _cpu_seconds(pids) - cpu, stored
+    pg = sorted(set(pg) | set(backends()))
+    after = [_cpu_seconds(own), _cpu_seconds(pg), _cpu_seconds([redis_pid])]
+    return seconds, [late - early for early, late in zip(before, after, strict=True)], stored
 
 
 def _stored_once(dsn: str, request_ids: list[str]) -> bool:
-    """Every queued request id has exactly one event, and the keys' totals count each once."""
+    """Every queued request id has exactly one event, and the keys', the accounts' and the
+    rollups' totals count each once."""
     with psycopg.connect(dsn) as connection:
         events = dict(connection.execute(
             "SELECT request_id, count(*) FROM usage_events GROUP BY request_id").fetchall())
-        requests = connection.execute("SELECT sum(total_requests) FROM api_keys").fetchone()[0]
+        totals = connection.execute(
+            "SELECT (SELECT sum(total_requests) FROM api_keys), "
+            "(SELECT sum(total_requests) FROM accounts), "
+            "(SELECT sum(requests) FROM usage_rollups WHERE span = 'day' AND grain = 'k')"
+        ).fetchone()
     return (sorted(events) == sorted(request_ids) and set(events.values()) == {1}
-            and requests == len(request_ids))
+            and set(totals) == {len(request_ids)})
 
 
 def main() -> None:
     args = _arguments()
     admin = pg_admin_dsn(args.database_url)
-    with throwaway(args.database_url, args.redis_url, label="drainbench") as place:
-        name = place.name
-        services = services_of(place.app())
-        keys, accounts = _setup(services, args.keys)
-        own_dsn = admin.rsplit("/", 1)[0] + "/" + name
+    cleanup: list = []  # a private redis-server, appending as production does (everysec)
+    redis_url, redis_pid = servers.start_redis(SimpleNamespace(redis_no_aof=False), cleanup)
+    try:
+        with throwaway(args.database_url, redis_url, label="drainbench") as place:
+            name = place.name
+            services = services_of(place.app())
+            keys, accounts = _setup(services, args.keys)
+            own_dsn = admin.rsplit("/", 1)[0] + "/" + name
 
-        def backends() -> list[int]:
-            return _backends(admin, name)
+            def backends() -> list[int]:
+                return _backends(admin, name)
 
-        print(f"{args.records} chat-fast records over {args.keys} keys, two accounts, "
-              f"{args.batch} taken per pass; CPU of this process and its PostgreSQL backends "
-              f"({os.cpu_count()} cores, shared)")
-        print(f"{'drain':<20}{'records/s':>11}{'CPU ms/record':>15}{'stored':>8}")
-        figures, queued = {}, []
-        for label, batched in (("record by record", False), ("batched", True)):
-            queued += _queue(services, keys, accounts, args.records)
-            seconds, cpu, stored = _drain(services, args.batch, batched, backends)
-            figures[label] = (stored / seconds, cpu * 1000 / stored if stored else 0.0)
-            print(f"{label:<20}{figures[label][0]:>11.0f}{figures[label][1]:>15.2f}"
-                  f"{stored:>8}")
-        (old_rate, old_cpu), (new_rate, new_cpu) = figures.values()
-        print(f"batched vs record by record: {new_rate / old_rate:.1f}x records/s, "
-              f"{old_cpu / new_cpu if new_cpu else 0:.1f}x less CPU per record")
-        print(f"every record stored exactly once: {_stored_once(own_dsn, queued)} "
-              f"({len(queued)} queued)")
+            print(f"{args.records} chat-fast records over {args.keys} keys, two accounts; CPU ms "
+                  f"per record from /proc ({os.cpu_count()} cores, shared; load "
+                  f"{os.getloadavg()[0]:.1f})")
+            print(f"{'drain':<20}{'records/s':>10}{'drain':>8}{'PG':>8}{'Redis':>8}{'all':>8}"
+                  f"{'stored':>8}")
+            runs = [(f"batch {size}", int(size), True) for size in args.batches.split(",")]
+            if args.record_by_record:
+                runs.insert(0, ("record by record", 100, False))
+            if args.profile:  # a run of its own: the profiler's cost is in its figures
+                runs.append((f"{runs[-1][0]}, profiled", *runs[-1][1:]))
+            queued: list[str] = []
+            for label, batch, batched in runs:
+                profile = cProfile.Profile(time.process_time) if "profiled" in label else None
+                queued += _queue(services, keys, accounts, args.records)
+                seconds, cpu, stored = _drain(services, batch, batched, backends, redis_pid,
+                                              profile)
+                per = [part * 1000 / stored if stored else 0.0 for part in cpu]
+                print(f"{label:<20}{stored / seconds:>10.0f}{per[0]:>8.2f}{per[1]:>8.2f}"
+                      f"{per[2]:>8.2f}{sum(per):>8.2f}{stored:>8}")
+                if profile is not None:
+                    profile.dump_stats(args.profile)
+            print(f"every record stored exactly once: {_stored_once(own_dsn, queued)} "
+                  f"({len(queued)} queued)")
+    finally:
+        for stop in reversed(cleanup):
+            stop()
 
 
 if __name__ == "__main__":

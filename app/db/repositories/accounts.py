@@ -6,11 +6,23 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import case, func, literal, or_, select, update
+from sqlalchemy import case, func, literal, or_, select, text, update
 
 from app.db.models import Account
+from app.db.repositories.arrays import arrays, unnest_as
 from app.db.repositories.base import Repository
 from app.db.types import UTCDateTime
+
+# One row per account of a batch of usage: what its totals grow by.
+_USAGE_COLUMNS = [("id", "varchar"), ("requests", "bigint"), ("tokens", "bigint"),
+                  ("cost", "numeric")]
+_LOCK_IN_ORDER = text("SELECT id FROM accounts WHERE id = ANY(CAST(:id AS varchar[])) "
+                      "ORDER BY id FOR UPDATE")
+_ADD_USAGE = text(
+    "UPDATE accounts AS a SET total_requests = a.total_requests + u.requests, "
+    "total_tokens = a.total_tokens + u.tokens, total_cost = a.total_cost + u.cost, "
+    "recent_failures = 0, last_used_at = GREATEST(a.last_used_at, CAST(:now AS timestamptz)) "
+    f"FROM {unnest_as('u', _USAGE_COLUMNS)} WHERE a.id = u.id")
 
 
 def _at(moment: datetime):
@@ -147,6 +159,18 @@ class AccountRepository(Repository[Account]):
                 else_=Account.last_used_at,
             ),
         )
+
+    def add_usage_many(self, rows: list[dict], now: datetime) -> None:
+        """`add_usage` for many accounts (dicts of id, requests, tokens, cost; each account
+        once), the rows locked in id order so that concurrent writers cannot deadlock."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            for row in sorted(rows, key=lambda row: row["id"]):
+                self.add_usage(row["id"], tokens=row["tokens"], cost=row["cost"], now=now,
+                               requests=row["requests"])
+            return
+        values = arrays(rows, _USAGE_COLUMNS)
+        self.session.execute(_LOCK_IN_ORDER, {"id": values["id"]})
+        self.session.execute(_ADD_USAGE, {**values, "now": now})
 
     def set_rate_limit_status(self, account_id: str, remaining: int | None,
                               reset_at: datetime | None) -> int:

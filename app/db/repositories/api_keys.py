@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, case, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, case, func, literal, or_, select, text, update
 
 from app.db.models import ApiKey, ApiKeyTag
+from app.db.repositories.arrays import arrays, unnest_as
 from app.db.repositories.base import Repository
 from app.db.types import UTCDateTime
 
@@ -22,6 +23,22 @@ SORTABLE_COLUMNS = {
     "total_tokens": ApiKey.total_tokens,
     "total_cost": ApiKey.total_cost,
 }
+
+
+# One row per key of a batch of usage: what its totals grow by.
+_USAGE_COLUMNS = [("id", "varchar"), ("requests", "bigint"), ("input_tokens", "bigint"),
+                  ("output_tokens", "bigint"), ("total_tokens", "bigint"), ("cost", "numeric"),
+                  ("used_at", "timestamptz")]
+_LOCK_IN_ORDER = text("SELECT id FROM api_keys WHERE id = ANY(CAST(:id AS varchar[])) "
+                      "ORDER BY id FOR UPDATE")
+_ADD_USAGE = text(
+    "UPDATE api_keys AS k SET total_requests = k.total_requests + u.requests, "
+    "total_input_tokens = k.total_input_tokens + u.input_tokens, "
+    "total_output_tokens = k.total_output_tokens + u.output_tokens, "
+    "total_tokens = k.total_tokens + u.total_tokens, total_cost = k.total_cost + u.cost, "
+    # GREATEST skips NULL: a key never used takes the batch's time.
+    "last_used_at = GREATEST(k.last_used_at, u.used_at) "
+    f"FROM {unnest_as('u', _USAGE_COLUMNS)} WHERE k.id = u.id RETURNING k.id")
 
 
 @dataclass(frozen=True)
@@ -124,6 +141,20 @@ class ApiKeyRepository(Repository[ApiKey]):
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1
+
+    def add_usage_many(self, rows: list[dict]) -> set[str]:
+        """`add_usage` for many keys (dicts of id, requests, input_tokens, output_tokens,
+        total_tokens, cost, used_at; each key once), the rows locked in id order so that
+        concurrent writers cannot deadlock; answers the ids found."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return {row["id"] for row in sorted(rows, key=lambda row: row["id"])
+                    if self.add_usage(row["id"], requests=row["requests"],
+                                      input_tokens=row["input_tokens"],
+                                      output_tokens=row["output_tokens"], cost=row["cost"],
+                                      used_at=row["used_at"], total_tokens=row["total_tokens"])}
+        values = arrays(rows, _USAGE_COLUMNS)
+        self.session.execute(_LOCK_IN_ORDER, {"id": values["id"]})
+        return set(self.session.scalars(_ADD_USAGE, values))
 
     def activate(self, key_id: str, now: datetime, expires_at: datetime) -> int:
         """Start an activation key's period, once: only while it has not started."""

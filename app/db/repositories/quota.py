@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, astuple, dataclass
 from datetime import datetime
 from typing import overload
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from app.db.models import UsageCounter, UsageIdempotencyKey, UsageReservation
+from app.db.repositories.arrays import arrays, unnest
 from app.db.repositories.base import Repository
 from app.db.repositories.upsert import insert_for
+
+_COUNTER_COLUMNS = [("subject", "varchar"), ("model_type", "varchar"), ("period", "varchar"),
+                    ("period_start", "timestamptz"), ("used", "bigint")]
+_ADD_MANY = text(
+    "INSERT INTO usage_counters (subject, model_type, period, period_start, used, version) "
+    f"SELECT *, 1 FROM ({unnest(_COUNTER_COLUMNS)}) AS added "
+    "ON CONFLICT (subject, model_type, period, period_start) DO UPDATE SET "
+    "used = usage_counters.used + excluded.used, version = usage_counters.version + 1 "
+    "RETURNING subject, model_type, period, period_start, used, version")
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,16 @@ class UsageCounterRepository(Repository[UsageCounter]):
         ).returning(table.c.used, table.c.version)
         row = self.session.execute(upsert).first()
         return CounterValue(row.used, row.version) if row else None
+
+    def add_many(self, units: dict[CounterKey, int]) -> dict[CounterKey, CounterValue]:
+        """`add` (no limit) to many counters, in key order (one lock order for every
+        writer); each counter's value after."""
+        ordered = sorted(units, key=astuple)
+        if self.session.get_bind().dialect.name != "postgresql":
+            return {key: self.add(key, units[key]) for key in ordered}
+        rows = [{**asdict(key), "used": units[key]} for key in ordered]
+        return {CounterKey(*row[:4]): CounterValue(*row[4:])
+                for row in self.session.execute(_ADD_MANY, arrays(rows, _COUNTER_COLUMNS))}
 
     def subtract(self, key: CounterKey, units: int) -> CounterValue | None:
         row = self.session.execute(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import cast
 
 from sqlalchemy import delete, func, insert, select, text, tuple_
 
 from app import timebuckets
 from app.db.models import UsageEvent, UsageRequestId
+from app.db.repositories.arrays import arrays, insert_rows
 from app.db.repositories.base import Repository
 from app.db.repositories.upsert import insert_for
 
@@ -19,6 +21,21 @@ _PARTITION_LOCK = 7_310_004
 # A partition drop waits at most this long for its lock, so inserts never queue behind it for
 # longer; on a timeout the service retries.
 _DDL_LOCK_TIMEOUT = "50ms"
+
+
+_CLAIM_COLUMNS = [("source", "varchar"), ("api_key_id", "varchar"), ("request_id", "varchar"),
+                  ("occurred_at", "timestamptz"), ("recorded_at", "timestamptz")]
+_CLAIM = insert_rows("usage_request_ids", _CLAIM_COLUMNS,
+                     "ON CONFLICT (source, api_key_id, request_id) DO NOTHING "
+                     "RETURNING source, api_key_id, request_id")
+_EVENT_COLUMNS = [
+    ("api_key_id", "varchar"), ("account_id", "varchar"), ("account_type", "varchar"),
+    ("model", "varchar"), ("input_tokens", "bigint"), ("output_tokens", "bigint"),
+    ("cache_write_tokens", "bigint"), ("cache_read_tokens", "bigint"),
+    ("total_tokens", "bigint"), ("cost", "numeric"), ("request_count", "integer"),
+    ("request_id", "varchar"), ("occurred_at", "timestamptz"), ("recorded_at", "timestamptz"),
+    ("source", "varchar"), ("estimated", "boolean")]
+_ADD_EVENTS = insert_rows("usage_events", _EVENT_COLUMNS)
 
 
 def partition_name(month: datetime) -> str:
@@ -85,6 +102,9 @@ class UsageEventRepository(Repository[UsageEvent]):
         id, request id) of those claimed now."""
         if not claims:
             return set()
+        if self._dialect == "postgresql":
+            found = self.session.execute(_CLAIM, arrays(claims, _CLAIM_COLUMNS))
+            return {cast(tuple[str, str, str], tuple(row)) for row in found}
         statement = insert_for(self.session, UsageRequestId).on_conflict_do_nothing(
             index_elements=["source", "api_key_id", "request_id"])
         columns = (UsageRequestId.source, UsageRequestId.api_key_id, UsageRequestId.request_id)
@@ -95,7 +115,11 @@ class UsageEventRepository(Repository[UsageEvent]):
 
     def add_many(self, events: list[dict]) -> None:
         """Insert events (column values by name, all with the same columns) in one statement."""
-        if events:
+        if not events:
+            return
+        if self._dialect == "postgresql":
+            self.session.execute(_ADD_EVENTS, arrays(events, _EVENT_COLUMNS))
+        else:
             # RETURNING makes it one multi-row INSERT from a cached statement (see above).
             self.session.execute(insert(UsageEvent).returning(UsageEvent.id), events)
 

@@ -24,12 +24,20 @@ from app import timebuckets
 from app.db.functions import local_bucket
 from app.db.models import UsageEvent, UsageRollup
 from app.db.models.usage_stats import ROLLUP_GRAINS, SPANS, SUM_COLUMNS
+from app.db.repositories.arrays import arrays, insert_rows
 from app.db.repositories.upsert import insert_for
 from app.db.types import Money
 
 R = UsageRollup
 DIMENSIONS = ("api_key_id", "model", "account_id")
 _COLUMNS = ["span", "grain", "bucket", *DIMENSIONS, *SUM_COLUMNS]
+_ROW_TYPES = [("span", "varchar"), ("grain", "varchar"), ("bucket", "timestamptz"),
+              *((name, "varchar") for name in DIMENSIONS),
+              *((name, "numeric" if name == "cost" else "bigint") for name in SUM_COLUMNS)]
+_ADD_ROWS = insert_rows(
+    "usage_rollups", _ROW_TYPES,
+    f"ON CONFLICT (span, grain, bucket, {', '.join(DIMENSIONS)}) DO UPDATE SET "
+    + ", ".join(f"{name} = usage_rollups.{name} + excluded.{name}" for name in SUM_COLUMNS))
 
 
 class Totals(NamedTuple):
@@ -100,6 +108,9 @@ class UsageRollupRepository:
                  **dict(zip(DIMENSIONS, row[3:], strict=True)),
                  **{name: getattr(totals, name) for name in SUM_COLUMNS}}
                 for row, totals in sorted(summed.items(), key=lambda item: item[0])]
+        if self._dialect == "postgresql":
+            self.session.execute(_ADD_ROWS, arrays(rows, _ROW_TYPES))
+            return
         statement = insert_for(self.session, R)
         statement = statement.on_conflict_do_update(
             index_elements=["span", "grain", "bucket", *DIMENSIONS],

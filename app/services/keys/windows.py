@@ -231,6 +231,20 @@ class KeyWindows(Service):
         except CacheError as error:
             store.redis.failed(error)
 
+    def charge_many(self, charges: list[tuple[WindowHold, str, datetime, int, Decimal]]
+                    ) -> None:
+        """`charge` for many (hold, request id, at, tokens, cost), in one Redis round trip."""
+        store = self._redis()
+        if not charges or store is None:
+            return
+        try:
+            store.settle_many([
+                (hold.key_id, hold.id if hold.store == "redis" else None,
+                 Entry(request_id, _ms(at), tokens, units(cost)), self._ttl(hold))
+                for hold, request_id, at, tokens, cost in charges])
+        except CacheError as error:
+            store.redis.failed(error)
+
     def _ttl(self, hold: WindowHold) -> int:
         return hold.span_ms + 2 * self.hold_seconds * 1000
 

@@ -144,6 +144,12 @@ class Reservations:
             value = self._stored(counter)
         self.holds.settle(counter, hold_id, value)
 
+    def settle_holds(self, holds: list[tuple[CounterKey, str, CounterValue | None]]) -> None:
+        """`settle_hold` for many holds, in one Redis round trip. Raises CacheError."""
+        self.holds.settle_many([(counter, hold_id,
+                                 self._stored(counter) if value is None else value)
+                                for counter, hold_id, value in holds])
+
     def _take_hold(self, counter: CounterKey, hold_id: str, limit: int, expires_at: datetime,
                    now: datetime) -> Taken | None:
         """The hold script's answer (None: Redis cannot decide). A counter missing from Redis

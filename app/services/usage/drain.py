@@ -1,5 +1,10 @@
 """DrainWorker: the `drain-usage` loop, which outlives whatever Redis and the database do.
 
+Each pass takes up to `batch` entries and stores them in one transaction, whose cost hardly
+grows with its size: so after a pass that found fewer than a full batch it waits `pace` seconds
+(`idle_sleep` when it found none) for more to gather, and only a backlog is drained pass after
+pass. A record therefore waits at most about `idle_sleep` plus one pass to be stored.
+
 A Redis or database error never ends it: it waits (0.1 s doubling to `max_backoff`) and tries
 again, checking the consumer group anew since Redis may have come back empty. Each pass beats a
 heartbeat, so /readyz, /metrics and the admin metrics tell whether a drain runs. Asked to stop,
@@ -24,11 +29,14 @@ log = logging.getLogger(__name__)
 
 class DrainWorker:
     def __init__(self, *, queue: UsageQueue, consumer: str, idle_sleep: float = 0.5,
-                 max_backoff: float = 5.0, final_seconds: float = 10.0,
+                 batch: int = 500, pace: float = 0.2, max_backoff: float = 5.0,
+                 final_seconds: float = 10.0,
                  on_pass: Callable[[DrainResult], None] | None = None) -> None:
         self.queue = queue
         self.consumer = consumer
         self.idle_sleep = idle_sleep
+        self.batch = batch
+        self.pace = min(pace, idle_sleep)
         self.max_backoff = max_backoff
         self.final_seconds = final_seconds
         self.on_pass = on_pass
@@ -45,15 +53,18 @@ class DrainWorker:
                 stopping.wait(backoff)
                 continue
             backoff = 0.0
-            if not (result.recorded or result.duplicates or result.dead):
+            taken = result.recorded + result.duplicates + result.dead + result.left_pending
+            if not taken:
                 stopping.wait(self.idle_sleep)
+            elif taken < self.batch:
+                stopping.wait(self.pace)
         self._finish()
 
     def _pass(self) -> DrainResult | None:
         """One drain step; None when Redis or the database failed."""
         try:
             self.queue.heartbeat(self.consumer)
-            result = self.queue.drain_once(self.consumer)
+            result = self.queue.drain_once(self.consumer, count=self.batch)
         except CacheError as error:
             self.queue.lost_connection()
             log.warning("usage drain: Redis unavailable, retrying: %s", error)

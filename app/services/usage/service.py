@@ -202,14 +202,16 @@ class UsageService(Service):
             by_key: dict[str, list[int]] = {}
             for index in fresh:
                 by_key.setdefault(records[index].api_key_id, []).append(index)
-            for key_id in sorted(by_key):  # one lock order for every writer
-                summed = sum((totals[index] for index in by_key[key_id]), Totals())
-                if not uow.api_keys.add_usage(
-                        key_id, requests=summed.requests, input_tokens=summed.input_tokens,
-                        output_tokens=summed.output_tokens, cost=summed.cost,
-                        used_at=max(occurred[index] for index in by_key[key_id]),
-                        total_tokens=summed.total_tokens):
-                    raise RecordNotFound("API key")
+            grown = []
+            for key_id, indexes in by_key.items():
+                summed = sum((totals[index] for index in indexes), Totals())
+                grown.append({"id": key_id, "requests": summed.requests,
+                              "input_tokens": summed.input_tokens,
+                              "output_tokens": summed.output_tokens,
+                              "total_tokens": summed.total_tokens, "cost": summed.cost,
+                              "used_at": max(occurred[index] for index in indexes)})
+            if len(uow.api_keys.add_usage_many(grown)) < len(grown):
+                raise RecordNotFound("API key")
             uow.usage_events.add_many([_event_row(records[index], totals[index],
                                                   occurred[index], now) for index in fresh])
             uow.usage_rollups.add_many([
@@ -221,6 +223,7 @@ class UsageService(Service):
         today = self.today()
         for key_id in by_key:
             self.spend.invalidate(self.cache, key_id, today)
+            self.limit_spend.invalidate(self.cache, key_id)
         return stored
 
     def priced(self, record: UsageRecord) -> UsageRecord:

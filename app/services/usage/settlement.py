@@ -17,7 +17,7 @@ Redis log under its request id (so charged once however often it is settled).
 from __future__ import annotations
 
 import logging
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -91,20 +91,27 @@ class Settler:
         return stored
 
     def _charge_window(self, record: UsageRecord, settlement: Settlement) -> None:
+        charge = self._window_charge(record, settlement)
+        if charge is not None and self.windows is not None:
+            self.windows.charge(*charge)
+
+    def _window_charge(self, record: UsageRecord, settlement: Settlement) -> tuple | None:
+        """What the key's window log is charged with (KeyWindows.charge's arguments), if any.
+        Stored before or now, the log gets the use once either way (its request id)."""
         # A record without a request id has no entry id in the log (the chat path gives every
         # record one); its use is read from the database when the log is filled again.
-        if (settlement.window is not None and self.windows is not None
-                and record.request_id is not None):
-            # Stored before or now: the log gets the use once either way (its request id).
-            self.windows.charge(settlement.window, record.request_id,
-                                record.timestamp or self.usage.clock(),
-                                record.total_tokens if record.total_tokens is not None
-                                else settlement.tokens, record.cost or settlement.cost)
+        if (settlement.window is None or self.windows is None
+                or record.request_id is None):
+            return None
+        return (settlement.window, record.request_id, record.timestamp or self.usage.clock(),
+                record.total_tokens if record.total_tokens is not None else settlement.tokens,
+                record.cost or settlement.cost)
 
     def store_many(self, items: list[tuple[UsageRecord, Settlement]]) -> list[bool]:
         """`store` for many records in one transaction (UsageService.record_many): account
-        totals and quota counters are summed first and each touched row written once; every
-        hold is then settled with its counter's value after the batch."""
+        totals and quota counters are summed first and each touched row written once (one
+        statement each on PostgreSQL); after the commit, every hold is settled with its
+        counter's value and every window charged, each kind in one Redis round trip."""
         counted: dict[CounterKey, CounterValue] = {}
 
         def settle(uow, fresh: list[int]) -> None:
@@ -117,23 +124,28 @@ class Settler:
                 if settlement.hold_on is not None:
                     holds[settlement.hold_on] = holds.get(settlement.hold_on, 0) + 1
                 KeyWindows.settle_in(uow, settlement.window)
-            now = self.usage.clock()
-            for account_id in sorted(accounts):  # one lock order for every writer
-                settled = accounts[account_id]
-                uow.accounts.add_usage(account_id, tokens=sum(s.tokens for s in settled),
-                                       cost=sum((s.cost for s in settled), Decimal(0)),
-                                       now=now, requests=len(settled))
-            for counter in sorted(holds, key=astuple):
-                counted[counter] = uow.usage_counters.add(counter, holds[counter])
+            if accounts:
+                uow.accounts.add_usage_many([
+                    {"id": account_id, "requests": len(settled),
+                     "tokens": sum(s.tokens for s in settled),
+                     "cost": sum((s.cost for s in settled), Decimal(0))}
+                    for account_id, settled in accounts.items()], self.usage.clock())
+            if holds:
+                counted.update(uow.usage_counters.add_many(holds))
 
         stored = self.usage.record_many([record for record, _ in items], also=settle)
+        holds, charges = [], []
         for (record, settlement), new in zip(items, stored, strict=True):
-            self._charge_window(record, settlement)
-            if settlement.hold_on is None or settlement.hold_id is None:
-                continue
-            try:
-                self.quota.settle_hold(settlement.hold_on, settlement.hold_id,
-                                       counted.get(settlement.hold_on) if new else None)
-            except CacheError as error:
-                log.warning("could not settle quota hold %s: %s", settlement.hold_id, error)
+            if (charge := self._window_charge(record, settlement)) is not None:
+                charges.append(charge)
+            if settlement.hold_on is not None and settlement.hold_id is not None:
+                holds.append((settlement.hold_on, settlement.hold_id,
+                              counted.get(settlement.hold_on) if new else None))
+        if charges and self.windows is not None:
+            self.windows.charge_many(charges)
+        try:
+            self.quota.settle_holds(holds)
+        except CacheError as error:
+            # Each hold expires and is given back; the next write brings the count up.
+            log.warning("could not settle %d quota holds: %s", len(holds), error)
         return stored
