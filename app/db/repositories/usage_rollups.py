@@ -57,6 +57,18 @@ class RollupRow(NamedTuple):
     totals: Totals
 
 
+_GRAINS = list(ROLLUP_GRAINS)
+_UNNEST_TYPES = ["varchar", "varchar", "timestamptz", "varchar", "varchar", "varchar",
+                 *(["bigint"] * (len(SUM_COLUMNS) - 1)), "numeric"]
+# Rows come out of unnest in the arrays' order, so they are locked in add_many's sorted order.
+_UNNEST_UPSERT = text(
+    f"INSERT INTO usage_rollups ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])"
+                for name, kind in zip(_COLUMNS, _UNNEST_TYPES, strict=True))
+    + f") ON CONFLICT ({', '.join(_COLUMNS[:6])}) DO UPDATE SET "
+    + ", ".join(f"{name} = usage_rollups.{name} + excluded.{name}" for name in SUM_COLUMNS))
+
+
 def _sums(table) -> list:
     # Cast back to bigint: PostgreSQL sums bigints as numeric, which would arrive as Decimal.
     sums = [cast(func.coalesce(func.sum(getattr(table, name)), 0), BigInteger)
@@ -96,10 +108,21 @@ class UsageRollupRepository:
                     summed[row] = summed.get(row, Totals()) + totals
         if not summed:
             return
+        ordered = sorted(summed.items(), key=lambda item: item[0])
+        if self._dialect == "postgresql":
+            # One constant statement whatever the number of rows: compiled and parsed once,
+            # and prepared by psycopg, where a VALUES list of N rows is a new text each time.
+            columns = [list(column) for column in zip(
+                *(row[2:] + tuple(totals) for row, totals in ordered), strict=True)]
+            self.session.execute(_UNNEST_UPSERT, {
+                "span": [SPANS[row[0]] for row, _ in ordered],
+                "grain": [_GRAINS[row[1]] for row, _ in ordered],
+                **dict(zip(_COLUMNS[2:], columns, strict=True))})
+            return
         rows = [{"span": SPANS[row[0]], "grain": list(ROLLUP_GRAINS)[row[1]], "bucket": row[2],
                  **dict(zip(DIMENSIONS, row[3:], strict=True)),
                  **{name: getattr(totals, name) for name in SUM_COLUMNS}}
-                for row, totals in sorted(summed.items(), key=lambda item: item[0])]
+                for row, totals in ordered]
         statement = insert_for(self.session, R)
         statement = statement.on_conflict_do_update(
             index_elements=["span", "grain", "bucket", *DIMENSIONS],
