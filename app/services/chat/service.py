@@ -402,8 +402,10 @@ class ChatService:
             held = reservation.held_on
             settlement = Settlement(account.id, usage.total_tokens, cost,
                                     reservation.id if held else None, held, ticket.window)
-            self._store(record, settlement, behind=ticket.mode.write_behind)
-            if held is None:
+            # A database reservation is committed with the usage record when it is stored.
+            reservation = None if held is not None else (ticket.subject, reservation.id)
+            if not self._store(record, settlement, behind=ticket.mode.write_behind,
+                               reservation=reservation) and held is None:
                 self._commit(ticket)
         finally:
             call.lease.release()
@@ -423,21 +425,25 @@ class ChatService:
         except DatabaseError:
             log.exception("could not commit reservation %s", ticket.reservation.id)
 
-    def _store(self, record: UsageRecord, settlement: Settlement, *, behind: bool) -> None:
+    def _store(self, record: UsageRecord, settlement: Settlement, *, behind: bool,
+               reservation: tuple[Subject, str] | None) -> bool:
         """Store the usage with its settlement, or queue it when `behind` (the writer stores
-        it at once if the queue is down); a store that fails goes to the queue instead."""
+        it at once if the queue is down); a store that fails goes to the queue instead.
+        True when `reservation` was committed with the stored record."""
         if behind:
             self.usage_writer.record(record, verify_key=False, behind=True,
                                      settlement=settlement)
-            return
+            return False
         try:
-            self.settler.store(record, settlement)
+            return self.settler.store(record, settlement, reservation) and (
+                reservation is not None)
         except DatabaseError:
             queue = self.usage_writer.queue
             if queue is None:
                 raise
             log.warning("storing usage %s failed; queued for the drain worker", record.request_id)
             queue.enqueue(record, settlement)
+            return False
 
     def abandon(self, ticket: ChatTicket) -> None:
         """Nothing reached the client: give the quota unit back, bill nothing."""

@@ -70,6 +70,16 @@ class Settled:
     state: str
 
 
+@dataclass(frozen=True)
+class Committing:
+    """A reservation committed in a transaction that is still open (`commit_in`)."""
+
+    subject: Subject
+    row: UsageReservation | None
+    value: CounterValue | None
+    spent: int
+
+
 def _counter_of(row: UsageReservation) -> CounterKey:
     return CounterKey(row.subject, row.model_type, row.period, row.period_start)
 
@@ -203,26 +213,38 @@ class Reservations:
     @db_retry
     def commit(self, subject: Subject, reservation_id: str) -> Settled:
         """Make the use final. An expired reservation gave its unit back: it is taken again."""
-        now, value, spent = self.clock(), None, 0
-        limits = self.plans.limits()
         with self.uow() as uow:
-            row = uow.usage_reservations.settle(reservation_id, subject.id, from_state="held",
-                                                to_state="committed", now=now)
-            if row is None:
-                row = uow.usage_reservations.settle(reservation_id, subject.id,
-                                                    from_state="expired",
-                                                    to_state="committed", now=now)
-                if row is not None:
-                    value = uow.usage_counters.add(_counter_of(row), row.units)
-                    limit = limits[subject.plan][row.model_type]["limit"]
-                    if subject.spends_credits:
-                        spent = units_past_limit(value.used, row.units, limit)
-                    if spent:
-                        uow.users.spend_credits(subject.user_id, spent)
-            state = self._settled_state(uow, subject, reservation_id, row, "committed")
+            committing = self.commit_in(uow, subject, reservation_id)
+            state = self._settled_state(uow, subject, reservation_id, committing.row,
+                                        "committed")
             uow.commit()
-        self._after_settle(subject, row, value, spent)
+        self.committed(committing)
         return Settled(reservation_id, state)
+
+    def commit_in(self, uow, subject: Subject, reservation_id: str) -> Committing:
+        """`commit`'s changes in the caller's transaction (the chat route's usage record);
+        after that transaction commits, pass the answer to `committed`. Its `row` is None
+        when the reservation was neither held nor expired (then nothing changed)."""
+        now, value, spent = self.clock(), None, 0
+        row = uow.usage_reservations.settle(reservation_id, subject.id, from_state="held",
+                                            to_state="committed", now=now)
+        if row is None:
+            row = uow.usage_reservations.settle(reservation_id, subject.id,
+                                                from_state="expired",
+                                                to_state="committed", now=now)
+            if row is not None:
+                value = uow.usage_counters.add(_counter_of(row), row.units)
+                limit = self.plans.limits()[subject.plan][row.model_type]["limit"]
+                if subject.spends_credits:
+                    spent = units_past_limit(value.used, row.units, limit)
+                if spent:
+                    uow.users.spend_credits(subject.user_id, spent)
+        return Committing(subject, row, value, spent)
+
+    def committed(self, committing: Committing) -> None:
+        """The transaction `commit_in` wrote in has committed: the mirror and caches follow."""
+        self._after_settle(committing.subject, committing.row, committing.value,
+                           committing.spent)
 
     @db_retry
     def cancel(self, subject: Subject, reservation_id: str) -> Settled:
