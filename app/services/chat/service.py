@@ -13,8 +13,8 @@ reservation row, or chat-fast's hold until its usage record is stored).
 Before the upstream call, a conversation (chat/session_key.py) is steered back to the account
 that answered it last (sticky_sessions.py), for the provider's prompt cache.
 
-After the answer: the reservation is committed and the usage recorded once (request id)
-against the key, the account and the model. A request that fails before its first byte
+After the answer: the usage is recorded once (request id) against the key, the account and
+the model, and the reservation is committed in that same transaction. A request that fails before its first byte
 cancels its reservation and bills nothing.
 
 What is billed is the provider's final count (the gateway keeps usage reporting on whatever the
