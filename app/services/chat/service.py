@@ -14,8 +14,8 @@ Before the upstream call, a conversation (chat/session_key.py) is steered back t
 that answered it last (sticky_sessions.py), for the provider's prompt cache.
 
 After the answer: the usage is recorded once (request id) against the key, the account and
-the model, and the reservation is committed in that same transaction. A request that fails before its first byte
-cancels its reservation and bills nothing.
+the model, and the reservation is committed in that same transaction. A request that fails
+before its first byte cancels its reservation and bills nothing.
 
 What is billed is the provider's final count (the gateway keeps usage reporting on whatever the
 caller sends). Without one (a provider reporting none, a stream cut before its final count) it
