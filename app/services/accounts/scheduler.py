@@ -133,10 +133,7 @@ class AccountScheduler(Service):
         the next pick, on any instance, finds it the most recently used)."""
         now = self.clock()
         with self.uow() as uow:
-            if uow.accounts.recover_rate_limited(now, provider):
-                uow.commit()
-                pool.forget(self.cache)
-            chosen = uow.accounts.candidates(provider, now, exclude, only=only)
+            chosen = self._chosen(uow, provider, now, exclude, only)
             if not any(self.refresher.needs_refresh(account) for account in chosen):
                 # No refresh can take a second connection while this one is held.
                 def touch(account_id: str) -> None:
@@ -149,12 +146,21 @@ class AccountScheduler(Service):
     @db_retry
     def _candidates(self, provider: str, exclude: tuple[str, ...],
                     only: frozenset[str] | None) -> list[Account]:
-        now = self.clock()
         with self.uow() as uow:
-            if uow.accounts.recover_rate_limited(now, provider):
-                uow.commit()
-                pool.forget(self.cache)
-            return uow.accounts.candidates(provider, now, exclude, only=only)
+            return self._chosen(uow, provider, self.clock(), exclude, only)
+
+    def _chosen(self, uow, provider: str, now: datetime, exclude: tuple[str, ...],
+                only: frozenset[str] | None) -> list[Account]:
+        """The candidates, best first. Rate-limited accounts whose reset has passed return to
+        active first; the one statement that lists candidates finds them, so the usual pick
+        (none due) writes nothing."""
+        chosen = uow.accounts.candidates(provider, now, exclude, only=only, recoverable=True)
+        if not any(account.status == "rate_limited" for account in chosen):
+            return chosen
+        if uow.accounts.recover_rate_limited(now, provider):
+            uow.commit()
+            pool.forget(self.cache)
+        return uow.accounts.candidates(provider, now, exclude, only=only)
 
     def _pooled(self, provider: str, exclude: tuple[str, ...],
                 only: frozenset[str] | None) -> list[Account] | None:
