@@ -11,12 +11,14 @@ upstream (scripts/stub_upstream.py, its own process, not counted), and sends req
 the Flask test client to `/api/ai/chat-fast`, `/v1/chat/completions` and `/v1/messages`
 (and `/api/ai/chat` for comparison), streamed and not. For each case, after a warm-up, it
 prints the CPU time of this process per request (time.process_time: the app's whole request,
-the test client's small share included, the stub's and the drain's not), the Redis round trips
-per request (calls that sent to the server, a pipeline being one) and the commands they
-carried, and the SQL statements per request (with how many missed SQLAlchemy's compiled
-cache). The usage the fast routes queued is then stored by one drain pass (its CPU per record
-is printed apart) and checked: every answered request stored once. `--profile ROUTE` prints
-cProfile's top functions for that route.
+the test client's small share included, the stub's and the drain's not), the CPU time of the
+PostgreSQL backends serving the app's database (from /proc), the Redis round trips per request
+(calls that sent to the server, a pipeline being one) and the commands they carried, the SQL
+statements per request (with how many missed SQLAlchemy's compiled cache) and the database
+transactions begun per request. The app's CPU plus the backends' (plus the redis-server's, with
+--private-redis) is the request's CPU all in. The usage the fast routes queued is then stored
+by one drain pass (its CPU per record is printed apart) and checked: every answered request
+stored once. `--profile ROUTE` prints cProfile's top functions for that route.
 """
 
 from __future__ import annotations
@@ -35,13 +37,15 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+import psycopg  # noqa: E402
 import redis  # noqa: E402
 from redis.connection import Connection  # noqa: E402
 from sqlalchemy import event, text  # noqa: E402
 
 from app import services_of  # noqa: E402
+from scripts.bench.procstat import TICK, own_ticks  # noqa: E402
 from scripts.bench.throwaway import throwaway  # noqa: E402
-from tests.support.servers import free_port  # noqa: E402
+from tests.support.servers import free_port, pg_admin_dsn  # noqa: E402
 
 MODEL = "openai/gpt-4o-mini"
 CLAUDE_MODEL = "claude/claude-haiku-4-5"
@@ -60,10 +64,12 @@ class Counts:
 
     def __init__(self) -> None:
         self.round_trips = self.commands = self.statements = self.misses = 0
+        self.transactions = 0
         self.trace: list[str] | None = None  # what one request sent, with --trace
 
-    def snapshot(self) -> tuple[int, int, int, int]:
-        return self.round_trips, self.commands, self.statements, self.misses
+    def snapshot(self) -> tuple[int, int, int, int, int]:
+        return (self.round_trips, self.commands, self.statements, self.misses,
+                self.transactions)
 
 
 def _count_redis(counts: Counts) -> None:
@@ -104,6 +110,12 @@ def _count_sql(engine, counts: Counts) -> None:
         hit = getattr(context, "cache_hit", None)
         if hit is not None and hit is getattr(context.dialect, "CACHE_MISS", object()):
             counts.misses += 1
+
+    @event.listens_for(engine, "begin")
+    def _began(conn):
+        counts.transactions += 1
+        if counts.trace is not None:
+            counts.trace.append("SQL BEGIN")
 
 
 def _arguments() -> argparse.Namespace:
@@ -178,6 +190,15 @@ def _server_cpu(server) -> float:
     return float(found["used_cpu_user"]) + float(found["used_cpu_sys"])
 
 
+def _backend_cpu(admin_dsn: str, database: str) -> float:
+    """CPU seconds so far of the PostgreSQL backends connected to `database` (the app's pool
+    keeps its connections, so the same backends serve the whole case)."""
+    with psycopg.connect(admin_dsn, autocommit=True) as connection:
+        pids = [row[0] for row in connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))]
+    return sum(own_ticks(pid) for pid in pids) / TICK
+
+
 def _drain(svc) -> tuple[int, float]:
     queue = svc.usage_queue
     if queue is None:
@@ -196,7 +217,8 @@ def main() -> None:
     stub_port = free_port()
     with throwaway(args.database_url, args.redis_url,
                    private_redis=args.private_redis) as place:
-        private = place.private_redis
+        private, name = place.private_redis, place.name
+        admin_dsn = pg_admin_dsn(args.database_url)
         place.stops(_start_stub(stub_port), wait=10)
         stub_url = f"http://127.0.0.1:{stub_port}"
         app = place.app(argon2_time_cost=1, argon2_memory_kib=64)
@@ -208,8 +230,9 @@ def main() -> None:
         headers, key_id = _setup(client, svc, stub_url)
         _drain(svc)
         server = redis.Redis.from_url(private.url) if private is not None else None
-        print(f"{'route':<22}{'stream':>7}{'CPU ms/req':>11}{'redis RT/req':>13}"
-              f"{'cmds/req':>9}{'SQL/req':>8}{'SQL misses':>11}"
+        print(f"{'route':<22}{'stream':>7}{'CPU ms/req':>11}{'PG ms/req':>10}"
+              f"{'redis RT/req':>13}{'cmds/req':>9}{'SQL/req':>8}{'SQL misses':>11}"
+              f"{'txn/req':>8}"
               + (f"{'redis-server CPU ms/req':>25}" if server is not None else ""))
         answered = 0
         for stream in (value == "true" for value in args.stream.split(",")):
@@ -224,6 +247,7 @@ def main() -> None:
                 _drain(svc)
                 profile = (cProfile.Profile(time.process_time) if route == args.profile else None)
                 redis_cpu = _server_cpu(server)
+                pg_cpu = _backend_cpu(admin_dsn, name)
                 before, started = counts.snapshot(), time.process_time()
                 if profile:
                     profile.enable()
@@ -234,6 +258,7 @@ def main() -> None:
                 cpu = time.process_time() - started
                 after = counts.snapshot()
                 redis_cpu = _server_cpu(server) - redis_cpu
+                pg_cpu = _backend_cpu(admin_dsn, name) - pg_cpu
                 if args.trace:
                     counts.trace = []
                     _send(client, url, body, headers)
@@ -242,7 +267,9 @@ def main() -> None:
                 per = [(b - a) / args.requests for a, b in zip(before, after, strict=True)]
                 answered += args.warmup + args.requests
                 print(f"{route:<22}{str(stream):>7}{cpu * 1000 / args.requests:>11.2f}"
+                      f"{pg_cpu * 1000 / args.requests:>10.2f}"
                       f"{per[0]:>13.2f}{per[1]:>9.2f}{per[2]:>8.2f}{per[3]:>11.2f}"
+                      f"{per[4]:>8.2f}"
                       + (f"{redis_cpu * 1000 / args.requests:>25.3f}" if server else ""),
                       flush=True)
                 if args.trace:

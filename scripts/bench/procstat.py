@@ -27,7 +27,7 @@ def _stat(pid: int) -> tuple[int, int] | None:
     return int(fields[1]), sum(int(value) for value in fields[11:15])
 
 
-def _own_ticks(pid: int) -> int:
+def own_ticks(pid: int) -> int:
     """utime + stime of one process (its reaped children left out)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
@@ -78,7 +78,7 @@ class Tracked:
         pids = list(self.discover())
         with self.lock:
             for pid in set(pids) | set(self.last):
-                ticks = _own_ticks(pid)
+                ticks = own_ticks(pid)
                 if ticks:
                     self.last[pid] = max(ticks, self.last.get(pid, 0))
 

@@ -6,10 +6,12 @@ from decimal import Decimal
 
 import pytest
 
+from app import services_of
 from app.providers import ProviderError, close_shared_http_clients
 from app.services.accounts.scheduler import NoAccountAvailable
 from tests.providers.helpers import hello_request
 from tests.support.accounts import api_key_body, stub_base_url, to_service
+from tests.support.apps import make_app
 
 
 @pytest.fixture(autouse=True)
@@ -194,3 +196,22 @@ def test_an_oauth_client_sends_the_access_token(services, stub_upstream):
     services.accounts.client_for(account).complete(hello_request())
     (request,) = stub_upstream.requests(format="gemini")
     assert request["credential"] == body["oauthData"]["accessToken"]
+
+
+def test_equals_take_turns_least_recently_picked_across_two_instances_while_leases_are_held(
+        postgres_url, redis_server_url, redis_prefix, tmp_path):
+    apps = [make_app(tmp_path / name, postgres_url, redis_server_url, redis_prefix)
+            for name in ("a", "b")]
+    try:
+        one, other = (services_of(application) for application in apps)
+        equals = {_create(one, api_key_body(priority=50)) for _ in range(3)}
+        leases = [instance.scheduler.acquire("openai", "model")
+                  for instance in (one, other, one, other, one, other)]
+        picks = [lease.account.id for lease in leases]
+        assert set(picks[:3]) == equals
+        assert picks[3:] == picks[:3]
+        for lease in leases:
+            lease.release()
+    finally:
+        for application in apps:
+            services_of(application).engine.dispose()

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from app.errors import Conflict, LimitExceeded, NotFound
 from app.services.quota.reservations import Reservation, Settled
+from app.services.usage.service import UsageRecord
+from app.services.usage.settlement import Settlement
 from tests.support.quota import Clock, all_at_once, stored_count
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
@@ -115,3 +118,20 @@ def test_past_the_limit_a_premium_user_reserves_with_a_credit_and_a_cancel_refun
     quota.cancel(subject, paid.id)
     assert services.users.get(user.id).credits == 1
     assert quota.verdict_for(quota.subject_of_user(user.id), "GPT-4o").usage.credits == 1
+
+
+def test_a_reservation_committed_with_its_usage_record_is_kept_once_however_often_stored(
+        quota, subject, services):
+    key_id = services.keys.create({"name": "sync chat"}).id
+    reservation = quota.reserve(subject, "GPT-4o")
+    record = UsageRecord(api_key_id=key_id, model="GPT-4o", input_tokens=3,
+                         output_tokens=4, request_id="chat-once")
+    assert services.chat.settler.store(record, Settlement(), (subject, reservation.id))
+    assert not services.chat.settler.store(record, Settlement(), (subject, reservation.id))
+    assert count(services, subject) == 1
+    with pytest.raises(Conflict) as committed:
+        quota.cancel(subject, reservation.id)
+    assert committed.value.code == "RESERVATION_COMMITTED"
+    with services.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM usage_events WHERE api_key_id = :k"),
+                                  {"k": key_id}).scalar() == 1

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import case, func, literal, or_, select, text, update
+from sqlalchemy import and_, case, func, literal, or_, select, text, update
 
 from app.db.models import Account
 from app.db.repositories.arrays import arrays, unnest_as
@@ -73,11 +73,17 @@ class AccountRepository(Repository[Account]):
             Account.priority.desc(), Account.last_used_at.asc().nulls_first(), Account.id)))
 
     def candidates(self, provider: str, now: datetime, exclude: Iterable[str] = (), *,
-                   only: Iterable[str] | None = None) -> list[Account]:
+                   only: Iterable[str] | None = None,
+                   recoverable: bool = False) -> list[Account]:
         """Schedulable accounts, best first: priority, then least recently used. `only`: the
-        accounts a bound key may use; None, those that are not dedicated."""
+        accounts a bound key may use; None, those that are not dedicated. `recoverable` adds
+        the rate-limited ones whose reset has passed (`recover_rate_limited` would revive)."""
+        status = Account.status == "active"
+        if recoverable:
+            status = or_(status, and_(Account.status == "rate_limited",
+                                      Account.rate_limit_reset_at <= _at(now)))
         conditions = [
-            Account.provider == provider, Account.status == "active",
+            Account.provider == provider, status,
             or_(Account.cooldown_until.is_(None), Account.cooldown_until <= _at(now)),
             Account.dedicated.is_(False) if only is None else Account.id.in_(list(only)),
         ]

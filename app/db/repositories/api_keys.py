@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import ColumnElement, case, func, literal, or_, select, text, update
+from sqlalchemy.orm import joinedload
 
 from app.db.models import ApiKey, ApiKeyTag
 from app.db.repositories.arrays import arrays, unnest_as
@@ -55,7 +56,11 @@ class ApiKeyRepository(Repository[ApiKey]):
     model = ApiKey
 
     def get_by_hash(self, hashed_key: str) -> ApiKey | None:
-        return self.session.scalar(select(ApiKey).where(ApiKey.hashed_key == hashed_key))
+        """The key with its tags and bindings, in one statement (authentication reads all)."""
+        return self.session.scalars(
+            select(ApiKey).where(ApiKey.hashed_key == hashed_key)
+            .options(joinedload(ApiKey.tag_rows), joinedload(ApiKey.binding_rows))
+        ).unique().first()
 
     def names(self, key_ids: list[str]) -> dict[str, str]:
         rows = self.session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(key_ids)))

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Unpack
@@ -89,9 +89,23 @@ class AccountScheduler(Service):
         use; None, any account that is not dedicated. Release the lease when the request
         ends."""
         exclude = tuple(exclude)
-        chosen = self._pooled(provider, exclude, only) if cached else None
-        if chosen is None:
-            chosen = self._candidates(provider, exclude, only)
+        if cached:  # chat-fast's usage record moves lastUsedAt instead of the pick
+            chosen = self._pooled(provider, exclude, only)
+            if chosen is None:
+                chosen = self._candidates(provider, exclude, only)
+            lease = self._lease_first(chosen, prefer)
+        else:
+            lease = self._pick(provider, exclude, only, prefer)
+        if lease is None:
+            raise NoAccountAvailable(f"No {provider} account is available right now.",
+                                     retry_after=self._retry_after(provider))
+        log.debug("account %s serves %s %s", lease.account.id, provider, model)
+        return lease
+
+    def _lease_first(self, chosen: list[Account], prefer: str | None,
+                     touch: Callable[[str], None] | None = None) -> Lease | None:
+        """A lease on the first of `chosen` (`prefer` first) below its maxConcurrency whose
+        credential is usable, `touch`ed; None when none is."""
         if prefer is not None:
             chosen = sorted(chosen, key=lambda account: account.id != prefer)
         for account in chosen:
@@ -100,6 +114,8 @@ class AccountScheduler(Service):
                 continue  # at its maxConcurrency
             try:
                 fresh = self._ready(account)
+                if fresh is not None and touch is not None:
+                    touch(fresh.id)
             except BaseException:
                 lease.release()
                 raise
@@ -107,22 +123,44 @@ class AccountScheduler(Service):
                 lease.release()
                 continue
             lease.account = fresh
-            if not cached:  # chat-fast's usage record moves lastUsedAt instead
-                self._touch(fresh.id)
-            log.debug("account %s serves %s %s", fresh.id, provider, model)
             return lease
-        raise NoAccountAvailable(f"No {provider} account is available right now.",
-                                 retry_after=self._retry_after(provider))
+        return None
+
+    @db_retry
+    def _pick(self, provider: str, exclude: tuple[str, ...], only: frozenset[str] | None,
+              prefer: str | None) -> Lease | None:
+        """The database's choice, its lastUsedAt moved in the transaction that chose it (so
+        the next pick, on any instance, finds it the most recently used)."""
+        now = self.clock()
+        with self.uow() as uow:
+            chosen = self._chosen(uow, provider, now, exclude, only)
+            if not any(self.refresher.needs_refresh(account) for account in chosen):
+                # No refresh can take a second connection while this one is held.
+                def touch(account_id: str) -> None:
+                    uow.accounts.touch(account_id, self.clock())
+                    uow.commit()
+
+                return self._lease_first(chosen, prefer, touch)
+        return self._lease_first(chosen, prefer, self._touch)
 
     @db_retry
     def _candidates(self, provider: str, exclude: tuple[str, ...],
                     only: frozenset[str] | None) -> list[Account]:
-        now = self.clock()
         with self.uow() as uow:
-            if uow.accounts.recover_rate_limited(now, provider):
-                uow.commit()
-                pool.forget(self.cache)
-            return uow.accounts.candidates(provider, now, exclude, only=only)
+            return self._chosen(uow, provider, self.clock(), exclude, only)
+
+    def _chosen(self, uow, provider: str, now: datetime, exclude: tuple[str, ...],
+                only: frozenset[str] | None) -> list[Account]:
+        """The candidates, best first. Rate-limited accounts whose reset has passed return to
+        active first; the one statement that lists candidates finds them, so the usual pick
+        (none due) writes nothing."""
+        chosen = uow.accounts.candidates(provider, now, exclude, only=only, recoverable=True)
+        if not any(account.status == "rate_limited" for account in chosen):
+            return chosen
+        if uow.accounts.recover_rate_limited(now, provider):
+            uow.commit()
+            pool.forget(self.cache)
+        return uow.accounts.candidates(provider, now, exclude, only=only)
 
     def _pooled(self, provider: str, exclude: tuple[str, ...],
                 only: frozenset[str] | None) -> list[Account] | None:

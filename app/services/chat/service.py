@@ -13,9 +13,9 @@ reservation row, or chat-fast's hold until its usage record is stored).
 Before the upstream call, a conversation (chat/session_key.py) is steered back to the account
 that answered it last (sticky_sessions.py), for the provider's prompt cache.
 
-After the answer: the reservation is committed and the usage recorded once (request id)
-against the key, the account and the model. A request that fails before its first byte
-cancels its reservation and bills nothing.
+After the answer: the usage is recorded once (request id) against the key, the account and
+the model, and the reservation is committed in that same transaction. A request that fails
+before its first byte cancels its reservation and bills nothing.
 
 What is billed is the provider's final count (the gateway keeps usage reporting on whatever the
 caller sends). Without one (a provider reporting none, a stream cut before its final count) it
@@ -421,8 +421,10 @@ class ChatService:
             held = reservation.held_on
             settlement = Settlement(account.id, usage.total_tokens, cost,
                                     reservation.id if held else None, held, ticket.window)
-            self._store(record, settlement, behind=ticket.mode.write_behind)
-            if held is None:
+            # A database reservation is committed with the usage record when it is stored.
+            with_record = None if held is not None else (ticket.subject, reservation.id)
+            if not self._store(record, settlement, behind=ticket.mode.write_behind,
+                               reservation=with_record) and held is None:
                 self._commit(ticket)
         return UsageSummary(ticket.request_id, usage.input_tokens, usage.output_tokens,
                             usage.cache_write_tokens, usage.cache_read_tokens,
@@ -437,21 +439,25 @@ class ChatService:
         except DatabaseError:
             log.exception("could not commit reservation %s", ticket.reservation.id)
 
-    def _store(self, record: UsageRecord, settlement: Settlement, *, behind: bool) -> None:
+    def _store(self, record: UsageRecord, settlement: Settlement, *, behind: bool,
+               reservation: tuple[Subject, str] | None) -> bool:
         """Store the usage with its settlement, or queue it when `behind` (the writer stores
-        it at once if the queue is down); a store that fails goes to the queue instead."""
+        it at once if the queue is down); a store that fails goes to the queue instead.
+        True when `reservation` was committed with the stored record."""
         if behind:
             self.usage_writer.record(record, verify_key=False, behind=True,
                                      settlement=settlement)
-            return
+            return False
         try:
-            self.settler.store(record, settlement)
+            return self.settler.store(record, settlement, reservation) and (
+                reservation is not None)
         except DatabaseError:
             queue = self.usage_writer.queue
             if queue is None:
                 raise
             log.warning("storing usage %s failed; queued for the drain worker", record.request_id)
             queue.enqueue(record, settlement)
+            return False
 
     def abandon(self, ticket: ChatTicket) -> None:
         """Nothing reached the client: give the quota unit back, bill nothing."""

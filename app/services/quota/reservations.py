@@ -70,6 +70,16 @@ class Settled:
     state: str
 
 
+@dataclass(frozen=True)
+class Committing:
+    """A reservation committed in a transaction that is still open (`commit_in`)."""
+
+    subject: Subject
+    row: UsageReservation | None
+    value: CounterValue | None
+    spent: int
+
+
 def _counter_of(row: UsageReservation) -> CounterKey:
     return CounterKey(row.subject, row.model_type, row.period, row.period_start)
 
@@ -90,7 +100,6 @@ class Reservations:
     def reserve(self, subject: Subject, model: str) -> Reservation:
         """Take one unit now (LimitExceeded if none is left); commit or cancel it later."""
         allowance = self.allowance_for(subject, model)
-        self._release_expired(subject)
         for _ in range(ATTEMPTS):
             reservation = self._reserve_once(subject, allowance)
             if reservation is not None:
@@ -98,13 +107,21 @@ class Reservations:
         raise refusal(subject, allowance, allowance.limit, self.clock())
 
     def _reserve_once(self, subject: Subject, allowance: Allowance) -> Reservation | None:
-        """A reservation, or None when its hold expired before it was settled (start over)."""
+        """A reservation, or None when its hold expired before it was settled, or expired
+        reservations gave units back after a refusal (start over).
+
+        The subject's expired reservations give their units back first: in the transaction
+        that writes a granted hold's row, or, before anything is refused or decided in the
+        database alone, on their own."""
         counter, now = self.counter_key(subject, allowance), self.clock()
         hold_id, expires_at = f"r-{uuid.uuid4()}", now + self.reservation_ttl
         taken = self._take_hold(counter, hold_id, allowance.limit, expires_at, now)
         if taken is None:
+            self._release_expired(subject)
             return self._reserve_in_database(subject, allowance)
         if not taken.granted:
+            if self._release_expired(subject):
+                return None
             if subject.spends_credits:
                 return self._reserve_in_database(subject, allowance, full_at=taken.used)
             raise refusal(subject, allowance, taken.used, now)
@@ -170,9 +187,11 @@ class Reservations:
         """The reservation row of a granted hold, and its unit: no limit check here."""
         counter = self.counter_key(subject, allowance)
         with self.uow() as uow:
+            expired = self._expire_in(uow, subject, now)
             value = uow.usage_counters.add(counter, 1)
             row = self._add_row(uow, subject, allowance, now, expires_at, credits=0)
             uow.commit()
+        self._after_expired(subject, *expired)
         return row.id, value
 
     @db_retry
@@ -210,27 +229,39 @@ class Reservations:
     @db_retry
     def commit(self, subject: Subject, reservation_id: str) -> Settled:
         """Make the use final. An expired reservation gave its unit back: it is taken again."""
-        now, value, spent = self.clock(), None, 0
-        limits = self.plans.limits()
         with self.uow() as uow:
-            row = uow.usage_reservations.settle(reservation_id, subject.id, from_state="held",
-                                                to_state="committed", now=now)
-            if row is None:
-                row = uow.usage_reservations.settle(reservation_id, subject.id,
-                                                    from_state="expired",
-                                                    to_state="committed", now=now)
-                if row is not None:
-                    value = uow.usage_counters.add(_counter_of(row), row.units)
-                    limit = limits[subject.plan][row.model_type]["limit"]
-                    payer = subject.credit_payer
-                    if payer is not None:
-                        spent = units_past_limit(value.used, row.units, limit)
-                        if spent:
-                            uow.users.spend_credits(payer, spent)
-            state = self._settled_state(uow, subject, reservation_id, row, "committed")
+            committing = self.commit_in(uow, subject, reservation_id)
+            state = self._settled_state(uow, subject, reservation_id, committing.row,
+                                        "committed")
             uow.commit()
-        self._after_settle(subject, row, value, spent)
+        self.committed(committing)
         return Settled(reservation_id, state)
+
+    def commit_in(self, uow, subject: Subject, reservation_id: str) -> Committing:
+        """`commit`'s changes in the caller's transaction (the chat route's usage record);
+        after that transaction commits, pass the answer to `committed`. Its `row` is None
+        when the reservation was neither held nor expired (then nothing changed)."""
+        now, value, spent = self.clock(), None, 0
+        row = uow.usage_reservations.settle(reservation_id, subject.id, from_state="held",
+                                            to_state="committed", now=now)
+        if row is None:
+            row = uow.usage_reservations.settle(reservation_id, subject.id,
+                                                from_state="expired",
+                                                to_state="committed", now=now)
+            if row is not None:
+                value = uow.usage_counters.add(_counter_of(row), row.units)
+                limit = self.plans.limits()[subject.plan][row.model_type]["limit"]
+                payer = subject.credit_payer
+                if payer is not None:
+                    spent = units_past_limit(value.used, row.units, limit)
+                    if spent:
+                        uow.users.spend_credits(payer, spent)
+        return Committing(subject, row, value, spent)
+
+    def committed(self, committing: Committing) -> None:
+        """The transaction `commit_in` wrote in has committed: the mirror and caches follow."""
+        self._after_settle(committing.subject, committing.row, committing.value,
+                           committing.spent)
 
     @db_retry
     def cancel(self, subject: Subject, reservation_id: str) -> Settled:
@@ -272,21 +303,32 @@ class Reservations:
     @db_retry
     def _release_expired(self, subject: Subject) -> bool:
         """Give back the units of the subject's expired reservations; True if there were any."""
-        now, changes = self.clock(), []
+        now = self.clock()
         with self.uow() as uow:
             if not uow.usage_reservations.has_due(subject.id, now):
                 return False
-            rows = uow.usage_reservations.expire_due(subject.id, now)
-            for row in rows:
-                changes.append((_counter_of(row), uow.usage_counters.subtract(_counter_of(row),
-                                                                              row.units)))
-            refund = sum(row.credits_spent for row in rows)
-            if refund and subject.user_id:
-                uow.users.add_credits(subject.user_id, refund)
+            changes, refund = self._expire_in(uow, subject, now)
             uow.commit()
+        self._after_expired(subject, changes, refund)
+        return bool(changes)
+
+    def _expire_in(self, uow, subject: Subject, now: datetime
+                   ) -> tuple[list[tuple[CounterKey, CounterValue | None]], int]:
+        """Expire the subject's reservations past due in `uow`, their units and credits given
+        back; answers the counters changed and the credits refunded, for `_after_expired`."""
+        rows = uow.usage_reservations.expire_due(subject.id, now)
+        changes = [(_counter_of(row), uow.usage_counters.subtract(_counter_of(row), row.units))
+                   for row in rows]
+        refund = sum(row.credits_spent for row in rows)
+        if refund and subject.user_id:
+            uow.users.add_credits(subject.user_id, refund)
+        return changes, refund
+
+    def _after_expired(self, subject: Subject,
+                       changes: list[tuple[CounterKey, CounterValue | None]],
+                       refund: int) -> None:
         for counter, value in changes:
             if value is not None:
                 self.mirror.write(counter, value)
         if refund and subject.user_id:
             self.users.forget(subject.user_id)
-        return bool(rows)

@@ -24,6 +24,7 @@ from decimal import Decimal
 from app.cache import CacheError
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.services.keys.windows import KeyWindows, WindowHold
+from app.services.quota.rules import Subject
 from app.services.quota.service import QuotaService
 from app.services.usage.service import UsageRecord, UsageService
 
@@ -66,10 +67,13 @@ class Settler:
         self.quota = quota
         self.windows = windows
 
-    def store(self, record: UsageRecord, settlement: Settlement) -> bool:
+    def store(self, record: UsageRecord, settlement: Settlement,
+              reservation: tuple[Subject, str] | None = None) -> bool:
         """Store the usage event with its settlement in one transaction; False if the event
-        was stored before (then only the hold, if still open, is settled)."""
-        counted = {}
+        was stored before (then only the hold, if still open, is settled). `reservation`
+        (the subject and the id of a database reservation) is committed in that same
+        transaction when the event is stored, so a stored use is never left uncommitted."""
+        counted: dict = {}
 
         def settle(uow) -> None:
             if settlement.account_id:
@@ -78,8 +82,12 @@ class Settler:
             if settlement.hold_on is not None:
                 counted["value"] = uow.usage_counters.add(settlement.hold_on, 1)
             KeyWindows.settle_in(uow, settlement.window)
+            if reservation is not None:
+                counted["committing"] = self.quota.commit_in(uow, *reservation)
 
         stored = self.usage.record(record, also=settle)
+        if stored and reservation is not None:
+            self.quota.committed(counted["committing"])
         self._charge_window(record, settlement)
         if settlement.hold_on is not None and settlement.hold_id is not None:
             try:
