@@ -62,7 +62,7 @@ def usage_accepted(record) -> None:
 def set_pool(status: dict) -> None:
     if status.get("size") is None:
         return
-    POOL_CONNECTIONS.labels("in_use").set(status["inUse"])
+    POOL_CONNECTIONS.labels("in_use").set(status["in_use"])
     POOL_CONNECTIONS.labels("idle").set(status["idle"])
     POOL_WAITING.set(status["waiting"])
 
