@@ -57,5 +57,5 @@ def pool_utilisation(engine: Engine) -> float | None:
     status = pool_status(engine)
     if status["size"] is None:
         return None
-    capacity = status["size"] + status["maxOverflow"]
-    return status["inUse"] / capacity if capacity else None
+    capacity = status["size"] + status["max_overflow"]
+    return status["in_use"] / capacity if capacity else None
