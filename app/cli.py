@@ -52,7 +52,7 @@ def rotate_secrets(old_keys: tuple[str, ...]) -> None:
     except (DomainError, SecretError) as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"re-encrypted {done['secrets']} secrets in {done['rows']} rows "
-               f"under key {done['keyId']}")
+               f"under key {done['key_id']}")
 @click.command("drain-usage")
 @with_appcontext
 @click.option("--consumer", default=lambda: f"{socket.gethostname()}-{os.getpid()}",

@@ -3,6 +3,10 @@
 The catalogue of error codes: a code raised in more than one place, or matched by other code,
 is a class here (its HTTP status follows from its base); a code raised at one place only may
 stay a literal `code=` at that raise.
+
+`details` is wire text: it names the members of the client's own JSON as the client wrote them
+(`{"accountIds": [...]}`, `{"retentionDays": [...]}`), so a service may build those keys in
+camelCase. It is the one exception to "services speak snake_case; schemas own the wire names".
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from marshmallow import Schema, fields
 
 from app.api.deps import services
 from app.api.envelope import EnvelopeBlueprint
+from app.api.schemas.base import CamelDict, CamelSchema, camelcase
 from app.errors import Unavailable
 
 blp = EnvelopeBlueprint(
@@ -17,10 +18,20 @@ class LivenessSchema(Schema):
     status = fields.String(metadata={"example": "ok"})
 
 
-class ReadinessSchema(Schema):
+class _Checks(fields.Dict):
+    """{check name: its figures}, the figures' names in camelCase."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return {name: {camelcase(figure): found for figure, found in check.items()}
+                for name, check in value.items()}
+
+
+class ReadinessSchema(CamelSchema):
     status = fields.String(metadata={"example": "ready"})
-    checks = fields.Dict()
-    usageQueue = fields.Dict(metadata={
+    checks = _Checks()
+    usage_queue = CamelDict(metadata={
         "description": "The usage queue (running, drains, backlog, oldestPendingAge in "
                        "seconds, lostRecords); reported, never a reason to be unready."})
 
@@ -41,5 +52,6 @@ class Readiness(MethodView):
         """The database is reachable and migrated to head; Redis answers when configured"""
         ready, report = services().health.readiness()
         if not ready:
-            raise Unavailable("A dependency is not ready.", code="NOT_READY", details=report)
+            raise Unavailable("A dependency is not ready.", code="NOT_READY",
+                              details=ReadinessSchema().dump(report))
         return {"status": "ready", **report}

@@ -109,8 +109,8 @@ def _stats_totals(usage_service, key_id: str, first: datetime, last: datetime) -
         summary = usage_service.stats(StatsQuery(start_date=start, end_date=stop,
                                                  granularity="month",
                                                  api_key_id=key_id))["summary"]
-        total += Totals(requests=summary["totalRequests"], total_tokens=summary["totalTokens"],
-                        cost=summary["totalCost"])
+        total += Totals(requests=summary["total_requests"], total_tokens=summary["total_tokens"],
+                        cost=summary["total_cost"])
         start = stop
     return total
 

@@ -42,13 +42,14 @@ class TimedQueuePool(QueuePool):
 
 
 def pool_status(engine: Engine) -> dict:
-    """{total, idle, waiting} of this process's pool, plus its configured capacity."""
+    """{total, idle, waiting, in_use} of this process's pool, plus its configured capacity
+    (size, max_overflow)."""
     pool = engine.pool
     if not isinstance(pool, QueuePool):
-        return {"total": None, "idle": None, "waiting": None, "size": None, "maxOverflow": None}
+        return {"total": None, "idle": None, "waiting": None, "size": None, "max_overflow": None}
     idle, busy = pool.checkedin(), pool.checkedout()
     return {"total": idle + busy, "idle": idle, "waiting": getattr(pool, "waiting", 0),
-            "inUse": busy, "size": pool.size(), "maxOverflow": max(pool._max_overflow, 0)}
+            "in_use": busy, "size": pool.size(), "max_overflow": max(pool._max_overflow, 0)}
 
 
 def pool_utilisation(engine: Engine) -> float | None:
@@ -56,5 +57,5 @@ def pool_utilisation(engine: Engine) -> float | None:
     status = pool_status(engine)
     if status["size"] is None:
         return None
-    capacity = status["size"] + status["maxOverflow"]
-    return status["inUse"] / capacity if capacity else None
+    capacity = status["size"] + status["max_overflow"]
+    return status["in_use"] / capacity if capacity else None

@@ -62,7 +62,7 @@ def usage_accepted(record) -> None:
 def set_pool(status: dict) -> None:
     if status.get("size") is None:
         return
-    POOL_CONNECTIONS.labels("in_use").set(status["inUse"])
+    POOL_CONNECTIONS.labels("in_use").set(status["in_use"])
     POOL_CONNECTIONS.labels("idle").set(status["idle"])
     POOL_WAITING.set(status["waiting"])
 
@@ -71,10 +71,10 @@ def set_usage_queue(status: dict) -> None:
     """Export what UsageQueue.status found; a figure it could not read is left as it was."""
     if status.get("backlog") is not None:
         QUEUE_BACKLOG.set(status["backlog"])
-        QUEUE_OLDEST_AGE.set(status["oldestPendingAge"] or 0)
+        QUEUE_OLDEST_AGE.set(status["oldest_pending_age"] or 0)
         QUEUE_DRAINS.set(status["drains"])
-    if status.get("lostRecords") is not None:
-        QUEUE_LOST.set(status["lostRecords"])
+    if status.get("lost_records") is not None:
+        QUEUE_LOST.set(status["lost_records"])
 
 
 def render() -> tuple[bytes, str]:

@@ -24,7 +24,7 @@ class HealthService:
         self.usage_queue_status = usage_queue_status
 
     def readiness(self) -> tuple[bool, dict]:
-        """(ready, {checks, usageQueue}): ready when this instance can serve. The usage queue
+        """(ready, {checks, usage_queue}): ready when this instance can serve. The usage queue
         (drain running, backlog, oldest age) is reported, never a reason to refuse traffic:
         answers are still recorded, only later."""
         checks = {"database": self._database()}
@@ -32,7 +32,7 @@ class HealthService:
             checks["redis"] = self._redis()
         report = {"checks": checks}
         if self.usage_queue_status is not None:
-            report["usageQueue"] = self.usage_queue_status()
+            report["usage_queue"] = self.usage_queue_status()
         return all(check["ok"] for check in checks.values()), report
 
     def _database(self) -> dict:
@@ -44,8 +44,8 @@ class HealthService:
         except DatabaseError as error:
             return {"ok": False, "error": error.code}
         at_head = revisions == self.schema_heads
-        return {"ok": at_head, "latencyMs": round((time.perf_counter() - started) * 1000, 2),
-                "schemaAtHead": at_head, "revision": sorted(revisions)}
+        return {"ok": at_head, "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                "schema_at_head": at_head, "revision": sorted(revisions)}
 
     def _redis(self) -> dict:
         started = time.perf_counter()
@@ -53,4 +53,4 @@ class HealthService:
             self.server.ping()
         except Exception as error:  # any client failure means "not ready", never a crash
             return {"ok": False, "error": type(error).__name__}
-        return {"ok": True, "latencyMs": round((time.perf_counter() - started) * 1000, 2)}
+        return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}

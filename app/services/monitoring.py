@@ -115,27 +115,28 @@ class MonitoringService:
         hits, misses = int(sums["cache.hits"]), int(sums["cache.misses"])
         avg_query = _ratio(sums["db.query_ms"], sums["db.queries"], 3)
         return {
-            "timeRange": time_range, "from": _iso(now - RANGES[time_range]), "to": _iso(now),
+            "time_range": time_range, "from": _iso(now - RANGES[time_range]), "to": _iso(now),
             "database": {
-                "avgQueryTime": avg_query, "slowQueries": int(sums["db.slow"]),
-                "queryCount": int(sums["db.queries"]), "slowQueryThreshold": self.slow_query_ms,
-                "connectionPool": {
+                "avg_query_time": avg_query, "slow_queries": int(sums["db.slow"]),
+                "query_count": int(sums["db.queries"]),
+                "slow_query_threshold": self.slow_query_ms,
+                "connection_pool": {
                     "utilization": _ratio(sums["pool.utilisation_sum"],
                                           sums["pool.utilisation_samples"], 4),
-                    "waitTime": _ratio(sums["pool.wait_ms"], sums["pool.checkouts"], 3)},
+                    "wait_time": _ratio(sums["pool.wait_ms"], sums["pool.checkouts"], 3)},
             },
-            "cache": {"hitRate": _ratio(hits, hits + misses, 4),
-                      "missRate": _ratio(misses, hits + misses, 4),
-                      "evictionRate": round(evictions / RANGES[time_range], 6),
+            "cache": {"hit_rate": _ratio(hits, hits + misses, 4),
+                      "miss_rate": _ratio(misses, hits + misses, 4),
+                      "eviction_rate": round(evictions / RANGES[time_range], 6),
                       "hits": hits, "misses": misses, "evictions": evictions},
             "errors": {"rate": _ratio(sums["http.errors"], sums["http.requests"], 4),
-                       "serverErrorRate": _ratio(sums["http.server_errors"],
-                                                 sums["http.requests"], 4),
+                       "server_error_rate": _ratio(sums["http.server_errors"],
+                                                   sums["http.requests"], 4),
                        "count": int(sums["http.errors"]), "requests": int(sums["http.requests"]),
                        "types": {name.removeprefix("error."): int(value)
                                  for name, value in sorted(sums.items())
                                  if name.startswith("error.")}},
-            "usageQueue": self.usage_queue_status(),
+            "usage_queue": self.usage_queue_status(),
         }
 
     def usage_queue_status(self) -> dict:
@@ -144,7 +145,7 @@ class MonitoringService:
         records found lost; `configured` False without Redis. Also sets the Prometheus gauges."""
         if self.usage_queue is None:
             return {"configured": False, "running": False, "drains": 0, "backlog": None,
-                    "oldestPendingAge": None, "lostRecords": None}
+                    "oldest_pending_age": None, "lost_records": None}
         status = self.usage_queue.status(beat_within=self.drain_beat_within)
         prom.set_usage_queue(status)
         return {"configured": True, **status}
@@ -164,11 +165,11 @@ class MonitoringService:
         slowest = sorted(figures, key=lambda f: f.total_ms / f.calls, reverse=True)[:limit]
         frequent = sorted(figures, key=lambda f: (f.calls, f.total_ms), reverse=True)[:limit]
         return {
-            "slowQueries": [{"query": f.query, "avgDuration": round(f.total_ms / f.calls, 3),
-                             "maxDuration": round(f.max_ms, 3), "callCount": f.calls,
-                             "lastExecuted": _iso(f.last)} for f in slowest],
-            "frequentQueries": [{"query": f.query, "callCount": f.calls,
-                                 "totalDuration": round(f.total_ms, 3)} for f in frequent],
+            "slow_queries": [{"query": f.query, "avg_duration": round(f.total_ms / f.calls, 3),
+                              "max_duration": round(f.max_ms, 3), "call_count": f.calls,
+                              "last_executed": _iso(f.last)} for f in slowest],
+            "frequent_queries": [{"query": f.query, "call_count": f.calls,
+                                  "total_duration": round(f.total_ms, 3)} for f in frequent],
         }
 
     def _sync_cache_counts(self) -> None:

@@ -11,7 +11,7 @@ from app.vocabulary import MODEL_TYPES, PERIODS, PLANS
 
 
 def _row(limit: PlanLimit) -> dict:
-    return {"plan": limit.plan, "modelType": limit.model_type, "limit": limit.limit,
+    return {"plan": limit.plan, "model_type": limit.model_type, "limit": limit.limit,
             "period": limit.period}
 
 
@@ -23,10 +23,10 @@ class PlanService(Service):
 
     @read_through("plans", key=lambda: "all")
     def limits(self) -> dict:
-        """{plan: {modelType: {limit, period}}} for every plan: one cached entry for all."""
+        """{plan: {model type: {limit, period}}} for every plan: one cached entry for all."""
         table: dict = {}
         for row in self.list():
-            table.setdefault(row["plan"], {})[row["modelType"]] = {
+            table.setdefault(row["plan"], {})[row["model_type"]] = {
                 "limit": row["limit"], "period": row["period"]}
         return table
 

@@ -32,7 +32,7 @@ class SecretRotation(Service):
         self.box = box
 
     def rotate(self, old_secrets: tuple[str, ...] = ()) -> dict:
-        """{rows, secrets, keyId}: how many rows and sealed values were re-sealed, and under
+        """{rows, secrets, key_id}: how many rows and sealed values were re-sealed, and under
         which key. `old_secrets` are master secrets that sealed values, beside the configured
         previous ones."""
         box = self.box.with_previous(old_secrets)
@@ -45,7 +45,7 @@ class SecretRotation(Service):
                     break
                 rows, resealed = rows + batch_rows, resealed + batch_secrets
         pool.forget(self.cache)
-        return {"rows": rows, "secrets": resealed, "keyId": box.kid}
+        return {"rows": rows, "secrets": resealed, "key_id": box.kid}
 
     @db_retry
     def _batch(self, box: SecretBox, repository: str, columns: tuple[str, ...],

@@ -96,7 +96,7 @@ def test_claude_codes_names_resolve_to_the_catalogue_entry(services):
                  "claude/claude-sonnet-4-5"):
         found = services.models.resolve_for_client(name)
         assert found["id"] == "claude/claude-sonnet-4-5"
-        assert found["modelType"] == "premium"
+        assert found["model_type"] == "premium"
     assert services.models.resolve_for_client("claude-sonnet-4-5-2099") is None
 
 
@@ -117,8 +117,8 @@ def test_every_listed_model_id_routes_back_to_the_entry_listed(services, client,
     for listed_as in ("id", "upstream"):
         listed = services.models.offered_to(key, listed_as=listed_as)["models"]
         for model in listed:
-            assert services.models.resolve_for_client(model["listedId"])["id"] == model["id"]
-        assert len({m["listedId"] for m in listed}) == len(listed)
+            assert services.models.resolve_for_client(model["listed_id"])["id"] == model["id"]
+        assert len({m["listed_id"] for m in listed}) == len(listed)
     upstream = services.models.offered_to(key, listed_as="upstream")["models"]
     assert "claude/zz-copy" not in {m["id"] for m in upstream}  # the lowest id answers it
 

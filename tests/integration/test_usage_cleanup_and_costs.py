@@ -112,18 +112,18 @@ def test_cost_analysis_by_model_adds_up_to_the_events_for_all_keys_or_one(servic
     by_model = {}
     for r in inside:
         by_model[r.model] = by_model.get(r.model, Decimal(0)) + r.cost
-    assert {row["category"]: row["cost"] for row in answer["costBreakdown"]} == by_model
-    assert sum(row["percentage"] for row in answer["costBreakdown"]) == 100
-    assert [row["cost"] for row in answer["costBreakdown"]] == sorted(by_model.values(),
+    assert {row["category"]: row["cost"] for row in answer["cost_breakdown"]} == by_model
+    assert sum(row["percentage"] for row in answer["cost_breakdown"]) == 100
+    assert [row["cost"] for row in answer["cost_breakdown"]] == sorted(by_model.values(),
                                                                        reverse=True)
-    assert [row["model"] for row in answer["topModels"]] == [
-        row["category"] for row in answer["costBreakdown"]][:2]
-    assert answer["totalCost"] == sum(by_model.values())
+    assert [row["model"] for row in answer["top_models"]] == [
+        row["category"] for row in answer["cost_breakdown"]][:2]
+    assert answer["total_cost"] == sum(by_model.values())
     key_ids = costs[0]
     answer = services.usage.cost_analysis(CostQuery(START, END, api_key_id=key_ids[1]))
     mine = [r for r in records if r.api_key_id == key_ids[1] and START <= r.timestamp < END]
-    assert answer["totalCost"] == sum((r.cost for r in mine), Decimal(0))
-    assert sum(t["requests"] for t in answer["topModels"]) == sum(r.request_count for r in mine)
+    assert answer["total_cost"] == sum((r.cost for r in mine), Decimal(0))
+    assert sum(t["requests"] for t in answer["top_models"]) == sum(r.request_count for r in mine)
 
 
 def test_cost_trends_change_against_the_day_before_and_accounts_name_none(services, costs):
@@ -133,13 +133,13 @@ def test_cost_trends_change_against_the_day_before_and_accounts_name_none(servic
     assert [row["cost"] for row in answer["trends"]] == days[1:]
     assert [row["change"] for row in answer["trends"]] == [
         days[i + 1] - days[i] for i in range(3)]
-    assert [row["category"] for row in answer["costBreakdown"]] == [
+    assert [row["category"] for row in answer["cost_breakdown"]] == [
         (START + timedelta(days=d)).isoformat() for d in range(3)]
-    assert sum(row["percentage"] for row in answer["costBreakdown"]) == 100
+    assert sum(row["percentage"] for row in answer["cost_breakdown"]) == 100
     answer = services.usage.cost_analysis(CostQuery(START, END, group_by="account"))
     expected = {}
     for r in records:
         if START <= r.timestamp < END:
             name = r.account_id or "(none)"
             expected[name] = expected.get(name, Decimal(0)) + r.cost
-    assert {row["category"]: row["cost"] for row in answer["costBreakdown"]} == expected
+    assert {row["category"]: row["cost"] for row in answer["cost_breakdown"]} == expected

@@ -39,7 +39,7 @@ def test_recording_the_same_request_id_twice_counts_once(services):
                                              request_id="req-1", timestamp=WHEN)) is False
     assert event_count(services) == 1
     summary = day_summary(services)
-    assert (summary["totalRequests"], summary["totalTokens"], summary["totalCost"]) == (
+    assert (summary["total_requests"], summary["total_tokens"], summary["total_cost"]) == (
         1, 150, Decimal("0.25"))
     stored = services.keys.get(key)
     assert (stored.total_requests, stored.total_tokens, stored.total_cost) == (
@@ -50,7 +50,7 @@ def test_records_without_a_request_id_are_all_counted(services):
     key = services.keys.create({"name": "k"}).id
     for _ in range(3):
         assert services.usage.record(UsageRecord(key, "m", input_tokens=1, timestamp=WHEN))
-    assert day_summary(services)["totalRequests"] == 3
+    assert day_summary(services)["total_requests"] == 3
 
 
 def test_concurrent_retries_of_one_request_count_once(pg_app):
@@ -71,7 +71,7 @@ def test_concurrent_retries_of_one_request_count_once(pg_app):
         thread.join()
     assert sorted(answers) == [False] * 5 + [True]
     assert event_count(services) == 1
-    assert day_summary(services)["totalCost"] == Decimal("0.1")
+    assert day_summary(services)["total_cost"] == Decimal("0.1")
     assert services.keys.get(key).total_cost == Decimal("0.1")
 
 
@@ -81,8 +81,8 @@ def test_cost_is_computed_from_the_model_prices_when_none_is_given(services):
     usage.record(UsageRecord(key, "claude-a", input_tokens=1234, output_tokens=567,
                              cache_write_tokens=89, cache_read_tokens=10, timestamp=WHEN))
     summary = day_summary(services)
-    assert summary["totalCost"] == Decimal("0.01254375")
-    assert summary["totalTokens"] == 1234 + 567 + 89 + 10
+    assert summary["total_cost"] == Decimal("0.01254375")
+    assert summary["total_tokens"] == 1234 + 567 + 89 + 10
     assert services.keys.get(key).total_cost == Decimal("0.01254375")
 
 
@@ -91,14 +91,14 @@ def test_a_given_cost_wins_over_the_prices(services):
     key = services.keys.create({"name": "k"}).id
     usage.record(UsageRecord(key, "claude-a", input_tokens=1_000_000, cost=Decimal("1.5"),
                              timestamp=WHEN))
-    assert day_summary(services)["totalCost"] == Decimal("1.5")
+    assert day_summary(services)["total_cost"] == Decimal("1.5")
 
 
 def test_a_model_without_prices_and_without_cost_is_recorded_at_zero_cost(services, caplog):
     usage = UsageService(uow=services.uow, pricing=PRICES)
     key = services.keys.create({"name": "k"}).id
     assert usage.record(UsageRecord(key, "unknown-model", input_tokens=5, timestamp=WHEN))
-    assert day_summary(services)["totalCost"] == 0
+    assert day_summary(services)["total_cost"] == 0
     assert "no price for model 'unknown-model'" in caplog.text
 
 
@@ -106,7 +106,7 @@ def test_a_given_total_tokens_is_kept(services):
     key = services.keys.create({"name": "k"}).id
     services.usage.record(UsageRecord(key, "m", input_tokens=5, output_tokens=5,
                                       total_tokens=42, timestamp=WHEN))
-    assert day_summary(services)["totalTokens"] == 42
+    assert day_summary(services)["total_tokens"] == 42
     assert services.keys.get(key).total_tokens == 42
 
 
@@ -114,7 +114,7 @@ def test_money_keeps_eight_places_exactly(services):
     key = services.keys.create({"name": "k"}).id
     for cost in ("0.00000001", "0.10000000", "12345.67890123"):
         services.usage.record(UsageRecord(key, "m", cost=Decimal(cost), timestamp=WHEN))
-    assert day_summary(services)["totalCost"] == Decimal("12345.77890124")
+    assert day_summary(services)["total_cost"] == Decimal("12345.77890124")
 
 
 def test_recording_for_an_unknown_key_changes_nothing(services):
@@ -122,7 +122,7 @@ def test_recording_for_an_unknown_key_changes_nothing(services):
         services.usage.record(UsageRecord("no-such-key", "m", input_tokens=5,
                                           request_id="lost", timestamp=WHEN))
     assert event_count(services) == 0
-    assert day_summary(services)["totalRequests"] == 0
+    assert day_summary(services)["total_requests"] == 0
     key = services.keys.create({"name": "k"}).id
     # The request id was not kept by the failed attempt.
     assert services.usage.record(UsageRecord(key, "m", request_id="lost", timestamp=WHEN))

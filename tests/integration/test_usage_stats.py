@@ -20,8 +20,8 @@ from tests.support.usage import (
 # Four days across the end of daylight saving time in New York (2 November 2025).
 START = datetime(2025, 10, 31, tzinfo=UTC)
 END = START + timedelta(days=4)
-ZERO = {"requests": 0, "inputTokens": 0, "outputTokens": 0, "cacheWriteTokens": 0,
-        "cacheReadTokens": 0, "totalTokens": 0, "cost": Decimal(0)}
+ZERO = {"requests": 0, "input_tokens": 0, "output_tokens": 0, "cache_write_tokens": 0,
+        "cache_read_tokens": 0, "total_tokens": 0, "cost": Decimal(0)}
 
 
 @pytest.fixture
@@ -49,9 +49,9 @@ def check(answer: dict, expected: dict, unit: str, tz_name: str, group_by, label
     assert set(expected) <= set(seen), f"{label}: buckets missing"
     everything = [want for want, _ in expected.values()]
     summary = answer["summary"]
-    assert summary["totalRequests"] == sum(t["requests"] for t in everything), label
-    assert summary["totalTokens"] == sum(t["totalTokens"] for t in everything), label
-    assert summary["totalCost"] == sum((t["cost"] for t in everything), Decimal(0)), label
+    assert summary["total_requests"] == sum(t["requests"] for t in everything), label
+    assert summary["total_tokens"] == sum(t["total_tokens"] for t in everything), label
+    assert summary["total_cost"] == sum((t["cost"] for t in everything), Decimal(0)), label
 
 
 def test_totals_equal_the_sum_of_their_events_for_every_granularity_grouping_and_zone(
@@ -69,13 +69,13 @@ def test_totals_equal_the_sum_of_their_events_for_every_granularity_grouping_and
                                               tz_name=tz_name, group_by=group_by)
                     check(answer, expected, unit, tz_name, group_by, label)
     summary = services.usage.stats(StatsQuery(START, END, "month"))["summary"]
-    expected = summary["totalCost"] / summary["totalTokens"]
-    assert summary["averageCostPerToken"] == expected.quantize(Decimal("1E-12"))
+    expected = summary["total_cost"] / summary["total_tokens"]
+    assert summary["average_cost_per_token"] == expected.quantize(Decimal("1E-12"))
     # Everything recorded, edges included, in one bucket per month.
     first, last = START - timedelta(hours=3), END + timedelta(hours=3)
     summary = services.usage.stats(StatsQuery(first, last, "month"))["summary"]
-    assert summary["totalCost"] == totals(world[1])["cost"]
-    assert summary["totalRequests"] == totals(world[1])["requests"]
+    assert summary["total_cost"] == totals(world[1])["cost"]
+    assert summary["total_requests"] == totals(world[1])["requests"]
 
 
 def test_filters_select_exactly_their_events(services, world):
@@ -118,7 +118,7 @@ def test_empty_buckets_appear_with_zeros(services):
                                              group_by="model"))
     assert len(answer["stats"]) == 5
     assert all(numbers(row) == ZERO and row["models"] == {} for row in answer["stats"])
-    assert answer["summary"]["averageCostPerToken"] == 0
+    assert answer["summary"]["average_cost_per_token"] == 0
 
 
 def test_records_stored_in_batches_give_the_totals_of_their_events(services):

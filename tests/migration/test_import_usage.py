@@ -38,7 +38,7 @@ def test_per_key_totals_match_the_source_through_the_stats_service(services, crs
     for key_id, expected in crs_store.totals.items():
         summary = _stats(services, key_id, _utc(2026, 10, 1), _utc(2026, 12, 1), "month")[
             "summary"]
-        assert (summary["totalRequests"], summary["totalTokens"], summary["totalCost"]) == (
+        assert (summary["total_requests"], summary["total_tokens"], summary["total_cost"]) == (
             expected.requests, expected.all_tokens, expected.cost)
         assert checked[key_id].ok
 
@@ -70,8 +70,8 @@ def test_model_names_with_colons_survive_into_the_reports(services, crs_store, i
     models = answer["stats"][0]["models"]
     assert set(models) == {"claude-sonnet-4:20250514", "us.anthropic.claude-3-5-sonnet:v1"}
     assert models["claude-sonnet-4:20250514"]["requests"] == 3
-    assert costs["totalCost"] == Decimal("1.875")
-    assert costs["topModels"][0] == {"model": "claude-sonnet-4:20250514",
+    assert costs["total_cost"] == Decimal("1.875")
+    assert costs["top_models"][0] == {"model": "claude-sonnet-4:20250514",
                                      "cost": Decimal("1.625"), "requests": 3}
 
 
@@ -96,8 +96,8 @@ def test_events_recorded_later_add_to_the_baseline(services, crs_store, imported
     summary = _stats(services, team, _utc(2026, 11, 1), _utc(2026, 12, 1), "month")["summary"]
     hour = _stats(services, team, _utc(2026, 11, 22, 21), _utc(2026, 11, 22, 22), "hour",
                   group_by="model")["stats"][0]
-    assert summary["totalRequests"] == crs_store.totals[team].requests + 1
-    assert summary["totalCost"] == crs_store.totals[team].cost + Decimal("0.5")
+    assert summary["total_requests"] == crs_store.totals[team].requests + 1
+    assert summary["total_cost"] == crs_store.totals[team].cost + Decimal("0.5")
     assert hour["models"]["claude-sonnet-4:20250514"]["requests"] == 3
 
 
@@ -147,4 +147,4 @@ def test_rebuilding_the_rollups_keeps_the_imported_baseline(services, crs_store,
     services.usage.rebuild_rollups(_utc(2026, 11, 20), _utc(2026, 11, 24))
 
     summary = _stats(services, team, _utc(2026, 11, 1), _utc(2026, 12, 1), "month")["summary"]
-    assert summary["totalRequests"] == crs_store.totals[team].requests
+    assert summary["total_requests"] == crs_store.totals[team].requests

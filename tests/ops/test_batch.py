@@ -268,14 +268,14 @@ def test_cached_plans_profiles_and_model_tiers_are_invalidated_after_a_batch_com
     # Read each once, so Redis holds them.
     assert services.plans.limits()["free"]["premium"] == {"limit": 5, "period": "day"}
     assert services.users.profile(user.id)["plan"] == "free"
-    assert services.models.resolve("GPT-4o")["modelType"] == "premium"
+    assert services.models.resolve("GPT-4o")["model_type"] == "premium"
     services.transactions.run_batch([
         Operation("update", "plans", {"limit": 7, "period": "month"}, "free/premium"),
         Operation("update", "users", {"plan": "premium"}, user.id),
         Operation("update", "models", {"model_type": "basic"}, "openai/gpt-4o")])
     assert services.plans.limits()["free"]["premium"] == {"limit": 7, "period": "month"}
     assert services.users.profile(user.id)["plan"] == "premium"
-    assert services.models.resolve("GPT-4o")["modelType"] == "basic"
+    assert services.models.resolve("GPT-4o")["model_type"] == "basic"
 
 
 def test_the_service_refuses_an_operation_a_tables_routes_do_not_offer_before_any_runs(

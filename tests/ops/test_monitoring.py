@@ -95,7 +95,7 @@ def test_cache_hits_and_misses_come_from_the_read_through_cache(pg_app):
         services.keys.authenticate(key.api_key)
     cache = services.monitoring.performance_metrics("5m")["cache"]
     assert cache["misses"] == 1 and cache["hits"] == 3
-    assert cache["hitRate"] == 0.75 and cache["missRate"] == 0.25
+    assert cache["hit_rate"] == 0.75 and cache["miss_rate"] == 0.25
 
 
 def test_evictions_come_from_redis(postgres_url, private_redis, tmp_path):
@@ -112,7 +112,7 @@ def test_evictions_come_from_redis(postgres_url, private_redis, tmp_path):
         filler.set(f"filler:{number}", b"x" * 1024, ex=60)
     filler.execute()
     cache = monitoring.performance_metrics("5m")["cache"]
-    assert cache["evictions"] > 0 and cache["evictionRate"] > 0
+    assert cache["evictions"] > 0 and cache["eviction_rate"] > 0
     services_of(app).engine.dispose()
 
 

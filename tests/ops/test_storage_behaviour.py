@@ -101,7 +101,7 @@ def test_pool_status_counts_callers_waiting_for_a_connection(postgres_url, tmp_p
         if status["waiting"] == 1:
             break
         threading.Event().wait(0.01)
-    assert status["waiting"] == 1 and status["inUse"] == 2 and status["idle"] == 0
+    assert status["waiting"] == 1 and status["in_use"] == 2 and status["idle"] == 0
     held[0].close()
     assert waiter_has_connection.wait(10)
     thread.join(10)

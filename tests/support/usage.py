@@ -13,7 +13,7 @@ from app.services.usage.service import UsageRecord
 
 MODELS = ("claude-a", "claude-b", "gpt-c")
 ACCOUNTS = ("acc-1", "acc-2", None)
-MEMBERS = {"model": "models", "account": "accounts", "apikey": "apiKeys"}
+MEMBERS = {"model": "models", "account": "accounts", "apikey": "api_keys"}
 
 
 def random_records(key_ids: list[str], start: datetime, hours: int, count: int,
@@ -37,11 +37,11 @@ def random_records(key_ids: list[str], start: datetime, hours: int, count: int,
 def totals(records: list[UsageRecord]) -> dict:
     return {
         "requests": sum(r.request_count for r in records),
-        "inputTokens": sum(r.input_tokens for r in records),
-        "outputTokens": sum(r.output_tokens for r in records),
-        "cacheWriteTokens": sum(r.cache_write_tokens for r in records),
-        "cacheReadTokens": sum(r.cache_read_tokens for r in records),
-        "totalTokens": sum(r.input_tokens + r.output_tokens + r.cache_write_tokens
+        "input_tokens": sum(r.input_tokens for r in records),
+        "output_tokens": sum(r.output_tokens for r in records),
+        "cache_write_tokens": sum(r.cache_write_tokens for r in records),
+        "cache_read_tokens": sum(r.cache_read_tokens for r in records),
+        "total_tokens": sum(r.input_tokens + r.output_tokens + r.cache_write_tokens
                            + r.cache_read_tokens for r in records),
         "cost": sum((r.cost for r in records), Decimal(0)),
     }
@@ -81,8 +81,8 @@ def expected_stats(records, *, start, end, unit, tz_name, group_by=None, **filte
 
 
 def numbers(row: dict) -> dict:
-    return {name: row[name] for name in ("requests", "inputTokens", "outputTokens",
-                                         "cacheWriteTokens", "cacheReadTokens", "totalTokens",
+    return {name: row[name] for name in ("requests", "input_tokens", "output_tokens",
+                                         "cache_write_tokens", "cache_read_tokens", "total_tokens",
                                          "cost")}
 
 

@@ -9,7 +9,7 @@ from app.services.alerts.webhooks import WebhookRefused, check_url, signature
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 METRICS = {"errors": {"rate": 0.25, "types": {"NOT_FOUND": 3}},
-           "cache": {"hitRate": None}, "database": {"connectionPool": {"utilization": 0.5}}}
+           "cache": {"hit_rate": None}, "database": {"connection_pool": {"utilization": 0.5}}}
 
 
 def test_metric_paths_resolve_to_numbers_and_unseen_error_codes_count_zero():

@@ -27,11 +27,11 @@ class Usage:
         self.asked = []
 
     def stats(self, query):
-        return {"stats": [], "summary": {"totalRequests": 0}}
+        return {"stats": [], "summary": {"total_requests": 0}}
 
     def ranking(self, query, top):
         self.asked.append((query.group_by, query.granularity, top))
-        return [{"name": name, "requests": 1, "totalTokens": 2, "cost": Decimal("0.5")}
+        return [{"name": name, "requests": 1, "total_tokens": 2, "cost": Decimal("0.5")}
                 for name in {"model": ["m"], "apikey": ["k1", "gone"],
                              "account": ["a1", "(none)"]}[query.group_by]]
 
@@ -58,8 +58,8 @@ def test_the_overview_names_keys_and_accounts_and_survives_a_metrics_outage():
                           accounts=Names({"a1": "pool-1"}), monitoring=Monitoring(),
                           clock=lambda: NOW)
     report = dashboard.overview("30d")
-    assert [row["label"] for row in report["topKeys"]] == ["alpha", "gone"]
-    assert [row["label"] for row in report["topAccounts"]] == ["pool-1", "(none)"]
-    assert report["troubledAccounts"] == [{"name": "error-one"}]
+    assert [row["label"] for row in report["top_keys"]] == ["alpha", "gone"]
+    assert [row["label"] for row in report["top_accounts"]] == ["pool-1", "(none)"]
+    assert report["troubled_accounts"] == [{"name": "error-one"}]
     assert report["errors"] is None
     assert usage.asked == [("model", "day", 5), ("apikey", "day", 5), ("account", "day", 5)]

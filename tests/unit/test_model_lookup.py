@@ -26,7 +26,7 @@ def service():
 
 
 def test_the_full_id_names_the_tier(service):
-    assert service.resolve("openai/gpt-4o")["modelType"] == "premium"
+    assert service.resolve("openai/gpt-4o")["model_type"] == "premium"
     assert service.resolve("openai/gpt-4o")["id"] == "openai/gpt-4o"
 
 
@@ -35,15 +35,15 @@ def test_the_short_name_names_the_same_model(service):
 
 
 def test_an_unknown_model_is_basic(service):
-    assert service.resolve("no-such-model") == {"id": None, "modelType": "basic"}
+    assert service.resolve("no-such-model") == {"id": None, "model_type": "basic"}
 
 
 def test_matching_is_exact_so_case_or_spacing_differences_are_unknown(service):
-    assert service.resolve("gpt-4o")["modelType"] == "basic"
+    assert service.resolve("gpt-4o")["model_type"] == "basic"
     assert service.resolve("GPT-4O")["id"] is None
     assert service.resolve(" GPT-4o")["id"] is None
 
 
 def test_an_id_wins_over_another_models_equal_name(service):
     assert service.resolve("openai/gpt-4o-mini")["id"] == "openai/gpt-4o-mini"
-    assert service.resolve("openai/gpt-4o-mini")["modelType"] == "basic"
+    assert service.resolve("openai/gpt-4o-mini")["model_type"] == "basic"

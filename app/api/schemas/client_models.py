@@ -13,10 +13,10 @@ OWNERS = {"openai": "openai", "claude": "anthropic", "gemini": "google"}
 
 
 class OpenAIModelSchema(Schema):
-    id = fields.String(attribute="listedId")
+    id = fields.String(attribute="listed_id")
     object = fields.Constant("model")
     created = fields.Function(lambda model: int(datetime.fromisoformat(
-        model["createdAt"]).timestamp()))
+        model["created_at"]).timestamp()))
     owned_by = fields.Function(lambda model: OWNERS.get(model["provider"], model["provider"]))
 
 
@@ -27,18 +27,18 @@ class OpenAIModelListSchema(Schema):
 
 class AnthropicModelSchema(Schema):
     type = fields.Constant("model")
-    id = fields.String(attribute="listedId")
+    id = fields.String(attribute="listed_id")
     display_name = fields.String(attribute="name")
     created_at = fields.Function(lambda model: datetime.fromisoformat(
-        model["createdAt"]).isoformat().replace("+00:00", "Z"))
+        model["created_at"]).isoformat().replace("+00:00", "Z"))
 
 
 class AnthropicModelListSchema(Schema):
     data = fields.List(fields.Nested(AnthropicModelSchema), attribute="models")
-    has_more = fields.Boolean(attribute="hasMore")
-    first_id = fields.Function(lambda page: page["models"][0]["listedId"]
+    has_more = fields.Boolean()
+    first_id = fields.Function(lambda page: page["models"][0]["listed_id"]
                                if page["models"] else None)
-    last_id = fields.Function(lambda page: page["models"][-1]["listedId"]
+    last_id = fields.Function(lambda page: page["models"][-1]["listed_id"]
                               if page["models"] else None)
 
 

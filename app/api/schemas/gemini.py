@@ -69,8 +69,8 @@ _METHODS = ["generateContent", "streamGenerateContent"]
 class GeminiModelSchema(Schema):
     """A model as Google lists it: `models/<name>`, the name a client sends back."""
 
-    name = fields.Function(lambda model: f"models/{model['listedId']}")
-    baseModelId = fields.String(attribute="listedId")
+    name = fields.Function(lambda model: f"models/{model['listed_id']}")
+    baseModelId = fields.String(attribute="listed_id")
     version = fields.Constant("001")
     displayName = fields.String(attribute="name")
     description = fields.Function(lambda model: f"{model['name']} ({model['provider']}), "
@@ -80,5 +80,5 @@ class GeminiModelSchema(Schema):
 
 class GeminiModelListSchema(Schema):
     models = fields.List(fields.Nested(GeminiModelSchema))
-    nextPageToken = fields.Function(lambda page: page["models"][-1]["listedId"]
-                                    if page["hasMore"] and page["models"] else None)
+    nextPageToken = fields.Function(lambda page: page["models"][-1]["listed_id"]
+                                    if page["has_more"] and page["models"] else None)

@@ -297,8 +297,8 @@ class KeyReportSchema(CamelSchema):
     key = CamelDict()
     limits = fields.List(fields.Nested(KeyLimitSchema))
     period = fields.String()
-    series = fields.List(fields.Dict(), metadata={"description": "Per day: requests, tokens, "
-                                                                 "cost (USD)."})
-    summary = fields.Dict()
+    series = fields.List(CamelDict(), metadata={"description": "Per day: requests, tokens, "
+                                                               "cost (USD)."})
+    summary = CamelDict()
     models = fields.List(fields.Nested(KeyReportModelSchema))
     allowed_models = fields.List(fields.Nested(AllowedModelSchema))

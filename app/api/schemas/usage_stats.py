@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from app.api.schemas.base import CamelSchema
+from app.api.schemas.base import CamelSchema, camelcase
 from app.api.schemas.common import RECORD_TOKENS, BodySchema, Money, QuerySchema, UTCDateTime
 from app.services.usage.query import COST_GROUPS, GRANULARITIES, GROUP_COLUMNS, NO_ACCOUNT
 from app.services.usage.retention import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
@@ -81,14 +81,19 @@ class UsageStatsTotalsSchema(CamelSchema):
 
 
 class _TotalsByName(fields.Dict):
-    """{name: totals}, documented as such, passed through as the service shaped it.
+    """{name: totals}, documented as such, each totals' fields renamed to their wire names.
 
     A month by model is a thousand such members: dumping each through a nested schema would
     cost more than the query that produced them.
     """
 
+    _WIRE = tuple((name, camelcase(name)) for name in UsageStatsTotalsSchema._declared_fields)
+
     def _serialize(self, value, attr, obj, **kwargs):
-        return value
+        if value is None:
+            return None
+        return {label: {wire: totals[name] for name, wire in self._WIRE}
+                for label, totals in value.items()}
 
 
 def _members(description: str) -> fields.Dict:

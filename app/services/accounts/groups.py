@@ -132,6 +132,7 @@ class AccountGroupService(Service):
         for account_id in account_ids:
             account = uow.accounts.get(account_id)
             if account is None:
+                # details name the request's own members (wire text, see app/errors.py).
                 raise InvalidInput("No account has that id.",
                                    details={"accountIds": [f"{account_id}: no such account."]})
             if account.provider != provider:

@@ -29,6 +29,7 @@ _ONE_CREDENTIAL = "Give exactly one of oauthData or apiKey."
 
 
 def _credential_error() -> InvalidInput:
+    # details name the request's own members (wire text, see app/errors.py).
     return InvalidInput(_ONE_CREDENTIAL,
                         details={"oauthData": [_ONE_CREDENTIAL], "apiKey": [_ONE_CREDENTIAL]})
 

@@ -57,8 +57,8 @@ def from_catalogue(record: dict) -> ModelPrices | None:
     if record.get("id") is None or not prices:
         return None
     return ModelPrices(input=prices["input"], output=prices["output"],
-                       cache_write=prices["cacheWrite"], cache_read=prices["cacheRead"],
-                       cache_write_1h=prices.get("cacheWrite1h"))
+                       cache_write=prices["cache_write"], cache_read=prices["cache_read"],
+                       cache_write_1h=prices.get("cache_write_1h"))
 
 
 def catalogue_pricing(models) -> Pricing:

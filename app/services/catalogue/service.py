@@ -36,7 +36,8 @@ def one_hour_cache_write_price(provider: str, input_price: Decimal,
 
 
 class ModelService(Service):
-    @read_through("model", key=lambda model: model, version=2)
+    # The cached entries are the records below, as JSON; version 3: their names are snake_case.
+    @read_through("model", key=lambda model: model, version=3)
     @db_retry
     def resolve(self, model: str) -> dict:
         """The model whose id or name is exactly `model`, with its tier; unknown means basic.
@@ -47,7 +48,7 @@ class ModelService(Service):
         with self.uow() as uow:
             matches = uow.models.list_matching(model)
         if not matches:
-            return {"id": None, "modelType": DEFAULT_MODEL_TYPE}
+            return {"id": None, "model_type": DEFAULT_MODEL_TYPE}
         return _record(next((m for m in matches if m.id == model), matches[0]))
 
     def resolve_for_client(self, name: str, *, fresh: bool = False) -> dict | None:
@@ -64,7 +65,7 @@ class ModelService(Service):
 
     # Read on every client-protocol request, and it grows with the catalogue: kept decoded in
     # process while its generation in Redis is unchanged (every catalogue change moves it).
-    @read_through("client-models", key=lambda: "all", version=2,
+    @read_through("client-models", key=lambda: "all", version=3,
                   in_process=True)
     @db_retry
     def client_routes(self) -> dict:
@@ -76,14 +77,14 @@ class ModelService(Service):
         for names_of in _CLIENT_NAMES:
             for model in sorted(active, key=lambda m: m.id, reverse=True):
                 names.update((text, model.id) for text in names_of(model))
-        return {"models": {m.id: _record(m) | {"createdAt": m.created_at.isoformat()}
+        return {"models": {m.id: _record(m) | {"created_at": m.created_at.isoformat()}
                            for m in active},
                 "names": names}
 
     def offered_to(self, key: dict, *, listed_as: str = "id", after_id: str | None = None,
                    before_id: str | None = None, limit: int | None = None) -> dict:
         """The active models `key` may use, each under the name a client should send back
-        (`listedId`), ordered by id: `{"models", "hasMore"}`.
+        (`listed_id`), ordered by id: `{"models", "has_more"}`.
 
         `listed_as` "id" lists catalogue ids; "upstream" the upstream model name (what Claude
         Code expects), or the id where that name routes to another entry. Entries sharing an
@@ -97,21 +98,21 @@ class ModelService(Service):
                 continue
             listed = model_id
             if listed_as == "upstream":
-                answers = routes["names"][model["upstreamModel"]]
+                answers = routes["names"][model["upstream_model"]]
                 if answers == model_id:
-                    listed = model["upstreamModel"]
+                    listed = model["upstream_model"]
                 elif may_use_model(key, routes["models"][answers]):
                     continue  # the entry that answers this name is listed under it
-            offered.append({**model, "listedId": listed})
+            offered.append({**model, "listed_id": listed})
         return _page(offered, after_id, before_id, limit)
 
     def offered_model(self, key: dict, name: str) -> dict | None:
         """The active model a client protocol's `name` routes to, if `key` may use it, listed
-        under that name (`listedId`), as `offered_to` lists them; else None."""
+        under that name (`listed_id`), as `offered_to` lists them; else None."""
         model = self.resolve_for_client(name)
         if model is None or not may_use_model(key, model):
             return None
-        return {**model, "listedId": name}
+        return {**model, "listed_id": name}
 
     @db_retry
     def list(self, *, provider: str | None = None, model_type: str | None = None,
@@ -186,24 +187,24 @@ class ModelService(Service):
 
 def _page(models: list[dict], after_id: str | None, before_id: str | None,
           limit: int | None) -> dict:
-    listed = [model["listedId"] for model in models]
+    listed = [model["listed_id"] for model in models]
     start, end = 0, len(models)
     if after_id is not None:
         start = listed.index(after_id) + 1 if after_id in listed else len(models)
     if before_id is not None:
         end = listed.index(before_id) if before_id in listed else 0
     if limit is None or end - start <= limit:
-        return {"models": models[start:end], "hasMore": False}
+        return {"models": models[start:end], "has_more": False}
     if before_id is not None and after_id is None:
-        return {"models": models[end - limit:end], "hasMore": True}
-    return {"models": models[start:start + limit], "hasMore": True}
+        return {"models": models[end - limit:end], "has_more": True}
+    return {"models": models[start:start + limit], "has_more": True}
 
 
 def _record(found: AiModel) -> dict:
     return {"id": found.id, "name": found.name, "provider": found.provider,
-            "modelType": found.model_type, "upstreamModel": found.upstream_model,
-            "aliases": list(found.aliases or []), "isActive": found.is_active,
+            "model_type": found.model_type, "upstream_model": found.upstream_model,
+            "aliases": list(found.aliases or []), "is_active": found.is_active,
             "prices": {"input": found.input_price, "output": found.output_price,
-                       "cacheWrite": found.cache_write_price,
-                       "cacheWrite1h": found.cache_write_1h_price,
-                       "cacheRead": found.cache_read_price}}
+                       "cache_write": found.cache_write_price,
+                       "cache_write_1h": found.cache_write_1h_price,
+                       "cache_read": found.cache_read_price}}

@@ -202,7 +202,7 @@ class ProtocolRelay:
         key, model = chat.caller_and_model(credential, body["model"], "fast", client_names=True)
         check_model(model, body["model"])
         chat.key_limits.check_use(key, model, ClientRequest.of(headers, body, chat=False))
-        request = _request(model.get("upstreamModel") or body["model"], body,
+        request = _request(model.get("upstream_model") or body["model"], body,
                            forwarded_headers(headers.items()), native=True)
         if model["provider"] == "claude":
             counted = self._counted(request, chat.groups.scope(key, "claude"))

@@ -272,7 +272,7 @@ class ChatService:
              accounts: frozenset[str] | None = None) -> UpstreamCall:
         """Start the upstream call; on failure the ticket is abandoned and nothing billed.
         `accounts`, when given, narrows the accounts the key may use to these."""
-        request.model = ticket.model.get("upstreamModel") or request.model
+        request.model = ticket.model.get("upstream_model") or request.model
         ticket.prompt_tokens_estimate = estimate.prompt_tokens(request)
         try:
             with reading_ahead(ticket.ahead):
@@ -481,7 +481,7 @@ def check_model(model: dict, model_name: str) -> None:
     """A model the catalogue routes, and offers now."""
     if model.get("id") is None:
         raise NotFound(f"No model is named {model_name!r}.", code="MODEL_NOT_FOUND")
-    if not model.get("isActive", True):
+    if not model.get("is_active", True):
         raise NotFound(f"The model {model_name!r} is not available.", code="MODEL_INACTIVE")
 
 

@@ -23,8 +23,8 @@ class CatalogueView:
         """The plan table (plan x model tier), the catalogue with prices, the newest users."""
         tiers: dict[str, dict] = {}
         for row in self.plans.list():
-            tiers.setdefault(row["plan"], {})[row["modelType"]] = row
+            tiers.setdefault(row["plan"], {})[row["model_type"]] = row
         model_types = sorted({tier for plan in tiers.values() for tier in plan})
-        return {"plans": tiers, "modelTypes": model_types,
+        return {"plans": tiers, "model_types": model_types,
                 "models": sorted(self.models.list(), key=lambda model: model.id),
                 "users": self.users.list(limit=USERS_SHOWN)}

@@ -59,10 +59,10 @@ class Dashboard:
         return {
             "period": period, "start": start, "end": end, "unit": unit,
             "series": series["stats"], "summary": series["summary"],
-            "topModels": top["model"],
-            "topKeys": _labelled(top["apikey"], self.keys.names),
-            "topAccounts": _labelled(top["account"], self.accounts.names),
-            "troubledAccounts": self.troubled_accounts(),
+            "top_models": top["model"],
+            "top_keys": _labelled(top["apikey"], self.keys.names),
+            "top_accounts": _labelled(top["account"], self.accounts.names),
+            "troubled_accounts": self.troubled_accounts(),
             "errors": self._errors(period),
         }
 
@@ -72,8 +72,8 @@ class Dashboard:
         series = self.usage.stats(StatsQuery(start, end, granularity=unit, api_key_id=key_id))
         spend = self.usage.spend(key_id, self.usage.today())
         return {"key": self.keys.get(key_id), "period": period, "series": series["stats"],
-                "summary": series["summary"], "costToday": spend["costToday"],
-                "totalTokens": spend["totalTokens"]}
+                "summary": series["summary"], "cost_today": spend["cost_today"],
+                "total_tokens": spend["total_tokens"]}
 
     def troubled_accounts(self) -> list[dict]:
         """Accounts that are rate-limited or failing, with when they come back."""

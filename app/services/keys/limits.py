@@ -90,12 +90,12 @@ class KeyLimits:
         periods, day_end, week_end = self.periods(key, self.usage.clock())
         spend = self.spend(key, periods)
         return [
-            _limit("tokens", "tokens", key.get("token_limit"), spend["totalTokens"]),
-            _limit("totalCost", "USD", costs.get("total"), Decimal(spend["totalCost"])),
-            {**_limit("weeklyCost", "USD", costs.get("weekly"), Decimal(spend["costWeek"]),
+            _limit("tokens", "tokens", key.get("token_limit"), spend["total_tokens"]),
+            _limit("totalCost", "USD", costs.get("total"), Decimal(spend["total_cost"])),
+            {**_limit("weeklyCost", "USD", costs.get("weekly"), Decimal(spend["cost_week"]),
                       week_end), "models": costs.get("weekly_models")},
             _limit("dailyCost", "USD", key["rate_limits"].get("daily"),
-                   Decimal(spend["costToday"]), day_end),
+                   Decimal(spend["cost_today"]), day_end),
         ]
 
     def check_provider(self, key: dict, provider: str) -> None:
@@ -157,21 +157,21 @@ class KeyLimits:
         now = self.usage.clock()
         periods, day_end, week_end = self.periods(key, now)
         spend = self.spend(key, periods, fresh=fresh)
-        if token_limit and spend["totalTokens"] >= token_limit:
+        if token_limit and spend["total_tokens"] >= token_limit:
             raise LimitExceeded("The key's token limit is reached.", code="TOKEN_LIMIT_EXCEEDED")
-        if total and spend["totalCost"] >= Decimal(total):
+        if total and spend["total_cost"] >= Decimal(total):
             raise LimitExceeded("The key's total cost limit is reached.",
                                 code="TOTAL_COST_LIMIT_EXCEEDED",
-                                details={"used": spend["totalCost"], "limit": total})
-        if weekly and spend["costWeek"] >= Decimal(weekly):
+                                details={"used": spend["total_cost"], "limit": total})
+        if weekly and spend["cost_week"] >= Decimal(weekly):
             raise LimitExceeded("The key's weekly cost limit is reached.",
                                 code="WEEKLY_COST_LIMIT_EXCEEDED",
                                 retry_after=_seconds_until(week_end, now),
-                                details={"used": spend["costWeek"], "limit": weekly,
+                                details={"used": spend["cost_week"], "limit": weekly,
                                          "resetsAt": week_end})
-        if daily and spend["costToday"] >= Decimal(daily):
+        if daily and spend["cost_today"] >= Decimal(daily):
             raise LimitExceeded("The key's daily cost limit is reached.",
                                 code="DAILY_COST_LIMIT_EXCEEDED",
                                 retry_after=_seconds_until(day_end, now),
-                                details={"used": spend["costToday"], "limit": daily,
+                                details={"used": spend["cost_today"], "limit": daily,
                                          "resetsAt": day_end})

@@ -65,7 +65,7 @@ def _brackets_closed(pattern: str) -> bool:
 
 def model_names(model: dict) -> list[str]:
     """Every name a catalogue entry answers to."""
-    names = [model.get("id"), model.get("name"), model.get("upstreamModel"),
+    names = [model.get("id"), model.get("name"), model.get("upstream_model"),
              *(model.get("aliases") or ())]
     return [name.lower() for name in names if name]
 

@@ -74,7 +74,7 @@ class KeyReport:
                   for model in self.models.list(is_active=True)
                   if perms.may_use_model(rules, {"id": model.id, "name": model.name,
                                                  "provider": model.provider,
-                                                 "upstreamModel": model.upstream_model,
+                                                 "upstream_model": model.upstream_model,
                                                  "aliases": model.aliases})]
         return {
             "key": {"id": key.id, "name": key.name, "is_active": key.is_active,

@@ -61,7 +61,7 @@ class QuotaGate:
             profile_key=quota.users.profile.value_key(cache, PLACEHOLDER),
             model_key=quota.models.resolve.value_key(cache, model),
             plans_key=quota.plans.limits.value_key(cache),
-            day_start=stamps["day"], month_start=stamps["month"], model_type_field="modelType",
+            day_start=stamps["day"], month_start=stamps["month"], model_type_field="model_type",
         )
         if (probe is None or probe.record is None or probe.model_type is None
                 or probe.plans is None):

@@ -113,7 +113,7 @@ class QuotaService(Reservations, Service):
         return Allowance(model_type, rule["limit"], rule["period"], start, end)
 
     def allowance_for(self, subject: Subject, model: str) -> Allowance:
-        model_type = self.models.resolve(model)["modelType"]
+        model_type = self.models.resolve(model)["model_type"]
         return self.allowance(subject, model_type, self.plans.limits(), self.clock())
 
     def standing(self, *, key_id: str, user_id: str | None) -> list[Standing]:

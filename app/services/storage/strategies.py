@@ -63,6 +63,8 @@ def refusals(data_type: str, config: StorageConfig, *, redis_configured: bool) -
     def refuse(field: str, reason: str) -> None:
         found.setdefault(field, []).append(reason)
 
+    # The reasons become the error's details, keyed by the request's own members (wire text,
+    # see app/errors.py).
     if not redis_configured:
         needs = {"primaryStorage": config.primary_storage == "redis",
                  "readStrategy": config.read_strategy == "cache_only",

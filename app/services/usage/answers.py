@@ -9,16 +9,14 @@ from decimal import Decimal
 from app.db.repositories.usage_rollups import RollupRow, Totals
 from app.services.usage.query import NO_ACCOUNT, Plan
 
-GROUP_MEMBERS = {"model": "models", "account_id": "accounts", "api_key_id": "apiKeys"}
+GROUP_MEMBERS = {"model": "models", "account_id": "accounts", "api_key_id": "api_keys"}
 _PER_TOKEN = Decimal(1).scaleb(-12)
 _PERCENT = Decimal(1).scaleb(-2)
 
 
 def totals_dict(totals: Totals) -> dict:
-    return {"requests": totals.requests, "inputTokens": totals.input_tokens,
-            "outputTokens": totals.output_tokens, "cacheWriteTokens": totals.cache_write_tokens,
-            "cacheReadTokens": totals.cache_read_tokens, "totalTokens": totals.total_tokens,
-            "cost": totals.cost}
+    """The sums by their field names (requests, input_tokens, ... cost)."""
+    return totals._asdict()
 
 
 def group_label(column: str, value: str | None) -> str:
@@ -56,11 +54,12 @@ def stats(plan: Plan, rows: list[RollupRow], group: str | None) -> dict:
 def summary(totals: Totals) -> dict:
     average = (totals.cost / totals.total_tokens).quantize(_PER_TOKEN) if totals.total_tokens \
         else Decimal(0).quantize(_PER_TOKEN)
-    return {"totalRequests": totals.requests, "totalTokens": totals.total_tokens,
-            "totalCost": totals.cost, "averageCostPerToken": average,
-            "totalInputTokens": totals.input_tokens, "totalOutputTokens": totals.output_tokens,
-            "totalCacheWriteTokens": totals.cache_write_tokens,
-            "totalCacheReadTokens": totals.cache_read_tokens}
+    return {"total_requests": totals.requests, "total_tokens": totals.total_tokens,
+            "total_cost": totals.cost, "average_cost_per_token": average,
+            "total_input_tokens": totals.input_tokens,
+            "total_output_tokens": totals.output_tokens,
+            "total_cache_write_tokens": totals.cache_write_tokens,
+            "total_cache_read_tokens": totals.cache_read_tokens}
 
 
 def percentages(amounts: list[Decimal]) -> list[Decimal]:
@@ -90,7 +89,7 @@ def cost_analysis(plan: Plan, *, group_by: str, top: int, days: list[RollupRow],
     trends, before = [], previous_cost
     for start, cost in zip(plan.buckets, daily, strict=True):
         trends.append({"date": start.astimezone(plan.tz), "cost": cost, "change": cost - before,
-                       "changePercent": ((cost - before) * 100 / before).quantize(_PERCENT)
+                       "change_percent": ((cost - before) * 100 / before).quantize(_PERCENT)
                        if before else None})
         before = cost
     if group_by == "day":
@@ -103,12 +102,12 @@ def cost_analysis(plan: Plan, *, group_by: str, top: int, days: list[RollupRow],
     shares = percentages([cost for _, cost in categories])
     ranked = sorted(models, key=lambda row: (-row.totals.cost, -row.totals.requests, row.group))
     return {
-        "costBreakdown": [{"category": name, "cost": cost, "percentage": share}
+        "cost_breakdown": [{"category": name, "cost": cost, "percentage": share}
                           for (name, cost), share in zip(categories, shares, strict=True)],
         "trends": trends,
-        "topModels": [{"model": row.group, "cost": row.totals.cost,
+        "top_models": [{"model": row.group, "cost": row.totals.cost,
                        "requests": row.totals.requests} for row in ranked[:top]],
-        "totalCost": sum(daily, Totals().cost),
+        "total_cost": sum(daily, Totals().cost),
     }
 
 

@@ -157,10 +157,10 @@ class UsageQueue:
         self.store.stop_beating(consumer)
 
     def status(self, *, beat_within: float) -> dict:
-        """{running, drains, backlog, oldestPendingAge, lostRecords}; never raises."""
+        """{running, drains, backlog, oldest_pending_age, lost_records}; never raises."""
         now = time.time()
         found: dict = {"running": False, "drains": 0, "backlog": None,
-                       "oldestPendingAge": None, "lostRecords": None}
+                       "oldest_pending_age": None, "lost_records": None}
         try:
             backlog = self.store.backlog(now)
             found["drains"] = self.store.drains_running(now, beat_within)
@@ -168,9 +168,9 @@ class UsageQueue:
             found["error"] = type(error).__name__
         else:
             found.update(running=found["drains"] > 0, backlog=backlog["length"],
-                         oldestPendingAge=backlog["oldestAgeSeconds"])
+                         oldest_pending_age=backlog["oldestAgeSeconds"])
         try:
-            found["lostRecords"] = self.ledger.totals()["lost"]
+            found["lost_records"] = self.ledger.totals()["lost"]
         except DatabaseError as error:
             found["error"] = error.code
         return found

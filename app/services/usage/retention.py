@@ -158,5 +158,6 @@ class UsageRetention(Service):
 
 def _check_days(retention_days: int) -> None:
     if not MIN_RETENTION_DAYS <= retention_days <= MAX_RETENTION_DAYS:
+        # details name the request's own member (wire text, see app/errors.py).
         raise InvalidInput("retentionDays is out of range.", details={"retentionDays": [
             f"Must be between {MIN_RETENTION_DAYS} and {MAX_RETENTION_DAYS}."]})

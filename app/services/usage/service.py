@@ -79,7 +79,8 @@ class UsageService(Service):
         """The day (in the quota time zone) that daily limits count."""
         return self.clock().astimezone(self.zone).date()
 
-    @read_through("keyspend", key=lambda key_id, day: f"{key_id}:{day.isoformat()}")
+    # version 2: the entries hold snake_case names (total_tokens, cost_today, ...).
+    @read_through("keyspend", key=lambda key_id, day: f"{key_id}:{day.isoformat()}", version=2)
     @db_retry
     def spend(self, key_id: str, day: date) -> dict:
         """A key's all-time tokens and its cost on `day`, for its limits."""
@@ -88,9 +89,9 @@ class UsageService(Service):
             tokens = uow.api_keys.total_tokens(key_id)
             cost = uow.usage_events.cost_since(key_id, since)
             cost += uow.usage_baselines.cost_since(key_id, since)
-        return {"totalTokens": tokens, "costToday": cost}
+        return {"total_tokens": tokens, "cost_today": cost}
 
-    @read_through("keylimitspend", key=lambda key_id, periods=None: key_id)
+    @read_through("keylimitspend", key=lambda key_id, periods=None: key_id, version=2)
     @db_retry
     def limit_spend(self, key_id: str, periods: dict) -> dict:
         """What a key's cost limits count: all-time tokens and cost, cost since `periods["day"]`,
@@ -107,8 +108,8 @@ class UsageService(Service):
                         uow.usage_baselines.cost_by_model_since(key_id, week)]
         weekly = sum((cost for costs in by_model for model, cost in costs.items()
                       if model_matches(model, pattern)), Decimal(0))
-        return {"periods": periods, "totalTokens": tokens, "totalCost": total,
-                "costToday": today, "costWeek": weekly}
+        return {"periods": periods, "total_tokens": tokens, "total_cost": total,
+                "cost_today": today, "cost_week": weekly}
 
     @db_retry
     def record(self, record: UsageRecord, also=None) -> bool:
@@ -267,6 +268,7 @@ class UsageService(Service):
         each with its totals (`name` is the model, key id or account id)."""
         plan, group = plan_stats(query)
         if group is None:
+            # details name the query's own member (wire text, see app/errors.py).
             raise InvalidInput("groupBy is required.", details={"groupBy": ["Required."]})
         with self.uow() as uow:
             rows = self._sums(uow, plan, plan.start, plan.end, unit=None, group=group)

@@ -42,20 +42,21 @@ class Settlement:
 
     def to_json(self) -> dict:
         counter = self.hold_on
-        return {"accountId": self.account_id, "tokens": self.tokens, "cost": str(self.cost),
+        return {"account_id": self.account_id, "tokens": self.tokens, "cost": str(self.cost),
                 "window": None if self.window is None else self.window.to_json(),
                 "hold": None if counter is None else {
                     "id": self.hold_id, "subject": counter.subject,
-                    "modelType": counter.model_type, "period": counter.period,
+                    "model_type": counter.model_type, "period": counter.period,
                     "start": counter.period_start.isoformat()}}
 
     @classmethod
     def from_json(cls, data: dict) -> Settlement:
         hold = data.get("hold")
         counter = None if hold is None else CounterKey(
-            hold["subject"], hold["modelType"], hold["period"],
+            hold["subject"], hold.get("model_type") or hold["modelType"], hold["period"],
             datetime.fromisoformat(hold["start"]))
-        return cls(data.get("accountId"), int(data.get("tokens", 0)),
+        # Entries queued before the names were snake_case carry accountId and modelType.
+        return cls(data.get("account_id", data.get("accountId")), int(data.get("tokens", 0)),
                    Decimal(data.get("cost", "0")), hold and hold["id"], counter,
                    WindowHold.from_json(data.get("window")))
 
