@@ -5,6 +5,7 @@ import pkgutil
 import re
 from dataclasses import dataclass
 
+import pytest
 from marshmallow import Schema, fields
 
 import app.api.schemas as schemas_package
@@ -40,9 +41,10 @@ def test_camelcase_leaves_a_single_word_alone():
     assert camelcase("reset_at") == "resetAt"
 
 
-def test_a_dict_still_in_wire_form_dumps_the_same_as_a_record():
-    assert _Limits().dump({"modelType": "basic", "limit": 2}) == {"modelType": "basic",
-                                                                   "limit": 2}
+def test_a_dict_in_wire_form_is_refused_by_name_not_dumped_short_of_a_member():
+    with pytest.raises(TypeError, match="'modelType' in wire form; a service answers "
+                                        "'model_type'"):
+        _Limits().dump({"modelType": "basic", "limit": 2})
     assert _Limits().dump({"model_type": "basic", "modelType": "stale"}) == {
         "modelType": "basic"}
 

@@ -26,12 +26,11 @@ class CamelSchema(Schema):
             field_obj.data_key = camelcase(field_name)
 
     def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
-        # A dict a service still builds in wire form (camelCase) dumps the same way; records
-        # (dataclasses, rows, snake_case dicts) are read by attribute as usual.
-        if isinstance(obj, Mapping) and attr not in obj:
-            wire = camelcase(attr)
-            if wire in obj:
-                return obj[wire]
+        # Services answer snake_case records; a dict built in wire form (camelCase) is a bug
+        # that would otherwise dump as a silently missing member.
+        if isinstance(obj, Mapping) and attr not in obj and camelcase(attr) in obj:
+            raise TypeError(f"{type(self).__name__} was given {camelcase(attr)!r} in wire form; "
+                            f"a service answers {attr!r} (snake_case)")
         return super().get_attribute(obj, attr, default)
 
 
