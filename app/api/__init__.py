@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 from flask import Flask
 from flask_smorest import Api
 
@@ -63,7 +66,58 @@ OPENAPI_CONFIG = {
 
 
 class RelaygateApi(Api):
+    """flask-smorest's Api, whose OpenAPI document is written on first use of `spec`.
+
+    Documenting every route is half of create_app's work, and a worker (or a test's app) that
+    is never asked for /openapi.json or /docs does not need it. Blueprints still route at once;
+    their documentation, and whatever `document_later` was given, runs in registration order
+    when `spec` is first read, once, under a lock (two first requests must not see half of it).
+    """
+
     ERROR_SCHEMA = ErrorEnvelopeSchema
+
+    def __init__(self, *args, **kwargs):
+        self._undocumented: list[Callable[[], None]] = []
+        self._documented = True
+        self._writing = False
+        self._documenting = threading.RLock()
+        super().__init__(*args, **kwargs)
+
+    @property
+    def spec(self):
+        if not self._documented:
+            with self._documenting:
+                if self._writing:  # a write reading `spec` on this thread; others wait above
+                    return self._spec
+                self._writing = True
+                try:
+                    while self._undocumented:
+                        self._undocumented.pop(0)()
+                finally:
+                    self._writing = False
+                self._documented = True
+        return self._spec
+
+    @spec.setter
+    def spec(self, value) -> None:
+        self._spec = value
+
+    def register_blueprint(self, blp, *, parameters=None, **options):
+        # Api.register_blueprint, with its documentation half deferred.
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+
+        def write() -> None:
+            blp.register_views_in_doc(self, self._app, self._spec, name=name,
+                                      parameters=parameters)
+            self._spec.tag({"name": name, "description": blp.description})
+
+        self.document_later(write)
+
+    def document_later(self, write: Callable[[], None]) -> None:
+        self._undocumented.append(write)
+        self._documented = False
 
 
 def init_api(app: Flask) -> Api:
@@ -75,7 +129,7 @@ def init_api(app: Flask) -> Api:
     gemini_native.register_converters(app, api)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
-    protocol_errors.document(api)
+    api.document_later(lambda: protocol_errors.document(api))
     app.register_blueprint(docs.blp)
     app.register_blueprint(home.blp)
     errors.register(app)
