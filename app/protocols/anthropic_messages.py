@@ -203,13 +203,8 @@ def _block(part, index: int) -> dict[str, Any] | None:
         return {"type": "image", "source": {"type": "base64", "media_type": part.media_type,
                                             "data": part.data}}
     if isinstance(part, ToolCall):
-        try:
-            arguments = json.loads(part.arguments) if part.arguments.strip() else {}
-        except ValueError:
-            arguments = None
-        if not isinstance(arguments, dict):
-            raise Untranslatable(f"messages[{index}].tool_calls.arguments",
-                                 "Anthropic takes a tool's input as a JSON object")
+        arguments = part.arguments_object(f"messages[{index}].tool_calls.arguments",
+                                          "Anthropic takes a tool's input as a JSON object")
         return {"type": "tool_use", "id": part.id, "name": part.name, "input": arguments}
     if isinstance(part, ToolResult):
         block: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.id,

@@ -3,8 +3,11 @@ events and usage. Names follow no provider; a format module does the renaming.""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+from app.protocols import Untranslatable
 
 StopReason = Literal["end", "max_tokens", "tool_use", "stop_sequence", "refusal"]
 DeltaKind = Literal["text", "thinking", "signature", "arguments"]
@@ -31,6 +34,17 @@ class ToolCall:
     id: str
     name: str
     arguments: str
+
+    def arguments_object(self, field: str, why: str) -> dict[str, Any]:
+        """The arguments as the JSON object a provider takes (empty text: {}); otherwise
+        Untranslatable(`field`, `why`)."""
+        try:
+            found = json.loads(self.arguments) if self.arguments.strip() else {}
+        except ValueError:
+            found = None
+        if not isinstance(found, dict):
+            raise Untranslatable(field, why)
+        return found
 
 
 @dataclass

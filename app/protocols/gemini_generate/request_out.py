@@ -135,13 +135,8 @@ def _part(part, names: dict[str, str], index: int) -> dict[str, Any] | None:
                                  "fileUri": part.url}}
         return {"inlineData": {"mimeType": part.media_type, "data": part.data}}
     if isinstance(part, ToolCall):
-        try:
-            arguments = json.loads(part.arguments) if part.arguments.strip() else {}
-        except ValueError:
-            arguments = None
-        if not isinstance(arguments, dict):
-            raise Untranslatable(f"messages[{index}].tool_calls.arguments",
-                                 "Gemini takes a call's arguments as a JSON object")
+        arguments = part.arguments_object(f"messages[{index}].tool_calls.arguments",
+                                          "Gemini takes a call's arguments as a JSON object")
         return {"functionCall": {"name": part.name, "args": arguments}}
     if part.id not in names:
         raise Untranslatable(f"messages[{index}].tool_result",
