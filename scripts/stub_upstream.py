@@ -7,6 +7,7 @@ import contextlib
 import json
 import re
 import secrets
+import signal
 import socket
 import sys
 import threading
@@ -1058,6 +1059,8 @@ def main(argv: list[str] | None = None) -> None:
         token_delay=args.token_delay,
         rotate_refresh_tokens=not args.no_rotate_refresh_tokens,
     )
+    # Interrupted ends it even when started from a shell that ignores SIGINT (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with stub:
         print(f"stub upstream listening on {stub.url}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):

@@ -145,6 +145,6 @@ def test_a_batch_makes_its_keys_cost_limits_read_the_new_spend(pg_app):
     services = services_of(pg_app)
     key_id = services.keys.create({"name": "limited"}).id
     periods = {"day": DAY.isoformat(), "week": DAY.isoformat(), "models": None}
-    assert services.usage.limit_spend(key_id, periods)["totalCost"] == 0  # now cached
+    assert services.usage.limit_spend(key_id, periods)["total_cost"] == 0  # now cached
     services.usage_writer.settler.store_many([settled(record(key_id, 1, account=None))])
-    assert services.usage.limit_spend(key_id, periods)["totalCost"] == Decimal("0.0002")
+    assert services.usage.limit_spend(key_id, periods)["total_cost"] == Decimal("0.0002")

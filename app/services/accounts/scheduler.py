@@ -94,8 +94,9 @@ class AccountScheduler(Service):
             if chosen is None:
                 chosen = self._candidates(provider, exclude, only)
             lease = self._lease_first(chosen, prefer)
-        else:
-            lease = self._pick(provider, exclude, only, prefer)
+        else:  # the pick holds no connection while it leases: a database lease needs one
+            lease = self._lease_first(self._candidates(provider, exclude, only), prefer,
+                                      self._touch)
         if lease is None:
             raise NoAccountAvailable(f"No {provider} account is available right now.",
                                      retry_after=self._retry_after(provider))
@@ -125,23 +126,6 @@ class AccountScheduler(Service):
             lease.account = fresh
             return lease
         return None
-
-    @db_retry
-    def _pick(self, provider: str, exclude: tuple[str, ...], only: frozenset[str] | None,
-              prefer: str | None) -> Lease | None:
-        """The database's choice, its lastUsedAt moved in the transaction that chose it (so
-        the next pick, on any instance, finds it the most recently used)."""
-        now = self.clock()
-        with self.uow() as uow:
-            chosen = self._chosen(uow, provider, now, exclude, only)
-            if not any(self.refresher.needs_refresh(account) for account in chosen):
-                # No refresh can take a second connection while this one is held.
-                def touch(account_id: str) -> None:
-                    uow.accounts.touch(account_id, self.clock())
-                    uow.commit()
-
-                return self._lease_first(chosen, prefer, touch)
-        return self._lease_first(chosen, prefer, self._touch)
 
     @db_retry
     def _candidates(self, provider: str, exclude: tuple[str, ...],
