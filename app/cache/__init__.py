@@ -147,8 +147,7 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
         def tag(args, kwargs) -> str:
             return slot_tag(str(key(*args, **kwargs) if key else canonical_key(*args, **kwargs)))
 
-        def names(cache: CacheStore, args, kwargs) -> tuple[str, str, str]:
-            tagged = tag(args, kwargs)
+        def names(cache: CacheStore, tagged: str) -> tuple[str, str, str]:
             return (cache.keys.cached_value(namespace, version, tagged),
                     cache.keys.cache_generation(namespace, tagged),
                     cache.keys.cache_fill_lock(namespace, tagged))
@@ -162,7 +161,7 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
             policy = cache.policy
             if policy is not None and not policy.reads_cache(namespace):
                 return method(self, *args, **kwargs)
-            value_key, generation_key, lock_key = names(cache, args, kwargs)
+            value_key, generation_key, lock_key = names(cache, tag(args, kwargs))
             read = _read_in_process if in_process else _read
             try:
                 return read(self, cache, method, args, kwargs, value_key, generation_key,
@@ -184,10 +183,10 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
             policy = cache.policy
             if policy is not None and not policy.invalidates(namespace):
                 return  # write_around: the entry lives out its TTL
-            value_key, generation_key, _ = names(cache, args, kwargs)
+            tagged = tag(args, kwargs)
+            value_key, generation_key, _ = names(cache, tagged)
             # An older version's copy is stale too: an instance not yet upgraded (a rolling
             # deploy) still reads it, and must see this change as soon as this one does.
-            tagged = tag(args, kwargs)
             retired = [cache.keys.cached_value(namespace, old, tagged) for old in range(1, version)]
             _COPIES.get(cache, {}).pop(value_key, None)
             ahead = _AHEAD.get()
@@ -201,11 +200,11 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
 
         def value_key(cache: CacheStore, *args, **kwargs) -> str:
             """The Redis key holding the cached value (for callers that batch their reads)."""
-            return names(cache, args, kwargs)[0]
+            return names(cache, tag(args, kwargs))[0]
 
         def entry_keys(cache: CacheStore, *args, **kwargs) -> tuple[str, str]:
             """The value's key and its generation's (read_ahead reads both)."""
-            return names(cache, args, kwargs)[:2]
+            return names(cache, tag(args, kwargs))[:2]
 
         wrapper.invalidate = invalidate
         wrapper.value_key = value_key
