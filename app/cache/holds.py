@@ -53,6 +53,16 @@ from app.cache.ride_along import run_script
 class Taken:
     granted: bool
     used: int  # the count after the take (granted) or the count that refused it
+    # The slots asked for with the take were taken with the hold (never without it).
+    with_slots: bool = False
+
+
+@dataclass(frozen=True)
+class SlotsFull:
+    """A take that carried slots found bucket `index` (0-based) full: nothing was taken."""
+
+    index: int
+    retry_after_ms: int
 
 
 def _ms(moment: datetime) -> int:
@@ -67,21 +77,40 @@ class QuotaHolds(RedisStore):
     def usable(self) -> bool:
         return self.available()
 
+    def carries_slots(self) -> bool:
+        """May a take carry a key's slots (`take(slots=...)`)? Not on a Cluster, where the
+        counter and the key's buckets need not share a hash slot."""
+        return not self.redis.clustered
+
     @fail_open(None)
     def take(self, counter: Counter, hold_id: str, limit: int, *, expires_at: datetime,
-             now: datetime, fill: tuple[CountValue, str] | None = None
-             ) -> Taken | Missing | None:
+             now: datetime, fill: tuple[CountValue, str] | None = None,
+             slots: list[tuple[str, str, int, int]] | None = None
+             ) -> Taken | Missing | SlotsFull | None:
         """Taken; Missing (read the database, then take again with `fill`: that value and the
-        Missing's token); None when Redis is unavailable."""
+        Missing's token); None when Redis is unavailable.
+
+        `slots` ((bucket, slot id, limit, ttl ms), app/cache/slots.py's KeySlots buckets) are
+        taken in the same script, all with the hold or none (SlotsFull when a bucket is full:
+        checked before the counter); only where `carries_slots()`."""
         lifetime = max(self.ttl_ms, 2 * (_ms(expires_at) - _ms(now)))
         filled = ["", "", ""] if fill is None else [fill[0].used, fill[0].version, fill[1]]
+        if slots and not self.carries_slots():
+            slots = None  # the caller takes them on their own (`with_slots` tells it)
+        keys, args = [counter_key(self.redis, counter)], [
+            hold_id, limit, _ms(expires_at), _ms(now), lifetime, *filled]
+        if slots:
+            for bucket, slot_id, slot_limit, ttl_ms in slots:
+                keys.append(self.redis.keys.slot_bucket(bucket))
+                args += (slot_id, slot_limit, ttl_ms)
         # Commands riding along (app/cache/ride_along.py) go in the same round trip.
         status, used, *held = run_script(
-            self.redis, "quota_take", [counter_key(self.redis, counter)],
-            [hold_id, limit, _ms(expires_at), _ms(now), lifetime, *filled])
+            self.redis, "quota_take_with_slots" if slots else "quota_take", keys, args)
         if status == -1:
             return Missing(used.decode() if isinstance(used, bytes) else str(used), int(held[0]))
-        return Taken(status == 1, int(used))
+        if status == -2:
+            return SlotsFull(int(used) - 1, int(held[0]))
+        return Taken(status == 1, int(used), with_slots=bool(slots) and status == 1)
 
     def settle(self, counter: Counter, hold_id: str, value: CountValue | None) -> bool:
         """The hold's use is stored (`value`: the counter the database returned), or given

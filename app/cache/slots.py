@@ -64,7 +64,12 @@ class _SlotStore(RedisStore):
 
 
 class KeySlots(_SlotStore):
-    """An API key's buckets (`rpm:<key id>`, `concurrency:<key id>`)."""
+    """An API key's buckets (`rpm:<key id>`, `concurrency:<key id>`). A quota hold may take
+    them in its own script call (holds.py, `take(slots=...)`)."""
+
+    def carries_with_holds(self) -> bool:
+        """May the quota hold's script take these buckets' slots (Redis usable, no Cluster)?"""
+        return self.available() and not self.redis.clustered
 
     def _key(self, bucket: str) -> str:
         return self.redis.keys.slot_bucket(bucket)

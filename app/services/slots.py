@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Unpack
 
@@ -33,6 +34,33 @@ class Refusal:
     retry_after: float  # seconds until a slot frees
 
 
+@dataclass
+class SlotClaim:
+    """Slots to take with the request's quota hold, in its script call (QuotaService.hold):
+    all with the hold or none. `slots` is set once they are taken; a hold that could not carry
+    them (Redis on a Cluster, or down) leaves them to `SlotLimiter.take_claim`."""
+
+    wanted: list[tuple[str, str, int, float]]  # (bucket, owner id, limit, ttl s), in order
+    refuse: Callable[[int, Refusal], Exception]  # the error for a full bucket (its index)
+    ids: list[str] = field(default_factory=list)
+    slots: list[Slot] | None = None
+
+    def __post_init__(self) -> None:
+        self.ids = [str(uuid.uuid4()) for _ in self.wanted]
+
+    def buckets(self) -> list[tuple[str, str, int, int]]:
+        """(bucket, slot id, limit, ttl ms) for the script."""
+        return [(bucket, slot_id, limit, int(ttl * 1000))
+                for (bucket, _, limit, ttl), slot_id in zip(self.wanted, self.ids, strict=True)]
+
+    def taken(self) -> None:
+        self.slots = [Slot(bucket, slot_id, "redis")
+                      for (bucket, *_), slot_id in zip(self.wanted, self.ids, strict=True)]
+
+    def full(self, index: int, retry_after_ms: int) -> Exception:
+        return self.refuse(index, Refusal(retry_after=max(retry_after_ms, 1) / 1000))
+
+
 class SlotLimiter(Service):
     def __init__(self, **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
@@ -48,13 +76,30 @@ class SlotLimiter(Service):
             return Refusal(retry_after=max(answer.retry_after_ms, 1) / 1000)
         return self._acquire_in_database(bucket, owner_id, limit, ttl, slot_id)
 
-    def acquire_all(self, wanted: list[tuple[str, str, int, float]]
-                    ) -> list[Slot] | tuple[int, Refusal]:
+    def claim(self, wanted: list[tuple[str, str, int, float]],
+              refuse: Callable[[int, Refusal], Exception]) -> SlotClaim | None:
+        """A claim on `wanted` for the quota hold to carry; None when it cannot (a Cluster, or
+        Redis down): take them now then."""
+        if not self.redis.carries_with_holds():
+            return None
+        return SlotClaim(wanted, refuse)
+
+    def take_claim(self, claim: SlotClaim) -> list[Slot]:
+        """The claim's slots: those the hold took, else taken now (its error when refused)."""
+        if claim.slots is None:
+            taken = self.acquire_all(claim.wanted, claim.ids)
+            if isinstance(taken, tuple):
+                raise claim.refuse(*taken)
+            claim.slots = taken
+        return claim.slots
+
+    def acquire_all(self, wanted: list[tuple[str, str, int, float]],
+                    ids: list[str] | None = None) -> list[Slot] | tuple[int, Refusal]:
         """A slot in each of `wanted`'s buckets ((bucket, owner id, limit, ttl), checked in
         order), all or none: the slots, or (index of the first full bucket, its refusal). One
         Redis call where the buckets may share one; else taken one by one, those taken given
         back on a refusal."""
-        ids = [str(uuid.uuid4()) for _ in wanted]
+        ids = ids or [str(uuid.uuid4()) for _ in wanted]
         answer = self.redis.acquire_all([(bucket, slot_id, limit, int(ttl * 1000))
                                          for (bucket, _, limit, ttl), slot_id
                                          in zip(wanted, ids, strict=True)])

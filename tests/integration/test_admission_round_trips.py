@@ -1,7 +1,7 @@
 """A request in few Redis round trips: a warm chat-fast or client-protocol request reads its key,
-model, plans and account pool in one pipeline; takes its key's rpm and concurrency slots in one
-script call, its sticky-session read riding along; holds its quota in another; and queues its
-usage with its slot's release in one more. What was read ahead never outlives a change made
+model, plans and account pool in one pipeline; takes its key's rpm and concurrency slots and
+its quota hold in one script call, its sticky-session read riding along; and queues its usage
+with its slot's release in one more. What was read ahead never outlives a change made
 meanwhile."""
 
 import threading
@@ -68,7 +68,7 @@ def _app_with_key(tmp_path, postgres_url, private_redis, stub_upstream):
     return app, key
 
 
-def test_a_warm_chat_fast_request_makes_four_round_trips(
+def test_a_warm_chat_fast_request_makes_three_round_trips(
         postgres_url, private_redis, stub_upstream, tmp_path, round_trips):
     app, key = _app_with_key(tmp_path, postgres_url, private_redis, stub_upstream)
     route, body = f"/api/ai/chat-fast?model={MODEL}", {**BODY, "stream": False}
@@ -77,12 +77,12 @@ def test_a_warm_chat_fast_request_makes_four_round_trips(
     # key, model, plans and the account pool: one MGET each, sent together (the model is
     # not asked again for the quota's tier)
     assert spent.get("mget") == 4
-    # the key's two slots in one call with the sticky read, the quota hold in another
-    assert spent.get("evalsha") == 2 and spent.get("getex") == 1
+    # the key's two slots and the quota hold in one call, with the sticky read
+    assert spent.get("evalsha") == 1 and spent.get("getex") == 1
     # the usage queued and the concurrency slot freed together
     assert spent.get("xadd") == 1 and spent.get("zrem") == 1
     # (the storage strategy's version, polled every quarter second, may come along too)
-    assert len([sent for sent in round_trips if b"strategy:version" not in _bytes(sent)]) == 4
+    assert len([sent for sent in round_trips if b"strategy:version" not in _bytes(sent)]) == 3
     services_of(app).engine.dispose()
 
 
@@ -93,7 +93,7 @@ def test_a_warm_client_protocol_request_reads_the_client_names_with_the_rest(
     _one_request(app, "/v1/chat/completions", body, key)
     spent = _one_request(app, "/v1/chat/completions", body, key)
     assert spent.get("mget") == 5  # the client names' generation came along
-    assert spent.get("evalsha") == 2
+    assert spent.get("evalsha") == 1
     services_of(app).engine.dispose()
 
 

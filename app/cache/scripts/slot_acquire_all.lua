@@ -3,20 +3,11 @@
 -- order they are checked. ARGV: per bucket, slot id, limit, ttl ms.
 -- Returns {1} when every bucket admitted, else {0, index of the first full bucket (1-based),
 -- ms until one of its slots frees}; then nothing was taken.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  if redis.call('ZCARD', key) >= tonumber(ARGV[3 * i - 1]) then
-    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    return {0, i, tonumber(first[2]) - now}
-  end
+--#include slots
+local now = clock_ms()
+local full, wait = first_full(KEYS, 1, #KEYS, ARGV, 1, now)
+if full then
+  return {0, full, wait}
 end
-for i, key in ipairs(KEYS) do
-  local ttl = tonumber(ARGV[3 * i])
-  redis.call('ZADD', key, now + ttl, ARGV[3 * i - 2])
-  if redis.call('PTTL', key) < ttl then
-    redis.call('PEXPIRE', key, ttl)
-  end
-end
+take_slots(KEYS, 1, #KEYS, ARGV, 1, now)
 return {1}

@@ -227,20 +227,23 @@ class ChatService:
         self.key_limits.check_use(key, model, client or ClientRequest())
         binding = (self.sticky.binding_riding(key["id"], session)
                    if self.sticky is not None else None)
+        # A Redis hold takes the key's slots in its own script call (all or none).
         admission = self.key_limits.admit(key, model["provider"], fresh=chat_mode.fresh,
-                                          model=model["id"])
+                                          model=model["id"], with_hold=chat_mode.holds_in_redis)
         try:
             principal = self.auth.principal(credential, key)
             subject = self.quota.subject_for(principal)
-            reserve = self.quota.hold if chat_mode.holds_in_redis else self.quota.reserve
             # The tier is the answering entry's, whichever of its names the client sent.
-            reservation = reserve(subject, model["id"] if client_names else model_name)
+            tier = model["id"] if client_names else model_name
+            reservation = (self.quota.hold(subject, tier, slots=admission.claim)
+                           if chat_mode.holds_in_redis else self.quota.reserve(subject, tier))
         except BaseException:
             admission.release(refused=True)
             raise
         ticket = ChatTicket(chat_mode, key, model, subject, reservation, admission,
                             session=session, binding=binding)
         try:
+            admission.claimed()  # the slots a hold could not carry are taken now
             self.keys.activate(key)
         except BaseException:
             self.abandon(ticket)

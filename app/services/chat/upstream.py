@@ -2,7 +2,7 @@
 
 Once the first byte has been relayed nothing is retried: the client has already seen part of
 one answer. Before it, a rate-limited, failing or refusing account is reported to the scheduler
-(which marks it) and the next account is tried, a bounded number of times (tenacity). A
+(which marks it) and the next account is tried, a bounded number of times. A
 connection that broke before the upstream answered anything (a pooled keep-alive socket gone
 bad) is first tried once more on the same account, which is not to blame for it. A request
 the upstream refuses for what it is (bad, or too large, even when that comes as a 429) goes
@@ -12,8 +12,6 @@ back to its caller at once: no other account would take it either.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_none
 
 from app.errors import UpstreamError
 from app.providers.base import ChatRequest, ChatResult, ProviderError
@@ -116,9 +114,12 @@ def open_upstream(*, scheduler, accounts, provider: str, request: ChatRequest,
             sticky.keep(lease.account.id)
         return call
 
-    retrying = Retrying(stop=stop_after_attempt(attempts), wait=wait_none(),
-                        retry=retry_if_exception_type(_TryAnother), reraise=True)
-    try:
-        return retrying(one_attempt)
-    except _TryAnother as exhausted:
-        raise answer_for(exhausted.error) from exhausted.error
+    # A plain loop, not tenacity: it runs on every request, and what it retries is one call.
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return one_attempt()
+        except _TryAnother as another:
+            if attempt >= attempts:
+                raise answer_for(another.error) from another.error

@@ -24,7 +24,7 @@ from app.errors import Forbidden, LimitExceeded
 from app.services.keys import clients
 from app.services.keys import permissions as perms
 from app.services.keys.periods import day_bounds, key_zone, model_matches, week_bounds
-from app.services.slots import Slot, SlotLimiter
+from app.services.slots import Refusal, Slot, SlotClaim, SlotLimiter
 from app.services.usage.service import UsageService
 
 WINDOW_SECONDS = 60
@@ -32,13 +32,28 @@ WINDOW_SECONDS = 60
 
 @dataclass
 class Admission:
-    """What a request holds while it runs; `release()` when it ends."""
+    """What a request holds while it runs; `release()` when it ends.
+
+    `claim`, when set, holds the slots still to take: the quota hold carries it into its own
+    script call (QuotaService.hold), and `claimed()` then makes them the admission's (taking
+    them now if the hold could not)."""
 
     limiter: SlotLimiter
     slots: list[Slot] = field(default_factory=list)
+    claim: SlotClaim | None = None
+
+    def claimed(self) -> None:
+        """The slots of the claim are held (LimitExceeded when a bucket is full)."""
+        claim, self.claim = self.claim, None
+        if claim is not None:
+            self.slots.extend(self.limiter.take_claim(claim))
 
     def release(self, *, refused: bool = False) -> None:
         """End the request: its concurrency slot frees; a refused request frees every slot."""
+        claim, self.claim = self.claim, None
+        if claim is not None and claim.slots:  # taken by a hold, never made the admission's
+            self.slots.extend(claim.slots)
+            refused = True
         held, self.slots = self.slots, []
         for slot in held:
             if refused or slot.bucket.startswith("concurrency:"):
@@ -117,9 +132,10 @@ class KeyLimits:
                             code="CLIENT_NOT_ALLOWED")
 
     def admit(self, key: dict, provider: str, *, fresh: bool = False,
-              model: str | None = None) -> Admission:
+              model: str | None = None, with_hold: bool = False) -> Admission:
         """Take the key's slots for one request to `model`; `fresh` reads spend from the
-        database."""
+        database. `with_hold`: leave them as the admission's claim, for the quota hold to take
+        in its own script call (then call `Admission.claimed()`), where Redis allows."""
         self.check_provider(key, provider)
         self._check_spend(key, fresh, model)
         admission = Admission(self.slots)
@@ -135,13 +151,19 @@ class KeyLimits:
                            self.lease_seconds))
             refusals.append(("CONCURRENCY_LIMIT_EXCEEDED",
                              "The key has as many requests in flight as it may."))
-        if wanted:
+        if not wanted:
+            return admission
+
+        def refuse(index: int, refusal: Refusal) -> LimitExceeded:
+            code, message = refusals[index]
+            return LimitExceeded(message, code=code, retry_after=refusal.retry_after)
+
+        admission.claim = self.slots.claim(wanted, refuse) if with_hold else None
+        if admission.claim is None:
             # Both slots in one Redis call, all or none; a refused request holds neither.
             taken = self.slots.acquire_all(wanted)
             if isinstance(taken, tuple):
-                index, refusal = taken
-                code, message = refusals[index]
-                raise LimitExceeded(message, code=code, retry_after=refusal.retry_after)
+                raise refuse(*taken)
             admission.slots.extend(taken)
         return admission
 

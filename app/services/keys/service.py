@@ -175,12 +175,15 @@ class KeyService(Service):
                 **limit_fields(key),
             }
 
-    @db_retry
     def activate(self, key: dict) -> None:
         """The first admitted request of a key whose expiry counts from its first use: its
         period starts now. Concurrent first uses start it once (a conditional UPDATE)."""
-        if not key.get("activation_days") or key.get("activated_at") is not None:
-            return
+        # Checked before the retry policy is built: almost every request ends here.
+        if key.get("activation_days") and key.get("activated_at") is None:
+            self._activate(key)
+
+    @db_retry
+    def _activate(self, key: dict) -> None:
         now = self.clock()
         with self.uow() as uow:
             row = uow.api_keys.get(key["id"])

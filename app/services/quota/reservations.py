@@ -30,10 +30,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from app.cache.counters import Missing
-from app.cache.holds import Taken
+from app.cache.holds import SlotsFull, Taken
 from app.db.models import UsageReservation
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.errors import Conflict, RecordNotFound
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from app.services.plans import PlanService
     from app.services.quota.holds import QuotaHolds
     from app.services.quota.mirror import CounterMirror
+    from app.services.slots import SlotClaim
     from app.services.users import UserService
 
 # Takes of one request: a counter can need a fill from the database, or a reservation whose
@@ -135,19 +136,26 @@ class Reservations:
             return None
         return Reservation(row_id, expires_at, subject.id, allowance.model_type)
 
-    def hold(self, subject: Subject, model: str) -> Reservation:
+    def hold(self, subject: Subject, model: str, *, slots: SlotClaim | None = None
+             ) -> Reservation:
         """Take one unit in Redis alone; in the database when Redis cannot decide (it is down,
-        or the unit would be a credit: credits are spent only in the database)."""
+        or the unit would be a credit: credits are spent only in the database).
+
+        `slots` (a key's rpm and concurrency, keys/limits.py) are taken in the hold's own
+        script call, all with the unit or none, their bucket checked first (its error raised
+        when one is full); a hold that cannot carry them leaves them to the caller."""
         allowance = self.allowance_for(subject, model)
         counter, now = self.counter_key(subject, allowance), self.clock()
         hold_id, expires_at = f"h-{uuid.uuid4()}", now + self.reservation_ttl
-        taken = self._take_hold(counter, hold_id, allowance.limit, expires_at, now)
+        taken = self._take_hold(counter, hold_id, allowance.limit, expires_at, now, slots)
         if taken is None or (subject.spends_credits and not taken.granted):
             return self.reserve(subject, model)
         if not taken.granted:
             if not self._release_expired(subject):  # database reservations that ran out
                 raise refusal(subject, allowance, taken.used, now)
-            return self.hold(subject, model)
+            return self.hold(subject, model, slots=slots)
+        if slots is not None and taken.with_slots:
+            slots.taken()
         return Reservation(hold_id, expires_at, subject.id, allowance.model_type, counter)
 
     def release(self, reservation: Reservation) -> None:
@@ -168,13 +176,17 @@ class Reservations:
                                 for counter, hold_id, value in holds])
 
     def _take_hold(self, counter: CounterKey, hold_id: str, limit: int, expires_at: datetime,
-                   now: datetime) -> Taken | None:
+                   now: datetime, slots: SlotClaim | None = None) -> Taken | None:
         """The hold script's answer (None: Redis cannot decide). A counter missing from Redis
-        or marked stale is read from the database and filled by the next take itself."""
+        or marked stale is read from the database and filled by the next take itself. With
+        `slots` (not yet taken), a full bucket raises its error."""
         fill = None
+        buckets = slots.buckets() if slots is not None and slots.slots is None else None
         for _ in range(ATTEMPTS):
             taken = self.holds.take(counter, hold_id, limit, expires_at=expires_at, now=now,
-                                    fill=fill)
+                                    fill=fill, slots=buckets)
+            if isinstance(taken, SlotsFull):  # only a take carrying `slots` answers it
+                raise cast("SlotClaim", slots).full(taken.index, taken.retry_after_ms)
             if not isinstance(taken, Missing):
                 return taken
             fill = (self._stored(counter), taken.token)
