@@ -190,3 +190,48 @@ def test_a_fill_that_read_the_database_before_a_newer_stale_mark_is_refused(pg_a
     assert isinstance(second, Missing) and second.token != first.token
     assert quota.mirror.fill(counter, CounterValue(3, 7), second.token)
     assert quota.mirror.read(counter) == 3
+
+
+def test_a_hold_carrying_a_keys_slots_takes_the_unit_and_the_slots_together_or_neither(pg_app):
+    """chat-fast's admission: the key's rpm and concurrency slots ride in the hold's script."""
+    services = services_of(pg_app)
+    quota, subject, counter = setup(pg_app, 3, "slots")
+    issued = services.keys.create({"name": "slotted", "concurrency_limit": 5,
+                                   "requests_per_minute": 100})
+    key = services.keys.authenticate(issued.api_key)
+
+    def admit(_):
+        admission = services.key_limits.admit(key, "openai", with_hold=True)
+        assert admission.claim is not None  # carried by the hold, not taken before it
+        try:
+            quota.hold(subject, MODEL, slots=admission.claim)
+        except BaseException:
+            admission.release(refused=True)
+            raise
+        admission.claimed()
+        return admission
+
+    results = all_at_once(30, admit)
+    refused = [r for r in results if isinstance(r, LimitExceeded)]
+    assert len(refused) == 27 and {r.code for r in refused} == {"BASIC_LIMIT_EXCEEDED"}
+    assert in_total(quota, counter) == 3
+    redis_ = services.cache.redis
+    buckets = {name: redis_.keys.slot_bucket(f"{name}:{key['id']}")
+               for name in ("rpm", "concurrency")}
+    # the refused hold no slot: only the three admitted do
+    assert {name: redis_.client.zcard(bucket) for name, bucket in buckets.items()} == {
+        "rpm": 3, "concurrency": 3}
+    for admission in results:
+        if not isinstance(admission, LimitExceeded):
+            admission.release()
+    assert redis_.client.zcard(buckets["concurrency"]) == 0
+
+    # A full bucket refuses first, and the counter is not asked.
+    quota, subject, counter = setup(pg_app, 10, "full")
+    issued = services.keys.create({"name": "one-at-a-time", "concurrency_limit": 1})
+    key = services.keys.authenticate(issued.api_key)
+    admit(0)
+    with pytest.raises(LimitExceeded) as full:
+        admit(1)
+    assert full.value.code == "CONCURRENCY_LIMIT_EXCEEDED"
+    assert in_total(quota, counter) == 1

@@ -8,6 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from app import services_of
@@ -29,14 +30,21 @@ def send(base: str, route: str, api_key: str) -> int:
     return httpx.post(url, json=body, headers={"x-api-key": api_key}, timeout=60).status_code
 
 
+# A key with request slots too: chat-fast and the /v1 routes take them in the quota hold's own
+# script call, the other routes one step before it; the slots never refuse here.
+SLOTS = {"requestsPerMinute": 1000, "concurrencyLimit": 100}
+
+
+@pytest.mark.parametrize("limits", [{}, SLOTS], ids=["quota only", "with key slots"])
 def test_sixty_concurrent_chats_over_every_route_and_two_instances_admit_exactly_the_limit(
-        two_instances, stub_upstream):
+        two_instances, stub_upstream, limits):
     apps, bases = two_instances
     headers, client = login_headers(apps[0]), apps[0].test_client()
     add_account(client, headers, stub_upstream, "acct-mixed")
     stub_upstream.set_behaviour(credential="acct-mixed", delay=0.3)  # requests overlap
     set_quota(client, headers, LIMIT)
-    key = client.post("/api/keys", json={"name": "mixed"}, headers=headers).json["data"]
+    key = client.post("/api/keys", json={"name": "mixed", **limits},
+                      headers=headers).json["data"]
     barrier = threading.Barrier(REQUESTS)
 
     def one(i: int) -> int:
@@ -62,3 +70,7 @@ def test_sixty_concurrent_chats_over_every_route_and_two_instances_admit_exactly
     counter = quota.counter_key(subject, quota.allowance_for(subject, MODEL))
     assert quota.mirror.pending(counter) == 0  # no hold left open
     assert quota.used(counter) == LIMIT
+    if limits:  # a refused request keeps no slot; an admitted one its minute's
+        redis_ = services.cache.redis
+        assert redis_.client.zcard(redis_.keys.slot_bucket(f"rpm:{key['id']}")) == LIMIT
+        assert redis_.client.zcard(redis_.keys.slot_bucket(f"concurrency:{key['id']}")) == 0
