@@ -104,8 +104,10 @@ class QuotaHolds(RedisStore):
                 keys.append(self.redis.keys.slot_bucket(bucket))
                 args += (slot_id, slot_limit, ttl_ms)
         # Commands riding along (app/cache/ride_along.py) go in the same round trip.
-        status, used, *held = run_script(
-            self.redis, "quota_take_with_slots" if slots else "quota_take", keys, args)
+        if slots:
+            status, used, *held = run_script(self.redis, "quota_take_with_slots", keys, args)
+        else:
+            status, used, *held = run_script(self.redis, "quota_take", keys, args)
         if status == -1:
             return Missing(used.decode() if isinstance(used, bytes) else str(used), int(held[0]))
         if status == -2:
