@@ -118,8 +118,9 @@ class QuotaHolds(RedisStore):
         """The hold's use is stored (`value`: the counter the database returned), or given
         back (None). True if this call ended the hold. Raises CacheError."""
         used, version = ("", "") if value is None else (value.used, value.version)
-        return bool(self.redis.scripts.run("quota_settle", [counter_key(self.redis, counter)],
-                                           [hold_id, used, version, self.ttl_ms]))
+        # A synchronous store's settle carries the request's held slot releases (ride_along.py).
+        return bool(run_script(self.redis, "quota_settle", [counter_key(self.redis, counter)],
+                               [hold_id, used, version, self.ttl_ms]))
 
     def settle_many(self, holds: list[tuple[Counter, str, CountValue | None]]) -> list[bool]:
         """`settle` for many (counter, hold id, value) in one round trip. Raises CacheError."""

@@ -56,6 +56,7 @@ ROUTES = {
     "v1/chat/completions": ("/v1/chat/completions", {"model": MODEL}),
     "v1/messages": ("/v1/messages", {"model": CLAUDE_MODEL}),
     "chat": (f"/api/ai/chat?model={MODEL}", {}),
+    "chat-optimized": (f"/api/ai/chat-optimized?model={MODEL}", {}),
 }
 
 

@@ -81,6 +81,38 @@ def test_the_drain_stores_usage_hold_and_account_totals_once(pg_app, stub_upstre
     assert stats["lastUsedAt"] is not None
 
 
+def test_chat_optimized_holds_its_unit_and_settles_it_before_its_answer_ends(
+        pg_app, stub_upstream):
+    services = services_of(pg_app)
+    headers, client = login_headers(pg_app), pg_app.test_client()
+    add_account(client, headers, stub_upstream, "acct-a")
+    set_quota(client, headers, 4)
+    key = client.post("/api/keys", json={"name": "optimized"}, headers=headers).json["data"]
+    assert chat(client, key, route="chat-optimized").status_code == 200  # fills the caches
+    statements: list[str] = []
+    event.listen(services.engine, "before_cursor_execute",
+                 lambda *args: statements.append(args[2]))
+    seen = {}
+    for route in ("chat", "chat-fast", "chat-optimized"):
+        statements.clear()
+        assert chat(client, key, route=route).status_code == 200
+        seen[route] = [s for s in statements if "usage_reservations" in s or "FROM accounts" in s]
+    # The limit counts every route's units: chat's row, chat-fast's and chat-optimized's holds.
+    refused = chat(client, key, route="chat-optimized")
+    assert refused.status_code == 429, refused.json
+    assert seen["chat"]  # chat reserved a row and picked its account in the database
+    assert seen["chat-optimized"] == []  # chat-optimized did neither: a hold, the cached pool
+    # stored before the answer ended, its hold settled: only chat-fast's waits for the drain
+    assert held_units(pg_app, f"key:{key['id']}") == 1
+    assert key_usage(client, headers, key["id"])["totalRequests"] == 3
+    drain(pg_app)
+    assert held_units(pg_app, f"key:{key['id']}") == 0
+    quota = services.quota
+    subject = Subject(f"key:{key['id']}", "free")
+    assert quota._stored(quota.counter_key(subject, quota.allowance_for(subject, MODEL))).used == 4
+    assert key_usage(client, headers, key["id"])["totalRequests"] == 4
+
+
 def test_a_hold_is_given_back_when_every_upstream_fails(pg_app, stub_upstream):
     headers, client = login_headers(pg_app), pg_app.test_client()
     add_account(client, headers, stub_upstream, "acct-x")

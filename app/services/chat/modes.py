@@ -16,7 +16,9 @@ class ChatMode:
     name: str
     # The key, the model and the key's limits are read from the system of record, not a cache.
     fresh: bool = False
-    # The caller and the model are resolved at the same time.
+    # The caller and the model are resolved at the same time: read together in one Redis round
+    # trip (the read-ahead every cache-first mode makes), or, when Redis cannot answer them,
+    # the model beside the key on a second thread.
     parallel: bool = False
     # The quota unit stays a hold in Redis until the usage record is stored (no reservation row).
     holds_in_redis: bool = False
@@ -27,7 +29,9 @@ class ChatMode:
 
 
 CHAT = ChatMode("chat", fresh=True)
-OPTIMIZED = ChatMode("optimized", parallel=True)
+# chat-optimized admits as chat-fast does and stores its usage before the answer ends: the
+# hold is settled by that synchronous store (usage/settlement.py), as the drain settles fast's.
+OPTIMIZED = ChatMode("optimized", parallel=True, holds_in_redis=True, cached_pool=True)
 FAST = ChatMode("fast", holds_in_redis=True, cached_pool=True, write_behind=True)
 MODES = {mode.name: mode for mode in (CHAT, OPTIMIZED, FAST)}
 

@@ -26,7 +26,9 @@ The three modes differ in where the bookkeeping happens (chat/modes.py holds it 
 - `chat`: every check reads the system of record (no cache) and the usage is stored before the
   answer ends.
 - `optimized`: the caller and the model are resolved in parallel, limits are read cache-first,
-  the usage is stored before the answer ends.
+  the usage is stored before the answer ends. It admits as `fast` does (a hold in Redis, the
+  cached pool); its synchronous store settles the hold in the transaction that records the
+  usage (usage/settlement.py), so no reservation row is written.
 - `fast`: no SQL on a warm path. Limits come from Redis: the quota unit stays a hold in Redis
   (app/cache/holds.py) and the account is picked from the cached pool
   (accounts/candidates.py). The usage record, with the hold and the account's totals
@@ -194,7 +196,8 @@ class ChatService:
         # The sticky read rides the slots' or the hold's script call: one round trip.
         with reading_ahead(ahead), riding_along():
             ticket = self._begin(credential, model_name, chat_mode, client_names=client_names,
-                                 providers=providers, client=client, session=session)
+                                 providers=providers, client=client, session=session,
+                                 ahead=ahead)
         ticket.ahead = ahead
         return ticket
 
@@ -215,9 +218,9 @@ class ChatService:
 
     def _begin(self, credential, model_name: str, chat_mode: ChatMode, *, client_names: bool,
                providers: tuple[str, ...] | None, client: ClientRequest | None,
-               session: str | None) -> ChatTicket:
+               session: str | None, ahead: ReadAhead | None = None) -> ChatTicket:
         key, model = self.caller_and_model(credential, model_name, chat_mode.name,
-                                           client_names=client_names)
+                                           client_names=client_names, ahead=ahead)
         check_model(model, model_name)
         if providers is not None and model["provider"] not in providers:
             raise BadRequest(
@@ -251,14 +254,17 @@ class ChatService:
         return ticket
 
     def caller_and_model(self, credential, model_name: str, mode: str, *,
-                         client_names: bool = False) -> tuple[dict, dict]:
+                         client_names: bool = False,
+                         ahead: ReadAhead | None = None) -> tuple[dict, dict]:
+        """The caller's key and the model. `ahead`: what one Redis round trip read of them
+        (then a `parallel` mode has nothing left to overlap and reads them on this thread)."""
         if credential is None or credential.kind != "api_key":
             raise Unauthenticated("An API key is required.", code="MISSING_API_KEY")
         chat_mode = mode_named(mode)
         if chat_mode.fresh:
             return (self.keys.authenticate(credential.token, fresh=True),
                     self._model(model_name, client_names, fresh=True))
-        if chat_mode.parallel:
+        if chat_mode.parallel and not (ahead is not None and ahead.found):
             model = self._parallel.submit(self._model, model_name, client_names)
             return self.keys.authenticate(credential.token), model.result()
         return self.keys.authenticate(credential.token), self._model(model_name, client_names)

@@ -5,15 +5,15 @@ collaborators). Every route admits through here, on any instance, and one author
 each counter's units within the limit:
 
 - With Redis usable, the hold script (app/cache/holds.py) decides for every route. `hold`
-  (chat-fast) keeps the unit as a hold in Redis: no SQL on the way in; it reaches the database's
-  counter with the request's usage record (settlement.py), and `release` gives it back. `reserve`
-  (chat, chat-optimized, /v1 routes, POST /api/usage/reserve) takes the same hold, then writes
-  its reservation row and the counter's unit with no limit check (the hold decided), then
-  settles the hold: the unit moves from Redis's holds into the mirrored count in one script,
-  so it is never uncounted. If the hold was gone by then (it expired, or Redis lost the key),
-  the unit may have been granted again: the row is cancelled and the take tried again. If
-  Redis fails after the take, the hold counts the unit until it expires; the sweep that gives
-  it back has the counter read from the database again.
+  (chat-fast, chat-optimized, the /v1 routes) keeps the unit as a hold in Redis: no SQL on the
+  way in; it reaches the database's counter with the request's usage record (settlement.py),
+  and `release` gives it back. `reserve` (chat, POST /api/usage/reserve) takes the same hold,
+  then writes its reservation row and the counter's unit with no limit check (the hold
+  decided), then settles the hold: the unit moves from Redis's holds into the mirrored count
+  in one script, so it is never uncounted. If the hold was gone by then (it expired, or Redis
+  lost the key), the unit may have been granted again: the row is cancelled and the take
+  tried again. If Redis fails after the take, the hold counts the unit until it expires; the
+  sweep that gives it back has the counter read from the database again.
 - A unit past the limit (a premium user's credit) is spent only in the database, after the
   hold script found none left within it.
 - Without Redis (none configured, or it errors) the database decides alone: one conditional
