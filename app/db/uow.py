@@ -24,6 +24,7 @@ class UnitOfWork:
     api_keys: repos.ApiKeyRepository
     usage_events: repos.UsageEventRepository
     usage_rollups: repos.UsageRollupRepository
+    usage_store: repos.UsageStoreRepository
     health: repos.HealthRepository
     accounts: repos.AccountRepository
     account_leases: repos.AccountLeaseRepository
@@ -122,6 +123,15 @@ class UnitOfWorkFactory:
         if shared is not None:
             return JoinedUnitOfWork(shared)
         return UnitOfWork(self.session_factory)
+
+    def at_once(self) -> UnitOfWork | JoinedUnitOfWork:
+        """A unit of work whose every statement commits as it runs (autocommit), for a write
+        made in one statement: its row locks last only while the server runs it, never across
+        a COMMIT's round trip. Inside a shared transaction it joins that one."""
+        shared = _SHARED.get()
+        if shared is not None:
+            return JoinedUnitOfWork(shared)
+        return UnitOfWork(self.session_factory, {"isolation_level": "AUTOCOMMIT"})
 
     def separate(self) -> UnitOfWork:
         """A unit of work of its own even inside a shared transaction (bookkeeping reads)."""
