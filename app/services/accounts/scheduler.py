@@ -200,7 +200,9 @@ class AccountScheduler(Service):
 
     @db_retry
     def _touch(self, account_id: str) -> None:
-        with self.uow() as uow:
+        # One statement on its own (autocommit): the row every pick of this account writes is
+        # locked only while the server runs it, not across a COMMIT's round trip.
+        with self.uow.at_once() as uow:
             uow.accounts.touch(account_id, self.clock())
             uow.commit()
 

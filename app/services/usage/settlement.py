@@ -22,8 +22,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from app.cache import CacheError
-from app.errors import Conflict, RecordNotFound
 from app.db.repositories.quota import CounterKey, CounterValue
+from app.errors import Conflict, RecordNotFound
 from app.services.keys.windows import KeyWindows, WindowHold
 from app.services.quota.rules import Subject
 from app.services.quota.service import QuotaService
