@@ -205,6 +205,7 @@ class Reservations:
         with self.uow.at_once() as uow:
             added = uow.usage_reservations.add_held(row_id, counter, expires_at=expires_at,
                                                     now=now)
+            uow.commit()  # nothing left to send in autocommit
         return None if added is None else (row_id, *added)
 
     @db_retry

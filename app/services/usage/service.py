@@ -194,6 +194,7 @@ class UsageService(Service):
         self.retention.ensure_partition(occurred_at, now)
         with self.uow.at_once() as uow:
             stored = uow.usage_store.store(use, now)
+            uow.commit()  # nothing left to send in autocommit
         if stored is None:
             return None
         if not stored.key_found:
