@@ -140,7 +140,9 @@ class Services:
 def bootstrap(settings: Settings) -> Services:
     """Build every service from `settings`, each after what it needs."""
     engine = build_engine(settings)
-    uow = UnitOfWorkFactory(build_session_factory(engine))
+    # Behind PgBouncer the statement timeout is set per transaction (SET LOCAL): no autocommit.
+    uow = UnitOfWorkFactory(build_session_factory(engine),
+                            autocommit=not settings.db_pgbouncer)
     redis_connection = RedisConnection(
         connect(settings.redis_url, socket_timeout=settings.redis_socket_timeout,
                 max_connections=settings.redis_max_connections), settings.redis_prefix)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
@@ -39,12 +40,39 @@ def build_engine(settings: Settings) -> Engine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_timeout=settings.db_pool_timeout,
-        pool_pre_ping=True,
         connect_args=connect_args,
     )
+    _ping_after_idle(engine)
     if settings.db_pgbouncer:
         _timeout_per_transaction(engine, settings.db_statement_timeout_ms)
     return engine
+
+
+# A pooled connection idle this long is pinged before it is handed out (SQLAlchemy's
+# pool_pre_ping pings every checkout: a round trip per transaction, most of a short one's cost).
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Ping a connection at checkout only when it has been idle PING_AFTER_IDLE_SECONDS: one
+    the server or a proxy closed meanwhile is replaced, as pool_pre_ping would. A connection
+    in steady use goes unpinged; should the server go away under it, the statement's error
+    invalidates the whole pool (SQLAlchemy's disconnect handling), as with pre-ping."""
+
+    @event.listens_for(engine, "checkin")
+    def idle_from(_dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping_if_idle(dbapi_connection, record, _proxy) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and checks out another (up to three tries).
+            raise sa_exc.DisconnectionError(str(error)) from error
 
 
 def prepare_threshold(settings: Settings) -> int | None:

@@ -24,6 +24,7 @@ class UnitOfWork:
     api_keys: repos.ApiKeyRepository
     usage_events: repos.UsageEventRepository
     usage_rollups: repos.UsageRollupRepository
+    usage_store: repos.UsageStoreRepository
     health: repos.HealthRepository
     accounts: repos.AccountRepository
     account_leases: repos.AccountLeaseRepository
@@ -114,14 +115,29 @@ class JoinedUnitOfWork:
 class UnitOfWorkFactory:
     """What services receive: calling it gives a fresh unit of work (or joins a shared one)."""
 
-    def __init__(self, session_factory: sessionmaker):
+    def __init__(self, session_factory: sessionmaker, *, autocommit: bool = True):
         self.session_factory = session_factory
+        # Whether `at_once` may run in autocommit; without it, a one-statement transaction.
+        self.autocommit = autocommit
 
     def __call__(self) -> UnitOfWork | JoinedUnitOfWork:
         shared = _SHARED.get()
         if shared is not None:
             return JoinedUnitOfWork(shared)
         return UnitOfWork(self.session_factory)
+
+    def at_once(self) -> UnitOfWork | JoinedUnitOfWork:
+        """A unit of work whose every statement commits as it runs (autocommit), for a write
+        made in one statement: its row locks last only while the server runs it, never across
+        a COMMIT's round trip. Inside a shared transaction it joins that one. Where the
+        deployment allows no autocommit (PgBouncer: the statement timeout is set per
+        transaction) it is an ordinary unit of work, and its writer commits."""
+        shared = _SHARED.get()
+        if shared is not None:
+            return JoinedUnitOfWork(shared)
+        if not self.autocommit:
+            return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.session_factory, {"isolation_level": "AUTOCOMMIT"})
 
     def separate(self) -> UnitOfWork:
         """A unit of work of its own even inside a shared transaction (bookkeeping reads)."""

@@ -48,3 +48,47 @@ def test_the_setting_reads_a_count_off_or_auto(monkeypatch, tmp_path):
     monkeypatch.setenv("RELAYGATE_DB_PREPARE_THRESHOLD", "sometimes")
     with pytest.raises(ConfigError, match="RELAYGATE_DB_PREPARE_THRESHOLD"):
         load_settings({"instance_dir": tmp_path})
+
+
+def test_a_pooled_connection_the_server_closed_while_it_was_idle_is_replaced_unseen(
+        postgres_url, tmp_path, monkeypatch):
+    from sqlalchemy import text
+
+    from app.db import engine as engines
+    monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 0.0)
+    engine = services_of(make_app(tmp_path, postgres_url)).engine
+    try:
+        with engine.connect() as admin:
+            with engine.connect() as connection:
+                closed = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": closed})
+        with engine.connect() as connection:  # the idle one is pinged, found dead, replaced
+            assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != closed
+    finally:
+        engine.dispose()
+
+
+def test_behind_pgbouncer_the_one_statement_writes_commit_in_a_transaction_of_their_own(
+        postgres_url, tmp_path):
+    from sqlalchemy import text
+
+    from app.services.usage.service import UsageRecord
+    from app.services.usage.settlement import Settlement
+    services = services_of(make_app(tmp_path, postgres_url, db_pgbouncer=True))
+    try:
+        assert not services.uow.autocommit
+        subject = services.quota.subject_of_user(services.users.create(email="b@x.org").id)
+        reservation = services.quota.reserve(subject, "GPT-4o")
+        key_id = services.keys.create({"name": "bouncer"}).id
+        record = UsageRecord(api_key_id=key_id, model="GPT-4o", input_tokens=2,
+                             output_tokens=3, request_id="through-bouncer")
+        assert services.chat.settler.store(record, Settlement(), (subject, reservation.id))
+        with services.engine.connect() as connection:
+            assert connection.execute(text(
+                "SELECT state FROM usage_reservations WHERE id = :id"),
+                {"id": reservation.id}).scalar_one() == "committed"
+            assert connection.execute(text(
+                "SELECT total_requests, total_tokens FROM api_keys WHERE id = :id"),
+                {"id": key_id}).one() == (1, 5)
+    finally:
+        services.engine.dispose()

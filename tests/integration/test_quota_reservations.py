@@ -135,3 +135,19 @@ def test_a_reservation_committed_with_its_usage_record_is_kept_once_however_ofte
     with services.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM usage_events WHERE api_key_id = :k"),
                                   {"k": key_id}).scalar() == 1
+
+
+def test_a_reservation_that_expired_while_its_request_ran_is_kept_once_with_the_stored_use(
+        quota, subject, services):
+    key_id = services.keys.create({"name": "slow chat"}).id
+    slow = quota.reserve(subject, "GPT-4o")
+    quota.clock.now += timedelta(minutes=10)
+    quota.reserve(subject, "GPT-4o mini")  # gives the expired unit back
+    assert count(services, subject) == 0
+    record = UsageRecord(api_key_id=key_id, model="GPT-4o", input_tokens=3,
+                         output_tokens=4, request_id="chat-slow")
+    assert services.chat.settler.store(record, Settlement(), (subject, slow.id))
+    assert count(services, subject) == 1
+    assert quota.commit(subject, slow.id).state == "committed"
+    assert not services.chat.settler.store(record, Settlement(), (subject, slow.id))
+    assert count(services, subject) == 1

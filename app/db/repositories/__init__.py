@@ -28,6 +28,7 @@ from app.db.repositories.usage_baselines import UsageBaselineRepository
 from app.db.repositories.usage_events import UsageEventRepository
 from app.db.repositories.usage_queue import UsageQueueLedgerRepository
 from app.db.repositories.usage_rollups import UsageRollupRepository
+from app.db.repositories.usage_store import UsageStoreRepository
 from app.db.repositories.users import PlanLimitRepository, UserRepository
 
 # Attribute name on the unit of work -> repository class.
@@ -37,6 +38,7 @@ REPOSITORIES = {
     "api_keys": ApiKeyRepository,
     "usage_events": UsageEventRepository,
     "usage_rollups": UsageRollupRepository,
+    "usage_store": UsageStoreRepository,
     "health": HealthRepository,
     "accounts": AccountRepository,
     "account_leases": AccountLeaseRepository,

@@ -22,6 +22,28 @@ _ADD_MANY = text(
     "used = usage_counters.used + excluded.used, version = usage_counters.version + 1 "
     "RETURNING subject, model_type, period, period_start, used, version")
 
+# A granted hold's reservation row and its counter's unit in one statement (no limit check:
+# the hold decided), and whether the subject has held reservations past their expiry.
+_ADD_HELD = text(
+    "WITH counter AS ("
+    " INSERT INTO usage_counters (subject, model_type, period, period_start, used, version)"
+    " VALUES (CAST(:subject AS varchar), CAST(:model_type AS varchar),"
+    " CAST(:period AS varchar), CAST(:period_start AS timestamptz), 1, 1)"
+    " ON CONFLICT (subject, model_type, period, period_start) DO UPDATE SET"
+    " used = usage_counters.used + 1, version = usage_counters.version + 1"
+    " RETURNING used, version"
+    "), reservation AS ("
+    " INSERT INTO usage_reservations (id, subject, model_type, period, period_start, units,"
+    " credits_spent, state, expires_at, created_at)"
+    " SELECT CAST(:id AS varchar), CAST(:subject AS varchar), CAST(:model_type AS varchar),"
+    " CAST(:period AS varchar), CAST(:period_start AS timestamptz), 1, 0, 'held',"
+    " CAST(:expires_at AS timestamptz), CAST(:now AS timestamptz) FROM counter RETURNING id"
+    ")"
+    " SELECT counter.used, counter.version, (SELECT count(*) FROM reservation),"
+    " EXISTS (SELECT 1 FROM usage_reservations WHERE subject = CAST(:subject AS varchar)"
+    " AND state = 'held' AND expires_at <= CAST(:now AS timestamptz))"
+    " FROM counter")
+
 
 @dataclass(frozen=True)
 class CounterKey:
@@ -130,6 +152,17 @@ class UsageReservationRepository(Repository[UsageReservation]):
             .limit(1)
         ) is not None
 
+    def add_held(self, reservation_id: str, key: CounterKey, *, expires_at: datetime,
+                 now: datetime) -> tuple[CounterValue, bool] | None:
+        """A held reservation of one unit and that unit added to `key`'s counter, in one
+        statement (no limit check); the counter's value and whether the subject has held
+        reservations past due (the caller expires them). None when the database is not
+        PostgreSQL (nothing written)."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return None
+        row = self.session.execute(_ADD_HELD, {
+            "id": reservation_id, **asdict(key), "expires_at": expires_at, "now": now}).one()
+        return CounterValue(int(row[0]), int(row[1])), bool(row[3])
 
 class UsageIdempotencyRepository(Repository[UsageIdempotencyKey]):
     model = UsageIdempotencyKey

@@ -31,13 +31,15 @@ from app.db.types import Money
 R = UsageRollup
 DIMENSIONS = ("api_key_id", "model", "account_id")
 _COLUMNS = ["span", "grain", "bucket", *DIMENSIONS, *SUM_COLUMNS]
-_ROW_TYPES = [("span", "varchar"), ("grain", "varchar"), ("bucket", "timestamptz"),
-              *((name, "varchar") for name in DIMENSIONS),
-              *((name, "numeric" if name == "cost" else "bigint") for name in SUM_COLUMNS)]
-_ADD_ROWS = insert_rows(
-    "usage_rollups", _ROW_TYPES,
+ROW_TYPES = [("span", "varchar"), ("grain", "varchar"), ("bucket", "timestamptz"),
+             *((name, "varchar") for name in DIMENSIONS),
+             *((name, "numeric" if name == "cost" else "bigint") for name in SUM_COLUMNS)]
+_ROW_TYPES = ROW_TYPES
+# What an insert of rollup rows ends with: a row already there is added to.
+ADD_ON_CONFLICT = (
     f"ON CONFLICT (span, grain, bucket, {', '.join(DIMENSIONS)}) DO UPDATE SET "
     + ", ".join(f"{name} = usage_rollups.{name} + excluded.{name}" for name in SUM_COLUMNS))
+_ADD_ROWS = insert_rows("usage_rollups", _ROW_TYPES, ADD_ON_CONFLICT)
 
 
 class Totals(NamedTuple):
@@ -72,6 +74,25 @@ def _sums(table) -> list:
     return [*sums, type_coerce(func.coalesce(func.sum(table.cost), 0), Money())]
 
 
+def rollup_rows(events: list[tuple[datetime, str, str, str, Totals]]) -> list[dict]:
+    """The rollup rows events add to ((occurred at, api key id, model, account id, totals)
+    each), summed, in the one order every writer locks them: span, grain, bucket, dimensions."""
+    summed: dict[tuple, Totals] = {}
+    for occurred_at, api_key_id, model, account_id, totals in events:
+        dims = {"api_key_id": api_key_id, "model": model, "account_id": account_id}
+        hour = timebuckets.utc_hour(occurred_at)
+        starts = {"hour": hour, "day": hour.replace(hour=0)}
+        for span_order, span in enumerate(SPANS):
+            for grain_order, kept in enumerate(ROLLUP_GRAINS.values()):
+                row = (span_order, grain_order, starts[span],
+                       *(dims[d] if d in kept else "" for d in DIMENSIONS))
+                summed[row] = summed.get(row, Totals()) + totals
+    return [{"span": SPANS[row[0]], "grain": list(ROLLUP_GRAINS)[row[1]], "bucket": row[2],
+             **dict(zip(DIMENSIONS, row[3:], strict=True)),
+             **{name: getattr(totals, name) for name in SUM_COLUMNS}}
+            for row, totals in sorted(summed.items(), key=lambda item: item[0])]
+
+
 class UsageRollupRepository:
     def __init__(self, session):
         self.session = session
@@ -92,22 +113,9 @@ class UsageRollupRepository:
         Rows are always locked in the same order (span, then grain, then bucket and
         dimensions), so concurrent recorders, one event or many, cannot deadlock on them.
         """
-        summed: dict[tuple, Totals] = {}
-        for occurred_at, api_key_id, model, account_id, totals in events:
-            dims = {"api_key_id": api_key_id, "model": model, "account_id": account_id}
-            hour = timebuckets.utc_hour(occurred_at)
-            starts = {"hour": hour, "day": hour.replace(hour=0)}
-            for span_order, span in enumerate(SPANS):
-                for grain_order, kept in enumerate(ROLLUP_GRAINS.values()):
-                    row = (span_order, grain_order, starts[span],
-                           *(dims[d] if d in kept else "" for d in DIMENSIONS))
-                    summed[row] = summed.get(row, Totals()) + totals
-        if not summed:
+        rows = rollup_rows(events)
+        if not rows:
             return
-        rows = [{"span": SPANS[row[0]], "grain": list(ROLLUP_GRAINS)[row[1]], "bucket": row[2],
-                 **dict(zip(DIMENSIONS, row[3:], strict=True)),
-                 **{name: getattr(totals, name) for name in SUM_COLUMNS}}
-                for row, totals in sorted(summed.items(), key=lambda item: item[0])]
         if self._dialect == "postgresql":
             self.session.execute(_ADD_ROWS, arrays(rows, _ROW_TYPES))
             return

@@ -130,7 +130,8 @@ class AccountScheduler(Service):
     @db_retry
     def _candidates(self, provider: str, exclude: tuple[str, ...],
                     only: frozenset[str] | None) -> list[Account]:
-        with self.uow() as uow:
+        # Autocommit: the usual pick is one read, and the rare revival one UPDATE of its own.
+        with self.uow.at_once() as uow:
             return self._chosen(uow, provider, self.clock(), exclude, only)
 
     def _chosen(self, uow, provider: str, now: datetime, exclude: tuple[str, ...],
@@ -200,7 +201,9 @@ class AccountScheduler(Service):
 
     @db_retry
     def _touch(self, account_id: str) -> None:
-        with self.uow() as uow:
+        # One statement on its own (autocommit): the row every pick of this account writes is
+        # locked only while the server runs it, not across a COMMIT's round trip.
+        with self.uow.at_once() as uow:
             uow.accounts.touch(account_id, self.clock())
             uow.commit()
 

@@ -155,7 +155,8 @@ class KeyService(Service):
     @db_retry
     def validate(self, hashed_key: str) -> dict | None:
         """validateApiKey: the seed's shape plus what authentication needs; None if unknown."""
-        with self.uow() as uow:
+        # Reads only: autocommit spares the BEGIN's and the ROLLBACK's round trips.
+        with self.uow.at_once() as uow:
             key = uow.api_keys.get_by_hash(hashed_key)
             if key is None or key.is_deleted:
                 return None

@@ -193,10 +193,36 @@ class Reservations:
         # Only sweeps of expired holds mark a counter stale, and only at the limit.
         return Taken(False, limit)
 
-    @db_retry
     def _add_held(self, subject: Subject, allowance: Allowance, now: datetime,
                   expires_at: datetime) -> tuple[str, CounterValue]:
-        """The reservation row of a granted hold, and its unit: no limit check here."""
+        """The reservation row of a granted hold, and its unit: no limit check here. The
+        subject's expired reservations give their units back too.
+
+        On PostgreSQL the row and the unit are one statement on its own (autocommit), so the
+        subject's counter row, which all its requests add to, is locked only while the server
+        runs it; expired reservations, rare, are then given back in a transaction of their
+        own. Elsewhere one transaction does it all."""
+        added = self._add_held_at_once(subject, allowance, now, expires_at)
+        if added is None:
+            return self._add_held_with_expired(subject, allowance, now, expires_at)
+        row_id, value, due = added
+        if due:
+            self._release_expired(subject)
+        return row_id, value
+
+    @db_retry
+    def _add_held_at_once(self, subject: Subject, allowance: Allowance, now: datetime,
+                          expires_at: datetime) -> tuple[str, CounterValue, bool] | None:
+        counter, row_id = self.counter_key(subject, allowance), str(uuid.uuid4())
+        with self.uow.at_once() as uow:
+            added = uow.usage_reservations.add_held(row_id, counter, expires_at=expires_at,
+                                                    now=now)
+            uow.commit()  # nothing left to send in autocommit
+        return None if added is None else (row_id, *added)
+
+    @db_retry
+    def _add_held_with_expired(self, subject: Subject, allowance: Allowance, now: datetime,
+                               expires_at: datetime) -> tuple[str, CounterValue]:
         counter = self.counter_key(subject, allowance)
         with self.uow() as uow:
             expired = self._expire_in(uow, subject, now)

@@ -19,7 +19,8 @@ from app import timebuckets
 from app.cache import read_through
 from app.db.models import UsageEvent
 from app.db.repositories.usage_baselines import merge_rows
-from app.db.repositories.usage_rollups import RollupRow, Totals
+from app.db.repositories.usage_rollups import RollupRow, Totals, rollup_rows
+from app.db.repositories.usage_store import OneUse, Stored
 from app.db.types import MONEY_PLACES
 from app.errors import DatabaseError, DuplicateRecord, InvalidInput, RecordNotFound
 from app.services.base import Service, ServiceDeps
@@ -164,6 +165,44 @@ class UsageService(Service):
         self.spend.invalidate(self.cache, record.api_key_id, self.today())
         self.limit_spend.invalidate(self.cache, record.api_key_id)
         return True
+
+    @db_retry
+    def record_at_once(self, record: UsageRecord, *, account_id: str | None = None,
+                       account_tokens: int = 0, account_cost: Decimal = Decimal(0),
+                       reservation: tuple[str, str] | None = None) -> Stored | None:
+        """`record` and its settlement in one statement that is its own transaction
+        (db/repositories/usage_store.py): the event, the key's totals and rollups, the
+        account's totals (`account_id`'s, by one request, these tokens and cost) and the
+        commit of a held reservation (its id and subject). The same books as `record`, with
+        no row of the many that requests share locked longer than the statement runs.
+
+        None where one statement cannot store it (no request id, not on PostgreSQL): then
+        `record` must. Raises RecordNotFound when the key does not exist (nothing written)."""
+        if record.request_id is None:
+            return None
+        now = self.clock()
+        if record.timestamp is not None and record.timestamp.tzinfo is None:
+            raise InvalidInput("timestamp must carry a UTC offset.",
+                               details={"timestamp": ["Must carry a UTC offset."]})
+        occurred_at = (record.timestamp or now).astimezone(UTC)
+        totals = self._totals(record)
+        use = OneUse(_event_row(record, totals, occurred_at, now),
+                     rollup_rows([(occurred_at, record.api_key_id, record.model,
+                                   record.account_id or "", totals)]),
+                     account_id, account_tokens, account_cost,
+                     *(reservation if reservation is not None else (None, None)))
+        self.retention.ensure_partition(occurred_at, now)
+        with self.uow.at_once() as uow:
+            stored = uow.usage_store.store(use, now)
+            uow.commit()  # nothing left to send in autocommit
+        if stored is None:
+            return None
+        if not stored.key_found:
+            raise RecordNotFound("API key")
+        if stored.stored:
+            self.spend.invalidate(self.cache, record.api_key_id, self.today())
+            self.limit_spend.invalidate(self.cache, record.api_key_id)
+        return stored
 
     @db_retry
     def record_many(self, records: list[UsageRecord], also=None) -> list[bool]:

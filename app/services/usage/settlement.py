@@ -23,6 +23,7 @@ from decimal import Decimal
 
 from app.cache import CacheError
 from app.db.repositories.quota import CounterKey, CounterValue
+from app.errors import Conflict, RecordNotFound
 from app.services.keys.windows import KeyWindows, WindowHold
 from app.services.quota.rules import Subject
 from app.services.quota.service import QuotaService
@@ -74,6 +75,17 @@ class Settler:
         was stored before (then only the hold, if still open, is settled). `reservation`
         (the subject and the id of a database reservation) is committed in that same
         transaction when the event is stored, so a stored use is never left uncommitted."""
+        if settlement.hold_on is None and settlement.window is None:
+            at_once = self.usage.record_at_once(
+                record, account_id=settlement.account_id or None,
+                account_tokens=settlement.tokens, account_cost=settlement.cost,
+                reservation=None if reservation is None else (reservation[1],
+                                                              reservation[0].id))
+            if at_once is not None:
+                if at_once.stored and reservation is not None and (
+                        not at_once.reservation_committed):
+                    self._commit_late(*reservation)
+                return at_once.stored
         counted: dict = {}
 
         def settle(uow) -> None:
@@ -98,6 +110,16 @@ class Settler:
                 # The hold expires and is given back; the next write brings the count up.
                 log.warning("could not settle quota hold %s: %s", settlement.hold_id, error)
         return stored
+
+    def _commit_late(self, subject: Subject, reservation_id: str) -> None:
+        """The use is stored but its reservation was no longer held (it expired while the
+        request ran, and gave its unit back): the unit is taken again now, in a transaction of
+        its own. A reservation settled otherwise meanwhile is left as it is."""
+        try:
+            self.quota.commit(subject, reservation_id)
+        except (Conflict, RecordNotFound) as error:
+            log.warning("reservation %s was not committed with its use: %s", reservation_id,
+                        error.message)
 
     def _charge_window(self, record: UsageRecord, settlement: Settlement) -> None:
         charge = self._window_charge(record, settlement)

@@ -1,0 +1,121 @@
+"""One usage record stored in one PostgreSQL statement (the synchronous chat routes' store).
+
+The request id's claim, the key's totals, the event, its rollup rows, the account's totals and
+the commit of its quota reservation are the data-modifying parts of one statement, each gated
+on the one before (nothing is written when the request id was claimed before or the key is
+gone). Run on its own (autocommit), the statement is its own transaction: the hot rows it
+writes (the key's and the account's totals, the rollups that every key adds to) are locked
+only while the server runs it, never across a round trip or a wait for this process's other
+threads, so requests of one key do not queue on them. Rows are locked in the order of every
+other usage writer (usage/service.py, the drain's batches): key, rollups, account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import text
+
+from app.db.repositories.arrays import arrays, unnest
+from app.db.repositories.usage_rollups import ADD_ON_CONFLICT, ROW_TYPES
+
+_EVENT_COLUMNS = (
+    "api_key_id, account_id, account_type, model, input_tokens, output_tokens, "
+    "cache_write_tokens, cache_read_tokens, total_tokens, cost, request_count, request_id, "
+    "occurred_at, recorded_at, source, estimated")
+_STORE = text(
+    "WITH claim AS ("
+    " INSERT INTO usage_request_ids (source, api_key_id, request_id, occurred_at, recorded_at)"
+    " SELECT CAST(:u_source AS varchar), CAST(:u_key AS varchar),"
+    " CAST(:u_request AS varchar), CAST(:u_at AS timestamptz), CAST(:u_now AS timestamptz)"
+    " WHERE EXISTS (SELECT 1 FROM api_keys WHERE id = CAST(:u_key AS varchar))"
+    " ON CONFLICT (source, api_key_id, request_id) DO NOTHING RETURNING 1"
+    "), counted AS ("
+    " UPDATE api_keys SET total_requests = total_requests + CAST(:u_requests AS bigint),"
+    " total_input_tokens = total_input_tokens + CAST(:u_input AS bigint),"
+    " total_output_tokens = total_output_tokens + CAST(:u_output AS bigint),"
+    " total_tokens = total_tokens + CAST(:u_total AS bigint),"
+    " total_cost = total_cost + CAST(:u_cost AS numeric),"
+    # GREATEST skips NULL: a key never used takes the event's time.
+    " last_used_at = GREATEST(last_used_at, CAST(:u_at AS timestamptz))"
+    " WHERE id = CAST(:u_key AS varchar) AND EXISTS (SELECT 1 FROM claim) RETURNING 1"
+    "), event AS ("
+    f" INSERT INTO usage_events ({_EVENT_COLUMNS})"
+    " SELECT CAST(:u_key AS varchar), CAST(:u_account AS varchar),"
+    " CAST(:u_account_type AS varchar), CAST(:u_model AS varchar),"
+    " CAST(:u_input AS bigint), CAST(:u_output AS bigint), CAST(:u_cache_write AS bigint),"
+    " CAST(:u_cache_read AS bigint), CAST(:u_total AS bigint), CAST(:u_cost AS numeric),"
+    " CAST(:u_requests AS integer), CAST(:u_request AS varchar),"
+    " CAST(:u_at AS timestamptz), CAST(:u_now AS timestamptz), CAST(:u_source AS varchar),"
+    " CAST(:u_estimated AS boolean) FROM counted RETURNING 1"
+    "), rollups AS ("
+    f" INSERT INTO usage_rollups ({', '.join(name for name, _ in ROW_TYPES)})"
+    f" {unnest(ROW_TYPES)} WHERE EXISTS (SELECT 1 FROM counted) {ADD_ON_CONFLICT} RETURNING 1"
+    "), account AS ("
+    " UPDATE accounts SET total_requests = total_requests + 1,"
+    " total_tokens = total_tokens + CAST(:u_account_tokens AS bigint),"
+    " total_cost = total_cost + CAST(:u_account_cost AS numeric), recent_failures = 0,"
+    " last_used_at = GREATEST(last_used_at, CAST(:u_now AS timestamptz))"
+    " WHERE id = CAST(:u_settle_account AS varchar) AND EXISTS (SELECT 1 FROM counted)"
+    " RETURNING 1"
+    "), reservation AS ("
+    " UPDATE usage_reservations SET state = 'committed', settled_at = CAST(:u_now AS timestamptz)"
+    " WHERE id = CAST(:u_reservation AS varchar) AND subject = CAST(:u_subject AS varchar)"
+    " AND state = 'held' AND EXISTS (SELECT 1 FROM counted) RETURNING 1"
+    ")"
+    # Each count in turn runs its part to the end: the parts run (and lock) in this order.
+    " SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = CAST(:u_key AS varchar)),"
+    " (SELECT count(*) FROM claim), (SELECT count(*) FROM counted),"
+    " (SELECT count(*) FROM event), (SELECT count(*) FROM rollups),"
+    " (SELECT count(*) FROM account), (SELECT count(*) FROM reservation)")
+
+
+@dataclass(frozen=True)
+class OneUse:
+    """A usage event as stored, and what it settles in the same statement."""
+
+    event: dict  # the usage_events columns (usage/service.py's `_event_row`)
+    rollups: list[dict]  # usage_rollups.rollup_rows of the event
+    # The serving account's totals grow by one request, these tokens and this cost.
+    account_id: str | None = None
+    account_tokens: int = 0
+    account_cost: Decimal = Decimal(0)
+    # A held quota reservation (its id and subject) committed with the event.
+    reservation_id: str | None = None
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
+class Stored:
+    key_found: bool
+    stored: bool  # False: the request id was stored before (nothing written now)
+    reservation_committed: bool
+
+
+class UsageStoreRepository:
+    def __init__(self, session):
+        self.session = session
+
+    def store(self, use: OneUse, now: datetime) -> Stored | None:
+        """Store `use` in one statement (its event must carry a request id); None when the
+        database is not PostgreSQL (nothing written)."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return None
+        event = use.event
+        row = self.session.execute(_STORE, {
+            "u_source": event["source"], "u_key": event["api_key_id"],
+            "u_request": event["request_id"], "u_at": event["occurred_at"], "u_now": now,
+            "u_requests": event["request_count"], "u_input": event["input_tokens"],
+            "u_output": event["output_tokens"], "u_cache_write": event["cache_write_tokens"],
+            "u_cache_read": event["cache_read_tokens"], "u_total": event["total_tokens"],
+            "u_cost": event["cost"], "u_account": event["account_id"],
+            "u_account_type": event["account_type"], "u_model": event["model"],
+            "u_estimated": event["estimated"],
+            "u_settle_account": use.account_id,
+            "u_account_tokens": use.account_tokens, "u_account_cost": use.account_cost,
+            "u_reservation": use.reservation_id, "u_subject": use.subject,
+            **arrays(use.rollups, ROW_TYPES)}).one()
+        found, claimed, counted, _, _, _, committed = row
+        return Stored(bool(found), bool(claimed and counted), bool(committed))
