@@ -99,10 +99,20 @@ class Tracked:
 
 
 class Meter:
-    """The CPU seconds of a gateway all in: process trees (by root pid) plus tracked sets."""
+    """The CPU seconds of a gateway all in: process trees (by root pid) plus tracked sets.
 
-    def __init__(self, roots: list[int], tracked: list[Tracked] | None = None):
+    `parts` names some of what the whole holds (each a callable answering its CPU seconds), so
+    a run can say where the time went; whatever no part names is reported as "app"."""
+
+    def __init__(self, roots: list[int], tracked: list[Tracked] | None = None,
+                 parts: dict[str, Callable[[], float]] | None = None):
         self.roots, self.tracked = roots, tracked or []
+        self.parts = parts or {}
 
     def seconds(self) -> float:
         return (tree_ticks(self.roots) + sum(t.ticks() for t in self.tracked)) / TICK
+
+    def split(self) -> dict[str, float]:
+        """CPU seconds by part, "app" being the whole less the named parts."""
+        named = {name: part() for name, part in self.parts.items()}
+        return {"app": self.seconds() - sum(named.values()), **named}

@@ -80,7 +80,7 @@ from app.cache.usage_stream import GROUP  # noqa: E402
 from app.db.migrations import upgrade  # noqa: E402
 from scripts.bench import litellm_proxy, wire  # noqa: E402
 from scripts.bench import relay_servers as servers  # noqa: E402
-from scripts.bench.procstat import Meter  # noqa: E402
+from scripts.bench.procstat import TICK, Meter, Tracked, tree_ticks  # noqa: E402
 
 SECRET = "relaygate-benchmark-secret-key-of-32-bytes-or-more"
 MODEL, CLAUDE_MODEL = "openai/gpt-4o-mini", "claude/claude-haiku-4-5"
@@ -111,6 +111,7 @@ class Figures:
     tally: wire.Tally = field(default_factory=wire.Tally)
     load_seconds: float = 0.0
     cpu_seconds: float = 0.0
+    parts: dict[str, float] = field(default_factory=dict)  # CPU seconds by part (Meter.split)
 
     @property
     def rate(self) -> float:
@@ -166,6 +167,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--litellm-version", default="1.106.2")
     parser.add_argument("--litellm-home", type=Path,
                         default=Path.home() / ".cache" / "relaygate-bench")
+    parser.add_argument("--cases", default="",
+                        help="only these Relaygate cases (names as printed, comma-separated); "
+                             "the stubs and LiteLLM are always measured")
     parser.add_argument("--no-litellm", action="store_true", help="measure Relaygate alone")
     parser.add_argument("--database-url",
                         default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
@@ -229,6 +233,25 @@ def _cases(stub_url: str, base: str, keys: dict, litellm_url: str | None) -> lis
     return cases
 
 
+def _drain_pids(gunicorn_pid: int) -> list[int]:
+    """The master's `drain-usage` children (they restart, so looked up on every sample)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read()
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        parent = int(stat[stat.rindex(b")") + 2:].split()[1])
+        if parent == gunicorn_pid and b"drain-usage" in command:
+            found.append(int(entry))
+    return found
+
+
 def _relaygate_names() -> list[str]:
     return ["chat", "chat-optimized", "chat-fast", "v1/chat/completions", "v1/messages",
             "v1/chat->claude"]
@@ -274,10 +297,13 @@ class Run:
     def turn(self, case: Case, stream: bool, connections: int, seconds: float,
              figures: Figures) -> None:
         gateway = self.gateways[case.gateway]
-        before = gateway.meter.seconds()
+        before = gateway.meter.split()
         tally, wall = self.load(case, stream, connections, seconds)
         self.drained(gateway)
-        figures.cpu_seconds += gateway.meter.seconds() - before
+        after = gateway.meter.split()
+        for part, spent in after.items():
+            figures.parts[part] = figures.parts.get(part, 0.0) + spent - before.get(part, 0.0)
+        figures.cpu_seconds += sum(after.values()) - sum(before.values())
         figures.load_seconds += wall
         figures.tally.add(tally)
 
@@ -342,7 +368,17 @@ def _matrix(run: Run, cases: list[Case], connections: int, stream: bool) -> None
     for case in cases:
         against = stubs.get(case.protocol) if case.gateway != STUB else None
         print(_row(case, measured[case.name], against))
+    _split(cases, measured)
     _ratios(cases, measured, f"{connections} conn., stream={stream}")
+
+
+def _split(cases: list[Case], measured: dict[str, Figures]) -> None:
+    """Where each Relaygate case's CPU went, in ms per answered request."""
+    print("  CPU ms/req by part: " + ", ".join(
+        f"{case.name} " + " ".join(
+            f"{part} {1000 * spent / max(1, measured[case.name].tally.answered):.2f}"
+            for part, spent in measured[case.name].parts.items())
+        for case in cases if case.gateway == RELAYGATE))
 
 
 def _sustained(run: Run, cases: list[Case]) -> None:
@@ -460,8 +496,13 @@ def main() -> None:
             length, pending = pipe.execute()
             return int(length), int(pending["pending"])
 
-        relaygate_meter = Meter([gunicorn_pid, redis_pid] + database_meter.roots,
-                                database_meter.tracked)
+        drains = Tracked(lambda: _drain_pids(gunicorn_pid)).start()
+        cleanup.append(drains.stop)
+        relaygate_meter = Meter(
+            [gunicorn_pid, redis_pid] + database_meter.roots, database_meter.tracked,
+            parts={"drain": lambda: drains.ticks() / TICK,
+                   "redis": lambda: tree_ticks([redis_pid]) / TICK,
+                   "postgres": database_meter.seconds})
         gateways = {RELAYGATE: Gateway(RELAYGATE, relaygate_meter, backlog),
                     STUB: Gateway(STUB, stub_meter)}
         litellm = servers.start_litellm(args, stub_url, cleanup)
@@ -469,6 +510,13 @@ def main() -> None:
             gateways[LITELLM] = Gateway(LITELLM, Meter([litellm[1]]))
         keys = _setup(base, stub_url, _relaygate_names())
         cases = _cases(stub_url, base, keys, litellm[0] if litellm else None)
+        if args.cases:
+            wanted = {name.strip() for name in args.cases.split(",")}
+            unknown = wanted - set(_relaygate_names())
+            if unknown:
+                raise SystemExit(f"unknown --cases {sorted(unknown)}; known: "
+                                 f"{_relaygate_names()}")
+            cases = [case for case in cases if case.gateway != RELAYGATE or case.name in wanted]
         print(f"Relaygate: gunicorn {args.workers} workers x {args.threads} threads and the "
               f"drain-usage worker, a private redis-server "
               f"({'no persistence' if args.redis_no_aof else 'appendfsync everysec'}), "
@@ -488,7 +536,7 @@ def main() -> None:
                 _matrix(run, cases, connections, streamed)
         if args.sustained > 0:
             _sustained(run, cases)
-        if args.streams > 0:
+        if args.streams > 0 and any(case.name == "chat-fast" for case in cases):
             _held_streams(run, cases, slow_streams)
         if run.driver_requests:
             print(f"\nload driver: {1000 * run.driver_cpu / run.driver_requests:.3f} ms CPU "
