@@ -7,6 +7,7 @@ import logging
 from flask import Flask
 
 from app.api import init_api, input_guard
+from app.api.cookie_sessions import CookieSessions
 from app.api.request_metrics import instrument_requests
 from app.bootstrap import EXTENSION, Services, bootstrap, ensure_first_admin, services_of
 from app.cli import register_commands
@@ -23,6 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
     settings = load_settings(config)
     app = Flask(__name__, instance_path=str(settings.instance_dir))
     app.json = JSONProvider(app)
+    app.session_interface = CookieSessions()
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["MAX_CONTENT_LENGTH"] = 10 * 1024 * 1024
 

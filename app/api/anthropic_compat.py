@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.api import protocol_errors
 from app.api.auth import credential_required
 from app.api.deps import credential, services
 from app.api.native import native_answer
+from app.api.relay_blueprint import RelayBlueprint
 from app.api.schemas.ai import AnthropicMessagesBodySchema, CountTokensBodySchema, CountTokensSchema
 
-blp = Blueprint("anthropic_compat", __name__,
+blp = RelayBlueprint("anthropic_compat", __name__,
                 description="Anthropic Messages API (Claude Code, the anthropic SDKs). Errors "
                             "are Anthropic's `{type: error, error: {type, message}}`.")
 protocol_errors.register(blp, "anthropic")

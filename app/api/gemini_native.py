@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from flask import jsonify, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from werkzeug.routing import PathConverter
 
 from app.api import protocol_errors
 from app.api.auth import google_api_key_required, google_credential_required
 from app.api.deps import credential, principal, services
 from app.api.native import native_answer
+from app.api.relay_blueprint import RelayBlueprint
 from app.api.schemas.gemini import (
     GeminiCountTokensBodySchema,
     GeminiCountTokensSchema,
@@ -32,7 +32,7 @@ from app.api.schemas.gemini import (
 )
 from app.errors import NotFound
 
-blp = Blueprint("gemini_native", __name__,
+blp = RelayBlueprint("gemini_native", __name__,
                 description="Gemini's generateContent API (google-genai, Gemini CLI). Errors "
                             "are Google's `{error: {code, message, status}}`.")
 protocol_errors.register(blp, "gemini")

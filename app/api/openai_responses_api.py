@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.api import protocol_errors
 from app.api.auth import credential_required
 from app.api.deps import credential, services
 from app.api.native import native_answer
+from app.api.relay_blueprint import RelayBlueprint
 from app.api.schemas.ai import ResponsesBodySchema
 
-blp = Blueprint("openai_responses", __name__,
+blp = RelayBlueprint("openai_responses", __name__,
                 description="OpenAI's Responses API (Codex CLI). Errors are OpenAI's "
                             "`{error: {message, type, code, param}}`.")
 protocol_errors.register(blp, "openai")

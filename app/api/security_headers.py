@@ -18,6 +18,7 @@ _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 _CSP = ("default-src 'self'; script-src 'self'{hashes}; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
         "form-action 'self'; frame-ancestors 'none'")
+_EVERY_ANSWER = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
 _WEB_PAGES = ("/console", "/portal")
 _WEB_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
@@ -27,8 +28,11 @@ _WEB_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 def register(app: Flask) -> None:
     @app.after_request
     def _security_headers(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # Headers.setdefault, for both, in one pass over the few headers an answer has.
+        present = {name.lower() for name, _ in response.headers}
+        for name, value in _EVERY_ANSWER:
+            if name.lower() not in present:
+                response.headers.add(name, value)
         if (response.mimetype == "text/html" and not response.is_streamed
                 and not response.direct_passthrough):
             policy = (_WEB_CSP if request.path.startswith(_WEB_PAGES)

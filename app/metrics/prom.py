@@ -48,6 +48,23 @@ QUEUE_LOST = Gauge("relaygate_usage_queue_lost_records",
                    multiprocess_mode="mostrecent")
 
 
+# Each (method, route, status)'s counter and histogram children: `labels()` takes a lock and
+# checks its arguments on every call; routes and statuses are few.
+_http_children: dict[tuple[str, str, str], tuple] = {}
+# The pool figures last exported by this process: the same figures are not written again.
+_pool_exported: tuple | None = None
+
+
+def http_request(method: str, route: str, status: str, seconds: float) -> None:
+    labels = (method, route, status)
+    children = _http_children.get(labels)
+    if children is None:
+        children = _http_children[labels] = (HTTP_REQUESTS.labels(*labels),
+                                             HTTP_LATENCY.labels(*labels))
+    children[0].inc()
+    children[1].observe(seconds)
+
+
 def observe_upstream(provider: str, seconds: float) -> None:
     UPSTREAM_LATENCY.labels(provider).observe(seconds)
 
@@ -60,8 +77,13 @@ def usage_accepted(record) -> None:
 
 
 def set_pool(status: dict) -> None:
+    global _pool_exported
     if status.get("size") is None:
         return
+    figures = (status["in_use"], status["idle"], status["waiting"])
+    if figures == _pool_exported:
+        return
+    _pool_exported = figures
     POOL_CONNECTIONS.labels("in_use").set(status["in_use"])
     POOL_CONNECTIONS.labels("idle").set(status["idle"])
     POOL_WAITING.set(status["waiting"])

@@ -55,9 +55,7 @@ class MonitoringService:
 
     def request_finished(self, method: str, route: str, status: int, seconds: float,
                          error_code: str | None) -> None:
-        labels = (method, route, str(status))
-        prom.HTTP_REQUESTS.labels(*labels).inc()
-        prom.HTTP_LATENCY.labels(*labels).observe(seconds)
+        prom.http_request(method, route, str(status), seconds)
         self.collector.add("http.requests")
         if status >= 400:
             self.collector.add("http.errors")

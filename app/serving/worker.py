@@ -49,6 +49,8 @@ from app.config import load_server_settings
 MAX_HEADER_BYTES = 64 * 1024
 _END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
 _FORWARDED_FOR = re.compile(rb"^x-forwarded-for:[ \t]*(.*?)[ \t]*\r?$", re.I | re.M)
+# What the event loop's read of a header block found (GuardedThreadWorker._receive_head).
+_WAITING, _COMPLETE, _GONE = object(), object(), object()
 TOO_MANY_CONNECTIONS = (b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\n"
                         b"Content-Length: 0\r\nConnection: close\r\n\r\n")
 
@@ -162,10 +164,21 @@ class GuardedThreadWorker(ThreadWorker):
         if not conn.guarded:
             super().on_client_socket_readable(conn, client)
             return
-        # A kept-alive connection starts its next request: its headers are read here too.
-        self.poller.unregister(client)
+        # A kept-alive connection starts its next request: its headers are read here too. The
+        # socket is readable, and a small request's whole head is usually there already: read
+        # it at once, and only an incomplete head waits in `reading` (same socket, registered
+        # still: a new callback is no system call).
         self.keepalived_conns.remove(conn)
-        self._await_headers(conn, time.monotonic() + self.header_timeout)
+        conn.head = b""
+        conn.header_deadline = time.monotonic() + self.header_timeout
+        read = self._receive_head(conn)
+        if read is _WAITING:
+            self.reading.append(conn)
+            self.poller.modify(conn.sock, selectors.EVENT_READ,
+                               lambda _sock: self._on_header_bytes(conn))
+            return
+        self.poller.unregister(conn.sock)
+        self._headers_read(conn, read)
 
     # --- the event loop reads headers ---------------------------------------------------
 
@@ -178,20 +191,33 @@ class GuardedThreadWorker(ThreadWorker):
                              lambda _sock: self._on_header_bytes(conn))
 
     def _on_header_bytes(self, conn: GuardedConn) -> None:
+        read = self._receive_head(conn)
+        if read is _WAITING:
+            return
+        self._stop_reading(conn)
+        self._headers_read(conn, read)
+
+    def _receive_head(self, conn: GuardedConn) -> object:
+        """Read what the socket holds of the header block: _COMPLETE (or too long, for the
+        parser to refuse), _GONE when the client went away, else _WAITING for more."""
         try:
             data = conn.sock.recv(MAX_HEADER_BYTES)
         except (BlockingIOError, InterruptedError):
-            return
+            return _WAITING
         except OSError:
             data = b""
-        if not data:  # the client went away
-            self._stop_reading(conn)
-            self._drop(conn)
-            return
+        if not data:
+            return _GONE
         conn.head += data
         if not _END_OF_HEADERS.search(conn.head) and len(conn.head) < MAX_HEADER_BYTES:
+            return _WAITING
+        return _COMPLETE
+
+    def _headers_read(self, conn: GuardedConn, read: object) -> None:
+        """The connection, out of the event loop: closed, or given a thread for its request."""
+        if read is _GONE:
+            self._drop(conn)
             return
-        self._stop_reading(conn)
         if self.proxies.trusts(conn.peer):
             # The proxy's own requests (no X-Forwarded-For) are not counted against anyone.
             found = _FORWARDED_FOR.search(conn.head.split(b"\r\n\r\n", 1)[0])

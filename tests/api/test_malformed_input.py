@@ -106,3 +106,16 @@ def test_an_escaped_backslash_before_u0000_is_not_a_nul_byte(served):
                           timeout=30)
     assert response.status_code == 201, response.text
     assert response.json()["data"]["name"] == "C:\\u0000dir"
+
+
+def test_a_nul_byte_in_a_header_or_a_raw_query_is_refused_by_name(client):
+    # httpx will not send these; the WSGI environ can still hold them (the checks' fast paths
+    # read the raw environ first).
+    response = client.get("/healthz", headers={"X-Trace": "a\x00b"})
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.json["error"]["message"] == (
+        "A NUL byte (\\u0000) in the header 'X-Trace' is not accepted.")
+    response = client.get("/healthz", environ_overrides={"QUERY_STRING": "tag=a\x00b"})
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.json["error"]["message"] == (
+        "A NUL byte (\\u0000) in the query parameter 'tag' is not accepted.")

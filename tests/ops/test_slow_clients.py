@@ -126,6 +126,37 @@ def test_a_request_whose_headers_or_body_stall_is_cut_off_at_its_deadline(guarde
         assert httpx.get(base + "/healthz", timeout=GENEROUS).status_code == 200
 
 
+def read_answer(sock: socket.socket) -> bytes:
+    """One whole HTTP answer (a Content-Length body) from a kept-alive connection."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(65536)
+    head, body = received.split(b"\r\n\r\n", 1)
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head
+
+
+def test_a_kept_alive_connection_takes_whole_and_split_heads_and_loses_a_stalled_one(guarded):
+    port, _ = guarded
+    request = b"GET /healthz HTTP/1.1\r\nHost: relaygate\r\n\r\n"
+    with open_sockets() as sockets:
+        sock = connect_from("127.0.0.7", port)
+        sockets.append(sock)
+        sock.sendall(request)
+        assert read_answer(sock).startswith(b"HTTP/1.1 200")
+        sock.sendall(request)  # its next head whole, read as soon as it arrives
+        assert read_answer(sock).startswith(b"HTTP/1.1 200")
+        sock.sendall(request[:12])  # then in two parts
+        time.sleep(0.3)
+        sock.sendall(request[12:])
+        assert read_answer(sock).startswith(b"HTTP/1.1 200")
+        sock.sendall(request[:12])  # and a head that never ends: closed at its deadline
+        assert receive_all(sock) == b""
+
+
 def test_one_address_holds_at_most_the_configured_connections(guarded):
     port, base = guarded
     with open_sockets() as sockets:
