@@ -10,7 +10,7 @@ import httpx
 
 from app.providers.base import ChatRequest, ChatResult, ProviderAccount, ProviderError
 from app.providers.errors import error_from_response, error_from_transport
-from app.providers.http_pool import shared_http_client
+from app.providers.http_pool import prepared_request, send, shared_http_client
 from app.providers.streaming import EventParser, ProviderStream
 
 
@@ -59,20 +59,20 @@ class ProviderClient:
     def _post(self, url: str, payload: dict[str, Any], headers: dict[str, str], *,
               stream: bool) -> httpx.Response:
         try:
-            # The body as httpx's `json=` encodes it, and the URL parsed once per address:
-            # the same request for less work on every call.
+            # The body as httpx's `json=` encodes it, the URL parsed once per address and the
+            # request built as the client would: the same request for less work on every call.
             body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"),
                               allow_nan=False).encode()
             if not any(name.lower() == "content-type" for name in headers):
                 headers = {**headers, "Content-Type": "application/json"}
-            http_request = self.http.build_request(
-                "POST", _parsed(url), content=body, headers=headers, timeout=self.timeout)
+            http_request = prepared_request(self.http, _parsed(url), headers, body,
+                                            self.timeout.as_dict())
         except (UnicodeEncodeError, httpx.InvalidURL) as exc:
             # The account's own settings cannot make a request (a credential outside ASCII, a
             # broken base URL): the account is at fault, not the caller.
             raise ProviderError("auth", f"the account cannot make a request: {exc}") from exc
         try:
-            response = self.http.send(http_request, stream=stream)
+            response = send(self.http, http_request, stream=stream)
         except httpx.TransportError as exc:
             raise error_from_transport(exc) from exc
         if response.is_error:

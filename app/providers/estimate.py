@@ -63,7 +63,7 @@ class Delivered:
 
     def add_text(self, value: Any) -> None:
         """A string, or content blocks by their text."""
-        self.chars += text_chars(value)
+        self.chars += len(value) if value.__class__ is str else text_chars(value)
 
     def add_json(self, value: Any) -> None:
         """Tool input: a string (arguments arrive as JSON text) or an object, as its JSON."""

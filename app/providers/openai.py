@@ -97,14 +97,13 @@ class OpenAIEventParser(EventParser):
         body = event_json(data)
         if body.get("error"):
             raise error_from_event(body)
-        choices = body.get("choices") or []
-        text = "".join(
-            (choice.get("delta") or {}).get("content") or ""
-            for choice in choices
-            if choice.get("index", 0) == 0
-        )
-        for choice in choices:
-            add_output(self.delivered, choice.get("delta") or {})
+        parts = []
+        for choice in body.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if choice.get("index", 0) == 0:
+                parts.append(delta.get("content") or "")
+            add_output(self.delivered, delta)
+        text = "".join(parts)
         usage = None
         if body.get("usage"):
             usage = self.counted(openai_usage(body["usage"]), final=True)
@@ -113,16 +112,25 @@ class OpenAIEventParser(EventParser):
 
 def add_output(delivered: Delivered, message: dict[str, Any]) -> None:
     """A choice's message or delta: its text, reasoning and tool calls (names and arguments)."""
-    # reasoning_content and reasoning: what OpenAI-compatible upstreams call the thinking.
-    for name in ("content", "refusal", "reasoning_content", "reasoning"):
-        delivered.add_text(message.get(name))
-    calls = list(message.get("tool_calls") or [])
-    if message.get("function_call"):
-        calls.append({"function": message["function_call"]})
+    for name in _OUTPUT_TEXT:
+        value = message.get(name)
+        if value:  # nothing else counts for any characters
+            delivered.add_text(value)
+    calls = message.get("tool_calls")
+    function_call = message.get("function_call")
+    if not calls and not function_call:
+        return
+    calls = list(calls or [])
+    if function_call:
+        calls.append({"function": function_call})
     for call in calls:
         function = call.get("function") or {}
         delivered.add_text(function.get("name"))
         delivered.add_json(function.get("arguments"))
+
+
+# reasoning_content and reasoning: what OpenAI-compatible upstreams call the thinking.
+_OUTPUT_TEXT = ("content", "refusal", "reasoning_content", "reasoning")
 
 
 def openai_usage(block: dict[str, Any] | None) -> Usage:

@@ -39,27 +39,73 @@ class EventParser:
         return usage
 
 
-def iter_sse(lines: Iterable[str]) -> Iterator[tuple[str | None, str]]:
-    """(event name, data) pairs from SSE lines, per the WHATWG event-stream rules we rely on."""
-    event: str | None = None
-    data: list[str] = []
-    for line in lines:
-        if not line:
-            if data:
-                yield event, "\n".join(data)
-            event, data = None, []
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "data":
-            data.append(value)
-        elif name == "event":
-            event = value
-    # Some upstreams end the body without the blank line that closes the last event.
-    if data:
-        yield event, "\n".join(data)
+class SSEDecoder:
+    """(event name, data) pairs from an SSE body's bytes, chunk by chunk, per the WHATWG
+    event-stream rules we rely on.
+
+    Lines end at CR, LF or CRLF and nowhere else (a JSON string may hold U+2028, which ends
+    no SSE line); each line is cut in bytes (those bytes never occur inside a UTF-8 character)
+    and only the data and event values are decoded, invalid UTF-8 becoming U+FFFD.
+    """
+
+    def __init__(self) -> None:
+        self._partial: list[bytes] = []  # the line begun in earlier chunks
+        self._after_cr = False  # the last chunk ended in CR: a LF opening the next is its CRLF
+        self._event: bytes | None = None
+        self._data: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[tuple[str | None, str]]:
+        if self._after_cr:
+            self._after_cr = False
+            chunk = chunk[1:] if chunk[:1] == b"\n" else chunk
+        if b"\r" in chunk:
+            self._after_cr = chunk.endswith(b"\r")
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\n" not in chunk:
+            if chunk:
+                self._partial.append(chunk)
+            return []
+        lines = chunk.split(b"\n")
+        if self._partial:
+            self._partial.append(lines[0])
+            lines[0] = b"".join(self._partial)
+        rest = lines.pop()
+        self._partial = [rest] if rest else []
+        return self._lines(lines)
+
+    def flush(self) -> list[tuple[str | None, str]]:
+        """At the body's end: some upstreams end it without the blank line closing the last
+        event."""
+        lines = [b"".join(self._partial)] if self._partial else []
+        self._partial = []
+        return self._lines([*lines, b""])
+
+    def _lines(self, lines: list[bytes]) -> list[tuple[str | None, str]]:
+        events: list[tuple[str | None, str]] = []
+        for line in lines:
+            if not line:
+                if self._data:
+                    event = self._event
+                    events.append((None if event is None else event.decode("utf-8", "replace"),
+                                   b"\n".join(self._data).decode("utf-8", "replace")))
+                self._event, self._data = None, []
+            elif line[0] != 58:  # b":" opens a comment
+                name, _, value = line.partition(b":")
+                if value[:1] == b" ":
+                    value = value[1:]
+                if name == b"data":
+                    self._data.append(value)
+                elif name == b"event":
+                    self._event = value
+        return events
+
+
+def iter_sse(chunks: Iterable[bytes]) -> Iterator[tuple[str | None, str]]:
+    """(event name, data) pairs from an SSE body's chunks of bytes (see SSEDecoder)."""
+    decoder = SSEDecoder()
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+    yield from decoder.flush()
 
 
 class ProviderStream:
@@ -96,7 +142,7 @@ class ProviderStream:
         if self.closed:
             return
         try:
-            for event_name, data in iter_sse(self.response.iter_lines()):
+            for event_name, data in iter_sse(self._body()):
                 event = self._parser.parse(event_name, data)
                 self._text_parts.append(event.text)
                 yield event
@@ -111,6 +157,12 @@ class ProviderStream:
             self.close()
         if not self._parser.finished and not was_closed:
             raise ProviderError("connection", "upstream stream ended before its final event")
+
+    def _body(self) -> Iterator[bytes]:
+        """The body's bytes as they arrive, unpacked when the upstream compressed them."""
+        if self.response.headers.get("content-encoding", "identity") == "identity":
+            return self.response.iter_raw()
+        return self.response.iter_bytes()
 
     def close(self) -> None:
         self.closed = True
