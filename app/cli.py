@@ -63,8 +63,9 @@ def rotate_secrets(old_keys: tuple[str, ...]) -> None:
 @click.option("--batch", default=500, show_default=True,
               help="Most entries stored in one transaction.")
 @click.option("--pace", default=0.2, show_default=True,
-              help="Seconds to wait after a pass that found less than a full batch, so that "
-                   "the next one stores more at once.")
+              help="Least seconds to wait after a pass that found less than a full batch, so "
+                   "that the next one stores more at once (the fewer it found, the longer, up "
+                   "to --idle-sleep).")
 def drain_usage(consumer: str, once: bool, idle_sleep: float, batch: int, pace: float) -> None:
     """Store queued usage records (the write-behind worker of the `usage` strategy).
 
