@@ -63,8 +63,9 @@ def rotate_secrets(old_keys: tuple[str, ...]) -> None:
 @click.option("--batch", default=500, show_default=True,
               help="Most entries stored in one transaction.")
 @click.option("--pace", default=0.2, show_default=True,
-              help="Seconds to wait after a pass that found less than a full batch, so that "
-                   "the next one stores more at once.")
+              help="Least seconds to wait after a pass that found less than a full batch, so "
+                   "that the next one stores more at once (the fewer it found, the longer, up "
+                   "to --idle-sleep).")
 def drain_usage(consumer: str, once: bool, idle_sleep: float, batch: int, pace: float) -> None:
     """Store queued usage records (the write-behind worker of the `usage` strategy).
 
@@ -75,7 +76,9 @@ def drain_usage(consumer: str, once: bool, idle_sleep: float, batch: int, pace: 
         raise click.ClickException("No Redis is configured (REDIS_URL): there is no usage queue.")
 
     def report(result) -> None:
-        services.monitoring.flush()
+        # As often as the app's workers (metrics_flush_seconds), not every pass: a flush is an
+        # INFO and a pipeline of writes to Redis, more than an idle pass costs by itself.
+        services.monitoring.maybe_flush()
         if result.recorded or result.duplicates or result.dead:
             click.echo(f"stored {result.recorded}, duplicates {result.duplicates}, "
                        f"dead-lettered {result.dead}")
@@ -83,6 +86,7 @@ def drain_usage(consumer: str, once: bool, idle_sleep: float, batch: int, pace: 
     worker = DrainWorker(queue=services.usage_queue, consumer=consumer, idle_sleep=idle_sleep,
                          batch=batch, pace=pace, on_pass=report)
     worker.run(_stop_on_signals(), once=once)
+    services.monitoring.flush()
 
 
 def _stop_on_signals() -> threading.Event:

@@ -67,16 +67,19 @@ class UsageStream(RedisStore):
             return False
         return True
 
-    def take(self, consumer: str, *, min_idle_ms: int, count: int, block_ms: int | None
-             ) -> list:
+    def take(self, consumer: str, *, min_idle_ms: int, count: int, block_ms: int | None,
+             beat_at: float | None = None) -> list:
         """Entries left pending by dead consumers (idle `min_idle_ms`), then new ones, asked
-        in one round trip. Raises GroupLost when the group is gone."""
+        in one round trip (with the consumer's heartbeat at `beat_at`, if given). Raises
+        GroupLost when the group is gone."""
         pipe = self.client.pipeline(transaction=False)
+        if beat_at is not None:
+            self._beat(pipe, consumer, beat_at)
         pipe.xautoclaim(self.stream, GROUP, consumer, min_idle_time=min_idle_ms,
                         start_id="0-0", count=count)
         pipe.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count, block=block_ms)
         try:
-            (_, claimed, *_), fresh = pipe.execute()
+            *_, (_, claimed, *_), fresh = pipe.execute()
         except redis.ResponseError as error:
             if "NOGROUP" in str(error):
                 raise GroupLost(str(error)) from error
@@ -122,9 +125,12 @@ class UsageStream(RedisStore):
 
     def beat(self, consumer: str, now: float) -> None:
         pipe = self.client.pipeline(transaction=False)
+        self._beat(pipe, consumer, now)
+        pipe.execute()
+
+    def _beat(self, pipe, consumer: str, now: float) -> None:
         pipe.zadd(self.drains, {consumer: now})
         pipe.zremrangebyscore(self.drains, "-inf", now - 24 * 3600)
-        pipe.execute()
 
     def stop_beating(self, consumer: str) -> None:
         self.client.zrem(self.drains, consumer)

@@ -13,7 +13,13 @@ does, and prints records/s and CPU ms per record: this process (the drain), the 
 backends serving it, and the private Redis, each read from /proc. Every record is checked to be
 stored exactly once, and the keys', accounts' and rollups' totals to count each once.
 `--profile FILE` adds a run at the last batch size under cProfile (CPU time) and writes the
-profile there. It removes everything it made.
+profile there.
+
+`--rate R` adds, for each count of `--drains`, a paced run as under gunicorn: that many
+DrainWorkers (threads here, with the `drain-usage` defaults) store what this process queues at
+R records/s for `--seconds`; printed: passes, records per pass, CPU ms per record of the drain
+threads (from /proc/self/task) and of PostgreSQL, and how long the backlog took to empty once
+the queueing stopped. It removes everything it made.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import argparse
 import cProfile
 import os
 import sys
+import threading
 import time
 import uuid
 from decimal import Decimal
@@ -35,6 +42,7 @@ import psycopg  # noqa: E402
 
 from app import services_of  # noqa: E402
 from app.services.auth import Credential  # noqa: E402
+from app.services.usage.drain import DrainWorker  # noqa: E402
 from app.services.usage.service import UsageRecord  # noqa: E402
 from app.services.usage.settlement import Settlement  # noqa: E402
 from scripts.bench import relay_servers as servers  # noqa: E402
@@ -56,6 +64,11 @@ def _arguments() -> argparse.Namespace:
                         help="also store record by record (each in its own transaction)")
     parser.add_argument("--keys", type=int, default=20)
     parser.add_argument("--profile", type=Path, help="write a cProfile of the last drain here")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="also queue this many records/s while paced drain workers run")
+    parser.add_argument("--seconds", type=float, default=10.0, help="of queueing at --rate")
+    parser.add_argument("--drains", default="1,2",
+                        help="comma-separated counts of drain workers for the --rate runs")
     return parser.parse_args()
 
 
@@ -135,6 +148,66 @@ def _drain(services, batch: int, batched: bool, backends, redis_pid: int,
     return seconds, [late - early for early, late in zip(before, after, strict=True)], stored
 
 
+def _thread_cpu_seconds(tids: list[int]) -> float:
+    total = 0
+    for tid in tids:
+        fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def _paced(services, keys, accounts, rate: float, seconds: float, drains: int, backends
+           ) -> tuple[list[str], str]:
+    """Queue at `rate` for `seconds` while `drains` DrainWorker threads store; (request ids,
+    the line to print)."""
+    stopping, passes, tids, cpu = threading.Event(), [], [], {}
+    lock = threading.Lock()
+
+    def run(number: int) -> None:
+        tid = threading.get_native_id()
+        with lock:
+            tids.append(tid)
+        worker = DrainWorker(queue=services.usage_queue, consumer=f"paced-{number}",
+                             on_pass=lambda result: passes.append(
+                                 result.recorded + result.duplicates))
+        worker.run(stopping)
+        cpu[tid] = _thread_cpu_seconds([tid])  # before the thread (and its /proc entry) ends
+
+    threads = [threading.Thread(target=run, args=(number,)) for number in range(drains)]
+    for thread in threads:
+        thread.start()
+    while len(tids) < drains:
+        time.sleep(0.01)
+    pg = backends()
+    before = [_thread_cpu_seconds(tids), _cpu_seconds(pg)]
+    ids: list[str] = []
+    started = time.monotonic()
+    while (elapsed := time.monotonic() - started) < seconds:
+        due = int(elapsed * rate) - len(ids)
+        if due > 0:
+            ids += _queue(services, keys, accounts, due)
+        else:
+            time.sleep(0.002)
+    stopped = time.monotonic()
+    while services.usage_queue.backlog()["pending"] or services.usage_queue.store.backlog(
+            time.time())["length"]:
+        time.sleep(0.02)
+    emptied = time.monotonic() - stopped
+    pg = sorted(set(pg) | set(backends()))
+    after_pg = _cpu_seconds(pg)
+    stopping.set()
+    for thread in threads:
+        thread.join()
+    drain_ms = (sum(cpu.values()) - before[0]) * 1000 / len(ids)
+    pg_ms = (after_pg - before[1]) * 1000 / len(ids)
+    taken = [count for count in passes if count]
+    line = (f"{drains} drain(s) at {len(ids) / (stopped - started):.0f}/s: {len(passes)} passes, "
+            f"{sum(taken) / max(1, len(taken)):.0f} records per pass that found any; CPU ms per "
+            f"record drain {drain_ms:.3f} PG {pg_ms:.3f} sum {drain_ms + pg_ms:.3f}; backlog "
+            f"empty {emptied:.2f} s after the queueing stopped")
+    return ids, line
+
+
 def _stored_once(dsn: str, request_ids: list[str]) -> bool:
     """Every queued request id has exactly one event, and the keys', the accounts' and the
     rollups' totals count each once."""
@@ -186,6 +259,14 @@ def main() -> None:
                       f"{per[2]:>8.2f}{sum(per):>8.2f}{stored:>8}")
                 if profile is not None:
                     profile.dump_stats(args.profile)
+            if args.rate:
+                print(f"paced as under gunicorn, queueing {args.rate:.0f} records/s for "
+                      f"{args.seconds:.0f} s (the drain threads' CPU; PostgreSQL's)")
+                for drains in (int(count) for count in args.drains.split(",")):
+                    ids, line = _paced(services, keys, accounts, args.rate, args.seconds,
+                                       drains, backends)
+                    queued += ids
+                    print(line)
             print(f"every record stored exactly once: {_stored_once(own_dsn, queued)} "
                   f"({len(queued)} queued)")
     finally:

@@ -77,10 +77,14 @@ def _sums(table) -> list:
 def rollup_rows(events: list[tuple[datetime, str, str, str, Totals]]) -> list[dict]:
     """The rollup rows events add to ((occurred at, api key id, model, account id, totals)
     each), summed, in the one order every writer locks them: span, grain, bucket, dimensions."""
-    summed: dict[tuple, Totals] = {}
+    # Events of one hour and dimensions first (a batch holds many such), then their rows.
+    hourly: dict[tuple, Totals] = {}
     for occurred_at, api_key_id, model, account_id, totals in events:
+        found = (timebuckets.utc_hour(occurred_at), api_key_id, model, account_id)
+        hourly[found] = hourly[found] + totals if found in hourly else totals
+    summed: dict[tuple, Totals] = {}
+    for (hour, api_key_id, model, account_id), totals in hourly.items():
         dims = {"api_key_id": api_key_id, "model": model, "account_id": account_id}
-        hour = timebuckets.utc_hour(occurred_at)
         starts = {"hour": hour, "day": hour.replace(hour=0)}
         for span_order, span in enumerate(SPANS):
             for grain_order, kept in enumerate(ROLLUP_GRAINS.values()):

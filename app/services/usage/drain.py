@@ -1,15 +1,19 @@
 """DrainWorker: the `drain-usage` loop, which outlives whatever Redis and the database do.
 
 Each pass takes up to `batch` entries and stores them in one transaction, whose cost hardly
-grows with its size: so after a pass that found fewer than a full batch it waits `pace` seconds
-(`idle_sleep` when it found none) for more to gather, and only a backlog is drained pass after
-pass. A record therefore waits at most about `idle_sleep` plus one pass to be stored.
+grows with its size (a pass costs about as much as storing tens of records). So after a pass
+that found fewer than a full batch it waits for more to gather, the longer the fewer it found:
+`idle_sleep` times the part of the batch left empty, at least `pace` (`idle_sleep` when it
+found none). A quiet stream is read about every `idle_sleep`, a busy one in ever bigger passes,
+a backlog pass after pass without waiting; a record waits at most about `idle_sleep` plus one
+pass to be stored, as on an idle stream.
 
 A Redis or database error never ends it: it waits (0.1 s doubling to `max_backoff`) and tries
 again, checking the consumer group anew since Redis may have come back empty. Each pass beats a
-heartbeat, so /readyz, /metrics and the admin metrics tell whether a drain runs. Asked to stop,
-it finishes the batch in hand and drains what is waiting (for at most `final_seconds`) before it
-leaves; what it could not store stays pending for the next drain.
+heartbeat (in the round trip that reads the stream), so /readyz, /metrics and the admin metrics
+tell whether a drain runs. Asked to stop, it finishes the batch in hand and drains what is
+waiting (for at most `final_seconds`) before it leaves; what it could not store stays pending
+for the next drain.
 """
 
 from __future__ import annotations
@@ -54,17 +58,20 @@ class DrainWorker:
                 continue
             backoff = 0.0
             taken = result.recorded + result.duplicates + result.dead + result.left_pending
-            if not taken:
-                stopping.wait(self.idle_sleep)
-            elif taken < self.batch:
-                stopping.wait(self.pace)
+            if taken < self.batch:
+                stopping.wait(self.wait_after(taken))
         self._finish()
+
+    def wait_after(self, taken: int) -> float:
+        """Seconds to wait after a pass that took `taken` (< batch) entries."""
+        if not taken:
+            return self.idle_sleep
+        return max(self.pace, self.idle_sleep * (1 - taken / self.batch))
 
     def _pass(self) -> DrainResult | None:
         """One drain step; None when Redis or the database failed."""
         try:
-            self.queue.heartbeat(self.consumer)
-            result = self.queue.drain_once(self.consumer, count=self.batch)
+            result = self.queue.drain_once(self.consumer, count=self.batch, beat=True)
         except CacheError as error:
             self.queue.lost_connection()
             log.warning("usage drain: Redis unavailable, retrying: %s", error)

@@ -66,6 +66,11 @@ class UsageLedger(Service):
         if count:
             self._add(confirmed=count)
 
+    def confirmed_in(self, uow, count: int) -> None:
+        """`confirmed` inside the transaction that stores those records (the drain's batch)."""
+        if count:
+            uow.usage_queue_ledger.add(self.instance, confirmed=count)
+
     def reconcile(self, stream_length: Callable[[], int]) -> int:
         """Compare the ledger with a stream that was just created; record and answer the loss.
 

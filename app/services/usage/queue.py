@@ -95,20 +95,23 @@ class UsageQueue:
         return entry_id
 
     def drain_once(self, consumer: str, *, count: int = 100, block_ms: int | None = None,
-                   batched: bool = True) -> DrainResult:
+                   batched: bool = True, beat: bool = False) -> DrainResult:
         """Store what is waiting: first entries abandoned by dead consumers, then new ones.
 
-        `batched`, the entries taken are stored in one transaction (Settler.store_many); if
-        the database refuses the batch for good (a record of an unknown key), or without
-        `batched`, record by record, so only the culprit goes to the dead letters."""
+        `batched`, the entries taken are stored in one transaction (Settler.store_many) that
+        also adds them to the ledger as confirmed; if the database refuses the batch for good
+        (a record of an unknown key), or without `batched`, record by record, so only the
+        culprit goes to the dead letters. `beat`: the consumer's heartbeat goes in the round
+        trip that reads the stream."""
         self._ensure_group()
+        beat_at = time.time() if beat else None
         try:
-            entries = self._take(consumer, count, block_ms)
+            entries = self._take(consumer, count, block_ms, beat_at)
         except GroupLost:
             log.warning("the usage stream's consumer group is gone; creating it again")
             self._group_ready = False
             self._ensure_group()
-            entries = self._take(consumer, count, block_ms)
+            entries = self._take(consumer, count, block_ms, beat_at)
         result = DrainResult()
         done, waiting = [], []
         for entry_id, fields in entries:
@@ -118,7 +121,10 @@ class UsageQueue:
                 done.append(entry_id)  # a dead letter now
             else:
                 waiting.append((entry_id, *decoded))
-        if not (batched and len(waiting) > 1 and self._store_batch(waiting, done, result)):
+        # Of those stored, the ones the batch's own transaction added to the ledger.
+        confirmed = self._store_batch(waiting, done, result) if batched and waiting else None
+        if confirmed is None:
+            confirmed = 0
             for position, (entry_id, record, settlement, fields) in enumerate(waiting):
                 if not self._store(entry_id, record, settlement, fields, result):
                     result.left_pending += len(waiting) - position
@@ -126,7 +132,7 @@ class UsageQueue:
                 done.append(entry_id)
         stored = result.recorded + result.duplicates + result.dead  # all gone from the stream
         try:
-            self.ledger.confirmed(stored)
+            self.ledger.confirmed(stored - confirmed)
         except DatabaseError as error:
             # Unacknowledged, they are delivered again and then stored as duplicates.
             log.warning("usage ledger not written; %d stored entries stay pending: %s",
@@ -191,9 +197,10 @@ class UsageQueue:
         log.warning(message)
         return message
 
-    def _take(self, consumer: str, count: int, block_ms: int | None) -> list:
+    def _take(self, consumer: str, count: int, block_ms: int | None,
+              beat_at: float | None = None) -> list:
         return self.store.take(consumer, min_idle_ms=self.claim_idle_ms, count=count,
-                               block_ms=block_ms)
+                               block_ms=block_ms, beat_at=beat_at)
 
     def _decode(self, entry_id, fields: dict, result: DrainResult) -> tuple | None:
         """(record, settlement, fields) of an entry; None when it cannot be read (then it is
@@ -207,23 +214,32 @@ class UsageQueue:
             return None
         return record, settlement, fields
 
-    def _store_batch(self, waiting: list[tuple], done: list, result: DrainResult) -> bool:
-        """Store the entries in one transaction; False when the database refused the batch
-        for good (then store them record by record). A transient failure leaves them all
-        pending."""
+    def _store_batch(self, waiting: list[tuple], done: list, result: DrainResult
+                     ) -> int | None:
+        """Store the entries in one transaction, which adds them all to the ledger as
+        confirmed when it stores any; answers how many it confirmed so, or None when the
+        database refused the batch for good (then store them record by record). A transient
+        failure leaves them all pending."""
+
+        def confirm(uow) -> None:
+            self.ledger.confirmed_in(uow, len(waiting))
+
         try:
             stored = self.settler.store_many([(record, settlement)
-                                              for _, record, settlement, _ in waiting])
+                                              for _, record, settlement, _ in waiting],
+                                             also=confirm)
         except DatabaseError as error:
             log.warning("%d usage entries not stored yet: %s", len(waiting), error)
             result.left_pending += len(waiting)
-            return True
+            return 0
         except (DomainError, KeyError, TypeError, ValueError):
-            return False
+            return None
         result.recorded += sum(stored)
         result.duplicates += len(stored) - sum(stored)
         done += [entry_id for entry_id, *_ in waiting]
-        return True
+        # The transaction that committed ran `confirm` only if it stored a record: when all
+        # were duplicates nothing was written (and an earlier attempt's writes rolled back).
+        return len(waiting) if any(stored) else 0
 
     def _store(self, entry_id, record: UsageRecord, settlement: Settlement, fields: dict,
                result: DrainResult) -> bool:

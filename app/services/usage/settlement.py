@@ -17,9 +17,11 @@ Redis log under its request id (so charged once however often it is settled).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from app.cache import CacheError
 from app.db.repositories.quota import CounterKey, CounterValue
@@ -138,11 +140,13 @@ class Settler:
                 record.total_tokens if record.total_tokens is not None else settlement.tokens,
                 record.cost or settlement.cost)
 
-    def store_many(self, items: list[tuple[UsageRecord, Settlement]]) -> list[bool]:
+    def store_many(self, items: list[tuple[UsageRecord, Settlement]],
+                   also: Callable[[Any], None] | None = None) -> list[bool]:
         """`store` for many records in one transaction (UsageService.record_many): account
         totals and quota counters are summed first and each touched row written once (one
         statement each on PostgreSQL); after the commit, every hold is settled with its
-        counter's value and every window charged, each kind in one Redis round trip."""
+        counter's value and every window charged, each kind in one Redis round trip.
+        `also(uow)`, if given, runs in that transaction when it stores any record."""
         counted: dict[CounterKey, CounterValue] = {}
 
         def settle(uow, fresh: list[int]) -> None:
@@ -163,6 +167,8 @@ class Settler:
                     for account_id, settled in accounts.items()], self.usage.clock())
             if holds:
                 counted.update(uow.usage_counters.add_many(holds))
+            if also is not None:
+                also(uow)
 
         stored = self.usage.record_many([record for record, _ in items], also=settle)
         holds, charges = [], []
