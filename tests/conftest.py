@@ -35,9 +35,33 @@ from tests.support.servers import (
     PrivatePgBouncer,
     PrivateRedis,
     pg_admin_dsn,
+    pg_create,
     pg_drop,
     pg_execute,
 )
+
+# Modules of long tests (subprocesses: gunicorn, the chaos script, schemathesis, chromium), the
+# longest first. They are collected first, so that pytest-xdist hands them out at the start
+# (a test of a minute starting near the end would leave the other worker idle meanwhile).
+# Only the order changes; each module's tests stay together, in their own order.
+LONG_FIRST = (
+    "tests/ops/test_multi_instance.py",
+    "tests/api/test_openapi_fuzz.py",
+    "tests/integration/test_gunicorn.py",
+    "tests/ops/test_gunicorn_durability.py",
+    "tests/ops/test_gunicorn_ops.py",
+    "tests/ops/test_slow_clients.py",
+    "tests/integration/test_url_key_redaction.py",
+    "tests/browser/test_console.py",
+    "tests/ops/test_usage_durability.py",
+    "tests/docs/test_quick_start.py",
+    "tests/integration/test_migrations.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {path: index for index, path in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 def _unavailable(what: str, error: Exception):
@@ -56,7 +80,7 @@ def pg_database():
     except psycopg.Error as error:
         _unavailable("PostgreSQL", error)
     name = f"rg_test_{uuid.uuid4().hex[:10]}"
-    pg_execute(admin, f'CREATE DATABASE "{name}"')
+    pg_create(admin, name)
     url = PG_URL.rsplit("/", 1)[0] + "/" + name
     upgrade(url)
     resetter = PgResetter(url)

@@ -10,14 +10,14 @@ import redis
 
 from tests.support.apps import PG_URL
 from tests.support.http import serve_with_gunicorn
-from tests.support.servers import free_port, pg_admin_dsn, pg_drop, pg_execute
+from tests.support.servers import free_port, pg_admin_dsn, pg_create, pg_drop
 
 
 def test_gunicorn_serves_the_api_on_postgres_and_redis(pg_database, redis_server_url,
                                                        redis_prefix, tmp_path, stub_upstream):
     admin = pg_admin_dsn(PG_URL)
     name = f"rg_gunicorn_{uuid.uuid4().hex[:8]}"
-    pg_execute(admin, f'CREATE DATABASE "{name}"')
+    pg_create(admin, name)
     port = free_port()
     env = {**os.environ, "DATABASE_URL": PG_URL.rsplit("/", 1)[0] + "/" + name,
            "REDIS_URL": redis_server_url, "RELAYGATE_REDIS_PREFIX": redis_prefix,

@@ -6,13 +6,13 @@ from alembic import command
 
 from app.db.migrations import alembic_config
 from tests.support.apps import PG_URL
-from tests.support.servers import pg_admin_dsn, pg_drop, pg_execute
+from tests.support.servers import pg_admin_dsn, pg_create, pg_drop
 
 
 def test_migrations_round_trip_on_postgres_and_match_the_models(pg_database):
     admin = pg_admin_dsn(PG_URL)
     name = f"rg_migrate_{uuid.uuid4().hex[:8]}"
-    pg_execute(admin, f'CREATE DATABASE "{name}"')
+    pg_create(admin, name)
     try:
         config = alembic_config(PG_URL.rsplit("/", 1)[0] + "/" + name)
         command.upgrade(config, "heads")

@@ -9,7 +9,7 @@ from alembic import command
 from sqlalchemy import create_engine, text
 
 from app.db.migrations import alembic_config, upgrade
-from tests.support.servers import pg_admin_dsn, pg_drop, pg_execute
+from tests.support.servers import pg_admin_dsn, pg_create, pg_drop
 
 EVENTS = """
 INSERT INTO usage_events (api_key_id, account_id, model, input_tokens, output_tokens,
@@ -27,7 +27,7 @@ def empty_url(backend, request, tmp_path):
     admin = pg_admin_dsn(request.getfixturevalue("postgres_url"))
     server = request.getfixturevalue("postgres_url").rsplit("/", 1)[0]
     name = f"rg_migration_{uuid.uuid4().hex[:10]}"
-    pg_execute(admin, f'CREATE DATABASE "{name}"')
+    pg_create(admin, name)
     yield f"{server}/{name}"
     pg_drop(admin, name)
 

@@ -17,7 +17,7 @@ from app import services_of
 from app.services.usage.service import UsageRecord
 from tests.support.apps import PG_URL, make_app
 from tests.support.http import serve_with_gunicorn
-from tests.support.servers import free_port, pg_admin_dsn, pg_drop, pg_execute
+from tests.support.servers import free_port, pg_admin_dsn, pg_create, pg_drop
 
 CHAT_FAST = "/api/ai/chat-fast?model=openai/gpt-4o-mini"
 
@@ -50,7 +50,7 @@ def eventually(check, timeout: float = 20.0):
 def gunicorn_env(pg_database, redis_server_url, redis_prefix, tmp_path):
     admin = pg_admin_dsn(PG_URL)
     name = f"rg_durable_{uuid.uuid4().hex[:8]}"
-    pg_execute(admin, f'CREATE DATABASE "{name}"')
+    pg_create(admin, name)
     prometheus_dir = tmp_path / "prometheus"
     prometheus_dir.mkdir()
     yield {**os.environ, "DATABASE_URL": PG_URL.rsplit("/", 1)[0] + "/" + name,

@@ -12,7 +12,7 @@ from app import services_of
 from app.services.storage.strategies import StorageConfig
 from tests.support.apps import PG_URL, make_app
 from tests.support.http import serve_with_gunicorn
-from tests.support.servers import free_port, pg_admin_dsn, pg_drop, pg_execute
+from tests.support.servers import free_port, pg_admin_dsn, pg_create, pg_drop
 
 PROPAGATION_BOUND = 1.0  # seconds: the issue's promise (the poll interval is 0.25 s)
 
@@ -28,7 +28,7 @@ def test_workers_follow_a_switch_within_a_second_and_metrics_sum_all_workers(
         pg_database, redis_server_url, redis_prefix, tmp_path):
     admin = pg_admin_dsn(PG_URL)
     name = f"rg_ops_{uuid.uuid4().hex[:8]}"
-    pg_execute(admin, f'CREATE DATABASE "{name}"')
+    pg_create(admin, name)
     database_url = PG_URL.rsplit("/", 1)[0] + "/" + name
     port, prometheus_dir = free_port(), tmp_path / "prometheus"
     prometheus_dir.mkdir()

@@ -37,7 +37,7 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> 
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
-            time.sleep(0.2)
+            time.sleep(0.05)
     raise AssertionError(f"nothing listened on {port} within {timeout} s")
 
 

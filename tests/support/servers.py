@@ -29,9 +29,21 @@ def pg_execute(admin_dsn: str, statement: str) -> None:
         connection.execute(statement)
 
 
+def pg_create(admin_dsn: str, name: str, template: str | None = None) -> None:
+    """CREATE DATABASE for a test, its commits not waiting for the WAL's flush to disk.
+
+    `synchronous_commit = off` on the test's own database only: what a transaction sees and
+    commits is unchanged (it is durability against an operating-system crash that goes), and
+    a commit costs ~1 ms instead of the ~10 ms fsync of the machine's disk, most of the
+    suite's database time (every API call, login and per-test reset commits)."""
+    pg_execute(admin_dsn, f'CREATE DATABASE "{name}"'
+                          + (f' TEMPLATE "{template}"' if template else ""))
+    pg_execute(admin_dsn, f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+
+
 def pg_create_from_template(admin_dsn: str, template: str, base_url: str) -> tuple[str, str]:
     name = f"rg_test_{uuid.uuid4().hex[:12]}"
-    pg_execute(admin_dsn, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    pg_create(admin_dsn, name, template)
     return name, base_url.rsplit("/", 1)[0] + "/" + name
 
 
