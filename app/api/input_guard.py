@@ -54,15 +54,15 @@ def json_has_nul(raw: bytes) -> bool:
 def check_request(max_depth: int) -> None:
     if NUL in request.path:
         raise _nul("the path")
-    environ = request.environ
-    query = environ.get("QUERY_STRING", "")
+    wsgi = request.environ  # the WSGI request's variables, not the process's environment
+    query = wsgi.get("QUERY_STRING", "")
     # A NUL decodes only from a raw NUL or `%00`: a query without either needs no parsing here.
     if NUL in query or "%00" in query:
         for name, value in request.args.items(multi=True):
             if NUL in name or NUL in value:
                 raise _nul(f"the query parameter {name.replace(NUL, '')!r}")
     # The headers' values are the environ's HTTP_* and CONTENT_* strings; named only on refusal.
-    if any(NUL in value for key, value in environ.items()
+    if any(NUL in value for key, value in wsgi.items()
            if key.startswith(_HEADER_KEYS) and type(value) is str):
         for name, value in request.headers.items():
             if NUL in value:
