@@ -122,10 +122,7 @@ class UsageService(Service):
         caller reports (usage/reported.py).
         """
         now = self.clock()
-        if record.timestamp is not None and record.timestamp.tzinfo is None:
-            raise InvalidInput("timestamp must carry a UTC offset.",
-                               details={"timestamp": ["Must carry a UTC offset."]})
-        occurred_at = (record.timestamp or now).astimezone(UTC)
+        occurred_at = _occurred([record], now)[0]
         totals = self._totals(record)
         self.retention.ensure_partition(occurred_at, now)
         with self.uow() as uow:
@@ -161,9 +158,7 @@ class UsageService(Service):
                 if record.request_id and error.code == DuplicateRecord.code:
                     return False  # a concurrent retry of the same request won the insert
                 raise
-        # Keys' limits read spend through the cache: the next check must see this use.
-        self.spend.invalidate(self.cache, record.api_key_id, self.today())
-        self.limit_spend.invalidate(self.cache, record.api_key_id)
+        self._spent(record.api_key_id)
         return True
 
     @db_retry
@@ -181,10 +176,7 @@ class UsageService(Service):
         if record.request_id is None:
             return None
         now = self.clock()
-        if record.timestamp is not None and record.timestamp.tzinfo is None:
-            raise InvalidInput("timestamp must carry a UTC offset.",
-                               details={"timestamp": ["Must carry a UTC offset."]})
-        occurred_at = (record.timestamp or now).astimezone(UTC)
+        occurred_at = _occurred([record], now)[0]
         totals = self._totals(record)
         use = OneUse(_event_row(record, totals, occurred_at, now),
                      rollup_rows([(occurred_at, record.api_key_id, record.model,
@@ -200,8 +192,7 @@ class UsageService(Service):
         if not stored.key_found:
             raise RecordNotFound("API key")
         if stored.stored:
-            self.spend.invalidate(self.cache, record.api_key_id, self.today())
-            self.limit_spend.invalidate(self.cache, record.api_key_id)
+            self._spent(record.api_key_id)
         return stored
 
     @db_retry
@@ -216,10 +207,7 @@ class UsageService(Service):
         (NotFound), so the caller can find the culprit record by record.
         """
         now = self.clock()
-        if any(r.timestamp is not None and r.timestamp.tzinfo is None for r in records):
-            raise InvalidInput("timestamp must carry a UTC offset.",
-                               details={"timestamp": ["Must carry a UTC offset."]})
-        occurred = [(r.timestamp or now).astimezone(UTC) for r in records]
+        occurred = _occurred(records, now)
         for at in {timebuckets.month_start(at): at for at in occurred}.values():
             self.retention.ensure_partition(at, now)
         claims: dict[tuple, int] = {}  # (source, key, request id) -> its first record
@@ -260,11 +248,15 @@ class UsageService(Service):
             if also is not None:
                 also(uow, fresh)
             uow.commit()
+        self._spent(*by_key)
+        return stored
+
+    def _spent(self, *key_ids: str) -> None:
+        """Keys' limits read spend through the cache: the next check must see these keys' use."""
         today = self.today()
-        for key_id in by_key:
+        for key_id in key_ids:
             self.spend.invalidate(self.cache, key_id, today)
             self.limit_spend.invalidate(self.cache, key_id)
-        return stored
 
     def priced(self, record: UsageRecord) -> UsageRecord:
         """The record with its cost filled in from the catalogue when the caller gave none."""
@@ -357,6 +349,15 @@ class UsageService(Service):
 
     def rebuild_rollups(self, start: datetime, end: datetime) -> int:
         return self.retention.rebuild_rollups(start, end)
+
+
+def _occurred(records: list[UsageRecord], now: datetime) -> list[datetime]:
+    """When each record's use happened, in UTC (now when it names no time); a time without
+    a UTC offset is refused."""
+    if any(r.timestamp is not None and r.timestamp.tzinfo is None for r in records):
+        raise InvalidInput("timestamp must carry a UTC offset.",
+                           details={"timestamp": ["Must carry a UTC offset."]})
+    return [(r.timestamp or now).astimezone(UTC) for r in records]
 
 
 def _event_row(record: UsageRecord, totals: Totals, occurred_at: datetime,
