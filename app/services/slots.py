@@ -33,6 +33,24 @@ class Slot:
 class Refusal:
     retry_after: float  # seconds until a slot frees
 
+    @classmethod
+    def after_ms(cls, retry_after_ms: int) -> Refusal:
+        """A refusal from Redis's answer (milliseconds until a slot frees, at least one)."""
+        return cls(retry_after=max(retry_after_ms, 1) / 1000)
+
+
+def _script_buckets(wanted: list[tuple[str, str, int, float]], ids: list[str]
+                    ) -> list[tuple[str, str, int, int]]:
+    """(bucket, slot id, limit, ttl ms) of `wanted`'s buckets, as the slot scripts take them."""
+    return [(bucket, slot_id, limit, int(ttl * 1000))
+            for (bucket, _, limit, ttl), slot_id in zip(wanted, ids, strict=True)]
+
+
+def _redis_slots(wanted: list[tuple[str, str, int, float]], ids: list[str]) -> list[Slot]:
+    """The slots a script took in `wanted`'s buckets under `ids`."""
+    return [Slot(bucket, slot_id, "redis")
+            for (bucket, *_), slot_id in zip(wanted, ids, strict=True)]
+
 
 @dataclass
 class SlotClaim:
@@ -50,15 +68,13 @@ class SlotClaim:
 
     def buckets(self) -> list[tuple[str, str, int, int]]:
         """(bucket, slot id, limit, ttl ms) for the script."""
-        return [(bucket, slot_id, limit, int(ttl * 1000))
-                for (bucket, _, limit, ttl), slot_id in zip(self.wanted, self.ids, strict=True)]
+        return _script_buckets(self.wanted, self.ids)
 
     def taken(self) -> None:
-        self.slots = [Slot(bucket, slot_id, "redis")
-                      for (bucket, *_), slot_id in zip(self.wanted, self.ids, strict=True)]
+        self.slots = _redis_slots(self.wanted, self.ids)
 
     def full(self, index: int, retry_after_ms: int) -> Exception:
-        return self.refuse(index, Refusal(retry_after=max(retry_after_ms, 1) / 1000))
+        return self.refuse(index, Refusal.after_ms(retry_after_ms))
 
 
 class SlotLimiter(Service):
@@ -73,7 +89,7 @@ class SlotLimiter(Service):
         if answer is not None:
             if answer.admitted:
                 return Slot(bucket, slot_id, "redis")
-            return Refusal(retry_after=max(answer.retry_after_ms, 1) / 1000)
+            return Refusal.after_ms(answer.retry_after_ms)
         return self._acquire_in_database(bucket, owner_id, limit, ttl, slot_id)
 
     def claim(self, wanted: list[tuple[str, str, int, float]],
@@ -100,15 +116,12 @@ class SlotLimiter(Service):
         Redis call where the buckets may share one; else taken one by one, those taken given
         back on a refusal."""
         ids = ids or [str(uuid.uuid4()) for _ in wanted]
-        answer = self.redis.acquire_all([(bucket, slot_id, limit, int(ttl * 1000))
-                                         for (bucket, _, limit, ttl), slot_id
-                                         in zip(wanted, ids, strict=True)])
+        answer = self.redis.acquire_all(_script_buckets(wanted, ids))
         if answer is not None:
             index, found = answer
             if found.admitted:
-                return [Slot(bucket, slot_id, "redis")
-                        for (bucket, *_), slot_id in zip(wanted, ids, strict=True)]
-            return index, Refusal(retry_after=max(found.retry_after_ms, 1) / 1000)
+                return _redis_slots(wanted, ids)
+            return index, Refusal.after_ms(found.retry_after_ms)
         taken: list[Slot] = []
         for index, (bucket, owner_id, limit, ttl) in enumerate(wanted):
             slot = self.acquire(bucket, owner_id, limit, ttl)
