@@ -1,8 +1,10 @@
 """The Lua scripts: each is `scripts/<name>.lua`, loaded by name and registered once per client.
 
 A script may start with `--#include <lib>` lines: the text of `scripts/lib/<lib>.lua` (shared
-functions, e.g. the quota counter's `fill`) is put in their place. Calls go through redis-py's
-Script: EVALSHA, and on NOSCRIPT (a restarted or failed-over server) SCRIPT LOAD and again.
+functions, e.g. the quota counter's `fill`) is put in their place. A call is an EVALSHA sent in
+one round trip (round_trip.py); on NOSCRIPT (a restarted or failed-over server) it goes through
+redis-py's Script, which loads it (SCRIPT LOAD) and calls again. On a Cluster every call is
+redis-py's Script.
 On a Redis Cluster a script may touch only the keys it is given, all in one hash slot; the key
 patterns (keys.py) tag those that travel together.
 """
@@ -16,6 +18,9 @@ from pathlib import Path
 
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
+
+from app.cache.round_trip import send
+from app.cache.topology import is_cluster
 
 _FOLDER = Path(__file__).parent / "scripts"
 _INCLUDE = re.compile(r"^--#include (\w+)\n", re.MULTILINE)
@@ -35,6 +40,8 @@ class Scripts:
         self.client = client
         self._registered: dict[str, Script] = {}
         self._lock = threading.Lock()
+        # One round trip of our own (round_trip.py) where redis-py's Script is not needed.
+        self._lean = client is not None and not is_cluster(client)
 
     def __getitem__(self, name: str) -> Script:
         script = self._registered.get(name)
@@ -48,19 +55,27 @@ class Scripts:
 
     def run(self, name: str, keys: list, args: list, *, client=None):
         """Run script `name` (on `client`, e.g. a pipeline, when given)."""
+        if client is None and self._lean:
+            return self.answer(send(self.client, [self.call(name, keys, args)])[0],
+                               name, keys, args)
         return self[name](keys=keys, args=args, client=client)
 
+    def call(self, name: str, keys: list, args: list) -> tuple:
+        """A call of script `name` as a plain EVALSHA command, to send with others (redis-py's
+        own pipelined scripts cost a SCRIPT EXISTS round trip first); give its answer to
+        `answer`."""
+        return ("EVALSHA", self[name].sha, len(keys), *keys, *args)
+
     def queue(self, pipe, name: str, keys: list, args: list) -> None:
-        """Put a call of script `name` in `pipe` as a plain EVALSHA (redis-py's own pipelined
-        scripts cost a SCRIPT EXISTS round trip first); give its answer to `answer`."""
-        pipe.execute_command("EVALSHA", self[name].sha, len(keys), *keys, *args)
+        """Put `call(...)` in `pipe`."""
+        pipe.execute_command(*self.call(name, keys, args))
 
     def answer(self, found, name: str, keys: list, args: list):
-        """The answer of a call `queue` put in a pipeline: the server had not got the script
-        (NOSCRIPT: restarted, failed over) -> it runs again on its own, loaded first; another
-        error is raised."""
+        """The answer of a `call` sent with others: the server had not got the script
+        (NOSCRIPT: restarted, failed over) -> it runs again on its own through redis-py's
+        Script, which loads it first; another error is raised."""
         if isinstance(found, NoScriptError):
-            return self.run(name, keys, args)
+            return self[name](keys=keys, args=args)
         if isinstance(found, Exception):
             raise found
         return found
@@ -73,12 +88,9 @@ class Scripts:
         `run`, which loads it. Another error is raised after the rest have run."""
         if not calls:
             return []
-        pipe = self.client.pipeline(transaction=False)
-        for keys, args in calls:
-            self.queue(pipe, name, keys, args)
-        answers = [self.run(name, *call) if isinstance(answer, NoScriptError) else answer
-                   for answer, call in zip(pipe.execute(raise_on_error=False), calls,
-                                               strict=True)]
+        sent = send(self.client, [self.call(name, keys, args) for keys, args in calls])
+        answers = [self[name](keys=call[0], args=call[1]) if isinstance(answer, NoScriptError)
+                   else answer for answer, call in zip(sent, calls, strict=True)]
         for answer in answers:
             if isinstance(answer, Exception):
                 raise answer

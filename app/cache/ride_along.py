@@ -3,11 +3,11 @@
 A request's end frees its slots (a ZREM each) and queues its usage (an XADD); its admission
 reads its sticky session (a GETEX) and takes its key's slots (a script): two round trips each
 where one would do. Inside `riding_along()`, a store's command that can wait
-(`ride(connection, *command, answered=...)`) is held instead of sent, and the next pipeline a
-store sends on the same connection in the block (`board(connection, pipe)`) carries it; what
-found no pipeline to ride is sent in one pipeline of its own when the block ends. `answered`,
+(`ride(connection, *command, answered=...)`) is held instead of sent, and the next round trip
+a store sends on the same connection in the block (`board(connection)`) carries it; what
+found no round trip to ride is sent in one round trip of its own when the block ends. `answered`,
 if given, receives the command's answer (an exception if it failed). A rider fails open as
-the command it replaces did, and never makes the pipeline it rode fail.
+the command it replaces did, and never makes the round trip it rode fail.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import redis
 
 from app.cache.connection import RedisConnection
+from app.cache.round_trip import send
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ _RIDERS: ContextVar[list[Rider] | None] = ContextVar("riders", default=None)
 
 @contextmanager
 def riding_along() -> Iterator[None]:
-    """Hold the block's riding commands for its next pipeline; send what is left at its end."""
+    """Hold the block's riding commands for its next round trip; send what is left at its
+    end."""
     riders: list[Rider] = []
     token = _RIDERS.set(riders)
     try:
@@ -63,37 +65,39 @@ def ride(connection: RedisConnection, *command,
     return True
 
 
-def board(connection: RedisConnection, pipe) -> list[Rider]:
-    """Put the held commands for `connection` in front of `pipe`'s own; answers them:
-    `pipe.execute(raise_on_error=False)` answers them first (hand those to `landed`), and a
-    pipeline that fails gives them back (`stranded`), so the block's end sends them again
-    (each is idempotent: a ZREM, a GETEX)."""
+def board(connection: RedisConnection) -> list[Rider]:
+    """Take the held commands for `connection`, to send in front of a round trip's own
+    (`commands(boarded)`); `landed` hands them their answers, and a round trip that fails
+    gives them back (`stranded`), so the block's end sends them again (each is idempotent:
+    a ZREM, a GETEX)."""
     riders = _RIDERS.get()
     if not riders:
         return []
     mine = [rider for rider in riders if rider.connection is connection]
     riders[:] = [rider for rider in riders if rider.connection is not connection]
-    for rider in mine:
-        pipe.execute_command(*rider.command)
     return mine
 
 
+def commands(boarded: list[Rider]) -> list[tuple]:
+    return [rider.command for rider in boarded]
+
+
 def stranded(connection: RedisConnection, boarded: list[Rider]) -> None:
-    """The pipeline `boarded` rode failed: hold them again for the block's end."""
+    """The round trip `boarded` rode failed: hold them again for the block's end."""
     riders = _RIDERS.get()
     if riders is not None:
         riders.extend(boarded)
 
 
 def landed(answers: list, boarded: list[Rider]) -> list:
-    """The pipeline's own answers, once the riders' are handed over: a rider the server
+    """The round trip's own answers, once the riders' are handed over: a rider the server
     refused is logged (a slot's expiry frees what its ZREM would have); its refusal is not the
-    pipeline's."""
+    round trip's."""
     for rider, answer in zip(boarded, answers, strict=False):
         if rider.answered is not None:
             rider.answered(answer)
         elif isinstance(answer, Exception):
-            log.warning("a command riding a pipeline failed: %s", answer)
+            log.warning("a command riding a round trip failed: %s", answer)
     return answers[len(boarded):]
 
 
@@ -103,15 +107,13 @@ def run_script(connection: RedisConnection, name: str, keys: list, args: list):
     scripts = connection.scripts
     if not _RIDERS.get() or connection.client is None:
         return scripts.run(name, keys, args)
-    pipe = connection.client.pipeline(transaction=False)
-    riders = board(connection, pipe)
-    scripts.queue(pipe, name, keys, args)
+    riders = board(connection)
     try:
-        found = landed(pipe.execute(raise_on_error=False), riders)[0]
+        answers = send(connection.client, [*commands(riders), scripts.call(name, keys, args)])
     except redis.RedisError:
         stranded(connection, riders)
         raise
-    return scripts.answer(found, name, keys, args)
+    return scripts.answer(landed(answers, riders)[0], name, keys, args)
 
 
 def _send(connection: RedisConnection, riders: list[Rider]) -> None:
@@ -119,10 +121,7 @@ def _send(connection: RedisConnection, riders: list[Rider]) -> None:
     try:
         if client is None:
             raise redis.ConnectionError("Redis is not configured")
-        pipe = client.pipeline(transaction=False)
-        for rider in riders:
-            pipe.execute_command(*rider.command)
-        landed(pipe.execute(raise_on_error=False), riders)
+        landed(send(client, commands(riders)), riders)
     except redis.RedisError as error:
         if client is not None:
             connection.failed(error)

@@ -12,7 +12,8 @@ import redis
 
 from app.cache.codec import as_text
 from app.cache.connection import CacheError, Connectable, RedisStore
-from app.cache.ride_along import board, landed, stranded
+from app.cache.ride_along import board, commands, landed, stranded
+from app.cache.round_trip import send
 
 GROUP = "usage-writers"
 
@@ -37,15 +38,13 @@ class UsageStream(RedisStore):
         Writes riding along (app/cache/ride_along.py: the request's slot releases) go in the
         same round trip.
         """
-        pipe = self.client.pipeline(transaction=False)
-        riders = board(self.redis, pipe)
-        if not riders and replicas <= 0:
-            return as_text(self.client.xadd(self.stream, fields)), True
-        pipe.xadd(self.stream, fields)
+        riders = board(self.redis)
+        sent = [*commands(riders),
+                ("XADD", self.stream, "*", *[part for pair in fields.items() for part in pair])]
         if replicas > 0:
-            pipe.execute_command("WAIT", replicas, wait_ms)
+            sent.append(("WAIT", replicas, wait_ms))
         try:
-            answers = landed(pipe.execute(raise_on_error=False), riders)
+            answers = landed(send(self.client, sent), riders)
         except redis.RedisError:
             stranded(self.redis, riders)
             raise

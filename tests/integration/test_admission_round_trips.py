@@ -74,9 +74,11 @@ def test_a_warm_chat_fast_request_makes_three_round_trips(
     route, body = f"/api/ai/chat-fast?model={MODEL}", {**BODY, "stream": False}
     _one_request(app, route, body, key)  # fills the caches
     spent = _one_request(app, route, body, key, round_trips)
-    # key, model, plans and the account pool: one MGET each, sent together (the model is
-    # not asked again for the quota's tier)
-    assert spent.get("mget") == 4
+    # key, model, plans and the account pool: one MGET of their values and generations (the
+    # model is not asked again for the quota's tier)
+    assert spent.get("mget") == 1
+    assert [_bytes(sent)[:14] for sent in round_trips if b"MGET" in _bytes(sent)] == [
+        b"*9\r\n$4\r\nMGET\r\n"]
     # the key's two slots and the quota hold in one call, with the sticky read
     assert spent.get("evalsha") == 1 and spent.get("getex") == 1
     # the usage queued and the concurrency slot freed together
@@ -87,12 +89,15 @@ def test_a_warm_chat_fast_request_makes_three_round_trips(
 
 
 def test_a_warm_client_protocol_request_reads_the_client_names_with_the_rest(
-        postgres_url, private_redis, stub_upstream, tmp_path):
+        postgres_url, private_redis, stub_upstream, tmp_path, round_trips):
     app, key = _app_with_key(tmp_path, postgres_url, private_redis, stub_upstream)
     body = {**BODY, "model": MODEL, "stream": False}
     _one_request(app, "/v1/chat/completions", body, key)
-    spent = _one_request(app, "/v1/chat/completions", body, key)
-    assert spent.get("mget") == 5  # the client names' generation came along
+    spent = _one_request(app, "/v1/chat/completions", body, key, round_trips)
+    assert spent.get("mget") == 1
+    # the client names' value and generation came along: five entries, ten keys
+    assert [_bytes(sent)[:15] for sent in round_trips if b"MGET" in _bytes(sent)] == [
+        b"*11\r\n$4\r\nMGET\r\n"]
     assert spent.get("evalsha") == 1
     services_of(app).engine.dispose()
 
