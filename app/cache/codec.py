@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from decimal import Decimal
@@ -14,6 +15,8 @@ def _default(value):
         return {"__dec__": str(value)}
     if isinstance(value, set | frozenset | tuple):
         return list(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
     raise TypeError(f"cannot cache a {type(value).__name__}")
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields, replace
 
 from app.cache import CacheError, CacheStore, codec
 from app.cache.usage_stream import GROUP, GroupLost, UsageStream
@@ -42,8 +42,13 @@ class DrainResult:
     left_pending: int = 0
 
 
+# A record's fields by name: its entry is their JSON (`extra` holds JSON values already, so
+# nothing needs dataclasses.asdict's deep copy; the codec turns a dataclass into its fields).
+_FIELDS = tuple(found.name for found in fields(UsageRecord))
+
+
 def encode(record: UsageRecord) -> str:
-    return codec.dumps(asdict(record))
+    return codec.dumps({name: getattr(record, name) for name in _FIELDS})
 
 
 def decode(payload: bytes | str) -> UsageRecord:
@@ -79,7 +84,7 @@ class UsageQueue:
     def enqueue(self, record: UsageRecord, settlement: Settlement | None = None) -> str:
         """Append a record; it gets a requestId first, so a redelivery is stored only once."""
         if not record.request_id:
-            record = UsageRecord(**{**asdict(record), "request_id": f"uq-{uuid.uuid4()}"})
+            record = replace(record, request_id=f"uq-{uuid.uuid4()}")
         fields = {"record": encode(record)}
         if settlement is not None:
             fields["settle"] = codec.dumps(settlement.to_json())
