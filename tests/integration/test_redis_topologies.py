@@ -8,9 +8,10 @@ import time
 from datetime import timedelta
 
 import pytest
+from redis.cluster import ClusterPipeline
 
 from app import services_of
-from app.cache import slot_tag
+from app.cache import read_ahead, read_through, reading_ahead, slot_tag
 from app.errors import LimitExceeded
 from app.services.quota.reservations import Reservation
 from app.services.usage.service import UsageRecord
@@ -210,3 +211,36 @@ def test_behind_sentinel_a_usage_record_a_replica_confirms_is_queued(
         assert _stored(services, key_id) == 1
     finally:
         services.engine.dispose()
+
+
+class _Named:
+    def __init__(self, cache) -> None:
+        self.cache, self.cache_ttl = cache, 60
+
+    @read_through("rt-cluster", key=lambda ident: ident)
+    def read(self, ident: str) -> str:
+        return f"value of {ident}"
+
+
+def test_on_a_cluster_the_read_ahead_sends_one_mget_per_hash_slot(cluster_app, monkeypatch):
+    services = services_of(cluster_app)
+    service, idents = _Named(services.cache), ["a", "b", "c", "d", "e", "f"]
+    for ident in idents[:4]:
+        assert service.read(ident) == f"value of {ident}"  # filled; e and f are not
+    sent: list = []
+    queue = ClusterPipeline.execute_command
+    monkeypatch.setattr(ClusterPipeline, "execute_command",
+                        lambda pipe, *command, **options: (sent.append(command),
+                                                           queue(pipe, *command, **options))[1])
+    reads = [(_Named.read, (ident,)) for ident in idents + ["a"]]
+    ahead = read_ahead(services.cache, reads)
+    client = services.cache.client
+    slots = {client.keyslot(_Named.read.value_key(services.cache, ident)) for ident in idents}
+    # the cluster pipeline sends each node its MGETs; one per slot, value and generation in it
+    assert len(sent) == len(slots) == 6 and all(command[0] == "MGET" for command in sent)
+    assert all(len({client.keyslot(name) for name in command[1:]}) == 1 for command in sent)
+    for ident in idents:
+        value, _ = ahead.found[_Named.read.value_key(services.cache, ident)]
+        assert (value is not None) == (ident in idents[:4])
+    with reading_ahead(ahead):
+        assert [service.read(ident) for ident in idents] == [f"value of {i}" for i in idents]

@@ -17,10 +17,11 @@ the old stream.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 from app.cache import CacheError, CacheStore, codec
 from app.cache.usage_stream import GROUP, GroupLost, UsageStream
@@ -44,7 +45,7 @@ class DrainResult:
 
 # A record's fields by name: its entry is their JSON (`extra` holds JSON values already, so
 # nothing needs dataclasses.asdict's deep copy; the codec turns a dataclass into its fields).
-_FIELDS = tuple(found.name for found in fields(UsageRecord))
+_FIELDS = tuple(found.name for found in dataclasses.fields(UsageRecord))
 
 
 def encode(record: UsageRecord) -> str:
