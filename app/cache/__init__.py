@@ -55,6 +55,9 @@ _DEFERRED: ContextVar[list[Callable[[], None]] | None] = ContextVar("deferred", 
 _COPIES: weakref.WeakKeyDictionary[CacheStore, dict[str, tuple]] = weakref.WeakKeyDictionary()
 # Inside reading_ahead: value key -> (value, generation) as one round trip read them.
 _AHEAD: ContextVar[dict[str, tuple] | None] = ContextVar("ahead", default=None)
+# Arguments whose Redis key names a decorated read remembers, and how many at most.
+_PLAIN = (str, int)
+_KNOWN_NAMES = 4096
 
 
 class DeferredInvalidations:
@@ -171,6 +174,21 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
                     cache.keys.cache_generation(namespace, tagged),
                     cache.keys.cache_fill_lock(namespace, tagged))
 
+        # (prefix, args) -> names, for calls whose arguments are plain strings and numbers
+        # (a request's key, model, "all"): the same few entries are read on every request.
+        known: dict[tuple, tuple[str, str, str]] = {}
+
+        def entry(cache: CacheStore, args: tuple, kwargs: dict) -> tuple[str, str, str]:
+            if kwargs or not all(type(arg) in _PLAIN for arg in args):
+                return names(cache, tag(args, kwargs))
+            found = known.get((cache.keys.prefix, args))
+            if found is None:
+                found = names(cache, tag(args, kwargs))
+                if len(known) >= _KNOWN_NAMES:
+                    known.clear()
+                known[(cache.keys.prefix, args)] = found
+            return found
+
         @functools.wraps(method)
         def reading(self, *args, **kwargs):
             cache: CacheStore = self.cache
@@ -180,7 +198,7 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
             policy = cache.policy
             if policy is not None and not policy.reads_cache(namespace):
                 return method(self, *args, **kwargs)
-            value_key, generation_key, lock_key = names(cache, tag(args, kwargs))
+            value_key, generation_key, lock_key = entry(cache, args, kwargs)
             read = _read_in_process if in_process else _read
             try:
                 return read(self, cache, method, args, kwargs, value_key, generation_key,
@@ -219,11 +237,11 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
 
         def value_key(cache: CacheStore, *args, **kwargs) -> str:
             """The Redis key holding the cached value (for callers that batch their reads)."""
-            return names(cache, tag(args, kwargs))[0]
+            return entry(cache, args, kwargs)[0]
 
         def entry_keys(cache: CacheStore, *args, **kwargs) -> tuple[str, str]:
             """The value's key and its generation's (read_ahead reads both)."""
-            return names(cache, tag(args, kwargs))[:2]
+            return entry(cache, args, kwargs)[:2]
 
         wrapper.invalidate = invalidate
         wrapper.value_key = value_key
