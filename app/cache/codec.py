@@ -35,10 +35,13 @@ def dumps(value) -> str:
 
 # One decoder for every call: json.loads(object_hook=...) would build a new one each time.
 _DECODER = json.JSONDecoder(object_hook=_hook)
+# A text naming no tagged value ("__dt__", "__dec__") needs no hook: decoded in C alone.
+_PLAIN_DECODER = json.JSONDecoder()
 
 
 def loads(text: str | bytes):
-    return _DECODER.decode(as_text(text))
+    text = as_text(text)
+    return (_DECODER if '"__d' in text else _PLAIN_DECODER).decode(text)
 
 
 def as_text(value: bytes | str) -> str:

@@ -42,6 +42,7 @@ class RedisConnection:
         self.scripts = Scripts(client)
         self._retry_after = retry_after
         self._down_until = 0.0
+        self._clustered = is_cluster(client)
 
     @property
     def enabled(self) -> bool:
@@ -50,7 +51,7 @@ class RedisConnection:
     @property
     def clustered(self) -> bool:
         """A Redis Cluster: a script may touch only the keys it names, all in one slot."""
-        return is_cluster(self.client)
+        return self._clustered
 
     def available(self) -> bool:
         return self.client is not None and time.monotonic() >= self._down_until

@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import hiredis
+import redis
 from redis.exceptions import DataError, ResponseError
 
-from app.cache.topology import Client, is_cluster
+from app.cache.topology import Client
 
 
 def pack(commands: Sequence[tuple]) -> bytes:
@@ -36,7 +37,7 @@ def send(client: Client, commands: Sequence[tuple]) -> list:
     error. Raises redis errors for the connection (after the client's retries)."""
     if not commands:
         return []
-    if is_cluster(client):
+    if not isinstance(client, redis.Redis):  # a RedisCluster (a slower check to make)
         pipe = client.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
