@@ -31,14 +31,16 @@ class CuttingProxy:
         self.target = ("127.0.0.1", port)
         self.cut = False
         self.cuts = 0
+        self._open: list[socket.socket] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"redis://127.0.0.1:{self._listener.getsockname()[1]}/0"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
+        for end in [self._listener, *self._open]:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
 
     def _accept(self) -> None:
         while True:
@@ -47,6 +49,7 @@ class CuttingProxy:
             except OSError:
                 return
             server = socket.create_connection(self.target)
+            self._open += [client, server]
             threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, False),
                              daemon=True).start()
@@ -83,6 +86,7 @@ def test_a_round_trip_answers_in_order_and_a_refused_command_with_its_error(priv
     assert send(client, []) == []
     # the connection went back to the pool clean: the next round trip reads its own answers
     assert send(client, [("GET", "rt:a")]) == [b"1"]
+    client.close()
 
 
 def test_scripts_sent_in_a_round_trip_run_again_after_the_server_forgot_them(private_redis):
@@ -96,6 +100,7 @@ def test_scripts_sent_in_a_round_trip_run_again_after_the_server_forgot_them(pri
                                                 ([bucket], ["s4", 5, 60_000])])
     assert [answer[0] for answer in answers] == [1, 1]
     assert connection.client.zcard(bucket) == 4
+    connection.client.close()
 
 
 def test_a_round_trip_cut_off_mid_way_raises_and_the_next_one_connects_again(
@@ -108,6 +113,7 @@ def test_a_round_trip_cut_off_mid_way_raises_and_the_next_one_connects_again(
     assert proxy.cuts == 1  # sent once: redis-py's default for a connection is no retry
     proxy.cut = False
     assert send(client, [("GET", "rt:cut")]) == [b"1"]  # the INCR never reached the server
+    client.close()
 
 
 class Entry:
@@ -130,6 +136,7 @@ def test_a_read_ahead_cut_off_mid_way_reads_nothing_and_the_cache_backs_off(
     assert read_ahead(service.cache, [(Entry.read, ("a",))]).found == {}
     assert not service.cache.available()  # the reads now go to the database
     assert service.read("a") == "value of a"
+    service.cache.client.close()
 
 
 @pytest.mark.parametrize("cut_at", [1, 2, 3])
@@ -175,3 +182,4 @@ def test_a_request_whose_redis_connection_is_cut_mid_round_trip_is_answered_and_
         assert quota._stored(counter).used == 3  # every unit reached the system of record
     finally:
         services_of(application).engine.dispose()
+        services_of(application).cache.client.close()
