@@ -34,7 +34,10 @@ def pack(commands: Sequence[tuple]) -> bytes:
 
 def send(client: Client, commands: Sequence[tuple]) -> list:
     """The answers of `commands`, sent in one round trip; a refused command's answer is its
-    error. Raises redis errors for the connection (after the client's retries)."""
+    error. Each command is its words as sent (a two-word name such as SCRIPT LOAD is two
+    words: nothing splits them here); no response callback is applied (the answers are the
+    server's, bytes undecoded). Raises redis errors for the connection (after the client's
+    retries)."""
     if not commands:
         return []
     if not isinstance(client, redis.Redis):  # a RedisCluster (a slower check to make)
