@@ -85,6 +85,10 @@ class ProviderClient:
             # The account's own settings cannot make a request (a credential outside ASCII, a
             # broken base URL): the account is at fault, not the caller.
             raise ProviderError("auth", f"the account cannot make a request: {exc}") from exc
+        except httpx.TransportError as exc:
+            # A header h11 would refuse to write (request_head checks as it does): through
+            # httpx that fails as the request is sent, as a transport error.
+            raise error_from_transport(exc) from exc
         try:
             if direct is not None:
                 response: UpstreamResponse = direct.send(address, head, body, self.timeouts,

@@ -23,10 +23,11 @@ from app.providers.direct_response import Connection, DirectResponse
 # (connect, read, write, pool) seconds, as httpx.Timeout holds them; None waits forever.
 Timeouts = tuple[float | None, float | None, float | None, float | None]
 
-# What h11 lets a client write (its token and field-value grammar): a value carrying CR, LF
-# or NUL would smuggle a header, one with spaces around it is refused as h11 refuses it.
-_FIELD = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+: (?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?\r\n"
-_HEAD = re.compile(rb"POST [\x21-\x7e]+ HTTP/1\.1\r\n(?:" + _FIELD + rb")+\r\n")
+# What h11 lets a client write (its token and field-value grammar), joined by NUL: a value
+# carrying CR, LF or NUL would smuggle a header, and one with spaces around it h11 refuses too.
+_NAMES = re.compile(rb"(?:[-!#$%&'*+.^_`|~0-9a-zA-Z]+(?:\x00[-!#$%&'*+.^_`|~0-9a-zA-Z]+)*)?")
+_VALUE = rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?"
+_VALUES = re.compile(_VALUE + rb"(?:\x00" + _VALUE + rb")*")
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
 
@@ -34,18 +35,33 @@ def request_head(defaults: list[tuple[bytes, bytes]], url: httpx.URL, headers: d
                  length: int) -> bytes:
     """The request line and headers of a POST of `length` bytes, as httpx's client writes them
     (see http_pool.prepared_request): Host first, the client's default headers unless ours
-    name them, ours, then Content-Length. A value outside ASCII raises UnicodeEncodeError."""
+    name them, ours, then Content-Length. A value outside ASCII raises UnicodeEncodeError, one
+    h11 would refuse to write httpx.LocalProtocolError, as they do through httpx."""
     ours = {name.lower() for name in headers}
+    names = [name.encode("ascii") for name in headers]
+    values = [value.encode("ascii") for value in headers.values()]
+    if not _writable(names, values):
+        raise httpx.LocalProtocolError("Illegal header name or value")
     parts = [b"POST ", url.raw_path, b" HTTP/1.1\r\nHost: ", url.netloc, b"\r\n"]
     for name, value in defaults:
         if name.decode("ascii").lower() not in ours:
             parts += (name, b": ", value, b"\r\n")
-    for text_name, text_value in headers.items():
-        parts += (text_name.encode("ascii"), b": ", text_value.encode("ascii"), b"\r\n")
+    for name, value in zip(names, values, strict=True):
+        parts += (name, b": ", value, b"\r\n")
     if "content-length" not in ours and "transfer-encoding" not in ours:
         parts += (b"Content-Length: ", b"%d" % length, b"\r\n")
     parts.append(b"\r\n")
     return b"".join(parts)
+
+
+def _writable(names: list[bytes], values: list[bytes]) -> bool:
+    """Whether h11 would write these headers: one match over the names and one over the
+    values, each joined by NUL (no name or value may hold one: the count tells)."""
+    if not values:
+        return True
+    joined = b"\x00".join(values)
+    return (joined.count(b"\x00") == len(values) - 1 and _VALUES.fullmatch(joined) is not None
+            and _NAMES.fullmatch(b"\x00".join(names)) is not None)
 
 
 class DirectPool:
@@ -74,8 +90,6 @@ class DirectPool:
         if scheme not in _DEFAULT_PORTS:
             raise httpx.UnsupportedProtocol(
                 f"Request URL has an unsupported protocol '{scheme.decode()}://'.")
-        if not _HEAD.fullmatch(head):
-            raise httpx.LocalProtocolError("Illegal header name or value")
         connect, read, write, pool = timeouts
         connection = self._checkout((scheme, url.raw_host, url.port), connect, pool)
         response = DirectResponse(connection, self._release, read)
