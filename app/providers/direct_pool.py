@@ -72,7 +72,7 @@ class DirectPool:
     def __init__(self, ssl_context: ssl.SSLContext, defaults: list[tuple[bytes, bytes]], *,
                  max_connections: int, max_keepalive: int, keepalive_expiry: float) -> None:
         self.defaults = defaults
-        self._ssl_context = ssl_context
+        self.ssl_context = ssl_context
         self._idle: dict[tuple, list[Connection]] = {}
         self._idle_count = 0
         self._slots = threading.BoundedSemaphore(max_connections)
@@ -94,7 +94,7 @@ class DirectPool:
         connection = self._checkout((scheme, url.raw_host, url.port), connect, pool)
         response = DirectResponse(connection, self._release, read)
         try:
-            # One write for a small body: two would cost a system call and a delayed segment.
+            # One write for a small body: a second would cost a system call and a packet more.
             if len(body) < 65536:
                 connection.send(head + body, write)
             else:
@@ -154,7 +154,7 @@ class DirectPool:
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if scheme == b"https":
-                    sock = self._ssl_context.wrap_socket(sock, server_hostname=host)
+                    sock = self.ssl_context.wrap_socket(sock, server_hostname=host)
             except BaseException:
                 sock.close()
                 raise

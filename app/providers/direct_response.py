@@ -92,10 +92,12 @@ class DirectResponse:
             self._raw.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self._complete:
+            return
         status = self._parser.get_status_code()
         if status < 200:  # 1xx: an interim answer (100 Continue), the real one follows
             self._informational = True
-        elif not self._complete:
+        else:
             self.status_code, self._headers_done = status, True
             # Asked now: llhttp forgets the answer's framing once its message is complete.
             self._keep_alive = self._parser.should_keep_alive()
@@ -124,7 +126,7 @@ class DirectResponse:
             self._received = True
             try:
                 self._parser.feed_data(data)
-            except httptools.HttpParserError as exc:
+            except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
                 if not self._complete:
                     raise httpx.RemoteProtocolError(f"the upstream broke HTTP/1.1: {exc}") from exc
                 self._extra = True

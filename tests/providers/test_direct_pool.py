@@ -177,7 +177,8 @@ def test_an_error_answer_keeps_its_status_headers_and_message():
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"par",
     b"HTTP/1.1 200 OK\r\nContent-Length: nonsense\r\n\r\n",
     b"NOT HTTP AT ALL\r\n\r\n",
-], ids=["nothing", "short-length", "unfinished-chunks", "bad-length", "garbage"])
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+], ids=["nothing", "short-length", "unfinished-chunks", "bad-length", "garbage", "upgrade"])
 def test_a_broken_or_cut_answer_is_a_connection_error(answer):
     with ScriptedUpstream([Answer(answer, hang_up=True)]) as upstream:
         with pytest.raises(ProviderError) as raised:
@@ -236,7 +237,7 @@ def test_a_silent_upstream_times_out_reading():
 
 
 def test_a_pool_out_of_connections_times_out_waiting_for_one():
-    pool = DirectPool(shared_direct_pool()._ssl_context, shared_direct_pool().defaults,
+    pool = DirectPool(shared_direct_pool().ssl_context, shared_direct_pool().defaults,
                       max_connections=1, max_keepalive=1, keepalive_expiry=30)
     answers = [Answer(chunked("HTTP/1.1 200 OK", EVENTS))]
     with ScriptedUpstream(answers) as upstream:
