@@ -9,8 +9,15 @@ from typing import Any
 import httpx
 
 from app.providers.base import ChatRequest, ChatResult, ProviderAccount, ProviderError
+from app.providers.direct_pool import DirectPool, request_head
+from app.providers.direct_response import UpstreamResponse
 from app.providers.errors import error_from_response, error_from_transport
-from app.providers.http_pool import prepared_request, send, shared_http_client
+from app.providers.http_pool import (
+    prepared_request,
+    send,
+    shared_direct_pool,
+    shared_http_client,
+)
 from app.providers.streaming import EventParser, ProviderStream
 
 
@@ -27,12 +34,13 @@ class ProviderClient:
         except httpx.InvalidURL as exc:
             # A proxy address httpx cannot use: the account cannot make any request.
             raise ProviderError("auth", f"the account's proxy is not usable: {exc}") from exc
-        self.timeout = httpx.Timeout(
-            connect=account.connect_timeout,
-            read=account.read_timeout,
-            write=account.read_timeout,
-            pool=account.connect_timeout,
-        )
+        # An upstream reached directly is called through the lean pool; through a proxy (or a
+        # client given), through httpx, which speaks HTTP and SOCKS proxies.
+        self.direct: DirectPool | None = (shared_direct_pool() if http is None
+                                          and not account.proxy else None)
+        # connect, read, write, pool: as httpx.Timeout(connect=c, read=r, write=r, pool=c).
+        self.timeouts = (account.connect_timeout, account.read_timeout, account.read_timeout,
+                         account.connect_timeout)
 
     def complete(self, request: ChatRequest) -> ChatResult:
         response = self._send(request, stream=False)
@@ -52,12 +60,13 @@ class ProviderClient:
         """Open the stream: failures before the first byte raise here, later ones mid-iteration."""
         return ProviderStream(self._send(request, stream=True), self.new_event_parser())
 
-    def _send(self, request: ChatRequest, *, stream: bool) -> httpx.Response:
+    def _send(self, request: ChatRequest, *, stream: bool) -> UpstreamResponse:
         return self._post(self.url(request, stream=stream), self.payload(request, stream=stream),
                           self.request_headers(request), stream=stream)
 
     def _post(self, url: str, payload: dict[str, Any], headers: dict[str, str], *,
-              stream: bool) -> httpx.Response:
+              stream: bool) -> UpstreamResponse:
+        direct = self.direct
         try:
             # The body as httpx's `json=` encodes it, the URL parsed once per address and the
             # request built as the client would: the same request for less work on every call.
@@ -65,14 +74,27 @@ class ProviderClient:
                               allow_nan=False).encode()
             if not any(name.lower() == "content-type" for name in headers):
                 headers = {**headers, "Content-Type": "application/json"}
-            http_request = prepared_request(self.http, _parsed(url), headers, body,
-                                            self.timeout.as_dict())
+            address = _parsed(url)
+            if direct is not None:
+                head = request_head(direct.defaults, address, headers, len(body))
+            else:
+                connect, read, write, pool = self.timeouts
+                http_request = prepared_request(self.http, address, headers, body, {
+                    "connect": connect, "read": read, "write": write, "pool": pool})
         except (UnicodeEncodeError, httpx.InvalidURL) as exc:
             # The account's own settings cannot make a request (a credential outside ASCII, a
             # broken base URL): the account is at fault, not the caller.
             raise ProviderError("auth", f"the account cannot make a request: {exc}") from exc
+        except httpx.TransportError as exc:
+            # A header h11 would refuse to write (request_head checks as it does): through
+            # httpx that fails as the request is sent, as a transport error.
+            raise error_from_transport(exc) from exc
         try:
-            response = send(self.http, http_request, stream=stream)
+            if direct is not None:
+                response: UpstreamResponse = direct.send(address, head, body, self.timeouts,
+                                                         stream=stream)
+            else:
+                response = send(self.http, http_request, stream=stream)
         except httpx.TransportError as exc:
             raise error_from_transport(exc) from exc
         if response.is_error:
@@ -99,7 +121,7 @@ class ProviderClient:
         raise NotImplementedError
 
 
-def _read_body(response: httpx.Response) -> str:
+def _read_body(response: UpstreamResponse) -> str:
     """The error body if it arrives; the status alone still classifies the error if it does not."""
     try:
         return response.read().decode("utf-8", errors="replace")

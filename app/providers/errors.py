@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from app.providers.base import ErrorKind, ProviderError
+from app.providers.direct_response import UpstreamResponse
 from app.providers.rate_limits import parse_google_retry_delay, parse_reset
 
 # Error type names used by Anthropic and OpenAI in bodies and mid-stream error events.
@@ -59,7 +60,7 @@ def error_message(body: Any, fallback: str) -> str:
     return fallback
 
 
-def error_from_response(response: httpx.Response, body_text: str) -> ProviderError:
+def error_from_response(response: UpstreamResponse, body_text: str) -> ProviderError:
     """ProviderError for an HTTP error answer, given whatever part of its body we could read."""
     body = _json_or_none(body_text)
     fallback = body_text.strip()[:500] or response.reason_phrase or f"HTTP {response.status_code}"

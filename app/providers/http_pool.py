@@ -1,5 +1,6 @@
 """One pooled httpx.Client per proxy, so every account behind the same proxy reuses connections,
-and the one call every upstream request makes on it (`prepared_request`, then `send`)."""
+and the one call every upstream request makes on it (`prepared_request`, then `send`); the
+process's DirectPool for the accounts that reach their upstream without a proxy."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ import httpcore
 import httpx
 import socksio
 
+from app.providers.direct_pool import DirectPool
+
 # A gateway relays hundreds of long streams at once; the pool must not be what makes them queue.
 _LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=30)
 
 _clients: dict[str | None, httpx.Client] = {}
+_direct: DirectPool | None = None
 _lock = threading.Lock()
 _ssl_context: ssl.SSLContext | None = None
 
@@ -29,22 +33,50 @@ def shared_http_client(proxy: str | None = None) -> httpx.Client:
         return client
 
 
+def shared_direct_pool() -> DirectPool:
+    """The process-wide pool for upstreams reached directly: the direct httpx client's default
+    headers, TLS context, limits and keep-alive."""
+    global _direct
+    pool = _direct
+    if pool is not None and not pool.is_closed:
+        return pool
+    client = shared_http_client(None)
+    with _lock:
+        if _direct is None or _direct.is_closed:
+            context = _shared_ssl_context()
+            # httpcore offers HTTP/1.1 alone by ALPN when HTTP/2 is off; so do we.
+            context.set_alpn_protocols(["http/1.1"])
+            _direct = DirectPool(context, list(client.headers.raw),
+                                 max_connections=_LIMITS.max_connections or 1000,
+                                 max_keepalive=_LIMITS.max_keepalive_connections or 100,
+                                 keepalive_expiry=_LIMITS.keepalive_expiry or 30.0)
+        return _direct
+
+
 def close_shared_http_clients() -> None:
+    global _direct
     with _lock:
         clients = list(_clients.values())
         _clients.clear()
+        direct, _direct = _direct, None
     for client in clients:
         client.close()
+    if direct is not None:
+        direct.close()
+
+
+def _shared_ssl_context() -> ssl.SSLContext:
+    global _ssl_context
+    # Loading the CA bundle takes tens of milliseconds; every client and the pool share it.
+    _ssl_context = _ssl_context or ssl.create_default_context(cafile=certifi.where())
+    return _ssl_context
 
 
 def _new_client(proxy: str | None) -> httpx.Client:
-    global _ssl_context
-    # Loading the CA bundle takes tens of milliseconds; every proxy's client can share it.
-    _ssl_context = _ssl_context or ssl.create_default_context(cafile=certifi.where())
     # trust_env is off because each account names its own proxy; an ambient HTTP(S)_PROXY
     # would silently route every account through one exit.
     transport = BoundedTransport(proxy=proxy, limits=_LIMITS, trust_env=False,
-                                 verify=_ssl_context)
+                                 verify=_shared_ssl_context())
     return httpx.Client(transport=transport, trust_env=False)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from app.providers.base import ProviderError, StreamEvent, Usage
+from app.providers.direct_response import UpstreamResponse
 from app.providers.errors import error_from_transport
 from app.providers.estimate import Delivered
 
@@ -115,7 +116,7 @@ class ProviderStream:
     own client went away can still record what was spent.
     """
 
-    def __init__(self, response: httpx.Response, parser: EventParser) -> None:
+    def __init__(self, response: UpstreamResponse, parser: EventParser) -> None:
         self.response = response
         self._parser = parser
         # Parts, not one growing string: long answers would make += copy quadratically.
