@@ -27,6 +27,7 @@ for sticky sessions, are read as their hyphenated spelling instead (`SessionHead
 from __future__ import annotations
 
 import errno
+import functools
 import re
 import selectors
 import threading
@@ -43,6 +44,7 @@ from werkzeug.exceptions import RequestTimeout
 
 from app.clientaddr import TrustedProxies
 from app.config import load_server_settings
+from app.serving.head import plain_head
 
 # Larger than gunicorn's default limits on a header block (100 fields of 8190 bytes would be
 # more, but such a request is refused by the parser anyway once a thread reads it).
@@ -97,13 +99,39 @@ class DeadlineUnreader(SocketUnreader):
 class SessionHeaders(Request):
     """A request whose `session_id` / `conversation_id` headers arrive as `session-id` /
     `conversation-id`: harmless names the app reads for sticky sessions alone, unlike the
-    proxy headers the underscore rule protects."""
+    proxy headers the underscore rule protects. A plain head is read by `plain_head`, any
+    other by gunicorn's Python parser (app/serving/head.py)."""
 
     RENAMED = {"SESSION_ID": "SESSION-ID", "CONVERSATION_ID": "CONVERSATION-ID"}
 
     def _apply_header_policy(self, name, value, *args, **kwargs):
         return super()._apply_header_policy(self.RENAMED.get(name, name), value, *args,
                                             **kwargs)
+
+    def parse(self, unreader):
+        scheme_headers = _plain_parsing(self.cfg)
+        if scheme_headers is None or self._use_fast:
+            return super().parse(unreader)
+        buf = bytearray()
+        self.read_into(unreader, buf, stop=True)
+        head = plain_head(bytes(buf), line_limit=self.limit_request_line,
+                          field_limit=self.limit_request_fields,
+                          field_size_limit=self.limit_request_field_size,
+                          scheme_headers=scheme_headers, renamed=self.RENAMED)
+        if head is None:
+            return self._parse_python(unreader, buf)
+        self.method, self.uri, self.path, self.query, self.fragment = head[:5]
+        self.version, self.headers = head.version, head.headers
+        return head.rest
+
+
+@functools.lru_cache(maxsize=4)
+def _plain_parsing(cfg) -> frozenset[str] | None:
+    """The secure scheme headers' names when plain heads may skip gunicorn's parser: not with
+    the PROXY protocol, nor with the settings that change how a field is read."""
+    if cfg.proxy_protocol != "off" or cfg.strip_header_spaces or cfg.permit_obsolete_folding:
+        return None
+    return frozenset(cfg.secure_scheme_headers)
 
 
 class GuardedConn(TConn):
