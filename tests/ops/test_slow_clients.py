@@ -157,6 +157,37 @@ def test_a_kept_alive_connection_takes_whole_and_split_heads_and_loses_a_stalled
         assert receive_all(sock) == b""
 
 
+def test_pipelined_requests_are_answered_in_order_on_one_connection(guarded):
+    port, _ = guarded
+    with open_sockets() as sockets:
+        sock = connect_from("127.0.0.8", port)
+        sockets.append(sock)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: relaygate\r\n\r\n"
+                     b"GET /nowhere HTTP/1.1\r\nHost: relaygate\r\n\r\n"
+                     b"GET /healthz HTTP/1.1\r\nHost: relaygate\r\n\r\n")
+        assert read_answer(sock).startswith(b"HTTP/1.1 200")
+        assert read_answer(sock).startswith(b"HTTP/1.1 404")
+        assert read_answer(sock).startswith(b"HTTP/1.1 200")
+
+
+def test_half_sent_next_heads_on_kept_alive_connections_hold_no_thread(tmp_path):
+    """Two threads, and six clients each sending half of its next head right after an answer
+    (while the thread that answered waits for it): a new client is still served, long before
+    the header deadline would free a thread."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: relaygate\r\n\r\n"
+    with gunicorn(tmp_path, RELAYGATE_WORKERS="1", RELAYGATE_THREADS="2",
+                  RELAYGATE_HEADER_TIMEOUT="120") as (port, base), open_sockets() as sockets:
+        for number in range(6):
+            sock = connect_from(f"127.0.0.{20 + number}", port)
+            sockets.append(sock)
+            sock.sendall(request)
+            assert read_answer(sock).startswith(b"HTTP/1.1 200")
+            sock.sendall(request[:12])
+        assert httpx.get(base + "/healthz", timeout=GENEROUS).status_code == 200
+        sockets[0].sendall(request[12:])  # a head finished later is served
+        assert read_answer(sockets[0]).startswith(b"HTTP/1.1 200")
+
+
 def test_one_address_holds_at_most_the_configured_connections(guarded):
     port, base = guarded
     with open_sockets() as sockets:
