@@ -41,6 +41,7 @@ import threading
 import time
 from collections import Counter, deque
 
+from gunicorn.http.body import LengthReader
 from gunicorn.http.errors import NoMoreData
 from gunicorn.http.message import Request
 from gunicorn.http.parser import RequestParser
@@ -394,6 +395,15 @@ class GuardedThreadWorker(ThreadWorker):
                 conn.parser.unreader.expired = HeadersTimedOut
                 conn.header_deadline = 0.0
         return super().handle(conn)
+
+    def _keepalive_after(self, conn, keepalive):
+        # A body read to its end leaves nothing to drain: gunicorn's drain would only set and
+        # restore the socket's timeout (two system calls) to read nothing.
+        body = getattr(conn.parser.mesg, "body", None) if keepalive else None
+        if (body is not None and type(body.reader) is LengthReader and body.reader.length == 0
+                and body.buf.tell() == 0 and not body.failed):
+            return True
+        return super()._keepalive_after(conn, keepalive)
 
     def handle_request(self, req, conn):
         reader = getattr(conn.parser, "unreader", None)
