@@ -167,7 +167,7 @@ def _relay_env(directory: str, cleanup: list) -> tuple[dict, str]:
 
 
 def _turn(port: int, script: str, connections: int, seconds: int,
-          master: int) -> tuple[int, float]:
+          master: int, verbose: bool = False) -> tuple[int, float]:
     """(requests answered, CPU seconds of the worker tree)."""
     before = tree_ticks([master])
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "-s", script,
@@ -178,6 +178,9 @@ def _turn(port: int, script: str, connections: int, seconds: int,
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
     if errors:
         print(f"  wrk reported: {errors.group(0)}")
+    if verbose:
+        print(f"  port {port}, {connections} conn: "
+              f"{re.search(r'Latency.*', out).group(0)}")  # type: ignore[union-attr]
     return (int(found.group(1)) if found else 0), (after - before) / TICK
 
 
@@ -192,6 +195,7 @@ def main() -> None:
     parser.add_argument("--relay", action="store_true",
                         help="the app's /v1/chat/completions instead of a trivial WSGI app")
     parser.add_argument("--profile", help="a directory for each worker thread's pstats")
+    parser.add_argument("--verbose", action="store_true", help="wrk's latency line per turn")
     args = parser.parse_args()
     trees = [ROOT, *(Path(tree).resolve() for tree in args.tree)]
     cleanup: list = []
@@ -213,7 +217,7 @@ def main() -> None:
                     for tree in trees:
                         port, process = servers[tree]
                         answered, cpu = _turn(port, script, connections, args.seconds,
-                                              process.pid)
+                                              process.pid, args.verbose)
                         totals[tree][0] += answered
                         totals[tree][1] += cpu
                 for tree in trees:
