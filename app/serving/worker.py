@@ -336,7 +336,7 @@ class GuardedThreadWorker(ThreadWorker):
                 and not conn.parser.unreader.buf.getvalue())
 
     def _next_request(self, conn: GuardedConn) -> object:
-        """Wait up to LINGER for the next head; serve it here if it came whole, else answer
+        """Wait up to LINGER_MS for the next head; serve it here if it came whole, else answer
         what the event loop is to do with the connection (keep it alive, read the rest of
         the head, or drop it)."""
         waiting = select.poll()
