@@ -178,7 +178,9 @@ class GuardedThreadWorker(ThreadWorker):
         self.open_per_address: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         self.lingering = 0
-        self.max_lingering = max(1, self.cfg.threads // 4)
+        # A quarter of the threads: none with fewer than four, where one waiting thread would
+        # delay every other connection's request.
+        self.max_lingering = self.cfg.threads // 4
 
     # --- connections arrive -------------------------------------------------------------
 

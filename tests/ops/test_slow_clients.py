@@ -190,11 +190,11 @@ def test_pipelined_requests_are_answered_in_order_on_one_connection(guarded):
 
 
 def test_half_sent_next_heads_on_kept_alive_connections_hold_no_thread(tmp_path):
-    """Two threads, and six clients each sending half of its next head right after an answer
-    (while the thread that answered waits for it): a new client is still served, long before
-    the header deadline would free a thread."""
+    """Four threads (one may wait for a next request), and six clients each sending half of
+    its next head right after an answer: a new client is still served, long before the header
+    deadline would free a thread, and a head finished later is served too."""
     request = b"GET /healthz HTTP/1.1\r\nHost: relaygate\r\n\r\n"
-    with gunicorn(tmp_path, RELAYGATE_WORKERS="1", RELAYGATE_THREADS="2",
+    with gunicorn(tmp_path, RELAYGATE_WORKERS="1", RELAYGATE_THREADS="4",
                   RELAYGATE_HEADER_TIMEOUT="120") as (port, base), open_sockets() as sockets:
         for number in range(6):
             sock = connect_from(f"127.0.0.{20 + number}", port)
