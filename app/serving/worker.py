@@ -12,6 +12,11 @@ line and stall hold every thread, health probes included. This worker:
   requests) by the header deadline, the body by RELAYGATE_BODY_TIMEOUT seconds in total; a
   read past its deadline closes the connection (a late body is answered 408 first). Writes carry no
   timeout, so long streaming (SSE) answers are unaffected;
+- lets the thread that answered a kept-alive connection wait briefly (LINGER_MS) for its next
+  request and serve it too when its head arrives whole: no trip through the event loop, the
+  thread pool's queue and a second thread (about half the worker's own CPU per request); a
+  head that arrives in part goes to the event loop to be read like any other, so a stalled
+  client still holds no thread. At most a quarter of the threads wait so;
 - caps the connections one client address holds open in a worker
   (RELAYGATE_MAX_CONNECTIONS_PER_ADDRESS); the address is the peer, or X-Forwarded-For when
   the peer is one of RELAYGATE_TRUSTED_PROXIES.
@@ -27,12 +32,16 @@ for sticky sessions, are read as their hyphenated spelling instead (`SessionHead
 from __future__ import annotations
 
 import errno
+import functools
 import re
+import select
 import selectors
+import socket
 import threading
 import time
 from collections import Counter, deque
 
+from gunicorn.http.body import LengthReader
 from gunicorn.http.errors import NoMoreData
 from gunicorn.http.message import Request
 from gunicorn.http.parser import RequestParser
@@ -43,6 +52,7 @@ from werkzeug.exceptions import RequestTimeout
 
 from app.clientaddr import TrustedProxies
 from app.config import load_server_settings
+from app.serving.head import plain_head
 
 # Larger than gunicorn's default limits on a header block (100 fields of 8190 bytes would be
 # more, but such a request is refused by the parser anyway once a thread reads it).
@@ -51,6 +61,10 @@ _END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
 _FORWARDED_FOR = re.compile(rb"^x-forwarded-for:[ \t]*(.*?)[ \t]*\r?$", re.I | re.M)
 # What the event loop's read of a header block found (GuardedThreadWorker._receive_head).
 _WAITING, _COMPLETE, _GONE = object(), object(), object()
+_PARTIAL = object()  # a thread's answer: the connection's next head has begun, not ended
+# How long a thread that answered waits for the connection's next request before handing it
+# back to the event loop (a client's next request usually follows its answer within a round trip)
+LINGER_MS = 50
 TOO_MANY_CONNECTIONS = (b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\n"
                         b"Content-Length: 0\r\nConnection: close\r\n\r\n")
 
@@ -97,13 +111,39 @@ class DeadlineUnreader(SocketUnreader):
 class SessionHeaders(Request):
     """A request whose `session_id` / `conversation_id` headers arrive as `session-id` /
     `conversation-id`: harmless names the app reads for sticky sessions alone, unlike the
-    proxy headers the underscore rule protects."""
+    proxy headers the underscore rule protects. A plain head is read by `plain_head`, any
+    other by gunicorn's Python parser (app/serving/head.py)."""
 
     RENAMED = {"SESSION_ID": "SESSION-ID", "CONVERSATION_ID": "CONVERSATION-ID"}
 
     def _apply_header_policy(self, name, value, *args, **kwargs):
         return super()._apply_header_policy(self.RENAMED.get(name, name), value, *args,
                                             **kwargs)
+
+    def parse(self, unreader):
+        scheme_headers = _plain_parsing(self.cfg)
+        if scheme_headers is None or self._use_fast:
+            return super().parse(unreader)
+        buf = bytearray()
+        self.read_into(unreader, buf, stop=True)
+        head = plain_head(bytes(buf), line_limit=self.limit_request_line,
+                          field_limit=self.limit_request_fields,
+                          field_size_limit=self.limit_request_field_size,
+                          scheme_headers=scheme_headers, renamed=self.RENAMED)
+        if head is None:
+            return self._parse_python(unreader, buf)
+        self.method, self.uri, self.path, self.query, self.fragment = head[:5]
+        self.version, self.headers = head.version, head.headers
+        return head.rest
+
+
+@functools.lru_cache(maxsize=4)
+def _plain_parsing(cfg) -> frozenset[str] | None:
+    """The secure scheme headers' names when plain heads may skip gunicorn's parser: not with
+    the PROXY protocol, nor with the settings that change how a field is read."""
+    if cfg.proxy_protocol != "off" or cfg.strip_header_spaces or cfg.permit_obsolete_folding:
+        return None
+    return frozenset(cfg.secure_scheme_headers)
 
 
 class GuardedConn(TConn):
@@ -137,6 +177,10 @@ class GuardedThreadWorker(ThreadWorker):
         self.reading: deque[GuardedConn] = deque()  # in the order of their header deadlines
         self.open_per_address: Counter[str] = Counter()
         self._count_lock = threading.Lock()
+        self.lingering = 0
+        # A quarter of the threads: none with fewer than four, where one waiting thread would
+        # delay every other connection's request.
+        self.max_lingering = self.cfg.threads // 4
 
     # --- connections arrive -------------------------------------------------------------
 
@@ -279,6 +323,64 @@ class GuardedThreadWorker(ThreadWorker):
     # --- a thread serves the request ----------------------------------------------------
 
     def handle(self, conn):
+        keepalive = self._serve(conn)
+        while keepalive is True and self._may_linger(conn):
+            keepalive = self._next_request(conn)
+        return keepalive
+
+    def _may_linger(self, conn: GuardedConn) -> bool:
+        """Whether this thread may wait for the connection's next request: not for a trusted
+        proxy (its requests are counted by their X-Forwarded-For, in the event loop), nor with
+        bytes already read (gunicorn serves those at once), nor when a quarter of the threads
+        wait already."""
+        return (conn.guarded and self.alive and not conn.is_http2
+                and self.lingering < self.max_lingering and not self.proxies.trusts(conn.peer)
+                and not conn.parser.unreader.buf.getvalue())
+
+    def _next_request(self, conn: GuardedConn) -> object:
+        """Wait up to LINGER_MS for the next head; serve it here if it came whole, else answer
+        what the event loop is to do with the connection (keep it alive, read the rest of
+        the head, or drop it)."""
+        waiting = select.poll()
+        waiting.register(conn.sock, select.POLLIN)
+        with self._count_lock:
+            self.lingering += 1
+        try:
+            ready = waiting.poll(LINGER_MS)
+        finally:
+            with self._count_lock:
+                self.lingering -= 1
+        if not ready:
+            return True
+        conn.header_deadline = time.monotonic() + self.header_timeout
+        try:
+            data = conn.sock.recv(MAX_HEADER_BYTES, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            data = b""
+        if not data:
+            return _GONE
+        conn.head = data
+        if not _END_OF_HEADERS.search(data) and len(data) < MAX_HEADER_BYTES:
+            return _PARTIAL
+        return self._serve(conn)
+
+    def finish_request(self, conn, fs):
+        outcome = None if fs.cancelled() or fs.exception() else fs.result()
+        if outcome is _PARTIAL:
+            # Its deadline runs from when the head began: `reading` stays in deadline order
+            # but for the moment of this hand-off.
+            conn.sock.setblocking(False)
+            self.reading.append(conn)
+            self.poller.register(conn.sock, selectors.EVENT_READ,
+                                 lambda _sock: self._on_header_bytes(conn))
+        elif outcome is _GONE:
+            self._drop(conn)
+        else:
+            super().finish_request(conn, fs)
+
+    def _serve(self, conn):
         if conn.guarded:
             conn.sock.setblocking(True)
             conn.init()  # plain HTTP/1: makes the parser, reads nothing
@@ -295,6 +397,15 @@ class GuardedThreadWorker(ThreadWorker):
                 conn.parser.unreader.expired = HeadersTimedOut
                 conn.header_deadline = 0.0
         return super().handle(conn)
+
+    def _keepalive_after(self, conn, keepalive):
+        # A body read to its end leaves nothing to drain: gunicorn's drain would only set and
+        # restore the socket's timeout (two system calls) to read nothing.
+        body = getattr(conn.parser.mesg, "body", None) if keepalive else None
+        if (body is not None and type(body.reader) is LengthReader and body.reader.length == 0
+                and body.buf.tell() == 0 and not body.failed):
+            return True
+        return super()._keepalive_after(conn, keepalive)
 
     def handle_request(self, req, conn):
         reader = getattr(conn.parser, "unreader", None)

@@ -126,9 +126,10 @@ def test_a_request_whose_headers_or_body_stall_is_cut_off_at_its_deadline(guarde
         assert httpx.get(base + "/healthz", timeout=GENEROUS).status_code == 200
 
 
-def read_answer(sock: socket.socket) -> bytes:
-    """One whole HTTP answer (a Content-Length body) from a kept-alive connection."""
-    received = b""
+def read_answer(sock: socket.socket, pending: bytearray | None = None) -> bytes:
+    """One whole HTTP answer (a Content-Length body) from a kept-alive connection; the bytes
+    read past it (pipelined answers) are kept in `pending` for the next call."""
+    received = bytes(pending or b"")
     while b"\r\n\r\n" not in received:
         received += sock.recv(65536)
     head, body = received.split(b"\r\n\r\n", 1)
@@ -136,6 +137,8 @@ def read_answer(sock: socket.socket) -> bytes:
                   if line.lower().startswith(b"content-length:"))
     while len(body) < length:
         body += sock.recv(65536)
+    if pending is not None:
+        pending[:] = body[length:]
     return head
 
 
@@ -155,6 +158,53 @@ def test_a_kept_alive_connection_takes_whole_and_split_heads_and_loses_a_stalled
         assert read_answer(sock).startswith(b"HTTP/1.1 200")
         sock.sendall(request[:12])  # and a head that never ends: closed at its deadline
         assert receive_all(sock) == b""
+
+
+def test_pipelined_requests_are_answered_in_order_on_one_connection(guarded):
+    """Bodies read by the app (a login) or left unread (a 405) end where the next request
+    begins, whether it was sent with them or after their answer."""
+    port, _ = guarded
+    login = b'{"username": "nobody", "password": "wrong"}'
+    with open_sockets() as sockets:
+        sock = connect_from("127.0.0.8", port)
+        sockets.append(sock)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: relaygate\r\n\r\n"
+                     b"POST /healthz HTTP/1.1\r\nHost: relaygate\r\nContent-Length: 17\r\n\r\n"
+                     b"GET /x HTTP/1.1\r\n"  # an unread body, itself a request's start
+                     b"GET /nowhere HTTP/1.1\r\nHost: relaygate\r\n\r\n"
+                     b"POST /api/sessions/login HTTP/1.1\r\nHost: relaygate\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: "
+                     + str(len(login)).encode() + b"\r\n\r\n" + login)
+        pending = bytearray()
+        assert read_answer(sock, pending).startswith(b"HTTP/1.1 200")
+        assert read_answer(sock, pending).startswith(b"HTTP/1.1 405")
+        assert read_answer(sock, pending).startswith(b"HTTP/1.1 404")
+        assert read_answer(sock, pending).startswith(b"HTTP/1.1 401")
+        assert not pending
+        for unread in (b"", b"x" * 5000):  # then one at a time, each after the last answer
+            sock.sendall(b"POST /healthz HTTP/1.1\r\nHost: relaygate\r\nContent-Length: "
+                         + str(len(unread)).encode() + b"\r\n\r\n" + unread)
+            assert read_answer(sock).startswith(b"HTTP/1.1 405")
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: relaygate\r\n\r\n")
+            assert read_answer(sock).startswith(b"HTTP/1.1 200")
+
+
+def test_half_sent_next_heads_on_kept_alive_connections_hold_no_thread(tmp_path):
+    """Four threads (one may wait for a next request), and six clients each sending half of
+    its next head right after an answer: a new client is still served, long before the header
+    deadline would free a thread, and a head finished later is served too."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: relaygate\r\n\r\n"
+    with gunicorn(tmp_path, RELAYGATE_WORKERS="1", RELAYGATE_THREADS="4",
+                  RELAYGATE_HEADER_TIMEOUT="120") as (port, base), open_sockets() as sockets:
+        for number in range(6):
+            sock = connect_from(f"127.0.0.{20 + number}", port)
+            sockets.append(sock)
+            sock.sendall(request)
+            assert read_answer(sock).startswith(b"HTTP/1.1 200")
+            sock.sendall(request[:12])
+        assert httpx.get(base + "/healthz", timeout=GENEROUS).status_code == 200
+        sockets[0].sendall(request[12:])  # a head finished later is served
+        assert read_answer(sockets[0]).startswith(b"HTTP/1.1 200")
 
 
 def test_one_address_holds_at_most_the_configured_connections(guarded):
