@@ -127,6 +127,7 @@ class UsageStoreRepository:
         if self.session.get_bind().dialect.name != "postgresql":
             return None
         event, counter = use.event, use.counter
+        settles: dict[str, object]
         if counter is None:
             statement, settles = _STORE_RESERVED, {"u_reservation": use.reservation_id,
                                                    "u_subject": use.subject}

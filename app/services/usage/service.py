@@ -187,7 +187,9 @@ class UsageService(Service):
                      rollup_rows([(occurred_at, record.api_key_id, record.model,
                                    record.account_id or "", totals)]),
                      account_id, account_tokens, account_cost,
-                     *(reservation if reservation is not None else (None, None)), counter)
+                     reservation_id=reservation[0] if reservation is not None else None,
+                     subject=reservation[1] if reservation is not None else None,
+                     counter=counter)
         self.retention.ensure_partition(occurred_at, now)
         with self.uow.at_once() as uow:
             stored = uow.usage_store.store(use, now)
