@@ -1,13 +1,15 @@
 """One usage record stored in one PostgreSQL statement (the synchronous chat routes' store).
 
-The request id's claim, the key's totals, the event, its rollup rows, the account's totals and
-the commit of its quota reservation are the data-modifying parts of one statement, each gated
-on the one before (nothing is written when the request id was claimed before or the key is
-gone). Run on its own (autocommit), the statement is its own transaction: the hot rows it
-writes (the key's and the account's totals, the rollups that every key adds to) are locked
+The request id's claim, the key's totals, the event, its rollup rows, the account's totals, the
+unit of a quota hold kept in Redis (added to its counter, whose value is returned for the
+hold's settlement), and the commit of a quota
+reservation are the data-modifying parts of one statement, each gated on the one before
+(nothing is written when the request id was claimed before or the key is gone). Run on its own
+(autocommit), the statement is its own transaction: the hot rows it writes (the key's and the
+account's totals, the rollups that every key adds to, the subject's quota counter) are locked
 only while the server runs it, never across a round trip or a wait for this process's other
 threads, so requests of one key do not queue on them. Rows are locked in the order of every
-other usage writer (usage/service.py, the drain's batches): key, rollups, account.
+other usage writer (usage/service.py, the drain's batches): key, rollups, account, counter.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from decimal import Decimal
 from sqlalchemy import text
 
 from app.db.repositories.arrays import arrays, unnest
+from app.db.repositories.quota import CounterKey, CounterValue
 from app.db.repositories.usage_rollups import ADD_ON_CONFLICT, ROW_TYPES
 
 _EVENT_COLUMNS = (
     "api_key_id, account_id, account_type, model, input_tokens, output_tokens, "
     "cache_write_tokens, cache_read_tokens, total_tokens, cost, request_count, request_id, "
     "occurred_at, recorded_at, source, estimated")
-_STORE = text(
+_STORED = (
     "WITH claim AS ("
     " INSERT INTO usage_request_ids (source, api_key_id, request_id, occurred_at, recorded_at)"
     " SELECT CAST(:u_source AS varchar), CAST(:u_key AS varchar),"
@@ -60,16 +63,31 @@ _STORE = text(
     " last_used_at = GREATEST(last_used_at, CAST(:u_now AS timestamptz))"
     " WHERE id = CAST(:u_settle_account AS varchar) AND EXISTS (SELECT 1 FROM counted)"
     " RETURNING 1"
-    "), reservation AS ("
-    " UPDATE usage_reservations SET state = 'committed', settled_at = CAST(:u_now AS timestamptz)"
-    " WHERE id = CAST(:u_reservation AS varchar) AND subject = CAST(:u_subject AS varchar)"
-    " AND state = 'held' AND EXISTS (SELECT 1 FROM counted) RETURNING 1"
-    ")"
-    # Each count in turn runs its part to the end: the parts run (and lock) in this order.
+    "), ")
+# Each count in turn runs its part to the end: the parts run (and lock) in this order.
+_COUNTED = (
     " SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = CAST(:u_key AS varchar)),"
     " (SELECT count(*) FROM claim), (SELECT count(*) FROM counted),"
     " (SELECT count(*) FROM event), (SELECT count(*) FROM rollups),"
-    " (SELECT count(*) FROM account), (SELECT count(*) FROM reservation)")
+    " (SELECT count(*) FROM account), ")
+# Two statements, each kept under psycopg's 4 kB for caching its parsed form: a request
+# settles either a database reservation (the chat route) or a Redis hold (the others).
+_STORE_RESERVED = text(
+    _STORED + "reservation AS ("
+    " UPDATE usage_reservations SET state = 'committed', settled_at = CAST(:u_now AS timestamptz)"
+    " WHERE id = CAST(:u_reservation AS varchar) AND subject = CAST(:u_subject AS varchar)"
+    " AND state = 'held' AND EXISTS (SELECT 1 FROM counted) RETURNING 1"
+    ")" + _COUNTED + "(SELECT count(*) FROM reservation), NULL, NULL")
+_STORE_HELD = text(
+    # The hold decided the unit: added with no limit check, as the drain adds queued ones.
+    _STORED + "counter AS ("
+    " INSERT INTO usage_counters (subject, model_type, period, period_start, used, version)"
+    " SELECT CAST(:u_subject AS varchar), CAST(:u_model_type AS varchar),"
+    " CAST(:u_period AS varchar), CAST(:u_start AS timestamptz), 1, 1"
+    " WHERE EXISTS (SELECT 1 FROM counted) ON CONFLICT (subject, model_type, period,"
+    " period_start) DO UPDATE SET used = usage_counters.used + 1,"
+    " version = usage_counters.version + 1 RETURNING used, version"
+    ")" + _COUNTED + "0, (SELECT used FROM counter), (SELECT version FROM counter)")
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,8 @@ class OneUse:
     # A held quota reservation (its id and subject) committed with the event.
     reservation_id: str | None = None
     subject: str | None = None
+    # The counter a Redis quota hold took its unit against: the unit is added to it.
+    counter: CounterKey | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +112,8 @@ class Stored:
     key_found: bool
     stored: bool  # False: the request id was stored before (nothing written now)
     reservation_committed: bool
+    # The counter's value after the unit was added (None: no counter, or nothing stored).
+    counter: CounterValue | None = None
 
 
 class UsageStoreRepository:
@@ -100,11 +122,22 @@ class UsageStoreRepository:
 
     def store(self, use: OneUse, now: datetime) -> Stored | None:
         """Store `use` in one statement (its event must carry a request id); None when the
-        database is not PostgreSQL (nothing written)."""
+        database is not PostgreSQL, or `use` settles both a reservation and a hold (nothing
+        written)."""
         if self.session.get_bind().dialect.name != "postgresql":
             return None
-        event = use.event
-        row = self.session.execute(_STORE, {
+        event, counter = use.event, use.counter
+        settles: dict[str, object]
+        if counter is None:
+            statement, settles = _STORE_RESERVED, {"u_reservation": use.reservation_id,
+                                                   "u_subject": use.subject}
+        elif use.reservation_id is None:
+            statement, settles = _STORE_HELD, {
+                "u_subject": counter.subject, "u_model_type": counter.model_type,
+                "u_period": counter.period, "u_start": counter.period_start}
+        else:
+            return None
+        row = self.session.execute(statement, {
             "u_source": event["source"], "u_key": event["api_key_id"],
             "u_request": event["request_id"], "u_at": event["occurred_at"], "u_now": now,
             "u_requests": event["request_count"], "u_input": event["input_tokens"],
@@ -115,7 +148,7 @@ class UsageStoreRepository:
             "u_estimated": event["estimated"],
             "u_settle_account": use.account_id,
             "u_account_tokens": use.account_tokens, "u_account_cost": use.account_cost,
-            "u_reservation": use.reservation_id, "u_subject": use.subject,
-            **arrays(use.rollups, ROW_TYPES)}).one()
-        found, claimed, counted, _, _, _, committed = row
-        return Stored(bool(found), bool(claimed and counted), bool(committed))
+            **settles, **arrays(use.rollups, ROW_TYPES)}).one()
+        found, claimed, counted, _, _, _, committed, used, version = row
+        return Stored(bool(found), bool(claimed and counted), bool(committed),
+                      None if used is None else CounterValue(used, version))

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from app import timebuckets
 from app.cache import read_through
 from app.db.models import UsageEvent
+from app.db.repositories.quota import CounterKey
 from app.db.repositories.usage_baselines import merge_rows
 from app.db.repositories.usage_rollups import RollupRow, Totals, rollup_rows
 from app.db.repositories.usage_store import OneUse, Stored
@@ -164,15 +165,19 @@ class UsageService(Service):
     @db_retry
     def record_at_once(self, record: UsageRecord, *, account_id: str | None = None,
                        account_tokens: int = 0, account_cost: Decimal = Decimal(0),
-                       reservation: tuple[str, str] | None = None) -> Stored | None:
+                       reservation: tuple[str, str] | None = None,
+                       counter: CounterKey | None = None) -> Stored | None:
         """`record` and its settlement in one statement that is its own transaction
         (db/repositories/usage_store.py): the event, the key's totals and rollups, the
-        account's totals (`account_id`'s, by one request, these tokens and cost) and the
-        commit of a held reservation (its id and subject). The same books as `record`, with
-        no row of the many that requests share locked longer than the statement runs.
+        account's totals (`account_id`'s, by one request, these tokens and cost), and either
+        the commit of a held reservation (its id and subject) or the unit of a Redis quota
+        hold added to its `counter` (whose value the answer carries). The same books as
+        `record`, with no row of the many that requests share locked longer than the
+        statement runs.
 
-        None where one statement cannot store it (no request id, not on PostgreSQL): then
-        `record` must. Raises RecordNotFound when the key does not exist (nothing written)."""
+        None where one statement cannot store it (no request id, not on PostgreSQL, both a
+        reservation and a counter): then `record` must. Raises RecordNotFound when the key
+        does not exist (nothing written)."""
         if record.request_id is None:
             return None
         now = self.clock()
@@ -182,7 +187,9 @@ class UsageService(Service):
                      rollup_rows([(occurred_at, record.api_key_id, record.model,
                                    record.account_id or "", totals)]),
                      account_id, account_tokens, account_cost,
-                     *(reservation if reservation is not None else (None, None)))
+                     reservation_id=reservation[0] if reservation is not None else None,
+                     subject=reservation[1] if reservation is not None else None,
+                     counter=counter)
         self.retention.ensure_partition(occurred_at, now)
         with self.uow.at_once() as uow:
             stored = uow.usage_store.store(use, now)

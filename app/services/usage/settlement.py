@@ -1,6 +1,7 @@
 """Settlement: what a chat request still owes the system of record once its answer is done.
 
-The usage event is stored by UsageService.record; a settlement rides in that same transaction:
+The usage event is stored by UsageService.record_at_once (one PostgreSQL statement) or, where
+one statement cannot, UsageService.record; a settlement rides in that same transaction:
 the request's quota hold (chat-fast's reservation in Redis, app/cache/holds.py) becomes a unit of
 the database's counter, added without a limit check since the hold already decided, and the
 serving account's running totals grow. The hold leaves Redis's count only with the value that
@@ -76,18 +77,32 @@ class Settler:
         """Store the usage event with its settlement in one transaction; False if the event
         was stored before (then only the hold, if still open, is settled). `reservation`
         (the subject and the id of a database reservation) is committed in that same
-        transaction when the event is stored, so a stored use is never left uncommitted."""
-        if settlement.hold_on is None and settlement.window is None:
+        transaction when the event is stored, so a stored use is never left uncommitted.
+
+        On PostgreSQL the transaction is one statement (UsageService.record_at_once); the
+        hold leaves Redis after it, with the counter's value it returned."""
+        window = settlement.window
+        at_once = None
+        # A window hold kept in the database (taken while Redis was down) leaves in the
+        # session's transaction; one statement carries the other settlements.
+        if window is None or window.store != "database":
             at_once = self.usage.record_at_once(
                 record, account_id=settlement.account_id or None,
                 account_tokens=settlement.tokens, account_cost=settlement.cost,
                 reservation=None if reservation is None else (reservation[1],
-                                                              reservation[0].id))
-            if at_once is not None:
-                if at_once.stored and reservation is not None and (
-                        not at_once.reservation_committed):
-                    self._commit_late(*reservation)
-                return at_once.stored
+                                                              reservation[0].id),
+                counter=settlement.hold_on)
+        if at_once is None:
+            return self._store_in_session(record, settlement, reservation)
+        if at_once.stored and reservation is not None and not at_once.reservation_committed:
+            self._commit_late(*reservation)
+        self._settled(record, settlement, at_once.counter if at_once.stored else None)
+        return at_once.stored
+
+    def _store_in_session(self, record: UsageRecord, settlement: Settlement,
+                          reservation: tuple[Subject, str] | None) -> bool:
+        """`store` where one statement cannot: UsageService.record's transaction carries the
+        settlement's writes."""
         counted: dict = {}
 
         def settle(uow) -> None:
@@ -103,15 +118,21 @@ class Settler:
         stored = self.usage.record(record, also=settle)
         if stored and reservation is not None:
             self.quota.committed(counted["committing"])
+        self._settled(record, settlement, counted.get("value") if stored else None)
+        return stored
+
+    def _settled(self, record: UsageRecord, settlement: Settlement,
+                 value: CounterValue | None) -> None:
+        """After the store's commit: the window log is charged and the Redis hold leaves with
+        `value`, its counter as the store returned it (None: read now, the use was stored
+        before)."""
         self._charge_window(record, settlement)
         if settlement.hold_on is not None and settlement.hold_id is not None:
             try:
-                self.quota.settle_hold(settlement.hold_on, settlement.hold_id,
-                                       counted.get("value") if stored else None)
+                self.quota.settle_hold(settlement.hold_on, settlement.hold_id, value)
             except CacheError as error:
                 # The hold expires and is given back; the next write brings the count up.
                 log.warning("could not settle quota hold %s: %s", settlement.hold_id, error)
-        return stored
 
     def _commit_late(self, subject: Subject, reservation_id: str) -> None:
         """The use is stored but its reservation was no longer held (it expired while the
