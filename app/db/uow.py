@@ -54,15 +54,29 @@ class UnitOfWork:
     def __init__(self, session_factory: sessionmaker, execution_options: dict | None = None):
         self._session_factory = session_factory
         self._execution_options = execution_options
+        self._built: list[str] = []
 
     def __enter__(self) -> UnitOfWork:
+        for name in self._built:  # a unit of work entered again starts with none built
+            del self.__dict__[name]
+        self._built = []
         self.session = self._session_factory()
         if self._execution_options:
             # Isolation level and read-only must be set before the transaction's first query.
             self.session.connection(execution_options=self._execution_options)
-        for name, repository in repos.REPOSITORIES.items():
-            setattr(self, name, repository(self.session))
         return self
+
+    def __getattr__(self, name: str):
+        """A repository is built on its first use in the block (most blocks use one of the
+        thirty): only names of repositories, and only once the session is open."""
+        repository = repos.REPOSITORIES.get(name)
+        session = self.__dict__.get("session")
+        if repository is None or session is None:
+            raise AttributeError(name)
+        built = repository(session)
+        setattr(self, name, built)
+        self._built.append(name)
+        return built
 
     def __exit__(self, exc_type, exc, tb):
         try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import and_, case, func, literal, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, case, func, literal, or_, select, text, update
 
 from app.db.models import Account
 from app.db.repositories.arrays import arrays, unnest_as
@@ -23,6 +24,10 @@ _ADD_USAGE = text(
     "total_tokens = a.total_tokens + u.tokens, total_cost = a.total_cost + u.cost, "
     "recent_failures = 0, last_used_at = GREATEST(a.last_used_at, CAST(:now AS timestamptz)) "
     f"FROM {unnest_as('u', _USAGE_COLUMNS)} WHERE a.id = u.id")
+_ACCOUNTS = cast(Table, Account.__table__)
+# Built once, on the table (no ORM update): every synchronous chat pick runs it.
+_TOUCH = (update(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("account_id"))
+          .values(last_used_at=bindparam("now", type_=_ACCOUNTS.c.last_used_at.type)))
 
 
 def _at(moment: datetime):
@@ -130,7 +135,7 @@ class AccountRepository(Repository[Account]):
         return result.rowcount
 
     def touch(self, account_id: str, now: datetime) -> int:
-        return self._update(account_id, last_used_at=now)
+        return self._execute(_TOUCH, {"account_id": account_id, "now": now}).rowcount
 
     def set_rate_limited(self, account_id: str, reset_at: datetime, now: datetime) -> int:
         # An admin's `inactive` and a broken credential's `error` outrank a rate limit.
