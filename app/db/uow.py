@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -102,6 +103,60 @@ class UnitOfWork:
             raise translate(error) from error
 
 
+class StatementSession:
+    """The `session` of an autocommit unit of work: a pooled connection that runs Core and text
+    statements (execute, scalar, scalars) and nothing of the ORM (no rows loaded as objects,
+    nothing added), each statement its own transaction. It spares every one-statement write
+    or read the ORM session's bookkeeping, most of such a statement's CPU."""
+
+    def __init__(self, connection: Connection):
+        self._connection = connection
+
+    def execute(self, statement, params=None):
+        return self._connection.execute(statement, params)
+
+    def scalar(self, statement, params=None):
+        return self._connection.scalar(statement, params)
+
+    def scalars(self, statement, params=None):
+        return self._connection.scalars(statement, params)
+
+    def get_bind(self) -> Connection:
+        return self._connection
+
+
+class AutocommitUnitOfWork(UnitOfWork):
+    """`at_once`'s unit of work: statements on one autocommit connection (StatementSession).
+    Each statement is committed as the server runs it, so `commit` has nothing to send."""
+
+    def __init__(self, engine: Engine):  # no session factory: no ORM session is opened
+        self._engine = engine
+        self._built = []
+
+    def __enter__(self) -> AutocommitUnitOfWork:
+        for name in self._built:
+            del self.__dict__[name]
+        self._built = []
+        try:
+            self._connection = self._engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT")
+        except SQLAlchemyError as error:
+            raise translate(error) from error
+        self.session = StatementSession(self._connection)  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self._connection.close()
+        if isinstance(exc, SQLAlchemyError):
+            raise translate(exc) from exc
+
+    def commit(self) -> None:
+        """Nothing to send: every statement committed as it ran."""
+
+    def flush(self) -> None:
+        """Nothing is pending: statements run as they are made."""
+
+
 class JoinedUnitOfWork:
     """A service's unit of work inside a shared transaction: its commit only flushes.
 
@@ -151,7 +206,7 @@ class UnitOfWorkFactory:
             return JoinedUnitOfWork(shared)
         if not self.autocommit:
             return UnitOfWork(self.session_factory)
-        return UnitOfWork(self.session_factory, {"isolation_level": "AUTOCOMMIT"})
+        return AutocommitUnitOfWork(self.session_factory.kw["bind"])
 
     def separate(self) -> UnitOfWork:
         """A unit of work of its own even inside a shared transaction (bookkeeping reads)."""

@@ -46,7 +46,8 @@ class ModelService(Service):
         Both forms are accepted: the id ('openai/gpt-4o') and the short name ('GPT-4o'). Should
         one model's id equal another's name, the id wins. Inactive models keep their tier.
         """
-        with self.uow() as uow:
+        # One read: autocommit spares the BEGIN's and the ROLLBACK's round trips.
+        with self.uow.at_once() as uow:
             matches = uow.models.list_matching(model)
         if not matches:
             return {"id": None, "model_type": DEFAULT_MODEL_TYPE}
