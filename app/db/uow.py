@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,15 +55,29 @@ class UnitOfWork:
     def __init__(self, session_factory: sessionmaker, execution_options: dict | None = None):
         self._session_factory = session_factory
         self._execution_options = execution_options
+        self._built: list[str] = []
 
     def __enter__(self) -> UnitOfWork:
+        for name in self._built:  # a unit of work entered again starts with none built
+            del self.__dict__[name]
+        self._built = []
         self.session = self._session_factory()
         if self._execution_options:
             # Isolation level and read-only must be set before the transaction's first query.
             self.session.connection(execution_options=self._execution_options)
-        for name, repository in repos.REPOSITORIES.items():
-            setattr(self, name, repository(self.session))
         return self
+
+    def __getattr__(self, name: str):
+        """A repository is built on its first use in the block (most blocks use one of the
+        thirty): only names of repositories, and only once the session is open."""
+        repository = repos.REPOSITORIES.get(name)
+        session = self.__dict__.get("session")
+        if repository is None or session is None:
+            raise AttributeError(name)
+        built = repository(session)
+        setattr(self, name, built)
+        self._built.append(name)
+        return built
 
     def __exit__(self, exc_type, exc, tb):
         try:
@@ -86,6 +101,60 @@ class UnitOfWork:
             self.session.flush()
         except SQLAlchemyError as error:
             raise translate(error) from error
+
+
+class StatementSession:
+    """The `session` of an autocommit unit of work: a pooled connection that runs Core and text
+    statements (execute, scalar, scalars) and nothing of the ORM (no rows loaded as objects,
+    nothing added), each statement its own transaction. It spares every one-statement write
+    or read the ORM session's bookkeeping, most of such a statement's CPU."""
+
+    def __init__(self, connection: Connection):
+        self._connection = connection
+
+    def execute(self, statement, params=None):
+        return self._connection.execute(statement, params)
+
+    def scalar(self, statement, params=None):
+        return self._connection.scalar(statement, params)
+
+    def scalars(self, statement, params=None):
+        return self._connection.scalars(statement, params)
+
+    def get_bind(self) -> Connection:
+        return self._connection
+
+
+class AutocommitUnitOfWork(UnitOfWork):
+    """`at_once`'s unit of work: statements on one autocommit connection (StatementSession).
+    Each statement is committed as the server runs it, so `commit` has nothing to send."""
+
+    def __init__(self, engine: Engine):  # no session factory: no ORM session is opened
+        self._engine = engine
+        self._built = []
+
+    def __enter__(self) -> AutocommitUnitOfWork:
+        for name in self._built:
+            del self.__dict__[name]
+        self._built = []
+        try:
+            self._connection = self._engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT")
+        except SQLAlchemyError as error:
+            raise translate(error) from error
+        self.session = StatementSession(self._connection)  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self._connection.close()
+        if isinstance(exc, SQLAlchemyError):
+            raise translate(exc) from exc
+
+    def commit(self) -> None:
+        """Nothing to send: every statement committed as it ran."""
+
+    def flush(self) -> None:
+        """Nothing is pending: statements run as they are made."""
 
 
 class JoinedUnitOfWork:
@@ -137,7 +206,7 @@ class UnitOfWorkFactory:
             return JoinedUnitOfWork(shared)
         if not self.autocommit:
             return UnitOfWork(self.session_factory)
-        return UnitOfWork(self.session_factory, {"isolation_level": "AUTOCOMMIT"})
+        return AutocommitUnitOfWork(self.session_factory.kw["bind"])
 
     def separate(self) -> UnitOfWork:
         """A unit of work of its own even inside a shared transaction (bookkeeping reads)."""

@@ -24,3 +24,17 @@ class FakeUnitOfWork:
 
     def commit(self):
         self.committed = True
+
+
+class FakeUnitOfWorkFactory:
+    """What services receive in place of UnitOfWorkFactory: each call, and each `at_once`,
+    gives a fake unit of work on the same repositories."""
+
+    def __init__(self, **repositories):
+        self.repositories = repositories
+
+    def __call__(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(**self.repositories)
+
+    def at_once(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(**self.repositories)

@@ -6,7 +6,7 @@ import pytest
 
 from app.db.models import AiModel
 from app.services.catalogue.service import ModelService
-from tests.unit.fakes import FakeModelRepository, FakeUnitOfWork
+from tests.unit.fakes import FakeModelRepository, FakeUnitOfWorkFactory
 
 
 def _model(model_id, name, model_type):
@@ -22,7 +22,7 @@ def service():
         # A name equal to another model's id: the id must win.
         _model("claude/odd", "openai/gpt-4o-mini", "premium"),
     ])
-    return ModelService(uow=lambda: FakeUnitOfWork(models=repository), cache=None)
+    return ModelService(uow=FakeUnitOfWorkFactory(models=repository), cache=None)
 
 
 def test_the_full_id_names_the_tier(service):

@@ -42,3 +42,12 @@ def test_non_retryable_errors_fail_at_once(code):
     with pytest.raises(DatabaseError) as raised:
         flaky.work()
     assert raised.value.code == code and flaky.calls == 1
+
+
+def test_waits_double_after_each_failure_up_to_the_maximum(monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr("app.services.retry.time.sleep", waits.append)
+    flaky = Flaky(["DB_POOL_EXHAUSTED"] * 4, max_retries=4)
+    flaky.retry_policy = RetryPolicy(max_retries=4, base_delay=1.0, max_delay=3.0)
+    assert flaky.work() == "done"
+    assert waits == [1.0, 2.0, 3.0, 3.0]

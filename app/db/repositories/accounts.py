@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import and_, case, func, literal, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, case, func, literal, or_, select, text, update
 
 from app.db.models import Account
 from app.db.repositories.arrays import arrays, unnest_as
@@ -23,6 +25,29 @@ _ADD_USAGE = text(
     "total_tokens = a.total_tokens + u.tokens, total_cost = a.total_cost + u.cost, "
     "recent_failures = 0, last_used_at = GREATEST(a.last_used_at, CAST(:now AS timestamptz)) "
     f"FROM {unnest_as('u', _USAGE_COLUMNS)} WHERE a.id = u.id")
+_ACCOUNTS = cast(Table, Account.__table__)
+# Built once, on the table (no ORM update): every synchronous chat pick runs it.
+_TOUCH = (update(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("account_id"))
+          .values(last_used_at=bindparam("now", type_=_ACCOUNTS.c.last_used_at.type)))
+
+
+
+@functools.cache
+def _candidate_fields(fields: tuple[str, ...], bound: bool, recoverable: bool):
+    """`candidates` as a Core statement of `fields`, built once per shape: its parameters are
+    provider, now, exclude (a list, maybe empty) and, for a `bound` key, only."""
+    columns, now = _ACCOUNTS.c, bindparam("now", type_=UTCDateTime())
+    status = columns.status == "active"
+    if recoverable:
+        status = or_(status, and_(columns.status == "rate_limited",
+                                  columns.rate_limit_reset_at <= now))
+    return select(*(columns[name] for name in fields)).where(
+        columns.provider == bindparam("provider"), status,
+        or_(columns.cooldown_until.is_(None), columns.cooldown_until <= now),
+        columns.id.in_(bindparam("only", expanding=True)) if bound
+        else columns.dedicated.is_(False),
+        columns.id.not_in(bindparam("exclude", expanding=True)),
+    ).order_by(columns.priority.desc(), columns.last_used_at.asc().nulls_first(), columns.id)
 
 
 def _at(moment: datetime):
@@ -93,6 +118,17 @@ class AccountRepository(Repository[Account]):
         return list(self.session.scalars(select(Account).where(*conditions).order_by(
             Account.priority.desc(), Account.last_used_at.asc().nulls_first(), Account.id)))
 
+    def candidate_fields(self, fields: tuple[str, ...], provider: str, now: datetime,
+                         exclude: Iterable[str] = (), *, only: Iterable[str] | None = None,
+                         recoverable: bool = False) -> list[dict]:
+        """`candidates`, best first, as dicts of `fields` (a prebuilt Core statement: no ORM
+        rows; the synchronous chat path picks its account from these)."""
+        params = {"provider": provider, "now": now, "exclude": list(exclude)}
+        if only is not None:
+            params["only"] = list(only)
+        statement = _candidate_fields(fields, only is not None, recoverable)
+        return [dict(row._mapping) for row in self.session.execute(statement, params)]
+
     def schedulable(self) -> list[Account]:
         """Every account that serves now or will once its rate limit resets."""
         return list(self.session.scalars(select(Account).where(
@@ -130,7 +166,7 @@ class AccountRepository(Repository[Account]):
         return result.rowcount
 
     def touch(self, account_id: str, now: datetime) -> int:
-        return self._update(account_id, last_used_at=now)
+        return self._execute(_TOUCH, {"account_id": account_id, "now": now}).rowcount
 
     def set_rate_limited(self, account_id: str, reset_at: datetime, now: datetime) -> int:
         # An admin's `inactive` and a broken credential's `error` outrank a rate limit.

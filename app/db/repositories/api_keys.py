@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, case, func, literal, or_, select, text, update
+from sqlalchemy import ColumnElement, bindparam, case, func, literal, or_, select, text, update
 from sqlalchemy.orm import joinedload
 
-from app.db.models import ApiKey, ApiKeyTag
+from app.db.models import Account, AccountGroup, ApiKey, ApiKeyBinding, ApiKeyTag
 from app.db.repositories.arrays import arrays, unnest_as
 from app.db.repositories.base import Repository
 from app.db.types import UTCDateTime
@@ -42,6 +42,27 @@ _ADD_USAGE = text(
     f"FROM {unnest_as('u', _USAGE_COLUMNS)} WHERE k.id = u.id RETURNING k.id")
 
 
+# What authenticating a key reads (KeyService.validate): its columns, and per binding the
+# bound account or group and that target's provider (None when the target is gone).
+_KEYS, _BINDINGS = ApiKey.__table__, ApiKeyBinding.__table__
+_ACCOUNTS, _GROUPS = Account.__table__, AccountGroup.__table__
+_VALIDATION = (
+    select(*(_KEYS.c[name] for name in (
+        "id", "permissions", "is_active", "is_deleted", "expires_at", "concurrency_limit",
+        "daily_cost_limit", "requests_per_minute", "token_limit", "user_id", "hash_scheme",
+        "allowed_models", "denied_models", "allowed_clients", "activation_days",
+        "activated_at", "total_cost_limit", "weekly_cost_limit", "weekly_reset_day",
+        "weekly_reset_hour", "weekly_cost_models", "time_zone", "window_limits")),
+           _BINDINGS.c.account_id.label("bound_account_id"),
+           _BINDINGS.c.group_id.label("bound_group_id"),
+           func.coalesce(_ACCOUNTS.c.provider, _GROUPS.c.provider).label("bound_provider"))
+    .select_from(_KEYS.outerjoin(_BINDINGS, _BINDINGS.c.api_key_id == _KEYS.c.id)
+                 .outerjoin(_ACCOUNTS, _ACCOUNTS.c.id == _BINDINGS.c.account_id)
+                 .outerjoin(_GROUPS, _GROUPS.c.id == _BINDINGS.c.group_id))
+    .where(_KEYS.c.hashed_key == bindparam("hashed_key"))
+    .order_by(_BINDINGS.c.id))
+
+
 @dataclass(frozen=True)
 class KeyFilter:
     is_active: bool | None = None
@@ -61,6 +82,12 @@ class ApiKeyRepository(Repository[ApiKey]):
             select(ApiKey).where(ApiKey.hashed_key == hashed_key)
             .options(joinedload(ApiKey.tag_rows), joinedload(ApiKey.binding_rows))
         ).unique().first()
+
+    def validation_rows(self, hashed_key: str) -> list:
+        """What authentication reads of the key with this hash, in one Core statement (no
+        ORM rows): one row per binding, in the bindings' order (one row with no binding
+        for a key without any); none for an unknown hash."""
+        return list(self.session.execute(_VALIDATION, {"hashed_key": hashed_key}))
 
     def names(self, key_ids: list[str]) -> dict[str, str]:
         rows = self.session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(key_ids)))

@@ -15,7 +15,7 @@ from app.db.models import Account
 from app.services.base import Service
 from app.services.retry import db_retry
 
-_FIELDS = ("id", "name", "provider", "credential_kind", "access_token_sealed", "api_key_sealed",
+FIELDS = ("id", "name", "provider", "credential_kind", "access_token_sealed", "api_key_sealed",
            "token_expires_at", "base_url", "proxy_type", "proxy_host", "proxy_port",
            "proxy_username", "proxy_password_sealed", "priority", "max_concurrency", "status",
            "rate_limit_reset_at", "cooldown_until", "dedicated",
@@ -28,8 +28,9 @@ _BUILT: dict[tuple, Account] = {}
 _BUILT_MAX = 4096
 
 
-def _row(fields: dict) -> Account:
-    """The detached row for one pool entry, built once per distinct entry. Shared between
+def detached_row(fields: dict) -> Account:
+    """The detached row for one pool entry (or a database pick of FIELDS), built once per
+    distinct entry. Shared between
     requests and threads: nobody sets its attributes (a refreshed account is read anew)."""
     values = tuple(fields.values())
     row = _BUILT.get(values)
@@ -43,15 +44,16 @@ def _row(fields: dict) -> Account:
 class AccountPool(Service):
     def accounts(self, provider: str) -> list[Account]:
         """The provider's active and resting accounts as detached rows (never to be saved,
-        never to be changed: see `_row`)."""
-        return [_row(fields) for fields in self.schedulable() if fields["provider"] == provider]
+        never to be changed: see `detached_row`)."""
+        return [detached_row(fields) for fields in self.schedulable()
+                if fields["provider"] == provider]
 
     @read_through("schedulable-accounts", key=lambda: "all", version=3)
     @db_retry
     def schedulable(self) -> list[dict]:
         with self.uow() as uow:
             rows = uow.accounts.schedulable()
-            return [{name: getattr(row, name) for name in _FIELDS} for row in rows]
+            return [{name: getattr(row, name) for name in FIELDS} for row in rows]
 
 
 def may_serve(account: Account, only: frozenset[str] | None) -> bool:

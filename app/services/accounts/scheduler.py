@@ -139,13 +139,21 @@ class AccountScheduler(Service):
         """The candidates, best first. Rate-limited accounts whose reset has passed return to
         active first; the one statement that lists candidates finds them, so the usual pick
         (none due) writes nothing."""
-        chosen = uow.accounts.candidates(provider, now, exclude, only=only, recoverable=True)
+        chosen = self._listed(uow, provider, now, exclude, only, recoverable=True)
         if not any(account.status == "rate_limited" for account in chosen):
             return chosen
         if uow.accounts.recover_rate_limited(now, provider):
             uow.commit()
             pool.forget(self.cache)
-        return uow.accounts.candidates(provider, now, exclude, only=only)
+        return self._listed(uow, provider, now, exclude, only)
+
+    @staticmethod
+    def _listed(uow, provider: str, now: datetime, exclude: tuple[str, ...],
+                only: frozenset[str] | None, *, recoverable: bool = False) -> list[Account]:
+        """The candidates as the pool's detached rows (its FIELDS, read fresh): what choosing
+        and calling an account needs, without loading whole ORM rows."""
+        return [pool.detached_row(fields) for fields in uow.accounts.candidate_fields(
+            pool.FIELDS, provider, now, exclude, only=only, recoverable=recoverable)]
 
     def _pooled(self, provider: str, exclude: tuple[str, ...],
                 only: frozenset[str] | None) -> list[Account] | None:

@@ -4,6 +4,7 @@ docs/design/api-refactor.md), and the model a client protocol's name routes to (
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from app.cache import read_through
 from app.db.models import AiModel
@@ -45,7 +46,8 @@ class ModelService(Service):
         Both forms are accepted: the id ('openai/gpt-4o') and the short name ('GPT-4o'). Should
         one model's id equal another's name, the id wins. Inactive models keep their tier.
         """
-        with self.uow() as uow:
+        # One read: autocommit spares the BEGIN's and the ROLLBACK's round trips.
+        with self.uow.at_once() as uow:
             matches = uow.models.list_matching(model)
         if not matches:
             return {"id": None, "model_type": DEFAULT_MODEL_TYPE}
@@ -200,7 +202,8 @@ def _page(models: list[dict], after_id: str | None, before_id: str | None,
     return {"models": models[start:start + limit], "has_more": True}
 
 
-def _record(found: AiModel) -> dict:
+def _record(found: Any) -> dict:
+    """The record of a catalogue entry, from its ORM row or its Core row (same names)."""
     return {"id": found.id, "name": found.name, "provider": found.provider,
             "model_type": found.model_type, "upstream_model": found.upstream_model,
             "aliases": list(found.aliases or []), "is_active": found.is_active,

@@ -204,10 +204,17 @@ class ChatService:
     def _read_ahead(self, credential, model_name: str, chat_mode: ChatMode,
                     client_names: bool) -> ReadAhead | None:
         """The cached reads a cache-first admission makes (the key, the model, the plans and,
-        for a cached pool, the accounts), in one Redis round trip instead of one each."""
-        if chat_mode.fresh or credential is None or credential.kind != "api_key":
+        for a cached pool, the accounts), in one Redis round trip instead of one each; for a
+        fresh admission, the cached reads it still makes (the model's tier, the plans)."""
+        if credential is None or credential.kind != "api_key":
             return None
         models = type(self.models)
+        if chat_mode.fresh:
+            # The key and the model are read from the database; the quota's reads of the
+            # model's tier and of the plans stay cache-first: one round trip for both.
+            return None if client_names else read_ahead(
+                self.keys.cache, [(models.resolve, (model_name,)),
+                                  (type(self.quota.plans).limits, ())])
         reads = [self.keys.cached_read(credential.token), (models.resolve, (model_name,)),
                  (type(self.quota.plans).limits, ())]
         if client_names:

@@ -44,8 +44,9 @@ def stored_window(limit: dict) -> dict:
     return stored
 
 
-def limit_fields(key: ApiKey) -> dict:
-    """The spend and window limits of a key's validation record (keys/limits.py, key_windows.py)."""
+def limit_fields(key: Any) -> dict:
+    """The spend and window limits of a key's validation record (keys/limits.py, key_windows.py),
+    from its row (ORM or Core: the same attribute names)."""
     return {
         "cost_limits": {"total": key.total_cost_limit, "weekly": key.weekly_cost_limit,
                         "weekly_reset_day": key.weekly_reset_day,
@@ -157,24 +158,29 @@ class KeyService(Service):
         """validateApiKey: the seed's shape plus what authentication needs; None if unknown."""
         # Reads only: autocommit spares the BEGIN's and the ROLLBACK's round trips.
         with self.uow.at_once() as uow:
-            key = uow.api_keys.get_by_hash(hashed_key)
-            if key is None or key.is_deleted:
-                return None
-            return {
-                "id": key.id, "permissions": perms.public(key.permissions),
-                "is_active": key.is_active, "expires_at": key.expires_at,
-                "rate_limits": {"concurrency": key.concurrency_limit,
-                                "daily": key.daily_cost_limit,
-                                "requests": key.requests_per_minute},
-                "token_limit": key.token_limit, "user_id": key.user_id,
-                "allowed_providers": key.permissions, "hash_scheme": key.hash_scheme,
-                "allowed_models": list(key.allowed_models or []),
-                "denied_models": list(key.denied_models or []),
-                "allowed_clients": list(key.allowed_clients or []),
-                "activation_days": key.activation_days, "activated_at": key.activated_at,
-                "account_bindings": _bindings_with_providers(uow, key),
-                **limit_fields(key),
-            }
+            rows = uow.api_keys.validation_rows(hashed_key)
+        if not rows or rows[0].is_deleted:
+            return None
+        key = rows[0]
+        return {
+            "id": key.id, "permissions": perms.public(key.permissions),
+            "is_active": key.is_active, "expires_at": key.expires_at,
+            "rate_limits": {"concurrency": key.concurrency_limit,
+                            "daily": key.daily_cost_limit,
+                            "requests": key.requests_per_minute},
+            "token_limit": key.token_limit, "user_id": key.user_id,
+            "allowed_providers": key.permissions, "hash_scheme": key.hash_scheme,
+            "allowed_models": list(key.allowed_models or []),
+            "denied_models": list(key.denied_models or []),
+            "allowed_clients": list(key.allowed_clients or []),
+            "activation_days": key.activation_days, "activated_at": key.activated_at,
+            # Each binding with the provider it binds (what the scheduler needs).
+            "account_bindings": [
+                ({"account_id": row.bound_account_id} if row.bound_account_id
+                 else {"group_id": row.bound_group_id}) | {"provider": row.bound_provider}
+                for row in rows if row.bound_provider is not None],
+            **limit_fields(key),
+        }
 
     def activate(self, key: dict) -> None:
         """The first admitted request of a key whose expiry counts from its first use: its
@@ -312,15 +318,3 @@ class KeyService(Service):
                 rows.append(ApiKeyBinding(account_id=account_id, group_id=group_id))
         key.binding_rows = rows
 
-
-def _bindings_with_providers(uow: Work, key: ApiKey) -> list[dict]:
-    """The key's bindings, each with the provider it binds (what the scheduler needs)."""
-    found = []
-    for row in key.binding_rows:
-        target = (uow.accounts.get(row.account_id) if row.account_id
-                  else uow.account_groups.get(row.group_id))
-        if target is not None:
-            binding = ({"account_id": row.account_id} if row.account_id
-                       else {"group_id": row.group_id})
-            found.append({**binding, "provider": target.provider})
-    return found
