@@ -302,8 +302,9 @@ class StreamDecoder:
         self.usage: Usage | None = None
         self.blocks: set[int] = set()  # the indexes of blocks carried (server tools are not)
 
-    def feed(self, event: str | None, data: str) -> list[Event]:
-        body = json.loads(data)
+    def feed(self, event: str | None, data: str,
+             body: dict[str, Any] | None = None) -> list[Event]:
+        body = json.loads(data) if body is None else body
         kind = body.get("type") or event
         if kind == "message_start":
             message = body.get("message") or {}

@@ -284,10 +284,11 @@ class StreamDecoder:
         self.stop: StopReason | None = None
         self.usage: Usage | None = None
 
-    def feed(self, event: str | None, data: str) -> list[Event]:
+    def feed(self, event: str | None, data: str,
+             body: dict[str, Any] | None = None) -> list[Event]:
         if data.strip() == "[DONE]":
             return [*self._close(), Finish(self.stop, self.usage), End()]
-        body = json.loads(data)
+        body = json.loads(data) if body is None else body
         out: list[Event] = []
         if not self.started:
             self.started = True

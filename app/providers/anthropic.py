@@ -126,7 +126,7 @@ class AnthropicEventParser(EventParser):
         if usage_block:
             usage = self.counted(merge_usage(self.usage, usage_block),
                                  final=self.usage_final or kind == "message_delta")
-        return StreamEvent(data=data, event=event, text=text, usage=usage)
+        return StreamEvent(data=data, event=event, text=text, usage=usage, body=body)
 
 
 def add_block(delivered: Delivered, block: dict[str, Any]) -> None:

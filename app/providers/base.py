@@ -95,12 +95,16 @@ class StreamEvent:
     """One upstream SSE event; `data` is byte-for-byte what the upstream sent, for relaying.
 
     `usage` is set only on events that carried usage, and holds the running total after them.
+    `body` is `data`'s JSON object as the provider's parser read it (None for a non-JSON
+    marker such as OpenAI's `[DONE]`), so whoever reads the event next need not parse it again;
+    it is shared, never to be changed.
     """
 
     data: str
     event: str | None = None
     text: str = ""
     usage: Usage | None = None
+    body: dict[str, Any] | None = None
 
 
 class ProviderError(Exception):

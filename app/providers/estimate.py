@@ -43,7 +43,11 @@ def text_chars(value: Any) -> int:
 
 
 def json_chars(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str))
+    return len(_JSON(value))
+
+
+# One encoder for every call: json.dumps with options builds a new one each time.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
 def prompt_tokens(request: ChatRequest) -> int:

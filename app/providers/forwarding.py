@@ -16,8 +16,12 @@ _PREFIXES = ("anthropic-", "x-stainless-")
 
 def forwarded_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     """The forwardable headers of a client request, names lower-cased."""
-    return {name.lower(): value for name, value in headers
-            if name.lower() in _EXACT or name.lower().startswith(_PREFIXES)}
+    forwarded = {}
+    for name, value in headers:
+        name = name.lower()
+        if name in _EXACT or name.startswith(_PREFIXES):
+            forwarded[name] = value
+    return forwarded
 
 
 def merged_beta(client_value: str | None, required: str) -> str:

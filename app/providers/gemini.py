@@ -74,7 +74,8 @@ class GeminiEventParser(EventParser):
         if body.get("usageMetadata"):
             # Each chunk repeats the running totals, so the newest one replaces the last.
             usage = self.counted(gemini_usage(body["usageMetadata"]), final=finishing)
-        return StreamEvent(data=data, event=event, text=candidate_text(body), usage=usage)
+        return StreamEvent(data=data, event=event, text=candidate_text(body), usage=usage,
+                           body=body)
 
 
 def gemini_content(message: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +149,7 @@ def error_body(status: int, message: str, reason: str | None = None,
     return {"error": error}
 
 
-def finishes(data: str) -> bool:
-    """Whether a stream chunk gives a finish reason: Gemini's last chunk (it has no end marker)."""
-    return any(candidate.get("finishReason")
-               for candidate in event_json(data).get("candidates") or [])
+def finishes(chunk: dict[str, Any]) -> bool:
+    """Whether a stream chunk (its JSON object) gives a finish reason: Gemini's last chunk (it
+    has no end marker)."""
+    return any(candidate.get("finishReason") for candidate in chunk.get("candidates") or [])

@@ -107,7 +107,7 @@ class OpenAIEventParser(EventParser):
         usage = None
         if body.get("usage"):
             usage = self.counted(openai_usage(body["usage"]), final=True)
-        return StreamEvent(data=data, event=event, text=text, usage=usage)
+        return StreamEvent(data=data, event=event, text=text, usage=usage, body=body)
 
 
 def add_output(delivered: Delivered, message: dict[str, Any]) -> None:

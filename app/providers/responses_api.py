@@ -69,4 +69,4 @@ class ResponsesEventParser(EventParser):
             response = body.get("response") or {}
             if response.get("usage"):
                 usage = self.counted(responses_usage(response["usage"]), final=True)
-        return StreamEvent(data=data, event=event, text=text, usage=usage)
+        return StreamEvent(data=data, event=event, text=text, usage=usage, body=body)

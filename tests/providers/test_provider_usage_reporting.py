@@ -145,3 +145,19 @@ def test_gemini_thoughts_function_calls_and_every_candidate_are_counted():
         {"index": 1, "content": {"parts": [{"text": "other"}]}},
     ]})])
     assert parser.delivered.chars == len("plan") + len("find") + len('{"q":1}') + len("other")
+
+
+@pytest.mark.parametrize("parser, name, body", [
+    (AnthropicEventParser(), "content_block_delta",
+     {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hi"}}),
+    (OpenAIEventParser(), None, {"choices": [{"index": 0, "delta": {"content": "hi"}}]}),
+    (GeminiEventParser(), None, {"candidates": [{"content": {"parts": [{"text": "hi"}]}}]}),
+], ids=["anthropic", "openai", "gemini"])
+def test_a_parsed_event_hands_on_its_json_object_with_its_text_unchanged(parser, name, body):
+    data = json.dumps(body)
+    event = parser.parse(name, data)
+    assert event.body == body and event.data == data and event.text == "hi"
+
+
+def test_openais_done_marker_has_no_json_object():
+    assert OpenAIEventParser().parse(None, "[DONE]").body is None

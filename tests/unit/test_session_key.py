@@ -1,6 +1,6 @@
 """The session key of sticky sessions: where it is read from, and in which order."""
 
-from app.services.chat.session_key import session_key
+from app.services.chat.session_key import headers_read, session_key
 
 CLAUDE_CODE_USER = ("user_2f1e3d_account_9a8b7c6d-0000-1111-2222-333344445555"
                     "_session_6c4d2e1f-aaaa-bbbb-cccc-ddddeeeeffff")
@@ -80,3 +80,23 @@ def test_a_gemini_conversation_is_its_system_instruction_and_first_user_content(
     assert session_key(first) == session_key(later) != session_key(other)
     assert session_key({"contents": [{"role": "model", "parts": []}]}) is None
     assert session_key({"contents": "not a list"}) is None
+
+
+class WalkedHeaders:
+    """Headers that count how often they are walked, as werkzeug's environ view is."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self.pairs, self.walks = pairs, 0
+
+    def items(self):
+        self.walks += 1
+        return iter(self.pairs)
+
+
+def test_the_headers_are_read_once_with_their_names_lower_cased():
+    headers = WalkedHeaders([("User-Agent", "claude-cli/2.0"), ("Session_Id", "s-1")])
+    sent = headers_read(headers)
+    assert sent == {"user-agent": "claude-cli/2.0", "session_id": "s-1"}
+    assert session_key({"messages": MESSAGES}, sent) == "session:s-1"
+    assert headers.walks == 1
+    assert headers_read(None) == {}

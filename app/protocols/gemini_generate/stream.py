@@ -39,10 +39,11 @@ class StreamDecoder:
         self.usage: Usage | None = None
         self.ended = False
 
-    def feed(self, event: str | None, data: str) -> list[Event]:
+    def feed(self, event: str | None, data: str,
+             body: dict[str, Any] | None = None) -> list[Event]:
         if self.ended:
             return []
-        body = json.loads(data)
+        body = json.loads(data) if body is None else body
         out: list[Event] = []
         if body.get("usageMetadata"):
             self.usage = usage_to_neutral(body["usageMetadata"])

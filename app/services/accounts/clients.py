@@ -11,9 +11,32 @@ from app.providers import ProviderAccount, ProviderClient, client_for
 
 # Our proxy types as httpx spells their URL schemes.
 PROXY_SCHEMES = {"http": "http", "socks5": "socks5"}
+_OPENED_MAX = 4096
 
 
-def proxy_url(account: Account, box: SecretBox) -> str | None:
+class OpenedSecrets:
+    """A SecretBox's `decrypt_optional`, each sealed value opened once. Every upstream call
+    builds its client from the account's sealed credential, and AES-GCM with its checks is
+    most of that work. A sealed value always opens to the same secret (a new credential is
+    sealed anew, under a fresh nonce), so what was opened stays right; the table is bounded
+    (cleared when full: then the credentials in use are opened again)."""
+
+    def __init__(self, box: SecretBox) -> None:
+        self.box = box
+        self._opened: dict[str, str] = {}
+
+    def decrypt_optional(self, stored: str | None) -> str | None:
+        if stored is None:
+            return None
+        opened = self._opened.get(stored)
+        if opened is None:
+            if len(self._opened) >= _OPENED_MAX:
+                self._opened.clear()
+            opened = self._opened[stored] = self.box.decrypt(stored)
+        return opened
+
+
+def proxy_url(account: Account, box: SecretBox | OpenedSecrets) -> str | None:
     """The account's proxy as a URL httpx understands, with its password opened, or None."""
     kind, host = account.proxy_type, account.proxy_host
     if kind is None:
@@ -37,7 +60,7 @@ class Timeouts(TypedDict, total=False):
     read_timeout: float
 
 
-def provider_account(account: Account, box: SecretBox,
+def provider_account(account: Account, box: SecretBox | OpenedSecrets,
                      **timeouts: Unpack[Timeouts]) -> ProviderAccount:
     """The provider clients' view of an account: opened credential, base URL and proxy;
     `timeouts` are ProviderAccount's connect_timeout and read_timeout."""
@@ -51,6 +74,6 @@ def provider_account(account: Account, box: SecretBox,
                            api_key=box.decrypt_optional(account.api_key_sealed), **timeouts)
 
 
-def build_client(account: Account, box: SecretBox,
+def build_client(account: Account, box: SecretBox | OpenedSecrets,
                  **timeouts: Unpack[Timeouts]) -> ProviderClient:
     return client_for(account.provider, provider_account(account, box, **timeouts))

@@ -18,7 +18,7 @@ from app.errors import Conflict, InvalidInput, RecordNotFound
 from app.providers import ProviderClient
 from app.services.accounts import candidates as pool
 from app.services.accounts import shapes as views
-from app.services.accounts.clients import build_client
+from app.services.accounts.clients import OpenedSecrets, build_client
 from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 from app.vocabulary import ACCOUNT_STATUSES, PROVIDERS
@@ -41,6 +41,7 @@ class AccountService(Service):
                  **kwargs: Unpack[ServiceDeps]) -> None:
         super().__init__(**kwargs)
         self.box = box
+        self._opened = OpenedSecrets(box)  # the credentials provider clients are built with
         self.rate_limit_default = timedelta(seconds=rate_limit_default_seconds)
         self.timeouts = {"connect_timeout": connect_timeout, "read_timeout": read_timeout}
 
@@ -163,7 +164,7 @@ class AccountService(Service):
         """The provider client for an account (row or id): opened credential, base URL, proxy."""
         if isinstance(account, str):
             account = self._get(account)
-        return build_client(account, self.box, **self.timeouts)
+        return build_client(account, self._opened, **self.timeouts)
 
     def _get(self, account_id: str) -> Account:
         with self.uow() as uow:

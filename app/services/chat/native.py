@@ -15,6 +15,7 @@ from app.db.models import Account
 from app.providers import anthropic, gemini, openai
 from app.providers.base import ProviderError, StreamEvent
 from app.providers.responses_api import FINAL_EVENTS
+from app.providers.streaming import event_json
 from app.services.chat.wire import UsageSummary, sse
 
 # client protocol -> the providers all of whose accounts speak it
@@ -147,7 +148,7 @@ class GeminiNative(NativeFormat):
 
     @staticmethod
     def closes(event: StreamEvent) -> bool:
-        return gemini.finishes(event.data)
+        return gemini.finishes(event.body if event.body is not None else event_json(event.data))
 
     def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
         status = _status(code, cause)

@@ -46,7 +46,7 @@ from app.services.chat.native import (
     wants_usage,
 )
 from app.services.chat.service import ChatAnswer, ChatService, RelayStream, check_model
-from app.services.chat.session_key import RequestHeaders, session_key
+from app.services.chat.session_key import RequestHeaders, headers_read, session_key
 from app.services.chat.translation import (
     TranslatedFormat,
     Translation,
@@ -131,15 +131,16 @@ class ProtocolRelay:
         and `stream` are given by a protocol that names them outside the body (Gemini's URL)."""
         chat = self.chat
         model_name = body["model"] if model is None else model
+        sent = headers_read(headers)
         ticket = chat.begin(credential, model_name, "fast", client_names=True,
                             providers=_REACHES[protocol],
-                            client=ClientRequest.of(headers, body),
-                            session=session_key(body, headers))
+                            client=ClientRequest.of(sent, body),
+                            session=session_key(body, sent))
         native = ticket.provider in PROTOCOL_PROVIDERS[protocol]
         # Some of the provider's accounts may speak it: relayed as sent to those, translated
         # for the others.
         native_on_some = (protocol, ticket.provider) in SPOKEN_BY_SOME
-        forwarded = forwarded_headers(headers.items())
+        forwarded = forwarded_headers(sent.items())
         request = _READERS.get(protocol, _request)(model_name, body, forwarded, native=native,
                                                    stream=stream)
         if native_on_some:

@@ -61,7 +61,7 @@ from app.providers.streaming import ProviderStream
 from app.services.accounts.candidates import may_serve
 from app.services.catalogue.pricing import from_catalogue
 from app.services.chat.modes import ChatMode, mode_named
-from app.services.chat.session_key import RequestHeaders, session_key
+from app.services.chat.session_key import RequestHeaders, headers_read, session_key
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
 from app.services.chat.wire import FORMATS, UsageSummary, WireFormat
 from app.services.keys.clients import ClientRequest
@@ -333,9 +333,10 @@ class ChatService:
 
         `headers` are the client's request headers (a session id may be among them)."""
         # Client protocols (wire formats other than our relay's) name models as their clients do.
+        sent = headers_read(headers)
         ticket = self.begin(credential, model_name, mode, client_names=wire != "relay",
-                            client=ClientRequest.of(headers, body),
-                            session=session_key(body, headers))
+                            client=ClientRequest.of(sent, body),
+                            session=session_key(body, sent))
         request = ChatRequest(
             model=model_name, messages=body["messages"], system=body.get("system"),
             max_tokens=body.get("max_tokens"), temperature=body.get("temperature"),

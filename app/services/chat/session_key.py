@@ -27,6 +27,8 @@ from app.services.keys.clients import HeaderLookup
 SESSION_HEADERS = ("x-session-id", "session_id", "session-id", "conversation_id",
                    "conversation-id")
 _CLAUDE_CODE_SESSION = re.compile(r"_session_([A-Za-z0-9-]+)$")
+# One encoder for every request: json.dumps with options builds a new one each time.
+_PROMPT_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
 
 
 class HeaderItems(Protocol):
@@ -38,6 +40,14 @@ class HeaderItems(Protocol):
 class RequestHeaders(HeaderItems, HeaderLookup, Protocol):
     """A client's request headers as the chat routes take them: pairs, and a lookup by name
     (werkzeug's Headers, or a dict)."""
+
+
+def headers_read(headers: HeaderItems | None) -> dict[str, str]:
+    """The request's headers read once, names lower-cased. A framework's own view may walk the
+    whole request environment on every pass, len() and truthiness included (werkzeug's
+    EnvironHeaders does), and a chat request reads them for its client, its session and what
+    goes upstream."""
+    return {} if headers is None else {name.lower(): value for name, value in headers.items()}
 
 
 def session_key(body: Mapping, headers: HeaderItems | None = None) -> str | None:
@@ -104,5 +114,5 @@ def _from_gemini_prompt(body: Mapping) -> str | None:
 def _hashed(system, first) -> str | None:
     if first is None:
         return None
-    text = json.dumps([system, first], sort_keys=True, ensure_ascii=False, default=str)
+    text = _PROMPT_JSON([system, first])
     return "prompt:" + hashlib.sha256(text.encode()).hexdigest()

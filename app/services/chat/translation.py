@@ -114,17 +114,18 @@ class TranslatedFormat:
         self._held = ""
 
     def event(self, event: StreamEvent) -> str:
-        out = []
-        for neutral in self.decoder.feed(event.event, event.data):
+        out = ""  # an event makes a frame or two: plain concatenation is the cheapest join
+        for neutral in self.decoder.feed(event.event, event.data, event.body):
             if isinstance(neutral, BlockStart):
                 self.translation.names.restore(neutral)
-            frames = "".join(sse(data if isinstance(data, str) else _json(data), name)
-                             for name, data in self.encoder.encode(neutral))
+            frames = ""
+            for name, data in self.encoder.encode(neutral):
+                frames += sse(data if isinstance(data, str) else _json(data), name)
             if isinstance(neutral, End):
                 self._held += frames
             else:
-                out.append(frames)
-        return "".join(out)
+                out += frames
+        return out
 
     def error(self, code: str, message: str, cause: ProviderError | None = None) -> str:
         return self._errors.error(code, message, cause)
@@ -145,5 +146,5 @@ class TranslatedFormat:
         return translation.client.answer_from_neutral(answer, created=translation.created)
 
 
-def _json(value) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+# One encoder for every frame: json.dumps with options builds a new one on each call.
+_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode

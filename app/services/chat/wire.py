@@ -44,18 +44,20 @@ class WireFormat(Protocol):
     def answer(self, text: str, raw: dict, summary: UsageSummary) -> dict: ...
 
 
-def _json(value) -> str:
-    return json.dumps(value, separators=(",", ":"), default=_default)
-
-
 def _default(value):
     if isinstance(value, Decimal):
         return float(value)
     raise TypeError(type(value).__name__)
 
 
+# One encoder for every call: json.dumps with options builds a new one each time.
+_json = json.JSONEncoder(separators=(",", ":"), default=_default).encode
+
+
 def sse(data: str, event: str | None = None) -> str:
     head = f"event: {event}\n" if event else ""
+    if "\n" not in data:  # nearly every event: one line of JSON
+        return f"{head}data: {data}\n\n"
     return head + "".join(f"data: {line}\n" for line in data.split("\n")) + "\n"
 
 

@@ -53,7 +53,8 @@ class ClientRequest:
     @classmethod
     def of(cls, headers: HeaderLookup | None, body: Mapping | None = None, *,
            chat: bool = True) -> ClientRequest:
-        agent = (headers or {}).get("User-Agent") or (headers or {}).get("user-agent") or ""
+        found = headers or {}  # once: a framework's headers may walk their environment for it
+        agent = found.get("User-Agent") or found.get("user-agent") or ""
         return cls(user_agent=agent, body=body if isinstance(body, Mapping) else {}, chat=chat)
 
 

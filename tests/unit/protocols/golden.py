@@ -15,8 +15,9 @@ FORMATS = {"openai": openai_chat, "anthropic": anthropic_messages, "gemini": gem
 CREATED = 1700000000  # the `created` of every OpenAI answer the fixtures expect
 
 
-def translate(fixture: dict):
-    """The fixture's `in`, translated as its `kind` says (what its `out` must equal)."""
+def translate(fixture: dict, *, parsed: bool = False):
+    """The fixture's `in`, translated as its `kind` says (what its `out` must equal); `parsed`
+    hands a stream's decoder each event's JSON object beside its text, as the relay does."""
     client, provider = FORMATS[fixture["client"]], FORMATS[fixture["provider"]]
     if fixture["kind"] == "request":
         request = client.request_to_neutral(fixture["in"])
@@ -30,7 +31,9 @@ def translate(fixture: dict):
                                    include_usage=fixture.get("include_usage", False))
     frames = []
     for name, data in fixture["in"]:
-        for event in decoder.feed(name, data if isinstance(data, str) else json.dumps(data)):
+        text = data if isinstance(data, str) else json.dumps(data)
+        body = data if parsed and isinstance(data, dict) else None
+        for event in decoder.feed(name, text, body):
             frames += [list(frame) for frame in encoder.encode(event)]
     return frames
 

@@ -18,6 +18,13 @@ def test_the_translation_is_the_golden_one(path):
     assert translate(fixture) == fixture["out"]
 
 
+@pytest.mark.parametrize("path", [path for path in fixtures() if path.stem.startswith("stream")],
+                         ids=lambda path: path.stem)
+def test_a_stream_decodes_the_same_from_the_json_its_provider_client_already_parsed(path):
+    fixture = json.loads(path.read_text())
+    assert translate(fixture, parsed=True) == fixture["out"]
+
+
 def test_every_direction_has_a_request_an_answer_and_a_stream_fixture():
     kinds = {(f["client"], f["provider"], f["kind"])
              for f in (json.loads(path.read_text()) for path in fixtures())}
