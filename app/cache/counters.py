@@ -104,10 +104,11 @@ class CounterMirror(RedisStore):
         return bool(self.redis.scripts.run("quota_fill", [self.key(counter)],
                                            [value.used, value.version, token, self.ttl_ms]))
 
-    @fail_open(None)
+    @fail_open(None, during_backoff=True)
     def write(self, counter: Counter, value: CountValue) -> None:
-        """Mirror the database's count if newer (on a Redis error Redis may keep an older
-        count; the key's TTL bounds for how long)."""
+        """Mirror the database's count if newer, even in the back-off: the hold script admits
+        against it (on a Redis error Redis may keep an older count; the key's TTL bounds for
+        how long)."""
         self.redis.scripts.run("quota_put_if_newer", [self.key(counter)],
                                [value.used, value.version, self.ttl_ms])
 

@@ -36,7 +36,9 @@ Reservations are not exposed: their settle finds the hold gone and cancels their
 
 A counter not mirrored yet, or marked stale, answers Missing: the caller reads the database and
 takes again with that value as the fill, in the same script. Redis errors answer None: the
-caller admits in the database alone.
+caller admits in the database alone. A take is tried even in the connection's back-off (which
+any slow call starts): while Redis answers, its holds, which the database does not count, must
+decide.
 """
 
 from __future__ import annotations
@@ -82,7 +84,9 @@ class QuotaHolds(RedisStore):
         counter and the key's buckets need not share a hash slot."""
         return not self.redis.clustered
 
-    @fail_open(None)
+    # Tried even in the connection's back-off (which any slow call starts): while Redis
+    # answers, the holds it keeps decide, and the database alone cannot see them.
+    @fail_open(None, during_backoff=True)
     def take(self, counter: Counter, hold_id: str, limit: int, *, expires_at: datetime,
              now: datetime, fill: tuple[CountValue, str] | None = None,
              slots: list[tuple[str, str, int, int]] | None = None

@@ -235,3 +235,36 @@ def test_a_hold_carrying_a_keys_slots_takes_the_unit_and_the_slots_together_or_n
         admit(1)
     assert full.value.code == "CONCURRENCY_LIMIT_EXCEEDED"
     assert in_total(quota, counter) == 1
+
+
+def test_an_instance_backing_off_from_redis_after_a_slow_call_still_admits_through_the_holds(
+        pg_app):
+    # Any slow Redis call (a cache read under load) puts the instance's connection in its
+    # back-off. Redis still answers, and holds it took (on this or another instance) are not in
+    # the database yet: admission must stay with the hold script, not the database alone.
+    quota, subject, counter = setup(pg_app, 3)
+    redis_ = services_of(pg_app).cache.redis
+
+    def after_a_slow_call():
+        redis_.failed(TimeoutError("a slow cache read"))
+        assert not redis_.available()
+
+    held = [quota.hold(subject, MODEL) for _ in range(3)]  # chat-fast holds, not yet stored
+    assert all(h.held_on is not None for h in held)
+    after_a_slow_call()
+    with pytest.raises(LimitExceeded):
+        quota.reserve(subject, MODEL)
+    after_a_slow_call()
+    with pytest.raises(LimitExceeded):
+        quota.hold(subject, MODEL)
+    redis_.retry_now()
+    assert in_total(quota, counter) == 3
+    quota.release(held[0])
+    after_a_slow_call()
+    assert quota.hold(subject, MODEL).held_on is not None  # the freed unit, by the hold script
+    # A use recorded meanwhile reaches the mirror too, so no instance counts short of it.
+    after_a_slow_call()
+    quota.update(subject, MODEL)
+    redis_.retry_now()
+    assert quota.mirror.read(counter) == 4
+    assert quota._stored(counter).used == 1
