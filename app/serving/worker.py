@@ -243,9 +243,10 @@ class GuardedThreadWorker(ThreadWorker):
 
     def _receive_head(self, conn: GuardedConn) -> object:
         """Read what the socket holds of the header block: _COMPLETE (or too long, for the
-        parser to refuse), _GONE when the client went away, else _WAITING for more."""
+        parser to refuse), _GONE when the client went away, else _WAITING for more. It never
+        blocks: the event loop's sockets are non-blocking, a thread's are not."""
         try:
-            data = conn.sock.recv(MAX_HEADER_BYTES)
+            data = conn.sock.recv(MAX_HEADER_BYTES, socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return _WAITING
         except OSError:
@@ -352,18 +353,13 @@ class GuardedThreadWorker(ThreadWorker):
                 self.lingering -= 1
         if not ready:
             return True
+        conn.head = b""
         conn.header_deadline = time.monotonic() + self.header_timeout
-        try:
-            data = conn.sock.recv(MAX_HEADER_BYTES, socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            return True
-        except OSError:
-            data = b""
-        if not data:
+        read = self._receive_head(conn)
+        if read is _WAITING:  # nothing to read after all (kept alive), or a head begun
+            return _PARTIAL if conn.head else True
+        if read is _GONE:
             return _GONE
-        conn.head = data
-        if not _END_OF_HEADERS.search(data) and len(data) < MAX_HEADER_BYTES:
-            return _PARTIAL
         return self._serve(conn)
 
     def finish_request(self, conn, fs):
