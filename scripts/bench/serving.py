@@ -29,15 +29,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
 
 from scripts.bench.procstat import TICK, tree_ticks  # noqa: E402
+from scripts.bench.relay_servers import wait_ready  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
 
 ANSWER = json.dumps({
@@ -135,16 +134,8 @@ def _start(tree: Path, directory: str, port: int, threads: int, extra_env: dict 
                "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
                "wsgi:app" if extra_env else "serving_bench_app:app"]
     process = subprocess.Popen(command, cwd=tree, env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-            return process
-        except httpx.TransportError:
-            if process.poll() is not None:
-                raise SystemExit(f"gunicorn of {tree} exited during start-up") from None
-            time.sleep(0.2)
-    raise SystemExit(f"gunicorn of {tree} did not answer")
+    wait_ready(process, f"http://127.0.0.1:{port}/readyz", f"gunicorn of {tree}", timeout=120)
+    return process
 
 
 def _relay_env(directory: str, cleanup: list) -> tuple[dict, str]:
