@@ -14,6 +14,7 @@ from app.errors import LimitExceeded
 from app.services.quota.rules import Subject
 from tests.api.chat_support import BODY, MODEL, add_account, key_usage, set_quota
 from tests.support.apps import login_headers, make_app
+from tests.support.quota import key_counter
 
 
 def chat(client, key: dict, route: str = "chat-fast", **body):
@@ -72,8 +73,7 @@ def test_the_drain_stores_usage_hold_and_account_totals_once(pg_app, stub_upstre
     check = client.get(f"/api/usage/check?model={MODEL}", headers={"x-api-key": key["apiKey"]})
     assert check.json["data"]["usage"]["used"] == 3
     quota = services_of(pg_app).quota
-    subject = Subject(f"key:{key['id']}", "free")
-    stored = quota._stored(quota.counter_key(subject, quota.allowance_for(subject, MODEL)))
+    stored = quota._stored(key_counter(quota, key, MODEL))
     assert stored.used == 3  # the system of record, not the mirror
     assert key_usage(client, headers, key["id"])["totalRequests"] == 3
     stats = client.get(f"/api/accounts/{account['id']}", headers=headers).json["data"]
@@ -108,8 +108,7 @@ def test_chat_optimized_holds_its_unit_and_settles_it_before_its_answer_ends(
     drain(pg_app)
     assert held_units(pg_app, f"key:{key['id']}") == 0
     quota = services.quota
-    subject = Subject(f"key:{key['id']}", "free")
-    assert quota._stored(quota.counter_key(subject, quota.allowance_for(subject, MODEL))).used == 4
+    assert quota._stored(key_counter(quota, key, MODEL)).used == 4
     assert key_usage(client, headers, key["id"])["totalRequests"] == 4
 
 
@@ -243,8 +242,7 @@ def test_chat_fast_keeps_answering_and_recording_when_redis_dies(
         usage = key_usage(client, headers, key["id"])
         assert usage["totalRequests"] == 4
         quota = services.quota
-        subject = Subject(f"key:{key['id']}", "free")
-        counter = quota.counter_key(subject, quota.allowance_for(subject, MODEL))
+        counter = key_counter(quota, key, MODEL)
         assert quota._stored(counter).used == 4  # every unit reached the system of record
     finally:
         services_of(application).engine.dispose()

@@ -11,11 +11,11 @@ from sqlalchemy.dialects import postgresql
 
 from app import services_of
 from app.db.repositories.usage_store import _STORE_HELD, _STORE_RESERVED
-from app.services.quota.rules import Subject
 from app.services.usage.service import UsageRecord
 from app.services.usage.settlement import Settlement
 from tests.api.chat_support import BODY, MODEL, add_account, key_usage, set_quota
 from tests.support.apps import login_headers, make_app
+from tests.support.quota import key_counter
 
 
 def chat(client, key: dict, route: str = "chat-optimized", **body):
@@ -24,9 +24,7 @@ def chat(client, key: dict, route: str = "chat-optimized", **body):
 
 
 def counter_of(services, key: dict):
-    quota = services.quota
-    subject = Subject(f"key:{key['id']}", "free")
-    return quota.counter_key(subject, quota.allowance_for(subject, MODEL))
+    return key_counter(services.quota, key, MODEL)
 
 
 def test_a_warm_chat_optimized_request_stores_usage_totals_and_its_hold_in_one_statement(

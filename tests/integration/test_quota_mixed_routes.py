@@ -13,10 +13,9 @@ from sqlalchemy import func, select
 
 from app import services_of
 from app.db.models import UsageEvent
-from app.services.quota.rules import Subject
 from tests.api.chat_support import BODY, MODEL, add_account, set_quota
 from tests.support.apps import login_headers
-from tests.support.quota import stored_count, today
+from tests.support.quota import key_counter, stored_count, today
 
 ROUTES = ("/api/ai/chat", "/api/ai/chat-optimized", "/api/ai/chat-fast", "/v1/chat/completions")
 REQUESTS, LIMIT = 60, 25
@@ -66,8 +65,7 @@ def test_sixty_concurrent_chats_over_every_route_and_two_instances_admit_exactly
         events = uow.session.scalar(select(func.count()).select_from(UsageEvent))
     assert events == LIMIT
     quota = services.quota
-    subject = Subject(f"key:{key['id']}", "free")
-    counter = quota.counter_key(subject, quota.allowance_for(subject, MODEL))
+    counter = key_counter(quota, key, MODEL)
     assert quota.mirror.pending(counter) == 0  # no hold left open
     assert quota.used(counter) == LIMIT
     if limits:  # a refused request keeps no slot; an admitted one its minute's

@@ -17,9 +17,9 @@ from app.cache import CacheStore, RedisConnection, read_ahead, read_through
 from app.cache import round_trip as round_trip_module
 from app.cache.round_trip import send
 from app.cache.topology import connect
-from app.services.quota.rules import Subject
 from tests.api.chat_support import BODY, MODEL, add_account, key_usage
 from tests.support.apps import login_headers, make_app
+from tests.support.quota import key_counter
 
 
 class CuttingProxy:
@@ -177,8 +177,7 @@ def test_a_request_whose_redis_connection_is_cut_mid_round_trip_is_answered_and_
         services.usage_queue.drain_once("tests")
         assert key_usage(client, headers, key["id"])["totalRequests"] == 3
         quota = services.quota
-        subject = Subject(f"key:{key['id']}", "free")
-        counter = quota.counter_key(subject, quota.allowance_for(subject, MODEL))
+        counter = key_counter(quota, key, MODEL)
         assert quota._stored(counter).used == 3  # every unit reached the system of record
     finally:
         services_of(application).engine.dispose()

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import text
 
 from app import services_of
-from app.services.quota.rules import Subject
 from tests.api.chat_support import BODY, MODEL, add_account
 from tests.support.apps import login_headers, make_app
 from tests.support.http import ServerThread
+from tests.support.quota import key_counter
 from tests.support.servers import free_port
 
 
@@ -64,8 +64,7 @@ class Gateway:
         check = self.http.get(f"/api/usage/check?model={MODEL}",
                               headers={"x-api-key": key["apiKey"]})
         quota = self.services.quota
-        subject = Subject(f"key:{key['id']}", "free")
-        stored = quota._stored(quota.counter_key(subject, quota.allowance_for(subject, MODEL)))
+        stored = quota._stored(key_counter(quota, key, MODEL))
         return check.json()["data"]["usage"]["used"], stored.used
 
     def partitions(self) -> list[str]:

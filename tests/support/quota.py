@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from app.db.repositories.quota import CounterKey
+from app.services.quota.rules import Subject
 
 
 class Clock:
@@ -63,3 +64,9 @@ def used(client, headers, model="GPT-4o", **params) -> int:
     if response.status_code == 200:
         return response.json["data"]["usage"]["used"]
     return response.json["error"]["details"]["used"]
+
+
+def key_counter(quota, key: dict, model: str) -> CounterKey:
+    """The quota counter a free-plan key's requests for `model` count against."""
+    subject = Subject(f"key:{key['id']}", "free")
+    return quota.counter_key(subject, quota.allowance_for(subject, model))
