@@ -58,14 +58,18 @@ class UnitOfWork:
         self._built: list[str] = []
 
     def __enter__(self) -> UnitOfWork:
-        for name in self._built:  # a unit of work entered again starts with none built
-            del self.__dict__[name]
-        self._built = []
+        self._forget_repositories()
         self.session = self._session_factory()
         if self._execution_options:
             # Isolation level and read-only must be set before the transaction's first query.
             self.session.connection(execution_options=self._execution_options)
         return self
+
+    def _forget_repositories(self) -> None:
+        """A unit of work entered again starts with none built (they held the last session)."""
+        for name in self._built:
+            del self.__dict__[name]
+        self._built = []
 
     def __getattr__(self, name: str):
         """A repository is built on its first use in the block (most blocks use one of the
@@ -134,9 +138,7 @@ class AutocommitUnitOfWork(UnitOfWork):
         self._built = []
 
     def __enter__(self) -> AutocommitUnitOfWork:
-        for name in self._built:
-            del self.__dict__[name]
-        self._built = []
+        self._forget_repositories()
         try:
             self._connection = self._engine.connect().execution_options(
                 isolation_level="AUTOCOMMIT")
