@@ -402,14 +402,16 @@ def _sustained(run: Run, cases: list[Case]) -> None:
                     series.append(gateway.backlog())
 
         sampler = threading.Thread(target=sample, daemon=True)
-        before = gateway.meter.seconds()
+        before = gateway.meter.split()
         sampler.start()
         tally, wall = run.load(case, False, args.sustained_connections, args.sustained)
         stop.set()
         sampler.join()
         tail: list[tuple[int, int]] = []
         emptied = run.drained(gateway, every=1.0, series=tail)
-        figures.cpu_seconds = gateway.meter.seconds() - before
+        after = gateway.meter.split()
+        figures.parts = {part: spent - before.get(part, 0.0) for part, spent in after.items()}
+        figures.cpu_seconds = sum(after.values()) - sum(before.values())
         figures.load_seconds, figures.tally = wall, tally
         end_to_end = tally.answered / (wall + emptied) if wall + emptied else 0.0
         stored = (f"{end_to_end:6.0f} answered and stored per s" if gateway.backlog else
@@ -418,6 +420,10 @@ def _sustained(run: Run, cases: list[Case]) -> None:
               f"total p50 {wire.percentile(tally.total, 0.5):.1f} "
               f"p99 {wire.percentile(tally.total, 0.99):.1f} ms; CPU {figures.cpu_ms:.2f} "
               f"ms/request all in ({figures.cores:.2f} cores); {tally.failures} failures")
+        if len(figures.parts) > 1:
+            print("    CPU ms/req by part: " + " ".join(
+                f"{part} {1000 * spent / max(1, tally.answered):.2f}"
+                for part, spent in figures.parts.items()))
         if gateway.backlog:
             print("    backlog each second under load (stream length/pending): "
                   + " ".join(f"{length}/{pending}" for length, pending in series))
