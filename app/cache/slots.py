@@ -24,14 +24,17 @@ class _SlotStore(RedisStore):
     def _key(self, bucket: str) -> str:
         raise NotImplementedError
 
-    @fail_open(None)
+    # Tried even in the connection's back-off (after a slow call elsewhere Redis may well
+    # answer): slots other instances hold live only here, so the database alone would admit
+    # past them. Only an error on the call itself hands the slot to the database.
+    @fail_open(None, during_backoff=True)
     def acquire(self, bucket: str, slot_id: str, limit: int, ttl_ms: int) -> SlotAnswer | None:
         """A slot in `bucket` if fewer than `limit` are live; None when Redis is unavailable."""
         answer = self.redis.scripts.run("slot_acquire", [self._key(bucket)],
                                         [slot_id, limit, ttl_ms])
         return SlotAnswer(True) if answer[0] == 1 else SlotAnswer(False, int(answer[1]))
 
-    @fail_open(None)
+    @fail_open(None, during_backoff=True)  # as `acquire`
     def acquire_all(self, wanted: list[tuple[str, str, int, int]]
                     ) -> tuple[int, SlotAnswer] | None:
         """A slot in each of `wanted`'s buckets ((bucket, slot id, limit, ttl ms), checked in

@@ -201,3 +201,28 @@ def test_a_window_hold_queued_by_either_release_is_read_back():
     assert WindowHold.from_json(hold.to_json()) == hold
     assert WindowHold.from_json({"key_id": "key-1", "id": "hold-1", "store": "redis",
                                  "span": 300_000}) == hold
+
+
+def test_an_instance_backing_off_from_redis_after_a_slow_call_still_counts_the_window_there(
+        pg_app, stub_upstream):
+    # Any slow Redis call puts the instance's connection in its back-off while Redis still
+    # answers. The uses queued for the drain (and other instances' holds) are counted only in
+    # Redis's log: the database alone would admit past them.
+    app, client = pg_app, pg_app.test_client()
+    add_accounts(client, login_headers(app), stub_upstream)
+    key = issued_key(app, "api", "request_windowed")  # 10 requests per 60 minutes
+    path, body = request("/api/ai/chat-fast")
+    headers = {"x-api-key": key["apiKey"]}
+    answers = [client.post(path, json=body, headers=headers) for _ in range(WINDOW_REQUESTS)]
+    assert [a.status_code for a in answers] == [200] * WINDOW_REQUESTS
+    services = services_of(app)
+    assert stored(services, key["id"]) == 0  # queued, not stored yet
+
+    services.cache.redis.failed(TimeoutError("a slow cache read"))
+    assert not services.cache.redis.available()
+    refused = client.post(path, json=body, headers=headers)
+    assert refused.status_code == 429, refused.json
+    assert refused.json["error"]["code"] == "WINDOW_REQUEST_LIMIT_EXCEEDED"
+    settle_all(app)
+    assert stored(services, key["id"]) == WINDOW_REQUESTS
+    assert no_hold_left(services, key["id"])

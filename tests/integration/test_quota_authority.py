@@ -268,3 +268,27 @@ def test_an_instance_backing_off_from_redis_after_a_slow_call_still_admits_throu
     redis_.retry_now()
     assert quota.mirror.read(counter) == 4
     assert quota._stored(counter).used == 1
+
+
+def test_an_instance_backing_off_from_redis_after_a_slow_call_still_takes_key_slots_there(
+        pg_app):
+    # The key's concurrency slots other requests hold (on any instance) live only in Redis:
+    # in the back-off after a slow call, the database alone would admit past them.
+    services = services_of(pg_app)
+    issued = services.keys.create({"name": "two-at-a-time", "concurrency_limit": 2})
+    key = services.keys.authenticate(issued.api_key)
+    redis_ = services.cache.redis
+    held = [services.key_limits.admit(key, "openai") for _ in range(2)]
+    redis_.failed(TimeoutError("a slow cache read"))
+    assert not redis_.available()
+    with pytest.raises(LimitExceeded) as full:
+        services.key_limits.admit(key, "openai")
+    assert full.value.code == "CONCURRENCY_LIMIT_EXCEEDED"
+    held[0].release()
+    redis_.failed(TimeoutError("a slow cache read"))
+    third = services.key_limits.admit(key, "openai")  # the freed slot, from Redis
+    bucket = redis_.keys.slot_bucket(f"concurrency:{key['id']}")
+    assert redis_.client.zcard(bucket) == 2
+    for admission in (held[1], third):
+        admission.release()
+    assert redis_.client.zcard(bucket) == 0

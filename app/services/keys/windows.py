@@ -124,8 +124,12 @@ class KeyWindows(Service):
         self.store = KeyWindowStore(self.cache) if self.cache is not None else None
 
     def _redis(self) -> KeyWindowStore | None:
-        """The Redis store, while Redis is usable; None: the database decides."""
-        return self.store if self.store is not None and self.store.available() else None
+        """The Redis store when Redis is configured; None: the database decides. It is tried
+        even in the connection's back-off (after a slow call elsewhere Redis may well answer):
+        the holds and uses other instances logged live only there, so the database alone would
+        admit past them, and a use not charged there would be missing from the log. Only an
+        error on the call itself hands the take to the database."""
+        return self.store if self.store is not None and self.store.redis.enabled else None
 
     def hold(self, key: dict, *, tokens: int, cost: Decimal) -> WindowHold | None:
         """Admit one request against every window of the key and hold its estimate
