@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from itertools import accumulate
 
-from flask import Flask, request
+from flask import Flask
 
+from app.api.deps import current_request
 from app.errors import MalformedInput
 
 NUL = "\x00"
@@ -52,6 +53,7 @@ def json_has_nul(raw: bytes) -> bool:
 
 
 def check_request(max_depth: int) -> None:
+    request = current_request()
     if NUL in request.path:
         raise _nul("the path")
     wsgi = request.environ  # the WSGI request's variables, not the process's environment
