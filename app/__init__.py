@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from inspect import iscoroutinefunction
+from types import FunctionType, MethodType
 
 from flask import Flask
 
@@ -19,10 +21,38 @@ from app.web import init_web
 __all__ = ["Services", "create_app", "services_of"]
 
 
+class Relaygate(Flask):
+    """Flask, asking once per function whether it is a coroutine function.
+
+    Flask and flask-smorest pass every hook, view and decorator layer through `ensure_sync` on
+    every request (some twenty times a request), and `inspect.iscoroutinefunction` unwraps and
+    inspects each anew. A function's answer never changes. Only functions and the methods of
+    MethodViews (by their function: a view's bound method is new on every request) are
+    remembered, so the table holds what the app registered and nothing per request.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._coroutine: dict[FunctionType, bool] = {}
+
+    def ensure_sync(self, func):
+        kind = type(func)
+        if kind is FunctionType:
+            target = func
+        elif kind is MethodType and type(func.__func__) is FunctionType:
+            target = func.__func__
+        else:
+            return super().ensure_sync(func)
+        coroutine = self._coroutine.get(target)
+        if coroutine is None:
+            coroutine = self._coroutine[target] = iscoroutinefunction(target)
+        return self.async_to_sync(func) if coroutine else func
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the app; `config` overrides settings read from the environment (tests)."""
     settings = load_settings(config)
-    app = Flask(__name__, instance_path=str(settings.instance_dir))
+    app = Relaygate(__name__, instance_path=str(settings.instance_dir))
     app.json = JSONProvider(app)
     app.session_interface = CookieSessions()
     app.config["SECRET_KEY"] = settings.secret_key

@@ -40,6 +40,14 @@ def _credentials() -> dict:
             "x_api_key": request.headers.get("x-api-key") or request.headers.get("api-key")}
 
 
+def documented(view, decorate):
+    """`view` with the OpenAPI documentation `decorate(view)` has, without the layer that
+    flask-smorest's documentation-only decorators (`doc`, `alt_response`) add, which only passes
+    each call on."""
+    view._apidoc = decorate(view)._apidoc
+    return view
+
+
 def _guard(check, security, read=None):
     def decorate(view):
         @functools.wraps(view)
@@ -47,7 +55,7 @@ def _guard(check, security, read=None):
             g.principal = check(services().auth, **(read or _credentials)())
             return view(*args, **kwargs)
 
-        return Blueprint.doc(security=security)(wrapper)
+        return documented(wrapper, Blueprint.doc(security=security))
 
     return decorate
 
@@ -70,7 +78,7 @@ def _reading_credential(read, security):
             g.credential = services().auth.credential(**read())
             return view(*args, **kwargs)
 
-        return Blueprint.doc(security=security)(wrapper)
+        return documented(wrapper, Blueprint.doc(security=security))
 
     return decorate
 

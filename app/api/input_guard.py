@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from itertools import accumulate
 
-from flask import Flask, request
+from flask import Flask
 
+from app.api.deps import current_request
 from app.errors import MalformedInput
 
 NUL = "\x00"
@@ -52,9 +53,11 @@ def json_has_nul(raw: bytes) -> bool:
 
 
 def check_request(max_depth: int) -> None:
-    if NUL in request.path:
-        raise _nul("the path")
+    request = current_request()
     wsgi = request.environ  # the WSGI request's variables, not the process's environment
+    # request.path decodes PATH_INFO, and only a NUL there decodes to a NUL.
+    if NUL in wsgi.get("PATH_INFO", ""):
+        raise _nul("the path")
     query = wsgi.get("QUERY_STRING", "")
     # A NUL decodes only from a raw NUL or `%00`: a query without either needs no parsing here.
     if NUL in query or "%00" in query:
@@ -67,7 +70,9 @@ def check_request(max_depth: int) -> None:
         for name, value in request.headers.items():
             if NUL in value:
                 raise _nul(f"the header {name!r}")
-    if (request.content_length == 0 or "json" not in (request.mimetype or "")
+    # request.mimetype, read from the environ as werkzeug reads it (parse_options_header).
+    mimetype = wsgi.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    if ("json" not in mimetype or request.content_length == 0
             or request.blueprint in BODY_UNREAD):
         return
     raw = request.get_data(cache=True)

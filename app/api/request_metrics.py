@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, g, request
+from flask import Flask, g
 
+from app.api.deps import current_request
 from app.services.monitoring import MonitoringService
 
 log = logging.getLogger(__name__)
@@ -24,13 +25,15 @@ def instrument_requests(app: Flask, monitoring: MonitoringService) -> None:
         try:
             started = g.pop("rg_started", None)
             seconds = time.perf_counter() - started if started is not None else 0.0
-            route = request.url_rule.rule if request.url_rule else "<unmatched>"
+            answered = current_request()
+            rule = answered.url_rule
+            route = rule.rule if rule else "<unmatched>"
+            status = response.status_code
             code = None
-            if response.status_code >= 400 and response.is_json:
+            if status >= 400 and response.is_json:
                 body = response.get_json(silent=True) or {}
                 code = _code_of(body.get("error") if isinstance(body, dict) else None)
-            monitoring.request_finished(request.method, route, response.status_code, seconds,
-                                        code)
+            monitoring.request_finished(answered.method, route, status, seconds, code)
         except Exception:  # measuring must never break an answer
             log.exception("could not record request metrics")
         return response

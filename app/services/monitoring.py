@@ -62,8 +62,6 @@ class MonitoringService:
             self.collector.add(f"error.{error_code or f'HTTP_{status}'}")
         if status >= 500:
             self.collector.add("http.server_errors")
-        self._sync_cache_counts()
-        prom.set_pool(self.pool_status())
         self.maybe_flush()
 
     def maybe_flush(self) -> None:
@@ -75,7 +73,7 @@ class MonitoringService:
         if not self._flush_lock.acquire(blocking=False):
             return
         try:
-            self._sync_cache_counts()
+            self._export_process_figures()
             now = self.clock()
             self._next_flush = now + self.flush_interval
             if not self.sink.ready():
@@ -151,6 +149,7 @@ class MonitoringService:
     def prometheus(self) -> tuple[bytes, str]:
         """The Prometheus exposition of every worker, with the usage queue read just now."""
         self.usage_queue_status()
+        self._export_process_figures()
         return prom.render()
 
     def query_stats(self, limit: int = 10) -> dict:
@@ -169,6 +168,13 @@ class MonitoringService:
             "frequent_queries": [{"query": f.query, "call_count": f.calls,
                                   "total_duration": round(f.total_ms, 3)} for f in frequent],
         }
+
+    def _export_process_figures(self) -> None:
+        """The cache's counters and the pool's state, carried over at each flush and scrape
+        rather than after every answer (reading the pool costs more than counting a request):
+        what /metrics and the shared store show is as of the last flush or this scrape."""
+        self._sync_cache_counts()
+        prom.set_pool(self.pool_status())
 
     def _sync_cache_counts(self) -> None:
         """Carry the cache's own hit and miss counters into the metrics (as deltas)."""

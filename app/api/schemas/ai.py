@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from marshmallow import INCLUDE, Schema, fields, validate
+from collections.abc import Mapping
+
+from marshmallow import EXCLUDE, INCLUDE, Schema, fields, validate
+from marshmallow.utils import missing
 
 from app.api.schemas import checked
 from app.api.schemas.base import CamelSchema
-from app.api.schemas.checked import CheckedSchema
+from app.api.schemas.checked import CheckedDumpSchema, CheckedSchema
 from app.api.schemas.common import QuerySchema
 from app.api.schemas.quota import UsageCheckSchema
 
@@ -17,6 +20,18 @@ class ModelArgsSchema(QuerySchema):
     example = {"model": "openai/gpt-4o-mini"}
 
     model = _model
+
+    def load(self, data, *, many=None, partial=None, unknown=None):
+        # Every chat request's query: its one member checked as the field would, without
+        # marshmallow; anything else (a bad model, another input type) is loaded by it.
+        if (not many and not self.many and partial is None and unknown in (None, EXCLUDE)
+                and isinstance(data, Mapping)):
+            model = data.get("model", missing)
+            if model is missing:
+                return {}
+            if checked.text(model, 200):
+                return {"model": model}
+        return super().load(data, many=many, partial=partial, unknown=unknown)
 
 
 ROLES = ["system", "user", "assistant", "tool", "developer", "model", "function"]
@@ -115,7 +130,7 @@ class ChatUsageSchema(CamelSchema):
     cost = fields.Decimal()
 
 
-class ChatAnswerSchema(Schema):
+class ChatAnswerSchema(CheckedDumpSchema):
     id = fields.String()
     model = fields.String()
     provider = fields.String()
