@@ -67,6 +67,10 @@ class SlotsFull:
     retry_after_ms: int
 
 
+# Holds ended by one quota_settle_many call at most (a Lua stack holds some thousands).
+SETTLE_CHUNK = 500
+
+
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
@@ -127,13 +131,28 @@ class QuotaHolds(RedisStore):
                                [hold_id, used, version, self.ttl_ms]))
 
     def settle_many(self, holds: list[tuple[Counter, str, CountValue | None]]) -> list[bool]:
-        """`settle` for many (counter, hold id, value) in one round trip. Raises CacheError."""
-        answers = self.redis.scripts.run_many("quota_settle", [
-            ([counter_key(self.redis, counter)],
-             [hold_id, *(("", "") if value is None else (value.used, value.version)),
-              self.ttl_ms])
-            for counter, hold_id, value in holds])
-        return [bool(answer) for answer in answers]
+        """`settle` for many (counter, hold id, value) in one round trip: one script call per
+        counter (quota_settle_many.lua, up to SETTLE_CHUNK holds a call), which puts the newest
+        value of its holds once and ends each. Raises CacheError."""
+        on: dict[str, list[int]] = {}
+        for index, (counter, _, _) in enumerate(holds):
+            on.setdefault(counter_key(self.redis, counter), []).append(index)
+        parts, calls = [], []
+        for key, indexes in on.items():
+            for start in range(0, len(indexes), SETTLE_CHUNK):
+                part = indexes[start:start + SETTLE_CHUNK]
+                newest = max((value for _, _, value in (holds[i] for i in part)
+                              if value is not None), key=lambda value: value.version,
+                             default=None)
+                stored = ("", "") if newest is None else (newest.used, newest.version)
+                parts.append(part)
+                calls.append(([key], [*stored, self.ttl_ms, *(holds[i][1] for i in part)]))
+        ended = [False] * len(holds)
+        for part, answer in zip(parts, self.redis.scripts.run_many("quota_settle_many", calls),
+                                strict=True):
+            for index, one in zip(part, answer, strict=True):
+                ended[index] = bool(one)
+        return ended
 
     @fail_open(None, during_backoff=True)
     def try_settle(self, counter: Counter, hold_id: str, value: CountValue | None
