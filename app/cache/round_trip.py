@@ -53,6 +53,11 @@ def send(client: Client, commands: Sequence[tuple]) -> list:
         return connection.retry.call_with_retry(
             lambda: _exchange(connection, packed, count),
             lambda _error: connection.disconnect())
+    except BaseException:
+        # Cut short (an error after the retries, a signal between two answers): answers may be
+        # left unread, and the next user of the connection would read them as its own.
+        connection.disconnect()
+        raise
     finally:
         pool.release(connection)
 
