@@ -49,6 +49,7 @@ from datetime import datetime
 from app.cache.connection import Connectable, RedisStore, fail_open
 from app.cache.counters import Counter, CountValue, Missing, counter_key
 from app.cache.ride_along import run_script
+from app.cache.round_trip import SERVER_ID
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class QuotaHolds(RedisStore):
         if slots and not self.carries_slots():
             slots = None  # the caller takes them on their own (`with_slots` tells it)
         keys, args = [counter_key(self.redis, counter)], [
-            hold_id, limit, _ms(expires_at), _ms(now), lifetime, *filled]
+            hold_id, limit, _ms(expires_at), _ms(now), lifetime, *filled, SERVER_ID]
         if slots:
             for bucket, slot_id, slot_limit, ttl_ms in slots:
                 keys.append(self.redis.keys.slot_bucket(bucket))

@@ -1,6 +1,6 @@
 -- Take a hold on counter `key` if n + p stays within the limit. `a`: hold id, limit, expires
--- (ms), now (ms), minimum TTL (ms), then the fill (used, version, token; used '' for none),
--- from `a[first]` on. Answers {1, count} taken, {0, count} refused, {-1, token, held} missing
+-- (ms), now (ms), minimum TTL (ms), the fill (used, version, token; used '' for none), then
+-- this server's run id ('' unknown), from `a[first]` on. Answers {1, count} taken, {0, count} refused, {-1, token, held} missing
 -- or stale: read the database and take again with it as the fill. Needs quota_mark_stale,
 -- quota_sweep, quota_server and quota_fill.
 local function take(key, a, first)
@@ -8,6 +8,7 @@ local function take(key, a, first)
     return {-1, redis.call('HGET', key, 's') or '', tonumber(redis.call('HGET', key, 'p') or '0')}
   end
   local hold_id, ttl = a[first], a[first + 4]
+  server_is(a[first + 8])
   -- A warm counter (mirrored by this server, not stale, no fill asked) is read in one call;
   -- any other goes the long way, each step on its own.
   local f = redis.call('HMGET', key, 'v', 's', 'n', 'p', 'r')
