@@ -49,6 +49,7 @@ from datetime import datetime
 from app.cache.connection import Connectable, RedisStore, fail_open
 from app.cache.counters import Counter, CountValue, Missing, counter_key
 from app.cache.ride_along import run_script
+from app.cache.round_trip import SERVER_ID
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class SlotsFull:
 
     index: int
     retry_after_ms: int
+
+
+# Holds ended by one quota_settle_many call at most (a Lua stack holds some thousands).
+SETTLE_CHUNK = 500
 
 
 def _ms(moment: datetime) -> int:
@@ -102,7 +107,7 @@ class QuotaHolds(RedisStore):
         if slots and not self.carries_slots():
             slots = None  # the caller takes them on their own (`with_slots` tells it)
         keys, args = [counter_key(self.redis, counter)], [
-            hold_id, limit, _ms(expires_at), _ms(now), lifetime, *filled]
+            hold_id, limit, _ms(expires_at), _ms(now), lifetime, *filled, SERVER_ID]
         if slots:
             for bucket, slot_id, slot_limit, ttl_ms in slots:
                 keys.append(self.redis.keys.slot_bucket(bucket))
@@ -127,13 +132,28 @@ class QuotaHolds(RedisStore):
                                [hold_id, used, version, self.ttl_ms]))
 
     def settle_many(self, holds: list[tuple[Counter, str, CountValue | None]]) -> list[bool]:
-        """`settle` for many (counter, hold id, value) in one round trip. Raises CacheError."""
-        answers = self.redis.scripts.run_many("quota_settle", [
-            ([counter_key(self.redis, counter)],
-             [hold_id, *(("", "") if value is None else (value.used, value.version)),
-              self.ttl_ms])
-            for counter, hold_id, value in holds])
-        return [bool(answer) for answer in answers]
+        """`settle` for many (counter, hold id, value) in one round trip: one script call per
+        counter (quota_settle_many.lua, up to SETTLE_CHUNK holds a call), which puts the newest
+        value of its holds once and ends each. Raises CacheError."""
+        on: dict[str, list[int]] = {}
+        for index, (counter, _, _) in enumerate(holds):
+            on.setdefault(counter_key(self.redis, counter), []).append(index)
+        parts, calls = [], []
+        for key, indexes in on.items():
+            for start in range(0, len(indexes), SETTLE_CHUNK):
+                part = indexes[start:start + SETTLE_CHUNK]
+                newest = max((value for _, _, value in (holds[i] for i in part)
+                              if value is not None), key=lambda value: value.version,
+                             default=None)
+                stored = ("", "") if newest is None else (newest.used, newest.version)
+                parts.append(part)
+                calls.append(([key], [*stored, self.ttl_ms, *(holds[i][1] for i in part)]))
+        ended = [False] * len(holds)
+        for part, answer in zip(parts, self.redis.scripts.run_many("quota_settle_many", calls),
+                                strict=True):
+            for index, one in zip(part, answer, strict=True):
+                ended[index] = bool(one)
+        return ended
 
     @fail_open(None, during_backoff=True)
     def try_settle(self, counter: Counter, hold_id: str, value: CountValue | None

@@ -71,7 +71,8 @@ class RedisKeys:
     # Per-key limits and account concurrency (slots.py).
     def slot_bucket(self, bucket: str) -> str:
         """`<p>slots:<rpm|concurrency>:<api key id>`, sorted set: member a slot id, score its
-        expiry (ms, Redis's clock). TTL: the longest slot's. KeyLimits takes (or the quota hold's
+        expiry (ms, Redis's clock). TTL: at least the longest slot's (taken with a hold or with
+        slot_acquire_all: up to twice it, renewed once a life). KeyLimits takes (or the quota hold's
         script, holds.py, with the hold) and releases."""
         return self.join("slots", bucket)
 

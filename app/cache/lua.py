@@ -19,7 +19,7 @@ from pathlib import Path
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
-from app.cache.round_trip import send
+from app.cache.round_trip import send, unnamed
 from app.cache.topology import is_cluster
 
 _FOLDER = Path(__file__).parent / "scripts"
@@ -58,7 +58,7 @@ class Scripts:
         if client is None and self._lean:
             return self.answer(send(self.client, [self.call(name, keys, args)])[0],
                                name, keys, args)
-        return self[name](keys=keys, args=args, client=client)
+        return self[name](keys=keys, args=unnamed(args), client=client)
 
     def call(self, name: str, keys: list, args: list) -> tuple:
         """A call of script `name` as a plain EVALSHA command, to send with others (redis-py's
@@ -68,14 +68,14 @@ class Scripts:
 
     def queue(self, pipe, name: str, keys: list, args: list) -> None:
         """Put `call(...)` in `pipe`."""
-        pipe.execute_command(*self.call(name, keys, args))
+        pipe.execute_command(*unnamed(self.call(name, keys, args)))
 
     def answer(self, found, name: str, keys: list, args: list):
         """The answer of a `call` sent with others: the server had not got the script
         (NOSCRIPT: restarted, failed over) -> it runs again on its own through redis-py's
         Script, which loads it first; another error is raised."""
         if isinstance(found, NoScriptError):
-            return self[name](keys=keys, args=args)
+            return self[name](keys=keys, args=unnamed(args))
         if isinstance(found, Exception):
             raise found
         return found
@@ -89,7 +89,8 @@ class Scripts:
         if not calls:
             return []
         sent = send(self.client, [self.call(name, keys, args) for keys, args in calls])
-        answers = [self[name](keys=call[0], args=call[1]) if isinstance(answer, NoScriptError)
+        answers = [self[name](keys=call[0], args=unnamed(call[1]))
+                   if isinstance(answer, NoScriptError)
                    else answer for answer, call in zip(sent, calls, strict=True)]
         for answer in answers:
             if isinstance(answer, Exception):

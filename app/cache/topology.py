@@ -17,8 +17,9 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
-from redis.sentinel import Sentinel, SentinelConnectionPool
+from redis.sentinel import Sentinel
 
+from app.cache.pools import BlockingPool, LeanSentinelPool
 from app.config import ConfigError
 
 Client = redis.Redis | RedisCluster
@@ -26,7 +27,7 @@ Client = redis.Redis | RedisCluster
 MASTER_CHECK_SECONDS = 0.25
 
 
-class FollowingPool(SentinelConnectionPool):
+class FollowingPool(LeanSentinelPool):
     """Asks the sentinels for the master every MASTER_CHECK_SECONDS, not only when a connection
     breaks: after a failover the old master keeps accepting writes until the sentinels demote
     it (up to ten seconds later), and those writes are lost with its demotion. A changed
@@ -94,7 +95,7 @@ def connect(url: str | None, *, socket_timeout: float,
                             password=password, max_connections=max_connections,
                             socket_timeout=socket_timeout,
                             socket_connect_timeout=socket_timeout)
-    pool = redis.BlockingConnectionPool.from_url(
+    pool = BlockingPool.from_url(
         url, max_connections=max_connections, timeout=1.0, health_check_interval=30,
         **timeouts)
     return redis.Redis(connection_pool=pool)

@@ -292,3 +292,26 @@ def test_an_instance_backing_off_from_redis_after_a_slow_call_still_takes_key_sl
     for admission in (held[1], third):
         admission.release()
     assert redis_.client.zcard(bucket) == 0
+
+
+def test_holds_settled_many_at_once_end_once_each_and_keep_each_counters_newest_count(pg_app):
+    """The drain's settle_many: one script call per counter, answering as if each hold were
+    settled in turn (a hold named twice ends once, an unknown one is already gone)."""
+    quota, _, first = setup(pg_app, 10, "many-a")
+    _, _, second = setup(pg_app, 10, "many-b")
+    now = quota.clock()
+    later = now + timedelta(minutes=2)
+    for counter in (first, second):
+        for index, hold_id in enumerate(("h1", "h2", "h3")):
+            fill = (CounterValue(0, 0), "") if index == 0 else None
+            assert quota.holds.take(counter, hold_id, 10, expires_at=later, now=now,
+                                    fill=fill).granted
+    ended = quota.holds.settle_many([
+        (first, "h1", CounterValue(1, 1)), (second, "h1", None),
+        (first, "h2", CounterValue(3, 3)), (first, "h1", CounterValue(2, 2)),
+        (first, "h9", None), (second, "h2", CounterValue(5, 4))])
+    assert ended == [True, True, True, False, False, True]
+    assert (quota.mirror.read(first), quota.mirror.pending(first)) == (3 + 1, 1)
+    assert (quota.mirror.read(second), quota.mirror.pending(second)) == (5 + 1, 1)
+    assert quota.holds.settle_many([(first, "h3", CounterValue(2, 2))]) == [True]
+    assert (quota.mirror.read(first), quota.mirror.pending(first)) == (3, 0)

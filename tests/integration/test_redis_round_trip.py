@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 import redis
@@ -15,11 +17,14 @@ import redis
 from app import services_of
 from app.cache import CacheStore, RedisConnection, read_ahead, read_through
 from app.cache import round_trip as round_trip_module
-from app.cache.round_trip import send
+from app.cache.counters import counter_key
+from app.cache.holds import QuotaHolds
+from app.cache.round_trip import SERVER_ID, send, unnamed
 from app.cache.topology import connect
 from tests.api.chat_support import BODY, MODEL, add_account, key_usage
 from tests.support.apps import login_headers, make_app
 from tests.support.quota import key_counter
+from tests.support.servers import PrivateRedis
 
 
 class CuttingProxy:
@@ -182,3 +187,37 @@ def test_a_request_whose_redis_connection_is_cut_mid_round_trip_is_answered_and_
     finally:
         services_of(application).engine.dispose()
         services_of(application).cache.client.close()
+
+
+def test_server_id_is_sent_as_the_run_id_of_the_server_the_connection_reaches(tmp_path):
+    server = PrivateRedis(aof_dir=tmp_path).start()
+    try:
+        client = connect(server.url, socket_timeout=2)
+        echo = ("EVAL", "return ARGV[1]", 0, SERVER_ID)
+        first = redis.Redis.from_url(server.url).info("server")["run_id"]
+        assert [send(client, [echo])[0] for _ in range(3)] == [first.encode()] * 3
+        asked = redis.Redis.from_url(server.url).info("commandstats")["cmdstat_info"]["calls"]
+        assert asked == 2  # once by the connection, once by this test
+        server.restart()  # another run id; the pooled connection connects anew
+        second = redis.Redis.from_url(server.url).info("server")["run_id"]
+        assert second != first
+        assert send(client, [echo]) == [second.encode()]
+        assert client.connection_pool.connection_kwargs  # the same client, not a new one
+    finally:
+        server.stop()
+
+
+def test_a_take_the_server_forgot_the_script_of_runs_again_asking_info_for_the_run_id(
+        private_redis):
+    client = connect(private_redis.url, socket_timeout=2)
+    holds = QuotaHolds(RedisConnection(client), ttl_ms=60_000)
+    counter = SimpleNamespace(subject="key:forgot", model_type="basic", period="day",
+                              period_start=datetime(2026, 1, 1, tzinfo=UTC))
+    now = datetime.now(UTC)
+    client.script_flush()  # NOSCRIPT: redis-py's Script loads it and sends '' for SERVER_ID
+    taken = holds.take(counter, "h-1", 5, expires_at=now + timedelta(minutes=1), now=now,
+                       fill=(SimpleNamespace(used=0, version=0), ""))
+    assert taken is not None and taken.granted
+    run_id = client.info("server")["run_id"].encode()
+    assert client.hget(counter_key(holds.redis, counter), "r") == run_id
+    assert unnamed(("EVALSHA", "sha", 0, SERVER_ID)) == ("EVALSHA", "sha", 0, "")

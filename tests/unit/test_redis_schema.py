@@ -50,7 +50,7 @@ def test_every_script_loads_by_name_with_its_includes_expanded():
 
 def test_every_script_is_run_somewhere_by_its_name():
     code = "\n".join(path.read_text() for path in APP.rglob("*.py"))
-    run = set(re.findall(r'(?:scripts\.run|run)\(\s*"(\w+)"', code))
+    run = set(re.findall(r'(?:scripts\.run|run)(?:_many)?\(\s*"(\w+)"', code))
     run |= set(re.findall(r'run_script\(\s*[\w.]+,\s*"(\w+)"', code))  # with riders
     assert {path.stem for path in SCRIPTS.glob("*.lua")} <= run
 

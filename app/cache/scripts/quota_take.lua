@@ -1,7 +1,8 @@
 -- Take a hold on a counter if n + p stays within the limit.
--- KEYS[1] the counter; ARGV: hold id, limit, expires (ms), now (ms), minimum TTL (ms), then the
--- fill (used, version, token; used '' for none). Answers {1, count} taken, {0, count} refused,
--- {-1, token, held} missing or stale: read the database and take again with it as the fill.
+-- KEYS[1] the counter; ARGV: hold id, limit, expires (ms), now (ms), minimum TTL (ms), the fill
+-- (used, version, token; used '' for none), then the server's run id ('' unknown: INFO says).
+-- Answers {1, count} taken, {0, count} refused, {-1, token, held} missing or stale: read the
+-- database and take again with it as the fill.
 --#include quota_mark_stale
 --#include quota_sweep
 --#include quota_server

@@ -1,7 +1,7 @@
 -- A quota hold and a key's slots (its rpm and concurrency), all or none, in one call: the
 -- admission of a chat-fast or client-protocol request.
 -- KEYS[1] the counter, then the buckets in the order they are checked. ARGV: quota_take.lua's
--- eight, then per bucket slot id, limit, ttl ms.
+-- nine, then per bucket slot id, limit, ttl ms.
 -- Answers quota_take.lua's answers, the slots taken only with the hold ({1, count}); or
 -- {-2, index of the first full bucket (1-based), ms until one of its slots frees} when a bucket
 -- is full: then nothing was taken, and the counter was not asked.
@@ -13,12 +13,12 @@
 --#include slots
 local buckets = #KEYS - 1
 local now = clock_ms()
-local full, wait = first_full(KEYS, 2, buckets, ARGV, 9, now)
+local full, wait = first_full(KEYS, 2, buckets, ARGV, 10, now)
 if full then
   return {-2, full, wait}
 end
 local taken = take(KEYS[1], ARGV, 1)
 if taken[1] == 1 then
-  take_slots(KEYS, 2, buckets, ARGV, 9, now)
+  take_slots(KEYS, 2, buckets, ARGV, 10, now)
 end
 return taken

@@ -24,8 +24,9 @@ local function take_slots(keys, first_key, count, args, first_arg, now)
     local at = first_arg + 3 * (i - 1)
     local ttl = tonumber(args[at + 2])
     redis.call('ZADD', key, now + ttl, args[at])
+    -- The key outlives its slots; twice their life, so it is renewed once a life, not each take.
     if redis.call('PTTL', key) < ttl then
-      redis.call('PEXPIRE', key, ttl)
+      redis.call('PEXPIRE', key, 2 * ttl)
     end
   end
 end
