@@ -3,13 +3,18 @@ cursor events, its transaction or autocommit, its errors and a lost connection's
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import psycopg
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app import services_of
-from app.db.driver import DriverStatement
+from app.db.driver import DriverStatement, connection_of
+from app.db.models.usage_stats import UsageRequestId
+from app.db.repositories.ai_models import _MATCHING
+from app.db.repositories.api_keys import _VALIDATION
 from app.errors import DatabaseError
 from tests.support.servers import pg_admin_dsn
 
@@ -49,6 +54,46 @@ def test_in_a_transaction_it_is_rolled_back_unless_committed(pg_app):
         _INSERT.run(uow.session.connection(), {"source": "done", "request": "r1"})
         uow.commit()
     assert _count(services, "done") == 1
+
+
+def test_in_an_orm_session_it_sees_what_the_session_holds_unflushed(pg_app):
+    services = services_of(pg_app)
+    now = datetime.now(UTC)
+    with services.uow.shared() as uow:
+        uow.session.add(UsageRequestId(source="pending", api_key_id="k", request_id="r1",
+                                       occurred_at=now, recorded_at=now))
+        counted = _COUNT.run(connection_of(uow.session), {"source": "pending"}).rows
+    assert counted == [(1,)]
+
+
+def test_a_driver_select_answers_what_sqlalchemy_answers_in_any_session_time_zone(pg_app):
+    services = services_of(pg_app)
+    key = services.keys.create({"name": "driver"})
+    with services.uow() as uow:
+        uow.session.execute(text(
+            "UPDATE api_keys SET expires_at = '2030-01-02 03:04:05+02', total_cost_limit = 1.5,"
+            " window_limits = '[{\"hours\": 5}]', allowed_models = '[\"gpt-*\"]'"
+            " WHERE id = :id"), {"id": key.id})
+        uow.commit()
+    reads = [(_VALIDATION, {"hashed_key": key.hashed_key}),
+             (_MATCHING, {"text": "openai/gpt-4o-mini"})]
+    answers = []
+    with services.uow() as uow:
+        uow.session.execute(text("SET LOCAL TIME ZONE 'America/St_Johns'"))
+        for read, params in reads:
+            answered = read.rows(uow.session, params)
+            answers.append(answered[0])
+            expected = list(uow.session.execute(read.statement, params))
+            assert len(answered) == len(expected) == 1
+            assert answered[0]._fields == tuple(expected[0]._fields)
+            # The same values, the same types, the same printed forms (UTC, 8 places).
+            assert [(value, type(value), str(value)) for value in answered[0]] == [
+                (value, type(value), str(value)) for value in expected[0]]
+    key_row, model_row = answers
+    assert key_row.expires_at == datetime(2030, 1, 2, 1, 4, 5, tzinfo=UTC)
+    assert key_row.window_limits == [{"hours": 5}] and key_row.allowed_models == ["gpt-*"]
+    assert str(key_row.total_cost_limit) == "1.50000000"
+    assert model_row.input_price.as_tuple().exponent == -8
 
 
 def test_on_a_connection_in_neither_a_transaction_nor_autocommit_it_refuses(pg_app):

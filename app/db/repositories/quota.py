@@ -8,7 +8,7 @@ from typing import overload
 
 from sqlalchemy import select, text, update
 
-from app.db.driver import DriverStatement
+from app.db.driver import DriverStatement, connection_of
 from app.db.models import UsageCounter, UsageIdempotencyKey, UsageReservation
 from app.db.repositories.arrays import arrays, unnest
 from app.db.repositories.base import Repository
@@ -161,7 +161,7 @@ class UsageReservationRepository(Repository[UsageReservation]):
         PostgreSQL (nothing written)."""
         if self.session.get_bind().dialect.name != "postgresql":
             return None
-        (row,) = _ADD_HELD.run(self.session.connection(), {
+        (row,) = _ADD_HELD.run(connection_of(self.session), {
             "id": reservation_id, **asdict(key), "expires_at": expires_at, "now": now}).rows
         return CounterValue(int(row[0]), int(row[1])), bool(row[3])
 

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from sqlalchemy import text
 
-from app.db.driver import DriverStatement
+from app.db.driver import DriverStatement, connection_of
 from app.db.repositories.arrays import arrays, unnest
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.db.repositories.usage_rollups import ADD_ON_CONFLICT, ROW_TYPES
@@ -138,7 +138,7 @@ class UsageStoreRepository:
                 "u_period": counter.period, "u_start": counter.period_start}
         else:
             return None
-        row = statement.run(self.session.connection(), {
+        row = statement.run(connection_of(self.session), {
             "u_source": event["source"], "u_key": event["api_key_id"],
             "u_request": event["request_id"], "u_at": event["occurred_at"], "u_now": now,
             "u_requests": event["request_count"], "u_input": event["input_tokens"],
