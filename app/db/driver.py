@@ -36,9 +36,10 @@ class DriverStatement:
     counts), and a driver error is raised as SQLAlchemy raises it (a DBAPIError subclass, its
     parameters hidden as the engine hides them, a lost connection invalidating the pool).
 
-    Only for statements whose parameters and results need no SQLAlchemy type processing (the
-    text CASTs its parameters; results are plain driver values), and only on a connection in a
-    transaction (it is committed or rolled back with it) or in autocommit."""
+    Only for statements whose parameters need no SQLAlchemy type processing (the text CASTs
+    them); its rows are the driver's plain values (DriverSelect adds the columns' result
+    processing). Only on a connection in a transaction (it is committed or rolled back with
+    it) or in autocommit."""
 
     statement: TextClause | Select
     returns_rows: bool = True
