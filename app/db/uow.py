@@ -128,6 +128,10 @@ class StatementSession:
     def get_bind(self) -> Connection:
         return self._connection
 
+    def connection(self) -> Connection:
+        """As Session.connection(): the connection its statements run on."""
+        return self._connection
+
 
 class AutocommitUnitOfWork(UnitOfWork):
     """`at_once`'s unit of work: statements on one autocommit connection (StatementSession).

@@ -108,5 +108,5 @@ def test_chat_optimized_keeps_its_books_and_the_limit_when_redis_is_lost_between
 def test_the_store_statements_stay_short_enough_for_psycopgs_parse_cache():
     # Longer ones are parsed again on every execution (psycopg/_queries.py).
     for statement in (_STORE_HELD, _STORE_RESERVED):
-        compiled = str(statement.compile(dialect=postgresql.dialect())).encode()
+        compiled = statement.sql_for(postgresql.dialect()).encode()
         assert len(compiled) <= _queries.MAX_CACHED_STATEMENT_LENGTH

@@ -10,6 +10,7 @@ from typing import cast
 
 from sqlalchemy import Table, and_, bindparam, case, func, literal, or_, select, text, update
 
+from app.db.driver import DriverStatement, connection_of
 from app.db.models import Account
 from app.db.repositories.arrays import arrays, unnest_as
 from app.db.repositories.base import Repository
@@ -26,9 +27,13 @@ _ADD_USAGE = text(
     "recent_failures = 0, last_used_at = GREATEST(a.last_used_at, CAST(:now AS timestamptz)) "
     f"FROM {unnest_as('u', _USAGE_COLUMNS)} WHERE a.id = u.id")
 _ACCOUNTS = cast(Table, Account.__table__)
-# Built once, on the table (no ORM update): every synchronous chat pick runs it.
+# Built once, on the table (no ORM update): every synchronous chat pick runs it; on
+# PostgreSQL on the driver's cursor (its timestamp CAST in the text, checked aware below).
 _TOUCH = (update(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("account_id"))
           .values(last_used_at=bindparam("now", type_=_ACCOUNTS.c.last_used_at.type)))
+_PG_TOUCH = DriverStatement(text(
+    "UPDATE accounts SET last_used_at = CAST(:now AS timestamptz)"
+    " WHERE id = CAST(:account_id AS varchar)"), returns_rows=False)
 
 
 
@@ -166,7 +171,12 @@ class AccountRepository(Repository[Account]):
         return result.rowcount
 
     def touch(self, account_id: str, now: datetime) -> int:
-        return self._execute(_TOUCH, {"account_id": account_id, "now": now}).rowcount
+        if self.session.get_bind().dialect.name != "postgresql":
+            return self._execute(_TOUCH, {"account_id": account_id, "now": now}).rowcount
+        if now.tzinfo is None:  # what the column type would refuse
+            raise ValueError("naive datetime given to a UTC column")
+        return _PG_TOUCH.run(connection_of(self.session),
+                             {"account_id": account_id, "now": now}).rowcount
 
     def set_rate_limited(self, account_id: str, reset_at: datetime, now: datetime) -> int:
         # An admin's `inactive` and a broken credential's `error` outrank a rate limit.

@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, bindparam, case, func, literal, or_, select, text, update
 from sqlalchemy.orm import joinedload
 
+from app.db.driver import DriverSelect
 from app.db.models import Account, AccountGroup, ApiKey, ApiKeyBinding, ApiKeyTag
 from app.db.repositories.arrays import arrays, unnest_as
 from app.db.repositories.base import Repository
@@ -46,7 +47,7 @@ _ADD_USAGE = text(
 # bound account or group and that target's provider (None when the target is gone).
 _KEYS, _BINDINGS = ApiKey.__table__, ApiKeyBinding.__table__
 _ACCOUNTS, _GROUPS = Account.__table__, AccountGroup.__table__
-_VALIDATION = (
+_VALIDATION = DriverSelect(
     select(*(_KEYS.c[name] for name in (
         "id", "permissions", "is_active", "is_deleted", "expires_at", "concurrency_limit",
         "daily_cost_limit", "requests_per_minute", "token_limit", "user_id", "hash_scheme",
@@ -60,7 +61,7 @@ _VALIDATION = (
                  .outerjoin(_ACCOUNTS, _ACCOUNTS.c.id == _BINDINGS.c.account_id)
                  .outerjoin(_GROUPS, _GROUPS.c.id == _BINDINGS.c.group_id))
     .where(_KEYS.c.hashed_key == bindparam("hashed_key"))
-    .order_by(_BINDINGS.c.id))
+    .order_by(_BINDINGS.c.id))  # on the driver's cursor: the chat route reads it every request
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class ApiKeyRepository(Repository[ApiKey]):
         """What authentication reads of the key with this hash, in one Core statement (no
         ORM rows): one row per binding, in the bindings' order (one row with no binding
         for a key without any); none for an unknown hash."""
-        return list(self.session.execute(_VALIDATION, {"hashed_key": hashed_key}))
+        return _VALIDATION.rows(self.session, {"hashed_key": hashed_key})
 
     def names(self, key_ids: list[str]) -> dict[str, str]:
         rows = self.session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(key_ids)))

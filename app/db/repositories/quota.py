@@ -8,6 +8,7 @@ from typing import overload
 
 from sqlalchemy import select, text, update
 
+from app.db.driver import DriverStatement, connection_of
 from app.db.models import UsageCounter, UsageIdempotencyKey, UsageReservation
 from app.db.repositories.arrays import arrays, unnest
 from app.db.repositories.base import Repository
@@ -24,7 +25,7 @@ _ADD_MANY = text(
 
 # A granted hold's reservation row and its counter's unit in one statement (no limit check:
 # the hold decided), and whether the subject has held reservations past their expiry.
-_ADD_HELD = text(
+_ADD_HELD = DriverStatement(text(
     "WITH counter AS ("
     " INSERT INTO usage_counters (subject, model_type, period, period_start, used, version)"
     " VALUES (CAST(:subject AS varchar), CAST(:model_type AS varchar),"
@@ -42,7 +43,7 @@ _ADD_HELD = text(
     " SELECT counter.used, counter.version, (SELECT count(*) FROM reservation),"
     " EXISTS (SELECT 1 FROM usage_reservations WHERE subject = CAST(:subject AS varchar)"
     " AND state = 'held' AND expires_at <= CAST(:now AS timestamptz))"
-    " FROM counter")
+    " FROM counter"))
 
 
 @dataclass(frozen=True)
@@ -160,8 +161,8 @@ class UsageReservationRepository(Repository[UsageReservation]):
         PostgreSQL (nothing written)."""
         if self.session.get_bind().dialect.name != "postgresql":
             return None
-        row = self.session.execute(_ADD_HELD, {
-            "id": reservation_id, **asdict(key), "expires_at": expires_at, "now": now}).one()
+        (row,) = _ADD_HELD.run(connection_of(self.session), {
+            "id": reservation_id, **asdict(key), "expires_at": expires_at, "now": now}).rows
         return CounterValue(int(row[0]), int(row[1])), bool(row[3])
 
 class UsageIdempotencyRepository(Repository[UsageIdempotencyKey]):

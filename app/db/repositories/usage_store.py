@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from sqlalchemy import text
 
+from app.db.driver import DriverStatement, connection_of
 from app.db.repositories.arrays import arrays, unnest
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.db.repositories.usage_rollups import ADD_ON_CONFLICT, ROW_TYPES
@@ -72,13 +73,13 @@ _COUNTED = (
     " (SELECT count(*) FROM account), ")
 # Two statements, each kept under psycopg's 4 kB for caching its parsed form: a request
 # settles either a database reservation (the chat route) or a Redis hold (the others).
-_STORE_RESERVED = text(
+_STORE_RESERVED = DriverStatement(text(
     _STORED + "reservation AS ("
     " UPDATE usage_reservations SET state = 'committed', settled_at = CAST(:u_now AS timestamptz)"
     " WHERE id = CAST(:u_reservation AS varchar) AND subject = CAST(:u_subject AS varchar)"
     " AND state = 'held' AND EXISTS (SELECT 1 FROM counted) RETURNING 1"
-    ")" + _COUNTED + "(SELECT count(*) FROM reservation), NULL, NULL")
-_STORE_HELD = text(
+    ")" + _COUNTED + "(SELECT count(*) FROM reservation), NULL, NULL"))
+_STORE_HELD = DriverStatement(text(
     # The hold decided the unit: added with no limit check, as the drain adds queued ones.
     _STORED + "counter AS ("
     " INSERT INTO usage_counters (subject, model_type, period, period_start, used, version)"
@@ -87,7 +88,7 @@ _STORE_HELD = text(
     " WHERE EXISTS (SELECT 1 FROM counted) ON CONFLICT (subject, model_type, period,"
     " period_start) DO UPDATE SET used = usage_counters.used + 1,"
     " version = usage_counters.version + 1 RETURNING used, version"
-    ")" + _COUNTED + "0, (SELECT used FROM counter), (SELECT version FROM counter)")
+    ")" + _COUNTED + "0, (SELECT used FROM counter), (SELECT version FROM counter)"))
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class UsageStoreRepository:
                 "u_period": counter.period, "u_start": counter.period_start}
         else:
             return None
-        row = self.session.execute(statement, {
+        row = statement.run(connection_of(self.session), {
             "u_source": event["source"], "u_key": event["api_key_id"],
             "u_request": event["request_id"], "u_at": event["occurred_at"], "u_now": now,
             "u_requests": event["request_count"], "u_input": event["input_tokens"],
@@ -148,7 +149,7 @@ class UsageStoreRepository:
             "u_estimated": event["estimated"],
             "u_settle_account": use.account_id,
             "u_account_tokens": use.account_tokens, "u_account_cost": use.account_cost,
-            **settles, **arrays(use.rollups, ROW_TYPES)}).one()
+            **settles, **arrays(use.rollups, ROW_TYPES)}).rows[0]
         found, claimed, counted, _, _, _, committed, used, version = row
         return Stored(bool(found), bool(claimed and counted), bool(committed),
                       None if used is None else CounterValue(used, version))
