@@ -37,8 +37,20 @@ def detached_row(fields: dict) -> Account:
     if row is None:
         if len(_BUILT) >= _BUILT_MAX:  # entries of accounts changed since: start again
             _BUILT.clear()
+            _SHARED.clear()
         row = _BUILT[values] = Account(**fields)
+        _SHARED[id(row)] = row
     return row
+
+
+# The rows detached_row built, by id: what is built from them (their provider client) may be
+# kept with them, since nobody changes them.
+_SHARED: dict[int, Account] = {}
+
+
+def shared(account: Account) -> bool:
+    """Whether `account` is one of the rows `detached_row` built (shared, never changed)."""
+    return _SHARED.get(id(account)) is account
 
 
 class AccountPool(Service):

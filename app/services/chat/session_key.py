@@ -31,7 +31,7 @@ _CLAUDE_CODE_SESSION = re.compile(r"_session_([A-Za-z0-9-]+)$")
 _PROMPT_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
 # What that encoder writes for a string (ensure_ascii off): a prompt that is text throughout
 # is written without building the encoder's machinery for one list.
-_PROMPT_TEXT = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_PROMPT_TEXT = json.encoder.encode_basestring
 
 
 class HeaderItems(Protocol):
