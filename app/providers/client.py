@@ -22,7 +22,8 @@ from app.providers.streaming import EventParser, ProviderStream
 
 
 class ProviderClient:
-    """Sends a ChatRequest to one account's upstream; subclasses supply URL, headers, payload."""
+    """Sends a ChatRequest to one account's upstream; subclasses supply URL, headers, payload.
+    It holds nothing of a call, so one client may serve an account's calls at once."""
 
     default_base_url: str = ""
 
@@ -54,11 +55,11 @@ class ProviderClient:
                 "upstream answered without a JSON object",
                 status=response.status_code,
             )
-        return self.parse_result(raw)
+        return self.result_for(request, raw)
 
     def stream(self, request: ChatRequest) -> ProviderStream:
         """Open the stream: failures before the first byte raise here, later ones mid-iteration."""
-        return ProviderStream(self._send(request, stream=True), self.new_event_parser())
+        return ProviderStream(self._send(request, stream=True), self.event_parser_for(request))
 
     def _send(self, request: ChatRequest, *, stream: bool) -> UpstreamResponse:
         return self._post(self.url(request, stream=stream), self.payload(request, stream=stream),
@@ -119,6 +120,14 @@ class ProviderClient:
 
     def new_event_parser(self) -> EventParser:
         raise NotImplementedError
+
+    # A client keeps nothing of one call (one client may serve several at once): what depends
+    # on the request is decided from it.
+    def result_for(self, request: ChatRequest, raw: dict[str, Any]) -> ChatResult:
+        return self.parse_result(raw)
+
+    def event_parser_for(self, request: ChatRequest) -> EventParser:
+        return self.new_event_parser()
 
 
 def _read_body(response: UpstreamResponse) -> str:

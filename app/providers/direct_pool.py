@@ -37,6 +37,30 @@ def request_head(defaults: list[tuple[bytes, bytes]], url: httpx.URL, headers: d
     (see http_pool.prepared_request): Host first, the client's default headers unless ours
     name them, ours, then Content-Length. A value outside ASCII raises UnicodeEncodeError, one
     h11 would refuse to write httpx.LocalProtocolError, as they do through httpx."""
+    # An account's requests repeat the same address and headers (its credential, the client's
+    # User-Agent): the head up to Content-Length is written and checked once for each.
+    known = (id(defaults), id(url), *headers.items())
+    found = _HEADS.get(known)
+    if found is None or found[0] is not defaults or found[1] is not url:
+        found = (defaults, url, *_head_without_length(defaults, url, headers))
+        if len(_HEADS) >= _HEADS_MAX:
+            _HEADS.clear()
+        _HEADS[known] = found
+    _, _, head, sized = found
+    if not sized:
+        return head + b"\r\n"
+    return b"%sContent-Length: %d\r\n\r\n" % (head, length)
+
+
+# (ids of the defaults and of the address, header pairs...) -> (the defaults, the address, the
+# head without its end, and whether Content-Length goes in it): the two kept so that an id
+# reused by another object is told apart (an httpx.URL hashes by its text, built anew each time).
+_HEADS: dict[tuple, tuple[list[tuple[bytes, bytes]], httpx.URL, bytes, bool]] = {}
+_HEADS_MAX = 1024
+
+
+def _head_without_length(defaults: list[tuple[bytes, bytes]], url: httpx.URL,
+                         headers: dict[str, str]) -> tuple[bytes, bool]:
     ours = {name.lower() for name in headers}
     names = [name.encode("ascii") for name in headers]
     values = [value.encode("ascii") for value in headers.values()]
@@ -48,10 +72,7 @@ def request_head(defaults: list[tuple[bytes, bytes]], url: httpx.URL, headers: d
             parts += (name, b": ", value, b"\r\n")
     for name, value in zip(names, values, strict=True):
         parts += (name, b": ", value, b"\r\n")
-    if "content-length" not in ours and "transfer-encoding" not in ours:
-        parts += (b"Content-Length: ", b"%d" % length, b"\r\n")
-    parts.append(b"\r\n")
-    return b"".join(parts)
+    return b"".join(parts), "content-length" not in ours and "transfer-encoding" not in ours
 
 
 def _writable(names: list[bytes], values: list[bytes]) -> bool:

@@ -11,7 +11,7 @@ from app.providers.errors import error_from_event
 from app.providers.estimate import Delivered
 from app.providers.payloads import merge_extra, native_payload
 from app.providers.responses_api import ResponsesEventParser, responses_result
-from app.providers.streaming import EventParser, ProviderStream, event_json
+from app.providers.streaming import EventParser, event_json
 
 
 class OpenAIClient(ProviderClient):
@@ -20,7 +20,6 @@ class OpenAIClient(ProviderClient):
 
     # Like the OpenAI SDK, the base URL already ends in the API version.
     default_base_url = "https://api.openai.com/v1"
-    _responses = False  # this call is a Responses one (set as it starts)
 
     def speaks_responses(self, request: ChatRequest) -> bool:
         return request.responses is not None and self.account.supports_responses
@@ -30,13 +29,15 @@ class OpenAIClient(ProviderClient):
             return f"{self.base_url}/responses"
         return f"{self.base_url}/chat/completions"
 
-    def complete(self, request: ChatRequest) -> ChatResult:
-        self._responses = self.speaks_responses(request)
-        return super().complete(request)
+    def result_for(self, request: ChatRequest, raw: dict[str, Any]) -> ChatResult:
+        if self.speaks_responses(request):
+            return responses_result(raw)
+        return self.parse_result(raw)
 
-    def stream(self, request: ChatRequest) -> ProviderStream:
-        self._responses = self.speaks_responses(request)
-        return super().stream(request)
+    def event_parser_for(self, request: ChatRequest) -> EventParser:
+        if self.speaks_responses(request):
+            return ResponsesEventParser()
+        return self.new_event_parser()
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.account.access_token or self.account.api_key}"}
@@ -71,8 +72,6 @@ class OpenAIClient(ProviderClient):
         return payload
 
     def parse_result(self, raw: dict[str, Any]) -> ChatResult:
-        if self._responses:
-            return responses_result(raw)
         choices = raw.get("choices") or [{}]
         text = (choices[0].get("message") or {}).get("content") or ""
         delivered = Delivered()
@@ -82,8 +81,6 @@ class OpenAIClient(ProviderClient):
                           usage_final=bool(raw.get("usage")), delivered_chars=delivered.chars)
 
     def new_event_parser(self) -> EventParser:
-        if self._responses:
-            return ResponsesEventParser()
         return OpenAIEventParser()
 
 

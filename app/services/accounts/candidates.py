@@ -37,20 +37,46 @@ def detached_row(fields: dict) -> Account:
     if row is None:
         if len(_BUILT) >= _BUILT_MAX:  # entries of accounts changed since: start again
             _BUILT.clear()
+            _SHARED.clear()
         row = _BUILT[values] = Account(**fields)
+        _SHARED[id(row)] = row
     return row
 
 
+# The rows detached_row built, by id: what is built from them (their provider client) may be
+# kept with them, since nobody changes them.
+_SHARED: dict[int, Account] = {}
+
+
+def shared(account: Account) -> bool:
+    """Whether `account` is one of the rows `detached_row` built (shared, never changed)."""
+    return _SHARED.get(id(account)) is account
+
+
 class AccountPool(Service):
+    # The last entry read and its rows by provider: the entry is kept decoded in process while
+    # its generation is unchanged, so the same list comes back until an account changes.
+    _rows: tuple[list[dict], dict[str, list[Account]]] | None = None
+
     def accounts(self, provider: str) -> list[Account]:
         """The provider's active and resting accounts as detached rows (never to be saved,
         never to be changed: see `detached_row`)."""
-        return [detached_row(fields) for fields in self.schedulable()
-                if fields["provider"] == provider]
+        entry = self.schedulable()
+        rows = self._rows
+        if rows is None or rows[0] is not entry:
+            rows = self._rows = (entry, {})
+        found = rows[1].get(provider)
+        if found is None:
+            found = rows[1][provider] = [detached_row(fields) for fields in entry
+                                         if fields["provider"] == provider]
+        return found
 
-    @read_through("schedulable-accounts", key=lambda: "all", version=3)
+    # Read on every request that picks from the pool: kept decoded in process while its
+    # generation in Redis is unchanged (`forget` moves it).
+    @read_through("schedulable-accounts", key=lambda: "all", version=3, in_process=True)
     @db_retry
     def schedulable(self) -> list[dict]:
+        """Shared by every caller in the process: read it, never change it."""
         with self.uow() as uow:
             rows = uow.accounts.schedulable()
             return [{name: getattr(row, name) for name in FIELDS} for row in rows]

@@ -77,3 +77,10 @@ def provider_account(account: Account, box: SecretBox | OpenedSecrets,
 def build_client(account: Account, box: SecretBox | OpenedSecrets,
                  **timeouts: Unpack[Timeouts]) -> ProviderClient:
     return client_for(account.provider, provider_account(account, box, **timeouts))
+
+
+def usable(client: ProviderClient) -> bool:
+    """Whether a client built before may still be used: the shared connections it was given
+    are still open (they are closed at shutdown, and between tests)."""
+    direct = client.direct
+    return not client.http.is_closed if direct is None else not direct.is_closed

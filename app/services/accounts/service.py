@@ -18,7 +18,7 @@ from app.errors import Conflict, InvalidInput, RecordNotFound
 from app.providers import ProviderClient
 from app.services.accounts import candidates as pool
 from app.services.accounts import shapes as views
-from app.services.accounts.clients import OpenedSecrets, build_client
+from app.services.accounts.clients import OpenedSecrets, build_client, usable
 from app.services.base import Service, ServiceDeps
 from app.services.retry import db_retry
 from app.vocabulary import ACCOUNT_STATUSES, PROVIDERS
@@ -26,6 +26,7 @@ from app.vocabulary import ACCOUNT_STATUSES, PROVIDERS
 EDITABLE = ("name", "description", "base_url", "priority", "max_concurrency", "dedicated",
             "supports_responses")
 _ONE_CREDENTIAL = "Give exactly one of oauthData or apiKey."
+_CLIENTS_KEPT = 1024
 
 
 def _credential_error() -> InvalidInput:
@@ -44,6 +45,8 @@ class AccountService(Service):
         self._opened = OpenedSecrets(box)  # the credentials provider clients are built with
         self.rate_limit_default = timedelta(seconds=rate_limit_default_seconds)
         self.timeouts = {"connect_timeout": connect_timeout, "read_timeout": read_timeout}
+        # The pool rows' clients, by the row's id (the row kept: an id may be reused).
+        self._clients: dict[int, tuple[Account, ProviderClient]] = {}
 
     @db_retry
     def create(self, data: dict) -> dict:
@@ -161,10 +164,21 @@ class AccountService(Service):
         return [views.detail(row, self.box) for row in rows]
 
     def client_for(self, account: Account | str) -> ProviderClient:
-        """The provider client for an account (row or id): opened credential, base URL, proxy."""
+        """The provider client for an account (row or id): opened credential, base URL, proxy.
+        A row of the pool's (shared, never changed) keeps its client: a client holds nothing
+        of a call, and the pool builds new rows when an account changes."""
         if isinstance(account, str):
             account = self._get(account)
-        return build_client(account, self._opened, **self.timeouts)
+        if not pool.shared(account):
+            return build_client(account, self._opened, **self.timeouts)
+        kept = self._clients.get(id(account))
+        if kept is not None and kept[0] is account and usable(kept[1]):
+            return kept[1]
+        client = build_client(account, self._opened, **self.timeouts)
+        if len(self._clients) >= _CLIENTS_KEPT:
+            self._clients.clear()
+        self._clients[id(account)] = (account, client)
+        return client
 
     def _get(self, account_id: str) -> Account:
         with self.uow() as uow:

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +65,7 @@ from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
 from app.services.chat.wire import FORMATS, UsageSummary, WireFormat
 from app.services.keys.clients import ClientRequest
 from app.services.quota.rules import Usage as QuotaUsage
+from app.services.request_ids import random_uuid
 from app.services.usage.service import UsageRecord
 from app.services.usage.settlement import Settlement
 
@@ -114,7 +114,7 @@ class ChatTicket:
     subject: Subject
     reservation: Reservation
     admission: Admission
-    request_id: str = field(default_factory=lambda: f"chat-{uuid.uuid4()}")
+    request_id: str = field(default_factory=lambda: f"chat-{random_uuid()}")
     settled: bool = False
     prompt_tokens_estimate: int = 0
     # The conversation's key (chat/session_key.py): it keeps to one account while it can.
@@ -215,10 +215,11 @@ class ChatService:
             return None if client_names else read_ahead(
                 self.keys.cache, [(models.resolve, (model_name,)),
                                   (type(self.quota.plans).limits, ())])
-        reads = [self.keys.cached_read(credential.token), (models.resolve, (model_name,)),
+        # A client protocol's model comes from the client routes, and its tier with it (the
+        # hold takes it from there): the model is read by name only for the other routes.
+        reads = [self.keys.cached_read(credential.token),
+                 (models.client_routes, ()) if client_names else (models.resolve, (model_name,)),
                  (type(self.quota.plans).limits, ())]
-        if client_names:
-            reads.append((models.client_routes, ()))
         if chat_mode.cached_pool:
             reads.append((type(self.scheduler.pool).schedulable, ()))
         return read_ahead(self.keys.cache, reads)
@@ -245,7 +246,8 @@ class ChatService:
             subject = self.quota.subject_for(principal)
             # The tier is the answering entry's, whichever of its names the client sent.
             tier = model["id"] if client_names else model_name
-            reservation = (self.quota.hold(subject, tier, slots=admission.claim)
+            reservation = (self.quota.hold(subject, tier, slots=admission.claim,
+                                           model_type=model["model_type"])
                            if chat_mode.holds_in_redis else self.quota.reserve(subject, tier))
         except BaseException:
             admission.release(refused=True)

@@ -29,6 +29,9 @@ SESSION_HEADERS = ("x-session-id", "session_id", "session-id", "conversation_id"
 _CLAUDE_CODE_SESSION = re.compile(r"_session_([A-Za-z0-9-]+)$")
 # One encoder for every request: json.dumps with options builds a new one each time.
 _PROMPT_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
+# What that encoder writes for a string (ensure_ascii off): a prompt that is text throughout
+# is written without building the encoder's machinery for one list.
+_PROMPT_TEXT = json.encoder.encode_basestring
 
 
 class HeaderItems(Protocol):
@@ -42,12 +45,17 @@ class RequestHeaders(HeaderItems, HeaderLookup, Protocol):
     (werkzeug's Headers, or a dict)."""
 
 
-def headers_read(headers: HeaderItems | None) -> dict[str, str]:
+class ReadHeaders(dict[str, str]):
+    """Headers as `headers_read` answers them: names lower-cased already."""
+
+
+def headers_read(headers: HeaderItems | None) -> ReadHeaders:
     """The request's headers read once, names lower-cased. A framework's own view may walk the
     whole request environment on every pass, len() and truthiness included (werkzeug's
     EnvironHeaders does), and a chat request reads them for its client, its session and what
     goes upstream."""
-    return {} if headers is None else {name.lower(): value for name, value in headers.items()}
+    return ReadHeaders() if headers is None else ReadHeaders(
+        (name.lower(), value) for name, value in headers.items())
 
 
 def session_key(body: Mapping, headers: HeaderItems | None = None) -> str | None:
@@ -59,12 +67,17 @@ def session_key(body: Mapping, headers: HeaderItems | None = None) -> str | None
     return _from_prompt(body)
 
 
+def _mapping(value) -> bool:
+    # A JSON body's objects are dicts: the exact check first, the ABC's (slower) for others.
+    return value.__class__ is dict or isinstance(value, Mapping)
+
+
 def _text(value) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
 def _from_metadata(metadata) -> str | None:
-    user_id = _text(metadata.get("user_id")) if isinstance(metadata, Mapping) else None
+    user_id = _text(metadata.get("user_id")) if _mapping(metadata) else None
     if user_id is None:
         return None
     if user_id.startswith("{"):
@@ -78,7 +91,8 @@ def _from_metadata(metadata) -> str | None:
 
 
 def _from_headers(headers: HeaderItems) -> str | None:
-    lowered = {name.lower(): value for name, value in headers.items()}
+    lowered = headers if isinstance(headers, ReadHeaders) else {
+        name.lower(): value for name, value in headers.items()}
     return next((found for name in SESSION_HEADERS if (found := _text(lowered.get(name)))),
                 None)
 
@@ -95,10 +109,10 @@ def _from_prompt(body: Mapping) -> str | None:
     messages = messages if isinstance(messages, list) else []
     system = body.get("system")
     if system is None:  # OpenAI's system prompt is a message of its own
-        system = next((m.get("content") for m in messages if isinstance(m, Mapping)
+        system = next((m.get("content") for m in messages if _mapping(m)
                        and m.get("role") in ("system", "developer")), None)
     first = next((m.get("content") for m in messages
-                  if isinstance(m, Mapping) and m.get("role") == "user"), None)
+                  if _mapping(m) and m.get("role") == "user"), None)
     return _hashed(system, first)
 
 
@@ -114,5 +128,9 @@ def _from_gemini_prompt(body: Mapping) -> str | None:
 def _hashed(system, first) -> str | None:
     if first is None:
         return None
-    text = _PROMPT_JSON([system, first])
+    if first.__class__ is str and (system is None or system.__class__ is str):
+        # As _PROMPT_JSON writes [system, first] (its separators are ", " and ": ").
+        text = f"[{'null' if system is None else _PROMPT_TEXT(system)}, {_PROMPT_TEXT(first)}]"
+    else:
+        text = _PROMPT_JSON([system, first])
     return "prompt:" + hashlib.sha256(text.encode()).hexdigest()

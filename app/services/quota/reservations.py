@@ -38,6 +38,7 @@ from app.db.models import UsageReservation
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.errors import Conflict, RecordNotFound
 from app.services.quota.rules import Allowance, Subject, refusal, units_past_limit
+from app.services.request_ids import random_uuid
 from app.services.retry import db_retry
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class Reservations:
     reservation_ttl: timedelta
     mirror: CounterMirror
     holds: QuotaHolds
-    allowance_for: Callable[[Subject, str], Allowance]
+    allowance_for: Callable[..., Allowance]
     counter_key: Callable[[Subject, Allowance], CounterKey]
     _stored: Callable[[CounterKey], CounterValue]
 
@@ -115,7 +116,7 @@ class Reservations:
         that writes a granted hold's row, or, before anything is refused or decided in the
         database alone, on their own."""
         counter, now = self.counter_key(subject, allowance), self.clock()
-        hold_id, expires_at = f"r-{uuid.uuid4()}", now + self.reservation_ttl
+        hold_id, expires_at = f"r-{random_uuid()}", now + self.reservation_ttl
         taken = self._take_hold(counter, hold_id, allowance.limit, expires_at, now)
         if taken is None:
             self._release_expired(subject)
@@ -136,24 +137,25 @@ class Reservations:
             return None
         return Reservation(row_id, expires_at, subject.id, allowance.model_type)
 
-    def hold(self, subject: Subject, model: str, *, slots: SlotClaim | None = None
-             ) -> Reservation:
+    def hold(self, subject: Subject, model: str, *, slots: SlotClaim | None = None,
+             model_type: str | None = None) -> Reservation:
         """Take one unit in Redis alone; in the database when Redis cannot decide (it is down,
         or the unit would be a credit: credits are spent only in the database).
 
         `slots` (a key's rpm and concurrency, keys/limits.py) are taken in the hold's own
         script call, all with the unit or none, their bucket checked first (its error raised
-        when one is full); a hold that cannot carry them leaves them to the caller."""
-        allowance = self.allowance_for(subject, model)
+        when one is full); a hold that cannot carry them leaves them to the caller.
+        `model_type`: the model's tier, when the caller has its catalogue entry already."""
+        allowance = self.allowance_for(subject, model, model_type)
         counter, now = self.counter_key(subject, allowance), self.clock()
-        hold_id, expires_at = f"h-{uuid.uuid4()}", now + self.reservation_ttl
+        hold_id, expires_at = f"h-{random_uuid()}", now + self.reservation_ttl
         taken = self._take_hold(counter, hold_id, allowance.limit, expires_at, now, slots)
         if taken is None or (subject.spends_credits and not taken.granted):
             return self.reserve(subject, model)
         if not taken.granted:
             if not self._release_expired(subject):  # database reservations that ran out
                 raise refusal(subject, allowance, taken.used, now)
-            return self.hold(subject, model, slots=slots)
+            return self.hold(subject, model, slots=slots, model_type=model_type)
         if slots is not None and taken.with_slots:
             slots.taken()
         return Reservation(hold_id, expires_at, subject.id, allowance.model_type, counter)

@@ -112,8 +112,11 @@ class QuotaService(Reservations, Service):
         start, end = period_bounds(rule["period"], now, self.zone)
         return Allowance(model_type, rule["limit"], rule["period"], start, end)
 
-    def allowance_for(self, subject: Subject, model: str) -> Allowance:
-        model_type = self.models.resolve(model)["model_type"]
+    def allowance_for(self, subject: Subject, model: str,
+                      model_type: str | None = None) -> Allowance:
+        """`model_type`: the model's tier when the caller has its catalogue entry already."""
+        if model_type is None:
+            model_type = self.models.resolve(model)["model_type"]
         return self.allowance(subject, model_type, self.plans.limits(), self.clock())
 
     def standing(self, *, key_id: str, user_id: str | None) -> list[Standing]:
