@@ -1,8 +1,11 @@
 """Every request's input checked once, before any view parses it: no NUL byte in the path, the
-query string, a header or a JSON body, and no JSON nested deeper than the limit.
+query string, a header or a JSON body, no lone UTF-16 surrogate escape in a JSON body, and no
+JSON nested deeper than the limit.
 
-PostgreSQL cannot store a NUL in text and Python's json gives up with a RecursionError near
-1,000 levels; both would otherwise surface as 500s deep inside a view. Depth is measured on
+PostgreSQL cannot store a NUL in text, a lone surrogate (`"\ud800"`, which Python's json
+decodes to a code point that is no character) cannot be encoded as UTF-8 to hash, store or
+relay, and Python's json gives up with a RecursionError near 1,000 levels; each would otherwise
+surface as a 500 deep inside a view. Depth is measured on
 the raw bytes without recursion, so the check itself cannot be driven into one.
 """
 
@@ -20,6 +23,8 @@ NUL = "\x00"
 # A JSON string (escapes included), and a \u0000 escape that is not itself escaped.
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+# A \uD800-\uDFFF escape that is not itself escaped; group 1 is set for a high half (D800-DBFF).
+_SURROGATE_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u[dD](?:([89abAB])|[c-fC-F])[0-9a-fA-F]{2}")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = [1 if b in b"[{" else -1 for b in range(256)]
 _CHUNK = 1 << 16
@@ -52,6 +57,24 @@ def json_has_nul(raw: bytes) -> bool:
     return b"\x00" in raw or (b"\\u0000" in raw and _NUL_ESCAPE.search(raw) is not None)
 
 
+def json_has_lone_surrogate(raw: bytes) -> bool:
+    """Whether a JSON text escapes a UTF-16 surrogate outside a high-then-low pair."""
+    if b"\\u" not in raw:
+        return False
+    waiting = -1  # where a high surrogate's escape ended, waiting for its low half
+    for found in _SURROGATE_ESCAPE.finditer(raw):
+        start = found.end() - 6  # the escape itself, after the escaped backslashes before it
+        if found[1] is not None:  # a high half
+            if waiting >= 0:
+                return True
+            waiting = found.end()
+        elif waiting == start:
+            waiting = -1
+        else:
+            return True
+    return waiting >= 0
+
+
 def check_request(max_depth: int) -> None:
     request = current_request()
     wsgi = request.environ  # the WSGI request's variables, not the process's environment
@@ -81,6 +104,9 @@ def check_request(max_depth: int) -> None:
                              details={"maxDepth": max_depth})
     if json_has_nul(raw):
         raise _nul("the JSON body")
+    if json_has_lone_surrogate(raw):
+        raise MalformedInput("A lone UTF-16 surrogate escape (\\ud800-\\udfff not in a high-low "
+                             "pair) in the JSON body is not a character.")
 
 
 def _nul(where: str) -> MalformedInput:

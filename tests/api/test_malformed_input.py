@@ -119,3 +119,29 @@ def test_a_nul_byte_in_a_header_or_a_raw_query_is_refused_by_name(client):
     assert response.status_code == 400, response.get_data(as_text=True)
     assert response.json["error"]["message"] == (
         "A NUL byte (\\u0000) in the query parameter 'tag' is not accepted.")
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/v1/chat/completions", '{"model": "%s", "messages": [{"role": "user", '
+                             '"content": "a\\ud800b"}]}' % MODEL),
+    (f"/api/ai/chat-fast?model={MODEL}", '{"messages": [{"role": "user", "content": "\\udc00"}]}'),
+    ("/v1/messages", '{"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": '
+                     '[{"role": "user", "content": "\\ud83d\\ud83d"}]}'),
+    ("/api/keys", '{"name": "key \\uDBFF"}'),
+])
+def test_a_lone_utf16_surrogate_escape_in_the_json_body_gets_400(served, path, body):
+    # No character is written so: it cannot be encoded as UTF-8 to hash, store or relay.
+    _, url, headers = served
+    response = httpx.post(url + path, content=body, headers={**headers, **JSON}, timeout=30)
+    assert_invalid_input(response, path)
+    assert "surrogate" in response.json()["error"]["message"]
+
+
+def test_a_surrogate_pair_and_an_escaped_backslash_before_ud800_are_accepted(served):
+    _, url, headers = served
+    for name, stored in (('"pair \\ud83d\\ude00"', "pair \U0001F600"),
+                         ('"C:\\\\ud800"', "C:\\ud800")):
+        response = httpx.post(f"{url}/api/keys", content='{"name": %s}' % name,
+                              headers={**headers, **JSON}, timeout=30)
+        assert response.status_code == 201, response.text
+        assert response.json()["data"]["name"] == stored
