@@ -122,8 +122,8 @@ def test_a_nul_byte_in_a_header_or_a_raw_query_is_refused_by_name(client):
 
 
 @pytest.mark.parametrize("path, body", [
-    ("/v1/chat/completions", '{"model": "%s", "messages": [{"role": "user", '
-                             '"content": "a\\ud800b"}]}' % MODEL),
+    ("/v1/chat/completions", '{"model": "' + MODEL + '", "messages": [{"role": "user", '
+                             '"content": "a\\ud800b"}]}'),
     (f"/api/ai/chat-fast?model={MODEL}", '{"messages": [{"role": "user", "content": "\\udc00"}]}'),
     ("/v1/messages", '{"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": '
                      '[{"role": "user", "content": "\\ud83d\\ud83d"}]}'),
@@ -141,7 +141,7 @@ def test_a_surrogate_pair_and_an_escaped_backslash_before_ud800_are_accepted(ser
     _, url, headers = served
     for name, stored in (('"pair \\ud83d\\ude00"', "pair \U0001F600"),
                          ('"C:\\\\ud800"', "C:\\ud800")):
-        response = httpx.post(f"{url}/api/keys", content='{"name": %s}' % name,
+        response = httpx.post(f"{url}/api/keys", content='{"name": ' + name + "}",
                               headers={**headers, **JSON}, timeout=30)
         assert response.status_code == 201, response.text
         assert response.json()["data"]["name"] == stored
