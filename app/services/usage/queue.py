@@ -226,14 +226,10 @@ class UsageQueue:
         confirmed when it stores any; answers how many it confirmed so, or None when the
         database refused the batch for good (then store them record by record). A transient
         failure leaves them all pending."""
-
-        def confirm(uow) -> None:
-            self.ledger.confirmed_in(uow, len(waiting))
-
         try:
             stored = self.settler.store_many([(record, settlement)
                                               for _, record, settlement, _ in waiting],
-                                             also=confirm)
+                                             confirm=self.ledger)
         except DatabaseError as error:
             log.warning("%d usage entries not stored yet: %s", len(waiting), error)
             result.left_pending += len(waiting)
@@ -243,8 +239,8 @@ class UsageQueue:
         result.recorded += sum(stored)
         result.duplicates += len(stored) - sum(stored)
         done += [entry_id for entry_id, *_ in waiting]
-        # The transaction that committed ran `confirm` only if it stored a record: when all
-        # were duplicates nothing was written (and an earlier attempt's writes rolled back).
+        # The transaction that committed confirmed them all only if it stored a record: when
+        # all were duplicates nothing was written (and an earlier attempt's writes rolled back).
         return len(waiting) if any(stored) else 0
 
     def _store(self, entry_id, record: UsageRecord, settlement: Settlement, fields: dict,
