@@ -1,4 +1,5 @@
-"""One usage record stored in one PostgreSQL statement (the synchronous chat routes' store).
+"""Usage stored in one PostgreSQL statement: one record (the synchronous chat routes' store),
+or a drain pass's batch (`store_many`, at the end).
 
 The request id's claim, the key's totals, the event, its rollup rows, the account's totals, the
 unit of a quota hold kept in Redis (added to its counter, whose value is returned for the
@@ -19,6 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 
 from app.db.repositories.arrays import arrays, unnest
 from app.db.repositories.quota import CounterKey, CounterValue
@@ -155,13 +157,26 @@ class UsageStoreRepository:
 
     def store_many(self, uses: ManyUses, now: datetime) -> StoredMany | None:
         """Store a batch in one statement, on the condition that every event's request id is
-        claimed now (none repeated) and every key exists; otherwise only the claims are
-        written, so the caller must roll the transaction back (`stored` False). None when the
-        database is not PostgreSQL (nothing written)."""
+        claimed now (none repeated) and every key exists; otherwise the statement fails and
+        writes nothing (`stored` False; in a transaction, the caller must roll it back). None
+        when the database is not PostgreSQL (nothing written)."""
         if self.session.get_bind().dialect.name != "postgresql":
             return None
         counters = sorted(uses.counters, key=_counter_order)
-        row = self.session.execute(_STORE_MANY, {
+        try:
+            row = self._execute_many(uses, counters, now)
+        except DataError as error:
+            if _NOT_STORED not in str(error.orig):
+                raise
+            return StoredMany(False, {})
+        claimed, counted, events, _, _, values, _, _ = row
+        if claimed != len(uses.events) or counted != len(uses.keys) or not events:
+            return StoredMany(False, {})  # cannot be: the statement fails then
+        return StoredMany(True, {counters[at - 1]: CounterValue(used, version)
+                                 for at, used, version in values or []})
+
+    def _execute_many(self, uses: ManyUses, counters: list[CounterKey], now: datetime):
+        return self.session.execute(_STORE_MANY, {
             "claims": len(uses.events), "keys": len(uses.keys), "now": now,
             "l_instance": uses.ledger, "l_confirmed": uses.confirmed,
             **_part("e", uses.events, _EVENT_TYPES), **_part("k", uses.keys, _KEY_TYPES),
@@ -171,11 +186,6 @@ class UsageStoreRepository:
                            "period": key.period, "period_start": key.period_start,
                            "used": uses.counters[key]} for key in counters],
                     _COUNTER_TYPES)}).one()
-        claimed, counted, events, _, _, values, _ = row
-        if claimed != len(uses.events) or counted != len(uses.keys) or not events:
-            return StoredMany(False, {})
-        return StoredMany(True, {counters[at - 1]: CounterValue(used, version)
-                                 for at, used, version in values or []})
 
 
 def _counter_order(key: CounterKey) -> tuple:
@@ -212,9 +222,12 @@ def _names(columns: list[tuple[str, str]]) -> str:
 
 
 # Each part is gated on the one before: nothing but the claims is written unless every request
-# id was claimed now and every key exists (the caller then rolls the claims back and stores
-# the batch the careful way). The outer SELECT's counts run the parts, and lock their rows, in
-# the order every usage writer keeps: key, rollups, account, counter; then the ledger's row.
+# id was claimed now and every key exists, and then the statement fails (PostgreSQL has no
+# RAISE outside PL/pgSQL: a cast that cannot succeed ends it), which undoes its claims, so it
+# can run on its own (autocommit) and the caller stores the batch the careful way. The outer
+# SELECT's counts run the parts, and lock their rows, in the order every usage writer keeps:
+# key, rollups, account, counter; then the ledger's row.
+_NOT_STORED = "usage batch not stored at once"
 _STORE_MANY = text(
     f"WITH e AS (SELECT * FROM {_rows('e', _EVENT_TYPES)}), claim AS ("
     " INSERT INTO usage_request_ids (source,api_key_id,request_id,occurred_at,recorded_at)"
@@ -267,7 +280,9 @@ _STORE_MANY = text(
     f" JOIN unnest(CAST(:c_subject AS varchar[]),CAST(:c_model_type AS varchar[]),"
     " CAST(:c_period AS varchar[]),CAST(:c_period_start AS timestamptz[])) WITH ORDINALITY"
     " AS c(subject,model_type,period,period_start,at) USING (subject,model_type,period,"
-    "period_start)), (SELECT count(*) FROM ledger)")
+    "period_start)), (SELECT count(*) FROM ledger),"
+    " CASE WHEN (SELECT count(*) FROM claim) = :claims AND (SELECT count(*) FROM counted) ="
+    f" :keys THEN 0 ELSE CAST('{_NOT_STORED}: ' || (SELECT count(*) FROM claim) AS integer) END")
 
 
 @dataclass(frozen=True)

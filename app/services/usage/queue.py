@@ -2,9 +2,10 @@
 
 `enqueue` appends a record (XADD) and notes it in the ledger (usage/ledger.py); the
 `drain-usage` worker reads them as a consumer group (XREADGROUP), stores what it read in one
-transaction (UsageService.record_many: idempotent by requestId, so a record delivered twice is
-stored once) together with each request's settlement if it carries one (settlement.py: its
-quota hold and account totals), adds them to the ledger as confirmed, and only then
+transaction (Settler.store_many: one statement when all are new, else UsageService.record_many;
+idempotent by requestId, so a record delivered twice is stored once) together with each
+request's settlement if it carries one (settlement.py: its quota hold and account totals),
+adds them to the ledger as confirmed in that same transaction, and only then
 acknowledges them (XACK, then XDEL so the stream holds only what is not stored yet). Entries
 left pending by a consumer that died are claimed by another after `claim_idle_ms`
 (XAUTOCLAIM). A record the database refuses for good (an unknown key) goes to a dead-letter

@@ -23,6 +23,7 @@ from app.db.repositories.usage_baselines import merge_rows
 from app.db.repositories.usage_rollups import RollupRow, Totals, rollup_rows
 from app.db.repositories.usage_store import ManyUses, OneUse, Stored
 from app.db.types import MONEY_PLACES
+from app.db.uow import in_shared_transaction
 from app.errors import DatabaseError, DuplicateRecord, InvalidInput, RecordNotFound
 from app.services.base import Service, ServiceDeps
 from app.services.catalogue.pricing import Pricing
@@ -258,8 +259,10 @@ class UsageService(Service):
         added to `counters`, and the usage queue `ledger` instance's count of confirmed
         records. Answers the counters' values after; None when one statement cannot store
         them (not PostgreSQL, a request id missing, repeated, or stored before, a key gone):
-        then nothing is written (its transaction rolled back) and record_many decides."""
-        if not records or any(record.request_id is None for record in records) or len(
+        then nothing is written and record_many decides."""
+        # A batch inside a shared transaction: the statement's failure would end that too.
+        if not records or in_shared_transaction() or any(
+                record.request_id is None for record in records) or len(
                 {(r.source, r.api_key_id, r.request_id) for r in records}) < len(records):
             return None
         now = self.clock()
@@ -276,10 +279,13 @@ class UsageService(Service):
                                   record.account_id or "", totals[index])
                                  for index, record in enumerate(records)]),
             accounts=accounts, counters=counters, ledger=ledger, confirmed=len(records))
-        with self.uow() as uow:
+        # One statement on its own (autocommit): no BEGIN's and COMMIT's round trips, and the
+        # rows that requests share (keys', accounts', rollups', counters') locked only while
+        # the server runs it.
+        with self.uow.at_once() as uow:
             stored = uow.usage_store.store_many(uses, now)
             if stored is None or not stored.stored:
-                return None  # leaving uncommitted rolls the claims back
+                return None  # nothing written (or, not in autocommit, rolled back on leaving)
             uow.commit()
         self._spent(*by_key)
         return stored.counters
