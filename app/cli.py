@@ -58,8 +58,9 @@ def rotate_secrets(old_keys: tuple[str, ...]) -> None:
 @click.option("--consumer", default=lambda: f"{socket.gethostname()}-{os.getpid()}",
               help="This worker's name in the consumer group.")
 @click.option("--once", is_flag=True, help="Drain what is waiting, then stop.")
-@click.option("--idle-sleep", default=0.5, show_default=True,
-              help="Seconds to wait when the queue is empty.")
+@click.option("--idle-sleep", default=1.0, show_default=True,
+              help="Seconds to wait when the queue is empty; a record waits about this long "
+                   "at most, plus one pass, to be stored.")
 @click.option("--batch", default=500, show_default=True,
               help="Most entries stored in one transaction.")
 @click.option("--pace", default=0.2, show_default=True,

@@ -69,6 +69,10 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="of queueing at --rate")
     parser.add_argument("--drains", default="1,2",
                         help="comma-separated counts of drain workers for the --rate runs")
+    parser.add_argument("--idle-sleep", type=float, default=None,
+                        help="the paced drain workers' idle_sleep (default: DrainWorker's)")
+    parser.add_argument("--pace", type=float, default=None,
+                        help="the paced drain workers' pace (default: DrainWorker's)")
     return parser.parse_args()
 
 
@@ -156,8 +160,8 @@ def _thread_cpu_seconds(tids: list[int]) -> float:
     return total / TICK
 
 
-def _paced(services, keys, accounts, rate: float, seconds: float, drains: int, backends
-           ) -> tuple[list[str], str]:
+def _paced(services, keys, accounts, rate: float, seconds: float, drains: int, backends,
+           waits: dict) -> tuple[list[str], str]:
     """Queue at `rate` for `seconds` while `drains` DrainWorker threads store; (request ids,
     the line to print)."""
     stopping, passes, tids, cpu = threading.Event(), [], [], {}
@@ -167,7 +171,7 @@ def _paced(services, keys, accounts, rate: float, seconds: float, drains: int, b
         tid = threading.get_native_id()
         with lock:
             tids.append(tid)
-        worker = DrainWorker(queue=services.usage_queue, consumer=f"paced-{number}",
+        worker = DrainWorker(queue=services.usage_queue, consumer=f"paced-{number}", **waits,
                              on_pass=lambda result: passes.append(
                                  result.recorded + result.duplicates))
         worker.run(stopping)
@@ -263,8 +267,11 @@ def main() -> None:
                 print(f"paced as under gunicorn, queueing {args.rate:.0f} records/s for "
                       f"{args.seconds:.0f} s (the drain threads' CPU; PostgreSQL's)")
                 for drains in (int(count) for count in args.drains.split(",")):
+                    waits = {name: value for name, value in (("idle_sleep", args.idle_sleep),
+                                                             ("pace", args.pace))
+                             if value is not None}
                     ids, line = _paced(services, keys, accounts, args.rate, args.seconds,
-                                       drains, backends)
+                                       drains, backends, waits)
                     queued += ids
                     print(line)
             print(f"every record stored exactly once: {_stored_once(own_dsn, queued)} "

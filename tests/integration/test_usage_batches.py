@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from app import services_of
 from app.cache import codec
@@ -148,3 +148,51 @@ def test_a_batch_makes_its_keys_cost_limits_read_the_new_spend(pg_app):
     assert services.usage.limit_spend(key_id, periods)["total_cost"] == 0  # now cached
     services.usage_writer.settler.store_many([settled(record(key_id, 1, account=None))])
     assert services.usage.limit_spend(key_id, periods)["total_cost"] == Decimal("0.0002")
+
+
+def test_a_drained_batch_of_new_records_is_stored_with_its_ledger_count_in_one_statement(
+        pg_app):
+    services = services_of(pg_app)
+    queue = services.usage_queue
+    key_id = services.keys.create({"name": "one-statement"}).id
+    account = services.accounts.create({"name": "one-statement", "provider": "openai",
+                                        "api_key": "x"})["id"]
+    for number in range(6):
+        queue.enqueue(record(key_id, number, account=account),
+                      Settlement(account, 10, Decimal("0.001"), None, COUNTER))
+    queue.ledger.flush()
+    confirmed = services.usage_queue.ledger.totals()["confirmed"]
+    statements: list[str] = []
+
+    def seen(*args) -> None:
+        statements.append(args[2])
+
+    event.listen(services.engine, "before_cursor_execute", seen)
+    assert queue.drain_once("worker").recorded == 6
+    event.remove(services.engine, "before_cursor_execute", seen)
+    writes = [statement for statement in statements if "INSERT" in statement]
+    assert len(writes) == 1 and "usage_queue_ledger" in writes[0], statements
+    assert queue.ledger.totals()["confirmed"] == confirmed + 6
+    assert services.keys.get(key_id).total_requests == 6
+    assert rows(services, f"SELECT total_requests, total_tokens, total_cost FROM accounts "
+                          f"WHERE id = '{account}'") == [(6, 60, Decimal("0.006"))]
+    with services.uow() as uow:
+        assert uow.usage_counters.value(COUNTER).used == 6
+
+
+def test_a_batch_holding_one_record_stored_before_rolls_its_claims_back_and_stores_the_rest(
+        pg_app):
+    services = services_of(pg_app)
+    settler = services.usage_writer.settler
+    key_id = services.keys.create({"name": "stored-before"}).id
+    assert settler.store_many([settled(record(key_id, 3, account=None))]) == [True]
+    batch = [settled(record(key_id, number, account=None)) for number in range(6)]
+    assert settler.store_many(batch) == [True] * 3 + [False] + [True] * 2
+    assert rows(services, "SELECT count(*), count(DISTINCT request_id) FROM usage_events") \
+        == [(6, 6)]
+    assert rows(services, "SELECT count(*) FROM usage_request_ids") == [(6,)]
+    assert services.keys.get(key_id).total_requests == 6
+    assert rows(services, "SELECT sum(requests) FROM usage_rollups "
+                          "WHERE span = 'day' AND grain = 'k'") == [(6,)]
+    with services.uow() as uow:
+        assert uow.usage_counters.value(COUNTER).used == 6

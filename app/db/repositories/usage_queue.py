@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from app.db.models.usage_queue import UsageQueueLedger
-from app.db.repositories.upsert import insert_for
+from app.db.repositories.upsert import insert_of
+
+_LEDGER = UsageQueueLedger.__table__
+
+
+@functools.cache
+def _add_statement(dialect_name: str):
+    """The upsert adding to one instance's row, built once per dialect: every app worker
+    writes it about once a second and every drain pass once, so it is not rebuilt (and its
+    cache key not computed) each time."""
+    insert = insert_of(dialect_name, _LEDGER)
+    return insert.values(
+        instance=bindparam("instance"), queued=bindparam("queued"),
+        confirmed=bindparam("confirmed"), lost=bindparam("lost"),
+        updated_at=bindparam("updated_at", type_=_LEDGER.c.updated_at.type),
+    ).on_conflict_do_update(
+        index_elements=["instance"],
+        set_={"queued": _LEDGER.c.queued + insert.excluded.queued,
+              "confirmed": _LEDGER.c.confirmed + insert.excluded.confirmed,
+              "lost": _LEDGER.c.lost + insert.excluded.lost,
+              "updated_at": insert.excluded.updated_at})
 
 
 class UsageQueueLedgerRepository:
@@ -16,15 +37,9 @@ class UsageQueueLedgerRepository:
 
     def add(self, instance: str, *, queued: int = 0, confirmed: int = 0, lost: int = 0) -> None:
         """Add to an instance's totals in one upsert, so concurrent processes never lose one."""
-        insert = insert_for(self.session, UsageQueueLedger)
-        statement = insert.values(instance=instance, queued=queued, confirmed=confirmed,
-                                  lost=lost, updated_at=datetime.now(UTC))
-        self.session.execute(statement.on_conflict_do_update(
-            index_elements=["instance"],
-            set_={"queued": UsageQueueLedger.queued + insert.excluded.queued,
-                  "confirmed": UsageQueueLedger.confirmed + insert.excluded.confirmed,
-                  "lost": UsageQueueLedger.lost + insert.excluded.lost,
-                  "updated_at": insert.excluded.updated_at}))
+        self.session.execute(_add_statement(self.session.get_bind().dialect.name), {
+            "instance": instance, "queued": queued, "confirmed": confirmed, "lost": lost,
+            "updated_at": datetime.now(UTC)})
 
     def totals(self) -> dict[str, int]:
         """{queued, confirmed, lost} summed over every instance."""

@@ -1,4 +1,5 @@
-"""One usage record stored in one PostgreSQL statement (the synchronous chat routes' store).
+"""Usage stored in one PostgreSQL statement: one record (the synchronous chat routes' store),
+or a drain pass's batch (`store_many`, at the end).
 
 The request id's claim, the key's totals, the event, its rollup rows, the account's totals, the
 unit of a quota hold kept in Redis (added to its counter, whose value is returned for the
@@ -14,11 +15,12 @@ other usage writer (usage/service.py, the drain's batches): key, rollups, accoun
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 
 from app.db.driver import DriverStatement, connection_of
 from app.db.repositories.arrays import arrays, unnest
@@ -153,3 +155,156 @@ class UsageStoreRepository:
         found, claimed, counted, _, _, _, committed, used, version = row
         return Stored(bool(found), bool(claimed and counted), bool(committed),
                       None if used is None else CounterValue(used, version))
+
+    def store_many(self, uses: ManyUses, now: datetime) -> StoredMany | None:
+        """Store a batch in one statement, on the condition that every event's request id is
+        claimed now (none repeated) and every key exists; otherwise the statement fails and
+        writes nothing (`stored` False; in a transaction, the caller must roll it back). None
+        when the database is not PostgreSQL (nothing written)."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return None
+        counters = sorted(uses.counters, key=_counter_order)
+        try:
+            row = self._execute_many(uses, counters, now)
+        except DataError as error:
+            if _NOT_STORED not in str(error.orig):
+                raise
+            return StoredMany(False, {})
+        claimed, counted, events, _, _, values, _, _ = row
+        if claimed != len(uses.events) or counted != len(uses.keys) or not events:
+            return StoredMany(False, {})  # cannot be: the statement fails then
+        return StoredMany(True, {counters[at - 1]: CounterValue(used, version)
+                                 for at, used, version in values or []})
+
+    def _execute_many(self, uses: ManyUses, counters: list[CounterKey], now: datetime):
+        return self.session.execute(_STORE_MANY, {
+            "claims": len(uses.events), "keys": len(uses.keys), "now": now,
+            "l_instance": uses.ledger, "l_confirmed": uses.confirmed,
+            **_part("e", uses.events, _EVENT_TYPES), **_part("k", uses.keys, _KEY_TYPES),
+            **_part("r", uses.rollups, ROW_TYPES),
+            **_part("a", uses.accounts, _ACCOUNT_TYPES),
+            **_part("c", [{"subject": key.subject, "model_type": key.model_type,
+                           "period": key.period, "period_start": key.period_start,
+                           "used": uses.counters[key]} for key in counters],
+                    _COUNTER_TYPES)}).one()
+
+
+def _counter_order(key: CounterKey) -> tuple:
+    # One lock order for every writer of counters (quota.py's add_many sorts the same way).
+    return (key.subject, key.model_type, key.period, key.period_start)
+
+
+# A drain pass's batch in one statement (store_many). Every array parameter is prefixed by its
+# part, so the parts' same-named columns stay apart.
+_EVENT_TYPES = [
+    ("api_key_id", "varchar"), ("account_id", "varchar"), ("account_type", "varchar"),
+    ("model", "varchar"), ("input_tokens", "bigint"), ("output_tokens", "bigint"),
+    ("cache_write_tokens", "bigint"), ("cache_read_tokens", "bigint"),
+    ("total_tokens", "bigint"), ("cost", "numeric"), ("request_count", "integer"),
+    ("request_id", "varchar"), ("occurred_at", "timestamptz"), ("recorded_at", "timestamptz"),
+    ("source", "varchar"), ("estimated", "boolean")]
+_KEY_TYPES = [("id", "varchar"), ("requests", "bigint"), ("input_tokens", "bigint"),
+              ("output_tokens", "bigint"), ("total_tokens", "bigint"), ("cost", "numeric"),
+              ("used_at", "timestamptz")]
+_ACCOUNT_TYPES = [("id", "varchar"), ("requests", "bigint"), ("tokens", "bigint"),
+                  ("cost", "numeric")]
+_COUNTER_TYPES = [("subject", "varchar"), ("model_type", "varchar"), ("period", "varchar"),
+                  ("period_start", "timestamptz"), ("used", "bigint")]
+
+
+def _rows(prefix: str, columns: list[tuple[str, str]]) -> str:
+    """`unnest(...) AS prefix(names)` of the part's array parameters (named prefix_column)."""
+    given = ",".join(f"CAST(:{prefix}_{name} AS {kind}[])" for name, kind in columns)
+    return f"unnest({given}) AS {prefix}({','.join(name for name, _ in columns)})"
+
+
+def _names(columns: list[tuple[str, str]]) -> str:
+    return ",".join(name for name, _ in columns)
+
+
+# Each part is gated on the one before: nothing but the claims is written unless every request
+# id was claimed now and every key exists, and then the statement fails (PostgreSQL has no
+# RAISE outside PL/pgSQL: a cast that cannot succeed ends it), which undoes its claims, so it
+# can run on its own (autocommit) and the caller stores the batch the careful way. The outer
+# SELECT's counts run the parts, and lock their rows, in the order every usage writer keeps:
+# key, rollups, account, counter; then the ledger's row.
+_NOT_STORED = "usage batch not stored at once"
+_STORE_MANY = text(
+    f"WITH e AS (SELECT * FROM {_rows('e', _EVENT_TYPES)}), claim AS ("
+    " INSERT INTO usage_request_ids (source,api_key_id,request_id,occurred_at,recorded_at)"
+    " SELECT source,api_key_id,request_id,occurred_at,recorded_at FROM e"
+    " ON CONFLICT (source,api_key_id,request_id) DO NOTHING RETURNING 1"
+    "), keys AS ("
+    " SELECT id FROM api_keys WHERE id = ANY(CAST(:k_id AS varchar[]))"
+    " AND (SELECT count(*) FROM claim) = :claims ORDER BY id FOR UPDATE"
+    "), counted AS ("
+    " UPDATE api_keys AS t SET total_requests = t.total_requests + k.requests,"
+    " total_input_tokens = t.total_input_tokens + k.input_tokens,"
+    " total_output_tokens = t.total_output_tokens + k.output_tokens,"
+    " total_tokens = t.total_tokens + k.total_tokens, total_cost = t.total_cost + k.cost,"
+    " last_used_at = GREATEST(t.last_used_at, k.used_at)"
+    f" FROM {_rows('k', _KEY_TYPES)} WHERE t.id = k.id"
+    " AND (SELECT count(*) FROM keys) = :keys RETURNING 1"
+    "), event AS ("
+    f" INSERT INTO usage_events ({_names(_EVENT_TYPES)}) SELECT * FROM e"
+    " WHERE (SELECT count(*) FROM counted) = :keys RETURNING 1"
+    "), rollups AS ("
+    f" INSERT INTO usage_rollups ({_names(ROW_TYPES)}) SELECT * FROM {_rows('r', ROW_TYPES)}"
+    f" WHERE EXISTS (SELECT 1 FROM event) {ADD_ON_CONFLICT} RETURNING 1"
+    "), accounts AS ("
+    " SELECT id FROM accounts WHERE id = ANY(CAST(:a_id AS varchar[]))"
+    " AND EXISTS (SELECT 1 FROM event) ORDER BY id FOR UPDATE"
+    "), account AS ("
+    " UPDATE accounts AS t SET total_requests = t.total_requests + a.requests,"
+    " total_tokens = t.total_tokens + a.tokens, total_cost = t.total_cost + a.cost,"
+    " recent_failures = 0, last_used_at = GREATEST(t.last_used_at, CAST(:now AS timestamptz))"
+    f" FROM {_rows('a', _ACCOUNT_TYPES)} WHERE t.id = a.id"
+    " AND (SELECT count(*) FROM accounts) > 0 RETURNING 1"
+    "), counter AS ("
+    f" INSERT INTO usage_counters ({_names(_COUNTER_TYPES)},version)"
+    f" SELECT *, 1 FROM {_rows('c', _COUNTER_TYPES)} WHERE EXISTS (SELECT 1 FROM event)"
+    " ON CONFLICT (subject,model_type,period,period_start) DO UPDATE SET"
+    " used = usage_counters.used + excluded.used, version = usage_counters.version + 1"
+    " RETURNING subject,model_type,period,period_start,used,version"
+    "), ledger AS ("
+    " INSERT INTO usage_queue_ledger (instance,queued,confirmed,lost,updated_at)"
+    " SELECT CAST(:l_instance AS varchar), 0, CAST(:l_confirmed AS bigint), 0,"
+    " CAST(:now AS timestamptz) WHERE CAST(:l_instance AS varchar) IS NOT NULL"
+    " AND EXISTS (SELECT 1 FROM event) ON CONFLICT (instance) DO UPDATE SET"
+    " confirmed = usage_queue_ledger.confirmed + excluded.confirmed,"
+    " updated_at = excluded.updated_at RETURNING 1"
+    ") SELECT (SELECT count(*) FROM claim), (SELECT count(*) FROM counted),"
+    " (SELECT count(*) FROM event), (SELECT count(*) FROM rollups),"
+    " (SELECT count(*) FROM account),"
+    # Each counter's value after, by its place in the batch's counters.
+    " (SELECT array_agg(ARRAY[c.at, n.used, n.version] ORDER BY c.at) FROM counter AS n"
+    f" JOIN unnest(CAST(:c_subject AS varchar[]),CAST(:c_model_type AS varchar[]),"
+    " CAST(:c_period AS varchar[]),CAST(:c_period_start AS timestamptz[])) WITH ORDINALITY"
+    " AS c(subject,model_type,period,period_start,at) USING (subject,model_type,period,"
+    "period_start)), (SELECT count(*) FROM ledger),"
+    " CASE WHEN (SELECT count(*) FROM claim) = :claims AND (SELECT count(*) FROM counted) ="
+    f" :keys THEN 0 ELSE CAST('{_NOT_STORED}: ' || (SELECT count(*) FROM claim) AS integer) END")
+
+
+@dataclass(frozen=True)
+class ManyUses:
+    """A batch of usage events, all to be stored now, and what they settle, summed."""
+
+    events: list[dict]  # usage_events columns, each with its own request id
+    keys: list[dict]  # per key: id, requests, input/output/total tokens, cost, used_at
+    rollups: list[dict]  # usage_rollups.rollup_rows of the events
+    accounts: list[dict] = field(default_factory=list)  # id, requests, tokens, cost
+    counters: dict[CounterKey, int] = field(default_factory=dict)  # units added to each
+    # The usage queue ledger's row (its instance) that counts `confirmed` more when stored.
+    ledger: str | None = None
+    confirmed: int = 0
+
+
+@dataclass(frozen=True)
+class StoredMany:
+    stored: bool  # False: a request id was stored before, or a key is gone: nothing written
+    counters: dict[CounterKey, CounterValue]
+
+
+def _part(prefix: str, rows: list[dict], columns: list[tuple[str, str]]) -> dict[str, str]:
+    return {f"{prefix}_{name}": value for name, value in arrays(rows, columns).items()}

@@ -94,6 +94,8 @@ class UsageLedger(Service):
 
     @db_retry
     def _add(self, **counts: int) -> None:
-        with self.uow() as uow:
+        # One statement on its own (autocommit): no BEGIN's and COMMIT's round trips, and the
+        # instance's row is locked only while the server runs it.
+        with self.uow.at_once() as uow:
             uow.usage_queue_ledger.add(self.instance, **counts)
             uow.commit()

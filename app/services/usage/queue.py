@@ -2,9 +2,10 @@
 
 `enqueue` appends a record (XADD) and notes it in the ledger (usage/ledger.py); the
 `drain-usage` worker reads them as a consumer group (XREADGROUP), stores what it read in one
-transaction (UsageService.record_many: idempotent by requestId, so a record delivered twice is
-stored once) together with each request's settlement if it carries one (settlement.py: its
-quota hold and account totals), adds them to the ledger as confirmed, and only then
+transaction (Settler.store_many: one statement when all are new, else UsageService.record_many;
+idempotent by requestId, so a record delivered twice is stored once) together with each
+request's settlement if it carries one (settlement.py: its quota hold and account totals),
+adds them to the ledger as confirmed in that same transaction, and only then
 acknowledges them (XACK, then XDEL so the stream holds only what is not stored yet). Entries
 left pending by a consumer that died are claimed by another after `claim_idle_ms`
 (XAUTOCLAIM). A record the database refuses for good (an unknown key) goes to a dead-letter
@@ -226,14 +227,10 @@ class UsageQueue:
         confirmed when it stores any; answers how many it confirmed so, or None when the
         database refused the batch for good (then store them record by record). A transient
         failure leaves them all pending."""
-
-        def confirm(uow) -> None:
-            self.ledger.confirmed_in(uow, len(waiting))
-
         try:
             stored = self.settler.store_many([(record, settlement)
                                               for _, record, settlement, _ in waiting],
-                                             also=confirm)
+                                             confirm=self.ledger)
         except DatabaseError as error:
             log.warning("%d usage entries not stored yet: %s", len(waiting), error)
             result.left_pending += len(waiting)
@@ -243,8 +240,8 @@ class UsageQueue:
         result.recorded += sum(stored)
         result.duplicates += len(stored) - sum(stored)
         done += [entry_id for entry_id, *_ in waiting]
-        # The transaction that committed ran `confirm` only if it stored a record: when all
-        # were duplicates nothing was written (and an earlier attempt's writes rolled back).
+        # The transaction that committed confirmed them all only if it stored a record: when
+        # all were duplicates nothing was written (and an earlier attempt's writes rolled back).
         return len(waiting) if any(stored) else 0
 
     def _store(self, entry_id, record: UsageRecord, settlement: Settlement, fields: dict,

@@ -18,11 +18,12 @@ from zoneinfo import ZoneInfo
 from app import timebuckets
 from app.cache import read_through
 from app.db.models import UsageEvent
-from app.db.repositories.quota import CounterKey
+from app.db.repositories.quota import CounterKey, CounterValue
 from app.db.repositories.usage_baselines import merge_rows
 from app.db.repositories.usage_rollups import RollupRow, Totals, rollup_rows
-from app.db.repositories.usage_store import OneUse, Stored
+from app.db.repositories.usage_store import ManyUses, OneUse, Stored
 from app.db.types import MONEY_PLACES
+from app.db.uow import in_shared_transaction
 from app.errors import DatabaseError, DuplicateRecord, InvalidInput, RecordNotFound
 from app.services.base import Service, ServiceDeps
 from app.services.catalogue.pricing import Pricing
@@ -234,17 +235,7 @@ class UsageService(Service):
             if not fresh:
                 return stored
             totals = {index: self._totals(records[index]) for index in fresh}
-            by_key: dict[str, list[int]] = {}
-            for index in fresh:
-                by_key.setdefault(records[index].api_key_id, []).append(index)
-            grown = []
-            for key_id, indexes in by_key.items():
-                summed = sum((totals[index] for index in indexes), Totals())
-                grown.append({"id": key_id, "requests": summed.requests,
-                              "input_tokens": summed.input_tokens,
-                              "output_tokens": summed.output_tokens,
-                              "total_tokens": summed.total_tokens, "cost": summed.cost,
-                              "used_at": max(occurred[index] for index in indexes)})
+            by_key, grown = _grown(records, totals, occurred, fresh)
             if len(uow.api_keys.add_usage_many(grown)) < len(grown):
                 raise RecordNotFound("API key")
             uow.usage_events.add_many([_event_row(records[index], totals[index],
@@ -257,6 +248,47 @@ class UsageService(Service):
             uow.commit()
         self._spent(*by_key)
         return stored
+
+    @db_retry
+    def record_many_at_once(self, records: list[UsageRecord], *, accounts: list[dict],
+                            counters: dict[CounterKey, int], ledger: str | None = None
+                            ) -> dict[CounterKey, CounterValue] | None:
+        """`record_many` of records that are all new, with their settlement, in one statement
+        (db/repositories/usage_store.py's store_many): the request ids, the events, the keys'
+        totals and rollups, the `accounts`' totals (id, requests, tokens, cost each), the units
+        added to `counters`, and the usage queue `ledger` instance's count of confirmed
+        records. Answers the counters' values after; None when one statement cannot store
+        them (not PostgreSQL, a request id missing, repeated, or stored before, a key gone):
+        then nothing is written and record_many decides."""
+        # A batch inside a shared transaction: the statement's failure would end that too.
+        if not records or in_shared_transaction() or any(
+                record.request_id is None for record in records) or len(
+                {(r.source, r.api_key_id, r.request_id) for r in records}) < len(records):
+            return None
+        now = self.clock()
+        occurred = _occurred(records, now)
+        for at in {timebuckets.month_start(at): at for at in occurred}.values():
+            self.retention.ensure_partition(at, now)
+        totals = {index: self._totals(record) for index, record in enumerate(records)}
+        by_key, grown = _grown(records, totals, occurred, list(totals))
+        uses = ManyUses(
+            events=[_event_row(record, totals[index], occurred[index], now)
+                    for index, record in enumerate(records)],
+            keys=grown,
+            rollups=rollup_rows([(occurred[index], record.api_key_id, record.model,
+                                  record.account_id or "", totals[index])
+                                 for index, record in enumerate(records)]),
+            accounts=accounts, counters=counters, ledger=ledger, confirmed=len(records))
+        # One statement on its own (autocommit): no BEGIN's and COMMIT's round trips, and the
+        # rows that requests share (keys', accounts', rollups', counters') locked only while
+        # the server runs it.
+        with self.uow.at_once() as uow:
+            stored = uow.usage_store.store_many(uses, now)
+            if stored is None or not stored.stored:
+                return None  # nothing written (or, not in autocommit, rolled back on leaving)
+            uow.commit()
+        self._spent(*by_key)
+        return stored.counters
 
     def _spent(self, *key_ids: str) -> None:
         """Keys' limits read spend through the cache: the next check must see these keys' use."""
@@ -365,6 +397,23 @@ def _occurred(records: list[UsageRecord], now: datetime) -> list[datetime]:
         raise InvalidInput("timestamp must carry a UTC offset.",
                            details={"timestamp": ["Must carry a UTC offset."]})
     return [(r.timestamp or now).astimezone(UTC) for r in records]
+
+
+def _grown(records: list[UsageRecord], totals: dict[int, Totals], occurred: list[datetime],
+           indexes: list[int]) -> tuple[dict[str, list[int]], list[dict]]:
+    """The records at `indexes` by key, and each key's totals grown by them (the rows of
+    api_keys.add_usage_many)."""
+    by_key: dict[str, list[int]] = {}
+    for index in indexes:
+        by_key.setdefault(records[index].api_key_id, []).append(index)
+    grown = []
+    for key_id, found in by_key.items():
+        summed = sum((totals[index] for index in found), Totals())
+        grown.append({"id": key_id, "requests": summed.requests,
+                      "input_tokens": summed.input_tokens, "output_tokens": summed.output_tokens,
+                      "total_tokens": summed.total_tokens, "cost": summed.cost,
+                      "used_at": max(occurred[index] for index in found)})
+    return by_key, grown
 
 
 def _event_row(record: UsageRecord, totals: Totals, occurred_at: datetime,

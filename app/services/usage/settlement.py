@@ -18,11 +18,9 @@ Redis log under its request id (so charged once however often it is settled).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from app.cache import CacheError
 from app.db.repositories.quota import CounterKey, CounterValue
@@ -30,6 +28,7 @@ from app.errors import Conflict, RecordNotFound
 from app.services.keys.windows import KeyWindows, WindowHold
 from app.services.quota.rules import Subject
 from app.services.quota.service import QuotaService
+from app.services.usage.ledger import UsageLedger
 from app.services.usage.service import UsageRecord, UsageService
 
 log = logging.getLogger(__name__)
@@ -99,6 +98,24 @@ class Settler:
         self._settled(record, settlement, at_once.counter if at_once.stored else None)
         return at_once.stored
 
+    def _record_many(self, items: list[tuple[UsageRecord, Settlement]],
+                     confirm: UsageLedger | None, counted: dict) -> list[bool]:
+        """UsageService.record_many with the settlements of the records it stores now (their
+        counters' values go to `counted`)."""
+
+        def settle(uow, fresh: list[int]) -> None:
+            accounts, units = _sums([items[index][1] for index in fresh])
+            for index in fresh:
+                KeyWindows.settle_in(uow, items[index][1].window)
+            if accounts:
+                uow.accounts.add_usage_many(accounts, self.usage.clock())
+            if units:
+                counted.update(uow.usage_counters.add_many(units))
+            if confirm is not None:
+                confirm.confirmed_in(uow, len(items))
+
+        return self.usage.record_many([record for record, _ in items], also=settle)
+
     def _store_in_session(self, record: UsageRecord, settlement: Settlement,
                           reservation: tuple[Subject, str] | None) -> bool:
         """`store` where one statement cannot: UsageService.record's transaction carries the
@@ -162,36 +179,28 @@ class Settler:
                 record.cost or settlement.cost)
 
     def store_many(self, items: list[tuple[UsageRecord, Settlement]],
-                   also: Callable[[Any], None] | None = None) -> list[bool]:
-        """`store` for many records in one transaction (UsageService.record_many): account
-        totals and quota counters are summed first and each touched row written once (one
-        statement each on PostgreSQL); after the commit, every hold is settled with its
-        counter's value and every window charged, each kind in one Redis round trip.
-        `also(uow)`, if given, runs in that transaction when it stores any record."""
+                   confirm: UsageLedger | None = None) -> list[bool]:
+        """`store` for many records in one transaction: account totals and quota counters
+        are summed first and each touched row written once. Records all new are stored in
+        one statement (UsageService.record_many_at_once); otherwise, or where a window hold
+        lives in the database, UsageService.record_many sorts out those stored before. After
+        the commit, every hold is settled with its counter's value and every window charged,
+        each kind in one Redis round trip. `confirm`, if given, counts all the records as
+        confirmed in its ledger (UsageLedger.confirmed_in) in that transaction when it stores
+        any of them."""
         counted: dict[CounterKey, CounterValue] = {}
-
-        def settle(uow, fresh: list[int]) -> None:
-            accounts: dict[str, list[Settlement]] = {}
-            holds: dict[CounterKey, int] = {}
-            for index in fresh:
-                settlement = items[index][1]
-                if settlement.account_id:
-                    accounts.setdefault(settlement.account_id, []).append(settlement)
-                if settlement.hold_on is not None:
-                    holds[settlement.hold_on] = holds.get(settlement.hold_on, 0) + 1
-                KeyWindows.settle_in(uow, settlement.window)
-            if accounts:
-                uow.accounts.add_usage_many([
-                    {"id": account_id, "requests": len(settled),
-                     "tokens": sum(s.tokens for s in settled),
-                     "cost": sum((s.cost for s in settled), Decimal(0))}
-                    for account_id, settled in accounts.items()], self.usage.clock())
-            if holds:
-                counted.update(uow.usage_counters.add_many(holds))
-            if also is not None:
-                also(uow)
-
-        stored = self.usage.record_many([record for record, _ in items], also=settle)
+        at_once = None
+        if all(settlement.window is None or settlement.window.store != "database"
+               for _, settlement in items):
+            accounts, units = _sums([settlement for _, settlement in items])
+            at_once = self.usage.record_many_at_once(
+                [record for record, _ in items], accounts=accounts, counters=units,
+                ledger=None if confirm is None else confirm.instance)
+        if at_once is not None:
+            counted.update(at_once)
+            stored = [True] * len(items)
+        else:
+            stored = self._record_many(items, confirm, counted)
         holds, charges = [], []
         for (record, settlement), new in zip(items, stored, strict=True):
             if (charge := self._window_charge(record, settlement)) is not None:
@@ -207,3 +216,19 @@ class Settler:
             # Each hold expires and is given back; the next write brings the count up.
             log.warning("could not settle %d quota holds: %s", len(holds), error)
         return stored
+
+
+def _sums(settlements: list[Settlement]) -> tuple[list[dict], dict[CounterKey, int]]:
+    """What settlements add up to: each account's totals (id, requests, tokens, cost, by id)
+    and the units each quota counter takes."""
+    accounts: dict[str, list[Settlement]] = {}
+    holds: dict[CounterKey, int] = {}
+    for settlement in settlements:
+        if settlement.account_id:
+            accounts.setdefault(settlement.account_id, []).append(settlement)
+        if settlement.hold_on is not None:
+            holds[settlement.hold_on] = holds.get(settlement.hold_on, 0) + 1
+    return [{"id": account_id, "requests": len(settled),
+             "tokens": sum(s.tokens for s in settled),
+             "cost": sum((s.cost for s in settled), Decimal(0))}
+            for account_id, settled in sorted(accounts.items())], holds
