@@ -17,6 +17,8 @@ line and stall hold every thread, health probes included. This worker:
   thread pool's queue and a second thread (about half the worker's own CPU per request); a
   head that arrives in part goes to the event loop to be read like any other, so a stalled
   client still holds no thread. At most a quarter of the threads wait so;
+- spreads connections over the workers: a worker holding more than an accepting sibling leaves
+  a new connection to it for ACCEPT_PAUSE (app/serving/balance.py says why);
 - caps the connections one client address holds open in a worker
   (RELAYGATE_MAX_CONNECTIONS_PER_ADDRESS); the address is the peer, or X-Forwarded-For when
   the peer is one of RELAYGATE_TRUSTED_PROXIES.
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import re
 import select
 import selectors
@@ -52,6 +55,7 @@ from werkzeug.exceptions import RequestTimeout
 
 from app.clientaddr import TrustedProxies
 from app.config import load_server_settings
+from app.serving.balance import ConnectionBoard
 from app.serving.head import plain_head
 
 # Larger than gunicorn's default limits on a header block (100 fields of 8190 bytes would be
@@ -65,6 +69,9 @@ _PARTIAL = object()  # a thread's answer: the connection's next head has begun, 
 # How long a thread that answered waits for the connection's next request before handing it
 # back to the event loop (a client's next request usually follows its answer within a round trip)
 LINGER_MS = 50
+# How long a worker holding more connections than a sibling stops accepting, so the sibling
+# takes what arrives; past it, it takes one itself (the sibling may be busy or stopping).
+ACCEPT_PAUSE = 0.005
 TOO_MANY_CONNECTIONS = (b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\n"
                         b"Content-Length: 0\r\nConnection: close\r\n\r\n")
 
@@ -167,6 +174,9 @@ class GuardedConn(TConn):
 
 
 class GuardedThreadWorker(ThreadWorker):
+    # Made by the master (check_config) before it forks the workers, which share it.
+    board: ConnectionBoard | None = None
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         settings = load_server_settings()
@@ -181,10 +191,75 @@ class GuardedThreadWorker(ThreadWorker):
         # A quarter of the threads: none with fewer than four, where one waiting thread would
         # delay every other connection's request.
         self.max_lingering = self.cfg.threads // 4
+        self.slot: int | None = None  # this worker's place on the board
+        self._accept_paused_until = 0.0
+        self._insist_until = 0.0  # after a pause, the next connection is taken regardless
+
+    @classmethod
+    def check_config(cls, cfg, log):
+        super().check_config(cfg, log)
+        if cls.board is None:
+            cls.board = ConnectionBoard()
+
+    def init_process(self):
+        if self.board is not None:
+            self.slot = self.board.claim(os.getpid(), self.age)
+        super().init_process()
+
+    def run(self):
+        try:
+            super().run()
+        finally:
+            if self.board is not None and self.slot is not None:
+                self.board.release(self.slot, os.getpid())
+
+    # --- connections are spread over the workers ----------------------------------------
+
+    def _post(self) -> None:
+        if self.board is not None and self.slot is not None:
+            accepting = self.alive and self.nr_conns < self.worker_connections
+            self.board.post(self.slot, os.getpid(), self.nr_conns if accepting else -1,
+                            time.monotonic())
+
+    def _leave_to_sibling(self) -> bool:
+        """Whether to stop accepting for ACCEPT_PAUSE: an accepting sibling holds fewer."""
+        if self.board is None or self.slot is None:
+            return False
+        now = time.monotonic()
+        if now < self._insist_until:
+            self._insist_until = 0.0
+            return False
+        fewest = self.board.fewest_elsewhere(self.slot, now)
+        if fewest is None or self.nr_conns <= fewest:
+            return False
+        self._accept_paused_until = now + ACCEPT_PAUSE
+        self._insist_until = self._accept_paused_until + ACCEPT_PAUSE
+        self.set_accept_enabled(False)
+        return True
+
+    def set_accept_enabled(self, enabled):
+        # The main loop enables accepting whenever there is room: not while paused.
+        if enabled and time.monotonic() < self._accept_paused_until:
+            return
+        super().set_accept_enabled(enabled)
+
+    def wait_for_and_dispatch_events(self, timeout):
+        self._post()
+        if self._accept_paused_until:
+            remaining = self._accept_paused_until - time.monotonic()
+            if remaining > 0:
+                timeout = min(timeout, remaining)
+            else:  # over since the main loop looked: accept again now, not a loop later
+                self._accept_paused_until = 0.0
+                if self.alive and self.nr_conns < self.worker_connections:
+                    self.set_accept_enabled(True)
+        super().wait_for_and_dispatch_events(timeout)
 
     # --- connections arrive -------------------------------------------------------------
 
     def accept(self, listener):
+        if self._leave_to_sibling():
+            return
         try:
             client_sock, client_addr = listener.accept()
         except OSError as error:
@@ -192,6 +267,7 @@ class GuardedThreadWorker(ThreadWorker):
                 raise
             return
         self.nr_conns += 1
+        self._post()
         conn = GuardedConn(self.cfg, client_sock, client_addr, listener.getsockname(),
                            self._forget)
         conn.guarded = (not self.cfg.is_ssl
