@@ -57,6 +57,7 @@ from app.clientaddr import TrustedProxies
 from app.config import load_server_settings
 from app.serving.balance import ConnectionBoard
 from app.serving.head import plain_head
+from app.serving.onesend import OneSend
 
 # Larger than gunicorn's default limits on a header block (100 fields of 8190 bytes would be
 # more, but such a request is refused by the parser anyway once a thread reads it).
@@ -454,7 +455,8 @@ class GuardedThreadWorker(ThreadWorker):
 
     def _serve(self, conn):
         if conn.guarded:
-            conn.sock.setblocking(True)
+            if conn.sock.gettimeout() is not None:  # not from a lingering thread: blocking already
+                conn.sock.setblocking(True)
             conn.init()  # plain HTTP/1: makes the parser, reads nothing
             if not conn.is_http2:
                 if not isinstance(conn.parser.unreader, DeadlineUnreader):
@@ -476,6 +478,9 @@ class GuardedThreadWorker(ThreadWorker):
         body = getattr(conn.parser.mesg, "body", None) if keepalive else None
         if (body is not None and type(body.reader) is LengthReader and body.reader.length == 0
                 and body.buf.tell() == 0 and not body.failed):
+            # Nor is there anything for the parser to drain before the next request (it would
+            # set the socket's timeout back, a system call): the answer decided keep-alive.
+            conn.parser.mesg = None
             return True
         return super()._keepalive_after(conn, keepalive)
 
@@ -485,9 +490,13 @@ class GuardedThreadWorker(ThreadWorker):
             return super().handle_request(req, conn)
         reader.deadline = time.monotonic() + self.body_timeout
         reader.expired = BodyTimedOut
+        # The answer's head goes out with its body: app/serving/onesend.py.
+        sock, conn.sock = conn.sock, OneSend(conn.sock)
         try:
             return super().handle_request(req, conn)
         finally:
+            writer, conn.sock = conn.sock, sock
             # The drain of an unread body before keep-alive keeps the deadline, but a late
             # body there just closes the connection: the answer has been sent.
             reader.expired = HeadersTimedOut
+            writer.flush()
