@@ -193,6 +193,7 @@ class GuardedThreadWorker(ThreadWorker):
         # delay every other connection's request.
         self.max_lingering = self.cfg.threads // 4
         self.slot: int | None = None  # this worker's place on the board
+        self._pid = 0
         self._accept_paused_until = 0.0
         self._insist_until = 0.0  # after a pause, the next connection is taken regardless
 
@@ -204,7 +205,8 @@ class GuardedThreadWorker(ThreadWorker):
 
     def init_process(self):
         if self.board is not None:
-            self.slot = self.board.claim(os.getpid(), self.age)
+            self._pid = os.getpid()
+            self.slot = self.board.claim(self._pid, self.age)
         super().init_process()
 
     def run(self):
@@ -212,14 +214,14 @@ class GuardedThreadWorker(ThreadWorker):
             super().run()
         finally:
             if self.board is not None and self.slot is not None:
-                self.board.release(self.slot, os.getpid())
+                self.board.release(self.slot, self._pid)
 
     # --- connections are spread over the workers ----------------------------------------
 
     def _post(self) -> None:
         if self.board is not None and self.slot is not None:
             accepting = self.alive and self.nr_conns < self.worker_connections
-            self.board.post(self.slot, os.getpid(), self.nr_conns if accepting else -1,
+            self.board.post(self.slot, self._pid, self.nr_conns if accepting else -1,
                             time.monotonic())
 
     def _leave_to_sibling(self) -> bool:
