@@ -195,7 +195,7 @@ class GuardedThreadWorker(ThreadWorker):
         self.slot: int | None = None  # this worker's place on the board
         self._pid = 0
         self._accept_paused_until = 0.0
-        self._insist_until = 0.0  # after a pause, the next connection is taken regardless
+        self._insist = False  # after a pause, the next connection is taken regardless
 
     @classmethod
     def check_config(cls, cfg, log):
@@ -228,15 +228,17 @@ class GuardedThreadWorker(ThreadWorker):
         """Whether to stop accepting for ACCEPT_PAUSE: an accepting sibling holds fewer."""
         if self.board is None or self.slot is None:
             return False
-        now = time.monotonic()
-        if now < self._insist_until:
-            self._insist_until = 0.0
+        if self._insist:
+            # However late this worker's loop comes back (a busy machine may not run it for
+            # a while), a connection waits for one pause at most.
+            self._insist = False
             return False
+        now = time.monotonic()
         fewest = self.board.fewest_elsewhere(self.slot, now)
         if fewest is None or self.nr_conns <= fewest:
             return False
         self._accept_paused_until = now + ACCEPT_PAUSE
-        self._insist_until = self._accept_paused_until + ACCEPT_PAUSE
+        self._insist = True
         self.set_accept_enabled(False)
         return True
 
