@@ -17,8 +17,9 @@ line and stall hold every thread, health probes included. This worker:
   thread pool's queue and a second thread (about half the worker's own CPU per request); a
   head that arrives in part goes to the event loop to be read like any other, so a stalled
   client still holds no thread. At most a quarter of the threads wait so;
-- spreads connections over the workers: a worker holding more than an accepting sibling leaves
-  a new connection to it for ACCEPT_PAUSE (app/serving/balance.py says why);
+- spreads connections over the workers: a worker holding more than an accepting sibling (by
+  more than ACCEPT_SLACK) leaves a new connection to it for ACCEPT_PAUSE (app/serving/balance.py
+  says why);
 - caps the connections one client address holds open in a worker
   (RELAYGATE_MAX_CONNECTIONS_PER_ADDRESS); the address is the peer, or X-Forwarded-For when
   the peer is one of RELAYGATE_TRUSTED_PROXIES.
@@ -70,9 +71,12 @@ _PARTIAL = object()  # a thread's answer: the connection's next head has begun, 
 # How long a thread that answered waits for the connection's next request before handing it
 # back to the event loop (a client's next request usually follows its answer within a round trip)
 LINGER_MS = 50
-# How long a worker holding more connections than a sibling stops accepting, so the sibling
-# takes what arrives; past it, it takes one itself (the sibling may be busy or stopping).
+# How long a worker holding more than ACCEPT_SLACK connections more than a sibling stops
+# accepting, so the sibling takes what arrives; past it, it takes one itself (the sibling may be
+# busy or stopping). The slack keeps one-off connections (health checks) from waiting on a
+# sibling's busy loop when the split is as even as it gets anyway.
 ACCEPT_PAUSE = 0.005
+ACCEPT_SLACK = 1
 TOO_MANY_CONNECTIONS = (b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\n"
                         b"Content-Length: 0\r\nConnection: close\r\n\r\n")
 
@@ -225,7 +229,8 @@ class GuardedThreadWorker(ThreadWorker):
                             time.monotonic())
 
     def _leave_to_sibling(self) -> bool:
-        """Whether to stop accepting for ACCEPT_PAUSE: an accepting sibling holds fewer."""
+        """Whether to stop accepting for ACCEPT_PAUSE: an accepting sibling holds fewer
+        (by more than ACCEPT_SLACK)."""
         if self.board is None or self.slot is None:
             return False
         if self._insist:
@@ -235,7 +240,7 @@ class GuardedThreadWorker(ThreadWorker):
             return False
         now = time.monotonic()
         fewest = self.board.fewest_elsewhere(self.slot, now)
-        if fewest is None or self.nr_conns <= fewest:
+        if fewest is None or self.nr_conns <= fewest + ACCEPT_SLACK:
             return False
         self._accept_paused_until = now + ACCEPT_PAUSE
         self._insist = True
