@@ -5,8 +5,8 @@ whichever gets there first takes it. Kept-alive clients then stay with that work
 of connections (a load balancer or a client pool opening 32 at once) can land almost all on
 one worker while a busy machine has the other asleep. One worker's threads share one core (the
 GIL), so such a split caps the whole gateway at one core. With the board a worker that holds
-more connections than an accepting sibling leaves the next connection to it (app/serving/
-worker.py, GuardedThreadWorker.accept).
+more connections than an accepting sibling (by more than ACCEPT_SLACK) leaves the next
+connection to it (app/serving/worker.py, GuardedThreadWorker.accept).
 
 The master makes the board before it forks the workers (anonymous shared memory, inherited);
 each worker claims a slot. A slot whose worker stopped accepting, or has not posted for
