@@ -258,6 +258,17 @@ def test_a_burst_of_kept_alive_connections_is_spread_over_the_workers(tmp_path):
     two workers takes about half (whichever the kernel woke first used to take most)."""
     request = b"GET /healthz HTTP/1.1\r\nHost: relaygate\r\n\r\n"
     with gunicorn(tmp_path, RELAYGATE_WORKERS="2") as (port, _), open_sockets() as sockets:
+        # Both workers serve first (the second may still be loading the app when /healthz
+        # answers): kept-alive connections, one at a time, until two processes hold them.
+        with open_sockets() as probes:
+            deadline = time.monotonic() + GENEROUS
+            while len(server_sockets_by_process(port, {probe.getsockname()[1]
+                                                       for probe in probes})) < 2:
+                assert time.monotonic() < deadline, "the second worker never accepted"
+                probe = connect_from("127.0.0.1", port)
+                probes.append(probe)
+                probe.sendall(request)
+                assert read_answer(probe).startswith(b"HTTP/1.1 200")
         for _ in range(32):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setblocking(False)
