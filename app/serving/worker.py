@@ -17,6 +17,9 @@ line and stall hold every thread, health probes included. This worker:
   thread pool's queue and a second thread (about half the worker's own CPU per request); a
   head that arrives in part goes to the event loop to be read like any other, so a stalled
   client still holds no thread. At most a quarter of the threads wait so;
+- spreads connections over the workers: a worker holding more than an accepting sibling (by
+  more than ACCEPT_SLACK) leaves a new connection to it for ACCEPT_PAUSE (app/serving/balance.py
+  says why);
 - caps the connections one client address holds open in a worker
   (RELAYGATE_MAX_CONNECTIONS_PER_ADDRESS); the address is the peer, or X-Forwarded-For when
   the peer is one of RELAYGATE_TRUSTED_PROXIES.
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import re
 import select
 import selectors
@@ -52,7 +56,9 @@ from werkzeug.exceptions import RequestTimeout
 
 from app.clientaddr import TrustedProxies
 from app.config import load_server_settings
+from app.serving.balance import ConnectionBoard
 from app.serving.head import plain_head
+from app.serving.onesend import OneSend
 
 # Larger than gunicorn's default limits on a header block (100 fields of 8190 bytes would be
 # more, but such a request is refused by the parser anyway once a thread reads it).
@@ -65,6 +71,12 @@ _PARTIAL = object()  # a thread's answer: the connection's next head has begun, 
 # How long a thread that answered waits for the connection's next request before handing it
 # back to the event loop (a client's next request usually follows its answer within a round trip)
 LINGER_MS = 50
+# How long a worker holding more than ACCEPT_SLACK connections more than a sibling stops
+# accepting, so the sibling takes what arrives; past it, it takes one itself (the sibling may be
+# busy or stopping). The slack keeps one-off connections (health checks) from waiting on a
+# sibling's busy loop when the split is as even as it gets anyway.
+ACCEPT_PAUSE = 0.005
+ACCEPT_SLACK = 1
 TOO_MANY_CONNECTIONS = (b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\n"
                         b"Content-Length: 0\r\nConnection: close\r\n\r\n")
 
@@ -167,6 +179,9 @@ class GuardedConn(TConn):
 
 
 class GuardedThreadWorker(ThreadWorker):
+    # Made by the master (check_config) before it forks the workers, which share it.
+    board: ConnectionBoard | None = None
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         settings = load_server_settings()
@@ -181,10 +196,80 @@ class GuardedThreadWorker(ThreadWorker):
         # A quarter of the threads: none with fewer than four, where one waiting thread would
         # delay every other connection's request.
         self.max_lingering = self.cfg.threads // 4
+        self.slot: int | None = None  # this worker's place on the board
+        self._pid = 0
+        self._accept_paused_until = 0.0
+        self._insist = False  # after a pause, the next connection is taken regardless
+
+    @classmethod
+    def check_config(cls, cfg, log):
+        super().check_config(cfg, log)
+        if cls.board is None:
+            cls.board = ConnectionBoard()
+
+    def init_process(self):
+        if self.board is not None:
+            self._pid = os.getpid()
+            self.slot = self.board.claim(self._pid, self.age)
+        super().init_process()
+
+    def run(self):
+        try:
+            super().run()
+        finally:
+            if self.board is not None and self.slot is not None:
+                self.board.release(self.slot, self._pid)
+
+    # --- connections are spread over the workers ----------------------------------------
+
+    def _post(self) -> None:
+        if self.board is not None and self.slot is not None:
+            accepting = self.alive and self.nr_conns < self.worker_connections
+            self.board.post(self.slot, self._pid, self.nr_conns if accepting else -1,
+                            time.monotonic())
+
+    def _leave_to_sibling(self) -> bool:
+        """Whether to stop accepting for ACCEPT_PAUSE: an accepting sibling holds fewer
+        (by more than ACCEPT_SLACK)."""
+        if self.board is None or self.slot is None:
+            return False
+        if self._insist:
+            # However late this worker's loop comes back (a busy machine may not run it for
+            # a while), a connection waits for one pause at most.
+            self._insist = False
+            return False
+        now = time.monotonic()
+        fewest = self.board.fewest_elsewhere(self.slot, now)
+        if fewest is None or self.nr_conns <= fewest + ACCEPT_SLACK:
+            return False
+        self._accept_paused_until = now + ACCEPT_PAUSE
+        self._insist = True
+        self.set_accept_enabled(False)
+        return True
+
+    def set_accept_enabled(self, enabled):
+        # The main loop enables accepting whenever there is room: not while paused.
+        if enabled and time.monotonic() < self._accept_paused_until:
+            return
+        super().set_accept_enabled(enabled)
+
+    def wait_for_and_dispatch_events(self, timeout):
+        self._post()
+        if self._accept_paused_until:
+            remaining = self._accept_paused_until - time.monotonic()
+            if remaining > 0:
+                timeout = min(timeout, remaining)
+            else:  # over since the main loop looked: accept again now, not a loop later
+                self._accept_paused_until = 0.0
+                if self.alive and self.nr_conns < self.worker_connections:
+                    self.set_accept_enabled(True)
+        super().wait_for_and_dispatch_events(timeout)
 
     # --- connections arrive -------------------------------------------------------------
 
     def accept(self, listener):
+        if self._leave_to_sibling():
+            return
         try:
             client_sock, client_addr = listener.accept()
         except OSError as error:
@@ -192,6 +277,7 @@ class GuardedThreadWorker(ThreadWorker):
                 raise
             return
         self.nr_conns += 1
+        self._post()
         conn = GuardedConn(self.cfg, client_sock, client_addr, listener.getsockname(),
                            self._forget)
         conn.guarded = (not self.cfg.is_ssl
@@ -378,7 +464,8 @@ class GuardedThreadWorker(ThreadWorker):
 
     def _serve(self, conn):
         if conn.guarded:
-            conn.sock.setblocking(True)
+            if conn.sock.gettimeout() is not None:  # not from a lingering thread: blocking already
+                conn.sock.setblocking(True)
             conn.init()  # plain HTTP/1: makes the parser, reads nothing
             if not conn.is_http2:
                 if not isinstance(conn.parser.unreader, DeadlineUnreader):
@@ -400,6 +487,9 @@ class GuardedThreadWorker(ThreadWorker):
         body = getattr(conn.parser.mesg, "body", None) if keepalive else None
         if (body is not None and type(body.reader) is LengthReader and body.reader.length == 0
                 and body.buf.tell() == 0 and not body.failed):
+            # Nor is there anything for the parser to drain before the next request (it would
+            # set the socket's timeout back, a system call): the answer decided keep-alive.
+            conn.parser.mesg = None
             return True
         return super()._keepalive_after(conn, keepalive)
 
@@ -409,9 +499,13 @@ class GuardedThreadWorker(ThreadWorker):
             return super().handle_request(req, conn)
         reader.deadline = time.monotonic() + self.body_timeout
         reader.expired = BodyTimedOut
+        # The answer's head goes out with its body: app/serving/onesend.py.
+        sock, conn.sock = conn.sock, OneSend(conn.sock)
         try:
             return super().handle_request(req, conn)
         finally:
+            writer, conn.sock = conn.sock, sock
             # The drain of an unread body before keep-alive keeps the deadline, but a late
             # body there just closes the connection: the answer has been sent.
             reader.expired = HeadersTimedOut
+            writer.flush()

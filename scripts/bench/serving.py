@@ -4,6 +4,8 @@
     python scripts/bench/serving.py --tree /work/main       # also another checkout, same run
     python scripts/bench/serving.py --relay --tree /work/main   # the app's /v1/chat/completions
     python scripts/bench/serving.py --relay --profile /tmp/p    # cProfile of each worker thread
+    python scripts/bench/serving.py --workers 2 --work-ms 1 --connections 32 --tree /work/main
+        # two workers whose app spends 1 ms of CPU a request: how evenly they share the load
 
 With --relay each tree runs the app itself (wsgi:app, its gunicorn.conf.py) on the nginx stub,
 a private Redis and PostgreSQL (scripts/bench/relay_servers.py), its drain workers off (the
@@ -14,9 +16,12 @@ drain, Redis or PostgreSQL. --profile writes one pstats file per worker thread o
 The app answers a canned JSON body (about the size of a chat completion) to a POST with a JSON
 body and the headers an OpenAI SDK sends, so what is measured is gunicorn's parsing, environ,
 thread hand-off, keep-alive and writes: the part of a relay request that is not the app. Each
-tree's gunicorn runs one worker of the tree's own worker class (app.serving.worker), one at a
-time; the turns alternate --rounds times. Printed: requests, req/s, and the worker process's CPU
-(utime + stime from /proc) per request.
+tree's gunicorn runs --workers workers (1 by default) of the tree's own worker class
+(app.serving.worker), one tree at a time; the turns alternate --rounds times. Printed: requests,
+req/s, the worker processes' CPU (utime + stime from /proc) per request and, with more than one
+worker, the busiest worker's share of that CPU in each turn (0.50 of two is an even split: kept-
+alive connections stay with the worker that accepted them, and one worker's threads share one
+core). --work-ms makes the app spend that much CPU per request, as the relay does.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
-from scripts.bench.procstat import TICK, tree_ticks  # noqa: E402
+from scripts.bench.procstat import TICK, own_ticks, tree_ticks  # noqa: E402
 from scripts.bench.relay_servers import wait_ready  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
 
@@ -53,12 +58,20 @@ HEADERS = {"Content-Type": "application/json",
 
 # The app, a module of its own written next to wrk's script: every tree's gunicorn imports it.
 APP = f"""
+import os
+import time
+
 ANSWER = {ANSWER!r}
+WORK = float(os.environ.get("SERVING_BENCH_WORK_MS", "0")) / 1000
 
 
 def app(environ, start_response):
     length = int(environ.get("CONTENT_LENGTH") or 0)
     environ["wsgi.input"].read(length)  # as the relay reads its body
+    if WORK:
+        until = time.thread_time() + WORK
+        while time.thread_time() < until:
+            pass
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(ANSWER)))])
     return [ANSWER]
@@ -116,11 +129,12 @@ def worker_exit(server, worker):
 """
 
 
-def _start(tree: Path, directory: str, port: int, threads: int, extra_env: dict | None = None,
-           profile: str | None = None) -> subprocess.Popen:
+def _start(tree: Path, directory: str, port: int, args, extra_env: dict | None = None
+           ) -> subprocess.Popen:
+    threads, profile = args.threads, args.profile
     env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{directory}",
            "RELAYGATE_MAX_CONNECTIONS_PER_ADDRESS": "0", "RELAYGATE_ACCESS_LOG": "",
-           "RELAYGATE_DRAIN_USAGE": "0"}
+           "RELAYGATE_DRAIN_USAGE": "0", "SERVING_BENCH_WORK_MS": str(args.work_ms)}
     env.pop("REDIS_URL", None)
     env.update(extra_env or {})
     config = "gunicorn.conf.py"
@@ -130,7 +144,7 @@ def _start(tree: Path, directory: str, port: int, threads: int, extra_env: dict 
         with open(config, "w") as handle:
             handle.write(PROFILED.format(directory=os.path.abspath(profile)))
     command = [sys.executable, "-m", "gunicorn", "-c", config, "--chdir", str(tree),
-               "--workers", "1", "--threads", str(threads), "--keep-alive", "5",
+               "--workers", str(args.workers), "--threads", str(threads), "--keep-alive", "5",
                "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
                "wsgi:app" if extra_env else "serving_bench_app:app"]
     process = subprocess.Popen(command, cwd=tree, env=env)
@@ -157,14 +171,31 @@ def _relay_env(directory: str, cleanup: list) -> tuple[dict, str]:
             "RELAYGATE_DB_POOL_SIZE": "20"}, stub_url
 
 
+def _workers(master: int) -> list[int]:
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                raw = handle.read()
+        except OSError:
+            continue
+        if int(raw[raw.rindex(b")") + 2:].split()[1]) == master:
+            found.append(int(entry))
+    return found
+
+
 def _turn(port: int, script: str, connections: int, seconds: int,
-          master: int, verbose: bool = False) -> tuple[int, float]:
-    """(requests answered, CPU seconds of the worker tree)."""
+          master: int, verbose: bool = False) -> tuple[int, float, float]:
+    """(requests answered, CPU seconds of the worker tree, the busiest worker's share)."""
+    workers = _workers(master)
+    each = [own_ticks(pid) for pid in workers]
     before = tree_ticks([master])
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "-s", script,
                           f"http://127.0.0.1:{port}/v1/chat/completions"],
                          capture_output=True, text=True, check=True).stdout
     after = tree_ticks([master])
+    each = [own_ticks(pid) - spent for pid, spent in zip(workers, each, strict=True)]
+    busiest = max(each) / sum(each) if sum(each) else float("nan")
     found = re.search(r"(\d+) requests in", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
     if errors:
@@ -172,7 +203,7 @@ def _turn(port: int, script: str, connections: int, seconds: int,
     if verbose:
         print(f"  port {port}, {connections} conn: "
               f"{re.search(r'Latency.*', out).group(0)}")  # type: ignore[union-attr]
-    return (int(found.group(1)) if found else 0), (after - before) / TICK
+    return (int(found.group(1)) if found else 0), (after - before) / TICK, busiest
 
 
 def main() -> None:
@@ -183,6 +214,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--work-ms", type=float, default=0.0,
+                        help="CPU the trivial app spends per request (default 0)")
     parser.add_argument("--relay", action="store_true",
                         help="the app's /v1/chat/completions instead of a trivial WSGI app")
     parser.add_argument("--profile", help="a directory for each worker thread's pstats")
@@ -198,25 +232,27 @@ def main() -> None:
             extra_env, stub_url = _relay_env(directory, cleanup) if args.relay else ({}, "")
             for tree in trees:
                 port = free_port()
-                servers[tree] = (port, _start(tree, directory, port, args.threads, extra_env,
-                                              args.profile))
+                servers[tree] = (port, _start(tree, directory, port, args, extra_env))
             key = _relay_key(servers[ROOT][0], stub_url) if args.relay else "rg-bench-key"
             script = _wrk_script(directory, key)
             for connections in (int(c) for c in args.connections.split(",")):
-                totals = {tree: [0, 0.0] for tree in trees}
+                totals: dict[Path, list] = {tree: [0, 0.0, []] for tree in trees}
                 for _ in range(args.rounds):
                     for tree in trees:
                         port, process = servers[tree]
-                        answered, cpu = _turn(port, script, connections, args.seconds,
-                                              process.pid, args.verbose)
+                        answered, cpu, busiest = _turn(port, script, connections, args.seconds,
+                                                       process.pid, args.verbose)
                         totals[tree][0] += answered
                         totals[tree][1] += cpu
+                        totals[tree][2].append(busiest)
                 for tree in trees:
-                    answered, cpu = totals[tree]
+                    answered, cpu, shares = totals[tree]
                     rate = answered / (args.seconds * args.rounds)
                     per = cpu * 1000 / answered if answered else float("nan")
+                    split = ("" if args.workers < 2 else "  busiest worker's share "
+                             + " ".join(f"{share:.2f}" for share in shares))
                     print(f"{str(tree):<28} {connections:>3} conn  {answered:>7} requests  "
-                          f"{rate:>7.0f} req/s  {per:.3f} ms CPU/request (worker)")
+                          f"{rate:>7.0f} req/s  {per:.3f} ms CPU/request (workers){split}")
         finally:
             for _, process in servers.values():
                 process.send_signal(signal.SIGTERM)

@@ -232,6 +232,74 @@ def test_one_address_holds_at_most_the_configured_connections(guarded):
         assert through_proxy("198.51.100.5").recv(65536).startswith(b"HTTP/1.1 200")
 
 
+def server_sockets_by_process(port: int, client_ports: set[int]) -> dict[int, int]:
+    """How many of the server's ends of the connections from `client_ports` each process holds
+    (from /proc: the sockets' inodes in /proc/net/tcp, then each process's descriptors)."""
+    inodes = set()
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            local, remote = (int(address.split(":")[1], 16) for address in fields[1:3])
+            if local == port and remote in client_ports and fields[3] == "01":  # established
+                inodes.add(f"socket:[{fields[9]}]")
+    held: dict[int, int] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            for descriptor in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{descriptor}") in inodes:
+                        held[int(pid)] = held.get(int(pid), 0) + 1
+    return held
+
+
+def test_a_burst_of_kept_alive_connections_is_spread_over_the_workers(tmp_path):
+    """32 clients connecting at once, as a client pool or a proxy does: kept alive, each stays
+    with the worker that accepted it, and one worker's threads share one core, so each of the
+    two workers takes about half (whichever the kernel woke first used to take most)."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: relaygate\r\n\r\n"
+    with gunicorn(tmp_path, RELAYGATE_WORKERS="2") as (port, _), open_sockets() as sockets:
+        # Both workers serve first (the second may still be loading the app when /healthz
+        # answers): kept-alive connections, one at a time, until two processes hold them.
+        with open_sockets() as probes:
+            deadline = time.monotonic() + GENEROUS
+            while len(server_sockets_by_process(port, {probe.getsockname()[1]
+                                                       for probe in probes})) < 2:
+                assert time.monotonic() < deadline, "the second worker never accepted"
+                probe = connect_from("127.0.0.1", port)
+                probes.append(probe)
+                probe.sendall(request)
+                assert read_answer(probe).startswith(b"HTTP/1.1 200")
+        for _ in range(32):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+            sockets.append(sock)
+        for sock in sockets:
+            sock.settimeout(GENEROUS)
+            sock.sendall(request)
+        for sock in sockets:
+            assert read_answer(sock).startswith(b"HTTP/1.1 200")
+        held = server_sockets_by_process(port, {sock.getsockname()[1] for sock in sockets})
+        assert sum(held.values()) == 32
+        assert len(held) == 2 and min(held.values()) >= 13, held
+
+
+def test_answers_without_a_body_end_on_a_kept_alive_connection(guarded):
+    """A HEAD answer's head is sent although no body follows it, and the next request on the
+    connection is answered after it."""
+    port, _ = guarded
+    with open_sockets() as sockets:
+        sock = connect_from("127.0.0.10", port)
+        sockets.append(sock)
+        sock.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: relaygate\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200") and head.endswith(b"\r\n\r\n")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: relaygate\r\n\r\n")
+        assert read_answer(sock).startswith(b"HTTP/1.1 200")
+
+
 def test_a_stream_longer_than_the_read_deadlines_is_delivered_whole(guarded, stub_upstream):
     _, base = guarded
     with httpx.Client(base_url=base, timeout=30) as http:
