@@ -28,14 +28,15 @@ _CLAIM_COLUMNS = [("source", "varchar"), ("api_key_id", "varchar"), ("request_id
 _CLAIM = insert_rows("usage_request_ids", _CLAIM_COLUMNS,
                      "ON CONFLICT (source, api_key_id, request_id) DO NOTHING "
                      "RETURNING source, api_key_id, request_id")
-_EVENT_COLUMNS = [
+# A usage event's columns and their PostgreSQL types (also the drain's batch statement's).
+EVENT_COLUMNS = [
     ("api_key_id", "varchar"), ("account_id", "varchar"), ("account_type", "varchar"),
     ("model", "varchar"), ("input_tokens", "bigint"), ("output_tokens", "bigint"),
     ("cache_write_tokens", "bigint"), ("cache_read_tokens", "bigint"),
     ("total_tokens", "bigint"), ("cost", "numeric"), ("request_count", "integer"),
     ("request_id", "varchar"), ("occurred_at", "timestamptz"), ("recorded_at", "timestamptz"),
     ("source", "varchar"), ("estimated", "boolean")]
-_ADD_EVENTS = insert_rows("usage_events", _EVENT_COLUMNS)
+_ADD_EVENTS = insert_rows("usage_events", EVENT_COLUMNS)
 
 
 def partition_name(month: datetime) -> str:
@@ -118,7 +119,7 @@ class UsageEventRepository(Repository[UsageEvent]):
         if not events:
             return
         if self._dialect == "postgresql":
-            self.session.execute(_ADD_EVENTS, arrays(events, _EVENT_COLUMNS))
+            self.session.execute(_ADD_EVENTS, arrays(events, EVENT_COLUMNS))
         else:
             # RETURNING makes it one multi-row INSERT from a cached statement (see above).
             self.session.execute(insert(UsageEvent).returning(UsageEvent.id), events)

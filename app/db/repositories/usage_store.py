@@ -25,6 +25,7 @@ from sqlalchemy.exc import DataError
 from app.db.driver import DriverStatement, connection_of
 from app.db.repositories.arrays import arrays, unnest
 from app.db.repositories.quota import CounterKey, CounterValue
+from app.db.repositories.usage_events import EVENT_COLUMNS
 from app.db.repositories.usage_rollups import ADD_ON_CONFLICT, ROW_TYPES
 
 _EVENT_COLUMNS = (
@@ -196,13 +197,7 @@ def _counter_order(key: CounterKey) -> tuple:
 
 # A drain pass's batch in one statement (store_many). Every array parameter is prefixed by its
 # part, so the parts' same-named columns stay apart.
-_EVENT_TYPES = [
-    ("api_key_id", "varchar"), ("account_id", "varchar"), ("account_type", "varchar"),
-    ("model", "varchar"), ("input_tokens", "bigint"), ("output_tokens", "bigint"),
-    ("cache_write_tokens", "bigint"), ("cache_read_tokens", "bigint"),
-    ("total_tokens", "bigint"), ("cost", "numeric"), ("request_count", "integer"),
-    ("request_id", "varchar"), ("occurred_at", "timestamptz"), ("recorded_at", "timestamptz"),
-    ("source", "varchar"), ("estimated", "boolean")]
+_EVENT_TYPES = EVENT_COLUMNS
 _KEY_TYPES = [("id", "varchar"), ("requests", "bigint"), ("input_tokens", "bigint"),
               ("output_tokens", "bigint"), ("total_tokens", "bigint"), ("cost", "numeric"),
               ("used_at", "timestamptz")]
