@@ -33,7 +33,8 @@ def same_dump(record) -> None:
     schema = ChatAnswerSchema()
     by_marshmallow = outcome(lambda obj: Schema.dump(schema, obj), record)
     checked = outcome(schema.dump, record)
-    assert checked == by_marshmallow
+    # By repr: a NaN cost is dumped as a Decimal NaN both ways, and NaN equals nothing.
+    assert repr(checked) == repr(by_marshmallow)
     if checked[0] == "done":
         assert dumps(checked[1]) == dumps(by_marshmallow[1])
 
