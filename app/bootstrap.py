@@ -69,6 +69,7 @@ from app.services.storage.policy import StoragePolicy
 from app.services.storage.service import StorageService
 from app.services.transactions.service import TransactionService
 from app.services.transactions.tables import ModelTable, PlanTable, ServiceTable, UserTable
+from app.services.usage.group_store import GroupStore
 from app.services.usage.ledger import UsageLedger
 from app.services.usage.queue import UsageQueue
 from app.services.usage.reported import UsageReports
@@ -213,8 +214,8 @@ def bootstrap(settings: Settings) -> Services:
     account_groups = AccountGroupService(**common)
     chat = ChatService(
         auth=auth, keys=keys, models=models, quota=quota, key_limits=key_limits,
-        scheduler=scheduler, accounts=accounts, settler=settler, usage_writer=usage_writer,
-        groups=account_groups,
+        scheduler=scheduler, accounts=accounts, settler=settler,
+        group_store=GroupStore(settler), usage_writer=usage_writer, groups=account_groups,
         sticky=StickySessions(ttl_seconds=settings.sticky_session_ttl_seconds, **common),
         key_windows=key_windows)
     return Services(

@@ -83,6 +83,7 @@ if TYPE_CHECKING:
     from app.services.quota.reservations import Reservation
     from app.services.quota.rules import Subject
     from app.services.quota.service import QuotaService
+    from app.services.usage.group_store import GroupStore
     from app.services.usage.settlement import Settler
     from app.services.usage.writer import UsageWriter
 
@@ -153,12 +154,14 @@ class AccessVerdict:
 class ChatService:
     def __init__(self, *, auth: AuthService, keys: KeyService, models: ModelService,
                  quota: QuotaService, key_limits: KeyLimits, scheduler: AccountScheduler,
-                 accounts: AccountService, settler: Settler, usage_writer: UsageWriter,
-                 groups: AccountGroupService, sticky: StickySessions | None = None,
+                 accounts: AccountService, settler: Settler, group_store: GroupStore,
+                 usage_writer: UsageWriter, groups: AccountGroupService,
+                 sticky: StickySessions | None = None,
                  key_windows: KeyWindows | None = None, upstream_attempts: int = 3) -> None:
         self.auth, self.keys, self.models, self.quota = auth, keys, models, quota
         self.key_limits, self.scheduler, self.accounts = key_limits, scheduler, accounts
         self.settler, self.usage_writer, self.sticky = settler, usage_writer, sticky
+        self.group_store = group_store
         self.groups, self.key_windows = groups, key_windows
         self.upstream_attempts = upstream_attempts
         self._parallel = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chat-resolve")
@@ -462,14 +465,18 @@ class ChatService:
                reservation: tuple[Subject, str] | None) -> bool:
         """Store the usage with its settlement, or queue it when `behind` (the writer stores
         it at once if the queue is down); a store that fails goes to the queue instead.
-        True when `reservation` was committed with the stored record."""
+        True when `reservation` was committed with the stored record. Without a reservation
+        (chat-optimized) it is stored with the usage of the process's requests finishing at
+        the same time, in one statement (usage/group_store.py)."""
         if behind:
             self.usage_writer.record(record, verify_key=False, behind=True,
                                      settlement=settlement)
             return False
         try:
-            return self.settler.store(record, settlement, reservation) and (
-                reservation is not None)
+            if reservation is None:
+                self.group_store.store(record, settlement)
+                return False
+            return self.settler.store(record, settlement, reservation)
         except DatabaseError:
             queue = self.usage_writer.queue
             if queue is None:
