@@ -69,6 +69,12 @@ class GroupStore:
         self._waiting: list[_Waiter] = []
         self._storing = False  # a leader is storing; whoever comes now waits
 
+    @property
+    def waiting(self) -> int:
+        """How many requests wait for a store to end (theirs or the one before)."""
+        with self._lock:
+            return len(self._waiting)
+
     def store(self, record: UsageRecord, settlement: Settlement) -> bool:
         """Settler.store(record, settlement), possibly in one statement with others'."""
         if in_shared_transaction():  # a leader's thread would store it outside that one

@@ -1,0 +1,186 @@
+"""GroupStore on PostgreSQL + Redis: the usage stores of requests finishing together go in one
+statement, each record stored once, and each request gets its own answer (or its own error)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from app import services_of
+from app.db.engine import build_session_factory
+from app.db.repositories.quota import CounterKey
+from app.db.uow import UnitOfWorkFactory
+from app.errors import DatabaseError, RecordNotFound
+from app.services.usage.group_store import GroupStore
+from app.services.usage.service import UsageRecord, UsageService
+from app.services.usage.settlement import Settlement, Settler
+from tests.api.chat_support import BODY, MODEL, add_account, key_usage
+from tests.support.apps import login_headers
+from tests.support.quota import key_counter
+
+COUNTER = CounterKey("key:grouped", "basic", "day", datetime(2026, 3, 2, tzinfo=UTC))
+TIMEOUT = 30
+
+
+class FirstStoreWaits(Settler):
+    """A Settler whose first store (the lone leader's) ends only once `behind` requests wait
+    for it, so that they are stored together after it; it counts the stores of each kind."""
+
+    def __init__(self, settler: Settler, behind: int) -> None:
+        super().__init__(usage=settler.usage, quota=settler.quota, windows=settler.windows)
+        self.group: GroupStore | None = None
+        self.behind = behind
+        self.alone: list[str | None] = []
+        self.batches: list[int] = []
+
+    def store(self, record, settlement, reservation=None):
+        if not self.alone:
+            assert self.group is not None
+            deadline = time.monotonic() + TIMEOUT
+            while self.group.waiting < self.behind and time.monotonic() < deadline:
+                time.sleep(0.002)
+        self.alone.append(record.request_id)
+        return super().store(record, settlement, reservation)
+
+    def store_many(self, items, confirm=None):
+        self.batches.append(len(items))
+        return super().store_many(items, confirm)
+
+
+def grouped(settler: Settler, behind: int) -> tuple[GroupStore, FirstStoreWaits]:
+    waits = FirstStoreWaits(settler, behind)
+    waits.group = GroupStore(waits)
+    return waits.group, waits
+
+
+def use(key_id: str, number: int, hold: str | None = None) -> tuple[UsageRecord, Settlement]:
+    record = UsageRecord(api_key_id=key_id, model="m-a", input_tokens=10, output_tokens=number,
+                         cost=Decimal("0.0001") * (number + 1), request_id=f"grouped-{number}")
+    return record, Settlement(None, 10 + number, record.cost or Decimal(0), hold, COUNTER)
+
+
+def in_threads(group: GroupStore, items: list[tuple[UsageRecord, Settlement]]) -> list:
+    """Each item stored through `group` on a thread of its own, all at once: each thread's
+    answer, or the error it raised. Every thread must end (no waiter is left hanging)."""
+    answers: list = [None] * len(items)
+
+    def run(at: int) -> None:
+        try:
+            answers[at] = group.store(*items[at])
+        except Exception as error:
+            answers[at] = error
+
+    threads = [threading.Thread(target=run, args=(at,)) for at in range(len(items))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    assert not any(thread.is_alive() for thread in threads)
+    return answers
+
+
+def events(services, key_id: str) -> tuple:
+    with services.uow() as uow:
+        return tuple(uow.session.execute(text(
+            "SELECT count(*), count(DISTINCT request_id), sum(output_tokens) FROM usage_events"
+            " WHERE api_key_id = :key"), {"key": key_id}).one())
+
+
+def test_requests_storing_at_once_are_stored_together_each_once_with_every_total(pg_app):
+    services = services_of(pg_app)
+    key_id = services.keys.create({"name": "grouped"}).id
+    today = services.usage.today()
+    assert services.usage.spend(key_id, today)["total_tokens"] == 0  # cached
+    group, settler = grouped(services.usage_writer.settler, behind=16)
+    items = [use(key_id, number) for number in range(16)]
+    items.append(items[5])  # the same request stored twice: once
+    answers = in_threads(group, items)
+
+    assert sorted(answers, key=str) == [False] + [True] * 16
+    assert len(settler.alone) == 1 and settler.batches == [16]
+    assert events(services, key_id) == (16, 16, sum(range(16)))
+    key = services.keys.get(key_id)
+    assert (key.total_requests, key.total_output_tokens) == (16, sum(range(16)))
+    with services.uow() as uow:
+        assert uow.usage_counters.value(COUNTER).used == 16
+    # The key's cached spend was invalidated: its next read counts every stored use.
+    assert services.usage.spend(key_id, today)["total_tokens"] == 16 * 10 + sum(range(16))
+
+
+def test_a_record_whose_key_is_gone_fails_only_its_own_request(pg_app):
+    services = services_of(pg_app)
+    key_id = services.keys.create({"name": "grouped"}).id
+    group, settler = grouped(services.usage_writer.settler, behind=5)
+    items = [use(key_id, number) for number in range(6)]
+    items[3] = use("no-such-key", 3)
+    answers = in_threads(group, items)
+
+    assert isinstance(answers[3], RecordNotFound)
+    assert [answers[at] for at in (0, 1, 2, 4, 5)] == [True] * 5
+    assert settler.batches == [5]  # the batch failed, and each was stored alone
+    assert events(services, key_id) == (5, 5, 0 + 1 + 2 + 4 + 5)
+    with services.uow() as uow:
+        assert uow.usage_counters.value(COUNTER).used == 5
+
+
+def test_a_database_that_cannot_be_reached_fails_every_request_of_the_batch_at_once(pg_app):
+    services = services_of(pg_app)
+    settler = services.usage_writer.settler
+    engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    try:
+        down = UsageService(uow=UnitOfWorkFactory(build_session_factory(engine)),
+                            cache=services.cache, retry_policy=settler.usage.retry_policy)
+        group, waits = grouped(Settler(usage=down, quota=settler.quota), behind=7)
+        answers = in_threads(group, [use("any-key", number) for number in range(8)])
+    finally:
+        engine.dispose()
+
+    assert all(isinstance(answer, DatabaseError) for answer in answers), answers
+    assert {answer.code for answer in answers} == {"DB_CONNECTION_FAILED"}
+    # Not tried again record by record: the database is gone for all of them.
+    assert len(waits.alone) == 1 and waits.batches == [7]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_concurrent_chat_optimized_requests_are_each_billed_once_and_settle_their_holds(
+        pg_app, stub_upstream, stream):
+    services = services_of(pg_app)
+    headers, client = login_headers(pg_app), pg_app.test_client()
+    account = add_account(client, headers, stub_upstream, "acct-a")
+    key = client.post("/api/keys", json={"name": "grouped"}, headers=headers).json["data"]
+    requests = 12
+    group = services.chat.group_store
+    settler = FirstStoreWaits(group.settler, behind=requests - 1)
+    settler.group, group.settler = group, settler
+    answers: list = [None] * requests
+
+    def chat(at: int) -> None:
+        response = pg_app.test_client().post(
+            f"/api/ai/chat-optimized?model={MODEL}", json={**BODY, "stream": stream},
+            headers={"x-api-key": key["apiKey"]})
+        answers[at] = (response.status_code, response.get_data(as_text=True))
+
+    threads = [threading.Thread(target=chat, args=(at,)) for at in range(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    assert not any(thread.is_alive() for thread in threads)
+
+    assert [status for status, _ in answers] == [200] * requests, answers
+    assert all(("event: usage" in body) if stream else ('"usage"' in body)
+               for _, body in answers)
+    assert len(settler.alone) == 1 and settler.batches == [requests - 1]
+    assert key_usage(client, headers, key["id"])["totalRequests"] == requests
+    assert events(services, key["id"])[:2] == (requests, requests)
+    stats = client.get(f"/api/accounts/{account['id']}", headers=headers).json["data"]
+    assert stats["usageStats"]["totalRequests"] == requests
+    counter = key_counter(services.quota, key, MODEL)
+    assert services.quota.mirror.pending(counter) == 0  # every hold left Redis
+    assert services.quota.used(counter) == requests
+    assert services.quota._stored(counter).used == requests
