@@ -28,7 +28,8 @@ The three modes differ in where the bookkeeping happens (chat/modes.py holds it 
 - `optimized`: the caller and the model are resolved in parallel, limits are read cache-first,
   the usage is stored before the answer ends. It admits as `fast` does (a hold in Redis, the
   cached pool); its synchronous store settles the hold in the transaction that records the
-  usage (usage/settlement.py), so no reservation row is written.
+  usage (usage/settlement.py), so no reservation row is written. Requests of one process that
+  store at the same time are stored together in one statement (usage/group_store.py).
 - `fast`: no SQL on a warm path. Limits come from Redis: the quota unit stays a hold in Redis
   (app/cache/holds.py) and the account is picked from the cached pool
   (accounts/candidates.py). The usage record, with the hold and the account's totals
