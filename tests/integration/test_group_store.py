@@ -20,6 +20,8 @@ from app.services.usage.group_store import GroupStore
 from app.services.usage.service import UsageRecord, UsageService
 from app.services.usage.settlement import Settlement, Settler
 from tests.api.chat_support import BODY, MODEL, add_account, key_usage
+from tests.integration.test_key_windows import no_hold_left
+from tests.migration.crs_limits import issued_key
 from tests.support.apps import login_headers
 from tests.support.quota import key_counter
 
@@ -146,21 +148,17 @@ def test_a_database_that_cannot_be_reached_fails_every_request_of_the_batch_at_o
     assert len(waits.alone) == 1 and waits.batches == [7]
 
 
-@pytest.mark.parametrize("stream", [False, True])
-def test_concurrent_chat_optimized_requests_are_each_billed_once_and_settle_their_holds(
-        pg_app, stub_upstream, stream):
-    services = services_of(pg_app)
-    headers, client = login_headers(pg_app), pg_app.test_client()
-    account = add_account(client, headers, stub_upstream, "acct-a")
-    key = client.post("/api/keys", json={"name": "grouped"}, headers=headers).json["data"]
-    requests = 12
-    group = services.chat.group_store
+def chat_at_once(application, key: dict, requests: int, *, stream: bool = False) -> list:
+    """`requests` chat-optimized requests of `key` on threads of their own, their usage stored
+    together: the first store ends once all the others wait behind it (one batch of
+    `requests` - 1). Each answer's (status, body)."""
+    group = services_of(application).chat.group_store
     settler = FirstStoreWaits(group.settler, behind=requests - 1)
     settler.group, group.settler = group, settler
     answers: list = [None] * requests
 
     def chat(at: int) -> None:
-        response = pg_app.test_client().post(
+        response = application.test_client().post(
             f"/api/ai/chat-optimized?model={MODEL}", json={**BODY, "stream": stream},
             headers={"x-api-key": key["apiKey"]})
         answers[at] = (response.status_code, response.get_data(as_text=True))
@@ -171,11 +169,23 @@ def test_concurrent_chat_optimized_requests_are_each_billed_once_and_settle_thei
     for thread in threads:
         thread.join(TIMEOUT)
     assert not any(thread.is_alive() for thread in threads)
+    assert len(settler.alone) == 1 and settler.batches == [requests - 1]
+    return answers
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_concurrent_chat_optimized_requests_are_each_billed_once_and_settle_their_holds(
+        pg_app, stub_upstream, stream):
+    services = services_of(pg_app)
+    headers, client = login_headers(pg_app), pg_app.test_client()
+    account = add_account(client, headers, stub_upstream, "acct-a")
+    key = client.post("/api/keys", json={"name": "grouped"}, headers=headers).json["data"]
+    requests = 12
+    answers = chat_at_once(pg_app, key, requests, stream=stream)
 
     assert [status for status, _ in answers] == [200] * requests, answers
     assert all(("event: usage" in body) if stream else ('"usage"' in body)
                for _, body in answers)
-    assert len(settler.alone) == 1 and settler.batches == [requests - 1]
     assert key_usage(client, headers, key["id"])["totalRequests"] == requests
     assert events(services, key["id"])[:2] == (requests, requests)
     stats = client.get(f"/api/accounts/{account['id']}", headers=headers).json["data"]
@@ -184,3 +194,25 @@ def test_concurrent_chat_optimized_requests_are_each_billed_once_and_settle_thei
     assert services.quota.mirror.pending(counter) == 0  # every hold left Redis
     assert services.quota.used(counter) == requests
     assert services.quota._stored(counter).used == requests
+
+
+def test_concurrent_chat_optimized_requests_of_a_windowed_key_charge_its_window_once_each(
+        pg_app, stub_upstream):
+    headers, client = login_headers(pg_app), pg_app.test_client()
+    add_account(client, headers, stub_upstream, "acct-a")
+    key = issued_key(pg_app, "api", "request_windowed")  # 10 requests per 60 minutes
+    answers = chat_at_once(pg_app, key, 8)
+
+    assert [status for status, _ in answers] == [200] * 8, answers
+    services = services_of(pg_app)
+    assert events(services, key["id"])[:2] == (8, 8)
+    assert no_hold_left(services, key["id"])
+    store = services.key_windows.store
+    assert store.redis.client.zcard(store.keys(key["id"])[0]) == 8
+    statuses = [chat_once(client, key) for _ in range(3)]
+    assert statuses == [200, 200, 429]  # the window counts the eight, and the two after
+
+
+def chat_once(client, key: dict) -> int:
+    return client.post(f"/api/ai/chat-optimized?model={MODEL}", json={**BODY, "stream": False},
+                       headers={"x-api-key": key["apiKey"]}).status_code
