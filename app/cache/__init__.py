@@ -88,7 +88,6 @@ def deferred_invalidations() -> Iterator[DeferredInvalidations]:
         _DEFERRED.reset(token)
 
 
-
 def invalidate_together(cache: CacheStore | None, changed) -> None:
     """`method.invalidate(cache, *args)` for every `(decorated method, args)` of `changed`, in
     one round trip (CacheStore.invalidate_many: one transaction, riding along inside
