@@ -6,12 +6,14 @@ Usage on a service that has a `cache` attribute (a CacheStore):
     def validate(self, hashed_key): ...
 
     self.validate.invalidate(self.cache, hashed_key)   # after the commit succeeds
+    invalidate_together(self.cache, [(Service.validate, (hashed_key,)), ...])  # one round trip
     self.validate.value_key(self.cache, hashed_key)    # where the value lives, to batch reads
     self.validate.uncached(self, hashed_key)           # straight from the database
 
 A `policy` on the CacheStore (the storage strategies) is asked on every call whether to read
 the cache for this namespace, for how long to keep fills, and whether writes invalidate.
-Inside `deferred_invalidations()` (a batch), invalidations wait until the batch has committed.
+Inside `deferred_invalidations()` (a batch), invalidations wait until the batch has committed;
+inside `riding_along()` they ride the block's next Redis round trip (ride_along.py).
 
 `read_ahead(cache, [(Service.method, args), ...])` asks Redis for several entries in one round
 trip; inside `reading_ahead(...)` the decorated reads take those answers instead of asking
@@ -29,7 +31,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.crc import key_slot
@@ -46,7 +48,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["CacheError", "CachePolicy", "CacheStore", "RedisConnection", "RedisStore", "connect",
            "read_through", "canonical_key", "deferred_invalidations", "fail_open", "slot_tag",
-           "ReadAhead", "read_ahead", "reading_ahead", "riding_along"]
+           "ReadAhead", "read_ahead", "reading_ahead", "riding_along", "invalidate_together"]
 
 _LOCK_MS = 2000
 _WAIT_STEP = 0.01
@@ -85,6 +87,29 @@ def deferred_invalidations() -> Iterator[DeferredInvalidations]:
     finally:
         _DEFERRED.reset(token)
 
+
+def invalidate_together(cache: CacheStore | None, changed) -> None:
+    """`method.invalidate(cache, *args)` for every `(decorated method, args)` of `changed`, in
+    one round trip (CacheStore.invalidate_many: one transaction, riding along inside
+    `riding_along()`). Call after the commit succeeds."""
+    _invalidate(cache, lambda: [method.stale(cache, args, {}) for method, args in changed])
+
+
+def _invalidate(cache: CacheStore | None, stale: Callable[[], list]) -> None:
+    """Invalidate the entries `stale()` names (None: one not to invalidate); inside a batch,
+    once it has committed."""
+    if cache is None or not cache.enabled:
+        return
+    pending = _DEFERRED.get()
+    if pending is not None:
+        pending.append(lambda: _invalidate(cache, stale))
+        return
+    entries = [entry for entry in stale() if entry is not None]
+    try:
+        cache.invalidate_many(entries)
+    except redis.RedisError as error:
+        # The entries may outlive this change; their TTL bounds how long.
+        cache.failed(error)
 
 
 class ReadAhead:
@@ -210,30 +235,28 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
         # The method as services see it, carrying its helpers (`Service.read.invalidate(...)`).
         wrapper: Any = reading
 
-        def invalidate(cache: CacheStore | None, *args, **kwargs) -> None:
-            if cache is None or not cache.enabled:
-                return
-            pending = _DEFERRED.get()
-            if pending is not None:
-                pending.append(lambda: invalidate(cache, *args, **kwargs))
-                return
+        def stale(cache: CacheStore, args: tuple, kwargs: dict
+                  ) -> tuple[str, str, tuple[str, ...]] | None:
+            """What invalidating this entry changes in Redis (value, generation, retired
+            values), its copies in this process dropped now; None under write_around (the
+            entry lives out its TTL)."""
             policy = cache.policy
             if policy is not None and not policy.invalidates(namespace):
-                return  # write_around: the entry lives out its TTL
+                return None
             tagged = tag(args, kwargs)
             value_key, generation_key, _ = names(cache, tagged)
             # An older version's copy is stale too: an instance not yet upgraded (a rolling
             # deploy) still reads it, and must see this change as soon as this one does.
-            retired = [cache.keys.cached_value(namespace, old, tagged) for old in range(1, version)]
+            retired = tuple(cache.keys.cached_value(namespace, old, tagged)
+                            for old in range(1, version))
             _COPIES.get(cache, {}).pop(value_key, None)
             ahead = _AHEAD.get()
             if ahead is not None:  # what was read ahead is older than this change
                 ahead.pop(value_key, None)
-            try:
-                cache.invalidate(value_key, generation_key, *retired)
-            except redis.RedisError as error:
-                # The entry may outlive this change; its TTL bounds how long.
-                cache.failed(error)
+            return value_key, generation_key, retired
+
+        def invalidate(cache: CacheStore | None, *args, **kwargs) -> None:
+            _invalidate(cache, lambda: [stale(cast(CacheStore, cache), args, kwargs)])
 
         def value_key(cache: CacheStore, *args, **kwargs) -> str:
             """The Redis key holding the cached value (for callers that batch their reads)."""
@@ -244,6 +267,7 @@ def read_through(namespace: str, *, ttl: int | None = None, version: int = 1, ke
             return entry(cache, args, kwargs)[:2]
 
         wrapper.invalidate = invalidate
+        wrapper.stale = stale
         wrapper.value_key = value_key
         wrapper.entry_keys = entry_keys
         # The system of record itself, for callers that must not trust a cached answer.

@@ -8,6 +8,11 @@ a store sends on the same connection in the block (`board(connection)`) carries 
 found no round trip to ride is sent in one round trip of its own when the block ends. `answered`,
 if given, receives the command's answer (an exception if it failed). A rider fails open as
 the command it replaces did, and never makes the round trip it rode fail.
+
+A read-through invalidation made in the block rides too (store.py: one transaction of its
+entries): a synchronous store's spend-cache invalidation goes with the hold's settle. It is
+made after its commit and lands before the block ends, so open a block only where nothing in
+it reads back what it changes.
 """
 
 from __future__ import annotations
@@ -65,11 +70,21 @@ def ride(connection: RedisConnection, *command,
     return True
 
 
+def ride_together(connection: RedisConnection, commands: list[tuple]) -> bool:
+    """`ride` each of `commands`, kept together and in order (a transaction's MULTI ...
+    EXEC: nothing else held is put between them); False outside a `riding_along()` block."""
+    riders = _RIDERS.get()
+    if riders is None:
+        return False
+    riders.extend(Rider(connection, command) for command in commands)
+    return True
+
+
 def board(connection: RedisConnection) -> list[Rider]:
     """Take the held commands for `connection`, to send in front of a round trip's own
     (`commands(boarded)`); `landed` hands them their answers, and a round trip that fails
-    gives them back (`stranded`), so the block's end sends them again (each is idempotent:
-    a ZREM, a GETEX)."""
+    gives them back (`stranded`), so the block's end sends them again (each may be sent
+    twice: a ZREM, a GETEX, a read-through invalidation's transaction)."""
     riders = _RIDERS.get()
     if not riders:
         return []

@@ -6,6 +6,8 @@ import random
 from typing import Protocol
 
 from app.cache.connection import RedisConnection
+from app.cache.ride_along import ride_together
+from app.cache.round_trip import send
 
 _GENERATION_SECONDS = 7 * 24 * 3600
 
@@ -70,11 +72,40 @@ class CacheStore:
     def invalidate(self, value_key: str, generation_key: str, *retired: str) -> None:
         """Drop the value (and `retired`, its copies in formats older instances still read)
         and move the generation, in one transaction."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.incr(generation_key)
-        pipe.expire(generation_key, _GENERATION_SECONDS)
-        pipe.delete(value_key, *retired)
-        pipe.execute()
+        self.invalidate_many([(value_key, generation_key, retired)])
+
+    def invalidate_many(self, entries: list[tuple[str, str, tuple[str, ...]]]) -> None:
+        """`invalidate` each (value, generation, retired) entry, in one round trip: one
+        transaction of them all (on a Cluster, where a transaction cannot span hash slots, one
+        per entry, whose keys share one). Inside `riding_along()` (ride_along.py) it rides the
+        block's next round trip, or goes when the block ends.
+
+        The transaction keeps each entry's two steps together: a reader of the generation
+        between them could otherwise tag the old value with the new generation (a copy kept
+        in process), or fill what it read before the commit after the value was dropped."""
+        if not entries:
+            return
+        if self.clustered:
+            for value_key, generation_key, retired in entries:
+                pipe = self.client.pipeline(transaction=True)
+                pipe.incr(generation_key)
+                pipe.expire(generation_key, _GENERATION_SECONDS)
+                pipe.delete(value_key, *retired)
+                pipe.execute()
+            return
+        commands: list[tuple] = [("MULTI",)]
+        for value_key, generation_key, retired in entries:
+            commands += [("INCR", generation_key), ("EXPIRE", generation_key, _GENERATION_SECONDS),
+                         ("DEL", value_key, *retired)]
+        commands.append(("EXEC",))
+        if ride_together(self.redis, commands):
+            return
+        answers = send(self.client, commands)
+        # A command refused when queued fails the EXEC; one that failed when run is in its list.
+        for answer in [*answers[:-1], *(answers[-1] if isinstance(answers[-1], list) else
+                                        [answers[-1]])]:
+            if isinstance(answer, Exception):
+                raise answer
 
     def generation(self, generation_key: str) -> bytes:
         """The entry's generation, for tagging a copy kept in process. One that is missing (never

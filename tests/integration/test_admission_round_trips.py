@@ -130,3 +130,32 @@ def test_what_was_read_ahead_answers_until_a_change_invalidates_it(redis_server_
     thread.start()
     thread.join(5)
     assert seen == ["new"]
+
+
+def _usage_entries(spent: dict[str, int]) -> dict[str, int]:
+    """The read-through invalidation's commands among `spent`."""
+    return {name: spent.get(name, 0) for name in ("multi", "incr", "expire", "del", "exec")}
+
+
+@pytest.mark.parametrize(("route", "round_trips_made"), [("chat-optimized", 3), ("chat", 4)])
+def test_a_synchronous_store_drops_the_spend_entries_with_the_requests_last_round_trip(
+        postgres_url, private_redis, stub_upstream, tmp_path, round_trips, route,
+        round_trips_made):
+    # chat-optimized: the read-ahead; the slots and the hold with the sticky read; the slot's
+    # release, the key's two spend entries dropped in one transaction and the hold's settle.
+    # chat: the read-ahead (the model's tier, the plans: the key and the model come from
+    # PostgreSQL); the reservation's hold taking the slots, with the sticky read; the hold's
+    # settle once the reservation's row is written; the release and the spend entries.
+    app, key = _app_with_key(tmp_path, postgres_url, private_redis, stub_upstream)
+    path, body = f"/api/ai/{route}?model={MODEL}", {**BODY, "stream": False}
+    _one_request(app, path, body, key)
+    spent = _one_request(app, path, body, key, round_trips)
+    assert spent.get("mget") == 1
+    assert spent.get("evalsha") == 2 and spent.get("getex") == 1 and spent.get("zrem") == 1
+    assert _usage_entries(spent) == {"multi": 1, "incr": 2, "expire": 2, "del": 2, "exec": 1}
+    # (the storage strategy's version, polled every quarter second, may come along too)
+    made = [_bytes(sent) for sent in round_trips if b"strategy:version" not in _bytes(sent)]
+    assert len(made) == round_trips_made
+    assert b"EXEC" in made[-1] and b"ZREM" in made[-1]
+    assert (b"EVALSHA" in made[-1]) == (route == "chat-optimized")  # the hold's settle
+    services_of(app).engine.dispose()

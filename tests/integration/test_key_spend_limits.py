@@ -150,3 +150,29 @@ def test_the_weekly_cap_starts_again_at_the_reset_hour_in_the_keys_time_zone(
     assert chat(client, key["apiKey"], model=CLAUDE).status_code == 429
     services.usage.clock = Clock(datetime(2026, 12, 2, 1, 0, tzinfo=UTC))  # Wed 09:00 +08
     assert chat(client, key["apiKey"], model=CLAUDE).status_code == 200
+
+
+@pytest.mark.parametrize("route", ["/api/ai/chat-optimized", "/api/ai/chat"])
+def test_a_synchronously_stored_answer_counts_against_the_daily_cost_limit_of_the_next_request(
+        pg_app, stub_upstream, route):
+    client, headers = pg_app.test_client(), login_headers(pg_app)
+    add_account(client, headers, stub_upstream, "acct-daily")
+    set_quota(client, headers, 1000)
+    key = client.post("/api/keys", json={"name": "daily", "dailyCostLimit": "0.000001"},
+                      headers=headers).json["data"]
+    services = services_of(pg_app)
+    usage, today = services.usage, services.usage.today()
+    periods = services.key_limits.periods({"cost_limits": {}}, usage.clock())[0]
+    assert usage.limit_spend(key["id"], periods)["cost_today"] == 0  # cached before
+    assert usage.spend(key["id"], today)["cost_today"] == 0
+
+    answered = chat(client, key["apiKey"], route=route)
+    assert answered.status_code == 200, answered.json
+
+    # The answer came after its use was stored and the spend caches dropped: the next
+    # request's check (cache-first on chat-optimized) reads the new spend.
+    assert usage.limit_spend(key["id"], periods)["cost_today"] > Decimal("0.000001")
+    assert usage.spend(key["id"], today)["cost_today"] > Decimal("0.000001")
+    refused = chat(client, key["apiKey"], route="/api/ai/chat-optimized")
+    assert refused.status_code == 429, refused.json
+    assert refused.json["error"]["code"] == "DAILY_COST_LIMIT_EXCEEDED"

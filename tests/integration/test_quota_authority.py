@@ -192,8 +192,11 @@ def test_a_fill_that_read_the_database_before_a_newer_stale_mark_is_refused(pg_a
     assert quota.mirror.read(counter) == 3
 
 
-def test_a_hold_carrying_a_keys_slots_takes_the_unit_and_the_slots_together_or_neither(pg_app):
-    """chat-fast's admission: the key's rpm and concurrency slots ride in the hold's script."""
+@pytest.mark.parametrize("take", ["hold", "reserve"])
+def test_a_hold_carrying_a_keys_slots_takes_the_unit_and_the_slots_together_or_neither(
+        pg_app, take):
+    """The chat routes' admission: the key's rpm and concurrency slots ride in the hold's
+    script (chat-fast's and chat-optimized's hold, chat's reservation)."""
     services = services_of(pg_app)
     quota, subject, counter = setup(pg_app, 3, "slots")
     issued = services.keys.create({"name": "slotted", "concurrency_limit": 5,
@@ -204,7 +207,7 @@ def test_a_hold_carrying_a_keys_slots_takes_the_unit_and_the_slots_together_or_n
         admission = services.key_limits.admit(key, "openai", with_hold=True)
         assert admission.claim is not None  # carried by the hold, not taken before it
         try:
-            quota.hold(subject, MODEL, slots=admission.claim)
+            getattr(quota, take)(subject, MODEL, slots=admission.claim)
         except BaseException:
             admission.release(refused=True)
             raise
@@ -235,6 +238,35 @@ def test_a_hold_carrying_a_keys_slots_takes_the_unit_and_the_slots_together_or_n
         admit(1)
     assert full.value.code == "CONCURRENCY_LIMIT_EXCEEDED"
     assert in_total(quota, counter) == 1
+
+
+def test_a_reservation_whose_hold_was_gone_starts_over_keeping_the_slots_it_took_once(
+        pg_app, monkeypatch):
+    services = services_of(pg_app)
+    quota, subject, counter = setup(pg_app, 3, "gone")
+    issued = services.keys.create({"name": "gone", "concurrency_limit": 5,
+                                   "requests_per_minute": 100})
+    key = services.keys.authenticate(issued.api_key)
+    settle, answers = quota.holds.try_settle, []
+
+    def gone_the_first_time(held_on, hold_id, value):
+        answers.append(settle(held_on, hold_id, value))
+        return False if len(answers) == 1 else answers[-1]  # as if it had expired meanwhile
+
+    monkeypatch.setattr(quota.holds, "try_settle", gone_the_first_time)
+    admission = services.key_limits.admit(key, "openai", with_hold=True)
+    reservation = quota.reserve(subject, MODEL, slots=admission.claim)
+    admission.claimed()
+
+    assert len(answers) == 2 and reservation.held_on is None
+    assert in_total(quota, counter) == 1  # the first row cancelled, the second kept
+    redis_ = services.cache.redis
+    buckets = {name: redis_.keys.slot_bucket(f"{name}:{key['id']}")
+               for name in ("rpm", "concurrency")}
+    assert {name: redis_.client.zcard(bucket) for name, bucket in buckets.items()} == {
+        "rpm": 1, "concurrency": 1}
+    admission.release()
+    assert redis_.client.zcard(buckets["concurrency"]) == 0
 
 
 def test_an_instance_backing_off_from_redis_after_a_slow_call_still_admits_through_the_holds(

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from redis.connection import Connection
 from sqlalchemy import event, text
 
 from app import services_of
@@ -148,6 +149,36 @@ def test_a_batch_makes_its_keys_cost_limits_read_the_new_spend(pg_app):
     assert services.usage.limit_spend(key_id, periods)["total_cost"] == 0  # now cached
     services.usage_writer.settler.store_many([settled(record(key_id, 1, account=None))])
     assert services.usage.limit_spend(key_id, periods)["total_cost"] == Decimal("0.0002")
+
+
+def test_a_batch_drops_the_spend_entries_of_all_its_keys_in_one_redis_round_trip(
+        pg_app, monkeypatch):
+    services = services_of(pg_app)
+    usage, today = services.usage, services.usage.today()
+    keys = [services.keys.create({"name": f"many-{n}"}).id for n in range(3)]
+    periods = {"day": DAY.isoformat(), "week": DAY.isoformat(), "models": None}
+    for key_id in keys:  # cached
+        assert usage.limit_spend(key_id, periods)["total_cost"] == 0
+        assert usage.spend(key_id, today)["total_tokens"] == 0
+    sent: list[bytes] = []
+    send = Connection.send_packed_command
+
+    def counted(self, command, check_health=True):
+        sent.append(b"".join(bytes(part) for part in (
+            command if isinstance(command, list) else [command])))
+        return send(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counted)
+    batch = [settled(record(keys[n % 3], n, account=None)) for n in range(6)]
+    assert services.usage_writer.settler.store_many(batch) == [True] * 6
+    monkeypatch.undo()
+
+    sent = [one for one in sent if b"strategy:version" not in one]
+    assert len(sent) == 1 and sent[0].count(b"MULTI") == 1 and sent[0].count(b"INCR") == 6
+    for number, key_id in enumerate(keys):
+        assert usage.limit_spend(key_id, periods)["total_cost"] == sum(
+            (Decimal("0.0001") * (n + 1) for n in (number, number + 3)), Decimal(0))
+        assert usage.spend(key_id, today)["total_tokens"] > 0
 
 
 def test_a_drained_batch_of_new_records_is_stored_with_its_ledger_count_in_one_statement(

@@ -242,9 +242,10 @@ class ChatService:
         self.key_limits.check_use(key, model, client or ClientRequest())
         binding = (self.sticky.binding_riding(key["id"], session)
                    if self.sticky is not None else None)
-        # A Redis hold takes the key's slots in its own script call (all or none).
+        # The quota's Redis hold (a reservation's too) takes the key's slots in its own
+        # script call (all or none).
         admission = self.key_limits.admit(key, model["provider"], fresh=chat_mode.fresh,
-                                          model=model["id"], with_hold=chat_mode.holds_in_redis)
+                                          model=model["id"], with_hold=True)
         try:
             principal = self.auth.principal(credential, key)
             subject = self.quota.subject_for(principal)
@@ -252,7 +253,8 @@ class ChatService:
             tier = model["id"] if client_names else model_name
             reservation = (self.quota.hold(subject, tier, slots=admission.claim,
                                            model_type=model["model_type"])
-                           if chat_mode.holds_in_redis else self.quota.reserve(subject, tier))
+                           if chat_mode.holds_in_redis
+                           else self.quota.reserve(subject, tier, slots=admission.claim))
         except BaseException:
             admission.release(refused=True)
             raise

@@ -99,16 +99,22 @@ class Reservations:
     counter_key: Callable[[Subject, Allowance], CounterKey]
     _stored: Callable[[CounterKey], CounterValue]
 
-    def reserve(self, subject: Subject, model: str) -> Reservation:
-        """Take one unit now (LimitExceeded if none is left); commit or cancel it later."""
+    def reserve(self, subject: Subject, model: str, *,
+                slots: SlotClaim | None = None) -> Reservation:
+        """Take one unit now (LimitExceeded if none is left); commit or cancel it later.
+
+        `slots` (a key's rpm and concurrency, keys/limits.py) are taken as `hold` takes them:
+        in the hold's script call, all with the unit or none, their buckets checked first; a
+        take that could not carry them leaves them to the caller."""
         allowance = self.allowance_for(subject, model)
         for _ in range(ATTEMPTS):
-            reservation = self._reserve_once(subject, allowance)
+            reservation = self._reserve_once(subject, allowance, slots)
             if reservation is not None:
                 return reservation
         raise refusal(subject, allowance, allowance.limit, self.clock())
 
-    def _reserve_once(self, subject: Subject, allowance: Allowance) -> Reservation | None:
+    def _reserve_once(self, subject: Subject, allowance: Allowance,
+                      slots: SlotClaim | None = None) -> Reservation | None:
         """A reservation, or None when its hold expired before it was settled, or expired
         reservations gave units back after a refusal (start over).
 
@@ -117,7 +123,9 @@ class Reservations:
         database alone, on their own."""
         counter, now = self.counter_key(subject, allowance), self.clock()
         hold_id, expires_at = f"r-{random_uuid()}", now + self.reservation_ttl
-        taken = self._take_hold(counter, hold_id, allowance.limit, expires_at, now)
+        taken = self._take_hold(counter, hold_id, allowance.limit, expires_at, now, slots)
+        if taken is not None and slots is not None and taken.with_slots:
+            slots.taken()  # the request's: kept whatever becomes of this reservation
         if taken is None:
             self._release_expired(subject)
             return self._reserve_in_database(subject, allowance)

@@ -16,7 +16,7 @@ from typing import Unpack
 from zoneinfo import ZoneInfo
 
 from app import timebuckets
-from app.cache import read_through
+from app.cache import invalidate_together, read_through
 from app.db.models import UsageEvent
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.db.repositories.usage_baselines import merge_rows
@@ -291,11 +291,14 @@ class UsageService(Service):
         return stored.counters
 
     def _spent(self, *key_ids: str) -> None:
-        """Keys' limits read spend through the cache: the next check must see these keys' use."""
+        """Keys' limits read spend through the cache: the next check must see these keys' use.
+        Called after the commit; every key's two entries go in one round trip, which inside
+        `riding_along()` rides with the request's other writes (ChatService.finish)."""
         today = self.today()
-        for key_id in key_ids:
-            self.spend.invalidate(self.cache, key_id, today)
-            self.limit_spend.invalidate(self.cache, key_id)
+        service = type(self)
+        invalidate_together(self.cache, [
+            entry for key_id in key_ids
+            for entry in ((service.spend, (key_id, today)), (service.limit_spend, (key_id,)))])
 
     def priced(self, record: UsageRecord) -> UsageRecord:
         """The record with its cost filled in from the catalogue when the caller gave none."""
