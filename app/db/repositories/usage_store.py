@@ -81,15 +81,15 @@ _STORED = (
     " WHERE id = CAST(:u_settle_account AS varchar) AND EXISTS (SELECT 1 FROM counted)"
     " RETURNING 1"
     "), ")
-# Each count in turn runs its part to the end: the parts run (and lock) in this order (the
-# key's totals first, after the claim they are gated on). The key is looked up again only when
-# its totals were not counted (an index probe saved on every stored request).
+# Each column in turn runs its part to the end: the parts run (and lock) in this order (the
+# key's totals first, after the claim they are gated on). A part of one row at most is run to
+# its end by reading that row (EXISTS: no aggregate to set up on every run); the rollups' rows
+# are counted. The key is looked up again only when its totals were not counted.
 _COUNTED = (
-    " SELECT (SELECT count(*) FROM counted) > 0"
-    " OR EXISTS (SELECT 1 FROM api_keys WHERE id = CAST(:u_key AS varchar)),"
-    " (SELECT count(*) FROM claim), (SELECT count(*) FROM counted),"
-    " (SELECT count(*) FROM event), (SELECT count(*) FROM rollups),"
-    " (SELECT count(*) FROM account), ")
+    " SELECT EXISTS (SELECT FROM counted)"
+    " OR EXISTS (SELECT FROM api_keys WHERE id = CAST(:u_key AS varchar)),"
+    " EXISTS (SELECT FROM claim), EXISTS (SELECT FROM counted), EXISTS (SELECT FROM event),"
+    " (SELECT count(*) FROM rollups), EXISTS (SELECT FROM account), ")
 # Two statements, each kept under psycopg's 4 kB for caching its parsed form: a request
 # settles either a database reservation (the chat route) or a Redis hold (the others).
 _STORE_RESERVED = DriverStatement(text(
@@ -97,7 +97,7 @@ _STORE_RESERVED = DriverStatement(text(
     " UPDATE usage_reservations SET state = 'committed', settled_at = CAST(:u_now AS timestamptz)"
     " WHERE id = CAST(:u_reservation AS varchar) AND subject = CAST(:u_subject AS varchar)"
     " AND state = 'held' AND EXISTS (SELECT 1 FROM counted) RETURNING 1"
-    ")" + _COUNTED + "(SELECT count(*) FROM reservation), NULL, NULL"))
+    ")" + _COUNTED + "EXISTS (SELECT FROM reservation), NULL, NULL"))
 _STORE_HELD = DriverStatement(text(
     # The hold decided the unit: added with no limit check, as the drain adds queued ones.
     _STORED + "counter AS ("
@@ -107,7 +107,7 @@ _STORE_HELD = DriverStatement(text(
     " WHERE EXISTS (SELECT 1 FROM counted) ON CONFLICT (subject, model_type, period,"
     " period_start) DO UPDATE SET used = usage_counters.used + 1,"
     " version = usage_counters.version + 1 RETURNING used, version"
-    ")" + _COUNTED + "0, (SELECT used FROM counter), (SELECT version FROM counter)"))
+    ")" + _COUNTED + "false, (SELECT used FROM counter), (SELECT version FROM counter)"))
 
 
 @dataclass(frozen=True)
