@@ -1,17 +1,22 @@
 """PostgreSQL backend CPU of the synchronous usage store (usage_store.py's one statement).
 
-    python scripts/bench/usage_store_pg.py --stores 2000 --rounds 3
+    python scripts/bench/usage_store_pg.py --stores 1000 --rounds 3 --gap-ms 3 --interleave
 
 A private PostgreSQL cluster (its own initdb, so nothing else runs in it), a database migrated
 to head, one key and one account; then the app's own repository (UsageStoreRepository.store,
 on an autocommit connection with the app's prepare threshold) stores records of one key, one
 account, one model and one hour, as chat-optimized's (`_STORE_HELD`: a Redis hold's unit added
 to its counter) and chat's (`_STORE_RESERVED`: a held reservation committed) requests do.
-Prints, per store: the backend's CPU (/proc/<pid>/stat, user + system), the WAL it wrote and
-the app process's CPU. Cases run alternately in each round (A/B in one run, one backend each).
-`--perf SECONDS` records the backend of the held case with `perf` meanwhile (a profile path).
-"""
+Prints, per store: the backend's CPU (/proc/<pid>/schedstat, to the nanosecond), the whole
+cluster's (sequential rounds), the WAL written and the app process's CPU; then each written
+table's updates and how many were HOT.
 
+Stores sent back to back find the server's data hot in the CPU's caches and cost about half
+what they cost in a gateway, where a request's own work runs between two stores: `--gap-ms 3`
+spends that much CPU here between stores (the figures then match relay.py's). `--interleave`
+alternates the cases store by store (their ratio holds on a loaded machine). `--perf SECONDS`
+records the first case's backend with `perf`; `--explain` prints EXPLAIN ANALYZE of a store.
+"""
 from __future__ import annotations
 
 import argparse
@@ -188,6 +193,24 @@ class Case:
         self.engine.dispose()
 
 
+def interleaved(cases: list[Case], stores: int) -> None:
+    """A round of the cases taking turns store by store, each backend's CPU read around its
+    own stores only."""
+    uses = {case.name: [case.use() for _ in range(stores)] for case in cases}
+    spent = dict.fromkeys(uses, 0.0)
+    for number in range(stores):
+        for case in cases:
+            use, now = uses[case.name][number]
+            before = backend_seconds(case.pid)
+            stored = case.store.store(use, now)
+            spent[case.name] += backend_seconds(case.pid) - before
+            assert stored is not None and stored.stored, stored
+            if case.gap:
+                burn(case.gap)
+    for case in cases:
+        case.cpu.append(spent[case.name] * 1000 / stores)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -202,6 +225,8 @@ def main() -> None:
                         help="record the held case's backend with perf for this many seconds")
     parser.add_argument("--gap-ms", type=float, default=0,
                         help="CPU this process spends between stores (a request's own work)")
+    parser.add_argument("--interleave", action="store_true",
+                        help="alternate the cases store by store (backend CPU only)")
     parser.add_argument("--shared", help="a server's URL to use instead of a private cluster")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN each case's store")
     parser.add_argument("--keep", action="store_true", help="print the URL and wait for Enter")
@@ -217,6 +242,9 @@ def main() -> None:
             case.cpu.clear(), case.wal.clear(), case.app.clear(), case.all.clear()
         recorder = None
         for number in range(args.rounds):
+            if args.interleave:
+                interleaved(cases, args.stores)
+                continue
             for case in cases:
                 if number == 0 and args.perf and case is cases[0]:
                     recorder = subprocess.Popen(
@@ -230,10 +258,11 @@ def main() -> None:
             print("perf profile: /tmp/usage_store_pg.perf")
         for case in cases:
             print(f"{case.name:10s} backend CPU ms/store {statistics.median(case.cpu):.3f}"
-                  f" (rounds {', '.join(f'{v:.3f}' for v in case.cpu)});"
-                  f" cluster {statistics.median(case.all):.3f};"
-                  f" WAL bytes/store {statistics.median(case.wal):.0f};"
-                  f" app CPU ms/store {statistics.median(case.app):.3f}")
+                  f" (rounds {', '.join(f'{v:.3f}' for v in case.cpu)})"
+                  + ("" if args.interleave else
+                     f"; cluster {statistics.median(case.all):.3f};"
+                     f" WAL bytes/store {statistics.median(case.wal):.0f};"
+                     f" app CPU ms/store {statistics.median(case.app):.3f}"))
         if args.keep:
             input(f"{url} (Enter to stop) ")
         if args.explain:
