@@ -39,7 +39,8 @@ class PrivatePostgres:
     def available() -> bool:
         return _bindir() is not None
 
-    def start(self) -> str:
+    def start(self, settings: list[str] | tuple[str, ...] = ()) -> str:
+        """`settings`: more server settings, each `name=value` (`jit=off`)."""
         bindir = _bindir()
         if bindir is None:
             raise RuntimeError("initdb not found (Debian: apt-get install postgresql)")
@@ -55,7 +56,8 @@ class PrivatePostgres:
         self.process = subprocess.Popen(
             [*as_user, str(bindir / "postgres"), "-D", str(data), "-p", str(self.port),
              "-k", str(self.directory), "-c", "listen_addresses=127.0.0.1",
-             "-c", "max_connections=300"],
+             "-c", "max_connections=300",
+             *(part for setting in settings for part in ("-c", setting))],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         deadline = time.monotonic() + 60

@@ -35,10 +35,16 @@ ROW_TYPES = [("span", "varchar"), ("grain", "varchar"), ("bucket", "timestamptz"
              *((name, "varchar") for name in DIMENSIONS),
              *((name, "numeric" if name == "cost" else "bigint") for name in SUM_COLUMNS)]
 _ROW_TYPES = ROW_TYPES
-# What an insert of rollup rows ends with: a row already there is added to.
-ADD_ON_CONFLICT = (
-    f"ON CONFLICT (span, grain, bucket, {', '.join(DIMENSIONS)}) DO UPDATE SET "
-    + ", ".join(f"{name} = usage_rollups.{name} + excluded.{name}" for name in SUM_COLUMNS))
+
+
+def add_on_conflict(target: str = "usage_rollups") -> str:
+    """What an insert of rollup rows ends with: a row already there is added to. `target` is
+    the insert's name for usage_rollups (an alias keeps a long statement short)."""
+    return (f"ON CONFLICT (span, grain, bucket, {', '.join(DIMENSIONS)}) DO UPDATE SET "
+            + ", ".join(f"{name} = {target}.{name} + excluded.{name}" for name in SUM_COLUMNS))
+
+
+ADD_ON_CONFLICT = add_on_conflict()
 _ADD_ROWS = insert_rows("usage_rollups", _ROW_TYPES, ADD_ON_CONFLICT)
 
 

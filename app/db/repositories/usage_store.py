@@ -23,15 +23,23 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError
 
 from app.db.driver import DriverStatement, connection_of
-from app.db.repositories.arrays import arrays, unnest
+from app.db.models.usage_stats import ROLLUP_GRAINS, SPANS
+from app.db.repositories.arrays import arrays
 from app.db.repositories.quota import CounterKey, CounterValue
 from app.db.repositories.usage_events import EVENT_COLUMNS
-from app.db.repositories.usage_rollups import ADD_ON_CONFLICT, ROW_TYPES
+from app.db.repositories.usage_rollups import ADD_ON_CONFLICT, ROW_TYPES, add_on_conflict
 
 _EVENT_COLUMNS = (
     "api_key_id, account_id, account_type, model, input_tokens, output_tokens, "
     "cache_write_tokens, cache_read_tokens, total_tokens, cost, request_count, request_id, "
     "occurred_at, recorded_at, source, estimated")
+# An event's rollup rows, one per span and grain (span: its UTC hour's or day's, which
+# date_trunc names alike), in the order rollup_rows sorts one event's (the order every writer
+# locks them), each with whether it keeps the key, the model and the account.
+_GRAINS = ",".join(
+    f"('{span}','{grain}',"
+    + ",".join(str(name in kept).lower() for name in ("api_key_id", "model", "account_id")) + ")"
+    for span in SPANS for grain, kept in ROLLUP_GRAINS.items())
 _STORED = (
     "WITH claim AS ("
     " INSERT INTO usage_request_ids (source, api_key_id, request_id, occurred_at, recorded_at)"
@@ -56,10 +64,15 @@ _STORED = (
     " CAST(:u_cache_read AS bigint), CAST(:u_total AS bigint), CAST(:u_cost AS numeric),"
     " CAST(:u_requests AS integer), CAST(:u_request AS varchar),"
     " CAST(:u_at AS timestamptz), CAST(:u_now AS timestamptz), CAST(:u_source AS varchar),"
-    " CAST(:u_estimated AS boolean) FROM counted RETURNING 1"
+    " CAST(:u_estimated AS boolean) FROM counted RETURNING *"
     "), rollups AS ("
-    f" INSERT INTO usage_rollups ({', '.join(name for name, _ in ROW_TYPES)})"
-    f" {unnest(ROW_TYPES)} WHERE EXISTS (SELECT 1 FROM counted) {ADD_ON_CONFLICT} RETURNING 1"
+    # The event's rollup rows (rollup_rows of this one event), made here from the event.
+    f" INSERT INTO usage_rollups AS u ({', '.join(name for name, _ in ROW_TYPES)})"
+    " SELECT s, g, date_trunc(s, occurred_at, 'UTC'), CASE WHEN k THEN api_key_id ELSE '' END,"
+    " CASE WHEN m THEN model ELSE '' END, coalesce(CASE WHEN a THEN account_id END, ''),"
+    " request_count, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens,"
+    f" total_tokens, cost FROM event, (VALUES {_GRAINS}) AS r(s,g,k,m,a)"
+    f" {add_on_conflict('u')} RETURNING 1"
     "), account AS ("
     " UPDATE accounts SET total_requests = total_requests + 1,"
     " total_tokens = total_tokens + CAST(:u_account_tokens AS bigint),"
@@ -68,12 +81,15 @@ _STORED = (
     " WHERE id = CAST(:u_settle_account AS varchar) AND EXISTS (SELECT 1 FROM counted)"
     " RETURNING 1"
     "), ")
-# Each count in turn runs its part to the end: the parts run (and lock) in this order.
+# Each column in turn runs its part to the end: the parts run (and lock) in this order (the
+# key's totals first, after the claim they are gated on). A part of one row at most is run to
+# its end by reading that row (EXISTS: no aggregate to set up on every run); the rollups' rows
+# are counted. The key is looked up again only when its totals were not counted.
 _COUNTED = (
-    " SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = CAST(:u_key AS varchar)),"
-    " (SELECT count(*) FROM claim), (SELECT count(*) FROM counted),"
-    " (SELECT count(*) FROM event), (SELECT count(*) FROM rollups),"
-    " (SELECT count(*) FROM account), ")
+    " SELECT EXISTS (SELECT FROM counted)"
+    " OR EXISTS (SELECT FROM api_keys WHERE id = CAST(:u_key AS varchar)),"
+    " EXISTS (SELECT FROM claim), EXISTS (SELECT FROM counted), EXISTS (SELECT FROM event),"
+    " (SELECT count(*) FROM rollups), EXISTS (SELECT FROM account), ")
 # Two statements, each kept under psycopg's 4 kB for caching its parsed form: a request
 # settles either a database reservation (the chat route) or a Redis hold (the others).
 _STORE_RESERVED = DriverStatement(text(
@@ -81,7 +97,7 @@ _STORE_RESERVED = DriverStatement(text(
     " UPDATE usage_reservations SET state = 'committed', settled_at = CAST(:u_now AS timestamptz)"
     " WHERE id = CAST(:u_reservation AS varchar) AND subject = CAST(:u_subject AS varchar)"
     " AND state = 'held' AND EXISTS (SELECT 1 FROM counted) RETURNING 1"
-    ")" + _COUNTED + "(SELECT count(*) FROM reservation), NULL, NULL"))
+    ")" + _COUNTED + "EXISTS (SELECT FROM reservation), NULL, NULL"))
 _STORE_HELD = DriverStatement(text(
     # The hold decided the unit: added with no limit check, as the drain adds queued ones.
     _STORED + "counter AS ("
@@ -91,15 +107,15 @@ _STORE_HELD = DriverStatement(text(
     " WHERE EXISTS (SELECT 1 FROM counted) ON CONFLICT (subject, model_type, period,"
     " period_start) DO UPDATE SET used = usage_counters.used + 1,"
     " version = usage_counters.version + 1 RETURNING used, version"
-    ")" + _COUNTED + "0, (SELECT used FROM counter), (SELECT version FROM counter)"))
+    ")" + _COUNTED + "false, (SELECT used FROM counter), (SELECT version FROM counter)"))
 
 
 @dataclass(frozen=True)
 class OneUse:
     """A usage event as stored, and what it settles in the same statement."""
 
-    event: dict  # the usage_events columns (usage/service.py's `_event_row`)
-    rollups: list[dict]  # usage_rollups.rollup_rows of the event
+    event: dict  # the usage_events columns (usage/service.py's `_event_row`); its sums are
+    # added to its rollup rows as they are to the key's totals
     # The serving account's totals grow by one request, these tokens and this cost.
     account_id: str | None = None
     account_tokens: int = 0
@@ -152,7 +168,7 @@ class UsageStoreRepository:
             "u_estimated": event["estimated"],
             "u_settle_account": use.account_id,
             "u_account_tokens": use.account_tokens, "u_account_cost": use.account_cost,
-            **settles, **arrays(use.rollups, ROW_TYPES)}).rows[0]
+            **settles}).rows[0]
         found, claimed, counted, _, _, _, committed, used, version = row
         return Stored(bool(found), bool(claimed and counted), bool(committed),
                       None if used is None else CounterValue(used, version))

@@ -184,10 +184,8 @@ class UsageService(Service):
         now = self.clock()
         occurred_at = _occurred([record], now)[0]
         totals = self._totals(record)
-        use = OneUse(_event_row(record, totals, occurred_at, now),
-                     rollup_rows([(occurred_at, record.api_key_id, record.model,
-                                   record.account_id or "", totals)]),
-                     account_id, account_tokens, account_cost,
+        use = OneUse(_event_row(record, totals, occurred_at, now), account_id, account_tokens,
+                     account_cost,
                      reservation_id=reservation[0] if reservation is not None else None,
                      subject=reservation[1] if reservation is not None else None,
                      counter=counter)
