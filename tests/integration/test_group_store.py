@@ -216,3 +216,48 @@ def test_concurrent_chat_optimized_requests_of_a_windowed_key_charge_its_window_
 def chat_once(client, key: dict) -> int:
     return client.post(f"/api/ai/chat-optimized?model={MODEL}", json={**BODY, "stream": False},
                        headers={"x-api-key": key["apiKey"]}).status_code
+
+
+def test_a_grouped_request_is_answered_only_after_its_spend_cache_is_dropped(pg_app):
+    """Each request stores inside its own riding_along() block, as ChatService.finish does,
+    and the batch's leader stays in its block a while after the store: a request answered
+    from the batch, its own block ended, must read its use in the key's spend, not the spend
+    cached before (its invalidation must not wait in the leader's block)."""
+    from app.cache import riding_along
+
+    services = services_of(pg_app)
+    key_id = services.keys.create({"name": "grouped"}).id
+    today = services.usage.today()
+    assert services.usage.spend(key_id, today)["total_tokens"] == 0  # cached
+    group, settler = grouped(services.usage_writer.settler, behind=6)
+    leaders: list[int] = []
+    store_many = settler.store_many
+
+    def led(items, confirm=None):
+        leaders.append(threading.get_ident())
+        return store_many(items, confirm)
+
+    settler.store_many = led  # type: ignore[method-assign]
+    items = [use(key_id, number) for number in range(7)]
+    seen: list = [None] * len(items)
+
+    def run(at: int) -> None:
+        with riding_along():
+            group.store(*items[at])
+            if threading.get_ident() in leaders:
+                time.sleep(0.3)  # the rest of the leader's request, its block still open
+        seen[at] = services.usage.spend(key_id, today)["total_tokens"]
+
+    threads = [threading.Thread(target=run, args=(at,)) for at in range(len(items))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(settler.alone) == 1 and len(leaders) == 1
+    # Every request's read, once answered, counts its own use: the batch's were stored in one
+    # statement before any of them was answered.
+    lone = int(settler.alone[0].removeprefix("grouped-"))
+    assert seen[lone] >= 10 + lone
+    everything = 7 * 10 + sum(range(7))
+    assert all(seen[at] == everything for at in range(7) if at != lone), seen

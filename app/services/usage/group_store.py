@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from app.cache import riding_along
 from app.db.uow import in_shared_transaction
 from app.errors import DatabaseError
 from app.services.usage.service import UsageRecord
@@ -39,18 +40,19 @@ _UNREACHABLE = frozenset({"DB_CONNECTION_FAILED", "DB_CONNECTION_TIMEOUT", "DB_P
 class _Waiter:
     """One request's item, and its answer once a leader has stored it."""
 
-    __slots__ = ("record", "settlement", "ready", "leads", "stored", "error")
+    __slots__ = ("record", "settlement", "ready", "leads", "answered", "stored", "error")
 
     def __init__(self, record: UsageRecord, settlement: Settlement) -> None:
         self.record, self.settlement = record, settlement
         self.ready = threading.Event()
         self.leads = False  # woken to lead the next store, not with an answer
+        self.answered = False
         self.stored = False
         self.error: BaseException | None = None
 
     def answer(self, stored: bool = False, error: BaseException | None = None) -> None:
-        self.stored, self.error = stored, error
-        self.ready.set()
+        """Its outcome; the waiter is woken by the leader once the whole store has ended."""
+        self.stored, self.error, self.answered = stored, error, True
 
     def result(self) -> bool:
         if self.error is not None:
@@ -101,16 +103,23 @@ class GroupStore:
         with self._lock:
             batch, self._waiting = self._waiting[:self.most], self._waiting[self.most:]
         try:
-            if len(batch) == 1:
-                self._store_alone(batch[0])
-            else:
-                self._store_batch(batch)
+            # The Redis writes a store may hold for the round trip after it (the spend
+            # caches' invalidation) are sent when the block ends, before any waiter is woken,
+            # not at the end of this leader's own request: an answered request's next check
+            # reads its use.
+            with riding_along():
+                if len(batch) == 1:
+                    self._store_alone(batch[0])
+                else:
+                    self._store_batch(batch)
         except BaseException as error:  # an answer for every waiter, whatever happened
             for waiter in batch:
-                if not waiter.ready.is_set():
+                if not waiter.answered:
                     waiter.answer(error=error)
             raise
         finally:
+            for waiter in batch:
+                waiter.ready.set()
             self._hand_on()
 
     def _hand_on(self) -> None:
