@@ -270,6 +270,9 @@ class ChatService:
         if credential is None or credential.kind != "api_key":
             raise Unauthenticated("An API key is required.", code="MISSING_API_KEY")
         chat_mode = mode_named(mode)
+        if chat_mode.fresh and not client_names:  # both in one statement
+            key, found = self.keys.authenticate_with_model(credential.token, model_name)
+            return key, self.models.record_of(found)
         if chat_mode.fresh:
             return (self.keys.authenticate(credential.token, fresh=True),
                     self._model(model_name, client_names, fresh=True))
@@ -282,8 +285,6 @@ class ChatService:
         """The catalogue's answer for `model_name`; `{"id": None}` when nothing routes it."""
         if client_names:
             return self.models.resolve_for_client(model_name, fresh=fresh) or {"id": None}
-        if fresh:
-            return self.models.resolve.uncached(self.models, model_name)
         return self.models.resolve(model_name)
 
     def open(self, ticket: ChatTicket, request: ChatRequest, *,
