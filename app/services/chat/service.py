@@ -205,16 +205,15 @@ class ChatService:
                     client_names: bool) -> ReadAhead | None:
         """The cached reads a cache-first admission makes (the key, the model, the plans and,
         for a cached pool, the accounts), in one Redis round trip instead of one each; for a
-        fresh admission, the cached reads it still makes (the model's tier, the plans)."""
+        fresh admission, the cached read it still makes (the plans)."""
         if credential is None or credential.kind != "api_key":
             return None
         models = type(self.models)
         if chat_mode.fresh:
-            # The key and the model are read from the database; the quota's reads of the
-            # model's tier and of the plans stay cache-first: one round trip for both.
+            # The key and the model (its tier with it) are read from the database; the
+            # quota's read of the plans stays cache-first.
             return None if client_names else read_ahead(
-                self.keys.cache, [(models.resolve, (model_name,)),
-                                  (type(self.quota.plans).limits, ())])
+                self.keys.cache, [(type(self.quota.plans).limits, ())])
         # A client protocol's model comes from the client routes, and its tier with it (the
         # hold takes it from there): the model is read by name only for the other routes.
         reads = [self.keys.cached_read(credential.token),
@@ -248,7 +247,8 @@ class ChatService:
             tier = model["id"] if client_names else model_name
             reservation = (self.quota.hold(subject, tier, slots=admission.claim,
                                            model_type=model["model_type"])
-                           if chat_mode.holds_in_redis else self.quota.reserve(subject, tier))
+                           if chat_mode.holds_in_redis
+                           else self.quota.reserve(subject, tier, model_type=model["model_type"]))
         except BaseException:
             admission.release(refused=True)
             raise

@@ -99,9 +99,11 @@ class Reservations:
     counter_key: Callable[[Subject, Allowance], CounterKey]
     _stored: Callable[[CounterKey], CounterValue]
 
-    def reserve(self, subject: Subject, model: str) -> Reservation:
-        """Take one unit now (LimitExceeded if none is left); commit or cancel it later."""
-        allowance = self.allowance_for(subject, model)
+    def reserve(self, subject: Subject, model: str, *,
+                model_type: str | None = None) -> Reservation:
+        """Take one unit now (LimitExceeded if none is left); commit or cancel it later.
+        `model_type`: the model's tier, when the caller has its catalogue entry already."""
+        allowance = self.allowance_for(subject, model, model_type)
         for _ in range(ATTEMPTS):
             reservation = self._reserve_once(subject, allowance)
             if reservation is not None:
