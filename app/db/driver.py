@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Select, TextClause
+from sqlalchemy import Select, TextClause, TextualSelect
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
@@ -41,7 +41,7 @@ class DriverStatement:
     processing). Only on a connection in a transaction (it is committed or rolled back with
     it) or in autocommit."""
 
-    statement: TextClause | Select
+    statement: TextClause | Select | TextualSelect
     returns_rows: bool = True
     _compiled: dict[tuple[str, str, str], str] = field(default_factory=dict, repr=False)
 
@@ -84,14 +84,15 @@ _Processor = Callable[[Any], Any] | None
 
 
 class DriverSelect:
-    """A Core SELECT read on every synchronous chat request, run as a DriverStatement on
-    psycopg. Its rows are named tuples of the selected columns' names (attributes, as
-    SQLAlchemy's rows have), each value passed through its column type's result processing as
-    SQLAlchemy would (UTC datetimes, Money), the processors found on the first run from the
-    driver's column types. Its parameters must need no bind processing (strings, numbers: it
-    refuses others when first compiled). With another driver (SQLite) SQLAlchemy runs it."""
+    """A Core SELECT (or a text statement with its typed `.columns()`) read on every
+    synchronous chat request, run as a DriverStatement on psycopg. Its rows are named tuples
+    of the selected columns' names (attributes, as SQLAlchemy's rows have), each value passed
+    through its column type's result processing as SQLAlchemy would (UTC datetimes, Money),
+    the processors found on the first run from the driver's column types. Its parameters must
+    need no bind processing (strings, numbers: it refuses others when first compiled). With
+    another driver (SQLite) SQLAlchemy runs it."""
 
-    def __init__(self, statement: Select):
+    def __init__(self, statement: Select | TextualSelect):
         self.statement = statement
         self._driver = DriverStatement(statement)
         self._row: Any = namedtuple(  # type: ignore[misc]

@@ -178,3 +178,20 @@ def test_old_and_new_routes_give_the_same_result(client, admin_headers, make_key
                             follow_redirects=True)
     new_check = client.get(f"/api/ai/check-access?model={MODEL}", headers=key)
     assert old_check.json["data"]["access"] == new_check.json["data"]["access"]
+
+
+def test_the_chat_route_counts_a_request_against_the_tier_it_reads_fresh(
+        app, client, admin_headers, make_key, upstream):
+    services = services_of(app)
+    assert services.models.resolve(MODEL)["model_type"] == "basic"  # cached where Redis is
+    response = client.put("/api/plans/free/premium", json={"limit": 0, "period": "day"},
+                          headers=admin_headers)
+    assert response.status_code == 200, response.json
+    with services.uow() as uow:  # behind the catalogue's back: its cached entry stays basic
+        uow.models.get(MODEL).model_type = "premium"
+        uow.commit()
+    key = make_key()
+    response = client.post(f"/api/ai/chat?model={MODEL}", json={**BODY, "stream": False},
+                           headers={"x-api-key": key["apiKey"]})
+    assert response.status_code == 429, response.json
+    assert len(upstream.requests()) == 0

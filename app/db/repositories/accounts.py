@@ -8,9 +8,22 @@ from datetime import datetime
 from decimal import Decimal
 from typing import cast
 
-from sqlalchemy import Table, and_, bindparam, case, func, literal, or_, select, text, update
+from sqlalchemy import (
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 
-from app.db.driver import DriverStatement, connection_of
+from app.db.driver import DriverSelect, DriverStatement, connection_of
 from app.db.models import Account
 from app.db.repositories.arrays import arrays, unnest_as
 from app.db.repositories.base import Repository
@@ -34,7 +47,39 @@ _TOUCH = (update(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("account_id"))
 _PG_TOUCH = DriverStatement(text(
     "UPDATE accounts SET last_used_at = CAST(:now AS timestamptz)"
     " WHERE id = CAST(:account_id AS varchar)"), returns_rows=False)
+_BEST_FIRST = "priority DESC, last_used_at ASC NULLS FIRST, id"
 
+
+@functools.cache
+def _pick(fields: tuple[str, ...], bound: bool) -> DriverSelect:
+    """`candidate_fields` (recoverable) and the touch of the one to try first, in one statement
+    run on the driver's cursor; its parameters are provider, now, exclude, only (a `bound` key),
+    prefer, touch and refresh_by. The first candidate (`prefer` first, as the scheduler tries
+    them) has its last_used_at set to `now` unless `touch` is false, a candidate is resting
+    (the scheduler revives it and lists again) or its OAuth token expires by `refresh_by`
+    (the scheduler refreshes it first). The last column, `touched`, is the id touched or
+    NULL; the others are `fields` of each candidate, best first."""
+    listed = ", ".join(fields)
+    extra = "".join(f", {name}" for name in ("id", "priority", "last_used_at", "status")
+                    if name not in fields)
+    statement = text(
+        f"WITH candidates AS (SELECT {listed}{extra} FROM accounts"
+        " WHERE provider = CAST(:provider AS varchar)"
+        " AND (status = 'active' OR (status = 'rate_limited'"
+        " AND rate_limit_reset_at <= CAST(:now AS timestamptz)))"
+        " AND (cooldown_until IS NULL OR cooldown_until <= CAST(:now AS timestamptz))"
+        f" AND {'id = ANY(CAST(:only AS varchar[]))' if bound else 'NOT dedicated'}"
+        " AND id <> ALL(CAST(:exclude AS varchar[]))"
+        "), touched AS (UPDATE accounts SET last_used_at = CAST(:now AS timestamptz)"
+        " WHERE CAST(:touch AS boolean) AND id = (SELECT id FROM candidates ORDER BY"
+        f" id = CAST(:prefer AS varchar) IS TRUE DESC, {_BEST_FIRST} LIMIT 1)"
+        " AND NOT EXISTS (SELECT 1 FROM candidates WHERE status <> 'active')"
+        " AND (credential_kind IS DISTINCT FROM 'oauth' OR token_expires_at IS NULL"
+        " OR token_expires_at > CAST(:refresh_by AS timestamptz)) RETURNING id)"
+        f" SELECT {listed}, (SELECT id FROM touched) AS touched FROM candidates"
+        f" ORDER BY {_BEST_FIRST}")
+    return DriverSelect(statement.columns(*(_ACCOUNTS.c[name] for name in fields),
+                                          column("touched", String)))
 
 
 @functools.cache
@@ -133,6 +178,28 @@ class AccountRepository(Repository[Account]):
             params["only"] = list(only)
         statement = _candidate_fields(fields, only is not None, recoverable)
         return [dict(row._mapping) for row in self.session.execute(statement, params)]
+
+    def pick(self, fields: tuple[str, ...], provider: str, now: datetime,
+             exclude: Iterable[str] = (), *, only: Iterable[str] | None = None,
+             prefer: str | None = None, touch: bool = True,
+             refresh_by: datetime | None = None) -> tuple[list[dict], str | None]:
+        """`candidate_fields` (recoverable), best first, and the id of the account touched
+        with them (last_used_at = `now`), in one statement: the first to try (`prefer` first),
+        when `touch` and no candidate is resting and its OAuth token does not expire by
+        `refresh_by` (else None: nothing touched). In a transaction the caller commits. On
+        another database than PostgreSQL nothing is touched."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return self.candidate_fields(fields, provider, now, exclude, only=only,
+                                         recoverable=True), None
+        if now.tzinfo is None or (refresh_by is not None and refresh_by.tzinfo is None):
+            raise ValueError("naive datetime given to a UTC column")  # as the column type would
+        params = {"provider": provider, "now": now, "exclude": list(exclude), "prefer": prefer,
+                  "touch": touch, "refresh_by": refresh_by or now}
+        if only is not None:
+            params["only"] = list(only)
+        rows = _pick(fields, only is not None).rows(self.session, params)
+        touched = rows[0][-1] if rows else None
+        return [dict(zip(fields, row, strict=False)) for row in rows], touched
 
     def schedulable(self) -> list[Account]:
         """Every account that serves now or will once its rate limit resets."""

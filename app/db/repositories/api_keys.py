@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, case, func, literal, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    case,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.orm import joinedload
 
 from app.db.driver import DriverSelect
-from app.db.models import Account, AccountGroup, ApiKey, ApiKeyBinding, ApiKeyTag
+from app.db.models import Account, AccountGroup, AiModel, ApiKey, ApiKeyBinding, ApiKeyTag
+from app.db.repositories.ai_models import AiModelRepository
 from app.db.repositories.arrays import arrays, unnest_as
 from app.db.repositories.base import Repository
 from app.db.types import UTCDateTime
@@ -47,21 +62,37 @@ _ADD_USAGE = text(
 # bound account or group and that target's provider (None when the target is gone).
 _KEYS, _BINDINGS = ApiKey.__table__, ApiKeyBinding.__table__
 _ACCOUNTS, _GROUPS = Account.__table__, AccountGroup.__table__
-_VALIDATION = DriverSelect(
-    select(*(_KEYS.c[name] for name in (
+_MODELS = AiModel.__table__
+_VALIDATION_COLUMNS = select(*(_KEYS.c[name] for name in (
         "id", "permissions", "is_active", "is_deleted", "expires_at", "concurrency_limit",
         "daily_cost_limit", "requests_per_minute", "token_limit", "user_id", "hash_scheme",
         "allowed_models", "denied_models", "allowed_clients", "activation_days",
         "activated_at", "total_cost_limit", "weekly_cost_limit", "weekly_reset_day",
         "weekly_reset_hour", "weekly_cost_models", "time_zone", "window_limits")),
-           _BINDINGS.c.account_id.label("bound_account_id"),
-           _BINDINGS.c.group_id.label("bound_group_id"),
-           func.coalesce(_ACCOUNTS.c.provider, _GROUPS.c.provider).label("bound_provider"))
-    .select_from(_KEYS.outerjoin(_BINDINGS, _BINDINGS.c.api_key_id == _KEYS.c.id)
-                 .outerjoin(_ACCOUNTS, _ACCOUNTS.c.id == _BINDINGS.c.account_id)
-                 .outerjoin(_GROUPS, _GROUPS.c.id == _BINDINGS.c.group_id))
-    .where(_KEYS.c.hashed_key == bindparam("hashed_key"))
-    .order_by(_BINDINGS.c.id))  # on the driver's cursor: the chat route reads it every request
+    _BINDINGS.c.account_id.label("bound_account_id"),
+    _BINDINGS.c.group_id.label("bound_group_id"),
+    func.coalesce(_ACCOUNTS.c.provider, _GROUPS.c.provider).label("bound_provider"),
+).select_from(_KEYS.outerjoin(_BINDINGS, _BINDINGS.c.api_key_id == _KEYS.c.id)
+              .outerjoin(_ACCOUNTS, _ACCOUNTS.c.id == _BINDINGS.c.account_id)
+              .outerjoin(_GROUPS, _GROUPS.c.id == _BINDINGS.c.group_id)
+              ).where(_KEYS.c.hashed_key == bindparam("hashed_key"))
+# On the driver's cursor: the chat route reads it every request.
+_VALIDATION = DriverSelect(_VALIDATION_COLUMNS.order_by(_BINDINGS.c.id))
+# The same rows, each with the catalogue entry `model` names beside them (its columns named
+# model_<name>): by id, else by name (names are unique), as ModelService.resolve chooses.
+# One row with the key's columns NULL for an unknown hash; the model's NULL for no entry.
+_KEY_ROWS = _VALIDATION_COLUMNS.add_columns(_BINDINGS.c.id.label("binding_id")).subquery("k")
+_NAMED = select(_MODELS).where(or_(_MODELS.c.id == bindparam("model"),
+                                   _MODELS.c.name == bindparam("model"))).order_by(
+    (_MODELS.c.id == bindparam("model")).desc()).limit(literal_column("1")).subquery("m")
+_ONE = select(literal_column("1").label("one")).subquery("one")
+_VALIDATION_AND_MODEL = DriverSelect(
+    select(*(column for column in _KEY_ROWS.c if column.key != "binding_id"),
+           *(column.label(f"model_{column.key}") for column in _NAMED.c))
+    .select_from(_ONE.outerjoin(_KEY_ROWS, true()).outerjoin(_NAMED, true()))
+    .order_by(_KEY_ROWS.c.binding_id))
+_KEY_WIDTH = len(_VALIDATION_COLUMNS.selected_columns)
+ModelRow = namedtuple("ModelRow", [str(column.key) for column in _MODELS.c])  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -89,6 +120,19 @@ class ApiKeyRepository(Repository[ApiKey]):
         ORM rows): one row per binding, in the bindings' order (one row with no binding
         for a key without any); none for an unknown hash."""
         return _VALIDATION.rows(self.session, {"hashed_key": hashed_key})
+
+    def validation_rows_and_model(self, hashed_key: str, model: str) -> tuple[list, Any]:
+        """`validation_rows` and, in the same statement, the catalogue entry whose id, else
+        whose name, is `model`, as a row of the models table's columns (None: no entry)."""
+        if self.session.get_bind().dialect.driver != "psycopg":
+            matches = AiModelRepository(self.session).list_matching(model)
+            return self.validation_rows(hashed_key), next(
+                (row for row in matches if row.id == model), matches[0] if matches else None)
+        rows = _VALIDATION_AND_MODEL.rows(self.session, {"hashed_key": hashed_key,
+                                                         "model": model})
+        named = rows[0][_KEY_WIDTH:]
+        return ([] if rows[0].id is None else rows,
+                None if named[0] is None else ModelRow._make(named))
 
     def names(self, key_ids: list[str]) -> dict[str, str]:
         rows = self.session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(key_ids)))

@@ -95,8 +95,9 @@ class AccountScheduler(Service):
                 chosen = self._candidates(provider, exclude, only)
             lease = self._lease_first(chosen, prefer)
         else:  # the pick holds no connection while it leases: a database lease needs one
-            lease = self._lease_first(self._candidates(provider, exclude, only), prefer,
-                                      self._touch)
+            chosen, touched = self._picked(provider, exclude, only, prefer)
+            lease = self._lease_first(chosen, prefer, lambda account_id: (
+                None if account_id == touched else self._touch(account_id)))
         if lease is None:
             raise NoAccountAvailable(f"No {provider} account is available right now.",
                                      retry_after=self._retry_after(provider))
@@ -134,12 +135,32 @@ class AccountScheduler(Service):
         with self.uow.at_once() as uow:
             return self._chosen(uow, provider, self.clock(), exclude, only)
 
+    @db_retry
+    def _picked(self, provider: str, exclude: tuple[str, ...], only: frozenset[str] | None,
+                prefer: str | None) -> tuple[list[Account], str | None]:
+        """The candidates, best first, and the id of the one the same statement touched (the
+        first `_lease_first` tries, unless a resting candidate is revived first or its token
+        is due a refresh: then None, and the account leased is touched on its own). The first
+        to try is touched before its lease is taken: if that lease is refused (the account is
+        at its maxConcurrency: its own requests in flight will move lastUsedAt past this on
+        being stored) or its credential is unusable, the account leased instead is touched
+        too."""
+        now = self.clock()
+        with self.uow.at_once() as uow:
+            rows, touched = uow.accounts.pick(pool.FIELDS, provider, now, exclude, only=only,
+                                              prefer=prefer, refresh_by=now + self.refresher.margin)
+            uow.commit()  # the touch, outside autocommit
+            listed = [pool.detached_row(fields) for fields in rows]
+            return self._chosen(uow, provider, now, exclude, only, listed), touched
+
     def _chosen(self, uow, provider: str, now: datetime, exclude: tuple[str, ...],
-                only: frozenset[str] | None) -> list[Account]:
-        """The candidates, best first. Rate-limited accounts whose reset has passed return to
-        active first; the one statement that lists candidates finds them, so the usual pick
-        (none due) writes nothing."""
-        chosen = self._listed(uow, provider, now, exclude, only, recoverable=True)
+                only: frozenset[str] | None,
+                listed: list[Account] | None = None) -> list[Account]:
+        """The candidates, best first (`listed`: as the recoverable listing found them).
+        Rate-limited accounts whose reset has passed return to active first; the one statement
+        that lists candidates finds them, so the usual pick (none due) writes nothing."""
+        chosen = (self._listed(uow, provider, now, exclude, only, recoverable=True)
+                  if listed is None else listed)
         if not any(account.status == "rate_limited" for account in chosen):
             return chosen
         if uow.accounts.recover_rate_limited(now, provider):

@@ -49,9 +49,15 @@ class ModelService(Service):
         # One read: autocommit spares the BEGIN's and the ROLLBACK's round trips.
         with self.uow.at_once() as uow:
             matches = uow.models.list_matching(model)
-        if not matches:
+        return self.record_of(next((m for m in matches if m.id == model),
+                                   matches[0] if matches else None))
+
+    @staticmethod
+    def record_of(found: Any) -> dict:
+        """What `resolve` answers for the catalogue row it found (ORM or Core; None: none)."""
+        if found is None:
             return {"id": None, "model_type": DEFAULT_MODEL_TYPE}
-        return _record(next((m for m in matches if m.id == model), matches[0]))
+        return _record(found)
 
     def resolve_for_client(self, name: str, *, fresh: bool = False) -> dict | None:
         """The active model a client protocol's `name` routes to (as `resolve` answers), or None.

@@ -209,16 +209,15 @@ class ChatService:
                     client_names: bool) -> ReadAhead | None:
         """The cached reads a cache-first admission makes (the key, the model, the plans and,
         for a cached pool, the accounts), in one Redis round trip instead of one each; for a
-        fresh admission, the cached reads it still makes (the model's tier, the plans)."""
+        fresh admission, the cached read it still makes (the plans)."""
         if credential is None or credential.kind != "api_key":
             return None
         models = type(self.models)
         if chat_mode.fresh:
-            # The key and the model are read from the database; the quota's reads of the
-            # model's tier and of the plans stay cache-first: one round trip for both.
+            # The key and the model (its tier with it) are read from the database; the
+            # quota's read of the plans stays cache-first.
             return None if client_names else read_ahead(
-                self.keys.cache, [(models.resolve, (model_name,)),
-                                  (type(self.quota.plans).limits, ())])
+                self.keys.cache, [(type(self.quota.plans).limits, ())])
         # A client protocol's model comes from the client routes, and its tier with it (the
         # hold takes it from there): the model is read by name only for the other routes.
         reads = [self.keys.cached_read(credential.token),
@@ -254,7 +253,8 @@ class ChatService:
             reservation = (self.quota.hold(subject, tier, slots=admission.claim,
                                            model_type=model["model_type"])
                            if chat_mode.holds_in_redis
-                           else self.quota.reserve(subject, tier, slots=admission.claim))
+                           else self.quota.reserve(subject, tier, slots=admission.claim,
+                                                   model_type=model["model_type"]))
         except BaseException:
             admission.release(refused=True)
             raise
@@ -276,6 +276,9 @@ class ChatService:
         if credential is None or credential.kind != "api_key":
             raise Unauthenticated("An API key is required.", code="MISSING_API_KEY")
         chat_mode = mode_named(mode)
+        if chat_mode.fresh and not client_names:  # both in one statement
+            key, found = self.keys.authenticate_with_model(credential.token, model_name)
+            return key, self.models.record_of(found)
         if chat_mode.fresh:
             return (self.keys.authenticate(credential.token, fresh=True),
                     self._model(model_name, client_names, fresh=True))
@@ -288,8 +291,6 @@ class ChatService:
         """The catalogue's answer for `model_name`; `{"id": None}` when nothing routes it."""
         if client_names:
             return self.models.resolve_for_client(model_name, fresh=fresh) or {"id": None}
-        if fresh:
-            return self.models.resolve.uncached(self.models, model_name)
         return self.models.resolve(model_name)
 
     def open(self, ticket: ChatTicket, request: ChatRequest, *,

@@ -57,6 +57,33 @@ def limit_fields(key: Any) -> dict:
     }
 
 
+def validation_record(rows: Any) -> dict | None:
+    """The validation record (KeyService.validate) of a key's validation rows; None for no
+    rows (an unknown hash) or a deleted key."""
+    if not rows or rows[0].is_deleted:
+        return None
+    key = rows[0]
+    return {
+        "id": key.id, "permissions": perms.public(key.permissions),
+        "is_active": key.is_active, "expires_at": key.expires_at,
+        "rate_limits": {"concurrency": key.concurrency_limit,
+                        "daily": key.daily_cost_limit,
+                        "requests": key.requests_per_minute},
+        "token_limit": key.token_limit, "user_id": key.user_id,
+        "allowed_providers": key.permissions, "hash_scheme": key.hash_scheme,
+        "allowed_models": list(key.allowed_models or []),
+        "denied_models": list(key.denied_models or []),
+        "allowed_clients": list(key.allowed_clients or []),
+        "activation_days": key.activation_days, "activated_at": key.activated_at,
+        # Each binding with the provider it binds (what the scheduler needs).
+        "account_bindings": [
+            ({"account_id": row.bound_account_id} if row.bound_account_id
+             else {"group_id": row.bound_group_id}) | {"provider": row.bound_provider}
+            for row in rows if row.bound_provider is not None],
+        **limit_fields(key),
+    }
+
+
 class IssuedKey:
     """A key just created, with its plaintext: the one object that ever holds both."""
 
@@ -159,28 +186,13 @@ class KeyService(Service):
         # Reads only: autocommit spares the BEGIN's and the ROLLBACK's round trips.
         with self.uow.at_once() as uow:
             rows = uow.api_keys.validation_rows(hashed_key)
-        if not rows or rows[0].is_deleted:
-            return None
-        key = rows[0]
-        return {
-            "id": key.id, "permissions": perms.public(key.permissions),
-            "is_active": key.is_active, "expires_at": key.expires_at,
-            "rate_limits": {"concurrency": key.concurrency_limit,
-                            "daily": key.daily_cost_limit,
-                            "requests": key.requests_per_minute},
-            "token_limit": key.token_limit, "user_id": key.user_id,
-            "allowed_providers": key.permissions, "hash_scheme": key.hash_scheme,
-            "allowed_models": list(key.allowed_models or []),
-            "denied_models": list(key.denied_models or []),
-            "allowed_clients": list(key.allowed_clients or []),
-            "activation_days": key.activation_days, "activated_at": key.activated_at,
-            # Each binding with the provider it binds (what the scheduler needs).
-            "account_bindings": [
-                ({"account_id": row.bound_account_id} if row.bound_account_id
-                 else {"group_id": row.bound_group_id}) | {"provider": row.bound_provider}
-                for row in rows if row.bound_provider is not None],
-            **limit_fields(key),
-        }
+        return validation_record(rows)
+
+    @db_retry
+    def _validate_with_model(self, hashed_key: str, model: str) -> tuple[dict | None, Any]:
+        with self.uow.at_once() as uow:
+            rows, named = uow.api_keys.validation_rows_and_model(hashed_key, model)
+        return validation_record(rows), named
 
     def activate(self, key: dict) -> None:
         """The first admitted request of a key whose expiry counts from its first use: its
@@ -207,8 +219,27 @@ class KeyService(Service):
 
         `fresh` reads the database rather than the cache (the synchronous chat path). Imported
         keys (`cr_...`) are looked up under their own scheme's hash, never ours."""
-        for hashed, scheme in self._lookups(plaintext):
-            found = self.validate.uncached(self, hashed) if fresh else self.validate(hashed)
+        return self._accepted(self._lookups(plaintext), fresh=fresh)
+
+    def authenticate_with_model(self, plaintext: str, model: str) -> tuple[dict, Any]:
+        """`authenticate(plaintext, fresh=True)`, and the catalogue's row for `model` (as
+        ModelService.resolve finds it; None when nothing is named so) read with the key in one
+        statement: the synchronous chat route reads both fresh on every request."""
+        lookups = self._lookups(plaintext)
+        if not lookups:
+            return self.accept(None), None
+        found, named = self._validate_with_model(lookups[0][0], model)
+        return self._accepted(lookups, fresh=True, first=(found,)), named
+
+    def _accepted(self, lookups: builtins.list[tuple[str, str]], *, fresh: bool,
+                  first: tuple[dict | None] | None = None) -> dict:
+        """The first lookup's record that is of its scheme, accepted; `first`: the first
+        lookup's record, read already."""
+        for index, (hashed, scheme) in enumerate(lookups):
+            if index == 0 and first is not None:
+                found = first[0]
+            else:
+                found = self.validate.uncached(self, hashed) if fresh else self.validate(hashed)
             if found is not None and found.get("hash_scheme", OUR_SCHEME) == scheme:
                 return self.accept(found)
         return self.accept(None)

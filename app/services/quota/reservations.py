@@ -100,13 +100,15 @@ class Reservations:
     _stored: Callable[[CounterKey], CounterValue]
 
     def reserve(self, subject: Subject, model: str, *,
-                slots: SlotClaim | None = None) -> Reservation:
+                slots: SlotClaim | None = None,
+                model_type: str | None = None) -> Reservation:
         """Take one unit now (LimitExceeded if none is left); commit or cancel it later.
 
         `slots` (a key's rpm and concurrency, keys/limits.py) are taken as `hold` takes them:
         in the hold's script call, all with the unit or none, their buckets checked first; a
-        take that could not carry them leaves them to the caller."""
-        allowance = self.allowance_for(subject, model)
+        take that could not carry them leaves them to the caller. `model_type`: the model's
+        tier, when the caller has its catalogue entry already."""
+        allowance = self.allowance_for(subject, model, model_type)
         for _ in range(ATTEMPTS):
             reservation = self._reserve_once(subject, allowance, slots)
             if reservation is not None:
