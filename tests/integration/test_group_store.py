@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -23,10 +23,11 @@ from tests.api.chat_support import BODY, MODEL, add_account, key_usage
 from tests.integration.test_key_windows import no_hold_left
 from tests.migration.crs_limits import issued_key
 from tests.support.apps import login_headers
-from tests.support.quota import key_counter
+from tests.support.quota import Clock, key_counter, stored_count
 
 COUNTER = CounterKey("key:grouped", "basic", "day", datetime(2026, 3, 2, tzinfo=UTC))
 TIMEOUT = 30
+START = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 class FirstStoreWaits(Settler):
@@ -49,9 +50,9 @@ class FirstStoreWaits(Settler):
         self.alone.append(record.request_id)
         return super().store(record, settlement, reservation)
 
-    def store_many(self, items, confirm=None):
+    def store_many(self, items, confirm=None, reservations=None):
         self.batches.append(len(items))
-        return super().store_many(items, confirm)
+        return super().store_many(items, confirm, reservations)
 
 
 def grouped(settler: Settler, behind: int) -> tuple[GroupStore, FirstStoreWaits]:
@@ -148,8 +149,9 @@ def test_a_database_that_cannot_be_reached_fails_every_request_of_the_batch_at_o
     assert len(waits.alone) == 1 and waits.batches == [7]
 
 
-def chat_at_once(application, key: dict, requests: int, *, stream: bool = False) -> list:
-    """`requests` chat-optimized requests of `key` on threads of their own, their usage stored
+def chat_at_once(application, key: dict, requests: int, *, stream: bool = False,
+                 route: str = "chat-optimized") -> list:
+    """`requests` requests of `key` to `route` on threads of their own, their usage stored
     together: the first store ends once all the others wait behind it (one batch of
     `requests` - 1). Each answer's (status, body)."""
     group = services_of(application).chat.group_store
@@ -159,7 +161,7 @@ def chat_at_once(application, key: dict, requests: int, *, stream: bool = False)
 
     def chat(at: int) -> None:
         response = application.test_client().post(
-            f"/api/ai/chat-optimized?model={MODEL}", json={**BODY, "stream": stream},
+            f"/api/ai/{route}?model={MODEL}", json={**BODY, "stream": stream},
             headers={"x-api-key": key["apiKey"]})
         answers[at] = (response.status_code, response.get_data(as_text=True))
 
@@ -233,9 +235,9 @@ def test_a_grouped_request_is_answered_only_after_its_spend_cache_is_dropped(pg_
     leaders: list[int] = []
     store_many = settler.store_many
 
-    def led(items, confirm=None):
+    def led(items, confirm=None, reservations=None):
         leaders.append(threading.get_ident())
-        return store_many(items, confirm)
+        return store_many(items, confirm, reservations)
 
     settler.store_many = led  # type: ignore[method-assign]
     items = [use(key_id, number) for number in range(7)]
@@ -261,3 +263,94 @@ def test_a_grouped_request_is_answered_only_after_its_spend_cache_is_dropped(pg_
     assert seen[lone] >= 10 + lone
     everything = 7 * 10 + sum(range(7))
     assert all(seen[at] == everything for at in range(7) if at != lone), seen
+
+
+def reservation_states(services, subject_id: str) -> dict[str, int]:
+    with services.uow() as uow:
+        return dict(uow.session.execute(text(
+            "SELECT state, count(*) FROM usage_reservations WHERE subject = :subject"
+            " GROUP BY state"), {"subject": subject_id}).all())
+
+
+def reserved(key_id: str, number: int, subject, reservation_id: str) -> tuple:
+    """A `chat` request's item: its record, its settlement (no Redis hold) and its database
+    reservation, committed with the record."""
+    record, _ = use(key_id, number)
+    return record, Settlement(None, 10 + number, record.cost or Decimal(0)), (subject,
+                                                                              reservation_id)
+
+
+def test_database_reservations_stored_together_are_committed_with_their_records(pg_app):
+    services = services_of(pg_app)
+    quota = services.quota
+    quota.clock = Clock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+    services.plans.set("free", "premium", limit=100, period="day")
+    key_id = services.keys.create({"name": "grouped"}).id
+    subject = quota.subject_of_user(services.users.create(email="g@example.com").id)
+    late = quota.reserve(subject, "GPT-4o")
+    quota.clock.now += timedelta(minutes=10)  # `late` expires while its request runs ...
+    held = [quota.reserve(subject, "GPT-4o") for _ in range(7)]  # ... and gives its unit back
+    assert reservation_states(services, subject.id) == {"expired": 1, "held": 7}
+    assert stored_count(services, subject.id, "premium", START) == 7
+    group, settler = grouped(services.usage_writer.settler, behind=7)
+    items = [reserved(key_id, number, subject, reservation.id)
+             for number, reservation in enumerate([late, *held])]
+    answers = in_threads(group, items)
+
+    assert answers == [True] * 8
+    assert len(settler.alone) == 1 and settler.batches == [7]
+    assert events(services, key_id) == (8, 8, sum(range(8)))
+    # Every reservation committed once with its record; the one that had expired took its
+    # unit again: each stored use is counted once.
+    assert reservation_states(services, subject.id) == {"committed": 8}
+    assert stored_count(services, subject.id, "premium", START) == 8
+
+
+def test_a_batch_with_a_record_stored_before_commits_only_the_reservations_stored_now(pg_app):
+    services = services_of(pg_app)
+    quota = services.quota
+    quota.clock = Clock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+    services.plans.set("free", "premium", limit=100, period="day")
+    key_id = services.keys.create({"name": "grouped"}).id
+    subject = quota.subject_of_user(services.users.create(email="g@example.com").id)
+    reservations = [quota.reserve(subject, "GPT-4o") for _ in range(7)]
+    group, settler = grouped(services.usage_writer.settler, behind=6)
+    items = [reserved(key_id, number, subject, reservation.id)
+             for number, reservation in enumerate(reservations[:6])]
+    # The same request id again, with a reservation of its own: stored before, so its
+    # reservation is not committed with it (ChatService settles it when answered False).
+    record, settlement, _ = items[2]
+    items.append((record, settlement, (subject, reservations[6].id)))
+    answers = in_threads(group, items)
+
+    assert sorted(answers) == [False] + [True] * 6
+    assert settler.batches == [6]  # not all new: stored the careful way, in one transaction
+    assert events(services, key_id) == (6, 6, sum(range(6)))
+    states = reservation_states(services, subject.id)
+    assert states == {"committed": 6, "held": 1}
+    with services.uow() as uow:
+        assert uow.session.execute(text(
+            "SELECT state FROM usage_reservations WHERE id = :id"),
+            {"id": reservations[6].id}).scalar() == "held"
+    assert stored_count(services, subject.id, "premium", START) == 7
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_concurrent_chat_requests_are_each_billed_once_and_commit_their_reservations(
+        pg_app, stub_upstream, stream):
+    services = services_of(pg_app)
+    headers, client = login_headers(pg_app), pg_app.test_client()
+    account = add_account(client, headers, stub_upstream, "acct-a")
+    key = client.post("/api/keys", json={"name": "grouped"}, headers=headers).json["data"]
+    requests = 10
+    answers = chat_at_once(pg_app, key, requests, stream=stream, route="chat")
+
+    assert [status for status, _ in answers] == [200] * requests, answers
+    assert key_usage(client, headers, key["id"])["totalRequests"] == requests
+    assert events(services, key["id"])[:2] == (requests, requests)
+    stats = client.get(f"/api/accounts/{account['id']}", headers=headers).json["data"]
+    assert stats["usageStats"]["totalRequests"] == requests
+    counter = key_counter(services.quota, key, MODEL)
+    assert reservation_states(services, counter.subject) == {"committed": requests}
+    assert services.quota._stored(counter).used == requests
+    assert services.quota.used(counter) == requests

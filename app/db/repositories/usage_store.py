@@ -187,11 +187,12 @@ class UsageStoreRepository:
             if _NOT_STORED not in str(error.orig):
                 raise
             return StoredMany(False, {})
-        claimed, counted, events, _, _, values, _, _ = row
+        claimed, counted, events, _, _, committed, values, _, _ = row
         if claimed != len(uses.events) or counted != len(uses.keys) or not events:
             return StoredMany(False, {})  # cannot be: the statement fails then
         return StoredMany(True, {counters[at - 1]: CounterValue(used, version)
-                                 for at, used, version in values or []})
+                                 for at, used, version in values or []},
+                          frozenset(committed or ()))
 
     def _execute_many(self, uses: ManyUses, counters: list[CounterKey], now: datetime):
         return self.session.execute(_STORE_MANY, {
@@ -200,6 +201,9 @@ class UsageStoreRepository:
             **_part("e", uses.events, _EVENT_TYPES), **_part("k", uses.keys, _KEY_TYPES),
             **_part("r", uses.rollups, ROW_TYPES),
             **_part("a", uses.accounts, _ACCOUNT_TYPES),
+            **_part("v", [{"id": reservation_id, "subject": subject}
+                          for reservation_id, subject in sorted(uses.reservations)],
+                    _RESERVATION_TYPES),
             **_part("c", [{"subject": key.subject, "model_type": key.model_type,
                            "period": key.period, "period_start": key.period_start,
                            "used": uses.counters[key]} for key in counters],
@@ -219,6 +223,7 @@ _KEY_TYPES = [("id", "varchar"), ("requests", "bigint"), ("input_tokens", "bigin
               ("used_at", "timestamptz")]
 _ACCOUNT_TYPES = [("id", "varchar"), ("requests", "bigint"), ("tokens", "bigint"),
                   ("cost", "numeric")]
+_RESERVATION_TYPES = [("id", "varchar"), ("subject", "varchar")]
 _COUNTER_TYPES = [("subject", "varchar"), ("model_type", "varchar"), ("period", "varchar"),
                   ("period_start", "timestamptz"), ("used", "bigint")]
 
@@ -238,7 +243,8 @@ def _names(columns: list[tuple[str, str]]) -> str:
 # RAISE outside PL/pgSQL: a cast that cannot succeed ends it), which undoes its claims, so it
 # can run on its own (autocommit) and the caller stores the batch the careful way. The outer
 # SELECT's counts run the parts, and lock their rows, in the order every usage writer keeps:
-# key, rollups, account, counter; then the ledger's row.
+# key, rollups, account, then the held database reservations the batch commits (before their
+# subject's counter, as a reservation's expiry locks them), counter; then the ledger's row.
 _NOT_STORED = "usage batch not stored at once"
 _STORE_MANY = text(
     f"WITH e AS (SELECT * FROM {_rows('e', _EVENT_TYPES)}), claim AS ("
@@ -271,6 +277,11 @@ _STORE_MANY = text(
     " recent_failures = 0, last_used_at = GREATEST(t.last_used_at, CAST(:now AS timestamptz))"
     f" FROM {_rows('a', _ACCOUNT_TYPES)} WHERE t.id = a.id"
     " AND (SELECT count(*) FROM accounts) > 0 RETURNING 1"
+    "), reserved AS ("
+    " UPDATE usage_reservations AS t SET state = 'committed', settled_at = CAST(:now AS"
+    f" timestamptz) FROM {_rows('v', _RESERVATION_TYPES)} WHERE t.id = v.id"
+    " AND t.subject = v.subject AND t.state = 'held' AND EXISTS (SELECT 1 FROM event)"
+    " RETURNING t.id"
     "), counter AS ("
     f" INSERT INTO usage_counters ({_names(_COUNTER_TYPES)},version)"
     f" SELECT *, 1 FROM {_rows('c', _COUNTER_TYPES)} WHERE EXISTS (SELECT 1 FROM event)"
@@ -286,7 +297,7 @@ _STORE_MANY = text(
     " updated_at = excluded.updated_at RETURNING 1"
     ") SELECT (SELECT count(*) FROM claim), (SELECT count(*) FROM counted),"
     " (SELECT count(*) FROM event), (SELECT count(*) FROM rollups),"
-    " (SELECT count(*) FROM account),"
+    " (SELECT count(*) FROM account), (SELECT array_agg(id) FROM reserved),"
     # Each counter's value after, by its place in the batch's counters.
     " (SELECT array_agg(ARRAY[c.at, n.used, n.version] ORDER BY c.at) FROM counter AS n"
     f" JOIN unnest(CAST(:c_subject AS varchar[]),CAST(:c_model_type AS varchar[]),"
@@ -309,12 +320,16 @@ class ManyUses:
     # The usage queue ledger's row (its instance) that counts `confirmed` more when stored.
     ledger: str | None = None
     confirmed: int = 0
+    # Held quota reservations (id, subject) committed with the events: those still held.
+    reservations: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class StoredMany:
     stored: bool  # False: a request id was stored before, or a key is gone: nothing written
     counters: dict[CounterKey, CounterValue]
+    # The ids of `reservations` committed with the events (the others were no longer held).
+    committed: frozenset[str] = frozenset()
 
 
 def _part(prefix: str, rows: list[dict], columns: list[tuple[str, str]]) -> dict[str, str]:

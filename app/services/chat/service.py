@@ -24,12 +24,13 @@ is at least the estimate of the whole prompt and of every choice's delivered out
 
 The three modes differ in where the bookkeeping happens (chat/modes.py holds it as data):
 - `chat`: every check reads the system of record (no cache) and the usage is stored before the
-  answer ends.
+  answer ends, its quota reservation committed with it.
 - `optimized`: the caller and the model are resolved in parallel, limits are read cache-first,
   the usage is stored before the answer ends. It admits as `fast` does (a hold in Redis, the
   cached pool); its synchronous store settles the hold in the transaction that records the
-  usage (usage/settlement.py), so no reservation row is written. Requests of one process that
-  store at the same time are stored together in one statement (usage/group_store.py).
+  usage (usage/settlement.py), so no reservation row is written.
+  In both, requests of one process that store at the same time are stored together in one
+  statement (usage/group_store.py).
 - `fast`: no SQL on a warm path. Limits come from Redis: the quota unit stays a hold in Redis
   (app/cache/holds.py) and the account is picked from the cached pool
   (accounts/candidates.py). The usage record, with the hold and the account's totals
@@ -469,18 +470,15 @@ class ChatService:
                reservation: tuple[Subject, str] | None) -> bool:
         """Store the usage with its settlement, or queue it when `behind` (the writer stores
         it at once if the queue is down); a store that fails goes to the queue instead.
-        True when `reservation` was committed with the stored record. Without a reservation
-        (chat-optimized) it is stored with the usage of the process's requests finishing at
-        the same time, in one statement (usage/group_store.py)."""
+        True when the record was stored now, `reservation` committed with it. It is stored
+        with the usage of the process's requests finishing at the same time, in one statement
+        (usage/group_store.py)."""
         if behind:
             self.usage_writer.record(record, verify_key=False, behind=True,
                                      settlement=settlement)
             return False
         try:
-            if reservation is None:
-                self.group_store.store(record, settlement)
-                return False
-            return self.settler.store(record, settlement, reservation)
+            return self.group_store.store(record, settlement, reservation)
         except DatabaseError:
             queue = self.usage_writer.queue
             if queue is None:

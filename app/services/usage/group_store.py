@@ -1,8 +1,9 @@
 """GroupStore: the synchronous usage stores of one process's requests that finish together,
 stored in one statement (group commit).
 
-A request hands its record and settlement in and waits for its own answer (stored or not,
-or the error its store raised), as it would from Settler.store. No timer, no thread of its
+A request hands its record and settlement in (and its database quota reservation, the `chat`
+route's, committed with its record) and waits for its own answer (stored or not, or the error
+its store raised), as it would from Settler.store. No timer, no thread of its
 own: a request that finds no store running leads; alone, it stores its own item with
 Settler.store (the one-request statement, as cheap as before). Items handed in while a store
 runs wait; when it ends, the first of them leads the next store, which takes every item
@@ -27,6 +28,7 @@ import threading
 from app.cache import riding_along
 from app.db.uow import in_shared_transaction
 from app.errors import DatabaseError
+from app.services.quota.rules import Subject
 from app.services.usage.service import UsageRecord
 from app.services.usage.settlement import Settlement, Settler
 
@@ -40,10 +42,12 @@ _UNREACHABLE = frozenset({"DB_CONNECTION_FAILED", "DB_CONNECTION_TIMEOUT", "DB_P
 class _Waiter:
     """One request's item, and its answer once a leader has stored it."""
 
-    __slots__ = ("record", "settlement", "ready", "leads", "answered", "stored", "error")
+    __slots__ = ("record", "settlement", "reservation", "ready", "leads", "answered", "stored",
+                 "error")
 
-    def __init__(self, record: UsageRecord, settlement: Settlement) -> None:
-        self.record, self.settlement = record, settlement
+    def __init__(self, record: UsageRecord, settlement: Settlement,
+                 reservation: tuple[Subject, str] | None) -> None:
+        self.record, self.settlement, self.reservation = record, settlement, reservation
         self.ready = threading.Event()
         self.leads = False  # woken to lead the next store, not with an answer
         self.answered = False
@@ -61,8 +65,8 @@ class _Waiter:
 
 
 class GroupStore:
-    """Settler.store for requests settling a Redis hold or nothing (no database reservation),
-    grouped with the requests of this process that store at the same time."""
+    """Settler.store, grouped with the requests of this process that store at the same
+    time."""
 
     def __init__(self, settler: Settler, *, most: int = 100) -> None:
         self.settler = settler
@@ -77,20 +81,22 @@ class GroupStore:
         with self._lock:
             return len(self._waiting)
 
-    def store(self, record: UsageRecord, settlement: Settlement) -> bool:
-        """Settler.store(record, settlement), possibly in one statement with others'."""
+    def store(self, record: UsageRecord, settlement: Settlement,
+              reservation: tuple[Subject, str] | None = None) -> bool:
+        """Settler.store(record, settlement, reservation), possibly in one statement with
+        others'."""
         if in_shared_transaction():  # a leader's thread would store it outside that one
-            return self.settler.store(record, settlement)
+            return self.settler.store(record, settlement, reservation)
         with self._lock:
             alone = not self._storing
             if alone:
                 self._storing = True
             else:
-                waiter = _Waiter(record, settlement)
+                waiter = _Waiter(record, settlement, reservation)
                 self._waiting.append(waiter)
         if alone:
             try:
-                return self.settler.store(record, settlement)
+                return self.settler.store(record, settlement, reservation)
             finally:
                 self._hand_on()
         waiter.ready.wait()
@@ -134,7 +140,8 @@ class GroupStore:
 
     def _store_batch(self, batch: list[_Waiter]) -> None:
         try:
-            stored = self.settler.store_many([(w.record, w.settlement) for w in batch])
+            stored = self.settler.store_many([(w.record, w.settlement) for w in batch],
+                                             reservations=[w.reservation for w in batch])
         except DatabaseError as error:
             if error.code not in _UNREACHABLE:
                 self._store_each(batch, error)
@@ -156,7 +163,7 @@ class GroupStore:
 
     def _store_alone(self, waiter: _Waiter) -> None:
         try:
-            stored = self.settler.store(waiter.record, waiter.settlement)
+            stored = self.settler.store(waiter.record, waiter.settlement, waiter.reservation)
         except Exception as error:
             waiter.answer(error=error)
         else:

@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 from app import timebuckets
 from app.cache import invalidate_together, read_through
 from app.db.models import UsageEvent
-from app.db.repositories.quota import CounterKey, CounterValue
+from app.db.repositories.quota import CounterKey
 from app.db.repositories.usage_baselines import merge_rows
 from app.db.repositories.usage_rollups import RollupRow, Totals, rollup_rows
-from app.db.repositories.usage_store import ManyUses, OneUse, Stored
+from app.db.repositories.usage_store import ManyUses, OneUse, Stored, StoredMany
 from app.db.types import MONEY_PLACES
 from app.db.uow import in_shared_transaction
 from app.errors import DatabaseError, DuplicateRecord, InvalidInput, RecordNotFound
@@ -249,15 +249,17 @@ class UsageService(Service):
 
     @db_retry
     def record_many_at_once(self, records: list[UsageRecord], *, accounts: list[dict],
-                            counters: dict[CounterKey, int], ledger: str | None = None
-                            ) -> dict[CounterKey, CounterValue] | None:
+                            counters: dict[CounterKey, int], ledger: str | None = None,
+                            reservations: list[tuple[str, str]] | None = None,
+                            ) -> StoredMany | None:
         """`record_many` of records that are all new, with their settlement, in one statement
         (db/repositories/usage_store.py's store_many): the request ids, the events, the keys'
         totals and rollups, the `accounts`' totals (id, requests, tokens, cost each), the units
-        added to `counters`, and the usage queue `ledger` instance's count of confirmed
-        records. Answers the counters' values after; None when one statement cannot store
-        them (not PostgreSQL, a request id missing, repeated, or stored before, a key gone):
-        then nothing is written and record_many decides."""
+        added to `counters`, the database `reservations` (id, subject) committed, those still
+        held, and the usage queue `ledger` instance's count of confirmed records. Answers the
+        counters' values after and the reservations committed; None when one statement cannot
+        store them (not PostgreSQL, a request id missing, repeated, or stored before, a key
+        gone): then nothing is written and record_many decides."""
         # A batch inside a shared transaction: the statement's failure would end that too.
         if not records or in_shared_transaction() or any(
                 record.request_id is None for record in records) or len(
@@ -276,7 +278,8 @@ class UsageService(Service):
             rollups=rollup_rows([(occurred[index], record.api_key_id, record.model,
                                   record.account_id or "", totals[index])
                                  for index, record in enumerate(records)]),
-            accounts=accounts, counters=counters, ledger=ledger, confirmed=len(records))
+            accounts=accounts, counters=counters, ledger=ledger, confirmed=len(records),
+            reservations=reservations or [])
         # One statement on its own (autocommit): no BEGIN's and COMMIT's round trips, and the
         # rows that requests share (keys', accounts', rollups', counters') locked only while
         # the server runs it.
@@ -286,7 +289,7 @@ class UsageService(Service):
                 return None  # nothing written (or, not in autocommit, rolled back on leaving)
             uow.commit()
         self._spent(*by_key)
-        return stored.counters
+        return stored
 
     def _spent(self, *key_ids: str) -> None:
         """Keys' limits read spend through the cache: the next check must see these keys' use.

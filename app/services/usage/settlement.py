@@ -99,14 +99,19 @@ class Settler:
         return at_once.stored
 
     def _record_many(self, items: list[tuple[UsageRecord, Settlement]],
-                     confirm: UsageLedger | None, counted: dict) -> list[bool]:
+                     confirm: UsageLedger | None, counted: dict,
+                     reservations: list[tuple[Subject, str] | None]) -> list[bool]:
         """UsageService.record_many with the settlements of the records it stores now (their
-        counters' values go to `counted`)."""
+        counters' values go to `counted`), their database reservations committed with them."""
+        committing: list = []
 
         def settle(uow, fresh: list[int]) -> None:
+            committing.clear()  # a transaction retried from the start commits them again
             accounts, units = _sums([items[index][1] for index in fresh])
             for index in fresh:
                 KeyWindows.settle_in(uow, items[index][1].window)
+                if (reservation := reservations[index]) is not None:
+                    committing.append(self.quota.commit_in(uow, *reservation))
             if accounts:
                 uow.accounts.add_usage_many(accounts, self.usage.clock())
             if units:
@@ -114,7 +119,10 @@ class Settler:
             if confirm is not None:
                 confirm.confirmed_in(uow, len(items))
 
-        return self.usage.record_many([record for record, _ in items], also=settle)
+        stored = self.usage.record_many([record for record, _ in items], also=settle)
+        for each in committing:
+            self.quota.committed(each)
+        return stored
 
     def _store_in_session(self, record: UsageRecord, settlement: Settlement,
                           reservation: tuple[Subject, str] | None) -> bool:
@@ -179,7 +187,8 @@ class Settler:
                 record.cost or settlement.cost)
 
     def store_many(self, items: list[tuple[UsageRecord, Settlement]],
-                   confirm: UsageLedger | None = None) -> list[bool]:
+                   confirm: UsageLedger | None = None,
+                   reservations: list[tuple[Subject, str] | None] | None = None) -> list[bool]:
         """`store` for many records in one transaction: account totals and quota counters
         are summed first and each touched row written once. Records all new are stored in
         one statement (UsageService.record_many_at_once); otherwise, or where a window hold
@@ -187,20 +196,29 @@ class Settler:
         the commit, every hold is settled with its counter's value and every window charged,
         each kind in one Redis round trip. `confirm`, if given, counts all the records as
         confirmed in its ledger (UsageLedger.confirmed_in) in that transaction when it stores
-        any of them."""
+        any of them. `reservations`, one per item (the subject and the id of a database
+        reservation, or None), are committed with the records stored now, as `store` commits
+        one; a record stored before leaves its reservation as it is (answered False)."""
         counted: dict[CounterKey, CounterValue] = {}
+        held = reservations or [None] * len(items)
         at_once = None
         if all(settlement.window is None or settlement.window.store != "database"
                for _, settlement in items):
             accounts, units = _sums([settlement for _, settlement in items])
             at_once = self.usage.record_many_at_once(
                 [record for record, _ in items], accounts=accounts, counters=units,
-                ledger=None if confirm is None else confirm.instance)
+                ledger=None if confirm is None else confirm.instance,
+                reservations=[(reservation_id, subject.id)
+                              for subject, reservation_id in filter(None, held)])
         if at_once is not None:
-            counted.update(at_once)
+            counted.update(at_once.counters)
             stored = [True] * len(items)
+            for reservation in held:
+                # Stored, but no longer held (it expired while the request ran): taken again.
+                if reservation is not None and reservation[1] not in at_once.committed:
+                    self._commit_late(*reservation)
         else:
-            stored = self._record_many(items, confirm, counted)
+            stored = self._record_many(items, confirm, counted, held)
         holds, charges = [], []
         for (record, settlement), new in zip(items, stored, strict=True):
             if (charge := self._window_charge(record, settlement)) is not None:
