@@ -176,14 +176,17 @@ def chat_at_once(application, key: dict, requests: int, *, stream: bool = False,
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_concurrent_chat_optimized_requests_are_each_billed_once_and_settle_their_holds(
-        pg_app, stub_upstream, stream):
+@pytest.mark.parametrize("route", ["chat-optimized", "chat"])
+def test_concurrent_requests_of_a_synchronous_route_are_each_billed_once_and_settled(
+        pg_app, stub_upstream, route, stream):
+    """chat-optimized settles Redis holds with its batch; chat commits its database
+    reservations in it."""
     services = services_of(pg_app)
     headers, client = login_headers(pg_app), pg_app.test_client()
     account = add_account(client, headers, stub_upstream, "acct-a")
     key = client.post("/api/keys", json={"name": "grouped"}, headers=headers).json["data"]
     requests = 12
-    answers = chat_at_once(pg_app, key, requests, stream=stream)
+    answers = chat_at_once(pg_app, key, requests, stream=stream, route=route)
 
     assert [status for status, _ in answers] == [200] * requests, answers
     assert all(("event: usage" in body) if stream else ('"usage"' in body)
@@ -193,7 +196,11 @@ def test_concurrent_chat_optimized_requests_are_each_billed_once_and_settle_thei
     stats = client.get(f"/api/accounts/{account['id']}", headers=headers).json["data"]
     assert stats["usageStats"]["totalRequests"] == requests
     counter = key_counter(services.quota, key, MODEL)
-    assert services.quota.mirror.pending(counter) == 0  # every hold left Redis
+    if route == "chat":
+        assert reservation_states(services, counter.subject) == {"committed": requests}
+    else:
+        assert reservation_states(services, counter.subject) == {}  # holds, in Redis
+        assert services.quota.mirror.pending(counter) == 0  # every hold left Redis
     assert services.quota.used(counter) == requests
     assert services.quota._stored(counter).used == requests
 
@@ -280,13 +287,20 @@ def reserved(key_id: str, number: int, subject, reservation_id: str) -> tuple:
                                                                               reservation_id)
 
 
-def test_database_reservations_stored_together_are_committed_with_their_records(pg_app):
-    services = services_of(pg_app)
+def reserving(application) -> tuple:
+    """(services, the quota service on a set clock, a key, a user's subject that reserves
+    premium units against a limit of 100 a day)."""
+    services = services_of(application)
     quota = services.quota
     quota.clock = Clock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
     services.plans.set("free", "premium", limit=100, period="day")
     key_id = services.keys.create({"name": "grouped"}).id
-    subject = quota.subject_of_user(services.users.create(email="g@example.com").id)
+    return services, quota, key_id, quota.subject_of_user(
+        services.users.create(email="g@example.com").id)
+
+
+def test_database_reservations_stored_together_are_committed_with_their_records(pg_app):
+    services, quota, key_id, subject = reserving(pg_app)
     late = quota.reserve(subject, "GPT-4o")
     quota.clock.now += timedelta(minutes=10)  # `late` expires while its request runs ...
     held = [quota.reserve(subject, "GPT-4o") for _ in range(7)]  # ... and gives its unit back
@@ -307,12 +321,7 @@ def test_database_reservations_stored_together_are_committed_with_their_records(
 
 
 def test_a_batch_with_a_record_stored_before_commits_only_the_reservations_stored_now(pg_app):
-    services = services_of(pg_app)
-    quota = services.quota
-    quota.clock = Clock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
-    services.plans.set("free", "premium", limit=100, period="day")
-    key_id = services.keys.create({"name": "grouped"}).id
-    subject = quota.subject_of_user(services.users.create(email="g@example.com").id)
+    services, quota, key_id, subject = reserving(pg_app)
     reservations = [quota.reserve(subject, "GPT-4o") for _ in range(7)]
     group, settler = grouped(services.usage_writer.settler, behind=6)
     items = [reserved(key_id, number, subject, reservation.id)
@@ -333,24 +342,3 @@ def test_a_batch_with_a_record_stored_before_commits_only_the_reservations_store
             "SELECT state FROM usage_reservations WHERE id = :id"),
             {"id": reservations[6].id}).scalar() == "held"
     assert stored_count(services, subject.id, "premium", START) == 7
-
-
-@pytest.mark.parametrize("stream", [False, True])
-def test_concurrent_chat_requests_are_each_billed_once_and_commit_their_reservations(
-        pg_app, stub_upstream, stream):
-    services = services_of(pg_app)
-    headers, client = login_headers(pg_app), pg_app.test_client()
-    account = add_account(client, headers, stub_upstream, "acct-a")
-    key = client.post("/api/keys", json={"name": "grouped"}, headers=headers).json["data"]
-    requests = 10
-    answers = chat_at_once(pg_app, key, requests, stream=stream, route="chat")
-
-    assert [status for status, _ in answers] == [200] * requests, answers
-    assert key_usage(client, headers, key["id"])["totalRequests"] == requests
-    assert events(services, key["id"])[:2] == (requests, requests)
-    stats = client.get(f"/api/accounts/{account['id']}", headers=headers).json["data"]
-    assert stats["usageStats"]["totalRequests"] == requests
-    counter = key_counter(services.quota, key, MODEL)
-    assert reservation_states(services, counter.subject) == {"committed": requests}
-    assert services.quota._stored(counter).used == requests
-    assert services.quota.used(counter) == requests
