@@ -214,7 +214,7 @@ def bootstrap(settings: Settings) -> Services:
     account_groups = AccountGroupService(**common)
     chat = ChatService(
         auth=auth, keys=keys, models=models, quota=quota, key_limits=key_limits,
-        scheduler=scheduler, accounts=accounts, settler=settler,
+        scheduler=scheduler, accounts=accounts,
         group_store=GroupStore(settler), usage_writer=usage_writer, groups=account_groups,
         sticky=StickySessions(ttl_seconds=settings.sticky_session_ttl_seconds, **common),
         key_windows=key_windows)

@@ -82,7 +82,7 @@ def test_behind_pgbouncer_the_one_statement_writes_commit_in_a_transaction_of_th
         key_id = services.keys.create({"name": "bouncer"}).id
         record = UsageRecord(api_key_id=key_id, model="GPT-4o", input_tokens=2,
                              output_tokens=3, request_id="through-bouncer")
-        assert services.chat.settler.store(record, Settlement(), (subject, reservation.id))
+        assert services.usage_writer.settler.store(record, Settlement(), (subject, reservation.id))
         with services.engine.connect() as connection:
             assert connection.execute(text(
                 "SELECT state FROM usage_reservations WHERE id = :id"),

@@ -126,8 +126,8 @@ def test_a_reservation_committed_with_its_usage_record_is_kept_once_however_ofte
     reservation = quota.reserve(subject, "GPT-4o")
     record = UsageRecord(api_key_id=key_id, model="GPT-4o", input_tokens=3,
                          output_tokens=4, request_id="chat-once")
-    assert services.chat.settler.store(record, Settlement(), (subject, reservation.id))
-    assert not services.chat.settler.store(record, Settlement(), (subject, reservation.id))
+    assert services.usage_writer.settler.store(record, Settlement(), (subject, reservation.id))
+    assert not services.usage_writer.settler.store(record, Settlement(), (subject, reservation.id))
     assert count(services, subject) == 1
     with pytest.raises(Conflict) as committed:
         quota.cancel(subject, reservation.id)
@@ -146,8 +146,8 @@ def test_a_reservation_that_expired_while_its_request_ran_is_kept_once_with_the_
     assert count(services, subject) == 0
     record = UsageRecord(api_key_id=key_id, model="GPT-4o", input_tokens=3,
                          output_tokens=4, request_id="chat-slow")
-    assert services.chat.settler.store(record, Settlement(), (subject, slow.id))
+    assert services.usage_writer.settler.store(record, Settlement(), (subject, slow.id))
     assert count(services, subject) == 1
     assert quota.commit(subject, slow.id).state == "committed"
-    assert not services.chat.settler.store(record, Settlement(), (subject, slow.id))
+    assert not services.usage_writer.settler.store(record, Settlement(), (subject, slow.id))
     assert count(services, subject) == 1

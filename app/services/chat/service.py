@@ -86,7 +86,6 @@ if TYPE_CHECKING:
     from app.services.quota.rules import Subject
     from app.services.quota.service import QuotaService
     from app.services.usage.group_store import GroupStore
-    from app.services.usage.settlement import Settler
     from app.services.usage.writer import UsageWriter
 
 log = logging.getLogger(__name__)
@@ -156,13 +155,13 @@ class AccessVerdict:
 class ChatService:
     def __init__(self, *, auth: AuthService, keys: KeyService, models: ModelService,
                  quota: QuotaService, key_limits: KeyLimits, scheduler: AccountScheduler,
-                 accounts: AccountService, settler: Settler, group_store: GroupStore,
+                 accounts: AccountService, group_store: GroupStore,
                  usage_writer: UsageWriter, groups: AccountGroupService,
                  sticky: StickySessions | None = None,
                  key_windows: KeyWindows | None = None, upstream_attempts: int = 3) -> None:
         self.auth, self.keys, self.models, self.quota = auth, keys, models, quota
         self.key_limits, self.scheduler, self.accounts = key_limits, scheduler, accounts
-        self.settler, self.usage_writer, self.sticky = settler, usage_writer, sticky
+        self.usage_writer, self.sticky = usage_writer, sticky
         self.group_store = group_store
         self.groups, self.key_windows = groups, key_windows
         self.upstream_attempts = upstream_attempts
