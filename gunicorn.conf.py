@@ -105,6 +105,12 @@ _STREAM_CUT_MARGIN = 3
 
 
 def post_worker_init(worker):
+    # The app is loaded: what it keeps leaves the garbage collector's sight (app/collector.py).
+    services = getattr(worker.wsgi, "extensions", {}).get("relaygate")
+    if services is not None:
+        from app import collector
+
+        collector.settle(services.settings.gc_threshold)
     previous = signal.getsignal(signal.SIGTERM)
     cut_once = threading.Event()
 

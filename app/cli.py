@@ -11,6 +11,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from app import collector
 from app.bootstrap import services_of
 from app.crs_import.command import import_crs
 from app.crypto import SecretError
@@ -75,6 +76,7 @@ def drain_usage(consumer: str, once: bool, idle_sleep: float, batch: int, pace: 
     services = services_of(current_app)
     if services.usage_queue is None:
         raise click.ClickException("No Redis is configured (REDIS_URL): there is no usage queue.")
+    collector.settle(services.settings.gc_threshold)
 
     def report(result) -> None:
         # As often as the app's workers (metrics_flush_seconds), not every pass: a flush is an

@@ -18,6 +18,10 @@ INSTANCE_DIR = PROJECT_ROOT / "instance"
 
 
 MIN_SECRET_BYTES = 32
+# A worker's garbage collector once its app is loaded (app/collector.py): a young collection
+# after 10,000 more allocations than frees, an older one every 10 of those, a full one every
+# 10 of those (of what is not frozen). RELAYGATE_GC_THRESHOLD may name others.
+GC_THRESHOLD = (10_000, 10, 10)
 
 
 class ConfigError(RuntimeError):
@@ -55,6 +59,9 @@ class Settings:
     # at once); "off" (None) never. Unset: psycopg's 5 direct, off behind PgBouncer.
     db_prepare_threshold: int | None | str = "auto"
     redis_socket_timeout: float = 0.5
+    # The garbage collector's thresholds in a worker once the app is loaded (app/collector.py);
+    # None leaves Python's own.
+    gc_threshold: tuple[int, int, int] | None = GC_THRESHOLD
     # Per process; above gunicorn's threads, so a thread waits for a connection only in a burst.
     redis_max_connections: int = 512
     quota_timezone: str = "UTC"
@@ -149,6 +156,20 @@ def _prepare_threshold(value: str | None) -> int | None | str:
     return threshold
 
 
+def _gc_threshold(value: str | None) -> tuple[int, int, int] | None:
+    """RELAYGATE_GC_THRESHOLD: `gen0,gen1,gen2` (gen0 at least 1), "python" for Python's own
+    collector left as it is, or unset (GC_THRESHOLD)."""
+    if value is None or not value.strip():
+        return GC_THRESHOLD
+    if value.strip().lower() == "python":
+        return None
+    parts = [part.strip() for part in value.split(",")]
+    if len(parts) != 3 or not all(part.isdigit() for part in parts) or int(parts[0]) < 1:
+        raise ConfigError("RELAYGATE_GC_THRESHOLD: three whole numbers gen0,gen1,gen2 (gen0 at "
+                          f"least 1, e.g. 10000,10,10) or 'python', not {value!r}")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
 def _env_float(name: str, default: float) -> float:
     value = os.environ.get(name)
     return float(value) if value else default
@@ -235,6 +256,7 @@ def load_settings(overrides: dict | None = None) -> Settings:
         db_pgbouncer=_env_bool("RELAYGATE_DB_PGBOUNCER", False),
         db_prepare_threshold=_prepare_threshold(env.get("RELAYGATE_DB_PREPARE_THRESHOLD")),
         redis_socket_timeout=_env_float("RELAYGATE_REDIS_TIMEOUT", 0.5),
+        gc_threshold=_gc_threshold(env.get("RELAYGATE_GC_THRESHOLD")),
         redis_max_connections=_env_int("RELAYGATE_REDIS_MAX_CONNECTIONS", 512),
         quota_timezone=env.get("RELAYGATE_QUOTA_TIMEZONE", "UTC"),
         argon2_time_cost=_env_int("RELAYGATE_ARGON2_TIME_COST", 3),
