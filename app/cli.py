@@ -76,7 +76,11 @@ def drain_usage(consumer: str, once: bool, idle_sleep: float, batch: int, pace: 
     services = services_of(current_app)
     if services.usage_queue is None:
         raise click.ClickException("No Redis is configured (REDIS_URL): there is no usage queue.")
-    collector.settle(services.settings.gc_threshold)
+    if not once:
+        # A worker that lives on (gunicorn's, or one run beside it): its collector settled as the
+        # app's workers' are. `--once` ends with its pass and leaves its process's collector
+        # alone (it may be run inside another program, a test's or a scheduler's).
+        collector.settle(services.settings.gc_threshold)
 
     def report(result) -> None:
         # As often as the app's workers (metrics_flush_seconds), not every pass: a flush is an

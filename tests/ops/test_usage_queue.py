@@ -1,5 +1,6 @@
 """Write-behind usage: queued in a Redis Stream, stored once by the drain worker."""
 
+import gc
 from decimal import Decimal
 
 import pytest
@@ -96,6 +97,17 @@ def test_the_drain_usage_command_stores_what_is_queued(pg_app, services):
     assert result.exit_code == 0, result.output
     assert "stored 1" in result.output
     assert totals(services, key.id)[:2] == (1, 2)
+
+
+def test_the_drain_usage_command_run_once_leaves_its_processs_collector_alone(pg_app, services):
+    """A long-running drain settles its garbage collector (app/collector.py); one pass, run
+    inside another program (here pytest's process), freezes nothing and keeps its thresholds."""
+    before = (gc.get_threshold(), gc.get_freeze_count())
+    result = pg_app.test_cli_runner().invoke(args=["drain-usage", "--once",
+                                                   "--consumer", "cli-once"])
+    assert result.exit_code == 0, result.output
+    assert services.settings.gc_threshold is not None  # the setting would settle it otherwise
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
 
 
 def test_a_batch_holding_a_record_of_an_unknown_key_stores_the_others_once(services):
