@@ -62,13 +62,16 @@ class ScriptedUpstream:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        # Shut down, not just closed: that is what wakes a thread blocked in accept or recv.
+        # Shut down, not just closed: that is what wakes a thread blocked in accept or recv. The
+        # listener first, and its thread ended, so that no connection is accepted after the
+        # others are taken to be closed (one accepted then was left open, and reported unclosed
+        # by whichever later test the garbage collector happened to run in).
+        _close(self._listener)
+        self._threads[0].join(5)
         with self._lock:
-            sockets = [self._listener, *self._connections]
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
+            connections = list(self._connections)
+        for connection in connections:
+            _close(connection)
         for thread in self._threads:
             thread.join(5)
 
@@ -118,6 +121,14 @@ class ScriptedUpstream:
                     return
         except (OSError, ValueError):
             return  # the client went away, or refused our certificate
+        finally:
+            connection.close()  # however the connection ended (closing twice is harmless)
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
 
 
 def self_signed_tls(directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
