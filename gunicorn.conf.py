@@ -104,9 +104,14 @@ def _supervise_drain(server, slot: int):
 _STREAM_CUT_MARGIN = 3
 
 
+def _services(worker):
+    """The worker's app's Services (app.bootstrap's extension), None if it has none."""
+    return getattr(worker.wsgi, "extensions", {}).get("relaygate")
+
+
 def post_worker_init(worker):
     # The app is loaded: what it keeps leaves the garbage collector's sight (app/collector.py).
-    services = getattr(worker.wsgi, "extensions", {}).get("relaygate")
+    services = _services(worker)
     if services is not None:
         from app import collector
 
@@ -128,7 +133,7 @@ def post_worker_init(worker):
 
 
 def _cut_open_streams(worker):
-    services = getattr(worker.wsgi, "extensions", {}).get("relaygate")
+    services = _services(worker)
     if services is not None:
         cut = services.chat.cut_open_streams()
         if cut:
