@@ -45,6 +45,7 @@ from app.services.auth import AuthService
 from app.services.base import ServiceDeps
 from app.services.catalogue.pricing import catalogue_pricing
 from app.services.catalogue.service import ModelService
+from app.services.chat.modes import modes
 from app.services.chat.relay import ProtocolRelay
 from app.services.chat.service import ChatService
 from app.services.console.catalogue_page import CatalogueView
@@ -217,7 +218,8 @@ def bootstrap(settings: Settings) -> Services:
         scheduler=scheduler, accounts=accounts,
         group_store=GroupStore(settler), usage_writer=usage_writer, groups=account_groups,
         sticky=StickySessions(ttl_seconds=settings.sticky_session_ttl_seconds, **common),
-        key_windows=key_windows)
+        key_windows=key_windows,
+        modes=modes(optimized_stores=settings.chat_optimized_usage == "stored"))
     return Services(
         settings=settings, engine=engine, uow=uow, cache=cache,
         trusted_proxies=TrustedProxies(settings.trusted_proxies),

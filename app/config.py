@@ -98,6 +98,9 @@ class Settings:
     # Replicas that must confirm a queued usage record (WAIT) before it counts as queued; None:
     # one behind Sentinel (a failover promotes a replica), none otherwise.
     usage_queue_replicas: int | None = None
+    # Where chat-optimized keeps its usage: "queued" for the drain as chat-fast's, or "stored"
+    # before its answer ends (app/services/chat/modes.py).
+    chat_optimized_usage: str = "queued"
     usage_queue_replica_wait_ms: int = 100
     # Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: tuple[str, ...] = ()
@@ -298,6 +301,8 @@ def load_settings(overrides: dict | None = None) -> Settings:
         usage_claim_idle_ms=_env_int("RELAYGATE_USAGE_CLAIM_IDLE_MS", 60_000),
         usage_queue_replicas=_env_optional_int("RELAYGATE_USAGE_QUEUE_REPLICAS"),
         usage_queue_replica_wait_ms=_env_int("RELAYGATE_USAGE_QUEUE_REPLICA_WAIT_MS", 100),
+        chat_optimized_usage=(env.get("RELAYGATE_CHAT_OPTIMIZED_USAGE", "").strip().lower()
+                              or "queued"),
         trusted_proxies=env_list("RELAYGATE_TRUSTED_PROXIES"),
         login_address_max_failures=_env_int("RELAYGATE_LOGIN_ADDRESS_MAX_FAILURES", 20),
         login_address_window_seconds=_env_int("RELAYGATE_LOGIN_ADDRESS_WINDOW", 60),
@@ -344,6 +349,9 @@ def _checked(settings: Settings) -> Settings:
         raise ConfigError("RELAYGATE_USAGE_RETENTION_DAYS must be between 1 and 36500.")
     if settings.alert_window not in ("5m", "1h", "24h", "7d"):
         raise ConfigError("RELAYGATE_ALERT_WINDOW must be one of 5m, 1h, 24h, 7d.")
+    if settings.chat_optimized_usage not in ("queued", "stored"):
+        raise ConfigError("RELAYGATE_CHAT_OPTIMIZED_USAGE must be 'queued' or 'stored', not "
+                          f"{settings.chat_optimized_usage!r}.")
     try:
         TrustedProxies(settings.trusted_proxies)
     except ValueError as error:

@@ -179,6 +179,16 @@ def pg_app(postgres_url, redis_server_url, redis_prefix, tmp_path):
 
 
 @pytest.fixture
+def stored_pg_app(postgres_url, redis_server_url, redis_prefix, tmp_path):
+    """pg_app with RELAYGATE_CHAT_OPTIMIZED_USAGE=stored: chat-optimized stores its usage
+    before its answer ends (its synchronous store, settling its Redis hold)."""
+    application = make_app(tmp_path, postgres_url, redis_server_url, redis_prefix,
+                           chat_optimized_usage="stored")
+    yield application
+    services_of(application).engine.dispose()
+
+
+@pytest.fixture
 def private_redis():
     server = PrivateRedis().start()
     yield server

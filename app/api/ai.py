@@ -119,8 +119,13 @@ class ChatOptimized(ChatRoute):
     post = chat_operation(
         "Chat, checks in parallel and cache-first",
         "The key and the model are resolved in parallel and limits are read cache-first "
-        "(cached entries are invalidated on every change); the usage is stored before the "
-        "answer ends.")
+        "(cached entries are invalidated on every change); the quota unit is a hold in Redis "
+        "and the account comes from the cached pool, as on chat-fast. The usage record goes "
+        "to chat-fast's queue, stored by the `drain-usage` worker in batches (usually well "
+        "under a second later), so no request writes the totals' rows itself. An operator "
+        "who needs every answer's usage stored before it ends (a key's cost totals exact "
+        "for its next request) sets RELAYGATE_CHAT_OPTIMIZED_USAGE=stored, at about one "
+        "PostgreSQL commit more per request; /api/ai/chat always stores so.")
 
 
 @blp.route("/chat-fast")

@@ -58,8 +58,8 @@ def _one_request(app, route: str, body: dict, key: dict, round_trips: list | Non
     return {name: calls for name, calls in spent.items() if calls}
 
 
-def _app_with_key(tmp_path, postgres_url, private_redis, stub_upstream):
-    app = make_app(tmp_path, postgres_url, private_redis.url, "rg:")
+def _app_with_key(tmp_path, postgres_url, private_redis, stub_upstream, **settings):
+    app = make_app(tmp_path, postgres_url, private_redis.url, "rg:", **settings)
     headers, client = login_headers(app), app.test_client()
     add_account(client, headers, stub_upstream, "acct-a")
     key = client.post("/api/keys", json={"name": "limited", "requestsPerMinute": 1000,
@@ -68,10 +68,11 @@ def _app_with_key(tmp_path, postgres_url, private_redis, stub_upstream):
     return app, key
 
 
+@pytest.mark.parametrize("path", ["chat-fast", "chat-optimized"])  # optimized: queued usage
 def test_a_warm_chat_fast_request_makes_three_round_trips(
-        postgres_url, private_redis, stub_upstream, tmp_path, round_trips):
+        postgres_url, private_redis, stub_upstream, tmp_path, round_trips, path):
     app, key = _app_with_key(tmp_path, postgres_url, private_redis, stub_upstream)
-    route, body = f"/api/ai/chat-fast?model={MODEL}", {**BODY, "stream": False}
+    route, body = f"/api/ai/{path}?model={MODEL}", {**BODY, "stream": False}
     _one_request(app, route, body, key)  # fills the caches
     spent = _one_request(app, route, body, key, round_trips)
     # key, model, plans and the account pool: one MGET of their values and generations (the
@@ -141,12 +142,14 @@ def _usage_entries(spent: dict[str, int]) -> dict[str, int]:
 def test_a_synchronous_store_drops_the_spend_entries_with_the_requests_last_round_trip(
         postgres_url, private_redis, stub_upstream, tmp_path, round_trips, route,
         round_trips_made):
-    # chat-optimized: the read-ahead; the slots and the hold with the sticky read; the slot's
-    # release, the key's two spend entries dropped in one transaction and the hold's settle.
+    # chat-optimized, stored (RELAYGATE_CHAT_OPTIMIZED_USAGE=stored): the read-ahead; the
+    # slots and the hold with the sticky read; the slot's release, the key's two spend entries
+    # dropped in one transaction and the hold's settle.
     # chat: the read-ahead (the model's tier, the plans: the key and the model come from
     # PostgreSQL); the reservation's hold taking the slots, with the sticky read; the hold's
     # settle once the reservation's row is written; the release and the spend entries.
-    app, key = _app_with_key(tmp_path, postgres_url, private_redis, stub_upstream)
+    app, key = _app_with_key(tmp_path, postgres_url, private_redis, stub_upstream,
+                             chat_optimized_usage="stored")
     path, body = f"/api/ai/{route}?model={MODEL}", {**BODY, "stream": False}
     _one_request(app, path, body, key)
     spent = _one_request(app, path, body, key, round_trips)

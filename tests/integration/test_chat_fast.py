@@ -81,8 +81,9 @@ def test_the_drain_stores_usage_hold_and_account_totals_once(pg_app, stub_upstre
     assert stats["lastUsedAt"] is not None
 
 
-def test_chat_optimized_holds_its_unit_and_settles_it_before_its_answer_ends(
-        pg_app, stub_upstream):
+def test_a_stored_chat_optimized_holds_its_unit_and_settles_it_before_its_answer_ends(
+        stored_pg_app, stub_upstream):
+    pg_app = stored_pg_app  # RELAYGATE_CHAT_OPTIMIZED_USAGE=stored
     services = services_of(pg_app)
     headers, client = login_headers(pg_app), pg_app.test_client()
     add_account(client, headers, stub_upstream, "acct-a")

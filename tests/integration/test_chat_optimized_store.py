@@ -1,10 +1,14 @@
-"""chat-optimized's synchronous store on PostgreSQL + Redis: the usage event, the key's and the
-account's totals and the Redis quota hold's unit in one statement before the answer ends;
-stored exactly once however often it is stored, and kept when Redis is lost between the hold
-and the store."""
+"""chat-optimized's usage on PostgreSQL + Redis.
+
+By default (RELAYGATE_CHAT_OPTIMIZED_USAGE=queued) a warm request runs no SQL: its record goes
+to chat-fast's queue and the drain stores it once. With `stored`, its synchronous store: the
+usage event, the key's and the account's totals and the Redis quota hold's unit in one
+statement before the answer ends; stored exactly once however often it is stored, and kept
+when Redis is lost between the hold and the store."""
 
 from decimal import Decimal
 
+import pytest
 from psycopg import _queries
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
@@ -27,10 +31,37 @@ def counter_of(services, key: dict):
     return key_counter(services.quota, key, MODEL)
 
 
-def test_a_warm_chat_optimized_request_stores_usage_totals_and_its_hold_in_one_statement(
+def test_a_warm_chat_optimized_request_runs_no_sql_and_its_queued_usage_is_stored_once(
         pg_app, stub_upstream):
     services = services_of(pg_app)
     headers, client = login_headers(pg_app), pg_app.test_client()
+    account = add_account(client, headers, stub_upstream, "acct-a")
+    key = client.post("/api/keys", json={"name": "optimized"}, headers=headers).json["data"]
+    assert chat(client, key).status_code == 200  # fills the caches and the counter's mirror
+    statements: list[str] = []
+    event.listen(services.engine, "before_cursor_execute",
+                 lambda *args: statements.append(args[2]))
+    response = chat(client, key)
+    assert response.status_code == 200, response.json
+    assert statements == []
+    counter = counter_of(services, key)
+    assert services.quota.mirror.pending(counter) == 2  # both held until their records are stored
+    assert services.quota.used(counter) == 2  # and counted by every check meanwhile
+    assert services.quota._stored(counter).used == 0
+    assert services.usage_queue.drain_once("tests").recorded == 2
+    assert any("usage_events" in statement for statement in statements)  # the listener works
+    assert services.usage_queue.drain_once("tests").recorded == 0  # each stored once
+    assert services.quota.mirror.pending(counter) == 0
+    assert services.quota._stored(counter).used == 2
+    assert key_usage(client, headers, key["id"])["totalRequests"] == 2
+    stats = client.get(f"/api/accounts/{account['id']}", headers=headers).json["data"]
+    assert stats["usageStats"]["totalRequests"] == 2
+
+
+def test_a_warm_stored_chat_optimized_request_stores_usage_totals_and_its_hold_in_one_statement(
+        stored_pg_app, stub_upstream):
+    services = services_of(stored_pg_app)
+    headers, client = login_headers(stored_pg_app), stored_pg_app.test_client()
     account = add_account(client, headers, stub_upstream, "acct-a")
     key = client.post("/api/keys", json={"name": "optimized"}, headers=headers).json["data"]
     assert chat(client, key).status_code == 200  # fills the caches and the counter's mirror
@@ -52,9 +83,9 @@ def test_a_warm_chat_optimized_request_stores_usage_totals_and_its_hold_in_one_s
 
 
 def test_a_use_stored_again_with_its_hold_is_neither_billed_nor_counted_twice(
-        pg_app, stub_upstream):
-    services = services_of(pg_app)
-    headers, client = login_headers(pg_app), pg_app.test_client()
+        stored_pg_app, stub_upstream):
+    services = services_of(stored_pg_app)
+    headers, client = login_headers(stored_pg_app), stored_pg_app.test_client()
     account = add_account(client, headers, stub_upstream, "acct-a")
     key = client.post("/api/keys", json={"name": "optimized"}, headers=headers).json["data"]
     response = chat(client, key)
@@ -74,9 +105,12 @@ def test_a_use_stored_again_with_its_hold_is_neither_billed_nor_counted_twice(
     assert stats["usageStats"]["totalRequests"] == 1
 
 
+@pytest.mark.parametrize("usage", ["stored", "queued"])
 def test_chat_optimized_keeps_its_books_and_the_limit_when_redis_is_lost_between_hold_and_store(
-        postgres_url, private_redis, tmp_path, stub_upstream):
-    application = make_app(tmp_path, postgres_url, private_redis.url, "rgtest:opt-outage:")
+        postgres_url, private_redis, tmp_path, stub_upstream, usage):
+    # Queued, the record cannot reach the lost queue either: it is stored at once.
+    application = make_app(tmp_path, postgres_url, private_redis.url, "rgtest:opt-outage:",
+                           chat_optimized_usage=usage)
     try:
         services = services_of(application)
         headers, client = login_headers(application), application.test_client()
@@ -84,6 +118,7 @@ def test_chat_optimized_keeps_its_books_and_the_limit_when_redis_is_lost_between
         set_quota(client, headers, 3)
         key = client.post("/api/keys", json={"name": "optimized"}, headers=headers).json["data"]
         assert chat(client, key).status_code == 200
+        services.usage_queue.drain_once("tests")  # queued: the first one stored
         credential = services.auth.credential(authorization=None, x_api_key=key["apiKey"])
         held = services.chat.run(credential, MODEL, dict(BODY), mode="optimized")  # held
         counter = counter_of(services, key)

@@ -178,9 +178,10 @@ def chat_at_once(application, key: dict, requests: int, *, stream: bool = False,
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("route", ["chat-optimized", "chat"])
 def test_concurrent_requests_of_a_synchronous_route_are_each_billed_once_and_settled(
-        pg_app, stub_upstream, route, stream):
-    """chat-optimized settles Redis holds with its batch; chat commits its database
-    reservations in it."""
+        stored_pg_app, stub_upstream, route, stream):
+    """chat-optimized (RELAYGATE_CHAT_OPTIMIZED_USAGE=stored) settles Redis holds with its
+    batch; chat commits its database reservations in it."""
+    pg_app = stored_pg_app
     services = services_of(pg_app)
     headers, client = login_headers(pg_app), pg_app.test_client()
     account = add_account(client, headers, stub_upstream, "acct-a")
@@ -206,7 +207,8 @@ def test_concurrent_requests_of_a_synchronous_route_are_each_billed_once_and_set
 
 
 def test_concurrent_chat_optimized_requests_of_a_windowed_key_charge_its_window_once_each(
-        pg_app, stub_upstream):
+        stored_pg_app, stub_upstream):
+    pg_app = stored_pg_app  # chat-optimized's synchronous stores, grouped
     headers, client = login_headers(pg_app), pg_app.test_client()
     add_account(client, headers, stub_upstream, "acct-a")
     key = issued_key(pg_app, "api", "request_windowed")  # 10 requests per 60 minutes

@@ -154,7 +154,8 @@ def test_the_weekly_cap_starts_again_at_the_reset_hour_in_the_keys_time_zone(
 
 @pytest.mark.parametrize("route", ["/api/ai/chat-optimized", "/api/ai/chat"])
 def test_a_synchronously_stored_answer_counts_against_the_daily_cost_limit_of_the_next_request(
-        pg_app, stub_upstream, route):
+        stored_pg_app, stub_upstream, route):
+    pg_app = stored_pg_app  # chat-optimized stores before its answer ends
     client, headers = pg_app.test_client(), login_headers(pg_app)
     add_account(client, headers, stub_upstream, "acct-daily")
     set_quota(client, headers, 1000)
@@ -174,5 +175,27 @@ def test_a_synchronously_stored_answer_counts_against_the_daily_cost_limit_of_th
     assert usage.limit_spend(key["id"], periods)["cost_today"] > Decimal("0.000001")
     assert usage.spend(key["id"], today)["cost_today"] > Decimal("0.000001")
     refused = chat(client, key["apiKey"], route="/api/ai/chat-optimized")
+    assert refused.status_code == 429, refused.json
+    assert refused.json["error"]["code"] == "DAILY_COST_LIMIT_EXCEEDED"
+
+
+@pytest.mark.parametrize("route", ["/api/ai/chat-optimized", "/api/ai/chat-fast"])
+def test_a_queued_answer_counts_against_the_daily_cost_limit_once_the_drain_stored_it(
+        pg_app, stub_upstream, route):
+    client, headers = pg_app.test_client(), login_headers(pg_app)
+    add_account(client, headers, stub_upstream, "acct-daily")
+    set_quota(client, headers, 1000)
+    key = client.post("/api/keys", json={"name": "daily", "dailyCostLimit": "0.000001"},
+                      headers=headers).json["data"]
+    services = services_of(pg_app)
+    usage = services.usage
+    periods = services.key_limits.periods({"cost_limits": {}}, usage.clock())[0]
+
+    assert chat(client, key["apiKey"], route=route).status_code == 200
+    assert usage.limit_spend(key["id"], periods)["cost_today"] == 0  # queued, not stored yet
+    assert services.usage_queue.drain_once("tests").recorded == 1
+    # The drain's store dropped the spend caches: the next check reads the new spend.
+    assert usage.limit_spend(key["id"], periods)["cost_today"] > Decimal("0.000001")
+    refused = chat(client, key["apiKey"], route=route)
     assert refused.status_code == 429, refused.json
     assert refused.json["error"]["code"] == "DAILY_COST_LIMIT_EXCEEDED"

@@ -1,7 +1,7 @@
-"""The one-statement store's books (usage_store.py, chat-optimized's and chat's store): the
-event, the key's totals, the rollup rows the server makes from the event, the account's totals
-and the counter's value are the ones the rules give, record by record; a request id stored
-before writes nothing at all."""
+"""The one-statement store's books (usage_store.py: chat's store, and chat-optimized's when it
+stores before its answer ends): the event, the key's totals, the rollup rows the server makes
+from the event, the account's totals and the counter's value are the ones the rules give,
+record by record; a request id stored before writes nothing at all."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal

@@ -6,7 +6,7 @@ which these flags say. The client-protocol routes (/v1/...) take `fast`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.errors import InvalidInput
 
@@ -29,15 +29,25 @@ class ChatMode:
 
 
 CHAT = ChatMode("chat", fresh=True)
-# chat-optimized admits as chat-fast does and stores its usage before the answer ends: the
-# hold is settled by that synchronous store (usage/settlement.py), as the drain settles fast's.
-OPTIMIZED = ChatMode("optimized", parallel=True, holds_in_redis=True, cached_pool=True)
+# chat-optimized admits as chat-fast does, and by default hands its usage to the same queue:
+# the fast path's books, batched by the drain, with no per-request write on the totals' rows.
+OPTIMIZED = ChatMode("optimized", parallel=True, holds_in_redis=True, cached_pool=True,
+                     write_behind=True)
 FAST = ChatMode("fast", holds_in_redis=True, cached_pool=True, write_behind=True)
 MODES = {mode.name: mode for mode in (CHAT, OPTIMIZED, FAST)}
 
 
-def mode_named(name: str) -> ChatMode:
+def modes(*, optimized_stores: bool = False) -> dict[str, ChatMode]:
+    """The modes; with `optimized_stores` (RELAYGATE_CHAT_OPTIMIZED_USAGE=stored) chat-optimized
+    stores its usage before its answer ends instead, its hold settled by that synchronous store
+    (usage/settlement.py)."""
+    if not optimized_stores:
+        return dict(MODES)
+    return {**MODES, OPTIMIZED.name: replace(OPTIMIZED, write_behind=False)}
+
+
+def mode_named(name: str, among: dict[str, ChatMode] = MODES) -> ChatMode:
     try:
-        return MODES[name]
+        return among[name]
     except KeyError:
         raise InvalidInput(f"Unknown mode {name!r}.") from None

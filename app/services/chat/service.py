@@ -25,12 +25,13 @@ is at least the estimate of the whole prompt and of every choice's delivered out
 The three modes differ in where the bookkeeping happens (chat/modes.py holds it as data):
 - `chat`: every check reads the system of record (no cache) and the usage is stored before the
   answer ends, its quota reservation committed with it.
-- `optimized`: the caller and the model are resolved in parallel, limits are read cache-first,
-  the usage is stored before the answer ends. It admits as `fast` does (a hold in Redis, the
-  cached pool); its synchronous store settles the hold in the transaction that records the
+- `optimized`: the caller and the model are resolved in parallel, limits are read cache-first.
+  It admits as `fast` does (a hold in Redis, the cached pool) and its usage goes to `fast`'s
+  queue. With RELAYGATE_CHAT_OPTIMIZED_USAGE=stored it is stored before the answer ends
+  instead, and that synchronous store settles the hold in the transaction that records the
   usage (usage/settlement.py), so no reservation row is written.
-  In both, requests of one process that store at the same time are stored together in one
-  statement (usage/group_store.py).
+  Requests of one process that store at the same time (`chat`'s, a stored `optimized`'s) are
+  stored together in one statement (usage/group_store.py).
 - `fast`: no SQL on a warm path. Limits come from Redis: the quota unit stays a hold in Redis
   (app/cache/holds.py) and the account is picked from the cached pool
   (accounts/candidates.py). The usage record, with the hold and the account's totals
@@ -61,7 +62,7 @@ from app.providers.base import ChatRequest, ProviderError, Usage
 from app.providers.streaming import ProviderStream
 from app.services.accounts.candidates import may_serve
 from app.services.catalogue.pricing import from_catalogue
-from app.services.chat.modes import ChatMode, mode_named
+from app.services.chat.modes import MODES, ChatMode, mode_named
 from app.services.chat.session_key import RequestHeaders, headers_read, session_key
 from app.services.chat.upstream import UpstreamCall, answer_for, open_upstream
 from app.services.chat.wire import FORMATS, UsageSummary, WireFormat
@@ -158,13 +159,15 @@ class ChatService:
                  accounts: AccountService, group_store: GroupStore,
                  usage_writer: UsageWriter, groups: AccountGroupService,
                  sticky: StickySessions | None = None,
-                 key_windows: KeyWindows | None = None, upstream_attempts: int = 3) -> None:
+                 key_windows: KeyWindows | None = None, upstream_attempts: int = 3,
+                 modes: dict[str, ChatMode] = MODES) -> None:
         self.auth, self.keys, self.models, self.quota = auth, keys, models, quota
         self.key_limits, self.scheduler, self.accounts = key_limits, scheduler, accounts
         self.usage_writer, self.sticky = usage_writer, sticky
         self.group_store = group_store
         self.groups, self.key_windows = groups, key_windows
         self.upstream_attempts = upstream_attempts
+        self.modes = modes
         self._parallel = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chat-resolve")
         # Streams being relayed; weak, so one whose close() the server never called is no leak.
         self._open: weakref.WeakSet[RelayStream] = weakref.WeakSet()
@@ -195,7 +198,7 @@ class ChatService:
         (for the key's allowedClients); `session` the conversation's key (its sticky binding
         is read along with the admission). The first admitted request of a key whose expiry
         counts from its first use starts that period."""
-        chat_mode = mode_named(mode)
+        chat_mode = mode_named(mode, self.modes)
         ahead = self._read_ahead(credential, model_name, chat_mode, client_names)
         # The sticky read rides the slots' or the hold's script call: one round trip.
         with reading_ahead(ahead), riding_along():
@@ -275,7 +278,7 @@ class ChatService:
         (then a `parallel` mode has nothing left to overlap and reads them on this thread)."""
         if credential is None or credential.kind != "api_key":
             raise Unauthenticated("An API key is required.", code="MISSING_API_KEY")
-        chat_mode = mode_named(mode)
+        chat_mode = mode_named(mode, self.modes)
         if chat_mode.fresh and not client_names:  # both in one statement
             key, found = self.keys.authenticate_with_model(credential.token, model_name)
             return key, self.models.record_of(found)
