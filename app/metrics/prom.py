@@ -51,6 +51,9 @@ QUEUE_LOST = Gauge("relaygate_usage_queue_lost_records",
 # Each (method, route, status)'s counter and histogram children: `labels()` takes a lock and
 # checks its arguments on every call; routes and statuses are few.
 _http_children: dict[tuple[str, str, str], tuple] = {}
+# Each (provider, model)'s token and cost children, for the same reason: models are the
+# catalogue's.
+_usage_children: dict[tuple[str, str], tuple] = {}
 # The pool figures last exported by this process: the same figures are not written again.
 _pool_exported: tuple | None = None
 
@@ -70,10 +73,15 @@ def observe_upstream(provider: str, seconds: float) -> None:
 
 
 def usage_accepted(record) -> None:
-    provider = record.account_type or "unknown"
-    TOKENS.labels(provider, record.model, "input").inc(record.input_tokens)
-    TOKENS.labels(provider, record.model, "output").inc(record.output_tokens)
-    COST.labels(provider, record.model).inc(float(record.cost))
+    labels = (record.account_type or "unknown", record.model)
+    children = _usage_children.get(labels)
+    if children is None:
+        children = _usage_children[labels] = (TOKENS.labels(*labels, "input"),
+                                              TOKENS.labels(*labels, "output"),
+                                              COST.labels(*labels))
+    children[0].inc(record.input_tokens)
+    children[1].inc(record.output_tokens)
+    children[2].inc(float(record.cost))
 
 
 def set_pool(status: dict) -> None:
