@@ -98,10 +98,10 @@ class Settings:
     # Replicas that must confirm a queued usage record (WAIT) before it counts as queued; None:
     # one behind Sentinel (a failover promotes a replica), none otherwise.
     usage_queue_replicas: int | None = None
+    usage_queue_replica_wait_ms: int = 100
     # Where chat-optimized keeps its usage: "queued" for the drain as chat-fast's, or "stored"
     # before its answer ends (app/services/chat/modes.py).
     chat_optimized_usage: str = "queued"
-    usage_queue_replica_wait_ms: int = 100
     # Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: tuple[str, ...] = ()
     login_address_max_failures: int = 20
