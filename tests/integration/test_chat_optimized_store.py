@@ -31,18 +31,25 @@ def counter_of(services, key: dict):
     return key_counter(services.quota, key, MODEL)
 
 
-def test_a_warm_chat_optimized_request_runs_no_sql_and_its_queued_usage_is_stored_once(
-        pg_app, stub_upstream):
-    services = services_of(pg_app)
-    headers, client = login_headers(pg_app), pg_app.test_client()
+def warm_request(application, stub_upstream):
+    """A key's second chat-optimized request, its caches and counter's mirror filled by the
+    first: (services, headers, client, account, key, the SQL statements the second ran)."""
+    services = services_of(application)
+    headers, client = login_headers(application), application.test_client()
     account = add_account(client, headers, stub_upstream, "acct-a")
     key = client.post("/api/keys", json={"name": "optimized"}, headers=headers).json["data"]
-    assert chat(client, key).status_code == 200  # fills the caches and the counter's mirror
+    assert chat(client, key).status_code == 200
     statements: list[str] = []
     event.listen(services.engine, "before_cursor_execute",
                  lambda *args: statements.append(args[2]))
     response = chat(client, key)
     assert response.status_code == 200, response.json
+    return services, headers, client, account, key, statements
+
+
+def test_a_warm_chat_optimized_request_runs_no_sql_and_its_queued_usage_is_stored_once(
+        pg_app, stub_upstream):
+    services, headers, client, account, key, statements = warm_request(pg_app, stub_upstream)
     assert statements == []
     counter = counter_of(services, key)
     assert services.quota.mirror.pending(counter) == 2  # both held until their records are stored
@@ -60,16 +67,8 @@ def test_a_warm_chat_optimized_request_runs_no_sql_and_its_queued_usage_is_store
 
 def test_a_warm_stored_chat_optimized_request_stores_usage_totals_and_its_hold_in_one_statement(
         stored_pg_app, stub_upstream):
-    services = services_of(stored_pg_app)
-    headers, client = login_headers(stored_pg_app), stored_pg_app.test_client()
-    account = add_account(client, headers, stub_upstream, "acct-a")
-    key = client.post("/api/keys", json={"name": "optimized"}, headers=headers).json["data"]
-    assert chat(client, key).status_code == 200  # fills the caches and the counter's mirror
-    statements: list[str] = []
-    event.listen(services.engine, "before_cursor_execute",
-                 lambda *args: statements.append(args[2]))
-    response = chat(client, key)
-    assert response.status_code == 200, response.json
+    services, headers, client, account, key, statements = warm_request(stored_pg_app,
+                                                                       stub_upstream)
     assert len(statements) == 1, statements
     assert "usage_events" in statements[0] and "usage_counters" in statements[0]
     counter = counter_of(services, key)

@@ -152,18 +152,24 @@ def test_the_weekly_cap_starts_again_at_the_reset_hour_in_the_keys_time_zone(
     assert chat(client, key["apiKey"], model=CLAUDE).status_code == 200
 
 
-@pytest.mark.parametrize("route", ["/api/ai/chat-optimized", "/api/ai/chat"])
-def test_a_synchronously_stored_answer_counts_against_the_daily_cost_limit_of_the_next_request(
-        stored_pg_app, stub_upstream, route):
-    pg_app = stored_pg_app  # chat-optimized stores before its answer ends
-    client, headers = pg_app.test_client(), login_headers(pg_app)
+def daily_limited_key(application, stub_upstream):
+    """(client, services, a key whose daily cost limit its first answer passes, its periods)."""
+    client, headers = application.test_client(), login_headers(application)
     add_account(client, headers, stub_upstream, "acct-daily")
     set_quota(client, headers, 1000)
     key = client.post("/api/keys", json={"name": "daily", "dailyCostLimit": "0.000001"},
                       headers=headers).json["data"]
-    services = services_of(pg_app)
+    services = services_of(application)
+    periods = services.key_limits.periods({"cost_limits": {}}, services.usage.clock())[0]
+    return client, services, key, periods
+
+
+@pytest.mark.parametrize("route", ["/api/ai/chat-optimized", "/api/ai/chat"])
+def test_a_synchronously_stored_answer_counts_against_the_daily_cost_limit_of_the_next_request(
+        stored_pg_app, stub_upstream, route):
+    # chat-optimized stores before its answer ends
+    client, services, key, periods = daily_limited_key(stored_pg_app, stub_upstream)
     usage, today = services.usage, services.usage.today()
-    periods = services.key_limits.periods({"cost_limits": {}}, usage.clock())[0]
     assert usage.limit_spend(key["id"], periods)["cost_today"] == 0  # cached before
     assert usage.spend(key["id"], today)["cost_today"] == 0
 
@@ -182,14 +188,8 @@ def test_a_synchronously_stored_answer_counts_against_the_daily_cost_limit_of_th
 @pytest.mark.parametrize("route", ["/api/ai/chat-optimized", "/api/ai/chat-fast"])
 def test_a_queued_answer_counts_against_the_daily_cost_limit_once_the_drain_stored_it(
         pg_app, stub_upstream, route):
-    client, headers = pg_app.test_client(), login_headers(pg_app)
-    add_account(client, headers, stub_upstream, "acct-daily")
-    set_quota(client, headers, 1000)
-    key = client.post("/api/keys", json={"name": "daily", "dailyCostLimit": "0.000001"},
-                      headers=headers).json["data"]
-    services = services_of(pg_app)
+    client, services, key, periods = daily_limited_key(pg_app, stub_upstream)
     usage = services.usage
-    periods = services.key_limits.periods({"cost_limits": {}}, usage.clock())[0]
 
     assert chat(client, key["apiKey"], route=route).status_code == 200
     assert usage.limit_spend(key["id"], periods)["cost_today"] == 0  # queued, not stored yet
