@@ -28,7 +28,7 @@ streamed, every case takes --rounds short turns in a new random order (a machine
 changes weighs on every case alike): the stub direct; Relaygate's `chat`, `chat-optimized`,
 `chat-fast`, `/v1/chat/completions`, `/v1/messages` and an OpenAI client on a Claude account
 (translated); LiteLLM's `/chat/completions` and `/v1/messages`. Each turn is followed by a wait
-until Relaygate's usage queue is empty, inside the turn's CPU window: chat-fast's books are
+until Relaygate's usage queue is empty, inside the turn's CPU window: queued routes' books are
 paid when the drain stores them. Printed per case: req/s, p50/p99 time to first byte and total,
 the first byte added over the stub's own, CPU ms per answered request ALL IN (utime + stime
 from /proc of each gateway's whole process tree, Relaygate's drain worker, private Redis and
