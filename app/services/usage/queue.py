@@ -198,9 +198,9 @@ class UsageQueue:
             return None
         kept = ("only RDB snapshots, so a restart loses what was queued since the last one"
                 if found["rdb"] else "no persistence, so a restart loses everything queued")
-        message = (f"Redis keeps {kept}: chat-fast and the write_behind usage strategy queue "
-                   "usage there. Run it with `appendonly yes` and `appendfsync everysec` "
-                   "(a loss of about one second at most).")
+        message = (f"Redis keeps {kept}: chat-fast, chat-optimized, the /v1 client routes and "
+                   "the write_behind usage strategy queue usage there. Run it with `appendonly "
+                   "yes` and `appendfsync everysec` (a loss of about one second at most).")
         log.warning(message)
         return message
 
