@@ -38,7 +38,8 @@ A counter not mirrored yet, or marked stale, answers Missing: the caller reads t
 takes again with that value as the fill, in the same script. Redis errors answer None: the
 caller admits in the database alone. A take is tried even in the connection's back-off (which
 any slow call starts): while Redis answers, its holds, which the database does not count, must
-decide.
+decide. A take names its hold, and one sent again (redis-py retries a script whose reply timed
+out, though it may have run) is answered as taken without a second unit.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from sqlalchemy import event
 
 from app import services_of
 from app.cache.counters import Missing
+from app.cache.holds import Taken
 from app.db.repositories.quota import CounterValue
 from app.errors import LimitExceeded
 from app.services.quota.reservations import Reservation
@@ -347,3 +348,49 @@ def test_holds_settled_many_at_once_end_once_each_and_keep_each_counters_newest_
     assert (quota.mirror.read(second), quota.mirror.pending(second)) == (5 + 1, 1)
     assert quota.holds.settle_many([(first, "h3", CounterValue(2, 2))]) == [True]
     assert (quota.mirror.read(first), quota.mirror.pending(first)) == (3, 0)
+
+
+def _take_again(quota, counter, hold_id: str, limit: int, slots=None):
+    """The hold script's take of `hold_id`, its counter filled from the database first if
+    Redis asks for it, as Reservations._take_hold does; the same arguments each time, as a
+    client's retry sends them."""
+    now = quota.clock()
+    expires_at, fill = now + timedelta(minutes=2), None
+    for _ in range(3):
+        taken = quota.holds.take(counter, hold_id, limit, expires_at=expires_at, now=now,
+                                 fill=fill, slots=slots)
+        if not isinstance(taken, Missing):
+            return taken
+        fill = (quota._stored(counter), taken.token)
+    raise AssertionError("the counter was never filled")
+
+
+def test_a_take_sent_again_after_its_reply_was_lost_takes_no_second_unit(pg_app):
+    # A client retries a script on a timeout (redis-py does, on one server and on a Cluster):
+    # the script may have run. Counting its hold twice would keep a unit from the limit that
+    # no give-back returns, as a loaded Cluster run of the rush test above once showed.
+    quota, subject, counter = setup(pg_app, 2)
+    first = _take_again(quota, counter, "h-retried", 2)
+    again = _take_again(quota, counter, "h-retried", 2)
+    assert (first.granted, again.granted) == (True, True)
+    assert quota.mirror.pending(counter) == 1
+    assert _take_again(quota, counter, "h-other", 2).granted  # the limit's second unit
+    assert not _take_again(quota, counter, "h-third", 2).granted
+    assert quota.holds.settle(counter, "h-retried", None)  # given back: once
+    assert quota.mirror.pending(counter) == 1
+    assert _take_again(quota, counter, "h-fourth", 2).granted
+
+
+def test_a_take_with_slots_sent_again_is_answered_as_taken_not_as_a_full_bucket(pg_app):
+    quota, subject, counter = setup(pg_app, 5)
+    assert quota.holds.carries_slots()  # one server: the slots ride the hold's script
+    bucket = f"retry-{uuid.uuid4().hex[:6]}"
+    slots = [(bucket, "slot-of-the-retried-take", 1, 60_000)]  # a bucket of one slot
+    first = _take_again(quota, counter, "h-retried", 5, slots)
+    again = _take_again(quota, counter, "h-retried", 5, slots)
+    assert (first.granted, first.with_slots) == (True, True)
+    assert (again.granted, again.with_slots) == (True, True)  # its own slot fills the bucket
+    assert quota.mirror.pending(counter) == 1
+    others = [(bucket, "slot-of-another-take", 1, 60_000)]
+    assert not isinstance(_take_again(quota, counter, "h-other", 5, others), Taken)
+    assert quota.mirror.pending(counter) == 1

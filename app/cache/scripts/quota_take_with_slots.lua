@@ -13,6 +13,11 @@
 --#include slots
 local buckets = #KEYS - 1
 local now = clock_ms()
+-- Sent again after its reply was lost: the hold and its slots were taken together then, and
+-- its own slots must not make a bucket look full now; take() answers it as taken.
+if redis.call('HEXISTS', KEYS[1], 'h:' .. ARGV[1]) == 1 then
+  return take(KEYS[1], ARGV, 1)
+end
 local full, wait = first_full(KEYS, 2, buckets, ARGV, 10, now)
 if full then
   return {-2, full, wait}

@@ -27,6 +27,11 @@ local function take(key, a, first)
     n, p = redis.call('HGET', key, 'n'), redis.call('HGET', key, 'p')
   end
   n, p = tonumber(n), tonumber(p or '0')
+  -- This hold taken already: a take sent again after its reply was lost (a client's retry on
+  -- a timeout). Answered as taken, with no second unit, which no give-back would ever return.
+  if redis.call('HEXISTS', key, 'h:' .. hold_id) == 1 then
+    return {1, n + p}
+  end
   if n + p >= tonumber(a[first + 1]) then
     if sweep(key, tonumber(a[first + 3])) > 0 then return missing() end
     return {0, n + p}
