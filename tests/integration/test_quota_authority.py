@@ -12,11 +12,11 @@ from sqlalchemy import event
 
 from app import services_of
 from app.cache.counters import Missing
-from app.cache.holds import Taken
 from app.db.repositories.quota import CounterValue
 from app.errors import LimitExceeded
 from app.services.quota.reservations import Reservation
 from app.services.quota.rules import Subject
+from app.services.slots import SlotClaim
 from tests.support.apps import make_app
 from tests.support.quota import Clock, all_at_once
 
@@ -350,19 +350,20 @@ def test_holds_settled_many_at_once_end_once_each_and_keep_each_counters_newest_
     assert (quota.mirror.read(first), quota.mirror.pending(first)) == (3, 0)
 
 
-def _take_again(quota, counter, hold_id: str, limit: int, slots=None):
-    """The hold script's take of `hold_id`, its counter filled from the database first if
-    Redis asks for it, as Reservations._take_hold does; the same arguments each time, as a
-    client's retry sends them."""
+def _take(quota, counter, hold_id: str, limit: int, slots: SlotClaim | None = None):
+    """Reservations._take_hold of `hold_id` (the counter filled from the database first if
+    Redis asks): called twice with the same arguments, as a client's retry sends them."""
     now = quota.clock()
-    expires_at, fill = now + timedelta(minutes=2), None
-    for _ in range(3):
-        taken = quota.holds.take(counter, hold_id, limit, expires_at=expires_at, now=now,
-                                 fill=fill, slots=slots)
-        if not isinstance(taken, Missing):
-            return taken
-        fill = (quota._stored(counter), taken.token)
-    raise AssertionError("the counter was never filled")
+    return quota._take_hold(counter, hold_id, limit, now + timedelta(minutes=2), now, slots)
+
+
+class BucketFull(Exception):
+    pass
+
+
+def _claim(bucket: str) -> SlotClaim:
+    """One slot in a bucket of one."""
+    return SlotClaim([(bucket, "key-row", 1, 60.0)], lambda index, refusal: BucketFull(index))
 
 
 def test_a_take_sent_again_after_its_reply_was_lost_takes_no_second_unit(pg_app):
@@ -370,27 +371,27 @@ def test_a_take_sent_again_after_its_reply_was_lost_takes_no_second_unit(pg_app)
     # the script may have run. Counting its hold twice would keep a unit from the limit that
     # no give-back returns, as a loaded Cluster run of the rush test above once showed.
     quota, subject, counter = setup(pg_app, 2)
-    first = _take_again(quota, counter, "h-retried", 2)
-    again = _take_again(quota, counter, "h-retried", 2)
+    first = _take(quota, counter, "h-retried", 2)
+    again = _take(quota, counter, "h-retried", 2)
     assert (first.granted, again.granted) == (True, True)
     assert quota.mirror.pending(counter) == 1
-    assert _take_again(quota, counter, "h-other", 2).granted  # the limit's second unit
-    assert not _take_again(quota, counter, "h-third", 2).granted
+    assert _take(quota, counter, "h-other", 2).granted  # the limit's second unit
+    assert not _take(quota, counter, "h-third", 2).granted
     assert quota.holds.settle(counter, "h-retried", None)  # given back: once
     assert quota.mirror.pending(counter) == 1
-    assert _take_again(quota, counter, "h-fourth", 2).granted
+    assert _take(quota, counter, "h-fourth", 2).granted
 
 
 def test_a_take_with_slots_sent_again_is_answered_as_taken_not_as_a_full_bucket(pg_app):
     quota, subject, counter = setup(pg_app, 5)
     assert quota.holds.carries_slots()  # one server: the slots ride the hold's script
     bucket = f"retry-{uuid.uuid4().hex[:6]}"
-    slots = [(bucket, "slot-of-the-retried-take", 1, 60_000)]  # a bucket of one slot
-    first = _take_again(quota, counter, "h-retried", 5, slots)
-    again = _take_again(quota, counter, "h-retried", 5, slots)
+    claim = _claim(bucket)  # the retry sends the same slot ids
+    first = _take(quota, counter, "h-retried", 5, claim)
+    again = _take(quota, counter, "h-retried", 5, claim)
     assert (first.granted, first.with_slots) == (True, True)
     assert (again.granted, again.with_slots) == (True, True)  # its own slot fills the bucket
     assert quota.mirror.pending(counter) == 1
-    others = [(bucket, "slot-of-another-take", 1, 60_000)]
-    assert not isinstance(_take_again(quota, counter, "h-other", 5, others), Taken)
+    with pytest.raises(BucketFull):  # another take finds the bucket full, and takes nothing
+        _take(quota, counter, "h-other", 5, _claim(bucket))
     assert quota.mirror.pending(counter) == 1
