@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from app import create_app, services_of
-from app.config import RetryPolicy
+from app.config import RetryPolicy, Settings, load_settings
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("RELAYGATE_TEST_DATABASE_URL",
@@ -32,6 +32,16 @@ def make_app(tmp_path, database_url: str, redis_url: str | None = None,
     }
     config.update(overrides)
     return create_app(config)
+
+
+def settings_read(monkeypatch, tmp_path, name: str, value: str | None) -> Settings:
+    """The settings as read with the environment variable `name` set to `value` (None: unset).
+    Raises what load_settings raises."""
+    if value is None:
+        monkeypatch.delenv(name, raising=False)
+    else:
+        monkeypatch.setenv(name, value)
+    return load_settings({"instance_dir": tmp_path})
 
 
 def login_headers(application) -> dict:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import ConfigError, load_settings
+from app.config import ConfigError
 from app.services.chat.modes import CHAT, FAST, MODES, modes
+from tests.support.apps import settings_read
 
 
 @pytest.mark.parametrize(("given", "read"), [
@@ -15,18 +16,14 @@ from app.services.chat.modes import CHAT, FAST, MODES, modes
     (" Stored ", "stored"),
 ])
 def test_the_setting_reads_queued_or_stored(monkeypatch, tmp_path, given, read):
-    if given is None:
-        monkeypatch.delenv("RELAYGATE_CHAT_OPTIMIZED_USAGE", raising=False)
-    else:
-        monkeypatch.setenv("RELAYGATE_CHAT_OPTIMIZED_USAGE", given)
-    assert load_settings({"instance_dir": tmp_path}).chat_optimized_usage == read
+    settings = settings_read(monkeypatch, tmp_path, "RELAYGATE_CHAT_OPTIMIZED_USAGE", given)
+    assert settings.chat_optimized_usage == read
 
 
 @pytest.mark.parametrize("given", ["sync", "write_behind", "queued,stored"])
 def test_any_other_value_is_refused_by_name(monkeypatch, tmp_path, given):
-    monkeypatch.setenv("RELAYGATE_CHAT_OPTIMIZED_USAGE", given)
     with pytest.raises(ConfigError, match="RELAYGATE_CHAT_OPTIMIZED_USAGE"):
-        load_settings({"instance_dir": tmp_path})
+        settings_read(monkeypatch, tmp_path, "RELAYGATE_CHAT_OPTIMIZED_USAGE", given)
 
 
 def test_queued_chat_optimized_keeps_chat_fasts_books_and_resolves_in_parallel():

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from app.config import GC_THRESHOLD, ConfigError, load_settings
+from app.config import GC_THRESHOLD, ConfigError
+from tests.support.apps import settings_read
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,19 +23,15 @@ ROOT = Path(__file__).resolve().parents[2]
     ("python", None), ("Python", None),
 ])
 def test_the_setting_reads_three_thresholds_or_pythons_own(monkeypatch, tmp_path, given, read):
-    if given is None:
-        monkeypatch.delenv("RELAYGATE_GC_THRESHOLD", raising=False)
-    else:
-        monkeypatch.setenv("RELAYGATE_GC_THRESHOLD", given)
-    assert load_settings({"instance_dir": tmp_path}).gc_threshold == read
+    settings = settings_read(monkeypatch, tmp_path, "RELAYGATE_GC_THRESHOLD", given)
+    assert settings.gc_threshold == read
 
 
 @pytest.mark.parametrize("given", ["10000", "10000,10", "1,2,3,4", "0,10,10", "-1,10,10",
                                    "a,b,c", "10000;10;10", "off"])
 def test_a_setting_that_names_no_thresholds_is_refused_by_name(monkeypatch, tmp_path, given):
-    monkeypatch.setenv("RELAYGATE_GC_THRESHOLD", given)
     with pytest.raises(ConfigError, match="RELAYGATE_GC_THRESHOLD"):
-        load_settings({"instance_dir": tmp_path})
+        settings_read(monkeypatch, tmp_path, "RELAYGATE_GC_THRESHOLD", given)
 
 
 # Run in a child process: the test process's own collector is left as it is.
